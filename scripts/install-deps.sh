@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the build and the tests need, only when one
+# is missing (so a machine that has them does no network traffic).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config python3 clang-format
+      libevent-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
+      libcunit1-dev liburing-dev librdkafka-dev)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka nodejs npm)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
