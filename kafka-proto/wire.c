@@ -148,7 +148,7 @@ int kp_read_i8(kp_reader *r, int8_t *v)
 
 int kp_read_bool(kp_reader *r, uint8_t *v)
 {
-    int8_t b;
+    int8_t b = 0;
     if (kp_read_i8(r, &b))
         return r->err;
     *v = b != 0;
@@ -166,7 +166,7 @@ int kp_read_u16(kp_reader *r, uint16_t *v)
 
 int kp_read_i16(kp_reader *r, int16_t *v)
 {
-    uint16_t u;
+    uint16_t u = 0;
     if (kp_read_u16(r, &u))
         return r->err;
     *v = (int16_t)u;
@@ -184,7 +184,7 @@ int kp_read_u32(kp_reader *r, uint32_t *v)
 
 int kp_read_i32(kp_reader *r, int32_t *v)
 {
-    uint32_t u;
+    uint32_t u = 0;
     if (kp_read_u32(r, &u))
         return r->err;
     *v = (int32_t)u;
@@ -202,7 +202,7 @@ int kp_read_i64(kp_reader *r, int64_t *v)
 
 int kp_read_f64(kp_reader *r, double *v)
 {
-    int64_t i;
+    int64_t i = 0;
     if (kp_read_i64(r, &i))
         return r->err;
     memcpy(v, &i, sizeof(*v));
@@ -261,7 +261,7 @@ int kp_read_uvarint(kp_reader *r, uint32_t *v)
 
 int kp_read_varint(kp_reader *r, int32_t *v)
 {
-    uint32_t u;
+    uint32_t u = 0;
     if (kp_read_uvarint(r, &u))
         return r->err;
     *v = (int32_t)((u >> 1) ^ (~(u & 1) + 1));
@@ -270,7 +270,7 @@ int kp_read_varint(kp_reader *r, int32_t *v)
 
 int kp_read_varlong(kp_reader *r, int64_t *v)
 {
-    uint64_t u;
+    uint64_t u = 0;
     if (kp_read_uvarlong(r, &u))
         return r->err;
     *v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
@@ -311,8 +311,8 @@ static int read_span(kp_reader *r, int64_t len, const uint8_t **p, int32_t *outl
 
 int kp_read_string(kp_reader *r, kp_str *s)
 {
-    int16_t n;
-    const uint8_t *p;
+    int16_t n = 0;
+    const uint8_t *p = NULL;
     if (kp_read_i16(r, &n) || read_span(r, n, &p, &s->len))
         return r->err;
     s->p = (const char *)p;
@@ -321,8 +321,8 @@ int kp_read_string(kp_reader *r, kp_str *s)
 
 int kp_read_compact_string(kp_reader *r, kp_str *s)
 {
-    uint32_t n;
-    const uint8_t *p;
+    uint32_t n = 0;
+    const uint8_t *p = NULL;
     if (kp_read_uvarint(r, &n) || read_span(r, (int64_t)n - 1, &p, &s->len))
         return r->err;
     s->p = (const char *)p;
@@ -331,7 +331,7 @@ int kp_read_compact_string(kp_reader *r, kp_str *s)
 
 int kp_read_bytes(kp_reader *r, kp_bytes *b)
 {
-    int32_t n;
+    int32_t n = 0;
     if (kp_read_i32(r, &n) || read_span(r, n, &b->p, &b->len))
         return r->err;
     return 0;
@@ -339,7 +339,7 @@ int kp_read_bytes(kp_reader *r, kp_bytes *b)
 
 int kp_read_compact_bytes(kp_reader *r, kp_bytes *b)
 {
-    uint32_t n;
+    uint32_t n = 0;
     if (kp_read_uvarint(r, &n) || read_span(r, (int64_t)n - 1, &b->p, &b->len))
         return r->err;
     return 0;
@@ -349,12 +349,12 @@ int kp_read_array_len(kp_reader *r, int compact, size_t min_elem_size, int32_t *
 {
     int64_t count;
     if (compact) {
-        uint32_t u;
+        uint32_t u = 0;
         if (kp_read_uvarint(r, &u))
             return r->err;
         count = (int64_t)u - 1;
     } else {
-        int32_t i;
+        int32_t i = 0;
         if (kp_read_i32(r, &i))
             return r->err;
         count = i;
@@ -372,11 +372,11 @@ int kp_read_array_len(kp_reader *r, int compact, size_t min_elem_size, int32_t *
 
 int kp_skip_tagged_fields(kp_reader *r)
 {
-    uint32_t n;
+    uint32_t n = 0;
     if (kp_read_uvarint(r, &n))
         return r->err;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t tag, size;
+        uint32_t tag = 0, size = 0;
         if (kp_read_uvarint(r, &tag) || kp_read_uvarint(r, &size) || kp_skip(r, size))
             return r->err;
     }
@@ -480,7 +480,7 @@ int kp_write_i64(kp_writer *w, int64_t v)
 
 int kp_write_f64(kp_writer *w, double v)
 {
-    int64_t i;
+    int64_t i = 0;
     memcpy(&i, &v, sizeof(i));
     return kp_write_i64(w, i);
 }
