@@ -15,18 +15,24 @@
 
 #include "wire.h"
 
-#define KP_BATCH_HEADER_SIZE 61   /* through recordCount */
-#define KP_BATCH_LOG_OVERHEAD 12  /* baseOffset + batchLength */
-#define KP_BATCH_CRC_START 21     /* CRC covers [21, end) */
+#define KP_BATCH_HEADER_SIZE  61 /* through recordCount */
+#define KP_BATCH_LOG_OVERHEAD 12 /* baseOffset + batchLength */
+#define KP_BATCH_CRC_START    21 /* CRC covers [21, end) */
 
 /* attribute bits */
-#define KP_ATTR_CODEC_MASK 0x07
+#define KP_ATTR_CODEC_MASK      0x07
 #define KP_ATTR_LOG_APPEND_TIME 0x08
-#define KP_ATTR_TRANSACTIONAL 0x10
-#define KP_ATTR_CONTROL 0x20
-#define KP_ATTR_DELETE_HORIZON 0x40
+#define KP_ATTR_TRANSACTIONAL   0x10
+#define KP_ATTR_CONTROL         0x20
+#define KP_ATTR_DELETE_HORIZON  0x40
 
-enum kp_codec_id { KP_CODEC_NONE = 0, KP_CODEC_GZIP = 1, KP_CODEC_SNAPPY = 2, KP_CODEC_LZ4 = 3, KP_CODEC_ZSTD = 4 };
+enum kp_codec_id {
+    KP_CODEC_NONE = 0,
+    KP_CODEC_GZIP = 1,
+    KP_CODEC_SNAPPY = 2,
+    KP_CODEC_LZ4 = 3,
+    KP_CODEC_ZSTD = 4
+};
 
 typedef struct kp_batch_header {
     int64_t base_offset;
@@ -47,8 +53,8 @@ typedef struct kp_batch_header {
 /* One batch inside a records blob: its header and where its bytes are. */
 typedef struct kp_batch {
     kp_batch_header h;
-    const uint8_t *data;   /* start of the batch (baseOffset field) */
-    size_t size;           /* KP_BATCH_LOG_OVERHEAD + batch_length */
+    const uint8_t *data;    /* start of the batch (baseOffset field) */
+    size_t size;            /* KP_BATCH_LOG_OVERHEAD + batch_length */
     const uint8_t *records; /* records section (compressed when codec != 0) */
     size_t records_size;
 } kp_batch;
@@ -112,8 +118,8 @@ typedef struct kp_record {
     int64_t offset;    /* base_offset + offset delta */
     int64_t timestamp; /* base_timestamp + delta (or max_timestamp for LogAppendTime) */
     int8_t attributes;
-    kp_bytes key;      /* len -1: null */
-    kp_bytes value;    /* len -1: null */
+    kp_bytes key;   /* len -1: null */
+    kp_bytes value; /* len -1: null */
     int32_t header_count;
     const uint8_t *headers; /* raw header section, walk with kp_record_header_next */
     size_t headers_size;
@@ -146,7 +152,7 @@ int kp_record_header_next(const kp_record *rec, size_t *pos, kp_record_header *o
  * epoch. Fills *type and *coordinator_epoch (-1 for types other than
  * commit/abort, e.g. the KRaft ones). KP_E_INVALID on a short key or value or
  * a negative version. */
-#define KP_CONTROL_ABORT 0
+#define KP_CONTROL_ABORT  0
 #define KP_CONTROL_COMMIT 1
 int kp_control_record_parse(const kp_record *rec, int16_t *type, int32_t *coordinator_epoch);
 

@@ -65,7 +65,7 @@ struct kp_arena_chunk {
 };
 
 #define KP_ARENA_DEFAULT_CAP (64u << 20)
-#define KP_ARENA_CHUNK (16u << 10)
+#define KP_ARENA_CHUNK       (16u << 10)
 
 void kp_arena_init(kp_arena *a, size_t cap)
 {
@@ -450,8 +450,14 @@ int kp_write_raw(kp_writer *w, const void *p, size_t n)
     return 0;
 }
 
-int kp_write_i8(kp_writer *w, int8_t v) { return kp_write_raw(w, &v, 1); }
-int kp_write_bool(kp_writer *w, uint8_t v) { return kp_write_i8(w, v ? 1 : 0); }
+int kp_write_i8(kp_writer *w, int8_t v)
+{
+    return kp_write_raw(w, &v, 1);
+}
+int kp_write_bool(kp_writer *w, uint8_t v)
+{
+    return kp_write_i8(w, v ? 1 : 0);
+}
 
 int kp_write_u16(kp_writer *w, uint16_t v)
 {
@@ -460,7 +466,10 @@ int kp_write_u16(kp_writer *w, uint16_t v)
     return kp_write_raw(w, b, 2);
 }
 
-int kp_write_i16(kp_writer *w, int16_t v) { return kp_write_u16(w, (uint16_t)v); }
+int kp_write_i16(kp_writer *w, int16_t v)
+{
+    return kp_write_u16(w, (uint16_t)v);
+}
 
 int kp_write_u32(kp_writer *w, uint32_t v)
 {
@@ -469,7 +478,10 @@ int kp_write_u32(kp_writer *w, uint32_t v)
     return kp_write_raw(w, b, 4);
 }
 
-int kp_write_i32(kp_writer *w, int32_t v) { return kp_write_u32(w, (uint32_t)v); }
+int kp_write_i32(kp_writer *w, int32_t v)
+{
+    return kp_write_u32(w, (uint32_t)v);
+}
 
 int kp_write_i64(kp_writer *w, int64_t v)
 {
@@ -485,7 +497,10 @@ int kp_write_f64(kp_writer *w, double v)
     return kp_write_i64(w, i);
 }
 
-int kp_write_uuid(kp_writer *w, const kp_uuid *v) { return kp_write_raw(w, v->b, 16); }
+int kp_write_uuid(kp_writer *w, const kp_uuid *v)
+{
+    return kp_write_raw(w, v->b, 16);
+}
 
 int kp_write_uvarlong(kp_writer *w, uint64_t v)
 {
@@ -499,7 +514,10 @@ int kp_write_uvarlong(kp_writer *w, uint64_t v)
     return kp_write_raw(w, b, n);
 }
 
-int kp_write_uvarint(kp_writer *w, uint32_t v) { return kp_write_uvarlong(w, v); }
+int kp_write_uvarint(kp_writer *w, uint32_t v)
+{
+    return kp_write_uvarlong(w, v);
+}
 
 int kp_write_varint(kp_writer *w, int32_t v)
 {
@@ -566,6 +584,15 @@ size_t kp_uvarlong_size(uint64_t v)
     return n;
 }
 
-size_t kp_uvarint_size(uint32_t v) { return kp_uvarlong_size(v); }
-size_t kp_varint_size(int32_t v) { return kp_uvarint_size(((uint32_t)v << 1) ^ (uint32_t)(v >> 31)); }
-size_t kp_varlong_size(int64_t v) { return kp_uvarlong_size(((uint64_t)v << 1) ^ (uint64_t)(v >> 63)); }
+size_t kp_uvarint_size(uint32_t v)
+{
+    return kp_uvarlong_size(v);
+}
+size_t kp_varint_size(int32_t v)
+{
+    return kp_uvarint_size(((uint32_t)v << 1) ^ (uint32_t)(v >> 31));
+}
+size_t kp_varlong_size(int64_t v)
+{
+    return kp_uvarlong_size(((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}

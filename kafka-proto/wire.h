@@ -51,9 +51,9 @@ typedef struct kp_uuid {
     uint8_t b[16];
 } kp_uuid;
 
-#define KP_STR_NULL ((kp_str){NULL, -1})
+#define KP_STR_NULL   ((kp_str){NULL, -1})
 #define KP_BYTES_NULL ((kp_bytes){NULL, -1})
-kp_str kp_str_c(const char *s); /* wrap a C string (not copied) */
+kp_str kp_str_c(const char *s);         /* wrap a C string (not copied) */
 int kp_str_eq(kp_str a, const char *s); /* s == NULL compares with null */
 int kp_uuid_is_zero(const kp_uuid *u);
 
@@ -80,7 +80,10 @@ typedef struct kp_reader {
 } kp_reader;
 
 void kp_reader_init(kp_reader *r, const void *buf, size_t len);
-static inline size_t kp_reader_left(const kp_reader *r) { return (size_t)(r->end - r->p); }
+static inline size_t kp_reader_left(const kp_reader *r)
+{
+    return (size_t)(r->end - r->p);
+}
 
 int kp_read_i8(kp_reader *r, int8_t *v);
 int kp_read_i16(kp_reader *r, int16_t *v);
@@ -91,10 +94,10 @@ int kp_read_i64(kp_reader *r, int64_t *v);
 int kp_read_f64(kp_reader *r, double *v);
 int kp_read_bool(kp_reader *r, uint8_t *v);
 int kp_read_uuid(kp_reader *r, kp_uuid *v);
-int kp_read_uvarint(kp_reader *r, uint32_t *v);   /* at most 5 bytes */
-int kp_read_uvarlong(kp_reader *r, uint64_t *v);  /* at most 10 bytes */
-int kp_read_varint(kp_reader *r, int32_t *v);     /* zigzag */
-int kp_read_varlong(kp_reader *r, int64_t *v);    /* zigzag */
+int kp_read_uvarint(kp_reader *r, uint32_t *v);  /* at most 5 bytes */
+int kp_read_uvarlong(kp_reader *r, uint64_t *v); /* at most 10 bytes */
+int kp_read_varint(kp_reader *r, int32_t *v);    /* zigzag */
+int kp_read_varlong(kp_reader *r, int64_t *v);   /* zigzag */
 int kp_read_raw(kp_reader *r, size_t n, const uint8_t **out);
 int kp_skip(kp_reader *r, size_t n);
 
@@ -159,12 +162,18 @@ size_t kp_varint_size(int32_t v);
 size_t kp_varlong_size(int64_t v);
 
 /* Big-endian helpers on raw memory (callers check bounds). */
-static inline uint16_t kp_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint16_t kp_be16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
 static inline uint32_t kp_be32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
-static inline uint64_t kp_be64(const uint8_t *p) { return ((uint64_t)kp_be32(p) << 32) | kp_be32(p + 4); }
+static inline uint64_t kp_be64(const uint8_t *p)
+{
+    return ((uint64_t)kp_be32(p) << 32) | kp_be32(p + 4);
+}
 static inline void kp_put_be16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);

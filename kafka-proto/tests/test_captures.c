@@ -215,6 +215,7 @@ static void test_capture_crc_flips(void)
             continue;
         size_t len;
         uint8_t *buf = read_file(cap_cases[i].file, &len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
         kp_arena a;
         kp_arena_init(&a, 0);
         kp_request req;

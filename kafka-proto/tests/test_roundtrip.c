@@ -183,12 +183,12 @@ static void test_tagged_fields(void)
     /* ApiVersionsResponse v3: error 0, one api key, throttle, then tags:
      * tag 1 (FinalizedFeaturesEpoch, int64) and an unknown tag 77. */
     static const uint8_t body[] = {
-        0x00, 0x00,                                     /* error code */
-        0x02, 0x00, 0x12, 0x00, 0x00, 0x00, 0x04, 0x00, /* 1 key: 18, 0..4, no tags */
-        0x00, 0x00, 0x00, 0x05,                         /* throttle 5 */
-        0x02,                                           /* 2 tagged fields */
-        0x01, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x2a,          /* tag 1, 8 bytes: 42 */
-        0x4d, 0x03, 0xaa, 0xbb, 0xcc,                   /* tag 77, 3 bytes, skipped */
+        0x00, 0x00,                                              /* error code */
+        0x02, 0x00, 0x12, 0x00, 0x00, 0x00, 0x04, 0x00,          /* 1 key: 18, 0..4, no tags */
+        0x00, 0x00, 0x00, 0x05,                                  /* throttle 5 */
+        0x02,                                                    /* 2 tagged fields */
+        0x01, 0x08, 0,    0,    0,    0,    0,    0,    0, 0x2a, /* tag 1, 8 bytes: 42 */
+        0x4d, 0x03, 0xaa, 0xbb, 0xcc,                            /* tag 77, 3 bytes, skipped */
     };
     kp_api_versions_response m;
     kp_arena a;
@@ -243,8 +243,8 @@ static void test_hostile_lengths(void)
     kp_reader_init(&r, longstr, sizeof(longstr));
     CU_ASSERT_EQUAL(kp_produce_request_decode(&r, &a, 3, &p), KP_E_SHORT);
     /* Non-nullable string sent as null: Produce topic name. */
-    static const uint8_t nullname[] = {0xff, 0xff, 0x00, 0x01, 0x00, 0x00, 0x03, 0xe8,
-                                       0x00, 0x00, 0x00, 0x01, 0xff, 0xff};
+    static const uint8_t nullname[] = {0xff, 0xff, 0x00, 0x01, 0x00, 0x00, 0x03,
+                                       0xe8, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff};
     kp_reader_init(&r, nullname, sizeof(nullname));
     CU_ASSERT_EQUAL(kp_produce_request_decode(&r, &a, 3, &p), KP_E_INVALID);
     kp_arena_reset(&a);
