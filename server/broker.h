@@ -1,0 +1,123 @@
+/*
+ * broker.h — the broker's core types: shards, cross-shard messages,
+ * connections and in-flight requests.
+ *
+ * Ownership rules (see docs/design.md):
+ * - A shard is one thread with its own event_base and st_io. Everything
+ *   reachable from a srv_shard is touched only by that thread, except its
+ *   inbox rings and doorbell, which other shards push to.
+ * - Cross-shard work is a srv_msg pushed onto the target's ring from the
+ *   sender; the message memory belongs to whoever allocated it and travels
+ *   back to it (a request goes out, the same message returns as the reply).
+ * - A request (srv_req) lives on its connection's shard. Partition work for
+ *   other shards is sent as messages that point back to it; the request stays
+ *   alive until every such message has returned, even if the connection
+ *   closes meanwhile.
+ */
+#ifndef SRV_BROKER_H
+#define SRV_BROKER_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "frame.h"
+#include "ring.h"
+#include "st_io.h"
+
+typedef struct srv_broker srv_broker;
+typedef struct srv_shard srv_shard;
+typedef struct srv_conn srv_conn;
+typedef struct srv_req srv_req;
+typedef struct srv_meta srv_meta;
+typedef struct srv_partmap srv_partmap;
+
+/* A unit of cross-shard work: fn runs on the target shard's thread. */
+typedef struct srv_msg srv_msg;
+typedef void (*srv_msg_fn)(srv_shard *on, srv_msg *m);
+struct srv_msg {
+    srv_msg_fn fn;
+    srv_msg *next; /* sender-side overflow list when a ring is full */
+};
+
+struct srv_shard {
+    int id;
+    srv_broker *b;
+    pthread_t thread;
+    struct event_base *base;
+    st_io *io;
+    struct event *io_ev;
+    int doorbell_fd;
+    struct event *doorbell_ev;
+    int doorbell_armed; /* atomic: a sender already rang since we last drained */
+    srv_ring *inbox;    /* inbox[from]: messages from shard `from` */
+    srv_msg **overflow; /* overflow[to]: messages that did not fit in to's ring */
+    srv_msg **overflow_tail;
+    struct event *overflow_ev;
+    struct event *tick_ev;
+    struct evconnlistener **listeners;
+    int nlisteners;
+    srv_meta *meta;     /* the metadata version this shard serves (one ref held) */
+    srv_partmap *parts; /* partitions this shard owns */
+    srv_conn *conns;    /* every open connection of this shard */
+    uint64_t next_wait_id;
+    int64_t next_pid;
+    struct srv_fetch_wait *waits; /* fetch requests parked on this shard */
+    int64_t now_ms;               /* cached at each tick and event */
+};
+
+struct srv_broker {
+    srv_config cfg;
+    int nshards;
+    srv_shard *shards;
+    int nlisteners;
+    int *listen_fds;  /* [shard * nlisteners + i] */
+    int *bound_ports; /* actual port per listener */
+    char cluster_id[32];
+    char adv_host[256]; /* what Metadata tells clients to connect to */
+    int adv_port;
+    int64_t pid_base;           /* producer ids: base + k * nshards + shard */
+    int stopping;               /* atomic */
+    int ready_count;            /* atomic: shards that finished start-up */
+    struct srv_controller *ctl; /* metadata owner, lives on shard 0 */
+};
+
+/* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a
+ * full ring parks the message until the ring drains. */
+void srv_shard_send(srv_shard *from, int to, srv_msg *m);
+
+/* The current time in milliseconds (CLOCK_REALTIME for Kafka timestamps). */
+int64_t srv_now_ms(void);
+int64_t srv_mono_ms(void);
+
+/* ---- requests --------------------------------------------------------- */
+
+struct srv_req {
+    srv_req *next;  /* connection's queue, in arrival order */
+    srv_conn *conn; /* NULL once the connection is gone */
+    srv_shard *shard;
+    uint8_t *frame; /* the request bytes; decoded fields point into it */
+    size_t frame_len;
+    kp_arena arena;
+    kp_request kr; /* header + decoded body */
+    kp_writer out; /* the encoded response frame, once done */
+    int done;
+    int no_response; /* acks=0 produce */
+    int pending;     /* partition messages still out */
+    int released;    /* answered and detached: free once pending reaches 0 */
+    void *state;     /* the handler's own state */
+    int64_t start_mono_us;
+};
+
+/* Encodes body as the response to req (version of the request) and marks
+ * the request done; responses leave the connection in request order. */
+void srv_req_respond(srv_req *req, const void *body);
+void srv_req_respond_none(srv_req *req);
+/* The connection is unusable (protocol violation): log and close it. */
+void srv_req_fail_close(srv_req *req, const char *why);
+/* Frees a finished request now, or as soon as its last partition message
+ * is back. */
+void srv_req_free(srv_req *req);
+
+#endif

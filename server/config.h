@@ -1,0 +1,316 @@
+/*
+ * config.h — the broker's configuration: server.properties, command-line
+ * overrides, topic-level configs, and what DescribeConfigs reports.
+ *
+ * Owns: the table of known broker and topic config keys (name, type, default,
+ * validation, documentation, broker<->topic synonyms), the Java-properties
+ * parser, command-line parsing, per-topic override sets and their compact
+ * serialized form, and the mapping of a topic's effective config onto the
+ * storage engine's st_log_config.
+ *
+ * Must not: do any I/O other than reading the one config file named on the
+ * command line; print (messages go through the srv_log_fn callback or the
+ * caller's err buffer); keep global mutable state. A srv_config is filled once
+ * at startup and is immutable afterwards: shards read it concurrently without
+ * locks, so nothing here writes to a srv_config after srv_config_parse_args()
+ * (or srv_config_finish()) has returned.
+ *
+ * Kafka 3.9 is the reference for names, types, defaults and validation.
+ * Deliberate differences (all documented in srv_config_usage()):
+ *   - listeners defaults to PLAINTEXT://localhost:9092 (Kafka: PLAINTEXT://:9092)
+ *     so that a fresh broker is not reachable from the network by accident;
+ *   - log.dir defaults to ./data (Kafka: /tmp/kafka-logs);
+ *   - node.id / broker.id default to 1 (Kafka: -1, i.e. required / generated);
+ *   - replication-factor keys default to 1 and default.replication.factor
+ *     accepts only 1: this is a single-node broker;
+ *   - only the PLAINTEXT security protocol is supported.
+ */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "st_log.h"
+
+/* ---- limits ---------------------------------------------------------------- */
+
+#define SRV_CONFIG_VALUE_MAX   1024 /* longest accepted value (bytes, incl. NUL) */
+#define SRV_CONFIG_NAME_MAX    128  /* longest recorded unknown key name */
+#define SRV_MAX_LISTENERS      8
+#define SRV_MAX_LOG_DIRS       8
+#define SRV_MAX_UNKNOWN_KEYS   64 /* distinct unknown keys remembered */
+#define SRV_BROKER_KEYS_MAX    128
+#define SRV_CONFIG_MAX_SYNONYMS 6
+#define SRV_TOPIC_KEYS_MAX     48
+#define SRV_TOPIC_CONFIG_BUF   2048 /* total bytes of one topic's override values */
+#define SRV_CONFIG_FILE_MAX    (1 << 20)
+
+/* ---- Kafka wire constants (verified against Kafka's DescribeConfigsResponse) */
+
+/* DescribeConfigs v3+ ConfigType. */
+enum srv_config_type {
+    SRV_TYPE_UNKNOWN = 0,
+    SRV_TYPE_BOOLEAN = 1,
+    SRV_TYPE_STRING = 2,
+    SRV_TYPE_INT = 3,
+    SRV_TYPE_SHORT = 4,
+    SRV_TYPE_LONG = 5,
+    SRV_TYPE_DOUBLE = 6,
+    SRV_TYPE_LIST = 7,
+    SRV_TYPE_CLASS = 8,
+    SRV_TYPE_PASSWORD = 9,
+};
+
+/* DescribeConfigs v1+ ConfigSource. Note the real numbering: TOPIC_CONFIG is
+ * 1 and DYNAMIC_BROKER_LOGGER_CONFIG was added last (6). */
+enum srv_config_source {
+    SRV_SOURCE_UNKNOWN = 0,
+    SRV_SOURCE_TOPIC_CONFIG = 1, /* "DYNAMIC_TOPIC_CONFIG" in the admin client */
+    SRV_SOURCE_DYNAMIC_BROKER_CONFIG = 2,
+    SRV_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG = 3,
+    SRV_SOURCE_STATIC_BROKER_CONFIG = 4,
+    SRV_SOURCE_DEFAULT_CONFIG = 5,
+    SRV_SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG = 6,
+};
+
+/* IncrementalAlterConfigs operation types. */
+enum srv_alter_op {
+    SRV_ALTER_SET = 0,
+    SRV_ALTER_DELETE = 1,
+    SRV_ALTER_APPEND = 2,
+    SRV_ALTER_SUBTRACT = 3,
+};
+
+/* ---- logging ----------------------------------------------------------------- */
+
+#ifndef SRV_LOG_LEVELS /* shared with log.h */
+#define SRV_LOG_LEVELS
+enum srv_log_level { SRV_LOG_DEBUG = 0, SRV_LOG_INFO = 1, SRV_LOG_WARN = 2, SRV_LOG_ERROR = 3 };
+#endif
+typedef void (*srv_log_fn)(int level, const char *msg);
+
+/* ---- broker config -------------------------------------------------------------- */
+
+typedef struct srv_listener {
+    char name[32];  /* upper-cased listener name, e.g. "PLAINTEXT" */
+    char host[256]; /* "" = all interfaces (only in listeners, never advertised) */
+    uint16_t port;  /* 0 in listeners = any free port */
+    uint8_t ipv6;   /* host was written in brackets or contains ':' */
+} srv_listener;
+
+enum srv_timestamp_type { SRV_TS_CREATE_TIME = 0, SRV_TS_LOG_APPEND_TIME = 1 };
+
+typedef struct srv_config_value {
+    char raw[SRV_CONFIG_VALUE_MAX]; /* canonical text of an explicitly set value */
+    uint8_t set;                    /* 0 = not set: the default applies */
+    uint8_t source;                 /* SRV_SOURCE_* when set */
+} srv_config_value;
+
+typedef struct srv_config {
+    /* Effective typed values, computed by srv_config_finish(). Names follow
+     * the Kafka keys; times are milliseconds after precedence rules applied. */
+    srv_listener listeners[SRV_MAX_LISTENERS]; /* controller listeners removed */
+    int n_listeners;
+    srv_listener advertised[SRV_MAX_LISTENERS];
+    int n_advertised;
+    char log_dirs[SRV_MAX_LOG_DIRS][SRV_CONFIG_VALUE_MAX]; /* log.dirs, else log.dir */
+    int n_log_dirs;
+    int32_t node_id;
+    int32_t num_partitions;
+    int16_t default_replication_factor;
+    int auto_create_topics_enable;
+    int delete_topic_enable;
+    int64_t log_retention_ms; /* log.retention.ms > .minutes > .hours; -1 = forever */
+    int64_t log_retention_bytes;
+    int32_t log_segment_bytes;
+    int64_t log_roll_ms; /* log.roll.ms > log.roll.hours */
+    int64_t log_retention_check_interval_ms;
+    int64_t log_flush_interval_messages;
+    int64_t log_flush_interval_ms; /* log.flush.interval.ms > log.flush.scheduler.interval.ms */
+    int log_cleanup_compact;       /* log.cleanup.policy contains "compact" */
+    int log_cleanup_delete;        /* log.cleanup.policy contains "delete" */
+    int64_t log_cleaner_delete_retention_ms;
+    double log_cleaner_min_cleanable_ratio;
+    int32_t log_index_interval_bytes;
+    int log_message_timestamp_type; /* SRV_TS_* */
+    int64_t log_message_timestamp_before_max_ms;
+    int64_t log_message_timestamp_after_max_ms;
+    char compression_type[16]; /* producer, uncompressed, gzip, snappy, lz4, zstd */
+    int32_t message_max_bytes;
+    int32_t min_insync_replicas;
+    int32_t socket_request_max_bytes;
+    int32_t socket_send_buffer_bytes;    /* -1 = OS default */
+    int32_t socket_receive_buffer_bytes; /* -1 = OS default */
+    int32_t socket_listen_backlog_size;
+    int32_t max_connections;
+    int64_t connections_max_idle_ms;
+    int64_t queued_max_request_bytes; /* -1 = unbounded */
+    int32_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
+    int32_t offsets_topic_num_partitions;
+    int32_t offsets_topic_segment_bytes;
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_max_size;
+    int32_t transactional_id_expiration_ms;
+    int32_t producer_id_expiration_ms;
+    int32_t transaction_max_timeout_ms;
+    int32_t transaction_state_log_num_partitions;
+    int32_t transaction_state_log_segment_bytes;
+    int32_t shards;       /* resolved: "shards" or --shards, 0 = online CPUs */
+    int32_t metrics_port; /* 0 = no metrics endpoint */
+    int flush_sync_acks;  /* sync before acks=all answers (storage sync_acks) */
+
+    /* Raw values per known broker key (index = key table position), for
+     * DescribeConfigs and for topic defaults. */
+    srv_config_value vals[SRV_BROKER_KEYS_MAX];
+
+    /* Unknown keys seen (each logged once). */
+    char unknown[SRV_MAX_UNKNOWN_KEYS][SRV_CONFIG_NAME_MAX];
+    int n_unknown;
+    int n_unknown_dropped; /* distinct unknown keys beyond SRV_MAX_UNKNOWN_KEYS */
+
+    uint8_t noted[SRV_BROKER_KEYS_MAX]; /* "does not apply" already logged */
+    srv_log_fn log;                     /* may be NULL: silent */
+} srv_config;
+
+/* srv_config is large (~150 KiB): allocate it statically or on the heap. */
+
+/* Embedded defaults; `log` receives warnings and notes (may be NULL). */
+void srv_config_init(srv_config *cfg, srv_log_fn log);
+
+/* Return codes of srv_config_parse_args besides 0 and the negative errors. */
+#define SRV_CONFIG_HELP 1
+
+/* Command line: [FILE] [--config FILE] [--set|--override key=value]...
+ * [--shards N] [--metrics-port N] [--help|-h]. Long options also accept
+ * --opt=value. Precedence regardless of argument order: embedded defaults <
+ * config file < --set / --shards / --metrics-port (later ones win). Calls
+ * srv_config_finish(). Returns 0, SRV_CONFIG_HELP (print srv_config_usage(),
+ * exit 0), or a negative value with a message naming the key/value in err.
+ * cfg must have been srv_config_init()ed. */
+int srv_config_parse_args(int argc, char **argv, srv_config *cfg, char *err, size_t errlen);
+
+/* The building blocks parse_args uses, for tests and embedding. */
+int srv_config_load_file(srv_config *cfg, const char *path, char *err, size_t errlen);
+int srv_config_load_string(srv_config *cfg, const char *text, size_t len, const char *origin, char *err,
+                           size_t errlen);
+/* Sets one key as a static broker config. Unknown keys are recorded and
+ * logged once (returns 0); invalid values of known keys return -1. */
+int srv_config_set(srv_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* Applies precedence rules and cross-key checks and fills the typed fields. */
+int srv_config_finish(srv_config *cfg, char *err, size_t errlen);
+
+const char *srv_config_usage(void);
+
+/* Raw explicitly-set value of a broker key, NULL when unset or unknown. */
+const char *srv_config_get_raw(const srv_config *cfg, const char *key);
+/* 1 when `key` was seen as an unknown key. */
+int srv_config_is_unknown(const srv_config *cfg, const char *key);
+
+/* ---- DescribeConfigs ---------------------------------------------------------- */
+
+typedef struct srv_config_synonym {
+    const char *name;
+    char value[SRV_CONFIG_VALUE_MAX];
+    int value_null;
+    int source;
+} srv_config_synonym;
+
+typedef struct srv_config_entry {
+    const char *name;
+    char value[SRV_CONFIG_VALUE_MAX];
+    int value_null; /* Kafka sends null for keys without value or default */
+    int source;     /* SRV_SOURCE_* */
+    int type;       /* SRV_TYPE_* */
+    int read_only;  /* broker keys: 1 (no dynamic broker config); topic keys: 0 */
+    int sensitive;  /* none of the known keys is sensitive */
+    const char *doc;
+    const char *default_value; /* NULL = no default */
+    int n_synonyms;            /* highest precedence first, as Kafka orders them */
+    srv_config_synonym synonyms[SRV_CONFIG_MAX_SYNONYMS];
+} srv_config_entry;
+
+/* Broker resource: iterate index = 0, 1, ... while it returns 1. */
+size_t srv_config_key_count(void);
+int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *out);
+/* By name: 0, or -1 for a key we do not know. */
+int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out);
+
+/* ---- topic configs -------------------------------------------------------------- */
+
+/* A topic's explicit overrides (AlterConfigs/CreateTopics), values validated
+ * and in canonical form. Fixed size so it can be copied into published
+ * metadata versions without allocation. */
+typedef struct srv_topic_override {
+    uint8_t key; /* topic key table index */
+    uint16_t off;
+    uint16_t len;
+} srv_topic_override;
+
+typedef struct srv_topic_config {
+    uint16_t n;
+    uint16_t used;
+    srv_topic_override ov[SRV_TOPIC_KEYS_MAX];
+    char buf[SRV_TOPIC_CONFIG_BUF];
+} srv_topic_config;
+
+void srv_topic_config_init(srv_topic_config *t);
+size_t srv_topic_config_key_count(void);
+/* 1 when `name` is a topic-level config key. */
+int srv_topic_config_known(const char *name);
+
+/* Validates name=value for a topic. Returns 0 or KP_ERR_INVALID_CONFIG (40)
+ * with the reason in err (unknown name, unparsable or out-of-range value). */
+int srv_topic_config_validate(const char *name, const char *value, char *err, size_t errlen);
+
+/* SET / DELETE / APPEND / SUBTRACT one override (value ignored for DELETE).
+ * APPEND and SUBTRACT are only valid for list-typed keys; they start from the
+ * topic's override or, without one, the key's Kafka default, as Kafka does.
+ * Returns 0 or a Kafka error code (INVALID_CONFIG) with err filled; on error
+ * `t` is unchanged. */
+int srv_topic_config_alter(srv_topic_config *t, int op, const char *name, const char *value, char *err,
+                           size_t errlen);
+
+int srv_topic_config_count(const srv_topic_config *t);
+/* i-th override in key-table order; returns 0 or -1 past the end. */
+int srv_topic_config_at(const srv_topic_config *t, int i, const char **name, const char **value,
+                        size_t *value_len);
+/* Override value (NUL-terminated copy into out) or -1 when none. */
+int srv_topic_config_get_override(const srv_topic_config *t, const char *name, char *out, size_t cap);
+
+/* Compact form for the metadata log: "name=value\n" per override, key-table
+ * order. Returns the length needed (excl. NUL), like snprintf; writes at most
+ * cap bytes and NUL-terminates when cap > 0. */
+size_t srv_topic_config_serialize(const srv_topic_config *t, char *buf, size_t cap);
+/* Parses the serialized form, validating every pair. Returns 0 or
+ * KP_ERR_INVALID_CONFIG (t left empty). */
+int srv_topic_config_deserialize(srv_topic_config *t, const char *buf, size_t len, char *err, size_t errlen);
+
+/* Effective value of a topic key: override, else the broker synonym
+ * (converted to the topic's units), else the default. Returns 0 with *source
+ * set (may be NULL), or -1 for an unknown key. */
+int srv_topic_config_value(const srv_config *broker, const srv_topic_config *t, const char *name, char *out,
+                           size_t cap, int *source);
+/* Same, parsed as a number (INT/LONG/SHORT keys) or boolean (0/1). */
+int srv_topic_config_long(const srv_config *broker, const srv_topic_config *t, const char *name,
+                          int64_t *out);
+
+/* Topic resource for DescribeConfigs: iterate while it returns 1. */
+int srv_topic_config_describe(const srv_config *broker, const srv_topic_config *t, size_t index,
+                              srv_config_entry *out);
+int srv_topic_config_describe_name(const srv_config *broker, const srv_topic_config *t, const char *name,
+                                   srv_config_entry *out);
+
+/* Fills the config-derived fields of `out` (segment_bytes, segment_ms,
+ * index_interval_bytes, retention_ms, retention_bytes, sync_acks,
+ * flush_messages, flush_ms, max_batch_bytes, log_append_time, compact,
+ * delete_retention_ms). The memory-sizing fields
+ * (chunk_bytes, max_unflushed_bytes, tail_cache_bytes, max_read_bytes) are
+ * left as the caller set them: initialise `out` with st_log_config_default()
+ * first. */
+void srv_topic_config_to_st(const srv_config *broker, const srv_topic_config *t, st_log_config *out);
+
+#endif

@@ -1,0 +1,333 @@
+/*
+ * conn.c — client connections: accept, read frames, queue requests, write
+ * responses in request order, backpressure, idle timeouts.
+ *
+ * Owns the connection and the lifetime of its requests. Must not: interpret
+ * request bodies (dispatch.c does), or trust a frame length: a frame above
+ * socket.request.max.bytes closes the connection before any allocation.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "log.h"
+
+/* A slow reader stops being served once this much output is waiting. */
+#define OUTPUT_HIGH_WATER (32u << 20)
+
+struct srv_conn {
+    srv_conn *next, *prev;
+    srv_shard *s;
+    struct bufferevent *bev;
+    char peer[64];
+    srv_req *head, *tail;
+    size_t queued_bytes; /* request bytes not yet answered */
+    int nreqs;
+    int read_paused;
+    int in_read; /* inside on_read: closing is deferred to its end */
+    int dead;
+    int64_t last_active_ms;
+};
+
+static size_t max_queued(const srv_conn *c)
+{
+    size_t q = (size_t)c->s->b->cfg.queued_max_request_bytes;
+    return q > 0 ? q : (size_t)c->s->b->cfg.socket_request_max_bytes;
+}
+
+static void conn_update_reading(srv_conn *c)
+{
+    size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER;
+    if (pause && !c->read_paused) {
+        bufferevent_disable(c->bev, EV_READ);
+        c->read_paused = 1;
+    } else if (!pause && c->read_paused) {
+        bufferevent_enable(c->bev, EV_READ);
+        c->read_paused = 0;
+    }
+}
+
+void srv_req_free(srv_req *r)
+{
+    if (r->pending > 0) {
+        r->released = 1;
+        r->conn = NULL;
+        return;
+    }
+    kp_arena_reset(&r->arena);
+    kp_writer_free(&r->out);
+    free(r->frame);
+    free(r);
+}
+
+/* Detaches every request; unfinished ones finish later as orphans. */
+static void conn_free(srv_conn *c)
+{
+    srv_shard *s = c->s;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static void conn_close(srv_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = 1;
+    srv_req *r = c->head;
+    while (r) {
+        srv_req *next = r->next;
+        r->conn = NULL;
+        r->next = NULL;
+        if (r->done)
+            srv_req_free(r);
+        r = next;
+    }
+    c->head = c->tail = NULL;
+    if (c->in_read)
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    else
+        conn_free(c);
+}
+
+static void conn_flush(srv_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (c->head && c->head->done) {
+        srv_req *r = c->head;
+        if (!r->no_response && r->out.len)
+            evbuffer_add(out, r->out.buf, r->out.len);
+        c->head = r->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->queued_bytes -= r->frame_len;
+        c->nreqs--;
+        srv_req_free(r);
+    }
+    conn_update_reading(c);
+}
+
+static void finish(srv_req *r)
+{
+    r->done = 1;
+    if (!r->conn) {
+        srv_req_free(r);
+        return;
+    }
+    srv_conn *c = r->conn;
+    c->last_active_ms = r->shard->now_ms;
+    if (c->head == r)
+        conn_flush(c);
+}
+
+void srv_req_respond(srv_req *r, const void *body)
+{
+    if (r->conn) {
+        int rc = kp_response_encode(&r->out, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
+                                    r->kr.hdr.correlation_id, body);
+        if (rc) {
+            /* Our own response could not be encoded: a bug, not client input. */
+            srv_error("cannot encode %s v%d response: %s", r->kr.api ? r->kr.api->name : "?",
+                      r->kr.hdr.request_api_version, kp_strerror(rc));
+            srv_req_fail_close(r, "response encoding failed");
+            return;
+        }
+    }
+    finish(r);
+}
+
+void srv_req_respond_none(srv_req *r)
+{
+    r->no_response = 1;
+    finish(r);
+}
+
+void srv_req_fail_close(srv_req *r, const char *why)
+{
+    srv_conn *c = r->conn;
+    if (c) {
+        srv_warn("closing connection from %s: %s (api %d v%d, correlation id %d)", c->peer, why,
+                 r->kr.hdr.request_api_key, r->kr.hdr.request_api_version, r->kr.hdr.correlation_id);
+        conn_close(c); /* detaches r: it is freed as an orphan below */
+    }
+    finish(r);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    srv_conn *c = arg;
+    srv_shard *s = c->s;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    s->now_ms = srv_now_ms();
+    c->last_active_ms = s->now_ms;
+    c->in_read = 1;
+    while (!c->read_paused && !c->dead) {
+        uint8_t hdr[4];
+        if (evbuffer_copyout(in, hdr, 4) < 4)
+            break;
+        int32_t size = (int32_t)kp_be32(hdr);
+        if (size < 0 || (int64_t)size > s->b->cfg.socket_request_max_bytes) {
+            srv_warn("closing connection from %s: frame of %d bytes exceeds socket.request.max.bytes (%lld)",
+                     c->peer, size, (long long)s->b->cfg.socket_request_max_bytes);
+            conn_close(c);
+            break;
+        }
+        if (evbuffer_get_length(in) < 4 + (size_t)size)
+            break;
+        srv_req *r = calloc(1, sizeof(*r));
+        uint8_t *frame = malloc(size ? (size_t)size : 1);
+        if (!r || !frame) {
+            free(r);
+            free(frame);
+            srv_error("out of memory reading from %s", c->peer);
+            conn_close(c);
+            break;
+        }
+        evbuffer_drain(in, 4);
+        evbuffer_remove(in, frame, (size_t)size);
+        r->frame = frame;
+        r->frame_len = (size_t)size;
+        r->conn = c;
+        r->shard = s;
+        kp_arena_init(&r->arena, 0);
+        kp_writer_init(&r->out, 0);
+        if (c->tail)
+            c->tail->next = r;
+        else
+            c->head = r;
+        c->tail = r;
+        c->queued_bytes += r->frame_len;
+        c->nreqs++;
+        /* The handler may answer inline, close the connection, or park. */
+        srv_dispatch(r);
+        if (!c->dead)
+            conn_update_reading(c);
+    }
+    c->in_read = 0;
+    if (c->dead)
+        conn_free(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    srv_conn *c = arg;
+    if (!c->dead)
+        conn_update_reading(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    srv_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if ((what & BEV_EVENT_ERROR) && errno != ECONNRESET && errno != EPIPE)
+            srv_debug("connection from %s: %s", c->peer, strerror(errno));
+        conn_close(c);
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    srv_shard *s = arg;
+    srv_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->s = s;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->last_active_ms = srv_now_ms();
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    srv_debug("connection from %s", c->peer);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    /* EMFILE and friends: log and keep listening; the client will retry. */
+    srv_warn("accept failed: %s", strerror(errno));
+}
+
+int srv_conns_listen(srv_shard *s)
+{
+    srv_broker *b = s->b;
+    s->listeners = calloc((size_t)b->nlisteners, sizeof(*s->listeners));
+    if (!s->listeners)
+        return -1;
+    for (int i = 0; i < b->nlisteners; i++) {
+        int fd = b->listen_fds[s->id * b->nlisteners + i];
+        s->listeners[i] = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        if (!s->listeners[i])
+            return -1;
+        evconnlistener_set_error_cb(s->listeners[i], on_accept_error);
+        s->nlisteners++;
+    }
+    return 0;
+}
+
+void srv_conns_tick(srv_shard *s)
+{
+    int64_t idle = s->b->cfg.connections_max_idle_ms;
+    if (idle <= 0)
+        return;
+    srv_conn *c = s->conns;
+    while (c) {
+        srv_conn *next = c->next;
+        if (c->nreqs == 0 && s->now_ms - c->last_active_ms > idle) {
+            srv_info("closing idle connection from %s (connections.max.idle.ms=%lld)", c->peer,
+                     (long long)idle);
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+void srv_conns_close_all(srv_shard *s)
+{
+    while (s->conns)
+        conn_close(s->conns);
+}

@@ -1,0 +1,89 @@
+/*
+ * dispatch.c — request decoding and the API table.
+ *
+ * Owns which API versions are served. Must not: hold handler logic beyond
+ * the protocol-level refusals (malformed, unknown, unsupported).
+ */
+#include "dispatch.h"
+
+#include <stdio.h>
+
+#include "errors.h"
+#include "log.h"
+
+/* Versions are those Kafka 3.9 serves to clients, where implemented. */
+static const srv_api apis[] = {
+    {0, 3, 11, srv_h_produce},       {1, 4, 16, srv_h_fetch},
+    {2, 1, 9, srv_h_list_offsets},   {3, 0, 12, srv_h_metadata},
+    {18, 0, 4, srv_h_api_versions},  {19, 0, 7, srv_h_create_topics},
+    {20, 0, 6, srv_h_delete_topics}, {22, 0, 5, srv_h_init_producer_id},
+};
+
+const srv_api *srv_api_table(size_t *count)
+{
+    *count = sizeof(apis) / sizeof(apis[0]);
+    return apis;
+}
+
+static const srv_api *find(int16_t key)
+{
+    for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
+        if (apis[i].key == key)
+            return &apis[i];
+    return NULL;
+}
+
+/* ApiVersions for a version we do not know: error 35 in a v0 body that
+ * still lists every supported range, so the client can pick one. */
+static void api_versions_unsupported(srv_req *req)
+{
+    req->kr.hdr.request_api_version = 0;
+    kp_api_versions_response resp;
+    kp_api_versions_response_init(&resp);
+    resp.error_code = KP_ERR_UNSUPPORTED_VERSION;
+    size_t n;
+    const srv_api *t = srv_api_table(&n);
+    resp.api_keys = kp_arena_alloc(&req->arena, n * sizeof(*resp.api_keys));
+    if (!resp.api_keys) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        resp.api_keys[i].api_key = t[i].key;
+        resp.api_keys[i].min_version = t[i].min_version;
+        resp.api_keys[i].max_version = t[i].max_version;
+    }
+    resp.api_keys_count = (int32_t)n;
+    srv_req_respond(req, &resp);
+}
+
+void srv_dispatch(srv_req *req)
+{
+    req->start_mono_us = srv_mono_ms() * 1000;
+    int rc = kp_request_decode(req->frame, req->frame_len, &req->arena, &req->kr);
+    int16_t key = req->kr.hdr.request_api_key, ver = req->kr.hdr.request_api_version;
+    const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : find(key);
+    if (key == 18 && (rc == KP_E_VERSION || (api && (ver < api->min_version || ver > api->max_version)))) {
+        api_versions_unsupported(req);
+        return;
+    }
+    if (rc == KP_E_VERSION || !api) {
+        char why[96];
+        snprintf(why, sizeof(why), "unsupported API key %d version %d", key, ver);
+        srv_req_fail_close(req, why);
+        return;
+    }
+    if (rc) {
+        char why[96];
+        snprintf(why, sizeof(why), "malformed request: %s", kp_strerror(rc));
+        srv_req_fail_close(req, why);
+        return;
+    }
+    if (ver < api->min_version || ver > api->max_version) {
+        char why[96];
+        snprintf(why, sizeof(why), "unsupported version %d of API %s", ver, req->kr.api->name);
+        srv_req_fail_close(req, why);
+        return;
+    }
+    api->fn(req);
+}

@@ -1,0 +1,36 @@
+/*
+ * dispatch.h — the table of implemented APIs: which versions the broker
+ * serves (ApiVersions advertises exactly these) and the handler of each.
+ */
+#ifndef SRV_DISPATCH_H
+#define SRV_DISPATCH_H
+
+#include "broker.h"
+
+typedef void (*srv_handler_fn)(srv_req *req);
+
+typedef struct srv_api {
+    int16_t key;
+    int16_t min_version, max_version;
+    srv_handler_fn fn;
+} srv_api;
+
+/* Decodes the request and runs its handler, which answers now or later.
+ * Malformed frames, unknown keys and unsupported versions close the
+ * connection with a log line (ApiVersions gets its UNSUPPORTED_VERSION
+ * answer instead, as the protocol requires). */
+void srv_dispatch(srv_req *req);
+
+const srv_api *srv_api_table(size_t *count);
+
+/* Handlers, one file each under handlers/. */
+void srv_h_api_versions(srv_req *req);
+void srv_h_metadata(srv_req *req);
+void srv_h_produce(srv_req *req);
+void srv_h_fetch(srv_req *req);
+void srv_h_list_offsets(srv_req *req);
+void srv_h_create_topics(srv_req *req);
+void srv_h_delete_topics(srv_req *req);
+void srv_h_init_producer_id(srv_req *req);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * create_topics.c — CreateTopics (v0-7), incl. validate_only and topic
+ * configs; CreatePartitions lives beside it in spirit (controller ops).
+ * The answer comes once the topics are durable in the metadata log and open
+ * on every shard.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+
+typedef struct ct_state {
+    srv_ctl_op op;
+    srv_req *req;
+    kp_create_topics_response resp;
+} ct_state;
+
+static void done(srv_shard *s, srv_ctl_op *op)
+{
+    (void)s;
+    ct_state *st = (ct_state *)op;
+    srv_req *req = st->req;
+    for (int i = 0; i < op->nspecs; i++) {
+        srv_topic_spec *sp = &op->specs[i];
+        kp_create_topics_response_creatable_topic_result *r = &st->resp.topics[i];
+        if (sp->skip)
+            continue; /* refused before reaching the controller */
+        r->error_code = sp->error;
+        r->error_message = sp->error ? kp_str_c(sp->message) : KP_STR_NULL;
+        if (!sp->error) {
+            r->topic_id = sp->id;
+            r->num_partitions = sp->result_nparts;
+            r->replication_factor = 1;
+        }
+    }
+    srv_req_respond(req, &st->resp);
+}
+
+void srv_h_create_topics(srv_req *req)
+{
+    const kp_create_topics_request *rq = req->kr.body;
+    int32_t n = rq->topics_count > 0 ? rq->topics_count : 0;
+    ct_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    srv_topic_spec *specs = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*specs) + 1);
+    if (!st || !specs) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->req = req;
+    kp_create_topics_response_init(&st->resp);
+    st->resp.topics = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*st->resp.topics) + 1);
+    if (!st->resp.topics) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->resp.topics_count = n;
+    int32_t node = (int32_t)req->shard->b->cfg.node_id;
+    for (int32_t i = 0; i < n; i++) {
+        const kp_create_topics_request_creatable_topic *t = &rq->topics[i];
+        kp_create_topics_response_creatable_topic_result *r = &st->resp.topics[i];
+        kp_create_topics_response_creatable_topic_result_init(r);
+        r->name = t->name;
+        r->num_partitions = -1;
+        r->replication_factor = -1;
+        r->configs_count = -1;
+        srv_topic_spec *sp = &specs[i];
+        memset(sp, 0, sizeof(*sp));
+        sp->name = t->name;
+        sp->nparts = t->num_partitions;
+        sp->replication = t->replication_factor;
+        if (t->assignments_count > 0) {
+            /* Manual assignment: every replica must be this node, one each. */
+            if (t->num_partitions != -1 || t->replication_factor != -1) {
+                r->error_code = KP_ERR_INVALID_REQUEST;
+                r->error_message =
+                    kp_str_c("Both numPartitions or replicationFactor and replicasAssignments were set.");
+            }
+            for (int32_t j = 0; j < t->assignments_count && !r->error_code; j++) {
+                const kp_create_topics_request_creatable_replica_assignment *a = &t->assignments[j];
+                if (a->partition_index != j || a->broker_ids_count != 1 || a->broker_ids[0] != node) {
+                    r->error_code = KP_ERR_INVALID_REPLICA_ASSIGNMENT;
+                    r->error_message =
+                        kp_str_c("Replica assignments must name this single broker once per partition.");
+                }
+            }
+            sp->nparts = t->assignments_count;
+            sp->replication = 1;
+        }
+        int32_t nc = t->configs_count > 0 ? t->configs_count : 0;
+        sp->cfg = kp_arena_alloc(&req->arena, (size_t)nc * sizeof(*sp->cfg) + 1);
+        for (int32_t j = 0; j < nc && sp->cfg && !r->error_code; j++) {
+            const kp_create_topics_request_creatable_topic_config *c = &t->configs[j];
+            if (c->name.len < 0 || c->value.len < 0) {
+                r->error_code = KP_ERR_INVALID_CONFIG;
+                r->error_message = kp_str_c("Null config name or value.");
+                break;
+            }
+            char *k = kp_arena_alloc(&req->arena, (size_t)c->name.len + 1);
+            char *v = kp_arena_alloc(&req->arena, (size_t)c->value.len + 1);
+            if (!k || !v)
+                break;
+            memcpy(k, c->name.p, (size_t)c->name.len);
+            memcpy(v, c->value.p, (size_t)c->value.len);
+            sp->cfg[sp->ncfg].key = k;
+            sp->cfg[sp->ncfg].value = v;
+            sp->ncfg++;
+        }
+        if (r->error_code)
+            sp->skip = 1;
+    }
+    st->op.kind = SRV_CTL_CREATE;
+    st->op.validate_only = rq->validate_only;
+    st->op.nspecs = n;
+    st->op.specs = specs;
+    st->op.done = done;
+    srv_ctl_submit(req->shard, &st->op);
+}

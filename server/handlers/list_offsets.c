@@ -1,0 +1,146 @@
+/*
+ * list_offsets.c — ListOffsets (v1+): earliest (-2), latest (-1), max
+ * timestamp (-3) and first offset at or after a timestamp, answered by each
+ * partition's owner. Without transactions the last stable offset is the high
+ * watermark, so both isolation levels get the same answer.
+ */
+#include <stdlib.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+#include "partcall.h"
+
+typedef struct lo_op {
+    srv_part_op base;
+    int64_t timestamp;
+    kp_list_offsets_response_list_offsets_partition_response *out;
+    int16_t error;
+    int64_t offset, ts;
+} lo_op;
+
+static void finish(srv_req *req)
+{
+    srv_req_respond(req, req->state);
+}
+
+static void op_done(srv_shard *s, srv_part_op *base)
+{
+    (void)s;
+    lo_op *op = (lo_op *)base;
+    srv_req *req = base->req;
+    op->out->error_code = op->error;
+    op->out->offset = op->error ? -1 : op->offset;
+    op->out->timestamp = op->error ? -1 : op->ts;
+    if (req->kr.hdr.request_api_version >= 4) /* not representable before v4 */
+        op->out->leader_epoch = op->error || op->offset < 0 ? -1 : 0;
+    free(op);
+    if (req->pending == 0)
+        finish(req);
+}
+
+typedef struct lo_ctx {
+    lo_op *op;
+    srv_shard *owner;
+} lo_ctx;
+
+static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
+{
+    lo_ctx *c = arg;
+    c->op->error = srv_st_to_kafka(rc);
+    c->op->offset = offset;
+    c->op->ts = timestamp;
+    srv_shard *owner = c->owner;
+    lo_op *op = c->op;
+    free(c);
+    srv_part_op_reply(owner, &op->base);
+}
+
+static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
+{
+    lo_op *op = (lo_op *)base;
+    if (!p) {
+        op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    lo_ctx *c = malloc(sizeof(*c));
+    if (!c) {
+        op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    c->op = op;
+    c->owner = owner;
+    int rc = st_log_offset_for_time(p->log, op->timestamp, offset_cb, c);
+    if (rc < 0) {
+        free(c);
+        op->error = srv_st_to_kafka(rc);
+        srv_part_op_reply(owner, base);
+    }
+}
+
+void srv_h_list_offsets(srv_req *req)
+{
+    const kp_list_offsets_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    kp_list_offsets_response *resp = kp_arena_alloc(&req->arena, sizeof(*resp));
+    int32_t nt = rq->topics_count > 0 ? rq->topics_count : 0;
+    if (resp) {
+        kp_list_offsets_response_init(resp);
+        resp->topics = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*resp->topics) + 1);
+    }
+    if (!resp || !resp->topics) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    req->state = resp;
+    resp->topics_count = nt;
+    req->pending++;
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_list_offsets_request_list_offsets_topic *tq = &rq->topics[i];
+        kp_list_offsets_response_list_offsets_topic_response *tr = &resp->topics[i];
+        kp_list_offsets_response_list_offsets_topic_response_init(tr);
+        tr->name = tq->name;
+        int32_t np = tq->partitions_count > 0 ? tq->partitions_count : 0;
+        tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
+        tr->partitions_count = tr->partitions ? np : 0;
+        const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        for (int32_t j = 0; j < tr->partitions_count; j++) {
+            const kp_list_offsets_request_list_offsets_partition *pq = &tq->partitions[j];
+            kp_list_offsets_response_list_offsets_partition_response *pr = &tr->partitions[j];
+            kp_list_offsets_response_list_offsets_partition_response_init(pr);
+            pr->partition_index = pq->partition_index;
+            pr->offset = -1;
+            pr->timestamp = -1;
+            if (!t || pq->partition_index < 0 || pq->partition_index >= t->nparts) {
+                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            int64_t ts = pq->timestamp;
+            if (ts == -5) { /* latest tiered offset: nothing is tiered here */
+                continue;
+            }
+            if (ts == -4) /* earliest local: all data is local */
+                ts = -2;
+            if (ts < -3) {
+                pr->error_code = KP_ERR_INVALID_REQUEST;
+                continue;
+            }
+            lo_op *op = calloc(1, sizeof(*op));
+            if (!op) {
+                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            op->base.topic_id = t->id;
+            op->base.partition = pq->partition_index;
+            op->base.run = run;
+            op->base.done = op_done;
+            op->timestamp = ts;
+            op->out = pr;
+            srv_part_op_send(req, &op->base);
+        }
+    }
+    if (--req->pending == 0)
+        finish(req);
+}

@@ -1,0 +1,166 @@
+/*
+ * metadata.c — Metadata (v0-12): this single broker, its topics with ids,
+ * partitions (this node leads every one), and auto-creation of unknown
+ * topics when auto.create.topics.enable and the client allows it.
+ *
+ * An auto-created topic is answered only once it exists on every shard, so
+ * the client's next produce finds the partitions open.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+
+typedef struct md_state {
+    srv_ctl_op op;
+    srv_req *req;
+} md_state;
+
+static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response_topic *tr,
+                            const srv_topic *t)
+{
+    int32_t node = (int32_t)req->shard->b->cfg.node_id;
+    tr->partitions = kp_arena_alloc(&req->arena, (size_t)t->nparts * sizeof(*tr->partitions));
+    int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t));
+    if (!tr->partitions || !nodes) {
+        tr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    nodes[0] = node;
+    tr->partitions_count = t->nparts;
+    for (int32_t p = 0; p < t->nparts; p++) {
+        kp_metadata_response_metadata_response_partition *pr = &tr->partitions[p];
+        kp_metadata_response_metadata_response_partition_init(pr);
+        pr->partition_index = p;
+        pr->leader_id = node;
+        pr->leader_epoch = 0;
+        pr->replica_nodes = nodes;
+        pr->replica_nodes_count = 1;
+        pr->isr_nodes = nodes;
+        pr->isr_nodes_count = 1;
+        pr->offline_replicas_count = 0;
+    }
+}
+
+static void fill_topic(srv_req *req, kp_metadata_response_metadata_response_topic *tr, const srv_topic *t)
+{
+    tr->error_code = KP_ERR_NONE;
+    tr->name = kp_str_c(t->name);
+    tr->topic_id = t->id;
+    tr->is_internal = 0;
+    tr->topic_authorized_operations = INT32_MIN;
+    fill_partitions(req, tr, t);
+}
+
+static void respond(srv_req *req)
+{
+    const kp_metadata_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    srv_broker *b = s->b;
+    int16_t v = req->kr.hdr.request_api_version;
+    const srv_meta *m = s->meta;
+    kp_metadata_response resp;
+    kp_metadata_response_init(&resp);
+    resp.brokers = kp_arena_alloc(&req->arena, sizeof(*resp.brokers));
+    if (!resp.brokers) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    kp_metadata_response_metadata_response_broker_init(resp.brokers);
+    resp.brokers[0].node_id = (int32_t)b->cfg.node_id;
+    resp.brokers[0].host = kp_str_c(b->adv_host);
+    resp.brokers[0].port = b->adv_port;
+    resp.brokers[0].rack = KP_STR_NULL;
+    resp.brokers_count = 1;
+    resp.cluster_id = kp_str_c(b->cluster_id);
+    resp.controller_id = (int32_t)b->cfg.node_id;
+    resp.cluster_authorized_operations = INT32_MIN;
+    /* v0: an empty list means all topics; v1+: null means all. */
+    int all = rq->topics_count < 0 || (v == 0 && rq->topics_count == 0);
+    int32_t n = all ? m->ntopics : rq->topics_count;
+    resp.topics = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*resp.topics) + 1);
+    if (!resp.topics) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    resp.topics_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        kp_metadata_response_metadata_response_topic *tr = &resp.topics[i];
+        kp_metadata_response_metadata_response_topic_init(tr);
+        tr->topic_authorized_operations = INT32_MIN;
+        if (all) {
+            fill_topic(req, tr, &m->topics[i]);
+            continue;
+        }
+        const kp_metadata_request_metadata_request_topic *q = &rq->topics[i];
+        const srv_topic *t = NULL;
+        if (q->name.len >= 0)
+            t = srv_meta_topic(m, q->name);
+        else if (!kp_uuid_is_zero(&q->topic_id))
+            t = srv_meta_topic_by_id(m, &q->topic_id);
+        if (t) {
+            fill_topic(req, tr, t);
+            continue;
+        }
+        tr->name = q->name;
+        tr->topic_id = q->topic_id;
+        if (q->name.len >= 0 && !srv_topic_name_valid(q->name))
+            tr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+        else if (q->name.len < 0)
+            tr->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
+        else
+            tr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    srv_req_respond(req, &resp);
+}
+
+static void created(srv_shard *s, srv_ctl_op *op)
+{
+    (void)s;
+    md_state *st = (md_state *)op;
+    respond(st->req); /* topics that failed to be created answer as unknown */
+}
+
+void srv_h_metadata(srv_req *req)
+{
+    const kp_metadata_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    int16_t v = req->kr.hdr.request_api_version;
+    int allow = s->b->cfg.auto_create_topics_enable && (v < 4 || rq->allow_auto_topic_creation);
+    int missing = 0;
+    if (allow && rq->topics_count > 0)
+        for (int32_t i = 0; i < rq->topics_count; i++) {
+            kp_str name = rq->topics[i].name;
+            if (name.len >= 0 && srv_topic_name_valid(name) && !srv_meta_topic(s->meta, name))
+                missing++;
+        }
+    if (!missing) {
+        respond(req);
+        return;
+    }
+    md_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    srv_topic_spec *specs = kp_arena_alloc(&req->arena, (size_t)missing * sizeof(*specs));
+    if (!st || !specs) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    int k = 0;
+    for (int32_t i = 0; i < rq->topics_count; i++) {
+        kp_str name = rq->topics[i].name;
+        if (name.len >= 0 && srv_topic_name_valid(name) && !srv_meta_topic(s->meta, name)) {
+            specs[k].name = name;
+            specs[k].nparts = -1;
+            specs[k].replication = -1;
+            k++;
+        }
+    }
+    st->req = req;
+    st->op.kind = SRV_CTL_CREATE;
+    st->op.nspecs = missing;
+    st->op.specs = specs;
+    st->op.done = created;
+    srv_ctl_submit(s, &st->op);
+}

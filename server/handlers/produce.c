@@ -1,0 +1,215 @@
+/*
+ * produce.c — Produce (v3+, magic 2): one batch per partition, appended by
+ * the partition's owner shard.
+ *
+ * acks=all is answered once the storage engine says the batch is durable
+ * (its flush policy); acks=1 once the append is accepted; acks=0 never.
+ * Idempotent producers: the storage engine's producer state answers
+ * duplicates with the original offset and gaps with OUT_OF_ORDER_SEQUENCE.
+ * Must not: touch a partition from the request's shard.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "dispatch.h"
+#include "errors.h"
+#include "log.h"
+#include "meta.h"
+#include "partcall.h"
+
+typedef struct produce_op {
+    srv_part_op base;
+    kp_bytes records;
+    int16_t acks;
+    int16_t error;
+    int64_t base_offset;
+    int64_t log_append_time;
+    int64_t log_start_offset;
+    kp_produce_response_partition_produce_response *out;
+    const char *error_message;
+} produce_op;
+
+typedef struct produce_state {
+    kp_produce_response resp;
+    int16_t acks;
+} produce_state;
+
+static void finish(srv_req *req)
+{
+    produce_state *st = req->state;
+    if (st->acks == 0)
+        srv_req_respond_none(req);
+    else
+        srv_req_respond(req, &st->resp);
+}
+
+static void op_done(srv_shard *s, srv_part_op *base)
+{
+    (void)s;
+    produce_op *op = (produce_op *)base;
+    srv_req *req = base->req;
+    op->out->error_code = op->error;
+    op->out->base_offset = op->error ? -1 : op->base_offset;
+    op->out->log_append_time_ms = op->log_append_time;
+    op->out->log_start_offset = op->log_start_offset;
+    if (op->error_message)
+        op->out->error_message = kp_str_c(op->error_message);
+    free(op);
+    if (req->pending == 0)
+        finish(req);
+}
+
+typedef struct wait_ctx {
+    produce_op *op;
+    srv_shard *owner;
+    srv_part *part;
+} wait_ctx;
+
+static void durable_cb(void *arg, int rc, int64_t base_offset)
+{
+    wait_ctx *w = arg;
+    produce_op *op = w->op;
+    srv_shard *owner = w->owner;
+    if (rc && rc != ST_E_DUPLICATE) {
+        op->error = srv_st_to_kafka(rc);
+        op->error_message = st_strerror(rc);
+    } else {
+        op->error = 0;
+        op->base_offset = base_offset;
+        srv_part_wake(owner, w->part);
+    }
+    free(w);
+    srv_part_op_reply(owner, &op->base);
+}
+
+/* acks 0/1 answered already: wake readers once the batch is visible. */
+static void visible_cb(void *arg, int rc, int64_t base_offset)
+{
+    (void)base_offset;
+    wait_ctx *w = arg;
+    if (rc == 0)
+        srv_part_wake(w->owner, w->part);
+    free(w);
+}
+
+static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
+{
+    produce_op *op = (produce_op *)base;
+    if (!p) {
+        op->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    op->log_start_offset = st_log_start_offset(p->log);
+    /* Produce v3+ carries exactly one magic-2 batch per partition. */
+    kp_batch_iter it;
+    kp_batch b;
+    kp_batch_iter_init(&it, op->records.p, op->records.len > 0 ? (size_t)op->records.len : 0, 0);
+    int n = kp_batch_iter_next(&it, &b);
+    if (n == 1 && (it.p != it.end))
+        n = -1;
+    if (op->records.len <= 0 || n != 1 || it.partial) {
+        op->error = n == KP_E_UNSUPPORTED ? KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT : KP_ERR_INVALID_RECORD;
+        op->error_message = "a produce request must carry exactly one record batch per partition";
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    wait_ctx *w = malloc(sizeof(*w));
+    if (!w) {
+        op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    w->op = op;
+    w->owner = owner;
+    w->part = p;
+    int64_t base_offset = -1;
+    int rc = st_log_append(p->log, op->records.p, (size_t)op->records.len,
+                           op->acks == -1 ? durable_cb : visible_cb, w, &base_offset);
+    if (rc == ST_E_DUPLICATE) {
+        /* A retried batch that is already in the log: same answer as before. */
+        free(w);
+        op->base_offset = base_offset;
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    if (rc) {
+        free(w);
+        op->error = srv_st_to_kafka(rc);
+        op->error_message = st_strerror(rc);
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    op->base_offset = base_offset;
+    if (op->acks != -1)
+        srv_part_op_reply(owner, base); /* w lives on until the storage callback */
+}
+
+void srv_h_produce(srv_req *req)
+{
+    const kp_produce_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    produce_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    if (!st) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    req->state = st;
+    kp_produce_response_init(&st->resp);
+    st->acks = rq->acks;
+    int16_t bad_acks = rq->acks != 0 && rq->acks != 1 && rq->acks != -1;
+    int32_t nt = rq->topic_data_count > 0 ? rq->topic_data_count : 0;
+    st->resp.responses = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*st->resp.responses) + 1);
+    st->resp.responses_count = nt;
+    req->pending++; /* held while sending: ops answered inline must not finish early */
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_produce_request_topic_produce_data *td = &rq->topic_data[i];
+        kp_produce_response_topic_produce_response *tr = &st->resp.responses[i];
+        kp_produce_response_topic_produce_response_init(tr);
+        tr->name = td->name;
+        int32_t np = td->partition_data_count > 0 ? td->partition_data_count : 0;
+        tr->partition_responses =
+            kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partition_responses) + 1);
+        tr->partition_responses_count = np;
+        const srv_topic *t = srv_meta_topic(s->meta, td->name);
+        for (int32_t j = 0; j < np; j++) {
+            const kp_produce_request_partition_produce_data *pd = &td->partition_data[j];
+            kp_produce_response_partition_produce_response *pr = &tr->partition_responses[j];
+            kp_produce_response_partition_produce_response_init(pr);
+            pr->index = pd->index;
+            pr->base_offset = -1;
+            pr->log_append_time_ms = -1;
+            pr->log_start_offset = -1;
+            if (bad_acks) {
+                pr->error_code = KP_ERR_INVALID_REQUIRED_ACKS;
+            } else if (rq->transactional_id.len >= 0) {
+                pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+                pr->error_message = kp_str_c("transactions are not supported by this broker");
+            } else if (!srv_topic_name_valid(td->name)) {
+                pr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+            } else if (!t || pd->index < 0 || pd->index >= t->nparts) {
+                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else {
+                produce_op *op = calloc(1, sizeof(*op));
+                if (!op) {
+                    pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+                    continue;
+                }
+                op->base.topic_id = t->id;
+                op->base.partition = pd->index;
+                op->base.run = run;
+                op->base.done = op_done;
+                op->records = pd->records;
+                op->acks = rq->acks;
+                op->out = pr;
+                op->log_append_time = -1;
+                op->log_start_offset = -1;
+                srv_part_op_send(req, &op->base);
+            }
+        }
+    }
+    if (--req->pending == 0)
+        finish(req);
+}

@@ -1,0 +1,261 @@
+/*
+ * main.c — the broker process: configuration, start-up (data dir, cluster
+ * id, metadata replay, partitions, listeners), the shard threads, and a
+ * clean shutdown on SIGTERM/SIGINT.
+ *
+ * Start-up may block on the disk (it runs before any client is served);
+ * nothing here runs on a shard's loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+#include "meta.h"
+#include "partition.h"
+#include "shard.h"
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -errno;
+            *p = '/';
+        }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* meta.properties keeps the cluster id across restarts, as Kafka's does. */
+static int load_cluster_id(srv_broker *b)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/meta.properties", b->cfg.log_dirs[0]);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "cluster.id=%31s", b->cluster_id) == 1)
+                break;
+        fclose(f);
+        if (b->cluster_id[0])
+            return 0;
+    }
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t r[16];
+    if (getrandom(r, sizeof(r), 0) != sizeof(r))
+        return -EIO;
+    /* Kafka's form: 16 random bytes in URL-safe base64 without padding. */
+    uint32_t acc = 0;
+    int nbits = 0, o = 0;
+    for (int i = 0; i < 16; i++) {
+        acc = (acc << 8) | r[i];
+        nbits += 8;
+        while (nbits >= 6) {
+            nbits -= 6;
+            b->cluster_id[o++] = b64[(acc >> nbits) & 63];
+        }
+    }
+    if (nbits > 0)
+        b->cluster_id[o++] = b64[(acc << (6 - nbits)) & 63];
+    b->cluster_id[o] = 0;
+    char tmp[4300];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "#Written by kbroker\nversion=1\ncluster.id=%s\nnode.id=%d\n", b->cluster_id,
+            (int)b->cfg.node_id);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return -EIO;
+    }
+    fclose(f);
+    return rename(tmp, path) == 0 ? 0 : -errno;
+}
+
+static int bind_one(const srv_listener *l, int port, int *out_port)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    int rc = getaddrinfo(l->host[0] ? l->host : NULL, ps, &hints, &res);
+    if (rc != 0) {
+        srv_error("cannot resolve listener host '%s': %s", l->host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        /* One socket per shard on the same port: the kernel spreads connections. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            getsockname(fd, (struct sockaddr *)&ss, &sl);
+            *out_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                                 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            break;
+        }
+        srv_error("cannot listen on %s:%d: %s", l->host[0] ? l->host : "*", port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int bind_listeners(srv_broker *b)
+{
+    b->nlisteners = b->cfg.n_listeners;
+    b->listen_fds = calloc((size_t)(b->nshards * b->nlisteners), sizeof(int));
+    b->bound_ports = calloc((size_t)b->nlisteners, sizeof(int));
+    if (!b->listen_fds || !b->bound_ports)
+        return -ENOMEM;
+    for (int i = 0; i < b->nlisteners; i++) {
+        const srv_listener *l = &b->cfg.listeners[i];
+        int port = l->port;
+        for (int s = 0; s < b->nshards; s++) {
+            int bound = 0;
+            int fd = bind_one(l, port, &bound);
+            if (fd < 0)
+                return -EADDRINUSE;
+            b->listen_fds[s * b->nlisteners + i] = fd;
+            port = bound; /* an ephemeral port: the other shards join it */
+        }
+        b->bound_ports[i] = port;
+    }
+    return 0;
+}
+
+static void resolve_advertised(srv_broker *b)
+{
+    const srv_listener *a = b->cfg.n_advertised > 0 ? &b->cfg.advertised[0] : &b->cfg.listeners[0];
+    snprintf(b->adv_host, sizeof(b->adv_host), "%s", a->host[0] ? a->host : "localhost");
+    b->adv_port = a->port;
+    /* An advertised port of 0 (or one copied from an ephemeral listener)
+     * means "the port we got": match it to the listener of the same name. */
+    if (b->adv_port == 0)
+        for (int i = 0; i < b->nlisteners; i++)
+            if (strcmp(b->cfg.listeners[i].name, a->name) == 0 || i == b->nlisteners - 1) {
+                b->adv_port = b->bound_ports[i];
+                break;
+            }
+}
+
+int main(int argc, char **argv)
+{
+    static srv_broker broker;
+    srv_broker *b = &broker;
+    char err[512];
+    srv_config_init(&b->cfg, srv_log_line);
+    int rc = srv_config_parse_args(argc, argv, &b->cfg, err, sizeof(err));
+    if (rc == SRV_CONFIG_HELP) {
+        fputs(srv_config_usage(), stdout);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "kbroker: %s\n", err);
+        fprintf(stderr, "Run 'kbroker --help' for usage.\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
+    if ((rc = mkdir_p(b->cfg.log_dirs[0])) != 0) {
+        srv_error("cannot create log dir %s: %s", b->cfg.log_dirs[0], strerror(-rc));
+        return 1;
+    }
+    if ((rc = load_cluster_id(b)) != 0) {
+        srv_error("cannot read or write %s/meta.properties: %s", b->cfg.log_dirs[0], strerror(-rc));
+        return 1;
+    }
+    b->pid_base = srv_now_ms() * 1024;
+    st_set_log_line(srv_log_line);
+
+    b->shards = calloc((size_t)b->nshards, sizeof(srv_shard));
+    if (!b->shards)
+        return 1;
+    for (int i = 0; i < b->nshards; i++)
+        if ((rc = srv_shard_init(b, &b->shards[i], i)) != 0) {
+            srv_error("cannot set up shard %d: %s", i, strerror(rc < 0 ? -rc : rc));
+            return 1;
+        }
+    if (srv_controller_open(b) != 0)
+        return 1;
+    /* Every shard starts from the replayed metadata and opens its partitions
+     * (recovery of each log happens here, before any client connects). */
+    for (int i = 0; i < b->nshards; i++) {
+        srv_shard *s = &b->shards[i];
+        s->meta = srv_controller_current(b);
+        srv_partmap_reconcile(s->parts, s->meta);
+    }
+    if (bind_listeners(b) != 0)
+        return 1;
+    resolve_advertised(b);
+
+    /* Only main receives SIGTERM/SIGINT: shards inherit a blocked mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (int i = 0; i < b->nshards; i++)
+        if (srv_shard_start(&b->shards[i]) != 0) {
+            srv_error("cannot start shard thread %d", i);
+            return 1;
+        }
+    while (__atomic_load_n(&b->ready_count, __ATOMIC_ACQUIRE) < b->nshards)
+        usleep(1000);
+    if (!__atomic_load_n(&b->stopping, __ATOMIC_ACQUIRE)) {
+        char where[1024] = "";
+        size_t off = 0;
+        for (int i = 0; i < b->nlisteners && off < sizeof(where); i++)
+            off += (size_t)snprintf(
+                where + off, sizeof(where) - off, "%s%s://%s:%d", i ? "," : "", b->cfg.listeners[i].name,
+                b->cfg.listeners[i].host[0] ? b->cfg.listeners[i].host : "0.0.0.0", b->bound_ports[i]);
+        srv_info("kbroker ready: listening on %s (advertised %s:%d), node.id=%d, %d shards, log.dirs=%s, "
+                 "cluster.id=%s",
+                 where, b->adv_host, b->adv_port, (int)b->cfg.node_id, b->nshards, b->cfg.log_dirs[0],
+                 b->cluster_id);
+        int sig = 0;
+        sigwait(&set, &sig);
+        srv_info("signal %d: shutting down", sig);
+        __atomic_store_n(&b->stopping, 1, __ATOMIC_RELEASE);
+    }
+    for (int i = 0; i < b->nshards; i++)
+        srv_shard_join(&b->shards[i]);
+    srv_controller_close(b);
+    for (int i = 0; i < b->nshards; i++)
+        srv_shard_destroy(&b->shards[i]);
+    free(b->shards);
+    free(b->listen_fds);
+    free(b->bound_ports);
+    srv_info("stopped cleanly");
+    return 0;
+}

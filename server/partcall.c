@@ -1,0 +1,78 @@
+/*
+ * partcall.c — the round trip of a partition op between shards.
+ */
+#include "partcall.h"
+
+#include <stdlib.h>
+
+#include "errors.h"
+#include "meta.h"
+#include "st_log.h"
+
+static void on_back(srv_shard *s, srv_msg *m)
+{
+    srv_part_op *op = (srv_part_op *)m;
+    srv_req *req = op->req;
+    req->pending--;
+    if (req->released) {
+        /* Answered already (e.g. a fetch's leftover watch): just let go. */
+        free(op);
+        if (req->pending == 0)
+            srv_req_free(req);
+        return;
+    }
+    op->done(s, op);
+}
+
+static void on_owner(srv_shard *owner, srv_msg *m)
+{
+    srv_part_op *op = (srv_part_op *)m;
+    op->run(owner, op, srv_partmap_get(owner->parts, &op->topic_id, op->partition));
+}
+
+void srv_part_op_send(srv_req *req, srv_part_op *op)
+{
+    srv_shard *s = req->shard;
+    op->req = req;
+    op->req_shard = s->id;
+    op->msg.fn = on_owner;
+    req->pending++;
+    srv_shard_send(s, srv_partition_owner(s->b->nshards, &op->topic_id, op->partition), &op->msg);
+}
+
+void srv_part_op_reply(srv_shard *owner, srv_part_op *op)
+{
+    op->msg.fn = on_back;
+    srv_shard_send(owner, op->req_shard, &op->msg);
+}
+
+int16_t srv_st_to_kafka(int rc)
+{
+    switch (rc) {
+    case 0:
+        return KP_ERR_NONE;
+    case ST_E_INVALID_RECORD:
+    case ST_E_CORRUPT:
+        return KP_ERR_CORRUPT_MESSAGE;
+    case ST_E_TOO_LARGE:
+        return KP_ERR_MESSAGE_TOO_LARGE;
+    case ST_E_OUT_OF_RANGE:
+        return KP_ERR_OFFSET_OUT_OF_RANGE;
+    case ST_E_DUPLICATE:
+        return KP_ERR_NONE;
+    case ST_E_OUT_OF_ORDER:
+        return KP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case ST_E_FENCED:
+        return KP_ERR_INVALID_PRODUCER_EPOCH;
+    case ST_E_BUSY:
+        return KP_ERR_REQUEST_TIMED_OUT; /* retriable: the client backs off */
+    case ST_E_CLOSED:
+        return KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    case ST_E_UNSUPPORTED:
+        return KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case ST_E_INVALID_TIMESTAMP:
+        return KP_ERR_INVALID_TIMESTAMP;
+    default:
+        return KP_ERR_KAFKA_STORAGE_ERROR;
+    }
+}

@@ -1,0 +1,250 @@
+/*
+ * partition.c — a shard's partitions: hash map, open/close as metadata
+ * changes, periodic storage work, fetch waiters.
+ *
+ * Opening a log at run time (topic creation) happens on the shard thread and
+ * may touch the disk (mkdir, open): creations are rare and the storage
+ * engine's open is synchronous. Appends, syncs and reads never block here.
+ */
+#define _XOPEN_SOURCE 700
+#include "partition.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "meta.h"
+#include "topic_config.h"
+
+struct srv_partmap {
+    srv_shard *s;
+    srv_part **buckets;
+    size_t nbuckets;
+    size_t count;
+};
+
+static size_t hash(const kp_uuid *id, int32_t p)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ id->b[i]) * 1099511628211ull;
+    h = (h ^ (uint32_t)p) * 1099511628211ull;
+    return (size_t)h;
+}
+
+srv_partmap *srv_partmap_new(srv_shard *s)
+{
+    srv_partmap *pm = calloc(1, sizeof(*pm));
+    if (!pm)
+        return NULL;
+    pm->s = s;
+    pm->nbuckets = 256;
+    pm->buckets = calloc(pm->nbuckets, sizeof(srv_part *));
+    if (!pm->buckets) {
+        free(pm);
+        return NULL;
+    }
+    return pm;
+}
+
+srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *id, int32_t p)
+{
+    for (srv_part *x = pm->buckets[hash(id, p) & (pm->nbuckets - 1)]; x; x = x->next)
+        if (x->partition == p && memcmp(x->topic_id.b, id->b, 16) == 0)
+            return x;
+    return NULL;
+}
+
+static void grow(srv_partmap *pm)
+{
+    size_t n = pm->nbuckets * 2;
+    srv_part **nb = calloc(n, sizeof(srv_part *));
+    if (!nb)
+        return; /* stay at the old size: longer chains, still correct */
+    for (size_t i = 0; i < pm->nbuckets; i++) {
+        srv_part *x = pm->buckets[i];
+        while (x) {
+            srv_part *next = x->next;
+            size_t h = hash(&x->topic_id, x->partition) & (n - 1);
+            x->next = nb[h];
+            nb[h] = x;
+            x = next;
+        }
+    }
+    free(pm->buckets);
+    pm->buckets = nb;
+    pm->nbuckets = n;
+}
+
+static void part_free(srv_part *p)
+{
+    while (p->waiters) {
+        srv_part_waiter *w = p->waiters;
+        p->waiters = w->next;
+        free(w);
+    }
+    free(p->topic);
+    free(p);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0)
+        srv_warn("cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
+{
+    srv_broker *b = pm->s->b;
+    char dir[4096];
+    if (st_partition_dir(dir, sizeof(dir), b->cfg.log_dirs[0], t->name, p) != 0) {
+        srv_error("partition directory name too long for %s-%d", t->name, p);
+        return;
+    }
+    st_log_config lc;
+    srv_topic_st_config(&b->cfg, t, &lc);
+    srv_part *x = calloc(1, sizeof(*x));
+    if (!x || !(x->topic = strdup(t->name))) {
+        free(x);
+        srv_error("out of memory opening %s-%d", t->name, p);
+        return;
+    }
+    int rc = st_log_open(pm->s->io, dir, &lc, &x->log);
+    if (rc) {
+        srv_error("cannot open partition %s-%d: %s", t->name, p, st_strerror(rc));
+        part_free(x);
+        return;
+    }
+    x->topic_id = t->id;
+    x->partition = p;
+    x->last_hwm = st_log_high_watermark(x->log);
+    if (pm->count + 1 > pm->nbuckets)
+        grow(pm);
+    size_t h = hash(&t->id, p) & (pm->nbuckets - 1);
+    x->next = pm->buckets[h];
+    pm->buckets[h] = x;
+    pm->count++;
+}
+
+void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
+{
+    srv_shard *s = pm->s;
+    /* Gone topics (deleted): close the log and remove the directory. */
+    for (size_t i = 0; i < pm->nbuckets; i++) {
+        srv_part **pp = &pm->buckets[i];
+        while (*pp) {
+            srv_part *x = *pp;
+            const srv_topic *t = srv_meta_topic_by_id(m, &x->topic_id);
+            if (t && x->partition < t->nparts) {
+                pp = &x->next;
+                continue;
+            }
+            *pp = x->next;
+            pm->count--;
+            char dir[4096];
+            st_partition_dir(dir, sizeof(dir), s->b->cfg.log_dirs[0], x->topic, x->partition);
+            st_log_close(x->log);
+            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            srv_info("partition %s-%d deleted", x->topic, x->partition);
+            srv_part_wake(s, x); /* waiting fetches re-check and see the topic gone */
+            part_free(x);
+        }
+    }
+    for (int i = 0; i < m->ntopics; i++) {
+        const srv_topic *t = &m->topics[i];
+        for (int32_t p = 0; p < t->nparts; p++)
+            if (srv_partition_owner(s->b->nshards, &t->id, p) == s->id && !srv_partmap_get(pm, &t->id, p))
+                open_part(pm, t, p);
+    }
+}
+
+void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
+{
+    for (size_t i = 0; i < pm->nbuckets; i++)
+        for (srv_part *x = pm->buckets[i]; x; x = x->next) {
+            st_log_tick(x->log, now_ms);
+            int64_t hwm = st_log_high_watermark(x->log);
+            if (hwm != x->last_hwm && x->waiters)
+                srv_part_wake(pm->s, x);
+            x->last_hwm = hwm;
+            /* Fetches that answered at their max wait leave waiters behind. */
+            srv_part_waiter **wp = &x->waiters;
+            while (*wp) {
+                if ((*wp)->expire_ms < now_ms) {
+                    srv_part_waiter *w = *wp;
+                    *wp = w->next;
+                    free(w);
+                } else {
+                    wp = &(*wp)->next;
+                }
+            }
+        }
+}
+
+void srv_partmap_free(srv_partmap *pm)
+{
+    if (!pm)
+        return;
+    for (size_t i = 0; i < pm->nbuckets; i++) {
+        srv_part *x = pm->buckets[i];
+        while (x) {
+            srv_part *next = x->next;
+            st_log_close(x->log);
+            part_free(x);
+            x = next;
+        }
+    }
+    free(pm->buckets);
+    free(pm);
+}
+
+void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id, int64_t expire_ms)
+{
+    (void)s;
+    srv_part_waiter *w = malloc(sizeof(*w));
+    if (!w)
+        return; /* the fetch still answers at its max wait */
+    w->shard = shard;
+    w->wait_id = wait_id;
+    w->expire_ms = expire_ms;
+    w->next = p->waiters;
+    p->waiters = w;
+}
+
+typedef struct wake_msg {
+    srv_msg msg;
+    uint64_t wait_id;
+} wake_msg;
+
+static void on_wake(srv_shard *s, srv_msg *m)
+{
+    wake_msg *w = (wake_msg *)m;
+    uint64_t id = w->wait_id;
+    free(w);
+    srv_fetch_wake(s, id);
+}
+
+void srv_part_wake(srv_shard *s, srv_part *p)
+{
+    srv_part_waiter *w = p->waiters;
+    p->waiters = NULL;
+    p->last_hwm = st_log_high_watermark(p->log);
+    while (w) {
+        srv_part_waiter *next = w->next;
+        wake_msg *m = malloc(sizeof(*m));
+        if (m) {
+            m->msg.fn = on_wake;
+            m->wait_id = w->wait_id;
+            srv_shard_send(s, w->shard, &m->msg);
+        }
+        free(w);
+        w = next;
+    }
+}

@@ -1,0 +1,47 @@
+/*
+ * partition.h — the partitions one shard owns: their logs, and the fetch
+ * requests (of any shard) waiting for new data in them.
+ *
+ * Must not: be touched by any thread but the owning shard's.
+ */
+#ifndef SRV_PARTITION_H
+#define SRV_PARTITION_H
+
+#include "broker.h"
+#include "st_log.h"
+
+/* A fetch on some shard waiting for data: woken by a message to it. */
+typedef struct srv_part_waiter {
+    struct srv_part_waiter *next;
+    int shard;
+    uint64_t wait_id;
+    int64_t expire_ms; /* dropped after this even if never woken */
+} srv_part_waiter;
+
+typedef struct srv_part {
+    struct srv_part *next; /* hash chain */
+    kp_uuid topic_id;
+    int32_t partition;
+    char *topic;
+    st_log *log;
+    srv_part_waiter *waiters;
+    int64_t last_hwm;
+} srv_part;
+
+srv_partmap *srv_partmap_new(srv_shard *s);
+void srv_partmap_free(srv_partmap *pm); /* closes every log (blocking: shutdown) */
+srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *topic_id, int32_t partition);
+/* Opens the partitions of `m` this shard owns and lacks; closes and deletes
+ * those whose topic is gone. */
+void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m);
+void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
+
+/* Parks a waiter; srv_part_wake() messages every waiter once the high
+ * watermark moves. */
+void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id, int64_t expire_ms);
+void srv_part_wake(srv_shard *s, srv_part *p);
+
+/* Defined by the fetch handler: a waiter's shard receives this. */
+void srv_fetch_wake(srv_shard *s, uint64_t wait_id);
+
+#endif

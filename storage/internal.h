@@ -1,0 +1,250 @@
+/*
+ * internal.h — data structures shared by the storage engine's files.
+ *
+ * Owns: the layout of st_log, segments, indexes, the chunked write buffer and
+ * producer state, and the prototypes each storage file offers the others.
+ * Must not: be included outside storage/.
+ */
+#ifndef ST_INTERNAL_H
+#define ST_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#include "batch.h"
+#include "io_internal.h"
+#include "st_log.h"
+
+#define ST_BLOCK 4096u
+#define ST_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ST_BLOCK - 1))
+#define ST_ALIGN_UP(x)   (((x) + ST_BLOCK - 1) & ~(uint64_t)(ST_BLOCK - 1))
+/* Hostile-length cap for batches found on disk (independent of config). */
+#define ST_MAX_DISK_BATCH (64u << 20)
+#define ST_PRODUCER_WINDOW 5
+
+void st_logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum { ST_LL_ERROR = 0, ST_LL_WARN = 1, ST_LL_INFO = 2 };
+
+/* ---- index.c ------------------------------------------------------------- */
+
+typedef struct st_index_entry {
+    uint32_t rel; /* offset - segment base */
+    uint32_t pos; /* byte position of that batch in the .log */
+} st_index_entry;
+
+typedef struct st_time_entry {
+    int64_t ts;   /* largest timestamp up to and including this batch */
+    uint32_t rel; /* base offset of the batch - segment base */
+} st_time_entry;
+
+typedef struct st_index {
+    st_index_entry *e;
+    size_t n, cap;
+    st_time_entry *t;
+    size_t tn, tcap;
+} st_index;
+
+void st_index_free(st_index *ix);
+void st_index_reset(st_index *ix);
+int st_index_add(st_index *ix, uint32_t rel, uint32_t pos);
+int st_index_add_time(st_index *ix, int64_t ts, uint32_t rel);
+/* Position of the last entry with rel <= target (0 when none). */
+uint32_t st_index_lookup(const st_index *ix, uint32_t rel);
+/* rel of the last time entry with ts < target, or 0 (scan from the start). */
+uint32_t st_index_lookup_time(const st_index *ix, int64_t ts, uint32_t *pos_out);
+/* Drops entries at or past position pos (truncation). */
+void st_index_truncate(st_index *ix, uint32_t pos);
+/* Kafka's big-endian on-disk formats. Returns 0, or -errno / ST_E_STORAGE
+ * when a file is missing or inconsistent with a segment of `size` bytes. */
+int st_index_load(st_index *ix, const char *log_path, uint64_t size);
+int st_index_save(const st_index *ix, const char *log_path);
+size_t st_index_memory(const st_index *ix);
+
+/* ---- cache.c: chunked write buffer + tail cache -------------------------- */
+
+/* Chunk k holds segment bytes [k*chunk, (k+1)*chunk). Chunks are 4 KiB
+ * aligned so they can be handed to O_DIRECT writes as they are. */
+typedef struct st_chunks {
+    size_t chunk;     /* bytes per chunk */
+    uint8_t **c;      /* c[i] is chunk first + i */
+    size_t n, cap;
+    uint64_t first;   /* chunk number of c[0] */
+    uint64_t lo;      /* first valid byte (chunk c[0] may start mid-way) */
+    uint8_t *spare[4]; /* recycled chunks */
+    int nspare;
+    size_t allocated; /* bytes held, spares included */
+} st_chunks;
+
+void st_chunks_init(st_chunks *ch, size_t chunk);
+void st_chunks_free(st_chunks *ch);
+/* Copies len bytes to segment position pos, allocating chunks. */
+int st_chunks_write(st_chunks *ch, uint64_t pos, const void *src, size_t len);
+void st_chunks_read(const st_chunks *ch, uint64_t pos, void *dst, size_t len);
+uint64_t st_chunks_start(const st_chunks *ch); /* first byte still held */
+/* Frees whole chunks below keep_from (which is rounded down to a chunk). */
+void st_chunks_release_below(st_chunks *ch, uint64_t keep_from);
+/* Builds iovecs for [from, to) (both block aligned, to may exceed the data,
+ * the caller zeroed the tail). Returns the count or -ENOMEM when over max. */
+int st_chunks_iov(const st_chunks *ch, uint64_t from, uint64_t to, struct iovec *iov, int max);
+/* Pointer to the byte at pos and how many contiguous bytes follow in its chunk. */
+uint8_t *st_chunks_at(const st_chunks *ch, uint64_t pos, size_t *contig);
+
+/* ---- segment.c ----------------------------------------------------------- */
+
+typedef struct st_segment {
+    int64_t base;
+    int64_t next_offset; /* one past the last offset stored */
+    uint64_t size;       /* logical bytes (may be less than the file) */
+    int fd;              /* -1 while its creation is pending */
+    int direct;
+    int refs;            /* the log's list + reads in flight */
+    int deleted;
+    int sealed;          /* final size on disk, index files written */
+    int opening;         /* creation running on the background thread */
+    int open_err;        /* creation failed: the log rolls back on its next flush */
+    int64_t max_ts;      /* -1 when empty */
+    int64_t max_ts_offset;
+    int64_t created_ms;  /* wall clock of the first append, for segment.ms */
+    uint64_t bytes_since_index;
+    st_index ix;
+    char *path; /* .../<20 digits>.log */
+} st_segment;
+
+st_segment *st_segment_new(const char *dir, int64_t base);
+void st_segment_unref(st_segment *s);
+/* Opens (creating when asked) the .log with O_DIRECT, falling back to
+ * buffered I/O where the filesystem refuses it. Blocking. */
+int st_segment_open_file(st_segment *s, int create);
+/* Index bookkeeping for one batch appended at pos. */
+void st_segment_note_batch(st_segment *s, const kp_batch_header *h, uint32_t pos, uint32_t size,
+                           uint32_t interval, int force_index);
+/* Blocking helpers used by the background thread and recovery. */
+int st_segment_seal_files(st_segment *s);
+void st_segment_unlink_files(const char *log_path);
+int st_fsync_dir(const char *dir);
+int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
+int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
+
+/* ---- producer_state.c ---------------------------------------------------- */
+
+typedef struct st_pbatch {
+    int32_t first_seq, last_seq;
+    int64_t base_offset, last_offset;
+} st_pbatch;
+
+typedef struct st_producer {
+    int64_t pid;
+    int16_t epoch;
+    int used; /* hash slot occupied */
+    int nb;   /* batches in the window */
+    st_pbatch b[ST_PRODUCER_WINDOW]; /* b[nb-1] is the newest */
+    int64_t last_ts;
+} st_producer;
+
+typedef struct st_pstate {
+    st_producer *tab;
+    size_t cap, count;
+} st_pstate;
+
+void st_pstate_free(st_pstate *ps);
+/* Checks a batch against the producer's state. 0 = append it,
+ * ST_E_DUPLICATE (with *dup_offset), ST_E_OUT_OF_ORDER, ST_E_FENCED. */
+int st_pstate_check(const st_pstate *ps, const kp_batch_header *h, int64_t *dup_offset);
+/* Records an appended (or replayed) batch. */
+int st_pstate_update(st_pstate *ps, const kp_batch_header *h, int64_t base_offset);
+/* Forgets batches at or above offset (failed writes, truncation). */
+void st_pstate_truncate(st_pstate *ps, int64_t offset);
+/* Serialized form: magic, version, offset, count, entries, CRC-32C. */
+int st_pstate_serialize(const st_pstate *ps, int64_t offset, uint8_t **out, size_t *len);
+int st_pstate_deserialize(st_pstate *ps, const uint8_t *p, size_t len, int64_t *offset);
+size_t st_pstate_memory(const st_pstate *ps);
+
+/* ---- log.c --------------------------------------------------------------- */
+
+typedef struct st_wbuf {
+    st_segment *seg;
+    st_chunks ch;
+    uint64_t written; /* bytes of seg already in the file */
+    uint64_t synced;  /* bytes of seg covered by an fdatasync */
+    int64_t idx_chunk; /* last chunk whose first batch got a forced index entry */
+} st_wbuf;
+
+typedef struct st_pending {
+    int64_t end;  /* completes once the acked end reaches this */
+    int64_t base; /* reported to the callback */
+    int rc;
+    int need_sync; /* st_log_flush: waits for the durable end, whatever the policy */
+    st_append_cb cb;
+    void *arg;
+} st_pending;
+
+struct st_log {
+    st_io *io;
+    char *dir;
+    st_log_config cfg;
+
+    st_segment **segs;
+    size_t nsegs, segcap;
+
+    int64_t log_start;
+    int64_t next_offset; /* LEO */
+    int64_t written_offset; /* every byte before it is in a file */
+    int64_t durable_offset; /* every byte before it is synced */
+    int64_t hw;             /* acked end (durable or written, per policy) */
+
+    /* Write state: the active segment's buffer, and the buffer of a rolled
+     * segment whose last bytes are still being written (old.seg == NULL when
+     * there is none; a second roll waits for it with ST_E_BUSY). */
+    st_wbuf act;
+    st_wbuf old;
+    int flushing;
+    int64_t msgs_since_sync;
+    int64_t last_sync_ms;
+    int64_t sync_req_end; /* st_log_flush asked for a sync up to here */
+    int closing;
+    int reads_inflight;
+    uint8_t *bounce; /* one aligned block: the partial tail being written */
+    struct iovec *iov;
+    int iovmax;
+    st_op flush_op;
+    st_wbuf *flush_w;
+    uint64_t flush_to_pos;
+    int64_t flush_to_offset;
+
+    st_pending *pend;
+    size_t pend_head, pend_n, pend_cap;
+
+    st_pstate ps;
+    int64_t max_ts, max_ts_offset;
+
+    int bg_pending; /* background ops in flight (seal, unlink, snapshot...) */
+    int compacting;
+    int64_t last_compact_ms;
+    st_log_stats stats;
+};
+
+int st_log_segment_index_of(const st_log *log, int64_t offset); /* -1 when below */
+st_segment *st_log_active(const st_log *log);
+void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long));
+void st_log_remove_segment_at(st_log *log, size_t i); /* unlinks in the background */
+void st_log_kick_flush(st_log *log);
+st_wbuf *st_log_wbuf_of(st_log *log, const st_segment *s); /* NULL unless act/old */
+int64_t st_now_ms(void);
+
+/* ---- recovery.c ---------------------------------------------------------- */
+
+/* Scans a segment file from pos, calling fn per valid batch; returns the
+ * position of the first byte that is not part of a whole valid batch (which
+ * is where a torn or garbled tail starts). Blocking. */
+typedef int (*st_scan_fn)(void *arg, const kp_batch *b, uint64_t pos);
+int64_t st_scan_file(int fd, uint64_t pos, uint64_t size, int64_t min_offset, int verify_crc, st_scan_fn fn,
+                     void *arg);
+int st_recover(st_log *log);
+
+/* ---- retention.c / compaction.c ----------------------------------------- */
+
+void st_retention_run(st_log *log, int64_t now_ms);
+int st_compaction_start(st_log *log, st_append_cb cb, void *arg);
+
+#endif

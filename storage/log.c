@@ -1,0 +1,762 @@
+/*
+ * log.c — a partition log's write path: append, group-committed flushes,
+ * segment rolls, failure rollback, open/close and the simple getters.
+ *
+ * Owns: offset assignment, the write buffers of the active (and a just
+ * rolled) segment, the flush cycle (at most one write[+fdatasync] in flight
+ * per log, covering everything appended before it was issued), the queue of
+ * append completions and the rules that turn a completed cycle into acked
+ * offsets.
+ *
+ * Must not: block on the disk outside st_log_open()/st_log_close() (files are
+ * created, sealed and removed through st_io's background thread), expose a
+ * byte past the acked end (reads stop at the high watermark), or keep an
+ * offset that a failed write could not store: on any write or sync error
+ * every unacked append fails and the log end goes back to the acked end, so
+ * offsets stay dense.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int64_t st_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *st_strerror(int rc)
+{
+    switch (rc) {
+    case ST_OK:
+        return "ok";
+    case ST_E_INVALID_RECORD:
+        return "invalid record batch";
+    case ST_E_CORRUPT:
+        return "record batch CRC mismatch";
+    case ST_E_TOO_LARGE:
+        return "record batch too large";
+    case ST_E_OUT_OF_RANGE:
+        return "offset out of range";
+    case ST_E_DUPLICATE:
+        return "duplicate sequence number";
+    case ST_E_OUT_OF_ORDER:
+        return "out of order sequence number";
+    case ST_E_FENCED:
+        return "invalid producer epoch";
+    case ST_E_BUSY:
+        return "write buffer full";
+    case ST_E_CLOSED:
+        return "log closed";
+    case ST_E_UNSUPPORTED:
+        return "unsupported message format";
+    case ST_E_STORAGE:
+        return "storage error";
+    case ST_E_INVALID_TIMESTAMP:
+        return "invalid timestamp";
+    default:
+        return rc < 0 && rc > -4096 ? strerror(-rc) : "unknown storage error";
+    }
+}
+
+void st_log_config_default(st_log_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->segment_bytes = 1ull << 30;
+    c->segment_ms = 7ll * 24 * 3600 * 1000;
+    c->index_interval_bytes = 4096;
+    c->retention_ms = 7ll * 24 * 3600 * 1000;
+    c->retention_bytes = -1;
+    c->sync_acks = 1;
+    c->max_batch_bytes = (1u << 20) + 12;
+    c->chunk_bytes = 256u << 10;
+    c->max_unflushed_bytes = 8u << 20;
+    c->tail_cache_bytes = 4u << 20;
+    c->max_read_bytes = 8u << 20;
+    c->delete_retention_ms = 24ll * 3600 * 1000;
+}
+
+static void sanitize_config(st_log_config *c)
+{
+    if (c->segment_bytes < ST_BLOCK)
+        c->segment_bytes = ST_BLOCK;
+    if (c->segment_bytes > INT32_MAX)
+        c->segment_bytes = INT32_MAX;
+    if (c->chunk_bytes < ST_BLOCK)
+        c->chunk_bytes = ST_BLOCK;
+    c->chunk_bytes = ST_ALIGN_UP(c->chunk_bytes);
+    if (c->max_batch_bytes < KP_BATCH_HEADER_SIZE)
+        c->max_batch_bytes = KP_BATCH_HEADER_SIZE;
+    if (c->max_unflushed_bytes < c->max_batch_bytes)
+        c->max_unflushed_bytes = c->max_batch_bytes;
+    if (c->max_read_bytes < 64u << 10)
+        c->max_read_bytes = 64u << 10;
+    if (c->index_interval_bytes == 0)
+        c->index_interval_bytes = 4096;
+}
+
+int st_partition_dir(char *buf, size_t cap, const char *log_dir, const char *topic, int32_t partition)
+{
+    int n = snprintf(buf, cap, "%s/%s-%" PRId32, log_dir, topic, partition);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+st_segment *st_log_active(const st_log *log) { return log->segs[log->nsegs - 1]; }
+
+st_wbuf *st_log_wbuf_of(st_log *log, const st_segment *s)
+{
+    if (log->act.seg == s)
+        return &log->act;
+    if (log->old.seg && log->old.seg == s)
+        return &log->old;
+    return NULL;
+}
+
+int st_log_segment_index_of(const st_log *log, int64_t offset)
+{
+    size_t lo = 0, hi = log->nsegs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (log->segs[mid]->base <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (int)lo - 1;
+}
+
+/* ---- background calls ---------------------------------------------------- */
+
+typedef struct bg_call {
+    st_op op;
+    st_log *log;
+    void *arg;
+    void (*done)(st_log *, void *, long);
+} bg_call;
+
+static void bg_done(st_op *op)
+{
+    bg_call *c = op->arg;
+    c->log->bg_pending--;
+    if (c->done)
+        c->done(c->log, c->arg, op->res);
+    free(c);
+}
+
+void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long))
+{
+    bg_call *c = calloc(1, sizeof(*c));
+    if (!c) {
+        /* Running it inline blocks briefly but loses nothing. */
+        long r = fn(arg);
+        if (done)
+            done(log, arg, r);
+        return;
+    }
+    c->log = log;
+    c->arg = arg;
+    c->done = done;
+    c->op.kind = ST_OP_CALL;
+    c->op.fn = fn;
+    c->op.fn_arg = arg;
+    c->op.cb = bg_done;
+    c->op.arg = c;
+    log->bg_pending++;
+    st_io_submit(log->io, &c->op);
+}
+
+static long unlink_fn(void *arg)
+{
+    st_segment *s = arg;
+    st_segment_unlink_files(s->path);
+    return 0;
+}
+
+static void unref_done(st_log *log, void *arg, long res)
+{
+    (void)log;
+    (void)res;
+    st_segment_unref(arg);
+}
+
+void st_log_remove_segment_at(st_log *log, size_t i)
+{
+    st_segment *s = log->segs[i];
+    memmove(&log->segs[i], &log->segs[i + 1], (log->nsegs - i - 1) * sizeof(*log->segs));
+    log->nsegs--;
+    s->deleted = 1;
+    log->stats.segments_deleted++;
+    /* The list's reference moves to the call; reads in flight hold theirs. */
+    st_log_bg_call(log, unlink_fn, s, unref_done);
+}
+
+/* ---- completions --------------------------------------------------------- */
+
+static int pend_push(st_log *log, st_pending e)
+{
+    if (log->pend_n == log->pend_cap) {
+        size_t nc = log->pend_cap ? log->pend_cap * 2 : 64;
+        st_pending *np = malloc(nc * sizeof(*np));
+        if (!np)
+            return -ENOMEM;
+        for (size_t i = 0; i < log->pend_n; i++)
+            np[i] = log->pend[(log->pend_head + i) % log->pend_cap];
+        free(log->pend);
+        log->pend = np;
+        log->pend_cap = nc;
+        log->pend_head = 0;
+    }
+    log->pend[(log->pend_head + log->pend_n) % log->pend_cap] = e;
+    log->pend_n++;
+    return 0;
+}
+
+/* Callbacks may append again, so each entry is popped before its call. */
+static void fire_pending(st_log *log, int fail_rc)
+{
+    while (log->pend_n > 0) {
+        st_pending e = log->pend[log->pend_head];
+        int rc = e.rc;
+        if (fail_rc == 0) {
+            int64_t limit = e.need_sync ? log->durable_offset : log->hw;
+            if (e.end > limit)
+                break;
+        } else if (e.end > (e.need_sync ? log->durable_offset : log->hw)) {
+            rc = fail_rc;
+        }
+        log->pend_head = (log->pend_head + 1) % log->pend_cap;
+        log->pend_n--;
+        if (e.cb)
+            e.cb(e.arg, rc, e.base);
+    }
+}
+
+/* ---- flush cycle --------------------------------------------------------- */
+
+static void flush_done(st_op *op);
+static void rollback(st_log *log, int err);
+
+static long open_fn(void *arg)
+{
+    st_segment *s = arg;
+    return st_segment_open_file(s, 1);
+}
+
+static void open_done(st_log *log, void *arg, long res)
+{
+    st_segment *s = arg;
+    s->opening = 0;
+    if (res < 0 && !s->deleted) {
+        st_logf(ST_LL_ERROR, "creating %s: %s", s->path, strerror((int)-res));
+        log->stats.io_errors++;
+        if (s->fd >= 0) {
+            close(s->fd);
+            s->fd = -1;
+        }
+        s->open_err = (int)res;
+    }
+    int deleted = s->deleted;
+    st_segment_unref(s);
+    if (!deleted)
+        st_log_kick_flush(log);
+}
+
+static void submit_open(st_log *log, st_segment *s)
+{
+    s->opening = 1;
+    s->refs++;
+    st_log_bg_call(log, open_fn, s, open_done);
+}
+
+static long seal_fn(void *arg) { return st_segment_seal_files(arg); }
+
+static void seal_done(st_log *log, void *arg, long res)
+{
+    st_segment *s = arg;
+    if (res < 0)
+        st_logf(ST_LL_WARN, "sealing %s: %s (recovery will redo it)", s->path, strerror((int)-res));
+    else
+        s->sealed = 1;
+    (void)log;
+    st_segment_unref(s);
+}
+
+static void finish_old(st_log *log)
+{
+    st_segment *s = log->old.seg;
+    st_chunks_free(&log->old.ch);
+    memset(&log->old, 0, sizeof(log->old));
+    s->refs++;
+    st_log_bg_call(log, seal_fn, s, seal_done);
+}
+
+static int want_sync(const st_log *log, const st_wbuf *w)
+{
+    if (log->cfg.sync_acks || w == &log->old)
+        return 1;
+    if (log->durable_offset < log->sync_req_end)
+        return 1;
+    if (log->closing)
+        return 1;
+    return log->cfg.flush_messages > 0 && log->msgs_since_sync >= log->cfg.flush_messages;
+}
+
+void st_log_kick_flush(st_log *log)
+{
+    if (log->flushing)
+        return;
+    st_wbuf *w = log->old.seg ? &log->old : &log->act;
+    st_segment *s = w->seg;
+    if (s->fd < 0) {
+        if (s->open_err) {
+            /* Nothing of this segment can be written: fail what waits for it. */
+            int err = s->open_err;
+            s->open_err = 0;
+            rollback(log, err);
+        } else if (!s->opening && s->size > 0) {
+            submit_open(log, s);
+        }
+        return;
+    }
+    int need_write = w->written < s->size;
+    int need_sync = w->synced < s->size && want_sync(log, w);
+    if (!need_write && !need_sync) {
+        if (w == &log->old) {
+            finish_old(log);
+            st_log_kick_flush(log);
+        }
+        return;
+    }
+    st_op *op = &log->flush_op;
+    memset(op, 0, sizeof(*op));
+    op->fd = s->fd;
+    op->cb = flush_done;
+    op->arg = log;
+    if (need_write) {
+        uint64_t from = ST_ALIGN_DOWN(w->written);
+        uint64_t full = ST_ALIGN_DOWN(s->size);
+        int need = (int)((full - from) / w->ch.chunk) + 3;
+        if (need > log->iovmax) {
+            struct iovec *ni = realloc(log->iov, (size_t)need * sizeof(*ni));
+            if (!ni)
+                return; /* retried on the next append or tick */
+            log->iov = ni;
+            log->iovmax = need;
+        }
+        int n = st_chunks_iov(&w->ch, from, full, log->iov, log->iovmax);
+        if (full < s->size) {
+            /* The partial tail block goes through a private copy so later
+             * appends never modify memory a write in flight reads. */
+            size_t tail = (size_t)(s->size - full);
+            st_chunks_read(&w->ch, full, log->bounce, tail);
+            memset(log->bounce + tail, 0, ST_BLOCK - tail);
+            log->iov[n].iov_base = log->bounce;
+            log->iov[n].iov_len = ST_BLOCK;
+            n++;
+        }
+        op->kind = ST_OP_WRITE;
+        op->iov = log->iov;
+        op->iovcnt = n;
+        op->off = (off_t)from;
+        op->sync = need_sync;
+    } else {
+        op->kind = ST_OP_SYNC;
+        op->sync = 1;
+    }
+    log->flush_w = w;
+    log->flush_to_pos = s->size;
+    log->flush_to_offset = s->next_offset;
+    log->flushing = 1;
+    st_io_submit(log->io, op);
+}
+
+/* Forget everything past the acked end after a failed write or sync. */
+static void rollback(st_log *log, int err)
+{
+    if (log->old.seg) {
+        /* The active segment holds no acked byte: drop it entirely. */
+        st_segment *a = log->act.seg;
+        st_chunks_free(&log->act.ch);
+        log->act = log->old;
+        memset(&log->old, 0, sizeof(log->old));
+        st_log_remove_segment_at(log, log->nsegs - 1);
+        (void)a;
+    }
+    st_wbuf *w = &log->act;
+    st_segment *s = w->seg;
+    uint64_t keep = log->cfg.sync_acks ? w->synced : w->written;
+    s->size = keep;
+    w->written = keep;
+    if (w->synced > keep)
+        w->synced = keep;
+    s->next_offset = log->hw > s->base ? log->hw : s->base;
+    st_index_truncate(&s->ix, (uint32_t)keep);
+    s->bytes_since_index = 0;
+    log->next_offset = s->next_offset;
+    if (log->written_offset > log->next_offset)
+        log->written_offset = log->next_offset;
+    if (log->durable_offset > log->next_offset)
+        log->durable_offset = log->next_offset;
+    log->msgs_since_sync = 0;
+    log->sync_req_end = 0;
+    st_pstate_truncate(&log->ps, log->next_offset);
+    fire_pending(log, err);
+}
+
+static void release_chunks(st_log *log, st_wbuf *w)
+{
+    uint64_t hard = ST_ALIGN_DOWN(w->written);
+    uint64_t soft = w->written > log->cfg.tail_cache_bytes ? w->written - log->cfg.tail_cache_bytes : 0;
+    st_chunks_release_below(&w->ch, soft < hard ? soft : hard);
+}
+
+static void flush_done(st_op *op)
+{
+    st_log *log = op->arg;
+    st_wbuf *w = log->flush_w;
+    log->flushing = 0;
+    if (op->res < 0) {
+        log->stats.io_errors++;
+        st_logf(ST_LL_ERROR, "%s %s: %s", op->kind == ST_OP_SYNC ? "fdatasync" : "write", w->seg->path,
+                strerror((int)-op->res));
+        rollback(log, (int)op->res);
+        return;
+    }
+    if (op->kind == ST_OP_WRITE) {
+        log->stats.writes++;
+        log->stats.bytes_written += (uint64_t)op->res;
+        w->written = log->flush_to_pos;
+        if (log->written_offset < log->flush_to_offset)
+            log->written_offset = log->flush_to_offset;
+    }
+    if (op->sync) {
+        log->stats.syncs++;
+        w->synced = log->flush_to_pos;
+        if (log->durable_offset < log->flush_to_offset)
+            log->durable_offset = log->flush_to_offset;
+        log->msgs_since_sync = 0;
+        log->last_sync_ms = st_now_ms();
+    }
+    log->hw = log->cfg.sync_acks ? log->durable_offset : log->written_offset;
+    if (w == &log->act)
+        release_chunks(log, w);
+    fire_pending(log, 0);
+    st_log_kick_flush(log);
+}
+
+/* ---- append -------------------------------------------------------------- */
+
+static int map_kp_error(int rc)
+{
+    switch (rc) {
+    case KP_E_CRC:
+        return ST_E_CORRUPT;
+    case KP_E_UNSUPPORTED:
+        return ST_E_UNSUPPORTED;
+    case KP_E_TOO_LARGE:
+        return ST_E_TOO_LARGE;
+    default:
+        return ST_E_INVALID_RECORD;
+    }
+}
+
+static void snapshot_done(st_log *log, void *arg, long res)
+{
+    (void)log;
+    if (res < 0)
+        st_logf(ST_LL_WARN, "producer snapshot: %s", strerror((int)-res));
+    free(arg);
+}
+
+typedef struct snap_job {
+    char *dir;
+    uint8_t *buf;
+    size_t len;
+} snap_job;
+
+static long snapshot_fn(void *arg)
+{
+    snap_job *j = arg;
+    long r = st_write_file_atomic(j->dir, "producer.snapshot", j->buf, j->len);
+    free(j->buf);
+    free(j->dir);
+    return r;
+}
+
+static void write_snapshot_async(st_log *log)
+{
+    snap_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->dir = strdup(log->dir);
+    if (!j->dir || st_pstate_serialize(&log->ps, log->next_offset, &j->buf, &j->len) != 0) {
+        free(j->dir);
+        free(j);
+        return;
+    }
+    st_log_bg_call(log, snapshot_fn, j, snapshot_done);
+}
+
+static int roll(st_log *log, int64_t now)
+{
+    (void)now;
+    if (log->old.seg)
+        return ST_E_BUSY; /* the previous roll is still being flushed */
+    if (log->nsegs == log->segcap) {
+        size_t nc = log->segcap * 2;
+        st_segment **ns = realloc(log->segs, nc * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        log->segs = ns;
+        log->segcap = nc;
+    }
+    st_segment *s = st_segment_new(log->dir, log->next_offset);
+    if (!s)
+        return -ENOMEM;
+    log->segs[log->nsegs++] = s;
+    log->old = log->act;
+    memset(&log->act, 0, sizeof(log->act));
+    log->act.seg = s;
+    log->act.idx_chunk = -1;
+    st_chunks_init(&log->act.ch, log->cfg.chunk_bytes);
+    submit_open(log, s);
+    write_snapshot_async(log);
+    return 0;
+}
+
+int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                  int64_t *base_offset)
+{
+    if (log->closing)
+        return ST_E_CLOSED;
+    if (len > log->cfg.max_batch_bytes)
+        return ST_E_TOO_LARGE;
+    kp_batch b;
+    int rc = kp_batch_validate(batch, len, &b);
+    if (rc < 0)
+        return map_kp_error(rc);
+    if (b.size != len)
+        return ST_E_INVALID_RECORD;
+    kp_batch_header h = b.h;
+
+    int64_t dup = -1;
+    rc = st_pstate_check(&log->ps, &h, &dup);
+    if (rc == ST_E_DUPLICATE) {
+        st_pending e = {dup + h.last_offset_delta + 1, dup, ST_E_DUPLICATE, 0, cb, arg};
+        if (pend_push(log, e) != 0)
+            return -ENOMEM;
+        *base_offset = dup;
+        fire_pending(log, 0);
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+
+    uint64_t unflushed = log->act.seg->size - log->act.written;
+    if (log->old.seg)
+        unflushed += log->old.seg->size - log->old.written;
+    if (unflushed > 0 && unflushed + len > log->cfg.max_unflushed_bytes)
+        return ST_E_BUSY;
+
+    int64_t now = st_now_ms();
+    st_segment *s = log->act.seg;
+    int64_t rel_end = log->next_offset + h.last_offset_delta - s->base;
+    if (s->size > 0 &&
+        (s->size + len > log->cfg.segment_bytes ||
+         (log->cfg.segment_ms > 0 && now - s->created_ms >= log->cfg.segment_ms) || rel_end >= INT32_MAX)) {
+        rc = roll(log, now);
+        if (rc < 0)
+            return rc;
+        s = log->act.seg;
+    }
+
+    int64_t base = log->next_offset;
+    uint64_t pos = s->size;
+    uint8_t head[8];
+    kp_put_be64(head, (uint64_t)base);
+    /* Header first: chunks only grow upwards from the first one written. */
+    rc = st_chunks_write(&log->act.ch, pos, head, 8);
+    if (rc < 0)
+        return rc;
+    if (log->cfg.log_append_time) {
+        uint8_t *tmp = malloc(len);
+        if (!tmp)
+            return -ENOMEM;
+        memcpy(tmp, batch, len);
+        kp_batch_set_max_timestamp(tmp, len, now, 1);
+        rc = st_chunks_write(&log->act.ch, pos + 8, tmp + 8, len - 8);
+        free(tmp);
+        h.max_timestamp = now;
+    } else {
+        rc = st_chunks_write(&log->act.ch, pos + 8, batch + 8, len - 8);
+    }
+    if (rc < 0)
+        return rc;
+
+    if (s->size == 0)
+        s->created_ms = now;
+    h.base_offset = base;
+    int64_t chunk_no = (int64_t)(pos / log->cfg.chunk_bytes);
+    int force = chunk_no > log->act.idx_chunk;
+    if (force)
+        log->act.idx_chunk = chunk_no;
+    st_segment_note_batch(s, &h, (uint32_t)pos, (uint32_t)len, log->cfg.index_interval_bytes, force);
+    log->next_offset = s->next_offset;
+    if (h.max_timestamp > log->max_ts) {
+        log->max_ts = h.max_timestamp;
+        log->max_ts_offset = base + h.last_offset_delta;
+    }
+    st_pstate_update(&log->ps, &h, base);
+    st_pending e = {log->next_offset, base, 0, 0, cb, arg};
+    if (pend_push(log, e) != 0) {
+        /* Cannot track the completion: the batch stays (its bytes are in
+         * the buffer) but the caller hears of it as a failure. */
+        return -ENOMEM;
+    }
+    log->msgs_since_sync += h.record_count > 0 ? h.record_count : 1;
+    log->stats.appends++;
+    *base_offset = base;
+    st_log_kick_flush(log);
+    return 0;
+}
+
+int st_log_flush(st_log *log, st_append_cb cb, void *arg)
+{
+    st_pending e = {log->next_offset, log->next_offset, 0, 1, cb, arg};
+    if (pend_push(log, e) != 0)
+        return -ENOMEM;
+    log->sync_req_end = log->next_offset;
+    st_log_kick_flush(log);
+    fire_pending(log, 0);
+    return 0;
+}
+
+/* ---- getters ------------------------------------------------------------- */
+
+int64_t st_log_start_offset(const st_log *log) { return log->log_start; }
+int64_t st_log_end_offset(const st_log *log) { return log->next_offset; }
+int64_t st_log_high_watermark(const st_log *log) { return log->hw; }
+unsigned st_log_segment_count(const st_log *log) { return (unsigned)log->nsegs; }
+
+int64_t st_log_size_bytes(const st_log *log)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < log->nsegs; i++)
+        n += (int64_t)log->segs[i]->size;
+    return n;
+}
+
+void st_log_get_stats(const st_log *log, st_log_stats *out)
+{
+    *out = log->stats;
+    out->direct_io = log->act.seg->direct;
+    size_t m = log->act.ch.allocated + log->old.ch.allocated + st_pstate_memory(&log->ps) +
+               log->pend_cap * sizeof(st_pending) + ST_BLOCK;
+    for (size_t i = 0; i < log->nsegs; i++)
+        m += st_index_memory(&log->segs[i]->ix) + sizeof(st_segment);
+    out->memory_bytes = m;
+}
+
+void st_log_set_config(st_log *log, const st_log_config *cfg)
+{
+    size_t chunk = log->cfg.chunk_bytes;
+    log->cfg = *cfg;
+    sanitize_config(&log->cfg);
+    log->cfg.chunk_bytes = chunk; /* live buffers keep their geometry */
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void free_log(st_log *log)
+{
+    for (size_t i = 0; i < log->nsegs; i++)
+        st_segment_unref(log->segs[i]);
+    st_chunks_free(&log->act.ch);
+    st_chunks_free(&log->old.ch);
+    st_pstate_free(&log->ps);
+    free(log->segs);
+    free(log->pend);
+    free(log->iov);
+    free(log->bounce);
+    free(log->dir);
+    free(log);
+}
+
+int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **out)
+{
+    st_log *log = calloc(1, sizeof(*log));
+    if (!log)
+        return -ENOMEM;
+    log->io = io;
+    if (cfg)
+        log->cfg = *cfg;
+    else
+        st_log_config_default(&log->cfg);
+    sanitize_config(&log->cfg);
+    log->dir = strdup(dir);
+    void *bounce = NULL;
+    if (!log->dir || posix_memalign(&bounce, ST_BLOCK, ST_BLOCK) != 0) {
+        free_log(log);
+        return -ENOMEM;
+    }
+    log->bounce = bounce;
+    log->max_ts = -1;
+    log->max_ts_offset = -1;
+    st_chunks_init(&log->act.ch, log->cfg.chunk_bytes);
+    st_chunks_init(&log->old.ch, log->cfg.chunk_bytes);
+    log->act.idx_chunk = -1;
+    int rc = st_recover(log);
+    if (rc < 0) {
+        free_log(log);
+        return rc;
+    }
+    log->last_sync_ms = st_now_ms();
+    *out = log;
+    return 0;
+}
+
+int st_log_close(st_log *log)
+{
+    log->closing = 1;
+    int rc = 0;
+    for (;;) {
+        st_log_kick_flush(log);
+        if (!log->flushing && !log->old.seg && log->reads_inflight == 0 && log->bg_pending == 0 &&
+            log->act.synced >= log->act.seg->size)
+            break;
+        int r = st_io_wait(log->io, 100);
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+    }
+    fire_pending(log, ST_E_CLOSED);
+    if (rc == 0) {
+        st_segment *s = log->act.seg;
+        if (s->fd >= 0) {
+            rc = st_segment_seal_files(s);
+            if (rc == 0 && fsync(s->fd) != 0)
+                rc = -errno;
+        }
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (rc == 0)
+            rc = st_pstate_serialize(&log->ps, log->next_offset, &buf, &len);
+        if (rc == 0)
+            rc = st_write_file_atomic(log->dir, "producer.snapshot", buf, len);
+        free(buf);
+        /* Only a log whose every file is final may skip the recovery scan. */
+        if (rc == 0)
+            rc = st_write_file_atomic(log->dir, "clean-shutdown", "1", 1);
+    }
+    free_log(log);
+    return rc;
+}

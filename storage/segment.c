@@ -1,0 +1,213 @@
+/*
+ * segment.c — one segment's files and per-batch bookkeeping, plus the small
+ * blocking file helpers the rest of storage/ shares.
+ *
+ * Owns: segment lifetime (reference counted: reads in flight keep a deleted
+ * segment's descriptor open), naming (20-digit base offset), opening with
+ * O_DIRECT or its buffered fallback, sealing (final size, index files) and
+ * unlinking.
+ *
+ * Must not: be called on a shard thread for anything that blocks — opening,
+ * sealing, unlinking and the file helpers run at startup, at shutdown or on
+ * st_io's background thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void default_line(int level, const char *msg)
+{
+    static const char *names[] = {"error", "warn", "info"};
+    fprintf(stderr, "storage %s: %s\n", names[level < 0 || level > 2 ? 0 : level], msg);
+}
+
+static st_log_line_fn line_fn = default_line;
+
+void st_set_log_line(st_log_line_fn fn) { line_fn = fn ? fn : default_line; }
+
+void st_logf(int level, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    line_fn(level, buf);
+}
+
+st_segment *st_segment_new(const char *dir, int64_t base)
+{
+    st_segment *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    size_t n = strlen(dir) + 32;
+    s->path = malloc(n);
+    if (!s->path) {
+        free(s);
+        return NULL;
+    }
+    snprintf(s->path, n, "%s/%020" PRId64 ".log", dir, base);
+    s->base = base;
+    s->next_offset = base;
+    s->fd = -1;
+    s->refs = 1;
+    s->max_ts = -1;
+    s->max_ts_offset = -1;
+    return s;
+}
+
+void st_segment_unref(st_segment *s)
+{
+    if (!s || --s->refs > 0)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    st_index_free(&s->ix);
+    free(s->path);
+    free(s);
+}
+
+int st_segment_open_file(st_segment *s, int create)
+{
+    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+    int fd = open(s->path, flags | O_DIRECT, 0644);
+    s->direct = 1;
+    if (fd < 0 && errno == EINVAL) {
+        static int warned;
+        if (!warned++)
+            st_logf(ST_LL_WARN, "O_DIRECT refused for %s; using buffered writes + fdatasync", s->path);
+        fd = open(s->path, flags, 0644);
+        s->direct = 0;
+    }
+    if (fd < 0)
+        return -errno;
+    s->fd = fd;
+    if (create) {
+        /* The new name must survive a crash before any acked data lands in it. */
+        char *dir = strdup(s->path);
+        if (!dir)
+            return -ENOMEM;
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        int rc = st_fsync_dir(dir);
+        free(dir);
+        return rc;
+    }
+    return 0;
+}
+
+void st_segment_note_batch(st_segment *s, const kp_batch_header *h, uint32_t pos, uint32_t size,
+                           uint32_t interval, int force_index)
+{
+    uint32_t rel = (uint32_t)(h->base_offset - s->base);
+    int indexed = 0;
+    if (force_index || s->bytes_since_index >= interval) {
+        /* Position 0 needs no entry: a lookup with no entry starts there. */
+        if (pos > 0)
+            indexed = st_index_add(&s->ix, rel, pos) == 0;
+        s->bytes_since_index = 0;
+    }
+    s->bytes_since_index += size;
+    if (h->max_timestamp > s->max_ts) {
+        s->max_ts = h->max_timestamp;
+        s->max_ts_offset = h->base_offset + h->last_offset_delta;
+    }
+    /* A time entry at every offset entry where the maximum grew, so the
+     * maximum of a segment is its last time entry or lies in the batches
+     * after its last offset entry (which recovery walks anyway). */
+    if ((indexed || s->ix.tn == 0) && s->max_ts >= 0 && (s->ix.tn == 0 || s->max_ts > s->ix.t[s->ix.tn - 1].ts))
+        st_index_add_time(&s->ix, s->max_ts, (uint32_t)(s->max_ts_offset - s->base));
+    s->next_offset = h->base_offset + h->last_offset_delta + 1;
+    s->size = (uint64_t)pos + size;
+}
+
+int st_segment_seal_files(st_segment *s)
+{
+    /* O_DIRECT writes leave the last block zero-padded; give the file its
+     * exact length so other tools see a clean segment. */
+    if (s->fd >= 0 && ftruncate(s->fd, (off_t)s->size) != 0)
+        return -errno;
+    return st_index_save(&s->ix, s->path);
+}
+
+void st_segment_unlink_files(const char *log_path)
+{
+    size_t n = strlen(log_path);
+    char *p = malloc(n + 16);
+    if (!p)
+        return;
+    unlink(log_path);
+    static const char *exts[] = {".index", ".timeindex"};
+    for (size_t i = 0; i < 2; i++) {
+        memcpy(p, log_path, n - 4);
+        strcpy(p + n - 4, exts[i]);
+        unlink(p);
+    }
+    free(p);
+}
+
+int st_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    char tmp[4096], dst[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp) ||
+        (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    const uint8_t *p = data;
+    size_t done = 0;
+    int rc = 0;
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        done += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, dst) != 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = st_fsync_dir(dir);
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t r = read(fd, buf, cap);
+    int e = errno;
+    close(fd);
+    if (r < 0)
+        return -e;
+    *len = (size_t)r;
+    return 0;
+}

@@ -1,0 +1,178 @@
+/*
+ * st_log.h — one partition's log: the public face of the storage engine.
+ *
+ * Owns: the partition directory <log.dir>/<topic>-<partition>/ and every file
+ * in it (segments, indexes, producer-state snapshot, metadata, clean-shutdown
+ * marker), offsets, durability, reads, retention and compaction.
+ *
+ * Must not: do networking, depend on libevent, block the calling (shard)
+ * thread on the disk outside st_log_open()/st_log_close(), or be used from
+ * more than one thread. All callbacks run on the thread that calls
+ * st_io_poll() on the log's st_io — or, where documented, synchronously
+ * before the call returns.
+ */
+#ifndef ST_LOG_H
+#define ST_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "st_io.h"
+
+/* Storage error codes. Functions return 0 on success, a negative ST_E_* code,
+ * or a negative errno for an operating-system failure (e.g. -ENOSPC); every
+ * negative errno maps to KAFKA_STORAGE_ERROR. */
+enum {
+    ST_OK = 0,
+    ST_E_INVALID_RECORD = -1001,  /* malformed batch (sizes, magic, counts): CORRUPT_MESSAGE */
+    ST_E_CORRUPT = -1002,         /* CRC mismatch: CORRUPT_MESSAGE */
+    ST_E_TOO_LARGE = -1003,       /* batch above max_batch_bytes: MESSAGE_TOO_LARGE */
+    ST_E_OUT_OF_RANGE = -1004,    /* OFFSET_OUT_OF_RANGE */
+    ST_E_DUPLICATE = -1005,       /* duplicate of a recent batch; offset reported is the original's */
+    ST_E_OUT_OF_ORDER = -1006,    /* OUT_OF_ORDER_SEQUENCE_NUMBER */
+    ST_E_FENCED = -1007,          /* INVALID_PRODUCER_EPOCH */
+    ST_E_BUSY = -1008,            /* write buffer full: retry after completions (backpressure) */
+    ST_E_CLOSED = -1009,          /* log is closing or failed */
+    ST_E_UNSUPPORTED = -1010,     /* e.g. legacy magic 0/1: UNSUPPORTED_FOR_MESSAGE_FORMAT */
+    ST_E_STORAGE = -1011,         /* on-disk state unusable: KAFKA_STORAGE_ERROR */
+    ST_E_INVALID_TIMESTAMP = -1012,
+};
+const char *st_strerror(int rc);
+
+/* Special timestamps of ListOffsets. */
+#define ST_TS_LATEST   (-1)
+#define ST_TS_EARLIEST (-2)
+#define ST_TS_MAX      (-3)
+
+typedef struct st_log_config {
+    uint64_t segment_bytes;        /* segment.bytes (default 1 GiB, max 2 GiB - 1) */
+    int64_t segment_ms;            /* segment.ms (default 7 days) */
+    uint32_t index_interval_bytes; /* index.interval.bytes (4096) */
+    int64_t retention_ms;          /* retention.ms (7 days; -1 = forever) */
+    int64_t retention_bytes;       /* retention.bytes (-1 = unlimited) */
+    /* Flush policy. sync_acks = 1 (the default): an append completes only
+     * after an fdatasync covering it ("sync before acks=all answers"). With
+     * sync_acks = 0 an append completes when its bytes are written to the file
+     * and fdatasync runs every flush_messages appends or flush_ms. */
+    int sync_acks;
+    int64_t flush_messages; /* flush.messages (0 = never by count) */
+    int64_t flush_ms;       /* flush.ms (0 = never by time) */
+    uint32_t max_batch_bytes;     /* max.message.bytes + 12 (default 1 MiB + 12) */
+    size_t chunk_bytes;           /* write buffer chunk (256 KiB, multiple of 4 KiB) */
+    size_t max_unflushed_bytes;   /* appends beyond this get ST_E_BUSY (8 MiB) */
+    size_t tail_cache_bytes;      /* already-written bytes kept in memory for readers (4 MiB) */
+    size_t max_read_bytes;        /* cap on one read's buffer (default 8 MiB) */
+    int log_append_time;          /* message.timestamp.type = LogAppendTime */
+    int compact;                  /* cleanup.policy = compact (else delete) */
+    int64_t delete_retention_ms;  /* delete.retention.ms (1 day) */
+} st_log_config;
+
+void st_log_config_default(st_log_config *cfg);
+
+typedef struct st_log st_log;
+
+/* Builds "<log_dir>/<topic>-<partition>" into buf. Returns -ENAMETOOLONG or 0. */
+int st_partition_dir(char *buf, size_t cap, const char *log_dir, const char *topic, int32_t partition);
+
+/* Opens (creating when missing) the partition directory `dir` and recovers
+ * it: blocking, for startup. Returns 0 or a negative code. */
+int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **out);
+
+/* Flushes and syncs everything, finishes in-flight work, seals indexes,
+ * writes the producer snapshot and the clean-shutdown marker, frees the log.
+ * Blocking (drives st_io_wait itself); callbacks of pending appends run. */
+int st_log_close(st_log *log);
+
+/* Applies a new configuration (sizes, retention, flush policy). */
+void st_log_set_config(st_log *log, const st_log_config *cfg);
+
+/* ---- append -------------------------------------------------------------- */
+
+/* rc: 0 = durable per flush policy, ST_E_DUPLICATE (base_offset is the
+ * original's, and that one is durable by now), or a negative error (nothing
+ * of this batch will ever be readable). */
+typedef void (*st_append_cb)(void *arg, int rc, int64_t base_offset);
+
+/* Validates one record batch (magic 2, sizes, CRC), checks idempotent
+ * producer state, assigns offsets and copies it into the write buffer; all in
+ * memory. Returns 0 with *base_offset set (cb will fire exactly once), or a
+ * negative code (cb never fires). The caller's bytes are not modified nor
+ * referenced after return. */
+int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                  int64_t *base_offset);
+
+/* Forces an fdatasync of everything appended so far; cb(arg, rc, end offset). */
+int st_log_flush(st_log *log, st_append_cb cb, void *arg);
+
+/* ---- offsets ------------------------------------------------------------- */
+
+int64_t st_log_start_offset(const st_log *log);
+int64_t st_log_end_offset(const st_log *log);     /* next offset to assign (LEO) */
+int64_t st_log_high_watermark(const st_log *log); /* end of completed (acked) appends */
+int64_t st_log_size_bytes(const st_log *log);
+unsigned st_log_segment_count(const st_log *log);
+
+/* ---- reads --------------------------------------------------------------- */
+
+typedef struct st_read_result {
+    int rc;              /* 0, ST_E_OUT_OF_RANGE, -errno... */
+    const uint8_t *data; /* whole batches, valid only during the callback */
+    size_t len;
+    int64_t high_watermark;
+    int64_t log_start_offset;
+} st_read_result;
+
+typedef void (*st_read_cb)(void *arg, const st_read_result *res);
+
+/* Reads whole batches starting with the one that contains `offset`, up to
+ * max_bytes (but always at least one whole batch when any is there), never
+ * past the high watermark. An offset equal to the high watermark gives an
+ * empty result. Returns 0 when served from memory (cb already ran), 1 when an
+ * asynchronous read is pending (cb runs from st_io_poll), or a negative code
+ * (cb never runs). */
+int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg);
+
+/* ListOffsets: ts >= 0 gives the first offset whose timestamp >= ts
+ * (-1 offset when none); ST_TS_EARLIEST / ST_TS_LATEST / ST_TS_MAX the log
+ * start, the high watermark, or the offset with the largest timestamp.
+ * The callback may run before the function returns (then it returns 0);
+ * 1 = pending; negative = error, no callback. */
+typedef void (*st_offset_cb)(void *arg, int rc, int64_t offset, int64_t timestamp);
+int st_log_offset_for_time(st_log *log, int64_t ts, st_offset_cb cb, void *arg);
+
+/* ---- maintenance --------------------------------------------------------- */
+
+/* DeleteRecords: moves the log start offset to `offset` (<= high watermark;
+ * -1 means the high watermark) and deletes whole segments below it. cb runs
+ * once the new start offset is persisted. */
+int st_log_delete_records(st_log *log, int64_t offset, st_append_cb cb, void *arg);
+
+/* Periodic work: flush.ms, segment.ms, retention, compaction scheduling.
+ * Call every few hundred milliseconds from the shard; never blocks. */
+void st_log_tick(st_log *log, int64_t now_ms);
+
+/* Starts a compaction pass now if the log is compacted and has sealed
+ * segments (tests and admin). cb(arg, rc, segments rewritten). */
+int st_log_compact_now(st_log *log, st_append_cb cb, void *arg);
+
+typedef struct st_log_stats {
+    uint64_t appends;
+    uint64_t syncs;        /* fdatasyncs completed */
+    uint64_t writes;       /* write operations completed */
+    uint64_t bytes_written;
+    uint64_t cache_reads;  /* reads served from memory */
+    uint64_t disk_reads;   /* reads that went to the disk */
+    uint64_t io_errors;
+    uint64_t segments_deleted;
+    uint64_t compactions;
+    int direct_io;         /* 1 when O_DIRECT is in use */
+    size_t memory_bytes;   /* chunks + indexes + producer state, approximately */
+} st_log_stats;
+
+void st_log_get_stats(const st_log *log, st_log_stats *out);
+
+/* Where storage writes its log lines (default: stderr). */
+typedef void (*st_log_line_fn)(int level, const char *msg);
+void st_set_log_line(st_log_line_fn fn);
+
+#endif

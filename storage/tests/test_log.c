@@ -1,0 +1,691 @@
+/*
+ * test_log.c — the partition log through its public API: append/read, rolls,
+ * indexes, timestamp lookups, producer state, retention, DeleteRecords,
+ * compaction, flush policies and torn tails; every test runs once on the
+ * io_uring path and once on the helper-thread path.
+ */
+#include <CUnit/Basic.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "st_io.h"
+#include "st_test_util.h"
+
+static int g_force_thread;
+static st_io *g_io;
+static char *g_dir;
+
+static int suite_uring(void)
+{
+    g_force_thread = 0;
+    return 0;
+}
+static int suite_thread(void)
+{
+    g_force_thread = 1;
+    return 0;
+}
+
+static st_log_config small_cfg(void)
+{
+    st_log_config c;
+    st_log_config_default(&c);
+    c.segment_bytes = 64 << 10;
+    c.chunk_bytes = 16 << 10;
+    c.tail_cache_bytes = 16 << 10;
+    c.max_unflushed_bytes = 256 << 10;
+    c.index_interval_bytes = 1024;
+    return c;
+}
+
+static st_log *open_log(const st_log_config *c)
+{
+    st_log *log = NULL;
+    int rc = st_log_open(g_io, g_dir, c, &log);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return log;
+}
+
+static void setup(void)
+{
+    g_io = tu_io(g_force_thread);
+    g_dir = tu_mkdtemp();
+}
+
+static void teardown(void)
+{
+    st_io_destroy(g_io);
+    tu_rmrf(g_dir);
+    free(g_dir);
+}
+
+/* The stored form of a produced batch: same bytes, base offset filled in. */
+static int same_batch(const uint8_t *stored, const uint8_t *orig, size_t len, int64_t base)
+{
+    return (int64_t)kp_be64(stored) == base && memcmp(stored + 8, orig + 8, len - 8) == 0;
+}
+
+static void check_backend(void)
+{
+    setup();
+    CU_ASSERT_EQUAL(st_io_uses_uring(g_io), !g_force_thread && st_io_uring_status(g_io) == 0);
+    if (!g_force_thread && !st_io_uses_uring(g_io))
+        fprintf(stderr, "(io_uring unavailable: %s) ", strerror(-st_io_uring_status(g_io)));
+    teardown();
+}
+
+static void test_append_read(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 0);
+    enum { N = 200 };
+    uint8_t *b[N];
+    size_t len[N];
+    int64_t off[N], expect = 0;
+    for (int i = 0; i < N; i++) {
+        len[i] = tu_batch(&b[i], 1 + i % 5, 1000 + i * 10, (uint32_t)i, 50 + (size_t)(i * 37) % 900, -1, 0, 0, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b[i], len[i], &off[i]), 0);
+        CU_ASSERT_EQUAL(off[i], expect);
+        expect += 1 + i % 5;
+    }
+    CU_ASSERT_EQUAL(st_log_end_offset(log), expect);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), expect);
+    CU_ASSERT(st_log_segment_count(log) > 3);
+
+    /* Every batch, including by an offset in its middle, from memory or disk. */
+    int mem = 0, disk = 0;
+    for (int i = 0; i < N; i++) {
+        tu_rd r;
+        int sync = 0;
+        int64_t at = off[i] + (i % 5) / 2;
+        CU_ASSERT_EQUAL(tu_read(g_io, log, at, 1, &r, &sync), 0);
+        CU_ASSERT_EQUAL(r.len, len[i]);
+        if (r.len == len[i]) {
+            CU_ASSERT(same_batch(r.data, b[i], len[i], off[i]));
+        }
+        mem += sync;
+        disk += !sync;
+        free(r.data);
+    }
+    CU_ASSERT(mem > 0);
+    CU_ASSERT(disk > 0);
+
+    /* max_bytes: whole batches only, never a partial one. */
+    tu_rd r;
+    CU_ASSERT_EQUAL(tu_read(g_io, log, 0, 3000, &r, NULL), 0);
+    kp_batch_iter it;
+    kp_batch kb;
+    kp_batch_iter_init(&it, r.data, r.len, 1);
+    size_t seen = 0;
+    int64_t next = 0;
+    while (kp_batch_iter_next(&it, &kb) == 1) {
+        CU_ASSERT_EQUAL(kb.h.base_offset, next);
+        next = kb.h.base_offset + kb.h.last_offset_delta + 1;
+        seen += kb.size;
+    }
+    CU_ASSERT_EQUAL(seen, r.len);
+    CU_ASSERT(r.len <= 3000);
+    CU_ASSERT(!it.partial);
+    free(r.data);
+
+    /* At the end: empty; beyond: out of range. */
+    CU_ASSERT_EQUAL(tu_read(g_io, log, expect, 100, &r, NULL), 0);
+    CU_ASSERT_EQUAL(r.len, 0);
+    free(r.data);
+    CU_ASSERT_EQUAL(st_log_read(log, expect + 1, 100, tu_read_cb, &r), ST_E_OUT_OF_RANGE);
+
+    /* Reopen (clean): same content, offsets continue. */
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), expect);
+    for (int i = 0; i < N; i += 7) {
+        CU_ASSERT_EQUAL(tu_read(g_io, log, off[i], 1, &r, NULL), 0);
+        CU_ASSERT(r.len == len[i] && same_batch(r.data, b[i], len[i], off[i]));
+        free(r.data);
+    }
+    int64_t o;
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b[0], len[0], &o), 0);
+    CU_ASSERT_EQUAL(o, expect);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+
+    /* Segment files carry 20-digit names and Kafka-format indexes. */
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/00000000000000000000.log", g_dir);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    snprintf(p, sizeof(p), "%s/00000000000000000000.index", g_dir);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT(st.st_size > 0 && st.st_size % 8 == 0);
+    snprintf(p, sizeof(p), "%s/00000000000000000000.timeindex", g_dir);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT(st.st_size > 0 && st.st_size % 12 == 0);
+    for (int i = 0; i < N; i++)
+        free(b[i]);
+    teardown();
+}
+
+static void test_invalid_input(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len = tu_batch(&b, 3, 1000, 1, 100, -1, 0, 0, 0);
+    int64_t off;
+    tu_done d = {0};
+    uint8_t junk[100];
+    memset(junk, 0xAB, sizeof(junk));
+    CU_ASSERT(st_log_append(log, junk, sizeof(junk), tu_append_cb, &d, &off) < 0);
+    CU_ASSERT(st_log_append(log, b, len - 1, tu_append_cb, &d, &off) < 0);
+    uint8_t *bad = malloc(len);
+    memcpy(bad, b, len);
+    bad[len - 1] ^= 0x55;
+    CU_ASSERT_EQUAL(st_log_append(log, bad, len, tu_append_cb, &d, &off), ST_E_CORRUPT);
+    /* Two batches in one call are refused: the server splits them. */
+    uint8_t *two = malloc(2 * len);
+    memcpy(two, b, len);
+    memcpy(two + len, b, len);
+    CU_ASSERT(st_log_append(log, two, 2 * len, tu_append_cb, &d, &off) < 0);
+    CU_ASSERT_EQUAL(d.fired, 0);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+    CU_ASSERT_EQUAL(off, 0);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    free(b);
+    free(bad);
+    free(two);
+    teardown();
+}
+
+static void test_timestamps(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.retention_ms = -1;
+    st_log *log = open_log(&c);
+    /* 100 batches of 4 records; batch i has timestamps 10000 + 100 i + {0..3}. */
+    for (int i = 0; i < 100; i++) {
+        uint8_t *b;
+        size_t len = tu_batch(&b, 4, 10000 + 100 * i, (uint32_t)i, 300, -1, 0, 0, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, NULL), 0);
+        free(b);
+    }
+    CU_ASSERT(st_log_segment_count(log) > 1);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 0), 0);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10000), 0);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10002), 2);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10004), 4); /* between batches */
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10000 + 100 * 57 + 3), 57 * 4 + 3);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10000 + 100 * 99 + 3), 399);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10000 + 100 * 99 + 4), -1);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, ST_TS_EARLIEST), 0);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, ST_TS_LATEST), 400);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, ST_TS_MAX), 399);
+    /* The same after a restart (time indexes reloaded from files). */
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, 10000 + 100 * 31 + 1), 31 * 4 + 1);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, ST_TS_MAX), 399);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+static void test_producer_state(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len;
+    int64_t off, first = -1;
+    int32_t seq = 0;
+    for (int i = 0; i < 8; i++) {
+        len = tu_batch(&b, 3, 1000, (uint32_t)i, 40, 77, 2, seq, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        if (i == 5)
+            first = off;
+        seq += 3;
+        free(b);
+    }
+    /* Duplicate of one of the last five: original offset, nothing appended. */
+    int64_t end = st_log_end_offset(log);
+    len = tu_batch(&b, 3, 1000, 5, 40, 77, 2, 15, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), ST_E_DUPLICATE);
+    CU_ASSERT_EQUAL(off, first);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), end);
+    free(b);
+    /* Gap → out of order; old epoch → fenced; new epoch must restart at 0. */
+    tu_done d = {0};
+    len = tu_batch(&b, 1, 1000, 9, 40, 77, 2, seq + 1, 0);
+    CU_ASSERT_EQUAL(st_log_append(log, b, len, tu_append_cb, &d, &off), ST_E_OUT_OF_ORDER);
+    free(b);
+    len = tu_batch(&b, 1, 1000, 9, 40, 77, 1, seq, 0);
+    CU_ASSERT_EQUAL(st_log_append(log, b, len, tu_append_cb, &d, &off), ST_E_FENCED);
+    free(b);
+    len = tu_batch(&b, 1, 1000, 9, 40, 77, 3, 5, 0);
+    CU_ASSERT_EQUAL(st_log_append(log, b, len, tu_append_cb, &d, &off), ST_E_OUT_OF_ORDER);
+    free(b);
+    CU_ASSERT_EQUAL(d.fired, 0);
+
+    /* Survives a clean restart (snapshot) ... */
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(&c);
+    len = tu_batch(&b, 3, 1000, 7, 40, 77, 2, 21, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), ST_E_DUPLICATE);
+    free(b);
+    len = tu_batch(&b, 2, 1000, 8, 40, 77, 2, seq, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+    CU_ASSERT_EQUAL(off, end);
+    seq += 2;
+    free(b);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    /* ... and an unclean one (no marker, no snapshot: replayed from the log). */
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/clean-shutdown", g_dir);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    snprintf(p, sizeof(p), "%s/producer.snapshot", g_dir);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    log = open_log(&c);
+    len = tu_batch(&b, 2, 1000, 8, 40, 77, 2, seq - 2, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), ST_E_DUPLICATE);
+    CU_ASSERT_EQUAL(off, end);
+    free(b);
+    len = tu_batch(&b, 1, 1000, 8, 40, 77, 2, seq + 3, 0);
+    CU_ASSERT_EQUAL(st_log_append(log, b, len, tu_append_cb, &d, &off), ST_E_OUT_OF_ORDER);
+    free(b);
+    /* A new epoch starting at 0 is accepted. */
+    len = tu_batch(&b, 1, 1000, 8, 40, 77, 3, 0, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+    free(b);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+static int64_t fill(st_log *log, int n, int64_t ts0, int64_t ts_step)
+{
+    int64_t off = -1;
+    for (int i = 0; i < n; i++) {
+        uint8_t *b;
+        size_t len = tu_batch(&b, 2, ts0 + i * ts_step, (uint32_t)i, 1000, -1, 0, 0, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        free(b);
+    }
+    return off;
+}
+
+static void test_retention(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.retention_ms = -1;
+    c.retention_bytes = 200 << 10;
+    st_log *log = open_log(&c);
+    fill(log, 400, tu_now_ms(), 0);
+    unsigned before = st_log_segment_count(log);
+    CU_ASSERT(st_log_size_bytes(log) > (400 << 10));
+    st_log_tick(log, tu_now_ms());
+    CU_ASSERT(st_log_segment_count(log) < before);
+    CU_ASSERT(st_log_size_bytes(log) >= (200 << 10));
+    CU_ASSERT(st_log_size_bytes(log) < (200 << 10) + (int64_t)c.segment_bytes);
+    int64_t start = st_log_start_offset(log);
+    CU_ASSERT(start > 0);
+    tu_rd r;
+    CU_ASSERT_EQUAL(st_log_read(log, start - 1, 100, tu_read_cb, &r), ST_E_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(tu_read(g_io, log, start, 100, &r, NULL), 0);
+    CU_ASSERT(r.len > 0 && (int64_t)kp_be64(r.data) == start);
+    free(r.data);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_start_offset(log), start);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+
+    /* By time: old batches (timestamps a day ago) go, recent ones stay. */
+    setup();
+    c = small_cfg();
+    c.retention_ms = 3600 * 1000;
+    log = open_log(&c);
+    int64_t now = tu_now_ms();
+    fill(log, 150, now - 86400 * 1000, 0);
+    int64_t recent = st_log_end_offset(log);
+    fill(log, 150, now, 0);
+    st_log_tick(log, now);
+    start = st_log_start_offset(log);
+    CU_ASSERT(start > 0);
+    CU_ASSERT(start <= recent);
+    /* Only the segment straddling old and new data may keep old batches. */
+    CU_ASSERT(recent - start < 2 * 64);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+static void test_delete_records(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.retention_ms = -1;
+    st_log *log = open_log(&c);
+    fill(log, 200, 1000, 1);
+    unsigned before = st_log_segment_count(log);
+    tu_done d = {0};
+    CU_ASSERT_EQUAL(st_log_delete_records(log, st_log_end_offset(log) + 5, tu_append_cb, &d), ST_E_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(st_log_delete_records(log, 251, tu_append_cb, &d), 0);
+    tu_wait(g_io, &d.fired);
+    CU_ASSERT_EQUAL(d.rc, 0);
+    CU_ASSERT_EQUAL(d.offset, 251);
+    CU_ASSERT_EQUAL(st_log_start_offset(log), 251);
+    CU_ASSERT(st_log_segment_count(log) < before);
+    tu_rd r;
+    CU_ASSERT_EQUAL(st_log_read(log, 250, 100, tu_read_cb, &r), ST_E_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(tu_read(g_io, log, 251, 100, &r, NULL), 0);
+    CU_ASSERT(r.len > 0);
+    /* 251 is the second record of the batch at 250: the batch is returned. */
+    if (r.len) {
+        CU_ASSERT_EQUAL((int64_t)kp_be64(r.data), 250);
+    }
+    free(r.data);
+    CU_ASSERT_EQUAL(tu_offset_for_time(g_io, log, ST_TS_EARLIEST), 251);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    /* Persisted, even across an unclean restart. */
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/clean-shutdown", g_dir);
+    unlink(p);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_start_offset(log), 251);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+typedef struct kv_seen {
+    char key[16];
+    char val[32];
+    int tomb;
+    int64_t off;
+} kv_seen;
+
+static void test_compaction(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.compact = 1;
+    c.segment_bytes = 8 << 10;
+    c.delete_retention_ms = 3600 * 1000;
+    st_log *log = open_log(&c);
+    int64_t now = tu_now_ms();
+    /* 20 keys, each written 30 times; key 3 deleted recently, key 4 deleted
+     * long ago (its tombstone is past delete.retention.ms). */
+    enum { K = 20, R = 30 };
+    char latest[K][32];
+    for (int r = 0; r < R; r++) {
+        for (int k = 0; k < K; k++) {
+            char key[16], val[32];
+            snprintf(key, sizeof(key), "key%d", k);
+            snprintf(val, sizeof(val), "v%d-%d", k, r);
+            uint8_t *b;
+            size_t len = tu_kv(&b, key, val, now);
+            CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, NULL), 0);
+            free(b);
+            strcpy(latest[k], val);
+        }
+    }
+    uint8_t *b;
+    size_t len = tu_kv(&b, "key3", NULL, now);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, NULL), 0);
+    free(b);
+    len = tu_kv(&b, "key4", NULL, now - 2 * 3600 * 1000);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, NULL), 0);
+    free(b);
+    /* Push everything into sealed segments. */
+    fill(log, 12, now, 0);
+    int64_t end = st_log_end_offset(log);
+    int64_t size_before = st_log_size_bytes(log);
+    /* Appends keep working while compaction runs in the background. */
+    tu_done d = {0};
+    CU_ASSERT_EQUAL(st_log_compact_now(log, tu_append_cb, &d), 0);
+    len = tu_kv(&b, "key5", "during", now);
+    int64_t during = -1;
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &during), 0);
+    CU_ASSERT_EQUAL(during, end);
+    free(b);
+    char before5[32];
+    strcpy(before5, latest[5]);
+    strcpy(latest[5], "during");
+    tu_wait(g_io, &d.fired);
+    CU_ASSERT_EQUAL(d.rc, 0);
+    CU_ASSERT(d.offset > 0);
+    CU_ASSERT(st_log_size_bytes(log) < size_before / 2);
+
+    /* Read everything: the last value of each key is there at its original
+     * offset, older values are gone, offsets increase. */
+    int found[K] = {0};
+    int64_t at = 0, prev = -1;
+    int total = 0;
+    while (at < st_log_end_offset(log)) {
+        tu_rd r;
+        CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, at, 1 << 20, &r, NULL), 0);
+        if (r.len == 0) {
+            free(r.data);
+            break;
+        }
+        kp_batch_iter it;
+        kp_batch kb;
+        kp_batch_iter_init(&it, r.data, r.len, 1);
+        while (kp_batch_iter_next(&it, &kb) == 1) {
+            kp_record_iter ri;
+            kp_record rec;
+            kp_record_iter_init(&ri, &kb.h, kb.records, kb.records_size);
+            while (kp_record_iter_next(&ri, &rec) == 1) {
+                CU_ASSERT(rec.offset > prev);
+                prev = rec.offset;
+                total++;
+                int k;
+                if (rec.key.len > 3 && memcmp(rec.key.p, "key", 3) == 0 && sscanf((const char *)rec.key.p + 3, "%d", &k) == 1 && k >= 0 && k < K) {
+                    found[k]++;
+                    if (k == 3) {
+                        CU_ASSERT_EQUAL(rec.value.len, -1);
+                    } else if (k == 5 && rec.value.len == (int32_t)strlen(before5) &&
+                               memcmp(rec.value.p, before5, (size_t)rec.value.len) == 0) {
+                        CU_ASSERT(rec.offset < during);
+                    } else {
+                        CU_ASSERT(rec.value.len == (int32_t)strlen(latest[k]) &&
+                                  memcmp(rec.value.p, latest[k], (size_t)rec.value.len) == 0);
+                    }
+                }
+            }
+            at = kb.h.base_offset + kb.h.last_offset_delta + 1;
+        }
+        free(r.data);
+    }
+    for (int k = 0; k < K; k++) {
+        if (k == 4) {
+            CU_ASSERT_EQUAL(found[k], 0);
+        } else if (k == 5) {
+            CU_ASSERT(found[k] >= 1 && found[k] <= 2); /* "during" sits in the active segment */
+        } else {
+            CU_ASSERT_EQUAL(found[k], 1);
+        }
+    }
+    CU_ASSERT(total < K * R / 4);
+    /* Offsets are preserved: the end did not move, new appends continue. */
+    int64_t o;
+    len = tu_kv(&b, "key0", "after", now);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &o), 0);
+    CU_ASSERT_EQUAL(o, during + 1);
+    free(b);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), during + 2);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+static void test_flush_policy(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.sync_acks = 0;
+    c.flush_messages = 1000000;
+    st_log *log = open_log(&c);
+    fill(log, 50, 1000, 1);
+    st_log_stats s;
+    st_log_get_stats(log, &s);
+    /* Rolled segments are always synced; the rest waited for the policy. */
+    uint64_t syncs = s.syncs;
+    CU_ASSERT(s.writes > syncs);
+    tu_done d = {0};
+    CU_ASSERT_EQUAL(st_log_flush(log, tu_append_cb, &d), 0);
+    tu_wait(g_io, &d.fired);
+    CU_ASSERT_EQUAL(d.rc, 0);
+    CU_ASSERT_EQUAL(d.offset, st_log_end_offset(log));
+    st_log_get_stats(log, &s);
+    CU_ASSERT(s.syncs > syncs);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+
+    /* flush.messages = 10 with 2-record batches: about one sync per 5 appends. */
+    c.flush_messages = 10;
+    c.segment_bytes = 1 << 20;
+    log = open_log(&c);
+    st_log_get_stats(log, &s);
+    fill(log, 50, 1000, 1);
+    st_log_get_stats(log, &s);
+    CU_ASSERT(s.syncs >= 8 && s.syncs <= 12);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+static void group_cb(void *arg, int rc, int64_t off)
+{
+    (void)off;
+    int *n = arg;
+    if (rc == 0)
+        (*n)++;
+}
+
+static void test_group_commit(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.segment_bytes = 16 << 20;
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len = tu_batch(&b, 1, 1000, 1, 1000, -1, 0, 0, 0);
+    int done = 0;
+    enum { N = 500 };
+    int64_t off;
+    for (int i = 0; i < N; i++) {
+        while (st_log_append(log, b, len, group_cb, &done, &off) == ST_E_BUSY)
+            st_io_wait(g_io, 10);
+        /* Durability never runs ahead of the acked end. */
+        CU_ASSERT(st_log_high_watermark(log) <= st_log_end_offset(log));
+    }
+    while (done < N)
+        st_io_wait(g_io, 10);
+    st_log_stats s;
+    st_log_get_stats(log, &s);
+    CU_ASSERT(s.syncs < N / 2); /* one fdatasync covered many appends */
+    CU_ASSERT(s.syncs >= 1);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), N);
+    CU_ASSERT(s.memory_bytes < (1 << 20) + (64 << 10) + 4 * c.chunk_bytes);
+    free(b);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
+static void garble(const char *path, off_t from_end, int truncate_instead)
+{
+    int fd = open(path, O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct stat st;
+    fstat(fd, &st);
+    if (truncate_instead) {
+        CU_ASSERT_EQUAL(ftruncate(fd, st.st_size - from_end), 0);
+    } else {
+        uint8_t junk[64];
+        memset(junk, 0x5A, sizeof(junk));
+        CU_ASSERT_EQUAL(pwrite(fd, junk, sizeof(junk), st.st_size - from_end), (ssize_t)sizeof(junk));
+    }
+    close(fd);
+}
+
+static void test_torn_tail(void)
+{
+    for (int mode = 0; mode < 4; mode++) {
+        setup();
+        st_log_config c = small_cfg();
+        c.segment_bytes = 1 << 20;
+        st_log *log = open_log(&c);
+        enum { N = 40 };
+        uint8_t *b[N];
+        size_t len[N];
+        int64_t off[N];
+        for (int i = 0; i < N; i++) {
+            len[i] = tu_batch(&b[i], 2, 1000 + i, (uint32_t)i, 500, -1, 0, 0, 0);
+            CU_ASSERT_EQUAL(tu_append(g_io, log, b[i], len[i], &off[i]), 0);
+        }
+        CU_ASSERT_EQUAL(st_log_close(log), 0);
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/clean-shutdown", g_dir);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/00000000000000000000.log", g_dir);
+        int lost = 1; /* batches the damage destroys */
+        if (mode == 0)
+            garble(p, 30, 1); /* truncated mid-batch */
+        else if (mode == 1)
+            garble(p, 100, 0); /* garbled in the last batch */
+        else if (mode == 2)
+            garble(p, (off_t)(len[N - 1] + len[N - 2] - 5), 0); /* the one before last: CRC catches it */
+        else {
+            lost = 0; /* index damage only */
+            snprintf(p, sizeof(p), "%s/00000000000000000000.index", g_dir);
+            garble(p, 3, 1);
+        }
+        if (mode == 2)
+            lost = 2;
+        log = open_log(&c);
+        CU_ASSERT_EQUAL(st_log_end_offset(log), off[N - 1 - lost] + 2);
+        for (int i = 0; i < N - lost; i++) {
+            tu_rd r;
+            CU_ASSERT_EQUAL(tu_read(g_io, log, off[i], 1, &r, NULL), 0);
+            CU_ASSERT(r.len == len[i] && same_batch(r.data, b[i], len[i], off[i]));
+            free(r.data);
+        }
+        /* New offsets continue densely after the last whole batch. */
+        int64_t o;
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b[0], len[0], &o), 0);
+        CU_ASSERT_EQUAL(o, off[N - 1 - lost] + 2);
+        CU_ASSERT_EQUAL(st_log_close(log), 0);
+        for (int i = 0; i < N; i++)
+            free(b[i]);
+        teardown();
+    }
+}
+
+static void add_tests(CU_pSuite s)
+{
+    CU_add_test(s, "backend", check_backend);
+    CU_add_test(s, "append_read_roll_index", test_append_read);
+    CU_add_test(s, "invalid_input", test_invalid_input);
+    CU_add_test(s, "timestamps", test_timestamps);
+    CU_add_test(s, "producer_state", test_producer_state);
+    CU_add_test(s, "retention", test_retention);
+    CU_add_test(s, "delete_records", test_delete_records);
+    CU_add_test(s, "compaction", test_compaction);
+    CU_add_test(s, "flush_policy", test_flush_policy);
+    CU_add_test(s, "group_commit", test_group_commit);
+    CU_add_test(s, "torn_tail", test_torn_tail);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    add_tests(CU_add_suite("log_io_uring", suite_uring, NULL));
+    add_tests(CU_add_suite("log_threads", suite_thread, NULL));
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned fails = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return fails ? 1 : 0;
+}
