@@ -35,7 +35,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static void logf_(const srv_config *cfg, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void logf_(const srv_config *cfg, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void logf_(const srv_config *cfg, int level, const char *fmt, ...)
 {
     if (!cfg->log)
@@ -48,7 +49,10 @@ static void logf_(const srv_config *cfg, int level, const char *fmt, ...)
     cfg->log(level, msg);
 }
 
-static int is_ws(int c) { return c == ' ' || c == '\t' || c == '\f' || c == '\n' || c == '\r' || c == '\v'; }
+static int is_ws(int c)
+{
+    return c == ' ' || c == '\t' || c == '\f' || c == '\n' || c == '\r' || c == '\v';
+}
 
 /* Copies s[0..n) trimmed of surrounding whitespace into out (cap bytes).
  * Returns -1 when it does not fit. */
@@ -156,8 +160,8 @@ typedef struct keydef {
     const char *name;
     uint8_t type;
     uint8_t use;
-    const char *def; /* canonical default; NULL = none (null in DescribeConfigs) */
-    int64_t min, max; /* both 0 = no bounds beyond the type's */
+    const char *def;            /* canonical default; NULL = none (null in DescribeConfigs) */
+    int64_t min, max;           /* both 0 = no bounds beyond the type's */
     const char *const *choices; /* allowed STRING values / LIST items (case-sensitive) */
     check_fn check;
     const char *doc;
@@ -167,7 +171,8 @@ typedef struct keydef {
 #define I64MAX "9223372036854775807"
 
 static const char *const CH_CLEANUP[] = {"compact", "delete", NULL};
-static const char *const CH_COMPRESSION[] = {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer", NULL};
+static const char *const CH_COMPRESSION[] = {"uncompressed", "zstd",     "lz4", "snappy",
+                                             "gzip",         "producer", NULL};
 static const char *const CH_TS_TYPE[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const CH_PROTOCOL[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
 
@@ -297,8 +302,8 @@ static const keydef BKEYS[] = {
      "Replication factor of auto-created topics; must be 1 on this single-node broker.", NULL},
     {"auto.create.topics.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL,
      "Create a topic when a client asks Metadata or produces to one that does not exist.", NULL},
-    {"delete.topic.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL,
-     "Allow DeleteTopics.", NULL},
+    {"delete.topic.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL, "Allow DeleteTopics.",
+     NULL},
     {"log.retention.ms", SRV_TYPE_LONG, USE_APPLY, NULL, 0, 0, NULL, NULL,
      "Time to keep a log segment; wins over log.retention.minutes and .hours; -1 = forever.", NULL},
     {"log.retention.minutes", SRV_TYPE_INT, USE_APPLY, NULL, 0, 0, NULL, NULL,
@@ -329,8 +334,8 @@ static const keydef BKEYS[] = {
      "Time-based flush interval used when log.flush.interval.ms is not set.", NULL},
     {"log.cleanup.policy", SRV_TYPE_LIST, USE_APPLY, "delete", 0, 0, CH_CLEANUP, NULL,
      "Default cleanup policy: delete (retention) and/or compact.", NULL},
-    {"log.cleaner.enable", SRV_TYPE_BOOLEAN, USE_IGNORED, "true", 0, 0, NULL, NULL,
-     "Run the log cleaner.", "compacted topics are always compacted"},
+    {"log.cleaner.enable", SRV_TYPE_BOOLEAN, USE_IGNORED, "true", 0, 0, NULL, NULL, "Run the log cleaner.",
+     "compacted topics are always compacted"},
     {"log.cleaner.delete.retention.ms", SRV_TYPE_LONG, USE_APPLY, "86400000", 0, INT64_MAX, NULL, NULL,
      "How long tombstones are kept in compacted topics.", NULL},
     {"log.cleaner.min.cleanable.ratio", SRV_TYPE_DOUBLE, USE_APPLY, "0.5", 0, 1, NULL, NULL,
@@ -339,16 +344,16 @@ static const keydef BKEYS[] = {
      "Minimum age of a record before compaction.", "the storage engine compacts sealed segments only"},
     {"log.cleaner.max.compaction.lag.ms", SRV_TYPE_LONG, USE_IGNORED, I64MAX, 1, INT64_MAX, NULL, NULL,
      "Maximum time a record stays uncompacted.", "compaction is driven by the dirty ratio"},
-    {"log.cleaner.threads", SRV_TYPE_INT, USE_IGNORED, "1", 0, INT32_MAX, NULL, NULL,
-     "Log cleaner threads.", "compaction runs on each partition's shard"},
+    {"log.cleaner.threads", SRV_TYPE_INT, USE_IGNORED, "1", 0, INT32_MAX, NULL, NULL, "Log cleaner threads.",
+     "compaction runs on each partition's shard"},
     {"log.index.interval.bytes", SRV_TYPE_INT, USE_APPLY, "4096", 0, INT32_MAX, NULL, NULL,
      "Bytes between offset index entries.", NULL},
     {"log.index.size.max.bytes", SRV_TYPE_INT, USE_IGNORED, "10485760", 4, INT32_MAX, NULL, NULL,
      "Largest offset index file.", "indexes are sized by the storage engine"},
     {"log.segment.delete.delay.ms", SRV_TYPE_LONG, USE_IGNORED, "60000", 0, INT64_MAX, NULL, NULL,
      "Delay before a deleted segment's files are removed.", "segments are removed when retention drops them"},
-    {"log.preallocate", SRV_TYPE_BOOLEAN, USE_IGNORED, "false", 0, 0, NULL, NULL, "Preallocate segment files.",
-     "segments grow with O_DIRECT block writes"},
+    {"log.preallocate", SRV_TYPE_BOOLEAN, USE_IGNORED, "false", 0, 0, NULL, NULL,
+     "Preallocate segment files.", "segments grow with O_DIRECT block writes"},
     {"log.message.timestamp.type", SRV_TYPE_STRING, USE_APPLY, "CreateTime", 0, 0, CH_TS_TYPE, NULL,
      "Record timestamps: CreateTime (producer's) or LogAppendTime (broker's).", NULL},
     {"log.message.timestamp.difference.max.ms", SRV_TYPE_LONG, USE_APPLY, I64MAX, 0, INT64_MAX, NULL, NULL,
@@ -413,21 +418,21 @@ static const keydef BKEYS[] = {
     {"transaction.state.log.min.isr", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL,
      "min.insync.replicas of __transaction_state (Kafka default 2).", "internal topics have one replica"},
     /* thread pools of Kafka's architecture */
-    {"num.network.threads", SRV_TYPE_INT, USE_IGNORED, "3", 1, INT32_MAX, NULL, NULL, "Kafka network threads.",
-     "connections are served by shards (see shards)"},
-    {"num.io.threads", SRV_TYPE_INT, USE_IGNORED, "8", 1, INT32_MAX, NULL, NULL, "Kafka request handler threads.",
-     "requests are served by shards (see shards)"},
+    {"num.network.threads", SRV_TYPE_INT, USE_IGNORED, "3", 1, INT32_MAX, NULL, NULL,
+     "Kafka network threads.", "connections are served by shards (see shards)"},
+    {"num.io.threads", SRV_TYPE_INT, USE_IGNORED, "8", 1, INT32_MAX, NULL, NULL,
+     "Kafka request handler threads.", "requests are served by shards (see shards)"},
     {"num.recovery.threads.per.data.dir", SRV_TYPE_INT, USE_IGNORED, "1", 1, INT32_MAX, NULL, NULL,
      "Kafka log recovery threads.", "each shard recovers its own partitions"},
-    {"background.threads", SRV_TYPE_INT, USE_IGNORED, "10", 1, INT32_MAX, NULL, NULL, "Kafka background threads.",
-     "background work runs on the shards"},
+    {"background.threads", SRV_TYPE_INT, USE_IGNORED, "10", 1, INT32_MAX, NULL, NULL,
+     "Kafka background threads.", "background work runs on the shards"},
     {"queued.max.requests", SRV_TYPE_INT, USE_IGNORED, "500", 1, INT32_MAX, NULL, NULL,
      "Kafka request queue length.", "there is no request queue between threads"},
     /* cluster: ZooKeeper, KRaft, replication */
-    {"zookeeper.connect", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL, "ZooKeeper connection string.",
-     "there is no ZooKeeper"},
-    {"zookeeper.connection.timeout.ms", SRV_TYPE_INT, USE_CLUSTER, NULL, 0, 0, NULL, NULL, "ZooKeeper timeout.",
-     "there is no ZooKeeper"},
+    {"zookeeper.connect", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL,
+     "ZooKeeper connection string.", "there is no ZooKeeper"},
+    {"zookeeper.connection.timeout.ms", SRV_TYPE_INT, USE_CLUSTER, NULL, 0, 0, NULL, NULL,
+     "ZooKeeper timeout.", "there is no ZooKeeper"},
     {"zookeeper.session.timeout.ms", SRV_TYPE_INT, USE_CLUSTER, "18000", 0, 0, NULL, NULL,
      "ZooKeeper session timeout.", "there is no ZooKeeper"},
     {"process.roles", SRV_TYPE_LIST, USE_CLUSTER, "", 0, 0, NULL, NULL, "KRaft roles of this node.",
@@ -442,12 +447,12 @@ static const keydef BKEYS[] = {
      "Listener for broker-to-broker traffic.", "there are no other brokers"},
     {"security.inter.broker.protocol", SRV_TYPE_STRING, USE_CLUSTER, "PLAINTEXT", 0, 0, CH_PROTOCOL, NULL,
      "Protocol for broker-to-broker traffic.", "there are no other brokers"},
-    {"metadata.log.dir", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL, "KRaft metadata log directory.",
-     "metadata lives in the first log directory"},
+    {"metadata.log.dir", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL,
+     "KRaft metadata log directory.", "metadata lives in the first log directory"},
     {"broker.rack", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL, "Rack of this broker.",
      "there is one broker"},
-    {"num.replica.fetchers", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL, "Replica fetcher threads.",
-     "there are no followers"},
+    {"num.replica.fetchers", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL,
+     "Replica fetcher threads.", "there are no followers"},
     {"replica.lag.time.max.ms", SRV_TYPE_LONG, USE_CLUSTER, "30000", 0, 0, NULL, NULL,
      "Follower lag before it leaves the ISR.", "there are no followers"},
     {"auto.leader.rebalance.enable", SRV_TYPE_BOOLEAN, USE_CLUSTER, "true", 0, 0, NULL, NULL,
@@ -469,117 +474,161 @@ static const char *const BGROUPS[][4] = {
 
 typedef struct tkeydef {
     keydef d;
-    const char *syn[3];  /* broker synonyms, highest precedence first */
-    int64_t mult[3];     /* unit conversion to the topic key (0 = copy as text) */
+    const char *syn[3]; /* broker synonyms, highest precedence first */
+    int64_t mult[3];    /* unit conversion to the topic key (0 = copy as text) */
 } tkeydef;
 
 #define MIN_MS  60000LL
 #define HOUR_MS 3600000LL
-#define T(name, type, def, lo, hi, ch, chk, doc) {name, type, USE_APPLY, def, lo, hi, ch, chk, doc, NULL}
+#define T(name, type, def, lo, hi, ch, chk, doc)                                                             \
+    {                                                                                                        \
+        name, type, USE_APPLY, def, lo, hi, ch, chk, doc, NULL                                               \
+    }
 
 /* Kafka 3.9 topic-level configs and their broker synonyms. */
 static const tkeydef TKEYS[] = {
     {T("cleanup.policy", SRV_TYPE_LIST, "delete", 0, 0, CH_CLEANUP, NULL,
        "delete: drop old segments by retention; compact: keep the last record per key."),
-     {"log.cleanup.policy"}, {0}},
+     {"log.cleanup.policy"},
+     {0}},
     {T("compression.type", SRV_TYPE_STRING, "producer", 0, 0, CH_COMPRESSION, NULL,
        "Compression of stored batches; producer keeps what the producer sent."),
-     {"compression.type"}, {0}},
+     {"compression.type"},
+     {0}},
     {T("compression.gzip.level", SRV_TYPE_INT, "-1", 0, 0, NULL, check_gzip_level, "gzip level (-1 or 1-9)."),
-     {"compression.gzip.level"}, {0}},
+     {"compression.gzip.level"},
+     {0}},
     {T("compression.lz4.level", SRV_TYPE_INT, "9", 1, 17, NULL, NULL, "lz4 level (1-17)."),
-     {"compression.lz4.level"}, {0}},
+     {"compression.lz4.level"},
+     {0}},
     {T("compression.zstd.level", SRV_TYPE_INT, "3", -131072, 22, NULL, NULL, "zstd level (-131072-22)."),
-     {"compression.zstd.level"}, {0}},
+     {"compression.zstd.level"},
+     {0}},
     {T("delete.retention.ms", SRV_TYPE_LONG, "86400000", 0, INT64_MAX, NULL, NULL,
        "How long tombstones stay readable in a compacted topic."),
-     {"log.cleaner.delete.retention.ms"}, {0}},
+     {"log.cleaner.delete.retention.ms"},
+     {0}},
     {T("file.delete.delay.ms", SRV_TYPE_LONG, "60000", 0, INT64_MAX, NULL, NULL,
        "Delay before deleted segment files are removed (accepted; removal is immediate here)."),
-     {"log.segment.delete.delay.ms"}, {0}},
+     {"log.segment.delete.delay.ms"},
+     {0}},
     {T("flush.messages", SRV_TYPE_LONG, I64MAX, 1, INT64_MAX, NULL, NULL,
        "With flush.sync.acks=false: fdatasync after this many appends."),
-     {"log.flush.interval.messages"}, {0}},
+     {"log.flush.interval.messages"},
+     {0}},
     {T("flush.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
        "With flush.sync.acks=false: fdatasync data older than this."),
-     {"log.flush.interval.ms", "log.flush.scheduler.interval.ms"}, {0}},
+     {"log.flush.interval.ms", "log.flush.scheduler.interval.ms"},
+     {0}},
     {T("follower.replication.throttled.replicas", SRV_TYPE_LIST, "", 0, 0, NULL, check_throttled,
        "Throttled follower replicas (accepted; no replication here)."),
-     {NULL}, {0}},
-    {T("index.interval.bytes", SRV_TYPE_INT, "4096", 0, INT32_MAX, NULL, NULL, "Bytes between offset index entries."),
-     {"log.index.interval.bytes"}, {0}},
+     {NULL},
+     {0}},
+    {T("index.interval.bytes", SRV_TYPE_INT, "4096", 0, INT32_MAX, NULL, NULL,
+       "Bytes between offset index entries."),
+     {"log.index.interval.bytes"},
+     {0}},
     {T("leader.replication.throttled.replicas", SRV_TYPE_LIST, "", 0, 0, NULL, check_throttled,
        "Throttled leader replicas (accepted; no replication here)."),
-     {NULL}, {0}},
+     {NULL},
+     {0}},
     {T("local.retention.bytes", SRV_TYPE_LONG, "-2", -2, INT64_MAX, NULL, NULL,
        "Local size with tiered storage (accepted; tiered storage is not supported)."),
-     {"log.local.retention.bytes"}, {0}},
+     {"log.local.retention.bytes"},
+     {0}},
     {T("local.retention.ms", SRV_TYPE_LONG, "-2", -2, INT64_MAX, NULL, NULL,
        "Local retention with tiered storage (accepted; tiered storage is not supported)."),
-     {"log.local.retention.ms"}, {0}},
+     {"log.local.retention.ms"},
+     {0}},
     {T("max.compaction.lag.ms", SRV_TYPE_LONG, I64MAX, 1, INT64_MAX, NULL, NULL,
        "Maximum time a record stays uncompacted (accepted; compaction follows the dirty ratio)."),
-     {"log.cleaner.max.compaction.lag.ms"}, {0}},
+     {"log.cleaner.max.compaction.lag.ms"},
+     {0}},
     {T("max.message.bytes", SRV_TYPE_INT, "1048588", 0, INT32_MAX, NULL, NULL,
        "Largest record batch accepted, including its 12-byte offset/length header."),
-     {"message.max.bytes"}, {0}},
+     {"message.max.bytes"},
+     {0}},
     {T("message.downconversion.enable", SRV_TYPE_BOOLEAN, "true", 0, 0, NULL, NULL,
        "Down-convert for old fetch versions (accepted; only format v2 is served)."),
-     {"log.message.downconversion.enable"}, {0}},
+     {"log.message.downconversion.enable"},
+     {0}},
     {T("message.format.version", SRV_TYPE_STRING, "3.0-IV1", 0, 0, NULL, check_version,
        "Deprecated message format version (accepted; format v2 is always used)."),
-     {"log.message.format.version"}, {0}},
+     {"log.message.format.version"},
+     {0}},
     {T("message.timestamp.after.max.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
        "How far in the future a CreateTime timestamp may be."),
-     {"log.message.timestamp.after.max.ms"}, {0}},
+     {"log.message.timestamp.after.max.ms"},
+     {0}},
     {T("message.timestamp.before.max.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
        "How far in the past a CreateTime timestamp may be."),
-     {"log.message.timestamp.before.max.ms"}, {0}},
+     {"log.message.timestamp.before.max.ms"},
+     {0}},
     {T("message.timestamp.difference.max.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
        "Deprecated: largest distance between a CreateTime timestamp and the broker clock."),
-     {"log.message.timestamp.difference.max.ms"}, {0}},
+     {"log.message.timestamp.difference.max.ms"},
+     {0}},
     {T("message.timestamp.type", SRV_TYPE_STRING, "CreateTime", 0, 0, CH_TS_TYPE, NULL,
        "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock."),
-     {"log.message.timestamp.type"}, {0}},
+     {"log.message.timestamp.type"},
+     {0}},
     {T("min.cleanable.dirty.ratio", SRV_TYPE_DOUBLE, "0.5", 0, 1, NULL, NULL,
-       "Dirty fraction of a compacted log above which it is cleaned (accepted; storage schedules compaction)."),
-     {"log.cleaner.min.cleanable.ratio"}, {0}},
+       "Dirty fraction of a compacted log above which it is cleaned (accepted; storage schedules "
+       "compaction)."),
+     {"log.cleaner.min.cleanable.ratio"},
+     {0}},
     {T("min.compaction.lag.ms", SRV_TYPE_LONG, "0", 0, INT64_MAX, NULL, NULL,
        "Minimum age before compaction (accepted; only sealed segments are compacted)."),
-     {"log.cleaner.min.compaction.lag.ms"}, {0}},
+     {"log.cleaner.min.compaction.lag.ms"},
+     {0}},
     {T("min.insync.replicas", SRV_TYPE_INT, "1", 1, INT32_MAX, NULL, NULL,
        "acks=all needs this many in-sync replicas; above 1 such produces fail on one node."),
-     {"min.insync.replicas"}, {0}},
-    {T("preallocate", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL, "Preallocate segment files (accepted; no effect)."),
-     {"log.preallocate"}, {0}},
+     {"min.insync.replicas"},
+     {0}},
+    {T("preallocate", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
+       "Preallocate segment files (accepted; no effect)."),
+     {"log.preallocate"},
+     {0}},
     {T("remote.log.copy.disable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
        "Stop copying to tiered storage (accepted; tiered storage is not supported)."),
-     {NULL}, {0}},
+     {NULL},
+     {0}},
     {T("remote.log.delete.on.disable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
        "Delete remote data when tiering is disabled (accepted; tiered storage is not supported)."),
-     {NULL}, {0}},
+     {NULL},
+     {0}},
     {T("remote.storage.enable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
        "Tiered storage for this topic; only false is accepted here."),
-     {NULL}, {0}},
+     {NULL},
+     {0}},
     {T("retention.bytes", SRV_TYPE_LONG, "-1", 0, 0, NULL, NULL,
        "Partition size above which old segments are deleted; -1 = unlimited."),
-     {"log.retention.bytes"}, {0}},
+     {"log.retention.bytes"},
+     {0}},
     {T("retention.ms", SRV_TYPE_LONG, "604800000", -1, INT64_MAX, NULL, NULL,
        "Age after which segments are deleted; -1 = forever."),
-     {"log.retention.ms", "log.retention.minutes", "log.retention.hours"}, {1, MIN_MS, HOUR_MS}},
-    {T("segment.bytes", SRV_TYPE_INT, "1073741824", 14, INT32_MAX, NULL, NULL, "Size at which a segment is rolled."),
-     {"log.segment.bytes"}, {0}},
+     {"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
+     {1, MIN_MS, HOUR_MS}},
+    {T("segment.bytes", SRV_TYPE_INT, "1073741824", 14, INT32_MAX, NULL, NULL,
+       "Size at which a segment is rolled."),
+     {"log.segment.bytes"},
+     {0}},
     {T("segment.index.bytes", SRV_TYPE_INT, "10485760", 4, INT32_MAX, NULL, NULL,
        "Largest offset index (accepted; indexes are sized by the storage engine)."),
-     {"log.index.size.max.bytes"}, {0}},
+     {"log.index.size.max.bytes"},
+     {0}},
     {T("segment.jitter.ms", SRV_TYPE_LONG, "0", 0, INT64_MAX, NULL, NULL,
        "Random roll jitter (accepted; segments roll exactly at segment.ms)."),
-     {"log.roll.jitter.ms", "log.roll.jitter.hours"}, {1, HOUR_MS}},
-    {T("segment.ms", SRV_TYPE_LONG, "604800000", 1, INT64_MAX, NULL, NULL, "Age at which a segment is rolled."),
-     {"log.roll.ms", "log.roll.hours"}, {1, HOUR_MS}},
+     {"log.roll.jitter.ms", "log.roll.jitter.hours"},
+     {1, HOUR_MS}},
+    {T("segment.ms", SRV_TYPE_LONG, "604800000", 1, INT64_MAX, NULL, NULL,
+       "Age at which a segment is rolled."),
+     {"log.roll.ms", "log.roll.hours"},
+     {1, HOUR_MS}},
     {T("unclean.leader.election.enable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
        "Allow unclean leader election (accepted; there is one replica)."),
-     {"unclean.leader.election.enable"}, {0}},
+     {"unclean.leader.election.enable"},
+     {0}},
 };
 
 #define N_TKEYS (sizeof(TKEYS) / sizeof(TKEYS[0]))
@@ -642,7 +691,8 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
         else if (strcasecmp(v, "false") == 0)
             snprintf(out, cap, "false");
         else
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': expected true or false", v, k->name);
+            return fail(err, errlen, "invalid value '%.200s' for config '%s': expected true or false", v,
+                        k->name);
         return 0;
     case SRV_TYPE_INT:
     case SRV_TYPE_SHORT:
@@ -657,8 +707,8 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
             if (k->max == INT64_MAX || k->max == hi)
                 return fail(err, errlen, "invalid value '%.200s' for config '%s': must be at least %lld", v,
                             k->name, (long long)k->min);
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': must be between %lld and %lld", v,
-                        k->name, (long long)k->min, (long long)k->max);
+            return fail(err, errlen, "invalid value '%.200s' for config '%s': must be between %lld and %lld",
+                        v, k->name, (long long)k->min, (long long)k->max);
         }
         snprintf(out, cap, "%lld", (long long)x);
         break;
@@ -668,8 +718,8 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
         if (parse_double(v, &d) != 0)
             return fail(err, errlen, "invalid value '%.200s' for config '%s': expected a number", v, k->name);
         if ((k->min || k->max) && (d < (double)k->min || d > (double)k->max))
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': must be between %lld and %lld", v,
-                        k->name, (long long)k->min, (long long)k->max);
+            return fail(err, errlen, "invalid value '%.200s' for config '%s': must be between %lld and %lld",
+                        v, k->name, (long long)k->min, (long long)k->max);
         snprintf(out, cap, "%s", v);
         break;
     }
@@ -689,8 +739,9 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
                     for (const char *const *c = k->choices; *c; c++)
                         snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s",
                                  c == k->choices ? "" : ", ", *c);
-                    return fail(err, errlen, "invalid value '%.200s' for config '%s': '%.100s' is not one of [%s]",
-                                v, k->name, item, allowed);
+                    return fail(err, errlen,
+                                "invalid value '%.200s' for config '%s': '%.100s' is not one of [%s]", v,
+                                k->name, item, allowed);
                 }
             }
             len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", item);
@@ -707,8 +758,8 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
                          c == k->choices ? "" : ", ", *c);
             }
             if (!ok)
-                return fail(err, errlen, "invalid value '%.200s' for config '%s': must be one of [%s]", v, k->name,
-                            allowed);
+                return fail(err, errlen, "invalid value '%.200s' for config '%s': must be one of [%s]", v,
+                            k->name, allowed);
         }
         snprintf(out, cap, "%s", v);
         break;
@@ -732,7 +783,8 @@ static int parse_listener(const char *item, srv_listener *l, char *why, size_t n
     for (size_t i = 0; i < nl; i++) {
         unsigned char c = (unsigned char)item[i];
         if (!isalnum(c) && c != '_' && c != '-')
-            return fail(why, n, "listener name in '%.100s' may only contain letters, digits, '_' and '-'", item);
+            return fail(why, n, "listener name in '%.100s' may only contain letters, digits, '_' and '-'",
+                        item);
         l->name[i] = (char)toupper(c);
     }
     const char *hp = sep + 3, *port;
@@ -810,7 +862,8 @@ static int protocol_of(const char *map, const char *name, char *proto, size_t ca
             continue;
         *colon = '\0';
         char k[SRV_CONFIG_VALUE_MAX], p[64];
-        if (trim_copy(item, strlen(item), k, sizeof(k)) || trim_copy(colon + 1, strlen(colon + 1), p, sizeof(p)))
+        if (trim_copy(item, strlen(item), k, sizeof(k)) ||
+            trim_copy(colon + 1, strlen(colon + 1), p, sizeof(p)))
             continue;
         if (strcasecmp(k, name) == 0) {
             size_t i;
@@ -919,8 +972,8 @@ int srv_config_set(srv_config *cfg, const char *key, const char *value, char *er
     if (k->use != USE_APPLY && !cfg->noted[i]) {
         cfg->noted[i] = 1;
         if (k->use == USE_CLUSTER)
-            logf_(cfg, SRV_LOG_INFO, "config '%s' does not apply to a single-node broker (%s): ignored", k->name,
-                  k->note);
+            logf_(cfg, SRV_LOG_INFO, "config '%s' does not apply to a single-node broker (%s): ignored",
+                  k->name, k->note);
         else
             logf_(cfg, SRV_LOG_INFO, "config '%s' is accepted but has no effect here: %s", k->name, k->note);
     }
@@ -943,7 +996,10 @@ int srv_config_is_unknown(const srv_config *cfg, const char *key)
 
 /* ---- Java properties ---------------------------------------------------------- */
 
-static int is_pws(char c) { return c == ' ' || c == '\t' || c == '\f'; }
+static int is_pws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\f';
+}
 
 static void put_utf8(char *out, size_t *o, uint32_t cp)
 {
@@ -1083,7 +1139,8 @@ static int apply_line(srv_config *cfg, const char *line, size_t n, const char *o
     return rc;
 }
 
-int srv_config_load_string(srv_config *cfg, const char *s, size_t n, const char *origin, char *err, size_t errlen)
+int srv_config_load_string(srv_config *cfg, const char *s, size_t n, const char *origin, char *err,
+                           size_t errlen)
 {
     char *logical = malloc(n + 1);
     if (!logical)
@@ -1173,7 +1230,10 @@ static int is_controller_listener(const srv_config *cfg, const char *name)
     return 0;
 }
 
-static int is_wildcard(const char *host) { return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0; }
+static int is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
 
 static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
 {
@@ -1191,13 +1251,14 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
         }
         char proto[64];
         if (protocol_of(map, all[i].name, proto, sizeof(proto)) != 0)
-            return fail(err, errlen,
-                        "listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map",
-                        all[i].name, all[i].name);
+            return fail(
+                err, errlen,
+                "listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map",
+                all[i].name, all[i].name);
         if (strcmp(proto, "PLAINTEXT") != 0)
             return fail(err, errlen,
-                        "listener %s uses security protocol %s; this broker supports only PLAINTEXT", all[i].name,
-                        proto);
+                        "listener %s uses security protocol %s; this broker supports only PLAINTEXT",
+                        all[i].name, proto);
         for (int j = 0; j < cfg->n_listeners; j++)
             if (all[i].port && cfg->listeners[j].port == all[i].port)
                 return fail(err, errlen, "listeners %s and %s use the same port %u", cfg->listeners[j].name,
@@ -1230,10 +1291,11 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
         if (!found)
             return fail(err, errlen, "advertised listener %s is not one of the listeners", l->name);
         if (is_wildcard(l->host))
-            return fail(err, errlen,
-                        "advertised listener %s uses the non-routable address %s: set advertised.listeners to an "
-                        "address clients can reach",
-                        l->name, l->host);
+            return fail(
+                err, errlen,
+                "advertised listener %s uses the non-routable address %s: set advertised.listeners to an "
+                "address clients can reach",
+                l->name, l->host);
         if (!l->host[0]) {
             /* Kafka would advertise the canonical host name; localhost keeps
              * the single-node default predictable. */
@@ -1299,11 +1361,13 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->log_retention_ms = retention_ms(cfg);
     cfg->log_retention_bytes = bi64(cfg, "log.retention.bytes");
     cfg->log_segment_bytes = (int32_t)bi64(cfg, "log.segment.bytes");
-    cfg->log_roll_ms = bset(cfg, "log.roll.ms") ? bi64(cfg, "log.roll.ms") : bi64(cfg, "log.roll.hours") * HOUR_MS;
+    cfg->log_roll_ms =
+        bset(cfg, "log.roll.ms") ? bi64(cfg, "log.roll.ms") : bi64(cfg, "log.roll.hours") * HOUR_MS;
     cfg->log_retention_check_interval_ms = bi64(cfg, "log.retention.check.interval.ms");
     cfg->log_flush_interval_messages = bi64(cfg, "log.flush.interval.messages");
-    cfg->log_flush_interval_ms = bset(cfg, "log.flush.interval.ms") ? bi64(cfg, "log.flush.interval.ms")
-                                                                    : bi64(cfg, "log.flush.scheduler.interval.ms");
+    cfg->log_flush_interval_ms = bset(cfg, "log.flush.interval.ms")
+                                     ? bi64(cfg, "log.flush.interval.ms")
+                                     : bi64(cfg, "log.flush.scheduler.interval.ms");
     const char *policy = bval_name(cfg, "log.cleanup.policy");
     cfg->log_cleanup_compact = list_contains(policy, "compact");
     cfg->log_cleanup_delete = list_contains(policy, "delete");
@@ -1312,7 +1376,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->log_index_interval_bytes = (int32_t)bi64(cfg, "log.index.interval.bytes");
     cfg->log_message_timestamp_type =
         strcmp(bval_name(cfg, "log.message.timestamp.type"), "LogAppendTime") == 0 ? SRV_TS_LOG_APPEND_TIME
-                                                                                    : SRV_TS_CREATE_TIME;
+                                                                                   : SRV_TS_CREATE_TIME;
     cfg->log_message_timestamp_before_max_ms = bi64(cfg, "log.message.timestamp.before.max.ms");
     cfg->log_message_timestamp_after_max_ms = bi64(cfg, "log.message.timestamp.after.max.ms");
     snprintf(cfg->compression_type, sizeof(cfg->compression_type), "%s", bval_name(cfg, "compression.type"));
@@ -1347,7 +1411,8 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     }
 
     if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms)
-        return fail(err, errlen, "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)",
+        return fail(err, errlen,
+                    "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)",
                     cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
     if (cfg->n_unknown_dropped)
         logf_(cfg, SRV_LOG_WARN, "%d more unknown config keys ignored", cfg->n_unknown_dropped);
@@ -1374,7 +1439,8 @@ const char *srv_config_usage(void)
 }
 
 /* Matches "--name VALUE" and "--name=VALUE"; *i advances past the value. */
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **value, char *err, size_t errlen)
+static int opt_value(int argc, char **argv, int *i, const char *name, const char **value, char *err,
+                     size_t errlen)
 {
     size_t nl = strlen(name);
     const char *a = argv[*i];
@@ -1487,7 +1553,10 @@ static void broker_synonyms(const srv_config *cfg, const char *const *names, int
     }
 }
 
-size_t srv_config_key_count(void) { return N_BKEYS; }
+size_t srv_config_key_count(void)
+{
+    return N_BKEYS;
+}
 
 int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e)
 {
@@ -1534,9 +1603,18 @@ int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config
 
 /* ---- topic configs ------------------------------------------------------------------ */
 
-void srv_topic_config_init(srv_topic_config *t) { memset(t, 0, sizeof(*t)); }
-size_t srv_topic_config_key_count(void) { return N_TKEYS; }
-int srv_topic_config_known(const char *name) { return tkey_find(name) >= 0; }
+void srv_topic_config_init(srv_topic_config *t)
+{
+    memset(t, 0, sizeof(*t));
+}
+size_t srv_topic_config_key_count(void)
+{
+    return N_TKEYS;
+}
+int srv_topic_config_known(const char *name)
+{
+    return tkey_find(name) >= 0;
+}
 
 static int tvalidate(int k, const char *value, char *out, size_t cap, char *err, size_t errlen)
 {
@@ -1544,8 +1622,9 @@ static int tvalidate(int k, const char *value, char *out, size_t cap, char *err,
         return KP_ERR_INVALID_CONFIG;
     /* Topic-level rules Kafka enforces beyond the per-key validators. */
     if (strcmp(TKEYS[k].d.name, "remote.storage.enable") == 0 && strcmp(out, "true") == 0) {
-        fail(err, errlen, "invalid value 'true' for config 'remote.storage.enable': tiered storage is not "
-                          "supported by this broker");
+        fail(err, errlen,
+             "invalid value 'true' for config 'remote.storage.enable': tiered storage is not "
+             "supported by this broker");
         return KP_ERR_INVALID_CONFIG;
     }
     return 0;
@@ -1670,7 +1749,8 @@ int srv_topic_config_alter(srv_topic_config *t, int op, const char *name, const 
                     rl += (size_t)snprintf(res + rl, sizeof(res) - rl, "%s%s", rl ? "," : "", item);
         }
         if (rl >= SRV_CONFIG_VALUE_MAX) {
-            fail(err, errlen, "invalid value for config '%s': longer than %d bytes", name, SRV_CONFIG_VALUE_MAX - 1);
+            fail(err, errlen, "invalid value for config '%s': longer than %d bytes", name,
+                 SRV_CONFIG_VALUE_MAX - 1);
             return KP_ERR_INVALID_CONFIG;
         }
         if ((rc = tvalidate(k, res, out, sizeof(out), err, errlen)) != 0)
@@ -1683,9 +1763,13 @@ int srv_topic_config_alter(srv_topic_config *t, int op, const char *name, const 
     }
 }
 
-int srv_topic_config_count(const srv_topic_config *t) { return t->n; }
+int srv_topic_config_count(const srv_topic_config *t)
+{
+    return t->n;
+}
 
-int srv_topic_config_at(const srv_topic_config *t, int i, const char **name, const char **value, size_t *value_len)
+int srv_topic_config_at(const srv_topic_config *t, int i, const char **name, const char **value,
+                        size_t *value_len)
 {
     if (i < 0 || i >= t->n)
         return -1;
@@ -1734,7 +1818,8 @@ int srv_topic_config_deserialize(srv_topic_config *t, const char *buf, size_t le
         size_t end = nl ? (size_t)(nl - buf) : len;
         const char *eq = memchr(buf + i, '=', end - i);
         char name[SRV_CONFIG_NAME_MAX], value[SRV_CONFIG_VALUE_MAX];
-        if (!eq || (size_t)(eq - (buf + i)) >= sizeof(name) || end - (size_t)(eq - buf) - 1 >= sizeof(value)) {
+        if (!eq || (size_t)(eq - (buf + i)) >= sizeof(name) ||
+            end - (size_t)(eq - buf) - 1 >= sizeof(value)) {
             srv_topic_config_init(t);
             fail(err, errlen, "malformed serialized topic config at byte %zu", i);
             return KP_ERR_INVALID_CONFIG;

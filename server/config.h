@@ -35,16 +35,16 @@
 
 /* ---- limits ---------------------------------------------------------------- */
 
-#define SRV_CONFIG_VALUE_MAX   1024 /* longest accepted value (bytes, incl. NUL) */
-#define SRV_CONFIG_NAME_MAX    128  /* longest recorded unknown key name */
-#define SRV_MAX_LISTENERS      8
-#define SRV_MAX_LOG_DIRS       8
-#define SRV_MAX_UNKNOWN_KEYS   64 /* distinct unknown keys remembered */
-#define SRV_BROKER_KEYS_MAX    128
+#define SRV_CONFIG_VALUE_MAX    1024 /* longest accepted value (bytes, incl. NUL) */
+#define SRV_CONFIG_NAME_MAX     128  /* longest recorded unknown key name */
+#define SRV_MAX_LISTENERS       8
+#define SRV_MAX_LOG_DIRS        8
+#define SRV_MAX_UNKNOWN_KEYS    64 /* distinct unknown keys remembered */
+#define SRV_BROKER_KEYS_MAX     128
 #define SRV_CONFIG_MAX_SYNONYMS 6
-#define SRV_TOPIC_KEYS_MAX     48
-#define SRV_TOPIC_CONFIG_BUF   2048 /* total bytes of one topic's override values */
-#define SRV_CONFIG_FILE_MAX    (1 << 20)
+#define SRV_TOPIC_KEYS_MAX      48
+#define SRV_TOPIC_CONFIG_BUF    2048 /* total bytes of one topic's override values */
+#define SRV_CONFIG_FILE_MAX     (1 << 20)
 
 /* ---- Kafka wire constants (verified against Kafka's DescribeConfigsResponse) */
 

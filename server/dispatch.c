@@ -13,10 +13,22 @@
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {
-    {0, 3, 11, srv_h_produce},       {1, 4, 16, srv_h_fetch},
-    {2, 1, 9, srv_h_list_offsets},   {3, 0, 12, srv_h_metadata},
-    {18, 0, 4, srv_h_api_versions},  {19, 0, 7, srv_h_create_topics},
-    {20, 0, 6, srv_h_delete_topics}, {22, 0, 5, srv_h_init_producer_id},
+    {0, 3, 11, srv_h_produce},
+    {1, 4, 16, srv_h_fetch},
+    {2, 1, 9, srv_h_list_offsets},
+    {3, 0, 12, srv_h_metadata},
+    {18, 0, 4, srv_h_api_versions},
+    {19, 0, 7, srv_h_create_topics},
+    {20, 0, 6, srv_h_delete_topics},
+    {21, 0, 2, srv_h_delete_records},
+    {22, 0, 5, srv_h_init_producer_id},
+    {23, 2, 4, srv_h_offset_for_leader_epoch},
+    {32, 0, 4, srv_h_describe_configs},
+    {33, 0, 2, srv_h_alter_configs},
+    {35, 1, 4, srv_h_describe_log_dirs},
+    {37, 0, 3, srv_h_create_partitions},
+    {44, 0, 1, srv_h_incremental_alter_configs},
+    {60, 0, 1, srv_h_describe_cluster},
 };
 
 const srv_api *srv_api_table(size_t *count)

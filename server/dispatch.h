@@ -32,5 +32,13 @@ void srv_h_list_offsets(srv_req *req);
 void srv_h_create_topics(srv_req *req);
 void srv_h_delete_topics(srv_req *req);
 void srv_h_init_producer_id(srv_req *req);
+void srv_h_create_partitions(srv_req *req);
+void srv_h_describe_configs(srv_req *req);
+void srv_h_alter_configs(srv_req *req);
+void srv_h_incremental_alter_configs(srv_req *req);
+void srv_h_delete_records(srv_req *req);
+void srv_h_describe_cluster(srv_req *req);
+void srv_h_describe_log_dirs(srv_req *req);
+void srv_h_offset_for_leader_epoch(srv_req *req);
 
 #endif

@@ -548,6 +548,49 @@ static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
     return 0;
 }
 
+/* New overrides for an existing topic: the changes applied in order to its
+ * current overrides (or to none, for AlterConfigs' replace-all). */
+static int prepare_alter(srv_topic_spec *sp, const srv_topic *existing, srv_topic *t)
+{
+    static __thread srv_topic_config tc; /* large: keep it off the stack */
+    if (sp->replace_all)
+        srv_topic_config_init(&tc);
+    else
+        srv_topic_overrides(existing, &tc);
+    for (int i = 0; i < sp->nalter; i++) {
+        char err[160];
+        if (srv_topic_config_alter(&tc, sp->alter[i].op, sp->alter[i].key, sp->alter[i].value, err,
+                                   sizeof(err)) != 0) {
+            spec_error(sp, KP_ERR_INVALID_CONFIG, err);
+            return -1;
+        }
+    }
+    if (topic_copy(t, existing) != 0) {
+        topic_free(t);
+        spec_error(sp, KP_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < t->ncfg; i++) {
+        free(t->cfg[i].key);
+        free(t->cfg[i].value);
+    }
+    free(t->cfg);
+    t->ncfg = 0;
+    int n = srv_topic_config_count(&tc);
+    t->cfg = n ? calloc((size_t)n, sizeof(*t->cfg)) : NULL;
+    for (int i = 0; i < n && t->cfg; i++) {
+        const char *k, *v;
+        size_t vl;
+        if (srv_topic_config_at(&tc, i, &k, &v, &vl) != 0)
+            break;
+        t->cfg[i].key = strdup(k);
+        t->cfg[i].value = strndup(v, vl);
+        t->ncfg++;
+    }
+    sp->id = t->id;
+    return 0;
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_shard *s0, srv_ctl_op *op)
 {
@@ -576,6 +619,8 @@ static void ctl_run(srv_shard *s0, srv_ctl_op *op)
         } else if (op->kind == SRV_CTL_DELETE) {
             sp->id = existing->id;
             ok = 0;
+        } else if (op->kind == SRV_CTL_ALTER_CONFIGS) {
+            ok = prepare_alter(sp, existing, &t);
         } else { /* add partitions */
             if (sp->nparts <= existing->nparts) {
                 char msg[160];

@@ -49,13 +49,23 @@ int srv_topic_name_valid(kp_str name);
 
 /* ---- the controller (shard 0) ---------------------------------------- */
 
+/* One change of AlterConfigs / IncrementalAlterConfigs (SRV_ALTER_* op). */
+typedef struct srv_cfg_alter {
+    int op;
+    const char *key;
+    const char *value; /* NULL for DELETE */
+} srv_cfg_alter;
+
 typedef struct srv_topic_spec {
     kp_str name;
     int32_t nparts;      /* -1: num.partitions */
     int16_t replication; /* -1: default.replication.factor */
     int ncfg;
     srv_topic_cfg_kv *cfg;
-    int skip; /* refused by the handler already: the controller leaves it */
+    int skip;   /* refused by the handler already: the controller leaves it */
+    int nalter; /* SRV_CTL_ALTER_CONFIGS: the changes, in order */
+    srv_cfg_alter *alter;
+    int replace_all; /* AlterConfigs: the listed configs replace every override */
     /* results */
     int16_t error;
     char message[160];
@@ -66,7 +76,7 @@ typedef struct srv_topic_spec {
 /* One controller operation, sent from any shard to shard 0 and returned. */
 typedef struct srv_ctl_op srv_ctl_op;
 typedef void (*srv_ctl_done_fn)(srv_shard *on, srv_ctl_op *op);
-enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3 };
+enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3, SRV_CTL_ALTER_CONFIGS = 4 };
 struct srv_ctl_op {
     srv_msg msg;
     int kind;

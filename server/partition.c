@@ -159,9 +159,17 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
     }
     for (int i = 0; i < m->ntopics; i++) {
         const srv_topic *t = &m->topics[i];
-        for (int32_t p = 0; p < t->nparts; p++)
-            if (srv_partition_owner(s->b->nshards, &t->id, p) == s->id && !srv_partmap_get(pm, &t->id, p))
+        st_log_config lc;
+        srv_topic_st_config(&s->b->cfg, t, &lc);
+        for (int32_t p = 0; p < t->nparts; p++) {
+            if (srv_partition_owner(s->b->nshards, &t->id, p) != s->id)
+                continue;
+            srv_part *x = srv_partmap_get(pm, &t->id, p);
+            if (!x)
                 open_part(pm, t, p);
+            else
+                st_log_set_config(x->log, &lc); /* configs may have changed */
+        }
     }
 }
 

@@ -21,5 +21,7 @@ void srv_topic_st_config(const srv_config *broker, const srv_topic *t, st_log_co
 {
     srv_topic_config tc;
     srv_topic_overrides(t, &tc);
+    /* The config module fills only the config-derived fields. */
+    st_log_config_default(out);
     srv_topic_config_to_st(broker, &tc, out);
 }

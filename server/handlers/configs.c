@@ -1,0 +1,314 @@
+/*
+ * configs.c — DescribeConfigs (v0-4), AlterConfigs (v0-2) and
+ * IncrementalAlterConfigs (v0-1) for topics and this broker.
+ *
+ * Topic changes go through the controller (durable, then published); broker
+ * configs are static in this version: describing them works, altering them
+ * is refused with INVALID_CONFIG and says why.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+#include "topic_config.h"
+
+#define RES_TOPIC         2
+#define RES_BROKER        4
+#define RES_BROKER_LOGGER 8
+
+static kp_str arena_str(srv_req *req, const char *s)
+{
+    if (!s)
+        return KP_STR_NULL;
+    size_t n = strlen(s);
+    char *p = kp_arena_alloc(&req->arena, n + 1);
+    if (!p)
+        return KP_STR_NULL;
+    memcpy(p, s, n);
+    return (kp_str){p, (int32_t)n};
+}
+
+static char *arena_cstr(srv_req *req, kp_str s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = kp_arena_alloc(&req->arena, (size_t)s.len + 1);
+    if (p)
+        memcpy(p, s.p, (size_t)s.len);
+    return p;
+}
+
+/* ---- DescribeConfigs ------------------------------------------------- */
+
+static void put_entry(srv_req *req, kp_describe_configs_response_describe_configs_resource_result *o,
+                      const srv_config_entry *e, const kp_describe_configs_request *rq)
+{
+    int16_t v = req->kr.hdr.request_api_version;
+    kp_describe_configs_response_describe_configs_resource_result_init(o);
+    o->name = arena_str(req, e->name);
+    o->value = e->value_null ? KP_STR_NULL : arena_str(req, e->value);
+    o->read_only = (uint8_t)e->read_only;
+    o->is_sensitive = (uint8_t)e->sensitive;
+    if (v == 0)
+        o->is_default = e->source == SRV_SOURCE_DEFAULT_CONFIG;
+    else
+        o->config_source = (int8_t)e->source;
+    o->synonyms_count = 0;
+    if (v >= 1 && rq->include_synonyms && e->n_synonyms > 0) {
+        o->synonyms = kp_arena_alloc(&req->arena, (size_t)e->n_synonyms * sizeof(*o->synonyms));
+        for (int i = 0; o->synonyms && i < e->n_synonyms; i++) {
+            o->synonyms[i].name = arena_str(req, e->synonyms[i].name);
+            o->synonyms[i].value =
+                e->synonyms[i].value_null ? KP_STR_NULL : arena_str(req, e->synonyms[i].value);
+            o->synonyms[i].source = (int8_t)e->synonyms[i].source;
+            o->synonyms_count++;
+        }
+    }
+    if (v >= 3) {
+        o->config_type = (int8_t)e->type;
+        o->documentation = rq->include_documentation ? arena_str(req, e->doc) : KP_STR_NULL;
+    }
+}
+
+static int wanted(const kp_describe_configs_request_describe_configs_resource *r, const char *name)
+{
+    if (r->configuration_keys_count < 0)
+        return 1;
+    for (int32_t i = 0; i < r->configuration_keys_count; i++)
+        if (kp_str_eq(r->configuration_keys[i], name))
+            return 1;
+    return 0;
+}
+
+void srv_h_describe_configs(srv_req *req)
+{
+    const kp_describe_configs_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    const srv_config *cfg = &s->b->cfg;
+    kp_describe_configs_response resp;
+    kp_describe_configs_response_init(&resp);
+    int32_t n = rq->resources_count > 0 ? rq->resources_count : 0;
+    resp.results = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*resp.results) + 1);
+    if (!resp.results) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    resp.results_count = n;
+    static __thread srv_config_entry e; /* ~8 KiB: off the stack */
+    static __thread srv_topic_config tc;
+    for (int32_t i = 0; i < n; i++) {
+        const kp_describe_configs_request_describe_configs_resource *r = &rq->resources[i];
+        kp_describe_configs_response_describe_configs_result *o = &resp.results[i];
+        kp_describe_configs_response_describe_configs_result_init(o);
+        o->resource_type = r->resource_type;
+        o->resource_name = r->resource_name;
+        const srv_topic *t = NULL;
+        size_t count = 0;
+        if (r->resource_type == RES_TOPIC) {
+            t = srv_meta_topic(s->meta, r->resource_name);
+            if (!t) {
+                o->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                o->error_message = kp_str_c("Topic does not exist.");
+                continue;
+            }
+            srv_topic_overrides(t, &tc);
+            count = srv_topic_config_key_count();
+        } else if (r->resource_type == RES_BROKER) {
+            char id[16];
+            snprintf(id, sizeof(id), "%d", (int)cfg->node_id);
+            if (r->resource_name.len > 0 && !kp_str_eq(r->resource_name, id)) {
+                o->error_code = KP_ERR_INVALID_REQUEST;
+                o->error_message = kp_str_c("Unexpected broker id: this broker's node.id differs.");
+                continue;
+            }
+            count = srv_config_key_count();
+        } else {
+            o->error_code = KP_ERR_INVALID_REQUEST;
+            o->error_message = kp_str_c("Only topic and broker resources can be described.");
+            continue;
+        }
+        o->configs = kp_arena_alloc(&req->arena, count * sizeof(*o->configs) + 1);
+        if (!o->configs) {
+            srv_req_fail_close(req, "out of memory");
+            return;
+        }
+        o->configs_count = 0;
+        for (size_t k = 0; k < count; k++) {
+            int ok = t ? srv_topic_config_describe(cfg, &tc, k, &e) : srv_config_describe(cfg, k, &e);
+            if (ok != 1 || !wanted(r, e.name))
+                continue;
+            put_entry(req, &o->configs[o->configs_count++], &e, rq);
+        }
+    }
+    srv_req_respond(req, &resp);
+}
+
+/* ---- AlterConfigs / IncrementalAlterConfigs ----------------------------- */
+
+typedef struct alter_state {
+    srv_ctl_op op;
+    srv_req *req;
+    int16_t *errors; /* per resource, before the controller */
+    char **messages;
+    int *spec_of; /* resource -> spec index, -1 when not sent */
+    int nres;
+    int incremental;
+} alter_state;
+
+static void alter_done(srv_shard *s, srv_ctl_op *op)
+{
+    (void)s;
+    alter_state *st = (alter_state *)op;
+    srv_req *req = st->req;
+    if (st->incremental) {
+        const kp_incremental_alter_configs_request *rq = req->kr.body;
+        kp_incremental_alter_configs_response resp;
+        kp_incremental_alter_configs_response_init(&resp);
+        resp.responses = kp_arena_alloc(&req->arena, (size_t)st->nres * sizeof(*resp.responses) + 1);
+        resp.responses_count = resp.responses ? st->nres : 0;
+        for (int i = 0; i < resp.responses_count; i++) {
+            kp_incremental_alter_configs_response_alter_configs_resource_response *o = &resp.responses[i];
+            kp_incremental_alter_configs_response_alter_configs_resource_response_init(o);
+            o->resource_type = rq->resources[i].resource_type;
+            o->resource_name = rq->resources[i].resource_name;
+            const srv_topic_spec *sp =
+                st->spec_of[i] >= 0 && !op->specs[st->spec_of[i]].skip ? &op->specs[st->spec_of[i]] : NULL;
+            o->error_code = sp ? sp->error : st->errors[i];
+            o->error_message =
+                sp ? (sp->error ? kp_str_c(sp->message) : KP_STR_NULL) : kp_str_c(st->messages[i]);
+        }
+        srv_req_respond(req, &resp);
+    } else {
+        const kp_alter_configs_request *rq = req->kr.body;
+        kp_alter_configs_response resp;
+        kp_alter_configs_response_init(&resp);
+        resp.responses = kp_arena_alloc(&req->arena, (size_t)st->nres * sizeof(*resp.responses) + 1);
+        resp.responses_count = resp.responses ? st->nres : 0;
+        for (int i = 0; i < resp.responses_count; i++) {
+            kp_alter_configs_response_alter_configs_resource_response *o = &resp.responses[i];
+            kp_alter_configs_response_alter_configs_resource_response_init(o);
+            o->resource_type = rq->resources[i].resource_type;
+            o->resource_name = rq->resources[i].resource_name;
+            const srv_topic_spec *sp =
+                st->spec_of[i] >= 0 && !op->specs[st->spec_of[i]].skip ? &op->specs[st->spec_of[i]] : NULL;
+            o->error_code = sp ? sp->error : st->errors[i];
+            o->error_message =
+                sp ? (sp->error ? kp_str_c(sp->message) : KP_STR_NULL) : kp_str_c(st->messages[i]);
+        }
+        srv_req_respond(req, &resp);
+    }
+}
+
+/* Common to both APIs: resource checks, then one controller op. */
+static void alter(srv_req *req, int incremental)
+{
+    srv_shard *s = req->shard;
+    int32_t n;
+    uint8_t validate_only;
+    if (incremental) {
+        const kp_incremental_alter_configs_request *rq = req->kr.body;
+        n = rq->resources_count;
+        validate_only = rq->validate_only;
+    } else {
+        const kp_alter_configs_request *rq = req->kr.body;
+        n = rq->resources_count;
+        validate_only = rq->validate_only;
+    }
+    if (n < 0)
+        n = 0;
+    alter_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    srv_topic_spec *specs = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*specs) + 1);
+    if (!st || !specs || !(st->errors = kp_arena_alloc(&req->arena, (size_t)n * sizeof(int16_t) + 1)) ||
+        !(st->messages = kp_arena_alloc(&req->arena, (size_t)n * sizeof(char *) + 1)) ||
+        !(st->spec_of = kp_arena_alloc(&req->arena, (size_t)n * sizeof(int) + 1))) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->req = req;
+    st->nres = n;
+    st->incremental = incremental;
+    int nspecs = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int8_t type;
+        kp_str name;
+        int32_t nc;
+        if (incremental) {
+            const kp_incremental_alter_configs_request_alter_configs_resource *r =
+                &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i];
+            type = r->resource_type;
+            name = r->resource_name;
+            nc = r->configs_count;
+        } else {
+            const kp_alter_configs_request_alter_configs_resource *r =
+                &((const kp_alter_configs_request *)req->kr.body)->resources[i];
+            type = r->resource_type;
+            name = r->resource_name;
+            nc = r->configs_count;
+        }
+        st->spec_of[i] = -1;
+        st->messages[i] = NULL;
+        if (type == RES_BROKER || type == RES_BROKER_LOGGER) {
+            st->errors[i] = KP_ERR_INVALID_CONFIG;
+            st->messages[i] =
+                "Broker configs are static in this version: edit server.properties and restart.";
+            continue;
+        }
+        if (type != RES_TOPIC) {
+            st->errors[i] = KP_ERR_INVALID_REQUEST;
+            st->messages[i] = "Unsupported resource type.";
+            continue;
+        }
+        if (!srv_meta_topic(s->meta, name)) {
+            st->errors[i] = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            st->messages[i] = "Topic does not exist.";
+            continue;
+        }
+        srv_topic_spec *sp = &specs[nspecs];
+        memset(sp, 0, sizeof(*sp));
+        sp->name = name;
+        sp->replace_all = !incremental;
+        if (nc < 0)
+            nc = 0;
+        sp->alter = kp_arena_alloc(&req->arena, (size_t)nc * sizeof(*sp->alter) + 1);
+        for (int32_t j = 0; j < nc && sp->alter; j++) {
+            srv_cfg_alter *a = &sp->alter[sp->nalter++];
+            if (incremental) {
+                const kp_incremental_alter_configs_request_alterable_config *c =
+                    &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i].configs[j];
+                a->op = c->config_operation;
+                a->key = arena_cstr(req, c->name);
+                a->value = arena_cstr(req, c->value);
+            } else {
+                const kp_alter_configs_request_alterable_config *c =
+                    &((const kp_alter_configs_request *)req->kr.body)->resources[i].configs[j];
+                a->op = c->value.len < 0 ? SRV_ALTER_DELETE : SRV_ALTER_SET;
+                a->key = arena_cstr(req, c->name);
+                a->value = arena_cstr(req, c->value);
+            }
+            if (!a->key) {
+                st->errors[i] = KP_ERR_INVALID_REQUEST;
+                st->messages[i] = "Null config name.";
+                sp->skip = 1;
+            }
+        }
+        st->spec_of[i] = nspecs++;
+    }
+    st->op.kind = SRV_CTL_ALTER_CONFIGS;
+    st->op.validate_only = validate_only;
+    st->op.nspecs = nspecs;
+    st->op.specs = specs;
+    st->op.done = alter_done;
+    srv_ctl_submit(s, &st->op);
+}
+
+void srv_h_alter_configs(srv_req *req)
+{
+    alter(req, 0);
+}
+void srv_h_incremental_alter_configs(srv_req *req)
+{
+    alter(req, 1);
+}

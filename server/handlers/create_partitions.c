@@ -1,0 +1,77 @@
+/*
+ * create_partitions.c — CreatePartitions (v0-3): grow a topic's partition
+ * count through the controller; new partitions open on their owner shards
+ * before the answer. Manual assignments may only name this broker.
+ */
+#include <string.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+
+typedef struct cp_state {
+    srv_ctl_op op;
+    srv_req *req;
+    kp_create_partitions_response resp;
+} cp_state;
+
+static void done(srv_shard *s, srv_ctl_op *op)
+{
+    (void)s;
+    cp_state *st = (cp_state *)op;
+    for (int i = 0; i < op->nspecs; i++) {
+        srv_topic_spec *sp = &op->specs[i];
+        if (sp->skip)
+            continue;
+        st->resp.results[i].error_code = sp->error;
+        st->resp.results[i].error_message = sp->error ? kp_str_c(sp->message) : KP_STR_NULL;
+    }
+    srv_req_respond(st->req, &st->resp);
+}
+
+void srv_h_create_partitions(srv_req *req)
+{
+    const kp_create_partitions_request *rq = req->kr.body;
+    int32_t n = rq->topics_count > 0 ? rq->topics_count : 0;
+    int32_t node = req->shard->b->cfg.node_id;
+    cp_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    srv_topic_spec *specs = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*specs) + 1);
+    if (!st || !specs) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->req = req;
+    kp_create_partitions_response_init(&st->resp);
+    st->resp.results = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*st->resp.results) + 1);
+    if (!st->resp.results) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->resp.results_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const kp_create_partitions_request_create_partitions_topic *t = &rq->topics[i];
+        kp_create_partitions_response_create_partitions_topic_result *r = &st->resp.results[i];
+        kp_create_partitions_response_create_partitions_topic_result_init(r);
+        r->name = t->name;
+        srv_topic_spec *sp = &specs[i];
+        memset(sp, 0, sizeof(*sp));
+        sp->name = t->name;
+        sp->nparts = t->count;
+        for (int32_t j = 0; j < t->assignments_count; j++) {
+            const kp_create_partitions_request_create_partitions_assignment *a = &t->assignments[j];
+            if (a->broker_ids_count != 1 || a->broker_ids[0] != node) {
+                r->error_code = KP_ERR_INVALID_REPLICA_ASSIGNMENT;
+                r->error_message =
+                    kp_str_c("Replica assignments must name this single broker once per partition.");
+                sp->skip = 1;
+                break;
+            }
+        }
+    }
+    st->op.kind = SRV_CTL_ADD_PARTITIONS;
+    st->op.validate_only = rq->validate_only;
+    st->op.nspecs = n;
+    st->op.specs = specs;
+    st->op.done = done;
+    srv_ctl_submit(req->shard, &st->op);
+}

@@ -1,0 +1,109 @@
+/*
+ * offset_for_leader_epoch.c — OffsetForLeaderEpoch (v2-4, as consumers use
+ * it to validate positions after a leader change). Every partition here has
+ * had one leader epoch, 0, since it was created: a request for epoch >= 0
+ * ends at the high watermark; a current_leader_epoch other than 0 is
+ * fenced (older) or unknown (newer), as Kafka answers.
+ */
+#include <stdlib.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+#include "partcall.h"
+
+typedef struct ofle_op {
+    srv_part_op base;
+    int32_t current_epoch, epoch;
+    kp_offset_for_leader_epoch_response_epoch_end_offset *out; /* filled back home */
+    int16_t error;
+    int32_t result_epoch;
+    int64_t end_offset;
+} ofle_op;
+
+static void op_done(srv_shard *s, srv_part_op *base)
+{
+    (void)s;
+    ofle_op *op = (ofle_op *)base;
+    srv_req *req = base->req;
+    op->out->error_code = op->error;
+    op->out->leader_epoch = op->result_epoch;
+    op->out->end_offset = op->end_offset;
+    free(op);
+    if (req->pending == 0)
+        srv_req_respond(req, req->state);
+}
+
+static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
+{
+    ofle_op *op = (ofle_op *)base;
+    op->result_epoch = -1;
+    op->end_offset = -1;
+    if (!p) {
+        op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    } else if (op->current_epoch > 0) {
+        op->error = KP_ERR_UNKNOWN_LEADER_EPOCH;
+    } else if (op->current_epoch < -1) {
+        op->error = KP_ERR_FENCED_LEADER_EPOCH;
+    } else if (op->epoch >= 0) {
+        op->result_epoch = 0;
+        op->end_offset = st_log_high_watermark(p->log);
+    }
+    srv_part_op_reply(owner, base);
+}
+
+void srv_h_offset_for_leader_epoch(srv_req *req)
+{
+    const kp_offset_for_leader_epoch_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    kp_offset_for_leader_epoch_response *resp = kp_arena_alloc(&req->arena, sizeof(*resp));
+    int32_t nt = rq->topics_count > 0 ? rq->topics_count : 0;
+    if (resp) {
+        kp_offset_for_leader_epoch_response_init(resp);
+        resp->topics = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*resp->topics) + 1);
+    }
+    if (!resp || !resp->topics) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    req->state = resp;
+    resp->topics_count = nt;
+    req->pending++;
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_offset_for_leader_epoch_request_offset_for_leader_topic *tq = &rq->topics[i];
+        kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *tr = &resp->topics[i];
+        kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(tr);
+        tr->topic = tq->topic;
+        int32_t np = tq->partitions_count > 0 ? tq->partitions_count : 0;
+        tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
+        tr->partitions_count = tr->partitions ? np : 0;
+        const srv_topic *t = srv_meta_topic(s->meta, tq->topic);
+        for (int32_t j = 0; j < tr->partitions_count; j++) {
+            const kp_offset_for_leader_epoch_request_offset_for_leader_partition *pq = &tq->partitions[j];
+            kp_offset_for_leader_epoch_response_epoch_end_offset *pr = &tr->partitions[j];
+            kp_offset_for_leader_epoch_response_epoch_end_offset_init(pr);
+            pr->partition = pq->partition;
+            pr->leader_epoch = -1;
+            pr->end_offset = -1;
+            if (!t || pq->partition < 0 || pq->partition >= t->nparts) {
+                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            ofle_op *op = calloc(1, sizeof(*op));
+            if (!op) {
+                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            op->base.topic_id = t->id;
+            op->base.partition = pq->partition;
+            op->base.run = run;
+            op->base.done = op_done;
+            op->current_epoch = pq->current_leader_epoch;
+            op->epoch = pq->leader_epoch;
+            op->out = pr;
+            srv_part_op_send(req, &op->base);
+        }
+    }
+    if (--req->pending == 0)
+        srv_req_respond(req, resp);
+}
