@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 for bin in "$build"/fuzz/kp_fuzz_*; do
   name=$(basename "$bin")
+  case "$name" in *.*) continue ;; esac # logs and artifacts beside the binaries
   corpus="$build/fuzz-corpus/$name"; mkdir -p "$corpus"
   # Seeds: captured frames from real clients (request target) and the same
   # frames for the batch target, whose parser skips what is not a batch.

@@ -107,6 +107,7 @@ struct srv_req {
     int pending;     /* partition messages still out */
     int released;    /* answered and detached: free once pending reaches 0 */
     void *state;     /* the handler's own state */
+    void (*cleanup)(srv_req *req); /* frees what the handler holds outside the arena */
     int64_t start_mono_us;
 };
 

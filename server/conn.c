@@ -65,6 +65,8 @@ void srv_req_free(srv_req *r)
         r->conn = NULL;
         return;
     }
+    if (r->cleanup)
+        r->cleanup(r);
     kp_arena_reset(&r->arena);
     kp_writer_free(&r->out);
     free(r->frame);

@@ -150,10 +150,10 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
             pm->count--;
             char dir[4096];
             st_partition_dir(dir, sizeof(dir), s->b->cfg.log_dirs[0], x->topic, x->partition);
+            srv_part_wake(s, x); /* waiting fetches re-check and see the topic gone */
             st_log_close(x->log);
             nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
             srv_info("partition %s-%d deleted", x->topic, x->partition);
-            srv_part_wake(s, x); /* waiting fetches re-check and see the topic gone */
             part_free(x);
         }
     }

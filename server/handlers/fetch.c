@@ -179,9 +179,18 @@ static void respond(srv_req *req)
         total += (int64_t)fp->len;
         fp->out->records = (kp_bytes){fp->data, (int32_t)fp->len};
     }
-    srv_req_respond(req, &st->resp);
+    srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
+}
+
+/* The read copies and the timer live outside the arena. */
+static void cleanup(srv_req *req)
+{
+    fetch_state *st = req->state;
     for (int i = 0; i < st->nparts; i++)
         free(st->parts[i].data);
+    if (st->timer)
+        event_free(st->timer);
+    st->timer = NULL;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -344,6 +353,7 @@ void srv_h_fetch(srv_req *req)
         return;
     }
     req->state = st;
+    req->cleanup = cleanup;
     st->version = v;
     kp_fetch_response_init(&st->resp);
     st->resp.session_id = 0;
