@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test unit-test asan-test fuzz format clean
+.PHONY: all deps build run test bench fuzz format clean
 
 all: build
 
@@ -13,6 +13,11 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Builds and starts the broker with the embedded defaults: localhost:9092, data in ./data.
+# Extra settings: make run ARGS="--set num.partitions=3 --config my.properties"
+run: build
+	$(BUILD)/bin/kbroker $(ARGS)
 
 # Unit tests (normal build), the same unit tests under ASan+UBSan, then the
 # format check and the compat tests against a real broker process.

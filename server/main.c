@@ -185,6 +185,8 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (b->cfg.metrics_port != 0)
+        srv_warn("metrics.port=%d ignored: the metrics endpoint is not built yet", (int)b->cfg.metrics_port);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
     if ((rc = mkdir_p(b->cfg.log_dirs[0])) != 0) {
