@@ -64,6 +64,7 @@ struct srv_shard {
     uint64_t next_wait_id;
     int64_t next_pid;
     struct srv_fetch_wait *waits; /* fetch requests parked on this shard */
+    struct srv_groups *groups;    /* consumer groups this shard coordinates (group/) */
     int64_t now_ms;               /* cached at each tick and event */
 };
 
