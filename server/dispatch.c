@@ -13,8 +13,8 @@
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {
-    {0, 3, 11, srv_h_produce},
-    {1, 4, 16, srv_h_fetch},
+    {0, 0, 11, srv_h_produce},
+    {1, 0, 16, srv_h_fetch},
     {2, 1, 9, srv_h_list_offsets},
     {3, 0, 12, srv_h_metadata},
     {18, 0, 4, srv_h_api_versions},

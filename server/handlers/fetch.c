@@ -16,6 +16,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
+#include "legacy.h"
 #include "log.h"
 #include "meta.h"
 #include "partcall.h"
@@ -165,6 +166,23 @@ static void respond(srv_req *req)
         event_free(st->timer);
         st->timer = NULL;
     }
+    /* Fetch v0-3 clients read magic 0/1 message sets: convert at the edge. */
+    if (st->version <= 3)
+        for (int i = 0; i < st->nparts; i++) {
+            fetch_part *fp = &st->parts[i];
+            if (!fp->len)
+                continue;
+            kp_writer w;
+            kp_writer_init(&w, fp->len);
+            if (kp_batches_to_legacy(fp->data, fp->len, st->version <= 1, 64u << 20, &w) != 0) {
+                fp->out->error_code = KP_ERR_CORRUPT_MESSAGE;
+                kp_writer_free(&w);
+                w.buf = NULL;
+            }
+            free(fp->data);
+            fp->data = w.buf;
+            fp->len = w.len;
+        }
     /* Assemble in request order; max_bytes is a soft limit: the first
      * partition with data is always returned whole. */
     int64_t total = 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "legacy.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "log.h"
@@ -23,6 +24,7 @@ typedef struct produce_op {
     srv_part_op base;
     kp_bytes records;
     int16_t acks;
+    int legacy_ok; /* Produce v0-2: magic 0/1 message sets, converted here */
     int16_t error;
     int64_t base_offset;
     int64_t log_append_time;
@@ -103,14 +105,34 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         return;
     }
     op->log_start_offset = st_log_start_offset(p->log);
+    const uint8_t *data = op->records.p;
+    size_t len = op->records.len > 0 ? (size_t)op->records.len : 0;
+    kp_writer conv;
+    kp_writer_init(&conv, 0);
+    if (op->legacy_ok && kp_records_are_legacy(data, len)) {
+        /* Old clients: one magic-2 batch from the message set, as Kafka does. */
+        int rc = kp_legacy_to_batch(data, len, (size_t)owner->b->cfg.message_max_bytes * 4, &conv);
+        if (rc) {
+            kp_writer_free(&conv);
+            op->error = rc == KP_E_CRC         ? KP_ERR_CORRUPT_MESSAGE
+                        : rc == KP_E_TOO_LARGE ? KP_ERR_MESSAGE_TOO_LARGE
+                                               : KP_ERR_INVALID_RECORD;
+            op->error_message = kp_strerror(rc);
+            srv_part_op_reply(owner, base);
+            return;
+        }
+        data = conv.buf;
+        len = conv.len;
+    }
     /* Produce v3+ carries exactly one magic-2 batch per partition. */
     kp_batch_iter it;
     kp_batch b;
-    kp_batch_iter_init(&it, op->records.p, op->records.len > 0 ? (size_t)op->records.len : 0, 0);
+    kp_batch_iter_init(&it, data, len, 0);
     int n = kp_batch_iter_next(&it, &b);
     if (n == 1 && (it.p != it.end))
         n = -1;
-    if (op->records.len <= 0 || n != 1 || it.partial) {
+    if (len == 0 || n != 1 || it.partial) {
+        kp_writer_free(&conv);
         op->error = n == KP_E_UNSUPPORTED ? KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT : KP_ERR_INVALID_RECORD;
         op->error_message = "a produce request must carry exactly one record batch per partition";
         srv_part_op_reply(owner, base);
@@ -118,6 +140,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     }
     wait_ctx *w = malloc(sizeof(*w));
     if (!w) {
+        kp_writer_free(&conv);
         op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
         srv_part_op_reply(owner, base);
         return;
@@ -126,8 +149,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     w->owner = owner;
     w->part = p;
     int64_t base_offset = -1;
-    int rc = st_log_append(p->log, op->records.p, (size_t)op->records.len,
-                           op->acks == -1 ? durable_cb : visible_cb, w, &base_offset);
+    int rc = st_log_append(p->log, data, len, op->acks == -1 ? durable_cb : visible_cb, w, &base_offset);
+    kp_writer_free(&conv); /* the log keeps its own copy */
     if (rc == ST_E_DUPLICATE) {
         /* A retried batch that is already in the log: same answer as before. */
         free(w);
@@ -203,6 +226,7 @@ void srv_h_produce(srv_req *req)
                 op->base.done = op_done;
                 op->records = pd->records;
                 op->acks = rq->acks;
+                op->legacy_ok = req->kr.hdr.request_api_version <= 2;
                 op->out = pr;
                 op->log_append_time = -1;
                 op->log_start_offset = -1;
