@@ -19,8 +19,8 @@ build: deps
 run: build
 	$(BUILD)/bin/kbroker $(ARGS)
 
-# Unit tests (normal build), the same unit tests under ASan+UBSan, then the
-# format check and the compat tests against a real broker process.
+# Unit tests (normal build), the same unit tests under ASan+UBSan, the format
+# check, then the compat tests: real clients against a real broker process.
 test:
 	@scripts/install-deps.sh --test
 	$(MAKE) build
@@ -29,6 +29,12 @@ test:
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 	@scripts/check-format.sh
+	KB_BROKER_BIN=$(CURDIR)/$(BUILD)/bin/kbroker compat-tests/run.sh 1 2
+
+# Starts a broker on an ephemeral port with a temporary data dir, runs kbench's
+# standard set against it and against librdkafka's mock cluster, stops it.
+bench: build
+	tools/bench/run-bench.sh $(BUILD)
 
 # Bounded libFuzzer run of every fuzz target: FUZZ_SECONDS each (default 60).
 FUZZ_SECONDS ?= 60

@@ -56,6 +56,8 @@ struct srv_shard {
     srv_msg **overflow_tail;
     struct event *overflow_ev;
     struct event *tick_ev;
+    srv_msg *deferred, *deferred_tail; /* srv_shard_post(): run on the next loop turn */
+    struct event *deferred_ev;
     struct evconnlistener **listeners;
     int nlisteners;
     srv_meta *meta;     /* the metadata version this shard serves (one ref held) */
@@ -63,9 +65,10 @@ struct srv_shard {
     srv_conn *conns;    /* every open connection of this shard */
     uint64_t next_wait_id;
     int64_t next_pid;
-    struct srv_fetch_wait *waits; /* fetch requests parked on this shard */
-    struct srv_groups *groups;    /* consumer groups this shard coordinates (group/) */
-    int64_t now_ms;               /* cached at each tick and event */
+    struct srv_fetch_wait *waits;              /* fetch requests parked on this shard */
+    struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
+    struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
+    int64_t now_ms;                            /* cached at each tick and event */
 };
 
 struct srv_broker {
@@ -88,6 +91,10 @@ struct srv_broker {
  * full ring parks the message until the ring drains. */
 void srv_shard_send(srv_shard *from, int to, srv_msg *m);
 
+/* Runs m on this shard on the next turn of its loop, not inline: for work
+ * triggered from inside callbacks that must not re-enter their caller. */
+void srv_shard_post(srv_shard *s, srv_msg *m);
+
 /* The current time in milliseconds (CLOCK_REALTIME for Kafka timestamps). */
 int64_t srv_now_ms(void);
 int64_t srv_mono_ms(void);
@@ -104,10 +111,10 @@ struct srv_req {
     kp_request kr; /* header + decoded body */
     kp_writer out; /* the encoded response frame, once done */
     int done;
-    int no_response; /* acks=0 produce */
-    int pending;     /* partition messages still out */
-    int released;    /* answered and detached: free once pending reaches 0 */
-    void *state;     /* the handler's own state */
+    int no_response;               /* acks=0 produce */
+    int pending;                   /* partition messages still out */
+    int released;                  /* answered and detached: free once pending reaches 0 */
+    void *state;                   /* the handler's own state */
     void (*cleanup)(srv_req *req); /* frees what the handler holds outside the arena */
     int64_t start_mono_us;
 };

@@ -239,7 +239,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     srv_conn *c = arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if ((what & BEV_EVENT_ERROR) && errno != ECONNRESET && errno != EPIPE)
+        size_t partial = evbuffer_get_length(bufferevent_get_input(c->bev));
+        /* A client leaving mid-frame or with requests unanswered is worth a
+         * line: that is how truncated or abandoned traffic shows up. */
+        if (partial)
+            srv_warn("connection from %s closed by the peer with %zu bytes of an incomplete frame", c->peer,
+                     partial);
+        else if (c->nreqs)
+            srv_info("connection from %s closed by the peer with %d requests unanswered", c->peer, c->nreqs);
+        else if ((what & BEV_EVENT_ERROR) && errno != ECONNRESET && errno != EPIPE)
             srv_debug("connection from %s: %s", c->peer, strerror(errno));
         conn_close(c);
     }

@@ -250,7 +250,11 @@ void srv_part_wake(srv_shard *s, srv_part *p)
         if (m) {
             m->msg.fn = on_wake;
             m->wait_id = w->wait_id;
-            srv_shard_send(s, w->shard, &m->msg);
+            /* Wakes come from storage callbacks: never re-enter them inline. */
+            if (w->shard == s->id)
+                srv_shard_post(s, &m->msg);
+            else
+                srv_shard_send(s, w->shard, &m->msg);
         }
         free(w);
         w = next;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fetch_session.h"
 #include "log.h"
 #include "meta.h"
 #include "partition.h"
@@ -67,6 +68,32 @@ void srv_shard_send(srv_shard *from, int to, srv_msg *m)
         event_active(from->overflow_ev, EV_TIMEOUT, 0);
     }
     ring_doorbell(target);
+}
+
+void srv_shard_post(srv_shard *s, srv_msg *m)
+{
+    m->next = NULL;
+    if (s->deferred_tail)
+        s->deferred_tail->next = m;
+    else
+        s->deferred = m;
+    s->deferred_tail = m;
+    event_active(s->deferred_ev, EV_TIMEOUT, 0);
+}
+
+static void on_deferred(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_shard *s = arg;
+    /* Only what was queued before this turn: new posts wait for the next. */
+    srv_msg *m = s->deferred;
+    s->deferred = s->deferred_tail = NULL;
+    while (m) {
+        srv_msg *next = m->next;
+        m->fn(s, m);
+        m = next;
+    }
 }
 
 /* Retries parked messages; re-arms itself while any remain. */
@@ -175,7 +202,8 @@ int srv_shard_init(srv_broker *b, srv_shard *s, int id)
     s->doorbell_ev = event_new(s->base, s->doorbell_fd, EV_READ | EV_PERSIST, on_doorbell, s);
     s->overflow_ev = event_new(s->base, -1, 0, on_overflow, s);
     s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
-    if (!s->io_ev || !s->doorbell_ev || !s->overflow_ev || !s->tick_ev)
+    s->deferred_ev = event_new(s->base, -1, 0, on_deferred, s);
+    if (!s->io_ev || !s->doorbell_ev || !s->overflow_ev || !s->tick_ev || !s->deferred_ev)
         return -ENOMEM;
     s->parts = srv_partmap_new(s);
     if (!s->parts)
@@ -225,12 +253,14 @@ void srv_shard_destroy(srv_shard *s)
 {
     /* Partitions first: closing a log drives its st_io to completion. */
     srv_partmap_free(s->parts);
+    srv_fetch_sessions_free(s);
     if (s->meta)
         srv_meta_unref(s->meta);
     event_free(s->io_ev);
     event_free(s->doorbell_ev);
     event_free(s->overflow_ev);
     event_free(s->tick_ev);
+    event_free(s->deferred_ev);
     for (int i = 0; i < s->nlisteners; i++)
         evconnlistener_free(s->listeners[i]);
     free(s->listeners);

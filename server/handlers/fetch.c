@@ -2,10 +2,9 @@
  * fetch.c — Fetch (v4+): reads from every requested partition's owner, long
  * polls on max_wait_ms / min_bytes, woken by appends.
  *
- * Fetch sessions (KIP-227): this broker answers every fetch in full and
- * returns session id 0, which the protocol defines as "no session was
- * created", so clients keep sending full fetch requests. Incremental
- * sessions are a later optimisation, not a correctness matter.
+ * Fetch sessions (KIP-227, fetch_session.c): a session's fetches name only
+ * changed partitions, and its incremental answers carry only partitions
+ * with records or a changed high watermark, log start or error.
  *
  * Must not: keep a read result past its callback on the owner (data is
  * copied into the op), or let a parked fetch outlive its wait.
@@ -16,18 +15,22 @@
 
 #include "dispatch.h"
 #include "errors.h"
+#include "fetch_session.h"
 #include "legacy.h"
 #include "log.h"
 #include "meta.h"
 #include "partcall.h"
 
 typedef struct fetch_part {
-    kp_fetch_response_partition_data *out;
+    kp_str topic;         /* as the client named it (or the name of its id) */
+    kp_uuid req_topic_id; /* as the client sent it (v13+) */
     kp_uuid topic_id;
     int32_t partition;
     int64_t offset;
     int32_t max_bytes;
-    int known;     /* topic and partition exist in metadata */
+    int known; /* topic and partition exist in metadata */
+    int16_t error;
+    int64_t hwm, log_start;
     uint8_t *data; /* last read, owned by this request */
     size_t len;
 } fetch_part;
@@ -49,9 +52,14 @@ typedef struct fetch_state {
     int parked;
     int responded;
     int reads_pending; /* reads of the current round still out */
+    int parking;       /* inside park(): watch answers are deferred to its end */
+    int wake_pending;
     uint64_t wait_id;
     struct event *timer;
     int16_t version;
+    int16_t session_error;
+    int32_t session_id; /* 0: sessionless */
+    int full;           /* answer every partition (else only those with news) */
 } fetch_state;
 
 typedef struct read_op {
@@ -155,6 +163,13 @@ static void unpark(srv_shard *s, fetch_state *st)
         event_del(st->timer);
 }
 
+static int same_topic(const kp_fetch_response_fetchable_topic_response *tr, const fetch_part *fp)
+{
+    return tr->topic.len == fp->topic.len &&
+           (tr->topic.len <= 0 || memcmp(tr->topic.p, fp->topic.p, (size_t)fp->topic.len) == 0) &&
+           memcmp(tr->topic_id.b, fp->req_topic_id.b, 16) == 0;
+}
+
 static void respond(srv_req *req)
 {
     fetch_state *st = req->state;
@@ -175,7 +190,7 @@ static void respond(srv_req *req)
             kp_writer w;
             kp_writer_init(&w, fp->len);
             if (kp_batches_to_legacy(fp->data, fp->len, st->version <= 1, 64u << 20, &w) != 0) {
-                fp->out->error_code = KP_ERR_CORRUPT_MESSAGE;
+                fp->error = KP_ERR_CORRUPT_MESSAGE;
                 kp_writer_free(&w);
                 w.buf = NULL;
             }
@@ -183,19 +198,64 @@ static void respond(srv_req *req)
             fp->data = w.buf;
             fp->len = w.len;
         }
+    srv_fetch_session *fs = srv_fetch_session_find(req->shard, st->session_id);
+    st->resp.session_id = fs ? fs->id : 0;
+    st->resp.error_code = st->session_error;
+    st->resp.responses = kp_arena_alloc(&req->arena, (size_t)st->nparts * sizeof(*st->resp.responses) + 1);
+    if (!st->resp.responses) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->resp.responses_count = 0;
     /* Assemble in request order; max_bytes is a soft limit: the first
      * partition with data is always returned whole. */
     int64_t total = 0;
+    kp_fetch_response_fetchable_topic_response *tr = NULL;
     for (int i = 0; i < st->nparts; i++) {
         fetch_part *fp = &st->parts[i];
-        if (!fp->len)
-            continue;
-        if (total > 0 && total + (int64_t)fp->len > st->max_bytes) {
-            fp->out->records = (kp_bytes){(const uint8_t *)"", 0};
-            continue;
+        kp_bytes records = {(const uint8_t *)"", 0};
+        if (fp->len && !(total > 0 && total + (int64_t)fp->len > st->max_bytes)) {
+            total += (int64_t)fp->len;
+            records = (kp_bytes){fp->data, (int32_t)fp->len};
         }
-        total += (int64_t)fp->len;
-        fp->out->records = (kp_bytes){fp->data, (int32_t)fp->len};
+        /* The session's record of this partition (same index as at the start,
+         * unless another fetch changed the session meanwhile). */
+        srv_fs_part *sp =
+            fs && i < fs->n && fs->parts[i].partition == fp->partition &&
+                    (st->version >= 13 ? memcmp(fs->parts[i].topic_id.b, fp->req_topic_id.b, 16) == 0
+                                       : kp_str_eq(fp->topic, fs->parts[i].topic))
+                ? &fs->parts[i]
+                : NULL;
+        int news = st->full || records.len > 0 || !sp || !sp->reported || sp->error != fp->error ||
+                   sp->hwm != fp->hwm || sp->log_start != fp->log_start;
+        if (sp) {
+            sp->reported = 1;
+            sp->error = fp->error;
+            sp->hwm = fp->hwm;
+            sp->log_start = fp->log_start;
+        }
+        if (!news)
+            continue; /* incremental: nothing new for this partition */
+        if (!tr || !same_topic(tr, fp)) {
+            tr = &st->resp.responses[st->resp.responses_count++];
+            kp_fetch_response_fetchable_topic_response_init(tr);
+            tr->topic = fp->topic;
+            tr->topic_id = fp->req_topic_id;
+            tr->partitions = kp_arena_alloc(&req->arena, (size_t)(st->nparts - i) * sizeof(*tr->partitions));
+            tr->partitions_count = 0;
+            if (!tr->partitions) {
+                srv_req_fail_close(req, "out of memory");
+                return;
+            }
+        }
+        kp_fetch_response_partition_data *pd = &tr->partitions[tr->partitions_count++];
+        kp_fetch_response_partition_data_init(pd);
+        pd->partition_index = fp->partition;
+        pd->error_code = fp->error;
+        pd->high_watermark = fp->hwm;
+        pd->last_stable_offset = fp->hwm; /* no transactions: LSO = HW */
+        pd->log_start_offset = fp->log_start;
+        pd->records = records;
     }
     srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
 }
@@ -258,7 +318,12 @@ static void park(srv_req *req)
         st->timer = evtimer_new(s->base, on_timer, req);
     struct timeval tv = {left / 1000, (left % 1000) * 1000};
     evtimer_add(st->timer, &tv);
-    /* Ask each owner to wake us on new data past our offset. */
+    /* Ask each owner to wake us on data past what the last read saw. Owners
+     * on this shard answer inline: hold the request and defer any wake to
+     * the end of the loop, so the round never restarts inside it. */
+    req->pending++;
+    st->parking = 1;
+    st->wake_pending = 0;
     for (int i = 0; i < st->nparts; i++) {
         fetch_part *fp = &st->parts[i];
         if (!fp->known)
@@ -271,11 +336,23 @@ static void park(srv_req *req)
         op->base.run = run_read;
         op->base.done = watch_done;
         op->fp = fp;
-        op->offset = fp->offset;
+        op->offset = fp->hwm > fp->offset ? fp->hwm : fp->offset;
         op->watch = 1;
         op->wait_id = st->wait_id;
         op->expire_ms = s->now_ms + left + 1000;
         srv_part_op_send(req, &op->base);
+    }
+    st->parking = 0;
+    req->pending--;
+    if (req->released) {
+        if (req->pending == 0)
+            srv_req_free(req);
+        return;
+    }
+    if (st->wake_pending && st->parked) {
+        unpark(req->shard, st);
+        if (st->reads_pending == 0)
+            round_start(req);
     }
 }
 
@@ -290,6 +367,10 @@ static void watch_done(srv_shard *s, srv_part_op *base)
     uint64_t id = op->wait_id;
     free(op);
     if (ready && st->parked && st->wait_id == id && !st->responded) {
+        if (st->parking) {
+            st->wake_pending = 1;
+            return;
+        }
         unpark(req->shard, st);
         if (st->reads_pending == 0)
             round_start(req);
@@ -303,7 +384,7 @@ static void round_done(srv_req *req)
     int errors = 0;
     for (int i = 0; i < st->nparts; i++) {
         total += (int64_t)st->parts[i].len;
-        if (st->parts[i].out->error_code)
+        if (st->parts[i].error)
             errors = 1;
     }
     if (st->final || total >= st->min_bytes || errors || srv_mono_ms() >= st->deadline_ms)
@@ -319,10 +400,9 @@ static void read_done(srv_shard *s, srv_part_op *base)
     srv_req *req = base->req;
     fetch_state *st = req->state;
     fetch_part *fp = op->fp;
-    fp->out->error_code = op->error;
-    fp->out->high_watermark = op->hwm;
-    fp->out->last_stable_offset = op->hwm; /* no transactions: LSO = HW */
-    fp->out->log_start_offset = op->log_start;
+    fp->error = op->error;
+    fp->hwm = op->hwm;
+    fp->log_start = op->log_start;
     free(fp->data);
     fp->data = op->data;
     fp->len = op->len;
@@ -343,7 +423,7 @@ static void round_start(srv_req *req)
             continue;
         read_op *op = calloc(1, sizeof(*op));
         if (!op) {
-            fp->out->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            fp->error = KP_ERR_UNKNOWN_SERVER_ERROR;
             continue;
         }
         op->base.topic_id = fp->topic_id;
@@ -360,6 +440,32 @@ static void round_start(srv_req *req)
         round_done(req);
 }
 
+static void add_part(srv_req *req, fetch_state *st, kp_str topic, const kp_uuid *req_topic_id,
+                     int32_t partition, int64_t offset, int32_t max_bytes)
+{
+    srv_shard *s = req->shard;
+    int16_t v = st->version;
+    fetch_part *fp = &st->parts[st->nparts++];
+    memset(fp, 0, sizeof(*fp));
+    fp->topic = topic;
+    fp->req_topic_id = *req_topic_id;
+    fp->partition = partition;
+    fp->offset = offset;
+    fp->max_bytes = max_bytes;
+    fp->hwm = -1;
+    fp->log_start = -1;
+    const srv_topic *t =
+        v >= 13 ? srv_meta_topic_by_id(s->meta, req_topic_id) : srv_meta_topic(s->meta, topic);
+    if (!t)
+        fp->error = v >= 13 ? KP_ERR_UNKNOWN_TOPIC_ID : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    else if (partition < 0 || partition >= t->nparts)
+        fp->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    else {
+        fp->known = 1;
+        fp->topic_id = t->id;
+    }
+}
+
 void srv_h_fetch(srv_req *req)
 {
     const kp_fetch_request *rq = req->kr.body;
@@ -374,59 +480,52 @@ void srv_h_fetch(srv_req *req)
     req->cleanup = cleanup;
     st->version = v;
     kp_fetch_response_init(&st->resp);
-    st->resp.session_id = 0;
     st->min_bytes = rq->min_bytes;
     st->max_bytes = rq->max_bytes > 0 ? rq->max_bytes : INT32_MAX;
     st->deadline_ms = srv_mono_ms() + (rq->max_wait_ms > 0 ? rq->max_wait_ms : 0);
-    int total = 0;
-    for (int32_t i = 0; i < rq->topics_count; i++)
-        total += rq->topics[i].partitions_count > 0 ? rq->topics[i].partitions_count : 0;
-    st->parts = kp_arena_alloc(&req->arena, (size_t)total * sizeof(*st->parts) + 1);
-    int32_t nt = rq->topics_count > 0 ? rq->topics_count : 0;
-    st->resp.responses = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*st->resp.responses) + 1);
-    if (!st->parts || !st->resp.responses) {
-        srv_req_fail_close(req, "out of memory");
+    srv_fetch_session *fs = NULL;
+    st->session_error = srv_fetch_session_begin(s, rq, v, &fs, &st->full);
+    if (st->session_error) {
+        st->final = 1;
+        respond(req); /* no partitions: just the session error */
         return;
     }
-    st->resp.responses_count = nt;
-    for (int32_t i = 0; i < nt; i++) {
-        const kp_fetch_request_fetch_topic *ft = &rq->topics[i];
-        kp_fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
-        kp_fetch_response_fetchable_topic_response_init(tr);
-        const srv_topic *t =
-            v >= 13 ? srv_meta_topic_by_id(s->meta, &ft->topic_id) : srv_meta_topic(s->meta, ft->topic);
-        tr->topic = ft->topic;
-        tr->topic_id = ft->topic_id;
-        int32_t np = ft->partitions_count > 0 ? ft->partitions_count : 0;
-        tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
-        if (!tr->partitions) {
+    if (fs) {
+        /* The session's partitions, names copied: the session may change. */
+        st->session_id = fs->id;
+        st->parts = kp_arena_alloc(&req->arena, (size_t)fs->n * sizeof(*st->parts) + 1);
+        if (!st->parts) {
             srv_req_fail_close(req, "out of memory");
             return;
         }
-        tr->partitions_count = np;
-        for (int32_t j = 0; j < np; j++) {
-            const kp_fetch_request_fetch_partition *fpq = &ft->partitions[j];
-            kp_fetch_response_partition_data *pd = &tr->partitions[j];
-            kp_fetch_response_partition_data_init(pd);
-            pd->partition_index = fpq->partition;
-            pd->high_watermark = -1;
-            pd->last_stable_offset = -1;
-            pd->log_start_offset = -1;
-            pd->records = (kp_bytes){(const uint8_t *)"", 0};
-            fetch_part *fp = &st->parts[st->nparts++];
-            memset(fp, 0, sizeof(*fp));
-            fp->out = pd;
-            fp->partition = fpq->partition;
-            fp->offset = fpq->fetch_offset;
-            fp->max_bytes = fpq->partition_max_bytes;
-            if (!t) {
-                pd->error_code = v >= 13 ? KP_ERR_UNKNOWN_TOPIC_ID : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (fpq->partition < 0 || fpq->partition >= t->nparts) {
-                pd->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else {
-                fp->known = 1;
-                fp->topic_id = t->id;
+        for (int i = 0; i < fs->n; i++) {
+            const srv_fs_part *sp = &fs->parts[i];
+            size_t n = strlen(sp->topic);
+            char *name = kp_arena_alloc(&req->arena, n + 1);
+            if (!name) {
+                srv_req_fail_close(req, "out of memory");
+                return;
             }
+            memcpy(name, sp->topic, n);
+            kp_uuid rid = v >= 13 ? sp->topic_id : (kp_uuid){{0}};
+            /* v13+ names topics by id only; the name field stays empty. */
+            add_part(req, st, v >= 13 ? (kp_str){"", 0} : (kp_str){name, (int32_t)n}, &rid, sp->partition,
+                     sp->fetch_offset, sp->max_bytes);
+        }
+    } else {
+        int total = 0;
+        for (int32_t i = 0; i < rq->topics_count; i++)
+            total += rq->topics[i].partitions_count > 0 ? rq->topics[i].partitions_count : 0;
+        st->parts = kp_arena_alloc(&req->arena, (size_t)total * sizeof(*st->parts) + 1);
+        if (!st->parts) {
+            srv_req_fail_close(req, "out of memory");
+            return;
+        }
+        for (int32_t i = 0; i < rq->topics_count; i++) {
+            const kp_fetch_request_fetch_topic *ft = &rq->topics[i];
+            for (int32_t j = 0; j < ft->partitions_count; j++)
+                add_part(req, st, ft->topic, &ft->topic_id, ft->partitions[j].partition,
+                         ft->partitions[j].fetch_offset, ft->partitions[j].partition_max_bytes);
         }
     }
     round_start(req);

@@ -1,0 +1,38 @@
+// Shared helpers for the JS compat tests. The broker is started by ../lib/with_broker.py,
+// which exports KB_BOOTSTRAP=127.0.0.1:<port>.
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+
+export const BOOTSTRAP = process.env.KB_BOOTSTRAP
+if (!BOOTSTRAP) throw new Error('KB_BOOTSTRAP not set: run through compat-tests/lib/with_broker.py')
+
+export const GROUP_TESTS = process.env.KB_ENABLE_GROUP_TESTS === '1'
+export const NO_GROUPS_REASON =
+  'kbroker does not implement consumer groups yet (FindCoordinator/JoinGroup/SyncGroup/Heartbeat/OffsetCommit); ' +
+  'set KB_ENABLE_GROUP_TESTS=1 once it does'
+
+export function uniq (prefix) {
+  return `${prefix}-${randomBytes(4).toString('hex')}`
+}
+
+// Read a topic partition with kcat (independent client) and return parsed lines.
+export function kcatRead (topic, partition = 0) {
+  const r = spawnSync('kcat', ['-b', BOOTSTRAP, '-C', '-t', topic, '-p', String(partition), '-o', 'beginning', '-e',
+    '-f', '%o|%k|%s|%h\n'], { encoding: 'utf8', timeout: 30000 })
+  if (r.status !== 0) throw new Error(`kcat failed (${r.status}): ${r.stderr}`)
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+export function kcatWrite (topic, lines, partition = 0) {
+  const r = spawnSync('kcat', ['-b', BOOTSTRAP, '-P', '-t', topic, '-p', String(partition), '-K', ':'],
+    { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 30000 })
+  if (r.status !== 0) throw new Error(`kcat failed (${r.status}): ${r.stderr}`)
+}
+
+export async function eventually (fn, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    try { return await fn() } catch (e) { if (Date.now() > end) throw e }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}

@@ -1,0 +1,450 @@
+/*
+ * test_broker_wire.c — protocol-level tests against a real kbroker process
+ * (2 shards, ephemeral port, temp data dir), for behaviour no Debian client
+ * exercises: incremental fetch sessions (KIP-227), pipelined responses in
+ * request order, and refusals (ApiVersions of an unknown version, unknown
+ * API keys, oversized frames).
+ */
+#include <CUnit/Basic.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "errors.h"
+#include "frame.h"
+
+static pid_t broker_pid;
+static int broker_port;
+static char data_dir[256];
+
+static char log_path[300];
+
+static int start_broker(void)
+{
+    snprintf(data_dir, sizeof(data_dir), "/tmp/kb-wire-XXXXXX");
+    if (!mkdtemp(data_dir))
+        return -1;
+    snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
+    broker_pid = fork();
+    if (broker_pid == 0) {
+        FILE *lf = freopen(log_path, "w", stderr);
+        (void)lf;
+        char dirs[300];
+        snprintf(dirs, sizeof(dirs), "log.dirs=%s", data_dir);
+        execl(KB_BROKER_BIN, "kbroker", "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", dirs,
+              "--shards", "2", (char *)NULL);
+        _exit(127);
+    }
+    /* The ready line carries the bound port. */
+    for (int i = 0; i < 200 && broker_port == 0; i++) {
+        usleep(50000);
+        FILE *f = fopen(log_path, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *p = strstr(line, "listening on PLAINTEXT://127.0.0.1:");
+            if (p)
+                broker_port = atoi(p + strlen("listening on PLAINTEXT://127.0.0.1:"));
+        }
+        if (f)
+            fclose(f);
+    }
+    return broker_port > 0 ? 0 : -1;
+}
+
+static void stop_broker(void)
+{
+    if (broker_pid > 0) {
+        kill(broker_pid, SIGTERM);
+        int st;
+        waitpid(broker_pid, &st, 0);
+    }
+    if (getenv("KB_KEEP_LOG")) {
+        fprintf(stderr, "broker log: %s\n", log_path);
+    } else {
+        unlink(log_path);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", data_dir);
+}
+
+static int connect_broker(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)broker_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one response frame into a malloc'd buffer; NULL on EOF/timeout. */
+static uint8_t *read_frame(int fd, size_t *len)
+{
+    uint8_t hdr[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t r = read(fd, hdr + got, 4 - got);
+        if (r <= 0)
+            return NULL;
+        got += (size_t)r;
+    }
+    *len = kp_be32(hdr);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    got = 0;
+    while (got < *len) {
+        ssize_t r = read(fd, buf + got, *len - got);
+        if (r <= 0) {
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return buf;
+}
+
+static int send_request(int fd, int16_t key, int16_t v, int32_t corr, const void *body)
+{
+    kp_writer w;
+    kp_writer_init(&w, 256);
+    int rc = kp_request_encode(&w, key, v, corr, kp_str_c("wire-test"), body);
+    if (rc == 0)
+        rc = send_all(fd, w.buf, w.len);
+    kp_writer_free(&w);
+    return rc;
+}
+
+/* Reads a response and decodes its body (after the header) into out. */
+static int recv_response(int fd, int16_t key, int16_t v, int32_t *corr, kp_arena *a, void *out,
+                         uint8_t **frame)
+{
+    size_t len;
+    *frame = read_frame(fd, &len);
+    if (!*frame)
+        return -1;
+    kp_reader r;
+    kp_reader_init(&r, *frame, len);
+    kp_response_header h;
+    if (kp_response_header_decode(&r, a, (int16_t)kp_response_header_version(key, v), &h))
+        return -2;
+    *corr = h.correlation_id;
+    return kp_api_lookup(key)->response->decode(&r, a, v, out);
+}
+
+static void create_topic(int fd, const char *name)
+{
+    kp_create_topics_request rq;
+    kp_create_topics_request_init(&rq);
+    kp_create_topics_request_creatable_topic t;
+    kp_create_topics_request_creatable_topic_init(&t);
+    t.name = kp_str_c(name);
+    t.num_partitions = 2;
+    t.replication_factor = 1;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    rq.timeout_ms = 5000;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, 19, 7, 1, &rq), 0);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_create_topics_response resp;
+    int32_t corr;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 19, 7, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
+    free(frame);
+    kp_arena_reset(&a);
+}
+
+static void produce(int fd, const char *topic, int32_t partition, int n)
+{
+    kp_writer bw;
+    kp_writer_init(&bw, 0);
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    for (int i = 0; i < n; i++)
+        kp_batch_builder_add(&bb, 1700000000000 + i, KP_BYTES_NULL, (kp_bytes){(const uint8_t *)"value", 5},
+                             NULL, 0);
+    CU_ASSERT_EQUAL_FATAL(kp_batch_builder_finish(&bb, &bw), 0);
+    kp_batch_builder_free(&bb);
+    kp_produce_request rq;
+    kp_produce_request_init(&rq);
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    kp_produce_request_partition_produce_data pd;
+    kp_produce_request_partition_produce_data_init(&pd);
+    pd.index = partition;
+    pd.records = (kp_bytes){bw.buf, (int32_t)bw.len};
+    td.name = kp_str_c(topic);
+    td.partition_data = &pd;
+    td.partition_data_count = 1;
+    rq.acks = -1;
+    rq.timeout_ms = 5000;
+    rq.topic_data = &td;
+    rq.topic_data_count = 1;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, 0, 9, 2, &rq), 0);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_produce_response resp;
+    int32_t corr;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 0, 9, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL(resp.responses[0].partition_responses[0].error_code, 0);
+    free(frame);
+    kp_arena_reset(&a);
+    kp_writer_free(&bw);
+}
+
+/* One Fetch v12 (names, flexible) with the given session fields. */
+static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t off0, int64_t off1,
+                 int forget1, kp_arena *a, kp_fetch_response *resp, uint8_t **frame)
+{
+    kp_fetch_request rq;
+    kp_fetch_request_init(&rq);
+    rq.replica_id = -1;
+    rq.max_wait_ms = 50;
+    rq.min_bytes = 1;
+    rq.max_bytes = 1 << 20;
+    rq.session_id = session;
+    rq.session_epoch = epoch;
+    kp_fetch_request_fetch_topic t;
+    kp_fetch_request_fetch_topic_init(&t);
+    kp_fetch_request_fetch_partition p[2];
+    for (int i = 0; i < 2; i++) {
+        kp_fetch_request_fetch_partition_init(&p[i]);
+        p[i].partition = i;
+        p[i].fetch_offset = i == 0 ? off0 : off1;
+        p[i].partition_max_bytes = 1 << 20;
+    }
+    t.topic = kp_str_c("sess");
+    t.partitions = p;
+    t.partitions_count = 2;
+    if (with_parts) {
+        rq.topics = &t;
+        rq.topics_count = 1;
+    }
+    kp_fetch_request_forgotten_topic ft;
+    kp_fetch_request_forgotten_topic_init(&ft);
+    int32_t forget_p = 1;
+    if (forget1) {
+        ft.topic = kp_str_c("sess");
+        ft.partitions = &forget_p;
+        ft.partitions_count = 1;
+        rq.forgotten_topics_data = &ft;
+        rq.forgotten_topics_data_count = 1;
+    }
+    if (send_request(fd, 1, 12, 3, &rq))
+        return -1;
+    int32_t corr;
+    return recv_response(fd, 1, 12, &corr, a, resp, frame);
+}
+
+static int count_parts(const kp_fetch_response *r)
+{
+    int n = 0;
+    for (int32_t i = 0; i < r->responses_count; i++)
+        n += r->responses[i].partitions_count;
+    return n;
+}
+
+static void test_fetch_sessions(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic(fd, "sess");
+    produce(fd, "sess", 0, 3);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_fetch_response r;
+    uint8_t *frame;
+    /* Sessionless: session id 0 back, both partitions. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, 0, -1, 1, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.session_id, 0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    /* A new session: full answer, a session id. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, 0, 0, 1, 3, 0, 0, &a, &r, &frame), 0);
+    int32_t id = r.session_id;
+    CU_ASSERT(id != 0);
+    CU_ASSERT_EQUAL(r.error_code, 0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    /* Incremental with no changes: nothing new, no partitions. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 1, 0, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.session_id, id);
+    CU_ASSERT_EQUAL(count_parts(&r), 0);
+    free(frame);
+    /* New data on partition 1 only: just that partition, with records. */
+    produce(fd, "sess", 1, 2);
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 2, 0, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(count_parts(&r), 1);
+    CU_ASSERT_EQUAL(r.responses[0].partitions[0].partition_index, 1);
+    CU_ASSERT_EQUAL(r.responses[0].partitions[0].high_watermark, 2);
+    CU_ASSERT(r.responses[0].partitions[0].records.len > 0);
+    free(frame);
+    /* Forget partition 1, produce to it: the session no longer reports it. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 3, 0, 0, 0, 1, &a, &r, &frame), 0);
+    free(frame);
+    produce(fd, "sess", 1, 1);
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 4, 0, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(count_parts(&r), 0);
+    free(frame);
+    /* Wrong epoch, unknown id. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 9, 0, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, KP_ERR_INVALID_FETCH_SESSION_EPOCH);
+    free(frame);
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, 0x7ffff0f0, 1, 0, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, KP_ERR_FETCH_SESSION_ID_NOT_FOUND);
+    free(frame);
+    /* Close the session (epoch -1): answered as a sessionless full fetch. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, -1, 1, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.session_id, 0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 5, 0, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, KP_ERR_FETCH_SESSION_ID_NOT_FOUND);
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
+/* 60 pipelined requests (fetches that park, and instant ones) come back in
+ * request order. */
+static void test_pipelining_order(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_writer w;
+    kp_writer_init(&w, 0);
+    for (int i = 0; i < 60; i++) {
+        if (i % 3 == 0) {
+            kp_fetch_request rq;
+            kp_fetch_request_init(&rq);
+            rq.replica_id = -1;
+            rq.max_wait_ms = 30;
+            rq.min_bytes = 1 << 20; /* never satisfied: waits the full 30 ms */
+            kp_fetch_request_fetch_topic t;
+            kp_fetch_request_fetch_topic_init(&t);
+            kp_fetch_request_fetch_partition p;
+            kp_fetch_request_fetch_partition_init(&p);
+            p.partition = 0;
+            p.partition_max_bytes = 1000;
+            t.topic = kp_str_c("sess");
+            t.partitions = &p;
+            t.partitions_count = 1;
+            rq.topics = &t;
+            rq.topics_count = 1;
+            kp_request_encode(&w, 1, 11, 1000 + i, kp_str_c("p"), &rq);
+        } else {
+            kp_api_versions_request rq;
+            kp_api_versions_request_init(&rq);
+            kp_request_encode(&w, 18, 3, 1000 + i, kp_str_c("p"), &rq);
+        }
+    }
+    CU_ASSERT_EQUAL_FATAL(send_all(fd, w.buf, w.len), 0);
+    kp_writer_free(&w);
+    for (int i = 0; i < 60; i++) {
+        size_t len;
+        uint8_t *f = read_frame(fd, &len);
+        if (!f)
+            fprintf(stderr, "pipelining: no response %d of 60 (%s)\n", i, strerror(errno));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        CU_ASSERT_EQUAL((int32_t)kp_be32(f), 1000 + i);
+        free(f);
+    }
+    close(fd);
+}
+
+static void test_refusals(void)
+{
+    /* ApiVersions v99: error 35 in a v0 body listing the supported range. */
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    uint8_t req[] = {0, 0, 0, 10, 0, 18, 0, 99, 0, 0, 0, 7, 0xff, 0xff};
+    CU_ASSERT_EQUAL_FATAL(send_all(fd, req, sizeof(req)), 0);
+    size_t len;
+    uint8_t *f = read_frame(fd, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    kp_reader r;
+    kp_reader_init(&r, f + 4, len - 4);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_api_versions_response av;
+    CU_ASSERT_EQUAL((int32_t)kp_be32(f), 7);
+    CU_ASSERT_EQUAL_FATAL(kp_api_versions_response_decode(&r, &a, 0, &av), 0);
+    CU_ASSERT_EQUAL(av.error_code, KP_ERR_UNSUPPORTED_VERSION);
+    int found = 0;
+    for (int32_t i = 0; i < av.api_keys_count; i++)
+        if (av.api_keys[i].api_key == 18 && av.api_keys[i].max_version >= 3)
+            found = 1;
+    CU_ASSERT_TRUE(found);
+    free(f);
+    kp_arena_reset(&a);
+    close(fd);
+    /* An unknown API key and a 2 GB frame: the connection is closed. */
+    uint8_t unknown[] = {0, 0, 0, 10, 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff};
+    uint8_t huge[] = {0x7f, 0xff, 0xff, 0xff, 0, 18};
+    const uint8_t *bad[] = {unknown, huge};
+    size_t badlen[] = {sizeof(unknown), sizeof(huge)};
+    for (int i = 0; i < 2; i++) {
+        fd = connect_broker();
+        CU_ASSERT_FATAL(fd >= 0);
+        CU_ASSERT_EQUAL(send_all(fd, bad[i], badlen[i]), 0);
+        char c;
+        CU_ASSERT_EQUAL(read(fd, &c, 1), 0); /* EOF: closed by the broker */
+        close(fd);
+    }
+    /* The broker still serves others. */
+    fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    produce(fd, "sess", 0, 1);
+    close(fd);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (start_broker() != 0) {
+        fprintf(stderr, "broker did not start\n");
+        stop_broker();
+        return 1;
+    }
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite s = CU_add_suite("broker wire", NULL, NULL);
+    CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
+    CU_add_test(s, "pipelined responses in order", test_pipelining_order);
+    CU_add_test(s, "refusals", test_refusals);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    stop_broker();
+    return failed ? 1 : 0;
+}
