@@ -81,6 +81,12 @@ static void test_hw_equals_sw(void)
     for (size_t len = 0; len < 300; len++)
         for (size_t align = 0; align < 16; align++)
             CU_ASSERT_EQUAL(kp_crc32c(0, buf + align, len), kp_crc32c_sw(0, buf + align, len));
+    /* Around the three-stream block sizes of the hardware path. */
+    static const size_t edges[] = {767,   768,   769,   775,   776,   1536, 24575,
+                                   24576, 24577, 24583, 25344, 49152, 50000};
+    for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++)
+        for (size_t align = 0; align < 9; align++)
+            CU_ASSERT_EQUAL(kp_crc32c(0, buf + align, edges[e]), kp_crc32c_sw(0, buf + align, edges[e]));
     for (int i = 0; i < 500; i++) {
         size_t len = rng() % cap;
         size_t align = rng() % 16;
