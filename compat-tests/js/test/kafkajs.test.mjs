@@ -93,3 +93,43 @@ test('consume with a consumer (group-based)', { skip: GROUP_TESTS ? false : 'Kaf
     assert.deepEqual(got, ['0|a|1', '1|b|2', '2|c|3'])
   } finally { await consumer.disconnect() }
 })
+
+test('admin: delete records, create partitions, describe and alter configs', async () => {
+  const t = uniq('kjs-recs')
+  await admin.createTopics({ topics: [{ topic: t, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '3600000' }] }],
+    waitForLeaders: true })
+  kcatWrite(t, Array.from({ length: 10 }, (_, i) => `k${i}:v${i}`), 0)
+  // DeleteRecords moves the log start offset; the records below it are gone for readers.
+  // (KafkaJS's deleteTopicRecords needs the topic's metadata loaded first.)
+  await admin.fetchTopicMetadata({ topics: [t] })
+  await admin.deleteTopicRecords({ topic: t, partitions: [{ partition: 0, offset: '4' }] })
+  const offs = await admin.fetchTopicOffsets(t)
+  assert.deepEqual(offs.map(o => [o.partition, o.low, o.high]), [[0, '4', '10']])
+  assert.deepEqual(kcatRead(t, 0).map(l => l.split('|')[0]), ['4', '5', '6', '7', '8', '9'])
+  // Past the high watermark: refused (OFFSET_OUT_OF_RANGE).
+  await assert.rejects(admin.deleteTopicRecords({ topic: t, partitions: [{ partition: 0, offset: '99' }] }))
+  // CreatePartitions grows the topic; a decrease is refused.
+  await admin.createPartitions({ topicPartitions: [{ topic: t, count: 3 }] })
+  await eventually(async () => {
+    const md = await admin.fetchTopicMetadata({ topics: [t] })
+    assert.equal(md.topics[0].partitions.length, 3)
+  })
+  await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic: t, count: 2 }] }))
+  // DescribeConfigs shows the override as a topic config; AlterConfigs replaces it.
+  const cfgOf = async () => {
+    const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: t }] })
+    return Object.fromEntries(r.resources[0].configEntries.map(e => [e.configName, e]))
+  }
+  let cfg = await cfgOf()
+  assert.equal(cfg['retention.ms'].configValue, '3600000')
+  assert.equal(cfg['retention.ms'].isDefault, false)
+  assert.equal(cfg['cleanup.policy'].configValue, 'delete')
+  await admin.alterConfigs({ validateOnly: false,
+    resources: [{ type: 2, name: t, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+  cfg = await cfgOf()
+  assert.equal(cfg['cleanup.policy'].configValue, 'compact')
+  assert.equal(cfg['retention.ms'].isDefault, true) // AlterConfigs replaces every override
+  await assert.rejects(admin.alterConfigs({ validateOnly: false,
+    resources: [{ type: 2, name: t, configEntries: [{ name: 'no.such.config', value: '1' }] }] }))
+  await admin.deleteTopics({ topics: [t] })
+})
