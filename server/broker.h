@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "metrics.h"
 #include "ring.h"
 #include "st_io.h"
 
@@ -69,6 +70,8 @@ struct srv_shard {
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
     int64_t now_ms;                            /* cached at each tick and event */
+    unsigned ticks;
+    srv_shard_metrics metrics;
 };
 
 struct srv_broker {
@@ -81,10 +84,11 @@ struct srv_broker {
     char cluster_id[32];
     char adv_host[256]; /* what Metadata tells clients to connect to */
     int adv_port;
-    int64_t pid_base;           /* producer ids: base + k * nshards + shard */
-    int stopping;               /* atomic */
-    int ready_count;            /* atomic: shards that finished start-up */
-    struct srv_controller *ctl; /* metadata owner, lives on shard 0 */
+    int64_t pid_base;                /* producer ids: base + k * nshards + shard */
+    int stopping;                    /* atomic */
+    int ready_count;                 /* atomic: shards that finished start-up */
+    struct srv_controller *ctl;      /* metadata owner, lives on shard 0 */
+    struct srv_metrics_srv *metrics; /* the HTTP scrape thread, if metrics.port is set */
 };
 
 /* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a
@@ -116,7 +120,7 @@ struct srv_req {
     int released;                  /* answered and detached: free once pending reaches 0 */
     void *state;                   /* the handler's own state */
     void (*cleanup)(srv_req *req); /* frees what the handler holds outside the arena */
-    int64_t start_mono_us;
+    uint64_t start_ns;             /* arrival, for the latency histogram */
 };
 
 /* Encodes body as the response to req (version of the request) and marks

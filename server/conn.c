@@ -84,6 +84,7 @@ static void conn_free(srv_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     bufferevent_free(c->bev);
+    srv_m_add(&s->metrics.connections_closed, 1);
     free(c);
 }
 
@@ -134,6 +135,10 @@ static void finish(srv_req *r)
     }
     srv_conn *c = r->conn;
     c->last_active_ms = r->shard->now_ms;
+    srv_shard_metrics *m = &r->shard->metrics;
+    if (r->kr.api && r->start_ns)
+        srv_hist_record(&m->api[r->kr.hdr.request_api_key], (srv_now_ns() - r->start_ns) / 1000);
+    srv_m_add(&m->bytes_out, r->out.len);
     if (c->head == r)
         conn_flush(c);
 }
@@ -163,6 +168,8 @@ void srv_req_respond_none(srv_req *r)
 void srv_req_fail_close(srv_req *r, const char *why)
 {
     srv_conn *c = r->conn;
+    int16_t key = r->kr.hdr.request_api_key;
+    srv_m_add(&r->shard->metrics.api_errors[key >= 0 && key <= KP_API_KEY_MAX ? key : KP_API_KEY_MAX + 1], 1);
     if (c) {
         srv_warn("closing connection from %s: %s (api %d v%d, correlation id %d)", c->peer, why,
                  r->kr.hdr.request_api_key, r->kr.hdr.request_api_version, r->kr.hdr.correlation_id);
@@ -176,6 +183,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     srv_conn *c = arg;
     srv_shard *s = c->s;
     struct evbuffer *in = bufferevent_get_input(bev);
+    SRV_BUSY_BEGIN();
     s->now_ms = srv_now_ms();
     c->last_active_ms = s->now_ms;
     c->in_read = 1;
@@ -205,6 +213,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_remove(in, frame, (size_t)size);
         r->frame = frame;
         r->frame_len = (size_t)size;
+        r->start_ns = srv_now_ns();
+        srv_m_add(&s->metrics.bytes_in, 4 + (size_t)size);
         r->conn = c;
         r->shard = s;
         kp_arena_init(&r->arena, 0);
@@ -224,6 +234,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     c->in_read = 0;
     if (c->dead)
         conn_free(c);
+    SRV_BUSY_END(s);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -287,6 +298,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     c->last_active_ms = srv_now_ms();
+    srv_m_add(&s->metrics.connections_opened, 1);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;

@@ -71,7 +71,6 @@ static void api_versions_unsupported(srv_req *req)
 
 void srv_dispatch(srv_req *req)
 {
-    req->start_mono_us = srv_mono_ms() * 1000;
     int rc = kp_request_decode(req->frame, req->frame_len, &req->arena, &req->kr);
     int16_t key = req->kr.hdr.request_api_key, ver = req->kr.hdr.request_api_version;
     const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : find(key);

@@ -185,8 +185,6 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (b->cfg.metrics_port != 0)
-        srv_warn("metrics.port=%d ignored: the metrics endpoint is not built yet", (int)b->cfg.metrics_port);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
     if ((rc = mkdir_p(b->cfg.log_dirs[0])) != 0) {
@@ -234,6 +232,8 @@ int main(int argc, char **argv)
         }
     while (__atomic_load_n(&b->ready_count, __ATOMIC_ACQUIRE) < b->nshards)
         usleep(1000);
+    if (srv_metrics_start(b) != 0)
+        __atomic_store_n(&b->stopping, 1, __ATOMIC_RELEASE);
     if (!__atomic_load_n(&b->stopping, __ATOMIC_ACQUIRE)) {
         char where[1024] = "";
         size_t off = 0;
@@ -252,6 +252,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < b->nshards; i++)
         srv_shard_join(&b->shards[i]);
+    srv_metrics_stop(b);
     srv_controller_close(b);
     for (int i = 0; i < b->nshards; i++)
         srv_shard_destroy(&b->shards[i]);

@@ -10,6 +10,7 @@
 #include "partition.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,24 @@ void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
                     wp = &(*wp)->next;
                 }
             }
+        }
+}
+
+void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out)
+{
+    for (size_t i = 0; i < pm->nbuckets; i++)
+        for (srv_part *x = pm->buckets[i]; x; x = x->next) {
+            const char *t = x->topic;
+            int p = x->partition;
+            evbuffer_add_printf(out, "kbroker_partition_log_end_offset{topic=\"%s\",partition=\"%d\"} %lld\n",
+                                t, p, (long long)st_log_end_offset(x->log));
+            evbuffer_add_printf(out, "kbroker_partition_high_watermark{topic=\"%s\",partition=\"%d\"} %lld\n",
+                                t, p, (long long)st_log_high_watermark(x->log));
+            evbuffer_add_printf(out,
+                                "kbroker_partition_log_start_offset{topic=\"%s\",partition=\"%d\"} %lld\n", t,
+                                p, (long long)st_log_start_offset(x->log));
+            evbuffer_add_printf(out, "kbroker_partition_size_bytes{topic=\"%s\",partition=\"%d\"} %lld\n", t,
+                                p, (long long)st_log_size_bytes(x->log));
         }
 }
 

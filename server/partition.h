@@ -36,6 +36,10 @@ srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *topic_id, int32_t part
 void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m);
 void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
 
+/* Appends this shard's partition gauges (Prometheus text) to an evbuffer. */
+struct evbuffer;
+void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out);
+
 /* Parks a waiter; srv_part_wake() messages every waiter once the high
  * watermark moves. */
 void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id, int64_t expire_ms);

@@ -86,6 +86,7 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     srv_shard *s = arg;
+    SRV_BUSY_BEGIN();
     /* Only what was queued before this turn: new posts wait for the next. */
     srv_msg *m = s->deferred;
     s->deferred = s->deferred_tail = NULL;
@@ -94,6 +95,7 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
         m->fn(s, m);
         m = next;
     }
+    SRV_BUSY_END(s);
 }
 
 /* Retries parked messages; re-arms itself while any remain. */
@@ -141,6 +143,7 @@ static void on_doorbell(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     srv_shard *s = arg;
+    SRV_BUSY_BEGIN();
     uint64_t v;
     ssize_t n = read(fd, &v, sizeof(v));
     (void)n;
@@ -151,6 +154,7 @@ static void on_doorbell(evutil_socket_t fd, short what, void *arg)
     drain_inbox(s);
     /* A message pushed between the disarm and the drain is already handled;
      * one pushed after the drain rings again because we disarmed. */
+    SRV_BUSY_END(s);
 }
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
@@ -158,8 +162,10 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     srv_shard *s = arg;
+    SRV_BUSY_BEGIN();
     s->now_ms = srv_now_ms();
     st_io_poll(s->io);
+    SRV_BUSY_END(s);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -167,9 +173,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     srv_shard *s = arg;
+    SRV_BUSY_BEGIN();
     s->now_ms = srv_now_ms();
     srv_partmap_tick(s->parts, s->now_ms);
     srv_conns_tick(s);
+    if (s->b->metrics && ++s->ticks % (1000 / TICK_MS) == 0)
+        srv_metrics_publish_partitions(s);
+    SRV_BUSY_END(s);
     if (__atomic_load_n(&s->b->stopping, __ATOMIC_ACQUIRE))
         event_base_loopbreak(s->base);
 }

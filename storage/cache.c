@@ -129,7 +129,10 @@ void st_chunks_read(const st_chunks *ch, uint64_t pos, void *dst, size_t len)
     }
 }
 
-uint64_t st_chunks_start(const st_chunks *ch) { return ch->n ? ch->lo : UINT64_MAX; }
+uint64_t st_chunks_start(const st_chunks *ch)
+{
+    return ch->n ? ch->lo : UINT64_MAX;
+}
 
 void st_chunks_release_below(st_chunks *ch, uint64_t keep_from)
 {

@@ -251,8 +251,9 @@ static long rewrite_one(cjob *j, cseg *cs)
     if (rc == 0) {
         /* Stale indexes go first: a crash after the rename then finds them
          * missing and rebuilds them. */
-        char *ip = strdup(cs->path);
+        char *ip = malloc(n + 16);
         if (ip) {
+            memcpy(ip, cs->path, n + 1);
             strcpy(ip + n - 4, ".index");
             unlink(ip);
             strcpy(ip + n - 4, ".timeindex");
@@ -370,7 +371,8 @@ int st_compaction_start(st_log *log, st_append_cb cb, void *arg)
     if (log->compacting)
         return ST_E_BUSY;
     size_t n = 0;
-    while (n < log->nsegs && log->segs[n]->sealed && log->segs[n] != log->act.seg && log->segs[n] != log->old.seg)
+    while (n < log->nsegs && log->segs[n]->sealed && log->segs[n] != log->act.seg &&
+           log->segs[n] != log->old.seg)
         n++;
     cjob *j = calloc(1, sizeof(*j));
     if (!j)

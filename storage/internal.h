@@ -16,11 +16,11 @@
 #include "io_internal.h"
 #include "st_log.h"
 
-#define ST_BLOCK 4096u
+#define ST_BLOCK         4096u
 #define ST_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ST_BLOCK - 1))
 #define ST_ALIGN_UP(x)   (((x) + ST_BLOCK - 1) & ~(uint64_t)(ST_BLOCK - 1))
 /* Hostile-length cap for batches found on disk (independent of config). */
-#define ST_MAX_DISK_BATCH (64u << 20)
+#define ST_MAX_DISK_BATCH  (64u << 20)
 #define ST_PRODUCER_WINDOW 5
 
 void st_logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -66,12 +66,12 @@ size_t st_index_memory(const st_index *ix);
 /* Chunk k holds segment bytes [k*chunk, (k+1)*chunk). Chunks are 4 KiB
  * aligned so they can be handed to O_DIRECT writes as they are. */
 typedef struct st_chunks {
-    size_t chunk;     /* bytes per chunk */
-    uint8_t **c;      /* c[i] is chunk first + i */
+    size_t chunk; /* bytes per chunk */
+    uint8_t **c;  /* c[i] is chunk first + i */
     size_t n, cap;
-    uint64_t first;   /* chunk number of c[0] */
-    uint64_t lo;      /* first valid byte (chunk c[0] may start mid-way) */
-    uint8_t *spare[4]; /* recycled chunks */
+    uint64_t first;    /* chunk number of c[0] */
+    uint64_t lo;       /* first valid byte (chunk c[0] may start mid-way) */
+    uint8_t *spare[2]; /* recycled chunks */
     int nspare;
     size_t allocated; /* bytes held, spares included */
 } st_chunks;
@@ -98,14 +98,14 @@ typedef struct st_segment {
     uint64_t size;       /* logical bytes (may be less than the file) */
     int fd;              /* -1 while its creation is pending */
     int direct;
-    int refs;            /* the log's list + reads in flight */
+    int refs; /* the log's list + reads in flight */
     int deleted;
-    int sealed;          /* final size on disk, index files written */
-    int opening;         /* creation running on the background thread */
-    int open_err;        /* creation failed: the log rolls back on its next flush */
-    int64_t max_ts;      /* -1 when empty */
+    int sealed;     /* final size on disk, index files written */
+    int opening;    /* creation running on the background thread */
+    int open_err;   /* creation failed: the log rolls back on its next flush */
+    int64_t max_ts; /* -1 when empty */
     int64_t max_ts_offset;
-    int64_t created_ms;  /* wall clock of the first append, for segment.ms */
+    int64_t created_ms; /* wall clock of the first append, for segment.ms */
     uint64_t bytes_since_index;
     st_index ix;
     char *path; /* .../<20 digits>.log */
@@ -136,8 +136,8 @@ typedef struct st_pbatch {
 typedef struct st_producer {
     int64_t pid;
     int16_t epoch;
-    int used; /* hash slot occupied */
-    int nb;   /* batches in the window */
+    int used;                        /* hash slot occupied */
+    int nb;                          /* batches in the window */
     st_pbatch b[ST_PRODUCER_WINDOW]; /* b[nb-1] is the newest */
     int64_t last_ts;
 } st_producer;
@@ -165,8 +165,8 @@ size_t st_pstate_memory(const st_pstate *ps);
 typedef struct st_wbuf {
     st_segment *seg;
     st_chunks ch;
-    uint64_t written; /* bytes of seg already in the file */
-    uint64_t synced;  /* bytes of seg covered by an fdatasync */
+    uint64_t written;  /* bytes of seg already in the file */
+    uint64_t synced;   /* bytes of seg covered by an fdatasync */
     int64_t idx_chunk; /* last chunk whose first batch got a forced index entry */
 } st_wbuf;
 
@@ -188,7 +188,7 @@ struct st_log {
     size_t nsegs, segcap;
 
     int64_t log_start;
-    int64_t next_offset; /* LEO */
+    int64_t next_offset;    /* LEO */
     int64_t written_offset; /* every byte before it is in a file */
     int64_t durable_offset; /* every byte before it is synced */
     int64_t hw;             /* acked end (durable or written, per policy) */
@@ -199,6 +199,7 @@ struct st_log {
     st_wbuf act;
     st_wbuf old;
     int flushing;
+    int truncating; /* cutting a failed write's bytes off; flushes wait */
     int64_t msgs_since_sync;
     int64_t last_sync_ms;
     int64_t sync_req_end; /* st_log_flush asked for a sync up to here */
@@ -208,7 +209,7 @@ struct st_log {
     struct iovec *iov;
     int iovmax;
     st_op flush_op;
-    st_wbuf *flush_w;
+    st_segment *flush_seg; /* a roll may move its wbuf from act to old meanwhile */
     uint64_t flush_to_pos;
     int64_t flush_to_offset;
 

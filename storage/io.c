@@ -478,8 +478,23 @@ void st_io_destroy(st_io *io)
     free(io);
 }
 
-int st_io_fd(const st_io *io) { return io->efd; }
-unsigned st_io_inflight(const st_io *io) { return io->inflight; }
-int st_io_uses_uring(const st_io *io) { return io->use_uring; }
-int st_io_uring_status(const st_io *io) { return io->uring_status; }
-const char *st_io_backend_name(const st_io *io) { return io->use_uring ? "io_uring" : "threads"; }
+int st_io_fd(const st_io *io)
+{
+    return io->efd;
+}
+unsigned st_io_inflight(const st_io *io)
+{
+    return io->inflight;
+}
+int st_io_uses_uring(const st_io *io)
+{
+    return io->use_uring;
+}
+int st_io_uring_status(const st_io *io)
+{
+    return io->uring_status;
+}
+const char *st_io_backend_name(const st_io *io)
+{
+    return io->use_uring ? "io_uring" : "threads";
+}

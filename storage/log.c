@@ -15,6 +15,7 @@
  * every unacked append fails and the log end goes back to the acked end, so
  * offsets stay dense.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -109,7 +110,10 @@ int st_partition_dir(char *buf, size_t cap, const char *log_dir, const char *top
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-st_segment *st_log_active(const st_log *log) { return log->segs[log->nsegs - 1]; }
+st_segment *st_log_active(const st_log *log)
+{
+    return log->segs[log->nsegs - 1];
+}
 
 st_wbuf *st_log_wbuf_of(st_log *log, const st_segment *s)
 {
@@ -276,7 +280,10 @@ static void submit_open(st_log *log, st_segment *s)
     st_log_bg_call(log, open_fn, s, open_done);
 }
 
-static long seal_fn(void *arg) { return st_segment_seal_files(arg); }
+static long seal_fn(void *arg)
+{
+    return st_segment_seal_files(arg);
+}
 
 static void seal_done(st_log *log, void *arg, long res)
 {
@@ -311,7 +318,7 @@ static int want_sync(const st_log *log, const st_wbuf *w)
 
 void st_log_kick_flush(st_log *log)
 {
-    if (log->flushing)
+    if (log->flushing || log->truncating)
         return;
     st_wbuf *w = log->old.seg ? &log->old : &log->act;
     st_segment *s = w->seg;
@@ -371,7 +378,7 @@ void st_log_kick_flush(st_log *log)
         op->kind = ST_OP_SYNC;
         op->sync = 1;
     }
-    log->flush_w = w;
+    log->flush_seg = s;
     log->flush_to_pos = s->size;
     log->flush_to_offset = s->next_offset;
     log->flushing = 1;
@@ -379,16 +386,38 @@ void st_log_kick_flush(st_log *log)
 }
 
 /* Forget everything past the acked end after a failed write or sync. */
+typedef struct trunc_job {
+    st_segment *s;
+    uint64_t size;
+} trunc_job;
+
+static long trunc_fn(void *arg)
+{
+    trunc_job *j = arg;
+    if (ftruncate(j->s->fd, (off_t)j->size) != 0 || fsync(j->s->fd) != 0)
+        return -errno;
+    return 0;
+}
+
+static void trunc_done(st_log *log, void *arg, long res)
+{
+    trunc_job *j = arg;
+    if (res < 0)
+        st_logf(ST_LL_WARN, "truncating %s after a failed write: %s", j->s->path, strerror((int)-res));
+    log->truncating = 0;
+    st_segment_unref(j->s);
+    free(j);
+    st_log_kick_flush(log);
+}
+
 static void rollback(st_log *log, int err)
 {
     if (log->old.seg) {
         /* The active segment holds no acked byte: drop it entirely. */
-        st_segment *a = log->act.seg;
         st_chunks_free(&log->act.ch);
         log->act = log->old;
         memset(&log->old, 0, sizeof(log->old));
         st_log_remove_segment_at(log, log->nsegs - 1);
-        (void)a;
     }
     st_wbuf *w = &log->act;
     st_segment *s = w->seg;
@@ -408,6 +437,17 @@ static void rollback(st_log *log, int err)
     log->msgs_since_sync = 0;
     log->sync_req_end = 0;
     st_pstate_truncate(&log->ps, log->next_offset);
+    /* Part of the failed write may have reached the file: cut it off before
+     * the next write, or a crash could resurrect batches that were reported
+     * as failed. Flushes wait for this. */
+    trunc_job *j = s->fd >= 0 ? malloc(sizeof(*j)) : NULL;
+    if (j) {
+        j->s = s;
+        j->size = keep;
+        s->refs++;
+        log->truncating = 1;
+        st_log_bg_call(log, trunc_fn, j, trunc_done);
+    }
     fire_pending(log, err);
 }
 
@@ -421,8 +461,11 @@ static void release_chunks(st_log *log, st_wbuf *w)
 static void flush_done(st_op *op)
 {
     st_log *log = op->arg;
-    st_wbuf *w = log->flush_w;
+    st_wbuf *w = st_log_wbuf_of(log, log->flush_seg);
     log->flushing = 0;
+    /* Only the first dirty segment is flushed, and it stays listed until
+     * its flush completes. */
+    assert(w != NULL);
     if (op->res < 0) {
         log->stats.io_errors++;
         st_logf(ST_LL_ERROR, "%s %s: %s", op->kind == ST_OP_SYNC ? "fdatasync" : "write", w->seg->path,
@@ -641,10 +684,22 @@ int st_log_flush(st_log *log, st_append_cb cb, void *arg)
 
 /* ---- getters ------------------------------------------------------------- */
 
-int64_t st_log_start_offset(const st_log *log) { return log->log_start; }
-int64_t st_log_end_offset(const st_log *log) { return log->next_offset; }
-int64_t st_log_high_watermark(const st_log *log) { return log->hw; }
-unsigned st_log_segment_count(const st_log *log) { return (unsigned)log->nsegs; }
+int64_t st_log_start_offset(const st_log *log)
+{
+    return log->log_start;
+}
+int64_t st_log_end_offset(const st_log *log)
+{
+    return log->next_offset;
+}
+int64_t st_log_high_watermark(const st_log *log)
+{
+    return log->hw;
+}
+unsigned st_log_segment_count(const st_log *log)
+{
+    return (unsigned)log->nsegs;
+}
 
 int64_t st_log_size_bytes(const st_log *log)
 {

@@ -16,8 +16,8 @@
 #include "internal.h"
 
 #define ST_MAX_PRODUCERS 8192
-#define SNAP_MAGIC 0x53545053u /* "STPS" */
-#define SNAP_VERSION 1
+#define SNAP_MAGIC       0x53545053u /* "STPS" */
+#define SNAP_VERSION     1
 
 static size_t slot_of(const st_pstate *ps, int64_t pid)
 {
@@ -178,7 +178,10 @@ void st_pstate_truncate(st_pstate *ps, int64_t offset)
     }
 }
 
-size_t st_pstate_memory(const st_pstate *ps) { return ps->cap * sizeof(st_producer); }
+size_t st_pstate_memory(const st_pstate *ps)
+{
+    return ps->cap * sizeof(st_producer);
+}
 
 #define ENTRY_MAX (8 + 2 + 1 + 8 + ST_PRODUCER_WINDOW * 24)
 

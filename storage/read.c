@@ -17,7 +17,7 @@
 #include "internal.h"
 
 #define MIN_DISK_READ (64u << 10)
-#define PEEK 27 /* baseOffset, batchLength, epoch, magic, crc, attributes, lastOffsetDelta */
+#define PEEK          27 /* baseOffset, batchLength, epoch, magic, crc, attributes, lastOffsetDelta */
 
 typedef struct read_req {
     st_log *log;

@@ -30,7 +30,10 @@ static void default_line(int level, const char *msg)
 
 static st_log_line_fn line_fn = default_line;
 
-void st_set_log_line(st_log_line_fn fn) { line_fn = fn ? fn : default_line; }
+void st_set_log_line(st_log_line_fn fn)
+{
+    line_fn = fn ? fn : default_line;
+}
 
 void st_logf(int level, const char *fmt, ...)
 {
@@ -123,7 +126,8 @@ void st_segment_note_batch(st_segment *s, const kp_batch_header *h, uint32_t pos
     /* A time entry at every offset entry where the maximum grew, so the
      * maximum of a segment is its last time entry or lies in the batches
      * after its last offset entry (which recovery walks anyway). */
-    if ((indexed || s->ix.tn == 0) && s->max_ts >= 0 && (s->ix.tn == 0 || s->max_ts > s->ix.t[s->ix.tn - 1].ts))
+    if ((indexed || s->ix.tn == 0) && s->max_ts >= 0 &&
+        (s->ix.tn == 0 || s->max_ts > s->ix.t[s->ix.tn - 1].ts))
         st_index_add_time(&s->ix, s->max_ts, (uint32_t)(s->max_ts_offset - s->base));
     s->next_offset = h->base_offset + h->last_offset_delta + 1;
     s->size = (uint64_t)pos + size;

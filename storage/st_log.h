@@ -24,17 +24,17 @@
  * negative errno maps to KAFKA_STORAGE_ERROR. */
 enum {
     ST_OK = 0,
-    ST_E_INVALID_RECORD = -1001,  /* malformed batch (sizes, magic, counts): CORRUPT_MESSAGE */
-    ST_E_CORRUPT = -1002,         /* CRC mismatch: CORRUPT_MESSAGE */
-    ST_E_TOO_LARGE = -1003,       /* batch above max_batch_bytes: MESSAGE_TOO_LARGE */
-    ST_E_OUT_OF_RANGE = -1004,    /* OFFSET_OUT_OF_RANGE */
-    ST_E_DUPLICATE = -1005,       /* duplicate of a recent batch; offset reported is the original's */
-    ST_E_OUT_OF_ORDER = -1006,    /* OUT_OF_ORDER_SEQUENCE_NUMBER */
-    ST_E_FENCED = -1007,          /* INVALID_PRODUCER_EPOCH */
-    ST_E_BUSY = -1008,            /* write buffer full: retry after completions (backpressure) */
-    ST_E_CLOSED = -1009,          /* log is closing or failed */
-    ST_E_UNSUPPORTED = -1010,     /* e.g. legacy magic 0/1: UNSUPPORTED_FOR_MESSAGE_FORMAT */
-    ST_E_STORAGE = -1011,         /* on-disk state unusable: KAFKA_STORAGE_ERROR */
+    ST_E_INVALID_RECORD = -1001, /* malformed batch (sizes, magic, counts): CORRUPT_MESSAGE */
+    ST_E_CORRUPT = -1002,        /* CRC mismatch: CORRUPT_MESSAGE */
+    ST_E_TOO_LARGE = -1003,      /* batch above max_batch_bytes: MESSAGE_TOO_LARGE */
+    ST_E_OUT_OF_RANGE = -1004,   /* OFFSET_OUT_OF_RANGE */
+    ST_E_DUPLICATE = -1005,      /* duplicate of a recent batch; offset reported is the original's */
+    ST_E_OUT_OF_ORDER = -1006,   /* OUT_OF_ORDER_SEQUENCE_NUMBER */
+    ST_E_FENCED = -1007,         /* INVALID_PRODUCER_EPOCH */
+    ST_E_BUSY = -1008,           /* write buffer full: retry after completions (backpressure) */
+    ST_E_CLOSED = -1009,         /* log is closing or failed */
+    ST_E_UNSUPPORTED = -1010,    /* e.g. legacy magic 0/1: UNSUPPORTED_FOR_MESSAGE_FORMAT */
+    ST_E_STORAGE = -1011,        /* on-disk state unusable: KAFKA_STORAGE_ERROR */
     ST_E_INVALID_TIMESTAMP = -1012,
 };
 const char *st_strerror(int rc);
@@ -55,16 +55,16 @@ typedef struct st_log_config {
      * sync_acks = 0 an append completes when its bytes are written to the file
      * and fdatasync runs every flush_messages appends or flush_ms. */
     int sync_acks;
-    int64_t flush_messages; /* flush.messages (0 = never by count) */
-    int64_t flush_ms;       /* flush.ms (0 = never by time) */
-    uint32_t max_batch_bytes;     /* max.message.bytes + 12 (default 1 MiB + 12) */
-    size_t chunk_bytes;           /* write buffer chunk (256 KiB, multiple of 4 KiB) */
-    size_t max_unflushed_bytes;   /* appends beyond this get ST_E_BUSY (8 MiB) */
-    size_t tail_cache_bytes;      /* already-written bytes kept in memory for readers (4 MiB) */
-    size_t max_read_bytes;        /* cap on one read's buffer (default 8 MiB) */
-    int log_append_time;          /* message.timestamp.type = LogAppendTime */
-    int compact;                  /* cleanup.policy = compact (else delete) */
-    int64_t delete_retention_ms;  /* delete.retention.ms (1 day) */
+    int64_t flush_messages;      /* flush.messages (0 = never by count) */
+    int64_t flush_ms;            /* flush.ms (0 = never by time) */
+    uint32_t max_batch_bytes;    /* max.message.bytes + 12 (default 1 MiB + 12) */
+    size_t chunk_bytes;          /* write buffer chunk (256 KiB, multiple of 4 KiB) */
+    size_t max_unflushed_bytes;  /* appends beyond this get ST_E_BUSY (8 MiB) */
+    size_t tail_cache_bytes;     /* already-written bytes kept in memory for readers (4 MiB) */
+    size_t max_read_bytes;       /* cap on one read's buffer (default 8 MiB) */
+    int log_append_time;         /* message.timestamp.type = LogAppendTime */
+    int compact;                 /* cleanup.policy = compact (else delete) */
+    int64_t delete_retention_ms; /* delete.retention.ms (1 day) */
 } st_log_config;
 
 void st_log_config_default(st_log_config *cfg);
@@ -96,8 +96,10 @@ typedef void (*st_append_cb)(void *arg, int rc, int64_t base_offset);
 /* Validates one record batch (magic 2, sizes, CRC), checks idempotent
  * producer state, assigns offsets and copies it into the write buffer; all in
  * memory. Returns 0 with *base_offset set (cb will fire exactly once), or a
- * negative code (cb never fires). The caller's bytes are not modified nor
- * referenced after return. */
+ * negative code (cb never fires; ST_E_BUSY means retry after completions).
+ * For a duplicate whose original is already acked, cb runs before this
+ * returns. The caller's bytes are not modified nor referenced after return.
+ * One batch per call: the server splits a produce request's records. */
 int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
                   int64_t *base_offset);
 
@@ -157,16 +159,16 @@ int st_log_compact_now(st_log *log, st_append_cb cb, void *arg);
 
 typedef struct st_log_stats {
     uint64_t appends;
-    uint64_t syncs;        /* fdatasyncs completed */
-    uint64_t writes;       /* write operations completed */
+    uint64_t syncs;  /* fdatasyncs completed */
+    uint64_t writes; /* write operations completed */
     uint64_t bytes_written;
-    uint64_t cache_reads;  /* reads served from memory */
-    uint64_t disk_reads;   /* reads that went to the disk */
+    uint64_t cache_reads; /* reads served from memory */
+    uint64_t disk_reads;  /* reads that went to the disk */
     uint64_t io_errors;
     uint64_t segments_deleted;
     uint64_t compactions;
-    int direct_io;         /* 1 when O_DIRECT is in use */
-    size_t memory_bytes;   /* chunks + indexes + producer state, approximately */
+    int direct_io;       /* 1 when O_DIRECT is in use */
+    size_t memory_bytes; /* chunks + indexes + producer state, approximately */
 } st_log_stats;
 
 void st_log_get_stats(const st_log *log, st_log_stats *out);

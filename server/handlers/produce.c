@@ -67,6 +67,7 @@ typedef struct wait_ctx {
     produce_op *op;
     srv_shard *owner;
     srv_part *part;
+    uint64_t t0_ns; /* append accepted: the start of append -> durable */
 } wait_ctx;
 
 static void durable_cb(void *arg, int rc, int64_t base_offset)
@@ -80,6 +81,7 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
     } else {
         op->error = 0;
         op->base_offset = base_offset;
+        srv_hist_record(&owner->metrics.sync, (srv_now_ns() - w->t0_ns) / 1000);
         srv_part_wake(owner, w->part);
     }
     free(w);
@@ -148,6 +150,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     w->op = op;
     w->owner = owner;
     w->part = p;
+    w->t0_ns = srv_now_ns();
     int64_t base_offset = -1;
     int rc = st_log_append(p->log, data, len, op->acks == -1 ? durable_cb : visible_cb, w, &base_offset);
     kp_writer_free(&conv); /* the log keeps its own copy */

@@ -2,8 +2,11 @@
  * st_bench.c — storage engine benchmark (st-bench).
  *
  * Owns: two measurements of one partition log on a given directory:
- *   throughput  sequential appends of fixed-size batches, an fdatasync for
- *               every --sync-bytes appended (default 1 MiB), reported in MB/s;
+ *   throughput  sequential appends of fixed-size batches, an fdatasync
+ *               requested for every --sync-bytes appended (default 1 MiB;
+ *               group commit merges requests that meet a sync in flight),
+ *               or with --strict-sync the acks=all policy (sync_acks=1) and
+ *               every MiB durable before the next is appended, in MB/s;
  *   latency     --appenders concurrent appenders, each with one append of
  *               --batch bytes in flight, acks after fdatasync (the default
  *               policy), reporting append->durable p50/p99/p99.9, appends/s
@@ -59,15 +62,18 @@ static void count_cb(void *arg, int rc, int64_t off)
     (*n)++;
 }
 
+static size_t g_segment_bytes = 1u << 30;
+static int g_strict; /* wait for each per-MiB sync before appending more */
+
 static int run_throughput(st_io *io, const char *dir, size_t batch, size_t total, size_t sync_bytes)
 {
     st_log_config c;
     st_log_config_default(&c);
-    c.sync_acks = 0;
+    c.sync_acks = g_strict;
     c.max_batch_bytes = (uint32_t)batch + 4096;
     c.max_unflushed_bytes = 64u << 20;
     c.chunk_bytes = 1u << 20;
-    c.segment_bytes = 1u << 30;
+    c.segment_bytes = g_segment_bytes;
     st_log *log;
     int rc = st_log_open(io, dir, &c, &log);
     if (rc != 0) {
@@ -78,6 +84,9 @@ static int run_throughput(st_io *io, const char *dir, size_t batch, size_t total
     size_t len = make_batch(&b, batch);
     long done = 0, flushed = 0, flushes = 0, appended = 0;
     size_t since_sync = 0, bytes = 0;
+    size_t per_sync = (sync_bytes + len / 2) / len;
+    if (per_sync == 0)
+        per_sync = 1;
     double t0 = now_s();
     while (bytes < total) {
         int64_t off;
@@ -92,11 +101,18 @@ static int run_throughput(st_io *io, const char *dir, size_t batch, size_t total
         }
         appended++;
         bytes += len;
-        since_sync += len;
-        if (since_sync >= sync_bytes) {
+        /* Rounded to whole batches: a "1 MiB" batch is a few bytes short. */
+        if (++since_sync >= per_sync) {
             since_sync = 0;
-            st_log_flush(log, count_cb, &flushed);
-            flushes++;
+            if (g_strict) {
+                /* acks=all style: the appends of this MiB are durable
+                 * (linked write+fdatasync cycles) before the next starts. */
+                while (done < appended)
+                    st_io_wait(io, 10);
+            } else {
+                st_log_flush(log, count_cb, &flushed);
+                flushes++;
+            }
         }
         st_io_poll(io);
     }
@@ -107,9 +123,10 @@ static int run_throughput(st_io *io, const char *dir, size_t batch, size_t total
     double el = now_s() - t0;
     st_log_stats s;
     st_log_get_stats(log, &s);
-    printf("mode=throughput io=%s direct=%d batch=%zu bytes=%zu seconds=%.3f MBps=%.1f syncs=%llu writes=%llu\n",
-           st_io_backend_name(io), s.direct_io, len, bytes, el, bytes / el / 1e6, (unsigned long long)s.syncs,
-           (unsigned long long)s.writes);
+    printf("mode=throughput%s io=%s direct=%d batch=%zu bytes=%zu seconds=%.3f MBps=%.1f syncs=%llu "
+           "writes=%llu\n",
+           g_strict ? "-strict" : "", st_io_backend_name(io), s.direct_io, len, bytes, el, bytes / el / 1e6,
+           (unsigned long long)s.syncs, (unsigned long long)s.writes);
     free(b);
     st_log_close(log);
     return 0;
@@ -218,9 +235,10 @@ static int run_latency(st_io *io, const char *dir, size_t batch, int n, double s
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: st-bench --dir DIR [--mode throughput|latency] [--io uring|thread]\n"
-                    "                [--batch BYTES] [--total BYTES] [--sync-bytes BYTES]\n"
-                    "                [--appenders N] [--seconds S]\n");
+    fprintf(stderr,
+            "usage: st-bench --dir DIR [--mode throughput|latency] [--io uring|thread]\n"
+            "                [--batch BYTES] [--total BYTES] [--sync-bytes BYTES]\n"
+            "                [--appenders N] [--seconds S] [--segment-bytes BYTES] [--strict-sync]\n");
     exit(2);
 }
 
@@ -230,9 +248,17 @@ int main(int argc, char **argv)
     size_t batch = 16384, total = 1u << 30, sync_bytes = 1u << 20;
     int appenders = 64;
     double seconds = 5;
-    static struct option opts[] = {{"dir", 1, 0, 'd'},        {"mode", 1, 0, 'm'},      {"io", 1, 0, 'i'},
-                                   {"batch", 1, 0, 'b'},      {"total", 1, 0, 't'},     {"sync-bytes", 1, 0, 's'},
-                                   {"appenders", 1, 0, 'a'},  {"seconds", 1, 0, 'S'},   {0, 0, 0, 0}};
+    static struct option opts[] = {{"dir", 1, 0, 'd'},
+                                   {"mode", 1, 0, 'm'},
+                                   {"io", 1, 0, 'i'},
+                                   {"batch", 1, 0, 'b'},
+                                   {"total", 1, 0, 't'},
+                                   {"sync-bytes", 1, 0, 's'},
+                                   {"appenders", 1, 0, 'a'},
+                                   {"seconds", 1, 0, 'S'},
+                                   {"segment-bytes", 1, 0, 'g'},
+                                   {"strict-sync", 0, 0, 'x'},
+                                   {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -259,6 +285,12 @@ int main(int argc, char **argv)
             break;
         case 'S':
             seconds = atof(optarg);
+            break;
+        case 'x':
+            g_strict = 1;
+            break;
+        case 'g':
+            g_segment_bytes = strtoull(optarg, NULL, 0);
             break;
         default:
             usage();

@@ -41,7 +41,10 @@ static inline int tu_rm_cb(const char *path, const struct stat *sb, int flag, st
     return remove(path);
 }
 
-static inline void tu_rmrf(const char *dir) { nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void tu_rmrf(const char *dir)
+{
+    nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* A deterministic batch: nrec records, key "k<keybase+i>", values derived from
  * seed, timestamps ts, ts+1, ... Returns the length; *out is malloc'ed. */

@@ -10,22 +10,23 @@
 #include <CUnit/Basic.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "st_io.h"
 #include "st_test_util.h"
 
 static int fails;
-#define CHECK(x)                                                                                        \
-    do {                                                                                                \
-        if (!(x)) {                                                                                     \
-            fprintf(stderr, "diskfull child: check failed at line %d: %s\n", __LINE__, #x);             \
-            fails++;                                                                                    \
-        }                                                                                               \
+#define CHECK(x)                                                                                             \
+    do {                                                                                                     \
+        if (!(x)) {                                                                                          \
+            fprintf(stderr, "diskfull child: check failed at line %d: %s\n", __LINE__, #x);                  \
+            fails++;                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 #define LIMIT (300u << 10)
-#define MAXB 400
+#define MAXB  400
 
 static int verify(st_io *io, st_log *log, int64_t *offs, uint32_t *seeds, int n)
 {
@@ -70,6 +71,7 @@ static int child(const char *dir, int force_thread)
     static int64_t offs[MAXB];
     static uint32_t seeds[MAXB];
     int n = 0, err = 0;
+    off_t acked_bytes = 0;
     while (n < MAXB) {
         uint8_t *b;
         uint32_t seed = (uint32_t)n * 7919u + 1;
@@ -83,6 +85,7 @@ static int child(const char *dir, int force_thread)
         }
         offs[n] = off;
         seeds[n] = seed;
+        acked_bytes += (off_t)len;
         n++;
     }
     CHECK(err < 0);
@@ -106,6 +109,14 @@ static int child(const char *dir, int force_thread)
         st_io_wait(io, 5);
     CHECK(res[0] == 0 && res[1] == 8);
     CHECK(st_log_end_offset(log) == end);
+    /* What the failed writes left in the file is cut off again, so a crash
+     * now could not bring failed batches back. */
+    while (st_io_inflight(io) > 0)
+        st_io_wait(io, 5);
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/00000000000000000000.log", dir);
+    CHECK(stat(path, &st) == 0 && st.st_size == acked_bytes);
     verify(io, log, offs, seeds, n);
 
     /* Space returns. */
@@ -148,8 +159,14 @@ static void run(int force_thread)
     free(dir);
 }
 
-static void test_uring(void) { run(0); }
-static void test_threads(void) { run(1); }
+static void test_uring(void)
+{
+    run(0);
+}
+static void test_threads(void)
+{
+    run(1);
+}
 
 int main(void)
 {
