@@ -29,6 +29,7 @@ static const srv_api apis[] = {
     {37, 0, 3, srv_h_create_partitions},
     {44, 0, 1, srv_h_incremental_alter_configs},
     {60, 0, 1, srv_h_describe_cluster},
+    {61, 0, 0, srv_h_describe_producers},
 };
 
 const srv_api *srv_api_table(size_t *count)

@@ -40,5 +40,6 @@ void srv_h_delete_records(srv_req *req);
 void srv_h_describe_cluster(srv_req *req);
 void srv_h_describe_log_dirs(srv_req *req);
 void srv_h_offset_for_leader_epoch(srv_req *req);
+void srv_h_describe_producers(srv_req *req);
 
 #endif

@@ -155,6 +155,8 @@ int st_pstate_check(const st_pstate *ps, const kp_batch_header *h, int64_t *dup_
 int st_pstate_update(st_pstate *ps, const kp_batch_header *h, int64_t base_offset);
 /* Forgets batches at or above offset (failed writes, truncation). */
 void st_pstate_truncate(st_pstate *ps, int64_t offset);
+/* Fills up to max entries (DescribeProducers); returns the producer count. */
+size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max);
 /* Serialized form: magic, version, offset, count, entries, CRC-32C. */
 int st_pstate_serialize(const st_pstate *ps, int64_t offset, uint8_t **out, size_t *len);
 int st_pstate_deserialize(st_pstate *ps, const uint8_t *p, size_t len, int64_t *offset);

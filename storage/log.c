@@ -709,6 +709,11 @@ int64_t st_log_size_bytes(const st_log *log)
     return n;
 }
 
+size_t st_log_producers(const st_log *log, st_producer_info *out, size_t max)
+{
+    return st_pstate_list(&log->ps, out, max);
+}
+
 void st_log_get_stats(const st_log *log, st_log_stats *out)
 {
     *out = log->stats;

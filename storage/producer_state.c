@@ -253,3 +253,21 @@ int st_pstate_deserialize(st_pstate *ps, const uint8_t *b, size_t len, int64_t *
     }
     return p == end ? 0 : ST_E_STORAGE;
 }
+
+size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ps->cap; i++) {
+        const st_producer *pr = &ps->tab[i];
+        if (!pr->used || pr->nb == 0)
+            continue;
+        if (n < max) {
+            out[n].producer_id = pr->pid;
+            out[n].epoch = pr->epoch;
+            out[n].last_sequence = pr->b[pr->nb - 1].last_seq;
+            out[n].last_timestamp = pr->last_ts;
+        }
+        n++;
+    }
+    return n;
+}

@@ -173,6 +173,17 @@ typedef struct st_log_stats {
 
 void st_log_get_stats(const st_log *log, st_log_stats *out);
 
+/* Idempotent producers the log tracks (DescribeProducers). */
+typedef struct st_producer_info {
+    int64_t producer_id;
+    int16_t epoch;
+    int32_t last_sequence;
+    int64_t last_timestamp;
+} st_producer_info;
+
+/* Copies up to max entries into out; returns how many the log tracks. */
+size_t st_log_producers(const st_log *log, st_producer_info *out, size_t max);
+
 /* Where storage writes its log lines (default: stderr). */
 typedef void (*st_log_line_fn)(int level, const char *msg);
 void st_set_log_line(st_log_line_fn fn);

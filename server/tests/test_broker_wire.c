@@ -182,12 +182,14 @@ static void create_topic(int fd, const char *name)
     kp_arena_reset(&a);
 }
 
-static void produce(int fd, const char *topic, int32_t partition, int n)
+static void produce_as(int fd, const char *topic, int32_t partition, int n, int64_t pid, int32_t seq)
 {
     kp_writer bw;
     kp_writer_init(&bw, 0);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    if (pid >= 0)
+        kp_batch_builder_set_producer(&bb, pid, 3, seq, 0);
     for (int i = 0; i < n; i++)
         kp_batch_builder_add(&bb, 1700000000000 + i, KP_BYTES_NULL, (kp_bytes){(const uint8_t *)"value", 5},
                              NULL, 0);
@@ -222,6 +224,11 @@ static void produce(int fd, const char *topic, int32_t partition, int n)
 }
 
 /* One Fetch v12 (names, flexible) with the given session fields. */
+static void produce(int fd, const char *topic, int32_t partition, int n)
+{
+    produce_as(fd, topic, partition, n, -1, 0);
+}
+
 static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t off0, int64_t off1,
                  int forget1, kp_arena *a, kp_fetch_response *resp, uint8_t **frame)
 {
@@ -427,6 +434,45 @@ static void test_refusals(void)
     close(fd);
 }
 
+/* DescribeProducers lists the idempotent producer that wrote to a partition. */
+static void test_describe_producers(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic(fd, "prod");
+    produce_as(fd, "prod", 1, 4, 424242, 0);
+    produce_as(fd, "prod", 1, 2, 424242, 4);
+    kp_describe_producers_request rq;
+    kp_describe_producers_request_init(&rq);
+    kp_describe_producers_request_topic_request t;
+    kp_describe_producers_request_topic_request_init(&t);
+    int32_t parts[2] = {0, 1};
+    t.name = kp_str_c("prod");
+    t.partition_indexes = parts;
+    t.partition_indexes_count = 2;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, 61, 0, 9, &rq), 0);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_describe_producers_response resp;
+    int32_t corr;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 61, 0, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(resp.topics_count, 1);
+    CU_ASSERT_EQUAL_FATAL(resp.topics[0].partitions_count, 2);
+    CU_ASSERT_EQUAL(resp.topics[0].partitions[0].active_producers_count, 0);
+    const kp_describe_producers_response_partition_response *p1 = &resp.topics[0].partitions[1];
+    CU_ASSERT_EQUAL(p1->error_code, 0);
+    CU_ASSERT_EQUAL_FATAL(p1->active_producers_count, 1);
+    CU_ASSERT_EQUAL(p1->active_producers[0].producer_id, 424242);
+    CU_ASSERT_EQUAL(p1->active_producers[0].producer_epoch, 3);
+    CU_ASSERT_EQUAL(p1->active_producers[0].last_sequence, 5);
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -441,6 +487,7 @@ int main(void)
     CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
     CU_add_test(s, "pipelined responses in order", test_pipelining_order);
     CU_add_test(s, "refusals", test_refusals);
+    CU_add_test(s, "describe producers", test_describe_producers);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

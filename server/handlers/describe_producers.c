@@ -1,0 +1,120 @@
+/*
+ * describe_producers.c — DescribeProducers (v0): the idempotent producers
+ * each partition's log tracks, read by the owner shard and copied into the
+ * op (the request's shard builds the answer).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "meta.h"
+#include "partcall.h"
+
+#define MAX_LISTED 1024 /* a partition rarely tracks more; more are cut, not wrong */
+
+typedef struct dp_op {
+    srv_part_op base;
+    int16_t error;
+    size_t n;
+    st_producer_info *list;
+    kp_describe_producers_response_partition_response *out;
+} dp_op;
+
+static void op_done(srv_shard *s, srv_part_op *base)
+{
+    (void)s;
+    dp_op *op = (dp_op *)base;
+    srv_req *req = base->req;
+    op->out->error_code = op->error;
+    op->out->active_producers = kp_arena_alloc(&req->arena, op->n * sizeof(*op->out->active_producers) + 1);
+    op->out->active_producers_count = 0;
+    for (size_t i = 0; op->out->active_producers && i < op->n; i++) {
+        kp_describe_producers_response_producer_state *ps = &op->out->active_producers[i];
+        kp_describe_producers_response_producer_state_init(ps);
+        ps->producer_id = op->list[i].producer_id;
+        ps->producer_epoch = op->list[i].epoch;
+        ps->last_sequence = op->list[i].last_sequence;
+        ps->last_timestamp = op->list[i].last_timestamp;
+        ps->coordinator_epoch = -1; /* no transactions */
+        ps->current_txn_start_offset = -1;
+        op->out->active_producers_count++;
+    }
+    free(op->list);
+    free(op);
+    if (req->pending == 0)
+        srv_req_respond(req, req->state);
+}
+
+static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
+{
+    dp_op *op = (dp_op *)base;
+    if (!p) {
+        op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    } else {
+        size_t n = st_log_producers(p->log, NULL, 0);
+        if (n > MAX_LISTED)
+            n = MAX_LISTED;
+        op->list = n ? malloc(n * sizeof(*op->list)) : NULL;
+        if (n && !op->list)
+            op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        else
+            op->n = n ? (size_t)st_log_producers(p->log, op->list, n) : 0;
+        if (op->n > n)
+            op->n = n;
+    }
+    srv_part_op_reply(owner, base);
+}
+
+void srv_h_describe_producers(srv_req *req)
+{
+    const kp_describe_producers_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    kp_describe_producers_response *resp = kp_arena_alloc(&req->arena, sizeof(*resp));
+    int32_t nt = rq->topics_count > 0 ? rq->topics_count : 0;
+    if (resp) {
+        kp_describe_producers_response_init(resp);
+        resp->topics = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*resp->topics) + 1);
+    }
+    if (!resp || !resp->topics) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    req->state = resp;
+    resp->topics_count = nt;
+    req->pending++;
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_describe_producers_request_topic_request *tq = &rq->topics[i];
+        kp_describe_producers_response_topic_response *tr = &resp->topics[i];
+        kp_describe_producers_response_topic_response_init(tr);
+        tr->name = tq->name;
+        int32_t np = tq->partition_indexes_count > 0 ? tq->partition_indexes_count : 0;
+        tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
+        tr->partitions_count = tr->partitions ? np : 0;
+        const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        for (int32_t j = 0; j < tr->partitions_count; j++) {
+            int32_t pi = tq->partition_indexes[j];
+            kp_describe_producers_response_partition_response *pr = &tr->partitions[j];
+            kp_describe_producers_response_partition_response_init(pr);
+            pr->partition_index = pi;
+            pr->active_producers_count = 0;
+            if (!t || pi < 0 || pi >= t->nparts) {
+                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            dp_op *op = calloc(1, sizeof(*op));
+            if (!op) {
+                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            op->base.topic_id = t->id;
+            op->base.partition = pi;
+            op->base.run = run;
+            op->base.done = op_done;
+            op->out = pr;
+            srv_part_op_send(req, &op->base);
+        }
+    }
+    if (--req->pending == 0)
+        srv_req_respond(req, resp);
+}
