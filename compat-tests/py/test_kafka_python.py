@@ -119,5 +119,26 @@ class KafkaPythonTest(BrokerTestCase):
             c.close()
 
 
+    def test_old_protocol_generations(self):
+        """Clients pinned to old brokers use magic 0/1 message sets (Produce v1-2,
+        Fetch v1-3, ListOffsets v0): converted at the edge, the data is the same."""
+        for ver in [(0, 9), (0, 10, 0), (0, 10, 1)]:
+            topic = uniq("kpy-old")
+            p = KafkaProducer(bootstrap_servers=self.bootstrap, api_version=ver, compression_type="gzip")
+            self.addCleanup(p.close)
+            for i in range(50):
+                p.send(topic, key=b"k%d" % i, value=b"v%d" % i, partition=0)
+            p.flush(10)
+            c = KafkaConsumer(bootstrap_servers=self.bootstrap, api_version=ver, group_id=None,
+                              consumer_timeout_ms=3000)
+            self.addCleanup(c.close)
+            tp = TopicPartition(topic, 0)
+            c.assign([tp])
+            c.seek_to_end(tp)
+            self.assertEqual(c.position(tp), 50, ver)
+            c.seek_to_beginning(tp)
+            got = [(m.offset, m.key, m.value) for m in c]
+            self.assertEqual(got, [(i, b"k%d" % i, b"v%d" % i) for i in range(50)], ver)
+
 if __name__ == "__main__":
     unittest.main()

@@ -32,8 +32,20 @@ static void op_done(srv_shard *s, srv_part_op *base)
     op->out->error_code = op->error;
     op->out->offset = op->error ? -1 : op->offset;
     op->out->timestamp = op->error ? -1 : op->ts;
-    if (req->kr.hdr.request_api_version >= 4) /* not representable before v4 */
+    int16_t v = req->kr.hdr.request_api_version;
+    if (v >= 4) /* not representable before v4 */
         op->out->leader_epoch = op->error || op->offset < 0 ? -1 : 0;
+    if (v == 0) {
+        /* v0 answers a list of offsets; one exact answer is a valid list. */
+        op->out->offset = -1;
+        op->out->timestamp = -1;
+        op->out->old_style_offsets = kp_arena_alloc(&req->arena, sizeof(int64_t));
+        op->out->old_style_offsets_count = 0;
+        if (!op->error && op->offset >= 0 && op->out->old_style_offsets) {
+            op->out->old_style_offsets[0] = op->offset;
+            op->out->old_style_offsets_count = 1;
+        }
+    }
     free(op);
     if (req->pending == 0)
         finish(req);
@@ -111,8 +123,10 @@ void srv_h_list_offsets(srv_req *req)
             kp_list_offsets_response_list_offsets_partition_response *pr = &tr->partitions[j];
             kp_list_offsets_response_list_offsets_partition_response_init(pr);
             pr->partition_index = pq->partition_index;
-            pr->offset = -1;
-            pr->timestamp = -1;
+            if (req->kr.hdr.request_api_version >= 1) { /* v0 carries only old_style_offsets */
+                pr->offset = -1;
+                pr->timestamp = -1;
+            }
             if (!t || pq->partition_index < 0 || pq->partition_index >= t->nparts) {
                 pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;

@@ -40,8 +40,8 @@ static int start_broker(void)
         (void)lf;
         char dirs[300];
         snprintf(dirs, sizeof(dirs), "log.dirs=%s", data_dir);
-        execl(KB_BROKER_BIN, "kbroker", "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", dirs,
-              "--shards", "2", (char *)NULL);
+        execl(KB_BROKER_BIN, "kbroker", "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", dirs, "--set",
+              "connections.max.idle.ms=1500", "--shards", "2", (char *)NULL);
         _exit(127);
     }
     /* The ready line carries the bound port. */
@@ -434,6 +434,31 @@ static void test_refusals(void)
     close(fd);
 }
 
+/* connections.max.idle.ms: a silent connection is closed, an active one
+ * is not. */
+static void test_idle_close(void)
+{
+    int idle = connect_broker(), busy = connect_broker();
+    CU_ASSERT_FATAL(idle >= 0 && busy >= 0);
+    for (int i = 0; i < 6; i++) { /* 3 s, a request every 500 ms on `busy` */
+        kp_api_versions_request rq;
+        kp_api_versions_request_init(&rq);
+        CU_ASSERT_EQUAL(send_request(busy, 18, 3, i, &rq), 0);
+        size_t len;
+        uint8_t *f = read_frame(busy, &len);
+        CU_ASSERT_PTR_NOT_NULL(f);
+        free(f);
+        usleep(500000);
+    }
+    char c;
+    ssize_t got = read(idle, &c, 1);
+    if (got != 0)
+        fprintf(stderr, "idle read: %zd (%s)\n", got, strerror(errno));
+    CU_ASSERT_EQUAL(got, 0); /* EOF: closed by the broker */
+    close(idle);
+    close(busy);
+}
+
 /* DescribeProducers lists the idempotent producer that wrote to a partition. */
 static void test_describe_producers(void)
 {
@@ -484,6 +509,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite s = CU_add_suite("broker wire", NULL, NULL);
+    CU_add_test(s, "idle connections closed", test_idle_close);
     CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
     CU_add_test(s, "pipelined responses in order", test_pipelining_order);
     CU_add_test(s, "refusals", test_refusals);
