@@ -152,15 +152,12 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     w->part = p;
     w->t0_ns = srv_now_ns();
     int64_t base_offset = -1;
-    int rc = st_log_append(p->log, data, len, op->acks == -1 ? durable_cb : visible_cb, w, &base_offset);
+    int16_t acks = op->acks;
+    /* The callback may run inside st_log_append (a duplicate of a batch that
+     * is durable already) and, for acks=all, answer and free op: after this
+     * call op is only touched when acks != -1. */
+    int rc = st_log_append(p->log, data, len, acks == -1 ? durable_cb : visible_cb, w, &base_offset);
     kp_writer_free(&conv); /* the log keeps its own copy */
-    if (rc == ST_E_DUPLICATE) {
-        /* A retried batch that is already in the log: same answer as before. */
-        free(w);
-        op->base_offset = base_offset;
-        srv_part_op_reply(owner, base);
-        return;
-    }
     if (rc) {
         free(w);
         op->error = srv_st_to_kafka(rc);
@@ -168,9 +165,10 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_part_op_reply(owner, base);
         return;
     }
-    op->base_offset = base_offset;
-    if (op->acks != -1)
+    if (acks != -1) {
+        op->base_offset = base_offset;  /* the original's offset for a duplicate */
         srv_part_op_reply(owner, base); /* w lives on until the storage callback */
+    }
 }
 
 void srv_h_produce(srv_req *req)

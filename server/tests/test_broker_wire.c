@@ -182,7 +182,7 @@ static void create_topic(int fd, const char *name)
     kp_arena_reset(&a);
 }
 
-static void produce_as(int fd, const char *topic, int32_t partition, int n, int64_t pid, int32_t seq)
+static int64_t produce_as(int fd, const char *topic, int32_t partition, int n, int64_t pid, int32_t seq)
 {
     kp_writer bw;
     kp_writer_init(&bw, 0);
@@ -218,9 +218,11 @@ static void produce_as(int fd, const char *topic, int32_t partition, int n, int6
     uint8_t *frame;
     CU_ASSERT_EQUAL_FATAL(recv_response(fd, 0, 9, &corr, &a, &resp, &frame), 0);
     CU_ASSERT_EQUAL(resp.responses[0].partition_responses[0].error_code, 0);
+    int64_t base = resp.responses[0].partition_responses[0].base_offset;
     free(frame);
     kp_arena_reset(&a);
     kp_writer_free(&bw);
+    return base;
 }
 
 /* One Fetch v12 (names, flexible) with the given session fields. */
@@ -465,8 +467,11 @@ static void test_describe_producers(void)
     int fd = connect_broker();
     CU_ASSERT_FATAL(fd >= 0);
     create_topic(fd, "prod");
-    produce_as(fd, "prod", 1, 4, 424242, 0);
-    produce_as(fd, "prod", 1, 2, 424242, 4);
+    CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 4, 424242, 0), 0);
+    CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 2, 424242, 4), 4);
+    /* A retried batch is acknowledged with its original offset, not re-appended. */
+    CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 2, 424242, 4), 4);
+    CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 1, 424242, 6), 6);
     kp_describe_producers_request rq;
     kp_describe_producers_request_init(&rq);
     kp_describe_producers_request_topic_request t;
@@ -492,7 +497,7 @@ static void test_describe_producers(void)
     CU_ASSERT_EQUAL_FATAL(p1->active_producers_count, 1);
     CU_ASSERT_EQUAL(p1->active_producers[0].producer_id, 424242);
     CU_ASSERT_EQUAL(p1->active_producers[0].producer_epoch, 3);
-    CU_ASSERT_EQUAL(p1->active_producers[0].last_sequence, 5);
+    CU_ASSERT_EQUAL(p1->active_producers[0].last_sequence, 6);
     free(frame);
     kp_arena_reset(&a);
     close(fd);
