@@ -6,7 +6,6 @@
 #   KB_ONLY=kcat compat-tests/run.sh   # only test files whose name contains "kcat"
 #
 # Env: KB_BROKER_BIN (default <repo>/build/bin/kbroker), KB_PYTHON (default /usr/bin/python3),
-#      KB_ENABLE_GROUP_TESTS=1 (run consumer-group tests that are skipped today),
 #      KB_FILE_TIMEOUT (seconds per test file, default 240), KB_VERBOSE=1 (print every file's output).
 # Prints one "N passed, N failed" line at the end; exits non-zero on any failure.
 set -u
@@ -92,7 +91,7 @@ run_js() { # shards
 
 for shards in $SHARDS_LIST; do
     echo "== shards=$shards"
-    for file in "$HERE"/py/test_*.py; do
+    for file in "$HERE"/py/test_*.py "$HERE"/groups/test_*.py; do
         case "$(basename "$file")" in *"$ONLY"*) run_py "$shards" "$file" ;; esac
     done
     case "js" in *"$ONLY"*) run_js "$shards" ;; *) [ -z "$ONLY" ] && run_js "$shards" ;; esac

@@ -41,5 +41,16 @@ void srv_h_describe_cluster(srv_req *req);
 void srv_h_describe_log_dirs(srv_req *req);
 void srv_h_offset_for_leader_epoch(srv_req *req);
 void srv_h_describe_producers(srv_req *req);
+void srv_h_find_coordinator(srv_req *req);
+void srv_h_join_group(srv_req *req);
+void srv_h_sync_group(srv_req *req);
+void srv_h_heartbeat(srv_req *req);
+void srv_h_leave_group(srv_req *req);
+void srv_h_describe_groups(srv_req *req);
+void srv_h_list_groups(srv_req *req);
+void srv_h_delete_groups(srv_req *req);
+void srv_h_offset_commit(srv_req *req);
+void srv_h_offset_fetch(srv_req *req);
+void srv_h_offset_delete(srv_req *req);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "group/coord.h"
 #include "log.h"
 #include "meta.h"
 #include "partition.h"
@@ -215,6 +216,8 @@ int main(int argc, char **argv)
         s->meta = srv_controller_current(b);
         srv_partmap_reconcile(s->parts, s->meta);
     }
+    if (srv_groups_start(b) != 0)
+        return 1;
     if (bind_listeners(b) != 0)
         return 1;
     resolve_advertised(b);
@@ -253,6 +256,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < b->nshards; i++)
         srv_shard_join(&b->shards[i]);
     srv_metrics_stop(b);
+    srv_groups_stop(b);
     srv_controller_close(b);
     for (int i = 0; i < b->nshards; i++)
         srv_shard_destroy(&b->shards[i]);

@@ -118,6 +118,11 @@ int srv_partition_owner(int nshards, const kp_uuid *id, int32_t partition)
     return (int)((h + (uint32_t)partition) % (uint32_t)nshards);
 }
 
+int srv_topic_is_internal(kp_str name)
+{
+    return kp_str_eq(name, "__consumer_offsets") || kp_str_eq(name, "__transaction_state");
+}
+
 int srv_topic_name_valid(kp_str name)
 {
     if (name.len <= 0 || name.len > SRV_TOPIC_NAME_MAX)
@@ -636,8 +641,13 @@ static void ctl_run(srv_shard *s0, srv_ctl_op *op)
             }
         }
         c->cur = saved;
-        if (ok != 0 || op->validate_only)
+        if (ok != 0)
             continue;
+        if (op->validate_only) {
+            if (op->kind != SRV_CTL_DELETE)
+                topic_free(&t); /* checked, not applied */
+            continue;
+        }
         uint8_t key[17];
         key[0] = 'T';
         srv_meta *derived;

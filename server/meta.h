@@ -44,6 +44,10 @@ const char *srv_topic_cfg_get(const srv_topic *t, const char *key); /* NULL when
 /* A stable owner for a partition: spreads a topic's partitions over shards. */
 int srv_partition_owner(int nshards, const kp_uuid *topic_id, int32_t partition);
 
+/* Topics the broker writes itself (__consumer_offsets, __transaction_state):
+ * listed as internal, not writable or deletable by clients, as in Kafka. */
+int srv_topic_is_internal(kp_str name);
+
 /* Kafka's legal topic names: [a-zA-Z0-9._-], 1..249 chars, not "." or "..". */
 int srv_topic_name_valid(kp_str name);
 

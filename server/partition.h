@@ -47,5 +47,7 @@ void srv_part_wake(srv_shard *s, srv_part *p);
 
 /* Defined by the fetch handler: a waiter's shard receives this. */
 void srv_fetch_wake(srv_shard *s, uint64_t wait_id);
+/* At shutdown, after connections closed: answer (and so free) parked fetches. */
+void srv_fetch_shutdown(srv_shard *s);
 
 #endif

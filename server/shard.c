@@ -246,6 +246,7 @@ static void *shard_main(void *arg)
     __atomic_add_fetch(&s->b->ready_count, 1, __ATOMIC_ACQ_REL);
     event_base_dispatch(s->base);
     srv_conns_close_all(s);
+    srv_fetch_shutdown(s);
     return NULL;
 }
 

@@ -6,11 +6,6 @@ import { randomBytes } from 'node:crypto'
 export const BOOTSTRAP = process.env.KB_BOOTSTRAP
 if (!BOOTSTRAP) throw new Error('KB_BOOTSTRAP not set: run through compat-tests/lib/with_broker.py')
 
-export const GROUP_TESTS = process.env.KB_ENABLE_GROUP_TESTS === '1'
-export const NO_GROUPS_REASON =
-  'kbroker does not implement consumer groups yet (FindCoordinator/JoinGroup/SyncGroup/Heartbeat/OffsetCommit); ' +
-  'set KB_ENABLE_GROUP_TESTS=1 once it does'
-
 export function uniq (prefix) {
   return `${prefix}-${randomBytes(4).toString('hex')}`
 }

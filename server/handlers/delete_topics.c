@@ -77,7 +77,11 @@ void srv_h_delete_topics(srv_req *req)
         }
         r->name = name;
         sp->name = name;
-        if (!s->b->cfg.delete_topic_enable) {
+        if (srv_topic_is_internal(name)) {
+            r->error_code = KP_ERR_INVALID_REQUEST;
+            r->error_message = kp_str_c("Internal topics cannot be deleted");
+            sp->skip = 1;
+        } else if (!s->b->cfg.delete_topic_enable) {
             r->error_code = KP_ERR_TOPIC_DELETION_DISABLED;
             sp->skip = 1;
         }

@@ -283,6 +283,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         round_start(req);
 }
 
+void srv_fetch_shutdown(srv_shard *s)
+{
+    /* Parked fetches answer now (their connections are gone): this frees
+     * them, their timers and their read buffers. */
+    while (s->waits) {
+        srv_req *req = s->waits->req;
+        respond(req);
+    }
+}
+
 void srv_fetch_wake(srv_shard *s, uint64_t wait_id)
 {
     for (srv_fetch_wait *w = s->waits; w; w = w->next)

@@ -50,7 +50,8 @@ static void fill_topic(srv_req *req, kp_metadata_response_metadata_response_topi
     tr->error_code = KP_ERR_NONE;
     tr->name = kp_str_c(t->name);
     tr->topic_id = t->id;
-    tr->is_internal = 0;
+    /* Kafka's Topic.isInternal is by name too. */
+    tr->is_internal = (uint8_t)srv_topic_is_internal(kp_str_c(t->name));
     tr->topic_authorized_operations = INT32_MIN;
     fill_partitions(req, tr, t);
 }

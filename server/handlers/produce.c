@@ -213,6 +213,9 @@ void srv_h_produce(srv_req *req)
                 pr->error_message = kp_str_c("transactions are not supported by this broker");
             } else if (!srv_topic_name_valid(td->name)) {
                 pr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+            } else if (srv_topic_is_internal(td->name)) {
+                pr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+                pr->error_message = kp_str_c("Cannot append to an internal topic");
             } else if (!t || pd->index < 0 || pd->index >= t->nparts) {
                 pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {

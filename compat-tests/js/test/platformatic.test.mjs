@@ -4,7 +4,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import zlib from 'node:zlib'
 import { Admin, Producer, Consumer, stringSerializers, stringDeserializers } from '@platformatic/kafka'
-import { BOOTSTRAP, GROUP_TESTS, NO_GROUPS_REASON, uniq, kcatRead, kcatWrite, eventually } from '../helpers.mjs'
+import { BOOTSTRAP, uniq, kcatRead, kcatWrite, eventually } from '../helpers.mjs'
 
 const bootstrapBrokers = [BOOTSTRAP]
 const admin = new Admin({ clientId: 'compat-plt-admin', bootstrapBrokers })
@@ -100,7 +100,7 @@ test('listOffsets (earliest/latest)', async () => {
   assert.deepEqual(earliest.get(t), [0n])
 })
 
-test('consume stream with a consumer group', { skip: GROUP_TESTS ? false : '@platformatic/kafka consume() always joins a group. ' + NO_GROUPS_REASON }, async () => {
+test('consume stream with a consumer group', async () => {
   const t = uniq('plt-grp')
   kcatWrite(t, ['a:1', 'b:2', 'c:3'])
   const c = new Consumer({ clientId: 'compat-plt-grp', groupId: uniq('plt-g'), bootstrapBrokers, deserializers: stringDeserializers })

@@ -1,0 +1,221 @@
+/*
+ * group_log.c — encoding and replay of the __consumer_offsets records.
+ *
+ * Owns the byte layout of keys and values (see group_log.h). Must not: trust
+ * a record read back (a damaged or foreign record is skipped with a warning,
+ * never applied half-way), or allocate outside the caller's arena and the
+ * builder.
+ */
+#include "group_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kp_messages.h"
+#include "log.h"
+
+#define KEY_OFFSET_V  1 /* OffsetCommitKey */
+#define KEY_GROUP_V   2 /* GroupMetadataKey */
+#define VAL_OFFSET_V  3 /* OffsetCommitValue with leader epoch */
+#define VAL_OFFSET_V1 1 /* OffsetCommitValue with an explicit expire timestamp */
+#define VAL_GROUP_V   3 /* GroupMetadataValue with group instance ids */
+
+static kp_str cstr(const char *s)
+{
+    return s ? kp_str_c(s) : KP_STR_NULL;
+}
+
+int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, const char *group, const char *topic,
+                        int32_t partition, const srv_goffset *o)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw, 64);
+    kp_writer_init(&vw, 64);
+    kp_offset_commit_key k;
+    kp_offset_commit_key_init(&k);
+    k.group = kp_str_c(group);
+    k.topic = kp_str_c(topic);
+    k.partition = partition;
+    kp_write_i16(&kw, KEY_OFFSET_V);
+    int rc = kp_offset_commit_key_encode(&kw, KEY_OFFSET_V, &k);
+    if (o && rc == 0) {
+        int16_t ver = o->expire_ts >= 0 ? VAL_OFFSET_V1 : VAL_OFFSET_V;
+        kp_offset_commit_value v;
+        kp_offset_commit_value_init(&v);
+        v.offset = o->offset;
+        v.leader_epoch = o->leader_epoch;
+        v.metadata = kp_str_c(o->metadata ? o->metadata : "");
+        v.commit_timestamp = o->commit_ts;
+        v.expire_timestamp = o->expire_ts;
+        kp_write_i16(&vw, ver);
+        rc = kp_offset_commit_value_encode(&vw, ver, &v);
+    }
+    if (rc == 0)
+        rc = kw.err ? kw.err : vw.err;
+    if (rc == 0)
+        rc = kp_batch_builder_add(bb, ts, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                  o ? (kp_bytes){vw.buf, (int32_t)vw.len} : KP_BYTES_NULL, NULL, 0);
+    kp_writer_free(&kw);
+    kp_writer_free(&vw);
+    return rc;
+}
+
+int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, const kp_bytes *assignments,
+                       int tombstone)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw, 64);
+    kp_writer_init(&vw, 256);
+    kp_group_metadata_key k;
+    kp_group_metadata_key_init(&k);
+    k.group = kp_str_c(g->id);
+    kp_write_i16(&kw, KEY_GROUP_V);
+    int rc = kp_group_metadata_key_encode(&kw, KEY_GROUP_V, &k);
+    kp_group_metadata_value_member_metadata *mm = NULL;
+    if (!tombstone && rc == 0) {
+        mm = calloc((size_t)g->nmembers + 1, sizeof(*mm));
+        if (!mm)
+            rc = KP_E_NOMEM;
+    }
+    if (!tombstone && rc == 0) {
+        kp_group_metadata_value v;
+        kp_group_metadata_value_init(&v);
+        v.protocol_type = kp_str_c(g->protocol_type ? g->protocol_type : "");
+        v.generation = g->generation;
+        v.protocol = cstr(g->protocol_name);
+        v.leader = cstr(g->leader);
+        v.current_state_timestamp = g->state_ts;
+        for (int i = 0; i < g->nmembers; i++) {
+            const srv_gmember *m = g->members[i];
+            kp_group_metadata_value_member_metadata_init(&mm[i]);
+            mm[i].member_id = kp_str_c(m->id);
+            mm[i].group_instance_id = cstr(m->instance_id);
+            mm[i].client_id = kp_str_c(m->client_id);
+            mm[i].client_host = kp_str_c(m->client_host);
+            mm[i].rebalance_timeout = m->rebalance_timeout_ms;
+            mm[i].session_timeout = m->session_timeout_ms;
+            mm[i].subscription = srv_gmember_metadata(g, m);
+            mm[i].assignment = assignments ? assignments[i] : (kp_bytes){m->assignment, m->assignment_len};
+            if (mm[i].assignment.len < 0 || !mm[i].assignment.p)
+                mm[i].assignment = (kp_bytes){(const uint8_t *)"", 0};
+        }
+        v.members = mm;
+        v.members_count = g->nmembers;
+        kp_write_i16(&vw, VAL_GROUP_V);
+        rc = kp_group_metadata_value_encode(&vw, VAL_GROUP_V, &v);
+    }
+    if (rc == 0)
+        rc = kw.err ? kw.err : vw.err;
+    if (rc == 0)
+        rc = kp_batch_builder_add(bb, ts, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                  tombstone ? KP_BYTES_NULL : (kp_bytes){vw.buf, (int32_t)vw.len}, NULL, 0);
+    free(mm);
+    kp_writer_free(&kw);
+    kp_writer_free(&vw);
+    return rc;
+}
+
+static char *arena_cstr(kp_arena *a, kp_str s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = kp_arena_alloc(a, (size_t)s.len + 1);
+    if (p)
+        memcpy(p, s.p, (size_t)s.len);
+    return p;
+}
+
+static void replay_record(srv_groups *gs, int32_t partition, const kp_record *rec, kp_arena *a)
+{
+    kp_reader r;
+    int16_t kver;
+    if (rec->key.len < 2)
+        return;
+    kp_reader_init(&r, rec->key.p, (size_t)rec->key.len);
+    kp_read_i16(&r, &kver);
+    if (kver == 0 || kver == 1) {
+        kp_offset_commit_key k;
+        kp_offset_commit_key_init(&k);
+        if (kp_offset_commit_key_decode(&r, a, kver, &k) || k.group.len < 0 || k.topic.len < 0) {
+            srv_warn("%s-%d: undecodable offset commit key at offset %lld skipped", SRV_OFFSETS_TOPIC,
+                     partition, (long long)rec->offset);
+            return;
+        }
+        if (rec->value.len < 0) {
+            srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, NULL);
+            return;
+        }
+        kp_reader vr;
+        int16_t vver;
+        kp_offset_commit_value v;
+        kp_offset_commit_value_init(&v);
+        kp_reader_init(&vr, rec->value.p, (size_t)rec->value.len);
+        if (kp_read_i16(&vr, &vver) || vver < 0 || vver > 4 ||
+            kp_offset_commit_value_decode(&vr, a, vver, &v)) {
+            srv_warn("%s-%d: undecodable offset commit value at offset %lld skipped", SRV_OFFSETS_TOPIC,
+                     partition, (long long)rec->offset);
+            return;
+        }
+        srv_goffset o = {0};
+        o.offset = v.offset;
+        o.leader_epoch = vver >= 3 ? v.leader_epoch : -1;
+        o.metadata = arena_cstr(a, v.metadata.len < 0 ? kp_str_c("") : v.metadata);
+        o.commit_ts = v.commit_timestamp;
+        o.expire_ts = vver == 1 ? v.expire_timestamp : -1;
+        if (!o.metadata)
+            return;
+        srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, &o);
+    } else if (kver == 2) {
+        kp_group_metadata_key k;
+        kp_group_metadata_key_init(&k);
+        if (kp_group_metadata_key_decode(&r, a, kver, &k) || k.group.len < 0) {
+            srv_warn("%s-%d: undecodable group metadata key at offset %lld skipped", SRV_OFFSETS_TOPIC,
+                     partition, (long long)rec->offset);
+            return;
+        }
+        if (rec->value.len < 0) {
+            srv_groups_load_group(gs, partition, k.group, NULL);
+            return;
+        }
+        kp_reader vr;
+        int16_t vver;
+        kp_group_metadata_value v;
+        kp_group_metadata_value_init(&v);
+        kp_reader_init(&vr, rec->value.p, (size_t)rec->value.len);
+        if (kp_read_i16(&vr, &vver) || vver < 0 || vver > 4 ||
+            kp_group_metadata_value_decode(&vr, a, vver, &v)) {
+            srv_warn("%s-%d: undecodable group metadata value at offset %lld skipped", SRV_OFFSETS_TOPIC,
+                     partition, (long long)rec->offset);
+            return;
+        }
+        if (vver < 1)
+            for (int32_t i = 0; i < v.members_count; i++)
+                v.members[i].rebalance_timeout = v.members[i].session_timeout;
+        srv_groups_load_group(gs, partition, k.group, &v);
+    }
+    /* Versions 3+ are KIP-848 / share group records: not ours. */
+}
+
+int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b)
+{
+    if (b->h.attributes & KP_ATTR_CONTROL)
+        return 0;
+    if (b->h.attributes & KP_ATTR_CODEC_MASK) {
+        /* We never compress this log; a compressed batch is not ours. */
+        srv_warn("%s-%d: compressed batch at offset %lld skipped", SRV_OFFSETS_TOPIC, partition,
+                 (long long)b->h.base_offset);
+        return 0;
+    }
+    kp_record_iter it;
+    kp_record rec;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_record_iter_init(&it, &b->h, b->records, b->records_size);
+    int rc;
+    while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
+        replay_record(gs, partition, &rec, &a);
+        kp_arena_reset(&a);
+    }
+    kp_arena_reset(&a);
+    return rc < 0 ? rc : 0;
+}

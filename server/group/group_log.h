@@ -1,0 +1,40 @@
+/*
+ * group_log.h — the records of __consumer_offsets, in Kafka's shape: keys and
+ * values are an int16 version followed by the generated codec's body
+ * (OffsetCommitKey v1 / OffsetCommitValue v3 (v1 when an expire timestamp is
+ * set) / GroupMetadataKey v2 / GroupMetadataValue v3, what Kafka 3.9 writes);
+ * a null value is a tombstone, so compaction keeps the latest per key.
+ *
+ * Owns the encoding and the replay of those records into a srv_groups. Must
+ * not: touch the log itself (the caller appends and reads).
+ */
+#ifndef SRV_GROUP_LOG_H
+#define SRV_GROUP_LOG_H
+
+#include "batch.h"
+#include "group.h"
+
+/* Adds an offset commit record (o NULL: tombstone) to bb. */
+int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, const char *group, const char *topic,
+                        int32_t partition, const srv_goffset *o);
+
+/* Adds the group's metadata record; assignments (per member, in g->members
+ * order) replace the members' current ones when not NULL. tombstone: a null
+ * value (the group is gone). */
+int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, const kp_bytes *assignments,
+                       int tombstone);
+
+/* Replays one batch of a __consumer_offsets partition into gs. Records of
+ * other kinds (KIP-848 groups, future versions) are skipped. */
+int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b);
+
+/* Loading hooks, implemented by group.c for the replay. */
+void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_str topic, int32_t p,
+                            const srv_goffset *o);
+struct kp_group_metadata_value;
+void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group,
+                           const struct kp_group_metadata_value *v);
+/* After the last batch: drops groups the records left with nothing. */
+void srv_groups_load_finish(srv_groups *gs);
+
+#endif

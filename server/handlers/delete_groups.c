@@ -1,0 +1,81 @@
+/*
+ * delete_groups.c — DeleteGroups (v0-2): an Empty group's offsets and
+ * metadata are tombstoned in __consumer_offsets and the group is gone; a
+ * group with members is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
+ */
+#include "dispatch.h"
+#include "errors.h"
+#include "group/coord.h"
+
+typedef struct dg_call {
+    srv_gcall c;
+    srv_shard *owner;
+    kp_str group_id;
+    int16_t error;
+    kp_delete_groups_response_deletable_group_result *out;
+} dg_call;
+
+static void deleted(void *ctx)
+{
+    dg_call *d = ctx;
+    srv_gcall_reply(d->owner, &d->c);
+}
+
+static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
+{
+    dg_call *d = (dg_call *)c;
+    d->owner = owner;
+    srv_group_delete(gs, d->group_id, &d->error, deleted, d);
+}
+
+static void done(srv_shard *s, srv_gcall *c)
+{
+    (void)s;
+    dg_call *d = (dg_call *)c;
+    srv_req *req = c->req;
+    d->out->error_code = c->error ? c->error : d->error;
+    srv_gcall_free(c);
+    if (req->pending == 0)
+        srv_req_respond(req, req->state);
+}
+
+void srv_h_delete_groups(srv_req *req)
+{
+    const kp_delete_groups_request *rq = req->kr.body;
+    int32_t n = rq->groups_names_count > 0 ? rq->groups_names_count : 0;
+    kp_delete_groups_response *resp = kp_arena_alloc(&req->arena, sizeof(*resp));
+    if (resp) {
+        kp_delete_groups_response_init(resp);
+        resp->results = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*resp->results) + 1);
+    }
+    if (!resp || !resp->results) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    req->state = resp;
+    resp->results_count = n;
+    req->pending++;
+    for (int32_t i = 0; i < n; i++) {
+        kp_delete_groups_response_deletable_group_result *o = &resp->results[i];
+        kp_delete_groups_response_deletable_group_result_init(o);
+        o->group_id = rq->groups_names[i].len >= 0 ? rq->groups_names[i] : kp_str_c("");
+        if (rq->groups_names[i].len < 0) {
+            o->error_code = KP_ERR_INVALID_GROUP_ID;
+            continue;
+        }
+        dg_call *d = srv_gcall_new(sizeof(*d), run, done);
+        if (!d) {
+            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        d->group_id = rq->groups_names[i];
+        d->out = o;
+        int16_t err = srv_gcall_send(req, &d->c, rq->groups_names[i]);
+        if (err) {
+            o->error_code = err;
+            srv_gcall_free(&d->c);
+        }
+    }
+    if (--req->pending == 0)
+        srv_req_respond(req, resp);
+}

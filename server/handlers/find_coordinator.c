@@ -1,0 +1,73 @@
+/*
+ * find_coordinator.c — FindCoordinator (v0-6, batched keys v4+). Every group
+ * is coordinated by this node (the shard that owns the group's
+ * __consumer_offsets partition is an internal detail: requests are routed
+ * there by group/coord.c). While __consumer_offsets does not exist yet its
+ * creation is started and COORDINATOR_NOT_AVAILABLE answered, as Kafka does.
+ *
+ * Transactions are not supported (see docs/design.md): a transaction
+ * coordinator lookup is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+ * the same refusal InitProducerId gives a transactional id, so clients fail
+ * at once instead of retrying COORDINATOR_NOT_AVAILABLE until they time out.
+ */
+#include "dispatch.h"
+#include "errors.h"
+#include "group/coord.h"
+
+#define KEY_GROUP       0
+#define KEY_TRANSACTION 1
+
+static int16_t lookup(srv_req *req, int8_t type, kp_str *msg)
+{
+    *msg = KP_STR_NULL;
+    if (type == KEY_GROUP) {
+        int16_t err = srv_groups_ready(req->shard);
+        if (err)
+            *msg = kp_str_c("The coordinator is not available.");
+        return err;
+    }
+    if (type == KEY_TRANSACTION) {
+        *msg = kp_str_c("Transactions are not supported by this broker.");
+        return KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    }
+    *msg = kp_str_c("Unknown coordinator key type.");
+    return KP_ERR_INVALID_REQUEST;
+}
+
+void srv_h_find_coordinator(srv_req *req)
+{
+    const kp_find_coordinator_request *rq = req->kr.body;
+    int16_t v = req->kr.hdr.request_api_version;
+    srv_broker *b = req->shard->b;
+    kp_find_coordinator_response resp;
+    kp_find_coordinator_response_init(&resp);
+    if (v < 4) {
+        kp_str msg;
+        resp.error_code = lookup(req, v >= 1 ? rq->key_type : KEY_GROUP, &msg);
+        resp.error_message = resp.error_code ? msg : KP_STR_NULL;
+        resp.node_id = resp.error_code ? -1 : (int32_t)b->cfg.node_id;
+        resp.host = kp_str_c(resp.error_code ? "" : b->adv_host);
+        resp.port = resp.error_code ? -1 : b->adv_port;
+        srv_req_respond(req, &resp);
+        return;
+    }
+    int32_t n = rq->coordinator_keys_count > 0 ? rq->coordinator_keys_count : 0;
+    resp.coordinators = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*resp.coordinators) + 1);
+    if (!resp.coordinators) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        kp_find_coordinator_response_coordinator *c = &resp.coordinators[i];
+        kp_find_coordinator_response_coordinator_init(c);
+        kp_str msg;
+        c->key = rq->coordinator_keys[i];
+        c->error_code = lookup(req, rq->key_type, &msg);
+        c->error_message = c->error_code ? msg : KP_STR_NULL;
+        c->node_id = c->error_code ? -1 : (int32_t)b->cfg.node_id;
+        c->host = kp_str_c(c->error_code ? "" : b->adv_host);
+        c->port = c->error_code ? -1 : b->adv_port;
+    }
+    resp.coordinators_count = n;
+    srv_req_respond(req, &resp);
+}
