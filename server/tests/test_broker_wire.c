@@ -182,6 +182,10 @@ static void create_topic(int fd, const char *name)
     kp_arena_reset(&a);
 }
 
+static int16_t last_produce_error;
+
+/* Produces n records; returns the base offset (-1 on error, then
+ * last_produce_error says which). */
 static int64_t produce_as(int fd, const char *topic, int32_t partition, int n, int64_t pid, int32_t seq)
 {
     kp_writer bw;
@@ -217,8 +221,8 @@ static int64_t produce_as(int fd, const char *topic, int32_t partition, int n, i
     int32_t corr;
     uint8_t *frame;
     CU_ASSERT_EQUAL_FATAL(recv_response(fd, 0, 9, &corr, &a, &resp, &frame), 0);
-    CU_ASSERT_EQUAL(resp.responses[0].partition_responses[0].error_code, 0);
-    int64_t base = resp.responses[0].partition_responses[0].base_offset;
+    last_produce_error = resp.responses[0].partition_responses[0].error_code;
+    int64_t base = last_produce_error ? -1 : resp.responses[0].partition_responses[0].base_offset;
     free(frame);
     kp_arena_reset(&a);
     kp_writer_free(&bw);
@@ -228,7 +232,7 @@ static int64_t produce_as(int fd, const char *topic, int32_t partition, int n, i
 /* One Fetch v12 (names, flexible) with the given session fields. */
 static void produce(int fd, const char *topic, int32_t partition, int n)
 {
-    produce_as(fd, topic, partition, n, -1, 0);
+    CU_ASSERT(produce_as(fd, topic, partition, n, -1, 0) >= 0);
 }
 
 static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t off0, int64_t off1,
@@ -472,6 +476,10 @@ static void test_describe_producers(void)
     /* A retried batch is acknowledged with its original offset, not re-appended. */
     CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 2, 424242, 4), 4);
     CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 1, 424242, 6), 6);
+    /* A gap in the sequence is refused, and nothing is appended. */
+    CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 1, 424242, 9), -1);
+    CU_ASSERT_EQUAL(last_produce_error, KP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    CU_ASSERT_EQUAL(produce_as(fd, "prod", 1, 1, 424242, 7), 7);
     kp_describe_producers_request rq;
     kp_describe_producers_request_init(&rq);
     kp_describe_producers_request_topic_request t;
@@ -497,7 +505,7 @@ static void test_describe_producers(void)
     CU_ASSERT_EQUAL_FATAL(p1->active_producers_count, 1);
     CU_ASSERT_EQUAL(p1->active_producers[0].producer_id, 424242);
     CU_ASSERT_EQUAL(p1->active_producers[0].producer_epoch, 3);
-    CU_ASSERT_EQUAL(p1->active_producers[0].last_sequence, 6);
+    CU_ASSERT_EQUAL(p1->active_producers[0].last_sequence, 7);
     free(frame);
     kp_arena_reset(&a);
     close(fd);
