@@ -60,6 +60,7 @@ struct srv_shard {
     srv_msg *deferred, *deferred_tail; /* srv_shard_post(): run on the next loop turn */
     struct event *deferred_ev;
     struct evconnlistener **listeners;
+    void *listen_ctx; /* conn.c's per-listener callback arguments */
     int nlisteners;
     srv_meta *meta;     /* the metadata version this shard serves (one ref held) */
     srv_partmap *parts; /* partitions this shard owns */
@@ -82,8 +83,12 @@ struct srv_broker {
     int *listen_fds;  /* [shard * nlisteners + i] */
     int *bound_ports; /* actual port per listener */
     char cluster_id[32];
-    char adv_host[256]; /* what Metadata tells clients to connect to */
-    int adv_port;
+    /* What Metadata tells a client to connect to, per listener: the
+     * advertised listener of the same name as the one it connected through. */
+    struct srv_endpoint {
+        char host[256];
+        int port;
+    } adv[SRV_MAX_LISTENERS];
     int64_t pid_base;                /* producer ids: base + k * nshards + shard */
     int stopping;                    /* atomic */
     int ready_count;                 /* atomic: shards that finished start-up */
@@ -121,7 +126,14 @@ struct srv_req {
     void *state;                   /* the handler's own state */
     void (*cleanup)(srv_req *req); /* frees what the handler holds outside the arena */
     uint64_t start_ns;             /* arrival, for the latency histogram */
+    int listener;                  /* index of the listener the connection came through */
 };
+
+/* The address this request's client should use for this broker. */
+static inline const struct srv_endpoint *srv_req_endpoint(const srv_req *req)
+{
+    return &req->shard->b->adv[req->listener];
+}
 
 /* Encodes body as the response to req (version of the request) and marks
  * the request done; responses leave the connection in request order. */

@@ -1460,7 +1460,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 int srv_config_parse_args(int argc, char **argv, srv_config *cfg, char *err, size_t errlen)
 {
-    const char *file = NULL, *v;
+    const char *file = NULL, *v = NULL;
     /* Pass 1: find the config file and reject bad options before anything is
      * applied, so the file always sits below the overrides. */
     for (int i = 1; i < argc; i++) {

@@ -34,7 +34,8 @@ struct srv_conn {
     size_t queued_bytes; /* request bytes not yet answered */
     int nreqs;
     int read_paused;
-    int in_read; /* inside on_read: closing is deferred to its end */
+    int listener; /* index in the broker's listener list */
+    int in_read;  /* inside on_read: closing is deferred to its end */
     int dead;
     int64_t last_active_ms;
 };
@@ -217,6 +218,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         srv_m_add(&s->metrics.bytes_in, 4 + (size_t)size);
         r->conn = c;
         r->shard = s;
+        r->listener = c->listener;
         kp_arena_init(&r->arena, 0);
         kp_writer_init(&r->out, 0);
         if (c->tail)
@@ -264,11 +266,18 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* The listener callbacks' argument: which shard, which listener. */
+typedef struct listen_ctx {
+    srv_shard *s;
+    int idx;
+} listen_ctx;
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     (void)l;
     (void)salen;
-    srv_shard *s = arg;
+    listen_ctx *lc = arg;
+    srv_shard *s = lc->s;
     srv_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         evutil_closesocket(fd);
@@ -277,6 +286,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->s = s;
+    c->listener = lc->idx;
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (sa->sa_family == AF_INET) {
@@ -320,9 +330,15 @@ int srv_conns_listen(srv_shard *s)
     s->listeners = calloc((size_t)b->nlisteners, sizeof(*s->listeners));
     if (!s->listeners)
         return -1;
+    s->listen_ctx = calloc((size_t)b->nlisteners, sizeof(listen_ctx));
+    if (!s->listen_ctx)
+        return -1;
     for (int i = 0; i < b->nlisteners; i++) {
         int fd = b->listen_fds[s->id * b->nlisteners + i];
-        s->listeners[i] = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        listen_ctx *lc = &((listen_ctx *)s->listen_ctx)[i];
+        lc->s = s;
+        lc->idx = i;
+        s->listeners[i] = evconnlistener_new(s->base, on_accept, lc, LEV_OPT_CLOSE_ON_FREE, -1, fd);
         if (!s->listeners[i])
             return -1;
         evconnlistener_set_error_cb(s->listeners[i], on_accept_error);

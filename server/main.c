@@ -154,19 +154,20 @@ static int bind_listeners(srv_broker *b)
     return 0;
 }
 
+/* Per listener, the address clients of that listener are told to use: the
+ * advertised listener of the same name (Kafka's rule), else the listener
+ * itself; an empty host is "localhost", a port of 0 the port we got. */
 static void resolve_advertised(srv_broker *b)
 {
-    const srv_listener *a = b->cfg.n_advertised > 0 ? &b->cfg.advertised[0] : &b->cfg.listeners[0];
-    snprintf(b->adv_host, sizeof(b->adv_host), "%s", a->host[0] ? a->host : "localhost");
-    b->adv_port = a->port;
-    /* An advertised port of 0 (or one copied from an ephemeral listener)
-     * means "the port we got": match it to the listener of the same name. */
-    if (b->adv_port == 0)
-        for (int i = 0; i < b->nlisteners; i++)
-            if (strcmp(b->cfg.listeners[i].name, a->name) == 0 || i == b->nlisteners - 1) {
-                b->adv_port = b->bound_ports[i];
-                break;
-            }
+    for (int i = 0; i < b->nlisteners; i++) {
+        const srv_listener *l = &b->cfg.listeners[i];
+        const srv_listener *a = l;
+        for (int j = 0; j < b->cfg.n_advertised; j++)
+            if (strcmp(b->cfg.advertised[j].name, l->name) == 0)
+                a = &b->cfg.advertised[j];
+        snprintf(b->adv[i].host, sizeof(b->adv[i].host), "%s", a->host[0] ? a->host : "localhost");
+        b->adv[i].port = a->port ? a->port : b->bound_ports[i];
+    }
 }
 
 int main(int argc, char **argv)
@@ -246,7 +247,7 @@ int main(int argc, char **argv)
                 b->cfg.listeners[i].host[0] ? b->cfg.listeners[i].host : "0.0.0.0", b->bound_ports[i]);
         srv_info("kbroker ready: listening on %s (advertised %s:%d), node.id=%d, %d shards, log.dirs=%s, "
                  "cluster.id=%s",
-                 where, b->adv_host, b->adv_port, (int)b->cfg.node_id, b->nshards, b->cfg.log_dirs[0],
+                 where, b->adv[0].host, b->adv[0].port, (int)b->cfg.node_id, b->nshards, b->cfg.log_dirs[0],
                  b->cluster_id);
         int sig = 0;
         sigwait(&set, &sig);

@@ -275,6 +275,7 @@ void srv_shard_destroy(srv_shard *s)
     for (int i = 0; i < s->nlisteners; i++)
         evconnlistener_free(s->listeners[i]);
     free(s->listeners);
+    free(s->listen_ctx);
     st_io_destroy(s->io);
     for (int i = 0; i < s->b->nshards; i++)
         srv_ring_free(&s->inbox[i]);

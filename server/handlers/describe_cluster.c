@@ -30,8 +30,8 @@ void srv_h_describe_cluster(srv_req *req)
     }
     kp_describe_cluster_response_describe_cluster_broker_init(br);
     br->broker_id = b->cfg.node_id;
-    br->host = kp_str_c(b->adv_host);
-    br->port = b->adv_port;
+    br->host = kp_str_c(srv_req_endpoint(req)->host);
+    br->port = srv_req_endpoint(req)->port;
     br->rack = KP_STR_NULL;
     resp.brokers = br;
     resp.brokers_count = 1;

@@ -46,8 +46,8 @@ void srv_h_find_coordinator(srv_req *req)
         resp.error_code = lookup(req, v >= 1 ? rq->key_type : KEY_GROUP, &msg);
         resp.error_message = resp.error_code ? msg : KP_STR_NULL;
         resp.node_id = resp.error_code ? -1 : (int32_t)b->cfg.node_id;
-        resp.host = kp_str_c(resp.error_code ? "" : b->adv_host);
-        resp.port = resp.error_code ? -1 : b->adv_port;
+        resp.host = kp_str_c(resp.error_code ? "" : srv_req_endpoint(req)->host);
+        resp.port = resp.error_code ? -1 : srv_req_endpoint(req)->port;
         srv_req_respond(req, &resp);
         return;
     }
@@ -65,8 +65,8 @@ void srv_h_find_coordinator(srv_req *req)
         c->error_code = lookup(req, rq->key_type, &msg);
         c->error_message = c->error_code ? msg : KP_STR_NULL;
         c->node_id = c->error_code ? -1 : (int32_t)b->cfg.node_id;
-        c->host = kp_str_c(c->error_code ? "" : b->adv_host);
-        c->port = c->error_code ? -1 : b->adv_port;
+        c->host = kp_str_c(c->error_code ? "" : srv_req_endpoint(req)->host);
+        c->port = c->error_code ? -1 : srv_req_endpoint(req)->port;
     }
     resp.coordinators_count = n;
     srv_req_respond(req, &resp);

@@ -72,8 +72,8 @@ static void respond(srv_req *req)
     }
     kp_metadata_response_metadata_response_broker_init(resp.brokers);
     resp.brokers[0].node_id = (int32_t)b->cfg.node_id;
-    resp.brokers[0].host = kp_str_c(b->adv_host);
-    resp.brokers[0].port = b->adv_port;
+    resp.brokers[0].host = kp_str_c(srv_req_endpoint(req)->host);
+    resp.brokers[0].port = srv_req_endpoint(req)->port;
     resp.brokers[0].rack = KP_STR_NULL;
     resp.brokers_count = 1;
     resp.cluster_id = kp_str_c(b->cluster_id);

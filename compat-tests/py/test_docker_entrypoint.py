@@ -1,0 +1,338 @@
+"""docker/entrypoint.sh outside a container: Kafka-image environment variables -> kbroker arguments.
+
+Dry runs (KB_ENTRYPOINT_DRY_RUN=1) check the mapping for Apache-, Confluent- and
+Bitnami-style compose environments; two real runs start the broker through the
+entrypoint (ephemeral ports, temp data dir) and talk to it with kcat, the second
+with the kafka service environment of docker/docker-compose.yml itself and the
+compose file's own producer/consumer commands. No Docker engine is needed.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from broker import DEFAULT_BIN, REPO, shards_from_env  # noqa: E402
+from common import KCAT, uniq  # noqa: E402
+
+ENTRYPOINT = os.path.join(REPO, "docker", "entrypoint.sh")
+COMPOSE = os.path.join(REPO, "docker", "docker-compose.yml")
+DOCKERFILE = os.path.join(REPO, "docker", "Dockerfile")
+BROKER_BIN = os.environ.get("KB_BROKER_BIN") or DEFAULT_BIN
+ADMIN_BIN = os.environ.get("KB_ADMIN_BIN") or os.path.join(REPO, "build", "bin", "kbroker-admin")
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dry_run(env, args=()):
+    e = dict(BASE_ENV, KB_ENTRYPOINT_DRY_RUN="1", KB_BROKER_BIN="/opt/kbroker")
+    e.update(env)
+    p = subprocess.run([ENTRYPOINT] + list(args), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=20)
+    if p.returncode != 0:
+        raise AssertionError("entrypoint exited %d: %s" % (p.returncode, p.stderr.decode()))
+    argv = p.stdout.decode().split("\n")[:-1]
+    return argv, p.stderr.decode()
+
+
+def sets_of(argv):
+    """--set values in order, and the effective (last) value per key."""
+    order, last = [], {}
+    for i, a in enumerate(argv):
+        if a == "--set":
+            k, _, v = argv[i + 1].partition("=")
+            order.append((k, v))
+            last[k] = v
+    return order, last
+
+
+class DryRunMapping(unittest.TestCase):
+    def test_apache_kraft_style(self):
+        argv, log = dry_run({
+            "KAFKA_NODE_ID": "1",
+            "KAFKA_PROCESS_ROLES": "broker,controller",
+            "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+            "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://kafka:9092",
+            "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@kafka:9093",
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+            "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+            "KAFKA_NUM_PARTITIONS": "3",
+            "KAFKA_LOG_RETENTION_HOURS": "48",
+            "KAFKA_HEAP_OPTS": "-Xmx1G",
+            "KAFKA_LOG4J_OPTS": "-Dlog4j.configuration=x",
+            "CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
+            "FOO_BAR": "ignored",
+        })
+        self.assertEqual(argv[0], "/opt/kbroker")
+        _, s = sets_of(argv)
+        self.assertEqual(s["node.id"], "1")
+        self.assertEqual(s["process.roles"], "broker,controller")
+        self.assertEqual(s["listeners"], "PLAINTEXT://:9092,CONTROLLER://:9093")
+        self.assertEqual(s["advertised.listeners"], "PLAINTEXT://kafka:9092")
+        self.assertEqual(s["controller.listener.names"], "CONTROLLER")
+        self.assertEqual(s["listener.security.protocol.map"], "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT")
+        self.assertEqual(s["controller.quorum.voters"], "1@kafka:9093")
+        self.assertEqual(s["offsets.topic.replication.factor"], "1")
+        self.assertEqual(s["auto.create.topics.enable"], "false")
+        self.assertEqual(s["num.partitions"], "3")
+        self.assertEqual(s["log.retention.hours"], "48")
+        self.assertEqual(s["log.dirs"], "/var/lib/kbroker")  # image default
+        for k in s:  # JVM settings, cluster id and non-KAFKA_ variables are not config
+            self.assertNotRegex(k, r"heap|log4j|cluster|foo")
+        self.assertIn("KAFKA_HEAP_OPTS is a JVM/image setting", log)
+        self.assertIn("process.roles is a ZooKeeper/KRaft setting", log)
+        self.assertIn("cluster id MkU3OEVBNTcwNTJENDM2Qk", log)
+        self.assertIn("health address 127.0.0.1:9092", log)
+
+    def test_confluent_zookeeper_style(self):
+        argv, log = dry_run({
+            "KAFKA_BROKER_ID": "1",
+            "KAFKA_ZOOKEEPER_CONNECT": "zookeeper:2181",
+            "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://kafka:29092,PLAINTEXT_HOST://localhost:9092",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT",
+            "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+            "KAFKA_DEFAULT_REPLICATION_FACTOR": "1",
+            "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
+            "KAFKA_JMX_PORT": "9101",
+            "KAFKA_JMX_HOSTNAME": "localhost",
+            "KAFKA_CONFLUENT_SUPPORT_METRICS_ENABLE": "false",
+        })
+        _, s = sets_of(argv)
+        self.assertEqual(s["broker.id"], "1")
+        self.assertEqual(s["zookeeper.connect"], "zookeeper:2181")
+        # No KAFKA_LISTENERS: derived from the advertised ones on all interfaces (Apache image rule).
+        self.assertEqual(s["listeners"], "PLAINTEXT://0.0.0.0:29092,PLAINTEXT_HOST://0.0.0.0:9092")
+        self.assertEqual(s["inter.broker.listener.name"], "PLAINTEXT")
+        self.assertEqual(s["default.replication.factor"], "1")
+        self.assertEqual(s["log.dirs"], "/var/lib/kafka/data")
+        self.assertEqual(s["confluent.support.metrics.enable"], "false")  # the broker logs it as unknown
+        self.assertNotIn("jmx.port", s)
+        self.assertIn("zookeeper.connect is a ZooKeeper/KRaft setting", log)
+        self.assertIn("health address 127.0.0.1:29092", log)
+
+    def test_bitnami_style(self):
+        argv, log = dry_run({
+            "KAFKA_CFG_NODE_ID": "0",
+            "KAFKA_CFG_PROCESS_ROLES": "controller,broker",
+            "KAFKA_CFG_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+            "KAFKA_CFG_ADVERTISED_LISTENERS": "PLAINTEXT://kafka:9092",
+            "KAFKA_CFG_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+            "KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "KAFKA_CFG_CONTROLLER_QUORUM_VOTERS": "0@kafka:9093",
+            "KAFKA_CFG_LOG_DIRS": "/bitnami/kafka/data",
+            "KAFKA_CFG_LISTENER_NAME_SASL_SSL_PLAIN_SASL_JAAS_CONFIG": "x",
+            "KAFKA_KRAFT_CLUSTER_ID": "abcdefghijklmnopqrstuv",
+            "KAFKA_ENABLE_KRAFT": "yes",
+            "KAFKA_CLIENT_USERS": "user",
+            "ALLOW_PLAINTEXT_LISTENER": "yes",
+        })
+        _, s = sets_of(argv)
+        self.assertEqual(s["node.id"], "0")
+        self.assertEqual(s["listeners"], "PLAINTEXT://:9092,CONTROLLER://:9093")
+        self.assertEqual(s["controller.quorum.voters"], "0@kafka:9093")
+        self.assertEqual(s["log.dirs"], "/bitnami/kafka/data")
+        # Bitnami's exception list keeps the protocol names whole.
+        self.assertEqual(s["listener.name.sasl_ssl.plain.sasl.jaas.config"], "x")
+        self.assertNotIn("enable.kraft", s)
+        self.assertNotIn("client.users", s)
+        self.assertNotIn("allow.plaintext.listener", s)
+        self.assertIn("cluster id abcdefghijklmnopqrstuv", log)
+
+    def test_generic_rule_precedence_and_command_args(self):
+        argv, log = dry_run({
+            "KAFKA_A___B__C_D": "1",          # Apache rule: ___ -> '-', __ -> '_', _ -> '.'
+            "KAFKA_NUM_PARTITIONS": "2",
+            "KAFKA_CFG_NUM_PARTITIONS": "4",  # Bitnami style wins over Apache style
+            "KAFKA_MESSAGE_MAX_BYTES": "",    # empty: ignored
+            "KB_SHARDS": "3",
+        }, args=["kbroker", "--set", "num.partitions=5"])
+        order, s = sets_of(argv)
+        self.assertEqual(s["a-b_c.d"], "1")
+        self.assertEqual([v for k, v in order if k == "num.partitions"], ["2", "4", "5"])
+        self.assertEqual(argv[-2:], ["--set", "num.partitions=5"])  # command args come last: they win
+        self.assertEqual(s["shards"], "3")
+        self.assertNotIn("message.max.bytes", s)
+        self.assertIn("KAFKA_MESSAGE_MAX_BYTES is empty", log)
+        self.assertEqual(s["listeners"], "PLAINTEXT://:9092")
+
+    def test_other_command_is_executed(self):
+        p = subprocess.run([ENTRYPOINT, "echo", "hello"], env=dict(BASE_ENV, KAFKA_NODE_ID="1"),
+                           stdout=subprocess.PIPE, timeout=10)
+        self.assertEqual((p.returncode, p.stdout), (0, b"hello\n"))
+
+
+class RealStart(unittest.TestCase):
+    """The entrypoint really execs the broker; kcat checks what it serves."""
+
+    def setUp(self):
+        if not os.access(BROKER_BIN, os.X_OK):
+            self.skipTest("broker binary %s not built" % BROKER_BIN)
+        self.tmp = tempfile.mkdtemp(prefix="kb-entry-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.proc = None
+        self.addCleanup(self._kill)
+
+    def _kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def start(self, env):
+        e = dict(BASE_ENV, KB_BROKER_BIN=BROKER_BIN, KB_SHARDS=str(shards_from_env()),
+                 KB_HEALTH_FILE=os.path.join(self.tmp, "health"))
+        e.update(env)
+        self.log_path = os.path.join(self.tmp, "out.log")
+        self.proc = subprocess.Popen([ENTRYPOINT], env=e, stdout=open(self.log_path, "wb"),
+                                     stderr=subprocess.STDOUT, cwd=self.tmp)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = self.log()
+            if "kbroker ready" in text:
+                return text
+            if self.proc.poll() is not None:
+                self.fail("broker exited %s:\n%s" % (self.proc.returncode, text))
+            time.sleep(0.05)
+        self.fail("broker not ready:\n%s" % self.log())
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)  # exec'ed: the entrypoint's pid is the broker's
+        self.assertEqual(self.proc.wait(15), 0, self.log())
+
+    def kcat(self, *args, input=None, timeout=30):
+        p = subprocess.run([KCAT] + list(args), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        self.assertEqual(p.returncode, 0, "kcat %s: %s\n%s" % (args, p.stderr.decode(), self.log()))
+        return p.stdout.decode()
+
+    def test_kraft_env_starts_and_serves(self):
+        port, ctl = free_port(), free_port()
+        data = os.path.join(self.tmp, "data")
+        text = self.start({
+            "KAFKA_NODE_ID": "1",
+            "KAFKA_PROCESS_ROLES": "broker,controller",
+            "KAFKA_LISTENERS": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d" % (port, ctl),
+            "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://127.0.0.1:%d" % port,
+            "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:%d" % ctl,
+            "KAFKA_NUM_PARTITIONS": "3",
+            "KAFKA_LOG_DIRS": data,
+            "KAFKA_HEAP_OPTS": "-Xmx1G",
+            "CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
+        })
+        self.assertIn("kbroker-entrypoint: exec ", text)  # effective arguments printed first
+        self.assertRegex(text, r"listener CONTROLLER is a KRaft controller listener: not opened")
+        self.assertRegex(text, r"cluster\.id=MkU3OEVBNTcwNTJENDM2Qk")
+        with self.assertRaises(OSError):  # the controller port stays closed
+            socket.create_connection(("127.0.0.1", ctl), timeout=2).close()
+        topic = uniq("entry")
+        self.kcat("-b", "127.0.0.1:%d" % port, "-P", "-t", topic, "-K:", input=b"k1:v1\nk2:v2\n")
+        meta = self.kcat("-b", "127.0.0.1:%d" % port, "-L", "-t", topic)
+        self.assertIn("broker 1 at 127.0.0.1:%d" % port, meta)
+        self.assertIn('with 3 partitions', meta)  # KAFKA_NUM_PARTITIONS applied to auto-creation
+        out = self.kcat("-b", "127.0.0.1:%d" % port, "-C", "-t", topic, "-e", "-f", "%k=%s\n")
+        self.assertEqual(sorted(out.split()), ["k1=v1", "k2=v2"])
+        with open(os.path.join(self.tmp, "health")) as f:
+            self.assertEqual(f.read().strip(), "127.0.0.1:%d" % port)
+        if os.access(ADMIN_BIN, os.X_OK):  # the image's HEALTHCHECK command
+            p = subprocess.run([ADMIN_BIN, "--timeout", "3", "--bootstrap", "127.0.0.1:%d" % port, "ping"],
+                               stdout=subprocess.PIPE, timeout=10)
+            self.assertEqual(p.returncode, 0)
+        self.stop()
+
+    def start_compose(self):
+        """Starts the kafka service of docker-compose.yml through the entrypoint.
+
+        The compose environment is used as-is, with its three ports mapped to
+        free local ones, the service name to loopback and the volume to a temp
+        dir. Returns (services, ports).
+        """
+        try:
+            import yaml
+        except ImportError:
+            self.skipTest("python3-yaml not installed")
+        with open(COMPOSE) as f:
+            doc = yaml.safe_load(f)
+        svc = doc["services"]
+        self.assertEqual(set(svc), {"kafka", "producer", "consumer"})
+        self.assertTrue(svc["kafka"]["image"].startswith("kbroker"))
+        self.assertIn("9092:9092", svc["kafka"]["ports"])
+        ports = {p: free_port() for p in ("9092", "29092", "9093")}
+        env = {}
+        for k, v in svc["kafka"]["environment"].items():
+            v = str(v).replace("kafka:", "127.0.0.1:").replace("localhost:", "127.0.0.1:")
+            v = re.sub(r":(9092|29092|9093)\b", lambda m: ":%d" % ports[m.group(1)], v)
+            env[k] = v
+        env["KAFKA_LOG_DIRS"] = os.path.join(self.tmp, "kafka-data")
+        self.start(env)
+        return svc, ports
+
+    def test_compose_file_stack(self):
+        svc, ports = self.start_compose()
+        bootstrap = "127.0.0.1:%d" % ports["9092"]
+        # The producer service's pipeline, bounded to 5 records.
+        self.kcat("-b", bootstrap, "-P", "-t", "demo", "-K:", "-X", "linger.ms=10",
+                  input=b"".join(b"key%d:message %d\n" % (i, i) for i in range(1, 6)))
+        # The consumer service's exact arguments (a balanced consumer group), bounded by -c.
+        args = [a.replace("kafka:9092", bootstrap) for a in svc["consumer"]["command"]]
+        out = self.kcat("-c", "5", *args, timeout=45)
+        self.assertEqual(len(out.strip().splitlines()), 5, out)
+        self.assertRegex(out, r"demo\[\d\]@\d+ key=key1 value=message 1")
+        # The host listener accepts connections (what it advertises: see below).
+        self.kcat("-b", "127.0.0.1:%d" % ports["29092"], "-L")
+        self.stop()
+
+    # Kafka answers Metadata with the advertised address of the listener the
+    # request came in on: a host client bootstrapping from PLAINTEXT_HOST must
+    # be sent to localhost:29092, not to the containers' kafka:9092.
+    def test_compose_host_listener_advertises_itself(self):
+        _, ports = self.start_compose()
+        meta = self.kcat("-b", "127.0.0.1:%d" % ports["29092"], "-L")
+        try:
+            self.assertIn("broker 1 at 127.0.0.1:%d" % ports["29092"], meta)
+        finally:
+            self.stop()
+
+
+class StaticChecks(unittest.TestCase):
+    def test_dockerfile_structure(self):
+        with open(DOCKERFILE) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^FROM debian:bookworm AS build$")
+        self.assertRegex(text, r"(?m)^FROM debian:bookworm-slim$")
+        self.assertIn("-DKB_TOOLS=ON", text)
+        for lib in ("libevent-2.1-7", "libssl3", "zlib1g", "libsnappy1v5", "liblz4-1", "libzstd1", "liburing2",
+                    "librdkafka1"):
+            self.assertIn(lib, text)
+        self.assertRegex(text, r"(?m)^USER kbroker$")
+        self.assertRegex(text, r"(?m)^EXPOSE 9092$")
+        self.assertRegex(text, r"(?m)^VOLUME \[\"/var/lib/kbroker\"\]$")
+        self.assertRegex(text, r"(?m)^HEALTHCHECK .*\n.*kbroker-admin .*ping")
+        self.assertRegex(text, r"(?m)^ENTRYPOINT \[\"kbroker-entrypoint\"\]$")
+
+    def test_entrypoint_is_valid_bash(self):
+        p = subprocess.run(["bash", "-n", ENTRYPOINT], stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+
+
+if __name__ == "__main__":
+    unittest.main()
