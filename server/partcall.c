@@ -30,6 +30,25 @@ static void on_owner(srv_shard *owner, srv_msg *m)
     op->run(owner, op, srv_partmap_get(owner->parts, &op->topic_id, op->partition));
 }
 
+void *srv_part_op_new(const srv_topic *t, int32_t p, size_t op_size, srv_part_run_fn run,
+                      srv_part_done_fn done, int16_t *err)
+{
+    if (!t || p < 0 || p >= t->nparts) {
+        *err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    srv_part_op *op = calloc(1, op_size);
+    if (!op) {
+        *err = KP_ERR_UNKNOWN_SERVER_ERROR;
+        return NULL;
+    }
+    op->topic_id = t->id;
+    op->partition = p;
+    op->run = run;
+    op->done = done;
+    return op;
+}
+
 void srv_part_op_send(srv_req *req, srv_part_op *op)
 {
     srv_shard *s = req->shard;

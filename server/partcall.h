@@ -29,6 +29,15 @@ struct srv_part_op {
     srv_part_done_fn done;
 };
 
+struct srv_topic;
+
+/* Allocates a zeroed op of op_size bytes (a struct whose first member is a
+ * srv_part_op) for partition p of topic t, ready for the caller to fill and
+ * pass to srv_part_op_send. NULL when the topic or partition does not exist
+ * or memory ran out; *err then holds the Kafka error for the partition. */
+void *srv_part_op_new(const struct srv_topic *t, int32_t p, size_t op_size, srv_part_run_fn run,
+                      srv_part_done_fn done, int16_t *err);
+
 /* Sends op to the owner of (topic_id, partition); req->pending counts it. */
 void srv_part_op_send(srv_req *req, srv_part_op *op);
 void srv_part_op_reply(srv_shard *owner, srv_part_op *op);

@@ -99,19 +99,9 @@ void srv_h_delete_records(srv_req *req)
             kp_delete_records_response_delete_records_partition_result_init(pr);
             pr->partition_index = pq->partition_index;
             pr->low_watermark = -1;
-            if (!t || pq->partition_index < 0 || pq->partition_index >= t->nparts) {
-                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            dr_op *op = srv_part_op_new(t, pq->partition_index, sizeof(*op), run, op_done, &pr->error_code);
+            if (!op)
                 continue;
-            }
-            dr_op *op = calloc(1, sizeof(*op));
-            if (!op) {
-                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-                continue;
-            }
-            op->base.topic_id = t->id;
-            op->base.partition = pq->partition_index;
-            op->base.run = run;
-            op->base.done = op_done;
             op->offset = pq->offset;
             op->out = pr;
             srv_part_op_send(req, &op->base);

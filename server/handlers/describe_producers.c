@@ -98,19 +98,9 @@ void srv_h_describe_producers(srv_req *req)
             kp_describe_producers_response_partition_response_init(pr);
             pr->partition_index = pi;
             pr->active_producers_count = 0;
-            if (!t || pi < 0 || pi >= t->nparts) {
-                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            dp_op *op = srv_part_op_new(t, pi, sizeof(*op), run, op_done, &pr->error_code);
+            if (!op)
                 continue;
-            }
-            dp_op *op = calloc(1, sizeof(*op));
-            if (!op) {
-                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-                continue;
-            }
-            op->base.topic_id = t->id;
-            op->base.partition = pi;
-            op->base.run = run;
-            op->base.done = op_done;
             op->out = pr;
             srv_part_op_send(req, &op->base);
         }

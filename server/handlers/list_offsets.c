@@ -141,15 +141,9 @@ void srv_h_list_offsets(srv_req *req)
                 pr->error_code = KP_ERR_INVALID_REQUEST;
                 continue;
             }
-            lo_op *op = calloc(1, sizeof(*op));
-            if (!op) {
-                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            lo_op *op = srv_part_op_new(t, pq->partition_index, sizeof(*op), run, op_done, &pr->error_code);
+            if (!op)
                 continue;
-            }
-            op->base.topic_id = t->id;
-            op->base.partition = pq->partition_index;
-            op->base.run = run;
-            op->base.done = op_done;
             op->timestamp = ts;
             op->out = pr;
             srv_part_op_send(req, &op->base);

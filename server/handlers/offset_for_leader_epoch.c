@@ -85,19 +85,9 @@ void srv_h_offset_for_leader_epoch(srv_req *req)
             pr->partition = pq->partition;
             pr->leader_epoch = -1;
             pr->end_offset = -1;
-            if (!t || pq->partition < 0 || pq->partition >= t->nparts) {
-                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            ofle_op *op = srv_part_op_new(t, pq->partition, sizeof(*op), run, op_done, &pr->error_code);
+            if (!op)
                 continue;
-            }
-            ofle_op *op = calloc(1, sizeof(*op));
-            if (!op) {
-                pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-                continue;
-            }
-            op->base.topic_id = t->id;
-            op->base.partition = pq->partition;
-            op->base.run = run;
-            op->base.done = op_done;
             op->current_epoch = pq->current_leader_epoch;
             op->epoch = pq->leader_epoch;
             op->out = pr;
