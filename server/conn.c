@@ -59,6 +59,13 @@ static void conn_update_reading(srv_conn *c)
     }
 }
 
+static void free_ref(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
 void srv_req_free(srv_req *r)
 {
     if (r->pending > 0) {
@@ -115,8 +122,16 @@ static void conn_flush(srv_conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     while (c->head && c->head->done) {
         srv_req *r = c->head;
-        if (!r->no_response && r->out.len)
-            evbuffer_add(out, r->out.buf, r->out.len);
+        if (!r->no_response && r->out.len) {
+            /* The encoded response goes to the socket buffer by reference: no
+             * copy of what may be megabytes of fetched records. */
+            uint8_t *buf = r->out.buf;
+            size_t len = r->out.len;
+            r->out.buf = NULL;
+            r->out.len = r->out.cap = 0;
+            if (evbuffer_add_reference(out, buf, len, free_ref, NULL) != 0)
+                free(buf);
+        }
         c->head = r->next;
         if (!c->head)
             c->tail = NULL;
@@ -147,6 +162,13 @@ static void finish(srv_req *r)
 void srv_req_respond(srv_req *r, const void *body)
 {
     if (r->conn) {
+        /* Size first (the encoder in counting mode), so the buffer is
+         * allocated once instead of doubling its way up. */
+        kp_writer cw;
+        kp_writer_init_counting(&cw);
+        if (kp_response_encode(&cw, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
+                               r->kr.hdr.correlation_id, body) == 0)
+            kp_writer_reserve(&r->out, cw.len);
         int rc = kp_response_encode(&r->out, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
                                     r->kr.hdr.correlation_id, body);
         if (rc) {
