@@ -292,5 +292,37 @@ class ConfluentTest(BrokerTestCase):
             c.close()
 
 
+    def test_topic_compression_type_recompresses(self):
+        """A topic's compression.type other than 'producer' is applied to what is
+        stored, as in Kafka; consumers see the same records either way."""
+        import glob
+        import struct
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        topics = {"zstd": (uniq("cf-zstd"), 4), "uncompressed": (uniq("cf-plain"), 0)}
+        fs = admin.create_topics([NewTopic(t, 1, 1, config={"compression.type": ct})
+                                  for ct, (t, _) in topics.items()])
+        for f in fs.values():
+            f.result(10)
+        p = Producer({"bootstrap.servers": self.bootstrap, "compression.type": "gzip", "linger.ms": 50})
+        for t, _ in topics.values():
+            for i in range(300):
+                p.produce(t, key=b"k%d" % i, value=b"value-value-value-%d" % i, headers=[("h", b"%d" % i)])
+        self.assertEqual(p.flush(15), 0)
+        for t, codec in topics.values():
+            seg = sorted(glob.glob(os.path.join(self.broker.data_dir, "%s-0" % t, "*.log")))[0]
+            with open(seg, "rb") as fh:
+                head = fh.read(23)
+            self.assertEqual(struct.unpack(">h", head[21:23])[0] & 7, codec, t)
+            c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": uniq("g"), "enable.auto.commit": False})
+            c.assign([TopicPartition(t, 0, OFFSET_BEGINNING)])
+            got = []
+            deadline = time.monotonic() + 20
+            while len(got) < 300 and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    got.append((m.key(), m.value(), m.headers()))
+            c.close()
+            self.assertEqual(got, [(b"k%d" % i, b"value-value-value-%d" % i, [("h", b"%d" % i)]) for i in range(300)])
+
 if __name__ == "__main__":
     unittest.main()

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "codec.h"
 #include "legacy.h"
 #include "dispatch.h"
 #include "errors.h"
@@ -98,6 +99,68 @@ static void visible_cb(void *arg, int rc, int64_t base_offset)
     free(w);
 }
 
+/* The codec a topic's compression.type asks for: -1 keeps the producer's. */
+static int topic_codec(srv_shard *owner, const kp_uuid *topic_id)
+{
+    const srv_topic *t = srv_meta_topic_by_id(owner->meta, topic_id);
+    const char *ct = t ? srv_topic_cfg_get(t, "compression.type") : NULL;
+    if (!ct)
+        ct = owner->b->cfg.compression_type;
+    static const char *const names[] = {"uncompressed", "gzip", "snappy", "lz4", "zstd"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(ct, names[i]) == 0)
+            return i;
+    return -1; /* "producer" */
+}
+
+/* Rewrites one batch into another codec, record by record, keeping offsets
+ * deltas, timestamps, keys, values, headers and the producer fields (as
+ * Kafka does for a topic whose compression.type is not "producer"). */
+static int recompress(const kp_batch *b, int codec, size_t max_out, kp_writer *out)
+{
+    kp_writer plain;
+    kp_writer_init(&plain, 0);
+    const uint8_t *recs = b->records;
+    size_t n = b->records_size;
+    int from = b->h.attributes & KP_ATTR_CODEC_MASK, rc = 0;
+    if (from != KP_CODEC_NONE) {
+        if ((rc = kp_decompress(from, b->records, b->records_size, max_out, &plain)) != 0) {
+            kp_writer_free(&plain);
+            return rc;
+        }
+        recs = plain.buf;
+        n = plain.len;
+    }
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, codec);
+    if (b->h.producer_id >= 0)
+        kp_batch_builder_set_producer(&bb, b->h.producer_id, b->h.producer_epoch, b->h.base_sequence,
+                                      (b->h.attributes & KP_ATTR_TRANSACTIONAL) != 0);
+    kp_record_iter it;
+    kp_record r;
+    kp_record_iter_init(&it, &b->h, recs, n);
+    int more;
+    kp_record_header hdrs[64];
+    while (rc == 0 && (more = kp_record_iter_next(&it, &r)) == 1) {
+        int32_t nh = 0;
+        size_t pos = 0;
+        while (nh < 64 && kp_record_header_next(&r, &pos, &hdrs[nh]) == 1)
+            nh++;
+        if (nh != r.header_count) {
+            rc = KP_E_UNSUPPORTED; /* more headers than we rewrite: keep the batch as sent */
+            break;
+        }
+        rc = kp_batch_builder_add(&bb, r.timestamp, r.key, r.value, hdrs, nh);
+    }
+    if (rc == 0 && more < 0)
+        rc = more;
+    if (rc == 0)
+        rc = kp_batch_builder_finish(&bb, out);
+    kp_batch_builder_free(&bb);
+    kp_writer_free(&plain);
+    return rc;
+}
+
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     produce_op *op = (produce_op *)base;
@@ -133,6 +196,29 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     int n = kp_batch_iter_next(&it, &b);
     if (n == 1 && (it.p != it.end))
         n = -1;
+    if (n == 1 && it.p == it.end && !it.partial && !(b.h.attributes & KP_ATTR_CONTROL)) {
+        int want = topic_codec(owner, &base->topic_id);
+        if (want >= 0 && want != (b.h.attributes & KP_ATTR_CODEC_MASK)) {
+            kp_writer re;
+            kp_writer_init(&re, len);
+            int rc = recompress(&b, want, (size_t)owner->b->cfg.message_max_bytes * 4, &re);
+            if (rc == 0) {
+                kp_writer_free(&conv);
+                conv = re; /* the rewritten batch replaces the producer's */
+                data = conv.buf;
+                len = conv.len;
+            } else {
+                kp_writer_free(&re);
+                if (rc != KP_E_UNSUPPORTED) {
+                    kp_writer_free(&conv);
+                    op->error = rc == KP_E_TOO_LARGE ? KP_ERR_MESSAGE_TOO_LARGE : KP_ERR_CORRUPT_MESSAGE;
+                    op->error_message = kp_strerror(rc);
+                    srv_part_op_reply(owner, base);
+                    return;
+                }
+            }
+        }
+    }
     if (len == 0 || n != 1 || it.partial) {
         kp_writer_free(&conv);
         op->error = n == KP_E_UNSUPPORTED ? KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT : KP_ERR_INVALID_RECORD;
