@@ -403,6 +403,10 @@ static const keydef BKEYS[] = {
      "Largest session timeout a consumer may ask for.", NULL},
     {"group.max.size", SRV_TYPE_INT, USE_APPLY, "2147483647", 1, INT32_MAX, NULL, NULL,
      "Most members in one consumer group.", NULL},
+    {"group.consumer.heartbeat.interval.ms", SRV_TYPE_INT, USE_APPLY, "5000", 1, INT32_MAX, NULL, NULL,
+     "Heartbeat interval given to members of consumer-protocol (KIP-848) groups.", NULL},
+    {"group.consumer.session.timeout.ms", SRV_TYPE_INT, USE_APPLY, "45000", 1, INT32_MAX, NULL, NULL,
+     "Session timeout of members of consumer-protocol (KIP-848) groups.", NULL},
     {"transactional.id.expiration.ms", SRV_TYPE_INT, USE_APPLY, "604800000", 1, INT32_MAX, NULL, NULL,
      "A transactional id idle this long is forgotten.", NULL},
     {"producer.id.expiration.ms", SRV_TYPE_INT, USE_APPLY, "86400000", 1, INT32_MAX, NULL, NULL,
@@ -1396,6 +1400,8 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->group_initial_rebalance_delay_ms = (int32_t)bi64(cfg, "group.initial.rebalance.delay.ms");
     cfg->group_min_session_timeout_ms = (int32_t)bi64(cfg, "group.min.session.timeout.ms");
     cfg->group_max_session_timeout_ms = (int32_t)bi64(cfg, "group.max.session.timeout.ms");
+    cfg->group_consumer_heartbeat_interval_ms = (int32_t)bi64(cfg, "group.consumer.heartbeat.interval.ms");
+    cfg->group_consumer_session_timeout_ms = (int32_t)bi64(cfg, "group.consumer.session.timeout.ms");
     cfg->group_max_size = (int32_t)bi64(cfg, "group.max.size");
     cfg->transactional_id_expiration_ms = (int32_t)bi64(cfg, "transactional.id.expiration.ms");
     cfg->producer_id_expiration_ms = (int32_t)bi64(cfg, "producer.id.expiration.ms");

@@ -154,6 +154,8 @@ typedef struct srv_config {
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
     int32_t group_max_size;
+    int32_t group_consumer_heartbeat_interval_ms; /* KIP-848 groups */
+    int32_t group_consumer_session_timeout_ms;
     int32_t transactional_id_expiration_ms;
     int32_t producer_id_expiration_ms;
     int32_t transaction_max_timeout_ms;

@@ -52,5 +52,7 @@ void srv_h_delete_groups(srv_req *req);
 void srv_h_offset_commit(srv_req *req);
 void srv_h_offset_fetch(srv_req *req);
 void srv_h_offset_delete(srv_req *req);
+void srv_h_consumer_group_heartbeat(srv_req *req);
+void srv_h_consumer_group_describe(srv_req *req);
 
 #endif

@@ -85,6 +85,17 @@ static void env_append(void *arg, int32_t partition, const uint8_t *batch, size_
     }
 }
 
+static int env_topic(void *arg, kp_str name, kp_uuid *id, int32_t *nparts)
+{
+    coord_shard *cs = arg;
+    const srv_topic *t = srv_meta_topic(cs->s->meta, name);
+    if (!t)
+        return 0;
+    *id = t->id;
+    *nparts = t->nparts;
+    return 1;
+}
+
 static void on_group_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -259,13 +270,15 @@ int srv_groups_start(srv_broker *b)
     gc.initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms;
     gc.max_size = cfg->group_max_size;
     gc.offsets_retention_ms = (int64_t)cfg->offsets_retention_minutes * 60000;
+    gc.consumer_heartbeat_interval_ms = cfg->group_consumer_heartbeat_interval_ms;
+    gc.consumer_session_timeout_ms = cfg->group_consumer_session_timeout_ms;
     for (int i = 0; i < b->nshards; i++) {
         srv_shard *s = &b->shards[i];
         coord_shard *cs = calloc(1, sizeof(*cs));
         if (!cs)
             return -ENOMEM;
         cs->s = s;
-        srv_groups_env env = {cs, env_now, env_append, env_arm, env_drop};
+        srv_groups_env env = {cs, env_now, env_append, env_arm, env_drop, env_topic};
         s->groups = srv_groups_new(&gc, &env);
         if (!s->groups) {
             free(cs);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "consumer.h"
 #include "errors.h"
 #include "group_log.h"
 #include "kp_messages.h"
@@ -219,6 +220,7 @@ static void group_free(srv_group *g)
     for (int i = 0; i < g->npending; i++)
         free(g->pending[i].id);
     free(g->pending);
+    srv_cgroup_free(g->cg);
     offsets_clear(g);
     free(g->obuckets);
     subscribed_clear(g);
@@ -438,6 +440,8 @@ static int64_t next_deadline(const srv_group *g)
     if (g->join_phase != JOIN_NONE)
         CONSIDER(g->join_deadline);
     CONSIDER(g->sync_deadline);
+    if (g->cg)
+        CONSIDER(srv_cgroup_next_deadline(g));
 #undef CONSIDER
     return d;
 }
@@ -1057,6 +1061,8 @@ void srv_group_fire(srv_group *g)
     }
     if (g->sync_deadline >= 0 && g->sync_deadline <= t)
         expire_pending_sync(g);
+    if (g->cg)
+        srv_cgroup_fire(g, t);
     rearm(g);
     group_unref(g);
 }
@@ -1470,6 +1476,25 @@ static int accept_joining(const srv_group *g, kp_str member_id)
     }
 }
 
+static void append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t *error, srv_group_done_cb done,
+                         void *ctx);
+static void clear_membership(srv_group *g);
+
+/* An empty consumer group becomes classic on a classic join, keeping its
+ * offsets (Kafka's maybeDeleteEmptyConsumerGroup): its records are
+ * tombstoned first. */
+static void downgrade_empty_consumer_group(srv_group *g)
+{
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int rc = srv_cgroup_add_tombstones(&bb, now(g->gs), g);
+    srv_info("group %s: empty consumer group converted to a classic group", g->id);
+    srv_cgroup_free(g->cg);
+    g->cg = NULL;
+    srv_groupi_clear_classic(g);
+    append_tombs(g, &bb, rc, NULL, NULL, NULL);
+}
+
 void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, srv_join_cb cb, void *ctx)
 {
     char *mid = dup_kstr(rq->member_id.len >= 0 ? rq->member_id : kp_str_c(""));
@@ -1508,6 +1533,20 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
             return;
         }
     }
+    if (g->cg && (g->cg->nmembers > 0 || !unknown)) {
+        /* A consumer group (KIP-848) with members takes no classic member
+         * (no mixed groups here): Kafka refuses another protocol type as
+         * inconsistent and answers GROUP_ID_NOT_FOUND otherwise ("not a
+         * classic group"). */
+        int16_t e = g->cg->nmembers > 0 && !kp_str_eq(rq->protocol_type, "consumer")
+                        ? KP_ERR_INCONSISTENT_GROUP_PROTOCOL
+                        : KP_ERR_GROUP_ID_NOT_FOUND;
+        join_error(cb, ctx, echo, e);
+        free(mid);
+        return;
+    }
+    if (g->cg)
+        downgrade_empty_consumer_group(g);
     g->refs++;
     if (!accept_joining(g, rq->member_id)) {
         int idx = member_index(g, rq->member_id);
@@ -1878,8 +1917,8 @@ static void fail_items(srv_commit_item *items, int n, int16_t err)
 }
 
 void srv_group_commit(srv_groups *gs, int32_t partition, kp_str group_id, int32_t generation,
-                      kp_str member_id, kp_str instance_id, int n, srv_commit_item *items,
-                      srv_group_done_cb done, void *ctx)
+                      kp_str member_id, kp_str instance_id, int16_t api_version, int n,
+                      srv_commit_item *items, srv_group_done_cb done, void *ctx)
 {
     int16_t err = KP_ERR_NONE;
     srv_group *g = NULL;
@@ -1889,11 +1928,13 @@ void srv_group_commit(srv_groups *gs, int32_t partition, kp_str group_id, int32_
         /* generation < 0: a group that only stores offsets (no group
          * management); otherwise a member of a generation we do not know. */
         if (generation >= 0)
-            err = KP_ERR_ILLEGAL_GENERATION;
+            err = api_version >= 9 ? KP_ERR_GROUP_ID_NOT_FOUND : KP_ERR_ILLEGAL_GENERATION;
         else if (!(g = group_create(gs, group_id, partition)))
             err = KP_ERR_UNKNOWN_SERVER_ERROR;
     }
-    if (!err) {
+    if (!err && g->cg) {
+        err = srv_cgroup_validate_commit(g, member_id, generation, api_version);
+    } else if (!err) {
         /* validateOffsetCommit */
         if (generation >= 0 || member_id.len > 0 || instance_id.len >= 0) {
             err = validate_member(g, member_id, instance_id);
@@ -1903,7 +1944,7 @@ void srv_group_commit(srv_groups *gs, int32_t partition, kp_str group_id, int32_
             err = KP_ERR_UNKNOWN_MEMBER_ID; /* only members commit to a non-empty group */
         }
     }
-    if (!err && g->state == SRV_GS_COMPLETING)
+    if (!err && !g->cg && g->state == SRV_GS_COMPLETING)
         err = KP_ERR_REBALANCE_IN_PROGRESS;
     if (err) {
         fail_items(items, n, err);
@@ -2027,6 +2068,12 @@ static void append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t *er
     kp_writer_free(&w);
 }
 
+/* The tombstone(s) of the group's own records, by kind. */
+static int add_group_tombstone(kp_batch_builder *bb, int64_t ts, const srv_group *g)
+{
+    return g->cg ? srv_cgroup_add_tombstones(bb, ts, g) : srv_glog_add_group(bb, ts, g, NULL, 1);
+}
+
 /* Writes the tombstones of a group that goes away (its offsets, then its
  * metadata) and removes it. */
 static void group_delete_now(srv_group *g, int16_t *error, srv_group_done_cb done, void *ctx)
@@ -2036,7 +2083,7 @@ static void group_delete_now(srv_group *g, int16_t *error, srv_group_done_cb don
     tomb_walk tw = {&bb, g->id, now(g->gs), 0, 0};
     srv_group_foreach_offset(g, add_tomb, &tw);
     if (tw.rc == 0)
-        tw.rc = srv_glog_add_group(&bb, tw.ts, g, NULL, 1);
+        tw.rc = add_group_tombstone(&bb, tw.ts, g);
     offsets_clear(g);
     g->refs++;
     group_remove(g); /* Dead from now on; freed after the append */
@@ -2142,17 +2189,23 @@ void srv_groups_expire_offsets(srv_groups *gs)
              * subscribes to; offsets-only groups', after their commit. */
             expire_walk w = {g, t, gs->cfg.offsets_retention_ms, g->state_ts, 0, 0, NULL, 0, 0};
             int eligible = 1;
-            if (g->pending_commits > 0)
+            if (g->pending_commits > 0) {
                 eligible = 0;
-            else if (!g->protocol_type)
+            } else if (g->cg) {
+                /* Consumer groups (ConsumerGroup.offsetExpirationCondition):
+                 * by commit time, never for a subscribed topic. */
                 w.use_state_ts = 0;
-            else if (g->state == SRV_GS_EMPTY)
-                w.use_state_ts = 1;
-            else if (strcmp(g->protocol_type, "consumer") == 0 && g->state == SRV_GS_STABLE &&
-                     g->nsubscribed >= 0)
                 w.skip_subscribed = 1;
-            else
+            } else if (!g->protocol_type) {
+                w.use_state_ts = 0;
+            } else if (g->state == SRV_GS_EMPTY) {
+                w.use_state_ts = 1;
+            } else if (strcmp(g->protocol_type, "consumer") == 0 && g->state == SRV_GS_STABLE &&
+                       g->nsubscribed >= 0) {
+                w.skip_subscribed = 1;
+            } else {
                 eligible = 0;
+            }
             kp_batch_builder bb;
             kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
             w.bb = &bb;
@@ -2175,7 +2228,7 @@ void srv_groups_expire_offsets(srv_groups *gs)
             if (g->state == SRV_GS_EMPTY && g->ocount == 0 && g->pending_commits == 0 && g->refs == 1) {
                 /* Nothing left: the group goes (with a metadata tombstone). */
                 if (w.rc == 0)
-                    w.rc = srv_glog_add_group(&bb, t, g, NULL, 1);
+                    w.rc = add_group_tombstone(&bb, t, g);
                 g->refs++;
                 group_remove(g);
                 append_tombs(g, &bb, w.rc, NULL, NULL, NULL);
@@ -2237,6 +2290,10 @@ void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group, cons
     srv_group *g = load_get(gs, partition, group);
     if (!g)
         return;
+    if (g->cg && !v)
+        return; /* the classic tombstone of a group upgraded since */
+    srv_cgroup_free(g->cg);
+    g->cg = NULL;
     clear_membership(g);
     if (!v)
         return; /* deleted: its offsets have their own tombstones */
@@ -2296,11 +2353,101 @@ void srv_groups_load_finish(srv_groups *gs)
         srv_group *g = gs->buckets[b];
         while (g) {
             srv_group *next = g->next;
-            if (g->nmembers == 0 && g->ocount == 0 && g->generation == 0)
+            if (g->cg)
+                srv_cgroup_load_finish(g);
+            if (g->nmembers == 0 && g->ocount == 0 && g->generation == 0 && !g->cg)
                 group_remove(g);
             else
                 rearm(g);
             g = next;
         }
     }
+}
+
+/* ---- consumer groups (consumer.c) ---------------------------------------- */
+
+int16_t srv_group_validate_fetch(srv_groups *gs, kp_str group_id, kp_str member_id, int32_t member_epoch)
+{
+    srv_group *g = group_id.len < 0 ? NULL : srv_groups_find(gs, group_id);
+    if (!g || !g->cg)
+        return KP_ERR_NONE;
+    return srv_cgroup_validate_fetch(g, member_id, member_epoch);
+}
+
+srv_group *srv_groupi_create(srv_groups *gs, kp_str id, int32_t partition)
+{
+    return group_create(gs, id, partition);
+}
+
+int64_t srv_groupi_now(const srv_groups *gs)
+{
+    return now(gs);
+}
+
+const srv_groups_config *srv_groupi_cfg(const srv_groups *gs)
+{
+    return &gs->cfg;
+}
+
+const srv_groups_env *srv_groupi_env(const srv_groups *gs)
+{
+    return &gs->env;
+}
+
+void srv_groupi_ref(srv_group *g)
+{
+    g->refs++;
+}
+
+void srv_groupi_unref(srv_group *g)
+{
+    group_unref(g);
+}
+
+void srv_groupi_rearm(srv_group *g)
+{
+    if (g->state != SRV_GS_DEAD)
+        rearm(g);
+}
+
+void srv_groupi_clear_classic(srv_group *g)
+{
+    clear_membership(g);
+    for (int i = 0; i < g->npending; i++)
+        free(g->pending[i].id);
+    g->npending = 0;
+    g->join_phase = JOIN_NONE;
+    g->sync_deadline = -1;
+    if (g->cg)
+        set_str(&g->protocol_type, "consumer");
+}
+
+void srv_groupi_sync_consumer(srv_group *g)
+{
+    const srv_cgroup *cg = g->cg;
+    if (!cg)
+        return;
+    int state = cg->nmembers > 0 ? SRV_GS_STABLE : SRV_GS_EMPTY;
+    if (state != g->state)
+        transition(g, state);
+    /* The union of the subscriptions: offsets of those topics never expire
+     * and cannot be deleted (GROUP_SUBSCRIBED_TO_TOPIC). */
+    subscribed_clear(g);
+    int total = 0;
+    for (int i = 0; i < cg->nmembers; i++)
+        total += cg->members[i]->nsubs;
+    char **subs = calloc((size_t)total + 1, sizeof(*subs));
+    if (!subs)
+        return;
+    int n = 0;
+    for (int i = 0; i < cg->nmembers; i++)
+        for (int j = 0; j < cg->members[i]->nsubs; j++) {
+            int dup = 0;
+            for (int k = 0; k < n && !dup; k++)
+                dup = strcmp(subs[k], cg->members[i]->subs[j]) == 0;
+            if (!dup && (subs[n] = strdup(cg->members[i]->subs[j])))
+                n++;
+        }
+    g->subscribed = subs;
+    g->nsubscribed = n;
 }

@@ -67,6 +67,9 @@ typedef struct srv_groups_env {
      * deadline_ms (-1: nothing due). drop frees whatever arm allocated. */
     void (*arm)(void *arg, srv_group *g, int64_t deadline_ms);
     void (*drop)(void *arg, srv_group *g);
+    /* The topic named `name` in the coordinator's metadata: 1 with its id and
+     * partition count, 0 when it does not exist (consumer groups, KIP-848). */
+    int (*topic)(void *arg, kp_str name, kp_uuid *id, int32_t *nparts);
 } srv_groups_env;
 
 typedef struct srv_groups_config {
@@ -75,6 +78,9 @@ typedef struct srv_groups_config {
     int32_t initial_rebalance_delay_ms;
     int32_t max_size;
     int64_t offsets_retention_ms;
+    /* group.consumer.* (KIP-848); 0: Kafka's default. */
+    int32_t consumer_heartbeat_interval_ms;
+    int32_t consumer_session_timeout_ms;
 } srv_groups_config;
 
 srv_groups *srv_groups_new(const srv_groups_config *cfg, const srv_groups_env *env);
@@ -168,9 +174,10 @@ struct srv_group {
     char **subscribed;            /* -1 in nsubscribed when not known */
     size_t onb, ocount;
     srv_goffset **obuckets;
-    int pending_commits; /* offset appends in flight (retention leaves the group alone) */
-    int64_t armed;       /* deadline handed to env->arm */
-    void *timer;         /* the env's */
+    int pending_commits;   /* offset appends in flight (retention leaves the group alone) */
+    struct srv_cgroup *cg; /* non-NULL: a consumer group (KIP-848, consumer.h) */
+    int64_t armed;         /* deadline handed to env->arm */
+    void *timer;           /* the env's */
 };
 
 srv_group *srv_groups_find(srv_groups *gs, kp_str id);
@@ -282,9 +289,15 @@ typedef struct srv_commit_item {
 typedef void (*srv_group_done_cb)(void *ctx);
 
 /* OffsetCommit: every item's error is set when done runs (inline or later). */
+/* generation is the member epoch for a consumer group; api_version is the
+ * OffsetCommit version (v9+ answers GROUP_ID_NOT_FOUND for unknown groups). */
 void srv_group_commit(srv_groups *gs, int32_t partition, kp_str group_id, int32_t generation,
-                      kp_str member_id, kp_str instance_id, int n, srv_commit_item *items,
-                      srv_group_done_cb done, void *ctx);
+                      kp_str member_id, kp_str instance_id, int16_t api_version, int n,
+                      srv_commit_item *items, srv_group_done_cb done, void *ctx);
+
+/* OffsetFetch v9+ with a member id / epoch: the consumer group's check
+ * (classic groups and other versions: 0). */
+int16_t srv_group_validate_fetch(srv_groups *gs, kp_str group_id, kp_str member_id, int32_t member_epoch);
 
 /* DeleteGroups, one group: *error set when done runs. */
 void srv_group_delete(srv_groups *gs, kp_str group_id, int16_t *error, srv_group_done_cb done, void *ctx);

@@ -5,12 +5,15 @@
  * a record read back (a damaged or foreign record is skipped with a warning,
  * never applied half-way), or allocate outside the caller's arena and the
  * builder.
+ *
+ * The KIP-848 records are encoded by consumer.c and decoded here.
  */
 #include "group_log.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "consumer.h"
 #include "kp_messages.h"
 #include "log.h"
 
@@ -125,6 +128,111 @@ static char *arena_cstr(kp_arena *a, kp_str s)
     return p;
 }
 
+static void undecodable(int32_t partition, const kp_record *rec, const char *what)
+{
+    srv_warn("%s-%d: undecodable %s at offset %lld skipped", SRV_OFFSETS_TOPIC, partition, what,
+             (long long)rec->offset);
+}
+
+/* The value reader of a consumer record: an int16 version 0 then the body.
+ * Returns 1 with vr positioned, 0 for a tombstone, -1 when malformed. */
+static int consumer_value(const kp_record *rec, kp_reader *vr)
+{
+    int16_t vver;
+    if (rec->value.len < 0)
+        return 0;
+    kp_reader_init(vr, rec->value.p, (size_t)rec->value.len);
+    if (kp_read_i16(vr, &vver) || vver != 0)
+        return -1;
+    return 1;
+}
+
+/* KIP-848 records (key versions 3-8): ConsumerGroupMetadata,
+ * PartitionMetadata, MemberMetadata, TargetAssignmentMetadata,
+ * TargetAssignmentMember, CurrentMemberAssignment. */
+static void replay_consumer(srv_groups *gs, int32_t partition, const kp_record *rec, int16_t kver,
+                            kp_reader *r, kp_arena *a)
+{
+    kp_reader vr;
+    int hv;
+    if (kver == 3 || kver == 4 || kver == 6) {
+        kp_consumer_group_metadata_key k;
+        kp_consumer_group_metadata_key_init(&k);
+        /* The three group-level keys share one layout: a group id. */
+        if (kp_consumer_group_metadata_key_decode(r, a, 3, &k) || k.group_id.len < 0) {
+            undecodable(partition, rec, "consumer group key");
+            return;
+        }
+        if ((hv = consumer_value(rec, &vr)) < 0) {
+            undecodable(partition, rec, "consumer group value");
+            return;
+        }
+        if (kver == 3) {
+            kp_consumer_group_metadata_value v;
+            kp_consumer_group_metadata_value_init(&v);
+            if (hv && kp_consumer_group_metadata_value_decode(&vr, a, 0, &v)) {
+                undecodable(partition, rec, "consumer group metadata");
+                return;
+            }
+            srv_cgroup_load_epoch(gs, partition, k.group_id, hv ? &v.epoch : NULL);
+        } else if (kver == 4) {
+            kp_consumer_group_partition_metadata_value v;
+            kp_consumer_group_partition_metadata_value_init(&v);
+            if (hv && kp_consumer_group_partition_metadata_value_decode(&vr, a, 0, &v)) {
+                undecodable(partition, rec, "consumer group partition metadata");
+                return;
+            }
+            srv_cgroup_load_topics(gs, partition, k.group_id, hv ? &v : NULL);
+        } else {
+            kp_consumer_group_target_assignment_metadata_value v;
+            kp_consumer_group_target_assignment_metadata_value_init(&v);
+            if (hv && kp_consumer_group_target_assignment_metadata_value_decode(&vr, a, 0, &v)) {
+                undecodable(partition, rec, "consumer group target assignment metadata");
+                return;
+            }
+            srv_cgroup_load_target_epoch(gs, partition, k.group_id, hv ? &v.assignment_epoch : NULL);
+        }
+        return;
+    }
+    kp_consumer_group_member_metadata_key k;
+    kp_consumer_group_member_metadata_key_init(&k);
+    /* The three member-level keys share one layout: group id, member id. */
+    if (kp_consumer_group_member_metadata_key_decode(r, a, 5, &k) || k.group_id.len < 0 ||
+        k.member_id.len < 0) {
+        undecodable(partition, rec, "consumer group member key");
+        return;
+    }
+    if ((hv = consumer_value(rec, &vr)) < 0) {
+        undecodable(partition, rec, "consumer group member value");
+        return;
+    }
+    if (kver == 5) {
+        kp_consumer_group_member_metadata_value v;
+        kp_consumer_group_member_metadata_value_init(&v);
+        if (hv && kp_consumer_group_member_metadata_value_decode(&vr, a, 0, &v)) {
+            undecodable(partition, rec, "consumer group member metadata");
+            return;
+        }
+        srv_cgroup_load_member(gs, partition, k.group_id, k.member_id, hv ? &v : NULL);
+    } else if (kver == 7) {
+        kp_consumer_group_target_assignment_member_value v;
+        kp_consumer_group_target_assignment_member_value_init(&v);
+        if (hv && kp_consumer_group_target_assignment_member_value_decode(&vr, a, 0, &v)) {
+            undecodable(partition, rec, "consumer group target assignment");
+            return;
+        }
+        srv_cgroup_load_target(gs, partition, k.group_id, k.member_id, hv ? &v : NULL);
+    } else {
+        kp_consumer_group_current_member_assignment_value v;
+        kp_consumer_group_current_member_assignment_value_init(&v);
+        if (hv && kp_consumer_group_current_member_assignment_value_decode(&vr, a, 0, &v)) {
+            undecodable(partition, rec, "consumer group current assignment");
+            return;
+        }
+        srv_cgroup_load_current(gs, partition, k.group_id, k.member_id, hv ? &v : NULL);
+    }
+}
+
 static void replay_record(srv_groups *gs, int32_t partition, const kp_record *rec, kp_arena *a)
 {
     kp_reader r;
@@ -192,8 +300,10 @@ static void replay_record(srv_groups *gs, int32_t partition, const kp_record *re
             for (int32_t i = 0; i < v.members_count; i++)
                 v.members[i].rebalance_timeout = v.members[i].session_timeout;
         srv_groups_load_group(gs, partition, k.group, &v);
+    } else if (kver >= 3 && kver <= 8) {
+        replay_consumer(gs, partition, rec, kver, &r, a);
     }
-    /* Versions 3+ are KIP-848 / share group records: not ours. */
+    /* Other versions are share group records and future kinds: not ours. */
 }
 
 int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b)

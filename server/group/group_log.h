@@ -25,7 +25,8 @@ int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, con
                        int tombstone);
 
 /* Replays one batch of a __consumer_offsets partition into gs. Records of
- * other kinds (KIP-848 groups, future versions) are skipped. */
+ * other kinds (share groups, future versions) are skipped; KIP-848 consumer
+ * group records go to consumer.c. */
 int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b);
 
 /* Loading hooks, implemented by group.c for the replay. */

@@ -1,7 +1,8 @@
 /*
  * describe_groups.c — DescribeGroups (v0-5): each group asked of its
  * coordinator shard. An unknown group is described as Dead with no members
- * and no error, as Kafka does; member metadata and assignments are shown
+ * and no error, as Kafka does (so is a KIP-848 consumer group, which is not
+ * a classic group); member metadata and assignments are shown
  * only while the group is Stable.
  */
 #include <string.h>
@@ -28,7 +29,9 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     o->protocol_type = kp_str_c("");
     o->protocol_data = kp_str_c("");
     o->members_count = 0;
-    if (g) {
+    /* A consumer group (KIP-848) is not a classic group: Kafka describes it
+     * as Dead, without error. */
+    if (g && !g->cg) {
         int stable = g->state == SRV_GS_STABLE;
         o->group_state = srv_gcall_str(c, srv_group_state_name(g->state));
         o->protocol_type = srv_gcall_str(c, g->protocol_type ? g->protocol_type : "");

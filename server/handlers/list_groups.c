@@ -1,13 +1,14 @@
 /*
  * list_groups.c — ListGroups (v0-5): every shard lists the groups it
- * coordinates, filtered there by state (v4+) and type (v5+: all groups here
- * are "classic"), and the lists are concatenated.
+ * coordinates, filtered there by state (v4+) and type (v5+: "classic", or
+ * "consumer" for KIP-848 groups), and the lists are concatenated.
  */
 #include <string.h>
 #include <strings.h>
 
 #include "dispatch.h"
 #include "errors.h"
+#include "group/consumer.h"
 #include "group/coord.h"
 
 typedef struct lg_call {
@@ -37,10 +38,11 @@ static void add(void *arg, const srv_group *g)
 {
     walk *w = arg;
     lg_call *l = w->l;
-    const char *state = srv_group_state_name(g->state);
+    const char *state = g->cg ? srv_cgroup_state_name(g->cg) : srv_group_state_name(g->state);
+    const char *type = g->cg ? "consumer" : "classic";
     if (w->version >= 4 && !in_filter(w->rq->states_filter, w->rq->states_filter_count, state))
         return;
-    if (w->version >= 5 && !in_filter(w->rq->types_filter, w->rq->types_filter_count, "classic"))
+    if (w->version >= 5 && !in_filter(w->rq->types_filter, w->rq->types_filter_count, type))
         return;
     if (l->n == l->cap) {
         int nc = l->cap ? l->cap * 2 : 16;
@@ -57,7 +59,7 @@ static void add(void *arg, const srv_group *g)
     o->group_id = srv_gcall_str(&l->c, g->id);
     o->protocol_type = srv_gcall_str(&l->c, g->protocol_type ? g->protocol_type : "");
     o->group_state = srv_gcall_str(&l->c, state);
-    o->group_type = srv_gcall_str(&l->c, "classic");
+    o->group_type = srv_gcall_str(&l->c, type);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)

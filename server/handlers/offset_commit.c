@@ -45,8 +45,8 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     oc_call *o = (oc_call *)c;
     o->owner = owner;
-    srv_group_commit(gs, c->partition, o->group_id, o->generation, o->member_id, o->instance_id, o->n,
-                     o->items, committed, o);
+    srv_group_commit(gs, c->partition, o->group_id, o->generation, o->member_id, o->instance_id,
+                     c->req->kr.hdr.request_api_version, o->n, o->items, committed, o);
 }
 
 static void fail_all(oc_state *st, int16_t err)

@@ -3,7 +3,9 @@
  * given partitions or all of a group's offsets (null topics, v2+), each
  * group asked of its coordinator shard. A partition without a committed
  * offset answers -1 with no error, as Kafka does. Without transactions no
- * offset is ever pending, so require_stable (v7+) changes nothing.
+ * offset is ever pending, so require_stable (v7+) changes nothing. v9 carries
+ * the member id and epoch of a consumer group (KIP-848) member, checked by
+ * the coordinator (STALE_MEMBER_EPOCH).
  */
 #include <string.h>
 
@@ -33,6 +35,8 @@ typedef struct of_result {
 typedef struct of_call {
     srv_gcall c;
     kp_str group_id;
+    kp_str member_id; /* v9+: a consumer group member's fetch is checked */
+    int32_t member_epoch;
     int ntopics; /* -1: every committed offset */
     const of_topic *topics;
     /* results, in the call's arena */
@@ -93,7 +97,11 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     of_call *o = (of_call *)c;
     srv_group *g = srv_groups_find(gs, o->group_id);
-    if (o->ntopics < 0) {
+    int16_t err = srv_group_validate_fetch(gs, o->group_id, o->member_id, o->member_epoch);
+    if (err) {
+        /* UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH as the group's error. */
+        c->error = err;
+    } else if (o->ntopics < 0) {
         if (g)
             srv_group_foreach_offset(g, add_any, o);
     } else {
@@ -296,6 +304,8 @@ void srv_h_offset_fetch(srv_req *req)
         }
         st->calls[i] = o;
         o->group_id = v >= 8 ? rq->groups[i].group_id : rq->group_id;
+        o->member_id = v >= 9 ? rq->groups[i].member_id : KP_STR_NULL;
+        o->member_epoch = v >= 9 ? rq->groups[i].member_epoch : -1;
         /* v0-1 have no null topics: an empty list is just empty. */
         int nt = v >= 8 ? topics_of(req, rq->groups[i].topics, rq->groups[i].topics_count, 1, &o->topics)
                         : topics_of(req, rq->topics, v < 2 && rq->topics_count < 0 ? 0 : rq->topics_count, 0,

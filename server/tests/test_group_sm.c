@@ -71,8 +71,8 @@ static void on_sync(void *ctx, const srv_sync_result *r)
 
 static srv_groups *new_groups(void)
 {
-    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000};
-    srv_groups_env env = {NULL, fake_now, fake_append, NULL, NULL};
+    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 0, 0};
+    srv_groups_env env = {NULL, fake_now, fake_append, NULL, NULL, NULL};
     return srv_groups_new(&cfg, &env);
 }
 
@@ -298,7 +298,7 @@ static void test_offsets_and_delete(void)
         {kp_str_c("t"), 1, 7, -1, KP_STR_NULL, g_now, -1, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION}};
     g_done = 0;
     /* No group management (generation -1): a simple group is created. */
-    srv_group_commit(gs, 0, kp_str_c("go"), -1, kp_str_c(""), KP_STR_NULL, 2, it, done_cb, NULL);
+    srv_group_commit(gs, 0, kp_str_c("go"), -1, kp_str_c(""), KP_STR_NULL, 8, 2, it, done_cb, NULL);
     CU_ASSERT_EQUAL(g_done, 1);
     CU_ASSERT_EQUAL(it[0].error, KP_ERR_NONE);
     CU_ASSERT_EQUAL(it[1].error, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
@@ -311,7 +311,7 @@ static void test_offsets_and_delete(void)
     CU_ASSERT_PTR_NULL(srv_group_offset(g, kp_str_c("t"), 1));
     /* A generation we do not know is fenced. */
     srv_commit_item it2 = {kp_str_c("t"), 0, 50, -1, KP_STR_NULL, g_now, -1, 0};
-    srv_group_commit(gs, 0, kp_str_c("other"), 5, kp_str_c("m"), KP_STR_NULL, 1, &it2, done_cb, NULL);
+    srv_group_commit(gs, 0, kp_str_c("other"), 5, kp_str_c("m"), KP_STR_NULL, 8, 1, &it2, done_cb, NULL);
     CU_ASSERT_EQUAL(it2.error, KP_ERR_ILLEGAL_GENERATION);
     /* Members commit with their generation; a stale one is refused. */
     join_out j;
@@ -319,10 +319,10 @@ static void test_offsets_and_delete(void)
     sync_out s;
     do_sync(gs, "gm", 1, j.member_id, NULL, 0, NULL, &s);
     srv_commit_item it3 = {kp_str_c("t"), 0, 9, -1, KP_STR_NULL, g_now, -1, 0};
-    srv_group_commit(gs, 0, kp_str_c("gm"), 0, kp_str_c(j.member_id), KP_STR_NULL, 1, &it3, done_cb, NULL);
+    srv_group_commit(gs, 0, kp_str_c("gm"), 0, kp_str_c(j.member_id), KP_STR_NULL, 8, 1, &it3, done_cb, NULL);
     CU_ASSERT_EQUAL(it3.error, KP_ERR_ILLEGAL_GENERATION);
     it3.error = 0;
-    srv_group_commit(gs, 0, kp_str_c("gm"), 1, kp_str_c(j.member_id), KP_STR_NULL, 1, &it3, done_cb, NULL);
+    srv_group_commit(gs, 0, kp_str_c("gm"), 1, kp_str_c(j.member_id), KP_STR_NULL, 8, 1, &it3, done_cb, NULL);
     CU_ASSERT_EQUAL(it3.error, KP_ERR_NONE);
     int16_t err = -1;
     srv_group_delete(gs, kp_str_c("gm"), &err, done_cb, NULL);
@@ -334,7 +334,7 @@ static void test_offsets_and_delete(void)
     CU_ASSERT_EQUAL(err, KP_ERR_GROUP_ID_NOT_FOUND);
     /* Retention: an empty group's offsets go a retention period after it emptied. */
     srv_commit_item it4 = {kp_str_c("t"), 2, 1, -1, KP_STR_NULL, g_now, -1, 0};
-    srv_group_commit(gs, 0, kp_str_c("gx"), -1, kp_str_c(""), KP_STR_NULL, 1, &it4, done_cb, NULL);
+    srv_group_commit(gs, 0, kp_str_c("gx"), -1, kp_str_c(""), KP_STR_NULL, 8, 1, &it4, done_cb, NULL);
     srv_groups_expire_offsets(gs);
     CU_ASSERT_PTR_NOT_NULL(srv_groups_find(gs, kp_str_c("gx")));
     g_now += 7LL * 24 * 3600 * 1000 + 1;

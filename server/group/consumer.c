@@ -1,0 +1,1682 @@
+/*
+ * consumer.c — the KIP-848 consumer groups of one shard (see consumer.h).
+ *
+ * Owns every srv_cgroup and srv_cmember and the consumer records of
+ * __consumer_offsets (ConsumerGroupMetadata, PartitionMetadata, MemberMetadata,
+ * TargetAssignmentMetadata/Member, CurrentMemberAssignment). Must not: block,
+ * or answer a heartbeat before its records are durable (Kafka answers once
+ * the records are committed).
+ *
+ * As in Kafka, the in-memory state moves on at once and the records describe
+ * the change; a failed append is answered with the storage error and the
+ * member's next full heartbeat converges again.
+ */
+#include "consumer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "assignor.h"
+#include "errors.h"
+#include "group_log.h"
+#include "kp_messages.h"
+#include "log.h"
+
+/* Record key versions (the "validVersions" of each key: Kafka's record types). */
+#define KEY_CG_EPOCH          3
+#define KEY_CG_TOPICS         4
+#define KEY_CG_MEMBER         5
+#define KEY_CG_TARGET_EPOCH   6
+#define KEY_CG_TARGET_MEMBER  7
+#define KEY_CG_CURRENT_MEMBER 8
+
+/* ---- partition sets ------------------------------------------------------ */
+
+static int tp_cmp(const srv_tp *a, const kp_uuid *t, int32_t p)
+{
+    int c = memcmp(a->topic.b, t->b, 16);
+    if (c)
+        return c;
+    return a->partition < p ? -1 : a->partition > p ? 1 : 0;
+}
+
+/* Index of (t, p) or of where it would go (*found tells). */
+static int tps_find(const srv_tps *s, const kp_uuid *t, int32_t p, int *found)
+{
+    int lo = 0, hi = s->n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        int c = tp_cmp(&s->v[mid], t, p);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+void srv_tps_free(srv_tps *s)
+{
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+}
+
+int srv_tps_add(srv_tps *s, kp_uuid topic, int32_t partition)
+{
+    int found;
+    int i = tps_find(s, &topic, partition, &found);
+    if (found)
+        return 0;
+    if (s->n == s->cap) {
+        int nc = s->cap ? s->cap * 2 : 8;
+        srv_tp *nv = realloc(s->v, (size_t)nc * sizeof(*nv));
+        if (!nv)
+            return -1;
+        s->v = nv;
+        s->cap = nc;
+    }
+    memmove(&s->v[i + 1], &s->v[i], (size_t)(s->n - i) * sizeof(*s->v));
+    s->v[i].topic = topic;
+    s->v[i].partition = partition;
+    s->n++;
+    return 0;
+}
+
+int srv_tps_has(const srv_tps *s, kp_uuid topic, int32_t partition)
+{
+    int found;
+    tps_find(s, &topic, partition, &found);
+    return found;
+}
+
+int srv_tps_eq(const srv_tps *a, const srv_tps *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (tp_cmp(&a->v[i], &b->v[i].topic, b->v[i].partition) != 0)
+            return 0;
+    return 1;
+}
+
+static int tps_copy(srv_tps *dst, const srv_tps *src)
+{
+    dst->n = 0;
+    if (src->n > dst->cap) {
+        srv_tp *nv = realloc(dst->v, (size_t)src->n * sizeof(*nv));
+        if (!nv)
+            return -1;
+        dst->v = nv;
+        dst->cap = src->n;
+    }
+    if (src->n)
+        memcpy(dst->v, src->v, (size_t)src->n * sizeof(*src->v));
+    dst->n = src->n;
+    return 0;
+}
+
+int srv_tps_groups(const srv_tps *s, srv_tpgroup *out, int32_t *parts)
+{
+    int n = 0;
+    for (int i = 0; i < s->n; i++) {
+        parts[i] = s->v[i].partition;
+        if (n == 0 || memcmp(out[n - 1].topic.b, s->v[i].topic.b, 16) != 0) {
+            out[n].topic = s->v[i].topic;
+            out[n].parts = &parts[i];
+            out[n].n = 0;
+            n++;
+        }
+        out[n - 1].n++;
+    }
+    return n;
+}
+
+/* ---- members ------------------------------------------------------------- */
+
+static char *dup_kstr(kp_str s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = malloc((size_t)s.len + 1);
+    if (p) {
+        if (s.len)
+            memcpy(p, s.p, (size_t)s.len);
+        p[s.len] = 0;
+    }
+    return p;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void free_subs(char **subs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(subs[i]);
+    free(subs);
+}
+
+static void cmember_free(srv_cmember *m)
+{
+    if (!m)
+        return;
+    free(m->id);
+    free(m->instance_id);
+    free(m->rack_id);
+    free(m->client_id);
+    free(m->client_host);
+    free(m->assignor);
+    free_subs(m->subs, m->nsubs);
+    srv_tps_free(&m->assigned);
+    srv_tps_free(&m->revoking);
+    srv_tps_free(&m->target);
+    free(m);
+}
+
+static srv_cmember *cmember_new(kp_str id)
+{
+    srv_cmember *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->id = dup_kstr(id);
+    if (!m->id) {
+        free(m);
+        return NULL;
+    }
+    m->rebalance_timeout_ms = -1;
+    m->session_deadline = -1;
+    m->rebalance_deadline = -1;
+    return m;
+}
+
+srv_cmember *srv_cgroup_member(const srv_cgroup *cg, kp_str id)
+{
+    if (id.len < 0)
+        return NULL;
+    for (int i = 0; i < cg->nmembers; i++)
+        if (kp_str_eq(id, cg->members[i]->id))
+            return cg->members[i];
+    return NULL;
+}
+
+static srv_cmember *static_member(const srv_cgroup *cg, kp_str instance)
+{
+    if (instance.len < 0)
+        return NULL;
+    for (int i = 0; i < cg->nmembers; i++)
+        if (cg->members[i]->instance_id && kp_str_eq(instance, cg->members[i]->instance_id))
+            return cg->members[i];
+    return NULL;
+}
+
+static int member_index(const srv_cgroup *cg, const srv_cmember *m)
+{
+    for (int i = 0; i < cg->nmembers; i++)
+        if (cg->members[i] == m)
+            return i;
+    return -1;
+}
+
+static int add_member(srv_cgroup *cg, srv_cmember *m)
+{
+    if (cg->nmembers == cg->mcap) {
+        int nc = cg->mcap ? cg->mcap * 2 : 8;
+        srv_cmember **nm = realloc(cg->members, (size_t)nc * sizeof(*nm));
+        if (!nm)
+            return -1;
+        cg->members = nm;
+        cg->mcap = nc;
+    }
+    cg->members[cg->nmembers++] = m;
+    return 0;
+}
+
+/* Removes and frees member idx, keeping the join order of the others. */
+static void remove_member_at(srv_cgroup *cg, int idx)
+{
+    cmember_free(cg->members[idx]);
+    memmove(&cg->members[idx], &cg->members[idx + 1],
+            (size_t)(cg->nmembers - idx - 1) * sizeof(*cg->members));
+    cg->nmembers--;
+}
+
+static void free_topics(srv_ctopic *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(t[i].name);
+    free(t);
+}
+
+void srv_cgroup_free(srv_cgroup *cg)
+{
+    if (!cg)
+        return;
+    for (int i = 0; i < cg->nmembers; i++)
+        cmember_free(cg->members[i]);
+    free(cg->members);
+    free_topics(cg->topics, cg->ntopics);
+    free(cg);
+}
+
+const char *srv_cgroup_state_name(const srv_cgroup *cg)
+{
+    if (cg->nmembers == 0)
+        return "Empty";
+    if (cg->epoch > cg->assignment_epoch)
+        return "Assigning";
+    for (int i = 0; i < cg->nmembers; i++)
+        if (cg->members[i]->epoch != cg->assignment_epoch || cg->members[i]->state != SRV_CM_STABLE)
+            return "Reconciling";
+    return "Stable";
+}
+
+/* The epoch of the member other than self that still owns tp (assigned or
+ * pending revocation), -1 when the partition is free. */
+static int32_t partition_epoch(const srv_cgroup *cg, const srv_cmember *self, const srv_tp *tp)
+{
+    for (int i = 0; i < cg->nmembers; i++) {
+        const srv_cmember *o = cg->members[i];
+        if (o == self)
+            continue;
+        if (srv_tps_has(&o->assigned, tp->topic, tp->partition) ||
+            srv_tps_has(&o->revoking, tp->topic, tp->partition))
+            return o->epoch;
+    }
+    return -1;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static kp_str cstr(const char *s)
+{
+    return s ? kp_str_c(s) : KP_STR_NULL;
+}
+
+/* Adds key kw and value vw (NULL: tombstone) to bb; frees both writers. */
+static int add_record(kp_batch_builder *bb, int64_t ts, kp_writer *kw, kp_writer *vw, int rc)
+{
+    if (rc == 0)
+        rc = kw->err ? kw->err : (vw ? vw->err : 0);
+    if (rc == 0)
+        rc = kp_batch_builder_add(bb, ts, (kp_bytes){kw->buf, (int32_t)kw->len},
+                                  vw ? (kp_bytes){vw->buf, (int32_t)vw->len} : KP_BYTES_NULL, NULL, 0);
+    kp_writer_free(kw);
+    if (vw)
+        kp_writer_free(vw);
+    return rc;
+}
+
+/* Group-level keys (epoch, topics, target epoch) share one shape. */
+static int group_key(kp_writer *kw, int16_t ver, const char *group)
+{
+    kp_writer_init(kw, 64);
+    kp_write_i16(kw, ver);
+    kp_consumer_group_metadata_key k;
+    kp_consumer_group_metadata_key_init(&k);
+    k.group_id = kp_str_c(group);
+    /* The three group-level keys are the same single string field. */
+    return kp_consumer_group_metadata_key_encode(kw, KEY_CG_EPOCH, &k);
+}
+
+/* Member-level keys (member, target member, current member) likewise. */
+static int member_key(kp_writer *kw, int16_t ver, const char *group, const char *member)
+{
+    kp_writer_init(kw, 64);
+    kp_write_i16(kw, ver);
+    kp_consumer_group_member_metadata_key k;
+    kp_consumer_group_member_metadata_key_init(&k);
+    k.group_id = kp_str_c(group);
+    k.member_id = kp_str_c(member);
+    return kp_consumer_group_member_metadata_key_encode(kw, KEY_CG_MEMBER, &k);
+}
+
+static int rec_epoch(kp_batch_builder *bb, int64_t ts, const char *group, int16_t key, const int32_t *epoch)
+{
+    kp_writer kw, vw;
+    int rc = group_key(&kw, key, group);
+    if (!epoch)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 16);
+    kp_write_i16(&vw, 0);
+    if (rc == 0 && key == KEY_CG_EPOCH) {
+        kp_consumer_group_metadata_value v;
+        kp_consumer_group_metadata_value_init(&v);
+        v.epoch = *epoch;
+        rc = kp_consumer_group_metadata_value_encode(&vw, 0, &v);
+    } else if (rc == 0) {
+        kp_consumer_group_target_assignment_metadata_value v;
+        kp_consumer_group_target_assignment_metadata_value_init(&v);
+        v.assignment_epoch = *epoch;
+        rc = kp_consumer_group_target_assignment_metadata_value_encode(&vw, 0, &v);
+    }
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+static int rec_topics(kp_batch_builder *bb, int64_t ts, const char *group, const srv_cgroup *cg)
+{
+    kp_writer kw, vw;
+    int rc = group_key(&kw, KEY_CG_TOPICS, group);
+    if (!cg)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    kp_consumer_group_partition_metadata_value_topic_metadata *tm =
+        calloc((size_t)cg->ntopics + 1, sizeof(*tm));
+    if (!tm)
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < cg->ntopics; i++) {
+            kp_consumer_group_partition_metadata_value_topic_metadata_init(&tm[i]);
+            tm[i].topic_id = cg->topics[i].id;
+            tm[i].topic_name = kp_str_c(cg->topics[i].name);
+            tm[i].num_partitions = cg->topics[i].nparts;
+            tm[i].partition_metadata_count = 0; /* no racks here */
+        }
+        kp_consumer_group_partition_metadata_value v;
+        kp_consumer_group_partition_metadata_value_init(&v);
+        v.topics = tm;
+        v.topics_count = cg->ntopics;
+        rc = kp_consumer_group_partition_metadata_value_encode(&vw, 0, &v);
+    }
+    free(tm);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+static int rec_member(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                      const srv_cmember *m)
+{
+    kp_writer kw, vw;
+    int rc = member_key(&kw, KEY_CG_MEMBER, group, id);
+    if (!m)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 128);
+    kp_write_i16(&vw, 0);
+    kp_str *subs = calloc((size_t)m->nsubs + 1, sizeof(*subs));
+    if (!subs)
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < m->nsubs; i++)
+            subs[i] = kp_str_c(m->subs[i]);
+        kp_consumer_group_member_metadata_value v;
+        kp_consumer_group_member_metadata_value_init(&v);
+        v.instance_id = cstr(m->instance_id);
+        v.rack_id = cstr(m->rack_id);
+        v.client_id = kp_str_c(m->client_id ? m->client_id : "");
+        v.client_host = kp_str_c(m->client_host ? m->client_host : "");
+        v.subscribed_topic_names = subs;
+        v.subscribed_topic_names_count = m->nsubs;
+        v.subscribed_topic_regex = KP_STR_NULL;
+        v.rebalance_timeout_ms = m->rebalance_timeout_ms;
+        v.server_assignor = cstr(m->assignor);
+        v.classic_member_metadata = NULL;
+        rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
+    }
+    free(subs);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+/* The per-topic runs of a set, in memory the caller frees with free(). */
+typedef struct tp_runs {
+    int n;
+    srv_tpgroup *g;
+    int32_t *parts;
+} tp_runs;
+
+static int runs_of(const srv_tps *s, tp_runs *r)
+{
+    r->g = malloc(((size_t)s->n + 1) * sizeof(*r->g));
+    r->parts = malloc(((size_t)s->n + 1) * sizeof(*r->parts));
+    if (!r->g || !r->parts) {
+        free(r->g);
+        free(r->parts);
+        return KP_E_NOMEM;
+    }
+    r->n = srv_tps_groups(s, r->g, r->parts);
+    return 0;
+}
+
+static void runs_free(tp_runs *r)
+{
+    free(r->g);
+    free(r->parts);
+}
+
+static int rec_target(kp_batch_builder *bb, int64_t ts, const char *group, const char *id, const srv_tps *t)
+{
+    kp_writer kw, vw;
+    int rc = member_key(&kw, KEY_CG_TARGET_MEMBER, group, id);
+    if (!t)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    tp_runs r = {0};
+    kp_consumer_group_target_assignment_member_value_topic_partition *tps = NULL;
+    if (rc == 0)
+        rc = runs_of(t, &r);
+    if (rc == 0 && !(tps = calloc((size_t)r.n + 1, sizeof(*tps))))
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < r.n; i++) {
+            tps[i].topic_id = r.g[i].topic;
+            tps[i].partitions = (int32_t *)r.g[i].parts;
+            tps[i].partitions_count = r.g[i].n;
+        }
+        kp_consumer_group_target_assignment_member_value v;
+        kp_consumer_group_target_assignment_member_value_init(&v);
+        v.topic_partitions = tps;
+        v.topic_partitions_count = r.n;
+        rc = kp_consumer_group_target_assignment_member_value_encode(&vw, 0, &v);
+        runs_free(&r);
+    }
+    free(tps);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+static int fill_current(const srv_tps *s, tp_runs *r,
+                        kp_consumer_group_current_member_assignment_value_topic_partitions **out)
+{
+    int rc = runs_of(s, r);
+    if (rc)
+        return rc;
+    *out = calloc((size_t)r->n + 1, sizeof(**out));
+    if (!*out) {
+        runs_free(r);
+        return KP_E_NOMEM;
+    }
+    for (int i = 0; i < r->n; i++) {
+        (*out)[i].topic_id = r->g[i].topic;
+        (*out)[i].partitions = (int32_t *)r->g[i].parts;
+        (*out)[i].partitions_count = r->g[i].n;
+    }
+    return 0;
+}
+
+static int rec_current(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                       const srv_cmember *m)
+{
+    kp_writer kw, vw;
+    int rc = member_key(&kw, KEY_CG_CURRENT_MEMBER, group, id);
+    if (!m)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    tp_runs ra = {0}, rr = {0};
+    kp_consumer_group_current_member_assignment_value v;
+    kp_consumer_group_current_member_assignment_value_init(&v);
+    v.assigned_partitions = v.partitions_pending_revocation = NULL;
+    if (rc == 0)
+        rc = fill_current(&m->assigned, &ra, &v.assigned_partitions);
+    if (rc == 0 && (rc = fill_current(&m->revoking, &rr, &v.partitions_pending_revocation)) != 0)
+        runs_free(&ra);
+    if (rc == 0) {
+        v.member_epoch = m->epoch;
+        v.previous_member_epoch = m->prev_epoch;
+        v.state = m->state;
+        v.assigned_partitions_count = ra.n;
+        v.partitions_pending_revocation_count = rr.n;
+        rc = kp_consumer_group_current_member_assignment_value_encode(&vw, 0, &v);
+        runs_free(&ra);
+        runs_free(&rr);
+    }
+    free(v.assigned_partitions);
+    free(v.partitions_pending_revocation);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+int srv_cgroup_add_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g)
+{
+    const srv_cgroup *cg = g->cg;
+    int rc = 0;
+    for (int i = 0; cg && rc == 0 && i < cg->nmembers; i++) {
+        const char *id = cg->members[i]->id;
+        rc = rec_current(bb, ts, g->id, id, NULL);
+        if (rc == 0)
+            rc = rec_target(bb, ts, g->id, id, NULL);
+        if (rc == 0)
+            rc = rec_member(bb, ts, g->id, id, NULL);
+    }
+    if (rc == 0)
+        rc = rec_epoch(bb, ts, g->id, KEY_CG_TARGET_EPOCH, NULL);
+    if (rc == 0)
+        rc = rec_topics(bb, ts, g->id, NULL);
+    if (rc == 0)
+        rc = rec_epoch(bb, ts, g->id, KEY_CG_EPOCH, NULL);
+    return rc;
+}
+
+/* ---- appends ------------------------------------------------------------- */
+
+typedef struct write_ctx {
+    srv_group *g;
+    srv_chb_cb cb; /* NULL: nobody waits (timers) */
+    void *ctx;
+    srv_chb_result r;
+    char *member_id;
+    srv_tps assignment;
+    int with_assignment;
+    char message[160];
+} write_ctx;
+
+static void write_ctx_free(write_ctx *w)
+{
+    free(w->member_id);
+    srv_tps_free(&w->assignment);
+    free(w);
+}
+
+/* Kafka's mapping of a failed coordinator write. */
+static int16_t write_error(int16_t e)
+{
+    switch (e) {
+    case KP_ERR_NONE:
+        return KP_ERR_NONE;
+    case KP_ERR_UNKNOWN_TOPIC_OR_PARTITION:
+    case KP_ERR_NOT_ENOUGH_REPLICAS:
+    case KP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case KP_ERR_REQUEST_TIMED_OUT:
+        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    case KP_ERR_NOT_LEADER_OR_FOLLOWER:
+    case KP_ERR_KAFKA_STORAGE_ERROR:
+        return KP_ERR_NOT_COORDINATOR;
+    default:
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
+}
+
+static void answer(write_ctx *w)
+{
+    if (!w->cb)
+        return;
+    if (w->r.error) {
+        w->r.member_id = NULL;
+        w->r.member_epoch = 0;
+        w->r.heartbeat_interval_ms = 0;
+        w->r.assignment = NULL;
+    } else {
+        w->r.member_id = w->member_id ? w->member_id : "";
+        w->r.assignment = w->with_assignment ? &w->assignment : NULL;
+    }
+    w->cb(w->ctx, &w->r);
+}
+
+static void written(void *p, int16_t err)
+{
+    write_ctx *w = p;
+    srv_group *g = w->g;
+    if (err) {
+        srv_warn("group %s: cannot write its consumer group records: error %d", g->id, err);
+        if (!w->r.error) {
+            w->r.error = write_error(err);
+            w->r.message = NULL;
+        }
+    }
+    answer(w);
+    write_ctx_free(w);
+    srv_groupi_rearm(g);
+    srv_groupi_unref(g);
+}
+
+/* Appends bb (when it holds records) and answers w once durable; answers at
+ * once when there is nothing to write. Consumes bb and w. */
+static void commit(srv_group *g, kp_batch_builder *bb, int nrec, int rc, write_ctx *w)
+{
+    if (rc == 0 && nrec == 0) {
+        kp_batch_builder_free(bb);
+        answer(w);
+        write_ctx_free(w);
+        return;
+    }
+    kp_writer out;
+    kp_writer_init(&out, 256);
+    if (rc == 0)
+        rc = kp_batch_builder_finish(bb, &out);
+    kp_batch_builder_free(bb);
+    if (rc) {
+        kp_writer_free(&out);
+        srv_error("group %s: cannot encode its consumer group records (%d)", g->id, rc);
+        if (!w->r.error)
+            w->r.error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        answer(w);
+        write_ctx_free(w);
+        return;
+    }
+    w->g = g;
+    srv_groupi_ref(g);
+    const srv_groups_env *env = srv_groupi_env(g->gs);
+    env->append(env->arg, g->partition, out.buf, out.len, written, w);
+    kp_writer_free(&out);
+}
+
+/* ---- subscriptions and the target assignment ---------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The union of the subscriptions, resolved against the metadata: the
+ * subscription metadata Kafka keeps per group. */
+static int compute_topics(srv_groups *gs, const srv_cgroup *cg, srv_ctopic **out, int *nout)
+{
+    int total = 0;
+    for (int i = 0; i < cg->nmembers; i++)
+        total += cg->members[i]->nsubs;
+    char **names = malloc(((size_t)total + 1) * sizeof(*names));
+    srv_ctopic *ts = calloc((size_t)total + 1, sizeof(*ts));
+    if (!names || !ts) {
+        free(names);
+        free(ts);
+        return -1;
+    }
+    int n = 0, k = 0;
+    for (int i = 0; i < cg->nmembers; i++)
+        for (int j = 0; j < cg->members[i]->nsubs; j++)
+            names[n++] = cg->members[i]->subs[j];
+    qsort(names, (size_t)n, sizeof(*names), cmp_str);
+    const srv_groups_env *env = srv_groupi_env(gs);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+            continue;
+        kp_uuid id;
+        int32_t np;
+        if (!env->topic || !env->topic(env->arg, kp_str_c(names[i]), &id, &np))
+            continue;
+        ts[k].name = strdup(names[i]);
+        if (!ts[k].name) {
+            free(names);
+            free_topics(ts, k);
+            return -1;
+        }
+        ts[k].id = id;
+        ts[k].nparts = np;
+        k++;
+    }
+    free(names);
+    *out = ts;
+    *nout = k;
+    return 0;
+}
+
+static int topics_eq(const srv_ctopic *a, int na, const srv_ctopic *b, int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i].name, b[i].name) != 0 || memcmp(a[i].id.b, b[i].id.b, 16) != 0 ||
+            a[i].nparts != b[i].nparts)
+            return 0;
+    return 1;
+}
+
+/* Recomputes the subscription metadata; 1 when it changed (a record added). */
+static int refresh_topics(srv_group *g, kp_batch_builder *bb, int64_t ts, int *nrec, int *rc)
+{
+    srv_cgroup *cg = g->cg;
+    srv_ctopic *nt;
+    int n;
+    if (compute_topics(g->gs, cg, &nt, &n)) {
+        *rc = KP_E_NOMEM;
+        return 0;
+    }
+    if (topics_eq(nt, n, cg->topics, cg->ntopics)) {
+        free_topics(nt, n);
+        return 0;
+    }
+    free_topics(cg->topics, cg->ntopics);
+    cg->topics = nt;
+    cg->ntopics = n;
+    if (*rc == 0)
+        *rc = rec_topics(bb, ts, g->id, cg);
+    (*nrec)++;
+    return 1;
+}
+
+/* ConsumerGroup.computePreferredServerAssignor: the assignor most members
+ * asked for, else the default. */
+const char *srv_cgroup_assignor(const srv_cgroup *cg)
+{
+    const char *best = NULL;
+    int best_n = 0;
+    for (int i = 0; i < cg->nmembers; i++) {
+        const char *a = cg->members[i]->assignor;
+        if (!a)
+            continue;
+        int c = 0;
+        for (int j = 0; j < cg->nmembers; j++)
+            if (str_eq(a, cg->members[j]->assignor))
+                c++;
+        if (c > best_n) {
+            best = a;
+            best_n = c;
+        }
+    }
+    return best ? best : SRV_CGROUP_DEFAULT_ASSIGNOR;
+}
+
+/* Computes the target assignment of the current epoch and records what
+ * changed (TargetAssignmentBuilder). */
+static void update_target(srv_group *g, kp_batch_builder *bb, int64_t ts, int *nrec, int *rc)
+{
+    srv_cgroup *cg = g->cg;
+    srv_asg_member *am = calloc((size_t)cg->nmembers + 1, sizeof(*am));
+    if (!am) {
+        *rc = KP_E_NOMEM;
+        return;
+    }
+    for (int i = 0; i < cg->nmembers; i++) {
+        am[i].id = cg->members[i]->id;
+        am[i].nsubs = cg->members[i]->nsubs;
+        am[i].subs = cg->members[i]->subs;
+        am[i].prev = &cg->members[i]->target;
+    }
+    const char *name = srv_cgroup_assignor(cg);
+    if (srv_assign(name, am, cg->nmembers, cg->topics, cg->ntopics) != 0) {
+        *rc = KP_E_NOMEM;
+    } else {
+        for (int i = 0; i < cg->nmembers; i++) {
+            srv_cmember *m = cg->members[i];
+            if (srv_tps_eq(&am[i].out, &m->target))
+                continue;
+            srv_tps_free(&m->target);
+            m->target = am[i].out;
+            am[i].out = (srv_tps){0};
+            if (*rc == 0)
+                *rc = rec_target(bb, ts, g->id, m->id, &m->target);
+            (*nrec)++;
+        }
+        cg->assignment_epoch = cg->epoch;
+        if (*rc == 0)
+            *rc = rec_epoch(bb, ts, g->id, KEY_CG_TARGET_EPOCH, &cg->assignment_epoch);
+        (*nrec)++;
+        srv_info("group %s: target assignment of epoch %d computed by the %s assignor", g->id, cg->epoch,
+                 name);
+    }
+    for (int i = 0; i < cg->nmembers; i++)
+        srv_tps_free(&am[i].out);
+    free(am);
+}
+
+/* ---- reconciliation (CurrentAssignmentBuilder) -------------------------- */
+
+/* Whether the member still reports owning any of `pending`; a member that
+ * did not send its owned partitions is assumed to still own them. */
+static int owns_any(const srv_tps *owned, const srv_tps *pending)
+{
+    if (!owned)
+        return 1;
+    for (int i = 0; i < owned->n; i++)
+        if (srv_tps_has(pending, owned->v[i].topic, owned->v[i].partition))
+            return 1;
+    return 0;
+}
+
+/* Moves m towards the target assignment of epoch target_epoch. Returns 0 or
+ * -1 (memory: m unchanged). */
+static int next_assignment(const srv_cgroup *cg, srv_cmember *m, int32_t epoch, const srv_tps *owned)
+{
+    srv_tps keep = {0}, revoke = {0}, give = {0};
+    int unreleased = 0, rc = 0;
+    for (int i = 0; i < m->assigned.n && rc == 0; i++) {
+        const srv_tp *tp = &m->assigned.v[i];
+        rc = srv_tps_add(srv_tps_has(&m->target, tp->topic, tp->partition) ? &keep : &revoke, tp->topic,
+                         tp->partition);
+    }
+    for (int i = 0; i < m->target.n && rc == 0; i++) {
+        const srv_tp *tp = &m->target.v[i];
+        if (srv_tps_has(&keep, tp->topic, tp->partition))
+            continue;
+        if (partition_epoch(cg, m, tp) != -1)
+            unreleased = 1;
+        else
+            rc = srv_tps_add(&give, tp->topic, tp->partition);
+    }
+    if (rc) {
+        srv_tps_free(&keep);
+        srv_tps_free(&revoke);
+        srv_tps_free(&give);
+        return -1;
+    }
+    int32_t old = m->epoch;
+    if (revoke.n > 0 && owns_any(owned, &revoke)) {
+        /* Revoke first: the member keeps its epoch until it acknowledges. */
+        m->state = SRV_CM_UNREVOKED;
+        m->prev_epoch = old;
+        m->epoch = epoch;
+        srv_tps_free(&m->assigned);
+        srv_tps_free(&m->revoking);
+        m->assigned = keep;
+        m->revoking = revoke;
+        srv_tps_free(&give);
+        return 0;
+    }
+    for (int i = 0; i < give.n && rc == 0; i++)
+        rc = srv_tps_add(&keep, give.v[i].topic, give.v[i].partition);
+    if (rc) {
+        srv_tps_free(&keep);
+        srv_tps_free(&revoke);
+        srv_tps_free(&give);
+        return -1;
+    }
+    m->state = unreleased ? SRV_CM_UNRELEASED : SRV_CM_STABLE;
+    m->prev_epoch = old;
+    m->epoch = cg->assignment_epoch;
+    srv_tps_free(&m->assigned);
+    srv_tps_free(&m->revoking);
+    m->assigned = keep;
+    srv_tps_free(&revoke);
+    srv_tps_free(&give);
+    return 0;
+}
+
+/* maybeReconcile: returns 1 when the member's current assignment changed. */
+static int reconcile(const srv_cgroup *cg, srv_cmember *m, const srv_tps *owned)
+{
+    if (m->epoch == cg->assignment_epoch && m->state == SRV_CM_STABLE)
+        return 0;
+    int32_t e = m->epoch, pe = m->prev_epoch;
+    int8_t st = m->state;
+    srv_tps a = {0}, r = {0};
+    if (tps_copy(&a, &m->assigned) || tps_copy(&r, &m->revoking)) {
+        srv_tps_free(&a);
+        srv_tps_free(&r);
+        return 0;
+    }
+    int rc = 0;
+    switch (m->state) {
+    case SRV_CM_STABLE:
+        rc = next_assignment(cg, m, m->epoch, owned);
+        break;
+    case SRV_CM_UNREVOKED:
+        if (!owns_any(owned, &m->revoking))
+            rc = next_assignment(cg, m, m->epoch + 1, owned);
+        break;
+    default:
+        rc = next_assignment(cg, m, m->epoch, owned);
+        break;
+    }
+    int changed = rc == 0 && (e != m->epoch || pe != m->prev_epoch || st != m->state ||
+                              !srv_tps_eq(&a, &m->assigned) || !srv_tps_eq(&r, &m->revoking));
+    srv_tps_free(&a);
+    srv_tps_free(&r);
+    return changed;
+}
+
+/* ---- fencing ------------------------------------------------------------- */
+
+/* Removes member idx with its records, refreshes the subscription metadata
+ * and bumps the group epoch (consumerGroupFenceMember). The new target is
+ * computed by the next heartbeat, as in Kafka. */
+static void fence(srv_group *g, int idx, kp_batch_builder *bb, int64_t ts, int *nrec, int *rc)
+{
+    srv_cgroup *cg = g->cg;
+    const char *id = cg->members[idx]->id;
+    if (*rc == 0)
+        *rc = rec_current(bb, ts, g->id, id, NULL);
+    if (*rc == 0)
+        *rc = rec_target(bb, ts, g->id, id, NULL);
+    if (*rc == 0)
+        *rc = rec_member(bb, ts, g->id, id, NULL);
+    *nrec += 3;
+    remove_member_at(cg, idx);
+    refresh_topics(g, bb, ts, nrec, rc);
+    cg->epoch++;
+    if (*rc == 0)
+        *rc = rec_epoch(bb, ts, g->id, KEY_CG_EPOCH, &cg->epoch);
+    (*nrec)++;
+    srv_groupi_sync_consumer(g);
+}
+
+/* ---- the heartbeat -------------------------------------------------------- */
+
+static void new_member_id(char *out, size_t cap)
+{
+    uint8_t b[16];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        /* No entropy source: time and address still make a unique id. */
+        uint64_t x = (uint64_t)(uintptr_t)out ^ (uint64_t)time(NULL);
+        memcpy(b, &x, 8);
+        memcpy(b + 8, &x, 8);
+    }
+    /* A UUID rendered as Kafka's Uuid.toString (base64url, no padding). */
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (int i = 0; i < 16 && o + 1 < cap; i++) {
+        acc = (acc << 8) | b[i];
+        bits += 8;
+        while (bits >= 6 && o + 1 < cap) {
+            out[o++] = al[(acc >> (bits - 6)) & 63];
+            bits -= 6;
+        }
+    }
+    if (bits > 0 && o + 1 < cap)
+        out[o++] = al[(acc << (6 - bits)) & 63];
+    out[o] = 0;
+}
+
+static int16_t fail(write_ctx *w, int16_t err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int16_t fail(write_ctx *w, int16_t err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->message, sizeof(w->message), fmt, ap);
+    va_end(ap);
+    w->r.error = err;
+    w->r.message = w->message;
+    return err;
+}
+
+/* throwIfConsumerGroupHeartbeatRequestIsInvalid and the assignor check. */
+static int16_t validate(const srv_chb_req *rq, write_ctx *w)
+{
+    if (rq->group_id.len <= 0)
+        return fail(w, KP_ERR_INVALID_REQUEST, "GroupId can't be empty.");
+    if (rq->instance_id.len == 0)
+        return fail(w, KP_ERR_INVALID_REQUEST, "InstanceId can't be empty.");
+    if (rq->rack_id.len == 0)
+        return fail(w, KP_ERR_INVALID_REQUEST, "RackId can't be empty.");
+    if (rq->regex.len >= 0)
+        return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicRegex is not supported.");
+    if (rq->member_epoch > 0 || rq->member_epoch == SRV_CEPOCH_LEAVE) {
+        if (rq->member_id.len <= 0)
+            return fail(w, KP_ERR_INVALID_REQUEST, "MemberId can't be empty.");
+    } else if (rq->member_epoch == 0) {
+        if (rq->rebalance_timeout_ms == -1)
+            return fail(w, KP_ERR_INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.");
+        if (rq->nowned != 0)
+            return fail(w, KP_ERR_INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining.");
+        if (rq->nsubs < 0)
+            return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicNames must be set in first request.");
+    } else if (rq->member_epoch == SRV_CEPOCH_LEAVE_STATIC) {
+        if (rq->member_id.len <= 0)
+            return fail(w, KP_ERR_INVALID_REQUEST, "MemberId can't be empty.");
+        if (rq->instance_id.len < 0)
+            return fail(w, KP_ERR_INVALID_REQUEST, "InstanceId can't be null.");
+    } else {
+        return fail(w, KP_ERR_INVALID_REQUEST, "MemberEpoch is invalid.");
+    }
+    if (rq->nsubs > SRV_CGROUP_MAX_SUBSCRIPTIONS)
+        return fail(w, KP_ERR_INVALID_REQUEST, "Too many subscribed topics.");
+    if (rq->assignor.len >= 0 && !srv_assignor_known(rq->assignor))
+        return fail(w, KP_ERR_UNSUPPORTED_ASSIGNOR,
+                    "ServerAssignor %.*s is not supported. Supported assignors: uniform, range.",
+                    rq->assignor.len > 64 ? 64 : rq->assignor.len, rq->assignor.p);
+    for (int i = 0; i < rq->nsubs; i++)
+        if (rq->subs[i].len < 0)
+            return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicNames can't contain null.");
+    return KP_ERR_NONE;
+}
+
+/* throwIfMemberEpochIsInvalid: a member may come back with its previous
+ * epoch (the answer with the new one was lost) if it owns no more than it
+ * was given. */
+static int16_t check_epoch(const srv_cmember *m, int32_t epoch, const srv_tps *owned, write_ctx *w)
+{
+    if (epoch > m->epoch)
+        return fail(w, KP_ERR_FENCED_MEMBER_EPOCH,
+                    "The consumer group member has a greater member epoch (%d) than the one known by the "
+                    "group coordinator (%d). The member must abandon all its partitions and rejoin.",
+                    epoch, m->epoch);
+    if (epoch < m->epoch) {
+        int subset = owned != NULL;
+        for (int i = 0; subset && i < owned->n; i++)
+            if (!srv_tps_has(&m->assigned, owned->v[i].topic, owned->v[i].partition))
+                subset = 0;
+        if (epoch != m->prev_epoch || !subset)
+            return fail(w, KP_ERR_FENCED_MEMBER_EPOCH,
+                        "The consumer group member has a smaller member epoch (%d) than the one known by the "
+                        "group coordinator (%d). The member must abandon all its partitions and rejoin.",
+                        epoch, m->epoch);
+    }
+    return KP_ERR_NONE;
+}
+
+static int set_str(char **dst, kp_str v)
+{
+    if (v.len < 0) {
+        int changed = *dst != NULL;
+        free(*dst);
+        *dst = NULL;
+        return changed;
+    }
+    if (*dst && kp_str_eq(v, *dst))
+        return 0;
+    char *c = dup_kstr(v);
+    if (!c)
+        return 0; /* out of memory: keep the old value */
+    free(*dst);
+    *dst = c;
+    return 1;
+}
+
+/* Replaces the member's subscription with a sorted, deduplicated copy;
+ * returns 1 when it changed. */
+static int set_subs(srv_cmember *m, const kp_str *subs, int n)
+{
+    char **c = calloc((size_t)n + 1, sizeof(*c));
+    if (!c)
+        return 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(c[k] = dup_kstr(subs[i]))) {
+            free_subs(c, k);
+            return 0;
+        }
+        k++;
+    }
+    qsort(c, (size_t)k, sizeof(*c), cmp_str);
+    int u = 0;
+    for (int i = 0; i < k; i++) {
+        if (u > 0 && strcmp(c[i], c[u - 1]) == 0)
+            free(c[i]);
+        else
+            c[u++] = c[i];
+    }
+    int same = u == m->nsubs;
+    for (int i = 0; same && i < u; i++)
+        same = strcmp(c[i], m->subs[i]) == 0;
+    if (same) {
+        free_subs(c, u);
+        return 0;
+    }
+    free_subs(m->subs, m->nsubs);
+    m->subs = c;
+    m->nsubs = u;
+    return 1;
+}
+
+static int32_t session_ms(const srv_groups *gs)
+{
+    const srv_groups_config *c = srv_groupi_cfg(gs);
+    return c->consumer_session_timeout_ms > 0 ? c->consumer_session_timeout_ms
+                                              : SRV_CGROUP_SESSION_TIMEOUT_MS;
+}
+
+static int32_t interval_ms(const srv_groups *gs)
+{
+    const srv_groups_config *c = srv_groupi_cfg(gs);
+    return c->consumer_heartbeat_interval_ms > 0 ? c->consumer_heartbeat_interval_ms
+                                                 : SRV_CGROUP_HEARTBEAT_INTERVAL_MS;
+}
+
+static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx *w)
+{
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int nrec = 0, rc = 0;
+    int64_t ts = srv_groupi_now(gs);
+    w->member_id = dup_kstr(rq->member_id);
+    w->r.member_epoch = rq->member_epoch;
+    if (!g || !g->cg) {
+        fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %.*s is not a consumer group.", rq->group_id.len,
+             rq->group_id.p);
+        commit(g, &bb, 0, 0, w);
+        return;
+    }
+    srv_cgroup *cg = g->cg;
+    srv_cmember *m;
+    if (rq->instance_id.len < 0) {
+        m = srv_cgroup_member(cg, rq->member_id);
+        if (!m)
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %s.", rq->member_id.len,
+                 rq->member_id.p, g->id);
+    } else {
+        m = static_member(cg, rq->instance_id);
+        if (!m)
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Instance id %.*s is unknown.", rq->instance_id.len,
+                 rq->instance_id.p);
+        else if (!kp_str_eq(rq->member_id, m->id)) {
+            fail(w, KP_ERR_FENCED_INSTANCE_ID, "Static member %.*s is fenced by member %s.",
+                 rq->member_id.len, rq->member_id.p, m->id);
+            m = NULL;
+        }
+    }
+    if (m && rq->member_epoch == SRV_CEPOCH_LEAVE_STATIC) {
+        /* The static member keeps its partitions (nobody else gets them)
+         * until it comes back or its session expires. */
+        srv_info("group %s: static member %s (%s) temporarily left", g->id, m->id, m->instance_id);
+        m->epoch = SRV_CEPOCH_LEAVE_STATIC;
+        srv_tps_free(&m->revoking);
+        m->rebalance_deadline = -1;
+        rc = rec_current(&bb, ts, g->id, m->id, m);
+        nrec++;
+    } else if (m) {
+        srv_info("group %s: member %s left", g->id, m->id);
+        fence(g, member_index(cg, m), &bb, ts, &nrec, &rc);
+    }
+    commit(g, &bb, nrec, rc, w);
+}
+
+void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *rq, srv_chb_cb cb, void *ctx)
+{
+    write_ctx *w = calloc(1, sizeof(*w));
+    if (!w) {
+        srv_chb_result r = {0};
+        r.error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        cb(ctx, &r);
+        return;
+    }
+    w->cb = cb;
+    w->ctx = ctx;
+    /* The owned partitions, sorted (never trust the client's order). */
+    srv_tps owned = {0};
+    int have_owned = rq->nowned >= 0;
+    for (int i = 0; i < rq->nowned; i++)
+        if (srv_tps_add(&owned, rq->owned[i].topic, rq->owned[i].partition)) {
+            fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+            break;
+        }
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    srv_group *g = w->r.error || validate(rq, w) ? NULL : srv_groups_find(gs, rq->group_id);
+    if (w->r.error) {
+        commit(NULL, &bb, 0, 0, w);
+        srv_tps_free(&owned);
+        return;
+    }
+    if (rq->member_epoch == SRV_CEPOCH_LEAVE || rq->member_epoch == SRV_CEPOCH_LEAVE_STATIC) {
+        kp_batch_builder_free(&bb);
+        leave(gs, g, rq, w);
+        srv_tps_free(&owned);
+        return;
+    }
+    int nrec = 0, rc = 0, create = rq->member_epoch == 0;
+    int64_t ts = srv_groupi_now(gs);
+    if (!g && !create) {
+        fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Consumer group %.*s not found.", rq->group_id.len,
+             rq->group_id.p);
+    } else if (!g && !(g = srv_groupi_create(gs, rq->group_id, partition))) {
+        fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+    } else if (!g->cg) {
+        /* An empty classic group (or one that only holds offsets) becomes a
+         * consumer group; its offsets stay (maybeDeleteEmptyClassicGroup). */
+        if (!create || g->nmembers > 0 || g->state != SRV_GS_EMPTY) {
+            fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %s is not a consumer group.", g->id);
+        } else if (!(g->cg = calloc(1, sizeof(*g->cg)))) {
+            fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+        } else {
+            if (g->protocol_type || g->generation > 0) {
+                rc = srv_glog_add_group(&bb, ts, g, NULL, 1);
+                nrec++;
+            }
+            srv_groupi_clear_classic(g);
+        }
+    }
+    if (w->r.error) {
+        kp_batch_builder_free(&bb);
+        kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+        commit(g, &bb, 0, 0, w);
+        srv_tps_free(&owned);
+        return;
+    }
+    srv_groupi_ref(g);
+    srv_cgroup *cg = g->cg;
+    const srv_tps *ownedp = have_owned ? &owned : NULL;
+
+    /* The member: existing, new, or a static member replacing its old self. */
+    char idbuf[32];
+    kp_str mid = rq->member_id;
+    if (mid.len <= 0) {
+        new_member_id(idbuf, sizeof(idbuf));
+        mid = kp_str_c(idbuf);
+    }
+    srv_cmember *m = NULL, *replaced = NULL;
+    int is_new = 0;
+    if (rq->instance_id.len < 0) {
+        m = srv_cgroup_member(cg, mid);
+        if (!m && !create)
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %s.", mid.len, mid.p,
+                 g->id);
+        else if (m)
+            check_epoch(m, rq->member_epoch, ownedp, w);
+        else
+            is_new = 1;
+    } else {
+        srv_cmember *old = static_member(cg, rq->instance_id);
+        if (create && !old) {
+            m = srv_cgroup_member(cg, mid);
+            is_new = m == NULL;
+        } else if (create) {
+            if (old->epoch != SRV_CEPOCH_LEAVE_STATIC)
+                fail(w, KP_ERR_UNRELEASED_INSTANCE_ID,
+                     "Static member %s with instance id %s cannot join the group because the instance id is "
+                     "owned by another member.",
+                     old->id, old->instance_id);
+            else {
+                replaced = old;
+                is_new = 1;
+            }
+        } else if (!old) {
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Instance id %.*s is unknown.", rq->instance_id.len,
+                 rq->instance_id.p);
+        } else if (!kp_str_eq(mid, old->id)) {
+            fail(w, KP_ERR_FENCED_INSTANCE_ID,
+                 "Static member %.*s with instance id %s is fenced by member %s.", mid.len, mid.p,
+                 old->instance_id, old->id);
+        } else if (check_epoch(old, rq->member_epoch, ownedp, w) == KP_ERR_NONE) {
+            m = old;
+        }
+    }
+    if (!w->r.error && is_new) {
+        m = cmember_new(mid);
+        if (!m || add_member(cg, m)) {
+            cmember_free(m);
+            m = NULL;
+            fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+        }
+    }
+    if (w->r.error) {
+        kp_batch_builder_free(&bb);
+        kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+        commit(g, &bb, 0, 0, w);
+        srv_tps_free(&owned);
+        srv_groupi_unref(g);
+        return;
+    }
+    if (replaced) {
+        /* The new incarnation takes over the old one's partitions and target. */
+        srv_info("group %s: static member %s replaces %s (instance id %s)", g->id, m->id, replaced->id,
+                 replaced->instance_id);
+        if (tps_copy(&m->assigned, &replaced->assigned) || tps_copy(&m->target, &replaced->target))
+            rc = KP_E_NOMEM;
+        /* Its subscription carries over: an unchanged one bumps no epoch. */
+        m->subs = replaced->subs;
+        m->nsubs = replaced->nsubs;
+        replaced->subs = NULL;
+        replaced->nsubs = 0;
+        m->assignor = replaced->assignor;
+        replaced->assignor = NULL;
+        if (rc == 0)
+            rc = rec_current(&bb, ts, g->id, replaced->id, NULL);
+        if (rc == 0)
+            rc = rec_target(&bb, ts, g->id, replaced->id, NULL);
+        if (rc == 0)
+            rc = rec_member(&bb, ts, g->id, replaced->id, NULL);
+        nrec += 3;
+        remove_member_at(cg, member_index(cg, replaced));
+    } else if (is_new) {
+        srv_info("group %s: member %s joins%s", g->id, m->id, rq->instance_id.len >= 0 ? " (static)" : "");
+    }
+
+    /* 1. The member's metadata. */
+    int meta_changed = is_new, subs_changed = 0;
+    if (is_new)
+        set_str(&m->instance_id, rq->instance_id);
+    if (rq->rack_id.len >= 0)
+        meta_changed |= set_str(&m->rack_id, rq->rack_id);
+    if (rq->rebalance_timeout_ms != -1 && rq->rebalance_timeout_ms != m->rebalance_timeout_ms) {
+        m->rebalance_timeout_ms = rq->rebalance_timeout_ms;
+        meta_changed = 1;
+    }
+    if (rq->assignor.len >= 0)
+        meta_changed |= set_str(&m->assignor, rq->assignor);
+    if (rq->nsubs >= 0)
+        subs_changed = set_subs(m, rq->subs, rq->nsubs);
+    meta_changed |= subs_changed;
+    meta_changed |= set_str(&m->client_id, rq->client_id.len >= 0 ? rq->client_id : kp_str_c(""));
+    meta_changed |= set_str(&m->client_host, rq->client_host.len >= 0 ? rq->client_host : kp_str_c(""));
+    if (meta_changed) {
+        if (rc == 0)
+            rc = rec_member(&bb, ts, g->id, m->id, m);
+        nrec++;
+    }
+    srv_groupi_sync_consumer(g);
+
+    /* 2. The group epoch: bumped by a new subscription or new metadata
+     * (topics created, deleted or given more partitions). */
+    int bump = refresh_topics(g, &bb, ts, &nrec, &rc) | subs_changed;
+    if (bump) {
+        cg->epoch++;
+        if (rc == 0)
+            rc = rec_epoch(&bb, ts, g->id, KEY_CG_EPOCH, &cg->epoch);
+        nrec++;
+        srv_info("group %s: epoch bumped to %d", g->id, cg->epoch);
+    }
+
+    /* 3. The target assignment. */
+    if (cg->epoch > cg->assignment_epoch || replaced)
+        update_target(g, &bb, ts, &nrec, &rc);
+
+    /* 4. Reconciliation of this member. */
+    srv_tps before = {0};
+    int copied = tps_copy(&before, &m->assigned) == 0;
+    if (reconcile(cg, m, ownedp)) {
+        if (rc == 0)
+            rc = rec_current(&bb, ts, g->id, m->id, m);
+        nrec++;
+        srv_info("group %s: member %s is at epoch %d (%s), %d partitions assigned, %d pending revocation",
+                 g->id, m->id, m->epoch,
+                 m->state == SRV_CM_STABLE      ? "stable"
+                 : m->state == SRV_CM_UNREVOKED ? "unrevoked partitions"
+                                                : "unreleased partitions",
+                 m->assigned.n, m->revoking.n);
+        m->rebalance_deadline =
+            m->state == SRV_CM_UNREVOKED && m->rebalance_timeout_ms > 0 ? ts + m->rebalance_timeout_ms : -1;
+    }
+    m->session_deadline = ts + session_ms(gs);
+
+    /* The answer: the assignment goes with a full request (joining, or
+     * after an error) and whenever it changed. */
+    int full = rq->member_epoch == 0 || (rq->rebalance_timeout_ms != -1 && rq->nsubs >= 0 && have_owned);
+    w->member_id = strdup(m->id);
+    w->r.member_epoch = m->epoch;
+    w->r.heartbeat_interval_ms = interval_ms(gs);
+    if (full || !copied || !srv_tps_eq(&before, &m->assigned)) {
+        w->with_assignment = 1;
+        if (tps_copy(&w->assignment, &m->assigned))
+            fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+    }
+    if (!w->member_id)
+        fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+    srv_tps_free(&before);
+    srv_tps_free(&owned);
+    commit(g, &bb, nrec, rc, w);
+    srv_groupi_rearm(g);
+    srv_groupi_unref(g);
+}
+
+/* ---- offsets -------------------------------------------------------------- */
+
+int16_t srv_cgroup_validate_commit(const srv_group *g, kp_str member_id, int32_t member_epoch,
+                                   int16_t api_version)
+{
+    const srv_cgroup *cg = g->cg;
+    /* Admin clients and consumers without group management commit with
+     * epoch -1, only while the group is empty. */
+    if (member_epoch < 0 && cg->nmembers == 0)
+        return KP_ERR_NONE;
+    const srv_cmember *m = srv_cgroup_member(cg, member_id);
+    if (!m)
+        return KP_ERR_UNKNOWN_MEMBER_ID;
+    if (api_version < 9)
+        return KP_ERR_UNSUPPORTED_VERSION; /* members of the new protocol commit with v9+ */
+    if (member_epoch != m->epoch)
+        return KP_ERR_STALE_MEMBER_EPOCH;
+    return KP_ERR_NONE;
+}
+
+int16_t srv_cgroup_validate_fetch(const srv_group *g, kp_str member_id, int32_t member_epoch)
+{
+    if (member_epoch < 0 && member_id.len < 0)
+        return KP_ERR_NONE;
+    const srv_cmember *m = srv_cgroup_member(g->cg, member_id);
+    if (!m)
+        return KP_ERR_UNKNOWN_MEMBER_ID;
+    if (member_epoch != m->epoch)
+        return KP_ERR_STALE_MEMBER_EPOCH;
+    return KP_ERR_NONE;
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+int64_t srv_cgroup_next_deadline(const srv_group *g)
+{
+    int64_t d = -1;
+    const srv_cgroup *cg = g->cg;
+    for (int i = 0; cg && i < cg->nmembers; i++) {
+        const srv_cmember *m = cg->members[i];
+        int64_t v = m->session_deadline;
+        if (m->rebalance_deadline >= 0 && (v < 0 || m->rebalance_deadline < v))
+            v = m->rebalance_deadline;
+        if (v >= 0 && (d < 0 || v < d))
+            d = v;
+    }
+    return d;
+}
+
+void srv_cgroup_fire(srv_group *g, int64_t now)
+{
+    srv_cgroup *cg = g->cg;
+    if (!cg)
+        return;
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int nrec = 0, rc = 0;
+    for (int i = 0; i < cg->nmembers;) {
+        srv_cmember *m = cg->members[i];
+        if (m->session_deadline >= 0 && m->session_deadline <= now) {
+            srv_info("group %s: member %s has failed (session timeout %d ms), fencing it", g->id, m->id,
+                     session_ms(g->gs));
+            fence(g, i, &bb, now, &nrec, &rc);
+        } else if (m->state == SRV_CM_UNREVOKED && m->rebalance_deadline >= 0 &&
+                   m->rebalance_deadline <= now) {
+            srv_info(
+                "group %s: member %s did not revoke its partitions within its rebalance timeout (%d ms), "
+                "fencing it",
+                g->id, m->id, m->rebalance_timeout_ms);
+            fence(g, i, &bb, now, &nrec, &rc);
+        } else {
+            i++;
+        }
+    }
+    write_ctx *w = calloc(1, sizeof(*w));
+    if (!w) {
+        kp_batch_builder_free(&bb);
+        srv_error("group %s: out of memory writing the fencing of members", g->id);
+        return;
+    }
+    commit(g, &bb, nrec, rc, w);
+}
+
+/* ---- replay --------------------------------------------------------------- */
+
+static srv_group *load_cgroup(srv_groups *gs, int32_t partition, kp_str id)
+{
+    srv_group *g = srv_groups_find(gs, id);
+    if (!g)
+        g = srv_groupi_create(gs, id, partition);
+    if (!g)
+        return NULL;
+    g->partition = partition;
+    if (!g->cg) {
+        srv_cgroup *cg = calloc(1, sizeof(*cg));
+        if (!cg)
+            return NULL;
+        srv_groupi_clear_classic(g);
+        g->cg = cg;
+    }
+    return g;
+}
+
+static srv_cmember *load_member(srv_group *g, kp_str member, int create)
+{
+    srv_cmember *m = srv_cgroup_member(g->cg, member);
+    if (m || !create)
+        return m;
+    m = cmember_new(member);
+    if (m && add_member(g->cg, m)) {
+        cmember_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+void srv_cgroup_load_epoch(srv_groups *gs, int32_t partition, kp_str group, const int32_t *epoch)
+{
+    if (!epoch) {
+        /* The group is gone (deleted or converted); its offsets stay. */
+        srv_group *g = srv_groups_find(gs, group);
+        if (g && g->cg) {
+            srv_cgroup_free(g->cg);
+            g->cg = NULL;
+            srv_groupi_clear_classic(g);
+        }
+        return;
+    }
+    srv_group *g = load_cgroup(gs, partition, group);
+    if (g)
+        g->cg->epoch = *epoch;
+}
+
+void srv_cgroup_load_topics(srv_groups *gs, int32_t partition, kp_str group,
+                            const kp_consumer_group_partition_metadata_value *v)
+{
+    srv_group *g = v ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (!g || !g->cg)
+        return;
+    srv_cgroup *cg = g->cg;
+    free_topics(cg->topics, cg->ntopics);
+    cg->topics = NULL;
+    cg->ntopics = 0;
+    int32_t n = v && v->topics_count > 0 ? v->topics_count : 0;
+    srv_ctopic *t = calloc((size_t)n + 1, sizeof(*t));
+    if (!t)
+        return;
+    int k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (v->topics[i].topic_name.len < 0 || !(t[k].name = dup_kstr(v->topics[i].topic_name)))
+            continue;
+        t[k].id = v->topics[i].topic_id;
+        t[k].nparts = v->topics[i].num_partitions;
+        k++;
+    }
+    /* Kept sorted by name, as computed. */
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && strcmp(t[j - 1].name, t[j].name) > 0; j--) {
+            srv_ctopic x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    cg->topics = t;
+    cg->ntopics = k;
+}
+
+void srv_cgroup_load_member(srv_groups *gs, int32_t partition, kp_str group, kp_str member,
+                            const kp_consumer_group_member_metadata_value *v)
+{
+    srv_group *g = v ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (!g || !g->cg)
+        return;
+    srv_cmember *m = load_member(g, member, v != NULL);
+    if (!m)
+        return;
+    if (!v) {
+        remove_member_at(g->cg, member_index(g->cg, m));
+        return;
+    }
+    set_str(&m->instance_id, v->instance_id);
+    set_str(&m->rack_id, v->rack_id);
+    set_str(&m->client_id, v->client_id.len >= 0 ? v->client_id : kp_str_c(""));
+    set_str(&m->client_host, v->client_host.len >= 0 ? v->client_host : kp_str_c(""));
+    set_str(&m->assignor, v->server_assignor);
+    m->rebalance_timeout_ms = v->rebalance_timeout_ms;
+    int32_t ns = v->subscribed_topic_names_count > 0 ? v->subscribed_topic_names_count : 0;
+    int ok = 1;
+    for (int32_t i = 0; i < ns; i++)
+        if (v->subscribed_topic_names[i].len < 0)
+            ok = 0;
+    if (ok)
+        set_subs(m, v->subscribed_topic_names, ns);
+}
+
+void srv_cgroup_load_target_epoch(srv_groups *gs, int32_t partition, kp_str group, const int32_t *epoch)
+{
+    srv_group *g = epoch ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (g && g->cg)
+        g->cg->assignment_epoch = epoch ? *epoch : 0;
+}
+
+/* Fills s from the per-topic lists of a record (same layout in every
+ * record type: topic id, partitions). */
+static void load_set(srv_tps *s, const kp_uuid *ids, const int32_t *const *parts, const int32_t *counts,
+                     int32_t n)
+{
+    s->n = 0;
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t j = 0; j < (counts[i] > 0 ? counts[i] : 0); j++)
+            if (srv_tps_add(s, ids[i], parts[i][j]))
+                return;
+}
+
+#define LOAD_SET(set, arr, cnt)                                                                              \
+    do {                                                                                                     \
+        int32_t n_ = (cnt) > 0 ? (cnt) : 0;                                                                  \
+        kp_uuid *ids_ = calloc((size_t)n_ + 1, sizeof(*ids_));                                               \
+        const int32_t **ps_ = calloc((size_t)n_ + 1, sizeof(*ps_));                                          \
+        int32_t *cs_ = calloc((size_t)n_ + 1, sizeof(*cs_));                                                 \
+        if (ids_ && ps_ && cs_) {                                                                            \
+            for (int32_t i_ = 0; i_ < n_; i_++) {                                                            \
+                ids_[i_] = (arr)[i_].topic_id;                                                               \
+                ps_[i_] = (arr)[i_].partitions;                                                              \
+                cs_[i_] = (arr)[i_].partitions_count;                                                        \
+            }                                                                                                \
+            load_set((set), ids_, ps_, cs_, n_);                                                             \
+        }                                                                                                    \
+        free(ids_);                                                                                          \
+        free(ps_);                                                                                           \
+        free(cs_);                                                                                           \
+    } while (0)
+
+void srv_cgroup_load_target(srv_groups *gs, int32_t partition, kp_str group, kp_str member,
+                            const kp_consumer_group_target_assignment_member_value *v)
+{
+    srv_group *g = v ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (!g || !g->cg)
+        return;
+    srv_cmember *m = load_member(g, member, v != NULL);
+    if (!m)
+        return;
+    if (!v) {
+        m->target.n = 0;
+        return;
+    }
+    LOAD_SET(&m->target, v->topic_partitions, v->topic_partitions_count);
+}
+
+void srv_cgroup_load_current(srv_groups *gs, int32_t partition, kp_str group, kp_str member,
+                             const kp_consumer_group_current_member_assignment_value *v)
+{
+    srv_group *g = v ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (!g || !g->cg)
+        return;
+    srv_cmember *m = load_member(g, member, v != NULL);
+    if (!m)
+        return;
+    if (!v) {
+        m->assigned.n = m->revoking.n = 0;
+        m->epoch = m->prev_epoch = 0;
+        m->state = SRV_CM_STABLE;
+        return;
+    }
+    m->epoch = v->member_epoch;
+    m->prev_epoch = v->previous_member_epoch;
+    m->state = v->state == SRV_CM_UNREVOKED || v->state == SRV_CM_UNRELEASED ? v->state : SRV_CM_STABLE;
+    LOAD_SET(&m->assigned, v->assigned_partitions, v->assigned_partitions_count);
+    LOAD_SET(&m->revoking, v->partitions_pending_revocation, v->partitions_pending_revocation_count);
+}
+
+void srv_cgroup_load_finish(srv_group *g)
+{
+    srv_cgroup *cg = g->cg;
+    if (!cg)
+        return;
+    int64_t t = srv_groupi_now(g->gs);
+    for (int i = 0; i < cg->nmembers;) {
+        srv_cmember *m = cg->members[i];
+        if (!m->client_id) {
+            /* Assignment records without the member's own record: a member
+             * whose removal was cut short; it is not part of the group. */
+            remove_member_at(cg, i);
+            continue;
+        }
+        /* Every member must heartbeat within a session, as after any restart. */
+        m->session_deadline = t + session_ms(g->gs);
+        m->rebalance_deadline =
+            m->state == SRV_CM_UNREVOKED && m->rebalance_timeout_ms > 0 ? t + m->rebalance_timeout_ms : -1;
+        i++;
+    }
+    srv_groupi_sync_consumer(g);
+}

@@ -1,0 +1,178 @@
+/*
+ * consumer_group_describe.c — ConsumerGroupDescribe (v0, KIP-848): each group
+ * asked of its coordinator shard. A group that does not exist or is not a
+ * consumer group gets GROUP_ID_NOT_FOUND, as in Kafka.
+ *
+ * Owns the wire shape of the description. Must not: keep group state; the
+ * description lives in each call's arena until the answer is encoded.
+ */
+#include <stdio.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "group/consumer.h"
+#include "group/coord.h"
+#include "meta.h"
+
+/* READ | DELETE | DESCRIBE: what a group resource supports (no ACLs here). */
+#define GROUP_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
+
+typedef struct cgd_call {
+    srv_gcall c;
+    kp_consumer_group_describe_response_described_group *out; /* in the request's arena */
+    kp_str group_id;
+} cgd_call;
+
+typedef struct cgd_state {
+    kp_consumer_group_describe_response resp;
+    int ncalls;
+    cgd_call **calls;
+} cgd_state;
+
+static int describe_set(srv_gcall *c, const srv_meta *meta, const srv_tps *s,
+                        kp_consumer_group_describe_response_assignment *o)
+{
+    kp_consumer_group_describe_response_assignment_init(o);
+    srv_tpgroup *runs = kp_arena_alloc(&c->arena, ((size_t)s->n + 1) * sizeof(*runs));
+    int32_t *parts = kp_arena_alloc(&c->arena, ((size_t)s->n + 1) * sizeof(*parts));
+    kp_consumer_group_describe_response_topic_partitions *tps =
+        kp_arena_alloc(&c->arena, ((size_t)s->n + 1) * sizeof(*tps));
+    if (!runs || !parts || !tps)
+        return -1;
+    int n = srv_tps_groups(s, runs, parts);
+    for (int i = 0; i < n; i++) {
+        kp_consumer_group_describe_response_topic_partitions_init(&tps[i]);
+        const srv_topic *t = srv_meta_topic_by_id(meta, &runs[i].topic);
+        tps[i].topic_id = runs[i].topic;
+        /* A deleted topic has no name any more: Kafka shows it as "". */
+        tps[i].topic_name = srv_gcall_str(c, t ? t->name : "");
+        tps[i].partitions = (int32_t *)runs[i].parts;
+        tps[i].partitions_count = runs[i].n;
+    }
+    o->topic_partitions = tps;
+    o->topic_partitions_count = n;
+    return 0;
+}
+
+static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
+{
+    cgd_call *d = (cgd_call *)c;
+    kp_consumer_group_describe_response_described_group *o = d->out;
+    srv_group *g = srv_groups_find(gs, d->group_id);
+    if (!g || !g->cg) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), g ? "Group %.*s is not a consumer group." : "Group %.*s not found.",
+                 d->group_id.len > 200 ? 200 : d->group_id.len, d->group_id.p);
+        o->error_code = KP_ERR_GROUP_ID_NOT_FOUND;
+        o->error_message = srv_gcall_str(c, msg);
+        srv_gcall_reply(owner, c);
+        return;
+    }
+    const srv_cgroup *cg = g->cg;
+    o->group_state = srv_gcall_str(c, srv_cgroup_state_name(cg));
+    o->group_epoch = cg->epoch;
+    o->assignment_epoch = cg->assignment_epoch;
+    o->assignor_name = srv_gcall_str(c, srv_cgroup_assignor(cg));
+    o->members = kp_arena_alloc(&c->arena, ((size_t)cg->nmembers + 1) * sizeof(*o->members));
+    int ok = o->members != NULL;
+    for (int i = 0; ok && i < cg->nmembers; i++) {
+        const srv_cmember *m = cg->members[i];
+        kp_consumer_group_describe_response_member *mo = &o->members[i];
+        kp_consumer_group_describe_response_member_init(mo);
+        mo->member_id = srv_gcall_str(c, m->id);
+        mo->instance_id = srv_gcall_str(c, m->instance_id);
+        mo->rack_id = srv_gcall_str(c, m->rack_id);
+        mo->member_epoch = m->epoch;
+        mo->client_id = srv_gcall_str(c, m->client_id ? m->client_id : "");
+        mo->client_host = srv_gcall_str(c, m->client_host ? m->client_host : "");
+        mo->subscribed_topic_names = kp_arena_alloc(&c->arena, ((size_t)m->nsubs + 1) * sizeof(kp_str));
+        if (!mo->subscribed_topic_names) {
+            ok = 0;
+            break;
+        }
+        for (int k = 0; k < m->nsubs; k++)
+            mo->subscribed_topic_names[k] = srv_gcall_str(c, m->subs[k]);
+        mo->subscribed_topic_names_count = m->nsubs;
+        mo->subscribed_topic_regex = KP_STR_NULL;
+        if (describe_set(c, owner->meta, &m->assigned, &mo->assignment) ||
+            describe_set(c, owner->meta, &m->target, &mo->target_assignment))
+            ok = 0;
+    }
+    if (ok) {
+        o->members_count = cg->nmembers;
+    } else {
+        o->members_count = 0;
+        o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    srv_gcall_reply(owner, c);
+}
+
+static void cleanup(srv_req *req)
+{
+    cgd_state *st = req->state;
+    for (int i = 0; st && i < st->ncalls; i++)
+        srv_gcall_free(&st->calls[i]->c);
+}
+
+static void done(srv_shard *s, srv_gcall *c)
+{
+    (void)s;
+    srv_req *req = c->req;
+    cgd_state *st = req->state;
+    cgd_call *d = (cgd_call *)c;
+    if (c->error)
+        d->out->error_code = c->error;
+    /* The description points into the call's arena: kept until encoded. */
+    st->calls[st->ncalls++] = d;
+    if (req->pending == 0)
+        srv_req_respond(req, &st->resp);
+}
+
+void srv_h_consumer_group_describe(srv_req *req)
+{
+    const kp_consumer_group_describe_request *rq = req->kr.body;
+    int32_t n = rq->group_ids_count > 0 ? rq->group_ids_count : 0;
+    cgd_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    if (st) {
+        kp_consumer_group_describe_response_init(&st->resp);
+        st->ncalls = 0;
+        st->calls = kp_arena_alloc(&req->arena, ((size_t)n + 1) * sizeof(*st->calls));
+        st->resp.groups = kp_arena_alloc(&req->arena, ((size_t)n + 1) * sizeof(*st->resp.groups));
+    }
+    if (!st || !st->calls || !st->resp.groups) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    req->state = st;
+    req->cleanup = cleanup;
+    st->resp.groups_count = n;
+    /* The extra pending keeps a call answered inline from finishing early. */
+    req->pending++;
+    for (int32_t i = 0; i < n; i++) {
+        kp_consumer_group_describe_response_described_group *o = &st->resp.groups[i];
+        kp_consumer_group_describe_response_described_group_init(o);
+        o->group_id = rq->group_ids[i].len >= 0 ? rq->group_ids[i] : kp_str_c("");
+        o->group_state = kp_str_c("");
+        o->assignor_name = kp_str_c("");
+        o->members_count = 0;
+        o->authorized_operations = rq->include_authorized_operations ? GROUP_OPERATIONS : INT32_MIN;
+        if (rq->group_ids[i].len <= 0) {
+            o->error_code = KP_ERR_INVALID_GROUP_ID;
+            continue;
+        }
+        cgd_call *d = srv_gcall_new(sizeof(*d), run, done);
+        if (!d) {
+            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        d->out = o;
+        d->group_id = rq->group_ids[i];
+        int16_t err = srv_gcall_send(req, &d->c, rq->group_ids[i]);
+        if (err) {
+            o->error_code = err;
+            srv_gcall_free(&d->c);
+        }
+    }
+    if (--req->pending == 0)
+        srv_req_respond(req, &st->resp);
+}

@@ -1,0 +1,532 @@
+/*
+ * test_consumer_wire.c — the KIP-848 consumer group protocol against a real
+ * kbroker process (2 shards, ephemeral port, temp data dir): simulated
+ * members heartbeat (ConsumerGroupHeartbeat v0) and reconcile as real
+ * clients do (acknowledging revocations and assignments in their next
+ * heartbeat), commit offsets with their member epochs, the group is seen by
+ * ConsumerGroupDescribe and ListGroups, and a broker restart on the same data
+ * directory keeps the group, its epochs, assignments and offsets.
+ */
+#include <CUnit/Basic.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "frame.h"
+
+static pid_t broker_pid;
+static int broker_port;
+static char data_dir[256];
+
+static char log_path[300];
+
+/* Starts kbroker on data_dir (created on the first start, kept across a
+ * restart). */
+static int start_broker(void)
+{
+    if (!data_dir[0]) {
+        snprintf(data_dir, sizeof(data_dir), "/tmp/kb-cwire-XXXXXX");
+        if (!mkdtemp(data_dir))
+            return -1;
+    }
+    broker_port = 0;
+    snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
+    broker_pid = fork();
+    if (broker_pid == 0) {
+        FILE *lf = freopen(log_path, "w", stderr);
+        (void)lf;
+        char dirs[300];
+        snprintf(dirs, sizeof(dirs), "log.dirs=%s", data_dir);
+        execl(KB_BROKER_BIN, "kbroker", "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", dirs, "--set",
+              "connections.max.idle.ms=1500", "--shards", "2", (char *)NULL);
+        _exit(127);
+    }
+    /* The ready line carries the bound port. */
+    for (int i = 0; i < 200 && broker_port == 0; i++) {
+        usleep(50000);
+        FILE *f = fopen(log_path, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *p = strstr(line, "listening on PLAINTEXT://127.0.0.1:");
+            if (p)
+                broker_port = atoi(p + strlen("listening on PLAINTEXT://127.0.0.1:"));
+        }
+        if (f)
+            fclose(f);
+    }
+    return broker_port > 0 ? 0 : -1;
+}
+
+/* Stops the process (SIGTERM: a clean shutdown); the data stays. */
+static void kill_broker(void)
+{
+    if (broker_pid > 0) {
+        kill(broker_pid, SIGTERM);
+        int st;
+        waitpid(broker_pid, &st, 0);
+        broker_pid = 0;
+    }
+}
+
+static void stop_broker(void)
+{
+    kill_broker();
+    if (getenv("KB_KEEP_LOG")) {
+        fprintf(stderr, "broker log: %s\n", log_path);
+    } else {
+        unlink(log_path);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", data_dir);
+}
+
+static int connect_broker(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)broker_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one response frame into a malloc'd buffer; NULL on EOF/timeout. */
+static uint8_t *read_frame(int fd, size_t *len)
+{
+    uint8_t hdr[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t r = read(fd, hdr + got, 4 - got);
+        if (r <= 0)
+            return NULL;
+        got += (size_t)r;
+    }
+    *len = kp_be32(hdr);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    got = 0;
+    while (got < *len) {
+        ssize_t r = read(fd, buf + got, *len - got);
+        if (r <= 0) {
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return buf;
+}
+
+static int send_request(int fd, int16_t key, int16_t v, int32_t corr, const void *body)
+{
+    kp_writer w;
+    kp_writer_init(&w, 256);
+    int rc = kp_request_encode(&w, key, v, corr, kp_str_c("cwire-test"), body);
+    if (rc == 0)
+        rc = send_all(fd, w.buf, w.len);
+    kp_writer_free(&w);
+    return rc;
+}
+
+/* Reads a response and decodes its body (after the header) into out. */
+static int recv_response(int fd, int16_t key, int16_t v, int32_t *corr, kp_arena *a, void *out,
+                         uint8_t **frame)
+{
+    size_t len;
+    *frame = read_frame(fd, &len);
+    if (!*frame)
+        return -1;
+    kp_reader r;
+    kp_reader_init(&r, *frame, len);
+    kp_response_header h;
+    if (kp_response_header_decode(&r, a, (int16_t)kp_response_header_version(key, v), &h))
+        return -2;
+    *corr = h.correlation_id;
+    return kp_api_lookup(key)->response->decode(&r, a, v, out);
+}
+
+/* One request and its decoded response; the decoded strings point into
+ * *frame, which the caller frees after use. 0 or -1. */
+static int call(int fd, int16_t key, int16_t v, const void *rq, void *resp, kp_arena *a, uint8_t **frame)
+{
+    static int32_t corr = 100;
+    int32_t c = ++corr, got;
+    *frame = NULL;
+    if (send_request(fd, key, v, c, rq) != 0)
+        return -1;
+    int rc = recv_response(fd, key, v, &got, a, resp, frame);
+    return rc == 0 && got != c ? -1 : rc;
+}
+
+#define NPARTS 6
+static kp_uuid topic_id;
+
+static void create_topic6(int fd, const char *name)
+{
+    kp_create_topics_request rq;
+    kp_create_topics_request_init(&rq);
+    kp_create_topics_request_creatable_topic t;
+    kp_create_topics_request_creatable_topic_init(&t);
+    t.name = kp_str_c(name);
+    t.num_partitions = NPARTS;
+    t.replication_factor = 1;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    rq.timeout_ms = 5000;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_create_topics_response resp;
+    CU_ASSERT_EQUAL_FATAL(call(fd, 19, 7, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(resp.topics[0].error_code, 0);
+    topic_id = resp.topics[0].topic_id;
+    free(frame);
+    kp_arena_reset(&a);
+}
+
+typedef struct member {
+    char id[64];
+    int32_t epoch;
+    int nowned;
+    int32_t owned[NPARTS];
+} member;
+
+/* One heartbeat as a real consumer sends it; returns the error. The member
+ * adopts its id and epoch and, when an assignment comes, owns exactly it
+ * (revoking what is gone, as a client does before its next heartbeat). */
+static int16_t heartbeat(int fd, const char *group, member *m, int full)
+{
+    kp_consumer_group_heartbeat_request rq;
+    kp_consumer_group_heartbeat_request_init(&rq);
+    kp_str subs[1] = {kp_str_c("cwt")};
+    kp_consumer_group_heartbeat_request_topic_partitions tp;
+    kp_consumer_group_heartbeat_request_topic_partitions_init(&tp);
+    tp.topic_id = topic_id;
+    tp.partitions = m->owned;
+    tp.partitions_count = m->nowned;
+    rq.group_id = kp_str_c(group);
+    rq.member_id = kp_str_c(m->id);
+    rq.member_epoch = m->epoch;
+    rq.instance_id = KP_STR_NULL;
+    rq.rack_id = KP_STR_NULL;
+    rq.rebalance_timeout_ms = full || m->epoch == 0 ? 30000 : -1;
+    rq.subscribed_topic_names = full || m->epoch == 0 ? subs : NULL;
+    rq.subscribed_topic_names_count = full || m->epoch == 0 ? 1 : -1;
+    rq.subscribed_topic_regex = KP_STR_NULL;
+    rq.server_assignor = m->epoch == 0 ? kp_str_c("uniform") : KP_STR_NULL;
+    rq.topic_partitions = &tp;
+    rq.topic_partitions_count = m->epoch == 0 ? 0 : 1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_consumer_group_heartbeat_response resp;
+    int rc = call(fd, 68, 0, &rq, &resp, &a, &frame);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    int16_t err = resp.error_code;
+    if (!err) {
+        if (rq.member_epoch >= 0) /* a leave answers only the id and epoch */
+            CU_ASSERT_EQUAL(resp.heartbeat_interval_ms, 5000);
+        snprintf(m->id, sizeof(m->id), "%.*s", resp.member_id.len, resp.member_id.p);
+        m->epoch = resp.member_epoch;
+        if (resp.assignment) {
+            m->nowned = 0;
+            for (int32_t i = 0; i < resp.assignment->topic_partitions_count; i++) {
+                const kp_consumer_group_heartbeat_response_topic_partitions *t =
+                    &resp.assignment->topic_partitions[i];
+                CU_ASSERT(memcmp(t->topic_id.b, topic_id.b, 16) == 0);
+                for (int32_t k = 0; k < t->partitions_count && m->nowned < NPARTS; k++)
+                    m->owned[m->nowned++] = t->partitions[k];
+            }
+        }
+    }
+    free(frame);
+    kp_arena_reset(&a);
+    return err;
+}
+
+static void describe(int fd, const char *group, const char *state, int nmembers, int32_t epoch)
+{
+    kp_consumer_group_describe_request rq;
+    kp_consumer_group_describe_request_init(&rq);
+    kp_str ids[2] = {kp_str_c(group), kp_str_c("cw-nosuch")};
+    rq.group_ids = ids;
+    rq.group_ids_count = 2;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_consumer_group_describe_response resp;
+    CU_ASSERT_EQUAL_FATAL(call(fd, 69, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(resp.groups_count, 2);
+    const kp_consumer_group_describe_response_described_group *g = &resp.groups[0];
+    CU_ASSERT_EQUAL(g->error_code, 0);
+    CU_ASSERT(kp_str_eq(g->group_state, state));
+    CU_ASSERT_EQUAL(g->members_count, nmembers);
+    CU_ASSERT_EQUAL(g->group_epoch, epoch);
+    CU_ASSERT_EQUAL(g->assignment_epoch, epoch);
+    CU_ASSERT(kp_str_eq(g->assignor_name, "uniform"));
+    int total = 0;
+    for (int32_t i = 0; i < g->members_count; i++)
+        for (int32_t t = 0; t < g->members[i].assignment.topic_partitions_count; t++) {
+            CU_ASSERT(kp_str_eq(g->members[i].assignment.topic_partitions[t].topic_name, "cwt"));
+            total += g->members[i].assignment.topic_partitions[t].partitions_count;
+        }
+    CU_ASSERT_EQUAL(total, NPARTS);
+    CU_ASSERT_EQUAL(resp.groups[1].error_code, KP_ERR_GROUP_ID_NOT_FOUND);
+    free(frame);
+    kp_arena_reset(&a);
+}
+
+static int16_t commit(int fd, const char *group, const member *m, int32_t epoch, int64_t offset)
+{
+    kp_offset_commit_request rq;
+    kp_offset_commit_request_init(&rq);
+    kp_offset_commit_request_offset_commit_request_topic t;
+    kp_offset_commit_request_offset_commit_request_topic_init(&t);
+    kp_offset_commit_request_offset_commit_request_partition p;
+    kp_offset_commit_request_offset_commit_request_partition_init(&p);
+    p.partition_index = m->owned[0];
+    p.committed_offset = offset;
+    p.committed_leader_epoch = -1;
+    p.committed_metadata = kp_str_c("");
+    t.name = kp_str_c("cwt");
+    t.partitions = &p;
+    t.partitions_count = 1;
+    rq.group_id = kp_str_c(group);
+    rq.generation_id_or_member_epoch = epoch;
+    rq.member_id = kp_str_c(m->id);
+    rq.group_instance_id = KP_STR_NULL;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_offset_commit_response resp;
+    CU_ASSERT_EQUAL_FATAL(call(fd, 8, 9, &rq, &resp, &a, &frame), 0);
+    int16_t err = resp.topics[0].partitions[0].error_code;
+    free(frame);
+    kp_arena_reset(&a);
+    return err;
+}
+
+/* OffsetFetch v9 of the group as member m: (error, offset of partition p). */
+static int16_t fetch_offset(int fd, const char *group, const member *m, int32_t epoch, int32_t p,
+                            int64_t *off)
+{
+    kp_offset_fetch_request rq;
+    kp_offset_fetch_request_init(&rq);
+    kp_offset_fetch_request_offset_fetch_request_group g;
+    kp_offset_fetch_request_offset_fetch_request_group_init(&g);
+    kp_offset_fetch_request_offset_fetch_request_topics t;
+    kp_offset_fetch_request_offset_fetch_request_topics_init(&t);
+    t.name = kp_str_c("cwt");
+    t.partition_indexes = &p;
+    t.partition_indexes_count = 1;
+    g.group_id = kp_str_c(group);
+    g.member_id = kp_str_c(m->id);
+    g.member_epoch = epoch;
+    g.topics = &t;
+    g.topics_count = 1;
+    rq.groups = &g;
+    rq.groups_count = 1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_offset_fetch_response resp;
+    CU_ASSERT_EQUAL_FATAL(call(fd, 9, 9, &rq, &resp, &a, &frame), 0);
+    int16_t err = resp.groups[0].error_code;
+    *off = !err && resp.groups[0].topics_count == 1 ? resp.groups[0].topics[0].partitions[0].committed_offset
+                                                    : -2;
+    free(frame);
+    kp_arena_reset(&a);
+    return err;
+}
+
+/* The group's type in ListGroups v5 filtered by `type`: 1 when listed. */
+static int listed(int fd, const char *group, const char *type)
+{
+    kp_list_groups_request rq;
+    kp_list_groups_request_init(&rq);
+    kp_str types[1] = {kp_str_c(type)};
+    rq.states_filter = NULL;
+    rq.states_filter_count = 0;
+    rq.types_filter = types;
+    rq.types_filter_count = 1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_list_groups_response resp;
+    CU_ASSERT_EQUAL_FATAL(call(fd, 16, 5, &rq, &resp, &a, &frame), 0);
+    int found = 0;
+    for (int32_t i = 0; i < resp.groups_count; i++)
+        if (kp_str_eq(resp.groups[i].group_id, group)) {
+            found = 1;
+            CU_ASSERT(kp_str_eq(resp.groups[i].group_type, type));
+            CU_ASSERT(kp_str_eq(resp.groups[i].protocol_type, "consumer"));
+        }
+    free(frame);
+    kp_arena_reset(&a);
+    return found;
+}
+
+static int16_t classic_join(int fd, const char *group)
+{
+    kp_join_group_request rq;
+    kp_join_group_request_init(&rq);
+    kp_join_group_request_join_group_request_protocol p;
+    kp_join_group_request_join_group_request_protocol_init(&p);
+    p.name = kp_str_c("range");
+    p.metadata = (kp_bytes){(const uint8_t *)"", 0};
+    rq.group_id = kp_str_c(group);
+    rq.session_timeout_ms = 10000;
+    rq.rebalance_timeout_ms = 10000;
+    rq.member_id = kp_str_c("");
+    rq.group_instance_id = KP_STR_NULL;
+    rq.protocol_type = kp_str_c("consumer");
+    rq.protocols = &p;
+    rq.protocols_count = 1;
+    rq.reason = KP_STR_NULL;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    uint8_t *frame;
+    kp_join_group_response resp;
+    CU_ASSERT_EQUAL_FATAL(call(fd, 11, 9, &rq, &resp, &a, &frame), 0);
+    int16_t err = resp.error_code;
+    free(frame);
+    kp_arena_reset(&a);
+    return err;
+}
+
+/* Heartbeats every member until the group is stable with 2 partitions each. */
+static void converge(int fd, const char *group, member *ms, int n)
+{
+    for (int round = 0; round < 20; round++) {
+        int done = 1;
+        for (int i = 0; i < n; i++) {
+            CU_ASSERT_EQUAL(heartbeat(fd, group, &ms[i], 0), 0);
+            if (ms[i].nowned != NPARTS / n || ms[i].epoch != ms[0].epoch)
+                done = 0;
+        }
+        if (done)
+            break;
+    }
+}
+
+static void test_consumer_group(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic6(fd, "cwt");
+    const char *group = "cw-group";
+    member ms[3];
+    memset(ms, 0, sizeof(ms));
+    /* The offsets topic may still be in creation: retry the first join. */
+    int16_t err = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    for (int i = 0; i < 50 && err == KP_ERR_COORDINATOR_NOT_AVAILABLE; i++) {
+        err = heartbeat(fd, group, &ms[0], 1);
+        if (err)
+            usleep(100000);
+    }
+    CU_ASSERT_EQUAL_FATAL(err, 0);
+    CU_ASSERT_EQUAL(ms[0].nowned, NPARTS);
+    CU_ASSERT_EQUAL(heartbeat(fd, group, &ms[1], 1), 0);
+    CU_ASSERT_EQUAL(heartbeat(fd, group, &ms[2], 1), 0);
+    converge(fd, group, ms, 3);
+    int seen[NPARTS] = {0};
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(ms[i].nowned, 2);
+        CU_ASSERT_EQUAL(ms[i].epoch, 3);
+        for (int k = 0; k < ms[i].nowned; k++)
+            seen[ms[i].owned[k]]++;
+    }
+    for (int p = 0; p < NPARTS; p++)
+        CU_ASSERT_EQUAL(seen[p], 1);
+    describe(fd, group, "Stable", 3, 3);
+    CU_ASSERT(listed(fd, group, "consumer"));
+    CU_ASSERT(!listed(fd, group, "classic"));
+    CU_ASSERT_EQUAL(classic_join(fd, group), KP_ERR_GROUP_ID_NOT_FOUND);
+
+    /* Offsets: the member's epoch, not a generation. */
+    CU_ASSERT_EQUAL(commit(fd, group, &ms[0], ms[0].epoch, 77), 0);
+    CU_ASSERT_EQUAL(commit(fd, group, &ms[0], ms[0].epoch - 1, 78), KP_ERR_STALE_MEMBER_EPOCH);
+    int64_t off;
+    CU_ASSERT_EQUAL(fetch_offset(fd, group, &ms[0], ms[0].epoch + 1, ms[0].owned[0], &off),
+                    KP_ERR_STALE_MEMBER_EPOCH);
+    close(fd);
+
+    /* Restart on the same data directory: the group is back as it was. */
+    kill_broker();
+    CU_ASSERT_EQUAL_FATAL(start_broker(), 0);
+    fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    describe(fd, group, "Stable", 3, 3);
+    CU_ASSERT_EQUAL(fetch_offset(fd, group, &ms[0], ms[0].epoch, ms[0].owned[0], &off), 0);
+    CU_ASSERT_EQUAL(off, 77);
+    for (int i = 0; i < 3; i++) {
+        int32_t before = ms[i].epoch, nbefore = ms[i].nowned;
+        CU_ASSERT_EQUAL(heartbeat(fd, group, &ms[i], 1), 0);
+        CU_ASSERT_EQUAL(ms[i].epoch, before);
+        CU_ASSERT_EQUAL(ms[i].nowned, nbefore);
+    }
+
+    /* One member leaves: the others take over its partitions. */
+    member gone = ms[2];
+    gone.epoch = -1;
+    CU_ASSERT_EQUAL(heartbeat(fd, group, &gone, 0), 0);
+    CU_ASSERT_EQUAL(gone.epoch, -1);
+    converge(fd, group, ms, 2);
+    CU_ASSERT_EQUAL(ms[0].nowned + ms[1].nowned, NPARTS);
+    CU_ASSERT_EQUAL(ms[0].nowned, 3);
+    describe(fd, group, "Stable", 2, 4);
+    /* A fenced epoch and an unknown member. */
+    member bad = ms[0];
+    bad.epoch += 10;
+    CU_ASSERT_EQUAL(heartbeat(fd, group, &bad, 0), KP_ERR_FENCED_MEMBER_EPOCH);
+    CU_ASSERT_EQUAL(heartbeat(fd, group, &gone, 0), KP_ERR_UNKNOWN_MEMBER_ID);
+    close(fd);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (start_broker() != 0) {
+        fprintf(stderr, "broker did not start\n");
+        stop_broker();
+        return 1;
+    }
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite s = CU_add_suite("consumer group wire", NULL, NULL);
+    CU_add_test(s, "KIP-848 members, offsets, restart", test_consumer_group);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    stop_broker();
+    return failed ? 1 : 0;
+}
