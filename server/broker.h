@@ -135,6 +135,10 @@ static inline const struct srv_endpoint *srv_req_endpoint(const srv_req *req)
     return &req->shard->b->adv[req->listener];
 }
 
+/* The client's address as Kafka reports it in group descriptions ("/ip"),
+ * in the request's arena; "" once the connection is gone. */
+kp_str srv_req_client_host(srv_req *req);
+
 /* Encodes body as the response to req (version of the request) and marks
  * the request done; responses leave the connection in request order. */
 void srv_req_respond(srv_req *req, const void *body);

@@ -30,6 +30,7 @@ struct srv_conn {
     srv_shard *s;
     struct bufferevent *bev;
     char peer[64];
+    char client_host[64]; /* "/ip" as Kafka's DescribeGroups shows it */
     srv_req *head, *tail;
     size_t queued_bytes; /* request bytes not yet answered */
     int nreqs;
@@ -157,6 +158,18 @@ static void finish(srv_req *r)
     srv_m_add(&m->bytes_out, r->out.len);
     if (c->head == r)
         conn_flush(c);
+}
+
+kp_str srv_req_client_host(srv_req *r)
+{
+    if (!r->conn)
+        return kp_str_c("");
+    size_t n = strlen(r->conn->client_host);
+    char *p = kp_arena_alloc(&r->arena, n + 1);
+    if (!p)
+        return kp_str_c("");
+    memcpy(p, r->conn->client_host, n);
+    return (kp_str){p, (int32_t)n};
 }
 
 void srv_req_respond(srv_req *r, const void *body)
@@ -321,6 +334,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         port = ntohs(in6->sin6_port);
     }
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    snprintf(c->client_host, sizeof(c->client_host), "/%s", host);
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev) {
         evutil_closesocket(fd);

@@ -95,6 +95,7 @@ class KafkaPythonGroups(BrokerTestCase):
             self.assertEqual(desc.state, "Stable")
             self.assertEqual(desc.protocol_type, "consumer")
             self.assertEqual(len(desc.members), 1)
+            self.assertEqual(desc.members[0].client_host, "/127.0.0.1")  # Kafka's "/ip" form
             self.assertEqual(sorted(desc.members[0].member_assignment.assignment[0][1]),
                              list(range(NPART)))
             offs = ka.list_consumer_group_offsets(g)

@@ -116,8 +116,7 @@ void srv_h_consumer_group_heartbeat(srv_req *req)
     c->instance_id = rq->instance_id;
     c->rack_id = rq->rack_id;
     c->client_id = req->kr.hdr.client_id.len >= 0 ? req->kr.hdr.client_id : kp_str_c("");
-    /* The connection's address is not visible to handlers. */
-    c->client_host = kp_str_c("");
+    c->client_host = srv_req_client_host(req);
     c->rebalance_timeout_ms = rq->rebalance_timeout_ms;
     c->nsubs = rq->subscribed_topic_names_count;
     c->subs = rq->subscribed_topic_names;

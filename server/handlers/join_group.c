@@ -111,8 +111,7 @@ void srv_h_join_group(srv_req *req)
     jr->member_id = rq->member_id.len >= 0 ? rq->member_id : kp_str_c("");
     jr->instance_id = v >= 5 ? rq->group_instance_id : KP_STR_NULL;
     jr->client_id = req->kr.hdr.client_id.len >= 0 ? req->kr.hdr.client_id : kp_str_c("");
-    /* The connection's address is not visible to handlers. */
-    jr->client_host = kp_str_c("");
+    jr->client_host = srv_req_client_host(req);
     jr->protocol_type = rq->protocol_type;
     jr->session_timeout_ms = rq->session_timeout_ms;
     /* v0 has no rebalance timeout: Kafka uses the session timeout. */
