@@ -21,142 +21,7 @@
 #include "batch.h"
 #include "errors.h"
 #include "frame.h"
-
-static pid_t broker_pid;
-static int broker_port;
-static char data_dir[256];
-
-static char log_path[300];
-
-static int start_broker(void)
-{
-    snprintf(data_dir, sizeof(data_dir), "/tmp/kb-wire-XXXXXX");
-    if (!mkdtemp(data_dir))
-        return -1;
-    snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
-    broker_pid = fork();
-    if (broker_pid == 0) {
-        FILE *lf = freopen(log_path, "w", stderr);
-        (void)lf;
-        char dirs[300];
-        snprintf(dirs, sizeof(dirs), "log.dirs=%s", data_dir);
-        execl(KB_BROKER_BIN, "kbroker", "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", dirs, "--set",
-              "connections.max.idle.ms=1500", "--shards", "2", (char *)NULL);
-        _exit(127);
-    }
-    /* The ready line carries the bound port. */
-    for (int i = 0; i < 200 && broker_port == 0; i++) {
-        usleep(50000);
-        FILE *f = fopen(log_path, "r");
-        char line[1024];
-        while (f && fgets(line, sizeof(line), f)) {
-            const char *p = strstr(line, "listening on PLAINTEXT://127.0.0.1:");
-            if (p)
-                broker_port = atoi(p + strlen("listening on PLAINTEXT://127.0.0.1:"));
-        }
-        if (f)
-            fclose(f);
-    }
-    return broker_port > 0 ? 0 : -1;
-}
-
-static void stop_broker(void)
-{
-    if (broker_pid > 0) {
-        kill(broker_pid, SIGTERM);
-        int st;
-        waitpid(broker_pid, &st, 0);
-    }
-    if (getenv("KB_KEEP_LOG")) {
-        fprintf(stderr, "broker log: %s\n", log_path);
-    } else {
-        unlink(log_path);
-    }
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", data_dir);
-}
-
-static int connect_broker(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)broker_port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-static int send_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w <= 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads one response frame into a malloc'd buffer; NULL on EOF/timeout. */
-static uint8_t *read_frame(int fd, size_t *len)
-{
-    uint8_t hdr[4];
-    size_t got = 0;
-    while (got < 4) {
-        ssize_t r = read(fd, hdr + got, 4 - got);
-        if (r <= 0)
-            return NULL;
-        got += (size_t)r;
-    }
-    *len = kp_be32(hdr);
-    uint8_t *buf = malloc(*len ? *len : 1);
-    got = 0;
-    while (got < *len) {
-        ssize_t r = read(fd, buf + got, *len - got);
-        if (r <= 0) {
-            free(buf);
-            return NULL;
-        }
-        got += (size_t)r;
-    }
-    return buf;
-}
-
-static int send_request(int fd, int16_t key, int16_t v, int32_t corr, const void *body)
-{
-    kp_writer w;
-    kp_writer_init(&w, 256);
-    int rc = kp_request_encode(&w, key, v, corr, kp_str_c("wire-test"), body);
-    if (rc == 0)
-        rc = send_all(fd, w.buf, w.len);
-    kp_writer_free(&w);
-    return rc;
-}
-
-/* Reads a response and decodes its body (after the header) into out. */
-static int recv_response(int fd, int16_t key, int16_t v, int32_t *corr, kp_arena *a, void *out,
-                         uint8_t **frame)
-{
-    size_t len;
-    *frame = read_frame(fd, &len);
-    if (!*frame)
-        return -1;
-    kp_reader r;
-    kp_reader_init(&r, *frame, len);
-    kp_response_header h;
-    if (kp_response_header_decode(&r, a, (int16_t)kp_response_header_version(key, v), &h))
-        return -2;
-    *corr = h.correlation_id;
-    return kp_api_lookup(key)->response->decode(&r, a, v, out);
-}
+#include "wire_util.h"
 
 static void create_topic(int fd, const char *name)
 {
@@ -383,7 +248,7 @@ static void test_pipelining_order(void)
     CU_ASSERT_EQUAL_FATAL(send_all(fd, w.buf, w.len), 0);
     kp_writer_free(&w);
     for (int i = 0; i < 60; i++) {
-        size_t len;
+        size_t len = 0;
         uint8_t *f = read_frame(fd, &len);
         if (!f)
             fprintf(stderr, "pipelining: no response %d of 60 (%s)\n", i, strerror(errno));
@@ -401,7 +266,7 @@ static void test_refusals(void)
     CU_ASSERT_FATAL(fd >= 0);
     uint8_t req[] = {0, 0, 0, 10, 0, 18, 0, 99, 0, 0, 0, 7, 0xff, 0xff};
     CU_ASSERT_EQUAL_FATAL(send_all(fd, req, sizeof(req)), 0);
-    size_t len;
+    size_t len = 0;
     uint8_t *f = read_frame(fd, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     kp_reader r;
@@ -450,7 +315,7 @@ static void test_idle_close(void)
         kp_api_versions_request rq;
         kp_api_versions_request_init(&rq);
         CU_ASSERT_EQUAL(send_request(busy, 18, 3, i, &rq), 0);
-        size_t len;
+        size_t len = 0;
         uint8_t *f = read_frame(busy, &len);
         CU_ASSERT_PTR_NOT_NULL(f);
         free(f);
