@@ -66,7 +66,7 @@ add_set() { # key value origin
 apache_key() { # name without KAFKA_
     local s="$1"
     s="${s//___/-}"
-    s="${s//__/%}" # '%' cannot occur in a variable name: a safe placeholder
+    s="${s//__/%}" # '%' cannot occur in a variable name, so it stands in for '_' meanwhile
     s="${s//_/.}"
     s="${s//%/_}"
     printf '%s' "${s,,}"

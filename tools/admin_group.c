@@ -838,25 +838,9 @@ static int group_delete(rd_kafka_t *rk, int argc, char **argv)
 
 int cmd_group(int argc, char **argv)
 {
-    if (argc < 1)
-        return adm_err(EX_USAGE, "group: missing subcommand (list, describe, reset-offsets, delete)");
-    static const struct {
-        const char *name;
-        int (*fn)(rd_kafka_t *, int, char **);
-    } subs[] = {{"list", group_list},
-                {"describe", group_describe},
-                {"reset-offsets", group_reset_offsets},
-                {"delete", group_delete}};
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        if (strcmp(argv[0], subs[i].name) != 0)
-            continue;
-        rd_kafka_t *rk;
-        int rc = adm_client(RD_KAFKA_PRODUCER, NULL, NULL, &rk);
-        if (rc)
-            return rc;
-        rc = subs[i].fn(rk, argc - 1, argv + 1);
-        rd_kafka_destroy(rk);
-        return rc;
-    }
-    return adm_err(EX_USAGE, "group: unknown subcommand '%s'", argv[0]);
+    static const adm_sub subs[] = {{"list", group_list},
+                                   {"describe", group_describe},
+                                   {"reset-offsets", group_reset_offsets},
+                                   {"delete", group_delete}};
+    return adm_dispatch("group", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

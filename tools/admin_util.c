@@ -7,6 +7,7 @@
 #include "admin_util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
@@ -628,4 +629,27 @@ int cmd_ping(int argc, char **argv)
     if (count == 0)
         return adm_err(EX_USAGE, "no broker address given");
     return rc;
+}
+
+int adm_dispatch(const char *cmd, const adm_sub *subs, size_t nsubs, int argc, char **argv)
+{
+    if (argc < 1) {
+        char list[256] = "";
+        size_t off = 0;
+        for (size_t i = 0; i < nsubs && off < sizeof(list); i++)
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "", subs[i].name);
+        return adm_err(EX_USAGE, "%s: missing subcommand (%s)", cmd, list);
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strcmp(argv[0], subs[i].name) != 0)
+            continue;
+        rd_kafka_t *rk;
+        int rc = adm_client(RD_KAFKA_PRODUCER, NULL, NULL, &rk);
+        if (rc)
+            return rc;
+        rc = subs[i].fn(rk, argc - 1, argv + 1);
+        rd_kafka_destroy(rk);
+        return rc;
+    }
+    return adm_err(EX_USAGE, "%s: unknown subcommand '%s'", cmd, argv[0]);
 }

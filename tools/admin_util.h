@@ -69,6 +69,16 @@ rd_kafka_event_t *adm_wait_result(rd_kafka_queue_t *q, const char *what, int *co
  * timeout errors, EX_FAIL otherwise. */
 int adm_code_for(rd_kafka_resp_err_t err);
 
+/* A subcommand that runs with an admin client (made and destroyed around it). */
+typedef struct adm_sub {
+    const char *name;
+    int (*fn)(rd_kafka_t *rk, int argc, char **argv);
+} adm_sub;
+
+/* Runs the subcommand argv[0] of `cmd` from subs; usage errors name `cmd`
+ * and list the subcommands. */
+int adm_dispatch(const char *cmd, const adm_sub *subs, size_t nsubs, int argc, char **argv);
+
 /* Full cluster metadata (all topics: never auto-creates). EX_OK or an exit
  * code after printing why. */
 int adm_metadata(rd_kafka_t *rk, const struct rd_kafka_metadata **md);

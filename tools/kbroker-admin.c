@@ -743,31 +743,14 @@ static int topic_delete_records(rd_kafka_t *rk, int argc, char **argv)
 
 static int cmd_topic(int argc, char **argv)
 {
-    if (argc < 1)
-        return adm_err(EX_USAGE, "topic: missing subcommand (list, describe, create, delete, add-partitions, "
-                                 "alter-config, delete-records)");
-    static const struct {
-        const char *name;
-        int (*fn)(rd_kafka_t *, int, char **);
-    } subs[] = {{"list", topic_list},
-                {"describe", topic_describe},
-                {"create", topic_create},
-                {"delete", topic_delete},
-                {"add-partitions", topic_add_partitions},
-                {"alter-config", topic_alter_config},
-                {"delete-records", topic_delete_records}};
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        if (strcmp(argv[0], subs[i].name) != 0)
-            continue;
-        rd_kafka_t *rk;
-        int rc = adm_client(RD_KAFKA_PRODUCER, NULL, NULL, &rk);
-        if (rc)
-            return rc;
-        rc = subs[i].fn(rk, argc - 1, argv + 1);
-        rd_kafka_destroy(rk);
-        return rc;
-    }
-    return adm_err(EX_USAGE, "topic: unknown subcommand '%s'", argv[0]);
+    static const adm_sub subs[] = {{"list", topic_list},
+                                   {"describe", topic_describe},
+                                   {"create", topic_create},
+                                   {"delete", topic_delete},
+                                   {"add-partitions", topic_add_partitions},
+                                   {"alter-config", topic_alter_config},
+                                   {"delete-records", topic_delete_records}};
+    return adm_dispatch("topic", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }
 
 /* ---- produce ------------------------------------------------------------------------ */
