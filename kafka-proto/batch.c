@@ -80,8 +80,9 @@ static void put_header(uint8_t *p, const kp_batch_header *h)
 /* A varint length then that many bytes; -1 is null when nullable. */
 static int read_var_bytes(kp_reader *r, int nullable, const uint8_t **p, int32_t *len)
 {
-    if (kp_read_varint(r, len))
-        return r->err;
+    int e = kp_read_varint(r, len);
+    if (e)
+        return e;
     if (*len == -1 && nullable) {
         *p = NULL;
         return KP_OK;
@@ -95,8 +96,9 @@ static int read_header(kp_reader *r, kp_record_header *out)
 {
     const uint8_t *k, *v;
     int32_t klen, vlen;
-    if (read_var_bytes(r, 0, &k, &klen) || read_var_bytes(r, 1, &v, &vlen))
-        return r->err;
+    int e;
+    if ((e = read_var_bytes(r, 0, &k, &klen)) || (e = read_var_bytes(r, 1, &v, &vlen)))
+        return e;
     out->key.p = (const char *)k;
     out->key.len = klen;
     out->value.p = v;

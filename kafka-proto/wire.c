@@ -218,7 +218,7 @@ int kp_read_uuid(kp_reader *r, kp_uuid *v)
     return 0;
 }
 
-int kp_read_uvarlong(kp_reader *r, uint64_t *v)
+int kp_read_uvarlong_any(kp_reader *r, uint64_t *v)
 {
     if (r->err)
         return r->err;
@@ -239,7 +239,7 @@ int kp_read_uvarlong(kp_reader *r, uint64_t *v)
     return fail(r, KP_E_INVALID);
 }
 
-int kp_read_uvarint(kp_reader *r, uint32_t *v)
+int kp_read_uvarint_any(kp_reader *r, uint32_t *v)
 {
     if (r->err)
         return r->err;
@@ -257,24 +257,6 @@ int kp_read_uvarint(kp_reader *r, uint32_t *v)
         }
     }
     return fail(r, KP_E_INVALID);
-}
-
-int kp_read_varint(kp_reader *r, int32_t *v)
-{
-    uint32_t u = 0;
-    if (kp_read_uvarint(r, &u))
-        return r->err;
-    *v = (int32_t)((u >> 1) ^ (~(u & 1) + 1));
-    return 0;
-}
-
-int kp_read_varlong(kp_reader *r, int64_t *v)
-{
-    uint64_t u = 0;
-    if (kp_read_uvarlong(r, &u))
-        return r->err;
-    *v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
-    return 0;
 }
 
 int kp_read_raw(kp_reader *r, size_t n, const uint8_t **out)

@@ -94,10 +94,66 @@ int kp_read_i64(kp_reader *r, int64_t *v);
 int kp_read_f64(kp_reader *r, double *v);
 int kp_read_bool(kp_reader *r, uint8_t *v);
 int kp_read_uuid(kp_reader *r, kp_uuid *v);
-int kp_read_uvarint(kp_reader *r, uint32_t *v);  /* at most 5 bytes */
-int kp_read_uvarlong(kp_reader *r, uint64_t *v); /* at most 10 bytes */
-int kp_read_varint(kp_reader *r, int32_t *v);    /* zigzag */
-int kp_read_varlong(kp_reader *r, int64_t *v);   /* zigzag */
+int kp_read_uvarint_any(kp_reader *r, uint32_t *v);  /* at most 5 bytes */
+int kp_read_uvarlong_any(kp_reader *r, uint64_t *v); /* at most 10 bytes */
+
+/* Varints of one or two bytes are nearly every length and delta in a record
+ * batch; they are decoded inline, the rest by the general readers above. */
+static inline int kp_read_uvarint(kp_reader *r, uint32_t *v)
+{
+    const uint8_t *p = r->p;
+    if (!r->err && p < r->end) {
+        if (!(p[0] & 0x80)) {
+            *v = p[0];
+            r->p = p + 1;
+            return 0;
+        }
+        if (r->end - p >= 2 && !(p[1] & 0x80)) {
+            *v = (uint32_t)(p[0] & 0x7f) | (uint32_t)p[1] << 7;
+            r->p = p + 2;
+            return 0;
+        }
+    }
+    return kp_read_uvarint_any(r, v);
+}
+
+static inline int kp_read_uvarlong(kp_reader *r, uint64_t *v)
+{
+    const uint8_t *p = r->p;
+    if (!r->err && p < r->end) {
+        if (!(p[0] & 0x80)) {
+            *v = p[0];
+            r->p = p + 1;
+            return 0;
+        }
+        if (r->end - p >= 2 && !(p[1] & 0x80)) {
+            *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+            r->p = p + 2;
+            return 0;
+        }
+    }
+    return kp_read_uvarlong_any(r, v);
+}
+
+static inline int kp_read_varint(kp_reader *r, int32_t *v) /* zigzag */
+{
+    uint32_t u = 0;
+    int e = kp_read_uvarint(r, &u);
+    if (e)
+        return e;
+    *v = (int32_t)((u >> 1) ^ (~(u & 1) + 1));
+    return 0;
+}
+
+static inline int kp_read_varlong(kp_reader *r, int64_t *v) /* zigzag */
+{
+    uint64_t u = 0;
+    int e = kp_read_uvarlong(r, &u);
+    if (e)
+        return e;
+    *v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+    return 0;
+}
 int kp_read_raw(kp_reader *r, size_t n, const uint8_t **out);
 int kp_skip(kp_reader *r, size_t n);
 
