@@ -2,8 +2,8 @@
  * test_broker_wire.c — protocol-level tests against a real kbroker process
  * (2 shards, ephemeral port, temp data dir), for behaviour no Debian client
  * exercises: incremental fetch sessions (KIP-227), pipelined responses in
- * request order, and refusals (ApiVersions of an unknown version, unknown
- * API keys, oversized frames).
+ * request order, refusals (ApiVersions of an unknown version, unknown
+ * API keys, oversized frames) and large frames arriving in pieces.
  */
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
@@ -305,6 +305,109 @@ static void test_refusals(void)
     close(fd);
 }
 
+/* A produce frame far above the direct-read threshold, sent in pieces with
+ * pauses and followed in the same write by another request: both are
+ * answered in order, every record is stored, and a large frame cut off by
+ * the client leaves a log line and a broker that still serves others. */
+static void test_large_frames_in_pieces(void)
+{
+    enum { RECS = 300, VLEN = 1024 };
+    static uint8_t val[VLEN];
+    memset(val, 'x', sizeof(val));
+    kp_writer bw;
+    kp_writer_init(&bw, 0);
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    for (int i = 0; i < RECS; i++) {
+        val[0] = (uint8_t)('a' + i % 26);
+        kp_batch_builder_add(&bb, 1700000000000 + i, KP_BYTES_NULL, (kp_bytes){val, VLEN}, NULL, 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(kp_batch_builder_finish(&bb, &bw), 0);
+    kp_batch_builder_free(&bb);
+    kp_produce_request rq;
+    kp_produce_request_init(&rq);
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    kp_produce_request_partition_produce_data pd;
+    kp_produce_request_partition_produce_data_init(&pd);
+    pd.index = 1;
+    pd.records = (kp_bytes){bw.buf, (int32_t)bw.len};
+    td.name = kp_str_c("sess");
+    td.partition_data = &pd;
+    td.partition_data_count = 1;
+    rq.acks = -1;
+    rq.timeout_ms = 5000;
+    rq.topic_data = &td;
+    rq.topic_data_count = 1;
+    kp_writer w;
+    kp_writer_init(&w, 0);
+    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, 0, 9, 41, kp_str_c("p"), &rq), 0);
+    size_t produce_len = w.len;
+    kp_api_versions_request av;
+    kp_api_versions_request_init(&av);
+    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, 18, 3, 42, kp_str_c("p"), &av), 0);
+    CU_ASSERT_FATAL(produce_len > 256 * 1024);
+
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    size_t cuts[] = {0, 6, 70000, produce_len - 5, w.len};
+    for (int i = 0; i + 1 < (int)(sizeof(cuts) / sizeof(cuts[0])); i++) {
+        CU_ASSERT_EQUAL_FATAL(send_all(fd, w.buf + cuts[i], cuts[i + 1] - cuts[i]), 0);
+        usleep(30000);
+    }
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    size_t len = 0;
+    uint8_t *f = read_frame(fd, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    kp_reader r;
+    kp_reader_init(&r, f, len);
+    kp_response_header h;
+    CU_ASSERT_EQUAL_FATAL(kp_response_header_decode(&r, &a, (int16_t)kp_response_header_version(0, 9), &h),
+                          0);
+    CU_ASSERT_EQUAL(h.correlation_id, 41);
+    kp_produce_response resp;
+    CU_ASSERT_EQUAL_FATAL(kp_produce_response_decode(&r, &a, 9, &resp), 0);
+    CU_ASSERT_EQUAL(resp.responses[0].partition_responses[0].error_code, 0);
+    int64_t base = resp.responses[0].partition_responses[0].base_offset;
+    CU_ASSERT(base >= 0);
+    free(f);
+    f = read_frame(fd, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL((int32_t)kp_be32(f), 42);
+    free(f);
+    /* The next produce lands right after all RECS records. */
+    CU_ASSERT_EQUAL(produce_as(fd, "sess", 1, 1, -1, 0), base + RECS);
+    close(fd);
+
+    /* Cut off inside the large frame: logged, nothing answered, others served. */
+    fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(send_all(fd, w.buf, 100000), 0);
+    usleep(50000);
+    close(fd);
+    fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(produce_as(fd, "sess", 1, 1, -1, 0), base + RECS + 1);
+    close(fd);
+    int logged = 0;
+    for (int i = 0; i < 50 && !logged; i++) {
+        FILE *lf = fopen(log_path, "r");
+        char line[512];
+        while (lf && fgets(line, sizeof(line), lf))
+            if (strstr(line, "closed by the peer with 100000 bytes of an incomplete frame"))
+                logged = 1;
+        if (lf)
+            fclose(lf);
+        if (!logged)
+            usleep(20000);
+    }
+    CU_ASSERT_TRUE(logged);
+    kp_arena_reset(&a);
+    kp_writer_free(&w);
+    kp_writer_free(&bw);
+}
+
 /* connections.max.idle.ms: a silent connection is closed, an active one
  * is not. */
 static void test_idle_close(void)
@@ -391,6 +494,7 @@ int main(void)
     CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
     CU_add_test(s, "pipelined responses in order", test_pipelining_order);
     CU_add_test(s, "refusals", test_refusals);
+    CU_add_test(s, "large frames in pieces", test_large_frames_in_pieces);
     CU_add_test(s, "describe producers", test_describe_producers);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
