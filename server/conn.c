@@ -10,7 +10,9 @@
  * their final buffer once the bufferevent has seen their header: copying
  * them out of the evbuffer was one full extra pass over every produced byte.
  * Small frames still arrive through the evbuffer, where many pipelined
- * requests share one read.
+ * requests share one read. Such a buffer is allocated when the header
+ * arrives (bounded by socket.request.max.bytes, as in Kafka); its pages
+ * stay untouched until the bytes come.
  */
 #include "conn.h"
 
