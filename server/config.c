@@ -545,7 +545,7 @@ static const tkeydef TKEYS[] = {
      {"log.local.retention.ms"},
      {0}},
     {T("max.compaction.lag.ms", SRV_TYPE_LONG, I64MAX, 1, INT64_MAX, NULL, NULL,
-       "Maximum time a record stays uncompacted (accepted; compaction follows the dirty ratio)."),
+       "Maximum time a record stays uncompacted (accepted; storage schedules compaction)."),
      {"log.cleaner.max.compaction.lag.ms"},
      {0}},
     {T("max.message.bytes", SRV_TYPE_INT, "1048588", 0, INT32_MAX, NULL, NULL,
