@@ -338,12 +338,14 @@ static const keydef BKEYS[] = {
      "compacted topics are always compacted"},
     {"log.cleaner.delete.retention.ms", SRV_TYPE_LONG, USE_APPLY, "86400000", 0, INT64_MAX, NULL, NULL,
      "How long tombstones are kept in compacted topics.", NULL},
-    {"log.cleaner.min.cleanable.ratio", SRV_TYPE_DOUBLE, USE_APPLY, "0.5", 0, 1, NULL, NULL,
-     "Dirty ratio above which a compacted log is cleaned.", NULL},
+    {"log.cleaner.min.cleanable.ratio", SRV_TYPE_DOUBLE, USE_IGNORED, "0.5", 0, 1, NULL, NULL,
+     "Dirty ratio above which a compacted log is cleaned.",
+     "the storage engine schedules compaction by a periodic check"},
     {"log.cleaner.min.compaction.lag.ms", SRV_TYPE_LONG, USE_IGNORED, "0", 0, INT64_MAX, NULL, NULL,
      "Minimum age of a record before compaction.", "the storage engine compacts sealed segments only"},
     {"log.cleaner.max.compaction.lag.ms", SRV_TYPE_LONG, USE_IGNORED, I64MAX, 1, INT64_MAX, NULL, NULL,
-     "Maximum time a record stays uncompacted.", "compaction is driven by the dirty ratio"},
+     "Maximum time a record stays uncompacted.",
+     "the storage engine schedules compaction by a periodic check"},
     {"log.cleaner.threads", SRV_TYPE_INT, USE_IGNORED, "1", 0, INT32_MAX, NULL, NULL, "Log cleaner threads.",
      "compaction runs on each partition's shard"},
     {"log.index.interval.bytes", SRV_TYPE_INT, USE_APPLY, "4096", 0, INT32_MAX, NULL, NULL,
@@ -1376,7 +1378,6 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->log_cleanup_compact = list_contains(policy, "compact");
     cfg->log_cleanup_delete = list_contains(policy, "delete");
     cfg->log_cleaner_delete_retention_ms = bi64(cfg, "log.cleaner.delete.retention.ms");
-    parse_double(bval_name(cfg, "log.cleaner.min.cleanable.ratio"), &cfg->log_cleaner_min_cleanable_ratio);
     cfg->log_index_interval_bytes = (int32_t)bi64(cfg, "log.index.interval.bytes");
     cfg->log_message_timestamp_type =
         strcmp(bval_name(cfg, "log.message.timestamp.type"), "LogAppendTime") == 0 ? SRV_TS_LOG_APPEND_TIME

@@ -131,7 +131,6 @@ typedef struct srv_config {
     int log_cleanup_compact;       /* log.cleanup.policy contains "compact" */
     int log_cleanup_delete;        /* log.cleanup.policy contains "delete" */
     int64_t log_cleaner_delete_retention_ms;
-    double log_cleaner_min_cleanable_ratio;
     int32_t log_index_interval_bytes;
     int log_message_timestamp_type; /* SRV_TS_* */
     int64_t log_message_timestamp_before_max_ms;
