@@ -26,6 +26,15 @@
 void st_logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum { ST_LL_ERROR = 0, ST_LL_WARN = 1, ST_LL_INFO = 2 };
 
+/* Always-on check of the engine's own invariants (never of input): logs
+ * what broke and where, then aborts. Not compiled out by NDEBUG. */
+void st_assert_fail(const char *what, const char *expr, const char *file, int line) __attribute__((noreturn));
+#define ST_ASSERT(cond, what)                                                                                \
+    do {                                                                                                     \
+        if (__builtin_expect(!(cond), 0))                                                                    \
+            st_assert_fail((what), #cond, __FILE__, __LINE__);                                               \
+    } while (0)
+
 /* ---- index.c ------------------------------------------------------------- */
 
 typedef struct st_index_entry {
@@ -181,6 +190,17 @@ typedef struct st_pending {
     void *arg;
 } st_pending;
 
+/* An append that had to wait (st_log_append_ordered): its own copy of the
+ * batch, in arrival order. */
+typedef struct st_waiting {
+    struct st_waiting *next;
+    st_accept_cb accepted;
+    st_append_cb done;
+    void *arg;
+    size_t len;
+    uint8_t batch[];
+} st_waiting;
+
 struct st_log {
     st_io *io;
     char *dir;
@@ -218,6 +238,13 @@ struct st_log {
     st_pending *pend;
     size_t pend_head, pend_n, pend_cap;
 
+    /* Ordered appends the log could not take yet. While any waits, every
+     * append (ordered or not) goes behind it: that is what keeps a producer's
+     * pipelined requests in order when the log applies backpressure. */
+    st_waiting *wait_head, *wait_tail;
+    size_t wait_n, wait_bytes;
+    int draining;
+
     st_pstate ps;
     int64_t max_ts, max_ts_offset;
 
@@ -232,6 +259,18 @@ st_segment *st_log_active(const st_log *log);
 void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long));
 void st_log_remove_segment_at(st_log *log, size_t i); /* unlinks in the background */
 void st_log_kick_flush(st_log *log);
+/* The append itself, without callbacks or a flush kick; then the second. */
+int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                      int64_t *base_offset);
+void st_log_after_append(st_log *log);
+
+/* ---- appendq.c ----------------------------------------------------------- */
+
+/* Appends waiting appends while the log takes them; called wherever the log
+ * may have made room (a flush completed, a failed write was rolled back). */
+void st_appendq_drain(st_log *log);
+/* Refuses every waiting append with rc (closing). */
+void st_appendq_fail_all(st_log *log, int rc);
 st_wbuf *st_log_wbuf_of(st_log *log, const st_segment *s); /* NULL unless act/old */
 int64_t st_now_ms(void);
 

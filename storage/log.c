@@ -204,7 +204,9 @@ void st_log_remove_segment_at(st_log *log, size_t i)
 
 /* ---- completions --------------------------------------------------------- */
 
-static int pend_push(st_log *log, st_pending e)
+/* Room for one more completion, so an append can reserve it before it
+ * changes the log. */
+static int pend_reserve(st_log *log)
 {
     if (log->pend_n == log->pend_cap) {
         size_t nc = log->pend_cap ? log->pend_cap * 2 : 64;
@@ -218,6 +220,13 @@ static int pend_push(st_log *log, st_pending e)
         log->pend_cap = nc;
         log->pend_head = 0;
     }
+    return 0;
+}
+
+static int pend_push(st_log *log, st_pending e)
+{
+    if (pend_reserve(log) != 0)
+        return -ENOMEM;
     log->pend[(log->pend_head + log->pend_n) % log->pend_cap] = e;
     log->pend_n++;
     return 0;
@@ -408,6 +417,7 @@ static void trunc_done(st_log *log, void *arg, long res)
     st_segment_unref(j->s);
     free(j);
     st_log_kick_flush(log);
+    st_appendq_drain(log);
 }
 
 static void rollback(st_log *log, int err)
@@ -449,6 +459,7 @@ static void rollback(st_log *log, int err)
         st_log_bg_call(log, trunc_fn, j, trunc_done);
     }
     fire_pending(log, err);
+    st_appendq_drain(log); /* the buffer was emptied: waiting appends may fit */
 }
 
 static void release_chunks(st_log *log, st_wbuf *w)
@@ -493,6 +504,7 @@ static void flush_done(st_op *op)
         release_chunks(log, w);
     fire_pending(log, 0);
     st_log_kick_flush(log);
+    st_appendq_drain(log); /* bytes left the buffer, a roll may have finished */
 }
 
 /* ---- append -------------------------------------------------------------- */
@@ -575,8 +587,11 @@ static int roll(st_log *log, int64_t now)
     return 0;
 }
 
-int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
-                  int64_t *base_offset)
+/* Validates and appends one batch; no callback runs and no flush starts here
+ * (the callers do both once they have told their own caller), so an
+ * "accepted" report always precedes the completion of the same batch. */
+int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                      int64_t *base_offset)
 {
     if (log->closing)
         return ST_E_CLOSED;
@@ -597,11 +612,12 @@ int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb
         if (pend_push(log, e) != 0)
             return -ENOMEM;
         *base_offset = dup;
-        fire_pending(log, 0);
         return 0;
     }
     if (rc < 0)
         return rc;
+    if (pend_reserve(log) != 0)
+        return -ENOMEM;
 
     uint64_t unflushed = log->act.seg->size - log->act.written;
     if (log->old.seg)
@@ -659,16 +675,31 @@ int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb
     }
     st_pstate_update(&log->ps, &h, base);
     st_pending e = {log->next_offset, base, 0, 0, cb, arg};
-    if (pend_push(log, e) != 0) {
-        /* Cannot track the completion: the batch stays (its bytes are in
-         * the buffer) but the caller hears of it as a failure. */
-        return -ENOMEM;
-    }
+    int pushed = pend_push(log, e);
+    ST_ASSERT(pushed == 0, "append completion slot reserved before the log changed");
     log->msgs_since_sync += h.record_count > 0 ? h.record_count : 1;
     log->stats.appends++;
     *base_offset = base;
-    st_log_kick_flush(log);
     return 0;
+}
+
+void st_log_after_append(st_log *log)
+{
+    fire_pending(log, 0); /* a duplicate whose original is acked completes now */
+    st_log_kick_flush(log);
+}
+
+int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                  int64_t *base_offset)
+{
+    if (log->closing)
+        return ST_E_CLOSED;
+    if (log->wait_head)
+        return ST_E_BUSY; /* ordered appends are waiting: nothing overtakes them */
+    int rc = st_log_append_one(log, batch, len, cb, arg, base_offset);
+    if (rc == 0)
+        st_log_after_append(log);
+    return rc;
 }
 
 int st_log_flush(st_log *log, st_append_cb cb, void *arg)
@@ -722,7 +753,8 @@ void st_log_get_stats(const st_log *log, st_log_stats *out)
                log->pend_cap * sizeof(st_pending) + ST_BLOCK;
     for (size_t i = 0; i < log->nsegs; i++)
         m += st_index_memory(&log->segs[i]->ix) + sizeof(st_segment);
-    out->memory_bytes = m;
+    out->waiting_bytes = log->wait_bytes;
+    out->memory_bytes = m + log->wait_bytes;
 }
 
 void st_log_set_config(st_log *log, const st_log_config *cfg)
@@ -786,6 +818,7 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
 int st_log_close(st_log *log)
 {
     log->closing = 1;
+    st_appendq_fail_all(log, ST_E_CLOSED); /* never accepted: the producer may retry them in order */
     int rc = 0;
     for (;;) {
         st_log_kick_flush(log);

@@ -108,6 +108,12 @@ void st_log_tick(st_log *log, int64_t now_ms)
         log->sync_req_end = log->next_offset;
         st_log_kick_flush(log);
     }
+    if (log->wait_head) {
+        /* Appends wait for a flush; a flush that could not be issued (no
+         * memory for its iovec) is retried from here. */
+        st_log_kick_flush(log);
+        st_appendq_drain(log);
+    }
     st_retention_run(log, now_ms);
     if (log->cfg.compact && !log->compacting && now_ms - log->last_compact_ms >= COMPACT_INTERVAL_MS) {
         log->last_compact_ms = now_ms;

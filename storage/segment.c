@@ -45,6 +45,12 @@ void st_logf(int level, const char *fmt, ...)
     line_fn(level, buf);
 }
 
+void st_assert_fail(const char *what, const char *expr, const char *file, int line)
+{
+    st_logf(ST_LL_ERROR, "storage invariant broken: %s (%s at %s:%d)", what, expr, file, line);
+    abort();
+}
+
 st_segment *st_segment_new(const char *dir, int64_t base)
 {
     st_segment *s = calloc(1, sizeof(*s));

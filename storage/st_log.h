@@ -59,7 +59,7 @@ typedef struct st_log_config {
     int64_t flush_ms;            /* flush.ms (0 = never by time) */
     uint32_t max_batch_bytes;    /* max.message.bytes + 12 (default 1 MiB + 12) */
     size_t chunk_bytes;          /* write buffer chunk (256 KiB, multiple of 4 KiB) */
-    size_t max_unflushed_bytes;  /* appends beyond this get ST_E_BUSY (8 MiB) */
+    size_t max_unflushed_bytes;  /* appends beyond this wait (ordered) or get ST_E_BUSY (8 MiB) */
     size_t tail_cache_bytes;     /* already-written bytes kept in memory for readers (4 MiB) */
     size_t max_read_bytes;       /* cap on one read's buffer (default 8 MiB) */
     int log_append_time;         /* message.timestamp.type = LogAppendTime */
@@ -102,6 +102,24 @@ typedef void (*st_append_cb)(void *arg, int rc, int64_t base_offset);
  * One batch per call: the server splits a produce request's records. */
 int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
                   int64_t *base_offset);
+
+/* The outcome of an ordered append's acceptance: rc 0 with the batch's base
+ * offset (the original's for a duplicate), or the error that refused it (then
+ * the append's completion callback never runs). */
+typedef void (*st_accept_cb)(void *arg, int rc, int64_t base_offset);
+
+/* st_log_append that never answers ST_E_BUSY: when the log cannot take the
+ * batch now (unflushed-bytes budget, a roll still flushing) or other ordered
+ * appends wait already, the batch is copied and waits, in call order, until
+ * flushes make room. Appends through this call are applied in call order,
+ * always; plain st_log_append returns ST_E_BUSY while any waits.
+ * `accepted` runs exactly once — possibly before this returns — and always
+ * before `done`; `done` runs as for st_log_append when accepted with rc 0.
+ * Waiting appends are refused with ST_E_CLOSED when the log closes. The
+ * caller bounds what waits (the server stops reading the connections whose
+ * requests are pending). */
+void st_log_append_ordered(st_log *log, const uint8_t *batch, size_t len, st_accept_cb accepted,
+                           st_append_cb done, void *arg);
 
 /* Forces an fdatasync of everything appended so far; cb(arg, rc, end offset). */
 int st_log_flush(st_log *log, st_append_cb cb, void *arg);
@@ -159,8 +177,10 @@ int st_log_compact_now(st_log *log, st_append_cb cb, void *arg);
 
 typedef struct st_log_stats {
     uint64_t appends;
-    uint64_t syncs;  /* fdatasyncs completed */
-    uint64_t writes; /* write operations completed */
+    uint64_t append_waits; /* ordered appends that had to wait for room */
+    size_t waiting_bytes;  /* bytes of ordered appends waiting now */
+    uint64_t syncs;        /* fdatasyncs completed */
+    uint64_t writes;       /* write operations completed */
     uint64_t bytes_written;
     uint64_t cache_reads; /* reads served from memory */
     uint64_t disk_reads;  /* reads that went to the disk */
