@@ -484,6 +484,13 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     publish(s0, op);
 }
 
+/* A refusal comes through the completion path with the same error. */
+static void ctl_accepted(void *arg, int rc, int64_t base_offset)
+{
+    if (rc && rc != ST_E_DUPLICATE)
+        ctl_appended(arg, rc, base_offset);
+}
+
 static void spec_error(srv_topic_spec *sp, int16_t err, const char *msg)
 {
     sp->error = err;
@@ -684,15 +691,18 @@ static void ctl_run(srv_shard *s0, srv_ctl_op *op)
     int rc = kp_batch_builder_finish(&bb, &bw);
     kp_batch_builder_free(&bb);
     append_ctx *ax = calloc(1, sizeof(*ax));
-    int64_t base;
     if (rc == 0 && ax) {
         ax->s0 = s0;
         ax->op = op;
         ax->next = next;
-        rc = st_log_append(c->log, bw.buf, bw.len, ctl_appended, ax, &base);
-    } else if (rc == 0) {
-        rc = -ENOMEM;
+        /* Waits (in order) while the log applies backpressure rather than
+         * failing a topic change for a local condition. */
+        st_log_append_ordered(c->log, bw.buf, bw.len, ctl_accepted, ctl_appended, ax);
+        kp_writer_free(&bw);
+        return;
     }
+    if (rc == 0)
+        rc = -ENOMEM;
     kp_writer_free(&bw);
     if (rc) {
         free(ax);

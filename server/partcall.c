@@ -84,7 +84,9 @@ int16_t srv_st_to_kafka(int rc)
     case ST_E_FENCED:
         return KP_ERR_INVALID_PRODUCER_EPOCH;
     case ST_E_BUSY:
-        return KP_ERR_REQUEST_TIMED_OUT; /* retriable: the client backs off */
+        /* Not reached from appends (they wait in order in the log); a
+         * retriable answer for it would let a client reorder its records. */
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
     case ST_E_CLOSED:
         return KP_ERR_NOT_LEADER_OR_FOLLOWER;
     case ST_E_UNSUPPORTED:

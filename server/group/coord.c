@@ -53,6 +53,18 @@ static void appended(void *arg, int rc, int64_t base)
     done(ctx, srv_st_to_kafka(rc));
 }
 
+static void group_accepted(void *arg, int rc, int64_t base)
+{
+    (void)base;
+    if (rc == 0)
+        return; /* appended() reports the outcome */
+    append_ctx *a = arg;
+    srv_group_append_done done = a->done;
+    void *ctx = a->ctx;
+    free(a);
+    done(ctx, srv_st_to_kafka(rc));
+}
+
 static srv_part *offsets_part(srv_shard *s, int32_t partition)
 {
     const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_OFFSETS_TOPIC));
@@ -77,12 +89,10 @@ static void env_append(void *arg, int32_t partition, const uint8_t *batch, size_
     }
     a->done = done;
     a->ctx = ctx;
-    int64_t base;
-    int rc = st_log_append(p->log, batch, len, appended, a, &base);
-    if (rc < 0) {
-        free(a);
-        done(ctx, srv_st_to_kafka(rc));
-    }
+    /* Waits in order behind earlier appends while the log applies
+     * backpressure: a refusal here would be a retriable coordinator error
+     * for a purely local condition. */
+    st_log_append_ordered(p->log, batch, len, group_accepted, appended, a);
 }
 
 static int env_topic(void *arg, kp_str name, kp_uuid *id, int32_t *nparts)

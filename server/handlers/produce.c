@@ -65,17 +65,48 @@ static void op_done(srv_shard *s, srv_part_op *base)
 }
 
 typedef struct wait_ctx {
-    produce_op *op;
+    produce_op *op; /* NULL once answered (acks 0/1: at acceptance) */
     srv_shard *owner;
     srv_part *part;
+    int16_t acks;
     uint64_t t0_ns; /* append accepted: the start of append -> durable */
 } wait_ctx;
+
+/* The log took the batch (offsets assigned) or refused it. Appends wait in
+ * the log's queue while it applies backpressure, so this may come long after
+ * run(): the request (and so op->records) stays alive while op is out. */
+static void accepted_cb(void *arg, int rc, int64_t base_offset)
+{
+    wait_ctx *w = arg;
+    produce_op *op = w->op;
+    if (rc && rc != ST_E_DUPLICATE) {
+        op->error = srv_st_to_kafka(rc);
+        op->error_message = st_strerror(rc);
+        srv_shard *owner = w->owner;
+        free(w); /* refused: the completion never runs */
+        srv_part_op_reply(owner, &op->base);
+        return;
+    }
+    w->t0_ns = srv_now_ns();
+    if (w->acks != -1) {
+        op->base_offset = base_offset; /* the original's offset for a duplicate */
+        w->op = NULL;
+        srv_part_op_reply(w->owner, &op->base); /* w lives on until the completion */
+    }
+}
 
 static void durable_cb(void *arg, int rc, int64_t base_offset)
 {
     wait_ctx *w = arg;
     produce_op *op = w->op;
     srv_shard *owner = w->owner;
+    if (w->acks != -1) {
+        /* acks 0/1 answered already: wake readers once the batch is visible. */
+        if (rc == 0)
+            srv_part_wake(owner, w->part);
+        free(w);
+        return;
+    }
     if (rc && rc != ST_E_DUPLICATE) {
         op->error = srv_st_to_kafka(rc);
         op->error_message = st_strerror(rc);
@@ -87,16 +118,6 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
     }
     free(w);
     srv_part_op_reply(owner, &op->base);
-}
-
-/* acks 0/1 answered already: wake readers once the batch is visible. */
-static void visible_cb(void *arg, int rc, int64_t base_offset)
-{
-    (void)base_offset;
-    wait_ctx *w = arg;
-    if (rc == 0)
-        srv_part_wake(w->owner, w->part);
-    free(w);
 }
 
 /* The codec a topic's compression.type asks for: -1 keeps the producer's. */
@@ -236,25 +257,15 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     w->op = op;
     w->owner = owner;
     w->part = p;
+    w->acks = op->acks;
     w->t0_ns = srv_now_ns();
-    int64_t base_offset = -1;
-    int16_t acks = op->acks;
-    /* The callback may run inside st_log_append (a duplicate of a batch that
-     * is durable already) and, for acks=all, answer and free op: after this
-     * call op is only touched when acks != -1. */
-    int rc = st_log_append(p->log, data, len, acks == -1 ? durable_cb : visible_cb, w, &base_offset);
+    /* Never a retriable refusal for the log's own backpressure: the batch
+     * waits in order behind earlier ones (a client retrying a refused request
+     * would put it after requests it pipelined later). The connection stops
+     * being read while its requests are pending. Both callbacks may run
+     * before this returns; op is not touched here afterwards. */
+    st_log_append_ordered(p->log, data, len, accepted_cb, durable_cb, w);
     kp_writer_free(&conv); /* the log keeps its own copy */
-    if (rc) {
-        free(w);
-        op->error = srv_st_to_kafka(rc);
-        op->error_message = st_strerror(rc);
-        srv_part_op_reply(owner, base);
-        return;
-    }
-    if (acks != -1) {
-        op->base_offset = base_offset;  /* the original's offset for a duplicate */
-        srv_part_op_reply(owner, base); /* w lives on until the storage callback */
-    }
 }
 
 void srv_h_produce(srv_req *req)
