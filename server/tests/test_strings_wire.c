@@ -65,13 +65,13 @@ static int connect_slow(void)
     return fd;
 }
 
-static void create_topic(int fd)
+static void create_topic(int fd, const char *name)
 {
     kp_create_topics_request rq;
     kp_create_topics_request_init(&rq);
     kp_create_topics_request_creatable_topic t;
     kp_create_topics_request_creatable_topic_init(&t);
-    t.name = kp_str_c(TOPIC);
+    t.name = kp_str_c(name);
     t.num_partitions = 1;
     t.replication_factor = 1;
     rq.topics = &t;
@@ -175,7 +175,7 @@ static void test_commit_metadata_and_group_ids(void)
 {
     int fd = connect_slow();
     CU_ASSERT_FATAL(fd >= 0);
-    create_topic(fd);
+    create_topic(fd, TOPIC);
     CU_ASSERT_EQUAL(commit(fd, GROUP_ANP, 5, META_NUL), 0);
     CU_ASSERT_EQUAL(commit(fd, GROUP_A, 7, META_UTF8), 0);
     check_offsets(fd);
@@ -321,6 +321,70 @@ static void test_member_and_client_ids(void)
     close(fd);
 }
 
+/* Fetch v12 (topics by name) of partition 0 of `topic` (len < 0: no
+ * topics, an incremental fetch of the session). */
+static int fetch_v12(int fd, int32_t session, int32_t epoch, kp_str topic, kp_arena *a,
+                     kp_fetch_response *resp, uint8_t **frame)
+{
+    kp_fetch_request rq;
+    kp_fetch_request_init(&rq);
+    rq.replica_id = -1;
+    rq.max_wait_ms = 10;
+    rq.min_bytes = 0;
+    rq.max_bytes = 1 << 20;
+    rq.session_id = session;
+    rq.session_epoch = epoch;
+    kp_fetch_request_fetch_topic t;
+    kp_fetch_request_fetch_topic_init(&t);
+    kp_fetch_request_fetch_partition p;
+    kp_fetch_request_fetch_partition_init(&p);
+    p.partition = 0;
+    p.fetch_offset = 0;
+    p.partition_max_bytes = 1 << 20;
+    t.topic = topic;
+    t.partitions = &p;
+    t.partitions_count = 1;
+    if (topic.len >= 0) {
+        rq.topics = &t;
+        rq.topics_count = 1;
+    }
+    return call_as(fd, S("t"), 1, 12, &rq, resp, a, frame);
+}
+
+/* A session for "sess\0x", a topic that does not exist, must not turn into
+ * one for the topic "sess" that does. */
+static void test_fetch_session_topic_names(void)
+{
+    int fd = connect_slow();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic(fd, "sess");
+    const kp_str ghost = S("sess\0x");
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_fetch_response r;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(fetch_v12(fd, 0, 0, ghost, &a, &r, &frame), 0);
+    int32_t id = r.session_id;
+    CU_ASSERT(id != 0);
+    CU_ASSERT_EQUAL_FATAL(r.responses_count, 1);
+    CU_ASSERT(same(r.responses[0].topic, ghost));
+    CU_ASSERT_EQUAL(r.responses[0].partitions[0].error_code, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    free(frame);
+    kp_arena_reset(&a);
+    for (int32_t epoch = 1; epoch <= 2; epoch++) {
+        CU_ASSERT_EQUAL_FATAL(fetch_v12(fd, id, epoch, KP_STR_NULL, &a, &r, &frame), 0);
+        CU_ASSERT_EQUAL(r.error_code, 0);
+        for (int32_t i = 0; i < r.responses_count; i++) {
+            CU_ASSERT(same(r.responses[i].topic, ghost));
+            for (int32_t k = 0; k < r.responses[i].partitions_count; k++)
+                CU_ASSERT_EQUAL(r.responses[i].partitions[k].error_code, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+        }
+        free(frame);
+        kp_arena_reset(&a);
+    }
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -335,6 +399,7 @@ int main(void)
     CU_add_test(s, "commit metadata and group ids with NUL, across a restart",
                 test_commit_metadata_and_group_ids);
     CU_add_test(s, "member, instance and client ids with NUL, across a restart", test_member_and_client_ids);
+    CU_add_test(s, "fetch session topic names with NUL", test_fetch_session_topic_names);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
