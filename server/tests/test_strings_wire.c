@@ -385,6 +385,80 @@ static void test_fetch_session_topic_names(void)
     close(fd);
 }
 
+/* CreateTopics of `name` with one config; the topic's error code. */
+static int16_t create_with_config(int fd, const char *name, kp_str key, kp_str value)
+{
+    kp_create_topics_request rq;
+    kp_create_topics_request_init(&rq);
+    kp_create_topics_request_creatable_topic t;
+    kp_create_topics_request_creatable_topic_init(&t);
+    kp_create_topics_request_creatable_topic_config c;
+    kp_create_topics_request_creatable_topic_config_init(&c);
+    c.name = key;
+    c.value = value;
+    t.name = kp_str_c(name);
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    t.configs = &c;
+    t.configs_count = 1;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    rq.timeout_ms = 5000;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_create_topics_response resp;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 19, 7, &rq, &resp, &a, &frame), 0);
+    int16_t err = resp.topics[0].error_code;
+    free(frame);
+    kp_arena_reset(&a);
+    return err;
+}
+
+static int16_t alter_config(int fd, const char *topic, kp_str key, kp_str value)
+{
+    kp_incremental_alter_configs_request rq;
+    kp_incremental_alter_configs_request_init(&rq);
+    kp_incremental_alter_configs_request_alter_configs_resource r;
+    kp_incremental_alter_configs_request_alter_configs_resource_init(&r);
+    kp_incremental_alter_configs_request_alterable_config c;
+    kp_incremental_alter_configs_request_alterable_config_init(&c);
+    c.name = key;
+    c.config_operation = 0; /* SET */
+    c.value = value;
+    r.resource_type = 2; /* TOPIC */
+    r.resource_name = kp_str_c(topic);
+    r.configs = &c;
+    r.configs_count = 1;
+    rq.resources = &r;
+    rq.resources_count = 1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_incremental_alter_configs_response resp;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 44, 1, &rq, &resp, &a, &frame), 0);
+    int16_t err = resp.responses[0].error_code;
+    free(frame);
+    kp_arena_reset(&a);
+    return err;
+}
+
+/* A NUL cannot shorten a config name or value into a valid one. */
+static void test_config_names_and_values(void)
+{
+    int fd = connect_slow();
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(create_with_config(fd, "cfg1", S("retention.ms"), S("1000\0junk")),
+                    KP_ERR_INVALID_CONFIG);
+    CU_ASSERT_EQUAL(create_with_config(fd, "cfg2", S("retention.ms\0junk"), S("1000")),
+                    KP_ERR_INVALID_CONFIG);
+    CU_ASSERT_EQUAL(create_with_config(fd, "cfg3", S("retention.ms"), S("1000")), 0);
+    CU_ASSERT_EQUAL(alter_config(fd, "cfg3", S("retention.ms"), S("2000\0junk")), KP_ERR_INVALID_CONFIG);
+    CU_ASSERT_EQUAL(alter_config(fd, "cfg3", S("retention.ms\0junk"), S("2000")), KP_ERR_INVALID_CONFIG);
+    CU_ASSERT_EQUAL(alter_config(fd, "cfg3", S("retention.ms"), S("2000")), 0);
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -400,6 +474,7 @@ int main(void)
                 test_commit_metadata_and_group_ids);
     CU_add_test(s, "member, instance and client ids with NUL, across a restart", test_member_and_client_ids);
     CU_add_test(s, "fetch session topic names with NUL", test_fetch_session_topic_names);
+    CU_add_test(s, "config names and values with NUL", test_config_names_and_values);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
