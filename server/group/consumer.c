@@ -604,7 +604,7 @@ static void written(void *p, int16_t err)
     write_ctx *w = p;
     srv_group *g = w->g;
     if (err) {
-        srv_warn("group %s: cannot write its consumer group records: error %d", g->id, err);
+        srv_warn("group %.*s: cannot write its consumer group records: error %d", SRV_SP(g->id), err);
         if (!w->r.error) {
             w->r.error = write_error(err);
             w->r.message = NULL;
@@ -633,7 +633,7 @@ static void commit(srv_group *g, kp_batch_builder *bb, int nrec, int rc, write_c
     kp_batch_builder_free(bb);
     if (rc) {
         kp_writer_free(&out);
-        srv_error("group %s: cannot encode its consumer group records (%d)", g->id, rc);
+        srv_error("group %.*s: cannot encode its consumer group records (%d)", SRV_SP(g->id), rc);
         if (!w->r.error)
             w->r.error = KP_ERR_UNKNOWN_SERVER_ERROR;
         answer(w);
@@ -1119,30 +1119,31 @@ static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx
     if (rq->instance_id.len < 0) {
         m = srv_cgroup_member(cg, rq->member_id);
         if (!m)
-            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %s.", rq->member_id.len,
-                 rq->member_id.p, g->id);
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %.*s.", rq->member_id.len,
+                 rq->member_id.p, SRV_SP(g->id));
     } else {
         m = static_member(cg, rq->instance_id);
         if (!m)
             fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Instance id %.*s is unknown.", rq->instance_id.len,
                  rq->instance_id.p);
         else if (!srv_seq(rq->member_id, m->id)) {
-            fail(w, KP_ERR_FENCED_INSTANCE_ID, "Static member %.*s is fenced by member %s.",
-                 rq->member_id.len, rq->member_id.p, m->id);
+            fail(w, KP_ERR_FENCED_INSTANCE_ID, "Static member %.*s is fenced by member %.*s.",
+                 rq->member_id.len, rq->member_id.p, SRV_SP(m->id));
             m = NULL;
         }
     }
     if (m && rq->member_epoch == SRV_CEPOCH_LEAVE_STATIC) {
         /* The static member keeps its partitions (nobody else gets them)
          * until it comes back or its session expires. */
-        srv_info("group %s: static member %s (%s) temporarily left", g->id, m->id, m->instance_id);
+        srv_info("group %.*s: static member %.*s (%.*s) temporarily left", SRV_SP(g->id), SRV_SP(m->id),
+                 SRV_SP(m->instance_id));
         m->epoch = SRV_CEPOCH_LEAVE_STATIC;
         srv_tps_free(&m->revoking);
         m->rebalance_deadline = -1;
         rc = rec_current(&bb, ts, g->id, m->id, m);
         nrec++;
     } else if (m) {
-        srv_info("group %s: member %s left", g->id, m->id);
+        srv_info("group %.*s: member %.*s left", SRV_SP(g->id), SRV_SP(m->id));
         fence(g, member_index(cg, m), &bb, ts, &nrec, &rc);
     }
     commit(g, &bb, nrec, rc, w);
@@ -1192,7 +1193,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         /* An empty classic group (or one that only holds offsets) becomes a
          * consumer group; its offsets stay (maybeDeleteEmptyClassicGroup). */
         if (!create || g->nmembers > 0 || g->state != SRV_GS_EMPTY) {
-            fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %s is not a consumer group.", g->id);
+            fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %.*s is not a consumer group.", SRV_SP(g->id));
         } else if (!(g->cg = calloc(1, sizeof(*g->cg)))) {
             fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
         } else {
@@ -1226,8 +1227,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     if (rq->instance_id.len < 0) {
         m = srv_cgroup_member(cg, mid);
         if (!m && !create)
-            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %s.", mid.len, mid.p,
-                 g->id);
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %.*s.", mid.len, mid.p,
+                 SRV_SP(g->id));
         else if (m)
             check_epoch(m, rq->member_epoch, ownedp, w);
         else
@@ -1240,9 +1241,10 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         } else if (create) {
             if (old->epoch != SRV_CEPOCH_LEAVE_STATIC)
                 fail(w, KP_ERR_UNRELEASED_INSTANCE_ID,
-                     "Static member %s with instance id %s cannot join the group because the instance id is "
+                     "Static member %.*s with instance id %.*s cannot join the group because the instance id "
+                     "is "
                      "owned by another member.",
-                     old->id, old->instance_id);
+                     SRV_SP(old->id), SRV_SP(old->instance_id));
             else {
                 replaced = old;
                 is_new = 1;
@@ -1252,8 +1254,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
                  rq->instance_id.p);
         } else if (!srv_seq(mid, old->id)) {
             fail(w, KP_ERR_FENCED_INSTANCE_ID,
-                 "Static member %.*s with instance id %s is fenced by member %s.", mid.len, mid.p,
-                 old->instance_id, old->id);
+                 "Static member %.*s with instance id %.*s is fenced by member %.*s.", mid.len, mid.p,
+                 SRV_SP(old->instance_id), SRV_SP(old->id));
         } else if (check_epoch(old, rq->member_epoch, ownedp, w) == KP_ERR_NONE) {
             m = old;
         }
@@ -1276,8 +1278,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     }
     if (replaced) {
         /* The new incarnation takes over the old one's partitions and target. */
-        srv_info("group %s: static member %s replaces %s (instance id %s)", g->id, m->id, replaced->id,
-                 replaced->instance_id);
+        srv_info("group %.*s: static member %.*s replaces %.*s (instance id %.*s)", SRV_SP(g->id),
+                 SRV_SP(m->id), SRV_SP(replaced->id), SRV_SP(replaced->instance_id));
         if (tps_copy(&m->assigned, &replaced->assigned) || tps_copy(&m->target, &replaced->target))
             rc = KP_E_NOMEM;
         /* Its subscription carries over: an unchanged one bumps no epoch. */
@@ -1296,7 +1298,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         nrec += 3;
         remove_member_at(cg, member_index(cg, replaced));
     } else if (is_new) {
-        srv_info("group %s: member %s joins%s", g->id, m->id, rq->instance_id.len >= 0 ? " (static)" : "");
+        srv_info("group %.*s: member %.*s joins%s", SRV_SP(g->id), SRV_SP(m->id),
+                 rq->instance_id.len >= 0 ? " (static)" : "");
     }
 
     /* 1. The member's metadata. */
@@ -1331,7 +1334,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         if (rc == 0)
             rc = rec_epoch(&bb, ts, g->id, KEY_CG_EPOCH, &cg->epoch);
         nrec++;
-        srv_info("group %s: epoch bumped to %d", g->id, cg->epoch);
+        srv_info("group %.*s: epoch bumped to %d", SRV_SP(g->id), cg->epoch);
     }
 
     /* 3. The target assignment. */
@@ -1345,8 +1348,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         if (rc == 0)
             rc = rec_current(&bb, ts, g->id, m->id, m);
         nrec++;
-        srv_info("group %s: member %s is at epoch %d (%s), %d partitions assigned, %d pending revocation",
-                 g->id, m->id, m->epoch,
+        srv_info("group %.*s: member %.*s is at epoch %d (%s), %d partitions assigned, %d pending revocation",
+                 SRV_SP(g->id), SRV_SP(m->id), m->epoch,
                  m->state == SRV_CM_STABLE      ? "stable"
                  : m->state == SRV_CM_UNREVOKED ? "unrevoked partitions"
                                                 : "unreleased partitions",
@@ -1436,15 +1439,15 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
     for (int i = 0; i < cg->nmembers;) {
         srv_cmember *m = cg->members[i];
         if (m->session_deadline >= 0 && m->session_deadline <= now) {
-            srv_info("group %s: member %s has failed (session timeout %d ms), fencing it", g->id, m->id,
-                     session_ms(g->gs));
+            srv_info("group %.*s: member %.*s has failed (session timeout %d ms), fencing it", SRV_SP(g->id),
+                     SRV_SP(m->id), session_ms(g->gs));
             fence(g, i, &bb, now, &nrec, &rc);
         } else if (m->state == SRV_CM_UNREVOKED && m->rebalance_deadline >= 0 &&
                    m->rebalance_deadline <= now) {
             srv_info(
-                "group %s: member %s did not revoke its partitions within its rebalance timeout (%d ms), "
+                "group %.*s: member %.*s did not revoke its partitions within its rebalance timeout (%d ms), "
                 "fencing it",
-                g->id, m->id, m->rebalance_timeout_ms);
+                SRV_SP(g->id), SRV_SP(m->id), m->rebalance_timeout_ms);
             fence(g, i, &bb, now, &nrec, &rc);
         } else {
             i++;
@@ -1453,7 +1456,7 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
     write_ctx *w = calloc(1, sizeof(*w));
     if (!w) {
         kp_batch_builder_free(&bb);
-        srv_error("group %s: out of memory writing the fencing of members", g->id);
+        srv_error("group %.*s: out of memory writing the fencing of members", SRV_SP(g->id));
         return;
     }
     commit(g, &bb, nrec, rc, w);

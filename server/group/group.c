@@ -591,7 +591,8 @@ static void store_logged(srv_group *g, void *arg, int16_t err)
 {
     (void)arg;
     if (err)
-        srv_warn("group %s: cannot write its metadata (generation %d): error %d", g->id, g->generation, err);
+        srv_warn("group %.*s: cannot write its metadata (generation %d): error %d", SRV_SP(g->id),
+                 g->generation, err);
 }
 
 /* ---- protocols ---------------------------------------------------------- */
@@ -842,8 +843,9 @@ static void prepare_rebalance(srv_group *g, const char *reason)
     }
     int old = g->state;
     transition(g, SRV_GS_PREPARING);
-    srv_info("group %s: preparing to rebalance in state %s with old generation %d (%s-%d) (reason: %s)",
-             g->id, srv_group_state_name(old), g->generation, SRV_OFFSETS_TOPIC, g->partition, reason);
+    srv_info("group %.*s: preparing to rebalance in state %s with old generation %d (%s-%d) (reason: %s)",
+             SRV_SP(g->id), srv_group_state_name(old), g->generation, SRV_OFFSETS_TOPIC, g->partition,
+             reason);
 }
 
 static void maybe_prepare_rebalance(srv_group *g, const char *reason)
@@ -909,7 +911,7 @@ static int maybe_elect_new_joined_leader(srv_group *g)
     for (int i = 0; i < g->nmembers; i++)
         if (g->members[i]->join_cb) {
             set_str(&g->leader, g->members[i]->id);
-            srv_info("group %s: new leader %s elected", g->id, g->leader);
+            srv_info("group %.*s: new leader %.*s elected", SRV_SP(g->id), SRV_SP(g->leader));
             return 1;
         }
     return 0;
@@ -942,7 +944,7 @@ static void complete_join(srv_group *g)
     for (int i = 0; i < g->nmembers;) {
         srv_gmember *m = g->members[i];
         if (!m->join_cb && !m->instance_id) {
-            srv_info("group %s: removing member %s, which did not rejoin", g->id, m->id);
+            srv_info("group %.*s: removing member %.*s, which did not rejoin", SRV_SP(g->id), SRV_SP(m->id));
             member_remove(g, i, KP_ERR_UNKNOWN_MEMBER_ID);
         } else {
             i++;
@@ -953,20 +955,21 @@ static void complete_join(srv_group *g)
     if (!maybe_elect_new_joined_leader(g) && g->nmembers > 0) {
         /* Nobody rejoined: wait another rebalance timeout for the sessions of
          * the silent (static) members to expire. */
-        srv_warn("group %s: could not complete rebalance because no members rejoined", g->id);
+        srv_warn("group %.*s: could not complete rebalance because no members rejoined", SRV_SP(g->id));
         g->join_phase = JOIN_DELAYED;
         g->join_deadline = now(gs) + g->rebalance_timeout_ms;
         return;
     }
     init_next_generation(g);
     if (g->state == SRV_GS_EMPTY) {
-        srv_info("group %s with generation %d is now empty (%s-%d)", g->id, g->generation, SRV_OFFSETS_TOPIC,
-                 g->partition);
+        srv_info("group %.*s with generation %d is now empty (%s-%d)", SRV_SP(g->id), g->generation,
+                 SRV_OFFSETS_TOPIC, g->partition);
         store_group(g, NULL, store_logged, NULL);
         return;
     }
-    srv_info("group %s: stabilized generation %d (%s-%d) with %d members, protocol %s", g->id, g->generation,
-             SRV_OFFSETS_TOPIC, g->partition, g->nmembers, g->protocol_name ? g->protocol_name : "-");
+    srv_info("group %.*s: stabilized generation %d (%s-%d) with %d members, protocol %s", SRV_SP(g->id),
+             g->generation, SRV_OFFSETS_TOPIC, g->partition, g->nmembers,
+             g->protocol_name ? g->protocol_name : "-");
     /* Callbacks may not re-enter, so the member array is stable here. */
     for (int i = 0; i < g->nmembers; i++) {
         srv_gmember *m = g->members[i];
@@ -988,8 +991,8 @@ static void expire_pending_sync(srv_group *g)
     int removed = 0;
     for (int i = 0; i < g->nmembers;) {
         if (g->members[i]->pending_sync) {
-            srv_info("group %s: removing member %s, which did not send SyncGroup in time", g->id,
-                     g->members[i]->id);
+            srv_info("group %.*s: removing member %.*s, which did not send SyncGroup in time", SRV_SP(g->id),
+                     SRV_SP(g->members[i]->id));
             member_remove(g, i, KP_ERR_UNKNOWN_MEMBER_ID);
             removed = 1;
         } else {
@@ -1029,8 +1032,8 @@ void srv_group_fire(srv_group *g)
             i++;
             continue;
         }
-        srv_info("group %s: member %s has failed (session timeout %d ms), removing it", g->id, m->id,
-                 m->session_timeout_ms);
+        srv_info("group %.*s: member %.*s has failed (session timeout %d ms), removing it", SRV_SP(g->id),
+                 SRV_SP(m->id), m->session_timeout_ms);
         remove_member_and_update(g, i, "removing member on heartbeat expiration");
         i = 0; /* the array moved; re-scan (deadlines met are skipped) */
     }
@@ -1197,8 +1200,8 @@ static void static_stored(srv_group *g, void *arg, int16_t err)
     static_ctx *c = arg;
     srv_gmember *m = member_get(g, srv_s(c->new_id));
     if (m && err) {
-        srv_warn("group %s: cannot persist static member %s: error %d, reverting", g->id, c->instance_id,
-                 err);
+        srv_warn("group %.*s: cannot persist static member %.*s: error %d, reverting", SRV_SP(g->id),
+                 SRV_SP(c->instance_id), err);
         srv_join_cb cb = m->join_cb;
         void *ctx = m->join_ctx;
         if (cb) {
@@ -1272,8 +1275,8 @@ static void update_static_member(srv_group *g, srv_gmember *m, const srv_join_re
     c->instance_id = srv_sdupc(m->instance_id);
     c->leader_before = g->leader ? srv_sdupc(g->leader) : NULL;
     c->support_skip = rq->support_skip_assignment;
-    srv_info("group %s: static member %s rejoins with new member id %s, old member id %s is fenced", g->id,
-             m->instance_id, new_id, m->id);
+    srv_info("group %.*s: static member %.*s rejoins with new member id %.*s, old member id %.*s is fenced",
+             SRV_SP(g->id), SRV_SP(m->instance_id), SRV_SP(new_id), SRV_SP(m->id));
     replace_static_member(g, m, new_id);
     heartbeat_ok(g, m);
     if (!c->old_id || !c->new_id || !c->instance_id || srv_scmp(m->id, new_id) != 0 ||
@@ -1393,9 +1396,9 @@ static int16_t validate_member(const srv_group *g, kp_str member_id, kp_str inst
         if (!m)
             return KP_ERR_UNKNOWN_MEMBER_ID;
         if (!srv_seq(member_id, m->id)) {
-            srv_info("group %s: member %.*s with group instance id %.*s is fenced by member %s", g->id,
-                     member_id.len > 0 ? member_id.len : 0, member_id.p ? member_id.p : "", instance_id.len,
-                     instance_id.p, m->id);
+            srv_info("group %.*s: member %.*s with group instance id %.*s is fenced by member %.*s",
+                     SRV_SP(g->id), member_id.len > 0 ? member_id.len : 0, member_id.p ? member_id.p : "",
+                     instance_id.len, instance_id.p, SRV_SP(m->id));
             return KP_ERR_FENCED_INSTANCE_ID;
         }
         return KP_ERR_NONE;
@@ -1498,7 +1501,7 @@ static void downgrade_empty_consumer_group(srv_group *g)
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
     int rc = srv_cgroup_add_tombstones(&bb, now(g->gs), g);
-    srv_info("group %s: empty consumer group converted to a classic group", g->id);
+    srv_info("group %.*s: empty consumer group converted to a classic group", SRV_SP(g->id));
     srv_cgroup_free(g->cg);
     g->cg = NULL;
     srv_groupi_clear_classic(g);
@@ -1615,7 +1618,7 @@ static void sync_stored(srv_group *g, void *arg, int16_t err)
             }
             propagate_assignment(g, KP_ERR_NONE);
             transition(g, SRV_GS_STABLE);
-            srv_info("group %s: generation %d is stable", g->id, g->generation);
+            srv_info("group %.*s: generation %d is stable", SRV_SP(g->id), g->generation);
         }
     }
     sync_ctx_free(c);
@@ -1657,8 +1660,8 @@ static void leader_sync(srv_group *g, const srv_sync_req *rq)
         return;
     }
     c->generation = g->generation;
-    srv_info("group %s: assignment received from leader %s for generation %d (%d members)", g->id, g->leader,
-             g->generation, g->nmembers);
+    srv_info("group %.*s: assignment received from leader %.*s for generation %d (%d members)", SRV_SP(g->id),
+             SRV_SP(g->leader), g->generation, g->nmembers);
     store_group(g, c->assign, sync_stored, c);
 }
 
@@ -1760,8 +1763,8 @@ int16_t srv_group_leave(srv_groups *gs, kp_str group_id, int n, srv_leave_member
             /* Administrative removal of a static member by instance id. */
             srv_gmember *m = static_member(g, x->instance_id);
             if (m) {
-                srv_info("group %s: static member %s (%s) removed by LeaveGroup", g->id, m->instance_id,
-                         m->id);
+                srv_info("group %.*s: static member %.*s (%.*s) removed by LeaveGroup", SRV_SP(g->id),
+                         SRV_SP(m->instance_id), SRV_SP(m->id));
                 remove_member_and_update(g, member_index(g, srv_s(m->id)), "removing member on LeaveGroup");
                 x->error = KP_ERR_NONE;
             } else {
@@ -1774,7 +1777,7 @@ int16_t srv_group_leave(srv_groups *gs, kp_str group_id, int n, srv_leave_member
             x->error = KP_ERR_NONE;
         } else if ((x->error = validate_member(g, x->member_id, x->instance_id)) == KP_ERR_NONE) {
             idx = member_index(g, x->member_id);
-            srv_info("group %s: member %s left", g->id, g->members[idx]->id);
+            srv_info("group %.*s: member %.*s left", SRV_SP(g->id), SRV_SP(g->members[idx]->id));
             remove_member_and_update(g, idx, "removing member on LeaveGroup");
         }
     }
@@ -2112,7 +2115,7 @@ void srv_group_delete(srv_groups *gs, kp_str group_id, int16_t *error, srv_group
         *error = KP_ERR_NON_EMPTY_GROUP;
     else {
         *error = KP_ERR_NONE;
-        srv_info("group %s deleted", g->id);
+        srv_info("group %.*s deleted", SRV_SP(g->id));
         group_delete_now(g, error, done, ctx);
         return;
     }
