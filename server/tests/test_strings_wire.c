@@ -459,6 +459,83 @@ static void test_config_names_and_values(void)
     close(fd);
 }
 
+#define CGROUP  S("cg\0x")
+#define CINST   S("ci\0d\xc3\xa9")
+#define CRACK   S("r\0k")
+#define CCLIENT S("cc\0id")
+#define CTOPIC  S("nope\0topic") /* subscribed, never created */
+
+static void cg_describe(int fd, kp_str member)
+{
+    kp_consumer_group_describe_request rq;
+    kp_consumer_group_describe_request_init(&rq);
+    kp_str ids[1] = {CGROUP};
+    rq.group_ids = ids;
+    rq.group_ids_count = 1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_consumer_group_describe_response resp;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 69, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(resp.groups_count, 1);
+    const kp_consumer_group_describe_response_described_group *g = &resp.groups[0];
+    CU_ASSERT_EQUAL(g->error_code, 0);
+    CU_ASSERT(same(g->group_id, CGROUP));
+    CU_ASSERT_EQUAL_FATAL(g->members_count, 1);
+    const kp_consumer_group_describe_response_member *m = &g->members[0];
+    CU_ASSERT(same(m->member_id, member));
+    CU_ASSERT(same(m->instance_id, CINST));
+    CU_ASSERT(same(m->rack_id, CRACK));
+    CU_ASSERT(same(m->client_id, CCLIENT));
+    CU_ASSERT_EQUAL_FATAL(m->subscribed_topic_names_count, 1);
+    CU_ASSERT(same(m->subscribed_topic_names[0], CTOPIC));
+    free(frame);
+    kp_arena_reset(&a);
+}
+
+/* The KIP-848 protocol: instance, rack and client ids and subscribed topic
+ * names with NUL, in memory and in the consumer group records. */
+static void test_consumer_group_ids(void)
+{
+    int fd = connect_slow();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_consumer_group_heartbeat_request rq;
+    kp_consumer_group_heartbeat_request_init(&rq);
+    kp_str subs[1] = {CTOPIC};
+    rq.group_id = CGROUP;
+    rq.member_id = kp_str_c("");
+    rq.member_epoch = 0;
+    rq.instance_id = CINST;
+    rq.rack_id = CRACK;
+    rq.rebalance_timeout_ms = 30000;
+    rq.subscribed_topic_names = subs;
+    rq.subscribed_topic_names_count = 1;
+    rq.subscribed_topic_regex = KP_STR_NULL;
+    rq.server_assignor = kp_str_c("uniform");
+    rq.topic_partitions = NULL;
+    rq.topic_partitions_count = 0;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_consumer_group_heartbeat_response resp;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, CCLIENT, 68, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(resp.error_code, 0);
+    char mid[64];
+    int32_t ml = resp.member_id.len > 0 && resp.member_id.len <= 64 ? resp.member_id.len : 0;
+    memcpy(mid, resp.member_id.p, (size_t)ml);
+    free(frame);
+    kp_arena_reset(&a);
+    cg_describe(fd, (kp_str){mid, ml});
+    close(fd);
+
+    kill_broker();
+    CU_ASSERT_EQUAL_FATAL(start_broker(), 0);
+    fd = connect_slow();
+    CU_ASSERT_FATAL(fd >= 0);
+    cg_describe(fd, (kp_str){mid, ml});
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -475,6 +552,7 @@ int main(void)
     CU_add_test(s, "member, instance and client ids with NUL, across a restart", test_member_and_client_ids);
     CU_add_test(s, "fetch session topic names with NUL", test_fetch_session_topic_names);
     CU_add_test(s, "config names and values with NUL", test_config_names_and_values);
+    CU_add_test(s, "consumer group (KIP-848) ids with NUL, across a restart", test_consumer_group_ids);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
