@@ -1156,7 +1156,7 @@ static void add_member_and_rebalance(srv_group *g, const srv_join_req *rq, const
      * new-member join timeout instead of its session timeout. */
     m->deadline = now(g->gs) + SRV_GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS;
     char reason[160];
-    snprintf(reason, sizeof(reason), "adding new member %.100s", id);
+    snprintf(reason, sizeof(reason), "adding new member %.*s", srv_slen(id) < 100 ? srv_slen(id) : 100, id);
     maybe_prepare_rebalance(g, reason);
 }
 
@@ -1429,8 +1429,8 @@ static void current_member_join(srv_group *g, const srv_join_req *rq, srv_join_c
     } else if ((err = validate_member(g, rq->member_id, rq->instance_id)) == KP_ERR_NONE) {
         srv_gmember *m = member_get(g, rq->member_id);
         char reason[200];
-        snprintf(reason, sizeof(reason), "member %.100s joining group during %s", mid,
-                 srv_group_state_name(g->state));
+        snprintf(reason, sizeof(reason), "member %.*s joining group during %s",
+                 srv_slen(mid) < 100 ? srv_slen(mid) : 100, mid, srv_group_state_name(g->state));
         switch (g->state) {
         case SRV_GS_PREPARING:
             if (update_member(g, m, rq, cb, ctx) != 0)
