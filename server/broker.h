@@ -34,6 +34,9 @@ typedef struct srv_req srv_req;
 typedef struct srv_meta srv_meta;
 typedef struct srv_partmap srv_partmap;
 
+/* The shard whose loop accepts every listener's connections (conn.c). */
+#define SRV_ACCEPT_SHARD 0
+
 /* A unit of cross-shard work: fn runs on the target shard's thread. */
 typedef struct srv_msg srv_msg;
 typedef void (*srv_msg_fn)(srv_shard *on, srv_msg *m);
@@ -59,9 +62,10 @@ struct srv_shard {
     struct event *tick_ev;
     srv_msg *deferred, *deferred_tail; /* srv_shard_post(): run on the next loop turn */
     struct event *deferred_ev;
-    struct evconnlistener **listeners;
-    void *listen_ctx; /* conn.c's per-listener callback arguments */
+    struct evconnlistener **listeners; /* only on SRV_ACCEPT_SHARD */
+    void *listen_ctx;                  /* conn.c's per-listener callback arguments */
     int nlisteners;
+    unsigned accept_rr; /* the shard the next accepted connection goes to */
     srv_meta *meta;     /* the metadata version this shard serves (one ref held) */
     srv_partmap *parts; /* partitions this shard owns */
     srv_conn *conns;    /* every open connection of this shard */
@@ -80,7 +84,7 @@ struct srv_broker {
     int nshards;
     srv_shard *shards;
     int nlisteners;
-    int *listen_fds;  /* [shard * nlisteners + i] */
+    int *listen_fds;  /* [listener]: one socket each, accepted on SRV_ACCEPT_SHARD */
     int *bound_ports; /* actual port per listener */
     char cluster_id[32];
     /* What Metadata tells a client to connect to, per listener: the

@@ -390,12 +390,9 @@ typedef struct listen_ctx {
     int idx;
 } listen_ctx;
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+/* Makes an accepted socket a connection of shard s. */
+static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *sa, int listener)
 {
-    (void)l;
-    (void)salen;
-    listen_ctx *lc = arg;
-    srv_shard *s = lc->s;
     srv_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         evutil_closesocket(fd);
@@ -404,15 +401,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->s = s;
-    c->listener = lc->idx;
+    c->listener = listener;
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
         port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
     }
@@ -435,6 +432,63 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     srv_debug("connection from %s", c->peer);
 }
 
+/* An accepted socket travelling from the acceptor shard to its new owner,
+ * and back to the acceptor to be freed. */
+typedef struct handoff {
+    srv_msg msg;
+    evutil_socket_t fd;
+    int listener;
+    int from;
+    struct sockaddr_storage sa;
+} handoff;
+
+static void handoff_free(srv_shard *on, srv_msg *m)
+{
+    (void)on;
+    free(m);
+}
+
+static void handoff_adopt(srv_shard *on, srv_msg *m)
+{
+    handoff *h = (handoff *)m;
+    conn_adopt(on, h->fd, (const struct sockaddr *)&h->sa, h->listener);
+    h->msg.fn = handoff_free;
+    srv_shard_send(on, h->from, &h->msg);
+}
+
+/* Shard 0 accepts for every shard and deals the sockets out round-robin.
+ * One listening socket per listener (no SO_REUSEPORT, so no other process
+ * can bind the port); the kernel's SO_REUSEPORT hash had spread connections
+ * by address, and with every shard's loop watching one shared fd the shard
+ * that wins accept() is whichever wakes first, so an idle shard could get
+ * most of the connections. Round-robin keeps the counts within one of each
+ * other at the price of one ring hop per new connection. */
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    listen_ctx *lc = arg;
+    srv_shard *s = lc->s;
+    int to = (int)(s->accept_rr++ % (unsigned)s->b->nshards);
+    if (to == s->id) {
+        conn_adopt(s, fd, sa, lc->idx);
+        return;
+    }
+    handoff *h = calloc(1, sizeof(*h));
+    if (!h || salen < 0 || (size_t)salen > sizeof(h->sa)) {
+        srv_warn("cannot hand an accepted connection to shard %d: %s", to,
+                 h ? "bad address" : "out of memory");
+        free(h);
+        evutil_closesocket(fd);
+        return;
+    }
+    h->msg.fn = handoff_adopt;
+    h->fd = fd;
+    h->listener = lc->idx;
+    h->from = s->id;
+    memcpy(&h->sa, sa, (size_t)salen);
+    srv_shard_send(s, to, &h->msg);
+}
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     (void)l;
@@ -446,6 +500,8 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 int srv_conns_listen(srv_shard *s)
 {
     srv_broker *b = s->b;
+    if (s->id != SRV_ACCEPT_SHARD)
+        return 0;
     s->listeners = calloc((size_t)b->nlisteners, sizeof(*s->listeners));
     if (!s->listeners)
         return -1;
@@ -453,7 +509,7 @@ int srv_conns_listen(srv_shard *s)
     if (!s->listen_ctx)
         return -1;
     for (int i = 0; i < b->nlisteners; i++) {
-        int fd = b->listen_fds[s->id * b->nlisteners + i];
+        int fd = b->listen_fds[i];
         listen_ctx *lc = &((listen_ctx *)s->listen_ctx)[i];
         lc->s = s;
         lc->idx = i;

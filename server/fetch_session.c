@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "meta.h"
+#include "sstr.h"
 
 struct srv_fetch_sessions {
     srv_fetch_session *head;
@@ -18,7 +19,7 @@ struct srv_fetch_sessions {
 static void session_free(srv_fetch_session *fs)
 {
     for (int i = 0; i < fs->n; i++)
-        free(fs->parts[i].topic);
+        srv_sfree(fs->parts[i].topic);
     free(fs->parts);
     free(fs);
 }
@@ -59,7 +60,7 @@ static int part_index(const srv_fetch_session *fs, kp_str topic, const kp_uuid *
         const srv_fs_part *x = &fs->parts[i];
         if (x->partition != p)
             continue;
-        if (by_id ? memcmp(x->topic_id.b, id->b, 16) == 0 : kp_str_eq(topic, x->topic))
+        if (by_id ? memcmp(x->topic_id.b, id->b, 16) == 0 : srv_seq(topic, x->topic))
             return i;
     }
     return -1;
@@ -91,7 +92,7 @@ static int apply_updates(srv_shard *s, srv_fetch_session *fs, const kp_fetch_req
                 k = fs->n++;
                 srv_fs_part *x = &fs->parts[k];
                 memset(x, 0, sizeof(*x));
-                x->topic = strndup(name.p ? name.p : "", name.len > 0 ? (size_t)name.len : 0);
+                x->topic = srv_sdup(name.len >= 0 ? name : (kp_str){"", 0});
                 if (!x->topic) {
                     fs->n--;
                     return -1;
@@ -109,7 +110,7 @@ static int apply_updates(srv_shard *s, srv_fetch_session *fs, const kp_fetch_req
             int k = part_index(fs, t->topic, &t->topic_id, by_id, t->partitions[j]);
             if (k < 0)
                 continue;
-            free(fs->parts[k].topic);
+            srv_sfree(fs->parts[k].topic);
             memmove(&fs->parts[k], &fs->parts[k + 1], (size_t)(fs->n - k - 1) * sizeof(srv_fs_part));
             fs->n--;
         }

@@ -16,7 +16,7 @@
 #include "broker.h"
 
 typedef struct srv_fs_part {
-    char *topic;
+    char *topic; /* an sstr (sstr.h): a requested name is kept byte for byte */
     kp_uuid topic_id;
     int32_t partition;
     int64_t fetch_offset;

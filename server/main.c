@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,36 @@ static int mkdir_p(const char *path)
         }
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
         return -errno;
+    return 0;
+}
+
+/* Kafka's ".lock": one process per log dir. Without it a broker started
+ * while another was still shutting down recovered (and truncated) segments
+ * the first one was still writing. flock() rather than fcntl(): its lock
+ * belongs to the open file, so it also refuses a second open in this
+ * process, and no unrelated close() of the file can drop it. The fd is
+ * never closed: the kernel releases the lock when the process is gone, not
+ * before its last write. */
+static int lock_log_dir(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        srv_error("cannot open lock file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            srv_error("cannot lock %s: log dir %s is in use by another broker process (or another "
+                      "user of the directory); refusing to start",
+                      path, dir);
+        else
+            srv_error("cannot lock %s: %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
     return 0;
 }
 
@@ -112,9 +143,10 @@ static int bind_one(const srv_listener *l, int port, int *out_port)
         if (fd < 0)
             continue;
         int one = 1;
+        /* SO_REUSEADDR only lets us rebind over our own TIME_WAIT sockets after
+         * a restart. No SO_REUSEPORT: with it a second broker could bind the
+         * port while we still listen and take half of our clients. */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        /* One socket per shard on the same port: the kernel spreads connections. */
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
             struct sockaddr_storage ss;
             socklen_t sl = sizeof(ss);
@@ -131,25 +163,20 @@ static int bind_one(const srv_listener *l, int port, int *out_port)
     return fd;
 }
 
+/* One listening socket per listener; conn.c spreads its connections over
+ * the shards. */
 static int bind_listeners(srv_broker *b)
 {
     b->nlisteners = b->cfg.n_listeners;
-    b->listen_fds = calloc((size_t)(b->nshards * b->nlisteners), sizeof(int));
+    b->listen_fds = calloc((size_t)b->nlisteners, sizeof(int));
     b->bound_ports = calloc((size_t)b->nlisteners, sizeof(int));
     if (!b->listen_fds || !b->bound_ports)
         return -ENOMEM;
     for (int i = 0; i < b->nlisteners; i++) {
-        const srv_listener *l = &b->cfg.listeners[i];
-        int port = l->port;
-        for (int s = 0; s < b->nshards; s++) {
-            int bound = 0;
-            int fd = bind_one(l, port, &bound);
-            if (fd < 0)
-                return -EADDRINUSE;
-            b->listen_fds[s * b->nlisteners + i] = fd;
-            port = bound; /* an ephemeral port: the other shards join it */
-        }
-        b->bound_ports[i] = port;
+        int fd = bind_one(&b->cfg.listeners[i], b->cfg.listeners[i].port, &b->bound_ports[i]);
+        if (fd < 0)
+            return -EADDRINUSE;
+        b->listen_fds[i] = fd;
     }
     return 0;
 }
@@ -189,9 +216,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
-    if ((rc = mkdir_p(b->cfg.log_dirs[0])) != 0) {
-        srv_error("cannot create log dir %s: %s", b->cfg.log_dirs[0], strerror(-rc));
-        return 1;
+    /* Every dir is locked before anything in any of them is read. */
+    for (int i = 0; i < b->cfg.n_log_dirs; i++) {
+        if ((rc = mkdir_p(b->cfg.log_dirs[i])) != 0) {
+            srv_error("cannot create log dir %s: %s", b->cfg.log_dirs[i], strerror(-rc));
+            return 1;
+        }
+        if (lock_log_dir(b->cfg.log_dirs[i]) != 0)
+            return 1;
     }
     if ((rc = load_cluster_id(b)) != 0) {
         srv_error("cannot read or write %s/meta.properties: %s", b->cfg.log_dirs[0], strerror(-rc));

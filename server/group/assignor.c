@@ -5,6 +5,7 @@
  * outlives a call except the members' output sets.
  */
 #include "assignor.h"
+#include "sstr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static int subscribed(const srv_asg_member *m, const char *topic)
     int lo = 0, hi = m->nsubs - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        int c = strcmp(m->subs[mid], topic);
+        int c = srv_scmp(m->subs[mid], topic);
         if (c == 0)
             return 1;
         if (c < 0)
@@ -123,7 +124,7 @@ static int assign_uniform(srv_asg_member *ms, int n, const srv_ctopic *topics, i
 
 static int by_member_id(const void *a, const void *b)
 {
-    return strcmp((*(const srv_asg_member *const *)a)->id, (*(const srv_asg_member *const *)b)->id);
+    return srv_scmp((*(const srv_asg_member *const *)a)->id, (*(const srv_asg_member *const *)b)->id);
 }
 
 /* Range: per topic, the subscribers sorted by member id each take a
@@ -154,11 +155,11 @@ static int assign_range(srv_asg_member *ms, int n, const srv_ctopic *topics, int
     return rc;
 }
 
-int srv_assign(const char *name, srv_asg_member *ms, int n, const srv_ctopic *topics, int ntopics)
+int srv_assign(kp_str name, srv_asg_member *ms, int n, const srv_ctopic *topics, int ntopics)
 {
     for (int m = 0; m < n; m++)
         ms[m].out.n = 0;
-    if (name && strcmp(name, "range") == 0)
+    if (kp_str_eq(name, "range"))
         return assign_range(ms, n, topics, ntopics);
     return assign_uniform(ms, n, topics, ntopics);
 }

@@ -25,6 +25,6 @@ typedef struct srv_asg_member {
 int srv_assignor_known(kp_str name);
 /* Computes the target of every member over topics (sorted by name). Returns
  * 0, or -1 when out of memory (the outputs are then incomplete). */
-int srv_assign(const char *name, srv_asg_member *ms, int n, const srv_ctopic *topics, int ntopics);
+int srv_assign(kp_str name, srv_asg_member *ms, int n, const srv_ctopic *topics, int ntopics);
 
 #endif

@@ -25,6 +25,7 @@
 #include "group_log.h"
 #include "kp_messages.h"
 #include "log.h"
+#include "sstr.h"
 
 /* Record key versions (the "validVersions" of each key: Kafka's record types). */
 #define KEY_CG_EPOCH          3
@@ -143,28 +144,15 @@ int srv_tps_groups(const srv_tps *s, srv_tpgroup *out, int32_t *parts)
 
 /* ---- members ------------------------------------------------------------- */
 
-static char *dup_kstr(kp_str s)
-{
-    if (s.len < 0)
-        return NULL;
-    char *p = malloc((size_t)s.len + 1);
-    if (p) {
-        if (s.len)
-            memcpy(p, s.p, (size_t)s.len);
-        p[s.len] = 0;
-    }
-    return p;
-}
-
 static int str_eq(const char *a, const char *b)
 {
-    return a == b || (a && b && strcmp(a, b) == 0);
+    return a == b || (a && b && srv_scmp(a, b) == 0);
 }
 
 static void free_subs(char **subs, int n)
 {
     for (int i = 0; i < n; i++)
-        free(subs[i]);
+        srv_sfree(subs[i]);
     free(subs);
 }
 
@@ -172,12 +160,12 @@ static void cmember_free(srv_cmember *m)
 {
     if (!m)
         return;
-    free(m->id);
-    free(m->instance_id);
-    free(m->rack_id);
-    free(m->client_id);
-    free(m->client_host);
-    free(m->assignor);
+    srv_sfree(m->id);
+    srv_sfree(m->instance_id);
+    srv_sfree(m->rack_id);
+    srv_sfree(m->client_id);
+    srv_sfree(m->client_host);
+    srv_sfree(m->assignor);
     free_subs(m->subs, m->nsubs);
     srv_tps_free(&m->assigned);
     srv_tps_free(&m->revoking);
@@ -190,7 +178,7 @@ static srv_cmember *cmember_new(kp_str id)
     srv_cmember *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    m->id = dup_kstr(id);
+    m->id = srv_sdup(id);
     if (!m->id) {
         free(m);
         return NULL;
@@ -206,7 +194,7 @@ srv_cmember *srv_cgroup_member(const srv_cgroup *cg, kp_str id)
     if (id.len < 0)
         return NULL;
     for (int i = 0; i < cg->nmembers; i++)
-        if (kp_str_eq(id, cg->members[i]->id))
+        if (srv_seq(id, cg->members[i]->id))
             return cg->members[i];
     return NULL;
 }
@@ -216,7 +204,7 @@ static srv_cmember *static_member(const srv_cgroup *cg, kp_str instance)
     if (instance.len < 0)
         return NULL;
     for (int i = 0; i < cg->nmembers; i++)
-        if (cg->members[i]->instance_id && kp_str_eq(instance, cg->members[i]->instance_id))
+        if (cg->members[i]->instance_id && srv_seq(instance, cg->members[i]->instance_id))
             return cg->members[i];
     return NULL;
 }
@@ -255,7 +243,7 @@ static void remove_member_at(srv_cgroup *cg, int idx)
 static void free_topics(srv_ctopic *t, int n)
 {
     for (int i = 0; i < n; i++)
-        free(t[i].name);
+        srv_sfree(t[i].name);
     free(t);
 }
 
@@ -301,7 +289,7 @@ static int32_t partition_epoch(const srv_cgroup *cg, const srv_cmember *self, co
 
 static kp_str cstr(const char *s)
 {
-    return s ? kp_str_c(s) : KP_STR_NULL;
+    return srv_s(s);
 }
 
 /* Adds key kw and value vw (NULL: tombstone) to bb; frees both writers. */
@@ -325,7 +313,7 @@ static int group_key(kp_writer *kw, int16_t ver, const char *group)
     kp_write_i16(kw, ver);
     kp_consumer_group_metadata_key k;
     kp_consumer_group_metadata_key_init(&k);
-    k.group_id = kp_str_c(group);
+    k.group_id = srv_s(group);
     /* The three group-level keys are the same single string field. */
     return kp_consumer_group_metadata_key_encode(kw, KEY_CG_EPOCH, &k);
 }
@@ -337,8 +325,8 @@ static int member_key(kp_writer *kw, int16_t ver, const char *group, const char 
     kp_write_i16(kw, ver);
     kp_consumer_group_member_metadata_key k;
     kp_consumer_group_member_metadata_key_init(&k);
-    k.group_id = kp_str_c(group);
-    k.member_id = kp_str_c(member);
+    k.group_id = srv_s(group);
+    k.member_id = srv_s(member);
     return kp_consumer_group_member_metadata_key_encode(kw, KEY_CG_MEMBER, &k);
 }
 
@@ -380,7 +368,7 @@ static int rec_topics(kp_batch_builder *bb, int64_t ts, const char *group, const
         for (int i = 0; i < cg->ntopics; i++) {
             kp_consumer_group_partition_metadata_value_topic_metadata_init(&tm[i]);
             tm[i].topic_id = cg->topics[i].id;
-            tm[i].topic_name = kp_str_c(cg->topics[i].name);
+            tm[i].topic_name = srv_s(cg->topics[i].name);
             tm[i].num_partitions = cg->topics[i].nparts;
             tm[i].partition_metadata_count = 0; /* no racks here */
         }
@@ -408,13 +396,13 @@ static int rec_member(kp_batch_builder *bb, int64_t ts, const char *group, const
         rc = KP_E_NOMEM;
     if (rc == 0) {
         for (int i = 0; i < m->nsubs; i++)
-            subs[i] = kp_str_c(m->subs[i]);
+            subs[i] = srv_s(m->subs[i]);
         kp_consumer_group_member_metadata_value v;
         kp_consumer_group_member_metadata_value_init(&v);
         v.instance_id = cstr(m->instance_id);
         v.rack_id = cstr(m->rack_id);
-        v.client_id = kp_str_c(m->client_id ? m->client_id : "");
-        v.client_host = kp_str_c(m->client_host ? m->client_host : "");
+        v.client_id = m->client_id ? srv_s(m->client_id) : kp_str_c("");
+        v.client_host = m->client_host ? srv_s(m->client_host) : kp_str_c("");
         v.subscribed_topic_names = subs;
         v.subscribed_topic_names_count = m->nsubs;
         v.subscribed_topic_regex = KP_STR_NULL;
@@ -571,7 +559,7 @@ typedef struct write_ctx {
 
 static void write_ctx_free(write_ctx *w)
 {
-    free(w->member_id);
+    srv_sfree(w->member_id);
     srv_tps_free(&w->assignment);
     free(w);
 }
@@ -600,12 +588,12 @@ static void answer(write_ctx *w)
     if (!w->cb)
         return;
     if (w->r.error) {
-        w->r.member_id = NULL;
+        w->r.member_id = KP_STR_NULL;
         w->r.member_epoch = 0;
         w->r.heartbeat_interval_ms = 0;
         w->r.assignment = NULL;
     } else {
-        w->r.member_id = w->member_id ? w->member_id : "";
+        w->r.member_id = w->member_id ? srv_s(w->member_id) : kp_str_c("");
         w->r.assignment = w->with_assignment ? &w->assignment : NULL;
     }
     w->cb(w->ctx, &w->r);
@@ -616,7 +604,7 @@ static void written(void *p, int16_t err)
     write_ctx *w = p;
     srv_group *g = w->g;
     if (err) {
-        srv_warn("group %s: cannot write its consumer group records: error %d", g->id, err);
+        srv_warn("group %.*s: cannot write its consumer group records: error %d", SRV_SP(g->id), err);
         if (!w->r.error) {
             w->r.error = write_error(err);
             w->r.message = NULL;
@@ -645,7 +633,7 @@ static void commit(srv_group *g, kp_batch_builder *bb, int nrec, int rc, write_c
     kp_batch_builder_free(bb);
     if (rc) {
         kp_writer_free(&out);
-        srv_error("group %s: cannot encode its consumer group records (%d)", g->id, rc);
+        srv_error("group %.*s: cannot encode its consumer group records (%d)", SRV_SP(g->id), rc);
         if (!w->r.error)
             w->r.error = KP_ERR_UNKNOWN_SERVER_ERROR;
         answer(w);
@@ -663,7 +651,7 @@ static void commit(srv_group *g, kp_batch_builder *bb, int nrec, int rc, write_c
 
 static int cmp_str(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return srv_scmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The union of the subscriptions, resolved against the metadata: the
@@ -687,13 +675,13 @@ static int compute_topics(srv_groups *gs, const srv_cgroup *cg, srv_ctopic **out
     qsort(names, (size_t)n, sizeof(*names), cmp_str);
     const srv_groups_env *env = srv_groupi_env(gs);
     for (int i = 0; i < n; i++) {
-        if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+        if (i > 0 && srv_scmp(names[i], names[i - 1]) == 0)
             continue;
         kp_uuid id;
         int32_t np;
-        if (!env->topic || !env->topic(env->arg, kp_str_c(names[i]), &id, &np))
+        if (!env->topic || !env->topic(env->arg, srv_s(names[i]), &id, &np))
             continue;
-        ts[k].name = strdup(names[i]);
+        ts[k].name = srv_sdupc(names[i]);
         if (!ts[k].name) {
             free(names);
             free_topics(ts, k);
@@ -714,7 +702,7 @@ static int topics_eq(const srv_ctopic *a, int na, const srv_ctopic *b, int nb)
     if (na != nb)
         return 0;
     for (int i = 0; i < na; i++)
-        if (strcmp(a[i].name, b[i].name) != 0 || memcmp(a[i].id.b, b[i].id.b, 16) != 0 ||
+        if (srv_scmp(a[i].name, b[i].name) != 0 || memcmp(a[i].id.b, b[i].id.b, 16) != 0 ||
             a[i].nparts != b[i].nparts)
             return 0;
     return 1;
@@ -745,7 +733,7 @@ static int refresh_topics(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
 
 /* ConsumerGroup.computePreferredServerAssignor: the assignor most members
  * asked for, else the default. */
-const char *srv_cgroup_assignor(const srv_cgroup *cg)
+kp_str srv_cgroup_assignor(const srv_cgroup *cg)
 {
     const char *best = NULL;
     int best_n = 0;
@@ -762,7 +750,7 @@ const char *srv_cgroup_assignor(const srv_cgroup *cg)
             best_n = c;
         }
     }
-    return best ? best : SRV_CGROUP_DEFAULT_ASSIGNOR;
+    return best ? srv_s(best) : kp_str_c(SRV_CGROUP_DEFAULT_ASSIGNOR);
 }
 
 /* Computes the target assignment of the current epoch and records what
@@ -781,7 +769,7 @@ static void update_target(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
         am[i].subs = cg->members[i]->subs;
         am[i].prev = &cg->members[i]->target;
     }
-    const char *name = srv_cgroup_assignor(cg);
+    kp_str name = srv_cgroup_assignor(cg);
     if (srv_assign(name, am, cg->nmembers, cg->topics, cg->ntopics) != 0) {
         *rc = KP_E_NOMEM;
     } else {
@@ -800,8 +788,8 @@ static void update_target(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
         if (*rc == 0)
             *rc = rec_epoch(bb, ts, g->id, KEY_CG_TARGET_EPOCH, &cg->assignment_epoch);
         (*nrec)++;
-        srv_info("group %s: target assignment of epoch %d computed by the %s assignor", g->id, cg->epoch,
-                 name);
+        srv_info("group %.*s: target assignment of epoch %d computed by the %.*s assignor", SRV_SP(g->id),
+                 cg->epoch, name.len, name.p);
     }
     for (int i = 0; i < cg->nmembers; i++)
         srv_tps_free(&am[i].out);
@@ -1048,16 +1036,16 @@ static int set_str(char **dst, kp_str v)
 {
     if (v.len < 0) {
         int changed = *dst != NULL;
-        free(*dst);
+        srv_sfree(*dst);
         *dst = NULL;
         return changed;
     }
-    if (*dst && kp_str_eq(v, *dst))
+    if (*dst && srv_seq(v, *dst))
         return 0;
-    char *c = dup_kstr(v);
+    char *c = srv_sdup(v);
     if (!c)
         return 0; /* out of memory: keep the old value */
-    free(*dst);
+    srv_sfree(*dst);
     *dst = c;
     return 1;
 }
@@ -1071,7 +1059,7 @@ static int set_subs(srv_cmember *m, const kp_str *subs, int n)
         return 0;
     int k = 0;
     for (int i = 0; i < n; i++) {
-        if (!(c[k] = dup_kstr(subs[i]))) {
+        if (!(c[k] = srv_sdup(subs[i]))) {
             free_subs(c, k);
             return 0;
         }
@@ -1080,14 +1068,14 @@ static int set_subs(srv_cmember *m, const kp_str *subs, int n)
     qsort(c, (size_t)k, sizeof(*c), cmp_str);
     int u = 0;
     for (int i = 0; i < k; i++) {
-        if (u > 0 && strcmp(c[i], c[u - 1]) == 0)
-            free(c[i]);
+        if (u > 0 && srv_scmp(c[i], c[u - 1]) == 0)
+            srv_sfree(c[i]);
         else
             c[u++] = c[i];
     }
     int same = u == m->nsubs;
     for (int i = 0; same && i < u; i++)
-        same = strcmp(c[i], m->subs[i]) == 0;
+        same = srv_scmp(c[i], m->subs[i]) == 0;
     if (same) {
         free_subs(c, u);
         return 0;
@@ -1118,7 +1106,7 @@ static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
     int nrec = 0, rc = 0;
     int64_t ts = srv_groupi_now(gs);
-    w->member_id = dup_kstr(rq->member_id);
+    w->member_id = srv_sdup(rq->member_id);
     w->r.member_epoch = rq->member_epoch;
     if (!g || !g->cg) {
         fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %.*s is not a consumer group.", rq->group_id.len,
@@ -1131,30 +1119,31 @@ static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx
     if (rq->instance_id.len < 0) {
         m = srv_cgroup_member(cg, rq->member_id);
         if (!m)
-            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %s.", rq->member_id.len,
-                 rq->member_id.p, g->id);
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %.*s.", rq->member_id.len,
+                 rq->member_id.p, SRV_SP(g->id));
     } else {
         m = static_member(cg, rq->instance_id);
         if (!m)
             fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Instance id %.*s is unknown.", rq->instance_id.len,
                  rq->instance_id.p);
-        else if (!kp_str_eq(rq->member_id, m->id)) {
-            fail(w, KP_ERR_FENCED_INSTANCE_ID, "Static member %.*s is fenced by member %s.",
-                 rq->member_id.len, rq->member_id.p, m->id);
+        else if (!srv_seq(rq->member_id, m->id)) {
+            fail(w, KP_ERR_FENCED_INSTANCE_ID, "Static member %.*s is fenced by member %.*s.",
+                 rq->member_id.len, rq->member_id.p, SRV_SP(m->id));
             m = NULL;
         }
     }
     if (m && rq->member_epoch == SRV_CEPOCH_LEAVE_STATIC) {
         /* The static member keeps its partitions (nobody else gets them)
          * until it comes back or its session expires. */
-        srv_info("group %s: static member %s (%s) temporarily left", g->id, m->id, m->instance_id);
+        srv_info("group %.*s: static member %.*s (%.*s) temporarily left", SRV_SP(g->id), SRV_SP(m->id),
+                 SRV_SP(m->instance_id));
         m->epoch = SRV_CEPOCH_LEAVE_STATIC;
         srv_tps_free(&m->revoking);
         m->rebalance_deadline = -1;
         rc = rec_current(&bb, ts, g->id, m->id, m);
         nrec++;
     } else if (m) {
-        srv_info("group %s: member %s left", g->id, m->id);
+        srv_info("group %.*s: member %.*s left", SRV_SP(g->id), SRV_SP(m->id));
         fence(g, member_index(cg, m), &bb, ts, &nrec, &rc);
     }
     commit(g, &bb, nrec, rc, w);
@@ -1204,7 +1193,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         /* An empty classic group (or one that only holds offsets) becomes a
          * consumer group; its offsets stay (maybeDeleteEmptyClassicGroup). */
         if (!create || g->nmembers > 0 || g->state != SRV_GS_EMPTY) {
-            fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %s is not a consumer group.", g->id);
+            fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %.*s is not a consumer group.", SRV_SP(g->id));
         } else if (!(g->cg = calloc(1, sizeof(*g->cg)))) {
             fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
         } else {
@@ -1238,8 +1227,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     if (rq->instance_id.len < 0) {
         m = srv_cgroup_member(cg, mid);
         if (!m && !create)
-            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %s.", mid.len, mid.p,
-                 g->id);
+            fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Member %.*s is not a member of group %.*s.", mid.len, mid.p,
+                 SRV_SP(g->id));
         else if (m)
             check_epoch(m, rq->member_epoch, ownedp, w);
         else
@@ -1252,9 +1241,10 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         } else if (create) {
             if (old->epoch != SRV_CEPOCH_LEAVE_STATIC)
                 fail(w, KP_ERR_UNRELEASED_INSTANCE_ID,
-                     "Static member %s with instance id %s cannot join the group because the instance id is "
+                     "Static member %.*s with instance id %.*s cannot join the group because the instance id "
+                     "is "
                      "owned by another member.",
-                     old->id, old->instance_id);
+                     SRV_SP(old->id), SRV_SP(old->instance_id));
             else {
                 replaced = old;
                 is_new = 1;
@@ -1262,10 +1252,10 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         } else if (!old) {
             fail(w, KP_ERR_UNKNOWN_MEMBER_ID, "Instance id %.*s is unknown.", rq->instance_id.len,
                  rq->instance_id.p);
-        } else if (!kp_str_eq(mid, old->id)) {
+        } else if (!srv_seq(mid, old->id)) {
             fail(w, KP_ERR_FENCED_INSTANCE_ID,
-                 "Static member %.*s with instance id %s is fenced by member %s.", mid.len, mid.p,
-                 old->instance_id, old->id);
+                 "Static member %.*s with instance id %.*s is fenced by member %.*s.", mid.len, mid.p,
+                 SRV_SP(old->instance_id), SRV_SP(old->id));
         } else if (check_epoch(old, rq->member_epoch, ownedp, w) == KP_ERR_NONE) {
             m = old;
         }
@@ -1288,8 +1278,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     }
     if (replaced) {
         /* The new incarnation takes over the old one's partitions and target. */
-        srv_info("group %s: static member %s replaces %s (instance id %s)", g->id, m->id, replaced->id,
-                 replaced->instance_id);
+        srv_info("group %.*s: static member %.*s replaces %.*s (instance id %.*s)", SRV_SP(g->id),
+                 SRV_SP(m->id), SRV_SP(replaced->id), SRV_SP(replaced->instance_id));
         if (tps_copy(&m->assigned, &replaced->assigned) || tps_copy(&m->target, &replaced->target))
             rc = KP_E_NOMEM;
         /* Its subscription carries over: an unchanged one bumps no epoch. */
@@ -1308,7 +1298,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         nrec += 3;
         remove_member_at(cg, member_index(cg, replaced));
     } else if (is_new) {
-        srv_info("group %s: member %s joins%s", g->id, m->id, rq->instance_id.len >= 0 ? " (static)" : "");
+        srv_info("group %.*s: member %.*s joins%s", SRV_SP(g->id), SRV_SP(m->id),
+                 rq->instance_id.len >= 0 ? " (static)" : "");
     }
 
     /* 1. The member's metadata. */
@@ -1343,7 +1334,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         if (rc == 0)
             rc = rec_epoch(&bb, ts, g->id, KEY_CG_EPOCH, &cg->epoch);
         nrec++;
-        srv_info("group %s: epoch bumped to %d", g->id, cg->epoch);
+        srv_info("group %.*s: epoch bumped to %d", SRV_SP(g->id), cg->epoch);
     }
 
     /* 3. The target assignment. */
@@ -1357,8 +1348,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         if (rc == 0)
             rc = rec_current(&bb, ts, g->id, m->id, m);
         nrec++;
-        srv_info("group %s: member %s is at epoch %d (%s), %d partitions assigned, %d pending revocation",
-                 g->id, m->id, m->epoch,
+        srv_info("group %.*s: member %.*s is at epoch %d (%s), %d partitions assigned, %d pending revocation",
+                 SRV_SP(g->id), SRV_SP(m->id), m->epoch,
                  m->state == SRV_CM_STABLE      ? "stable"
                  : m->state == SRV_CM_UNREVOKED ? "unrevoked partitions"
                                                 : "unreleased partitions",
@@ -1371,7 +1362,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     /* The answer: the assignment goes with a full request (joining, or
      * after an error) and whenever it changed. */
     int full = rq->member_epoch == 0 || (rq->rebalance_timeout_ms != -1 && rq->nsubs >= 0 && have_owned);
-    w->member_id = strdup(m->id);
+    w->member_id = srv_sdupc(m->id);
     w->r.member_epoch = m->epoch;
     w->r.heartbeat_interval_ms = interval_ms(gs);
     if (full || !copied || !srv_tps_eq(&before, &m->assigned)) {
@@ -1448,15 +1439,15 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
     for (int i = 0; i < cg->nmembers;) {
         srv_cmember *m = cg->members[i];
         if (m->session_deadline >= 0 && m->session_deadline <= now) {
-            srv_info("group %s: member %s has failed (session timeout %d ms), fencing it", g->id, m->id,
-                     session_ms(g->gs));
+            srv_info("group %.*s: member %.*s has failed (session timeout %d ms), fencing it", SRV_SP(g->id),
+                     SRV_SP(m->id), session_ms(g->gs));
             fence(g, i, &bb, now, &nrec, &rc);
         } else if (m->state == SRV_CM_UNREVOKED && m->rebalance_deadline >= 0 &&
                    m->rebalance_deadline <= now) {
             srv_info(
-                "group %s: member %s did not revoke its partitions within its rebalance timeout (%d ms), "
+                "group %.*s: member %.*s did not revoke its partitions within its rebalance timeout (%d ms), "
                 "fencing it",
-                g->id, m->id, m->rebalance_timeout_ms);
+                SRV_SP(g->id), SRV_SP(m->id), m->rebalance_timeout_ms);
             fence(g, i, &bb, now, &nrec, &rc);
         } else {
             i++;
@@ -1465,7 +1456,7 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
     write_ctx *w = calloc(1, sizeof(*w));
     if (!w) {
         kp_batch_builder_free(&bb);
-        srv_error("group %s: out of memory writing the fencing of members", g->id);
+        srv_error("group %.*s: out of memory writing the fencing of members", SRV_SP(g->id));
         return;
     }
     commit(g, &bb, nrec, rc, w);
@@ -1537,7 +1528,7 @@ void srv_cgroup_load_topics(srv_groups *gs, int32_t partition, kp_str group,
         return;
     int k = 0;
     for (int32_t i = 0; i < n; i++) {
-        if (v->topics[i].topic_name.len < 0 || !(t[k].name = dup_kstr(v->topics[i].topic_name)))
+        if (v->topics[i].topic_name.len < 0 || !(t[k].name = srv_sdup(v->topics[i].topic_name)))
             continue;
         t[k].id = v->topics[i].topic_id;
         t[k].nparts = v->topics[i].num_partitions;
@@ -1545,7 +1536,7 @@ void srv_cgroup_load_topics(srv_groups *gs, int32_t partition, kp_str group,
     }
     /* Kept sorted by name, as computed. */
     for (int i = 1; i < k; i++)
-        for (int j = i; j > 0 && strcmp(t[j - 1].name, t[j].name) > 0; j--) {
+        for (int j = i; j > 0 && srv_scmp(t[j - 1].name, t[j].name) > 0; j--) {
             srv_ctopic x = t[j];
             t[j] = t[j - 1];
             t[j - 1] = x;

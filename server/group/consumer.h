@@ -103,7 +103,7 @@ typedef struct srv_cgroup {
 const char *srv_cgroup_state_name(const srv_cgroup *cg);
 srv_cmember *srv_cgroup_member(const srv_cgroup *cg, kp_str member_id);
 /* The assignor the group runs: the one most members asked for, else the default. */
-const char *srv_cgroup_assignor(const srv_cgroup *cg);
+kp_str srv_cgroup_assignor(const srv_cgroup *cg);
 
 /* ---- ConsumerGroupHeartbeat ---------------------------------------------- */
 
@@ -126,8 +126,8 @@ typedef struct srv_chb_req {
 
 typedef struct srv_chb_result {
     int16_t error;
-    const char *message;   /* NULL: none */
-    const char *member_id; /* NULL on errors */
+    const char *message; /* NULL: none */
+    kp_str member_id;    /* null on errors */
     int32_t member_epoch;
     int32_t heartbeat_interval_ms;
     const srv_tps *assignment; /* NULL: not sent */

@@ -436,16 +436,16 @@ void srv_gcall_reply(srv_shard *owner, srv_gcall *c)
     srv_shard_send(owner, c->req_shard, &c->msg);
 }
 
-kp_str srv_gcall_str(srv_gcall *c, const char *s)
+kp_str srv_gcall_str(srv_gcall *c, kp_str s)
 {
-    if (!s)
+    if (s.len < 0)
         return KP_STR_NULL;
-    size_t n = strlen(s);
-    char *p = kp_arena_alloc(&c->arena, n + 1);
+    char *p = kp_arena_alloc(&c->arena, (size_t)s.len + 1);
     if (!p)
         return kp_str_c("");
-    memcpy(p, s, n);
-    return (kp_str){p, (int32_t)n};
+    if (s.len)
+        memcpy(p, s.p, (size_t)s.len);
+    return (kp_str){p, s.len};
 }
 
 kp_bytes srv_gcall_bytes(srv_gcall *c, kp_bytes b)

@@ -52,7 +52,7 @@ void srv_gcall_reply(srv_shard *owner, srv_gcall *c);
 void srv_gcall_free(srv_gcall *c);
 
 /* Copies into the call's arena (owner side); NULL stays NULL. */
-kp_str srv_gcall_str(srv_gcall *c, const char *s);
+kp_str srv_gcall_str(srv_gcall *c, kp_str s);
 kp_bytes srv_gcall_bytes(srv_gcall *c, kp_bytes b);
 
 /* Whether groups can be served now; when the offsets topic is missing its

@@ -12,6 +12,7 @@
  * stays valid (as Dead) until the last completion.
  */
 #include "group.h"
+#include "sstr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,21 +49,9 @@ static int64_t now(const srv_groups *gs)
     return gs->env.now_ms(gs->env.arg);
 }
 
-static char *dup_kstr(kp_str s)
-{
-    if (s.len < 0)
-        return NULL;
-    char *p = malloc((size_t)s.len + 1);
-    if (p) {
-        memcpy(p, s.p, (size_t)s.len);
-        p[s.len] = 0;
-    }
-    return p;
-}
-
 static int kstr_is(kp_str a, const char *b)
 {
-    return b && kp_str_eq(a, b);
+    return b && srv_seq(a, b);
 }
 
 static uint64_t fnv(const void *p, size_t n, uint64_t h)
@@ -174,15 +163,15 @@ static void member_free(srv_gmember *m)
     if (!m)
         return;
     for (int i = 0; i < m->nprotocols; i++) {
-        free(m->protocols[i].name);
+        srv_sfree(m->protocols[i].name);
         free(m->protocols[i].meta);
     }
     free(m->protocols);
-    free(m->id);
-    free(m->instance_id);
-    free(m->client_id);
-    free(m->client_host);
-    free(m->protocol_type);
+    srv_sfree(m->id);
+    srv_sfree(m->instance_id);
+    srv_sfree(m->client_id);
+    srv_sfree(m->client_host);
+    srv_sfree(m->protocol_type);
     free(m->assignment);
     free(m);
 }
@@ -193,8 +182,8 @@ static void offsets_clear(srv_group *g)
         srv_goffset *o = g->obuckets[i];
         while (o) {
             srv_goffset *next = o->next;
-            free(o->topic);
-            free(o->metadata);
+            srv_sfree(o->topic);
+            srv_sfree(o->metadata);
             free(o);
             o = next;
         }
@@ -206,7 +195,7 @@ static void offsets_clear(srv_group *g)
 static void subscribed_clear(srv_group *g)
 {
     for (int i = 0; i < g->nsubscribed; i++)
-        free(g->subscribed[i]);
+        srv_sfree(g->subscribed[i]);
     free(g->subscribed);
     g->subscribed = NULL;
     g->nsubscribed = -1;
@@ -218,16 +207,16 @@ static void group_free(srv_group *g)
         member_free(g->members[i]);
     free(g->members);
     for (int i = 0; i < g->npending; i++)
-        free(g->pending[i].id);
+        srv_sfree(g->pending[i].id);
     free(g->pending);
     srv_cgroup_free(g->cg);
     offsets_clear(g);
     free(g->obuckets);
     subscribed_clear(g);
-    free(g->id);
-    free(g->protocol_type);
-    free(g->protocol_name);
-    free(g->leader);
+    srv_sfree(g->id);
+    srv_sfree(g->protocol_type);
+    srv_sfree(g->protocol_name);
+    srv_sfree(g->leader);
     free(g);
 }
 
@@ -247,7 +236,7 @@ srv_group *srv_groups_find(srv_groups *gs, kp_str id)
     if (id.len < 0)
         return NULL;
     for (srv_group *g = gs->buckets[group_bucket(gs, id)]; g; g = g->next)
-        if (kp_str_eq(id, g->id))
+        if (srv_seq(id, g->id))
             return g;
     return NULL;
 }
@@ -266,7 +255,7 @@ static void groups_grow(srv_groups *gs)
         srv_group *g = ob[i];
         while (g) {
             srv_group *next = g->next;
-            size_t h = group_bucket(gs, kp_str_c(g->id));
+            size_t h = group_bucket(gs, srv_s(g->id));
             g->next = nb[h];
             nb[h] = g;
             g = next;
@@ -280,11 +269,11 @@ static srv_group *group_create(srv_groups *gs, kp_str id, int32_t partition)
     srv_group *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
-    g->id = dup_kstr(id);
+    g->id = srv_sdup(id);
     g->onb = 16;
     g->obuckets = calloc(g->onb, sizeof(*g->obuckets));
     if (!g->id || !g->obuckets) {
-        free(g->id);
+        srv_sfree(g->id);
         free(g->obuckets);
         free(g);
         return NULL;
@@ -310,7 +299,7 @@ static srv_group *group_create(srv_groups *gs, kp_str id, int32_t partition)
 static void group_remove(srv_group *g)
 {
     srv_groups *gs = g->gs;
-    srv_group **pp = &gs->buckets[group_bucket(gs, kp_str_c(g->id))];
+    srv_group **pp = &gs->buckets[group_bucket(gs, srv_s(g->id))];
     while (*pp && *pp != g)
         pp = &(*pp)->next;
     if (*pp) {
@@ -355,7 +344,7 @@ static int member_index(const srv_group *g, kp_str id)
     if (id.len < 0)
         return -1;
     for (int i = 0; i < g->nmembers; i++)
-        if (kp_str_eq(id, g->members[i]->id))
+        if (srv_seq(id, g->members[i]->id))
             return i;
     return -1;
 }
@@ -371,7 +360,7 @@ static srv_gmember *static_member(const srv_group *g, kp_str instance_id)
     if (instance_id.len < 0)
         return NULL;
     for (int i = 0; i < g->nmembers; i++)
-        if (g->members[i]->instance_id && kp_str_eq(instance_id, g->members[i]->instance_id))
+        if (g->members[i]->instance_id && srv_seq(instance_id, g->members[i]->instance_id))
             return g->members[i];
     return NULL;
 }
@@ -379,27 +368,27 @@ static srv_gmember *static_member(const srv_group *g, kp_str instance_id)
 static int pending_index(const srv_group *g, kp_str id)
 {
     for (int i = 0; i < g->npending; i++)
-        if (kp_str_eq(id, g->pending[i].id))
+        if (srv_seq(id, g->pending[i].id))
             return i;
     return -1;
 }
 
 static void pending_remove_at(srv_group *g, int i)
 {
-    free(g->pending[i].id);
+    srv_sfree(g->pending[i].id);
     g->pending[i] = g->pending[--g->npending];
 }
 
 static int is_leader(const srv_group *g, const char *id)
 {
-    return g->leader && id && strcmp(g->leader, id) == 0;
+    return g->leader && id && srv_scmp(g->leader, id) == 0;
 }
 
 kp_bytes srv_gmember_metadata(const srv_group *g, const srv_gmember *m)
 {
     if (g->protocol_name)
         for (int i = 0; i < m->nprotocols; i++)
-            if (strcmp(m->protocols[i].name, g->protocol_name) == 0)
+            if (srv_scmp(m->protocols[i].name, g->protocol_name) == 0)
                 return (kp_bytes){m->protocols[i].meta ? m->protocols[i].meta : (const uint8_t *)"",
                                   m->protocols[i].len};
     return (kp_bytes){(const uint8_t *)"", 0};
@@ -413,10 +402,10 @@ static void transition(srv_group *g, int state)
 
 static void set_str(char **dst, const char *src)
 {
-    char *c = src ? strdup(src) : NULL;
+    char *c = src ? srv_sdupc(src) : NULL;
     if (src && !c)
         return; /* out of memory: keep the old value */
-    free(*dst);
+    srv_sfree(*dst);
     *dst = c;
 }
 
@@ -486,13 +475,14 @@ static void invoke_sync(srv_gmember *m, const srv_sync_result *r)
     cb(ctx, r);
 }
 
-static void join_error(srv_join_cb cb, void *ctx, const char *member_id, int16_t err)
+static void join_error(srv_join_cb cb, void *ctx, kp_str member_id, int16_t err)
 {
     srv_join_result r = {0};
     r.error = err;
     r.generation = -1;
-    r.member_id = member_id ? member_id : "";
-    r.leader = "";
+    r.member_id = member_id.len >= 0 ? member_id : kp_str_c("");
+    r.leader = kp_str_c("");
+    r.protocol_type = r.protocol_name = KP_STR_NULL;
     cb(ctx, &r);
 }
 
@@ -503,14 +493,15 @@ static void join_error_member(srv_group *g, srv_gmember *m, const char *member_i
     srv_join_result r = {0};
     r.error = err;
     r.generation = -1;
-    r.member_id = member_id;
-    r.leader = "";
+    r.member_id = srv_s(member_id);
+    r.leader = kp_str_c("");
+    r.protocol_type = r.protocol_name = KP_STR_NULL;
     invoke_join(g, m, &r);
 }
 
 static void sync_error(srv_sync_cb cb, void *ctx, int16_t err)
 {
-    srv_sync_result r = {err, NULL, NULL, {(const uint8_t *)"", 0}};
+    srv_sync_result r = {err, KP_STR_NULL, KP_STR_NULL, {(const uint8_t *)"", 0}};
     cb(ctx, &r);
 }
 
@@ -523,8 +514,8 @@ static void join_answer(srv_group *g, srv_gmember *m, const char *leader, int wi
         list = calloc((size_t)g->nmembers, sizeof(*list));
         if (list) {
             for (int i = 0; i < g->nmembers; i++) {
-                list[i].member_id = g->members[i]->id;
-                list[i].instance_id = g->members[i]->instance_id;
+                list[i].member_id = srv_s(g->members[i]->id);
+                list[i].instance_id = srv_s(g->members[i]->instance_id);
                 list[i].metadata = srv_gmember_metadata(g, g->members[i]);
             }
             r.nmembers = g->nmembers;
@@ -537,10 +528,10 @@ static void join_answer(srv_group *g, srv_gmember *m, const char *leader, int wi
     }
     r.error = KP_ERR_NONE;
     r.generation = g->generation;
-    r.member_id = m->id;
-    r.protocol_type = g->protocol_type;
-    r.protocol_name = g->protocol_name;
-    r.leader = leader ? leader : "";
+    r.member_id = srv_s(m->id);
+    r.protocol_type = srv_s(g->protocol_type);
+    r.protocol_name = srv_s(g->protocol_name);
+    r.leader = leader ? srv_s(leader) : kp_str_c("");
     r.skip_assignment = skip;
     if (m->join_cb) {
         invoke_join(g, m, &r);
@@ -600,7 +591,8 @@ static void store_logged(srv_group *g, void *arg, int16_t err)
 {
     (void)arg;
     if (err)
-        srv_warn("group %s: cannot write its metadata (generation %d): error %d", g->id, g->generation, err);
+        srv_warn("group %.*s: cannot write its metadata (generation %d): error %d", SRV_SP(g->id),
+                 g->generation, err);
 }
 
 /* ---- protocols ---------------------------------------------------------- */
@@ -608,7 +600,7 @@ static void store_logged(srv_group *g, void *arg, int16_t err)
 static int member_supports(const srv_gmember *m, const char *name)
 {
     for (int i = 0; i < m->nprotocols; i++)
-        if (strcmp(m->protocols[i].name, name) == 0)
+        if (srv_scmp(m->protocols[i].name, name) == 0)
             return 1;
     return 0;
 }
@@ -629,9 +621,9 @@ static int supports_protocols(const srv_group *g, const srv_join_req *rq)
     if (!kstr_is(rq->protocol_type, g->protocol_type))
         return 0;
     for (int i = 0; i < rq->nprotocols; i++) {
-        char *n = dup_kstr(rq->protocols[i].name);
+        char *n = srv_sdup(rq->protocols[i].name);
         int ok = n && all_support(g, n);
-        free(n);
+        srv_sfree(n);
         if (ok)
             return 1;
     }
@@ -658,7 +650,7 @@ static const char *select_protocol(const srv_group *g)
             const srv_gmember *o = g->members[j];
             for (int k = 0; k < o->nprotocols; k++)
                 if (all_support(g, o->protocols[k].name)) {
-                    votes += strcmp(o->protocols[k].name, vote) == 0;
+                    votes += srv_scmp(o->protocols[k].name, vote) == 0;
                     break;
                 }
         }
@@ -677,7 +669,7 @@ static int member_matches(const srv_gmember *m, const srv_join_req *rq)
     for (int i = 0; i < rq->nprotocols; i++) {
         const srv_join_protocol *p = &rq->protocols[i];
         int32_t ml = p->metadata.len > 0 ? p->metadata.len : 0;
-        if (!kp_str_eq(p->name, m->protocols[i].name) || ml != m->protocols[i].len ||
+        if (!srv_seq(p->name, m->protocols[i].name) || ml != m->protocols[i].len ||
             (ml && memcmp(p->metadata.p, m->protocols[i].meta, (size_t)ml) != 0))
             return 0;
     }
@@ -691,12 +683,12 @@ static int copy_protocols(const srv_join_req *rq, srv_gprotocol **out)
         return -1;
     for (int i = 0; i < rq->nprotocols; i++) {
         int32_t ml = rq->protocols[i].metadata.len > 0 ? rq->protocols[i].metadata.len : 0;
-        ps[i].name = dup_kstr(rq->protocols[i].name.len >= 0 ? rq->protocols[i].name : kp_str_c(""));
+        ps[i].name = srv_sdup(rq->protocols[i].name.len >= 0 ? rq->protocols[i].name : kp_str_c(""));
         ps[i].meta = malloc(ml ? (size_t)ml : 1);
         ps[i].len = ml;
         if (!ps[i].name || !ps[i].meta) {
             for (int k = 0; k <= i; k++) {
-                free(ps[k].name);
+                srv_sfree(ps[k].name);
                 free(ps[k].meta);
             }
             free(ps);
@@ -712,7 +704,7 @@ static int copy_protocols(const srv_join_req *rq, srv_gprotocol **out)
 static void free_protocols(srv_gprotocol *ps, int n)
 {
     for (int i = 0; i < n; i++) {
-        free(ps[i].name);
+        srv_sfree(ps[i].name);
         free(ps[i].meta);
     }
     free(ps);
@@ -723,7 +715,7 @@ static void free_protocols(srv_gprotocol *ps, int n)
 static void compute_subscribed(srv_group *g)
 {
     subscribed_clear(g);
-    if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0 || !g->protocol_name)
+    if (!srv_seq(kp_str_c("consumer"), g->protocol_type) || !g->protocol_name)
         return;
     kp_arena a;
     kp_arena_init(&a, 0);
@@ -749,7 +741,7 @@ static void compute_subscribed(srv_group *g)
         for (int32_t t = 0; t < sub.topics_count && ok; t++) {
             int dup = 0;
             for (int k = 0; k < n && !dup; k++)
-                dup = kp_str_eq(sub.topics[t], topics[k]);
+                dup = srv_seq(sub.topics[t], topics[k]);
             if (dup)
                 continue;
             if (n == cap) {
@@ -762,7 +754,7 @@ static void compute_subscribed(srv_group *g)
                 topics = nt;
                 cap = nc;
             }
-            if (!(topics[n] = dup_kstr(sub.topics[t])))
+            if (!(topics[n] = srv_sdup(sub.topics[t])))
                 ok = 0;
             else
                 n++;
@@ -771,7 +763,7 @@ static void compute_subscribed(srv_group *g)
     kp_arena_reset(&a);
     if (!ok) {
         for (int k = 0; k < n; k++)
-            free(topics[k]);
+            srv_sfree(topics[k]);
         free(topics);
         return; /* unknown: treated as subscribed to everything, as Kafka does */
     }
@@ -784,7 +776,7 @@ static int subscribed_to(const srv_group *g, const char *topic)
     if (g->nsubscribed < 0)
         return 1;
     for (int i = 0; i < g->nsubscribed; i++)
-        if (strcmp(g->subscribed[i], topic) == 0)
+        if (srv_scmp(g->subscribed[i], topic) == 0)
             return 1;
     return 0;
 }
@@ -801,8 +793,8 @@ static void propagate_assignment(srv_group *g, int16_t err)
             continue;
         srv_sync_result r;
         r.error = err;
-        r.protocol_type = err ? NULL : g->protocol_type;
-        r.protocol_name = err ? NULL : g->protocol_name;
+        r.protocol_type = err ? KP_STR_NULL : srv_s(g->protocol_type);
+        r.protocol_name = err ? KP_STR_NULL : srv_s(g->protocol_name);
         r.assignment = (kp_bytes){m->assignment ? m->assignment : (const uint8_t *)"",
                                   m->assignment ? m->assignment_len : 0};
         if (err)
@@ -851,8 +843,9 @@ static void prepare_rebalance(srv_group *g, const char *reason)
     }
     int old = g->state;
     transition(g, SRV_GS_PREPARING);
-    srv_info("group %s: preparing to rebalance in state %s with old generation %d (%s-%d) (reason: %s)",
-             g->id, srv_group_state_name(old), g->generation, SRV_OFFSETS_TOPIC, g->partition, reason);
+    srv_info("group %.*s: preparing to rebalance in state %s with old generation %d (%s-%d) (reason: %s)",
+             SRV_SP(g->id), srv_group_state_name(old), g->generation, SRV_OFFSETS_TOPIC, g->partition,
+             reason);
 }
 
 static void maybe_prepare_rebalance(srv_group *g, const char *reason)
@@ -885,8 +878,8 @@ static void member_remove(srv_group *g, int idx, int16_t answer)
     memmove(&g->members[idx], &g->members[idx + 1], (size_t)(g->nmembers - idx - 1) * sizeof(*g->members));
     g->nmembers--;
     if (is_leader(g, m->id)) {
-        free(g->leader);
-        g->leader = g->nmembers > 0 ? strdup(g->members[0]->id) : NULL;
+        srv_sfree(g->leader);
+        g->leader = g->nmembers > 0 ? srv_sdupc(g->members[0]->id) : NULL;
     }
     member_free(m);
 }
@@ -912,13 +905,13 @@ static int maybe_elect_new_joined_leader(srv_group *g)
 {
     if (!g->leader)
         return 0;
-    srv_gmember *l = member_get(g, kp_str_c(g->leader));
+    srv_gmember *l = member_get(g, srv_s(g->leader));
     if (l && l->join_cb)
         return 1;
     for (int i = 0; i < g->nmembers; i++)
         if (g->members[i]->join_cb) {
             set_str(&g->leader, g->members[i]->id);
-            srv_info("group %s: new leader %s elected", g->id, g->leader);
+            srv_info("group %.*s: new leader %.*s elected", SRV_SP(g->id), SRV_SP(g->leader));
             return 1;
         }
     return 0;
@@ -932,7 +925,7 @@ static void init_next_generation(srv_group *g)
         compute_subscribed(g);
         transition(g, SRV_GS_COMPLETING);
     } else {
-        free(g->protocol_name);
+        srv_sfree(g->protocol_name);
         g->protocol_name = NULL;
         subscribed_clear(g);
         transition(g, SRV_GS_EMPTY);
@@ -951,7 +944,7 @@ static void complete_join(srv_group *g)
     for (int i = 0; i < g->nmembers;) {
         srv_gmember *m = g->members[i];
         if (!m->join_cb && !m->instance_id) {
-            srv_info("group %s: removing member %s, which did not rejoin", g->id, m->id);
+            srv_info("group %.*s: removing member %.*s, which did not rejoin", SRV_SP(g->id), SRV_SP(m->id));
             member_remove(g, i, KP_ERR_UNKNOWN_MEMBER_ID);
         } else {
             i++;
@@ -962,20 +955,21 @@ static void complete_join(srv_group *g)
     if (!maybe_elect_new_joined_leader(g) && g->nmembers > 0) {
         /* Nobody rejoined: wait another rebalance timeout for the sessions of
          * the silent (static) members to expire. */
-        srv_warn("group %s: could not complete rebalance because no members rejoined", g->id);
+        srv_warn("group %.*s: could not complete rebalance because no members rejoined", SRV_SP(g->id));
         g->join_phase = JOIN_DELAYED;
         g->join_deadline = now(gs) + g->rebalance_timeout_ms;
         return;
     }
     init_next_generation(g);
     if (g->state == SRV_GS_EMPTY) {
-        srv_info("group %s with generation %d is now empty (%s-%d)", g->id, g->generation, SRV_OFFSETS_TOPIC,
-                 g->partition);
+        srv_info("group %.*s with generation %d is now empty (%s-%d)", SRV_SP(g->id), g->generation,
+                 SRV_OFFSETS_TOPIC, g->partition);
         store_group(g, NULL, store_logged, NULL);
         return;
     }
-    srv_info("group %s: stabilized generation %d (%s-%d) with %d members, protocol %s", g->id, g->generation,
-             SRV_OFFSETS_TOPIC, g->partition, g->nmembers, g->protocol_name ? g->protocol_name : "-");
+    srv_info("group %.*s: stabilized generation %d (%s-%d) with %d members, protocol %s", SRV_SP(g->id),
+             g->generation, SRV_OFFSETS_TOPIC, g->partition, g->nmembers,
+             g->protocol_name ? g->protocol_name : "-");
     /* Callbacks may not re-enter, so the member array is stable here. */
     for (int i = 0; i < g->nmembers; i++) {
         srv_gmember *m = g->members[i];
@@ -997,8 +991,8 @@ static void expire_pending_sync(srv_group *g)
     int removed = 0;
     for (int i = 0; i < g->nmembers;) {
         if (g->members[i]->pending_sync) {
-            srv_info("group %s: removing member %s, which did not send SyncGroup in time", g->id,
-                     g->members[i]->id);
+            srv_info("group %.*s: removing member %.*s, which did not send SyncGroup in time", SRV_SP(g->id),
+                     SRV_SP(g->members[i]->id));
             member_remove(g, i, KP_ERR_UNKNOWN_MEMBER_ID);
             removed = 1;
         } else {
@@ -1038,8 +1032,8 @@ void srv_group_fire(srv_group *g)
             i++;
             continue;
         }
-        srv_info("group %s: member %s has failed (session timeout %d ms), removing it", g->id, m->id,
-                 m->session_timeout_ms);
+        srv_info("group %.*s: member %.*s has failed (session timeout %d ms), removing it", SRV_SP(g->id),
+                 SRV_SP(m->id), m->session_timeout_ms);
         remove_member_and_update(g, i, "removing member on heartbeat expiration");
         i = 0; /* the array moved; re-scan (deadlines met are skipped) */
     }
@@ -1091,11 +1085,11 @@ static srv_gmember *member_new(const srv_join_req *rq, const char *id)
     srv_gmember *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    m->id = strdup(id);
-    m->instance_id = dup_kstr(rq->instance_id);
-    m->client_id = dup_kstr(rq->client_id.len >= 0 ? rq->client_id : kp_str_c(""));
-    m->client_host = dup_kstr(rq->client_host.len >= 0 ? rq->client_host : kp_str_c(""));
-    m->protocol_type = dup_kstr(rq->protocol_type.len >= 0 ? rq->protocol_type : kp_str_c(""));
+    m->id = srv_sdupc(id);
+    m->instance_id = srv_sdup(rq->instance_id);
+    m->client_id = srv_sdup(rq->client_id.len >= 0 ? rq->client_id : kp_str_c(""));
+    m->client_host = srv_sdup(rq->client_host.len >= 0 ? rq->client_host : kp_str_c(""));
+    m->protocol_type = srv_sdup(rq->protocol_type.len >= 0 ? rq->protocol_type : kp_str_c(""));
     m->session_timeout_ms = rq->session_timeout_ms;
     m->rebalance_timeout_ms = rq->rebalance_timeout_ms;
     m->deadline = -1;
@@ -1144,7 +1138,7 @@ static void add_member_and_rebalance(srv_group *g, const srv_join_req *rq, const
     }
     if (!m || g->nmembers == g->mcap) {
         member_free(m);
-        join_error(cb, ctx, id, KP_ERR_UNKNOWN_SERVER_ERROR);
+        join_error(cb, ctx, srv_s(id), KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
     m->is_new = 1;
@@ -1153,7 +1147,7 @@ static void add_member_and_rebalance(srv_group *g, const srv_join_req *rq, const
     if (g->nmembers == 0)
         set_str(&g->protocol_type, m->protocol_type);
     if (!g->leader)
-        g->leader = strdup(id);
+        g->leader = srv_sdupc(id);
     g->members[g->nmembers++] = m;
     m->join_cb = cb;
     m->join_ctx = ctx;
@@ -1162,7 +1156,7 @@ static void add_member_and_rebalance(srv_group *g, const srv_join_req *rq, const
      * new-member join timeout instead of its session timeout. */
     m->deadline = now(g->gs) + SRV_GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS;
     char reason[160];
-    snprintf(reason, sizeof(reason), "adding new member %.100s", id);
+    snprintf(reason, sizeof(reason), "adding new member %.*s", srv_slen(id) < 100 ? srv_slen(id) : 100, id);
     maybe_prepare_rebalance(g, reason);
 }
 
@@ -1176,10 +1170,10 @@ typedef struct static_ctx {
 
 static void static_ctx_free(static_ctx *c)
 {
-    free(c->new_id);
-    free(c->old_id);
-    free(c->instance_id);
-    free(c->leader_before);
+    srv_sfree(c->new_id);
+    srv_sfree(c->old_id);
+    srv_sfree(c->instance_id);
+    srv_sfree(c->leader_before);
     free_protocols(c->old_protocols, c->old_nprotocols);
     free(c);
 }
@@ -1188,7 +1182,7 @@ static void static_ctx_free(static_ctx *c)
  * waits under the old id is fenced. */
 static void replace_static_member(srv_group *g, srv_gmember *m, const char *new_id)
 {
-    char *nid = strdup(new_id);
+    char *nid = srv_sdupc(new_id);
     if (!nid)
         return;
     join_error_member(g, m, m->id, KP_ERR_FENCED_INSTANCE_ID);
@@ -1197,17 +1191,17 @@ static void replace_static_member(srv_group *g, srv_gmember *m, const char *new_
     m->sync_cb = NULL;
     if (is_leader(g, m->id))
         set_str(&g->leader, nid);
-    free(m->id);
+    srv_sfree(m->id);
     m->id = nid;
 }
 
 static void static_stored(srv_group *g, void *arg, int16_t err)
 {
     static_ctx *c = arg;
-    srv_gmember *m = member_get(g, kp_str_c(c->new_id));
+    srv_gmember *m = member_get(g, srv_s(c->new_id));
     if (m && err) {
-        srv_warn("group %s: cannot persist static member %s: error %d, reverting", g->id, c->instance_id,
-                 err);
+        srv_warn("group %.*s: cannot persist static member %.*s: error %d, reverting", SRV_SP(g->id),
+                 SRV_SP(c->instance_id), err);
         srv_join_cb cb = m->join_cb;
         void *ctx = m->join_ctx;
         if (cb) {
@@ -1227,10 +1221,10 @@ static void static_stored(srv_group *g, void *arg, int16_t err)
             srv_join_result r = {0};
             r.error = err;
             r.generation = g->generation;
-            r.member_id = "";
-            r.protocol_type = g->protocol_type;
-            r.protocol_name = g->protocol_name;
-            r.leader = c->leader_before ? c->leader_before : "";
+            r.member_id = kp_str_c("");
+            r.protocol_type = srv_s(g->protocol_type);
+            r.protocol_name = srv_s(g->protocol_name);
+            r.leader = c->leader_before ? srv_s(c->leader_before) : kp_str_c("");
             cb(ctx, &r);
         }
     } else if (m && m->join_cb) {
@@ -1259,7 +1253,7 @@ static void update_static_member(srv_group *g, srv_gmember *m, const srv_join_re
     if (c && m->nprotocols > 0) {
         old_ps = calloc((size_t)m->nprotocols, sizeof(*old_ps));
         for (int i = 0; old_ps && i < m->nprotocols; i++) {
-            old_ps[i].name = strdup(m->protocols[i].name);
+            old_ps[i].name = srv_sdupc(m->protocols[i].name);
             old_ps[i].meta = malloc(m->protocols[i].len ? (size_t)m->protocols[i].len : 1);
             old_ps[i].len = m->protocols[i].len;
             if (old_ps[i].meta && m->protocols[i].len)
@@ -1269,32 +1263,32 @@ static void update_static_member(srv_group *g, srv_gmember *m, const srv_join_re
     if (!c || (m->nprotocols > 0 && !old_ps)) {
         free(c);
         free(old_ps);
-        join_error(cb, ctx, "", KP_ERR_UNKNOWN_SERVER_ERROR);
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
     c->old_protocols = old_ps;
     c->old_nprotocols = m->nprotocols;
     c->old_session = m->session_timeout_ms;
     c->old_rebalance = m->rebalance_timeout_ms;
-    c->old_id = strdup(m->id);
-    c->new_id = strdup(new_id);
-    c->instance_id = strdup(m->instance_id);
-    c->leader_before = g->leader ? strdup(g->leader) : NULL;
+    c->old_id = srv_sdupc(m->id);
+    c->new_id = srv_sdupc(new_id);
+    c->instance_id = srv_sdupc(m->instance_id);
+    c->leader_before = g->leader ? srv_sdupc(g->leader) : NULL;
     c->support_skip = rq->support_skip_assignment;
-    srv_info("group %s: static member %s rejoins with new member id %s, old member id %s is fenced", g->id,
-             m->instance_id, new_id, m->id);
+    srv_info("group %.*s: static member %.*s rejoins with new member id %.*s, old member id %.*s is fenced",
+             SRV_SP(g->id), SRV_SP(m->instance_id), SRV_SP(new_id), SRV_SP(m->id));
     replace_static_member(g, m, new_id);
     heartbeat_ok(g, m);
-    if (!c->old_id || !c->new_id || !c->instance_id || strcmp(m->id, new_id) != 0 ||
+    if (!c->old_id || !c->new_id || !c->instance_id || srv_scmp(m->id, new_id) != 0 ||
         update_member(g, m, rq, cb, ctx) != 0) {
         static_ctx_free(c);
-        join_error(cb, ctx, "", KP_ERR_UNKNOWN_SERVER_ERROR);
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
     switch (g->state) {
     case SRV_GS_STABLE: {
         const char *sel = select_protocol(g);
-        if (sel && g->protocol_name && strcmp(sel, g->protocol_name) == 0) {
+        if (sel && g->protocol_name && srv_scmp(sel, g->protocol_name) == 0) {
             store_group(g, NULL, static_stored, c);
             return;
         }
@@ -1310,12 +1304,15 @@ static void update_static_member(srv_group *g, srv_gmember *m, const srv_join_re
     static_ctx_free(c);
 }
 
-static void new_member_id(char *out, size_t cap, kp_str prefix)
+/* Kafka's member id: the client id (the instance id for static members),
+ * "-", a random UUID. The prefix is copied byte for byte (snprintf's %.*s
+ * would stop at a NUL in it). Returns an sstr, NULL when out of memory. */
+static char *new_member_id(kp_str prefix)
 {
     uint8_t r[16];
     if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
         static uint64_t ctr;
-        uint64_t x = ++ctr * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)out;
+        uint64_t x = ++ctr * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&prefix;
         memcpy(r, &x, 8);
         memcpy(r + 8, &x, 8);
     }
@@ -1324,23 +1321,39 @@ static void new_member_id(char *out, size_t cap, kp_str prefix)
     int pl = prefix.len > 0 ? prefix.len : 0;
     if (pl > 200)
         pl = 200; /* member ids stay readable and bounded */
-    snprintf(out, cap, "%.*s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", pl,
-             pl ? prefix.p : "", r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-             r[12], r[13], r[14], r[15]);
+    char out[320];
+    if (pl)
+        memcpy(out, prefix.p, (size_t)pl);
+    int n =
+        snprintf(out + pl, sizeof(out) - (size_t)pl,
+                 "-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+                 r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    return srv_sdup((kp_str){out, pl + n});
 }
+
+static void join_with_new_id(srv_group *g, const srv_join_req *rq, const char *id, srv_join_cb cb, void *ctx);
 
 static void new_member_join(srv_group *g, const srv_join_req *rq, srv_join_cb cb, void *ctx)
 {
     if (g->state == SRV_GS_DEAD) {
-        join_error(cb, ctx, "", KP_ERR_COORDINATOR_NOT_AVAILABLE);
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
     if (!supports_protocols(g, rq)) {
-        join_error(cb, ctx, "", KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
         return;
     }
-    char id[320];
-    new_member_id(id, sizeof(id), rq->instance_id.len >= 0 ? rq->instance_id : rq->client_id);
+    char *id = new_member_id(rq->instance_id.len >= 0 ? rq->instance_id : rq->client_id);
+    if (!id) {
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    join_with_new_id(g, rq, id, cb, ctx);
+    srv_sfree(id);
+}
+
+static void join_with_new_id(srv_group *g, const srv_join_req *rq, const char *id, srv_join_cb cb, void *ctx)
+{
     if (rq->instance_id.len >= 0) {
         srv_gmember *old = static_member(g, rq->instance_id);
         if (old)
@@ -1354,21 +1367,21 @@ static void new_member_join(srv_group *g, const srv_join_req *rq, srv_join_cb cb
             int nc = g->pcap ? g->pcap * 2 : 4;
             srv_gpending *np = realloc(g->pending, (size_t)nc * sizeof(*np));
             if (!np) {
-                join_error(cb, ctx, "", KP_ERR_UNKNOWN_SERVER_ERROR);
+                join_error(cb, ctx, kp_str_c(""), KP_ERR_UNKNOWN_SERVER_ERROR);
                 return;
             }
             g->pending = np;
             g->pcap = nc;
         }
-        char *pid = strdup(id);
+        char *pid = srv_sdupc(id);
         if (!pid) {
-            join_error(cb, ctx, "", KP_ERR_UNKNOWN_SERVER_ERROR);
+            join_error(cb, ctx, kp_str_c(""), KP_ERR_UNKNOWN_SERVER_ERROR);
             return;
         }
         g->pending[g->npending].id = pid;
         g->pending[g->npending].deadline = now(g->gs) + rq->session_timeout_ms;
         g->npending++;
-        join_error(cb, ctx, id, KP_ERR_MEMBER_ID_REQUIRED);
+        join_error(cb, ctx, srv_s(id), KP_ERR_MEMBER_ID_REQUIRED);
         return;
     }
     add_member_and_rebalance(g, rq, id, cb, ctx);
@@ -1382,10 +1395,10 @@ static int16_t validate_member(const srv_group *g, kp_str member_id, kp_str inst
         srv_gmember *m = static_member(g, instance_id);
         if (!m)
             return KP_ERR_UNKNOWN_MEMBER_ID;
-        if (!kp_str_eq(member_id, m->id)) {
-            srv_info("group %s: member %.*s with group instance id %.*s is fenced by member %s", g->id,
-                     member_id.len > 0 ? member_id.len : 0, member_id.p ? member_id.p : "", instance_id.len,
-                     instance_id.p, m->id);
+        if (!srv_seq(member_id, m->id)) {
+            srv_info("group %.*s: member %.*s with group instance id %.*s is fenced by member %.*s",
+                     SRV_SP(g->id), member_id.len > 0 ? member_id.len : 0, member_id.p ? member_id.p : "",
+                     instance_id.len, instance_id.p, SRV_SP(m->id));
             return KP_ERR_FENCED_INSTANCE_ID;
         }
         return KP_ERR_NONE;
@@ -1395,9 +1408,9 @@ static int16_t validate_member(const srv_group *g, kp_str member_id, kp_str inst
 
 static void current_member_join(srv_group *g, const srv_join_req *rq, srv_join_cb cb, void *ctx)
 {
-    char *mid = dup_kstr(rq->member_id);
+    char *mid = srv_sdup(rq->member_id);
     if (!mid) {
-        join_error(cb, ctx, "", KP_ERR_UNKNOWN_SERVER_ERROR);
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
     int16_t err = KP_ERR_NONE;
@@ -1416,8 +1429,8 @@ static void current_member_join(srv_group *g, const srv_join_req *rq, srv_join_c
     } else if ((err = validate_member(g, rq->member_id, rq->instance_id)) == KP_ERR_NONE) {
         srv_gmember *m = member_get(g, rq->member_id);
         char reason[200];
-        snprintf(reason, sizeof(reason), "member %.100s joining group during %s", mid,
-                 srv_group_state_name(g->state));
+        snprintf(reason, sizeof(reason), "member %.*s joining group during %s",
+                 srv_slen(mid) < 100 ? srv_slen(mid) : 100, mid, srv_group_state_name(g->state));
         switch (g->state) {
         case SRV_GS_PREPARING:
             if (update_member(g, m, rq, cb, ctx) != 0)
@@ -1457,8 +1470,8 @@ static void current_member_join(srv_group *g, const srv_join_req *rq, srv_join_c
         }
     }
     if (err)
-        join_error(cb, ctx, mid, err);
-    free(mid);
+        join_error(cb, ctx, srv_s(mid), err);
+    srv_sfree(mid);
 }
 
 /* acceptJoiningMember (group.max.size). */
@@ -1488,7 +1501,7 @@ static void downgrade_empty_consumer_group(srv_group *g)
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
     int rc = srv_cgroup_add_tombstones(&bb, now(g->gs), g);
-    srv_info("group %s: empty consumer group converted to a classic group", g->id);
+    srv_info("group %.*s: empty consumer group converted to a classic group", SRV_SP(g->id));
     srv_cgroup_free(g->cg);
     g->cg = NULL;
     srv_groupi_clear_classic(g);
@@ -1497,17 +1510,17 @@ static void downgrade_empty_consumer_group(srv_group *g)
 
 void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, srv_join_cb cb, void *ctx)
 {
-    char *mid = dup_kstr(rq->member_id.len >= 0 ? rq->member_id : kp_str_c(""));
-    const char *echo = mid ? mid : "";
+    char *mid = srv_sdup(rq->member_id.len >= 0 ? rq->member_id : kp_str_c(""));
+    kp_str echo = mid ? srv_s(mid) : kp_str_c("");
     if (rq->group_id.len <= 0) {
         join_error(cb, ctx, echo, KP_ERR_INVALID_GROUP_ID);
-        free(mid);
+        srv_sfree(mid);
         return;
     }
     if (rq->session_timeout_ms < gs->cfg.min_session_timeout_ms ||
         rq->session_timeout_ms > gs->cfg.max_session_timeout_ms) {
         join_error(cb, ctx, echo, KP_ERR_INVALID_SESSION_TIMEOUT);
-        free(mid);
+        srv_sfree(mid);
         return;
     }
     int64_t total = 0;
@@ -1515,7 +1528,7 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
         total += rq->protocols[i].metadata.len > 0 ? rq->protocols[i].metadata.len : 0;
     if (rq->nprotocols > SRV_GROUP_MAX_PROTOCOLS || total > SRV_GROUP_MAX_PROTOCOL_BYTES) {
         join_error(cb, ctx, echo, KP_ERR_INVALID_REQUEST);
-        free(mid);
+        srv_sfree(mid);
         return;
     }
     int unknown = rq->member_id.len <= 0;
@@ -1523,13 +1536,13 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
     if (!g) {
         if (!unknown) {
             join_error(cb, ctx, echo, KP_ERR_UNKNOWN_MEMBER_ID);
-            free(mid);
+            srv_sfree(mid);
             return;
         }
         g = group_create(gs, rq->group_id, partition);
         if (!g) {
             join_error(cb, ctx, echo, KP_ERR_UNKNOWN_SERVER_ERROR);
-            free(mid);
+            srv_sfree(mid);
             return;
         }
     }
@@ -1542,7 +1555,7 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
                         ? KP_ERR_INCONSISTENT_GROUP_PROTOCOL
                         : KP_ERR_GROUP_ID_NOT_FOUND;
         join_error(cb, ctx, echo, e);
-        free(mid);
+        srv_sfree(mid);
         return;
     }
     if (g->cg)
@@ -1552,7 +1565,7 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
         int idx = member_index(g, rq->member_id);
         if (idx >= 0)
             remove_member_and_update(g, idx, "group is over capacity");
-        join_error(cb, ctx, "", KP_ERR_GROUP_MAX_SIZE_REACHED);
+        join_error(cb, ctx, kp_str_c(""), KP_ERR_GROUP_MAX_SIZE_REACHED);
     } else if (unknown) {
         new_member_join(g, rq, cb, ctx);
     } else {
@@ -1562,7 +1575,7 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
         try_complete_join(g);
     rearm(g);
     group_unref(g);
-    free(mid);
+    srv_sfree(mid);
 }
 
 /* ---- SyncGroup ------------------------------------------------------------ */
@@ -1577,7 +1590,7 @@ typedef struct sync_ctx {
 static void sync_ctx_free(sync_ctx *c)
 {
     for (int i = 0; i < c->n; i++) {
-        free(c->ids[i]);
+        srv_sfree(c->ids[i]);
         free((void *)c->assign[i].p);
     }
     free(c->ids);
@@ -1595,7 +1608,7 @@ static void sync_stored(srv_group *g, void *arg, int16_t err)
             maybe_prepare_rebalance(g, "error when storing group assignment during SyncGroup");
         } else {
             for (int i = 0; i < c->n; i++) {
-                srv_gmember *m = member_get(g, kp_str_c(c->ids[i]));
+                srv_gmember *m = member_get(g, srv_s(c->ids[i]));
                 if (!m)
                     continue;
                 free(m->assignment);
@@ -1605,7 +1618,7 @@ static void sync_stored(srv_group *g, void *arg, int16_t err)
             }
             propagate_assignment(g, KP_ERR_NONE);
             transition(g, SRV_GS_STABLE);
-            srv_info("group %s: generation %d is stable", g->id, g->generation);
+            srv_info("group %.*s: generation %d is stable", SRV_SP(g->id), g->generation);
         }
     }
     sync_ctx_free(c);
@@ -1624,11 +1637,11 @@ static void leader_sync(srv_group *g, const srv_sync_req *rq)
         kp_bytes a = {NULL, 0};
         /* The last assignment listed for a member wins; a missing one is empty. */
         for (int k = 0; k < rq->nassignments; k++)
-            if (kp_str_eq(rq->assignments[k].member_id, m->id))
+            if (srv_seq(rq->assignments[k].member_id, m->id))
                 a = rq->assignments[k].assignment;
         int32_t len = a.len > 0 ? a.len : 0;
         uint8_t *copy = malloc(len ? (size_t)len : 1);
-        c->ids[i] = strdup(m->id);
+        c->ids[i] = srv_sdupc(m->id);
         c->n = i + 1;
         if (!copy || !c->ids[i]) {
             free(copy);
@@ -1647,8 +1660,8 @@ static void leader_sync(srv_group *g, const srv_sync_req *rq)
         return;
     }
     c->generation = g->generation;
-    srv_info("group %s: assignment received from leader %s for generation %d (%d members)", g->id, g->leader,
-             g->generation, g->nmembers);
+    srv_info("group %.*s: assignment received from leader %.*s for generation %d (%d members)", SRV_SP(g->id),
+             SRV_SP(g->leader), g->generation, g->nmembers);
     store_group(g, c->assign, sync_stored, c);
 }
 
@@ -1691,8 +1704,8 @@ void srv_group_sync(srv_groups *gs, const srv_sync_req *rq, srv_sync_cb cb, void
     } else { /* Stable: the assignment of this generation */
         srv_sync_result r;
         r.error = KP_ERR_NONE;
-        r.protocol_type = g->protocol_type;
-        r.protocol_name = g->protocol_name;
+        r.protocol_type = srv_s(g->protocol_type);
+        r.protocol_name = srv_s(g->protocol_name);
         r.assignment = (kp_bytes){m->assignment ? m->assignment : (const uint8_t *)"",
                                   m->assignment ? m->assignment_len : 0};
         heartbeat_ok(g, m);
@@ -1750,10 +1763,9 @@ int16_t srv_group_leave(srv_groups *gs, kp_str group_id, int n, srv_leave_member
             /* Administrative removal of a static member by instance id. */
             srv_gmember *m = static_member(g, x->instance_id);
             if (m) {
-                srv_info("group %s: static member %s (%s) removed by LeaveGroup", g->id, m->instance_id,
-                         m->id);
-                remove_member_and_update(g, member_index(g, kp_str_c(m->id)),
-                                         "removing member on LeaveGroup");
+                srv_info("group %.*s: static member %.*s (%.*s) removed by LeaveGroup", SRV_SP(g->id),
+                         SRV_SP(m->instance_id), SRV_SP(m->id));
+                remove_member_and_update(g, member_index(g, srv_s(m->id)), "removing member on LeaveGroup");
                 x->error = KP_ERR_NONE;
             } else {
                 x->error = KP_ERR_UNKNOWN_MEMBER_ID;
@@ -1765,7 +1777,7 @@ int16_t srv_group_leave(srv_groups *gs, kp_str group_id, int n, srv_leave_member
             x->error = KP_ERR_NONE;
         } else if ((x->error = validate_member(g, x->member_id, x->instance_id)) == KP_ERR_NONE) {
             idx = member_index(g, x->member_id);
-            srv_info("group %s: member %s left", g->id, g->members[idx]->id);
+            srv_info("group %.*s: member %.*s left", SRV_SP(g->id), SRV_SP(g->members[idx]->id));
             remove_member_and_update(g, idx, "removing member on LeaveGroup");
         }
     }
@@ -1786,7 +1798,7 @@ static size_t offset_bucket(const srv_group *g, const char *topic, size_t tl, in
 static srv_goffset **offset_slot(srv_group *g, kp_str topic, int32_t p)
 {
     srv_goffset **pp = &g->obuckets[offset_bucket(g, topic.p, (size_t)(topic.len > 0 ? topic.len : 0), p)];
-    while (*pp && !((*pp)->partition == p && kp_str_eq(topic, (*pp)->topic)))
+    while (*pp && !((*pp)->partition == p && srv_seq(topic, (*pp)->topic)))
         pp = &(*pp)->next;
     return pp;
 }
@@ -1819,7 +1831,7 @@ static void offsets_grow(srv_group *g)
         srv_goffset *o = ob[i];
         while (o) {
             srv_goffset *next = o->next;
-            size_t h = offset_bucket(g, o->topic, strlen(o->topic), o->partition);
+            size_t h = offset_bucket(g, o->topic, (size_t)srv_slen(o->topic), o->partition);
             o->next = nb[h];
             nb[h] = o;
             o = next;
@@ -1831,22 +1843,22 @@ static void offsets_grow(srv_group *g)
 static void offset_put(srv_group *g, kp_str topic, int32_t p, const srv_goffset *v)
 {
     srv_goffset **pp = offset_slot(g, topic, p);
-    char *md = strdup(v->metadata ? v->metadata : "");
+    char *md = v->metadata ? srv_sdupc(v->metadata) : srv_sdupz("");
     if (!md)
         return;
     srv_goffset *o = *pp;
     if (!o) {
         o = calloc(1, sizeof(*o));
-        if (!o || !(o->topic = dup_kstr(topic))) {
+        if (!o || !(o->topic = srv_sdup(topic))) {
             free(o);
-            free(md);
+            srv_sfree(md);
             return;
         }
         o->partition = p;
         *pp = o;
         g->ocount++;
     }
-    free(o->metadata);
+    srv_sfree(o->metadata);
     o->metadata = md;
     o->offset = v->offset;
     o->leader_epoch = v->leader_epoch;
@@ -1863,8 +1875,8 @@ static void offset_del(srv_group *g, kp_str topic, int32_t p)
     if (!o)
         return;
     *pp = o->next;
-    free(o->topic);
-    free(o->metadata);
+    srv_sfree(o->topic);
+    srv_sfree(o->metadata);
     free(o);
     g->ocount--;
 }
@@ -1892,13 +1904,13 @@ static void committed(void *p, int16_t err)
             srv_goffset v = {0};
             v.offset = it->offset;
             v.leader_epoch = it->leader_epoch;
-            char *md = dup_kstr(it->metadata.len >= 0 ? it->metadata : kp_str_c(""));
+            char *md = srv_sdup(it->metadata.len >= 0 ? it->metadata : kp_str_c(""));
             v.metadata = md;
             v.commit_ts = it->commit_ts;
             v.expire_ts = it->expire_ts;
             if (md)
                 offset_put(g, it->topic, it->partition, &v);
-            free(md);
+            srv_sfree(md);
         }
     }
     g->pending_commits--;
@@ -1969,17 +1981,18 @@ void srv_group_commit(srv_groups *gs, int32_t partition, kp_str group_id, int32_
             it->error = KP_ERR_OFFSET_METADATA_TOO_LARGE;
             continue;
         }
-        char *topic = dup_kstr(it->topic);
-        char *md = dup_kstr(it->metadata.len >= 0 ? it->metadata : kp_str_c(""));
+        char *topic = srv_sdup(it->topic);
+        char *md = srv_sdup(it->metadata.len >= 0 ? it->metadata : kp_str_c(""));
         srv_goffset v = {0};
         v.offset = it->offset;
         v.leader_epoch = it->leader_epoch;
         v.metadata = md;
         v.commit_ts = it->commit_ts;
         v.expire_ts = it->expire_ts;
-        rc = topic && md ? srv_glog_add_offset(&bb, t, gid, topic, it->partition, &v) : KP_E_NOMEM;
-        free(topic);
-        free(md);
+        rc = topic && md ? srv_glog_add_offset(&bb, t, srv_s(gid), srv_s(topic), it->partition, &v)
+                         : KP_E_NOMEM;
+        srv_sfree(topic);
+        srv_sfree(md);
         count++;
     }
     kp_writer w;
@@ -2037,7 +2050,7 @@ static void add_tomb(void *arg, const srv_goffset *o)
 {
     tomb_walk *w = arg;
     if (w->rc == 0)
-        w->rc = srv_glog_add_offset(w->bb, w->ts, w->group, o->topic, o->partition, NULL);
+        w->rc = srv_glog_add_offset(w->bb, w->ts, srv_s(w->group), srv_s(o->topic), o->partition, NULL);
     w->count++;
 }
 
@@ -2102,7 +2115,7 @@ void srv_group_delete(srv_groups *gs, kp_str group_id, int16_t *error, srv_group
         *error = KP_ERR_NON_EMPTY_GROUP;
     else {
         *error = KP_ERR_NONE;
-        srv_info("group %s deleted", g->id);
+        srv_info("group %.*s deleted", SRV_SP(g->id));
         group_delete_now(g, error, done, ctx);
         return;
     }
@@ -2118,7 +2131,7 @@ void srv_group_delete_offsets(srv_groups *gs, kp_str group_id, int n, srv_offset
         *error = KP_ERR_INVALID_GROUP_ID;
     else if (!g)
         *error = KP_ERR_GROUP_ID_NOT_FOUND;
-    else if (g->state != SRV_GS_EMPTY && !(g->protocol_type && strcmp(g->protocol_type, "consumer") == 0))
+    else if (g->state != SRV_GS_EMPTY && !srv_seq(kp_str_c("consumer"), g->protocol_type))
         *error = KP_ERR_NON_EMPTY_GROUP;
     if (*error) {
         done(ctx);
@@ -2132,7 +2145,7 @@ void srv_group_delete_offsets(srv_groups *gs, kp_str group_id, int n, srv_offset
         srv_offset_del_item *it = &items[i];
         if (it->error)
             continue;
-        char *topic = dup_kstr(it->topic);
+        char *topic = srv_sdup(it->topic);
         if (!topic) {
             it->error = KP_ERR_UNKNOWN_SERVER_ERROR;
             continue;
@@ -2141,11 +2154,11 @@ void srv_group_delete_offsets(srv_groups *gs, kp_str group_id, int n, srv_offset
             it->error = KP_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
         } else if (srv_group_offset(g, it->topic, it->partition)) {
             if (rc == 0)
-                rc = srv_glog_add_offset(&bb, t, g->id, topic, it->partition, NULL);
+                rc = srv_glog_add_offset(&bb, t, srv_s(g->id), srv_s(topic), it->partition, NULL);
             offset_del(g, it->topic, it->partition);
             count++;
         }
-        free(topic);
+        srv_sfree(topic);
     }
     if (count == 0) {
         kp_batch_builder_free(&bb);
@@ -2200,7 +2213,7 @@ void srv_groups_expire_offsets(srv_groups *gs)
                 w.use_state_ts = 0;
             } else if (g->state == SRV_GS_EMPTY) {
                 w.use_state_ts = 1;
-            } else if (strcmp(g->protocol_type, "consumer") == 0 && g->state == SRV_GS_STABLE &&
+            } else if (srv_seq(kp_str_c("consumer"), g->protocol_type) && g->state == SRV_GS_STABLE &&
                        g->nsubscribed >= 0) {
                 w.skip_subscribed = 1;
             } else {
@@ -2216,9 +2229,10 @@ void srv_groups_expire_offsets(srv_groups *gs)
                         srv_goffset *on = o->next;
                         if (offset_expired(&w, o)) {
                             if (w.rc == 0)
-                                w.rc = srv_glog_add_offset(&bb, t, g->id, o->topic, o->partition, NULL);
+                                w.rc = srv_glog_add_offset(&bb, t, srv_s(g->id), srv_s(o->topic),
+                                                           o->partition, NULL);
                             w.count++;
-                            offset_del(g, kp_str_c(o->topic), o->partition);
+                            offset_del(g, srv_s(o->topic), o->partition);
                         }
                         o = on;
                     }
@@ -2276,9 +2290,9 @@ static void clear_membership(srv_group *g)
         member_free(g->members[i]);
     g->nmembers = 0;
     g->n_awaiting_join = 0;
-    free(g->protocol_type);
-    free(g->protocol_name);
-    free(g->leader);
+    srv_sfree(g->protocol_type);
+    srv_sfree(g->protocol_name);
+    srv_sfree(g->leader);
     g->protocol_type = g->protocol_name = g->leader = NULL;
     g->generation = 0;
     g->state = SRV_GS_EMPTY;
@@ -2305,9 +2319,9 @@ void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group, cons
         g->members = nm;
         g->mcap = n;
     }
-    g->protocol_type = v->protocol_type.len > 0 ? dup_kstr(v->protocol_type) : NULL;
-    g->protocol_name = v->protocol.len >= 0 ? dup_kstr(v->protocol) : NULL;
-    g->leader = v->leader.len >= 0 ? dup_kstr(v->leader) : NULL;
+    g->protocol_type = v->protocol_type.len > 0 ? srv_sdup(v->protocol_type) : NULL;
+    g->protocol_name = v->protocol.len >= 0 ? srv_sdup(v->protocol) : NULL;
+    g->leader = v->leader.len >= 0 ? srv_sdup(v->leader) : NULL;
     g->generation = v->generation;
     g->state_ts = v->current_state_timestamp;
     int64_t t = now(gs);
@@ -2323,9 +2337,9 @@ void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group, cons
         rq.rebalance_timeout_ms = mm->rebalance_timeout;
         rq.nprotocols = 1;
         rq.protocols = &jp;
-        char *id = dup_kstr(mm->member_id);
+        char *id = srv_sdup(mm->member_id);
         srv_gmember *m = id ? member_new(&rq, id) : NULL;
-        free(id);
+        srv_sfree(id);
         if (!m)
             continue;
         if (mm->assignment.len > 0 && (m->assignment = malloc((size_t)mm->assignment.len))) {
@@ -2342,7 +2356,7 @@ void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group, cons
         clear_membership(g);
         return;
     }
-    if (g->leader && !member_get(g, kp_str_c(g->leader)))
+    if (g->leader && !member_get(g, srv_s(g->leader)))
         set_str(&g->leader, g->nmembers > 0 ? g->members[0]->id : NULL);
     compute_subscribed(g);
 }
@@ -2414,12 +2428,17 @@ void srv_groupi_clear_classic(srv_group *g)
 {
     clear_membership(g);
     for (int i = 0; i < g->npending; i++)
-        free(g->pending[i].id);
+        srv_sfree(g->pending[i].id);
     g->npending = 0;
     g->join_phase = JOIN_NONE;
     g->sync_deadline = -1;
-    if (g->cg)
-        set_str(&g->protocol_type, "consumer");
+    if (g->cg) {
+        char *c = srv_sdupz("consumer");
+        if (c) {
+            srv_sfree(g->protocol_type);
+            g->protocol_type = c;
+        }
+    }
 }
 
 void srv_groupi_sync_consumer(srv_group *g)
@@ -2444,8 +2463,8 @@ void srv_groupi_sync_consumer(srv_group *g)
         for (int j = 0; j < cg->members[i]->nsubs; j++) {
             int dup = 0;
             for (int k = 0; k < n && !dup; k++)
-                dup = strcmp(subs[k], cg->members[i]->subs[j]) == 0;
-            if (!dup && (subs[n] = strdup(cg->members[i]->subs[j])))
+                dup = srv_scmp(subs[k], cg->members[i]->subs[j]) == 0;
+            if (!dup && (subs[n] = srv_sdupc(cg->members[i]->subs[j])))
                 n++;
         }
     g->subscribed = subs;

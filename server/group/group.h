@@ -211,18 +211,18 @@ typedef struct srv_join_req {
 } srv_join_req;
 
 typedef struct srv_join_member {
-    const char *member_id;
-    const char *instance_id; /* NULL: none */
+    kp_str member_id;
+    kp_str instance_id; /* len < 0: none */
     kp_bytes metadata;
 } srv_join_member;
 
 typedef struct srv_join_result {
     int16_t error;
     int32_t generation;
-    const char *member_id;
-    const char *protocol_type; /* NULL: none */
-    const char *protocol_name; /* NULL: none */
-    const char *leader;        /* "" when none */
+    kp_str member_id;
+    kp_str protocol_type; /* len < 0: none */
+    kp_str protocol_name; /* len < 0: none */
+    kp_str leader;        /* "" when none */
     int skip_assignment;
     int nmembers; /* the leader's list, else 0 */
     const srv_join_member *members;
@@ -251,8 +251,8 @@ typedef struct srv_sync_req {
 
 typedef struct srv_sync_result {
     int16_t error;
-    const char *protocol_type;
-    const char *protocol_name;
+    kp_str protocol_type; /* len < 0: none */
+    kp_str protocol_name;
     kp_bytes assignment;
 } srv_sync_result;
 

@@ -16,6 +16,7 @@
 #include "consumer.h"
 #include "kp_messages.h"
 #include "log.h"
+#include "sstr.h"
 
 #define KEY_OFFSET_V  1 /* OffsetCommitKey */
 #define KEY_GROUP_V   2 /* GroupMetadataKey */
@@ -23,21 +24,16 @@
 #define VAL_OFFSET_V1 1 /* OffsetCommitValue with an explicit expire timestamp */
 #define VAL_GROUP_V   3 /* GroupMetadataValue with group instance ids */
 
-static kp_str cstr(const char *s)
-{
-    return s ? kp_str_c(s) : KP_STR_NULL;
-}
-
-int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, const char *group, const char *topic,
-                        int32_t partition, const srv_goffset *o)
+int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, kp_str group, kp_str topic, int32_t partition,
+                        const srv_goffset *o)
 {
     kp_writer kw, vw;
     kp_writer_init(&kw, 64);
     kp_writer_init(&vw, 64);
     kp_offset_commit_key k;
     kp_offset_commit_key_init(&k);
-    k.group = kp_str_c(group);
-    k.topic = kp_str_c(topic);
+    k.group = group;
+    k.topic = topic;
     k.partition = partition;
     kp_write_i16(&kw, KEY_OFFSET_V);
     int rc = kp_offset_commit_key_encode(&kw, KEY_OFFSET_V, &k);
@@ -47,7 +43,7 @@ int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, const char *group, con
         kp_offset_commit_value_init(&v);
         v.offset = o->offset;
         v.leader_epoch = o->leader_epoch;
-        v.metadata = kp_str_c(o->metadata ? o->metadata : "");
+        v.metadata = o->metadata ? srv_s(o->metadata) : kp_str_c("");
         v.commit_timestamp = o->commit_ts;
         v.expire_timestamp = o->expire_ts;
         kp_write_i16(&vw, ver);
@@ -71,7 +67,7 @@ int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, con
     kp_writer_init(&vw, 256);
     kp_group_metadata_key k;
     kp_group_metadata_key_init(&k);
-    k.group = kp_str_c(g->id);
+    k.group = srv_s(g->id);
     kp_write_i16(&kw, KEY_GROUP_V);
     int rc = kp_group_metadata_key_encode(&kw, KEY_GROUP_V, &k);
     kp_group_metadata_value_member_metadata *mm = NULL;
@@ -83,18 +79,18 @@ int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, con
     if (!tombstone && rc == 0) {
         kp_group_metadata_value v;
         kp_group_metadata_value_init(&v);
-        v.protocol_type = kp_str_c(g->protocol_type ? g->protocol_type : "");
+        v.protocol_type = g->protocol_type ? srv_s(g->protocol_type) : kp_str_c("");
         v.generation = g->generation;
-        v.protocol = cstr(g->protocol_name);
-        v.leader = cstr(g->leader);
+        v.protocol = srv_s(g->protocol_name);
+        v.leader = srv_s(g->leader);
         v.current_state_timestamp = g->state_ts;
         for (int i = 0; i < g->nmembers; i++) {
             const srv_gmember *m = g->members[i];
             kp_group_metadata_value_member_metadata_init(&mm[i]);
-            mm[i].member_id = kp_str_c(m->id);
-            mm[i].group_instance_id = cstr(m->instance_id);
-            mm[i].client_id = kp_str_c(m->client_id);
-            mm[i].client_host = kp_str_c(m->client_host);
+            mm[i].member_id = srv_s(m->id);
+            mm[i].group_instance_id = srv_s(m->instance_id);
+            mm[i].client_id = srv_s(m->client_id);
+            mm[i].client_host = srv_s(m->client_host);
             mm[i].rebalance_timeout = m->rebalance_timeout_ms;
             mm[i].session_timeout = m->session_timeout_ms;
             mm[i].subscription = srv_gmember_metadata(g, m);
@@ -116,16 +112,6 @@ int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, con
     kp_writer_free(&kw);
     kp_writer_free(&vw);
     return rc;
-}
-
-static char *arena_cstr(kp_arena *a, kp_str s)
-{
-    if (s.len < 0)
-        return NULL;
-    char *p = kp_arena_alloc(a, (size_t)s.len + 1);
-    if (p)
-        memcpy(p, s.p, (size_t)s.len);
-    return p;
 }
 
 static void undecodable(int32_t partition, const kp_record *rec, const char *what)
@@ -267,12 +253,13 @@ static void replay_record(srv_groups *gs, int32_t partition, const kp_record *re
         srv_goffset o = {0};
         o.offset = v.offset;
         o.leader_epoch = vver >= 3 ? v.leader_epoch : -1;
-        o.metadata = arena_cstr(a, v.metadata.len < 0 ? kp_str_c("") : v.metadata);
+        o.metadata = srv_sdup(v.metadata.len < 0 ? kp_str_c("") : v.metadata);
         o.commit_ts = v.commit_timestamp;
         o.expire_ts = vver == 1 ? v.expire_timestamp : -1;
         if (!o.metadata)
             return;
         srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, &o);
+        srv_sfree(o.metadata);
     } else if (kver == 2) {
         kp_group_metadata_key k;
         kp_group_metadata_key_init(&k);

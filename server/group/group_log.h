@@ -15,8 +15,8 @@
 #include "group.h"
 
 /* Adds an offset commit record (o NULL: tombstone) to bb. */
-int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, const char *group, const char *topic,
-                        int32_t partition, const srv_goffset *o);
+int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, kp_str group, kp_str topic, int32_t partition,
+                        const srv_goffset *o);
 
 /* Adds the group's metadata record; assignments (per member, in g->members
  * order) replace the members' current ones when not NULL. tombstone: a null

@@ -275,22 +275,32 @@ static void alter(srv_req *req, int incremental)
         sp->alter = kp_arena_alloc(&req->arena, (size_t)nc * sizeof(*sp->alter) + 1);
         for (int32_t j = 0; j < nc && sp->alter; j++) {
             srv_cfg_alter *a = &sp->alter[sp->nalter++];
+            kp_str key, value;
             if (incremental) {
                 const kp_incremental_alter_configs_request_alterable_config *c =
                     &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i].configs[j];
                 a->op = c->config_operation;
-                a->key = arena_cstr(req, c->name);
-                a->value = arena_cstr(req, c->value);
+                key = c->name;
+                value = c->value;
             } else {
                 const kp_alter_configs_request_alterable_config *c =
                     &((const kp_alter_configs_request *)req->kr.body)->resources[i].configs[j];
                 a->op = c->value.len < 0 ? SRV_ALTER_DELETE : SRV_ALTER_SET;
-                a->key = arena_cstr(req, c->name);
-                a->value = arena_cstr(req, c->value);
+                key = c->name;
+                value = c->value;
             }
+            a->key = arena_cstr(req, key);
+            a->value = arena_cstr(req, value);
             if (!a->key) {
                 st->errors[i] = KP_ERR_INVALID_REQUEST;
                 st->messages[i] = "Null config name.";
+                sp->skip = 1;
+            } else if (memchr(key.p, 0, (size_t)key.len) ||
+                       (value.len > 0 && memchr(value.p, 0, (size_t)value.len))) {
+                /* The validators see C strings: "retention.ms\0x" would be
+                 * retention.ms, "1000\0x" 1000. No topic config takes a NUL. */
+                st->errors[i] = KP_ERR_INVALID_CONFIG;
+                st->messages[i] = "A config name or value contains a NUL byte.";
                 sp->skip = 1;
             }
         }

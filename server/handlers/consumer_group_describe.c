@@ -13,6 +13,7 @@
 #include "group/consumer.h"
 #include "group/coord.h"
 #include "meta.h"
+#include "sstr.h"
 
 /* READ | DELETE | DESCRIBE: what a group resource supports (no ACLs here). */
 #define GROUP_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
@@ -45,7 +46,7 @@ static int describe_set(srv_gcall *c, const srv_meta *meta, const srv_tps *s,
         const srv_topic *t = srv_meta_topic_by_id(meta, &runs[i].topic);
         tps[i].topic_id = runs[i].topic;
         /* A deleted topic has no name any more: Kafka shows it as "". */
-        tps[i].topic_name = srv_gcall_str(c, t ? t->name : "");
+        tps[i].topic_name = srv_gcall_str(c, kp_str_c(t ? t->name : ""));
         tps[i].partitions = (int32_t *)runs[i].parts;
         tps[i].partitions_count = runs[i].n;
     }
@@ -64,12 +65,12 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
         snprintf(msg, sizeof(msg), g ? "Group %.*s is not a consumer group." : "Group %.*s not found.",
                  d->group_id.len > 200 ? 200 : d->group_id.len, d->group_id.p);
         o->error_code = KP_ERR_GROUP_ID_NOT_FOUND;
-        o->error_message = srv_gcall_str(c, msg);
+        o->error_message = srv_gcall_str(c, kp_str_c(msg));
         srv_gcall_reply(owner, c);
         return;
     }
     const srv_cgroup *cg = g->cg;
-    o->group_state = srv_gcall_str(c, srv_cgroup_state_name(cg));
+    o->group_state = srv_gcall_str(c, kp_str_c(srv_cgroup_state_name(cg)));
     o->group_epoch = cg->epoch;
     o->assignment_epoch = cg->assignment_epoch;
     o->assignor_name = srv_gcall_str(c, srv_cgroup_assignor(cg));
@@ -79,19 +80,19 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
         const srv_cmember *m = cg->members[i];
         kp_consumer_group_describe_response_member *mo = &o->members[i];
         kp_consumer_group_describe_response_member_init(mo);
-        mo->member_id = srv_gcall_str(c, m->id);
-        mo->instance_id = srv_gcall_str(c, m->instance_id);
-        mo->rack_id = srv_gcall_str(c, m->rack_id);
+        mo->member_id = srv_gcall_str(c, srv_s(m->id));
+        mo->instance_id = srv_gcall_str(c, srv_s(m->instance_id));
+        mo->rack_id = srv_gcall_str(c, srv_s(m->rack_id));
         mo->member_epoch = m->epoch;
-        mo->client_id = srv_gcall_str(c, m->client_id ? m->client_id : "");
-        mo->client_host = srv_gcall_str(c, m->client_host ? m->client_host : "");
+        mo->client_id = srv_gcall_str(c, m->client_id ? srv_s(m->client_id) : kp_str_c(""));
+        mo->client_host = srv_gcall_str(c, m->client_host ? srv_s(m->client_host) : kp_str_c(""));
         mo->subscribed_topic_names = kp_arena_alloc(&c->arena, ((size_t)m->nsubs + 1) * sizeof(kp_str));
         if (!mo->subscribed_topic_names) {
             ok = 0;
             break;
         }
         for (int k = 0; k < m->nsubs; k++)
-            mo->subscribed_topic_names[k] = srv_gcall_str(c, m->subs[k]);
+            mo->subscribed_topic_names[k] = srv_gcall_str(c, srv_s(m->subs[k]));
         mo->subscribed_topic_names_count = m->nsubs;
         mo->subscribed_topic_regex = KP_STR_NULL;
         if (describe_set(c, owner->meta, &m->assigned, &mo->assignment) ||

@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "group/consumer.h"
 #include "group/coord.h"
+#include "sstr.h"
 
 typedef struct chb_call {
     srv_gcall c;
@@ -27,7 +28,7 @@ static void on_result(void *ctx, const srv_chb_result *r)
     srv_gcall *c = &h->c;
     kp_consumer_group_heartbeat_response *o = &h->resp;
     o->error_code = r->error;
-    o->error_message = srv_gcall_str(c, r->message);
+    o->error_message = srv_gcall_str(c, r->message ? kp_str_c(r->message) : KP_STR_NULL);
     o->member_id = srv_gcall_str(c, r->member_id);
     o->member_epoch = r->member_epoch;
     o->heartbeat_interval_ms = r->heartbeat_interval_ms;

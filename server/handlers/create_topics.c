@@ -97,6 +97,13 @@ void srv_h_create_topics(srv_req *req)
                 r->error_message = kp_str_c("Null config name or value.");
                 break;
             }
+            /* The validators see C strings: "retention.ms\0x" would be
+             * retention.ms, "1000\0x" 1000. No topic config takes a NUL. */
+            if (memchr(c->name.p, 0, (size_t)c->name.len) || memchr(c->value.p, 0, (size_t)c->value.len)) {
+                r->error_code = KP_ERR_INVALID_CONFIG;
+                r->error_message = kp_str_c("A config name or value contains a NUL byte.");
+                break;
+            }
             char *k = kp_arena_alloc(&req->arena, (size_t)c->name.len + 1);
             char *v = kp_arena_alloc(&req->arena, (size_t)c->value.len + 1);
             if (!k || !v)

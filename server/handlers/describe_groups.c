@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "sstr.h"
 
 /* READ | DELETE | DESCRIBE: what a group resource supports (no ACLs here). */
 #define GROUP_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
@@ -33,19 +34,20 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
      * as Dead, without error. */
     if (g && !g->cg) {
         int stable = g->state == SRV_GS_STABLE;
-        o->group_state = srv_gcall_str(c, srv_group_state_name(g->state));
-        o->protocol_type = srv_gcall_str(c, g->protocol_type ? g->protocol_type : "");
-        o->protocol_data = srv_gcall_str(c, stable && g->protocol_name ? g->protocol_name : "");
+        o->group_state = srv_gcall_str(c, kp_str_c(srv_group_state_name(g->state)));
+        o->protocol_type = srv_gcall_str(c, g->protocol_type ? srv_s(g->protocol_type) : kp_str_c(""));
+        o->protocol_data =
+            srv_gcall_str(c, stable && g->protocol_name ? srv_s(g->protocol_name) : kp_str_c(""));
         o->members = kp_arena_alloc(&c->arena, (size_t)g->nmembers * sizeof(*o->members) + 1);
         if (o->members) {
             for (int i = 0; i < g->nmembers; i++) {
                 const srv_gmember *m = g->members[i];
                 kp_describe_groups_response_described_group_member *mo = &o->members[i];
                 kp_describe_groups_response_described_group_member_init(mo);
-                mo->member_id = srv_gcall_str(c, m->id);
-                mo->group_instance_id = srv_gcall_str(c, m->instance_id);
-                mo->client_id = srv_gcall_str(c, m->client_id);
-                mo->client_host = srv_gcall_str(c, m->client_host);
+                mo->member_id = srv_gcall_str(c, srv_s(m->id));
+                mo->group_instance_id = srv_gcall_str(c, srv_s(m->instance_id));
+                mo->client_id = srv_gcall_str(c, srv_s(m->client_id));
+                mo->client_host = srv_gcall_str(c, srv_s(m->client_host));
                 mo->member_metadata = (kp_bytes){(const uint8_t *)"", 0};
                 mo->member_assignment = (kp_bytes){(const uint8_t *)"", 0};
                 if (stable) {

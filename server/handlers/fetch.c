@@ -20,6 +20,7 @@
 #include "log.h"
 #include "meta.h"
 #include "partcall.h"
+#include "sstr.h"
 
 typedef struct fetch_part {
     kp_str topic;         /* as the client named it (or the name of its id) */
@@ -223,7 +224,7 @@ static void respond(srv_req *req)
         srv_fs_part *sp =
             fs && i < fs->n && fs->parts[i].partition == fp->partition &&
                     (st->version >= 13 ? memcmp(fs->parts[i].topic_id.b, fp->req_topic_id.b, 16) == 0
-                                       : kp_str_eq(fp->topic, fs->parts[i].topic))
+                                       : srv_seq(fp->topic, fs->parts[i].topic))
                 ? &fs->parts[i]
                 : NULL;
         int news = st->full || records.len > 0 || !sp || !sp->reported || sp->error != fp->error ||
@@ -510,7 +511,7 @@ void srv_h_fetch(srv_req *req)
         }
         for (int i = 0; i < fs->n; i++) {
             const srv_fs_part *sp = &fs->parts[i];
-            size_t n = strlen(sp->topic);
+            size_t n = (size_t)srv_slen(sp->topic);
             char *name = kp_arena_alloc(&req->arena, n + 1);
             if (!name) {
                 srv_req_fail_close(req, "out of memory");

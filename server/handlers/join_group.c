@@ -11,6 +11,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "sstr.h"
 
 typedef struct jg_call {
     srv_gcall c;
@@ -40,8 +41,8 @@ static void on_result(void *ctx, const srv_join_result *r)
     o->generation_id = r->generation;
     o->protocol_type = srv_gcall_str(c, r->protocol_type);
     o->protocol_name = srv_gcall_str(c, r->protocol_name);
-    o->leader = srv_gcall_str(c, r->leader ? r->leader : "");
-    o->member_id = srv_gcall_str(c, r->member_id ? r->member_id : "");
+    o->leader = srv_gcall_str(c, r->leader);
+    o->member_id = srv_gcall_str(c, r->member_id);
     o->skip_assignment = (uint8_t)r->skip_assignment;
     o->members_count = 0;
     if (r->nmembers > 0) {

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "group/consumer.h"
 #include "group/coord.h"
+#include "sstr.h"
 
 typedef struct lg_call {
     srv_gcall c;
@@ -56,10 +57,10 @@ static void add(void *arg, const srv_group *g)
     }
     kp_list_groups_response_listed_group *o = &l->groups[l->n++];
     kp_list_groups_response_listed_group_init(o);
-    o->group_id = srv_gcall_str(&l->c, g->id);
-    o->protocol_type = srv_gcall_str(&l->c, g->protocol_type ? g->protocol_type : "");
-    o->group_state = srv_gcall_str(&l->c, state);
-    o->group_type = srv_gcall_str(&l->c, type);
+    o->group_id = srv_gcall_str(&l->c, srv_s(g->id));
+    o->protocol_type = srv_gcall_str(&l->c, g->protocol_type ? srv_s(g->protocol_type) : kp_str_c(""));
+    o->group_state = srv_gcall_str(&l->c, kp_str_c(state));
+    o->group_type = srv_gcall_str(&l->c, kp_str_c(type));
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)

@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "sstr.h"
 
 typedef struct of_topic {
     kp_str name;
@@ -45,10 +46,10 @@ typedef struct of_call {
     of_result *res;
 } of_call;
 
-static of_result *result_topic(of_call *o, const char *name)
+static of_result *result_topic(of_call *o, kp_str name)
 {
     for (int i = 0; i < o->nres; i++)
-        if (kp_str_eq(o->res[i].name, name))
+        if (srv_str_same(o->res[i].name, name))
             return &o->res[i];
     if (o->nres == o->rcap) {
         int nc = o->rcap ? o->rcap * 2 : 8;
@@ -84,13 +85,13 @@ static void add_part(of_call *o, of_result *r, int32_t p, const srv_goffset *off
     x->partition = p;
     x->offset = off ? off->offset : -1;
     x->epoch = off ? off->leader_epoch : -1;
-    x->metadata = srv_gcall_str(&o->c, off && off->metadata ? off->metadata : "");
+    x->metadata = srv_gcall_str(&o->c, off && off->metadata ? srv_s(off->metadata) : kp_str_c(""));
 }
 
 static void add_any(void *arg, const srv_goffset *off)
 {
     of_call *o = arg;
-    add_part(o, result_topic(o, off->topic), off->partition, off);
+    add_part(o, result_topic(o, srv_s(off->topic)), off->partition, off);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -107,13 +108,8 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     } else {
         for (int i = 0; i < o->ntopics; i++) {
             const of_topic *t = &o->topics[i];
-            char name[256 + 1];
-            int32_t nl = t->name.len > 0 ? t->name.len : 0;
-            if (nl > 256)
-                nl = 256; /* longer than any legal topic name: it has no offsets */
-            memcpy(name, t->name.p ? t->name.p : "", (size_t)nl);
-            name[nl] = 0;
-            of_result *r = result_topic(o, name);
+            /* The name is echoed as sent, every byte of it. */
+            of_result *r = result_topic(o, t->name.len >= 0 ? t->name : kp_str_c(""));
             for (int32_t k = 0; k < t->nparts; k++)
                 add_part(o, r, t->parts[k], g ? srv_group_offset(g, t->name, t->parts[k]) : NULL);
         }

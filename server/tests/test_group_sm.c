@@ -49,9 +49,12 @@ static void on_join(void *ctx, const srv_join_result *r)
     o->called++;
     o->error = r->error;
     o->generation = r->generation;
-    snprintf(o->member_id, sizeof(o->member_id), "%s", r->member_id ? r->member_id : "");
-    snprintf(o->leader, sizeof(o->leader), "%s", r->leader ? r->leader : "");
-    snprintf(o->protocol, sizeof(o->protocol), "%s", r->protocol_name ? r->protocol_name : "");
+    snprintf(o->member_id, sizeof(o->member_id), "%.*s", r->member_id.len > 0 ? r->member_id.len : 0,
+             r->member_id.len > 0 ? r->member_id.p : "");
+    snprintf(o->leader, sizeof(o->leader), "%.*s", r->leader.len > 0 ? r->leader.len : 0,
+             r->leader.len > 0 ? r->leader.p : "");
+    snprintf(o->protocol, sizeof(o->protocol), "%.*s", r->protocol_name.len > 0 ? r->protocol_name.len : 0,
+             r->protocol_name.len > 0 ? r->protocol_name.p : "");
     o->nmembers = r->nmembers;
 }
 

@@ -1,0 +1,101 @@
+/*
+ * sstr.c — length-keeping heap strings (see sstr.h).
+ *
+ * Owns: the header in front of the bytes. Must not: accept a pointer that
+ * is not an sstr without stopping the process: mixing them up would
+ * silently cut strings again.
+ */
+#include "sstr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SSTR_MAGIC 0x5ab7c0deu
+
+typedef struct sstr_hdr {
+    uint32_t magic;
+    int32_t len;
+} sstr_hdr;
+
+static const sstr_hdr *hdr_of(const char *s)
+{
+    const sstr_hdr *h = (const sstr_hdr *)(const void *)(s - sizeof(sstr_hdr));
+    if (h->magic != SSTR_MAGIC) {
+        fprintf(stderr, "sstr: %p is not a length-keeping string (freed, or from malloc/strdup)\n",
+                (const void *)s);
+        abort();
+    }
+    return h;
+}
+
+static char *sdup(const char *p, int32_t len)
+{
+    sstr_hdr *h = malloc(sizeof(sstr_hdr) + (size_t)len + 1);
+    if (!h)
+        return NULL;
+    h->magic = SSTR_MAGIC;
+    h->len = len;
+    char *s = (char *)(h + 1);
+    if (len)
+        memcpy(s, p, (size_t)len);
+    s[len] = 0;
+    return s;
+}
+
+char *srv_sdup(kp_str s)
+{
+    return s.len < 0 ? NULL : sdup(s.p, s.len);
+}
+
+char *srv_sdupz(const char *z)
+{
+    return z ? sdup(z, (int32_t)strlen(z)) : NULL;
+}
+
+char *srv_sdupc(const char *s)
+{
+    return s ? sdup(s, srv_slen(s)) : NULL;
+}
+
+void srv_sfree(char *s)
+{
+    if (!s)
+        return;
+    sstr_hdr *h = (sstr_hdr *)(void *)(s - sizeof(sstr_hdr));
+    (void)hdr_of(s);
+    h->magic = 0; /* a second free, or a use after it, stops at hdr_of */
+    free(h);
+}
+
+int32_t srv_slen(const char *s)
+{
+    return hdr_of(s)->len;
+}
+
+kp_str srv_s(const char *s)
+{
+    return s ? (kp_str){s, srv_slen(s)} : KP_STR_NULL;
+}
+
+int srv_seq(kp_str a, const char *s)
+{
+    if (!s)
+        return a.len < 0;
+    int32_t n = srv_slen(s);
+    return a.len == n && (n == 0 || memcmp(a.p, s, (size_t)n) == 0);
+}
+
+int srv_scmp(const char *a, const char *b)
+{
+    int32_t la = srv_slen(a), lb = srv_slen(b);
+    int c = memcmp(a, b, (size_t)(la < lb ? la : lb));
+    return c ? c : (la > lb) - (la < lb);
+}
+
+int srv_str_same(kp_str a, kp_str b)
+{
+    if (a.len < 0 || b.len < 0)
+        return a.len < 0 && b.len < 0;
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, (size_t)a.len) == 0);
+}

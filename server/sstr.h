@@ -1,0 +1,46 @@
+/*
+ * sstr.h — heap copies of protocol strings that keep their length.
+ *
+ * Kafka strings are length-prefixed and may hold any byte, NUL included; a
+ * char * copy measured with strlen() lost everything after a NUL (commit
+ * metadata "Hello\0world!" came back as "Hello", group "a\0b" was group
+ * "a"). An sstr is a char * to the bytes, with its length stored just
+ * before them and a NUL just after (for code that needs a C string, never
+ * for the length), so long-lived state can keep its char * fields.
+ *
+ * Owns: that layout. Must not: be mixed with malloc'd strings: create with
+ * srv_sdup*, free with srv_sfree, measure with srv_slen / srv_s (each
+ * asserts it was given an sstr).
+ */
+#ifndef SRV_SSTR_H
+#define SRV_SSTR_H
+
+#include <stdint.h>
+
+#include "wire.h"
+
+/* A copy of s; NULL when s is null (len < 0) or out of memory. */
+char *srv_sdup(kp_str s);
+/* A copy of a C string literal or other NUL-free text. */
+char *srv_sdupz(const char *z);
+/* A copy of an sstr (NULL stays NULL). */
+char *srv_sdupc(const char *s);
+void srv_sfree(char *s);
+int32_t srv_slen(const char *s); /* s not NULL */
+/* The sstr as a kp_str (not copied); NULL is the null string. */
+kp_str srv_s(const char *s);
+/* a and the sstr s hold the same bytes (NULL equals only the null string). */
+int srv_seq(kp_str a, const char *s);
+/* Byte order of two sstrs, shorter first on a common prefix (as Java's
+ * String.compareTo for ASCII); both not NULL. */
+int srv_scmp(const char *a, const char *b);
+
+/* Two protocol strings hold the same bytes (null equals only null). */
+int srv_str_same(kp_str a, kp_str b);
+
+/* For log lines: printf("%.*s", SRV_SP(s)) prints every byte of the sstr s
+ * ("(null)" for NULL). Embedded NULs still end the output there; log lines
+ * only show them, answers never come from them. */
+#define SRV_SP(s) (int)((s) ? srv_slen(s) : 6), ((s) ? (s) : "(null)")
+
+#endif
