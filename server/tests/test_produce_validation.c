@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "errors.h"
 #include "frame.h"
+#include "legacy.h"
 #include "wire_util.h"
 
 static int64_t now_ms(void)
@@ -499,6 +500,32 @@ static void test_batch_rules(void)
     kp_writer_free(&w);
 }
 
+/* Produce v0-2 (magic 0/1 message sets, converted to one batch): the same
+ * record rules, the code alone (no message fields in those versions). */
+static void test_legacy_message_sets(void)
+{
+    create_topic("vlc", "cleanup.policy", "compact", NULL, NULL);
+    rec_spec r[2] = {{"k", "v", now_ms()}, {NULL, "v", now_ms()}};
+    kp_writer w, legacy;
+    build(&w, r, 2, KP_CODEC_NONE);
+    kp_writer_init(&legacy, 0);
+    CU_ASSERT_EQUAL_FATAL(kp_batches_to_legacy(w.buf, w.len, 0, 1 << 20, &legacy), 0);
+    answer a = produce_raw("vlc", legacy.buf, legacy.len, 2);
+    CU_ASSERT_EQUAL(a.error, KP_ERR_INVALID_RECORD);
+    CU_ASSERT_EQUAL(a.base_offset, -1);
+    kp_writer_free(&legacy);
+    kp_writer_free(&w);
+    /* A keyed set is stored. */
+    build(&w, r, 1, KP_CODEC_NONE);
+    kp_writer_init(&legacy, 0);
+    CU_ASSERT_EQUAL_FATAL(kp_batches_to_legacy(w.buf, w.len, 0, 1 << 20, &legacy), 0);
+    a = produce_raw("vlc", legacy.buf, legacy.len, 2);
+    CU_ASSERT_EQUAL(a.error, 0);
+    CU_ASSERT_EQUAL(a.base_offset, 0);
+    kp_writer_free(&legacy);
+    kp_writer_free(&w);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -515,6 +542,7 @@ int main(void)
     CU_add_test(s, "LogAppendTime", test_log_append_time);
     CU_add_test(s, "max.message.bytes", test_max_message_bytes);
     CU_add_test(s, "batch header rules", test_batch_rules);
+    CU_add_test(s, "legacy message sets", test_legacy_message_sets);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
