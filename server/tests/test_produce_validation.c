@@ -124,7 +124,8 @@ static void copy_str(char *dst, size_t cap, kp_str s)
     size_t n = s.len > 0 ? (size_t)s.len : 0;
     if (n >= cap)
         n = cap - 1;
-    memcpy(dst, s.p, n);
+    if (n)
+        memcpy(dst, s.p, n);
     dst[n] = 0;
 }
 
