@@ -5,9 +5,10 @@
  *
  * Owns: the policy resolution from topic and broker configs, the batch and
  * record checks, and the KIP-467 record errors and messages.
- * Must not: touch partitions or storage, keep state between calls, or
- * allocate anywhere but the caller's arena (and a scratch buffer for a
- * decompressed records section, freed before returning).
+ * Must not: touch partitions or storage, keep state between calls (but
+ * the per-thread policy cache, valid for one metadata version), or allocate
+ * anywhere but the caller's arena (and a scratch buffer for a decompressed
+ * records section, freed before returning).
  */
 #include "validate.h"
 
@@ -28,7 +29,7 @@
 
 void srv_validate_policy_init(srv_validate_policy *p, const srv_config *broker, const srv_topic *t)
 {
-    srv_topic_config tc;
+    static __thread srv_topic_config tc; /* large: keep it off the stack */
     srv_topic_overrides(t, &tc);
     char v[SRV_CONFIG_VALUE_MAX];
     v[0] = 0;
@@ -49,6 +50,34 @@ void srv_validate_policy_init(srv_validate_policy *p, const srv_config *broker, 
     p->max_msg_bytes = max;
     size_t cap = (size_t)(max > 0 ? max : 0) * 16;
     p->max_plain = cap > PLAIN_MIN_CAP ? cap : PLAIN_MIN_CAP;
+}
+
+/* Resolving a policy parses configs (about 1.5 us); produce requests look
+ * their topics up here instead. An entry holds for one metadata version:
+ * topic configs change only with a new version, broker configs are static. */
+#define POLICY_CACHE 64
+typedef struct cached_policy {
+    const srv_config *broker;
+    uint64_t version;
+    kp_uuid id;
+    srv_validate_policy p;
+} cached_policy;
+static __thread cached_policy policy_cache[POLICY_CACHE];
+
+const srv_validate_policy *srv_validate_policy_get(const srv_config *broker, const srv_meta *m,
+                                                   const srv_topic *t)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ t->id.b[i]) * 16777619u;
+    cached_policy *c = &policy_cache[h % POLICY_CACHE];
+    if (c->broker != broker || c->version != m->version || memcmp(&c->id, &t->id, sizeof(t->id)) != 0) {
+        srv_validate_policy_init(&c->p, broker, t);
+        c->broker = broker;
+        c->version = m->version;
+        c->id = t->id;
+    }
+    return &c->p;
 }
 
 /* Java's long arithmetic wraps; Kafka's messages show the wrapped bounds. */

@@ -33,6 +33,10 @@ typedef struct srv_validate_policy {
  * default), resolved as Kafka 3.9 does, the deprecated
  * message.timestamp.difference.max.ms included. */
 void srv_validate_policy_init(srv_validate_policy *p, const srv_config *broker, const srv_topic *t);
+/* The same from a per-thread cache keyed by broker config, metadata
+ * version and topic id; the pointer is valid until the next call. */
+const srv_validate_policy *srv_validate_policy_get(const srv_config *broker, const srv_meta *m,
+                                                   const srv_topic *t);
 
 typedef struct srv_validate_result {
     int16_t error;        /* KP_ERR_*; 0 = valid or not a single magic-2 batch (the caller's checks) */

@@ -326,7 +326,7 @@ void srv_h_produce(srv_req *req)
         const srv_topic *t = srv_meta_topic(s->meta, td->name);
         srv_validate_policy pol = {0};
         if (t)
-            srv_validate_policy_init(&pol, &s->b->cfg, t);
+            pol = *srv_validate_policy_get(&s->b->cfg, s->meta, t);
         for (int32_t j = 0; j < np; j++) {
             const kp_produce_request_partition_produce_data *pd = &td->partition_data[j];
             kp_produce_response_partition_produce_response *pr = &tr->partition_responses[j];
