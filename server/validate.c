@@ -38,16 +38,18 @@ void srv_validate_policy_init(srv_validate_policy *p, const srv_config *broker, 
     v[0] = 0;
     srv_topic_config_value(broker, &tc, "message.timestamp.type", v, sizeof(v), NULL);
     p->log_append_time = strcmp(v, "LogAppendTime") == 0;
-    int64_t before = INT64_MAX, after = INT64_MAX, diff = INT64_MAX, max = 0;
+    int64_t before = INT64_MAX, after = INT64_MAX, diff = INT64_MAX, max = 0, seg = INT64_MAX;
     srv_topic_config_long(broker, &tc, "message.timestamp.before.max.ms", &before);
     srv_topic_config_long(broker, &tc, "message.timestamp.after.max.ms", &after);
     srv_topic_config_long(broker, &tc, "message.timestamp.difference.max.ms", &diff);
     srv_topic_config_long(broker, &tc, "max.message.bytes", &max);
+    srv_topic_config_long(broker, &tc, "segment.bytes", &seg);
     /* Kafka 3.6-3.9: a bound left at its default falls back to the
      * deprecated difference.max.ms (Kafka 4 removed that key). */
     p->ts_before_ms = before != INT64_MAX ? before : diff;
     p->ts_after_ms = after != INT64_MAX ? after : diff;
     p->max_msg_bytes = max;
+    p->segment_bytes = seg;
     size_t cap = (size_t)(max > 0 ? max : 0) * 16;
     p->max_plain = cap > PLAIN_MIN_CAP ? cap : PLAIN_MIN_CAP;
 }
@@ -265,6 +267,17 @@ static int16_t check_records(const srv_validate_policy *p, const kp_batch *b, kp
     return out->error;
 }
 
+/* UnifiedLog.append, after validation: a batch larger than a whole segment
+ * is RECORD_LIST_TOO_LARGE (Kafka measures the batch it would store, which
+ * differs from the produced one only when compression.type rewrites it). */
+static int16_t segment_check(const srv_validate_policy *p, int64_t size, srv_validate_result *out)
+{
+    if (size <= p->segment_bytes)
+        return 0;
+    out->before_log = 1;
+    return fail(out, KP_ERR_RECORD_LIST_TOO_LARGE);
+}
+
 /* A batch-level refusal; Kafka checks the CRC before these, so a corrupt
  * batch is named corrupt (computed here only on this rare path). */
 static int16_t refuse(srv_validate_result *out, const uint8_t *data, size_t size, uint32_t crc, int16_t err)
@@ -282,6 +295,11 @@ int16_t srv_validate_produce(const srv_validate_policy *p, kp_str topic, int32_t
 {
     memset(out, 0, sizeof(*out));
     out->error_message = (kp_str){NULL, -1};
+    if ((!data || len == 0) && api_version >= 3) {
+        /* ProduceRequest.validateRecords: exactly one batch, so none is wrong. */
+        out->before_log = 1;
+        return fail(out, KP_ERR_INVALID_RECORD);
+    }
     if (!data || len <= 16)
         return 0; /* too short to hold a magic byte: the caller's framing checks answer */
     if (data[16] != 2) {
@@ -323,11 +341,11 @@ int16_t srv_validate_produce(const srv_validate_policy *p, kp_str topic, int32_t
      * Kafka does: nothing else looks inside them, and a wrong count or
      * inner offsets would reach consumers. */
     int codec = h->attributes & KP_ATTR_CODEC_MASK;
-    int bounded = !p->log_append_time && (p->ts_before_ms != INT64_MAX || p->ts_after_ms != INT64_MAX);
-    if (codec == KP_CODEC_NONE && !p->compact && !bounded && !(h->attributes & KP_ATTR_LOG_APPEND_TIME))
-        return 0;
     if (codec > KP_CODEC_ZSTD)
         return 0; /* unknown codec: the storage engine refuses it */
+    int bounded = !p->log_append_time && (p->ts_before_ms != INT64_MAX || p->ts_after_ms != INT64_MAX);
+    if (codec == KP_CODEC_NONE && !p->compact && !bounded && !(h->attributes & KP_ATTR_LOG_APPEND_TIME))
+        return segment_check(p, size, out);
     if (kp_crc32c(0, data + KP_BATCH_CRC_START, (size_t)size - KP_BATCH_CRC_START) != h->crc) {
         out->before_log = 1;
         return fail(out, KP_ERR_CORRUPT_MESSAGE);
@@ -336,7 +354,9 @@ int16_t srv_validate_produce(const srv_validate_policy *p, kp_str topic, int32_t
     b.size = (size_t)size;
     b.records = data + KP_BATCH_HEADER_SIZE;
     b.records_size = (size_t)size - KP_BATCH_HEADER_SIZE;
-    return check_records(p, &b, topic, partition, now_ms, a, out);
+    if (check_records(p, &b, topic, partition, now_ms, a, out))
+        return out->error;
+    return segment_check(p, size, out);
 }
 
 int16_t srv_validate_framing_error(const uint8_t *data, size_t len, int iter_rc)

@@ -26,6 +26,7 @@ typedef struct srv_validate_policy {
     int64_t ts_before_ms;  /* CreateTime: how far in the past (INT64_MAX: no bound) */
     int64_t ts_after_ms;   /* ... and in the future */
     int64_t max_msg_bytes; /* max.message.bytes: the whole batch, 12-byte log header included */
+    int64_t segment_bytes; /* segment.bytes: no batch may be larger than a segment */
     size_t max_plain;      /* cap on a decompressed records section */
 } srv_validate_policy;
 

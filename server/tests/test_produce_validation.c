@@ -3,8 +3,9 @@
  * a real kbroker process: error codes, KIP-467 record errors and messages per
  * Produce version, as Apache Kafka 4.1 answered the same requests (keys on
  * compacted topics, CreateTime bounds, producer-set LogAppendTime, the
- * log_append_time_ms answer, max.message.bytes before recompression, batch
- * header rules, compressed record counts, CRC before form, magic for v3+).
+ * log_append_time_ms answer, max.message.bytes before recompression,
+ * segment.bytes, batch header rules, compressed record counts, CRC before
+ * form, magic for v3+, empty records, v0-2 message sets).
  *
  * Test-only; starts its own broker (wire_util.h) and stops it.
  */
@@ -501,6 +502,33 @@ static void test_batch_rules(void)
     kp_writer_free(&w);
 }
 
+/* A batch larger than segment.bytes (RECORD_LIST_TOO_LARGE) and a partition
+ * with no batch at all (INVALID_RECORD): refused before the log is asked,
+ * so without a log start offset, as Kafka 4.1 answers. */
+static void test_segment_size_and_empty_records(void)
+{
+    create_topic("vseg", "segment.bytes", "1048576", "max.message.bytes", "3000000");
+    size_t n = 1500000;
+    char *big = malloc(n + 1);
+    CU_ASSERT_FATAL(big != NULL);
+    memset(big, 'x', n);
+    big[n] = 0;
+    rec_spec r[1] = {{"k", big, now_ms()}};
+    kp_writer w;
+    build(&w, r, 1, KP_CODEC_NONE);
+    answer a = produce_w("vseg", &w, 9);
+    CU_ASSERT_EQUAL(a.error, KP_ERR_RECORD_LIST_TOO_LARGE);
+    CU_ASSERT_EQUAL(a.has_msg, 0);
+    CU_ASSERT_EQUAL(a.log_start_offset, -1);
+    kp_writer_free(&w);
+    free(big);
+
+    a = produce_raw("vseg", (const uint8_t *)"", 0, 9);
+    CU_ASSERT_EQUAL(a.error, KP_ERR_INVALID_RECORD);
+    CU_ASSERT_EQUAL(a.has_msg, 0);
+    CU_ASSERT_EQUAL(a.log_start_offset, -1);
+}
+
 /* Produce v0-2 (magic 0/1 message sets, converted to one batch): the same
  * record rules, the code alone (no message fields in those versions). */
 static void test_legacy_message_sets(void)
@@ -544,6 +572,7 @@ int main(void)
     CU_add_test(s, "max.message.bytes", test_max_message_bytes);
     CU_add_test(s, "batch header rules", test_batch_rules);
     CU_add_test(s, "legacy message sets", test_legacy_message_sets);
+    CU_add_test(s, "segment.bytes, empty records", test_segment_size_and_empty_records);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
