@@ -164,19 +164,32 @@ static int recompress(const kp_batch *b, int codec, size_t max_out, kp_writer *o
     return rc;
 }
 
-/* LogAppendTime topics: the broker's clock goes into the batch here (the
- * storage engine keeps a stamp it finds) so that the response's
- * log_append_time_ms is the stored value. */
-static int stamp_log_append_time(produce_op *op, kp_writer *conv, const uint8_t **data, size_t *len)
+/* The batch's timestamp type becomes the topic's, as Kafka's setMaxTimestamp
+ * does. LogAppendTime topics: the broker's clock goes into the batch here
+ * (the storage engine keeps a stamp it finds) so that the response's
+ * log_append_time_ms is the stored value. CreateTime topics: a producer's
+ * LogAppendTime bit (accepted when its timestamp is in bounds) is cleared. */
+static int stamp_timestamp_type(produce_op *op, kp_writer *conv, const uint8_t **data, size_t *len)
 {
+    kp_batch_header h;
+    if (kp_batch_header_parse(*data, *len, &h) != 0) {
+        srv_error("produce: a batch that passed the framing check has no header (%zu bytes)", *len);
+        abort();
+    }
+    if (!op->pol.log_append_time && !(h.attributes & KP_ATTR_LOG_APPEND_TIME))
+        return 0;
     if (*data != conv->buf) {
         conv->len = 0;
         if (kp_write_raw(conv, *data, *len) != 0)
             return -1;
         *data = conv->buf;
     }
-    op->log_append_time = srv_now_ms();
-    kp_batch_set_max_timestamp(conv->buf, conv->len, op->log_append_time, 1);
+    if (op->pol.log_append_time) {
+        op->log_append_time = srv_now_ms();
+        kp_batch_set_max_timestamp(conv->buf, conv->len, op->log_append_time, 1);
+    } else {
+        kp_batch_set_max_timestamp(conv->buf, conv->len, h.max_timestamp, 0);
+    }
     return 0;
 }
 
@@ -260,7 +273,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_part_op_reply(owner, base);
         return;
     }
-    if (op->pol.log_append_time && stamp_log_append_time(op, &conv, &data, &len) != 0) {
+    if (stamp_timestamp_type(op, &conv, &data, &len) != 0) {
         kp_writer_free(&conv);
         op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
         srv_part_op_reply(owner, base);

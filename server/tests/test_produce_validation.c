@@ -384,6 +384,30 @@ static void test_log_append_time(void)
     kp_writer_free(&w);
 }
 
+/* On a CreateTime topic a producer's LogAppendTime bit is accepted (its
+ * timestamp is in bounds) and stored as CreateTime, as Kafka's
+ * setMaxTimestamp(CREATE_TIME, ...) does. */
+static void test_log_append_time_bit_on_create_time_topic(void)
+{
+    create_topic("vct", NULL, NULL, NULL, NULL);
+    int64_t now = now_ms();
+    rec_spec r[1] = {{"k", "v", now}};
+    kp_writer w;
+    build(&w, r, 1, KP_CODEC_NONE);
+    kp_put_be16(w.buf + OFF_ATTRIBUTES,
+                (uint16_t)(kp_be16(w.buf + OFF_ATTRIBUTES) | KP_ATTR_LOG_APPEND_TIME));
+    fix_crc(&w);
+    answer a = produce_w("vct", &w, 9);
+    CU_ASSERT_EQUAL(a.error, 0);
+    CU_ASSERT_EQUAL(a.log_append_time, -1);
+    int64_t max_ts = 0;
+    int16_t attrs = 0;
+    CU_ASSERT_EQUAL_FATAL(fetch_first("vct", &max_ts, &attrs), 0);
+    CU_ASSERT_EQUAL(attrs & KP_ATTR_LOG_APPEND_TIME, 0);
+    CU_ASSERT_EQUAL(max_ts, now);
+    kp_writer_free(&w);
+}
+
 static void test_max_message_bytes(void)
 {
     create_topic("vm", "max.message.bytes", "1000", NULL, NULL);
@@ -569,6 +593,7 @@ int main(void)
     CU_add_test(s, "keyless records on a compacted topic", test_keyless_on_compacted);
     CU_add_test(s, "CreateTime bounds", test_timestamp_bounds);
     CU_add_test(s, "LogAppendTime", test_log_append_time);
+    CU_add_test(s, "LogAppendTime bit on a CreateTime topic", test_log_append_time_bit_on_create_time_topic);
     CU_add_test(s, "max.message.bytes", test_max_message_bytes);
     CU_add_test(s, "batch header rules", test_batch_rules);
     CU_add_test(s, "legacy message sets", test_legacy_message_sets);
