@@ -526,6 +526,63 @@ static void test_batch_rules(void)
     kp_writer_free(&w);
 }
 
+/* IncrementalAlterConfigs v1 SET of one topic key. */
+static void alter_topic(const char *topic, const char *key, const char *value)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_incremental_alter_configs_request rq;
+    kp_incremental_alter_configs_request_init(&rq);
+    kp_incremental_alter_configs_request_alter_configs_resource res;
+    kp_incremental_alter_configs_request_alter_configs_resource_init(&res);
+    kp_incremental_alter_configs_request_alterable_config c;
+    kp_incremental_alter_configs_request_alterable_config_init(&c);
+    c.name = kp_str_c(key);
+    c.value = kp_str_c(value);
+    c.config_operation = 0; /* SET */
+    res.resource_type = 2;  /* TOPIC */
+    res.resource_name = kp_str_c(topic);
+    res.configs = &c;
+    res.configs_count = 1;
+    rq.resources = &res;
+    rq.resources_count = 1;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, 44, 1, 4, &rq), 0);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_incremental_alter_configs_response resp;
+    int32_t corr;
+    uint8_t *frame = NULL;
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 44, 1, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(resp.responses_count, 1);
+    CU_ASSERT_EQUAL(resp.responses[0].error_code, 0);
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
+/* A topic made compacted after it took keyless records refuses the next
+ * ones: the rules follow config changes (each makes a new metadata version). */
+static void test_rules_follow_config_changes(void)
+{
+    create_topic("valt", NULL, NULL, NULL, NULL);
+    rec_spec r[1] = {{NULL, "v", now_ms()}};
+    kp_writer w;
+    build(&w, r, 1, KP_CODEC_NONE);
+    answer a = produce_w("valt", &w, 9);
+    CU_ASSERT_EQUAL(a.error, 0);
+    alter_topic("valt", "cleanup.policy", "compact");
+    /* Published to every shard over the rings: bounded wait for it. */
+    for (int i = 0; i < 100; i++) {
+        a = produce_w("valt", &w, 9);
+        if (a.error)
+            break;
+        usleep(20000);
+    }
+    CU_ASSERT_EQUAL(a.error, KP_ERR_INVALID_RECORD);
+    CU_ASSERT_EQUAL(a.nrec, 1);
+    kp_writer_free(&w);
+}
+
 /* A batch larger than segment.bytes (RECORD_LIST_TOO_LARGE) and a partition
  * with no batch at all (INVALID_RECORD): refused before the log is asked,
  * so without a log start offset, as Kafka 4.1 answers. */
@@ -598,6 +655,7 @@ int main(void)
     CU_add_test(s, "batch header rules", test_batch_rules);
     CU_add_test(s, "legacy message sets", test_legacy_message_sets);
     CU_add_test(s, "segment.bytes, empty records", test_segment_size_and_empty_records);
+    CU_add_test(s, "rules follow config changes", test_rules_follow_config_changes);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
