@@ -645,7 +645,9 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
     rc = st_chunks_write(&log->act.ch, pos, head, 8);
     if (rc < 0)
         return rc;
-    if (log->cfg.log_append_time) {
+    /* A batch already stamped LogAppendTime was stamped by the broker just
+     * before (it answers with that time); a producer's is refused earlier. */
+    if (log->cfg.log_append_time && !(h.attributes & KP_ATTR_LOG_APPEND_TIME)) {
         uint8_t *tmp = malloc(len);
         if (!tmp)
             return -ENOMEM;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "meta.h"
 #include "partcall.h"
+#include "validate.h"
 
 typedef struct produce_op {
     srv_part_op base;
@@ -32,6 +33,8 @@ typedef struct produce_op {
     int64_t log_start_offset;
     kp_produce_response_partition_produce_response *out;
     const char *error_message;
+    srv_validate_policy pol; /* the topic's record rules (validate.h) */
+    int16_t refused;         /* validated on the request's shard: answer this, with the log start offset */
 } produce_op;
 
 typedef struct produce_state {
@@ -182,6 +185,35 @@ static int recompress(const kp_batch *b, int codec, size_t max_out, kp_writer *o
     return rc;
 }
 
+/* The batch's timestamp type becomes the topic's, as Kafka's setMaxTimestamp
+ * does. LogAppendTime topics: the broker's clock goes into the batch here
+ * (the storage engine keeps a stamp it finds) so that the response's
+ * log_append_time_ms is the stored value. CreateTime topics: a producer's
+ * LogAppendTime bit (accepted when its timestamp is in bounds) is cleared. */
+static int stamp_timestamp_type(produce_op *op, kp_writer *conv, const uint8_t **data, size_t *len)
+{
+    kp_batch_header h;
+    if (kp_batch_header_parse(*data, *len, &h) != 0) {
+        srv_error("produce: a batch that passed the framing check has no header (%zu bytes)", *len);
+        abort();
+    }
+    if (!op->pol.log_append_time && !(h.attributes & KP_ATTR_LOG_APPEND_TIME))
+        return 0;
+    if (*data != conv->buf) {
+        conv->len = 0;
+        if (kp_write_raw(conv, *data, *len) != 0)
+            return -1;
+        *data = conv->buf;
+    }
+    if (op->pol.log_append_time) {
+        op->log_append_time = srv_now_ms();
+        kp_batch_set_max_timestamp(conv->buf, conv->len, op->log_append_time, 1);
+    } else {
+        kp_batch_set_max_timestamp(conv->buf, conv->len, h.max_timestamp, 0);
+    }
+    return 0;
+}
+
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     produce_op *op = (produce_op *)base;
@@ -191,6 +223,11 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         return;
     }
     op->log_start_offset = st_log_start_offset(p->log);
+    if (op->refused) {
+        op->error = op->refused;
+        srv_part_op_reply(owner, base);
+        return;
+    }
     const uint8_t *data = op->records.p;
     size_t len = op->records.len > 0 ? (size_t)op->records.len : 0;
     kp_writer conv;
@@ -209,6 +246,15 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         }
         data = conv.buf;
         len = conv.len;
+        /* Validated here, once converted (v0-2 answers carry no messages). */
+        srv_validate_result vr;
+        if (srv_validate_produce(&op->pol, KP_STR_NULL, base->partition, data, len, 2, srv_now_ms(), NULL,
+                                 &vr)) {
+            kp_writer_free(&conv);
+            op->error = vr.error;
+            srv_part_op_reply(owner, base);
+            return;
+        }
     }
     /* Produce v3+ carries exactly one magic-2 batch per partition. */
     kp_batch_iter it;
@@ -242,8 +288,15 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     }
     if (len == 0 || n != 1 || it.partial) {
         kp_writer_free(&conv);
-        op->error = n == KP_E_UNSUPPORTED ? KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT : KP_ERR_INVALID_RECORD;
-        op->error_message = "a produce request must carry exactly one record batch per partition";
+        op->error = srv_validate_framing_error(data, len, n);
+        if (op->error == KP_ERR_CORRUPT_MESSAGE)
+            op->log_start_offset = -1; /* Kafka refuses a bad CRC before asking the log */
+        srv_part_op_reply(owner, base);
+        return;
+    }
+    if (stamp_timestamp_type(op, &conv, &data, &len) != 0) {
+        kp_writer_free(&conv);
+        op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
         srv_part_op_reply(owner, base);
         return;
     }
@@ -295,6 +348,9 @@ void srv_h_produce(srv_req *req)
             kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partition_responses) + 1);
         tr->partition_responses_count = np;
         const srv_topic *t = srv_meta_topic(s->meta, td->name);
+        srv_validate_policy pol = {0};
+        if (t)
+            pol = *srv_validate_policy_get(&s->b->cfg, s->meta, t);
         for (int32_t j = 0; j < np; j++) {
             const kp_produce_request_partition_produce_data *pd = &td->partition_data[j];
             kp_produce_response_partition_produce_response *pr = &tr->partition_responses[j];
@@ -316,11 +372,26 @@ void srv_h_produce(srv_req *req)
             } else if (!t || pd->index < 0 || pd->index >= t->nparts) {
                 pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
+                /* Kafka's record validation, before anything is appended. */
+                int16_t v = req->kr.hdr.request_api_version;
+                srv_validate_result vr;
+                srv_validate_produce(&pol, td->name, pd->index, pd->records.p,
+                                     pd->records.len > 0 ? (size_t)pd->records.len : 0, v, srv_now_ms(),
+                                     v >= 8 ? &req->arena : NULL, &vr);
+                pr->error_message = vr.error_message;
+                pr->record_errors = vr.record_errors;
+                pr->record_errors_count = vr.record_errors_count;
+                if (vr.error && vr.before_log) {
+                    pr->error_code = vr.error; /* Kafka answers these without the log start offset */
+                    continue;
+                }
                 produce_op *op = calloc(1, sizeof(*op));
                 if (!op) {
                     pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
                     continue;
                 }
+                op->pol = pol;
+                op->refused = vr.error;
                 op->base.topic_id = t->id;
                 op->base.partition = pd->index;
                 op->base.run = run;
