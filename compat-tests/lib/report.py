@@ -158,7 +158,8 @@ def main():
     o.append("Seconds per file and target are in run.sh's output; the logs of this run were in a "
              "`kb-compat-run.*` temp directory.\n")
     for lab in labels:
-        o.append("## %s\n" % lab)
+        secs = sum(r["secs"] for r in rows if r["label"] == lab)
+        o.append("## %s (%d s)\n" % (lab, secs))
         fl = fails.get(lab, [])
         if fl:
             o.append("Failed:\n")
@@ -168,7 +169,12 @@ def main():
         if reasons:
             o.append("Skipped:\n")
             for reason, tests in sorted(reasons):
-                o.append("- %s — %s" % (", ".join(sorted(tests)), reason))
+                per_file = {}
+                for t in tests:
+                    f, _, name = t.partition(": ")
+                    per_file.setdefault(f, []).append(name)
+                what = "; ".join("`%s` (%s)" % (f, ", ".join(sorted(n))) for f, n in sorted(per_file.items()))
+                o.append("- %s — %s" % (what, reason))
             o.append("")
         xl = xfails.get(lab, [])
         if xl:
