@@ -126,6 +126,8 @@ class Broker:
         self.ready_timeout = ready_timeout
         self.extra_sets = list(extra_sets)
         self.target = target if target is not None else _env_target()
+        # A data dir or binary of the caller's choosing only means something for a process of our own.
+        self._needs_own = data_dir is not None or binary is not None
         self.host = "127.0.0.1"
         self.proc = None
         self.port = None
@@ -166,6 +168,8 @@ class Broker:
             skip_unless_kbroker(what)
 
     def _attach(self):
+        if self._needs_own:
+            self._own_process_only("runs kbroker with a data dir or binary of its own")
         bad = [s for s in self.extra_sets
                if target_settings().get(s.split("=", 1)[0]) != s.partition("=")[2]]
         if bad:
