@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,11 +47,15 @@ static int mkdir_p(const char *path)
 
 /* Kafka's ".lock": one process per log dir. Without it a broker started
  * while another was still shutting down recovered (and truncated) segments
- * the first one was still writing. flock() rather than fcntl(): its lock
- * belongs to the open file, so it also refuses a second open in this
- * process, and no unrelated close() of the file can drop it. The fd is
- * never closed: the kernel releases the lock when the process is gone, not
- * before its last write. */
+ * the first one was still writing. The lock is an open-file-description
+ * fcntl lock on the whole file: it conflicts with the POSIX record lock
+ * Apache Kafka takes on the same file (Java's FileChannel.tryLock), so
+ * kbroker and Kafka also keep off each other's dirs, which flock() would
+ * not (flock and fcntl locks are independent on Linux). Unlike a classic
+ * POSIX lock it belongs to this open file, so it also refuses a second open
+ * in this process and no unrelated close() of the file can drop it. The fd
+ * is never closed: the kernel releases the lock when the process is gone,
+ * not before its last write. */
 static int lock_log_dir(const char *dir)
 {
     char path[4200];
@@ -62,11 +65,12 @@ static int lock_log_dir(const char *dir)
         srv_error("cannot open lock file %s: %s", path, strerror(errno));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
         int e = errno;
-        if (e == EWOULDBLOCK)
-            srv_error("cannot lock %s: log dir %s is in use by another broker process (or another "
-                      "user of the directory); refusing to start",
+        if (e == EAGAIN || e == EACCES)
+            srv_error("cannot lock %s: log dir %s is in use by another broker process (kbroker or "
+                      "Apache Kafka) or another user of the directory; refusing to start",
                       path, dir);
         else
             srv_error("cannot lock %s: %s", path, strerror(e));
