@@ -68,19 +68,18 @@ static void api_versions_unsupported(srv_req *req)
     kp_api_versions_response resp;
     kp_api_versions_response_init(&resp);
     resp.error_code = KP_ERR_UNSUPPORTED_VERSION;
-    size_t n;
-    const srv_api *t = srv_api_table(&n);
-    resp.api_keys = kp_arena_alloc(&req->arena, n * sizeof(*resp.api_keys));
-    if (!resp.api_keys) {
+    /* Only ApiVersions' own range, as Kafka answers (KIP-511): the client
+     * retries with a version from it and learns the rest from that answer. */
+    const srv_api *self = find(18);
+    resp.api_keys = kp_arena_alloc(&req->arena, sizeof(*resp.api_keys));
+    if (!self || !resp.api_keys) {
         srv_req_fail_close(req, "out of memory");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        resp.api_keys[i].api_key = t[i].key;
-        resp.api_keys[i].min_version = t[i].min_version;
-        resp.api_keys[i].max_version = t[i].max_version;
-    }
-    resp.api_keys_count = (int32_t)n;
+    resp.api_keys[0].api_key = self->key;
+    resp.api_keys[0].min_version = self->min_version;
+    resp.api_keys[0].max_version = self->max_version;
+    resp.api_keys_count = 1;
     srv_req_respond(req, &resp);
 }
 
