@@ -92,6 +92,8 @@ uint8_t *st_chunks_at(const st_chunks *ch, uint64_t pos, size_t *contig);
 
 /* ---- segment.c ----------------------------------------------------------- */
 
+typedef struct st_fd_waiter st_fd_waiter;
+
 typedef struct st_segment {
     int64_t base;
     int64_t next_offset; /* one past the last offset stored */
@@ -100,9 +102,15 @@ typedef struct st_segment {
     int direct;
     int refs; /* the log's list + reads in flight */
     int deleted;
-    int sealed;     /* final size on disk, index files written */
-    int opening;    /* creation running on the background thread */
-    int open_err;   /* creation failed: the log rolls back on its next flush */
+    int sealed;                 /* final size on disk, index files written */
+    int opening;                /* creation running on the background thread */
+    int open_err;               /* creation or reopen failed: the log rolls back on its next flush */
+    int created;                /* the file exists: a closed fd is reopened, not created */
+    int io_busy;                /* a flush (write/sync) on fd is in flight: never closed meanwhile */
+    st_fd_waiter *open_waiters; /* reads waiting for a reopen */
+    /* The shard's open-file LRU (fdcache.c); fdc is NULL while not listed. */
+    struct st_fdcache *fdc;
+    struct st_segment *lru_prev, *lru_next;
     int64_t max_ts; /* -1 when empty */
     int64_t max_ts_offset;
     int64_t created_ms; /* wall clock of the first append, for segment.ms */
@@ -116,6 +124,8 @@ void st_segment_unref(st_segment *s);
 /* Opens (creating when asked) the .log with O_DIRECT, falling back to
  * buffered I/O where the filesystem refuses it. Blocking. */
 int st_segment_open_file(st_segment *s, int create);
+/* The same without touching s (for the background thread): the fd or -errno. */
+int st_segment_open_fd(const char *path, int create, int *direct);
 /* Index bookkeeping for one batch appended at pos. */
 void st_segment_note_batch(st_segment *s, const kp_batch_header *h, uint32_t pos, uint32_t size,
                            uint32_t interval, int force_index);
@@ -125,6 +135,37 @@ void st_segment_unlink_files(const char *log_path);
 int st_fsync_dir(const char *dir);
 int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
 int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
+
+/* ---- fdcache.c: the shard's budget of open segment files ---------------- */
+
+/* Every segment whose fd is open is listed, most recently used first. When
+ * more than the budget are open, the least recently used idle ones (only the
+ * log's own reference, no flush in flight) are closed; they are reopened on
+ * the background thread when a flush or a read needs them again. */
+typedef struct st_fdcache {
+    unsigned max; /* 0 = no limit */
+    unsigned open;
+    st_segment *head, *tail;
+    uint64_t closes, reopens;
+} st_fdcache;
+
+st_fdcache *st_fdcache_of(st_io *io); /* NULL only when out of memory */
+/* s->fd just became valid: list it and close idle files beyond the budget. */
+void st_fdc_add(st_io *io, st_segment *s);
+void st_fdc_touch(st_segment *s);
+/* s->fd is being closed (or s freed): unlist it. */
+void st_fdc_remove(st_segment *s);
+void st_fdc_trim(st_fdcache *c);
+
+/* Called with 0 once s->fd is valid again, or with the open error. */
+struct st_fd_waiter {
+    st_fd_waiter *next;
+    void (*fn)(void *arg, int rc);
+    void *arg;
+};
+/* 0: s->fd is open (and now most recently used); 1: a reopen is running and
+ * fn(arg, rc) will run from st_io_poll; negative: cannot be opened now. */
+int st_log_segment_need_fd(st_log *log, st_segment *s, void (*fn)(void *arg, int rc), void *arg);
 
 /* ---- producer_state.c ---------------------------------------------------- */
 

@@ -248,24 +248,52 @@ static void fire_pending(st_log *log, int fail_rc)
 static void flush_done(st_op *op);
 static void rollback(st_log *log, int err);
 
+/* Creating a segment file, or reopening one the open-file budget closed:
+ * both on the background thread; only open_done touches the segment. */
+typedef struct open_job {
+    st_segment *s;
+    int create;
+    int fd;
+    int direct;
+} open_job;
+
 static long open_fn(void *arg)
 {
-    st_segment *s = arg;
-    return st_segment_open_file(s, 1);
+    open_job *j = arg;
+    j->fd = st_segment_open_fd(j->s->path, j->create, &j->direct);
+    return j->fd < 0 ? j->fd : 0;
 }
 
 static void open_done(st_log *log, void *arg, long res)
 {
-    st_segment *s = arg;
+    open_job *j = arg;
+    st_segment *s = j->s;
     s->opening = 0;
     if (res < 0 && !s->deleted) {
-        st_logf(ST_LL_ERROR, "creating %s: %s", s->path, strerror((int)-res));
+        st_logf(ST_LL_ERROR, "%s %s: %s", j->create ? "creating" : "reopening", s->path, strerror((int)-res));
         log->stats.io_errors++;
-        if (s->fd >= 0) {
-            close(s->fd);
-            s->fd = -1;
-        }
         s->open_err = (int)res;
+    }
+    if (res == 0) {
+        s->fd = j->fd;
+        s->direct = j->direct;
+        s->created = 1;
+        if (!j->create) {
+            st_fdcache *c = st_fdcache_of(log->io);
+            if (c)
+                c->reopens++;
+        }
+        st_fdc_add(log->io, s);
+    }
+    free(j);
+    /* Waiters run before the flush is kicked: a read queued first goes first. */
+    st_fd_waiter *w = s->open_waiters;
+    s->open_waiters = NULL;
+    while (w) {
+        st_fd_waiter *next = w->next;
+        w->fn(w->arg, res < 0 ? (int)res : 0);
+        free(w);
+        w = next;
     }
     int deleted = s->deleted;
     st_segment_unref(s);
@@ -273,11 +301,45 @@ static void open_done(st_log *log, void *arg, long res)
         st_log_kick_flush(log);
 }
 
-static void submit_open(st_log *log, st_segment *s)
+static int submit_open(st_log *log, st_segment *s)
 {
+    open_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    j->s = s;
+    j->create = !s->created;
+    j->fd = -1;
     s->opening = 1;
+    s->open_err = 0;
     s->refs++;
-    st_log_bg_call(log, open_fn, s, open_done);
+    st_log_bg_call(log, open_fn, j, open_done);
+    return 0;
+}
+
+int st_log_segment_need_fd(st_log *log, st_segment *s, void (*fn)(void *arg, int rc), void *arg)
+{
+    if (s->fd >= 0) {
+        st_fdc_touch(s);
+        return 0;
+    }
+    st_fd_waiter *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    if (!s->opening) {
+        int rc = submit_open(log, s);
+        if (rc < 0) {
+            free(w);
+            return rc;
+        }
+    }
+    w->fn = fn;
+    w->arg = arg;
+    w->next = NULL;
+    st_fd_waiter **pp = &s->open_waiters;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = w;
+    return 1;
 }
 
 static long seal_fn(void *arg)
@@ -322,15 +384,11 @@ void st_log_kick_flush(st_log *log)
         return;
     st_wbuf *w = log->old.seg ? &log->old : &log->act;
     st_segment *s = w->seg;
-    if (s->fd < 0) {
-        if (s->open_err) {
-            /* Nothing of this segment can be written: fail what waits for it. */
-            int err = s->open_err;
-            s->open_err = 0;
-            rollback(log, err);
-        } else if (!s->opening && s->size > 0) {
-            submit_open(log, s);
-        }
+    if (s->fd < 0 && s->open_err) {
+        /* Nothing of this segment can be written: fail what waits for it. */
+        int err = s->open_err;
+        s->open_err = 0;
+        rollback(log, err);
         return;
     }
     int need_write = w->written < s->size;
@@ -342,6 +400,14 @@ void st_log_kick_flush(st_log *log)
         }
         return;
     }
+    if (s->fd < 0) {
+        /* Being created, or closed by the open-file budget: open_done kicks
+         * the flush again. */
+        if (!s->opening)
+            submit_open(log, s);
+        return;
+    }
+    st_fdc_touch(s);
     st_op *op = &log->flush_op;
     memset(op, 0, sizeof(*op));
     op->fd = s->fd;
@@ -382,6 +448,7 @@ void st_log_kick_flush(st_log *log)
     log->flush_to_pos = s->size;
     log->flush_to_offset = s->next_offset;
     log->flushing = 1;
+    s->io_busy = 1; /* the budget must not close fd under the write */
     st_io_submit(log->io, op);
 }
 
@@ -463,6 +530,7 @@ static void flush_done(st_op *op)
     st_log *log = op->arg;
     st_wbuf *w = st_log_wbuf_of(log, log->flush_seg);
     log->flushing = 0;
+    log->flush_seg->io_busy = 0;
     /* Only the first dirty segment is flushed, and it stays listed until
      * its flush completes. */
     assert(w != NULL);
@@ -779,6 +847,10 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
         return rc;
     }
     log->last_sync_ms = st_now_ms();
+    /* Recovery opened every segment; beyond the budget, the least recently
+     * used (this log's older segments first) are closed again. */
+    for (size_t i = 0; i < log->nsegs; i++)
+        st_fdc_add(io, log->segs[i]);
     *out = log;
     return 0;
 }
@@ -801,7 +873,9 @@ int st_log_close(st_log *log)
     fire_pending(log, ST_E_CLOSED);
     if (rc == 0) {
         st_segment *s = log->act.seg;
-        if (s->fd >= 0) {
+        if (s->fd < 0 && s->created)
+            rc = st_segment_open_file(s, 0); /* closed by the budget; blocking is fine here */
+        if (rc == 0 && s->fd >= 0) {
             rc = st_segment_seal_files(s);
             if (rc == 0 && fsync(s->fd) != 0)
                 rc = -errno;

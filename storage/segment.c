@@ -70,6 +70,7 @@ void st_segment_unref(st_segment *s)
 {
     if (!s || --s->refs > 0)
         return;
+    st_fdc_remove(s);
     if (s->fd >= 0)
         close(s->fd);
     st_index_free(&s->ix);
@@ -77,33 +78,49 @@ void st_segment_unref(st_segment *s)
     free(s);
 }
 
-int st_segment_open_file(st_segment *s, int create)
+int st_segment_open_fd(const char *path, int create, int *direct)
 {
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
-    int fd = open(s->path, flags | O_DIRECT, 0644);
-    s->direct = 1;
+    int fd = open(path, flags | O_DIRECT, 0644);
+    *direct = 1;
     if (fd < 0 && errno == EINVAL) {
         static int warned;
         if (!warned++)
-            st_logf(ST_LL_WARN, "O_DIRECT refused for %s; using buffered writes + fdatasync", s->path);
-        fd = open(s->path, flags, 0644);
-        s->direct = 0;
+            st_logf(ST_LL_WARN, "O_DIRECT refused for %s; using buffered writes + fdatasync", path);
+        fd = open(path, flags, 0644);
+        *direct = 0;
     }
     if (fd < 0)
         return -errno;
-    s->fd = fd;
     if (create) {
         /* The new name must survive a crash before any acked data lands in it. */
-        char *dir = strdup(s->path);
-        if (!dir)
+        char *dir = strdup(path);
+        if (!dir) {
+            close(fd);
             return -ENOMEM;
+        }
         char *slash = strrchr(dir, '/');
         if (slash)
             *slash = 0;
         int rc = st_fsync_dir(dir);
         free(dir);
-        return rc;
+        if (rc < 0) {
+            close(fd);
+            return rc;
+        }
     }
+    return fd;
+}
+
+int st_segment_open_file(st_segment *s, int create)
+{
+    int direct = 1;
+    int fd = st_segment_open_fd(s->path, create, &direct);
+    if (fd < 0)
+        return fd;
+    s->fd = fd;
+    s->direct = direct;
+    s->created = 1;
     return 0;
 }
 
@@ -136,8 +153,10 @@ void st_segment_note_batch(st_segment *s, const kp_batch_header *h, uint32_t pos
 int st_segment_seal_files(st_segment *s)
 {
     /* O_DIRECT writes leave the last block zero-padded; give the file its
-     * exact length so other tools see a clean segment. */
-    if (s->fd >= 0 && ftruncate(s->fd, (off_t)s->size) != 0)
+     * exact length so other tools see a clean segment. A descriptor the
+     * open-file budget closed is not reopened for this: the path will do. */
+    if (s->fd >= 0 ? ftruncate(s->fd, (off_t)s->size) != 0
+                   : (s->created && truncate(s->path, (off_t)s->size) != 0))
         return -errno;
     return st_index_save(&s->ix, s->path);
 }
