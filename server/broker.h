@@ -62,9 +62,10 @@ struct srv_shard {
     struct evconnlistener **listeners;
     void *listen_ctx; /* conn.c's per-listener callback arguments */
     int nlisteners;
-    srv_meta *meta;     /* the metadata version this shard serves (one ref held) */
-    srv_partmap *parts; /* partitions this shard owns */
-    srv_conn *conns;    /* every open connection of this shard */
+    srv_meta *meta;                   /* the metadata version this shard serves (one ref held) */
+    srv_partmap *parts;               /* partitions this shard owns */
+    struct srv_offline_set **offline; /* [owner shard]: its offline partitions, as it published them */
+    srv_conn *conns;                  /* every open connection of this shard */
     uint64_t next_wait_id;
     int64_t next_pid;
     struct srv_fetch_wait *waits;              /* fetch requests parked on this shard */

@@ -388,7 +388,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 typedef struct listen_ctx {
     srv_shard *s;
     int idx;
+    struct event *resume_ev; /* re-enables accepting after a descriptor shortage */
+    int64_t last_log_ms;
+    unsigned failures; /* accept errors since the last log line */
 } listen_ctx;
+
+/* How long accepting pauses when the process (or system) is out of
+ * descriptors: the pending connection stays in the backlog meanwhile. */
+#define ACCEPT_PAUSE_MS   100
+#define ACCEPT_LOG_GAP_MS 10000
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
@@ -435,12 +443,43 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     srv_debug("connection from %s", c->peer);
 }
 
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    listen_ctx *lc = arg;
+    evconnlistener_enable(lc->s->listeners[lc->idx]);
+}
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    (void)l;
-    (void)arg;
-    /* EMFILE and friends: log and keep listening; the client will retry. */
-    srv_warn("accept failed: %s", strerror(errno));
+    int err = errno;
+    listen_ctx *lc = arg;
+    srv_shard *s = lc->s;
+    int64_t now = srv_mono_ms();
+    lc->failures++;
+    /* One line per gap, with the count: a descriptor shortage fails every
+     * accept, and a line per attempt would flood the log. */
+    if (lc->last_log_ms == 0 || now - lc->last_log_ms >= ACCEPT_LOG_GAP_MS) {
+        srv_warn("accept failed on listener %s: %s (%u failures since the last report)%s",
+                 s->b->cfg.listeners[lc->idx].name, strerror(err), lc->failures,
+                 err == EMFILE || err == ENFILE ? "; pausing accepts, existing connections are still served"
+                                                : "");
+        lc->last_log_ms = now;
+        lc->failures = 0;
+    }
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+        return; /* e.g. ECONNABORTED: that connection is gone, the next one may work */
+    /* The listening socket stays readable while the backlog holds the
+     * connection we could not take: without a pause the loop would spin on
+     * it and starve every existing connection. */
+    if (!lc->resume_ev)
+        lc->resume_ev = evtimer_new(s->base, on_accept_resume, lc);
+    if (lc->resume_ev) {
+        evconnlistener_disable(l);
+        struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+        evtimer_add(lc->resume_ev, &tv);
+    }
 }
 
 int srv_conns_listen(srv_shard *s)
@@ -464,6 +503,21 @@ int srv_conns_listen(srv_shard *s)
         s->nlisteners++;
     }
     return 0;
+}
+
+void srv_conns_unlisten(srv_shard *s)
+{
+    listen_ctx *lcs = s->listen_ctx;
+    for (int i = 0; i < s->nlisteners; i++) {
+        evconnlistener_free(s->listeners[i]);
+        if (lcs[i].resume_ev)
+            event_free(lcs[i].resume_ev);
+    }
+    free(s->listeners);
+    free(s->listen_ctx);
+    s->listeners = NULL;
+    s->listen_ctx = NULL;
+    s->nlisteners = 0;
 }
 
 void srv_conns_tick(srv_shard *s)
