@@ -76,13 +76,10 @@ void st_fdc_touch(st_segment *s)
     push_head(c, s);
 }
 
-void st_fdc_trim(st_fdcache *c)
+/* Closes the least recently used idle file; 0 when every open one is in use. */
+static int evict_one(st_fdcache *c)
 {
-    if (!c || c->max == 0)
-        return;
-    st_segment *s = c->tail;
-    while (c->open > c->max && s) {
-        st_segment *prev = s->lru_prev;
+    for (st_segment *s = c->tail; s; s = s->lru_prev) {
         /* refs == 1: only the log's list holds it, no read or job does. */
         if (s->refs == 1 && !s->io_busy && !s->opening && s->fd >= 0) {
             int fd = s->fd;
@@ -90,9 +87,77 @@ void st_fdc_trim(st_fdcache *c)
             s->fd = -1;
             close(fd);
             c->closes++;
+            return 1;
         }
-        s = prev;
     }
+    return 0;
+}
+
+void st_fdc_trim(st_fdcache *c)
+{
+    while (c && c->max && c->open + c->opening > c->max && evict_one(c))
+        ;
+}
+
+static int slot_free(st_fdcache *c)
+{
+    while (c->open + c->opening >= c->max && evict_one(c))
+        ;
+    return c->open + c->opening < c->max;
+}
+
+int st_fdc_reserve(st_io *io, st_log *log, st_segment *s)
+{
+    st_fdcache *c = st_fdcache_of(io);
+    if (!c)
+        return 1;
+    if (c->max == 0 || (!c->wait_head && slot_free(c))) {
+        c->opening++;
+        return 1;
+    }
+    s->refs++;
+    s->slot_log = log;
+    s->slot_next = NULL;
+    if (c->wait_tail)
+        c->wait_tail->slot_next = s;
+    else
+        c->wait_head = s;
+    c->wait_tail = s;
+    return 0;
+}
+
+void st_fdc_pump(st_fdcache *c)
+{
+    if (!c || c->pumping)
+        return;
+    c->pumping = 1;
+    while (c->wait_head && (c->max == 0 || slot_free(c))) {
+        st_segment *s = c->wait_head;
+        c->wait_head = s->slot_next;
+        if (!c->wait_head)
+            c->wait_tail = NULL;
+        st_log *log = s->slot_log;
+        s->slot_log = NULL;
+        c->opening++;
+        st_log_start_open(log, s);
+        st_segment_unref(s); /* the queue's reference; the open holds its own */
+    }
+    c->pumping = 0;
+}
+
+void st_fdc_opened(st_io *io, st_segment *s)
+{
+    st_fdcache *c = st_fdcache_of(io);
+    if (!c)
+        return;
+    if (c->opening == 0) {
+        st_logf(ST_LL_ERROR, "fd cache: open finished without a reserved slot (%s)", s->path);
+        abort();
+    }
+    c->opening--;
+    if (s->fd >= 0)
+        st_fdc_add(io, s);
+    st_fdc_pump(c);
 }
 
 void st_fdc_add(st_io *io, st_segment *s)
@@ -117,6 +182,7 @@ void st_log_set_max_open_files(st_io *io, unsigned max)
         return;
     c->max = max;
     st_fdc_trim(c);
+    st_fdc_pump(c);
 }
 
 void st_log_open_files(st_io *io, st_open_files *out)

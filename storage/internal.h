@@ -111,6 +111,10 @@ typedef struct st_segment {
     /* The shard's open-file LRU (fdcache.c); fdc is NULL while not listed. */
     struct st_fdcache *fdc;
     struct st_segment *lru_prev, *lru_next;
+    /* Waiting for an open slot (budget full of files in use): the log whose
+     * open to start once one frees up; holds a segment reference. */
+    struct st_log *slot_log;
+    struct st_segment *slot_next;
     int64_t max_ts; /* -1 when empty */
     int64_t max_ts_offset;
     int64_t created_ms; /* wall clock of the first append, for segment.ms */
@@ -145,7 +149,10 @@ int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
 typedef struct st_fdcache {
     unsigned max; /* 0 = no limit */
     unsigned open;
+    unsigned opening; /* opens on the background thread, each holding a slot */
     st_segment *head, *tail;
+    st_segment *wait_head, *wait_tail; /* opens waiting for a slot, FIFO */
+    int pumping;
     uint64_t closes, reopens;
 } st_fdcache;
 
@@ -156,6 +163,17 @@ void st_fdc_touch(st_segment *s);
 /* s->fd is being closed (or s freed): unlist it. */
 void st_fdc_remove(st_segment *s);
 void st_fdc_trim(st_fdcache *c);
+/* Before opening s's file: 1 = a slot is reserved, open now; 0 = queued,
+ * st_log_start_open(log, s) runs once a slot frees up. Every file in use
+ * (flushes in flight can be thousands at once) would otherwise be opened
+ * regardless of the budget and run the process out of descriptors. */
+int st_fdc_reserve(st_io *io, st_log *log, st_segment *s);
+/* The reserved open finished (s->fd valid or not): frees the slot. */
+void st_fdc_opened(st_io *io, st_segment *s);
+/* A listed file may have become idle (flush done, read done): start
+ * waiting opens, closing idle files to make room. */
+void st_fdc_pump(st_fdcache *c);
+void st_log_start_open(st_log *log, st_segment *s); /* log.c */
 
 /* Called with 0 once s->fd is valid again, or with the open error. */
 struct st_fd_waiter {

@@ -264,28 +264,26 @@ static long open_fn(void *arg)
     return j->fd < 0 ? j->fd : 0;
 }
 
-static void open_done(st_log *log, void *arg, long res)
+/* The end of an open (started or not): the slot, the segment, its waiters. */
+static void open_finish(st_log *log, st_segment *s, int create, long res, int fd, int direct)
 {
-    open_job *j = arg;
-    st_segment *s = j->s;
     s->opening = 0;
     if (res < 0 && !s->deleted) {
-        st_logf(ST_LL_ERROR, "%s %s: %s", j->create ? "creating" : "reopening", s->path, strerror((int)-res));
+        st_logf(ST_LL_ERROR, "%s %s: %s", create ? "creating" : "reopening", s->path, strerror((int)-res));
         log->stats.io_errors++;
         s->open_err = (int)res;
     }
     if (res == 0) {
-        s->fd = j->fd;
-        s->direct = j->direct;
+        s->fd = fd;
+        s->direct = direct;
         s->created = 1;
-        if (!j->create) {
+        if (!create) {
             st_fdcache *c = st_fdcache_of(log->io);
             if (c)
                 c->reopens++;
         }
-        st_fdc_add(log->io, s);
     }
-    free(j);
+    st_fdc_opened(log->io, s);
     /* Waiters run before the flush is kicked: a read queued first goes first. */
     st_fd_waiter *w = s->open_waiters;
     s->open_waiters = NULL;
@@ -295,24 +293,48 @@ static void open_done(st_log *log, void *arg, long res)
         free(w);
         w = next;
     }
-    int deleted = s->deleted;
-    st_segment_unref(s);
-    if (!deleted)
+    /* The flush starts (and marks the file busy) before the open's
+     * reference goes: dropping it first would let a waiting open close this
+     * file again before it was used, forever. */
+    if (!s->deleted)
         st_log_kick_flush(log);
+    st_segment_unref(s);
+}
+
+static void open_done(st_log *log, void *arg, long res)
+{
+    open_job *j = arg;
+    st_segment *s = j->s;
+    int create = j->create, fd = j->fd, direct = j->direct;
+    free(j);
+    if (res < 0 && fd >= 0)
+        close(fd);
+    open_finish(log, s, create, res, res < 0 ? -1 : fd, direct);
+}
+
+/* A slot of the open-file budget is reserved for s (st_fdc_reserve). */
+void st_log_start_open(st_log *log, st_segment *s)
+{
+    s->refs++; /* the open's own, dropped by open_finish */
+    open_job *j = s->deleted ? NULL : calloc(1, sizeof(*j));
+    if (!j) {
+        open_finish(log, s, !s->created, s->deleted ? -ENOENT : -ENOMEM, -1, 0);
+        return;
+    }
+    j->s = s;
+    j->create = !s->created;
+    j->fd = -1;
+    st_log_bg_call(log, open_fn, j, open_done);
 }
 
 static int submit_open(st_log *log, st_segment *s)
 {
-    open_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return -ENOMEM;
-    j->s = s;
-    j->create = !s->created;
-    j->fd = -1;
+    if (s->opening)
+        return 0;
     s->opening = 1;
     s->open_err = 0;
-    s->refs++;
-    st_log_bg_call(log, open_fn, j, open_done);
+    if (st_fdc_reserve(log->io, log, s))
+        st_log_start_open(log, s);
     return 0;
 }
 
@@ -531,6 +553,7 @@ static void flush_done(st_op *op)
     st_wbuf *w = st_log_wbuf_of(log, log->flush_seg);
     log->flushing = 0;
     log->flush_seg->io_busy = 0;
+    st_fdc_pump(log->flush_seg->fdc); /* its file may be closed for a waiting open */
     /* Only the first dirty segment is flushed, and it stays listed until
      * its flush completes. */
     assert(w != NULL);

@@ -68,8 +68,15 @@ st_segment *st_segment_new(const char *dir, int64_t base)
 
 void st_segment_unref(st_segment *s)
 {
-    if (!s || --s->refs > 0)
+    if (!s)
         return;
+    if (--s->refs > 0) {
+        /* Back to the log's reference only: its file may be closed for an
+         * open waiting for a slot. */
+        if (s->refs == 1 && s->fdc && s->fdc->wait_head)
+            st_fdc_pump(s->fdc);
+        return;
+    }
     st_fdc_remove(s);
     if (s->fd >= 0)
         close(s->fd);

@@ -73,8 +73,10 @@ class BrokerError(AssertionError):
 
 
 class Broker:
-    def __init__(self, shards=None, data_dir=None, extra_sets=(), binary=None, ready_timeout=20.0):
+    def __init__(self, shards=None, data_dir=None, extra_sets=(), binary=None, ready_timeout=20.0, nofile=None):
+        """nofile: run the broker with RLIMIT_NOFILE (soft and hard) set to this."""
         self.shards = shards_from_env() if shards is None else int(shards)
+        self.nofile = nofile
         self.binary = binary or os.environ.get("KB_BROKER_BIN") or DEFAULT_BIN
         self.ready_timeout = ready_timeout
         self.extra_sets = list(extra_sets)
@@ -119,8 +121,15 @@ class Broker:
         self._log_fh.write(("---- start #%d: %s\n" % (self.starts, " ".join(self.argv()))).encode())
         self._log_fh.flush()
         start_off = self._log_fh.tell()
+        preexec = None
+        if self.nofile is not None:
+            import resource
+            lim = int(self.nofile)
+
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._log_fh,
-                                     stderr=self._log_fh, cwd=self._tmp, close_fds=True)
+                                     stderr=self._log_fh, cwd=self._tmp, close_fds=True, preexec_fn=preexec)
         _live.add(self)
         deadline = time.monotonic() + self.ready_timeout
         while True:

@@ -160,11 +160,36 @@ static void test_rlimit_child(void)
                     _exit(5);
                 free(b);
             }
+        /* One append to every log at once: as many flushes in flight as
+         * logs, far more than the budget; files beyond it wait for a slot
+         * instead of running the process out of descriptors. */
+        tu_done done[NLOGS];
+        memset(done, 0, sizeof(done));
         for (int i = 0; i < NLOGS; i++) {
-            tu_rd rd;
-            if (tu_read(io, logs[i], 0, 1, &rd, NULL) != 0 || rd.len == 0)
+            uint8_t *b;
+            size_t len = tu_batch(&b, 1, 1000, 99, 900, -1, 0, 0, 0);
+            int64_t base = -1;
+            if (st_log_append(logs[i], b, len, tu_append_cb, &done[i], &base) != 0 || base != 12)
+                _exit(8);
+            free(b);
+        }
+        for (int i = 0; i < NLOGS; i++) {
+            tu_wait(io, &done[i].fired);
+            if (done[i].rc != 0)
+                _exit(9);
+        }
+        /* Reads of every log at once: the first batch is on disk, in files
+         * the budget closed. */
+        tu_rd rds[NLOGS];
+        memset(rds, 0, sizeof(rds));
+        for (int i = 0; i < NLOGS; i++)
+            if (st_log_read(logs[i], 0, 1, tu_read_cb, &rds[i]) < 0)
+                _exit(10);
+        for (int i = 0; i < NLOGS; i++) {
+            tu_wait(io, &rds[i].fired);
+            if (rds[i].rc != 0 || rds[i].len == 0)
                 _exit(6);
-            free(rd.data);
+            free(rds[i].data);
         }
         for (int i = 0; i < NLOGS; i++)
             if (st_log_close(logs[i]) != 0)
