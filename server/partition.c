@@ -296,16 +296,28 @@ void srv_partmap_free(srv_partmap *pm)
 {
     if (!pm)
         return;
+    /* All at once: two syncfs() instead of fsyncs per partition (a stop
+     * with 100,000 partitions took minutes). */
+    st_log **logs = malloc((pm->count ? pm->count : 1) * sizeof(*logs));
+    size_t n = 0;
     for (size_t i = 0; i < pm->nbuckets; i++) {
         srv_part *x = pm->buckets[i];
         while (x) {
             srv_part *next = x->next;
-            if (x->log)
+            if (x->log && logs)
+                logs[n++] = x->log;
+            else if (x->log)
                 st_log_close(x->log);
             part_free(x);
             x = next;
         }
     }
+    if (n > 0) {
+        int rc = st_log_close_all(logs, n);
+        if (rc)
+            srv_error("closing partitions: %s (they will be recovered at the next start)", st_strerror(rc));
+    }
+    free(logs);
     free(pm->buckets);
     free(pm);
 }

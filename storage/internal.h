@@ -138,6 +138,8 @@ int st_segment_seal_files(st_segment *s);
 void st_segment_unlink_files(const char *log_path);
 int st_fsync_dir(const char *dir);
 int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
+/* The same rename dance without fsyncs: the caller syncs (syncfs). */
+int st_write_file_nosync(const char *dir, const char *name, const void *data, size_t len);
 int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
 
 /* ---- fdcache.c: the shard's budget of open segment files ---------------- */
@@ -281,6 +283,11 @@ struct st_log {
     int64_t max_ts, max_ts_offset;
 
     int bg_pending; /* background ops in flight (seal, unlink, snapshot...) */
+    /* The clean-shutdown marker stays on disk while nothing changed since a
+     * clean open (1), is removed before the first change (2 = removal
+     * queued), so opening and closing an idle log costs no fsync. */
+    int marker;
+    int64_t snap_offset; /* offset of the producer.snapshot on disk, -1 when none */
     int compacting;
     int64_t last_compact_ms;
     st_log_stats stats;
@@ -288,6 +295,8 @@ struct st_log {
 
 int st_log_segment_index_of(const st_log *log, int64_t offset); /* -1 when below */
 st_segment *st_log_active(const st_log *log);
+/* A background call that changes the partition's files: queued after the
+ * removal of the clean-shutdown marker (the thread runs calls in order). */
 void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long));
 void st_log_remove_segment_at(st_log *log, size_t i); /* unlinks in the background */
 void st_log_kick_flush(st_log *log);

@@ -144,7 +144,9 @@ static int recover_segment(st_log *log, st_segment *s, int full_scan, int verify
         return -errno;
     uint64_t fsize = (uint64_t)st.st_size;
     uint64_t from = 0;
-    if (!full_scan && st_index_load(&s->ix, s->path, fsize) == 0) {
+    if (fsize == 0) {
+        st_index_reset(&s->ix); /* empty: no index files are written for it */
+    } else if (!full_scan && st_index_load(&s->ix, s->path, fsize) == 0) {
         if (s->ix.n > 0) {
             from = s->ix.e[s->ix.n - 1].pos;
             s->next_offset = s->base + s->ix.e[s->ix.n - 1].rel;
@@ -329,6 +331,7 @@ static int load_producer_state(st_log *log)
             st_pstate_deserialize(&log->ps, buf, len, &snap_off) == 0 && snap_off <= log->next_offset &&
             snap_off >= from) {
             from = snap_off;
+            log->snap_offset = snap_off;
         } else {
             /* Unusable or ahead of the recovered log: rebuild from scratch. */
             st_pstate_free(&log->ps);
@@ -402,11 +405,10 @@ int st_recover(st_log *log)
     char marker[4096];
     snprintf(marker, sizeof(marker), "%s/clean-shutdown", log->dir);
     int clean = access(marker, F_OK) == 0;
-    if (clean) {
-        /* From here on a crash must not be mistaken for a clean stop. */
-        if (unlink(marker) != 0 || (rc = st_fsync_dir(log->dir)) < 0)
-            return rc < 0 ? rc : -errno;
-    }
+    /* The marker stays until the first change (log.c removes it, and syncs
+     * the directory, before any write or file operation): a crash before
+     * that leaves the files exactly as the clean stop did. */
+    log->marker = clean;
 
     int64_t *bases = NULL;
     size_t n = 0;
@@ -463,6 +465,17 @@ int st_recover(st_log *log)
         st_segment *s = st_segment_new(log->dir, 0);
         if (!s)
             return -ENOMEM;
+        /* A new, empty log is as final as a cleanly closed one: marked
+         * clean (the segment's directory fsync below covers the marker too)
+         * it needs no work at close or at the next open until written. */
+        if (!clean) {
+            int mfd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (mfd >= 0) {
+                clean = write(mfd, "1", 1) == 1;
+                close(mfd);
+                log->marker = clean;
+            }
+        }
         rc = st_segment_open_file(s, 1);
         if (rc == 0)
             rc = push_segment(log, s);

@@ -165,6 +165,8 @@ int st_segment_seal_files(st_segment *s)
     if (s->fd >= 0 ? ftruncate(s->fd, (off_t)s->size) != 0
                    : (s->created && truncate(s->path, (off_t)s->size) != 0))
         return -errno;
+    if (s->size == 0 && s->ix.n == 0 && s->ix.tn == 0)
+        return 0; /* an empty segment needs no index (recovery expects none) */
     return st_index_save(&s->ix, s->path);
 }
 
@@ -194,7 +196,7 @@ int st_fsync_dir(const char *dir)
     return rc;
 }
 
-int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+static int write_file_atomic(const char *dir, const char *name, const void *data, size_t len, int durable)
 {
     char tmp[4096], dst[4096];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp) ||
@@ -216,16 +218,26 @@ int st_write_file_atomic(const char *dir, const char *name, const void *data, si
         }
         done += (size_t)w;
     }
-    if (rc == 0 && fsync(fd) != 0)
+    if (rc == 0 && durable && fsync(fd) != 0)
         rc = -errno;
     close(fd);
     if (rc == 0 && rename(tmp, dst) != 0)
         rc = -errno;
-    if (rc == 0)
+    if (rc == 0 && durable)
         rc = st_fsync_dir(dir);
     if (rc != 0)
         unlink(tmp);
     return rc;
+}
+
+int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_file_atomic(dir, name, data, len, 1);
+}
+
+int st_write_file_nosync(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_file_atomic(dir, name, data, len, 0);
 }
 
 int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len)

@@ -83,6 +83,11 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
  * Blocking (drives st_io_wait itself); callbacks of pending appends run. */
 int st_log_close(st_log *log);
 
+/* st_log_close for many logs at once (shutdown): the same files, made
+ * durable with two syncfs() calls instead of fsyncs per log. Frees every
+ * log; returns 0 or the first error. */
+int st_log_close_all(st_log **logs, size_t n);
+
 /* Applies a new configuration (sizes, retention, flush policy). */
 void st_log_set_config(st_log *log, const st_log_config *cfg);
 
