@@ -65,6 +65,18 @@ def status(p):
     return rss, len(os.listdir("/proc/%d/fd" % p.pid))
 
 
+def idle_cpu(p, seconds=5.0):
+    """CPU share the idle broker uses (its periodic per-partition work), over `seconds`."""
+    def ticks():
+        with open("/proc/%d/stat" % p.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    hz = os.sysconf("SC_CLK_TCK")
+    t0, c0 = time.monotonic(), ticks()
+    time.sleep(seconds)
+    return (ticks() - c0) / hz / (time.monotonic() - t0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--partitions", type=int, default=10000)
@@ -102,6 +114,7 @@ def main():
         p, port, t_start = start(args, data, log)
         rss, fds = status(p)
         print("start: %.2f s (RSS %.0f MiB, %d open fds)" % (t_start, rss / 2**20, fds), flush=True)
+        print("idle CPU after start: %.1f%% of one core" % (100 * idle_cpu(p)), flush=True)
         if args.verify:
             verify("127.0.0.1:%d" % port, topics, args.per_topic, "after restart")
             rss, fds = status(p)
