@@ -283,20 +283,28 @@ struct st_log {
     int64_t max_ts, max_ts_offset;
 
     int bg_pending; /* background ops in flight (seal, unlink, snapshot...) */
-    /* The clean-shutdown marker stays on disk while nothing changed since a
-     * clean open (1), is removed before the first change (2 = removal
-     * queued), so opening and closing an idle log costs no fsync. */
+    /* 1 while nothing changed since a clean open: closing has nothing to
+     * write (opening and closing an idle log costs no I/O). */
     int marker;
     int64_t snap_offset; /* offset of the producer.snapshot on disk, -1 when none */
+    /* An idle log holds no chunks: the active segment's partial last block
+     * (which the next flush rewrites whole) waits here, for tail_seg only. */
+    uint8_t *tail_blk;
+    st_segment *tail_seg;
+    int64_t last_append_ms;
     int compacting;
     int64_t last_compact_ms;
     st_log_stats stats;
 };
 
 int st_log_segment_index_of(const st_log *log, int64_t offset); /* -1 when below */
+/* Frees the write buffer, bounce block and completion queue of a log idle
+ * for idle_ms (everything written); the next append brings them back. */
+void st_log_release_idle(st_log *log, int64_t now_ms, int64_t idle_ms);
+int st_log_keep_tail(st_log *log, const uint8_t *blk, size_t len); /* recovery */
 st_segment *st_log_active(const st_log *log);
-/* A background call that changes the partition's files: queued after the
- * removal of the clean-shutdown marker (the thread runs calls in order). */
+/* A background call that changes the partition's files (marks the log
+ * changed since its clean open). */
 void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long));
 void st_log_remove_segment_at(st_log *log, size_t i); /* unlinks in the background */
 void st_log_kick_flush(st_log *log);

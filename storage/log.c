@@ -177,43 +177,12 @@ static void bg_call_raw(st_log *log, long (*fn)(void *), void *arg, void (*done)
     st_io_submit(log->io, &c->op);
 }
 
-static long unmark_fn(void *arg)
-{
-    st_log *log = arg; /* only dir, which never changes, is read here */
-    char p[4096];
-    if ((size_t)snprintf(p, sizeof(p), "%s/clean-shutdown", log->dir) >= sizeof(p))
-        return -ENAMETOOLONG;
-    if (unlink(p) != 0 && errno != ENOENT)
-        return -errno;
-    return st_fsync_dir(log->dir);
-}
-
-static void rollback(st_log *log, int err);
-
-static void unmark_done(st_log *log, void *arg, long res)
-{
-    (void)arg;
-    if (res < 0) {
-        /* Writing with the marker still there would let a crash pass for a
-         * clean stop: fail what waits, try again with the next change. */
-        st_logf(ST_LL_ERROR, "removing %s/clean-shutdown: %s", log->dir, strerror((int)-res));
-        log->stats.io_errors++;
-        log->marker = 1;
-        rollback(log, (int)res);
-        return;
-    }
-    log->marker = 0;
-    st_log_kick_flush(log);
-}
-
-/* Before the first change after a clean open: the marker goes (and the
- * directory is synced) ahead of every later background call. */
+/* The first change since a clean open: from now on st_log_close has work
+ * to do. The marker file itself stays (recovery CRC-checks what was
+ * appended after it, see recovery.c), so no write waits for a fsync. */
 static void unmark(st_log *log)
 {
-    if (log->marker != 1)
-        return;
-    log->marker = 2;
-    bg_call_raw(log, unmark_fn, log, unmark_done);
+    log->marker = 0;
 }
 
 void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long))
@@ -369,7 +338,7 @@ void st_log_start_open(st_log *log, st_segment *s)
     j->s = s;
     j->create = !s->created;
     j->fd = -1;
-    /* Reopening changes nothing on disk: the marker may stay. */
+    /* Reopening changes nothing on disk. */
     if (j->create)
         st_log_bg_call(log, open_fn, j, open_done);
     else
@@ -471,10 +440,6 @@ void st_log_kick_flush(st_log *log)
         }
         return;
     }
-    if (log->marker) {
-        unmark(log); /* unmark_done kicks the flush */
-        return;
-    }
     if (s->fd < 0) {
         /* Being created, or closed by the open-file budget: open_done kicks
          * the flush again. */
@@ -498,6 +463,12 @@ void st_log_kick_flush(st_log *log)
                 return; /* retried on the next append or tick */
             log->iov = ni;
             log->iovmax = need;
+        }
+        if (!log->bounce) {
+            void *b = NULL;
+            if (posix_memalign(&b, ST_BLOCK, ST_BLOCK) != 0)
+                return; /* retried on the next append or tick */
+            log->bounce = b;
         }
         int n = st_chunks_iov(&w->ch, from, full, log->iov, log->iovmax);
         if (full < s->size) {
@@ -697,6 +668,9 @@ static int roll(st_log *log, int64_t now)
     (void)now;
     if (log->old.seg)
         return ST_E_BUSY; /* the previous roll is still being flushed */
+    free(log->tail_blk);  /* the rolled segment is complete on disk */
+    log->tail_blk = NULL;
+    log->tail_seg = NULL;
     if (log->nsegs == log->segcap) {
         size_t nc = log->segcap * 2;
         st_segment **ns = realloc(log->segs, nc * sizeof(*ns));
@@ -765,6 +739,18 @@ int st_log_append(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb
         s = log->act.seg;
     }
 
+    unmark(log);
+    if (log->tail_blk && log->tail_seg == s) {
+        /* Back from idle: the partial block the next flush rewrites. */
+        uint64_t blk = ST_ALIGN_DOWN(s->size);
+        rc = st_chunks_write(&log->act.ch, blk, log->tail_blk, (size_t)(s->size - blk));
+        if (rc < 0)
+            return rc;
+        free(log->tail_blk);
+        log->tail_blk = NULL;
+        log->tail_seg = NULL;
+    }
+    log->last_append_ms = now;
     int64_t base = log->next_offset;
     uint64_t pos = s->size;
     uint8_t head[8];
@@ -826,6 +812,47 @@ int st_log_flush(st_log *log, st_append_cb cb, void *arg)
     return 0;
 }
 
+/* ---- idle memory ---------------------------------------------------------- */
+
+int st_log_keep_tail(st_log *log, const uint8_t *blk, size_t len)
+{
+    if (!log->tail_blk && !(log->tail_blk = malloc(ST_BLOCK)))
+        return -ENOMEM;
+    memcpy(log->tail_blk, blk, len);
+    log->tail_seg = log->act.seg;
+    return 0;
+}
+
+void st_log_release_idle(st_log *log, int64_t now_ms, int64_t idle_ms)
+{
+    st_wbuf *w = &log->act;
+    st_segment *s = w->seg;
+    if (log->closing || log->flushing || log->truncating || log->old.seg || log->reads_inflight ||
+        log->pend_n || w->written < s->size || now_ms - log->last_append_ms < idle_ms)
+        return;
+    if (w->ch.n || w->ch.nspare) {
+        uint64_t blk = ST_ALIGN_DOWN(s->size);
+        if (blk < s->size) {
+            size_t contig = 0;
+            if (!st_chunks_at(&w->ch, blk, &contig))
+                return; /* not held (cannot happen: the flush keeps it), keep everything */
+            uint8_t tmp[ST_BLOCK];
+            st_chunks_read(&w->ch, blk, tmp, (size_t)(s->size - blk));
+            if (st_log_keep_tail(log, tmp, (size_t)(s->size - blk)) < 0)
+                return;
+        }
+        st_chunks_free(&w->ch);
+    }
+    free(log->bounce);
+    log->bounce = NULL;
+    free(log->iov);
+    log->iov = NULL;
+    log->iovmax = 0;
+    free(log->pend);
+    log->pend = NULL;
+    log->pend_cap = log->pend_head = 0;
+}
+
 /* ---- getters ------------------------------------------------------------- */
 
 int64_t st_log_start_offset(const st_log *log)
@@ -863,7 +890,8 @@ void st_log_get_stats(const st_log *log, st_log_stats *out)
     *out = log->stats;
     out->direct_io = log->act.seg->direct;
     size_t m = log->act.ch.allocated + log->old.ch.allocated + st_pstate_memory(&log->ps) +
-               log->pend_cap * sizeof(st_pending) + ST_BLOCK;
+               log->pend_cap * sizeof(st_pending) + (log->bounce ? ST_BLOCK : 0) +
+               (log->tail_blk ? ST_BLOCK : 0);
     for (size_t i = 0; i < log->nsegs; i++)
         m += st_index_memory(&log->segs[i]->ix) + sizeof(st_segment);
     out->memory_bytes = m;
@@ -890,6 +918,7 @@ static void free_log(st_log *log)
     free(log->pend);
     free(log->iov);
     free(log->bounce);
+    free(log->tail_blk);
     free(log->dir);
     free(log);
 }
@@ -906,12 +935,10 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
         st_log_config_default(&log->cfg);
     sanitize_config(&log->cfg);
     log->dir = strdup(dir);
-    void *bounce = NULL;
-    if (!log->dir || posix_memalign(&bounce, ST_BLOCK, ST_BLOCK) != 0) {
+    if (!log->dir) {
         free_log(log);
         return -ENOMEM;
     }
-    log->bounce = bounce;
     log->max_ts = -1;
     log->max_ts_offset = -1;
     log->snap_offset = -1;
@@ -924,6 +951,7 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
         return rc;
     }
     log->last_sync_ms = st_now_ms();
+    log->last_append_ms = log->last_sync_ms;
     /* Recovery opened every segment; beyond the budget, the least recently
      * used (this log's older segments first) are closed again. */
     for (size_t i = 0; i < log->nsegs; i++)

@@ -374,7 +374,8 @@ static void load_log_start(st_log *log)
 }
 
 /* The active segment's partial last block must be in memory: the next flush
- * rewrites that whole block. */
+ * rewrites that whole block. It waits in a 4 KiB copy, not a write-buffer
+ * chunk, so a log nobody writes to holds no chunk (100,000 partitions). */
 static int load_tail_block(st_log *log)
 {
     st_segment *s = log->act.seg;
@@ -392,7 +393,7 @@ static int load_tail_block(st_log *log)
     if (r < (ssize_t)(s->size - blk))
         rc = r < 0 ? -errno : ST_E_STORAGE;
     else
-        rc = st_chunks_write(&log->act.ch, blk, buf, (size_t)(s->size - blk));
+        rc = st_log_keep_tail(log, buf, (size_t)(s->size - blk)); /* chunks come with the next append */
     free(buf);
     return rc;
 }
@@ -405,9 +406,12 @@ int st_recover(st_log *log)
     char marker[4096];
     snprintf(marker, sizeof(marker), "%s/clean-shutdown", log->dir);
     int clean = access(marker, F_OK) == 0;
-    /* The marker stays until the first change (log.c removes it, and syncs
-     * the directory, before any write or file operation): a crash before
-     * that leaves the files exactly as the clean stop did. */
+    /* The marker is not removed while the log runs (that was an unlink and a
+     * directory fsync per partition, at open or before its first write).
+     * It only vouches for what the clean stop left: sealed segments (synced
+     * before any later segment got data) and index files. What was appended
+     * since lies after the last segment's last index entry, and that part is
+     * always CRC-checked below and truncated at the first bad byte. */
     log->marker = clean;
 
     int64_t *bases = NULL;
@@ -429,7 +433,7 @@ int st_recover(st_log *log)
             break;
         }
         int last = i + 1 == n;
-        rc = recover_segment(log, s, !clean && last, !clean);
+        rc = recover_segment(log, s, !clean && last, !clean || last);
     }
     free(bases);
     if (rc < 0)

@@ -3,7 +3,8 @@
  * keeps its files (marker, snapshot) untouched and closes without rewriting
  * them; the first change removes the marker before anything reaches the
  * disk, so a crash after it still triggers a full recovery; st_log_close_all
- * leaves every log cleanly closed. Both I/O paths.
+ * leaves every log cleanly closed; an idle log gives its write buffer back.
+ * Both I/O paths.
  */
 #include <CUnit/Basic.h>
 #include <sys/wait.h>
@@ -46,6 +47,32 @@ static void append_n(st_io *io, st_log *log, int n, uint32_t seed)
     }
 }
 
+/* Every batch from 0 to the end, CRC-checked; returns how many records. */
+static int64_t check_all(st_io *io, st_log *log)
+{
+    int64_t off = 0, end = st_log_high_watermark(log);
+    while (off < end) {
+        tu_rd rd;
+        if (tu_read(io, log, off, 1 << 20, &rd, NULL) != 0 || rd.len == 0)
+            return -1;
+        kp_batch_iter it;
+        kp_batch kb;
+        kp_batch_iter_init(&it, rd.data, rd.len, 1);
+        int n;
+        while ((n = kp_batch_iter_next(&it, &kb)) == 1) {
+            if (kb.h.base_offset != off) {
+                free(rd.data);
+                return -1;
+            }
+            off = kb.h.base_offset + kb.h.last_offset_delta + 1;
+        }
+        free(rd.data);
+        if (n < 0)
+            return -1;
+    }
+    return off;
+}
+
 static void test_idle_open_close(void)
 {
     st_io *io = tu_io(g_force_thread);
@@ -72,9 +99,10 @@ static void test_idle_open_close(void)
     CU_ASSERT_EQUAL(m1, m2);
     CU_ASSERT_EQUAL(s1, s2);
 
-    /* The first append removes the marker before its data is written: a
-     * crash right after (the child exits without closing) is then not taken
-     * for a clean stop, and recovery keeps the acknowledged batch. */
+    /* A crash after appends (the child exits without closing): the marker
+     * is still there, yet what was appended since the clean open is
+     * CRC-checked: the acknowledged batch is kept, garbage after it (a
+     * plausible header with a wrong CRC, as a torn write may leave) is cut. */
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
@@ -92,9 +120,36 @@ static void test_idle_open_close(void)
     int status = 0;
     waitpid(pid, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT_NOT_EQUAL(file_ino(dir, "clean-shutdown", &m2), 0);
+    CU_ASSERT_EQUAL(file_ino(dir, "clean-shutdown", &m2), 0);
+    {
+        char seg[8192];
+        snprintf(seg, sizeof(seg), "%s/00000000000000000000.log", dir);
+        struct stat st;
+        CU_ASSERT_EQUAL_FATAL(stat(seg, &st), 0);
+        uint8_t *b;
+        size_t len = tu_batch(&b, 1, 6000, 78, 100, -1, 0, 0, 0);
+        kp_put_be64(b, 7);
+        b[len - 1] ^= 0x5a; /* a record byte: CRC mismatch */
+        FILE *f = fopen(seg, "r+b");
+        CU_ASSERT_FATAL(f != NULL);
+        /* Where the child's batch ends (recovery cut the zero padding). */
+        st_log *probe;
+        CU_ASSERT_EQUAL_FATAL(st_log_open(io, dir, NULL, &probe), 0);
+        CU_ASSERT_EQUAL(st_log_end_offset(probe), 7);
+        int64_t end_pos = st_log_size_bytes(probe);
+        st_log_stats ps;
+        st_log_get_stats(probe, &ps);
+        CU_ASSERT_EQUAL(ps.appends, 0);
+        CU_ASSERT_EQUAL(st_log_close(probe), 0);
+        CU_ASSERT_EQUAL(fseek(f, (long)end_pos, SEEK_SET), 0);
+        CU_ASSERT_EQUAL(fwrite(b, 1, len, f), len);
+        fclose(f);
+        free(b);
+    }
+    CU_ASSERT_EQUAL(file_ino(dir, "clean-shutdown", &m2), 0);
     CU_ASSERT_EQUAL_FATAL(st_log_open(io, dir, NULL, &log), 0);
     CU_ASSERT_EQUAL(st_log_end_offset(log), 7);
+    CU_ASSERT_EQUAL(check_all(io, log), 7);
     CU_ASSERT_EQUAL(st_log_close(log), 0);
 
     /* A new empty log is clean from the start: opening it again finds the
@@ -148,8 +203,45 @@ static void test_close_all(void)
     free(root);
 }
 
+/* A log nobody writes to gives its write buffer back after a while and
+ * takes it again (with the partial last block) on the next append. */
+static void test_idle_release(void)
+{
+    st_io *io = tu_io(g_force_thread);
+    char *dir = tu_mkdtemp();
+    st_log *log;
+    CU_ASSERT_EQUAL_FATAL(st_log_open(io, dir, NULL, &log), 0);
+    append_n(io, log, 5, 7); /* about 1.5 KiB: the segment ends mid-block */
+    st_log_stats st;
+    st_log_get_stats(log, &st);
+    size_t busy = st.memory_bytes;
+    CU_ASSERT(busy >= (256u << 10)); /* a write-buffer chunk */
+    st_log_tick(log, tu_now_ms() + 3600 * 1000);
+    st_log_get_stats(log, &st);
+    CU_ASSERT(st.memory_bytes < 16u << 10);
+    CU_ASSERT_EQUAL(check_all(io, log), 10);
+    append_n(io, log, 3, 70);
+    CU_ASSERT_EQUAL(check_all(io, log), 16);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    /* After a restart the log starts without a chunk as well. */
+    CU_ASSERT_EQUAL_FATAL(st_log_open(io, dir, NULL, &log), 0);
+    st_log_get_stats(log, &st);
+    CU_ASSERT(st.memory_bytes < 16u << 10);
+    CU_ASSERT_EQUAL(check_all(io, log), 16);
+    append_n(io, log, 2, 700);
+    CU_ASSERT_EQUAL(check_all(io, log), 20);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    CU_ASSERT_EQUAL_FATAL(st_log_open(io, dir, NULL, &log), 0);
+    CU_ASSERT_EQUAL(check_all(io, log), 20);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static void add_tests(CU_pSuite s)
 {
+    CU_add_test(s, "idle_release", test_idle_release);
     CU_add_test(s, "idle_open_close", test_idle_open_close);
     CU_add_test(s, "close_all", test_close_all);
 }
