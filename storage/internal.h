@@ -138,7 +138,9 @@ int st_segment_seal_files(st_segment *s);
 void st_segment_unlink_files(const char *log_path);
 int st_fsync_dir(const char *dir);
 int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
-/* The same rename dance without fsyncs: the caller syncs (syncfs). */
+/* Rewrites the file in place without fsync: only for files whose content is
+ * checked when read (the CRC-protected producer snapshot), written before a
+ * syncfs (st_log_close_all); a torn one is detected and ignored. */
 int st_write_file_nosync(const char *dir, const char *name, const void *data, size_t len);
 int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
 

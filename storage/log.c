@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -965,7 +966,7 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
  * fsyncs to the caller's syncfs (st_log_close_all). Returns 1 when the log
  * is unchanged since a clean open (its files, marker included, are final),
  * 0 when the marker may now be written, or a negative error. */
-static int close_prepare(st_log *log, int durable)
+static int close_drain(st_log *log)
 {
     log->closing = 1;
     int rc = 0;
@@ -974,6 +975,9 @@ static int close_prepare(st_log *log, int durable)
         if (!log->flushing && !log->old.seg && log->reads_inflight == 0 && log->bg_pending == 0 &&
             log->act.synced >= log->act.seg->size)
             break;
+        /* The budget may make this log's open wait for a slot that only
+         * another log's completion frees: keep the shard's queue moving. */
+        st_fdc_pump(st_fdcache_of(log->io));
         int r = st_io_wait(log->io, 100);
         if (r < 0) {
             rc = r;
@@ -983,7 +987,14 @@ static int close_prepare(st_log *log, int durable)
     fire_pending(log, ST_E_CLOSED);
     if (rc == 0 && log->marker == 1)
         return 1;
-    if (rc == 0) {
+    return rc;
+}
+
+/* The files of a drained log (no st_io use: may run on any thread). */
+static int close_files(st_log *log, int durable)
+{
+    int rc = 0;
+    {
         st_segment *s = log->act.seg;
         if (durable && s->fd < 0 && s->created)
             rc = st_segment_open_file(s, 0); /* closed by the budget; blocking is fine here */
@@ -1008,6 +1019,12 @@ static int close_prepare(st_log *log, int durable)
     return rc;
 }
 
+static int close_prepare(st_log *log, int durable)
+{
+    int rc = close_drain(log);
+    return rc == 0 ? close_files(log, durable) : rc;
+}
+
 int st_log_close(st_log *log)
 {
     int rc = close_prepare(log, 1);
@@ -1018,28 +1035,82 @@ int st_log_close(st_log *log)
     return rc < 0 ? rc : 0;
 }
 
+/* close_files of many logs at once: sealing truncates each active segment
+ * (ext4 reads bitmap blocks synchronously to free its padding block) and
+ * writes small files, all waiting on the disk one at a time; a few threads
+ * overlap those waits. */
+#define CLOSE_THREADS 8
+
+typedef struct close_job {
+    st_log **logs;
+    int *rcs;
+    size_t n;
+    size_t next; /* atomic */
+} close_job;
+
+static void *close_worker(void *arg)
+{
+    close_job *j = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= j->n)
+            return NULL;
+        j->rcs[i] = close_files(j->logs[i], 0);
+    }
+}
+
 int st_log_close_all(st_log **logs, size_t n)
 {
     /* Per log, st_log_close pays five fsyncs (segment, snapshot and marker
      * files, directory twice): minutes for 100,000 partitions. Here every
-     * log writes its files unsynced, one syncfs() makes them durable, then
-     * the markers are created and a second syncfs() makes those durable:
-     * no marker can reach the disk before the files it vouches for. */
-    char **dirs = calloc(n ? n : 1, sizeof(*dirs));
-    size_t nd = 0;
-    int rc = dirs ? 0 : -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int r = close_prepare(logs[i], dirs == NULL);
-        if (r == 0 && dirs) {
-            if ((dirs[nd] = strdup(logs[i]->dir)) != NULL)
-                nd++;
-        } else if (r == 0) {
-            r = st_write_file_atomic(logs[i]->dir, "clean-shutdown", "1", 1);
+     * log writes its files unsynced (in parallel), one syncfs() makes them
+     * durable, then the markers are written and a second syncfs() makes
+     * those durable: no marker can reach the disk before the files it
+     * vouches for. */
+    st_log **todo = calloc(n ? n : 1, sizeof(*todo));
+    int *rcs = calloc(n ? n : 1, sizeof(*rcs));
+    if (!todo || !rcs) {
+        free(todo);
+        free(rcs);
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            int r = st_log_close(logs[i]);
+            if (r < 0 && rc == 0)
+                rc = r;
         }
+        return rc;
+    }
+    int rc = 0;
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = close_drain(logs[i]); /* on the caller's thread: it drives the logs' st_io */
+        if (r == 0)
+            todo[nt++] = logs[i];
+        else
+            free_log(logs[i]); /* 1: unchanged, its files are final */
         if (r < 0 && rc == 0)
             rc = r;
-        free_log(logs[i]);
     }
+    close_job job = {todo, rcs, nt, 0};
+    pthread_t th[CLOSE_THREADS];
+    int started = 0;
+    for (int t = 0; t < CLOSE_THREADS && (size_t)t < nt; t++)
+        if (pthread_create(&th[started], NULL, close_worker, &job) == 0)
+            started++;
+    close_worker(&job); /* also here: works even if no thread could start */
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    char **dirs = calloc(nt ? nt : 1, sizeof(*dirs));
+    size_t nd = 0;
+    for (size_t i = 0; i < nt; i++) {
+        if (rcs[i] == 0 && dirs && (dirs[nd] = strdup(todo[i]->dir)) != NULL)
+            nd++;
+        else if (rcs[i] < 0 && rc == 0)
+            rc = rcs[i];
+        free_log(todo[i]);
+    }
+    free(todo);
+    free(rcs);
     if (nd > 0) {
         int fd = open(dirs[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int r = fd < 0 || syncfs(fd) != 0 ? -errno : 0;
