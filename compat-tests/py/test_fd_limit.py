@@ -203,9 +203,10 @@ class FdLimitTest(unittest.TestCase):
             for _ in range(20):
                 keep.call(ApiVersionRequest[0]())
                 time.sleep(0.05)
-            self.assertLess(time.monotonic() - t0, 5)
-            # Rate-limited: a spinning accept loop would log a line per attempt.
-            self.assertLessEqual(self.broker.log_text().count("accept failed") - before, 2)
+            self.assertLess(time.monotonic() - t0, 10)
+            # Rate-limited (one line per listener and shard per 10 s): a spinning accept loop logs a line per
+            # attempt, millions in this time.
+            self.assertLessEqual(self.broker.log_text().count("accept failed") - before, 4 * self.broker.shards)
         finally:
             for s in extra:
                 s.close()
