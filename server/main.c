@@ -215,6 +215,15 @@ static void set_file_budget(srv_broker *b, rlim_t nofile)
              used, per, (int)b->cfg.log_max_open_files, b->cfg.log_max_open_files > 0 ? "" : " = auto");
 }
 
+/* A shard's partitions, opened before its thread runs (start-up only: the
+ * shard's state is touched by this thread alone until then). */
+static void *open_partitions(void *arg)
+{
+    srv_shard *s = arg;
+    srv_partmap_reconcile(s->parts, s->meta);
+    return NULL;
+}
+
 /* Per listener, the address clients of that listener are told to use: the
  * advertised listener of the same name (Kafka's rule), else the listener
  * itself; an empty host is "localhost", a port of 0 the port we got. */
@@ -278,12 +287,23 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Every shard starts from the replayed metadata and opens its partitions
-     * (recovery of each log happens here, before any client connects). */
+     * (recovery of each log happens here, before any client connects), all
+     * shards at once: with 100,000 partitions the opens are most of the
+     * start. */
+    pthread_t *openers = calloc((size_t)b->nshards, sizeof(pthread_t));
+    int *started = calloc((size_t)b->nshards, sizeof(int));
     for (int i = 0; i < b->nshards; i++) {
         srv_shard *s = &b->shards[i];
         s->meta = srv_controller_current(b);
-        srv_partmap_reconcile(s->parts, s->meta);
+        started[i] = openers && started && pthread_create(&openers[i], NULL, open_partitions, s) == 0;
+        if (!started[i])
+            open_partitions(s);
     }
+    for (int i = 0; i < b->nshards; i++)
+        if (started && started[i])
+            pthread_join(openers[i], NULL);
+    free(openers);
+    free(started);
     if ((rc = srv_groups_start(b)) != 0) {
         srv_error("cannot load the consumer groups: %s; exiting", st_strerror(rc));
         return 1;
