@@ -62,10 +62,9 @@ struct srv_shard {
     struct evconnlistener **listeners;
     void *listen_ctx; /* conn.c's per-listener callback arguments */
     int nlisteners;
-    srv_meta *meta;                   /* the metadata version this shard serves (one ref held) */
-    srv_partmap *parts;               /* partitions this shard owns */
-    struct srv_offline_set **offline; /* [owner shard]: its offline partitions, as it published them */
-    srv_conn *conns;                  /* every open connection of this shard */
+    srv_meta *meta;     /* the metadata version this shard serves (one ref held) */
+    srv_partmap *parts; /* partitions this shard owns */
+    srv_conn *conns;    /* every open connection of this shard */
     uint64_t next_wait_id;
     int64_t next_pid;
     struct srv_fetch_wait *waits;              /* fetch requests parked on this shard */
@@ -74,6 +73,10 @@ struct srv_shard {
     int64_t now_ms;                            /* cached at each tick and event */
     unsigned ticks;
     srv_shard_metrics metrics;
+
+    /* [owner shard]: that shard's offline partitions, as it published them */
+    struct srv_offline_set **offline;
+    int nconns; /* open connections */
 };
 
 struct srv_broker {
@@ -95,6 +98,11 @@ struct srv_broker {
     int ready_count;                 /* atomic: shards that finished start-up */
     struct srv_controller *ctl;      /* metadata owner, lives on shard 0 */
     struct srv_metrics_srv *metrics; /* the HTTP scrape thread, if metrics.port is set */
+
+    /* Connections a shard accepts at most: max.connections and what
+     * RLIMIT_NOFILE leaves beside the segment-file budget, so clients can
+     * never take the descriptors partitions need (main.c). */
+    int max_conns_per_shard;
 };
 
 /* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a

@@ -107,6 +107,7 @@ static void conn_free(srv_conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    s->nconns--;
     bufferevent_free(c->bev);
     srv_m_add(&s->metrics.connections_closed, 1);
     free(c->rx_frame);
@@ -404,6 +405,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)salen;
     listen_ctx *lc = arg;
     srv_shard *s = lc->s;
+    if (s->nconns >= s->b->max_conns_per_shard) {
+        /* Over max.connections or the descriptors left beside the
+         * partitions' budget: closed at once, as Kafka does over its limit. */
+        evutil_closesocket(fd);
+        int64_t now = srv_mono_ms();
+        lc->failures++;
+        if (lc->last_log_ms == 0 || now - lc->last_log_ms >= ACCEPT_LOG_GAP_MS) {
+            srv_warn("closing new connections on listener %s: %d open on this shard, the most allowed "
+                     "(max.connections / RLIMIT_NOFILE); %u refused since the last report",
+                     s->b->cfg.listeners[lc->idx].name, s->nconns, lc->failures);
+            lc->last_log_ms = now;
+            lc->failures = 0;
+        }
+        return;
+    }
     srv_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         evutil_closesocket(fd);
@@ -440,6 +456,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
+    s->nconns++;
     srv_debug("connection from %s", c->peer);
 }
 

@@ -210,9 +210,20 @@ static void set_file_budget(srv_broker *b, rlim_t nofile)
     if (used + 64 > (unsigned long long)nofile)
         srv_warn("log.max.open.files=%d leaves fewer than 64 of %llu descriptors for connections",
                  (int)b->cfg.log_max_open_files, (unsigned long long)nofile);
+    /* The rest, minus what the broker opens besides (per shard: epoll,
+     * eventfds, io_uring, listeners; recovery's and the background thread's
+     * short-lived files; the metadata log), is for connections. */
+    unsigned long long reserve = 64 + 16 * (unsigned long long)b->nshards;
+    unsigned long long conns =
+        nofile > used + reserve ? nofile - used - reserve : (unsigned long long)b->nshards;
+    if (b->cfg.max_connections > 0 && (unsigned long long)b->cfg.max_connections < conns)
+        conns = (unsigned long long)b->cfg.max_connections;
+    unsigned long long cps = (conns + (unsigned long long)b->nshards - 1) / (unsigned long long)b->nshards;
+    b->max_conns_per_shard = cps > INT32_MAX ? INT32_MAX : (int)(cps > 0 ? cps : 1);
     srv_info("segment files: at most %llu open (%llu per shard, log.max.open.files=%d%s); idle ones are "
-             "closed and reopened on demand",
-             used, per, (int)b->cfg.log_max_open_files, b->cfg.log_max_open_files > 0 ? "" : " = auto");
+             "closed and reopened on demand; connections: at most %d per shard",
+             used, per, (int)b->cfg.log_max_open_files, b->cfg.log_max_open_files > 0 ? "" : " = auto",
+             b->max_conns_per_shard);
 }
 
 /* A shard's partitions, opened before its thread runs (start-up only: the
