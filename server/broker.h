@@ -77,6 +77,12 @@ struct srv_shard {
     int64_t now_ms;                            /* cached at each tick and event */
     unsigned ticks;
     srv_shard_metrics metrics;
+
+    /* [owner shard]: that shard's offline partitions, as it published them */
+    struct srv_offline_set **offline;
+    int nconns;                   /* open connections */
+    unsigned conns_refused;       /* over the connection limit since the last log line */
+    int64_t conns_refused_log_ms; /* when that line was written */
 };
 
 struct srv_broker {
@@ -98,6 +104,11 @@ struct srv_broker {
     int ready_count;                 /* atomic: shards that finished start-up */
     struct srv_controller *ctl;      /* metadata owner, lives on shard 0 */
     struct srv_metrics_srv *metrics; /* the HTTP scrape thread, if metrics.port is set */
+
+    /* Connections a shard accepts at most: max.connections and what
+     * RLIMIT_NOFILE leaves beside the segment-file budget, so clients can
+     * never take the descriptors partitions need (main.c). */
+    int max_conns_per_shard;
 };
 
 /* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a

@@ -262,6 +262,10 @@ static const keydef BKEYS[] = {
      "Answer acks=all produce requests only after fdatasync made the data durable; when false, "
      "flush.messages/flush.ms drive syncs.",
      NULL},
+    {"log.max.open.files", SRV_TYPE_INT, USE_APPLY, "0", 0, INT32_MAX, NULL, NULL,
+     "Segment files kept open at once (split over the shards); idle ones beyond it are closed and reopened "
+     "on demand. 0 = half of RLIMIT_NOFILE, the rest is left to connections.",
+     NULL},
     /* identity and network */
     {"node.id", SRV_TYPE_INT, USE_APPLY, "1", -1, INT32_MAX, NULL, NULL,
      "Id of this node (Kafka's default is -1 = required; ours is 1). Same as broker.id.", NULL},
@@ -1411,6 +1415,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->transaction_state_log_segment_bytes = (int32_t)bi64(cfg, "transaction.state.log.segment.bytes");
     cfg->metrics_port = (int32_t)bi64(cfg, "metrics.port");
     cfg->flush_sync_acks = bbool(cfg, "flush.sync.acks");
+    cfg->log_max_open_files = (int32_t)bi64(cfg, "log.max.open.files");
     cfg->shards = (int32_t)bi64(cfg, "shards");
     if (cfg->shards == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -164,6 +164,8 @@ typedef struct srv_config {
     int32_t metrics_port; /* 0 = no metrics endpoint */
     int flush_sync_acks;  /* sync before acks=all answers (storage sync_acks) */
 
+    int32_t log_max_open_files; /* 0 = derived from RLIMIT_NOFILE at start */
+
     /* Raw values per known broker key (index = key table position), for
      * DescribeConfigs and for topic defaults. */
     srv_config_value vals[SRV_BROKER_KEYS_MAX];

@@ -107,6 +107,7 @@ static void conn_free(srv_conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    s->nconns--;
     bufferevent_free(c->bev);
     srv_m_add(&s->metrics.connections_closed, 1);
     free(c->rx_frame);
@@ -388,11 +389,36 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 typedef struct listen_ctx {
     srv_shard *s;
     int idx;
+    struct event *resume_ev; /* re-enables accepting after a descriptor shortage */
+    int64_t last_log_ms;
+    unsigned failures; /* accept errors since the last log line */
 } listen_ctx;
 
-/* Makes an accepted socket a connection of shard s. */
+/* How long accepting pauses when the process (or system) is out of
+ * descriptors: the pending connection stays in the backlog meanwhile. */
+#define ACCEPT_PAUSE_MS   100
+#define ACCEPT_LOG_GAP_MS 10000
+
+/* Makes an accepted socket a connection of shard s, unless s is at its
+ * connection limit. The limit is checked here, on the owning shard, because
+ * the acceptor (shard 0) must not read another shard's count. */
 static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *sa, int listener)
 {
+    if (s->nconns >= s->b->max_conns_per_shard) {
+        /* Over max.connections or the descriptors left beside the
+         * partitions' budget: closed at once, as Kafka does over its limit. */
+        evutil_closesocket(fd);
+        int64_t now = srv_mono_ms();
+        s->conns_refused++;
+        if (s->conns_refused_log_ms == 0 || now - s->conns_refused_log_ms >= ACCEPT_LOG_GAP_MS) {
+            srv_warn("closing new connections on listener %s: %d open on this shard, the most allowed "
+                     "(max.connections / RLIMIT_NOFILE); %u refused since the last report",
+                     s->b->cfg.listeners[listener].name, s->nconns, s->conns_refused);
+            s->conns_refused_log_ms = now;
+            s->conns_refused = 0;
+        }
+        return;
+    }
     srv_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         evutil_closesocket(fd);
@@ -429,6 +455,7 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
+    s->nconns++;
     srv_debug("connection from %s", c->peer);
 }
 
@@ -489,12 +516,43 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     srv_shard_send(s, to, &h->msg);
 }
 
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    listen_ctx *lc = arg;
+    evconnlistener_enable(lc->s->listeners[lc->idx]);
+}
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    (void)l;
-    (void)arg;
-    /* EMFILE and friends: log and keep listening; the client will retry. */
-    srv_warn("accept failed: %s", strerror(errno));
+    int err = errno;
+    listen_ctx *lc = arg;
+    srv_shard *s = lc->s;
+    int64_t now = srv_mono_ms();
+    lc->failures++;
+    /* One line per gap, with the count: a descriptor shortage fails every
+     * accept, and a line per attempt would flood the log. */
+    if (lc->last_log_ms == 0 || now - lc->last_log_ms >= ACCEPT_LOG_GAP_MS) {
+        srv_warn("accept failed on listener %s: %s (%u failures since the last report)%s",
+                 s->b->cfg.listeners[lc->idx].name, strerror(err), lc->failures,
+                 err == EMFILE || err == ENFILE ? "; pausing accepts, existing connections are still served"
+                                                : "");
+        lc->last_log_ms = now;
+        lc->failures = 0;
+    }
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+        return; /* e.g. ECONNABORTED: that connection is gone, the next one may work */
+    /* The listening socket stays readable while the backlog holds the
+     * connection we could not take: without a pause the loop would spin on
+     * it and starve every existing connection. */
+    if (!lc->resume_ev)
+        lc->resume_ev = evtimer_new(s->base, on_accept_resume, lc);
+    if (lc->resume_ev) {
+        evconnlistener_disable(l);
+        struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+        evtimer_add(lc->resume_ev, &tv);
+    }
 }
 
 int srv_conns_listen(srv_shard *s)
@@ -520,6 +578,21 @@ int srv_conns_listen(srv_shard *s)
         s->nlisteners++;
     }
     return 0;
+}
+
+void srv_conns_unlisten(srv_shard *s)
+{
+    listen_ctx *lcs = s->listen_ctx;
+    for (int i = 0; i < s->nlisteners; i++) {
+        evconnlistener_free(s->listeners[i]);
+        if (lcs[i].resume_ev)
+            event_free(lcs[i].resume_ev);
+    }
+    free(s->listeners);
+    free(s->listen_ctx);
+    s->listeners = NULL;
+    s->listen_ctx = NULL;
+    s->nlisteners = 0;
 }
 
 void srv_conns_tick(srv_shard *s)

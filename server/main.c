@@ -4,7 +4,8 @@
  * clean shutdown on SIGTERM/SIGINT.
  *
  * Start-up may block on the disk (it runs before any client is served);
- * nothing here runs on a shard's loop.
+ * nothing here runs on a shard's loop. Every way out of main() but --help
+ * says why in the log first (a broker that exits silently cannot be fixed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,8 +146,11 @@ static int bind_one(const srv_listener *l, int port, int *out_port)
     int fd = -1;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
+        if (fd < 0) {
+            srv_error("cannot create a socket for %s:%d: %s", l->host[0] ? l->host : "*", port,
+                      strerror(errno));
             continue;
+        }
         int one = 1;
         /* SO_REUSEADDR only lets us rebind over our own TIME_WAIT sockets after
          * a restart. No SO_REUSEPORT: with it a second broker could bind the
@@ -174,8 +179,10 @@ static int bind_listeners(srv_broker *b)
     b->nlisteners = b->cfg.n_listeners;
     b->listen_fds = calloc((size_t)b->nlisteners, sizeof(int));
     b->bound_ports = calloc((size_t)b->nlisteners, sizeof(int));
-    if (!b->listen_fds || !b->bound_ports)
+    if (!b->listen_fds || !b->bound_ports) {
+        srv_error("out of memory setting up listeners");
         return -ENOMEM;
+    }
     for (int i = 0; i < b->nlisteners; i++) {
         int fd = bind_one(&b->cfg.listeners[i], b->cfg.listeners[i].port, &b->bound_ports[i]);
         if (fd < 0)
@@ -183,6 +190,80 @@ static int bind_listeners(srv_broker *b)
         b->listen_fds[i] = fd;
     }
     return 0;
+}
+
+/* The soft RLIMIT_NOFILE goes up to the hard limit: every partition,
+ * segment and connection is a descriptor, and the soft default (often 1024)
+ * is far below what a broker needs. Returns the limit now in force. */
+static rlim_t raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        srv_warn("getrlimit(RLIMIT_NOFILE): %s; assuming 1024 file descriptors", strerror(errno));
+        return 1024;
+    }
+    rlim_t was = rl.rlim_cur;
+    /* An unlimited hard limit cannot be set (fs.nr_open caps it). */
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+        else
+            srv_warn("cannot raise the RLIMIT_NOFILE soft limit from %llu to %llu: %s",
+                     (unsigned long long)was, (unsigned long long)want, strerror(errno));
+    }
+    char hard[32];
+    if (rl.rlim_max == RLIM_INFINITY)
+        snprintf(hard, sizeof(hard), "unlimited");
+    else
+        snprintf(hard, sizeof(hard), "%llu", (unsigned long long)rl.rlim_max);
+    srv_info("file descriptors: RLIMIT_NOFILE soft limit %llu (was %llu), hard limit %s",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)was, hard);
+    return rl.rlim_cur;
+}
+
+/* Segment files get a budget (LRU-closed beyond it, storage/fdcache.c) so
+ * that partitions are not limited by descriptors and connections keep the
+ * rest; each shard owns its slice. */
+static void set_file_budget(srv_broker *b, rlim_t nofile)
+{
+    unsigned long long total = b->cfg.log_max_open_files > 0 ? (unsigned long long)b->cfg.log_max_open_files
+                                                             : (unsigned long long)nofile / 2;
+    unsigned long long per = total / (unsigned long long)b->nshards;
+    if (per < 4)
+        per = 4; /* an active and a rolled segment, plus reads of older ones */
+    if (per > UINT32_MAX)
+        per = UINT32_MAX;
+    for (int i = 0; i < b->nshards; i++)
+        st_log_set_max_open_files(b->shards[i].io, (unsigned)per);
+    unsigned long long used = per * (unsigned long long)b->nshards;
+    if (used + 64 > (unsigned long long)nofile)
+        srv_warn("log.max.open.files=%d leaves fewer than 64 of %llu descriptors for connections",
+                 (int)b->cfg.log_max_open_files, (unsigned long long)nofile);
+    /* The rest, minus what the broker opens besides (per shard: epoll,
+     * eventfds, io_uring, listeners; recovery's and the background thread's
+     * short-lived files; the metadata log), is for connections. */
+    unsigned long long reserve = 64 + 16 * (unsigned long long)b->nshards;
+    unsigned long long conns =
+        nofile > used + reserve ? nofile - used - reserve : (unsigned long long)b->nshards;
+    if (b->cfg.max_connections > 0 && (unsigned long long)b->cfg.max_connections < conns)
+        conns = (unsigned long long)b->cfg.max_connections;
+    unsigned long long cps = (conns + (unsigned long long)b->nshards - 1) / (unsigned long long)b->nshards;
+    b->max_conns_per_shard = cps > INT32_MAX ? INT32_MAX : (int)(cps > 0 ? cps : 1);
+    srv_info("segment files: at most %llu open (%llu per shard, log.max.open.files=%d%s); idle ones are "
+             "closed and reopened on demand; connections: at most %d per shard",
+             used, per, (int)b->cfg.log_max_open_files, b->cfg.log_max_open_files > 0 ? "" : " = auto",
+             b->max_conns_per_shard);
+}
+
+/* A shard's partitions, opened before its thread runs (start-up only: the
+ * shard's state is touched by this thread alone until then). */
+static void *open_partitions(void *arg)
+{
+    srv_shard *s = arg;
+    srv_partmap_reconcile(s->parts, s->meta);
+    return NULL;
 }
 
 /* Per listener, the address clients of that listener are told to use: the
@@ -218,45 +299,66 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    rlim_t nofile = raise_nofile();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
     /* Every dir is locked before anything in any of them is read. */
     for (int i = 0; i < b->cfg.n_log_dirs; i++) {
         if ((rc = mkdir_p(b->cfg.log_dirs[i])) != 0) {
-            srv_error("cannot create log dir %s: %s", b->cfg.log_dirs[i], strerror(-rc));
+            srv_error("cannot create log dir %s: %s; exiting", b->cfg.log_dirs[i], strerror(-rc));
             return 1;
         }
         if (lock_log_dir(b->cfg.log_dirs[i]) != 0)
             return 1;
     }
     if ((rc = load_cluster_id(b)) != 0) {
-        srv_error("cannot read or write %s/meta.properties: %s", b->cfg.log_dirs[0], strerror(-rc));
+        srv_error("cannot read or write %s/meta.properties: %s; exiting", b->cfg.log_dirs[0], strerror(-rc));
         return 1;
     }
     b->pid_base = srv_now_ms() * 1024;
     st_set_log_line(srv_log_line);
 
     b->shards = calloc((size_t)b->nshards, sizeof(srv_shard));
-    if (!b->shards)
+    if (!b->shards) {
+        srv_error("out of memory allocating %d shards; exiting", b->nshards);
         return 1;
+    }
     for (int i = 0; i < b->nshards; i++)
         if ((rc = srv_shard_init(b, &b->shards[i], i)) != 0) {
-            srv_error("cannot set up shard %d: %s", i, strerror(rc < 0 ? -rc : rc));
+            srv_error("cannot set up shard %d: %s; exiting", i, strerror(rc < 0 ? -rc : rc));
             return 1;
         }
-    if (srv_controller_open(b) != 0)
+    set_file_budget(b, nofile);
+    if ((rc = srv_controller_open(b)) != 0) {
+        srv_error("cannot load the metadata log from %s: %s; exiting", b->cfg.log_dirs[0], st_strerror(rc));
         return 1;
+    }
     /* Every shard starts from the replayed metadata and opens its partitions
-     * (recovery of each log happens here, before any client connects). */
+     * (recovery of each log happens here, before any client connects), all
+     * shards at once: with 100,000 partitions the opens are most of the
+     * start. */
+    pthread_t *openers = calloc((size_t)b->nshards, sizeof(pthread_t));
+    int *started = calloc((size_t)b->nshards, sizeof(int));
     for (int i = 0; i < b->nshards; i++) {
         srv_shard *s = &b->shards[i];
         s->meta = srv_controller_current(b);
-        srv_partmap_reconcile(s->parts, s->meta);
+        started[i] = openers && started && pthread_create(&openers[i], NULL, open_partitions, s) == 0;
+        if (!started[i])
+            open_partitions(s);
     }
-    if (srv_groups_start(b) != 0)
+    for (int i = 0; i < b->nshards; i++)
+        if (started && started[i])
+            pthread_join(openers[i], NULL);
+    free(openers);
+    free(started);
+    if ((rc = srv_groups_start(b)) != 0) {
+        srv_error("cannot load the consumer groups: %s; exiting", st_strerror(rc));
         return 1;
-    if (bind_listeners(b) != 0)
+    }
+    if (bind_listeners(b) != 0) {
+        srv_error("cannot listen on the configured listeners; exiting");
         return 1;
+    }
     resolve_advertised(b);
 
     /* Only main receives SIGTERM/SIGINT: shards inherit a blocked mask. */
@@ -266,14 +368,16 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     for (int i = 0; i < b->nshards; i++)
-        if (srv_shard_start(&b->shards[i]) != 0) {
-            srv_error("cannot start shard thread %d", i);
+        if ((rc = srv_shard_start(&b->shards[i])) != 0) {
+            srv_error("cannot start shard thread %d: %s; exiting", i, strerror(-rc));
             return 1;
         }
     while (__atomic_load_n(&b->ready_count, __ATOMIC_ACQUIRE) < b->nshards)
         usleep(1000);
-    if (srv_metrics_start(b) != 0)
+    if ((rc = srv_metrics_start(b)) != 0) {
+        srv_error("cannot start the metrics endpoint: %s; stopping", strerror(-rc));
         __atomic_store_n(&b->stopping, 1, __ATOMIC_RELEASE);
+    }
     if (!__atomic_load_n(&b->stopping, __ATOMIC_ACQUIRE)) {
         char where[1024] = "";
         size_t off = 0;

@@ -32,6 +32,7 @@ struct srv_meta {
     uint64_t version;
     int ntopics;
     srv_topic *topics; /* sorted by name */
+    int *by_id;        /* topic indexes sorted by id (NULL: search linearly) */
 };
 
 srv_meta *srv_meta_new_empty(void);

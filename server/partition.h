@@ -23,10 +23,34 @@ typedef struct srv_part {
     kp_uuid topic_id;
     int32_t partition;
     char *topic;
-    st_log *log;
+    st_log *log; /* NULL: offline, its log could not be opened */
+    int open_rc; /* why (a storage code), while offline */
     srv_part_waiter *waiters;
     int64_t last_hwm;
 } srv_part;
+
+/* A partition whose log could not be opened stays listed, offline: every
+ * request for it answers KAFKA_STORAGE_ERROR (as Kafka does for a replica on
+ * an offline log dir) instead of looking unknown, which clients retry. */
+static inline int srv_part_offline(const srv_part *p)
+{
+    return p && !p->log;
+}
+
+/* Offline partitions as one owner shard last published them to all shards
+ * (immutable, reference counted; see srv_partmap_reconcile). */
+typedef struct srv_offline_set {
+    int refs; /* atomic */
+    int n;
+    struct srv_offline_part {
+        kp_uuid topic_id;
+        int32_t partition;
+    } e[];
+} srv_offline_set;
+void srv_offline_set_unref(srv_offline_set *o);
+/* 1 when the owner of (topic_id, partition) reported it offline. For
+ * Metadata on any shard; s->offline[owner] is that shard's view. */
+int srv_part_reported_offline(const srv_shard *s, const kp_uuid *topic_id, int32_t partition);
 
 srv_partmap *srv_partmap_new(srv_shard *s);
 void srv_partmap_free(srv_partmap *pm); /* closes every log (blocking: shutdown) */

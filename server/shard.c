@@ -216,7 +216,8 @@ int srv_shard_init(srv_broker *b, srv_shard *s, int id)
     if (!s->io_ev || !s->doorbell_ev || !s->overflow_ev || !s->tick_ev || !s->deferred_ev)
         return -ENOMEM;
     s->parts = srv_partmap_new(s);
-    if (!s->parts)
+    s->offline = calloc((size_t)b->nshards, sizeof(*s->offline));
+    if (!s->parts || !s->offline)
         return -ENOMEM;
     s->now_ms = srv_now_ms();
     return 0;
@@ -264,6 +265,9 @@ void srv_shard_destroy(srv_shard *s)
 {
     /* Partitions first: closing a log drives its st_io to completion. */
     srv_partmap_free(s->parts);
+    for (int i = 0; s->offline && i < s->b->nshards; i++)
+        srv_offline_set_unref(s->offline[i]);
+    free(s->offline);
     srv_fetch_sessions_free(s);
     if (s->meta)
         srv_meta_unref(s->meta);
@@ -272,10 +276,7 @@ void srv_shard_destroy(srv_shard *s)
     event_free(s->overflow_ev);
     event_free(s->tick_ev);
     event_free(s->deferred_ev);
-    for (int i = 0; i < s->nlisteners; i++)
-        evconnlistener_free(s->listeners[i]);
-    free(s->listeners);
-    free(s->listen_ctx);
+    srv_conns_unlisten(s);
     st_io_destroy(s->io);
     for (int i = 0; i < s->b->nshards; i++)
         srv_ring_free(&s->inbox[i]);

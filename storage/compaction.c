@@ -358,6 +358,7 @@ static void compact_done(st_log *log, void *arg, long res)
         log->segs[k] = cs->out;
         cs->out = NULL;
         st_segment_unref(old);
+        st_fdc_add(log->io, log->segs[k]); /* opened on the background thread */
     }
     if (res == 0)
         log->stats.compactions++;

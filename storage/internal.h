@@ -101,6 +101,8 @@ uint8_t *st_chunks_at(const st_chunks *ch, uint64_t pos, size_t *contig);
 
 /* ---- segment.c ----------------------------------------------------------- */
 
+typedef struct st_fd_waiter st_fd_waiter;
+
 typedef struct st_segment {
     int64_t base;
     int64_t next_offset; /* one past the last offset stored */
@@ -109,9 +111,19 @@ typedef struct st_segment {
     int direct;
     int refs; /* the log's list + reads in flight */
     int deleted;
-    int sealed;     /* final size on disk, index files written */
-    int opening;    /* creation running on the background thread */
-    int open_err;   /* creation failed: the log rolls back on its next flush */
+    int sealed;                 /* final size on disk, index files written */
+    int opening;                /* creation running on the background thread */
+    int open_err;               /* creation or reopen failed: the log rolls back on its next flush */
+    int created;                /* the file exists: a closed fd is reopened, not created */
+    int io_busy;                /* a flush (write/sync) on fd is in flight: never closed meanwhile */
+    st_fd_waiter *open_waiters; /* reads waiting for a reopen */
+    /* The shard's open-file LRU (fdcache.c); fdc is NULL while not listed. */
+    struct st_fdcache *fdc;
+    struct st_segment *lru_prev, *lru_next;
+    /* Waiting for an open slot (budget full of files in use): the log whose
+     * open to start once one frees up; holds a segment reference. */
+    struct st_log *slot_log;
+    struct st_segment *slot_next;
     int64_t max_ts; /* -1 when empty */
     int64_t max_ts_offset;
     int64_t created_ms; /* wall clock of the first append, for segment.ms */
@@ -125,6 +137,8 @@ void st_segment_unref(st_segment *s);
 /* Opens (creating when asked) the .log with O_DIRECT, falling back to
  * buffered I/O where the filesystem refuses it. Blocking. */
 int st_segment_open_file(st_segment *s, int create);
+/* The same without touching s (for the background thread): the fd or -errno. */
+int st_segment_open_fd(const char *path, int create, int *direct);
 /* Index bookkeeping for one batch appended at pos. */
 void st_segment_note_batch(st_segment *s, const kp_batch_header *h, uint32_t pos, uint32_t size,
                            uint32_t interval, int force_index);
@@ -133,7 +147,56 @@ int st_segment_seal_files(st_segment *s);
 void st_segment_unlink_files(const char *log_path);
 int st_fsync_dir(const char *dir);
 int st_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
+/* Rewrites the file in place without fsync: only for files whose content is
+ * checked when read (the CRC-protected producer snapshot), written before a
+ * syncfs (st_log_close_all); a torn one is detected and ignored. */
+int st_write_file_nosync(const char *dir, const char *name, const void *data, size_t len);
 int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
+
+/* ---- fdcache.c: the shard's budget of open segment files ---------------- */
+
+/* Every segment whose fd is open is listed, most recently used first. When
+ * more than the budget are open, the least recently used idle ones (only the
+ * log's own reference, no flush in flight) are closed; they are reopened on
+ * the background thread when a flush or a read needs them again. */
+typedef struct st_fdcache {
+    unsigned max; /* 0 = no limit */
+    unsigned open;
+    unsigned opening; /* opens on the background thread, each holding a slot */
+    st_segment *head, *tail;
+    st_segment *wait_head, *wait_tail; /* opens waiting for a slot, FIFO */
+    int pumping;
+    uint64_t closes, reopens;
+} st_fdcache;
+
+st_fdcache *st_fdcache_of(st_io *io); /* NULL only when out of memory */
+/* s->fd just became valid: list it and close idle files beyond the budget. */
+void st_fdc_add(st_io *io, st_segment *s);
+void st_fdc_touch(st_segment *s);
+/* s->fd is being closed (or s freed): unlist it. */
+void st_fdc_remove(st_segment *s);
+void st_fdc_trim(st_fdcache *c);
+/* Before opening s's file: 1 = a slot is reserved, open now; 0 = queued,
+ * st_log_start_open(log, s) runs once a slot frees up. Every file in use
+ * (flushes in flight can be thousands at once) would otherwise be opened
+ * regardless of the budget and run the process out of descriptors. */
+int st_fdc_reserve(st_io *io, st_log *log, st_segment *s);
+/* The reserved open finished (s->fd valid or not): frees the slot. */
+void st_fdc_opened(st_io *io, st_segment *s);
+/* A listed file may have become idle (flush done, read done): start
+ * waiting opens, closing idle files to make room. */
+void st_fdc_pump(st_fdcache *c);
+void st_log_start_open(st_log *log, st_segment *s); /* log.c */
+
+/* Called with 0 once s->fd is valid again, or with the open error. */
+struct st_fd_waiter {
+    st_fd_waiter *next;
+    void (*fn)(void *arg, int rc);
+    void *arg;
+};
+/* 0: s->fd is open (and now most recently used); 1: a reopen is running and
+ * fn(arg, rc) will run from st_io_poll; negative: cannot be opened now. */
+int st_log_segment_need_fd(st_log *log, st_segment *s, void (*fn)(void *arg, int rc), void *arg);
 
 /* ---- producer_state.c ---------------------------------------------------- */
 
@@ -249,13 +312,28 @@ struct st_log {
     int64_t max_ts, max_ts_offset;
 
     int bg_pending; /* background ops in flight (seal, unlink, snapshot...) */
+    /* 1 while nothing changed since a clean open: closing has nothing to
+     * write (opening and closing an idle log costs no I/O). */
+    int marker;
+    int64_t snap_offset; /* offset of the producer.snapshot on disk, -1 when none */
+    /* An idle log holds no chunks: the active segment's partial last block
+     * (which the next flush rewrites whole) waits here, for tail_seg only. */
+    uint8_t *tail_blk;
+    st_segment *tail_seg;
+    int64_t last_append_ms;
     int compacting;
     int64_t last_compact_ms;
     st_log_stats stats;
 };
 
 int st_log_segment_index_of(const st_log *log, int64_t offset); /* -1 when below */
+/* Frees the write buffer, bounce block and completion queue of a log idle
+ * for idle_ms (everything written); the next append brings them back. */
+void st_log_release_idle(st_log *log, int64_t now_ms, int64_t idle_ms);
+int st_log_keep_tail(st_log *log, const uint8_t *blk, size_t len); /* recovery */
 st_segment *st_log_active(const st_log *log);
+/* A background call that changes the partition's files (marks the log
+ * changed since its clean open). */
 void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long));
 void st_log_remove_segment_at(st_log *log, size_t i); /* unlinks in the background */
 void st_log_kick_flush(st_log *log);

@@ -57,6 +57,7 @@ struct st_io {
     op_queue backlog; /* ops that found the submission queue full */
 #endif
     unsigned inflight;
+    void *fdcache; /* fdcache.c's, freed with the st_io */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* data ops for the fallback workers */
@@ -475,7 +476,13 @@ void st_io_destroy(st_io *io)
     pthread_cond_destroy(&io->work_cv);
     pthread_cond_destroy(&io->bg_cv);
     close(io->efd);
+    free(io->fdcache);
     free(io);
+}
+
+void **st_io_fdcache_slot(st_io *io)
+{
+    return &io->fdcache;
 }
 
 int st_io_fd(const st_io *io)

@@ -44,6 +44,10 @@ struct st_op {
     size_t total;
 };
 
+/* The shard's open-file budget, kept here because an st_io is the one
+ * per-shard object of storage/; io.c only frees it. */
+void **st_io_fdcache_slot(st_io *io);
+
 /* Queues op; op->cb(op) runs later from st_io_poll on the owning thread.
  * Never fails: when the ring is full the op waits in a backlog. */
 void st_io_submit(st_io *io, st_op *op);

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -155,7 +156,7 @@ static void bg_done(st_op *op)
     free(c);
 }
 
-void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long))
+static void bg_call_raw(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long))
 {
     bg_call *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -175,6 +176,20 @@ void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_
     c->op.arg = c;
     log->bg_pending++;
     st_io_submit(log->io, &c->op);
+}
+
+/* The first change since a clean open: from now on st_log_close has work
+ * to do. The marker file itself stays (recovery CRC-checks what was
+ * appended after it, see recovery.c), so no write waits for a fsync. */
+static void unmark(st_log *log)
+{
+    log->marker = 0;
+}
+
+void st_log_bg_call(st_log *log, long (*fn)(void *), void *arg, void (*done)(st_log *, void *, long))
+{
+    unmark(log);
+    bg_call_raw(log, fn, arg, done);
 }
 
 static long unlink_fn(void *arg)
@@ -257,36 +272,124 @@ static void fire_pending(st_log *log, int fail_rc)
 static void flush_done(st_op *op);
 static void rollback(st_log *log, int err);
 
+/* Creating a segment file, or reopening one the open-file budget closed:
+ * both on the background thread; only open_done touches the segment. */
+typedef struct open_job {
+    st_segment *s;
+    int create;
+    int fd;
+    int direct;
+} open_job;
+
 static long open_fn(void *arg)
 {
-    st_segment *s = arg;
-    return st_segment_open_file(s, 1);
+    open_job *j = arg;
+    j->fd = st_segment_open_fd(j->s->path, j->create, &j->direct);
+    return j->fd < 0 ? j->fd : 0;
+}
+
+/* The end of an open (started or not): the slot, the segment, its waiters. */
+static void open_finish(st_log *log, st_segment *s, int create, long res, int fd, int direct)
+{
+    s->opening = 0;
+    if (res < 0 && !s->deleted) {
+        st_logf(ST_LL_ERROR, "%s %s: %s", create ? "creating" : "reopening", s->path, strerror((int)-res));
+        log->stats.io_errors++;
+        s->open_err = (int)res;
+    }
+    if (res == 0) {
+        s->fd = fd;
+        s->direct = direct;
+        s->created = 1;
+        if (!create) {
+            st_fdcache *c = st_fdcache_of(log->io);
+            if (c)
+                c->reopens++;
+        }
+    }
+    st_fdc_opened(log->io, s);
+    /* Waiters run before the flush is kicked: a read queued first goes first. */
+    st_fd_waiter *w = s->open_waiters;
+    s->open_waiters = NULL;
+    while (w) {
+        st_fd_waiter *next = w->next;
+        w->fn(w->arg, res < 0 ? (int)res : 0);
+        free(w);
+        w = next;
+    }
+    /* The flush starts (and marks the file busy) before the open's
+     * reference goes: dropping it first would let a waiting open close this
+     * file again before it was used, forever. */
+    if (!s->deleted)
+        st_log_kick_flush(log);
+    st_segment_unref(s);
 }
 
 static void open_done(st_log *log, void *arg, long res)
 {
-    st_segment *s = arg;
-    s->opening = 0;
-    if (res < 0 && !s->deleted) {
-        st_logf(ST_LL_ERROR, "creating %s: %s", s->path, strerror((int)-res));
-        log->stats.io_errors++;
-        if (s->fd >= 0) {
-            close(s->fd);
-            s->fd = -1;
-        }
-        s->open_err = (int)res;
-    }
-    int deleted = s->deleted;
-    st_segment_unref(s);
-    if (!deleted)
-        st_log_kick_flush(log);
+    open_job *j = arg;
+    st_segment *s = j->s;
+    int create = j->create, fd = j->fd, direct = j->direct;
+    free(j);
+    if (res < 0 && fd >= 0)
+        close(fd);
+    open_finish(log, s, create, res, res < 0 ? -1 : fd, direct);
 }
 
-static void submit_open(st_log *log, st_segment *s)
+/* A slot of the open-file budget is reserved for s (st_fdc_reserve). */
+void st_log_start_open(st_log *log, st_segment *s)
 {
+    s->refs++; /* the open's own, dropped by open_finish */
+    open_job *j = s->deleted ? NULL : calloc(1, sizeof(*j));
+    if (!j) {
+        open_finish(log, s, !s->created, s->deleted ? -ENOENT : -ENOMEM, -1, 0);
+        return;
+    }
+    j->s = s;
+    j->create = !s->created;
+    j->fd = -1;
+    /* Reopening changes nothing on disk. */
+    if (j->create)
+        st_log_bg_call(log, open_fn, j, open_done);
+    else
+        bg_call_raw(log, open_fn, j, open_done);
+}
+
+static int submit_open(st_log *log, st_segment *s)
+{
+    if (s->opening)
+        return 0;
     s->opening = 1;
-    s->refs++;
-    st_log_bg_call(log, open_fn, s, open_done);
+    s->open_err = 0;
+    if (st_fdc_reserve(log->io, log, s))
+        st_log_start_open(log, s);
+    return 0;
+}
+
+int st_log_segment_need_fd(st_log *log, st_segment *s, void (*fn)(void *arg, int rc), void *arg)
+{
+    if (s->fd >= 0) {
+        st_fdc_touch(s);
+        return 0;
+    }
+    st_fd_waiter *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    if (!s->opening) {
+        int rc = submit_open(log, s);
+        if (rc < 0) {
+            free(w);
+            return rc;
+        }
+    }
+    w->fn = fn;
+    w->arg = arg;
+    w->next = NULL;
+    st_fd_waiter **pp = &s->open_waiters;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = w;
+    return 1;
 }
 
 static long seal_fn(void *arg)
@@ -331,15 +434,11 @@ void st_log_kick_flush(st_log *log)
         return;
     st_wbuf *w = log->old.seg ? &log->old : &log->act;
     st_segment *s = w->seg;
-    if (s->fd < 0) {
-        if (s->open_err) {
-            /* Nothing of this segment can be written: fail what waits for it. */
-            int err = s->open_err;
-            s->open_err = 0;
-            rollback(log, err);
-        } else if (!s->opening && s->size > 0) {
-            submit_open(log, s);
-        }
+    if (s->fd < 0 && s->open_err) {
+        /* Nothing of this segment can be written: fail what waits for it. */
+        int err = s->open_err;
+        s->open_err = 0;
+        rollback(log, err);
         return;
     }
     int need_write = w->written < s->size;
@@ -351,6 +450,14 @@ void st_log_kick_flush(st_log *log)
         }
         return;
     }
+    if (s->fd < 0) {
+        /* Being created, or closed by the open-file budget: open_done kicks
+         * the flush again. */
+        if (!s->opening)
+            submit_open(log, s);
+        return;
+    }
+    st_fdc_touch(s);
     st_op *op = &log->flush_op;
     memset(op, 0, sizeof(*op));
     op->fd = s->fd;
@@ -366,6 +473,12 @@ void st_log_kick_flush(st_log *log)
                 return; /* retried on the next append or tick */
             log->iov = ni;
             log->iovmax = need;
+        }
+        if (!log->bounce) {
+            void *b = NULL;
+            if (posix_memalign(&b, ST_BLOCK, ST_BLOCK) != 0)
+                return; /* retried on the next append or tick */
+            log->bounce = b;
         }
         int n = st_chunks_iov(&w->ch, from, full, log->iov, log->iovmax);
         if (full < s->size) {
@@ -391,6 +504,7 @@ void st_log_kick_flush(st_log *log)
     log->flush_to_pos = s->size;
     log->flush_to_offset = s->next_offset;
     log->flushing = 1;
+    s->io_busy = 1; /* the budget must not close fd under the write */
     st_io_submit(log->io, op);
 }
 
@@ -474,6 +588,8 @@ static void flush_done(st_op *op)
     st_log *log = op->arg;
     st_wbuf *w = st_log_wbuf_of(log, log->flush_seg);
     log->flushing = 0;
+    log->flush_seg->io_busy = 0;
+    st_fdc_pump(log->flush_seg->fdc); /* its file may be closed for a waiting open */
     /* Only the first dirty segment is flushed, and it stays listed until
      * its flush completes. */
     assert(w != NULL);
@@ -565,6 +681,9 @@ static int roll(st_log *log, int64_t now)
     (void)now;
     if (log->old.seg)
         return ST_E_BUSY; /* the previous roll is still being flushed */
+    free(log->tail_blk);  /* the rolled segment is complete on disk */
+    log->tail_blk = NULL;
+    log->tail_seg = NULL;
     if (log->nsegs == log->segcap) {
         size_t nc = log->segcap * 2;
         st_segment **ns = realloc(log->segs, nc * sizeof(*ns));
@@ -637,6 +756,18 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         s = log->act.seg;
     }
 
+    unmark(log);
+    if (log->tail_blk && log->tail_seg == s) {
+        /* Back from idle: the partial block the next flush rewrites. */
+        uint64_t blk = ST_ALIGN_DOWN(s->size);
+        rc = st_chunks_write(&log->act.ch, blk, log->tail_blk, (size_t)(s->size - blk));
+        if (rc < 0)
+            return rc;
+        free(log->tail_blk);
+        log->tail_blk = NULL;
+        log->tail_seg = NULL;
+    }
+    log->last_append_ms = now;
     int64_t base = log->next_offset;
     uint64_t pos = s->size;
     uint8_t head[8];
@@ -715,6 +846,47 @@ int st_log_flush(st_log *log, st_append_cb cb, void *arg)
     return 0;
 }
 
+/* ---- idle memory ---------------------------------------------------------- */
+
+int st_log_keep_tail(st_log *log, const uint8_t *blk, size_t len)
+{
+    if (!log->tail_blk && !(log->tail_blk = malloc(ST_BLOCK)))
+        return -ENOMEM;
+    memcpy(log->tail_blk, blk, len);
+    log->tail_seg = log->act.seg;
+    return 0;
+}
+
+void st_log_release_idle(st_log *log, int64_t now_ms, int64_t idle_ms)
+{
+    st_wbuf *w = &log->act;
+    st_segment *s = w->seg;
+    if (log->closing || log->flushing || log->truncating || log->old.seg || log->reads_inflight ||
+        log->pend_n || w->written < s->size || now_ms - log->last_append_ms < idle_ms)
+        return;
+    if (w->ch.n || w->ch.nspare) {
+        uint64_t blk = ST_ALIGN_DOWN(s->size);
+        if (blk < s->size) {
+            size_t contig = 0;
+            if (!st_chunks_at(&w->ch, blk, &contig))
+                return; /* not held (cannot happen: the flush keeps it), keep everything */
+            uint8_t tmp[ST_BLOCK];
+            st_chunks_read(&w->ch, blk, tmp, (size_t)(s->size - blk));
+            if (st_log_keep_tail(log, tmp, (size_t)(s->size - blk)) < 0)
+                return;
+        }
+        st_chunks_free(&w->ch);
+    }
+    free(log->bounce);
+    log->bounce = NULL;
+    free(log->iov);
+    log->iov = NULL;
+    log->iovmax = 0;
+    free(log->pend);
+    log->pend = NULL;
+    log->pend_cap = log->pend_head = 0;
+}
+
 /* ---- getters ------------------------------------------------------------- */
 
 int64_t st_log_start_offset(const st_log *log)
@@ -752,7 +924,8 @@ void st_log_get_stats(const st_log *log, st_log_stats *out)
     *out = log->stats;
     out->direct_io = log->act.seg->direct;
     size_t m = log->act.ch.allocated + log->old.ch.allocated + st_pstate_memory(&log->ps) +
-               log->pend_cap * sizeof(st_pending) + ST_BLOCK;
+               log->pend_cap * sizeof(st_pending) + (log->bounce ? ST_BLOCK : 0) +
+               (log->tail_blk ? ST_BLOCK : 0);
     for (size_t i = 0; i < log->nsegs; i++)
         m += st_index_memory(&log->segs[i]->ix) + sizeof(st_segment);
     out->waiting_bytes = log->wait_bytes;
@@ -780,6 +953,7 @@ static void free_log(st_log *log)
     free(log->pend);
     free(log->iov);
     free(log->bounce);
+    free(log->tail_blk);
     free(log->dir);
     free(log);
 }
@@ -796,14 +970,13 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
         st_log_config_default(&log->cfg);
     sanitize_config(&log->cfg);
     log->dir = strdup(dir);
-    void *bounce = NULL;
-    if (!log->dir || posix_memalign(&bounce, ST_BLOCK, ST_BLOCK) != 0) {
+    if (!log->dir) {
         free_log(log);
         return -ENOMEM;
     }
-    log->bounce = bounce;
     log->max_ts = -1;
     log->max_ts_offset = -1;
+    log->snap_offset = -1;
     st_chunks_init(&log->act.ch, log->cfg.chunk_bytes);
     st_chunks_init(&log->old.ch, log->cfg.chunk_bytes);
     log->act.idx_chunk = -1;
@@ -813,11 +986,21 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
         return rc;
     }
     log->last_sync_ms = st_now_ms();
+    log->last_append_ms = log->last_sync_ms;
+    /* Recovery opened every segment; beyond the budget, the least recently
+     * used (this log's older segments first) are closed again. */
+    for (size_t i = 0; i < log->nsegs; i++)
+        st_fdc_add(io, log->segs[i]);
     *out = log;
     return 0;
 }
 
-int st_log_close(st_log *log)
+/* Everything a clean close does but the marker: drains the log, seals the
+ * active segment, writes the producer snapshot. durable = 0 leaves the
+ * fsyncs to the caller's syncfs (st_log_close_all). Returns 1 when the log
+ * is unchanged since a clean open (its files, marker included, are final),
+ * 0 when the marker may now be written, or a negative error. */
+static int close_drain(st_log *log)
 {
     log->closing = 1;
     st_appendq_fail_all(log, ST_E_CLOSED); /* never accepted: the producer may retry them in order */
@@ -827,6 +1010,9 @@ int st_log_close(st_log *log)
         if (!log->flushing && !log->old.seg && log->reads_inflight == 0 && log->bg_pending == 0 &&
             log->act.synced >= log->act.seg->size)
             break;
+        /* The budget may make this log's open wait for a slot that only
+         * another log's completion frees: keep the shard's queue moving. */
+        st_fdc_pump(st_fdcache_of(log->io));
         int r = st_io_wait(log->io, 100);
         if (r < 0) {
             rc = r;
@@ -834,24 +1020,153 @@ int st_log_close(st_log *log)
         }
     }
     fire_pending(log, ST_E_CLOSED);
-    if (rc == 0) {
+    if (rc == 0 && log->marker == 1)
+        return 1;
+    return rc;
+}
+
+/* The files of a drained log (no st_io use: may run on any thread). */
+static int close_files(st_log *log, int durable)
+{
+    int rc = 0;
+    {
         st_segment *s = log->act.seg;
-        if (s->fd >= 0) {
+        if (durable && s->fd < 0 && s->created)
+            rc = st_segment_open_file(s, 0); /* closed by the budget; blocking is fine here */
+        if (rc == 0 && (s->fd >= 0 || s->created)) {
             rc = st_segment_seal_files(s);
-            if (rc == 0 && fsync(s->fd) != 0)
+            if (rc == 0 && durable && fsync(s->fd) != 0)
                 rc = -errno;
         }
+        /* A snapshot at the log end is there already, or an empty log with
+         * no producers needs none (the replay from its start is empty). */
+        int need = log->snap_offset != log->next_offset &&
+                   !(log->snap_offset < 0 && log->ps.count == 0 && log->next_offset == log->segs[0]->base);
         uint8_t *buf = NULL;
         size_t len = 0;
-        if (rc == 0)
+        if (rc == 0 && need)
             rc = st_pstate_serialize(&log->ps, log->next_offset, &buf, &len);
-        if (rc == 0)
-            rc = st_write_file_atomic(log->dir, "producer.snapshot", buf, len);
+        if (rc == 0 && need)
+            rc = durable ? st_write_file_atomic(log->dir, "producer.snapshot", buf, len)
+                         : st_write_file_nosync(log->dir, "producer.snapshot", buf, len);
         free(buf);
-        /* Only a log whose every file is final may skip the recovery scan. */
-        if (rc == 0)
-            rc = st_write_file_atomic(log->dir, "clean-shutdown", "1", 1);
     }
+    return rc;
+}
+
+static int close_prepare(st_log *log, int durable)
+{
+    int rc = close_drain(log);
+    return rc == 0 ? close_files(log, durable) : rc;
+}
+
+int st_log_close(st_log *log)
+{
+    int rc = close_prepare(log, 1);
+    /* Only a log whose every file is final may skip the recovery scan. */
+    if (rc == 0)
+        rc = st_write_file_atomic(log->dir, "clean-shutdown", "1", 1);
     free_log(log);
+    return rc < 0 ? rc : 0;
+}
+
+/* close_files of many logs at once: sealing truncates each active segment
+ * (ext4 reads bitmap blocks synchronously to free its padding block) and
+ * writes small files, all waiting on the disk one at a time; a few threads
+ * overlap those waits. */
+#define CLOSE_THREADS 8
+
+typedef struct close_job {
+    st_log **logs;
+    int *rcs;
+    size_t n;
+    size_t next; /* atomic */
+} close_job;
+
+static void *close_worker(void *arg)
+{
+    close_job *j = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= j->n)
+            return NULL;
+        j->rcs[i] = close_files(j->logs[i], 0);
+    }
+}
+
+int st_log_close_all(st_log **logs, size_t n)
+{
+    /* Per log, st_log_close pays five fsyncs (segment, snapshot and marker
+     * files, directory twice): minutes for 100,000 partitions. Here every
+     * log writes its files unsynced (in parallel), one syncfs() makes them
+     * durable, then the markers are written and a second syncfs() makes
+     * those durable: no marker can reach the disk before the files it
+     * vouches for. */
+    st_log **todo = calloc(n ? n : 1, sizeof(*todo));
+    int *rcs = calloc(n ? n : 1, sizeof(*rcs));
+    if (!todo || !rcs) {
+        free(todo);
+        free(rcs);
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            int r = st_log_close(logs[i]);
+            if (r < 0 && rc == 0)
+                rc = r;
+        }
+        return rc;
+    }
+    int rc = 0;
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = close_drain(logs[i]); /* on the caller's thread: it drives the logs' st_io */
+        if (r == 0)
+            todo[nt++] = logs[i];
+        else
+            free_log(logs[i]); /* 1: unchanged, its files are final */
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
+    close_job job = {todo, rcs, nt, 0};
+    pthread_t th[CLOSE_THREADS];
+    int started = 0;
+    for (int t = 0; t < CLOSE_THREADS && (size_t)t < nt; t++)
+        if (pthread_create(&th[started], NULL, close_worker, &job) == 0)
+            started++;
+    close_worker(&job); /* also here: works even if no thread could start */
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    char **dirs = calloc(nt ? nt : 1, sizeof(*dirs));
+    size_t nd = 0;
+    for (size_t i = 0; i < nt; i++) {
+        if (rcs[i] == 0 && dirs && (dirs[nd] = strdup(todo[i]->dir)) != NULL)
+            nd++;
+        else if (rcs[i] < 0 && rc == 0)
+            rc = rcs[i];
+        free_log(todo[i]);
+    }
+    free(todo);
+    free(rcs);
+    if (nd > 0) {
+        int fd = open(dirs[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = fd < 0 || syncfs(fd) != 0 ? -errno : 0;
+        for (size_t i = 0; r == 0 && i < nd; i++) {
+            char p[4096];
+            snprintf(p, sizeof(p), "%s/clean-shutdown", dirs[i]);
+            int mfd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (mfd < 0 || write(mfd, "1", 1) != 1)
+                r = -errno;
+            if (mfd >= 0)
+                close(mfd);
+        }
+        if (r == 0 && syncfs(fd) != 0)
+            r = -errno;
+        if (fd >= 0)
+            close(fd);
+        if (r < 0 && rc == 0)
+            rc = r; /* the logs recover with a full scan next time */
+    }
+    for (size_t i = 0; i < nd; i++)
+        free(dirs[i]);
+    free(dirs);
     return rc;
 }

@@ -106,6 +106,23 @@ static void read_memory(read_req *r, st_wbuf *w)
 }
 
 static void disk_done(st_op *op);
+static void finish(read_req *r);
+static int read_step(read_req *r);
+
+/* The segment's file was closed by the open-file budget and is open again
+ * (or could not be opened): continue where read_step stopped. */
+static void reopened(void *arg, int rc)
+{
+    read_req *r = arg;
+    r->log->reads_inflight--;
+    if (rc == 0)
+        rc = read_step(r);
+    if (rc == 1)
+        return;
+    if (rc < 0)
+        deliver(r, rc, NULL, 0);
+    finish(r);
+}
 
 static int submit_disk(read_req *r, size_t want)
 {
@@ -164,8 +181,13 @@ static int read_step(read_req *r)
             read_memory(r, w);
             return 0;
         }
-        if (r->seg->fd < 0)
-            return ST_E_STORAGE;
+        int rc = st_log_segment_need_fd(r->log, r->seg, reopened, r);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            r->log->reads_inflight++; /* st_log_close waits for it */
+            return 1;
+        }
         size_t want = read_cap(r) + PEEK;
         if (want < MIN_DISK_READ)
             want = MIN_DISK_READ;

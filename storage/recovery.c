@@ -144,7 +144,9 @@ static int recover_segment(st_log *log, st_segment *s, int full_scan, int verify
         return -errno;
     uint64_t fsize = (uint64_t)st.st_size;
     uint64_t from = 0;
-    if (!full_scan && st_index_load(&s->ix, s->path, fsize) == 0) {
+    if (fsize == 0) {
+        st_index_reset(&s->ix); /* empty: no index files are written for it */
+    } else if (!full_scan && st_index_load(&s->ix, s->path, fsize) == 0) {
         if (s->ix.n > 0) {
             from = s->ix.e[s->ix.n - 1].pos;
             s->next_offset = s->base + s->ix.e[s->ix.n - 1].rel;
@@ -329,6 +331,7 @@ static int load_producer_state(st_log *log)
             st_pstate_deserialize(&log->ps, buf, len, &snap_off) == 0 && snap_off <= log->next_offset &&
             snap_off >= from) {
             from = snap_off;
+            log->snap_offset = snap_off;
         } else {
             /* Unusable or ahead of the recovered log: rebuild from scratch. */
             st_pstate_free(&log->ps);
@@ -371,7 +374,8 @@ static void load_log_start(st_log *log)
 }
 
 /* The active segment's partial last block must be in memory: the next flush
- * rewrites that whole block. */
+ * rewrites that whole block. It waits in a 4 KiB copy, not a write-buffer
+ * chunk, so a log nobody writes to holds no chunk (100,000 partitions). */
 static int load_tail_block(st_log *log)
 {
     st_segment *s = log->act.seg;
@@ -389,7 +393,7 @@ static int load_tail_block(st_log *log)
     if (r < (ssize_t)(s->size - blk))
         rc = r < 0 ? -errno : ST_E_STORAGE;
     else
-        rc = st_chunks_write(&log->act.ch, blk, buf, (size_t)(s->size - blk));
+        rc = st_log_keep_tail(log, buf, (size_t)(s->size - blk)); /* chunks come with the next append */
     free(buf);
     return rc;
 }
@@ -402,11 +406,13 @@ int st_recover(st_log *log)
     char marker[4096];
     snprintf(marker, sizeof(marker), "%s/clean-shutdown", log->dir);
     int clean = access(marker, F_OK) == 0;
-    if (clean) {
-        /* From here on a crash must not be mistaken for a clean stop. */
-        if (unlink(marker) != 0 || (rc = st_fsync_dir(log->dir)) < 0)
-            return rc < 0 ? rc : -errno;
-    }
+    /* The marker is not removed while the log runs (that was an unlink and a
+     * directory fsync per partition, at open or before its first write).
+     * It only vouches for what the clean stop left: sealed segments (synced
+     * before any later segment got data) and index files. What was appended
+     * since lies after the last segment's last index entry, and that part is
+     * always CRC-checked below and truncated at the first bad byte. */
+    log->marker = clean;
 
     int64_t *bases = NULL;
     size_t n = 0;
@@ -427,7 +433,7 @@ int st_recover(st_log *log)
             break;
         }
         int last = i + 1 == n;
-        rc = recover_segment(log, s, !clean && last, !clean);
+        rc = recover_segment(log, s, !clean && last, !clean || last);
     }
     free(bases);
     if (rc < 0)
@@ -463,6 +469,17 @@ int st_recover(st_log *log)
         st_segment *s = st_segment_new(log->dir, 0);
         if (!s)
             return -ENOMEM;
+        /* A new, empty log is as final as a cleanly closed one: marked
+         * clean (the segment's directory fsync below covers the marker too)
+         * it needs no work at close or at the next open until written. */
+        if (!clean) {
+            int mfd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (mfd >= 0) {
+                clean = write(mfd, "1", 1) == 1;
+                close(mfd);
+                log->marker = clean;
+            }
+        }
         rc = st_segment_open_file(s, 1);
         if (rc == 0)
             rc = push_segment(log, s);

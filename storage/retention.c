@@ -99,10 +99,14 @@ int st_log_delete_records(st_log *log, int64_t offset, st_append_cb cb, void *ar
     return 0;
 }
 
+/* A log without appends for this long gives its write buffer back. */
+#define IDLE_RELEASE_MS 30000
+
 void st_log_tick(st_log *log, int64_t now_ms)
 {
     if (log->closing)
         return;
+    st_log_release_idle(log, now_ms, IDLE_RELEASE_MS);
     if (!log->cfg.sync_acks && log->cfg.flush_ms > 0 && log->durable_offset < log->written_offset &&
         now_ms - log->last_sync_ms >= log->cfg.flush_ms) {
         log->sync_req_end = log->next_offset;

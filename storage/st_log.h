@@ -83,6 +83,11 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
  * Blocking (drives st_io_wait itself); callbacks of pending appends run. */
 int st_log_close(st_log *log);
 
+/* st_log_close for many logs at once (shutdown): the same files, made
+ * durable with two syncfs() calls instead of fsyncs per log. Frees every
+ * log; returns 0 or the first error. */
+int st_log_close_all(st_log **logs, size_t n);
+
 /* Applies a new configuration (sizes, retention, flush policy). */
 void st_log_set_config(st_log *log, const st_log_config *cfg);
 
@@ -203,6 +208,22 @@ typedef struct st_producer_info {
 
 /* Copies up to max entries into out; returns how many the log tracks. */
 size_t st_log_producers(const st_log *log, st_producer_info *out, size_t max);
+
+/* ---- open files ------------------------------------------------------------ */
+
+/* Most segment files the logs of one st_io (a shard) keep open at once; 0 (the
+ * default) = no limit. Beyond it the least recently used idle files are
+ * closed and reopened on st_io's background thread when a flush or a read
+ * needs them, so the number of partitions is not bounded by RLIMIT_NOFILE.
+ * The budget is soft: files in use (a flush or read in flight) stay open. */
+void st_log_set_max_open_files(st_io *io, unsigned max);
+
+typedef struct st_open_files {
+    unsigned max, open;
+    uint64_t closes;  /* idle files closed to stay within max */
+    uint64_t reopens; /* files opened again after such a close */
+} st_open_files;
+void st_log_open_files(st_io *io, st_open_files *out);
 
 /* Where storage writes its log lines (default: stderr). */
 typedef void (*st_log_line_fn)(int level, const char *msg);

@@ -118,16 +118,19 @@ class BrokerError(AssertionError):
 
 
 class Broker:
-    def __init__(self, shards=None, data_dir=None, extra_sets=(), binary=None, ready_timeout=20.0, target=None):
+    def __init__(self, shards=None, data_dir=None, extra_sets=(), binary=None, ready_timeout=20.0, target=None,
+                 nofile=None):
         """target=None follows KB_TARGET; target="kbroker" is always a kbroker process of the caller's own
-        (e.g. the destination a test kills and inspects)."""
+        (e.g. the destination a test kills and inspects). nofile: run the broker with RLIMIT_NOFILE (soft
+        and hard) set to this (a process of the test's own: skips on other targets)."""
         self.shards = shards_from_env() if shards is None else int(shards)
+        self.nofile = nofile
         self.binary = binary or os.environ.get("KB_BROKER_BIN") or DEFAULT_BIN
         self.ready_timeout = ready_timeout
         self.extra_sets = list(extra_sets)
         self.target = target if target is not None else _env_target()
         # A data dir or binary of the caller's choosing only means something for a process of our own.
-        self._needs_own = data_dir is not None or binary is not None
+        self._needs_own = data_dir is not None or binary is not None or nofile is not None
         self.host = "127.0.0.1"
         self.proc = None
         self.port = None
@@ -208,8 +211,15 @@ class Broker:
         self._log_fh.write(("---- start #%d: %s\n" % (self.starts, " ".join(self.argv()))).encode())
         self._log_fh.flush()
         start_off = self._log_fh.tell()
+        preexec = None
+        if self.nofile is not None:
+            import resource
+            lim = int(self.nofile)
+
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._log_fh,
-                                     stderr=self._log_fh, cwd=self._tmp, close_fds=True)
+                                     stderr=self._log_fh, cwd=self._tmp, close_fds=True, preexec_fn=preexec)
         _live.add(self)
         deadline = time.monotonic() + self.ready_timeout
         while True:

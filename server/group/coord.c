@@ -70,7 +70,8 @@ static srv_part *offsets_part(srv_shard *s, int32_t partition)
     const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_OFFSETS_TOPIC));
     if (!t || partition < 0 || partition >= t->nparts)
         return NULL;
-    return srv_partmap_get(s->parts, &t->id, partition);
+    srv_part *p = srv_partmap_get(s->parts, &t->id, partition);
+    return srv_part_offline(p) ? NULL : p;
 }
 
 static void env_append(void *arg, int32_t partition, const uint8_t *batch, size_t len,
@@ -307,7 +308,7 @@ int srv_groups_start(srv_broker *b)
             if (srv_partition_owner(b->nshards, &t->id, p) != s->id)
                 continue;
             srv_part *part = srv_partmap_get(s->parts, &t->id, p);
-            if (!part)
+            if (!part || srv_part_offline(part))
                 continue;
             int rc = replay_partition(s, part, p);
             if (rc) {

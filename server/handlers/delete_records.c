@@ -42,7 +42,7 @@ static void deleted(void *arg, int rc, int64_t offset)
     dr_op *op = arg;
     op->error = srv_st_to_kafka(rc);
     srv_part *p = srv_partmap_get(op->owner->parts, &op->base.topic_id, op->base.partition);
-    op->low_watermark = p ? st_log_start_offset(p->log) : -1;
+    op->low_watermark = p && p->log ? st_log_start_offset(p->log) : -1;
     srv_part_op_reply(op->owner, &op->base);
 }
 
@@ -50,8 +50,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     dr_op *op = (dr_op *)base;
     op->owner = owner;
-    if (!p) {
-        op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (!p || srv_part_offline(p)) {
+        op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
         srv_part_op_reply(owner, base);
         return;
     }

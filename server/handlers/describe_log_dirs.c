@@ -35,6 +35,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     ld_op *op = (ld_op *)base;
     if (!p)
         op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    else if (srv_part_offline(p))
+        op->error = KP_ERR_KAFKA_STORAGE_ERROR;
     else
         op->size = st_log_size_bytes(p->log);
     srv_part_op_reply(owner, base);

@@ -51,6 +51,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     dp_op *op = (dp_op *)base;
     if (!p) {
         op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    } else if (srv_part_offline(p)) {
+        op->error = KP_ERR_KAFKA_STORAGE_ERROR;
     } else {
         size_t n = st_log_producers(p->log, NULL, 0);
         if (n > MAX_LISTED)

@@ -112,8 +112,8 @@ static void read_cb(void *arg, const st_read_result *res)
 static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     read_op *op = (read_op *)base;
-    if (!p) {
-        op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (!p || srv_part_offline(p)) {
+        op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
         srv_part_op_reply(owner, base);
         return;
     }

@@ -71,8 +71,8 @@ static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     lo_op *op = (lo_op *)base;
-    if (!p) {
-        op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (!p || srv_part_offline(p)) {
+        op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
         srv_part_op_reply(owner, base);
         return;
     }

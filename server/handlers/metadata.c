@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
+#include "partition.h"
 
 typedef struct md_state {
     srv_ctl_op op;
@@ -42,6 +43,12 @@ static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response
         pr->isr_nodes = nodes;
         pr->isr_nodes_count = 1;
         pr->offline_replicas_count = 0;
+        if (srv_part_reported_offline(req->shard, &t->id, p)) {
+            /* Its log could not be opened: never advertised as healthy. */
+            pr->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
+            pr->offline_replicas = nodes;
+            pr->offline_replicas_count = 1;
+        }
     }
 }
 

@@ -41,6 +41,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     op->end_offset = -1;
     if (!p) {
         op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    } else if (srv_part_offline(p)) {
+        op->error = KP_ERR_KAFKA_STORAGE_ERROR;
     } else if (op->current_epoch > 0) {
         op->error = KP_ERR_UNKNOWN_LEADER_EPOCH;
     } else if (op->current_epoch < -1) {

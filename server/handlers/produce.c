@@ -222,6 +222,12 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_part_op_reply(owner, base);
         return;
     }
+    if (srv_part_offline(p)) {
+        op->error = KP_ERR_KAFKA_STORAGE_ERROR;
+        op->error_message = "the partition's log could not be opened (see the broker log)";
+        srv_part_op_reply(owner, base);
+        return;
+    }
     op->log_start_offset = st_log_start_offset(p->log);
     if (op->refused) {
         op->error = op->refused;
