@@ -20,7 +20,8 @@ run: build
 	$(BUILD)/bin/kbroker $(ARGS)
 
 # Unit tests (normal build), the same unit tests under ASan+UBSan, the format
-# check, then the compat tests: real clients against a real broker process.
+# check, then the compat tests: real clients against a real kbroker process (1 and
+# 2 shards) and the same suite against Apache Kafka, the reference (compat-tests/REPORT.md).
 test:
 	@scripts/install-deps.sh --test
 	$(MAKE) build
@@ -29,7 +30,7 @@ test:
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 	@scripts/check-format.sh
-	KB_BROKER_BIN=$(CURDIR)/$(BUILD)/bin/kbroker compat-tests/run.sh 1 2
+	KB_BROKER_BIN=$(CURDIR)/$(BUILD)/bin/kbroker compat-tests/run.sh --target kbroker,kafka 1 2
 
 # Starts a broker on an ephemeral port with a temporary data dir, runs kbench's
 # standard set against it and against librdkafka's mock cluster, stops it.

@@ -1,23 +1,67 @@
 #!/usr/bin/env bash
-# Compat test suite: real Kafka clients against a real kbroker process.
+# Compat test suite: real Kafka clients against a real broker: kbroker, Apache Kafka (the reference)
+# or any broker given by its address.
 #
-#   compat-tests/run.sh            # shards=1 and shards=2
-#   compat-tests/run.sh 2          # only shards=2   (or: KB_SHARDS_LIST="1 2")
-#   KB_ONLY=kcat compat-tests/run.sh   # only test files whose name contains "kcat"
+#   compat-tests/run.sh                          # kbroker, shards=1 and shards=2
+#   compat-tests/run.sh 2                        # kbroker, only shards=2   (or: KB_SHARDS_LIST="1 2")
+#   compat-tests/run.sh --target kafka           # Apache Kafka (compat-tests/kafka/pom.xml), started once
+#   compat-tests/run.sh --target kbroker,kafka 1 2   # both, one report
+#   compat-tests/run.sh --target 10.0.0.5:9092   # a running broker (kbroker-only tests skip)
+#   KB_ONLY=kcat compat-tests/run.sh             # only test files whose name contains "kcat"
 #
 # Env: KB_BROKER_BIN (default <repo>/build/bin/kbroker), KB_PYTHON (default /usr/bin/python3),
-#      KB_FILE_TIMEOUT (seconds per test file, default 240), KB_VERBOSE=1 (print every file's output).
+#      KB_TARGETS (default kbroker; --target wins), KB_FILE_TIMEOUT (seconds per test file, default 240),
+#      KB_VERBOSE=1 (print every file's output), KB_REPORT (report path; default compat-tests/REPORT.md
+#      for a run without KB_ONLY, else only <logdir>/REPORT.md).
 # Prints one "N passed, N failed" line at the end; exits non-zero on any failure.
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 PY="${KB_PYTHON:-/usr/bin/python3}"
 export KB_BROKER_BIN="${KB_BROKER_BIN:-$REPO/build/bin/kbroker}"
-SHARDS_LIST="${*:-${KB_SHARDS_LIST:-1 2}}"
 FILE_TIMEOUT="${KB_FILE_TIMEOUT:-240}"
 ONLY="${KB_ONLY:-}"
 
-if [ ! -x "$KB_BROKER_BIN" ]; then
+TARGETS="${KB_TARGETS:-kbroker}"
+SHARDS_ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --target) [ $# -ge 2 ] || { echo "--target needs kbroker, kafka or HOST:PORT" >&2; exit 2; }
+                  TARGETS="$2"; shift 2 ;;
+        --target=*) TARGETS="${1#--target=}"; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) SHARDS_ARGS+=("$1"); shift ;;
+    esac
+done
+SHARDS_LIST="${SHARDS_ARGS[*]:-${KB_SHARDS_LIST:-1 2}}"
+TARGETS="${TARGETS//,/ }"
+for t in $TARGETS; do
+    case "$t" in
+        kbroker|kafka) ;;
+        *:*) ;;
+        *) echo "unknown target '$t': kbroker, kafka or HOST:PORT" >&2; exit 2 ;;
+    esac
+done
+
+LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/kb-compat-run.XXXXXX")"
+RESULTS="$LOGDIR/results.tsv"
+: >"$RESULTS"
+PASSED=0 FAILED=0 SKIPPED=0
+FAILED_FILES=()
+T0=$(date +%s)
+KAFKA_PID=""
+
+stop_kafka() {
+    if [ -n "$KAFKA_PID" ]; then
+        kill -TERM "$KAFKA_PID" 2>/dev/null
+        wait "$KAFKA_PID" 2>/dev/null
+        KAFKA_PID=""
+    fi
+}
+trap 'stop_kafka' EXIT
+trap 'stop_kafka; exit 130' INT TERM
+
+if [[ " $TARGETS " == *" kbroker "* ]] && [ ! -x "$KB_BROKER_BIN" ]; then
     echo "broker binary $KB_BROKER_BIN missing: build it (cmake --build build --target kbroker) or set KB_BROKER_BIN" >&2
     echo "0 passed, 1 failed"
     exit 1
@@ -32,16 +76,12 @@ if [ ! -d "$HERE/js/node_modules/kafkajs" ] || [ ! -d "$HERE/js/node_modules/@pl
     fi
 fi
 
-LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/kb-compat-run.XXXXXX")"
-PASSED=0 FAILED=0 SKIPPED=0
-FAILED_FILES=()
-T0=$(date +%s)
-
-add_result() { # name logfile rc passed failed skipped
+add_result() { # name logfile rc passed failed skipped kind file
     local name="$1" log="$2" rc="$3" p="$4" f="$5" s="$6"
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # crashed / timed out / unclean broker stop
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); SKIPPED=$((SKIPPED + s))
     printf '  %-34s %3d passed %3d failed %3d skipped  (%ss)\n' "$name" "$p" "$f" "$s" "$ELAPSED"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LABEL" "$7" "$8" "$p" "$f" "$s" "$ELAPSED" "$rc" "$log" >>"$RESULTS"
     if [ "$f" -ne 0 ]; then
         FAILED_FILES+=("$name")
         echo "----- output of $name -----"
@@ -52,12 +92,13 @@ add_result() { # name logfile rc passed failed skipped
     fi
 }
 
-run_py() { # shards file
-    local shards="$1" file="$2" name log rc t
-    name="py/$(basename "$file" .py)[shards=$shards]"
-    log="$LOGDIR/$(basename "$file" .py).s$shards.log"
+run_py() { # file
+    local file="$1" name log rc t rel
+    rel="$(basename "$(dirname "$file")")/$(basename "$file")"
+    name="${rel%.py}[$LABEL]"
+    log="$LOGDIR/$(basename "$file" .py).$SAFE.log"
     t=$(date +%s)
-    KB_SHARDS="$shards" timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/run_py.py" "$file" >"$log" 2>&1
+    timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/run_py.py" "$file" >"$log" 2>&1
     rc=$?
     ELAPSED=$(( $(date +%s) - t ))
     local line p=0 f=0 s=0
@@ -67,15 +108,17 @@ run_py() { # shards file
         f="$(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"$line")"
         s="$(sed -E 's/.*skipped=([0-9]+).*/\1/' <<<"$line")"
     fi
-    add_result "$name" "$log" "$rc" "$p" "$f" "$s"
+    add_result "$name" "$log" "$rc" "$p" "$f" "$s" py "$rel"
 }
 
-run_js() { # shards
-    local shards="$1" name="js/node --test[shards=$shards]" log="$LOGDIR/js.s$shards.log" rc t
-    if [ "$JS_OK" -ne 1 ]; then add_result "$name" /dev/null 1 0 1 0; return; fi
+run_js() {
+    local name="js/node --test[$LABEL]" log="$LOGDIR/js.$SAFE.log" rc t
+    if [ "$JS_OK" -ne 1 ]; then ELAPSED=0; add_result "$name" /dev/null 1 0 1 0 js "js/test"; return; fi
     t=$(date +%s)
-    (cd "$HERE/js" && KB_SHARDS="$shards" timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/with_broker.py" -- \
-        node --test --test-reporter=tap --test-concurrency=2 test/*.test.mjs) >"$log" 2>&1
+    (cd "$HERE/js" && timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/with_broker.py" -- \
+        node --test --test-reporter=tap --test-reporter-destination=stdout \
+        --test-reporter=./file-reporter.mjs --test-reporter-destination="$log.files" \
+        --test-concurrency=2 test/*.test.mjs) >"$log" 2>&1
     rc=$?
     ELAPSED=$(( $(date +%s) - t ))
     local p f c s
@@ -86,18 +129,73 @@ run_js() { # shards
     p=${p:-0}; f=${f:-0}; c=${c:-0}; s=${s:-0}
     # An unclean broker stop is reported by with_broker.py as an extra failure.
     if grep -q '^BROKER STOP FAILED' "$log"; then f=$((f + 1)); fi
-    add_result "$name" "$log" "$rc" "$p" "$((f + c))" "$s"
+    add_result "$name" "$log" "$rc" "$p" "$((f + c))" "$s" js "js/test"
 }
 
-for shards in $SHARDS_LIST; do
-    echo "== shards=$shards"
+run_files() {
     for file in "$HERE"/py/test_*.py "$HERE"/groups/test_*.py; do
-        case "$(basename "$file")" in *"$ONLY"*) run_py "$shards" "$file" ;; esac
+        case "$(basename "$file")" in *"$ONLY"*) run_py "$file" ;; esac
     done
-    case "js" in *"$ONLY"*) run_js "$shards" ;; *) [ -z "$ONLY" ] && run_js "$shards" ;; esac
+    case "js" in *"$ONLY"*) run_js ;; *) [ -z "$ONLY" ] && run_js ;; esac
+}
+
+start_kafka() {
+    local envfile="$LOGDIR/kafka-ref.env" i
+    "$PY" "$HERE/lib/kafka_ref.py" serve "$envfile" >"$LOGDIR/kafka-ref.log" 2>&1 &
+    KAFKA_PID=$!
+    for ((i = 0; i < 1800; i++)); do
+        [ -f "$envfile" ] && break
+        kill -0 "$KAFKA_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ ! -f "$envfile" ]; then
+        echo "Apache Kafka did not start:" >&2
+        cat "$LOGDIR/kafka-ref.log" >&2
+        stop_kafka
+        return 1
+    fi
+    # shellcheck disable=SC1090
+    set -a; . "$envfile"; set +a
+    export KB_TARGET=kafka
+    head -n 1 "$LOGDIR/kafka-ref.log"
+}
+
+for target in $TARGETS; do
+    case "$target" in
+        kbroker)
+            for shards in $SHARDS_LIST; do
+                LABEL="kbroker shards=$shards" SAFE="kbroker-s$shards"
+                echo "== $LABEL"
+                KB_TARGET=kbroker KB_SHARDS="$shards" run_files
+            done ;;
+        kafka)
+            SAFE="kafka"
+            if ! start_kafka; then
+                LABEL="kafka" ELAPSED=0
+                add_result "Apache Kafka start" "$LOGDIR/kafka-ref.log" 1 0 1 0 setup "kafka-ref"
+                continue
+            fi
+            LABEL="kafka $KB_TARGET_VERSION"
+            echo "== $LABEL at $KB_TARGET_BOOTSTRAP"
+            # The mirror test's full size is for kbroker's 1-shard pass.
+            KB_SHARDS=1 KB_MIRROR_FULL="${KB_MIRROR_FULL:-0}" run_files
+            stop_kafka
+            unset KB_TARGET KB_TARGET_BOOTSTRAP KB_TARGET_DATA_DIR KB_TARGET_LOG ;;
+        *)
+            LABEL="$target" SAFE="ext-${target//[^A-Za-z0-9]/_}"
+            echo "== external broker $target"
+            KB_TARGET=external KB_TARGET_BOOTSTRAP="$target" KB_SHARDS=1 KB_MIRROR_FULL="${KB_MIRROR_FULL:-0}" \
+                run_files ;;
+    esac
 done
 
-echo "== total $(( $(date +%s) - T0 ))s, $SKIPPED skipped, logs in $LOGDIR"
+REPORT="${KB_REPORT:-}"
+if [ -z "$REPORT" ]; then
+    if [ -z "$ONLY" ]; then REPORT="$HERE/REPORT.md"; else REPORT="$LOGDIR/REPORT.md"; fi
+fi
+"$PY" "$HERE/lib/report.py" "$RESULTS" "$REPORT" "$(( $(date +%s) - T0 ))" || echo "report generation failed" >&2
+
+echo "== total $(( $(date +%s) - T0 ))s, $SKIPPED skipped, logs in $LOGDIR, report $REPORT"
 if [ "${#FAILED_FILES[@]}" -ne 0 ]; then
     echo "== failing: ${FAILED_FILES[*]}"
 fi

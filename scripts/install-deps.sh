@@ -6,7 +6,8 @@ pkgs=(build-essential cmake pkg-config python3 clang-format
       libevent-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
       libcunit1-dev liburing-dev librdkafka-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka)
+  pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka
+         openjdk-17-jre-headless maven)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -23,4 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Apache Kafka, the compat tests' reference broker, comes from Maven Central (compat-tests/kafka/pom.xml):
+# resolved once into ~/.m2 and a cached classpath, after which this does no network traffic.
+if [ "${1:-}" = "--test" ]; then
+  /usr/bin/python3 "$(dirname "$0")/../compat-tests/lib/kafka_ref.py" resolve
 fi

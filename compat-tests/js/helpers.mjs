@@ -1,10 +1,17 @@
-// Shared helpers for the JS compat tests. The broker is started by ../lib/with_broker.py,
-// which exports KB_BOOTSTRAP=127.0.0.1:<port>.
+// Shared helpers for the JS compat tests. The broker is started by ../lib/with_broker.py (or, with
+// run.sh --target, is the target broker), which exports KB_BOOTSTRAP=<host>:<port> and KB_TARGET.
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 
 export const BOOTSTRAP = process.env.KB_BOOTSTRAP
 if (!BOOTSTRAP) throw new Error('KB_BOOTSTRAP not set: run through compat-tests/lib/with_broker.py')
+
+// kbroker, kafka (the reference Apache Kafka) or external: `test(name, { skip: kbrokerOnly('why') }, fn)`
+// for a test that checks kbroker itself.
+export const TARGET = process.env.KB_TARGET || 'kbroker'
+export function kbrokerOnly (reason) {
+  return TARGET === 'kbroker' ? false : `kbroker only: ${reason}`
+}
 
 export function uniq (prefix) {
   return `${prefix}-${randomBytes(4).toString('hex')}`

@@ -11,6 +11,12 @@
 
 Every Broker ever started is killed at interpreter exit (atexit), so a
 crashing test never leaves a broker behind.  Loopback only, ephemeral ports.
+
+Targets: with KB_TARGET unset or "kbroker" a Broker is a kbroker process of its own. With
+KB_TARGET=kafka (the reference Apache Kafka run.sh starts once per suite) or KB_TARGET=external
+(any broker), start() attaches to KB_TARGET_BOOTSTRAP instead and stop() detaches; what only a
+process of our own can do (kill9, restart, its log, settings it was not started with) raises
+unittest.SkipTest naming the reason, so a kbroker-specific test skips instead of failing.
 """
 
 import atexit
@@ -22,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import weakref
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,23 +75,77 @@ def shards_from_env(default=1):
     return int(os.environ.get("KB_SHARDS", default))
 
 
+def target():
+    """"kbroker" (a process per Broker), "kafka" (the reference Apache Kafka) or "external"."""
+    t = os.environ.get("KB_TARGET", "kbroker") or "kbroker"
+    if t not in ("kbroker", "kafka", "external"):
+        raise BrokerError("KB_TARGET=%r: expected kbroker, kafka or external (run.sh --target HOST:PORT "
+                          "sets external)" % t)
+    return t
+
+
+_env_target = target  # Broker.__init__'s `target` parameter shadows the function
+
+
+def is_kbroker():
+    return target() == "kbroker"
+
+
+def target_name():
+    """For messages: "kbroker", "Apache Kafka 4.4.0" or the external address."""
+    t = target()
+    if t == "kafka":
+        return "Apache Kafka %s" % os.environ.get("KB_TARGET_VERSION", "?")
+    if t == "external":
+        return os.environ.get("KB_TARGET_BOOTSTRAP", "external broker")
+    return "kbroker"
+
+
+def target_settings():
+    """Settings a non-kbroker target is known to run with (kafka_ref.REF_SETTINGS; an external broker is
+    documented to need the same)."""
+    from kafka_ref import REF_SETTINGS
+    return dict(REF_SETTINGS)
+
+
+def skip_unless_kbroker(what):
+    if not is_kbroker():
+        raise unittest.SkipTest("kbroker only (target %s): %s" % (target_name(), what))
+
+
 class BrokerError(AssertionError):
     pass
 
 
 class Broker:
-    def __init__(self, shards=None, data_dir=None, extra_sets=(), binary=None, ready_timeout=20.0):
+    def __init__(self, shards=None, data_dir=None, extra_sets=(), binary=None, ready_timeout=20.0, target=None):
+        """target=None follows KB_TARGET; target="kbroker" is always a kbroker process of the caller's own
+        (e.g. the destination a test kills and inspects)."""
         self.shards = shards_from_env() if shards is None else int(shards)
         self.binary = binary or os.environ.get("KB_BROKER_BIN") or DEFAULT_BIN
         self.ready_timeout = ready_timeout
         self.extra_sets = list(extra_sets)
+        self.target = target if target is not None else _env_target()
+        # A data dir or binary of the caller's choosing only means something for a process of our own.
+        self._needs_own = data_dir is not None or binary is not None
+        self.host = "127.0.0.1"
+        self.proc = None
+        self.port = None
+        self.starts = 0
+        if self.target != "kbroker":
+            # Attached to a broker we did not start: no process, no temp dir; the reference Kafka's log dir
+            # is local and shown to tests that inspect segment files.
+            self._tmp = None
+            self._own_data = False
+            self.data_dir = os.environ.get("KB_TARGET_DATA_DIR") or None
+            self.log_path = os.environ.get("KB_TARGET_LOG") or None
+            self._log_fh = None
+            self._attached = False
+            return
         self._tmp = tempfile.mkdtemp(prefix="kb-compat-")
         self._own_data = data_dir is None
         self.data_dir = data_dir or os.path.join(self._tmp, "data")
         os.makedirs(self.data_dir, exist_ok=True)
-        self.proc = None
-        self.port = None
-        self.starts = 0
         self.log_path = os.path.join(self._tmp, "broker.log")
         self._log_fh = None
 
@@ -93,11 +154,37 @@ class Broker:
     def bootstrap(self):
         if self.port is None:
             raise BrokerError("broker not started")
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def running(self):
+        if self.target != "kbroker":
+            return self._attached
         return self.proc is not None and self.proc.poll() is None
+
+    def _own_process_only(self, what):
+        # Per Broker, not per KB_TARGET: Broker(target="kbroker") is ours on any target.
+        if self.target != "kbroker":
+            skip_unless_kbroker(what)
+
+    def _attach(self):
+        if self._needs_own:
+            self._own_process_only("runs kbroker with a data dir or binary of its own")
+        bad = [s for s in self.extra_sets
+               if target_settings().get(s.split("=", 1)[0]) != s.partition("=")[2]]
+        if bad:
+            raise unittest.SkipTest("needs broker settings %s that target %s does not run with"
+                                    % (", ".join(bad), target_name()))
+        boot = os.environ.get("KB_TARGET_BOOTSTRAP", "")
+        host, _, port = boot.rpartition(":")
+        if not host or not port.isdigit():
+            raise BrokerError("KB_TARGET=%s needs KB_TARGET_BOOTSTRAP=HOST:PORT (got %r)" % (self.target, boot))
+        if self.starts:
+            self._own_process_only("restarts the broker process")
+        self.starts += 1
+        self.host, self.port = host.strip("[]"), int(port)
+        self._attached = True
+        return self
 
     def argv(self):
         a = [self.binary,
@@ -111,6 +198,8 @@ class Broker:
     def start(self):
         if self.running:
             raise BrokerError("broker already running")
+        if self.target != "kbroker":
+            return self._attach()
         if not os.access(self.binary, os.X_OK):
             raise BrokerError("broker binary %s not found (build it or set KB_BROKER_BIN)" % self.binary)
         self.starts += 1
@@ -144,6 +233,9 @@ class Broker:
 
         With check=True raises BrokerError unless the broker exited 0 on its own.
         """
+        if self.target != "kbroker":
+            self._attached = False
+            return 0
         if self.proc is None:
             return None
         p = self.proc
@@ -168,6 +260,10 @@ class Broker:
         return rc
 
     def kill9(self):
+        if self.target != "kbroker":
+            if not self._attached:
+                return None
+            self._own_process_only("kills the broker process (kill -9)")
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -178,6 +274,7 @@ class Broker:
         return rc
 
     def restart(self, **stop_kw):
+        self._own_process_only("restarts the broker process")
         if self.running:
             self.stop(**stop_kw)
         return self.start()
@@ -191,6 +288,13 @@ class Broker:
 
     # ------------------------------------------------------------------
     def log_text(self):
+        """The broker's log. kbroker's lines are ours: asserting on them is kbroker only."""
+        self._own_process_only("asserts on kbroker's log lines")
+        return self._read_log()
+
+    def _read_log(self):
+        if not self.log_path:
+            return ""
         try:
             with open(self.log_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
@@ -198,7 +302,8 @@ class Broker:
             return ""
 
     def log_tail(self, n=60):
-        return "\n".join(self.log_text().splitlines()[-n:])
+        # For failure messages on any target: the reference Kafka's log when there is one.
+        return "\n".join(self._read_log().splitlines()[-n:])
 
     def wait_log(self, pattern, timeout=5.0, since=0):
         """Wait until the log (from byte offset `since`) matches regex `pattern`."""
@@ -217,6 +322,9 @@ class Broker:
         return len(self.log_text())
 
     def cleanup(self):
+        if self.target != "kbroker":
+            self._attached = False
+            return
         if self.running:
             self.kill9()
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -7,13 +7,31 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker import Broker, shards_from_env  # noqa: E402
+from broker import Broker, is_kbroker, shards_from_env, skip_unless_kbroker, target, target_name  # noqa: E402,F401
 
 KCAT = os.environ.get("KB_KCAT", "kcat")
 
 
 def uniq(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def kbroker_only(reason):
+    """Marks a test class or method that checks kbroker itself (its log, config keys, process, tools'
+    kbroker-only parts): skipped, with `reason`, when the suite targets another broker (run.sh --target)."""
+    return unittest.skipUnless(is_kbroker(), "kbroker only: %s" % reason)
+
+
+def kbroker_differs(reason):
+    """Marks a test whose expectation is Apache Kafka's and that kbroker does not meet yet (a kbroker bug,
+    listed with `reason` in REPORT.md): an expected failure on kbroker, a plain test elsewhere. Once kbroker
+    is fixed the test passes unexpectedly, which fails the run: then remove the marker."""
+    def deco(fn):
+        if not is_kbroker():
+            return fn
+        fn.kbroker_differs = reason
+        return unittest.expectedFailure(fn)
+    return deco
 
 
 class BrokerTestCase(unittest.TestCase):

@@ -32,6 +32,17 @@ class Result(unittest.TextTestResult):
             except Exception:
                 pass
 
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        # One line per skip, for the report (compat-tests/lib/report.py).
+        self.stream.writeln("SKIP-REASON %s: %s" % (test.id(), " ".join(str(reason).split())))
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        fn = getattr(test, getattr(test, "_testMethodName", ""), None)
+        reason = getattr(fn, "kbroker_differs", "expected failure")
+        self.stream.writeln("XFAIL-REASON %s: %s" % (test.id(), " ".join(str(reason).split())))
+
     def addFailure(self, test, err):
         super().addFailure(test, err)
         self._with_log(test, err)
@@ -54,7 +65,9 @@ def main():
     res = runner.run(suite)
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     # setUpClass/tearDownClass errors are reported as errors on a pseudo-test; count them too.
-    print("RESULT passed=%d failed=%d skipped=%d (%.1fs)" % (res.passed, failed, len(res.skipped),
+    # An expected failure (common.kbroker_differs) is a known kbroker bug: counted with the skips.
+    print("RESULT passed=%d failed=%d skipped=%d (%.1fs)" % (res.passed, failed,
+                                                             len(res.skipped) + len(res.expectedFailures),
                                                              time.monotonic() - t0))
     sys.stdout.flush()
     sys.exit(0 if failed == 0 else 1)

@@ -1,4 +1,4 @@
-"""kafka-python against kbroker: produce and consume with assign() (group_id=None), admin topics."""
+"""kafka-python: produce and consume with assign() (group_id=None), admin topics."""
 
 import os
 import sys
@@ -6,7 +6,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from common import BrokerTestCase, uniq  # noqa: E402
+from common import BrokerTestCase, kbroker_only, uniq  # noqa: E402
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import NewTopic  # noqa: E402
@@ -118,7 +118,8 @@ class KafkaPythonTest(BrokerTestCase):
         finally:
             c.close()
 
-
+    @kbroker_only("Kafka 4 removed Produce v0-2, Fetch v0-3 and ListOffsets v0 (KIP-896); kbroker serves "
+                  "Kafka 3.9's ranges and converts magic 0/1 at the edge")
     def test_old_protocol_generations(self):
         """Clients pinned to old brokers use magic 0/1 message sets (Produce v1-2,
         Fetch v1-3, ListOffsets v0): converted at the edge, the data is the same."""

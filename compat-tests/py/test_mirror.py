@@ -1,4 +1,5 @@
-"""tools/kbroker-mirror between two kbroker processes: one-shot migration of three topics written by
+"""tools/kbroker-mirror from the broker under test (kbroker, or the --target broker: Apache Kafka, the
+migration kbroker-mirror is for) to kbroker processes of its own: one-shot migration of three topics written by
 confluent_kafka producers with every codec (keys, headers, explicit timestamps), --verify, SIGKILL
 mid-copy and resume without gaps or duplicates, and consumer-group offset translation.
 
@@ -18,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from broker import REPO, Broker, shards_from_env  # noqa: E402
+from broker import REPO, Broker, is_kbroker, shards_from_env  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
@@ -33,13 +34,16 @@ FULL = os.environ.get("KB_MIRROR_FULL", "1" if os.environ.get("KB_SHARDS", "1") 
 N_TOTAL = 1000000 if FULL else int(os.environ.get("KB_MIRROR_N", "150000"))
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 # name -> (partitions, topic config overrides, share of the records)
+# A fresh kbroker source has no topics; a shared target (run.sh --target) may hold an earlier run's.
+M = "mig" if is_kbroker() else "mig-%s" % os.urandom(4).hex()
+M_RE = "^" + M + r"\."  # kbroker-mirror's regex dialect: M is letters, digits and '-'.
 TOPICS = {
-    "mig.orders": (4, {"retention.ms": "604800001"}, 0.5),
-    "mig.users": (2, {"max.message.bytes": "2000000"}, 0.3),
-    "mig.events": (1, {}, 0.2),
+    M + ".orders": (4, {"retention.ms": "604800001"}, 0.5),
+    M + ".users": (2, {"max.message.bytes": "2000000"}, 0.3),
+    M + ".events": (1, {}, 0.2),
 }
-GROUP = "mig-group"
-GROUP_TOPIC = "mig.users"
+GROUP = M + "-group"
+GROUP_TOPIC = M + ".users"
 GROUP_CONSUMED = 5000
 
 
@@ -144,7 +148,8 @@ class MirrorTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ helpers
     def dest_broker(self):
-        d = Broker(shards=shards_from_env())
+        # Always a kbroker process of the test's own: the destination is what the test kills and inspects.
+        d = Broker(shards=shards_from_env(), target="kbroker")
         self.addCleanup(self._stop, d)
         d.start()
         return d
@@ -167,7 +172,7 @@ class MirrorTest(unittest.TestCase):
                              "%s: destination watermarks differ from the source (gap or duplicates)" % t)
 
     def verify(self, dest):
-        v = self.mirror(dest, "--topic-regex", r"^mig\.", "--verify", check=False)
+        v = self.mirror(dest, "--topic-regex", M_RE, "--verify", check=False)
         self.assertEqual(v.returncode, 0, "verify:\n%s\n%s" % (v.out, v.err[-2000:]))
         nparts = sum(n for n, _, _ in TOPICS.values())
         self.assertEqual(len(re.findall(r": equal \(", v.out)), nparts, v.out)
@@ -178,7 +183,7 @@ class MirrorTest(unittest.TestCase):
     def test_oneshot_copy_verify(self):
         dest = self.dest_broker()
         ck = os.path.join(self.tmp, "oneshot.ckpt")
-        p = self.mirror(dest, "--topic-regex", r"^mig\.", "--compression", "lz4", "--checkpoint", ck)
+        p = self.mirror(dest, "--topic-regex", M_RE, "--compression", "lz4", "--checkpoint", ck)
         total = re.search(r"^total\s+(\d+)\s+(\d+)", p.out, re.M)
         self.assertIsNotNone(total, p.out)
         self.assertEqual(int(total.group(1)), N_TOTAL)
@@ -206,11 +211,11 @@ class MirrorTest(unittest.TestCase):
 
         # --verify notices a record that is not on the source.
         pr = Producer({"bootstrap.servers": dest.bootstrap})
-        pr.produce("mig.events", b"intruder", partition=0)
+        pr.produce(M + ".events", b"intruder", partition=0)
         pr.flush(10)
-        v = self.mirror(dest, "--topic-regex", r"^mig\.", "--verify", check=False)
+        v = self.mirror(dest, "--topic-regex", M_RE, "--verify", check=False)
         self.assertEqual(v.returncode, 3, v.out + v.err)
-        m = re.search(r"mig\.events\[0\]: DIFFERENT: source (\d+) records, destination (\d+)", v.out)
+        m = re.search(re.escape(M + ".events") + r"\[0\]: DIFFERENT: source (\d+) records, destination (\d+)", v.out)
         self.assertIsNotNone(m, v.out)
         self.assertEqual(int(m.group(2)), int(m.group(1)) + 1)
         self.assertIn("first difference at record #%s" % m.group(1), v.out)
@@ -219,7 +224,7 @@ class MirrorTest(unittest.TestCase):
         dest = self.dest_broker()
         ck = os.path.join(self.tmp, "kill.ckpt")
         rate = max(N_TOTAL // 8, 5000)  # about 8 s for the whole copy: room to kill in the middle
-        cmd = [MIRROR, "--source", self.source.bootstrap, "--dest", dest.bootstrap, "--topic-regex", r"^mig\.",
+        cmd = [MIRROR, "--source", self.source.bootstrap, "--dest", dest.bootstrap, "--topic-regex", M_RE,
                "--checkpoint", ck, "--checkpoint-interval-ms", "1000", "--max-rate", str(rate)]
         log = open(os.path.join(self.tmp, "kill.log"), "wb")
         proc = subprocess.Popen(cmd, stdout=log, stderr=log)
@@ -252,7 +257,7 @@ class MirrorTest(unittest.TestCase):
         self.assertLess(dest_has, N_TOTAL, "killed too late to test a resume")
         self.assertGreaterEqual(dest_has, copied_ck)
 
-        p = self.mirror(dest, "--topic-regex", r"^mig\.", "--checkpoint", ck)
+        p = self.mirror(dest, "--topic-regex", M_RE, "--checkpoint", ck)
         total = int(re.search(r"(?m)^total\s+(\d+)", p.out).group(1))
         self.assertEqual(total, N_TOTAL - dest_has, p.out + p.err)
         if dest_has > copied_ck:
@@ -326,7 +331,7 @@ class MirrorTest(unittest.TestCase):
 
     def test_follow_until_sigterm(self):
         dest = self.dest_broker()
-        topic, ck = "live.follow", os.path.join(self.tmp, "follow.ckpt")
+        topic, ck = M.replace("mig", "live") + ".follow", os.path.join(self.tmp, "follow.ckpt")
         admin = AdminClient({"bootstrap.servers": self.source.bootstrap})  # the future dies with the handle
         admin.create_topics([NewTopic(topic, 2, 1)], request_timeout=15)[topic].result(15)
         pr = Producer({"bootstrap.servers": self.source.bootstrap, "linger.ms": 5})
@@ -353,7 +358,7 @@ class MirrorTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, err.decode(errors="replace")[-3000:])
         self.assertRegex(out.decode(), r"(?m)^total\s+8000\s")
         self.assertEqual(watermarks(dest.bootstrap, topic, 2), watermarks(self.source.bootstrap, topic, 2))
-        self.assertRegex(open(ck).read(), r"(?m)^partition live\.follow 0 4000 4000 1\nmap 0 4000 0 4000$")
+        self.assertRegex(open(ck).read(), r"(?m)^partition %s 0 4000 4000 1\nmap 0 4000 0 4000$" % re.escape(topic))
         v = self.mirror(dest, "--topics", topic, "--verify")
         self.assertIn("all partitions equal", v.out)
 
@@ -363,13 +368,13 @@ class MirrorTest(unittest.TestCase):
                             "--timeout-ms", "1500"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"source cluster 127.0.0.1:1 unreachable", p.stderr)
-        p = self.mirror(dest, "--topics", "mig.orders,no-such-topic", check=False)
+        p = self.mirror(dest, "--topics", M + ".orders,no-such-topic", check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("topic 'no-such-topic' does not exist on the source cluster", p.err)
         p = self.mirror(dest, "--topic-regex", "^nothing-matches$", check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("no source topic matches", p.err)
-        p = self.mirror(dest, "--topics", "mig.events", "-X", "dest.no.such.property=1", check=False)
+        p = self.mirror(dest, "--topics", M + ".events", "-X", "dest.no.such.property=1", check=False)
         self.assertEqual(p.returncode, 2)
         self.assertIn("no.such.property", p.err)
 

@@ -10,7 +10,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from broker import Broker, shards_from_env  # noqa: E402
-from common import uniq  # noqa: E402
+from common import kbroker_only, uniq  # noqa: E402
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
@@ -66,6 +66,7 @@ while True:
 """
 
 
+@kbroker_only("stops, kill -9s and restarts the broker process on its data dir")
 class RestartTest(unittest.TestCase):
     def setUp(self):
         self.b = Broker(shards=shards_from_env())
