@@ -77,9 +77,9 @@ def fetch_topic(name, tid, parts):
                             "LogStartOffset": -1, "PartitionMaxBytes": 1 << 20} for p, off in parts]}
 
 
-def fetch(step, topics, v="L"):
+def fetch(step, topics, v="L", isolation=0):
     return {"id": step, "api": FETCH, "v": v,
-            "req": {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 22, "IsolationLevel": 0,
+            "req": {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 22, "IsolationLevel": isolation,
                     "SessionId": 0, "SessionEpoch": -1, "Topics": topics, "ForgottenTopicsData": [], "RackId": ""}}
 
 
@@ -167,6 +167,8 @@ SCENARIOS = [
             produce("produce-too-large", "diff-{R}-{L}-p", [(1, kwire.record_batch([(None, b"x" * 1100000)]))]),
             fetch("fetch", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                         [(0, 0), (1, 0)])]),
+            fetch("fetch-read-committed", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
+                                                       [(1, 0), (0, 50)])], isolation=1),
             fetch("fetch-same-partition-twice", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                                              [(0, 0), (0, 3)])]),
             fetch("fetch-out-of-range", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
