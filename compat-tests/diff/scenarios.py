@@ -132,7 +132,6 @@ SCENARIOS = [
             create("validate-only", [topic("diff-{R}-{L}-vo", 2)], v="L", validate=True, wait=None),
             # Metadata v0-3 always auto-creates: the error cases run at v4+ ("high").
             metadata("metadata", ["diff-{R}-{L}-t1", "diff-{R}-{L}-vo", "diff-{R}-{L}-nope"], v="high"),
-            metadata("metadata-autocreate", ["diff-{R}-{L}-auto"], auto=True),
             {"id": "partitions", "api": CREATE_PARTITIONS, "v": "L", "wait": "leaders",
              "req": {"Topics": [{"Name": "diff-{R}-{L}-t1", "Count": 5, "Assignments": None}],
                      "TimeoutMs": 30000, "ValidateOnly": False}},
@@ -155,6 +154,8 @@ SCENARIOS = [
             {"id": "delete-unknown-id", "api": DELETE_TOPICS, "v": 6,
              "req": {"Topics": [{"Name": None, "TopicId": UNKNOWN_ID}], "TimeoutMs": 30000}},
             metadata("metadata-deleted", ["diff-{R}-{L}-t1"], v="high"),
+            # Last: kbroker creates this topic (and its id) where Kafka does not yet.
+            metadata("metadata-autocreate", ["diff-{R}-{L}-auto"], auto=True),
         ],
     },
     {

@@ -2,7 +2,8 @@
  * create_topics.c — CreateTopics (v0-7), incl. validate_only and topic
  * configs; CreatePartitions lives beside it in spirit (controller ops).
  * The answer comes once the topics are durable in the metadata log and open
- * on every shard.
+ * on every shard. A name given twice is refused as a whole and answered
+ * once, as Kafka does.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,11 +11,13 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
+#include "sstr.h"
 
 typedef struct ct_state {
     srv_ctl_op op;
     srv_req *req;
     kp_create_topics_response resp;
+    uint8_t *dup; /* per request index: 1 first of a repeated name, 2 a repeat */
 } ct_state;
 
 static void done(srv_shard *s, srv_ctl_op *op)
@@ -35,6 +38,11 @@ static void done(srv_shard *s, srv_ctl_op *op)
             r->replication_factor = 1;
         }
     }
+    int32_t w = 0;
+    for (int32_t i = 0; i < st->resp.topics_count; i++)
+        if (st->dup[i] != 2)
+            st->resp.topics[w++] = st->resp.topics[i];
+    st->resp.topics_count = w;
     srv_req_respond(req, &st->resp);
 }
 
@@ -56,6 +64,15 @@ void srv_h_create_topics(srv_req *req)
         return;
     }
     st->resp.topics_count = n;
+    srv_str_idx *names = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*names) + 1);
+    st->dup = kp_arena_alloc(&req->arena, (size_t)n + 1);
+    if (!names || !st->dup) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        names[i] = (srv_str_idx){rq->topics[i].name, i};
+    srv_str_mark_dups(names, n, st->dup);
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
     for (int32_t i = 0; i < n; i++) {
         const kp_create_topics_request_creatable_topic *t = &rq->topics[i];
@@ -70,6 +87,12 @@ void srv_h_create_topics(srv_req *req)
         sp->name = t->name;
         sp->nparts = t->num_partitions;
         sp->replication = t->replication_factor;
+        if (st->dup[i]) {
+            r->error_code = KP_ERR_INVALID_REQUEST;
+            r->error_message = kp_str_c("Duplicate topic name.");
+            sp->skip = 1;
+            continue;
+        }
         if (t->assignments_count > 0) {
             /* Manual assignment: every replica must be this node, one each. */
             if (t->num_partitions != -1 || t->replication_factor != -1) {
