@@ -27,7 +27,9 @@ static void done(srv_shard *s, srv_ctl_op *op)
         if (sp->skip)
             continue;
         st->resp.results[i].error_code = sp->error;
-        st->resp.results[i].error_message = sp->error ? kp_str_c(sp->message) : KP_STR_NULL;
+        /* Kafka says nothing more about an unknown topic. */
+        int says = sp->error && sp->error != KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        st->resp.results[i].error_message = says ? kp_str_c(sp->message) : KP_STR_NULL;
     }
     int32_t w = 0;
     for (int32_t i = 0; i < st->resp.results_count; i++)

@@ -39,9 +39,13 @@ static void done(srv_shard *s, srv_ctl_op *op)
         }
     }
     int32_t w = 0;
-    for (int32_t i = 0; i < st->resp.topics_count; i++)
+    for (int32_t i = 0; i < st->resp.topics_count; i++) {
+        /* A refused topic has no configs: Kafka lists none (empty, not null). */
+        if (st->resp.topics[i].error_code)
+            st->resp.topics[i].configs_count = 0;
         if (st->dup[i] != 2)
             st->resp.topics[w++] = st->resp.topics[i];
+    }
     st->resp.topics_count = w;
     srv_req_respond(req, &st->resp);
 }
