@@ -225,7 +225,7 @@ SCENARIOS = [
                                                                "max.message.bytes", "no.such.config"]),
                                    resource("diff-{R}-{L}-nope", ["retention.ms"])],
                      "IncludeSynonyms": True, "IncludeDocumentation": False}},
-            {"id": "alter", "api": ALTER_CONFIGS, "v": "L",
+            {"id": "alter", "api": ALTER_CONFIGS, "v": "L", "wait": "configs",
              "req": {"ValidateOnly": False, "Resources": [
                  {"ResourceType": 2, "ResourceName": "diff-{R}-{L}-c",
                   "Configs": [{"Name": "retention.ms", "Value": "1000"}]},
@@ -239,7 +239,7 @@ SCENARIOS = [
              "req": {"ValidateOnly": False, "Resources": [
                  {"ResourceType": 2, "ResourceName": "diff-{R}-{L}-c",
                   "Configs": [{"Name": "no.such.config", "Value": "1"}]}]}},
-            {"id": "incremental", "api": INCREMENTAL_ALTER_CONFIGS, "v": "L",
+            {"id": "incremental", "api": INCREMENTAL_ALTER_CONFIGS, "v": "L", "wait": "configs",
              "req": {"ValidateOnly": False, "Resources": [
                  {"ResourceType": 2, "ResourceName": "diff-{R}-{L}-c",
                   "Configs": [{"Name": "segment.ms", "ConfigOperation": 0, "Value": "600000"},

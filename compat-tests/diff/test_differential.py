@@ -186,6 +186,20 @@ def _wait(conn, kind, req, resp):
                                 or len(t["Partitions"]) >= want[t["Name"]] for t in r["Topics"])
             else:
                 ok = all(t["ErrorCode"] == 3 for t in r["Topics"])
+        elif kind == "configs":
+            # Kafka's broker serves a config change once the metadata log reaches it: wait until every
+            # value the step set (SET ops, AlterConfigs) reads back.
+            ok_names = {x["ResourceName"] for x in resp.get("Responses") or [] if x["ErrorCode"] == 0}
+            res, want = [], {}
+            for x in req.get("Resources") or []:
+                sets = {c["Name"]: c["Value"] for c in x["Configs"] if c.get("ConfigOperation", 0) == 0}
+                if x["ResourceName"] in ok_names and sets:
+                    res.append({"ResourceType": x["ResourceType"], "ResourceName": x["ResourceName"],
+                                "ConfigurationKeys": sorted(sets)})
+                    want[x["ResourceName"]] = sets
+            r = conn.request(S.DESCRIBE_CONFIGS, 1, {"Resources": res}) if res else {"Results": []}
+            ok = all(c["Value"] == want[x["ResourceName"]].get(c["Name"])
+                     for x in r["Results"] for c in x["Configs"])
         elif kind == "coordinator":
             keys = req.get("CoordinatorKeys") or [req.get("Key")]
             r = conn.request(S.FIND_COORDINATOR, 4, {"KeyType": 0, "CoordinatorKeys": keys})
