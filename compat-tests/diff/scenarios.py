@@ -8,8 +8,9 @@ middle one, the highest; a level that yields the same versions as an earlier one
 strings, {R} is a token unique to the run (normalised away in the comparison) and {L} the level's name.
 A step's "v" is "L" (its API's version at the scenario's level), "low"/"mid"/"high", or a number (the step
 is skipped when a broker does not serve it). "wait" runs a bounded poll after the step (Kafka creates and
-deletes topics and loads group coordinators asynchronously; kbroker answers when done): "leaders",
-"gone" or "coordinator".
+deletes topics, applies config changes and loads group coordinators asynchronously; kbroker answers
+when done): "leaders", "gone", "configs" or "group". "retry" repeats a step while its answer carries
+one of the given error codes (a coordinator still loading); only the last answer is compared.
 """
 
 import kwire
@@ -21,9 +22,9 @@ INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESC
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 
-# COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE: a fresh Kafka's coordinators load after
-# FindCoordinator already names them; the first request to a group retries them (not compared).
-COORDINATOR_LOADING = (14, 15)
+# COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a fresh Kafka's coordinators
+# load after FindCoordinator already names them; the first request to a group retries them (not compared).
+COORDINATOR_LOADING = (14, 15, 16)
 UNKNOWN_ID = "5a1e0c7e-0000-4000-8000-00000000d1ff"
 
 
@@ -261,7 +262,7 @@ SCENARIOS = [
         "name": "classic-group",
         "steps": [
             create("create", [topic("diff-{R}-{L}-g", 2)]),
-            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "L", "retry": COORDINATOR_LOADING,
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "L", "retry": COORDINATOR_LOADING, "wait": "group",
              "req": {"Key": "diff-{R}-{L}-group", "KeyType": 0, "CoordinatorKeys": ["diff-{R}-{L}-group"]}},
             {"id": "join1", "api": JOIN_GROUP, "v": "L", "retry": COORDINATOR_LOADING,
              "req": {"GroupId": "diff-{R}-{L}-group", "SessionTimeoutMs": 10000, "RebalanceTimeoutMs": 10000,
@@ -343,7 +344,7 @@ SCENARIOS = [
         "name": "standalone-commit",
         "steps": [
             create("create", [topic("diff-{R}-{L}-s", 1)]),
-            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "L", "retry": COORDINATOR_LOADING,
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "L", "retry": COORDINATOR_LOADING, "wait": "group",
              "req": {"Key": "diff-{R}-{L}-solo", "KeyType": 0, "CoordinatorKeys": ["diff-{R}-{L}-solo"]}},
             {"id": "commit", "api": OFFSET_COMMIT, "v": "L", "retry": COORDINATOR_LOADING,
              "req": {"GroupId": "diff-{R}-{L}-solo", "GenerationIdOrMemberEpoch": -1, "MemberId": "",
@@ -368,7 +369,7 @@ SCENARIOS = [
         "name": "consumer-group",
         "steps": [
             create("create", [topic("diff-{R}-{L}-cg", 2)]),
-            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "high", "retry": COORDINATOR_LOADING,
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "high", "retry": COORDINATOR_LOADING, "wait": "group",
              "req": {"KeyType": 0, "CoordinatorKeys": ["diff-{R}-{L}-cgroup"]}},
             {"id": "join", "api": CONSUMER_GROUP_HEARTBEAT, "v": 0, "retry": COORDINATOR_LOADING,
              "req": {"GroupId": "diff-{R}-{L}-cgroup", "MemberId": "", "MemberEpoch": 0, "InstanceId": None,

@@ -200,10 +200,12 @@ def _wait(conn, kind, req, resp):
             r = conn.request(S.DESCRIBE_CONFIGS, 1, {"Resources": res}) if res else {"Results": []}
             ok = all(c["Value"] == want[x["ResourceName"]].get(c["Name"])
                      for x in r["Results"] for c in x["Configs"])
-        elif kind == "coordinator":
+        elif kind == "group":
+            # FindCoordinator names Kafka's coordinator before it serves the group (its __consumer_offsets
+            # partition still loading): wait until it answers for the group.
             keys = req.get("CoordinatorKeys") or [req.get("Key")]
-            r = conn.request(S.FIND_COORDINATOR, 4, {"KeyType": 0, "CoordinatorKeys": keys})
-            ok = all(c["ErrorCode"] == 0 for c in r["Coordinators"])
+            r = conn.request(S.DESCRIBE_GROUPS, 0, {"Groups": keys})
+            ok = all(g["ErrorCode"] == 0 for g in r["Groups"])
         else:
             raise AssertionError("scenario wait %r unknown" % kind)
         if ok:
