@@ -89,6 +89,10 @@ class Normaliser:
             specs = kwire.api_specs()
             return {(specs[a["ApiKey"]][0][:-len("Request")] if a["ApiKey"] in specs else str(a["ApiKey"])):
                     "%d-%d" % (a["MinVersion"], a["MaxVersion"]) for a in value}
+        if name == "Configs" and isinstance(value, list) and all(isinstance(c, dict) and "Name" in c
+                                                                for c in value):
+            # Config entries by name: a config only one broker has is one difference, not a shifted list.
+            return {c["Name"]: self.norm({k: v for k, v in c.items() if k != "Name"}) for c in value}
         if name in PLACEHOLDER:
             return PLACEHOLDER[name]
         if name in FREE_TEXT:
