@@ -3,7 +3,8 @@
  * configs; CreatePartitions lives beside it in spirit (controller ops).
  * The answer comes once the topics are durable in the metadata log and open
  * on every shard. A name given twice is refused as a whole and answered
- * once, as Kafka does.
+ * once, as Kafka does. From v5 a created (or validated) topic's answer lists
+ * its every config as DescribeConfigs would, as Kafka's does.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "errors.h"
 #include "meta.h"
 #include "sstr.h"
+#include "topic_config.h"
 
 typedef struct ct_state {
     srv_ctl_op op;
@@ -20,9 +22,54 @@ typedef struct ct_state {
     uint8_t *dup; /* per request index: 1 first of a repeated name, 2 a repeat */
 } ct_state;
 
+static kp_str arena_text(srv_req *req, const char *z)
+{
+    size_t n = strlen(z); /* our own config names and values, not protocol strings */
+    char *p = kp_arena_alloc(&req->arena, n + 1);
+    if (!p)
+        return KP_STR_NULL;
+    memcpy(p, z, n);
+    return (kp_str){p, (int32_t)n};
+}
+
+/* The topic's configs: its overrides (the request's, which the controller
+ * has just accepted) over the broker's defaults. Out of memory leaves the
+ * list null, which clients read as "not returned". */
+static void put_configs(srv_req *req, const srv_config *broker, const srv_topic_spec *sp,
+                        kp_create_topics_response_creatable_topic_result *r)
+{
+    static __thread srv_topic_config tc; /* large: off the stack, as in configs.c */
+    static __thread srv_config_entry e;
+    srv_topic_config_init(&tc);
+    for (int k = 0; k < sp->ncfg; k++) {
+        /* A stored override the config module does not take is left out,
+         * as DescribeConfigs leaves it out (srv_topic_overrides). */
+        char err[160];
+        (void)srv_topic_config_alter(&tc, SRV_ALTER_SET, sp->cfg[k].key, sp->cfg[k].value, err, sizeof(err));
+    }
+    size_t count = srv_topic_config_key_count();
+    kp_create_topics_response_creatable_topic_configs *cs =
+        kp_arena_alloc(&req->arena, count * sizeof(*cs) + 1);
+    if (!cs)
+        return;
+    int32_t n = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (srv_topic_config_describe(broker, &tc, k, &e) != 1)
+            continue;
+        kp_create_topics_response_creatable_topic_configs *c = &cs[n++];
+        kp_create_topics_response_creatable_topic_configs_init(c);
+        c->name = arena_text(req, e.name);
+        c->value = e.value_null ? KP_STR_NULL : arena_text(req, e.value);
+        c->read_only = (uint8_t)e.read_only;
+        c->config_source = (int8_t)e.source;
+        c->is_sensitive = (uint8_t)e.sensitive;
+    }
+    r->configs = cs;
+    r->configs_count = n;
+}
+
 static void done(srv_shard *s, srv_ctl_op *op)
 {
-    (void)s;
     ct_state *st = (ct_state *)op;
     srv_req *req = st->req;
     for (int i = 0; i < op->nspecs; i++) {
@@ -36,6 +83,8 @@ static void done(srv_shard *s, srv_ctl_op *op)
             r->topic_id = sp->id;
             r->num_partitions = sp->result_nparts;
             r->replication_factor = 1;
+            if (req->kr.hdr.request_api_version >= 5)
+                put_configs(req, &s->b->cfg, sp, r);
         }
     }
     int32_t w = 0;
