@@ -128,7 +128,7 @@ def _default(field, version):
             return d in (True, "true")
         return d
     if t.startswith("[]"):
-        return [] if not nullable else []
+        return []  # nullable or not: an empty array, as Kafka's generated classes default
     if t in _FIXED:
         return 0
     if t == "bool":
