@@ -132,11 +132,18 @@ run_js() {
     add_result "$name" "$log" "$rc" "$p" "$((f + c))" "$s" js "js/test"
 }
 
+run_diff() { # differential wire test: kbroker processes of its own against the run's Apache Kafka
+    case "differential" in *"$ONLY"*) ;; *) return ;; esac
+    [ "${KB_TARGET:-kbroker}" = kafka ] || return 0   # needs the reference: once per run, in the kafka pass
+    KB_DIFF_SHARDS="${KB_DIFF_SHARDS:-1 2}" run_py "$HERE/diff/test_differential.py"
+}
+
 run_files() {
     for file in "$HERE"/py/test_*.py "$HERE"/groups/test_*.py; do
         case "$(basename "$file")" in *"$ONLY"*) run_py "$file" ;; esac
     done
     case "js" in *"$ONLY"*) run_js ;; *) [ -z "$ONLY" ] && run_js ;; esac
+    run_diff
 }
 
 start_kafka() {

@@ -99,3 +99,34 @@ int srv_str_same(kp_str a, kp_str b)
         return a.len < 0 && b.len < 0;
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, (size_t)a.len) == 0);
 }
+
+static int str_idx_cmp(const void *pa, const void *pb)
+{
+    const srv_str_idx *a = pa, *b = pb;
+    if (a->s.len < 0 || b->s.len < 0) {
+        if (a->s.len < 0 && b->s.len < 0)
+            return (a->i > b->i) - (a->i < b->i);
+        return a->s.len < 0 ? -1 : 1; /* null first */
+    }
+    int32_t n = a->s.len < b->s.len ? a->s.len : b->s.len;
+    int c = n ? memcmp(a->s.p, b->s.p, (size_t)n) : 0;
+    if (c)
+        return c;
+    if (a->s.len != b->s.len)
+        return a->s.len < b->s.len ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i); /* equal names keep request order */
+}
+
+void srv_str_mark_dups(srv_str_idx *v, int32_t n, uint8_t *dup)
+{
+    if (n < 2)
+        return;
+    qsort(v, (size_t)n, sizeof(*v), str_idx_cmp);
+    for (int32_t k = 1; k < n; k++) {
+        if (srv_str_same(v[k - 1].s, v[k].s)) {
+            if (!dup[v[k - 1].i])
+                dup[v[k - 1].i] = 1; /* equal names sort in request order */
+            dup[v[k].i] = 2;
+        }
+    }
+}

@@ -38,6 +38,17 @@ int srv_scmp(const char *a, const char *b);
 /* Two protocol strings hold the same bytes (null equals only null). */
 int srv_str_same(kp_str a, kp_str b);
 
+/* A request's name at its index, for srv_str_mark_dups. */
+typedef struct srv_str_idx {
+    kp_str s;
+    int32_t i;
+} srv_str_idx;
+/* Sorts v[0..n-1] by bytes and, for every name that occurs more than once,
+ * sets dup[] of its first index to 1 and of its later ones to 2 (dup, zeroed
+ * by the caller, has room for every index). Sorting, not comparing each
+ * pair: a request may name thousands of topics. */
+void srv_str_mark_dups(srv_str_idx *v, int32_t n, uint8_t *dup);
+
 /* For log lines: printf("%.*s", SRV_SP(s)) prints every byte of the sstr s
  * ("(null)" for NULL). Embedded NULs still end the output there; log lines
  * only show them, answers never come from them. */

@@ -1,18 +1,21 @@
 /*
  * create_partitions.c — CreatePartitions (v0-3): grow a topic's partition
  * count through the controller; new partitions open on their owner shards
- * before the answer. Manual assignments may only name this broker.
+ * before the answer. Manual assignments may only name this broker. A topic
+ * named twice is refused as a whole and answered once, as Kafka does.
  */
 #include <string.h>
 
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
+#include "sstr.h"
 
 typedef struct cp_state {
     srv_ctl_op op;
     srv_req *req;
     kp_create_partitions_response resp;
+    uint8_t *dup; /* per request index: 1 first of a repeated name, 2 a repeat */
 } cp_state;
 
 static void done(srv_shard *s, srv_ctl_op *op)
@@ -24,8 +27,15 @@ static void done(srv_shard *s, srv_ctl_op *op)
         if (sp->skip)
             continue;
         st->resp.results[i].error_code = sp->error;
-        st->resp.results[i].error_message = sp->error ? kp_str_c(sp->message) : KP_STR_NULL;
+        /* Kafka says nothing more about an unknown topic. */
+        int says = sp->error && sp->error != KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        st->resp.results[i].error_message = says ? kp_str_c(sp->message) : KP_STR_NULL;
     }
+    int32_t w = 0;
+    for (int32_t i = 0; i < st->resp.results_count; i++)
+        if (st->dup[i] != 2)
+            st->resp.results[w++] = st->resp.results[i];
+    st->resp.results_count = w;
     srv_req_respond(st->req, &st->resp);
 }
 
@@ -48,6 +58,15 @@ void srv_h_create_partitions(srv_req *req)
         return;
     }
     st->resp.results_count = n;
+    srv_str_idx *names = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*names) + 1);
+    st->dup = kp_arena_alloc(&req->arena, (size_t)n + 1);
+    if (!names || !st->dup) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        names[i] = (srv_str_idx){rq->topics[i].name, i};
+    srv_str_mark_dups(names, n, st->dup);
     for (int32_t i = 0; i < n; i++) {
         const kp_create_partitions_request_create_partitions_topic *t = &rq->topics[i];
         kp_create_partitions_response_create_partitions_topic_result *r = &st->resp.results[i];
@@ -57,6 +76,12 @@ void srv_h_create_partitions(srv_req *req)
         memset(sp, 0, sizeof(*sp));
         sp->name = t->name;
         sp->nparts = t->count;
+        if (st->dup[i]) {
+            r->error_code = KP_ERR_INVALID_REQUEST;
+            r->error_message = kp_str_c("Duplicate topic name.");
+            sp->skip = 1;
+            continue;
+        }
         for (int32_t j = 0; j < t->assignments_count; j++) {
             const kp_create_partitions_request_create_partitions_assignment *a = &t->assignments[j];
             if (a->broker_ids_count != 1 || a->broker_ids[0] != node) {

@@ -2,7 +2,9 @@
  * create_topics.c — CreateTopics (v0-7), incl. validate_only and topic
  * configs; CreatePartitions lives beside it in spirit (controller ops).
  * The answer comes once the topics are durable in the metadata log and open
- * on every shard.
+ * on every shard. A name given twice is refused as a whole and answered
+ * once, as Kafka does. From v5 a created (or validated) topic's answer lists
+ * its every config as DescribeConfigs would, as Kafka's does.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,16 +12,64 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
+#include "sstr.h"
+#include "topic_config.h"
 
 typedef struct ct_state {
     srv_ctl_op op;
     srv_req *req;
     kp_create_topics_response resp;
+    uint8_t *dup; /* per request index: 1 first of a repeated name, 2 a repeat */
 } ct_state;
+
+static kp_str arena_text(srv_req *req, const char *z)
+{
+    size_t n = strlen(z); /* our own config names and values, not protocol strings */
+    char *p = kp_arena_alloc(&req->arena, n + 1);
+    if (!p)
+        return KP_STR_NULL;
+    memcpy(p, z, n);
+    return (kp_str){p, (int32_t)n};
+}
+
+/* The topic's configs: its overrides (the request's, which the controller
+ * has just accepted) over the broker's defaults. Out of memory leaves the
+ * list null, which clients read as "not returned". */
+static void put_configs(srv_req *req, const srv_config *broker, const srv_topic_spec *sp,
+                        kp_create_topics_response_creatable_topic_result *r)
+{
+    static __thread srv_topic_config tc; /* large: off the stack, as in configs.c */
+    static __thread srv_config_entry e;
+    srv_topic_config_init(&tc);
+    for (int k = 0; k < sp->ncfg; k++) {
+        /* A stored override the config module does not take is left out,
+         * as DescribeConfigs leaves it out (srv_topic_overrides). */
+        char err[160];
+        (void)srv_topic_config_alter(&tc, SRV_ALTER_SET, sp->cfg[k].key, sp->cfg[k].value, err, sizeof(err));
+    }
+    size_t count = srv_topic_config_key_count();
+    kp_create_topics_response_creatable_topic_configs *cs =
+        kp_arena_alloc(&req->arena, count * sizeof(*cs) + 1);
+    if (!cs)
+        return;
+    int32_t n = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (srv_topic_config_describe(broker, &tc, k, &e) != 1)
+            continue;
+        kp_create_topics_response_creatable_topic_configs *c = &cs[n++];
+        kp_create_topics_response_creatable_topic_configs_init(c);
+        c->name = arena_text(req, e.name);
+        c->value = e.value_null ? KP_STR_NULL : arena_text(req, e.value);
+        c->read_only = (uint8_t)e.read_only;
+        c->config_source = (int8_t)e.source;
+        c->is_sensitive = (uint8_t)e.sensitive;
+    }
+    r->configs = cs;
+    r->configs_count = n;
+}
 
 static void done(srv_shard *s, srv_ctl_op *op)
 {
-    (void)s;
     ct_state *st = (ct_state *)op;
     srv_req *req = st->req;
     for (int i = 0; i < op->nspecs; i++) {
@@ -33,8 +83,19 @@ static void done(srv_shard *s, srv_ctl_op *op)
             r->topic_id = sp->id;
             r->num_partitions = sp->result_nparts;
             r->replication_factor = 1;
+            if (req->kr.hdr.request_api_version >= 5)
+                put_configs(req, &s->b->cfg, sp, r);
         }
     }
+    int32_t w = 0;
+    for (int32_t i = 0; i < st->resp.topics_count; i++) {
+        /* A refused topic has no configs: Kafka lists none (empty, not null). */
+        if (st->resp.topics[i].error_code)
+            st->resp.topics[i].configs_count = 0;
+        if (st->dup[i] != 2)
+            st->resp.topics[w++] = st->resp.topics[i];
+    }
+    st->resp.topics_count = w;
     srv_req_respond(req, &st->resp);
 }
 
@@ -56,6 +117,15 @@ void srv_h_create_topics(srv_req *req)
         return;
     }
     st->resp.topics_count = n;
+    srv_str_idx *names = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*names) + 1);
+    st->dup = kp_arena_alloc(&req->arena, (size_t)n + 1);
+    if (!names || !st->dup) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        names[i] = (srv_str_idx){rq->topics[i].name, i};
+    srv_str_mark_dups(names, n, st->dup);
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
     for (int32_t i = 0; i < n; i++) {
         const kp_create_topics_request_creatable_topic *t = &rq->topics[i];
@@ -70,6 +140,12 @@ void srv_h_create_topics(srv_req *req)
         sp->name = t->name;
         sp->nparts = t->num_partitions;
         sp->replication = t->replication_factor;
+        if (st->dup[i]) {
+            r->error_code = KP_ERR_INVALID_REQUEST;
+            r->error_message = kp_str_c("Duplicate topic name.");
+            sp->skip = 1;
+            continue;
+        }
         if (t->assignments_count > 0) {
             /* Manual assignment: every replica must be this node, one each. */
             if (t->num_partitions != -1 || t->replication_factor != -1) {

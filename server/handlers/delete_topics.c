@@ -66,7 +66,10 @@ void srv_h_delete_topics(srv_req *req)
                 const srv_topic *byid = srv_meta_topic_by_id(s->meta, &t->topic_id);
                 r->topic_id = t->topic_id;
                 if (!byid) {
+                    /* As Kafka: no name to report, and its message. */
+                    r->name = KP_STR_NULL;
                     r->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
+                    r->error_message = kp_str_c("This server does not host this topic ID.");
                     sp->skip = 1;
                     continue;
                 }

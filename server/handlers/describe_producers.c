@@ -101,6 +101,8 @@ void srv_h_describe_producers(srv_req *req)
             pr->partition_index = pi;
             pr->active_producers_count = 0;
             dp_op *op = srv_part_op_new(t, pi, sizeof(*op), run, op_done, &pr->error_code);
+            if (!t) /* Kafka names the error of a topic it does not know (not of a partition) */
+                pr->error_message = kp_str_c("This server does not host this topic-partition.");
             if (!op)
                 continue;
             op->out = pr;

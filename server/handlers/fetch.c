@@ -58,6 +58,7 @@ typedef struct fetch_state {
     uint64_t wait_id;
     struct event *timer;
     int16_t version;
+    int8_t isolation_level; /* 1: read_committed */
     int16_t session_error;
     int32_t session_id; /* 0: sessionless */
     int full;           /* answer every partition (else only those with news) */
@@ -253,9 +254,26 @@ static void respond(srv_req *req)
         kp_fetch_response_partition_data_init(pd);
         pd->partition_index = fp->partition;
         pd->error_code = fp->error;
-        pd->high_watermark = fp->hwm;
-        pd->last_stable_offset = fp->hwm; /* no transactions: LSO = HW */
-        pd->log_start_offset = fp->log_start;
+        if (fp->error) {
+            /* Kafka answers a partition in error without its offsets. */
+            pd->high_watermark = -1;
+            pd->last_stable_offset = -1;
+            pd->log_start_offset = -1;
+        } else {
+            pd->high_watermark = fp->hwm;
+            pd->last_stable_offset = fp->hwm; /* no transactions: LSO = HW */
+            pd->log_start_offset = fp->log_start;
+        }
+        /* As Kafka: a partition it did not read (unknown topic or
+         * partition) has an empty list, one whose read failed a null list;
+         * a read lists aborted transactions (none here) to read_committed
+         * readers only, read_uncommitted ones get null. */
+        if (!fp->known)
+            pd->aborted_transactions_count = 0;
+        else if (fp->error)
+            pd->aborted_transactions_count = -1;
+        else
+            pd->aborted_transactions_count = st->isolation_level == 1 ? 0 : -1;
         pd->records = records;
     }
     srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
@@ -490,6 +508,7 @@ void srv_h_fetch(srv_req *req)
     req->state = st;
     req->cleanup = cleanup;
     st->version = v;
+    st->isolation_level = rq->isolation_level;
     kp_fetch_response_init(&st->resp);
     st->min_bytes = rq->min_bytes;
     st->max_bytes = rq->max_bytes > 0 ? rq->max_bytes : INT32_MAX;

@@ -9,6 +9,9 @@
  * coordinator lookup is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
  * the same refusal InitProducerId gives a transactional id, so clients fail
  * at once instead of retrying COORDINATOR_NOT_AVAILABLE until they time out.
+ *
+ * A found coordinator's error message is Kafka's too: "NONE" (the error's
+ * name) in v1-3, "" per key in v4+.
  */
 #include "dispatch.h"
 #include "errors.h"
@@ -44,7 +47,7 @@ void srv_h_find_coordinator(srv_req *req)
     if (v < 4) {
         kp_str msg;
         resp.error_code = lookup(req, v >= 1 ? rq->key_type : KEY_GROUP, &msg);
-        resp.error_message = resp.error_code ? msg : KP_STR_NULL;
+        resp.error_message = resp.error_code ? msg : kp_str_c("NONE");
         resp.node_id = resp.error_code ? -1 : (int32_t)b->cfg.node_id;
         resp.host = kp_str_c(resp.error_code ? "" : srv_req_endpoint(req)->host);
         resp.port = resp.error_code ? -1 : srv_req_endpoint(req)->port;
@@ -63,7 +66,7 @@ void srv_h_find_coordinator(srv_req *req)
         kp_str msg;
         c->key = rq->coordinator_keys[i];
         c->error_code = lookup(req, rq->key_type, &msg);
-        c->error_message = c->error_code ? msg : KP_STR_NULL;
+        c->error_message = c->error_code ? msg : kp_str_c("");
         c->node_id = c->error_code ? -1 : (int32_t)b->cfg.node_id;
         c->host = kp_str_c(c->error_code ? "" : srv_req_endpoint(req)->host);
         c->port = c->error_code ? -1 : srv_req_endpoint(req)->port;

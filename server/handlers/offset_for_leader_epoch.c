@@ -1,9 +1,11 @@
 /*
  * offset_for_leader_epoch.c — OffsetForLeaderEpoch (v2-4, as consumers use
  * it to validate positions after a leader change). Every partition here has
- * had one leader epoch, 0, since it was created: a request for epoch >= 0
- * ends at the high watermark; a current_leader_epoch other than 0 is
- * fenced (older) or unknown (newer), as Kafka answers.
+ * had one leader epoch, 0, since it was created: a request for epoch 0
+ * ends at the high watermark, one for a later epoch gets no epoch and no
+ * offset (-1, -1: Kafka's epoch cache knows no end for an epoch above its
+ * latest); a current_leader_epoch other than 0 is fenced (older) or unknown
+ * (newer), as Kafka answers.
  */
 #include <stdlib.h>
 
@@ -47,7 +49,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         op->error = KP_ERR_UNKNOWN_LEADER_EPOCH;
     } else if (op->current_epoch < -1) {
         op->error = KP_ERR_FENCED_LEADER_EPOCH;
-    } else if (op->epoch >= 0) {
+    } else if (op->epoch == 0) {
         op->result_epoch = 0;
         op->end_offset = st_log_high_watermark(p->log);
     }

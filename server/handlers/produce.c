@@ -75,6 +75,13 @@ typedef struct wait_ctx {
     uint64_t t0_ns; /* append accepted: the start of append -> durable */
 } wait_ctx;
 
+/* Kafka answers a refusal by the producer's state (sequence, epoch) without
+ * a message: it gives one only with a record's own refusal. */
+static const char *append_error_message(int rc)
+{
+    return rc == ST_E_OUT_OF_ORDER || rc == ST_E_FENCED ? NULL : st_strerror(rc);
+}
+
 /* The log took the batch (offsets assigned) or refused it. Appends wait in
  * the log's queue while it applies backpressure, so this may come long after
  * run(): the request (and so op->records) stays alive while op is out. */
@@ -84,7 +91,7 @@ static void accepted_cb(void *arg, int rc, int64_t base_offset)
     produce_op *op = w->op;
     if (rc && rc != ST_E_DUPLICATE) {
         op->error = srv_st_to_kafka(rc);
-        op->error_message = st_strerror(rc);
+        op->error_message = append_error_message(rc);
         srv_shard *owner = w->owner;
         free(w); /* refused: the completion never runs */
         srv_part_op_reply(owner, &op->base);
@@ -112,7 +119,7 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
     }
     if (rc && rc != ST_E_DUPLICATE) {
         op->error = srv_st_to_kafka(rc);
-        op->error_message = st_strerror(rc);
+        op->error_message = append_error_message(rc);
     } else {
         op->error = 0;
         op->base_offset = base_offset;
