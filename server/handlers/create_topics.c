@@ -5,10 +5,13 @@
  * on every shard.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "dispatch.h"
 #include "errors.h"
+#include "log.h"
 #include "meta.h"
 
 typedef struct ct_state {
@@ -17,9 +20,60 @@ typedef struct ct_state {
     kp_create_topics_response resp;
 } ct_state;
 
+static kp_str arena_str(srv_req *req, const char *s)
+{
+    if (!s)
+        return KP_STR_NULL;
+    size_t n = strlen(s);
+    char *p = kp_arena_alloc(&req->arena, n + 1);
+    if (!p)
+        return KP_STR_NULL;
+    memcpy(p, s, n);
+    return (kp_str){p, (int32_t)n};
+}
+
+/* The topic's effective configs (v5+). Kafka sends them for every created
+ * (or validated) topic and the Java AdminClient reads them unconditionally
+ * when TopicConfigErrorCode is NONE: a null list makes createTopics() fail
+ * with a NullPointerException on the client. */
+static int put_configs(srv_req *req, const srv_config *cfg, const srv_topic_spec *sp,
+                       kp_create_topics_response_creatable_topic_result *r)
+{
+    static __thread srv_topic_config tc; /* large: off the stack */
+    static __thread srv_config_entry e;
+    char err[256];
+    srv_topic_config_init(&tc);
+    for (int i = 0; i < sp->ncfg; i++) {
+        /* Validated by the controller before it answered without error. */
+        int rc =
+            srv_topic_config_alter(&tc, SRV_ALTER_SET, sp->cfg[i].key, sp->cfg[i].value, err, sizeof(err));
+        if (rc != 0) {
+            srv_error("create_topics: config %s accepted by the controller does not apply: %s",
+                      sp->cfg[i].key, err);
+            abort(); /* the controller and this answer would disagree on the topic's configs */
+        }
+    }
+    size_t count = srv_topic_config_key_count();
+    r->configs = kp_arena_alloc(&req->arena, count * sizeof(*r->configs) + 1);
+    if (!r->configs)
+        return -1;
+    r->configs_count = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (srv_topic_config_describe(cfg, &tc, k, &e) != 1)
+            continue;
+        kp_create_topics_response_creatable_topic_configs *c = &r->configs[r->configs_count++];
+        kp_create_topics_response_creatable_topic_configs_init(c);
+        c->name = arena_str(req, e.name);
+        c->value = e.value_null ? KP_STR_NULL : arena_str(req, e.value);
+        c->read_only = (uint8_t)e.read_only;
+        c->config_source = (int8_t)e.source;
+        c->is_sensitive = (uint8_t)e.sensitive;
+    }
+    return 0;
+}
+
 static void done(srv_shard *s, srv_ctl_op *op)
 {
-    (void)s;
     ct_state *st = (ct_state *)op;
     srv_req *req = st->req;
     for (int i = 0; i < op->nspecs; i++) {
@@ -33,6 +87,10 @@ static void done(srv_shard *s, srv_ctl_op *op)
             r->topic_id = sp->id;
             r->num_partitions = sp->result_nparts;
             r->replication_factor = 1;
+            if (put_configs(req, &s->b->cfg, sp, r) != 0) {
+                srv_req_fail_close(req, "out of memory");
+                return;
+            }
         }
     }
     srv_req_respond(req, &st->resp);
