@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -24,6 +25,7 @@ import java.util.stream.Stream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -107,6 +109,15 @@ final class Util {
                     ok &= pi.leader() != null && pi.leader().id() >= 0;
                 }
                 if (ok) {
+                    // Metadata can name a leader before that broker serves the partition: Kafka then answers
+                    // a produce with NOT_LEADER_OR_FOLLOWER, and an idempotent producer's in-flight batches
+                    // behind it come back OUT_OF_ORDER_SEQUENCE_NUMBER until they expire (seen with 4.4.0).
+                    // ListOffsets goes to the leader and succeeds only once it serves every partition.
+                    Map<TopicPartition, OffsetSpec> q = new HashMap<>();
+                    for (TopicPartitionInfo pi : d.partitions()) {
+                        q.put(new TopicPartition(name, pi.partition()), OffsetSpec.latest());
+                    }
+                    admin.listOffsets(q).all().get(10, TimeUnit.SECONDS);
                     return;
                 }
                 last = d.toString();
