@@ -133,12 +133,10 @@ run_js() {
 }
 
 run_java() { # one JVM runs every Java case (java/run.py); java/build.sh builds once, offline when cached
-    local name="java/kbcompat[$LABEL]" log="$LOGDIR/java.$SAFE.log" rc t p=0 f=0 s=0 line skip=""
-    # On 2 shards only what a shard split can change: groups, streams, tools' consumers (budget, README).
-    [ "$SAFE" = kbroker-s2 ] && skip="producer-codec-,producer-acks,admin-configs,error-,kafka-configs,e2e"
+    local name="java/kbcompat[$LABEL]" log="$LOGDIR/java.$SAFE.log" rc t p=0 f=0 s=0 line
     t=$(date +%s)
     if "$HERE/java/build.sh" >"$log" 2>&1; then
-        KB_JAVA_SKIP="${KB_JAVA_SKIP:-$skip}" timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/java/run.py" >>"$log" 2>&1
+        timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/java/run.py" >>"$log" 2>&1
         rc=$?
     else rc=1; fi
     ELAPSED=$(( $(date +%s) - t ))
