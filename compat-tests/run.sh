@@ -135,7 +135,7 @@ run_js() {
 run_java() { # one JVM runs every Java case (java/run.py); java/build.sh builds once, offline when cached
     local name="java/kbcompat[$LABEL]" log="$LOGDIR/java.$SAFE.log" rc t p=0 f=0 s=0 line
     t=$(date +%s)
-    if "$HERE/java/build.sh" >"$log" 2>&1; then
+    if "$HERE/java/build.sh" >"$log" 2>&1 || { echo "FAIL: java/build.sh" >>"$log"; false; }; then
         timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/java/run.py" >>"$log" 2>&1
         rc=$?
     else rc=1; fi
@@ -145,7 +145,7 @@ run_java() { # one JVM runs every Java case (java/run.py); java/build.sh builds 
         p="$(sed -E 's/.*passed=([0-9]+).*/\1/' <<<"$line")"; f="$(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"$line")"
         s="$(sed -E 's/.*skipped=([0-9]+).*/\1/' <<<"$line")"
     fi
-    add_result "$name" "$log" "$rc" "$p" "$f" "$s" java "java/src"
+    add_result "$name" "$log" "$rc" "$p" "$f" "$s" java "java/run.py"
 }
 
 run_files() {

@@ -1,4 +1,6 @@
-"""Runs the Java compat suite (one JVM, every case) against a fresh kbroker or the run's target.
+"""kafka-clients, kafka-streams and Kafka tools 4.4.0 (Java): the suite's runner.
+
+Runs the Java compat suite (one JVM, every case) against a fresh kbroker or the run's target.
 
 Owns: the broker the Java suite talks to (kbroker started with the reference settings of
 lib/kafka_ref.py so both targets behave alike; on another target it attaches) and the JVM's command line.

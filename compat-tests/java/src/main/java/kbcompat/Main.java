@@ -70,6 +70,7 @@ public final class Main {
                 failed++;
                 OUT.printf("CASE FAIL %s (%d ms): passes on kbroker but is listed as differing (%s): remove the"
                         + " KBROKER_DIFFERS entry%n", c.name(), ms, differs);
+                OUT.printf("FAIL: %s (unexpected success)%n", c.name());
             } else if (differs != null) {
                 skipped++;
                 OUT.printf("CASE XFAIL %s (%d ms): %s; seen: %s%n", c.name(), ms, differs, describe(err));
@@ -78,6 +79,7 @@ public final class Main {
                 failed++;
                 OUT.printf("CASE FAIL %s (%d ms): %s%n", c.name(), ms, describe(err));
                 err.printStackTrace(OUT);
+                OUT.printf("FAIL: %s%n", c.name()); // the line lib/report.py lists failures by
             }
             OUT.flush();
         }
