@@ -67,6 +67,8 @@ final class ClientCases {
         Main.add("clients/consumer-assign-seek", 60000, () -> assignSeek(env));
         Main.add("clients/consumer-subscribe-classic", 90000, () -> subscribe(env, "classic"));
         Main.add("clients/consumer-subscribe-consumer", 90000, () -> subscribe(env, "consumer"));
+        Main.add("clients/group-two-members-classic", 90000, () -> twoMembers(env, "classic"));
+        Main.add("clients/group-two-members-consumer", 90000, () -> twoMembers(env, "consumer"));
         Main.add("clients/commit-resume-classic", 90000, () -> commitResume(env, "classic"));
         Main.add("clients/commit-resume-consumer", 90000, () -> commitResume(env, "consumer"));
         Main.add("clients/admin-topics-partitions", 60000, () -> adminTopics(env));
@@ -338,6 +340,53 @@ final class ClientCases {
                 eq(1, d.members().size(), "members");
                 eq(rec.assigned, d.members().iterator().next().assignment().topicPartitions(), "described assignment");
             }
+        }
+    }
+
+    /** Two members share a topic's partitions (both polled from this thread) and read each record once. */
+    static void twoMembers(Main.Env env, String protocol) throws Exception {
+        String topic = env.name("two-" + protocol);
+        String group = env.name("group-two-" + protocol);
+        try (Admin a = Util.admin(env)) {
+            Util.createTopic(a, topic, 4, null);
+        }
+        Set<TopicPartition> all = new HashSet<>();
+        for (int p = 0; p < 4; p++) {
+            all.add(new TopicPartition(topic, p));
+        }
+        try (KafkaConsumer<String, String> c1 = Util.consumer(env, "group.id", group, "group.protocol", protocol);
+                KafkaConsumer<String, String> c2 = Util.consumer(env, "group.id", group, "group.protocol", protocol)) {
+            c1.subscribe(List.of(topic));
+            c2.subscribe(List.of(topic));
+            Map<String, String> seen = new HashMap<>();
+            long deadline = System.currentTimeMillis() + 60000;
+            boolean produced = false;
+            while (seen.size() < 40 && System.currentTimeMillis() < deadline) {
+                for (KafkaConsumer<String, String> c : List.of(c1, c2)) {
+                    for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(100))) {
+                        String who = c == c1 ? "c1" : "c2";
+                        String prev = seen.put(key(r), who);
+                        check(prev == null, key(r) + " read by " + prev + " and again by " + who);
+                    }
+                }
+                Set<TopicPartition> s1 = c1.assignment(), s2 = c2.assignment();
+                if (!produced && !s1.isEmpty() && !s2.isEmpty()) {
+                    Set<TopicPartition> both = new HashSet<>(s1);
+                    both.retainAll(s2);
+                    Set<TopicPartition> union = new HashSet<>(s1);
+                    union.addAll(s2);
+                    if (both.isEmpty() && union.equals(all)) {
+                        for (int p = 0; p < 4; p++) {
+                            produceValues(env, topic, p, 10, "t" + p + "-");
+                        }
+                        produced = true;
+                    }
+                }
+            }
+            check(produced, "the two members never split the 4 partitions: " + c1.assignment() + " / "
+                    + c2.assignment());
+            eq(40, seen.size(), "records read by the two members together");
+            check(seen.containsValue("c1") && seen.containsValue("c2"), "one member read everything: " + seen);
         }
     }
 
