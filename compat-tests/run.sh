@@ -138,12 +138,29 @@ run_diff() { # differential wire test: kbroker processes of its own against the 
     KB_DIFF_SHARDS="${KB_DIFF_SHARDS:-1 2}" run_py "$HERE/diff/test_differential.py"
 }
 
+run_java() { # one JVM runs every Java case (java/run.py); java/build.sh builds once, offline when cached
+    local name="java/kbcompat[$LABEL]" log="$LOGDIR/java.$SAFE.log" rc t p=0 f=0 s=0 line
+    t=$(date +%s)
+    if "$HERE/java/build.sh" >"$log" 2>&1 || { echo "FAIL: java/build.sh" >>"$log"; false; }; then
+        timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/java/run.py" >>"$log" 2>&1
+        rc=$?
+    else rc=1; fi
+    ELAPSED=$(( $(date +%s) - t ))
+    line="$(grep -E '^RESULT passed=' "$log" | tail -n 1)"
+    if [ -n "$line" ]; then
+        p="$(sed -E 's/.*passed=([0-9]+).*/\1/' <<<"$line")"; f="$(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"$line")"
+        s="$(sed -E 's/.*skipped=([0-9]+).*/\1/' <<<"$line")"
+    fi
+    add_result "$name" "$log" "$rc" "$p" "$f" "$s" java "java/run.py"
+}
+
 run_files() {
     for file in "$HERE"/py/test_*.py "$HERE"/groups/test_*.py; do
         case "$(basename "$file")" in *"$ONLY"*) run_py "$file" ;; esac
     done
     case "js" in *"$ONLY"*) run_js ;; *) [ -z "$ONLY" ] && run_js ;; esac
     run_diff
+    case "java" in *"$ONLY"*) run_java ;; *) [ -z "$ONLY" ] && run_java ;; esac
 }
 
 start_kafka() {

@@ -7,7 +7,7 @@ pkgs=(build-essential cmake pkg-config python3 clang-format
       libcunit1-dev liburing-dev librdkafka-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka
-         openjdk-17-jre-headless maven)
+         openjdk-17-jdk-headless maven)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -29,4 +29,7 @@ fi
 # resolved once into ~/.m2 and a cached classpath, after which this does no network traffic.
 if [ "${1:-}" = "--test" ]; then
   /usr/bin/python3 "$(dirname "$0")/../compat-tests/lib/kafka_ref.py" resolve
+  # The Java compat suite (kafka-clients, kafka-streams, kafka-tools): its jars into ~/.m2 and its classes
+  # built once; a later run finds them up to date and does nothing (offline Maven first).
+  "$(dirname "$0")/../compat-tests/java/build.sh"
 fi
