@@ -32,9 +32,9 @@ static const srv_api apis[] = {
     {21, 0, 2, srv_h_delete_records},
     {22, 0, 5, srv_h_init_producer_id},
     {23, 0, 4, srv_h_offset_for_leader_epoch},
-    {29, 0, 3, srv_h_describe_acls},
-    {30, 0, 3, srv_h_create_acls},
-    {31, 0, 3, srv_h_delete_acls},
+    {29, 1, 3, srv_h_describe_acls}, /* v0 removed in Kafka 4 (KIP-896) */
+    {30, 1, 3, srv_h_create_acls},
+    {31, 1, 3, srv_h_delete_acls},
     {32, 0, 4, srv_h_describe_configs},
     {33, 0, 2, srv_h_alter_configs},
     {35, 0, 4, srv_h_describe_log_dirs},

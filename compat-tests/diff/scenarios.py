@@ -21,6 +21,7 @@ DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE
 INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESCRIBE_LOG_DIRS = 22, 23, 32, 33, 35
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
+DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a fresh Kafka's coordinators
 # load after FindCoordinator already names them; the first request to a group retries them (not compared).
@@ -446,6 +447,22 @@ SCENARIOS = [
              "req": {"GroupId": "", "MemberId": "", "MemberEpoch": 0, "InstanceId": None, "RackId": None,
                      "RebalanceTimeoutMs": 10000, "SubscribedTopicNames": ["diff-{R}-{L}-e"],
                      "ServerAssignor": None, "TopicPartitions": []}},
+        ],
+    },
+    {
+        # Neither broker has an authorizer here: every ACL API answers SECURITY_DISABLED.
+        "name": "acls",
+        "steps": [
+            {"id": "describe-acls", "api": DESCRIBE_ACLS, "v": "L",
+             "req": {"ResourceTypeFilter": 1, "ResourceNameFilter": None, "PatternTypeFilter": 1,
+                     "PrincipalFilter": None, "HostFilter": None, "Operation": 1, "PermissionType": 1}},
+            {"id": "create-acls", "api": CREATE_ACLS, "v": "L",
+             "req": {"Creations": [{"ResourceType": 2, "ResourceName": "diff-{R}-{L}-acl", "ResourcePatternType": 3,
+                                    "Principal": "User:alice", "Host": "*", "Operation": 3, "PermissionType": 3}]}},
+            {"id": "delete-acls", "api": DELETE_ACLS, "v": "L",
+             "req": {"Filters": [{"ResourceTypeFilter": 2, "ResourceNameFilter": "diff-{R}-{L}-acl",
+                                  "PatternTypeFilter": 3, "PrincipalFilter": None, "HostFilter": None,
+                                  "Operation": 1, "PermissionType": 1}]}},
         ],
     },
     {

@@ -1,5 +1,5 @@
 /*
- * acls.c — DescribeAcls, CreateAcls and DeleteAcls (v0-3) as Apache Kafka
+ * acls.c — DescribeAcls, CreateAcls and DeleteAcls (v1-3) as Apache Kafka
  * answers them without an authorizer: SECURITY_DISABLED with its message.
  *
  * Owns: those answers. Must not: store or enforce ACLs (this broker has no
