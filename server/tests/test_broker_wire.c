@@ -212,6 +212,33 @@ static void test_fetch_sessions(void)
     close(fd);
 }
 
+/* A full fetch (epoch -1 or 0) naming a session the broker does not have is served, like Kafka does:
+ * kafka-go's Client.Fetch always sends session id -1, epoch -1. */
+static void test_fetch_full_unknown_session(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic(fd, "nosess");
+    produce(fd, "nosess", 0, 2);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_fetch_response r;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, -1, -1, 1, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, 0);
+    CU_ASSERT_EQUAL(r.session_id, 0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    /* Epoch 0 with an unknown id opens a new session. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, 0x7ffff0f0, 0, 1, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, 0);
+    CU_ASSERT(r.session_id != 0 && r.session_id != 0x7ffff0f0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
 /* 60 pipelined requests (fetches that park, and instant ones) come back in
  * request order. */
 static void test_pipelining_order(void)
@@ -492,6 +519,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("broker wire", NULL, NULL);
     CU_add_test(s, "idle connections closed", test_idle_close);
     CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
+    CU_add_test(s, "full fetch naming an unknown session", test_fetch_full_unknown_session);
     CU_add_test(s, "pipelined responses in order", test_pipelining_order);
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "large frames in pieces", test_large_frames_in_pieces);
