@@ -253,9 +253,10 @@ static void respond(srv_req *req)
         kp_fetch_response_partition_data_init(pd);
         pd->partition_index = fp->partition;
         pd->error_code = fp->error;
-        pd->high_watermark = fp->hwm;
-        pd->last_stable_offset = fp->hwm; /* no transactions: LSO = HW */
-        pd->log_start_offset = fp->log_start;
+        /* A partition in error carries no offsets (-1), as Kafka answers it. */
+        pd->high_watermark = fp->error ? -1 : fp->hwm;
+        pd->last_stable_offset = fp->error ? -1 : fp->hwm; /* no transactions: LSO = HW */
+        pd->log_start_offset = fp->error ? -1 : fp->log_start;
         pd->records = records;
     }
     srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
