@@ -143,7 +143,7 @@ run_go() { # go/: franz-go, sarama, kafka-go; the test binary is built once per 
         else add_result "$name" "$log" 1 0 1 0 go "go/common_test.go"; fi
         return
     fi
-    go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+    go_bin="$(cat "$bin.go")"
     (cd "$HERE/go" && timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/with_broker.py" -- \
         "$go_bin" tool test2json -p go "$bin" -test.v -test.parallel 4) >"$log.json" 2>&1
     rc=$?

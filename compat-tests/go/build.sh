@@ -4,7 +4,7 @@
 # Modules come from GOMODCACHE (default ~/go/pkg/mod), filled by scripts/install-deps.sh --test (go mod
 # download); with a cache that has them this does no network traffic. go.mod needs Go 1.26: an older Go
 # (>= 1.21, e.g. Debian bookworm-backports' golang-1.2x) fetches that toolchain once through GOTOOLCHAIN=auto.
-# Exit 3 (and a message) when no Go is installed.
+# Writes OUT.go: the path of the Go used. Exit 3 (and a message) when no Go is installed.
 set -euo pipefail
 out="$1"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,3 +20,5 @@ if [ -z "$go_bin" ]; then
 fi
 cd "$here"
 GOFLAGS=-mod=readonly "$go_bin" test -c -o "$out" .
+# run.sh runs the binary through this Go's test2json.
+echo "$go_bin" >"$out.go"

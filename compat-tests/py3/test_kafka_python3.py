@@ -13,8 +13,8 @@ from common3 import CODECS, GROUP_SETS, BrokerTestCase, uniq, value  # noqa: E40
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import (ConfigResource, ConfigResourceType, NewPartitions, NewTopic,  # noqa: E402
                          OffsetSpec)
-from kafka.errors import (GroupIdNotFoundError, MessageSizeTooLargeError, OffsetOutOfRangeError,  # noqa: E402
-                          TopicAlreadyExistsError, UnknownTopicOrPartitionError)
+from kafka.errors import (CoordinatorNotAvailableError, GroupIdNotFoundError, MessageSizeTooLargeError,  # noqa: E402
+                          OffsetOutOfRangeError, TopicAlreadyExistsError, UnknownTopicOrPartitionError)
 from kafka.structs import OffsetAndMetadata  # noqa: E402
 
 N = 200
@@ -142,7 +142,16 @@ class KafkaPython3Test(BrokerTestCase):
         self.assertEqual((dr["error_code"], dr["low_watermark"]), (0, 2))
         self.assertEqual(a.list_partition_offsets({tp: OffsetSpec.EARLIEST})[tp].offset, 2)
         group = uniq("kp3-adm-g")
-        a.alter_group_offsets(group, {tp: OffsetAndMetadata(4, "", -1)})
+        # A fresh Kafka creates __consumer_offsets on the first FindCoordinator and answers
+        # COORDINATOR_NOT_AVAILABLE meanwhile; kafka-python's admin does not retry.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                a.alter_group_offsets(group, {tp: OffsetAndMetadata(4, "", -1)})
+                break
+            except CoordinatorNotAvailableError:
+                self.assertLess(time.monotonic(), deadline, "no group coordinator after 30 s")
+                time.sleep(0.5)
         self.assertEqual(a.list_group_offsets({group: None})[group][tp].offset, 4)
         deleted = a.delete_topics([topic])["topics"][0]
         self.assertEqual((deleted["error_code"], deleted["topic_id"]), (0, created["topics"][0]["topic_id"]))
