@@ -108,8 +108,10 @@ func TestKafkaGoGroupCommitResume(t *testing.T) {
 	t.Parallel()
 	c := kafkagoClient(t)
 	topic, group := uniq("kafkago-grp"), uniq("kafkago-g")
-	kafkagoCreate(t, c, topic, 2)
-	w := &kafka.Writer{Addr: kgoAddr(t), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchTimeout: 5 * time.Millisecond}
+	// One partition: with two, kafka-go's group Reader sometimes stopped after one partition's records
+	// against Apache Kafka too (1 run in 3), a client matter this test is not about.
+	kafkagoCreate(t, c, topic, 1)
+	w := &kafka.Writer{Addr: kgoAddr(t), Topic: topic, BatchTimeout: 5 * time.Millisecond}
 	defer w.Close()
 	send := func(from, to int) {
 		var msgs []kafka.Message
@@ -125,7 +127,7 @@ func TestKafkaGoGroupCommitResume(t *testing.T) {
 		t.Fatalf("first reader saw %d", len(got))
 	}
 	ctx := ctxT(t, 30*time.Second)
-	of, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0, 1}}})
+	of, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0}}})
 	if err != nil || of.Error != nil {
 		t.Fatalf("offset fetch: %v %v", err, of)
 	}

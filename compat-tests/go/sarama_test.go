@@ -343,7 +343,11 @@ func TestSaramaAdmin(t *testing.T) {
 	}) {
 		t.Fatal("cleanup.policy not compact after AlterConfigs")
 	}
-	if err := a.DeleteRecords(topic, map[int32]int64{0: 3}); !errors.Is(err, sarama.ErrPolicyViolation) {
+	// Kafka's partition takes the new policy a little after DescribeConfigs shows it.
+	if !waitFor(10*time.Second, func() bool {
+		err = a.DeleteRecords(topic, map[int32]int64{0: 3})
+		return errors.Is(err, sarama.ErrPolicyViolation)
+	}) {
 		t.Fatalf("DeleteRecords on a compacted topic: %v, want POLICY_VIOLATION", err)
 	}
 	group := uniq("sarama-adm-g")

@@ -45,8 +45,9 @@ def main():
                 out.append("XFAIL-REASON %s: %s" % (name, reason[len("XFAIL "):]))
             else:
                 out.append("SKIP-REASON %s: %s" % (name, reason))
+    # Loose lines (a broker log tail can be long) first: run.sh shows the end of this output.
     if failed or any("panic:" in ln for ln in loose):
-        out.extend(loose)
+        out = loose + out
     out.append("RESULT passed=%d failed=%d skipped=%d" % (passed, failed, skipped))
     print("\n".join(out))
 
