@@ -2,6 +2,7 @@ package compat
 
 // franz-go: kgo producer (idempotent by default, every codec), consumer, classic and KIP-848 groups with
 // commit and resume, kadm admin, error cases.
+// Owns: the franz-go checks. Must not: depend on another test's topics or groups (each makes its own).
 
 import (
 	"context"

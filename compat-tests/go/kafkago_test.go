@@ -2,6 +2,7 @@ package compat
 
 // segmentio/kafka-go: Writer with every codec (it has no idempotent producer), Reader by partition and by
 // group with explicit commits and resume, the Client's admin requests, error cases.
+// Owns: the kafka-go checks. Must not: depend on another test's topics or groups (each makes its own).
 
 import (
 	"context"

@@ -3,6 +3,7 @@ package compat
 // IBM/sarama with Config.Version = sarama.MaxVersion (the newest Kafka version it knows: it picks request
 // versions from it): idempotent sync producer with every codec, partition consumer, consumer group with
 // commit and resume, ClusterAdmin, error cases.
+// Owns: the sarama checks. Must not: depend on another test's topics or groups (each makes its own).
 
 import (
 	"context"

@@ -1,6 +1,8 @@
 """aiokafka: idempotent AIOKafkaProducer with keys, headers and every codec, AIOKafkaConsumer by assignment
 and in a group with commit and resume, AIOKafkaAdminClient (topics, partitions, configs, offsets, groups,
-records), error cases."""
+records), error cases.
+
+Owns: the aiokafka checks. Must not: depend on another test's topics or groups."""
 
 import asyncio
 import os

@@ -1,6 +1,8 @@
 """confluent-kafka-python 2.x (its bundled librdkafka): idempotent produce with keys, headers and every
 codec, consume, classic and KIP-848 consumer groups with commit and resume, AdminClient (topics, partitions,
-configs, offsets, groups, records), error cases."""
+configs, offsets, groups, records), error cases.
+
+Owns: the confluent-kafka 2.x checks. Must not: depend on another test's topics or groups."""
 
 import os
 import sys

@@ -1,6 +1,8 @@
 """kafka-python 3.x: idempotent KafkaProducer with keys, headers and every codec, KafkaConsumer by
 assignment and in a group with commit and resume, KafkaAdminClient (topics, partitions, configs, offsets,
-groups, records), error cases."""
+groups, records), error cases.
+
+Owns: the kafka-python 3.x checks. Must not: depend on another test's topics or groups."""
 
 import os
 import sys
