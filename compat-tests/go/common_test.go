@@ -1,3 +1,5 @@
+// franz-go 1.22, sarama 1.61, kafka-go 0.4.51 (Go): compat tests of the harness (run.sh run_go).
+//
 // Package compat runs Go Kafka clients (franz-go, sarama, kafka-go) against the broker the compat harness
 // gives it (KB_BOOTSTRAP from lib/with_broker.py: a fresh kbroker, or the reference Apache Kafka).
 // Owns: the Go client tests and their helpers. Must not: start or stop brokers itself (with_broker.py does),
