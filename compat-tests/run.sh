@@ -154,6 +154,41 @@ run_java() { # one JVM runs every Java case (java/run.py); java/build.sh builds 
     add_result "$name" "$log" "$rc" "$p" "$f" "$s" java "java/run.py"
 }
 
+run_go() { # go/: franz-go, sarama, kafka-go; the test binary is built once per run.sh run
+    local name="go/go test[$LABEL]" log="$LOGDIR/go.$SAFE.log" bin="$LOGDIR/go-compat.test" rc t go_bin
+    t=$(date +%s)
+    if [ ! -x "$bin" ]; then "$HERE/go/build.sh" "$bin" >"$LOGDIR/go-build.log" 2>&1; fi
+    if [ ! -x "$bin" ]; then
+        ELAPSED=$(( $(date +%s) - t )); cp "$LOGDIR/go-build.log" "$log"
+        if grep -q '^no Go toolchain' "$log"; then echo "SKIP-REASON go: $(cat "$log")" >>"$log"
+            add_result "$name" "$log" 0 0 0 1 go "go/common_test.go"
+        else add_result "$name" "$log" 1 0 1 0 go "go/common_test.go"; fi
+        return
+    fi
+    go_bin="$(cat "$bin.go")"
+    (cd "$HERE/go" && timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/with_broker.py" -- \
+        "$go_bin" tool test2json -p go "$bin" -test.v -test.parallel 4) >"$log.json" 2>&1
+    rc=$?
+    ELAPSED=$(( $(date +%s) - t ))
+    "$PY" "$HERE/go/tally.py" "$log.json" >"$log"
+    local line p f s
+    line="$(grep -E '^RESULT passed=' "$log" | tail -n 1)"
+    p="$(sed -E 's/.*passed=([0-9]+).*/\1/' <<<"$line")"
+    f="$(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"$line")"
+    s="$(sed -E 's/.*skipped=([0-9]+).*/\1/' <<<"$line")"
+    add_result "$name" "$log" "$rc" "${p:-0}" "${f:-0}" "${s:-0}" go "go/common_test.go"
+}
+
+run_py3() { # py3/: newer Python clients, run with the venv's python (py3/venv.sh)
+    local py3 file
+    if ! py3="$("$HERE/py3/venv.sh" 2>"$LOGDIR/py3-venv.log")"; then
+        ELAPSED=0; add_result "py3/venv[$LABEL]" "$LOGDIR/py3-venv.log" 1 0 1 0 py "py3/requirements.txt"; return
+    fi
+    for file in "$HERE"/py3/test_*.py; do
+        case "$(basename "$file")" in *"$ONLY"*) PY="$py3" run_py "$file" ;; esac
+    done
+}
+
 run_files() {
     for file in "$HERE"/py/test_*.py "$HERE"/groups/test_*.py; do
         case "$(basename "$file")" in *"$ONLY"*) run_py "$file" ;; esac
@@ -161,6 +196,8 @@ run_files() {
     case "js" in *"$ONLY"*) run_js ;; *) [ -z "$ONLY" ] && run_js ;; esac
     run_diff
     case "java" in *"$ONLY"*) run_java ;; *) [ -z "$ONLY" ] && run_java ;; esac
+    case "go" in *"$ONLY"*) run_go ;; *) [ -z "$ONLY" ] && run_go ;; esac
+    run_py3
 }
 
 start_kafka() {

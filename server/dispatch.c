@@ -45,7 +45,7 @@ static const srv_api apis[] = {
     {60, 0, 1, srv_h_describe_cluster},
     {61, 0, 0, srv_h_describe_producers},
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
-    {68, 0, 0, srv_h_consumer_group_heartbeat},
+    {68, 0, 1, srv_h_consumer_group_heartbeat},
     {69, 0, 0, srv_h_consumer_group_describe},
 };
 

@@ -150,15 +150,19 @@ int16_t srv_fetch_session_begin(srv_shard *s, const kp_fetch_request *rq, int16_
     srv_fetch_session *fs = NULL;
     if (rq->session_id != 0) {
         fs = (rq->session_id & 0xff) == s->id ? find(c, rq->session_id) : NULL;
-        if (!fs)
-            return KP_ERR_FETCH_SESSION_ID_NOT_FOUND;
         if (rq->session_epoch == -1 || rq->session_epoch == 0) {
-            /* Close it; epoch 0 opens a new one below. */
-            unlink_session(c, fs);
-            session_free(fs);
-            fs = NULL;
+            /* A full fetch closes the session it names and is served even when there is none: Kafka does,
+             * and kafka-go's Client.Fetch always sends session id -1 with epoch -1. Epoch 0 opens a new
+             * session below. */
+            if (fs) {
+                unlink_session(c, fs);
+                session_free(fs);
+                fs = NULL;
+            }
             if (rq->session_epoch == -1)
                 return 0;
+        } else if (!fs) {
+            return KP_ERR_FETCH_SESSION_ID_NOT_FOUND;
         } else if (rq->session_epoch != fs->next_epoch) {
             return KP_ERR_INVALID_FETCH_SESSION_EPOCH;
         } else {

@@ -35,6 +35,7 @@ void srv_validate_policy_init(srv_validate_policy *p, const srv_config *broker, 
     v[0] = 0;
     srv_topic_config_value(broker, &tc, "cleanup.policy", v, sizeof(v), NULL);
     p->compact = strstr(v, "compact") != NULL;
+    p->del = strstr(v, "delete") != NULL;
     v[0] = 0;
     srv_topic_config_value(broker, &tc, "message.timestamp.type", v, sizeof(v), NULL);
     p->log_append_time = strcmp(v, "LogAppendTime") == 0;

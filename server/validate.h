@@ -22,6 +22,7 @@
 
 typedef struct srv_validate_policy {
     int compact;           /* cleanup.policy contains "compact": records need keys */
+    int del;               /* cleanup.policy contains "delete": DeleteRecords is allowed */
     int log_append_time;   /* message.timestamp.type=LogAppendTime */
     int64_t ts_before_ms;  /* CreateTime: how far in the past (INT64_MAX: no bound) */
     int64_t ts_after_ms;   /* ... and in the future */

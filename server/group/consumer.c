@@ -976,7 +976,8 @@ static int16_t validate(const srv_chb_req *rq, write_ctx *w)
         return fail(w, KP_ERR_INVALID_REQUEST, "InstanceId can't be empty.");
     if (rq->rack_id.len == 0)
         return fail(w, KP_ERR_INVALID_REQUEST, "RackId can't be empty.");
-    if (rq->regex.len >= 0)
+    /* An empty regex is no regex subscription (librdkafka sends "" with topic names). */
+    if (rq->regex.len > 0)
         return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicRegex is not supported.");
     if (rq->member_epoch > 0 || rq->member_epoch == SRV_CEPOCH_LEAVE) {
         if (rq->member_id.len <= 0)

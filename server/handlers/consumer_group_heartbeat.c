@@ -126,11 +126,16 @@ void srv_h_consumer_group_heartbeat(srv_req *req)
     c->assignor = rq->server_assignor;
     c->nowned = rq->topic_partitions_count < 0 ? -1 : k;
     c->owned = owned;
-    int16_t err = rq->group_id.len <= 0 ? KP_ERR_INVALID_REQUEST : srv_gcall_send(req, &h->c, rq->group_id);
+    /* From v1 (KIP-1082) the client generates its member id, also for its first heartbeat. */
+    const char *invalid = rq->group_id.len <= 0 ? "GroupId can't be empty."
+                          : req->kr.hdr.request_api_version >= 1 && rq->member_id.len <= 0
+                              ? "MemberId can't be empty."
+                              : NULL;
+    int16_t err = invalid ? KP_ERR_INVALID_REQUEST : srv_gcall_send(req, &h->c, rq->group_id);
     if (err) {
         fill_error(&h->resp, err);
-        if (err == KP_ERR_INVALID_REQUEST)
-            h->resp.error_message = kp_str_c("GroupId can't be empty.");
+        if (invalid)
+            h->resp.error_message = kp_str_c(invalid);
         srv_req_respond(req, &h->resp);
         srv_gcall_free(&h->c);
     }

@@ -1,7 +1,8 @@
 /*
  * delete_records.c — DeleteRecords (v0-2): moves each partition's log start
  * offset (-1 = the high watermark); whole segments below it go. Answered
- * once the new start offset is persisted by the owner.
+ * once the new start offset is persisted by the owner. A topic whose
+ * cleanup.policy lacks "delete" refuses with POLICY_VIOLATION, as Kafka does.
  */
 #include <stdlib.h>
 
@@ -9,6 +10,7 @@
 #include "errors.h"
 #include "meta.h"
 #include "partcall.h"
+#include "validate.h"
 
 typedef struct dr_op {
     srv_part_op base;
@@ -93,12 +95,18 @@ void srv_h_delete_records(srv_req *req)
         tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
         tr->partitions_count = tr->partitions ? np : 0;
         const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        /* Kafka deletes records only where cleanup.policy includes "delete". */
+        int refused = t && !srv_validate_policy_get(&s->b->cfg, s->meta, t)->del;
         for (int32_t j = 0; j < tr->partitions_count; j++) {
             const kp_delete_records_request_delete_records_partition *pq = &tq->partitions[j];
             kp_delete_records_response_delete_records_partition_result *pr = &tr->partitions[j];
             kp_delete_records_response_delete_records_partition_result_init(pr);
             pr->partition_index = pq->partition_index;
             pr->low_watermark = -1;
+            if (refused && pq->partition_index >= 0 && pq->partition_index < t->nparts) {
+                pr->error_code = KP_ERR_POLICY_VIOLATION;
+                continue;
+            }
             dr_op *op = srv_part_op_new(t, pq->partition_index, sizeof(*op), run, op_done, &pr->error_code);
             if (!op)
                 continue;

@@ -100,6 +100,8 @@ static void produce(int fd, const char *topic, int32_t partition, int n)
     CU_ASSERT(produce_as(fd, topic, partition, n, -1, 0) >= 0);
 }
 
+static const char *fetch_topic = "sess";
+
 static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t off0, int64_t off1,
                  int forget1, kp_arena *a, kp_fetch_response *resp, uint8_t **frame)
 {
@@ -120,7 +122,7 @@ static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t
         p[i].fetch_offset = i == 0 ? off0 : off1;
         p[i].partition_max_bytes = 1 << 20;
     }
-    t.topic = kp_str_c("sess");
+    t.topic = kp_str_c(fetch_topic);
     t.partitions = p;
     t.partitions_count = 2;
     if (with_parts) {
@@ -131,7 +133,7 @@ static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t
     kp_fetch_request_forgotten_topic_init(&ft);
     int32_t forget_p = 1;
     if (forget1) {
-        ft.topic = kp_str_c("sess");
+        ft.topic = kp_str_c(fetch_topic);
         ft.partitions = &forget_p;
         ft.partitions_count = 1;
         rq.forgotten_topics_data = &ft;
@@ -208,6 +210,48 @@ static void test_fetch_sessions(void)
     CU_ASSERT_EQUAL_FATAL(fetch(fd, id, 5, 0, 0, 0, 0, &a, &r, &frame), 0);
     CU_ASSERT_EQUAL(r.error_code, KP_ERR_FETCH_SESSION_ID_NOT_FOUND);
     free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
+/* A full fetch (epoch -1 or 0) naming a session the broker does not have is served, like Kafka does:
+ * kafka-go's Client.Fetch always sends session id -1, epoch -1. A partition in error carries no offsets. */
+static void test_fetch_full_unknown_session(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic(fd, "nosess");
+    produce(fd, "nosess", 0, 2);
+    fetch_topic = "nosess";
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_fetch_response r;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, -1, -1, 1, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, 0);
+    CU_ASSERT_EQUAL(r.session_id, 0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    /* Epoch 0 with an unknown id opens a new session. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, 0x7ffff0f0, 0, 1, 0, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL(r.error_code, 0);
+    CU_ASSERT(r.session_id != 0 && r.session_id != 0x7ffff0f0);
+    CU_ASSERT_EQUAL(count_parts(&r), 2);
+    free(frame);
+    /* Out of range: Kafka answers a partition in error with no offsets (-1), the others as usual. */
+    CU_ASSERT_EQUAL_FATAL(fetch(fd, 0, -1, 1, 1000, 0, 0, &a, &r, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(count_parts(&r), 2);
+    const kp_fetch_response_partition_data *p0 = &r.responses[0].partitions[0];
+    const kp_fetch_response_partition_data *p1 = &r.responses[0].partitions[1];
+    CU_ASSERT_EQUAL(p0->error_code, KP_ERR_OFFSET_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(p0->high_watermark, -1);
+    CU_ASSERT_EQUAL(p0->last_stable_offset, -1);
+    CU_ASSERT_EQUAL(p0->log_start_offset, -1);
+    CU_ASSERT_EQUAL(p1->error_code, 0);
+    CU_ASSERT_EQUAL(p1->high_watermark, 0);
+    CU_ASSERT_EQUAL(p1->log_start_offset, 0);
+    free(frame);
+    fetch_topic = "sess";
     kp_arena_reset(&a);
     close(fd);
 }
@@ -491,6 +535,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("broker wire", NULL, NULL);
     CU_add_test(s, "idle connections closed", test_idle_close);
     CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
+    CU_add_test(s, "full fetch naming an unknown session", test_fetch_full_unknown_session);
     CU_add_test(s, "pipelined responses in order", test_pipelining_order);
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "large frames in pieces", test_large_frames_in_pieces);

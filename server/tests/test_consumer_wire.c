@@ -1,7 +1,7 @@
 /*
  * test_consumer_wire.c — the KIP-848 consumer group protocol against a real
  * kbroker process (2 shards, ephemeral port, temp data dir): simulated
- * members heartbeat (ConsumerGroupHeartbeat v0) and reconcile as real
+ * members heartbeat (ConsumerGroupHeartbeat v0 and v1) and reconcile as real
  * clients do (acknowledging revocations and assignments in their next
  * heartbeat), commit offsets with their member epochs, the group is seen by
  * ConsumerGroupDescribe and ListGroups, and a broker restart on the same data
@@ -71,6 +71,8 @@ typedef struct member {
 /* One heartbeat as a real consumer sends it; returns the error. The member
  * adopts its id and epoch and, when an assignment comes, owns exactly it
  * (revoking what is gone, as a client does before its next heartbeat). */
+static int16_t hb_version = 0;
+
 static int16_t heartbeat(int fd, const char *group, member *m, int full)
 {
     kp_consumer_group_heartbeat_request rq;
@@ -89,7 +91,8 @@ static int16_t heartbeat(int fd, const char *group, member *m, int full)
     rq.rebalance_timeout_ms = full || m->epoch == 0 ? 30000 : -1;
     rq.subscribed_topic_names = full || m->epoch == 0 ? subs : NULL;
     rq.subscribed_topic_names_count = full || m->epoch == 0 ? 1 : -1;
-    rq.subscribed_topic_regex = KP_STR_NULL;
+    /* v1 as librdkafka 2.16 sends it: an empty regex next to the topic names. */
+    rq.subscribed_topic_regex = hb_version >= 1 ? kp_str_c("") : KP_STR_NULL;
     rq.server_assignor = m->epoch == 0 ? kp_str_c("uniform") : KP_STR_NULL;
     rq.topic_partitions = &tp;
     rq.topic_partitions_count = m->epoch == 0 ? 0 : 1;
@@ -97,7 +100,7 @@ static int16_t heartbeat(int fd, const char *group, member *m, int full)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_consumer_group_heartbeat_response resp;
-    int rc = call(fd, 68, 0, &rq, &resp, &a, &frame);
+    int rc = call(fd, 68, hb_version, &rq, &resp, &a, &frame);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     int16_t err = resp.error_code;
     if (!err) {
@@ -362,6 +365,33 @@ static void test_consumer_group(void)
     close(fd);
 }
 
+/* v1 (Kafka 4.0, KIP-1082; what librdkafka 2.16 and franz-go 1.22 require): the member id is the client's,
+ * from the first heartbeat on, and may not be empty. */
+static void test_heartbeat_v1(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    hb_version = 1;
+    member m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.id, sizeof(m.id), "client-made-id-0123456789");
+    int16_t err = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    for (int i = 0; i < 100 && err == KP_ERR_COORDINATOR_NOT_AVAILABLE; i++) {
+        err = heartbeat(fd, "cw-v1", &m, 1);
+        if (err == KP_ERR_COORDINATOR_NOT_AVAILABLE)
+            usleep(50000);
+    }
+    CU_ASSERT_EQUAL(err, 0);
+    CU_ASSERT_STRING_EQUAL(m.id, "client-made-id-0123456789");
+    CU_ASSERT(m.epoch > 0);
+    CU_ASSERT_EQUAL(heartbeat(fd, "cw-v1", &m, 0), 0);
+    member anon;
+    memset(&anon, 0, sizeof(anon));
+    CU_ASSERT_EQUAL(heartbeat(fd, "cw-v1", &anon, 1), KP_ERR_INVALID_REQUEST);
+    hb_version = 0;
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -374,6 +404,7 @@ int main(void)
         return 2;
     CU_pSuite s = CU_add_suite("consumer group wire", NULL, NULL);
     CU_add_test(s, "KIP-848 members, offsets, restart", test_consumer_group);
+    CU_add_test(s, "ConsumerGroupHeartbeat v1: the client's member id", test_heartbeat_v1);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

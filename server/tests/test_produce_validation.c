@@ -5,7 +5,8 @@
  * compacted topics, CreateTime bounds, producer-set LogAppendTime, the
  * log_append_time_ms answer, max.message.bytes before recompression,
  * segment.bytes, batch header rules, compressed record counts, CRC before
- * form, magic for v3+, empty records, v0-2 message sets).
+ * form, magic for v3+, empty records, v0-2 message sets), and DeleteRecords
+ * refused by a cleanup.policy without "delete" (POLICY_VIOLATION, Kafka 4.4).
  *
  * Test-only; starts its own broker (wire_util.h) and stops it.
  */
@@ -636,6 +637,51 @@ static void test_legacy_message_sets(void)
     kp_writer_free(&w);
 }
 
+static int16_t delete_records(const char *topic)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_delete_records_request rq;
+    kp_delete_records_request_init(&rq);
+    kp_delete_records_request_delete_records_topic t;
+    kp_delete_records_request_delete_records_topic_init(&t);
+    kp_delete_records_request_delete_records_partition p;
+    kp_delete_records_request_delete_records_partition_init(&p);
+    p.partition_index = 0;
+    p.offset = 0;
+    t.name = kp_str_c(topic);
+    t.partitions = &p;
+    t.partitions_count = 1;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    rq.timeout_ms = 5000;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, 21, 2, 3, &rq), 0);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_delete_records_response resp;
+    int32_t corr;
+    uint8_t *frame = NULL;
+    int16_t err = -100;
+    if (recv_response(fd, 21, 2, &corr, &a, &resp, &frame) == 0 && resp.topics_count == 1 &&
+        resp.topics[0].partitions_count == 1)
+        err = resp.topics[0].partitions[0].error_code;
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+    return err;
+}
+
+/* DeleteRecords needs "delete" in cleanup.policy (Kafka: POLICY_VIOLATION otherwise). */
+static void test_delete_records_policy(void)
+{
+    create_topic("vdr-c", "cleanup.policy", "compact", NULL, NULL);
+    create_topic("vdr-cd", "cleanup.policy", "compact,delete", NULL, NULL);
+    create_topic("vdr-d", NULL, NULL, NULL, NULL);
+    CU_ASSERT_EQUAL(delete_records("vdr-c"), KP_ERR_POLICY_VIOLATION);
+    CU_ASSERT_EQUAL(delete_records("vdr-cd"), 0);
+    CU_ASSERT_EQUAL(delete_records("vdr-d"), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -656,6 +702,7 @@ int main(void)
     CU_add_test(s, "legacy message sets", test_legacy_message_sets);
     CU_add_test(s, "segment.bytes, empty records", test_segment_size_and_empty_records);
     CU_add_test(s, "rules follow config changes", test_rules_follow_config_changes);
+    CU_add_test(s, "DeleteRecords and cleanup.policy", test_delete_records_policy);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
