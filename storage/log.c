@@ -1102,10 +1102,10 @@ int st_log_close_all(st_log **logs, size_t n)
      * durable, then the markers are written and a second syncfs() makes
      * those durable: no marker can reach the disk before the files it
      * vouches for. */
-    st_log **todo = calloc(n ? n : 1, sizeof(*todo));
+    st_log **closing = calloc(n ? n : 1, sizeof(*closing));
     int *rcs = calloc(n ? n : 1, sizeof(*rcs));
-    if (!todo || !rcs) {
-        free(todo);
+    if (!closing || !rcs) {
+        free(closing);
         free(rcs);
         int rc = 0;
         for (size_t i = 0; i < n; i++) {
@@ -1120,13 +1120,13 @@ int st_log_close_all(st_log **logs, size_t n)
     for (size_t i = 0; i < n; i++) {
         int r = close_drain(logs[i]); /* on the caller's thread: it drives the logs' st_io */
         if (r == 0)
-            todo[nt++] = logs[i];
+            closing[nt++] = logs[i];
         else
             free_log(logs[i]); /* 1: unchanged, its files are final */
         if (r < 0 && rc == 0)
             rc = r;
     }
-    close_job job = {todo, rcs, nt, 0};
+    close_job job = {closing, rcs, nt, 0};
     pthread_t th[CLOSE_THREADS];
     int started = 0;
     for (int t = 0; t < CLOSE_THREADS && (size_t)t < nt; t++)
@@ -1138,13 +1138,13 @@ int st_log_close_all(st_log **logs, size_t n)
     char **dirs = calloc(nt ? nt : 1, sizeof(*dirs));
     size_t nd = 0;
     for (size_t i = 0; i < nt; i++) {
-        if (rcs[i] == 0 && dirs && (dirs[nd] = strdup(todo[i]->dir)) != NULL)
+        if (rcs[i] == 0 && dirs && (dirs[nd] = strdup(closing[i]->dir)) != NULL)
             nd++;
         else if (rcs[i] < 0 && rc == 0)
             rc = rcs[i];
-        free_log(todo[i]);
+        free_log(closing[i]);
     }
-    free(todo);
+    free(closing);
     free(rcs);
     if (nd > 0) {
         int fd = open(dirs[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -27,9 +27,9 @@ DIFFERENCES = os.path.join(_HERE, "DIFFERENCES.md")
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 WAIT_SECONDS = 20.0
 
-# Values that differ between any two brokers by nature: replaced by a placeholder (or by a symbol numbered in
+# Values that differ between any two brokers by nature: replaced by a fixed token (or by a symbol numbered in
 # order of appearance, so that "the same id as before" is still compared).
-PLACEHOLDER = {"ClusterId": "<cluster-id>", "Host": "<host>", "Port": "<port>", "LogDir": "<log-dir>",
+FIXED_VALUE = {"ClusterId": "<cluster-id>", "Host": "<host>", "Port": "<port>", "LogDir": "<log-dir>",
                "TotalBytes": "<bytes>", "UsableBytes": "<bytes>", "ThrottleTimeMs": 0,
                "FinalizedFeaturesEpoch": "<epoch>"}
 SYMBOLIC = {"TopicId": "topic-id", "MemberId": "member", "LeaderId": "member", "Leader": "member", "ProducerId": "producer-id",
@@ -92,8 +92,8 @@ class Normaliser:
                                                                 for c in value):
             # Config entries by name: a config only one broker has is one difference, not a shifted list.
             return {c["Name"]: self.norm({k: v for k, v in c.items() if k != "Name"}) for c in value}
-        if name in PLACEHOLDER:
-            return PLACEHOLDER[name]
+        if name in FIXED_VALUE:
+            return FIXED_VALUE[name]
         if name in FREE_TEXT:
             return None if value is None else "<text>"
         if name == "Records":
