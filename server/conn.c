@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "dispatch.h"
-#include "log.h"
+#include "logging.h"
 
 /* A slow reader stops being served once this much output is waiting. */
 #define OUTPUT_HIGH_WATER (32u << 20)

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "errors.h"
-#include "log.h"
+#include "logging.h"
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {

@@ -23,7 +23,7 @@
 
 #include "broker.h"
 #include "group/coord.h"
-#include "log.h"
+#include "logging.h"
 #include "meta.h"
 #include "partition.h"
 #include "shard.h"

@@ -11,6 +11,7 @@
  * Must not: be written from any shard but 0, or hand out a version that is
  * not yet durable: a change is appended, synced, then published.
  */
+#include "srv_assert.h"
 #include "meta.h"
 
 #include <errno.h>
@@ -21,7 +22,7 @@
 
 #include "batch.h"
 #include "errors.h"
-#include "log.h"
+#include "logging.h"
 #include "partition.h"
 #include "st_log.h"
 #include "topic_config.h"
@@ -593,10 +594,8 @@ static void publish(srv_shard *s0, srv_ctl_op *op)
     op->acks_pending = s0->b->nshards;
     for (int i = 0; i < s0->b->nshards; i++) {
         publish_msg *pm = calloc(1, sizeof(*pm));
-        if (!pm) {
-            srv_error("out of memory publishing metadata");
-            abort(); /* shards would disagree on the metadata: no safe way on */
-        }
+        /* Shards would disagree on the metadata: no safe way on. */
+        SRV_ASSERT(pm != NULL, "out of memory publishing metadata");
         pm->msg.fn = publish_apply;
         pm->meta = srv_meta_ref(c->cur);
         pm->op = op;

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "log.h"
+#include "logging.h"
 #include "partition.h"
 
 const uint64_t srv_lat_bounds_us[SRV_LAT_NBUCKETS - 1] = {50,     100,     250,     500,     1000,    2500,

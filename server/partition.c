@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "logging.h"
 #include "meta.h"
 #include "topic_config.h"
 

@@ -19,7 +19,7 @@
 
 #include "conn.h"
 #include "fetch_session.h"
-#include "log.h"
+#include "logging.h"
 #include "meta.h"
 #include "partition.h"
 

@@ -7,6 +7,8 @@
  */
 #include "sstr.h"
 
+#include "srv_assert.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +23,8 @@ typedef struct sstr_hdr {
 static const sstr_hdr *hdr_of(const char *s)
 {
     const sstr_hdr *h = (const sstr_hdr *)(const void *)(s - sizeof(sstr_hdr));
-    if (h->magic != SSTR_MAGIC) {
-        fprintf(stderr, "sstr: %p is not a length-keeping string (freed, or from malloc/strdup)\n",
-                (const void *)s);
-        abort();
-    }
+    SRV_ASSERT(h->magic == SSTR_MAGIC,
+               "sstr: %p is not a length-keeping string (freed, or from malloc/strdup)", (const void *)s);
     return h;
 }
 

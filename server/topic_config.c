@@ -5,7 +5,7 @@
  */
 #include "topic_config.h"
 
-#include "log.h"
+#include "logging.h"
 
 void srv_topic_overrides(const srv_topic *t, srv_topic_config *out)
 {

@@ -10,6 +10,7 @@
  * anywhere but the caller's arena (and a scratch buffer for a decompressed
  * records section, freed before returning).
  */
+#include "srv_assert.h"
 #include "validate.h"
 
 #include <stdarg.h>
@@ -20,7 +21,7 @@
 #include "batch.h"
 #include "codec.h"
 #include "errors.h"
-#include "log.h"
+#include "logging.h"
 #include "topic_config.h"
 
 /* Kafka's own lower bound for the decompression scratch: a batch within
@@ -249,10 +250,8 @@ static int16_t check_records(const srv_validate_policy *p, const kp_batch *b, kp
                 int v = record_verdict(p, &b->h, &r, now);
                 if (v != REC_OK) {
                     /* Both passes see the same bytes and clock. */
-                    if (out->record_errors_count >= nerr) {
-                        srv_error("validate: second pass found more record errors than the first (%d)", nerr);
-                        abort();
-                    }
+                    SRV_ASSERT(out->record_errors_count < nerr,
+                               "validate: second pass found more record errors than the first (%d)", nerr);
                     kp_produce_response_batch_index_and_error_message *e =
                         &out->record_errors[out->record_errors_count++];
                     e->batch_index = idx;

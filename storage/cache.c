@@ -119,8 +119,7 @@ void st_chunks_read(const st_chunks *ch, uint64_t pos, void *dst, size_t len)
         size_t contig = 0;
         uint8_t *p = st_chunks_at(ch, pos, &contig);
         /* Callers only ask for ranges they know are held. */
-        if (!p)
-            abort();
+        ST_ASSERT(p != NULL, "cache copy of a range the chunks do not hold");
         size_t n = contig < len ? contig : len;
         memcpy(d, p, n);
         d += n;
@@ -155,8 +154,7 @@ int st_chunks_iov(const st_chunks *ch, uint64_t from, uint64_t to, struct iovec 
     while (from < to) {
         size_t contig = 0;
         uint8_t *p = st_chunks_at(ch, from, &contig);
-        if (!p)
-            abort();
+        ST_ASSERT(p != NULL, "cache iovec of a range the chunks do not hold");
         size_t len = contig < to - from ? contig : (size_t)(to - from);
         if (n == max)
             return -ENOMEM;

@@ -59,11 +59,8 @@ void st_fdc_remove(st_segment *s)
         return;
     unlink_lru(c, s);
     s->fdc = NULL;
-    if (c->open == 0) {
-        /* Every listed segment was counted when it was added. */
-        st_logf(ST_LL_ERROR, "fd cache: open count underflow removing %s", s->path);
-        abort();
-    }
+    /* Every listed segment was counted when it was added. */
+    ST_ASSERT(c->open > 0, "fd cache: open count underflow removing a segment");
     c->open--;
 }
 
@@ -150,10 +147,7 @@ void st_fdc_opened(st_io *io, st_segment *s)
     st_fdcache *c = st_fdcache_of(io);
     if (!c)
         return;
-    if (c->opening == 0) {
-        st_logf(ST_LL_ERROR, "fd cache: open finished without a reserved slot (%s)", s->path);
-        abort();
-    }
+    ST_ASSERT(c->opening > 0, "fd cache: open finished without a reserved slot");
     c->opening--;
     if (s->fd >= 0)
         st_fdc_add(io, s);

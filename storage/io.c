@@ -20,6 +20,7 @@
 #include <liburing.h>
 #endif
 
+#include "internal.h"
 #include "io_internal.h"
 
 /* A FIFO of ops protected by its owner's mutex. */
@@ -262,7 +263,7 @@ static int uring_prep(st_io *io, st_op *op)
         op->pending = 1;
         break;
     case ST_OP_CALL:
-        abort(); /* routed to the background thread by st_io_submit */
+        ST_ASSERT(0, "a call op reached the ring (st_io_submit routes them to the background thread)");
     }
     return 0;
 }

@@ -15,7 +15,6 @@
  * every unacked append fails and the log end goes back to the acked end, so
  * offsets stay dense.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -592,7 +591,7 @@ static void flush_done(st_op *op)
     st_fdc_pump(log->flush_seg->fdc); /* its file may be closed for a waiting open */
     /* Only the first dirty segment is flushed, and it stays listed until
      * its flush completes. */
-    assert(w != NULL);
+    ST_ASSERT(w != NULL, "flush completed for a segment without a write buffer");
     if (op->res < 0) {
         log->stats.io_errors++;
         st_logf(ST_LL_ERROR, "%s %s: %s", op->kind == ST_OP_SYNC ? "fdatasync" : "write", w->seg->path,

@@ -24,7 +24,7 @@
 #include "errors.h"
 #include "group_log.h"
 #include "kp_messages.h"
-#include "log.h"
+#include "logging.h"
 #include "sstr.h"
 
 /* Record key versions (the "validVersions" of each key: Kafka's record types). */

@@ -18,7 +18,7 @@
 
 #include "errors.h"
 #include "group_log.h"
-#include "log.h"
+#include "logging.h"
 #include "meta.h"
 #include "partcall.h"
 #include "partition.h"

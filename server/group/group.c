@@ -23,7 +23,7 @@
 #include "errors.h"
 #include "group_log.h"
 #include "kp_messages.h"
-#include "log.h"
+#include "logging.h"
 
 enum { JOIN_NONE = 0, JOIN_INITIAL = 1, JOIN_DELAYED = 2 };
 

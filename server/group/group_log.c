@@ -15,7 +15,7 @@
 
 #include "consumer.h"
 #include "kp_messages.h"
-#include "log.h"
+#include "logging.h"
 #include "sstr.h"
 
 #define KEY_OFFSET_V  1 /* OffsetCommitKey */

@@ -17,7 +17,7 @@
 #include "errors.h"
 #include "fetch_session.h"
 #include "legacy.h"
-#include "log.h"
+#include "logging.h"
 #include "meta.h"
 #include "partcall.h"
 #include "sstr.h"

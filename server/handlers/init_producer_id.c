@@ -9,7 +9,7 @@
  */
 #include "dispatch.h"
 #include "errors.h"
-#include "log.h"
+#include "logging.h"
 
 void srv_h_init_producer_id(srv_req *req)
 {

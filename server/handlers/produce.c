@@ -12,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "srv_assert.h"
 #include "batch.h"
 #include "codec.h"
 #include "legacy.h"
 #include "dispatch.h"
 #include "errors.h"
-#include "log.h"
+#include "logging.h"
 #include "meta.h"
 #include "partcall.h"
 #include "validate.h"
@@ -200,10 +201,8 @@ static int recompress(const kp_batch *b, int codec, size_t max_out, kp_writer *o
 static int stamp_timestamp_type(produce_op *op, kp_writer *conv, const uint8_t **data, size_t *len)
 {
     kp_batch_header h;
-    if (kp_batch_header_parse(*data, *len, &h) != 0) {
-        srv_error("produce: a batch that passed the framing check has no header (%zu bytes)", *len);
-        abort();
-    }
+    SRV_ASSERT(kp_batch_header_parse(*data, *len, &h) == 0,
+               "produce: a batch that passed the framing check has no header (%zu bytes)", *len);
     if (!op->pol.log_append_time && !(h.attributes & KP_ATTR_LOG_APPEND_TIME))
         return 0;
     if (*data != conv->buf) {

@@ -1,10 +1,13 @@
 /*
- * log.c — formats and writes log lines. One write(2) per line keeps lines
+ * logging.c — formats and writes log lines. One write(2) per line keeps lines
  * from different shards whole without a lock.
  */
-#include "log.h"
+#include "logging.h"
+
+#include "srv_assert.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -52,4 +55,18 @@ void srv_log_line(int level, const char *msg)
 {
     if (level >= srv_log_level)
         emit(level, msg);
+}
+
+void srv_assert_fail(const char *expr, const char *file, int line, const char *fmt, ...)
+{
+    char what[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    /* Logged whatever the level: this is the last line the broker writes. */
+    char msg[896];
+    snprintf(msg, sizeof(msg), "invariant broken: %s (%s at %s:%d)", what, expr, file, line);
+    emit(SRV_LOG_ERROR, msg);
+    abort();
 }

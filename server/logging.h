@@ -1,5 +1,5 @@
 /*
- * log.h — the broker's log lines: one line each, timestamped, with a level
+ * logging.h — the broker's log lines: one line each, timestamped, with a level
  * and the shard that wrote it, on stderr.
  *
  * Owns the line format only. Must not: block for long (one write(2) per
