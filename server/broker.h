@@ -71,7 +71,7 @@ struct srv_shard {
     srv_conn *conns;    /* every open connection of this shard */
     uint64_t next_wait_id;
     int64_t next_pid;
-    struct srv_fetch_wait *waits;              /* fetch requests parked on this shard */
+    struct srv_fetch_wait *waits;              /* long polls parked on this shard (fetch_wait.c) */
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
     int64_t now_ms;                            /* cached at each tick and event */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fetch_wait.h"
 #include "logging.h"
 #include "meta.h"
 #include "topic_config.h"
@@ -350,19 +351,6 @@ void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id,
     p->waiters = w;
 }
 
-typedef struct wake_msg {
-    srv_msg msg;
-    uint64_t wait_id;
-} wake_msg;
-
-static void on_wake(srv_shard *s, srv_msg *m)
-{
-    wake_msg *w = (wake_msg *)m;
-    uint64_t id = w->wait_id;
-    free(w);
-    srv_fetch_wake(s, id);
-}
-
 void srv_part_wake(srv_shard *s, srv_part *p)
 {
     srv_part_waiter *w = p->waiters;
@@ -371,16 +359,8 @@ void srv_part_wake(srv_shard *s, srv_part *p)
         p->last_hwm = st_log_high_watermark(p->log);
     while (w) {
         srv_part_waiter *next = w->next;
-        wake_msg *m = malloc(sizeof(*m));
-        if (m) {
-            m->msg.fn = on_wake;
-            m->wait_id = w->wait_id;
-            /* Wakes come from storage callbacks: never re-enter them inline. */
-            if (w->shard == s->id)
-                srv_shard_post(s, &m->msg);
-            else
-                srv_shard_send(s, w->shard, &m->msg);
-        }
+        /* Wakes come from storage callbacks: notify never runs them inline. */
+        srv_fetch_wait_notify(s, w->shard, w->wait_id);
         free(w);
         w = next;
     }

@@ -64,14 +64,9 @@ void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
 struct evbuffer;
 void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out);
 
-/* Parks a waiter; srv_part_wake() messages every waiter once the high
- * watermark moves. */
+/* Parks a waiter; srv_part_wake() wakes every waiter (fetch_wait.h) once the
+ * high watermark moves. */
 void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id, int64_t expire_ms);
 void srv_part_wake(srv_shard *s, srv_part *p);
-
-/* Defined by the fetch handler: a waiter's shard receives this. */
-void srv_fetch_wake(srv_shard *s, uint64_t wait_id);
-/* At shutdown, after connections closed: answer (and so free) parked fetches. */
-void srv_fetch_shutdown(srv_shard *s);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "conn.h"
 #include "fetch_session.h"
+#include "fetch_wait.h"
 #include "logging.h"
 #include "meta.h"
 #include "partition.h"
@@ -247,7 +248,7 @@ static void *shard_main(void *arg)
     __atomic_add_fetch(&s->b->ready_count, 1, __ATOMIC_ACQ_REL);
     event_base_dispatch(s->base);
     srv_conns_close_all(s);
-    srv_fetch_shutdown(s);
+    srv_fetch_wait_shutdown(s);
     return NULL;
 }
 

@@ -1,6 +1,7 @@
 /*
  * fetch.c — Fetch (v4+): reads from every requested partition's owner, long
- * polls on max_wait_ms / min_bytes, woken by appends.
+ * polls on max_wait_ms / min_bytes, woken by appends. A parked fetch is a
+ * wait of fetch_wait.c (core) whose callback, on_wait, reads again or answers.
  *
  * Fetch sessions (KIP-227, fetch_session.c): a session's fetches name only
  * changed partitions, and its incremental answers carry only partitions
@@ -9,13 +10,13 @@
  * Must not: keep a read result past its callback on the owner (data is
  * copied into the op), or let a parked fetch outlive its wait.
  */
-#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatch.h"
 #include "errors.h"
 #include "fetch_session.h"
+#include "fetch_wait.h"
 #include "legacy.h"
 #include "logging.h"
 #include "meta.h"
@@ -36,12 +37,6 @@ typedef struct fetch_part {
     size_t len;
 } fetch_part;
 
-typedef struct srv_fetch_wait {
-    struct srv_fetch_wait *next;
-    uint64_t id;
-    srv_req *req;
-} srv_fetch_wait;
-
 typedef struct fetch_state {
     kp_fetch_response resp;
     fetch_part *parts;
@@ -56,7 +51,6 @@ typedef struct fetch_state {
     int parking;       /* inside park(): watch answers are deferred to its end */
     int wake_pending;
     uint64_t wait_id;
-    struct event *timer;
     int16_t version;
     int8_t isolation_level; /* 1: read_committed */
     int16_t session_error;
@@ -151,18 +145,7 @@ static void unpark(srv_shard *s, fetch_state *st)
     if (!st->parked)
         return;
     st->parked = 0;
-    srv_fetch_wait **pp = &s->waits;
-    while (*pp) {
-        if ((*pp)->id == st->wait_id) {
-            srv_fetch_wait *w = *pp;
-            *pp = w->next;
-            free(w);
-            break;
-        }
-        pp = &(*pp)->next;
-    }
-    if (st->timer)
-        event_del(st->timer);
+    srv_fetch_wait_cancel(s, st->wait_id);
 }
 
 static int same_topic(const kp_fetch_response_fetchable_topic_response *tr, const fetch_part *fp)
@@ -179,10 +162,6 @@ static void respond(srv_req *req)
         return;
     st->responded = 1;
     unpark(req->shard, st);
-    if (st->timer) {
-        event_free(st->timer);
-        st->timer = NULL;
-    }
     /* Fetch v0-3 clients read magic 0/1 message sets: convert at the edge. */
     if (st->version <= 3)
         for (int i = 0; i < st->nparts; i++) {
@@ -279,74 +258,42 @@ static void respond(srv_req *req)
     srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
 }
 
-/* The read copies and the timer live outside the arena. */
+/* The read copies live outside the arena. */
 static void cleanup(srv_req *req)
 {
     fetch_state *st = req->state;
     for (int i = 0; i < st->nparts; i++)
         free(st->parts[i].data);
-    if (st->timer)
-        event_free(st->timer);
-    st->timer = NULL;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+/* The parked wait ended (fetch_wait.c has already unregistered it). */
+static void on_wait(srv_shard *s, void *arg, srv_wait_why why)
 {
-    (void)fd;
-    (void)what;
+    (void)s;
     srv_req *req = arg;
     fetch_state *st = req->state;
-    unpark(req->shard, st);
-    st->final = 1;
+    st->parked = 0;
+    if (why == SRV_WAIT_SHUTDOWN) {
+        /* Its connection is gone: answering frees it and its read buffers. */
+        respond(req);
+        return;
+    }
+    if (why == SRV_WAIT_EXPIRED)
+        st->final = 1;
     if (st->reads_pending == 0)
         round_start(req);
-}
-
-void srv_fetch_shutdown(srv_shard *s)
-{
-    /* Parked fetches answer now (their connections are gone): this frees
-     * them, their timers and their read buffers. */
-    while (s->waits) {
-        srv_req *req = s->waits->req;
-        respond(req);
-    }
-}
-
-void srv_fetch_wake(srv_shard *s, uint64_t wait_id)
-{
-    for (srv_fetch_wait *w = s->waits; w; w = w->next)
-        if (w->id == wait_id) {
-            srv_req *req = w->req;
-            fetch_state *st = req->state;
-            unpark(s, st);
-            if (st->reads_pending == 0)
-                round_start(req);
-            return;
-        }
-    /* A wake for a fetch that has already answered: nothing to do. */
 }
 
 static void park(srv_req *req)
 {
     fetch_state *st = req->state;
     srv_shard *s = req->shard;
-    srv_fetch_wait *w = malloc(sizeof(*w));
     int64_t left = st->deadline_ms - srv_mono_ms();
-    if (!w || left <= 0) {
-        free(w);
+    if (left <= 0 || (st->wait_id = srv_fetch_wait_park(s, left, on_wait, req)) == 0) {
         respond(req);
         return;
     }
-    st->wait_id = ++s->next_wait_id;
-    w->id = st->wait_id;
-    w->req = req;
-    w->next = s->waits;
-    s->waits = w;
     st->parked = 1;
-    if (!st->timer)
-        st->timer = evtimer_new(s->base, on_timer, req);
-    struct timeval tv = {left / 1000, (left % 1000) * 1000};
-    evtimer_add(st->timer, &tv);
     /* Ask each owner to wake us on data past what the last read saw. Owners
      * on this shard answer inline: hold the request and defer any wake to
      * the end of the loop, so the round never restarts inside it. */
