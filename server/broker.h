@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "frame.h"
 #include "metrics.h"
@@ -112,16 +113,12 @@ struct srv_broker {
 };
 
 /* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a
- * full ring parks the message until the ring drains. */
+ * full ring parks the message until the ring drains (msg.c). */
 void srv_shard_send(srv_shard *from, int to, srv_msg *m);
 
 /* Runs m on this shard on the next turn of its loop, not inline: for work
  * triggered from inside callbacks that must not re-enter their caller. */
 void srv_shard_post(srv_shard *s, srv_msg *m);
-
-/* The current time in milliseconds (CLOCK_REALTIME for Kafka timestamps). */
-int64_t srv_now_ms(void);
-int64_t srv_mono_ms(void);
 
 /* ---- requests --------------------------------------------------------- */
 

@@ -1,0 +1,22 @@
+/*
+ * clock.c — the wall and monotonic clocks (see clock.h).
+ *
+ * Owns: reading the system clocks. Must not: cache or hold state.
+ */
+#include "clock.h"
+
+#include <time.h>
+
+int64_t srv_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t srv_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
