@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "meta.h"
 #include "sstr.h"
+#include "srv_assert.h"
 
 struct srv_fetch_sessions {
     srv_fetch_session *head;
@@ -125,10 +126,16 @@ static srv_fetch_session *create(srv_shard *s, struct srv_fetch_sessions *c)
     srv_fetch_session *fs = calloc(1, sizeof(*fs));
     if (!fs)
         return NULL;
-    /* Low byte: the shard; the rest counts up; never 0, never negative. */
+    /* id = k * nshards + shard: the shard is id % nshards for any shard
+     * count, so shards never hand out the same id. k counts up and wraps
+     * before the id would pass INT32_MAX: never negative; never 0 either. */
+    const int64_t n = s->b->nshards;
+    SRV_ASSERT(n > 0 && s->id >= 0 && s->id < n, "shard %d of %lld creates a fetch session", s->id,
+               (long long)n);
+    const uint32_t kmax = (uint32_t)((INT32_MAX - s->id) / n);
     do {
-        c->next_id++;
-        fs->id = (int32_t)(((c->next_id << 8) | (uint32_t)s->id) & 0x7fffffff);
+        c->next_id = c->next_id >= kmax ? 0 : c->next_id + 1;
+        fs->id = (int32_t)((int64_t)c->next_id * n + s->id);
     } while (fs->id == 0 || find(c, fs->id));
     fs->next_epoch = 0; /* the creating fetch is epoch 0 */
     fs->next = c->head;
@@ -149,7 +156,7 @@ int16_t srv_fetch_session_begin(srv_shard *s, const kp_fetch_request *rq, int16_
     struct srv_fetch_sessions *c = s->fetch_sessions;
     srv_fetch_session *fs = NULL;
     if (rq->session_id != 0) {
-        fs = (rq->session_id & 0xff) == s->id ? find(c, rq->session_id) : NULL;
+        fs = srv_fetch_session_shard(s->b->nshards, rq->session_id) == s->id ? find(c, rq->session_id) : NULL;
         if (rq->session_epoch == -1 || rq->session_epoch == 0) {
             /* A full fetch closes the session it names and is served even when there is none: Kafka does,
              * and kafka-go's Client.Fetch always sends session id -1 with epoch -1. Epoch 0 opens a new
@@ -185,6 +192,11 @@ int16_t srv_fetch_session_begin(srv_shard *s, const kp_fetch_request *rq, int16_
     fs->last_used_ms = s->now_ms;
     *out = fs;
     return 0;
+}
+
+int srv_fetch_session_shard(int nshards, int32_t id)
+{
+    return id > 0 && nshards > 0 ? id % nshards : -1;
 }
 
 srv_fetch_session *srv_fetch_session_find(srv_shard *s, int32_t id)

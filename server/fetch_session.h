@@ -4,11 +4,11 @@
  *
  * A session remembers the partitions a client fetches and what it was last
  * told about each, so later fetches send only changes and get back only
- * partitions with news. Session ids carry the shard in their low byte: a
- * client whose next connection lands on another shard gets
- * FETCH_SESSION_ID_NOT_FOUND and starts a new session, as the protocol
- * allows. Must not: be shared between shards, or grow without bound (LRU
- * eviction at max.incremental.fetch.session.cache.slots).
+ * partitions with news. A session id names the shard that holds it
+ * (srv_fetch_session_shard: id % shards, for any shard count): a client whose
+ * next connection lands on another shard gets FETCH_SESSION_ID_NOT_FOUND and
+ * starts a new session, as the protocol allows. Must not: be shared between shards, or grow without bound
+ * (LRU eviction at max.incremental.fetch.session.cache.slots).
  */
 #ifndef SRV_FETCH_SESSION_H
 #define SRV_FETCH_SESSION_H
@@ -44,6 +44,10 @@ typedef struct srv_fetch_session {
  * (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) otherwise. */
 int16_t srv_fetch_session_begin(srv_shard *s, const kp_fetch_request *rq, int16_t version,
                                 srv_fetch_session **out, int *full);
+
+/* The shard of an nshards broker that created session `id`, or -1 for an id
+ * no shard hands out (0, negative). */
+int srv_fetch_session_shard(int nshards, int32_t id);
 
 /* The session with this id, or NULL (evicted, closed, another shard's). */
 srv_fetch_session *srv_fetch_session_find(srv_shard *s, int32_t id);
