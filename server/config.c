@@ -1,8 +1,10 @@
 /*
- * config.c — broker and topic configuration (see config.h).
+ * config.c — broker configuration (see config.h).
  *
- * Owns: the key tables below, the Java-properties parser, CLI parsing,
- * validation, DescribeConfigs entries and topic override sets.
+ * Owns: the broker key table below, the Java-properties parser, CLI parsing,
+ * value validation and canonical forms (shared with topic_config.c through
+ * config_keys.h) and DescribeConfigs entries for the broker. Topic keys and
+ * override sets are topic_config.c's.
  *
  * Must not: do I/O besides reading the config file in srv_config_load_file();
  * print; keep mutable globals (every table here is const). After
@@ -19,12 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_keys.h"
 #include "errors.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int srv_cfgk_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -72,7 +74,7 @@ static int trim_copy(const char *s, size_t n, char *out, size_t cap)
 }
 
 /* Java's Long.parseLong: optional sign, decimal digits, nothing else. */
-static int parse_i64(const char *s, int64_t *out)
+int srv_cfgk_parse_i64(const char *s, int64_t *out)
 {
     const char *p = s;
     int neg = 0;
@@ -115,13 +117,7 @@ static int has_ctrl(const char *s)
     return 0;
 }
 
-/* Iterates the comma-separated items of a list value, trimmed. */
-typedef struct list_iter {
-    const char *p;
-    int done;
-} list_iter;
-
-static int list_next(list_iter *it, char *item, size_t cap)
+int srv_cfgk_list_next(srv_cfgk_list_iter *it, char *item, size_t cap)
 {
     if (it->done)
         return 0;
@@ -136,11 +132,11 @@ static int list_next(list_iter *it, char *item, size_t cap)
     return 1;
 }
 
-static int list_contains(const char *list, const char *word)
+int srv_cfgk_list_contains(const char *list, const char *word)
 {
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {list, !*list};
-    while (list_next(&it, item, sizeof(item)))
+    srv_cfgk_list_iter it = {list, !*list};
+    while (srv_cfgk_list_next(&it, item, sizeof(item)))
         if (strcmp(item, word) == 0)
             return 1;
     return 0;
@@ -148,32 +144,10 @@ static int list_contains(const char *list, const char *word)
 
 /* ---- key descriptions ---------------------------------------------------------- */
 
-enum key_use {
-    USE_APPLY = 0,   /* honoured */
-    USE_IGNORED = 1, /* Kafka key accepted and validated, but has no effect here */
-    USE_CLUSTER = 2, /* ZooKeeper / KRaft / replication key: meaningless on one node */
-};
-
-typedef int (*check_fn)(const char *value, char *why, size_t whylen);
-
-typedef struct keydef {
-    const char *name;
-    uint8_t type;
-    uint8_t use;
-    const char *def;            /* canonical default; NULL = none (null in DescribeConfigs) */
-    int64_t min, max;           /* both 0 = no bounds beyond the type's */
-    const char *const *choices; /* allowed STRING values / LIST items (case-sensitive) */
-    check_fn check;
-    const char *doc;
-    const char *note; /* why a USE_IGNORED / USE_CLUSTER key has no effect */
-} keydef;
-
-#define I64MAX "9223372036854775807"
-
-static const char *const CH_CLEANUP[] = {"compact", "delete", NULL};
-static const char *const CH_COMPRESSION[] = {"uncompressed", "zstd",     "lz4", "snappy",
-                                             "gzip",         "producer", NULL};
-static const char *const CH_TS_TYPE[] = {"CreateTime", "LogAppendTime", NULL};
+const char *const srv_cfgk_ch_cleanup[] = {"compact", "delete", NULL};
+const char *const srv_cfgk_ch_compression[] = {"uncompressed", "zstd",     "lz4", "snappy",
+                                               "gzip",         "producer", NULL};
+const char *const srv_cfgk_ch_ts_type[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const CH_PROTOCOL[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
 
 static int check_listeners(const char *v, char *why, size_t n);
@@ -182,54 +156,34 @@ static int check_protocol_map(const char *v, char *why, size_t n);
 static int check_nonempty_list(const char *v, char *why, size_t n)
 {
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {v, 0};
-    while (list_next(&it, item, sizeof(item)))
+    srv_cfgk_list_iter it = {v, 0};
+    while (srv_cfgk_list_next(&it, item, sizeof(item)))
         if (!item[0])
-            return fail(why, n, "empty list item");
+            return srv_cfgk_fail(why, n, "empty list item");
     return 0;
 }
 
 static int check_rf1(const char *v, char *why, size_t n)
 {
     int64_t x = 0;
-    parse_i64(v, &x);
+    srv_cfgk_parse_i64(v, &x);
     if (x != 1)
-        return fail(why, n, "this broker is single-node, only a replication factor of 1 is possible");
+        return srv_cfgk_fail(why, n,
+                             "this broker is single-node, only a replication factor of 1 is possible");
     return 0;
 }
 
-static int check_gzip_level(const char *v, char *why, size_t n)
+int srv_cfgk_check_gzip_level(const char *v, char *why, size_t n)
 {
     int64_t x = 0;
-    parse_i64(v, &x);
+    srv_cfgk_parse_i64(v, &x);
     if (x != -1 && (x < 1 || x > 9))
-        return fail(why, n, "must be -1 (default) or between 1 and 9");
-    return 0;
-}
-
-/* Kafka's ThrottledReplicaListValidator: "*" or partition:broker pairs. */
-static int check_throttled(const char *v, char *why, size_t n)
-{
-    if (strcmp(v, "*") == 0 || !*v)
-        return 0;
-    char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {v, 0};
-    while (list_next(&it, item, sizeof(item))) {
-        const char *c = strchr(item, ':');
-        int64_t a, b;
-        char left[32];
-        if (!c || (size_t)(c - item) >= sizeof(left))
-            return fail(why, n, "must be '*' or a list of partition:brokerId pairs");
-        memcpy(left, item, (size_t)(c - item));
-        left[c - item] = '\0';
-        if (parse_i64(left, &a) || parse_i64(c + 1, &b) || a < 0 || b < 0)
-            return fail(why, n, "must be '*' or a list of partition:brokerId pairs");
-    }
+        return srv_cfgk_fail(why, n, "must be -1 (default) or between 1 and 9");
     return 0;
 }
 
 /* MetadataVersion-like strings: 3.0, 3.0-IV1, 2.8-IV0, 0.10.2 ... */
-static int check_version(const char *v, char *why, size_t n)
+int srv_cfgk_check_version(const char *v, char *why, size_t n)
 {
     const char *p = v;
     int digits = 0;
@@ -243,7 +197,7 @@ static int check_version(const char *v, char *why, size_t n)
             p++;
     }
     if (!digits || *p || v[0] == '.')
-        return fail(why, n, "not a Kafka version such as 3.0 or 3.0-IV1");
+        return srv_cfgk_fail(why, n, "not a Kafka version such as 3.0 or 3.0-IV1");
     return 0;
 }
 
@@ -336,7 +290,7 @@ static const keydef BKEYS[] = {
      NULL},
     {"log.flush.scheduler.interval.ms", SRV_TYPE_LONG, USE_APPLY, I64MAX, 0, 0, NULL, NULL,
      "Time-based flush interval used when log.flush.interval.ms is not set.", NULL},
-    {"log.cleanup.policy", SRV_TYPE_LIST, USE_APPLY, "delete", 0, 0, CH_CLEANUP, NULL,
+    {"log.cleanup.policy", SRV_TYPE_LIST, USE_APPLY, "delete", 0, 0, srv_cfgk_ch_cleanup, NULL,
      "Default cleanup policy: delete (retention) and/or compact.", NULL},
     {"log.cleaner.enable", SRV_TYPE_BOOLEAN, USE_IGNORED, "true", 0, 0, NULL, NULL, "Run the log cleaner.",
      "compacted topics are always compacted"},
@@ -360,7 +314,7 @@ static const keydef BKEYS[] = {
      "Delay before a deleted segment's files are removed.", "segments are removed when retention drops them"},
     {"log.preallocate", SRV_TYPE_BOOLEAN, USE_IGNORED, "false", 0, 0, NULL, NULL,
      "Preallocate segment files.", "segments grow with O_DIRECT block writes"},
-    {"log.message.timestamp.type", SRV_TYPE_STRING, USE_APPLY, "CreateTime", 0, 0, CH_TS_TYPE, NULL,
+    {"log.message.timestamp.type", SRV_TYPE_STRING, USE_APPLY, "CreateTime", 0, 0, srv_cfgk_ch_ts_type, NULL,
      "Record timestamps: CreateTime (producer's) or LogAppendTime (broker's).", NULL},
     {"log.message.timestamp.difference.max.ms", SRV_TYPE_LONG, USE_APPLY, I64MAX, 0, INT64_MAX, NULL, NULL,
      "Deprecated: largest allowed distance between a CreateTime timestamp and the broker clock.", NULL},
@@ -370,17 +324,18 @@ static const keydef BKEYS[] = {
      "How far in the future a CreateTime timestamp may be.", NULL},
     {"log.message.downconversion.enable", SRV_TYPE_BOOLEAN, USE_IGNORED, "true", 0, 0, NULL, NULL,
      "Down-convert batches for old fetch versions.", "only record batch format v2 is served"},
-    {"log.message.format.version", SRV_TYPE_STRING, USE_IGNORED, "3.0-IV1", 0, 0, NULL, check_version,
-     "Deprecated on-disk message format version.", "record batch format v2 is always used"},
+    {"log.message.format.version", SRV_TYPE_STRING, USE_IGNORED, "3.0-IV1", 0, 0, NULL,
+     srv_cfgk_check_version, "Deprecated on-disk message format version.",
+     "record batch format v2 is always used"},
     {"log.local.retention.ms", SRV_TYPE_LONG, USE_IGNORED, "-2", -2, INT64_MAX, NULL, NULL,
      "Local retention with tiered storage.", "tiered storage is not supported"},
     {"log.local.retention.bytes", SRV_TYPE_LONG, USE_IGNORED, "-2", -2, INT64_MAX, NULL, NULL,
      "Local retention size with tiered storage.", "tiered storage is not supported"},
     {"message.max.bytes", SRV_TYPE_INT, USE_APPLY, "1048588", 0, INT32_MAX, NULL, NULL,
      "Largest record batch accepted, including its 12-byte offset/length header.", NULL},
-    {"compression.type", SRV_TYPE_STRING, USE_APPLY, "producer", 0, 0, CH_COMPRESSION, NULL,
+    {"compression.type", SRV_TYPE_STRING, USE_APPLY, "producer", 0, 0, srv_cfgk_ch_compression, NULL,
      "Final compression of stored batches; producer = keep the producer's.", NULL},
-    {"compression.gzip.level", SRV_TYPE_INT, USE_APPLY, "-1", 0, 0, NULL, check_gzip_level,
+    {"compression.gzip.level", SRV_TYPE_INT, USE_APPLY, "-1", 0, 0, NULL, srv_cfgk_check_gzip_level,
      "gzip level when the broker recompresses.", NULL},
     {"compression.lz4.level", SRV_TYPE_INT, USE_APPLY, "9", 1, 17, NULL, NULL,
      "lz4 level when the broker recompresses.", NULL},
@@ -482,181 +437,10 @@ static const char *const BGROUPS[][4] = {
     {"node.id", "broker.id", NULL, NULL},
 };
 
-typedef struct tkeydef {
-    keydef d;
-    const char *syn[3]; /* broker synonyms, highest precedence first */
-    int64_t mult[3];    /* unit conversion to the topic key (0 = copy as text) */
-} tkeydef;
-
-#define MIN_MS  60000LL
-#define HOUR_MS 3600000LL
-#define T(name, type, def, lo, hi, ch, chk, doc)                                                             \
-    {                                                                                                        \
-        name, type, USE_APPLY, def, lo, hi, ch, chk, doc, NULL                                               \
-    }
-
-/* Kafka 3.9 topic-level configs and their broker synonyms. */
-static const tkeydef TKEYS[] = {
-    {T("cleanup.policy", SRV_TYPE_LIST, "delete", 0, 0, CH_CLEANUP, NULL,
-       "delete: drop old segments by retention; compact: keep the last record per key."),
-     {"log.cleanup.policy"},
-     {0}},
-    {T("compression.type", SRV_TYPE_STRING, "producer", 0, 0, CH_COMPRESSION, NULL,
-       "Compression of stored batches; producer keeps what the producer sent."),
-     {"compression.type"},
-     {0}},
-    {T("compression.gzip.level", SRV_TYPE_INT, "-1", 0, 0, NULL, check_gzip_level, "gzip level (-1 or 1-9)."),
-     {"compression.gzip.level"},
-     {0}},
-    {T("compression.lz4.level", SRV_TYPE_INT, "9", 1, 17, NULL, NULL, "lz4 level (1-17)."),
-     {"compression.lz4.level"},
-     {0}},
-    {T("compression.zstd.level", SRV_TYPE_INT, "3", -131072, 22, NULL, NULL, "zstd level (-131072-22)."),
-     {"compression.zstd.level"},
-     {0}},
-    {T("delete.retention.ms", SRV_TYPE_LONG, "86400000", 0, INT64_MAX, NULL, NULL,
-       "How long tombstones stay readable in a compacted topic."),
-     {"log.cleaner.delete.retention.ms"},
-     {0}},
-    {T("file.delete.delay.ms", SRV_TYPE_LONG, "60000", 0, INT64_MAX, NULL, NULL,
-       "Delay before deleted segment files are removed (accepted; removal is immediate here)."),
-     {"log.segment.delete.delay.ms"},
-     {0}},
-    {T("flush.messages", SRV_TYPE_LONG, I64MAX, 1, INT64_MAX, NULL, NULL,
-       "With flush.sync.acks=false: fdatasync after this many appends."),
-     {"log.flush.interval.messages"},
-     {0}},
-    {T("flush.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
-       "With flush.sync.acks=false: fdatasync data older than this."),
-     {"log.flush.interval.ms", "log.flush.scheduler.interval.ms"},
-     {0}},
-    {T("follower.replication.throttled.replicas", SRV_TYPE_LIST, "", 0, 0, NULL, check_throttled,
-       "Throttled follower replicas (accepted; no replication here)."),
-     {NULL},
-     {0}},
-    {T("index.interval.bytes", SRV_TYPE_INT, "4096", 0, INT32_MAX, NULL, NULL,
-       "Bytes between offset index entries."),
-     {"log.index.interval.bytes"},
-     {0}},
-    {T("leader.replication.throttled.replicas", SRV_TYPE_LIST, "", 0, 0, NULL, check_throttled,
-       "Throttled leader replicas (accepted; no replication here)."),
-     {NULL},
-     {0}},
-    {T("local.retention.bytes", SRV_TYPE_LONG, "-2", -2, INT64_MAX, NULL, NULL,
-       "Local size with tiered storage (accepted; tiered storage is not supported)."),
-     {"log.local.retention.bytes"},
-     {0}},
-    {T("local.retention.ms", SRV_TYPE_LONG, "-2", -2, INT64_MAX, NULL, NULL,
-       "Local retention with tiered storage (accepted; tiered storage is not supported)."),
-     {"log.local.retention.ms"},
-     {0}},
-    {T("max.compaction.lag.ms", SRV_TYPE_LONG, I64MAX, 1, INT64_MAX, NULL, NULL,
-       "Maximum time a record stays uncompacted (accepted; storage schedules compaction)."),
-     {"log.cleaner.max.compaction.lag.ms"},
-     {0}},
-    {T("max.message.bytes", SRV_TYPE_INT, "1048588", 0, INT32_MAX, NULL, NULL,
-       "Largest record batch accepted, including its 12-byte offset/length header."),
-     {"message.max.bytes"},
-     {0}},
-    {T("message.downconversion.enable", SRV_TYPE_BOOLEAN, "true", 0, 0, NULL, NULL,
-       "Down-convert for old fetch versions (accepted; only format v2 is served)."),
-     {"log.message.downconversion.enable"},
-     {0}},
-    {T("message.format.version", SRV_TYPE_STRING, "3.0-IV1", 0, 0, NULL, check_version,
-       "Deprecated message format version (accepted; format v2 is always used)."),
-     {"log.message.format.version"},
-     {0}},
-    {T("message.timestamp.after.max.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
-       "How far in the future a CreateTime timestamp may be."),
-     {"log.message.timestamp.after.max.ms"},
-     {0}},
-    {T("message.timestamp.before.max.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
-       "How far in the past a CreateTime timestamp may be."),
-     {"log.message.timestamp.before.max.ms"},
-     {0}},
-    {T("message.timestamp.difference.max.ms", SRV_TYPE_LONG, I64MAX, 0, INT64_MAX, NULL, NULL,
-       "Deprecated: largest distance between a CreateTime timestamp and the broker clock."),
-     {"log.message.timestamp.difference.max.ms"},
-     {0}},
-    {T("message.timestamp.type", SRV_TYPE_STRING, "CreateTime", 0, 0, CH_TS_TYPE, NULL,
-       "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock."),
-     {"log.message.timestamp.type"},
-     {0}},
-    {T("min.cleanable.dirty.ratio", SRV_TYPE_DOUBLE, "0.5", 0, 1, NULL, NULL,
-       "Dirty fraction of a compacted log above which it is cleaned (accepted; storage schedules "
-       "compaction)."),
-     {"log.cleaner.min.cleanable.ratio"},
-     {0}},
-    {T("min.compaction.lag.ms", SRV_TYPE_LONG, "0", 0, INT64_MAX, NULL, NULL,
-       "Minimum age before compaction (accepted; only sealed segments are compacted)."),
-     {"log.cleaner.min.compaction.lag.ms"},
-     {0}},
-    {T("min.insync.replicas", SRV_TYPE_INT, "1", 1, INT32_MAX, NULL, NULL,
-       "acks=all needs this many in-sync replicas; above 1 such produces fail on one node."),
-     {"min.insync.replicas"},
-     {0}},
-    {T("preallocate", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
-       "Preallocate segment files (accepted; no effect)."),
-     {"log.preallocate"},
-     {0}},
-    {T("remote.log.copy.disable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
-       "Stop copying to tiered storage (accepted; tiered storage is not supported)."),
-     {NULL},
-     {0}},
-    {T("remote.log.delete.on.disable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
-       "Delete remote data when tiering is disabled (accepted; tiered storage is not supported)."),
-     {NULL},
-     {0}},
-    {T("remote.storage.enable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
-       "Tiered storage for this topic; only false is accepted here."),
-     {NULL},
-     {0}},
-    {T("retention.bytes", SRV_TYPE_LONG, "-1", 0, 0, NULL, NULL,
-       "Partition size above which old segments are deleted; -1 = unlimited."),
-     {"log.retention.bytes"},
-     {0}},
-    {T("retention.ms", SRV_TYPE_LONG, "604800000", -1, INT64_MAX, NULL, NULL,
-       "Age after which segments are deleted; -1 = forever."),
-     {"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
-     {1, MIN_MS, HOUR_MS}},
-    {T("segment.bytes", SRV_TYPE_INT, "1073741824", 14, INT32_MAX, NULL, NULL,
-       "Size at which a segment is rolled."),
-     {"log.segment.bytes"},
-     {0}},
-    {T("segment.index.bytes", SRV_TYPE_INT, "10485760", 4, INT32_MAX, NULL, NULL,
-       "Largest offset index (accepted; indexes are sized by the storage engine)."),
-     {"log.index.size.max.bytes"},
-     {0}},
-    {T("segment.jitter.ms", SRV_TYPE_LONG, "0", 0, INT64_MAX, NULL, NULL,
-       "Random roll jitter (accepted; segments roll exactly at segment.ms)."),
-     {"log.roll.jitter.ms", "log.roll.jitter.hours"},
-     {1, HOUR_MS}},
-    {T("segment.ms", SRV_TYPE_LONG, "604800000", 1, INT64_MAX, NULL, NULL,
-       "Age at which a segment is rolled."),
-     {"log.roll.ms", "log.roll.hours"},
-     {1, HOUR_MS}},
-    {T("unclean.leader.election.enable", SRV_TYPE_BOOLEAN, "false", 0, 0, NULL, NULL,
-       "Allow unclean leader election (accepted; there is one replica)."),
-     {"unclean.leader.election.enable"},
-     {0}},
-};
-
-#define N_TKEYS (sizeof(TKEYS) / sizeof(TKEYS[0]))
-_Static_assert(sizeof(TKEYS) / sizeof(TKEYS[0]) <= SRV_TOPIC_KEYS_MAX, "raise SRV_TOPIC_KEYS_MAX");
-_Static_assert(SRV_TOPIC_KEYS_MAX <= 255, "override key index is a uint8_t");
-
-static int bkey_find(const char *name)
+int srv_cfgk_bkey_find(const char *name)
 {
     for (size_t i = 0; i < N_BKEYS; i++)
         if (strcmp(BKEYS[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int tkey_find(const char *name)
-{
-    for (size_t i = 0; i < N_TKEYS; i++)
-        if (strcmp(TKEYS[i].d.name, name) == 0)
             return (int)i;
     return -1;
 }
@@ -684,15 +468,16 @@ static const char *type_word(int type)
 /* Validates `in` for key k and writes its canonical form (trimmed; integers
  * without sign/leading zeros; booleans lower-case; list items trimmed and
  * comma-joined). Errors name the key and the value. */
-static int canon(const keydef *k, const char *in, char *out, size_t cap, char *err, size_t errlen)
+int srv_cfgk_canon(const keydef *k, const char *in, char *out, size_t cap, char *err, size_t errlen)
 {
     char v[SRV_CONFIG_VALUE_MAX];
     char why[256] = "";
     if (trim_copy(in, strlen(in), v, sizeof(v)) != 0 || strlen(v) >= cap)
-        return fail(err, errlen, "invalid value for config '%s': longer than %d bytes", k->name,
-                    SRV_CONFIG_VALUE_MAX - 1);
+        return srv_cfgk_fail(err, errlen, "invalid value for config '%s': longer than %d bytes", k->name,
+                             SRV_CONFIG_VALUE_MAX - 1);
     if (has_ctrl(v))
-        return fail(err, errlen, "invalid value for config '%s': contains control characters", k->name);
+        return srv_cfgk_fail(err, errlen, "invalid value for config '%s': contains control characters",
+                             k->name);
 
     switch (k->type) {
     case SRV_TYPE_BOOLEAN:
@@ -701,8 +486,8 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
         else if (strcasecmp(v, "false") == 0)
             snprintf(out, cap, "false");
         else
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': expected true or false", v,
-                        k->name);
+            return srv_cfgk_fail(
+                err, errlen, "invalid value '%.200s' for config '%s': expected true or false", v, k->name);
         return 0;
     case SRV_TYPE_INT:
     case SRV_TYPE_SHORT:
@@ -710,15 +495,17 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
         int64_t x;
         int64_t lo = k->type == SRV_TYPE_INT ? INT32_MIN : k->type == SRV_TYPE_SHORT ? INT16_MIN : INT64_MIN;
         int64_t hi = k->type == SRV_TYPE_INT ? INT32_MAX : k->type == SRV_TYPE_SHORT ? INT16_MAX : INT64_MAX;
-        if (parse_i64(v, &x) != 0 || x < lo || x > hi)
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': expected %s", v, k->name,
-                        type_word(k->type));
+        if (srv_cfgk_parse_i64(v, &x) != 0 || x < lo || x > hi)
+            return srv_cfgk_fail(err, errlen, "invalid value '%.200s' for config '%s': expected %s", v,
+                                 k->name, type_word(k->type));
         if ((k->min || k->max) && (x < k->min || x > k->max)) {
             if (k->max == INT64_MAX || k->max == hi)
-                return fail(err, errlen, "invalid value '%.200s' for config '%s': must be at least %lld", v,
-                            k->name, (long long)k->min);
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': must be between %lld and %lld",
-                        v, k->name, (long long)k->min, (long long)k->max);
+                return srv_cfgk_fail(err, errlen,
+                                     "invalid value '%.200s' for config '%s': must be at least %lld", v,
+                                     k->name, (long long)k->min);
+            return srv_cfgk_fail(err, errlen,
+                                 "invalid value '%.200s' for config '%s': must be between %lld and %lld", v,
+                                 k->name, (long long)k->min, (long long)k->max);
         }
         snprintf(out, cap, "%lld", (long long)x);
         break;
@@ -726,10 +513,12 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
     case SRV_TYPE_DOUBLE: {
         double d;
         if (parse_double(v, &d) != 0)
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': expected a number", v, k->name);
+            return srv_cfgk_fail(err, errlen, "invalid value '%.200s' for config '%s': expected a number", v,
+                                 k->name);
         if ((k->min || k->max) && (d < (double)k->min || d > (double)k->max))
-            return fail(err, errlen, "invalid value '%.200s' for config '%s': must be between %lld and %lld",
-                        v, k->name, (long long)k->min, (long long)k->max);
+            return srv_cfgk_fail(err, errlen,
+                                 "invalid value '%.200s' for config '%s': must be between %lld and %lld", v,
+                                 k->name, (long long)k->min, (long long)k->max);
         snprintf(out, cap, "%s", v);
         break;
     }
@@ -737,9 +526,9 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
         /* Kafka splits on commas with surrounding whitespace; "" = empty list. */
         char item[SRV_CONFIG_VALUE_MAX];
         size_t len = 0;
-        list_iter it = {v, !*v};
+        srv_cfgk_list_iter it = {v, !*v};
         out[0] = '\0';
-        while (list_next(&it, item, sizeof(item))) {
+        while (srv_cfgk_list_next(&it, item, sizeof(item))) {
             if (k->choices) {
                 int ok = 0;
                 for (const char *const *c = k->choices; *c; c++)
@@ -749,9 +538,9 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
                     for (const char *const *c = k->choices; *c; c++)
                         snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s",
                                  c == k->choices ? "" : ", ", *c);
-                    return fail(err, errlen,
-                                "invalid value '%.200s' for config '%s': '%.100s' is not one of [%s]", v,
-                                k->name, item, allowed);
+                    return srv_cfgk_fail(
+                        err, errlen, "invalid value '%.200s' for config '%s': '%.100s' is not one of [%s]", v,
+                        k->name, item, allowed);
                 }
             }
             len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", item);
@@ -768,14 +557,15 @@ static int canon(const keydef *k, const char *in, char *out, size_t cap, char *e
                          c == k->choices ? "" : ", ", *c);
             }
             if (!ok)
-                return fail(err, errlen, "invalid value '%.200s' for config '%s': must be one of [%s]", v,
-                            k->name, allowed);
+                return srv_cfgk_fail(err, errlen,
+                                     "invalid value '%.200s' for config '%s': must be one of [%s]", v,
+                                     k->name, allowed);
         }
         snprintf(out, cap, "%s", v);
         break;
     }
     if (k->check && k->check(out, why, sizeof(why)) != 0)
-        return fail(err, errlen, "invalid value '%.200s' for config '%s': %s", v, k->name, why);
+        return srv_cfgk_fail(err, errlen, "invalid value '%.200s' for config '%s': %s", v, k->name, why);
     return 0;
 }
 
@@ -786,15 +576,15 @@ static int parse_listener(const char *item, srv_listener *l, char *why, size_t n
     memset(l, 0, sizeof(*l));
     const char *sep = strstr(item, "://");
     if (!sep || sep == item)
-        return fail(why, n, "listener '%.100s' is not of the form NAME://host:port", item);
+        return srv_cfgk_fail(why, n, "listener '%.100s' is not of the form NAME://host:port", item);
     size_t nl = (size_t)(sep - item);
     if (nl >= sizeof(l->name))
-        return fail(why, n, "listener name in '%.100s' is too long", item);
+        return srv_cfgk_fail(why, n, "listener name in '%.100s' is too long", item);
     for (size_t i = 0; i < nl; i++) {
         unsigned char c = (unsigned char)item[i];
         if (!isalnum(c) && c != '_' && c != '-')
-            return fail(why, n, "listener name in '%.100s' may only contain letters, digits, '_' and '-'",
-                        item);
+            return srv_cfgk_fail(
+                why, n, "listener name in '%.100s' may only contain letters, digits, '_' and '-'", item);
         l->name[i] = (char)toupper(c);
     }
     const char *hp = sep + 3, *port;
@@ -802,7 +592,7 @@ static int parse_listener(const char *item, srv_listener *l, char *why, size_t n
     if (*hp == '[') {
         const char *close = strchr(hp, ']');
         if (!close || close[1] != ':')
-            return fail(why, n, "listener '%.100s': bad [IPv6]:port", item);
+            return srv_cfgk_fail(why, n, "listener '%.100s': bad [IPv6]:port", item);
         hp++;
         hl = (size_t)(close - hp);
         port = close + 2;
@@ -810,24 +600,24 @@ static int parse_listener(const char *item, srv_listener *l, char *why, size_t n
     } else {
         const char *colon = strrchr(hp, ':');
         if (!colon)
-            return fail(why, n, "listener '%.100s' has no port", item);
+            return srv_cfgk_fail(why, n, "listener '%.100s' has no port", item);
         hl = (size_t)(colon - hp);
         port = colon + 1;
     }
     if (hl >= sizeof(l->host))
-        return fail(why, n, "listener '%.100s': host name too long", item);
+        return srv_cfgk_fail(why, n, "listener '%.100s': host name too long", item);
     for (size_t i = 0; i < hl; i++) {
         unsigned char c = (unsigned char)hp[i];
         if (!isalnum(c) && c != '-' && c != '%' && c != '.' && c != '_' && c != ':')
-            return fail(why, n, "listener '%.100s': invalid character in host", item);
+            return srv_cfgk_fail(why, n, "listener '%.100s': invalid character in host", item);
         if (c == ':')
             l->ipv6 = 1;
     }
     memcpy(l->host, hp, hl);
     l->host[hl] = '\0';
     int64_t p;
-    if (parse_i64(port, &p) != 0 || p < 0 || p > 65535 || *port == '+' || *port == '-')
-        return fail(why, n, "listener '%.100s': port must be a number from 0 to 65535", item);
+    if (srv_cfgk_parse_i64(port, &p) != 0 || p < 0 || p > 65535 || *port == '+' || *port == '-')
+        return srv_cfgk_fail(why, n, "listener '%.100s': port must be a number from 0 to 65535", item);
     l->port = (uint16_t)p;
     return 0;
 }
@@ -835,20 +625,20 @@ static int parse_listener(const char *item, srv_listener *l, char *why, size_t n
 static int parse_listeners(const char *v, srv_listener *out, int max, int *count, char *why, size_t n)
 {
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {v, !*v};
+    srv_cfgk_list_iter it = {v, !*v};
     int c = 0;
-    while (list_next(&it, item, sizeof(item))) {
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
         if (c == max)
-            return fail(why, n, "more than %d listeners", max);
+            return srv_cfgk_fail(why, n, "more than %d listeners", max);
         if (parse_listener(item, &out[c], why, n) != 0)
             return -1;
         for (int j = 0; j < c; j++)
             if (strcmp(out[j].name, out[c].name) == 0)
-                return fail(why, n, "listener name %s is used twice", out[c].name);
+                return srv_cfgk_fail(why, n, "listener name %s is used twice", out[c].name);
         c++;
     }
     if (c == 0)
-        return fail(why, n, "no listener given");
+        return srv_cfgk_fail(why, n, "no listener given");
     *count = c;
     return 0;
 }
@@ -865,8 +655,8 @@ static int check_listeners(const char *v, char *why, size_t n)
 static int protocol_of(const char *map, const char *name, char *proto, size_t cap)
 {
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {map, !*map};
-    while (list_next(&it, item, sizeof(item))) {
+    srv_cfgk_list_iter it = {map, !*map};
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
         char *colon = strchr(item, ':');
         if (!colon)
             continue;
@@ -889,19 +679,19 @@ static int protocol_of(const char *map, const char *name, char *proto, size_t ca
 static int check_protocol_map(const char *v, char *why, size_t n)
 {
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {v, !*v};
-    while (list_next(&it, item, sizeof(item))) {
+    srv_cfgk_list_iter it = {v, !*v};
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
         char *colon = strchr(item, ':');
         if (!colon || colon == item || !colon[1])
-            return fail(why, n, "entry '%.100s' is not NAME:PROTOCOL", item);
+            return srv_cfgk_fail(why, n, "entry '%.100s' is not NAME:PROTOCOL", item);
         char p[64];
         if (trim_copy(colon + 1, strlen(colon + 1), p, sizeof(p)) != 0)
-            return fail(why, n, "entry '%.100s': unknown security protocol", item);
+            return srv_cfgk_fail(why, n, "entry '%.100s': unknown security protocol", item);
         int ok = 0;
         for (const char *const *c = CH_PROTOCOL; *c; c++)
             ok |= strcasecmp(*c, p) == 0;
         if (!ok)
-            return fail(why, n, "entry '%.100s': unknown security protocol '%s'", item, p);
+            return srv_cfgk_fail(why, n, "entry '%.100s': unknown security protocol '%s'", item, p);
     }
     return 0;
 }
@@ -924,23 +714,23 @@ static const char *bval(const srv_config *cfg, size_t i)
 
 static const char *bval_name(const srv_config *cfg, const char *name)
 {
-    int i = bkey_find(name);
+    int i = srv_cfgk_bkey_find(name);
     return i < 0 ? NULL : bval(cfg, (size_t)i);
 }
 
 static int bset(const srv_config *cfg, const char *name)
 {
-    int i = bkey_find(name);
+    int i = srv_cfgk_bkey_find(name);
     return i >= 0 && cfg->vals[i].set;
 }
 
-/* Typed read of a value that canon() already validated (or a default). */
+/* Typed read of a value that srv_cfgk_canon() already validated (or a default). */
 static int64_t bi64(const srv_config *cfg, const char *name)
 {
     const char *v = bval_name(cfg, name);
     int64_t x = 0;
     if (v)
-        parse_i64(v, &x);
+        srv_cfgk_parse_i64(v, &x);
     return x;
 }
 
@@ -967,14 +757,14 @@ static void note_unknown(srv_config *cfg, const char *key)
 
 int srv_config_set(srv_config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
-    int i = bkey_find(key);
+    int i = srv_cfgk_bkey_find(key);
     if (i < 0) {
         note_unknown(cfg, key);
         return 0;
     }
     const keydef *k = &BKEYS[i];
     char out[SRV_CONFIG_VALUE_MAX];
-    if (canon(k, value, out, sizeof(out), err, errlen) != 0)
+    if (srv_cfgk_canon(k, value, out, sizeof(out), err, errlen) != 0)
         return -1;
     memcpy(cfg->vals[i].raw, out, strlen(out) + 1);
     cfg->vals[i].set = 1;
@@ -992,7 +782,7 @@ int srv_config_set(srv_config *cfg, const char *key, const char *value, char *er
 
 const char *srv_config_get_raw(const srv_config *cfg, const char *key)
 {
-    int i = bkey_find(key);
+    int i = srv_cfgk_bkey_find(key);
     return i >= 0 && cfg->vals[i].set ? cfg->vals[i].raw : NULL;
 }
 
@@ -1132,17 +922,17 @@ static int apply_line(srv_config *cfg, const char *line, size_t n, const char *o
     int rc = 0;
     size_t kl, vl;
     if (!key || !val) {
-        rc = fail(err, errlen, "%s:%d: out of memory", origin, lineno);
+        rc = srv_cfgk_fail(err, errlen, "%s:%d: out of memory", origin, lineno);
     } else if (unescape(line, kend, key, &kl) != 0 || unescape(line + p, n - p, val, &vl) != 0) {
-        rc = fail(err, errlen, "%s:%d: malformed \\uxxxx escape", origin, lineno);
+        rc = srv_cfgk_fail(err, errlen, "%s:%d: malformed \\uxxxx escape", origin, lineno);
     } else if (strlen(key) != kl || strlen(val) != vl) {
-        rc = fail(err, errlen, "%s:%d: \\u0000 is not allowed", origin, lineno);
+        rc = srv_cfgk_fail(err, errlen, "%s:%d: \\u0000 is not allowed", origin, lineno);
     } else if (kl == 0) {
         logf_(cfg, SRV_LOG_WARN, "%s:%d: line without a key ignored", origin, lineno);
     } else {
         char e[512];
         if (srv_config_set(cfg, key, val, e, sizeof(e)) != 0)
-            rc = fail(err, errlen, "%s:%d: %s", origin, lineno, e);
+            rc = srv_cfgk_fail(err, errlen, "%s:%d: %s", origin, lineno, e);
     }
     free(key);
     free(val);
@@ -1154,7 +944,7 @@ int srv_config_load_string(srv_config *cfg, const char *s, size_t n, const char 
 {
     char *logical = malloc(n + 1);
     if (!logical)
-        return fail(err, errlen, "%s: out of memory", origin);
+        return srv_cfgk_fail(err, errlen, "%s: out of memory", origin);
     size_t i = 0;
     int lineno = 0, rc = 0;
     while (i < n && rc == 0) {
@@ -1205,20 +995,20 @@ int srv_config_load_file(srv_config *cfg, const char *path, char *err, size_t er
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+        return srv_cfgk_fail(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
     char *buf = malloc(SRV_CONFIG_FILE_MAX + 1);
     if (!buf) {
         fclose(f);
-        return fail(err, errlen, "%s: out of memory", path);
+        return srv_cfgk_fail(err, errlen, "%s: out of memory", path);
     }
     size_t n = fread(buf, 1, SRV_CONFIG_FILE_MAX + 1, f);
     int rerr = ferror(f);
     fclose(f);
     int rc;
     if (rerr)
-        rc = fail(err, errlen, "cannot read config file %s", path);
+        rc = srv_cfgk_fail(err, errlen, "cannot read config file %s", path);
     else if (n > SRV_CONFIG_FILE_MAX)
-        rc = fail(err, errlen, "config file %s is larger than %d bytes", path, SRV_CONFIG_FILE_MAX);
+        rc = srv_cfgk_fail(err, errlen, "config file %s is larger than %d bytes", path, SRV_CONFIG_FILE_MAX);
     else
         rc = srv_config_load_string(cfg, buf, n, path, err, errlen);
     free(buf);
@@ -1233,8 +1023,8 @@ static int is_controller_listener(const srv_config *cfg, const char *name)
     if (!names)
         return 0;
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {names, !*names};
-    while (list_next(&it, item, sizeof(item)))
+    srv_cfgk_list_iter it = {names, !*names};
+    while (srv_cfgk_list_next(&it, item, sizeof(item)))
         if (strcasecmp(item, name) == 0)
             return 1;
     return 0;
@@ -1252,7 +1042,7 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
     int n_all = 0;
     const char *map = bval_name(cfg, "listener.security.protocol.map");
     if (parse_listeners(bval_name(cfg, "listeners"), all, SRV_MAX_LISTENERS, &n_all, why, sizeof(why)) != 0)
-        return fail(err, errlen, "invalid value for config 'listeners': %s", why);
+        return srv_cfgk_fail(err, errlen, "invalid value for config 'listeners': %s", why);
     cfg->n_listeners = 0;
     for (int i = 0; i < n_all; i++) {
         if (is_controller_listener(cfg, all[i].name)) {
@@ -1261,22 +1051,22 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
         }
         char proto[64];
         if (protocol_of(map, all[i].name, proto, sizeof(proto)) != 0)
-            return fail(
+            return srv_cfgk_fail(
                 err, errlen,
                 "listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map",
                 all[i].name, all[i].name);
         if (strcmp(proto, "PLAINTEXT") != 0)
-            return fail(err, errlen,
-                        "listener %s uses security protocol %s; this broker supports only PLAINTEXT",
-                        all[i].name, proto);
+            return srv_cfgk_fail(err, errlen,
+                                 "listener %s uses security protocol %s; this broker supports only PLAINTEXT",
+                                 all[i].name, proto);
         for (int j = 0; j < cfg->n_listeners; j++)
             if (all[i].port && cfg->listeners[j].port == all[i].port)
-                return fail(err, errlen, "listeners %s and %s use the same port %u", cfg->listeners[j].name,
-                            all[i].name, all[i].port);
+                return srv_cfgk_fail(err, errlen, "listeners %s and %s use the same port %u",
+                                     cfg->listeners[j].name, all[i].name, all[i].port);
         cfg->listeners[cfg->n_listeners++] = all[i];
     }
     if (cfg->n_listeners == 0)
-        return fail(err, errlen, "config 'listeners' has no client listener");
+        return srv_cfgk_fail(err, errlen, "config 'listeners' has no client listener");
 
     /* advertised.listeners: explicit, or derived from listeners. Clients
      * cannot connect to a wildcard address, so neither may advertise one. */
@@ -1285,7 +1075,7 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
     int n_adv = 0;
     if (adv) {
         if (parse_listeners(adv, tmp, SRV_MAX_LISTENERS, &n_adv, why, sizeof(why)) != 0)
-            return fail(err, errlen, "invalid value for config 'advertised.listeners': %s", why);
+            return srv_cfgk_fail(err, errlen, "invalid value for config 'advertised.listeners': %s", why);
     } else {
         memcpy(tmp, cfg->listeners, sizeof(srv_listener) * (size_t)cfg->n_listeners);
         n_adv = cfg->n_listeners;
@@ -1299,9 +1089,9 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
         for (int j = 0; j < cfg->n_listeners; j++)
             found |= strcmp(cfg->listeners[j].name, l->name) == 0;
         if (!found)
-            return fail(err, errlen, "advertised listener %s is not one of the listeners", l->name);
+            return srv_cfgk_fail(err, errlen, "advertised listener %s is not one of the listeners", l->name);
         if (is_wildcard(l->host))
-            return fail(
+            return srv_cfgk_fail(
                 err, errlen,
                 "advertised listener %s uses the non-routable address %s: set advertised.listeners to an "
                 "address clients can reach",
@@ -1321,20 +1111,20 @@ static int finish_log_dirs(srv_config *cfg, char *err, size_t errlen)
 {
     const char *dirs = bset(cfg, "log.dirs") ? bval_name(cfg, "log.dirs") : bval_name(cfg, "log.dir");
     char item[SRV_CONFIG_VALUE_MAX];
-    list_iter it = {dirs, !*dirs};
+    srv_cfgk_list_iter it = {dirs, !*dirs};
     cfg->n_log_dirs = 0;
-    while (list_next(&it, item, sizeof(item))) {
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
         if (!item[0])
-            return fail(err, errlen, "empty directory in log.dirs");
+            return srv_cfgk_fail(err, errlen, "empty directory in log.dirs");
         if (cfg->n_log_dirs == SRV_MAX_LOG_DIRS)
-            return fail(err, errlen, "more than %d log directories", SRV_MAX_LOG_DIRS);
+            return srv_cfgk_fail(err, errlen, "more than %d log directories", SRV_MAX_LOG_DIRS);
         for (int j = 0; j < cfg->n_log_dirs; j++)
             if (strcmp(cfg->log_dirs[j], item) == 0)
-                return fail(err, errlen, "log directory %s is listed twice", item);
+                return srv_cfgk_fail(err, errlen, "log directory %s is listed twice", item);
         memcpy(cfg->log_dirs[cfg->n_log_dirs++], item, strlen(item) + 1);
     }
     if (cfg->n_log_dirs == 0)
-        return fail(err, errlen, "no log directory configured (log.dirs / log.dir)");
+        return srv_cfgk_fail(err, errlen, "no log directory configured (log.dirs / log.dir)");
     return 0;
 }
 
@@ -1356,8 +1146,8 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     /* node.id and broker.id name the same thing; disagreeing is an error. */
     int64_t node = bi64(cfg, "node.id"), broker = bi64(cfg, "broker.id");
     if (bset(cfg, "node.id") && bset(cfg, "broker.id") && node != broker)
-        return fail(err, errlen, "node.id (%lld) and broker.id (%lld) must be equal", (long long)node,
-                    (long long)broker);
+        return srv_cfgk_fail(err, errlen, "node.id (%lld) and broker.id (%lld) must be equal",
+                             (long long)node, (long long)broker);
     int64_t id = bset(cfg, "node.id") ? node : broker;
     cfg->node_id = id < 0 ? 1 : (int32_t)id;
 
@@ -1379,8 +1169,8 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
                                      ? bi64(cfg, "log.flush.interval.ms")
                                      : bi64(cfg, "log.flush.scheduler.interval.ms");
     const char *policy = bval_name(cfg, "log.cleanup.policy");
-    cfg->log_cleanup_compact = list_contains(policy, "compact");
-    cfg->log_cleanup_delete = list_contains(policy, "delete");
+    cfg->log_cleanup_compact = srv_cfgk_list_contains(policy, "compact");
+    cfg->log_cleanup_delete = srv_cfgk_list_contains(policy, "delete");
     cfg->log_cleaner_delete_retention_ms = bi64(cfg, "log.cleaner.delete.retention.ms");
     cfg->log_index_interval_bytes = (int32_t)bi64(cfg, "log.index.interval.bytes");
     cfg->log_message_timestamp_type =
@@ -1423,9 +1213,9 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     }
 
     if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms)
-        return fail(err, errlen,
-                    "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)",
-                    cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return srv_cfgk_fail(
+            err, errlen, "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)",
+            cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
     if (cfg->n_unknown_dropped)
         logf_(cfg, SRV_LOG_WARN, "%d more unknown config keys ignored", cfg->n_unknown_dropped);
     return 0;
@@ -1465,7 +1255,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
     if (a[nl] != '\0')
         return 0;
     if (*i + 1 >= argc)
-        return fail(err, errlen, "option %s needs a value", name) * 2;
+        return srv_cfgk_fail(err, errlen, "option %s needs a value", name) * 2;
     *value = argv[++*i];
     return 1;
 }
@@ -1484,7 +1274,7 @@ int srv_config_parse_args(int argc, char **argv, srv_config *cfg, char *err, siz
             if (r < 0)
                 return -1;
             if (file)
-                return fail(err, errlen, "only one config file may be given (%s and %s)", file, v);
+                return srv_cfgk_fail(err, errlen, "only one config file may be given (%s and %s)", file, v);
             file = v;
             continue;
         }
@@ -1497,9 +1287,9 @@ int srv_config_parse_args(int argc, char **argv, srv_config *cfg, char *err, siz
             continue;
         }
         if (a[0] == '-')
-            return fail(err, errlen, "unknown option %s (try --help)", a);
+            return srv_cfgk_fail(err, errlen, "unknown option %s (try --help)", a);
         if (file)
-            return fail(err, errlen, "only one config file may be given (%s and %s)", file, a);
+            return srv_cfgk_fail(err, errlen, "only one config file may be given (%s and %s)", file, a);
         file = a;
     }
     if (file && srv_config_load_file(cfg, file, err, errlen) != 0)
@@ -1515,9 +1305,9 @@ int srv_config_parse_args(int argc, char **argv, srv_config *cfg, char *err, siz
             opt_value(argc, argv, &i, "--override", &v, NULL, 0) == 1) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v)
-                return fail(err, errlen, "--set needs KEY=VALUE, got '%.200s'", v);
+                return srv_cfgk_fail(err, errlen, "--set needs KEY=VALUE, got '%.200s'", v);
             if (trim_copy(v, (size_t)(eq - v), keybuf, sizeof(keybuf)) != 0)
-                return fail(err, errlen, "--set: key too long");
+                return srv_cfgk_fail(err, errlen, "--set: key too long");
             key = keybuf;
             v = eq + 1;
         } else if (opt_value(argc, argv, &i, "--shards", &v, NULL, 0) == 1) {
@@ -1528,14 +1318,14 @@ int srv_config_parse_args(int argc, char **argv, srv_config *cfg, char *err, siz
             continue; /* the bare config file argument */
         }
         if (srv_config_set(cfg, key, v, e, sizeof(e)) != 0)
-            return fail(err, errlen, "command line: %s", e);
+            return srv_cfgk_fail(err, errlen, "command line: %s", e);
     }
     return srv_config_finish(cfg, err, errlen) == 0 ? 0 : -1;
 }
 
 /* ---- DescribeConfigs: broker ------------------------------------------------- */
 
-static void add_syn(srv_config_entry *e, const char *name, const char *value, int source)
+void srv_cfgk_add_syn(srv_config_entry *e, const char *name, const char *value, int source)
 {
     if (e->n_synonyms == SRV_CONFIG_MAX_SYNONYMS)
         return;
@@ -1551,17 +1341,17 @@ static void add_syn(srv_config_entry *e, const char *name, const char *value, in
  * defaults. Kafka trims the list to start at the described name; we keep the
  * whole group so that describing log.retention.hours shows that
  * log.retention.ms overrides it. */
-static void broker_synonyms(const srv_config *cfg, const char *const *names, int n, srv_config_entry *e)
+void srv_cfgk_broker_synonyms(const srv_config *cfg, const char *const *names, int n, srv_config_entry *e)
 {
     for (int i = 0; i < n; i++) {
-        int k = bkey_find(names[i]);
+        int k = srv_cfgk_bkey_find(names[i]);
         if (k >= 0 && cfg->vals[k].set)
-            add_syn(e, BKEYS[k].name, cfg->vals[k].raw, cfg->vals[k].source);
+            srv_cfgk_add_syn(e, BKEYS[k].name, cfg->vals[k].raw, cfg->vals[k].source);
     }
     for (int i = 0; i < n; i++) {
-        int k = bkey_find(names[i]);
+        int k = srv_cfgk_bkey_find(names[i]);
         if (k >= 0 && BKEYS[k].def)
-            add_syn(e, BKEYS[k].name, BKEYS[k].def, SRV_SOURCE_DEFAULT_CONFIG);
+            srv_cfgk_add_syn(e, BKEYS[k].name, BKEYS[k].def, SRV_SOURCE_DEFAULT_CONFIG);
     }
 }
 
@@ -1597,402 +1387,18 @@ int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e
                 break;
             }
     if (group)
-        broker_synonyms(cfg, group, gn, e);
+        srv_cfgk_broker_synonyms(cfg, group, gn, e);
     else
-        broker_synonyms(cfg, &k->name, 1, e);
+        srv_cfgk_broker_synonyms(cfg, &k->name, 1, e);
     e->source = e->n_synonyms ? e->synonyms[0].source : SRV_SOURCE_DEFAULT_CONFIG;
     return 1;
 }
 
 int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out)
 {
-    int i = bkey_find(name);
+    int i = srv_cfgk_bkey_find(name);
     if (i < 0)
         return -1;
     srv_config_describe(cfg, (size_t)i, out);
     return 0;
-}
-
-/* ---- topic configs ------------------------------------------------------------------ */
-
-void srv_topic_config_init(srv_topic_config *t)
-{
-    memset(t, 0, sizeof(*t));
-}
-size_t srv_topic_config_key_count(void)
-{
-    return N_TKEYS;
-}
-int srv_topic_config_known(const char *name)
-{
-    return tkey_find(name) >= 0;
-}
-
-static int tvalidate(int k, const char *value, char *out, size_t cap, char *err, size_t errlen)
-{
-    if (canon(&TKEYS[k].d, value, out, cap, err, errlen) != 0)
-        return KP_ERR_INVALID_CONFIG;
-    /* Topic-level rules Kafka enforces beyond the per-key validators. */
-    if (strcmp(TKEYS[k].d.name, "remote.storage.enable") == 0 && strcmp(out, "true") == 0) {
-        fail(err, errlen,
-             "invalid value 'true' for config 'remote.storage.enable': tiered storage is not "
-             "supported by this broker");
-        return KP_ERR_INVALID_CONFIG;
-    }
-    return 0;
-}
-
-int srv_topic_config_validate(const char *name, const char *value, char *err, size_t errlen)
-{
-    int k = tkey_find(name);
-    if (k < 0) {
-        fail(err, errlen, "unknown topic config '%.200s'", name);
-        return KP_ERR_INVALID_CONFIG;
-    }
-    char out[SRV_CONFIG_VALUE_MAX];
-    return tvalidate(k, value, out, sizeof(out), err, errlen);
-}
-
-static int ov_find(const srv_topic_config *t, int k)
-{
-    for (int i = 0; i < t->n; i++)
-        if (t->ov[i].key == k)
-            return i;
-    return -1;
-}
-
-static void ov_remove(srv_topic_config *t, int i)
-{
-    /* Compact the value buffer so deleted values never leak space. */
-    uint16_t off = t->ov[i].off, len = t->ov[i].len;
-    memmove(t->buf + off, t->buf + off + len, t->used - off - len);
-    t->used = (uint16_t)(t->used - len);
-    for (int j = 0; j < t->n; j++)
-        if (t->ov[j].off > off)
-            t->ov[j].off = (uint16_t)(t->ov[j].off - len);
-    memmove(&t->ov[i], &t->ov[i + 1], sizeof(t->ov[0]) * (size_t)(t->n - i - 1));
-    t->n--;
-}
-
-/* Stores a canonical value, keeping overrides sorted by key index. */
-static int ov_put(srv_topic_config *t, int k, const char *value, char *err, size_t errlen)
-{
-    size_t len = strlen(value);
-    int at = ov_find(t, k);
-    size_t old = at >= 0 ? t->ov[at].len : 0;
-    if (t->used - old + len > SRV_TOPIC_CONFIG_BUF) {
-        fail(err, errlen, "topic config overrides would exceed %d bytes", SRV_TOPIC_CONFIG_BUF);
-        return KP_ERR_INVALID_CONFIG;
-    }
-    if (at >= 0)
-        ov_remove(t, at);
-    int pos = 0;
-    while (pos < t->n && t->ov[pos].key < k)
-        pos++;
-    memmove(&t->ov[pos + 1], &t->ov[pos], sizeof(t->ov[0]) * (size_t)(t->n - pos));
-    t->ov[pos].key = (uint8_t)k;
-    t->ov[pos].off = t->used;
-    t->ov[pos].len = (uint16_t)len;
-    memcpy(t->buf + t->used, value, len);
-    t->used = (uint16_t)(t->used + len);
-    t->n++;
-    return 0;
-}
-
-static void ov_value(const srv_topic_config *t, int i, char *out, size_t cap)
-{
-    size_t len = t->ov[i].len < cap - 1 ? t->ov[i].len : cap - 1;
-    memcpy(out, t->buf + t->ov[i].off, len);
-    out[len] = '\0';
-}
-
-int srv_topic_config_alter(srv_topic_config *t, int op, const char *name, const char *value, char *err,
-                           size_t errlen)
-{
-    int k = tkey_find(name);
-    if (k < 0) {
-        fail(err, errlen, "unknown topic config '%.200s'", name);
-        return KP_ERR_INVALID_CONFIG;
-    }
-    const keydef *d = &TKEYS[k].d;
-    char out[SRV_CONFIG_VALUE_MAX];
-    int at = ov_find(t, k), rc;
-    switch (op) {
-    case SRV_ALTER_DELETE:
-        if (at >= 0)
-            ov_remove(t, at);
-        return 0;
-    case SRV_ALTER_SET:
-        if ((rc = tvalidate(k, value ? value : "", out, sizeof(out), err, errlen)) != 0)
-            return rc;
-        return ov_put(t, k, out, err, errlen);
-    case SRV_ALTER_APPEND:
-    case SRV_ALTER_SUBTRACT: {
-        if (d->type != SRV_TYPE_LIST) {
-            fail(err, errlen, "config value %s is not allowed for config key %s: it is not a list",
-                 op == SRV_ALTER_APPEND ? "append" : "subtract", name);
-            return KP_ERR_INVALID_CONFIG;
-        }
-        /* Validate the operand as a list of this key first, so a bad item is
-         * reported as such and not as a bad result. */
-        char operand[SRV_CONFIG_VALUE_MAX], cur[SRV_CONFIG_VALUE_MAX], item[SRV_CONFIG_VALUE_MAX];
-        if ((rc = tvalidate(k, value ? value : "", operand, sizeof(operand), err, errlen)) != 0)
-            return rc;
-        /* Kafka starts from the override or, without one, the topic default. */
-        if (at >= 0)
-            ov_value(t, at, cur, sizeof(cur));
-        else
-            snprintf(cur, sizeof(cur), "%s", d->def ? d->def : "");
-        char res[SRV_CONFIG_VALUE_MAX * 2];
-        size_t rl = 0;
-        res[0] = '\0';
-        list_iter it = {cur, !*cur};
-        while (list_next(&it, item, sizeof(item))) {
-            if (!item[0] || list_contains(res, item))
-                continue; /* Kafka's append keeps distinct items */
-            if (op == SRV_ALTER_SUBTRACT && list_contains(operand, item))
-                continue;
-            rl += (size_t)snprintf(res + rl, sizeof(res) - rl, "%s%s", rl ? "," : "", item);
-        }
-        if (op == SRV_ALTER_APPEND) {
-            list_iter it2 = {operand, !*operand};
-            while (list_next(&it2, item, sizeof(item)))
-                if (item[0] && !list_contains(res, item))
-                    rl += (size_t)snprintf(res + rl, sizeof(res) - rl, "%s%s", rl ? "," : "", item);
-        }
-        if (rl >= SRV_CONFIG_VALUE_MAX) {
-            fail(err, errlen, "invalid value for config '%s': longer than %d bytes", name,
-                 SRV_CONFIG_VALUE_MAX - 1);
-            return KP_ERR_INVALID_CONFIG;
-        }
-        if ((rc = tvalidate(k, res, out, sizeof(out), err, errlen)) != 0)
-            return rc;
-        return ov_put(t, k, out, err, errlen);
-    }
-    default:
-        fail(err, errlen, "unknown alter operation %d", op);
-        return KP_ERR_INVALID_REQUEST;
-    }
-}
-
-int srv_topic_config_count(const srv_topic_config *t)
-{
-    return t->n;
-}
-
-int srv_topic_config_at(const srv_topic_config *t, int i, const char **name, const char **value,
-                        size_t *value_len)
-{
-    if (i < 0 || i >= t->n)
-        return -1;
-    *name = TKEYS[t->ov[i].key].d.name;
-    *value = t->buf + t->ov[i].off; /* not NUL-terminated: use value_len */
-    *value_len = t->ov[i].len;
-    return 0;
-}
-
-int srv_topic_config_get_override(const srv_topic_config *t, const char *name, char *out, size_t cap)
-{
-    int k = tkey_find(name), at = k < 0 ? -1 : ov_find(t, k);
-    if (at < 0 || cap == 0)
-        return -1;
-    ov_value(t, at, out, cap);
-    return 0;
-}
-
-size_t srv_topic_config_serialize(const srv_topic_config *t, char *buf, size_t cap)
-{
-    size_t need = 0;
-    for (int i = 0; i < t->n; i++) {
-        const char *name = TKEYS[t->ov[i].key].d.name;
-        size_t nl = strlen(name), vl = t->ov[i].len;
-        const char *parts[4] = {name, "=", t->buf + t->ov[i].off, "\n"};
-        size_t lens[4] = {nl, 1, vl, 1};
-        for (int p = 0; p < 4; p++) {
-            if (cap && need < cap - 1) {
-                size_t room = cap - 1 - need, c = lens[p] < room ? lens[p] : room;
-                memcpy(buf + need, parts[p], c);
-            }
-            need += lens[p];
-        }
-    }
-    if (cap)
-        buf[need < cap - 1 ? need : cap - 1] = '\0';
-    return need;
-}
-
-int srv_topic_config_deserialize(srv_topic_config *t, const char *buf, size_t len, char *err, size_t errlen)
-{
-    srv_topic_config_init(t);
-    size_t i = 0;
-    while (i < len) {
-        const char *nl = memchr(buf + i, '\n', len - i);
-        size_t end = nl ? (size_t)(nl - buf) : len;
-        const char *eq = memchr(buf + i, '=', end - i);
-        char name[SRV_CONFIG_NAME_MAX], value[SRV_CONFIG_VALUE_MAX];
-        if (!eq || (size_t)(eq - (buf + i)) >= sizeof(name) ||
-            end - (size_t)(eq - buf) - 1 >= sizeof(value)) {
-            srv_topic_config_init(t);
-            fail(err, errlen, "malformed serialized topic config at byte %zu", i);
-            return KP_ERR_INVALID_CONFIG;
-        }
-        memcpy(name, buf + i, (size_t)(eq - (buf + i)));
-        name[eq - (buf + i)] = '\0';
-        size_t vl = end - (size_t)(eq - buf) - 1;
-        memcpy(value, eq + 1, vl);
-        value[vl] = '\0';
-        int rc = srv_topic_config_alter(t, SRV_ALTER_SET, name, value, err, errlen);
-        if (rc != 0) {
-            srv_topic_config_init(t);
-            return rc;
-        }
-        i = end + 1;
-    }
-    return 0;
-}
-
-/* Converts broker synonym text to the topic key's units (hours -> ms...). A
- * negative value in a larger unit means "forever", as in Kafka. */
-static void convert_syn(const char *v, int64_t mult, char *out, size_t cap)
-{
-    int64_t x;
-    if (mult <= 1 || parse_i64(v, &x) != 0) {
-        snprintf(out, cap, "%s", v);
-        return;
-    }
-    if (x < 0)
-        x = -1;
-    else if (x > INT64_MAX / mult)
-        x = INT64_MAX;
-    else
-        x *= mult;
-    snprintf(out, cap, "%lld", (long long)x);
-}
-
-/* Effective value and source of topic key k. */
-static void teff(const srv_config *b, const srv_topic_config *t, int k, char *out, size_t cap, int *source)
-{
-    int at = t ? ov_find(t, k) : -1;
-    if (at >= 0) {
-        ov_value(t, at, out, cap);
-        *source = SRV_SOURCE_TOPIC_CONFIG;
-        return;
-    }
-    for (int s = 0; s < 3 && TKEYS[k].syn[s]; s++) {
-        int bk = bkey_find(TKEYS[k].syn[s]);
-        if (bk >= 0 && b->vals[bk].set) {
-            convert_syn(b->vals[bk].raw, TKEYS[k].mult[s], out, cap);
-            *source = b->vals[bk].source;
-            return;
-        }
-    }
-    snprintf(out, cap, "%s", TKEYS[k].d.def ? TKEYS[k].d.def : "");
-    *source = SRV_SOURCE_DEFAULT_CONFIG;
-}
-
-int srv_topic_config_value(const srv_config *broker, const srv_topic_config *t, const char *name, char *out,
-                           size_t cap, int *source)
-{
-    int k = tkey_find(name), src;
-    if (k < 0 || cap == 0)
-        return -1;
-    teff(broker, t, k, out, cap, &src);
-    if (source)
-        *source = src;
-    return 0;
-}
-
-int srv_topic_config_long(const srv_config *broker, const srv_topic_config *t, const char *name, int64_t *out)
-{
-    char v[SRV_CONFIG_VALUE_MAX];
-    if (srv_topic_config_value(broker, t, name, v, sizeof(v), NULL) != 0)
-        return -1;
-    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
-        *out = v[0] == 't';
-        return 0;
-    }
-    return parse_i64(v, out);
-}
-
-int srv_topic_config_describe(const srv_config *broker, const srv_topic_config *t, size_t index,
-                              srv_config_entry *e)
-{
-    if (index >= N_TKEYS)
-        return 0;
-    const tkeydef *k = &TKEYS[index];
-    memset(e, 0, offsetof(srv_config_entry, synonyms));
-    e->name = k->d.name;
-    e->type = k->d.type;
-    e->read_only = 0; /* changeable with AlterConfigs / IncrementalAlterConfigs */
-    e->doc = k->d.doc;
-    e->default_value = k->d.def;
-    teff(broker, t, (int)index, e->value, sizeof(e->value), &e->source);
-    int at = t ? ov_find(t, (int)index) : -1;
-    if (at >= 0) {
-        char v[SRV_CONFIG_VALUE_MAX];
-        ov_value(t, at, v, sizeof(v));
-        add_syn(e, k->d.name, v, SRV_SOURCE_TOPIC_CONFIG);
-    }
-    int n = 0;
-    while (n < 3 && k->syn[n])
-        n++;
-    broker_synonyms(broker, k->syn, n, e);
-    return 1;
-}
-
-int srv_topic_config_describe_name(const srv_config *broker, const srv_topic_config *t, const char *name,
-                                   srv_config_entry *out)
-{
-    int k = tkey_find(name);
-    if (k < 0)
-        return -1;
-    srv_topic_config_describe(broker, t, (size_t)k, out);
-    return 0;
-}
-
-static int64_t tlong(const srv_config *b, const srv_topic_config *t, const char *name)
-{
-    int64_t x = 0;
-    srv_topic_config_long(b, t, name, &x);
-    return x;
-}
-
-void srv_topic_config_to_st(const srv_config *b, const srv_topic_config *t, st_log_config *out)
-{
-    char v[SRV_CONFIG_VALUE_MAX];
-    int src;
-
-    out->segment_bytes = (uint64_t)tlong(b, t, "segment.bytes");
-    out->segment_ms = tlong(b, t, "segment.ms");
-    /* Kafka's 0 means "index every batch"; storage reads 0 as "use 4096". */
-    int64_t iib = tlong(b, t, "index.interval.bytes");
-    out->index_interval_bytes = (uint32_t)(iib < 1 ? 1 : iib);
-
-    teff(b, t, tkey_find("cleanup.policy"), v, sizeof(v), &src);
-    int compact = list_contains(v, "compact"), del = list_contains(v, "delete");
-    out->compact = compact;
-    /* Without "delete" nothing is removed by age or size. (The storage engine
-     * skips retention for compacted logs, so compact,delete behaves like
-     * compact.) */
-    out->retention_ms = del ? tlong(b, t, "retention.ms") : -1;
-    int64_t rb = tlong(b, t, "retention.bytes");
-    out->retention_bytes = del && rb >= 0 ? rb : -1;
-
-    out->sync_acks = b->flush_sync_acks;
-    /* Kafka's Long.MAX_VALUE means "never", which storage spells 0. */
-    int64_t fm = tlong(b, t, "flush.messages");
-    out->flush_messages = fm == INT64_MAX ? 0 : fm;
-    int64_t fms = tlong(b, t, "flush.ms");
-    out->flush_ms = fms == INT64_MAX ? 0 : fms == 0 ? 1 : fms; /* Kafka's 0 = as soon as possible */
-
-    /* max.message.bytes already counts the 12-byte offset+length header that
-     * st_log_append's batch length includes (Kafka default 1048588 = 1 MiB +
-     * 12), so it maps 1:1. */
-    out->max_batch_bytes = (uint32_t)tlong(b, t, "max.message.bytes");
-
-    teff(b, t, tkey_find("message.timestamp.type"), v, sizeof(v), &src);
-    out->log_append_time = strcmp(v, "LogAppendTime") == 0;
-    out->delete_retention_ms = tlong(b, t, "delete.retention.ms");
-    /* min.cleanable.dirty.ratio has no storage field: the engine schedules
-     * compaction itself. The key is still validated and described. */
 }

@@ -1,5 +1,5 @@
 /*
- * test_config.c — unit tests of server/config.c: properties syntax,
+ * test_config.c — unit tests of server/config.c and topic_config.c: properties syntax,
  * precedence, listeners, unknown and cluster keys, validation, the CLI,
  * DescribeConfigs entries, topic overrides and the storage mapping.
  *
@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "topic_config.h"
 
 #define I64_MAX_STR "9223372036854775807"
 
