@@ -4,7 +4,7 @@
  * target assignment computed by a server-side assignor ("uniform", "range"),
  * the per-member reconciliation (a partition is handed to a member only once
  * no other member still owns it) and the records of __consumer_offsets that
- * keep all of it across restarts.
+ * keep all of it across restarts (their bytes: group_log.c).
  *
  * Kafka 3.9's GroupMetadataManager / CurrentAssignmentBuilder are the
  * reference for every decision and error code.
@@ -12,9 +12,9 @@
  * A group id is either classic or consumer: srv_group.cg is non-NULL for a
  * consumer group. The committed offsets stay in srv_group for both kinds.
  *
- * Owns: the srv_cgroup of each consumer group and the records it writes. Must
- * not: block, touch a shard, or keep pointers a caller gave it (everything is
- * copied).
+ * Owns: the srv_cgroup of each consumer group and when its records are
+ * written. Must not: block, touch a shard, or keep pointers a caller gave it
+ * (everything is copied).
  */
 #ifndef SRV_GROUP_CONSUMER_H
 #define SRV_GROUP_CONSUMER_H
@@ -147,8 +147,6 @@ int16_t srv_cgroup_validate_fetch(const srv_group *g, kp_str member_id, int32_t 
 /* Session and rebalance deadlines. */
 int64_t srv_cgroup_next_deadline(const srv_group *g);
 void srv_cgroup_fire(srv_group *g, int64_t now);
-/* Adds the tombstones of every consumer record of g (deletion, conversion). */
-int srv_cgroup_add_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g);
 void srv_cgroup_free(srv_cgroup *cg);
 /* After replay: sessions start now, derived state is rebuilt. */
 void srv_cgroup_load_finish(srv_group *g);

@@ -1500,7 +1500,7 @@ static void downgrade_empty_consumer_group(srv_group *g)
 {
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-    int rc = srv_cgroup_add_tombstones(&bb, now(g->gs), g);
+    int rc = srv_glog_add_cg_tombstones(&bb, now(g->gs), g);
     srv_info("group %.*s: empty consumer group converted to a classic group", SRV_SP(g->id));
     srv_cgroup_free(g->cg);
     g->cg = NULL;
@@ -2084,7 +2084,7 @@ static void append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t *er
 /* The tombstone(s) of the group's own records, by kind. */
 static int add_group_tombstone(kp_batch_builder *bb, int64_t ts, const srv_group *g)
 {
-    return g->cg ? srv_cgroup_add_tombstones(bb, ts, g) : srv_glog_add_group(bb, ts, g, NULL, 1);
+    return g->cg ? srv_glog_add_cg_tombstones(bb, ts, g) : srv_glog_add_group(bb, ts, g, NULL, 1);
 }
 
 /* Writes the tombstones of a group that goes away (its offsets, then its
