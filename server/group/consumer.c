@@ -22,6 +22,7 @@
 
 #include "assignor.h"
 #include "errors.h"
+#include "group_internal.h"
 #include "group_log.h"
 #include "kp_messages.h"
 #include "logging.h"

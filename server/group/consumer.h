@@ -138,7 +138,7 @@ typedef void (*srv_chb_cb)(void *ctx, const srv_chb_result *r);
  * nothing changed). */
 void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *rq, srv_chb_cb cb, void *ctx);
 
-/* ---- used by group.c ----------------------------------------------------- */
+/* ---- used by the group files --------------------------------------------- */
 
 /* OffsetCommit / OffsetFetch of a consumer group (ConsumerGroup.validateOffsetCommit/Fetch). */
 int16_t srv_cgroup_validate_commit(const srv_group *g, kp_str member_id, int32_t member_epoch,
@@ -150,19 +150,6 @@ void srv_cgroup_fire(srv_group *g, int64_t now);
 void srv_cgroup_free(srv_cgroup *cg);
 /* After replay: sessions start now, derived state is rebuilt. */
 void srv_cgroup_load_finish(srv_group *g);
-
-/* group.c internals consumer.c relies on. */
-srv_group *srv_groupi_create(srv_groups *gs, kp_str id, int32_t partition);
-int64_t srv_groupi_now(const srv_groups *gs);
-const srv_groups_config *srv_groupi_cfg(const srv_groups *gs);
-const srv_groups_env *srv_groupi_env(const srv_groups *gs);
-void srv_groupi_ref(srv_group *g);
-void srv_groupi_unref(srv_group *g);
-void srv_groupi_rearm(srv_group *g);
-/* Drops the classic membership of an empty classic group (upgrade). */
-void srv_groupi_clear_classic(srv_group *g);
-/* Keeps srv_group.state / subscribed in line with the consumer members. */
-void srv_groupi_sync_consumer(srv_group *g);
 
 /* ---- replay (group_log.c) ------------------------------------------------- */
 

@@ -100,7 +100,7 @@ void srv_groups_expire_offsets(srv_groups *gs);
 /* __consumer_offsets partition of a group: abs(Java String.hashCode) % n. */
 int32_t srv_group_partition_for(kp_str group_id, int32_t npartitions);
 
-/* ---- state (read-only outside group.c) ---------------------------------- */
+/* ---- state (read-only outside group/) ----------------------------------- */
 
 typedef struct srv_gprotocol {
     char *name;

@@ -48,7 +48,7 @@ int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group
  * group records go to consumer.c. */
 int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b);
 
-/* Loading hooks, implemented by group.c for the replay. */
+/* Loading hooks, implemented by group_replay.c. */
 void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_str topic, int32_t p,
                             const srv_goffset *o);
 struct kp_group_metadata_value;
