@@ -360,25 +360,14 @@ static void commit(srv_group *g, kp_batch_builder *bb, int nrec, int rc, write_c
         write_ctx_free(w);
         return;
     }
-    kp_writer out;
-    kp_writer_init(&out, 256);
-    if (rc == 0)
-        rc = kp_batch_builder_finish(bb, &out);
-    kp_batch_builder_free(bb);
-    if (rc) {
-        kp_writer_free(&out);
+    w->g = g;
+    if ((rc = srv_groupi_append(g, bb, rc, written, w)) != 0) {
         srv_error("group %.*s: cannot encode its consumer group records (%d)", SRV_SP(g->id), rc);
         if (!w->r.error)
             w->r.error = KP_ERR_UNKNOWN_SERVER_ERROR;
         answer(w);
         write_ctx_free(w);
-        return;
     }
-    w->g = g;
-    srv_groupi_ref(g);
-    const srv_groups_env *env = srv_groupi_env(g->gs);
-    env->append(env->arg, g->partition, out.buf, out.len, written, w);
-    kp_writer_free(&out);
 }
 
 /* ---- subscriptions and the target assignment ---------------------------- */
@@ -1201,12 +1190,9 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
 
 static srv_group *load_cgroup(srv_groups *gs, int32_t partition, kp_str id)
 {
-    srv_group *g = srv_groups_find(gs, id);
-    if (!g)
-        g = srv_groupi_create(gs, id, partition);
+    srv_group *g = srv_groupi_load_get(gs, partition, id);
     if (!g)
         return NULL;
-    g->partition = partition;
     if (!g->cg) {
         srv_cgroup *cg = calloc(1, sizeof(*cg));
         if (!cg)

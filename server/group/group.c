@@ -435,30 +435,38 @@ static void add_tomb(void *arg, const srv_goffset *o)
 }
 
 /* Appends the records in bb (finishing it); done runs when durable. */
-void srv_groupi_append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t *error,
-                             srv_group_done_cb done, void *ctx)
+int srv_groupi_append(srv_group *g, kp_batch_builder *bb, int rc, srv_group_append_done done, void *ctx)
 {
     kp_writer w;
     kp_writer_init(&w, 256);
     if (rc == 0)
         rc = kp_batch_builder_finish(bb, &w);
     kp_batch_builder_free(bb);
-    tomb_ctx *c = rc == 0 ? malloc(sizeof(*c)) : NULL;
-    if (!c) {
-        kp_writer_free(&w);
+    if (rc == 0) {
+        g->refs++;
+        g->gs->env.append(g->gs->env.arg, g->partition, w.buf, w.len, done, ctx);
+    }
+    kp_writer_free(&w);
+    return rc;
+}
+
+void srv_groupi_append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t *error,
+                             srv_group_done_cb done, void *ctx)
+{
+    tomb_ctx *c = malloc(sizeof(*c));
+    if (c) {
+        c->g = g;
+        c->error = error;
+        c->done = done;
+        c->ctx = ctx;
+    }
+    if (srv_groupi_append(g, bb, c ? rc : KP_E_NOMEM, tombs_written, c) != 0) {
+        free(c);
         if (error)
             *error = KP_ERR_UNKNOWN_SERVER_ERROR;
         if (done)
             done(ctx);
-        return;
     }
-    c->g = g;
-    c->error = error;
-    c->done = done;
-    c->ctx = ctx;
-    g->refs++;
-    g->gs->env.append(g->gs->env.arg, g->partition, w.buf, w.len, tombs_written, c);
-    kp_writer_free(&w);
 }
 
 /* The tombstone(s) of the group's own records, by kind. */

@@ -206,26 +206,19 @@ static void stored(void *p, int16_t err)
 static void store_group(srv_group *g, const kp_bytes *assignments, store_fn fn, void *arg)
 {
     kp_batch_builder bb;
-    kp_writer w;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-    kp_writer_init(&w, 256);
-    int rc = srv_glog_add_group(&bb, srv_groupi_now(g->gs), g, assignments, 0);
-    if (rc == 0)
-        rc = kp_batch_builder_finish(&bb, &w);
-    kp_batch_builder_free(&bb);
-    store_ctx *c = rc == 0 ? malloc(sizeof(*c)) : NULL;
-    if (!c) {
-        kp_writer_free(&w);
+    store_ctx *c = malloc(sizeof(*c));
+    int rc = c ? srv_glog_add_group(&bb, srv_groupi_now(g->gs), g, assignments, 0) : KP_E_NOMEM;
+    if (c) {
+        c->g = g;
+        c->fn = fn;
+        c->arg = arg;
+    }
+    if (srv_groupi_append(g, &bb, rc, stored, c) != 0) {
+        free(c);
         if (fn)
             fn(g, arg, KP_ERR_UNKNOWN_SERVER_ERROR);
-        return;
     }
-    c->g = g;
-    c->fn = fn;
-    c->arg = arg;
-    g->refs++;
-    g->gs->env.append(g->gs->env.arg, g->partition, w.buf, w.len, stored, c);
-    kp_writer_free(&w);
 }
 
 static void store_logged(srv_group *g, void *arg, int16_t err)

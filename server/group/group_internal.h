@@ -53,8 +53,14 @@ void srv_groupi_subscribed_clear(srv_group *g);
 int srv_groupi_subscribed_to(const srv_group *g, const char *topic);
 /* Keeps srv_group.state / subscribed in line with the consumer members. */
 void srv_groupi_sync_consumer(srv_group *g);
-/* Appends the records in bb (finishing it); *error (may be NULL) is set and
- * done (may be NULL) runs when durable. */
+/* Finishes bb (rc: an encoding error met while filling it) and appends the
+ * batch to the group's __consumer_offsets partition; bb is freed either way.
+ * Returns 0 when appended: g then holds one more reference, which done must
+ * drop (a group removed meanwhile stays valid, as Dead, until then).
+ * Otherwise done never runs. */
+int srv_groupi_append(srv_group *g, kp_batch_builder *bb, int rc, srv_group_append_done done, void *ctx);
+/* srv_groupi_append for records whose outcome only matters as an error:
+ * *error (may be NULL) is set and done (may be NULL) runs when durable. */
 void srv_groupi_append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t *error,
                              srv_group_done_cb done, void *ctx);
 /* The tombstone(s) of the group's own records, by kind. */
@@ -83,5 +89,11 @@ void srv_groupi_classic_fire(srv_group *g, int64_t t);
 void srv_groupi_offset_put(srv_group *g, kp_str topic, int32_t p, const srv_goffset *v);
 void srv_groupi_offset_del(srv_group *g, kp_str topic, int32_t p);
 void srv_groupi_offsets_clear(srv_group *g);
+
+/* ---- group_replay.c: loading --------------------------------------------- */
+
+/* The group a replayed record belongs to, created when new; its partition is
+ * the one being replayed (NULL: out of memory). */
+srv_group *srv_groupi_load_get(srv_groups *gs, int32_t partition, kp_str id);
 
 #endif

@@ -254,28 +254,28 @@ void srv_group_commit(srv_groups *gs, int32_t partition, kp_str group_id, int32_
         srv_sfree(md);
         count++;
     }
-    kp_writer w;
-    kp_writer_init(&w, 256);
-    if (rc == 0 && count > 0)
-        rc = kp_batch_builder_finish(&bb, &w);
-    kp_batch_builder_free(&bb);
-    commit_ctx *c = rc == 0 && count > 0 ? malloc(sizeof(*c)) : NULL;
-    if (!c) {
-        kp_writer_free(&w);
-        if (rc || count > 0)
-            fail_items(items, n, KP_ERR_UNKNOWN_SERVER_ERROR);
+    if (count == 0) {
+        kp_batch_builder_free(&bb);
         done(ctx);
         return;
     }
-    c->g = g;
-    c->n = n;
-    c->items = items;
-    c->done = done;
-    c->ctx = ctx;
-    g->refs++;
-    g->pending_commits++;
-    gs->env.append(gs->env.arg, g->partition, w.buf, w.len, committed, c);
-    kp_writer_free(&w);
+    commit_ctx *c = malloc(sizeof(*c));
+    if (c) {
+        c->g = g;
+        c->n = n;
+        c->items = items;
+        c->done = done;
+        c->ctx = ctx;
+        /* Before the append: committed() may run inline and counts down. */
+        g->pending_commits++;
+    }
+    if (srv_groupi_append(g, &bb, c ? rc : KP_E_NOMEM, committed, c) != 0) {
+        if (c)
+            g->pending_commits--;
+        free(c);
+        fail_items(items, n, KP_ERR_UNKNOWN_SERVER_ERROR);
+        done(ctx);
+    }
 }
 
 /* ---- OffsetDelete ------------------------------------------------------- */

@@ -19,7 +19,7 @@
 
 /* ---- loading (replay of __consumer_offsets) ----------------------------- */
 
-static srv_group *load_get(srv_groups *gs, int32_t partition, kp_str id)
+srv_group *srv_groupi_load_get(srv_groups *gs, int32_t partition, kp_str id)
 {
     srv_group *g = srv_groups_find(gs, id);
     if (!g)
@@ -32,7 +32,7 @@ static srv_group *load_get(srv_groups *gs, int32_t partition, kp_str id)
 void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_str topic, int32_t p,
                             const srv_goffset *o)
 {
-    srv_group *g = load_get(gs, partition, group);
+    srv_group *g = srv_groupi_load_get(gs, partition, group);
     if (!g)
         return;
     if (o)
@@ -43,7 +43,7 @@ void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_
 
 void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group, const kp_group_metadata_value *v)
 {
-    srv_group *g = load_get(gs, partition, group);
+    srv_group *g = srv_groupi_load_get(gs, partition, group);
     if (!g)
         return;
     if (g->cg && !v)
