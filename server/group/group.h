@@ -11,7 +11,11 @@
  * the records it writes there. Must not: block, touch another shard, or know
  * about connections: it talks to the outside through srv_groups_env (clock,
  * log appends, timers) and through result callbacks, so unit tests can drive
- * it with a fake clock and a fake log.
+ * it with a fake clock and a fake log (server/tests/fake_group_env.h).
+ *
+ * Implemented by group.c (the map, lifecycle, timers), group_classic.c (the
+ * classic protocol), group_offsets.c (committed offsets) and group_replay.c
+ * (loading), which share group_internal.h; consumer.c runs KIP-848 groups.
  *
  * Result callbacks may run inline (before the call returns) or later (timers,
  * durable appends). They must copy what they keep: the strings and bytes they
