@@ -354,18 +354,6 @@ static void rearm(srv_group *g)
         g->gs->env.arm(g->gs->env.arg, g, d);
 }
 
-/* ---- subscriptions ------------------------------------------------------ */
-
-int srv_groupi_subscribed_to(const srv_group *g, const char *topic)
-{
-    if (g->nsubscribed < 0)
-        return 1;
-    for (int i = 0; i < g->nsubscribed; i++)
-        if (srv_scmp(g->subscribed[i], topic) == 0)
-            return 1;
-    return 0;
-}
-
 void srv_group_fire(srv_group *g)
 {
     srv_groups *gs = g->gs;
@@ -395,6 +383,18 @@ void srv_groups_poll(srv_groups *gs)
             if (d >= 0 && d <= t)
                 srv_group_fire(g);
         }
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+int srv_groupi_subscribed_to(const srv_group *g, const char *topic)
+{
+    if (g->nsubscribed < 0)
+        return 1;
+    for (int i = 0; i < g->nsubscribed; i++)
+        if (srv_scmp(g->subscribed[i], topic) == 0)
+            return 1;
+    return 0;
 }
 
 /* ---- tombstones, DeleteGroups ------------------------------------------- */

@@ -6,7 +6,7 @@
  * group_replay.c: loading; consumer.c: KIP-848 groups).
  *
  * Owns nothing: declarations only. Must not: be included outside group/
- * (group.h is the public face), or grow helpers that only one file calls.
+ * (group.h is the public face), or declare what only its own file uses.
  */
 #ifndef SRV_GROUP_INTERNAL_H
 #define SRV_GROUP_INTERNAL_H
@@ -26,7 +26,7 @@ struct srv_groups {
     size_t nbuckets, count;
 };
 
-/* ---- group.c: the map, lifecycle, timers ---------------------------------- */
+/* ---- group.c: the map, lifecycle, timers -------------------------------- */
 
 int64_t srv_groupi_now(const srv_groups *gs);
 const srv_groups_config *srv_groupi_cfg(const srv_groups *gs);
@@ -66,7 +66,7 @@ void srv_groupi_append_tombs(srv_group *g, kp_batch_builder *bb, int rc, int16_t
 /* The tombstone(s) of the group's own records, by kind. */
 int srv_groupi_add_group_tombstone(kp_batch_builder *bb, int64_t ts, const srv_group *g);
 
-/* ---- group_classic.c: members and the rebalance --------------------------- */
+/* ---- group_classic.c: members and the rebalance ------------------------- */
 
 srv_gmember *srv_groupi_member_get(const srv_group *g, kp_str id);
 /* A member from a JoinGroup (copied), not yet in the group. */
@@ -84,13 +84,13 @@ void srv_groupi_clear_classic(srv_group *g);
 /* The classic deadlines due at t (srv_group_fire). */
 void srv_groupi_classic_fire(srv_group *g, int64_t t);
 
-/* ---- group_offsets.c: committed offsets ----------------------------------- */
+/* ---- group_offsets.c: committed offsets --------------------------------- */
 
 void srv_groupi_offset_put(srv_group *g, kp_str topic, int32_t p, const srv_goffset *v);
 void srv_groupi_offset_del(srv_group *g, kp_str topic, int32_t p);
 void srv_groupi_offsets_clear(srv_group *g);
 
-/* ---- group_replay.c: loading --------------------------------------------- */
+/* ---- group_replay.c: loading -------------------------------------------- */
 
 /* The group a replayed record belongs to, created when new; its partition is
  * the one being replayed (NULL: out of memory). */
