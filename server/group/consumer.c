@@ -1,11 +1,11 @@
 /*
  * consumer.c — the KIP-848 consumer groups of one shard (see consumer.h).
  *
- * Owns every srv_cgroup and srv_cmember and the consumer records of
+ * Owns every srv_cgroup and srv_cmember and which consumer records of
  * __consumer_offsets (ConsumerGroupMetadata, PartitionMetadata, MemberMetadata,
- * TargetAssignmentMetadata/Member, CurrentMemberAssignment). Must not: block,
- * or answer a heartbeat before its records are durable (Kafka answers once
- * the records are committed).
+ * TargetAssignmentMetadata/Member, CurrentMemberAssignment) a change writes;
+ * group_log.c encodes them. Must not: block, or answer a heartbeat before
+ * its records are durable (Kafka answers once the records are committed).
  *
  * As in Kafka, the in-memory state moves on at once and the records describe
  * the change; a failed append is answered with the storage error and the
@@ -22,18 +22,11 @@
 
 #include "assignor.h"
 #include "errors.h"
+#include "group_internal.h"
 #include "group_log.h"
 #include "kp_messages.h"
 #include "logging.h"
 #include "sstr.h"
-
-/* Record key versions (the "validVersions" of each key: Kafka's record types). */
-#define KEY_CG_EPOCH          3
-#define KEY_CG_TOPICS         4
-#define KEY_CG_MEMBER         5
-#define KEY_CG_TARGET_EPOCH   6
-#define KEY_CG_TARGET_MEMBER  7
-#define KEY_CG_CURRENT_MEMBER 8
 
 /* ---- partition sets ------------------------------------------------------ */
 
@@ -285,265 +278,6 @@ static int32_t partition_epoch(const srv_cgroup *cg, const srv_cmember *self, co
     return -1;
 }
 
-/* ---- records ------------------------------------------------------------- */
-
-static kp_str cstr(const char *s)
-{
-    return srv_s(s);
-}
-
-/* Adds key kw and value vw (NULL: tombstone) to bb; frees both writers. */
-static int add_record(kp_batch_builder *bb, int64_t ts, kp_writer *kw, kp_writer *vw, int rc)
-{
-    if (rc == 0)
-        rc = kw->err ? kw->err : (vw ? vw->err : 0);
-    if (rc == 0)
-        rc = kp_batch_builder_add(bb, ts, (kp_bytes){kw->buf, (int32_t)kw->len},
-                                  vw ? (kp_bytes){vw->buf, (int32_t)vw->len} : KP_BYTES_NULL, NULL, 0);
-    kp_writer_free(kw);
-    if (vw)
-        kp_writer_free(vw);
-    return rc;
-}
-
-/* Group-level keys (epoch, topics, target epoch) share one shape. */
-static int group_key(kp_writer *kw, int16_t ver, const char *group)
-{
-    kp_writer_init(kw, 64);
-    kp_write_i16(kw, ver);
-    kp_consumer_group_metadata_key k;
-    kp_consumer_group_metadata_key_init(&k);
-    k.group_id = srv_s(group);
-    /* The three group-level keys are the same single string field. */
-    return kp_consumer_group_metadata_key_encode(kw, KEY_CG_EPOCH, &k);
-}
-
-/* Member-level keys (member, target member, current member) likewise. */
-static int member_key(kp_writer *kw, int16_t ver, const char *group, const char *member)
-{
-    kp_writer_init(kw, 64);
-    kp_write_i16(kw, ver);
-    kp_consumer_group_member_metadata_key k;
-    kp_consumer_group_member_metadata_key_init(&k);
-    k.group_id = srv_s(group);
-    k.member_id = srv_s(member);
-    return kp_consumer_group_member_metadata_key_encode(kw, KEY_CG_MEMBER, &k);
-}
-
-static int rec_epoch(kp_batch_builder *bb, int64_t ts, const char *group, int16_t key, const int32_t *epoch)
-{
-    kp_writer kw, vw;
-    int rc = group_key(&kw, key, group);
-    if (!epoch)
-        return add_record(bb, ts, &kw, NULL, rc);
-    kp_writer_init(&vw, 16);
-    kp_write_i16(&vw, 0);
-    if (rc == 0 && key == KEY_CG_EPOCH) {
-        kp_consumer_group_metadata_value v;
-        kp_consumer_group_metadata_value_init(&v);
-        v.epoch = *epoch;
-        rc = kp_consumer_group_metadata_value_encode(&vw, 0, &v);
-    } else if (rc == 0) {
-        kp_consumer_group_target_assignment_metadata_value v;
-        kp_consumer_group_target_assignment_metadata_value_init(&v);
-        v.assignment_epoch = *epoch;
-        rc = kp_consumer_group_target_assignment_metadata_value_encode(&vw, 0, &v);
-    }
-    return add_record(bb, ts, &kw, &vw, rc);
-}
-
-static int rec_topics(kp_batch_builder *bb, int64_t ts, const char *group, const srv_cgroup *cg)
-{
-    kp_writer kw, vw;
-    int rc = group_key(&kw, KEY_CG_TOPICS, group);
-    if (!cg)
-        return add_record(bb, ts, &kw, NULL, rc);
-    kp_writer_init(&vw, 64);
-    kp_write_i16(&vw, 0);
-    kp_consumer_group_partition_metadata_value_topic_metadata *tm =
-        calloc((size_t)cg->ntopics + 1, sizeof(*tm));
-    if (!tm)
-        rc = KP_E_NOMEM;
-    if (rc == 0) {
-        for (int i = 0; i < cg->ntopics; i++) {
-            kp_consumer_group_partition_metadata_value_topic_metadata_init(&tm[i]);
-            tm[i].topic_id = cg->topics[i].id;
-            tm[i].topic_name = srv_s(cg->topics[i].name);
-            tm[i].num_partitions = cg->topics[i].nparts;
-            tm[i].partition_metadata_count = 0; /* no racks here */
-        }
-        kp_consumer_group_partition_metadata_value v;
-        kp_consumer_group_partition_metadata_value_init(&v);
-        v.topics = tm;
-        v.topics_count = cg->ntopics;
-        rc = kp_consumer_group_partition_metadata_value_encode(&vw, 0, &v);
-    }
-    free(tm);
-    return add_record(bb, ts, &kw, &vw, rc);
-}
-
-static int rec_member(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
-                      const srv_cmember *m)
-{
-    kp_writer kw, vw;
-    int rc = member_key(&kw, KEY_CG_MEMBER, group, id);
-    if (!m)
-        return add_record(bb, ts, &kw, NULL, rc);
-    kp_writer_init(&vw, 128);
-    kp_write_i16(&vw, 0);
-    kp_str *subs = calloc((size_t)m->nsubs + 1, sizeof(*subs));
-    if (!subs)
-        rc = KP_E_NOMEM;
-    if (rc == 0) {
-        for (int i = 0; i < m->nsubs; i++)
-            subs[i] = srv_s(m->subs[i]);
-        kp_consumer_group_member_metadata_value v;
-        kp_consumer_group_member_metadata_value_init(&v);
-        v.instance_id = cstr(m->instance_id);
-        v.rack_id = cstr(m->rack_id);
-        v.client_id = m->client_id ? srv_s(m->client_id) : kp_str_c("");
-        v.client_host = m->client_host ? srv_s(m->client_host) : kp_str_c("");
-        v.subscribed_topic_names = subs;
-        v.subscribed_topic_names_count = m->nsubs;
-        v.subscribed_topic_regex = KP_STR_NULL;
-        v.rebalance_timeout_ms = m->rebalance_timeout_ms;
-        v.server_assignor = cstr(m->assignor);
-        v.classic_member_metadata = NULL;
-        rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
-    }
-    free(subs);
-    return add_record(bb, ts, &kw, &vw, rc);
-}
-
-/* The per-topic runs of a set, in memory the caller frees with free(). */
-typedef struct tp_runs {
-    int n;
-    srv_tpgroup *g;
-    int32_t *parts;
-} tp_runs;
-
-static int runs_of(const srv_tps *s, tp_runs *r)
-{
-    r->g = malloc(((size_t)s->n + 1) * sizeof(*r->g));
-    r->parts = malloc(((size_t)s->n + 1) * sizeof(*r->parts));
-    if (!r->g || !r->parts) {
-        free(r->g);
-        free(r->parts);
-        return KP_E_NOMEM;
-    }
-    r->n = srv_tps_groups(s, r->g, r->parts);
-    return 0;
-}
-
-static void runs_free(tp_runs *r)
-{
-    free(r->g);
-    free(r->parts);
-}
-
-static int rec_target(kp_batch_builder *bb, int64_t ts, const char *group, const char *id, const srv_tps *t)
-{
-    kp_writer kw, vw;
-    int rc = member_key(&kw, KEY_CG_TARGET_MEMBER, group, id);
-    if (!t)
-        return add_record(bb, ts, &kw, NULL, rc);
-    kp_writer_init(&vw, 64);
-    kp_write_i16(&vw, 0);
-    tp_runs r = {0};
-    kp_consumer_group_target_assignment_member_value_topic_partition *tps = NULL;
-    if (rc == 0)
-        rc = runs_of(t, &r);
-    if (rc == 0 && !(tps = calloc((size_t)r.n + 1, sizeof(*tps))))
-        rc = KP_E_NOMEM;
-    if (rc == 0) {
-        for (int i = 0; i < r.n; i++) {
-            tps[i].topic_id = r.g[i].topic;
-            tps[i].partitions = (int32_t *)r.g[i].parts;
-            tps[i].partitions_count = r.g[i].n;
-        }
-        kp_consumer_group_target_assignment_member_value v;
-        kp_consumer_group_target_assignment_member_value_init(&v);
-        v.topic_partitions = tps;
-        v.topic_partitions_count = r.n;
-        rc = kp_consumer_group_target_assignment_member_value_encode(&vw, 0, &v);
-        runs_free(&r);
-    }
-    free(tps);
-    return add_record(bb, ts, &kw, &vw, rc);
-}
-
-static int fill_current(const srv_tps *s, tp_runs *r,
-                        kp_consumer_group_current_member_assignment_value_topic_partitions **out)
-{
-    int rc = runs_of(s, r);
-    if (rc)
-        return rc;
-    *out = calloc((size_t)r->n + 1, sizeof(**out));
-    if (!*out) {
-        runs_free(r);
-        return KP_E_NOMEM;
-    }
-    for (int i = 0; i < r->n; i++) {
-        (*out)[i].topic_id = r->g[i].topic;
-        (*out)[i].partitions = (int32_t *)r->g[i].parts;
-        (*out)[i].partitions_count = r->g[i].n;
-    }
-    return 0;
-}
-
-static int rec_current(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
-                       const srv_cmember *m)
-{
-    kp_writer kw, vw;
-    int rc = member_key(&kw, KEY_CG_CURRENT_MEMBER, group, id);
-    if (!m)
-        return add_record(bb, ts, &kw, NULL, rc);
-    kp_writer_init(&vw, 64);
-    kp_write_i16(&vw, 0);
-    tp_runs ra = {0}, rr = {0};
-    kp_consumer_group_current_member_assignment_value v;
-    kp_consumer_group_current_member_assignment_value_init(&v);
-    v.assigned_partitions = v.partitions_pending_revocation = NULL;
-    if (rc == 0)
-        rc = fill_current(&m->assigned, &ra, &v.assigned_partitions);
-    if (rc == 0 && (rc = fill_current(&m->revoking, &rr, &v.partitions_pending_revocation)) != 0)
-        runs_free(&ra);
-    if (rc == 0) {
-        v.member_epoch = m->epoch;
-        v.previous_member_epoch = m->prev_epoch;
-        v.state = m->state;
-        v.assigned_partitions_count = ra.n;
-        v.partitions_pending_revocation_count = rr.n;
-        rc = kp_consumer_group_current_member_assignment_value_encode(&vw, 0, &v);
-        runs_free(&ra);
-        runs_free(&rr);
-    }
-    free(v.assigned_partitions);
-    free(v.partitions_pending_revocation);
-    return add_record(bb, ts, &kw, &vw, rc);
-}
-
-int srv_cgroup_add_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g)
-{
-    const srv_cgroup *cg = g->cg;
-    int rc = 0;
-    for (int i = 0; cg && rc == 0 && i < cg->nmembers; i++) {
-        const char *id = cg->members[i]->id;
-        rc = rec_current(bb, ts, g->id, id, NULL);
-        if (rc == 0)
-            rc = rec_target(bb, ts, g->id, id, NULL);
-        if (rc == 0)
-            rc = rec_member(bb, ts, g->id, id, NULL);
-    }
-    if (rc == 0)
-        rc = rec_epoch(bb, ts, g->id, KEY_CG_TARGET_EPOCH, NULL);
-    if (rc == 0)
-        rc = rec_topics(bb, ts, g->id, NULL);
-    if (rc == 0)
-        rc = rec_epoch(bb, ts, g->id, KEY_CG_EPOCH, NULL);
-    return rc;
-}
-
 /* ---- appends ------------------------------------------------------------- */
 
 typedef struct write_ctx {
@@ -626,25 +360,14 @@ static void commit(srv_group *g, kp_batch_builder *bb, int nrec, int rc, write_c
         write_ctx_free(w);
         return;
     }
-    kp_writer out;
-    kp_writer_init(&out, 256);
-    if (rc == 0)
-        rc = kp_batch_builder_finish(bb, &out);
-    kp_batch_builder_free(bb);
-    if (rc) {
-        kp_writer_free(&out);
+    w->g = g;
+    if ((rc = srv_groupi_append(g, bb, rc, written, w)) != 0) {
         srv_error("group %.*s: cannot encode its consumer group records (%d)", SRV_SP(g->id), rc);
         if (!w->r.error)
             w->r.error = KP_ERR_UNKNOWN_SERVER_ERROR;
         answer(w);
         write_ctx_free(w);
-        return;
     }
-    w->g = g;
-    srv_groupi_ref(g);
-    const srv_groups_env *env = srv_groupi_env(g->gs);
-    env->append(env->arg, g->partition, out.buf, out.len, written, w);
-    kp_writer_free(&out);
 }
 
 /* ---- subscriptions and the target assignment ---------------------------- */
@@ -726,7 +449,7 @@ static int refresh_topics(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
     cg->topics = nt;
     cg->ntopics = n;
     if (*rc == 0)
-        *rc = rec_topics(bb, ts, g->id, cg);
+        *rc = srv_glog_add_cg_topics(bb, ts, g->id, cg);
     (*nrec)++;
     return 1;
 }
@@ -781,12 +504,12 @@ static void update_target(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
             m->target = am[i].out;
             am[i].out = (srv_tps){0};
             if (*rc == 0)
-                *rc = rec_target(bb, ts, g->id, m->id, &m->target);
+                *rc = srv_glog_add_cg_target(bb, ts, g->id, m->id, &m->target);
             (*nrec)++;
         }
         cg->assignment_epoch = cg->epoch;
         if (*rc == 0)
-            *rc = rec_epoch(bb, ts, g->id, KEY_CG_TARGET_EPOCH, &cg->assignment_epoch);
+            *rc = srv_glog_add_cg_target_epoch(bb, ts, g->id, &cg->assignment_epoch);
         (*nrec)++;
         srv_info("group %.*s: target assignment of epoch %d computed by the %.*s assignor", SRV_SP(g->id),
                  cg->epoch, name.len, name.p);
@@ -911,17 +634,17 @@ static void fence(srv_group *g, int idx, kp_batch_builder *bb, int64_t ts, int *
     srv_cgroup *cg = g->cg;
     const char *id = cg->members[idx]->id;
     if (*rc == 0)
-        *rc = rec_current(bb, ts, g->id, id, NULL);
+        *rc = srv_glog_add_cg_current(bb, ts, g->id, id, NULL);
     if (*rc == 0)
-        *rc = rec_target(bb, ts, g->id, id, NULL);
+        *rc = srv_glog_add_cg_target(bb, ts, g->id, id, NULL);
     if (*rc == 0)
-        *rc = rec_member(bb, ts, g->id, id, NULL);
+        *rc = srv_glog_add_cg_member(bb, ts, g->id, id, NULL);
     *nrec += 3;
     remove_member_at(cg, idx);
     refresh_topics(g, bb, ts, nrec, rc);
     cg->epoch++;
     if (*rc == 0)
-        *rc = rec_epoch(bb, ts, g->id, KEY_CG_EPOCH, &cg->epoch);
+        *rc = srv_glog_add_cg_epoch(bb, ts, g->id, &cg->epoch);
     (*nrec)++;
     srv_groupi_sync_consumer(g);
 }
@@ -1141,7 +864,7 @@ static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx
         m->epoch = SRV_CEPOCH_LEAVE_STATIC;
         srv_tps_free(&m->revoking);
         m->rebalance_deadline = -1;
-        rc = rec_current(&bb, ts, g->id, m->id, m);
+        rc = srv_glog_add_cg_current(&bb, ts, g->id, m->id, m);
         nrec++;
     } else if (m) {
         srv_info("group %.*s: member %.*s left", SRV_SP(g->id), SRV_SP(m->id));
@@ -1291,11 +1014,11 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         m->assignor = replaced->assignor;
         replaced->assignor = NULL;
         if (rc == 0)
-            rc = rec_current(&bb, ts, g->id, replaced->id, NULL);
+            rc = srv_glog_add_cg_current(&bb, ts, g->id, replaced->id, NULL);
         if (rc == 0)
-            rc = rec_target(&bb, ts, g->id, replaced->id, NULL);
+            rc = srv_glog_add_cg_target(&bb, ts, g->id, replaced->id, NULL);
         if (rc == 0)
-            rc = rec_member(&bb, ts, g->id, replaced->id, NULL);
+            rc = srv_glog_add_cg_member(&bb, ts, g->id, replaced->id, NULL);
         nrec += 3;
         remove_member_at(cg, member_index(cg, replaced));
     } else if (is_new) {
@@ -1322,7 +1045,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     meta_changed |= set_str(&m->client_host, rq->client_host.len >= 0 ? rq->client_host : kp_str_c(""));
     if (meta_changed) {
         if (rc == 0)
-            rc = rec_member(&bb, ts, g->id, m->id, m);
+            rc = srv_glog_add_cg_member(&bb, ts, g->id, m->id, m);
         nrec++;
     }
     srv_groupi_sync_consumer(g);
@@ -1333,7 +1056,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     if (bump) {
         cg->epoch++;
         if (rc == 0)
-            rc = rec_epoch(&bb, ts, g->id, KEY_CG_EPOCH, &cg->epoch);
+            rc = srv_glog_add_cg_epoch(&bb, ts, g->id, &cg->epoch);
         nrec++;
         srv_info("group %.*s: epoch bumped to %d", SRV_SP(g->id), cg->epoch);
     }
@@ -1347,7 +1070,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     int copied = tps_copy(&before, &m->assigned) == 0;
     if (reconcile(cg, m, ownedp)) {
         if (rc == 0)
-            rc = rec_current(&bb, ts, g->id, m->id, m);
+            rc = srv_glog_add_cg_current(&bb, ts, g->id, m->id, m);
         nrec++;
         srv_info("group %.*s: member %.*s is at epoch %d (%s), %d partitions assigned, %d pending revocation",
                  SRV_SP(g->id), SRV_SP(m->id), m->epoch,
@@ -1467,12 +1190,9 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
 
 static srv_group *load_cgroup(srv_groups *gs, int32_t partition, kp_str id)
 {
-    srv_group *g = srv_groups_find(gs, id);
-    if (!g)
-        g = srv_groupi_create(gs, id, partition);
+    srv_group *g = srv_groupi_load_get(gs, partition, id);
     if (!g)
         return NULL;
-    g->partition = partition;
     if (!g->cg) {
         srv_cgroup *cg = calloc(1, sizeof(*cg));
         if (!cg)

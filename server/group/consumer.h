@@ -4,7 +4,7 @@
  * target assignment computed by a server-side assignor ("uniform", "range"),
  * the per-member reconciliation (a partition is handed to a member only once
  * no other member still owns it) and the records of __consumer_offsets that
- * keep all of it across restarts.
+ * keep all of it across restarts (their bytes: group_log.c).
  *
  * Kafka 3.9's GroupMetadataManager / CurrentAssignmentBuilder are the
  * reference for every decision and error code.
@@ -12,9 +12,9 @@
  * A group id is either classic or consumer: srv_group.cg is non-NULL for a
  * consumer group. The committed offsets stay in srv_group for both kinds.
  *
- * Owns: the srv_cgroup of each consumer group and the records it writes. Must
- * not: block, touch a shard, or keep pointers a caller gave it (everything is
- * copied).
+ * Owns: the srv_cgroup of each consumer group and when its records are
+ * written. Must not: block, touch a shard, or keep pointers a caller gave it
+ * (everything is copied).
  */
 #ifndef SRV_GROUP_CONSUMER_H
 #define SRV_GROUP_CONSUMER_H
@@ -138,7 +138,7 @@ typedef void (*srv_chb_cb)(void *ctx, const srv_chb_result *r);
  * nothing changed). */
 void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *rq, srv_chb_cb cb, void *ctx);
 
-/* ---- used by group.c ----------------------------------------------------- */
+/* ---- used by the group files --------------------------------------------- */
 
 /* OffsetCommit / OffsetFetch of a consumer group (ConsumerGroup.validateOffsetCommit/Fetch). */
 int16_t srv_cgroup_validate_commit(const srv_group *g, kp_str member_id, int32_t member_epoch,
@@ -147,24 +147,9 @@ int16_t srv_cgroup_validate_fetch(const srv_group *g, kp_str member_id, int32_t 
 /* Session and rebalance deadlines. */
 int64_t srv_cgroup_next_deadline(const srv_group *g);
 void srv_cgroup_fire(srv_group *g, int64_t now);
-/* Adds the tombstones of every consumer record of g (deletion, conversion). */
-int srv_cgroup_add_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g);
 void srv_cgroup_free(srv_cgroup *cg);
 /* After replay: sessions start now, derived state is rebuilt. */
 void srv_cgroup_load_finish(srv_group *g);
-
-/* group.c internals consumer.c relies on. */
-srv_group *srv_groupi_create(srv_groups *gs, kp_str id, int32_t partition);
-int64_t srv_groupi_now(const srv_groups *gs);
-const srv_groups_config *srv_groupi_cfg(const srv_groups *gs);
-const srv_groups_env *srv_groupi_env(const srv_groups *gs);
-void srv_groupi_ref(srv_group *g);
-void srv_groupi_unref(srv_group *g);
-void srv_groupi_rearm(srv_group *g);
-/* Drops the classic membership of an empty classic group (upgrade). */
-void srv_groupi_clear_classic(srv_group *g);
-/* Keeps srv_group.state / subscribed in line with the consumer members. */
-void srv_groupi_sync_consumer(srv_group *g);
 
 /* ---- replay (group_log.c) ------------------------------------------------- */
 

@@ -11,7 +11,11 @@
  * the records it writes there. Must not: block, touch another shard, or know
  * about connections: it talks to the outside through srv_groups_env (clock,
  * log appends, timers) and through result callbacks, so unit tests can drive
- * it with a fake clock and a fake log.
+ * it with a fake clock and a fake log (server/tests/fake_group_env.h).
+ *
+ * Implemented by group.c (the map, lifecycle, timers), group_classic.c (the
+ * classic protocol), group_offsets.c (committed offsets) and group_replay.c
+ * (loading), which share group_internal.h; consumer.c runs KIP-848 groups.
  *
  * Result callbacks may run inline (before the call returns) or later (timers,
  * durable appends). They must copy what they keep: the strings and bytes they
@@ -100,7 +104,7 @@ void srv_groups_expire_offsets(srv_groups *gs);
 /* __consumer_offsets partition of a group: abs(Java String.hashCode) % n. */
 int32_t srv_group_partition_for(kp_str group_id, int32_t npartitions);
 
-/* ---- state (read-only outside group.c) ---------------------------------- */
+/* ---- state (read-only outside group/) ----------------------------------- */
 
 typedef struct srv_gprotocol {
     char *name;

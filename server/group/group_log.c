@@ -3,10 +3,11 @@
  *
  * Owns the byte layout of keys and values (see group_log.h). Must not: trust
  * a record read back (a damaged or foreign record is skipped with a warning,
- * never applied half-way), or allocate outside the caller's arena and the
- * builder.
+ * never applied half-way), or keep memory beyond a call (scratch arrays
+ * are freed before returning; the bytes go into the caller's builder).
  *
- * The KIP-848 records are encoded by consumer.c and decoded here.
+ * The only file that knows the bytes of those records, classic and KIP-848
+ * alike: consumer.c and group*.c decide what to write, this file how.
  */
 #include "group_log.h"
 
@@ -23,6 +24,14 @@
 #define VAL_OFFSET_V  3 /* OffsetCommitValue with leader epoch */
 #define VAL_OFFSET_V1 1 /* OffsetCommitValue with an explicit expire timestamp */
 #define VAL_GROUP_V   3 /* GroupMetadataValue with group instance ids */
+
+/* Record key versions (the "validVersions" of each key: Kafka's record types). */
+#define KEY_CG_EPOCH          3
+#define KEY_CG_TOPICS         4
+#define KEY_CG_MEMBER         5
+#define KEY_CG_TARGET_EPOCH   6
+#define KEY_CG_TARGET_MEMBER  7
+#define KEY_CG_CURRENT_MEMBER 8
 
 int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, kp_str group, kp_str topic, int32_t partition,
                         const srv_goffset *o)
@@ -112,6 +121,276 @@ int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, con
     kp_writer_free(&kw);
     kp_writer_free(&vw);
     return rc;
+}
+
+/* ---- KIP-848 consumer group records ------------------------------------------------------------- */
+
+static kp_str cstr(const char *s)
+{
+    return srv_s(s);
+}
+
+/* Adds key kw and value vw (NULL: tombstone) to bb; frees both writers. */
+static int add_record(kp_batch_builder *bb, int64_t ts, kp_writer *kw, kp_writer *vw, int rc)
+{
+    if (rc == 0)
+        rc = kw->err ? kw->err : (vw ? vw->err : 0);
+    if (rc == 0)
+        rc = kp_batch_builder_add(bb, ts, (kp_bytes){kw->buf, (int32_t)kw->len},
+                                  vw ? (kp_bytes){vw->buf, (int32_t)vw->len} : KP_BYTES_NULL, NULL, 0);
+    kp_writer_free(kw);
+    if (vw)
+        kp_writer_free(vw);
+    return rc;
+}
+
+/* Group-level keys (epoch, topics, target epoch) share one shape. */
+static int group_key(kp_writer *kw, int16_t ver, const char *group)
+{
+    kp_writer_init(kw, 64);
+    kp_write_i16(kw, ver);
+    kp_consumer_group_metadata_key k;
+    kp_consumer_group_metadata_key_init(&k);
+    k.group_id = srv_s(group);
+    /* The three group-level keys are the same single string field. */
+    return kp_consumer_group_metadata_key_encode(kw, KEY_CG_EPOCH, &k);
+}
+
+/* Member-level keys (member, target member, current member) likewise. */
+static int member_key(kp_writer *kw, int16_t ver, const char *group, const char *member)
+{
+    kp_writer_init(kw, 64);
+    kp_write_i16(kw, ver);
+    kp_consumer_group_member_metadata_key k;
+    kp_consumer_group_member_metadata_key_init(&k);
+    k.group_id = srv_s(group);
+    k.member_id = srv_s(member);
+    return kp_consumer_group_member_metadata_key_encode(kw, KEY_CG_MEMBER, &k);
+}
+
+static int rec_epoch(kp_batch_builder *bb, int64_t ts, const char *group, int16_t key, const int32_t *epoch)
+{
+    kp_writer kw, vw;
+    int rc = group_key(&kw, key, group);
+    if (!epoch)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 16);
+    kp_write_i16(&vw, 0);
+    if (rc == 0 && key == KEY_CG_EPOCH) {
+        kp_consumer_group_metadata_value v;
+        kp_consumer_group_metadata_value_init(&v);
+        v.epoch = *epoch;
+        rc = kp_consumer_group_metadata_value_encode(&vw, 0, &v);
+    } else if (rc == 0) {
+        kp_consumer_group_target_assignment_metadata_value v;
+        kp_consumer_group_target_assignment_metadata_value_init(&v);
+        v.assignment_epoch = *epoch;
+        rc = kp_consumer_group_target_assignment_metadata_value_encode(&vw, 0, &v);
+    }
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+int srv_glog_add_cg_topics(kp_batch_builder *bb, int64_t ts, const char *group, const srv_cgroup *cg)
+{
+    kp_writer kw, vw;
+    int rc = group_key(&kw, KEY_CG_TOPICS, group);
+    if (!cg)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    kp_consumer_group_partition_metadata_value_topic_metadata *tm =
+        calloc((size_t)cg->ntopics + 1, sizeof(*tm));
+    if (!tm)
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < cg->ntopics; i++) {
+            kp_consumer_group_partition_metadata_value_topic_metadata_init(&tm[i]);
+            tm[i].topic_id = cg->topics[i].id;
+            tm[i].topic_name = srv_s(cg->topics[i].name);
+            tm[i].num_partitions = cg->topics[i].nparts;
+            tm[i].partition_metadata_count = 0; /* no racks here */
+        }
+        kp_consumer_group_partition_metadata_value v;
+        kp_consumer_group_partition_metadata_value_init(&v);
+        v.topics = tm;
+        v.topics_count = cg->ntopics;
+        rc = kp_consumer_group_partition_metadata_value_encode(&vw, 0, &v);
+    }
+    free(tm);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+int srv_glog_add_cg_member(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                           const srv_cmember *m)
+{
+    kp_writer kw, vw;
+    int rc = member_key(&kw, KEY_CG_MEMBER, group, id);
+    if (!m)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 128);
+    kp_write_i16(&vw, 0);
+    kp_str *subs = calloc((size_t)m->nsubs + 1, sizeof(*subs));
+    if (!subs)
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < m->nsubs; i++)
+            subs[i] = srv_s(m->subs[i]);
+        kp_consumer_group_member_metadata_value v;
+        kp_consumer_group_member_metadata_value_init(&v);
+        v.instance_id = cstr(m->instance_id);
+        v.rack_id = cstr(m->rack_id);
+        v.client_id = m->client_id ? srv_s(m->client_id) : kp_str_c("");
+        v.client_host = m->client_host ? srv_s(m->client_host) : kp_str_c("");
+        v.subscribed_topic_names = subs;
+        v.subscribed_topic_names_count = m->nsubs;
+        v.subscribed_topic_regex = KP_STR_NULL;
+        v.rebalance_timeout_ms = m->rebalance_timeout_ms;
+        v.server_assignor = cstr(m->assignor);
+        v.classic_member_metadata = NULL;
+        rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
+    }
+    free(subs);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+/* The per-topic runs of a set, in memory the caller frees with free(). */
+typedef struct tp_runs {
+    int n;
+    srv_tpgroup *g;
+    int32_t *parts;
+} tp_runs;
+
+static int runs_of(const srv_tps *s, tp_runs *r)
+{
+    r->g = malloc(((size_t)s->n + 1) * sizeof(*r->g));
+    r->parts = malloc(((size_t)s->n + 1) * sizeof(*r->parts));
+    if (!r->g || !r->parts) {
+        free(r->g);
+        free(r->parts);
+        return KP_E_NOMEM;
+    }
+    r->n = srv_tps_groups(s, r->g, r->parts);
+    return 0;
+}
+
+static void runs_free(tp_runs *r)
+{
+    free(r->g);
+    free(r->parts);
+}
+
+int srv_glog_add_cg_target(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                           const srv_tps *t)
+{
+    kp_writer kw, vw;
+    int rc = member_key(&kw, KEY_CG_TARGET_MEMBER, group, id);
+    if (!t)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    tp_runs r = {0};
+    kp_consumer_group_target_assignment_member_value_topic_partition *tps = NULL;
+    if (rc == 0)
+        rc = runs_of(t, &r);
+    if (rc == 0 && !(tps = calloc((size_t)r.n + 1, sizeof(*tps))))
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < r.n; i++) {
+            tps[i].topic_id = r.g[i].topic;
+            tps[i].partitions = (int32_t *)r.g[i].parts;
+            tps[i].partitions_count = r.g[i].n;
+        }
+        kp_consumer_group_target_assignment_member_value v;
+        kp_consumer_group_target_assignment_member_value_init(&v);
+        v.topic_partitions = tps;
+        v.topic_partitions_count = r.n;
+        rc = kp_consumer_group_target_assignment_member_value_encode(&vw, 0, &v);
+        runs_free(&r);
+    }
+    free(tps);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+static int fill_current(const srv_tps *s, tp_runs *r,
+                        kp_consumer_group_current_member_assignment_value_topic_partitions **out)
+{
+    int rc = runs_of(s, r);
+    if (rc)
+        return rc;
+    *out = calloc((size_t)r->n + 1, sizeof(**out));
+    if (!*out) {
+        runs_free(r);
+        return KP_E_NOMEM;
+    }
+    for (int i = 0; i < r->n; i++) {
+        (*out)[i].topic_id = r->g[i].topic;
+        (*out)[i].partitions = (int32_t *)r->g[i].parts;
+        (*out)[i].partitions_count = r->g[i].n;
+    }
+    return 0;
+}
+
+int srv_glog_add_cg_current(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                            const srv_cmember *m)
+{
+    kp_writer kw, vw;
+    int rc = member_key(&kw, KEY_CG_CURRENT_MEMBER, group, id);
+    if (!m)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    tp_runs ra = {0}, rr = {0};
+    kp_consumer_group_current_member_assignment_value v;
+    kp_consumer_group_current_member_assignment_value_init(&v);
+    v.assigned_partitions = v.partitions_pending_revocation = NULL;
+    if (rc == 0)
+        rc = fill_current(&m->assigned, &ra, &v.assigned_partitions);
+    if (rc == 0 && (rc = fill_current(&m->revoking, &rr, &v.partitions_pending_revocation)) != 0)
+        runs_free(&ra);
+    if (rc == 0) {
+        v.member_epoch = m->epoch;
+        v.previous_member_epoch = m->prev_epoch;
+        v.state = m->state;
+        v.assigned_partitions_count = ra.n;
+        v.partitions_pending_revocation_count = rr.n;
+        rc = kp_consumer_group_current_member_assignment_value_encode(&vw, 0, &v);
+        runs_free(&ra);
+        runs_free(&rr);
+    }
+    free(v.assigned_partitions);
+    free(v.partitions_pending_revocation);
+    return add_record(bb, ts, &kw, &vw, rc);
+}
+
+int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g)
+{
+    const srv_cgroup *cg = g->cg;
+    int rc = 0;
+    for (int i = 0; cg && rc == 0 && i < cg->nmembers; i++) {
+        const char *id = cg->members[i]->id;
+        rc = srv_glog_add_cg_current(bb, ts, g->id, id, NULL);
+        if (rc == 0)
+            rc = srv_glog_add_cg_target(bb, ts, g->id, id, NULL);
+        if (rc == 0)
+            rc = srv_glog_add_cg_member(bb, ts, g->id, id, NULL);
+    }
+    if (rc == 0)
+        rc = srv_glog_add_cg_target_epoch(bb, ts, g->id, NULL);
+    if (rc == 0)
+        rc = srv_glog_add_cg_topics(bb, ts, g->id, NULL);
+    if (rc == 0)
+        rc = srv_glog_add_cg_epoch(bb, ts, g->id, NULL);
+    return rc;
+}
+
+int srv_glog_add_cg_epoch(kp_batch_builder *bb, int64_t ts, const char *group, const int32_t *epoch)
+{
+    return rec_epoch(bb, ts, group, KEY_CG_EPOCH, epoch);
+}
+
+int srv_glog_add_cg_target_epoch(kp_batch_builder *bb, int64_t ts, const char *group, const int32_t *epoch)
+{
+    return rec_epoch(bb, ts, group, KEY_CG_TARGET_EPOCH, epoch);
 }
 
 static void undecodable(int32_t partition, const kp_record *rec, const char *what)

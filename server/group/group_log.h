@@ -3,10 +3,12 @@
  * values are an int16 version followed by the generated codec's body
  * (OffsetCommitKey v1 / OffsetCommitValue v3 (v1 when an expire timestamp is
  * set) / GroupMetadataKey v2 / GroupMetadataValue v3, what Kafka 3.9 writes);
- * a null value is a tombstone, so compaction keeps the latest per key.
+ * a null value is a tombstone, so compaction keeps the latest per key. The
+ * KIP-848 consumer group records (key versions 3-8, value version 0) too.
  *
- * Owns the encoding and the replay of those records into a srv_groups. Must
- * not: touch the log itself (the caller appends and reads).
+ * Owns the encoding and the replay of those records into a srv_groups: no
+ * other file writes their bytes. Must not: touch the log itself (the caller
+ * appends and reads).
  */
 #ifndef SRV_GROUP_LOG_H
 #define SRV_GROUP_LOG_H
@@ -24,12 +26,29 @@ int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, kp_str group, kp_str t
 int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, const kp_bytes *assignments,
                        int tombstone);
 
+/* KIP-848 consumer group records; a NULL value (epoch, cg, m, t): tombstone.
+ * group and member are the coordinator's sstr. */
+struct srv_cgroup;
+struct srv_cmember;
+struct srv_tps;
+int srv_glog_add_cg_epoch(kp_batch_builder *bb, int64_t ts, const char *group, const int32_t *epoch);
+int srv_glog_add_cg_target_epoch(kp_batch_builder *bb, int64_t ts, const char *group, const int32_t *epoch);
+int srv_glog_add_cg_topics(kp_batch_builder *bb, int64_t ts, const char *group, const struct srv_cgroup *cg);
+int srv_glog_add_cg_member(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                           const struct srv_cmember *m);
+int srv_glog_add_cg_target(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                           const struct srv_tps *t);
+int srv_glog_add_cg_current(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
+                            const struct srv_cmember *m);
+/* The tombstones of every consumer record of g (deletion, conversion). */
+int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g);
+
 /* Replays one batch of a __consumer_offsets partition into gs. Records of
  * other kinds (share groups, future versions) are skipped; KIP-848 consumer
  * group records go to consumer.c. */
 int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b);
 
-/* Loading hooks, implemented by group.c for the replay. */
+/* Loading hooks, implemented by group_replay.c. */
 void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_str topic, int32_t p,
                             const srv_goffset *o);
 struct kp_group_metadata_value;

@@ -1,8 +1,9 @@
 /*
  * test_group_consumer.c — unit tests of the KIP-848 consumer groups
- * (server/group/consumer.c) driven by a fake clock, a fake topic metadata
- * and a fake __consumer_offsets log that keeps every batch, so a restart is a
- * replay of what was written: joins with the uniform and range assignors,
+ * (server/group/consumer.c) driven by the fake group environment
+ * (fake_group_env.h): a fake clock, a fake topic metadata and a fake
+ * __consumer_offsets log that keeps every batch, so a restart is a replay of
+ * what was written: joins with the uniform and range assignors,
  * revocation before assignment, fencing, static members, session expiry,
  * new partitions, offset commits with member epochs, and the classic /
  * consumer coexistence.
@@ -15,52 +16,24 @@
 #include <string.h>
 
 #include "errors.h"
+#include "fake_group_env.h"
 #include "group/consumer.h"
-#include "group/group_log.h"
 
-static int64_t g_now = 1000000;
-static int32_t g_nparts_a = 6;
+#define TOPIC_A_ID                                                                                           \
+    {                                                                                                        \
+        {                                                                                                    \
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16                                            \
+        }                                                                                                    \
+    }
+static const kp_uuid topic_a = TOPIC_A_ID;
 
-/* Every appended batch, in order: the fake log. */
-static uint8_t *g_log;
-static size_t g_log_len;
-
-static int64_t fake_now(void *arg)
-{
-    (void)arg;
-    return g_now;
-}
-
-static void fake_append(void *arg, int32_t partition, const uint8_t *batch, size_t len,
-                        srv_group_append_done done, void *ctx)
-{
-    (void)arg;
-    (void)partition;
-    uint8_t *n = realloc(g_log, g_log_len + len);
-    CU_ASSERT_FATAL(n != NULL);
-    memcpy(n + g_log_len, batch, len);
-    g_log = n;
-    g_log_len += len;
-    done(ctx, KP_ERR_NONE);
-}
-
-static kp_uuid topic_a = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
-
-static int fake_topic(void *arg, kp_str name, kp_uuid *id, int32_t *nparts)
-{
-    (void)arg;
-    if (!kp_str_eq(name, "a"))
-        return 0;
-    *id = topic_a;
-    *nparts = g_nparts_a;
-    return 1;
-}
+/* Topic "a" has 6 partitions unless a test adds some. */
+static fake_group_env g_env = {.now_ms = 1000000, .ntopics = 1, .topics = {{"a", TOPIC_A_ID, 6}}};
 
 static srv_groups *new_groups(void)
 {
     srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 3000, 45000};
-    srv_groups_env env = {NULL, fake_now, fake_append, NULL, NULL, fake_topic};
-    return srv_groups_new(&cfg, &env);
+    return fake_group_env_groups(&g_env, &cfg);
 }
 
 typedef struct hb_out {
@@ -349,7 +322,7 @@ static void test_fencing(void)
     it.offset = 5;
     it.leader_epoch = -1;
     it.metadata = KP_STR_NULL;
-    it.commit_ts = g_now;
+    it.commit_ts = g_env.now_ms;
     it.expire_ts = -1;
     srv_group_commit(gs, 0, kp_str_c("gf"), m.epoch - 1, kp_str_c(m.id), KP_STR_NULL, 9, 1, &it, cb_done,
                      NULL);
@@ -436,16 +409,16 @@ static void test_session_expiry_and_new_partitions(void)
     converge(gs, "ge", ms, 2, NULL);
     check_exclusive(ms, 2, 6);
     /* New partitions: the next heartbeat bumps the epoch and they are shared out. */
-    g_nparts_a = 8;
+    g_env.topics[0].nparts = 8;
     converge(gs, "ge", ms, 2, NULL);
     CU_ASSERT_EQUAL(ms[0].owned.n, 4);
     CU_ASSERT_EQUAL(ms[1].owned.n, 4);
     check_exclusive(ms, 2, 8);
     /* Member 1 stops heartbeating: fenced after the session timeout. */
-    g_now += 30000;
+    g_env.now_ms += 30000;
     hb_out o = heartbeat(gs, "ge", &ms[0], NULL, 0);
     hb_free(&o);
-    g_now += 20000;
+    g_env.now_ms += 20000;
     srv_groups_poll(gs);
     CU_ASSERT_EQUAL(cgroup_of(gs, "ge")->nmembers, 1);
     o = heartbeat(gs, "ge", &ms[0], NULL, 0);
@@ -454,7 +427,7 @@ static void test_session_expiry_and_new_partitions(void)
     o = heartbeat(gs, "ge", &ms[1], NULL, 0);
     CU_ASSERT_EQUAL(o.error, KP_ERR_UNKNOWN_MEMBER_ID);
     hb_free(&o);
-    g_nparts_a = 6;
+    g_env.topics[0].nparts = 6;
     member_free(&ms[0]);
     member_free(&ms[1]);
     srv_groups_free(gs);
@@ -488,9 +461,8 @@ static int16_t classic_join(srv_groups *gs, const char *group, const char *ptype
 /* Classic and consumer groups side by side, then a restart from the log. */
 static void test_coexistence_and_replay(void)
 {
-    free(g_log);
-    g_log = NULL;
-    g_log_len = 0;
+    /* Every batch is kept: the restart below is a replay of what was written. */
+    g_env.keep_log = 1;
     srv_groups *gs = new_groups();
     member ms[2];
     memset(ms, 0, sizeof(ms));
@@ -519,7 +491,7 @@ static void test_coexistence_and_replay(void)
     it.offset = 42;
     it.leader_epoch = -1;
     it.metadata = KP_STR_NULL;
-    it.commit_ts = g_now;
+    it.commit_ts = g_env.now_ms;
     it.expire_ts = -1;
     g_cb_done = 0;
     srv_group_commit(gs, 0, kp_str_c("gc"), ms[0].epoch, kp_str_c(ms[0].id), KP_STR_NULL, 9, 1, &it, cb_done,
@@ -533,17 +505,7 @@ static void test_coexistence_and_replay(void)
     srv_cgroup *before = cgroup_of(gs, "gc");
     int32_t epoch = before->epoch, aepoch = before->assignment_epoch;
     srv_groups *gs2 = new_groups();
-    kp_batch_iter bi;
-    kp_batch b;
-    kp_batch_iter_init(&bi, g_log, g_log_len, 0);
-    int r, nb = 0;
-    while ((r = kp_batch_iter_next(&bi, &b)) == 1) {
-        CU_ASSERT_EQUAL(srv_glog_replay_batch(gs2, 0, &b), 0);
-        nb++;
-    }
-    CU_ASSERT_EQUAL(r, 0);
-    CU_ASSERT(nb > 5);
-    srv_groups_load_finish(gs2);
+    CU_ASSERT(fake_group_env_replay(&g_env, gs2) > 5);
     srv_cgroup *after = cgroup_of(gs2, "gc");
     CU_ASSERT_PTR_NOT_NULL_FATAL(after);
     CU_ASSERT_EQUAL(after->epoch, epoch);
@@ -586,6 +548,8 @@ static void test_coexistence_and_replay(void)
     member_free(&x);
     srv_groups_free(gs);
     srv_groups_free(gs2);
+    fake_group_env_clear_log(&g_env);
+    g_env.keep_log = 0;
 }
 
 int main(void)
@@ -604,6 +568,5 @@ int main(void)
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
     CU_cleanup_registry();
-    free(g_log);
     return failed ? 1 : 0;
 }

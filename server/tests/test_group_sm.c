@@ -1,6 +1,7 @@
 /*
- * test_group_sm.c — unit tests of the group state machine (server/group/group.c)
- * driven by a fake clock and a fake __consumer_offsets log: KIP-394 joins,
+ * test_group_sm.c — unit tests of the classic group state machine
+ * (server/group/group*.c) driven by the fake group environment
+ * (fake_group_env.h), a fake clock and __consumer_offsets log: KIP-394 joins,
  * sync, heartbeats and generation fencing, session expiry, static members
  * (KIP-345), protocol checks, offsets and group deletion.
  *
@@ -11,27 +12,11 @@
 #include <string.h>
 
 #include "errors.h"
+#include "fake_group_env.h"
 #include "group/group.h"
 
-static int64_t g_now = 1000000;
-static int g_appends;
-
-static int64_t fake_now(void *arg)
-{
-    (void)arg;
-    return g_now;
-}
-
-static void fake_append(void *arg, int32_t partition, const uint8_t *batch, size_t len,
-                        srv_group_append_done done, void *ctx)
-{
-    (void)arg;
-    (void)partition;
-    (void)batch;
-    CU_ASSERT(len > 61);
-    g_appends++;
-    done(ctx, KP_ERR_NONE); /* durable at once */
-}
+/* Batches are not kept: nothing here replays them. */
+static fake_group_env g_env = {.now_ms = 1000000};
 
 typedef struct join_out {
     int called;
@@ -75,8 +60,7 @@ static void on_sync(void *ctx, const srv_sync_result *r)
 static srv_groups *new_groups(void)
 {
     srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 0, 0};
-    srv_groups_env env = {NULL, fake_now, fake_append, NULL, NULL, NULL};
-    return srv_groups_new(&cfg, &env);
+    return fake_group_env_groups(&g_env, &cfg);
 }
 
 static srv_join_protocol protos[2] = {{{"range", 5}, {(const uint8_t *)"meta-r", 6}},
@@ -212,7 +196,7 @@ static void test_second_member_rebalance(void)
     CU_ASSERT_STRING_EQUAL(sa.assignment, "AA");
     /* Session expiry of b (only a heartbeats) rebalances to a alone. */
     for (int i = 0; i < 12; i++) {
-        g_now += 1000;
+        g_env.now_ms += 1000;
         srv_group_heartbeat(gs, kp_str_c("g2"), 2, kp_str_c(a.member_id), KP_STR_NULL);
         srv_groups_poll(gs);
     }
@@ -243,14 +227,14 @@ static void test_static_member(void)
     sync_out s;
     do_sync(gs, "gs", 1, j.member_id, "inst-1", 1, &a, &s);
     CU_ASSERT_STRING_EQUAL(s.assignment, "S1");
-    int appends = g_appends;
+    int appends = g_env.appends;
     /* Restart: a new member id, the same instance id, no rebalance. */
     do_join(gs, "gs", "", "inst-1", &j2);
     CU_ASSERT_EQUAL(j2.called, 1);
     CU_ASSERT_EQUAL(j2.error, KP_ERR_NONE);
     CU_ASSERT_EQUAL(j2.generation, 1);
     CU_ASSERT_STRING_NOT_EQUAL(j2.member_id, j.member_id);
-    CU_ASSERT_EQUAL(g_appends, appends + 1); /* the new member id is persisted */
+    CU_ASSERT_EQUAL(g_env.appends, appends + 1); /* the new member id is persisted */
     srv_group *g = srv_groups_find(gs, kp_str_c("gs"));
     CU_ASSERT_EQUAL(g->state, SRV_GS_STABLE);
     CU_ASSERT_EQUAL(srv_group_heartbeat(gs, kp_str_c("gs"), 1, kp_str_c(j.member_id), kp_str_c("inst-1")),
@@ -297,8 +281,8 @@ static void test_offsets_and_delete(void)
 {
     srv_groups *gs = new_groups();
     srv_commit_item it[2] = {
-        {kp_str_c("t"), 0, 42, 3, kp_str_c("md"), g_now, -1, 0},
-        {kp_str_c("t"), 1, 7, -1, KP_STR_NULL, g_now, -1, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION}};
+        {kp_str_c("t"), 0, 42, 3, kp_str_c("md"), g_env.now_ms, -1, 0},
+        {kp_str_c("t"), 1, 7, -1, KP_STR_NULL, g_env.now_ms, -1, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION}};
     g_done = 0;
     /* No group management (generation -1): a simple group is created. */
     srv_group_commit(gs, 0, kp_str_c("go"), -1, kp_str_c(""), KP_STR_NULL, 8, 2, it, done_cb, NULL);
@@ -313,7 +297,7 @@ static void test_offsets_and_delete(void)
     CU_ASSERT_STRING_EQUAL(o->metadata, "md");
     CU_ASSERT_PTR_NULL(srv_group_offset(g, kp_str_c("t"), 1));
     /* A generation we do not know is fenced. */
-    srv_commit_item it2 = {kp_str_c("t"), 0, 50, -1, KP_STR_NULL, g_now, -1, 0};
+    srv_commit_item it2 = {kp_str_c("t"), 0, 50, -1, KP_STR_NULL, g_env.now_ms, -1, 0};
     srv_group_commit(gs, 0, kp_str_c("other"), 5, kp_str_c("m"), KP_STR_NULL, 8, 1, &it2, done_cb, NULL);
     CU_ASSERT_EQUAL(it2.error, KP_ERR_ILLEGAL_GENERATION);
     /* Members commit with their generation; a stale one is refused. */
@@ -321,7 +305,7 @@ static void test_offsets_and_delete(void)
     join_one(gs, "gm", &j);
     sync_out s;
     do_sync(gs, "gm", 1, j.member_id, NULL, 0, NULL, &s);
-    srv_commit_item it3 = {kp_str_c("t"), 0, 9, -1, KP_STR_NULL, g_now, -1, 0};
+    srv_commit_item it3 = {kp_str_c("t"), 0, 9, -1, KP_STR_NULL, g_env.now_ms, -1, 0};
     srv_group_commit(gs, 0, kp_str_c("gm"), 0, kp_str_c(j.member_id), KP_STR_NULL, 8, 1, &it3, done_cb, NULL);
     CU_ASSERT_EQUAL(it3.error, KP_ERR_ILLEGAL_GENERATION);
     it3.error = 0;
@@ -336,11 +320,11 @@ static void test_offsets_and_delete(void)
     srv_group_delete(gs, kp_str_c("go"), &err, done_cb, NULL);
     CU_ASSERT_EQUAL(err, KP_ERR_GROUP_ID_NOT_FOUND);
     /* Retention: an empty group's offsets go a retention period after it emptied. */
-    srv_commit_item it4 = {kp_str_c("t"), 2, 1, -1, KP_STR_NULL, g_now, -1, 0};
+    srv_commit_item it4 = {kp_str_c("t"), 2, 1, -1, KP_STR_NULL, g_env.now_ms, -1, 0};
     srv_group_commit(gs, 0, kp_str_c("gx"), -1, kp_str_c(""), KP_STR_NULL, 8, 1, &it4, done_cb, NULL);
     srv_groups_expire_offsets(gs);
     CU_ASSERT_PTR_NOT_NULL(srv_groups_find(gs, kp_str_c("gx")));
-    g_now += 7LL * 24 * 3600 * 1000 + 1;
+    g_env.now_ms += 7LL * 24 * 3600 * 1000 + 1;
     srv_groups_expire_offsets(gs);
     CU_ASSERT_PTR_NULL(srv_groups_find(gs, kp_str_c("gx")));
     srv_groups_free(gs);
