@@ -19,7 +19,7 @@
 #include "errors.h"
 #include "group_log.h"
 #include "logging.h"
-#include "meta.h"
+#include "controller.h"
 #include "partcall.h"
 #include "partition.h"
 

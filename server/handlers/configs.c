@@ -12,7 +12,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "topic_config.h"
 
 #define RES_TOPIC         2

@@ -8,7 +8,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "sstr.h"
 
 typedef struct cp_state {

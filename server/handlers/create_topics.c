@@ -11,7 +11,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "sstr.h"
 #include "topic_config.h"
 

@@ -6,7 +6,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 
 typedef struct dt_state {
     srv_ctl_op op;

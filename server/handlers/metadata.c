@@ -12,7 +12,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "partition.h"
 
 typedef struct md_state {
