@@ -340,49 +340,45 @@ srv_meta *srv_controller_current(srv_broker *b)
 
 static void ctl_next(srv_shard *s0);
 
-static void op_return(srv_shard *on, srv_msg *m)
-{
-    srv_ctl_op *op = (srv_ctl_op *)m;
-    op->done(on, op);
-}
-
 /* The operation is finished: hand it back to its shard. */
 static void ctl_finish(srv_shard *s0, srv_ctl_op *op)
 {
     srv_controller *c = s0->b->ctl;
     c->busy = 0;
-    op->msg.fn = op_return;
-    srv_shard_send(s0, op->from_shard, &op->msg);
+    srv_call_reply(s0, &op->call);
     ctl_next(s0);
 }
 
 typedef struct publish_msg {
-    srv_msg msg;
+    srv_call call; /* from shard 0 to each shard and back */
     srv_meta *meta;
     srv_ctl_op *op;
 } publish_msg;
 
-static void publish_ack(srv_shard *s0, srv_msg *m)
+static void publish_ack(srv_shard *s0, srv_call *call)
 {
-    publish_msg *pm = (publish_msg *)m;
+    publish_msg *pm = (publish_msg *)call;
     srv_ctl_op *op = pm->op;
     free(pm);
-    if (op && --op->acks_pending == 0)
-        ctl_finish(s0, op);
+    if (op) {
+        SRV_ASSERT(op->acks_pending > 0, "metadata publication acknowledged %d times too often",
+                   1 - op->acks_pending);
+        if (--op->acks_pending == 0)
+            ctl_finish(s0, op);
+    }
 }
 
 /* Runs on every shard: switch to the new version and open/close partitions. */
-static void publish_apply(srv_shard *s, srv_msg *m)
+static void publish_apply(srv_shard *s, srv_call *call)
 {
-    publish_msg *pm = (publish_msg *)m;
+    publish_msg *pm = (publish_msg *)call;
     srv_meta *old = s->meta;
     s->meta = pm->meta; /* the message's reference becomes the shard's */
     pm->meta = NULL;
     srv_partmap_reconcile(s->parts, s->meta);
     if (old)
         srv_meta_unref(old);
-    pm->msg.fn = publish_ack;
-    srv_shard_send(s, 0, &pm->msg);
+    srv_call_reply(s, &pm->call);
 }
 
 static void publish(srv_shard *s0, srv_ctl_op *op)
@@ -393,10 +389,10 @@ static void publish(srv_shard *s0, srv_ctl_op *op)
         publish_msg *pm = calloc(1, sizeof(*pm));
         /* Shards would disagree on the metadata: no safe way on. */
         SRV_ASSERT(pm != NULL, "out of memory publishing metadata");
-        pm->msg.fn = publish_apply;
+        srv_call_init(&pm->call, publish_apply, publish_ack, NULL);
         pm->meta = srv_meta_ref(c->cur);
         pm->op = op;
-        srv_shard_send(s0, i, &pm->msg);
+        srv_call_send(s0, NULL, &pm->call, i);
     }
 }
 
@@ -675,9 +671,9 @@ static void ctl_next(srv_shard *s0)
     ctl_run(s0, op);
 }
 
-static void ctl_on_submit(srv_shard *s0, srv_msg *m)
+static void ctl_on_submit(srv_shard *s0, srv_call *call)
 {
-    srv_ctl_op *op = (srv_ctl_op *)m;
+    srv_ctl_op *op = (srv_ctl_op *)call;
     srv_controller *c = s0->b->ctl;
     op->next = NULL;
     if (c->tail)
@@ -688,9 +684,16 @@ static void ctl_on_submit(srv_shard *s0, srv_msg *m)
     ctl_next(s0);
 }
 
-void srv_ctl_submit(srv_shard *from, srv_ctl_op *op)
+static void ctl_returned(srv_shard *on, srv_call *call)
 {
-    op->from_shard = from->id;
-    op->msg.fn = ctl_on_submit;
-    srv_shard_send(from, 0, &op->msg);
+    srv_ctl_op *op = (srv_ctl_op *)call;
+    op->done(on, op);
+}
+
+void srv_ctl_submit(srv_shard *from, srv_req *req, srv_ctl_op *op)
+{
+    /* No drop: an op with a request lives in the request's arena, and the
+     * request is answered only by op->done. */
+    srv_call_init(&op->call, ctl_on_submit, ctl_returned, NULL);
+    srv_call_send(from, req, &op->call, 0);
 }

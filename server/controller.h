@@ -8,6 +8,7 @@
 #ifndef SRV_CONTROLLER_H
 #define SRV_CONTROLLER_H
 
+#include "call.h"
 #include "meta.h"
 
 /* ---- the controller (shard 0) ---------------------------------------- */
@@ -36,18 +37,18 @@ typedef struct srv_topic_spec {
     int32_t result_nparts;
 } srv_topic_spec;
 
-/* One controller operation, sent from any shard to shard 0 and returned. */
+/* One controller operation: a srv_call (call.h) from any shard to shard 0,
+ * returned when the change is durable and every shard serves it. */
 typedef struct srv_ctl_op srv_ctl_op;
 typedef void (*srv_ctl_done_fn)(srv_shard *on, srv_ctl_op *op);
 enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3, SRV_CTL_ALTER_CONFIGS = 4 };
 struct srv_ctl_op {
-    srv_msg msg;
+    srv_call call; /* origin: the submitting shard; call.req: the request, if any */
     int kind;
-    int from_shard;
     int validate_only;
     int nspecs;
-    srv_topic_spec *specs; /* owned by the sender */
-    srv_ctl_done_fn done;  /* runs on from_shard */
+    srv_topic_spec *specs; /* owned by the sender (often in its request's arena) */
+    srv_ctl_done_fn done;  /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
     srv_ctl_op *next;
@@ -61,8 +62,9 @@ int srv_controller_open(srv_broker *b);
 void srv_controller_close(srv_broker *b);
 srv_meta *srv_controller_current(srv_broker *b); /* start-up only: a new ref */
 
-/* Submit from any shard; op->done runs on the sender's shard when the
- * change is durable and every shard serves it. */
-void srv_ctl_submit(srv_shard *from, srv_ctl_op *op);
+/* Submit from any shard, for req (which then waits on it) or for none
+ * (NULL); op->done runs on the sender's shard when the change is durable and
+ * every shard serves it. op must stay valid until then. */
+void srv_ctl_submit(srv_shard *from, srv_req *req, srv_ctl_op *op);
 
 #endif

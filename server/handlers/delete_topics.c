@@ -93,5 +93,5 @@ void srv_h_delete_topics(srv_req *req)
     st->op.nspecs = n;
     st->op.specs = specs;
     st->op.done = done;
-    srv_ctl_submit(s, &st->op);
+    srv_ctl_submit(s, req, &st->op);
 }
