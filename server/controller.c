@@ -89,13 +89,16 @@ static int decode_topic(const uint8_t *p, size_t n, srv_topic *t)
 
 /* ---- the controller ---------------------------------------------------- */
 
-typedef struct srv_controller {
-    srv_broker *b;
-    st_log *log;
+struct srv_controller {
+    srv_ctl_env env;
+    int32_t num_partitions; /* num.partitions: a creation's default */
     srv_meta *cur;
     srv_ctl_op *head, *tail; /* queued operations, applied one at a time */
     int busy;
-} srv_controller;
+    /* The broker's environment (NULL in unit tests). */
+    srv_broker *b;
+    st_log *log;
+};
 
 /* Replay applies records to a mutable table and builds one version at the
  * end: deriving a version per record copied every topic each time, which
@@ -268,11 +271,62 @@ static void replay_cb(void *arg, const st_read_result *res)
         st->next = res->high_watermark;
 }
 
-int srv_controller_open(srv_broker *b)
+int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
+{
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}};
+    if (!st.m)
+        return KP_E_NOMEM;
+    kp_batch_iter it;
+    kp_batch b;
+    kp_batch_iter_init(&it, batches, len, 0);
+    while (st.rc == 0 && kp_batch_iter_next(&it, &b) == 1)
+        replay_apply_batch(&st, &b);
+    if (st.rc == 0)
+        st.rc = table_finish(&st);
+    table_free(&st.tab);
+    if (st.rc) {
+        srv_meta_unref(st.m);
+        return st.rc;
+    }
+    *out = st.m;
+    return 0;
+}
+
+srv_controller *srv_ctl_new(const srv_ctl_env *env, int32_t num_partitions)
 {
     srv_controller *c = calloc(1, sizeof(*c));
     if (!c)
+        return NULL;
+    c->env = *env;
+    c->num_partitions = num_partitions;
+    c->cur = srv_meta_new_empty();
+    if (!c->cur) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void srv_ctl_free(srv_controller *c)
+{
+    SRV_ASSERT(!c->busy && !c->head, "controller freed with operations under way");
+    srv_meta_unref(c->cur);
+    free(c);
+}
+
+const srv_meta *srv_ctl_current(const srv_controller *c)
+{
+    return c->cur;
+}
+
+static const srv_ctl_env broker_env;
+
+int srv_controller_open(srv_broker *b)
+{
+    srv_controller *c = srv_ctl_new(&broker_env, (int32_t)b->cfg.num_partitions);
+    if (!c)
         return -ENOMEM;
+    c->env.arg = c;
     c->b = b;
     b->ctl = c;
     char dir[4096];
@@ -315,6 +369,7 @@ int srv_controller_open(srv_broker *b)
         srv_meta_unref(st.m);
         return st.rc < 0 ? st.rc : -EIO;
     }
+    srv_meta_unref(c->cur);
     c->cur = st.m;
     srv_info("metadata: %d topics loaded from %s", c->cur->ntopics, dir);
     return 0;
@@ -327,9 +382,9 @@ void srv_controller_close(srv_broker *b)
         return;
     if (c->log)
         st_log_close(c->log);
-    if (c->cur)
-        srv_meta_unref(c->cur);
-    free(c);
+    c->busy = 0; /* whatever was under way ends with the loops */
+    c->head = c->tail = NULL;
+    srv_ctl_free(c);
     b->ctl = NULL;
 }
 
@@ -338,66 +393,24 @@ srv_meta *srv_controller_current(srv_broker *b)
     return srv_meta_ref(b->ctl->cur);
 }
 
-static void ctl_next(srv_shard *s0);
+static void ctl_next(srv_controller *c);
 
-/* The operation is finished: hand it back to its shard. */
-static void ctl_finish(srv_shard *s0, srv_ctl_op *op)
+/* The operation is finished: hand it back to its sender, take the next. */
+static void ctl_finish(srv_controller *c, srv_ctl_op *op)
 {
-    srv_controller *c = s0->b->ctl;
+    SRV_ASSERT(c->busy, "controller finishing an operation while idle");
     c->busy = 0;
-    srv_call_reply(s0, &op->call);
-    ctl_next(s0);
+    c->env.finish(c->env.arg, op);
+    ctl_next(c);
 }
 
-typedef struct publish_msg {
-    srv_call call; /* from shard 0 to each shard and back */
-    srv_meta *meta;
-    srv_ctl_op *op;
-} publish_msg;
-
-static void publish_ack(srv_shard *s0, srv_call *call)
+void srv_ctl_published(srv_controller *c, srv_ctl_op *op)
 {
-    publish_msg *pm = (publish_msg *)call;
-    srv_ctl_op *op = pm->op;
-    free(pm);
-    if (op) {
-        SRV_ASSERT(op->acks_pending > 0, "metadata publication acknowledged %d times too often",
-                   1 - op->acks_pending);
-        if (--op->acks_pending == 0)
-            ctl_finish(s0, op);
-    }
-}
-
-/* Runs on every shard: switch to the new version and open/close partitions. */
-static void publish_apply(srv_shard *s, srv_call *call)
-{
-    publish_msg *pm = (publish_msg *)call;
-    srv_meta *old = s->meta;
-    s->meta = pm->meta; /* the message's reference becomes the shard's */
-    pm->meta = NULL;
-    srv_partmap_reconcile(s->parts, s->meta);
-    if (old)
-        srv_meta_unref(old);
-    srv_call_reply(s, &pm->call);
-}
-
-static void publish(srv_shard *s0, srv_ctl_op *op)
-{
-    srv_controller *c = s0->b->ctl;
-    op->acks_pending = s0->b->nshards;
-    for (int i = 0; i < s0->b->nshards; i++) {
-        publish_msg *pm = calloc(1, sizeof(*pm));
-        /* Shards would disagree on the metadata: no safe way on. */
-        SRV_ASSERT(pm != NULL, "out of memory publishing metadata");
-        srv_call_init(&pm->call, publish_apply, publish_ack, NULL);
-        pm->meta = srv_meta_ref(c->cur);
-        pm->op = op;
-        srv_call_send(s0, NULL, &pm->call, i);
-    }
+    ctl_finish(c, op);
 }
 
 typedef struct append_ctx {
-    srv_shard *s0;
+    srv_controller *c;
     srv_ctl_op *op;
     srv_meta *next;
 } append_ctx;
@@ -406,9 +419,8 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
 {
     (void)base_offset;
     append_ctx *ax = arg;
-    srv_shard *s0 = ax->s0;
+    srv_controller *c = ax->c;
     srv_ctl_op *op = ax->op;
-    srv_controller *c = s0->b->ctl;
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
         for (int i = 0; i < op->nspecs; i++)
@@ -419,13 +431,13 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
             }
         srv_meta_unref(ax->next);
         free(ax);
-        ctl_finish(s0, op);
+        ctl_finish(c, op);
         return;
     }
     srv_meta_unref(c->cur);
     c->cur = ax->next;
     free(ax);
-    publish(s0, op);
+    c->env.publish(c->env.arg, c, op, c->cur);
 }
 
 /* A refusal comes through the completion path with the same error. */
@@ -448,7 +460,6 @@ static void spec_error(srv_topic_spec *sp, int16_t err, const char *msg)
 /* Checks one creation against the current version; fills the topic. */
 static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
 {
-    const srv_config *cfg = &c->b->cfg;
     if (!srv_topic_name_valid(sp->name)) {
         spec_error(sp, KP_ERR_INVALID_TOPIC_EXCEPTION,
                    "Topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-], not '.' or '..'");
@@ -460,7 +471,7 @@ static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
         spec_error(sp, KP_ERR_TOPIC_ALREADY_EXISTS, msg);
         return -1;
     }
-    int32_t np = sp->nparts == -1 ? (int32_t)cfg->num_partitions : sp->nparts;
+    int32_t np = sp->nparts == -1 ? c->num_partitions : sp->nparts;
     if (np <= 0 || np > 100000) {
         spec_error(sp, KP_ERR_INVALID_PARTITIONS, "Number of partitions must be between 1 and 100000.");
         return -1;
@@ -493,7 +504,7 @@ static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
         t->ncfg++;
     }
     do {
-        if (getrandom(t->id.b, 16, 0) != 16) {
+        if (c->env.new_id(c->env.arg, &t->id) != 0) {
             srv_topic_free(t);
             spec_error(sp, KP_ERR_UNKNOWN_SERVER_ERROR, "no randomness for a topic id");
             return -1;
@@ -548,14 +559,13 @@ static int prepare_alter(srv_topic_spec *sp, const srv_topic *existing, srv_topi
 }
 
 /* Applies op to a scratch version, collecting the records to persist. */
-static void ctl_run(srv_shard *s0, srv_ctl_op *op)
+static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
-    srv_controller *c = s0->b->ctl;
     srv_meta *next = srv_meta_ref(c->cur);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
     int changes = 0;
-    int64_t now = srv_now_ms();
+    int64_t now = c->env.now(c->env.arg);
     for (int i = 0; i < op->nspecs; i++) {
         srv_topic_spec *sp = &op->specs[i];
         if (sp->skip)
@@ -627,7 +637,7 @@ static void ctl_run(srv_shard *s0, srv_ctl_op *op)
     if (!changes) {
         kp_batch_builder_free(&bb);
         srv_meta_unref(next);
-        ctl_finish(s0, op);
+        ctl_finish(c, op);
         return;
     }
     kp_writer bw;
@@ -636,12 +646,12 @@ static void ctl_run(srv_shard *s0, srv_ctl_op *op)
     kp_batch_builder_free(&bb);
     append_ctx *ax = calloc(1, sizeof(*ax));
     if (rc == 0 && ax) {
-        ax->s0 = s0;
+        ax->c = c;
         ax->op = op;
         ax->next = next;
         /* Waits (in order) while the log applies backpressure rather than
          * failing a topic change for a local condition. */
-        st_log_append_ordered(c->log, bw.buf, bw.len, ctl_accepted, ctl_appended, ax);
+        c->env.append(c->env.arg, bw.buf, bw.len, ctl_accepted, ctl_appended, ax);
         kp_writer_free(&bw);
         return;
     }
@@ -654,13 +664,12 @@ static void ctl_run(srv_shard *s0, srv_ctl_op *op)
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip)
                 spec_error(&op->specs[i], KP_ERR_KAFKA_STORAGE_ERROR, "metadata log append failed");
-        ctl_finish(s0, op);
+        ctl_finish(c, op);
     }
 }
 
-static void ctl_next(srv_shard *s0)
+static void ctl_next(srv_controller *c)
 {
-    srv_controller *c = s0->b->ctl;
     if (c->busy || !c->head)
         return;
     srv_ctl_op *op = c->head;
@@ -668,20 +677,102 @@ static void ctl_next(srv_shard *s0)
     if (!c->head)
         c->tail = NULL;
     c->busy = 1;
-    ctl_run(s0, op);
+    ctl_run(c, op);
 }
 
-static void ctl_on_submit(srv_shard *s0, srv_call *call)
+void srv_ctl_enqueue(srv_controller *c, srv_ctl_op *op)
 {
-    srv_ctl_op *op = (srv_ctl_op *)call;
-    srv_controller *c = s0->b->ctl;
     op->next = NULL;
     if (c->tail)
         c->tail->next = op;
     else
         c->head = op;
     c->tail = op;
-    ctl_next(s0);
+    ctl_next(c);
+}
+
+/* ---- the broker's environment: shard 0, the metadata log, the shards ---- */
+
+static int64_t env_now(void *arg)
+{
+    (void)arg;
+    return srv_now_ms();
+}
+
+static int env_new_id(void *arg, kp_uuid *id)
+{
+    (void)arg;
+    return getrandom(id->b, 16, 0) == 16 ? 0 : -1;
+}
+
+static void env_append(void *arg, const uint8_t *batch, size_t len, st_accept_cb accepted, st_append_cb done,
+                       void *ctx)
+{
+    srv_controller *c = arg;
+    st_log_append_ordered(c->log, batch, len, accepted, done, ctx);
+}
+
+typedef struct publish_msg {
+    srv_call call; /* from shard 0 to each shard and back */
+    srv_meta *meta;
+    srv_controller *c;
+    srv_ctl_op *op;
+} publish_msg;
+
+static void publish_ack(srv_shard *s0, srv_call *call)
+{
+    (void)s0;
+    publish_msg *pm = (publish_msg *)call;
+    srv_controller *c = pm->c;
+    srv_ctl_op *op = pm->op;
+    free(pm);
+    SRV_ASSERT(op->acks_pending > 0, "metadata publication acknowledged %d times too often",
+               1 - op->acks_pending);
+    if (--op->acks_pending == 0)
+        srv_ctl_published(c, op);
+}
+
+/* Runs on every shard: switch to the new version and open/close partitions. */
+static void publish_apply(srv_shard *s, srv_call *call)
+{
+    publish_msg *pm = (publish_msg *)call;
+    srv_meta *old = s->meta;
+    s->meta = pm->meta; /* the message's reference becomes the shard's */
+    pm->meta = NULL;
+    srv_partmap_reconcile(s->parts, s->meta);
+    if (old)
+        srv_meta_unref(old);
+    srv_call_reply(s, &pm->call);
+}
+
+static void env_publish(void *arg, srv_controller *c, srv_ctl_op *op, srv_meta *m)
+{
+    srv_controller *bc = arg;
+    srv_shard *s0 = &bc->b->shards[0];
+    op->acks_pending = s0->b->nshards;
+    for (int i = 0; i < s0->b->nshards; i++) {
+        publish_msg *pm = calloc(1, sizeof(*pm));
+        /* Shards would disagree on the metadata: no safe way on. */
+        SRV_ASSERT(pm != NULL, "out of memory publishing metadata");
+        srv_call_init(&pm->call, publish_apply, publish_ack, NULL);
+        pm->meta = srv_meta_ref(m);
+        pm->c = c;
+        pm->op = op;
+        srv_call_send(s0, NULL, &pm->call, i);
+    }
+}
+
+static void env_finish(void *arg, srv_ctl_op *op)
+{
+    srv_controller *c = arg;
+    srv_call_reply(&c->b->shards[0], &op->call);
+}
+
+static const srv_ctl_env broker_env = {NULL, env_now, env_new_id, env_append, env_publish, env_finish};
+
+static void ctl_on_submit(srv_shard *s0, srv_call *call)
+{
+    srv_ctl_enqueue(s0->b->ctl, (srv_ctl_op *)call);
 }
 
 static void ctl_returned(srv_shard *on, srv_call *call)

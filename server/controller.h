@@ -10,6 +10,7 @@
 
 #include "call.h"
 #include "meta.h"
+#include "st_log.h"
 
 /* ---- the controller (shard 0) ---------------------------------------- */
 
@@ -55,6 +56,40 @@ struct srv_ctl_op {
     int acks_pending;
     srv_meta *published;
 };
+
+/* ---- the controller's state machine and its environment ------------------
+ * What the apply logic needs from the broker is injected, like the group
+ * code's srv_groups_env: it runs without shards or disk in unit tests. */
+typedef struct srv_controller srv_controller;
+typedef struct srv_ctl_env {
+    void *arg;
+    int64_t (*now)(void *arg); /* record timestamps */
+    /* A fresh random topic id: 0, or -1 when none can be made. */
+    int (*new_id)(void *arg, kp_uuid *id);
+    /* Appends a batch of records to the metadata log, as st_log_append_ordered
+     * does: a refusal through accepted, the outcome (durable) through done. */
+    void (*append)(void *arg, const uint8_t *batch, size_t len, st_accept_cb accepted, st_append_cb done,
+                   void *ctx);
+    /* Makes m the version every shard serves (taking its own references);
+     * calls srv_ctl_published(c, op) once all do. */
+    void (*publish)(void *arg, srv_controller *c, srv_ctl_op *op, srv_meta *m);
+    /* op is finished, its results in its specs: hand it back to its sender. */
+    void (*finish)(void *arg, srv_ctl_op *op);
+} srv_ctl_env;
+
+/* A controller starting from the empty version; num_partitions is a
+ * creation's default (num.partitions). */
+srv_controller *srv_ctl_new(const srv_ctl_env *env, int32_t num_partitions);
+void srv_ctl_free(srv_controller *c);
+/* Queues op; operations apply one at a time, in order, each finishing
+ * (env.finish) before the next starts. */
+void srv_ctl_enqueue(srv_controller *c, srv_ctl_op *op);
+void srv_ctl_published(srv_controller *c, srv_ctl_op *op);
+const srv_meta *srv_ctl_current(const srv_controller *c);
+/* The version that metadata log batches (as read from the log) replay to. */
+int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out);
+
+/* ---- the broker's controller ------------------------------------------------ */
 
 /* Blocking, at start-up, before the shards run: opens the metadata log on
  * shard 0's I/O engine and replays it. */
