@@ -133,8 +133,9 @@ struct srv_req {
     kp_writer out; /* the encoded response frame, once done */
     int done;
     int no_response;               /* acks=0 produce */
-    int pending;                   /* partition messages still out */
+    int pending;                   /* calls out plus holds (call.h): freed only at 0 */
     int released;                  /* answered and detached: free once pending reaches 0 */
+    void (*then)(srv_req *req);    /* runs once pending reaches 0 (srv_req_then) */
     void *state;                   /* the handler's own state */
     void (*cleanup)(srv_req *req); /* frees what the handler holds outside the arena */
     uint64_t start_ns;             /* arrival, for the latency histogram */
@@ -157,8 +158,8 @@ void srv_req_respond(srv_req *req, const void *body);
 void srv_req_respond_none(srv_req *req);
 /* The connection is unusable (protocol violation): log and close it. */
 void srv_req_fail_close(srv_req *req, const char *why);
-/* Frees a finished request now, or as soon as its last partition message
- * is back. */
+/* Frees a finished request now, or as soon as its last call is back
+ * (srv_req_release). */
 void srv_req_free(srv_req *req);
 
 #endif

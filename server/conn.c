@@ -30,6 +30,7 @@
 
 #include "dispatch.h"
 #include "logging.h"
+#include "srv_assert.h"
 
 /* A slow reader stops being served once this much output is waiting. */
 #define OUTPUT_HIGH_WATER (32u << 20)
@@ -89,6 +90,7 @@ void srv_req_free(srv_req *r)
         r->conn = NULL;
         return;
     }
+    SRV_ASSERT(r->pending == 0, "request freed with pending count %d", r->pending);
     if (r->cleanup)
         r->cleanup(r);
     kp_arena_reset(&r->arena);

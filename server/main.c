@@ -24,7 +24,7 @@
 #include "broker.h"
 #include "group/coord.h"
 #include "logging.h"
-#include "meta.h"
+#include "controller.h"
 #include "partition.h"
 #include "shard.h"
 

@@ -2,10 +2,11 @@
  * meta.h — cluster metadata: topics, their ids, partition counts, configs
  * and which shard owns each partition.
  *
- * A srv_meta is an immutable, reference-counted version. The controller (on
- * shard 0) is its only writer: it makes a new version for each change,
- * persists the change in the metadata log, then publishes the version to
- * every shard over the rings. Readers keep the version they started with.
+ * A srv_meta is an immutable, reference-counted version. The controller
+ * (controller.h, on shard 0) is its only writer: it makes a new version for
+ * each change, persists the change in the metadata log, then publishes the
+ * version to every shard over the rings. Readers keep the version they
+ * started with.
  */
 #ifndef SRV_META_H
 #define SRV_META_H
@@ -52,59 +53,15 @@ int srv_topic_is_internal(kp_str name);
 /* Kafka's legal topic names: [a-zA-Z0-9._-], 1..249 chars, not "." or "..". */
 int srv_topic_name_valid(kp_str name);
 
-/* ---- the controller (shard 0) ---------------------------------------- */
+/* ---- building versions (the controller's) ------------------------------- */
 
-/* One change of AlterConfigs / IncrementalAlterConfigs (SRV_ALTER_* op). */
-typedef struct srv_cfg_alter {
-    int op;
-    const char *key;
-    const char *value; /* NULL for DELETE */
-} srv_cfg_alter;
-
-typedef struct srv_topic_spec {
-    kp_str name;
-    int32_t nparts;      /* -1: num.partitions */
-    int16_t replication; /* -1: default.replication.factor */
-    int ncfg;
-    srv_topic_cfg_kv *cfg;
-    int skip;   /* refused by the handler already: the controller leaves it */
-    int nalter; /* SRV_CTL_ALTER_CONFIGS: the changes, in order */
-    srv_cfg_alter *alter;
-    int replace_all; /* AlterConfigs: the listed configs replace every override */
-    /* results */
-    int16_t error;
-    char message[160];
-    kp_uuid id;
-    int32_t result_nparts;
-} srv_topic_spec;
-
-/* One controller operation, sent from any shard to shard 0 and returned. */
-typedef struct srv_ctl_op srv_ctl_op;
-typedef void (*srv_ctl_done_fn)(srv_shard *on, srv_ctl_op *op);
-enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3, SRV_CTL_ALTER_CONFIGS = 4 };
-struct srv_ctl_op {
-    srv_msg msg;
-    int kind;
-    int from_shard;
-    int validate_only;
-    int nspecs;
-    srv_topic_spec *specs; /* owned by the sender */
-    srv_ctl_done_fn done;  /* runs on from_shard */
-    void *arg;
-    /* controller bookkeeping */
-    srv_ctl_op *next;
-    int acks_pending;
-    srv_meta *published;
-};
-
-/* Blocking, at start-up, before the shards run: opens the metadata log on
- * shard 0's I/O engine and replays it. */
-int srv_controller_open(srv_broker *b);
-void srv_controller_close(srv_broker *b);
-srv_meta *srv_controller_current(srv_broker *b); /* start-up only: a new ref */
-
-/* Submit from any shard; op->done runs on the sender's shard when the
- * change is durable and every shard serves it. */
-void srv_ctl_submit(srv_shard *from, srv_ctl_op *op);
+/* A new version: `base` with `upsert` replacing or adding its topic (by id)
+ * and `remove` (an id) taken out. NULL when memory ran out. */
+srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const kp_uuid *remove);
+/* (Re)builds m's by-id index of m->topics. */
+void srv_meta_index(srv_meta *m);
+/* Deep copy; on failure dst holds what was copied, for srv_topic_free. */
+int srv_topic_copy(srv_topic *dst, const srv_topic *src);
+void srv_topic_free(srv_topic *t);
 
 #endif

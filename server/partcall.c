@@ -1,5 +1,8 @@
 /*
- * partcall.c — the round trip of a partition op between shards.
+ * partcall.c — partition ops over srv_call: routing to the owner, the
+ * partition lookup there, and storage errors as Kafka errors.
+ *
+ * Owns nothing beyond one op's trip. Must not: hold partition state.
  */
 #include "partcall.h"
 
@@ -9,25 +12,21 @@
 #include "meta.h"
 #include "st_log.h"
 
-static void on_back(srv_shard *s, srv_msg *m)
+static void op_run(srv_shard *owner, srv_call *c)
 {
-    srv_part_op *op = (srv_part_op *)m;
-    srv_req *req = op->req;
-    req->pending--;
-    if (req->released) {
-        /* Answered already (e.g. a fetch's leftover watch): just let go. */
-        free(op);
-        if (req->pending == 0)
-            srv_req_free(req);
-        return;
-    }
+    srv_part_op *op = (srv_part_op *)c;
+    op->run(owner, op, srv_partmap_get(owner->parts, &op->topic_id, op->partition));
+}
+
+static void op_done(srv_shard *s, srv_call *c)
+{
+    srv_part_op *op = (srv_part_op *)c;
     op->done(s, op);
 }
 
-static void on_owner(srv_shard *owner, srv_msg *m)
+static void op_drop(srv_call *c)
 {
-    srv_part_op *op = (srv_part_op *)m;
-    op->run(owner, op, srv_partmap_get(owner->parts, &op->topic_id, op->partition));
+    free(c);
 }
 
 void *srv_part_op_new(const srv_topic *t, int32_t p, size_t op_size, srv_part_run_fn run,
@@ -52,17 +51,8 @@ void *srv_part_op_new(const srv_topic *t, int32_t p, size_t op_size, srv_part_ru
 void srv_part_op_send(srv_req *req, srv_part_op *op)
 {
     srv_shard *s = req->shard;
-    op->req = req;
-    op->req_shard = s->id;
-    op->msg.fn = on_owner;
-    req->pending++;
-    srv_shard_send(s, srv_partition_owner(s->b->nshards, &op->topic_id, op->partition), &op->msg);
-}
-
-void srv_part_op_reply(srv_shard *owner, srv_part_op *op)
-{
-    op->msg.fn = on_back;
-    srv_shard_send(owner, op->req_shard, &op->msg);
+    srv_call_init(&op->call, op_run, op_done, op_drop);
+    srv_call_send(s, req, &op->call, srv_partition_owner(s->b->nshards, &op->topic_id, op->partition));
 }
 
 int16_t srv_st_to_kafka(int rc)

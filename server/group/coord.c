@@ -5,7 +5,7 @@
  * __consumer_offsets through the controller, the replay at start-up and the
  * periodic offsets retention.
  *
- * Owns the per-shard coordinator context and the srv_gcall round trip. Must
+ * Owns the per-shard coordinator context and the routing of srv_gcalls. Must
  * not: touch a srv_groups from any thread but its shard's, or block a loop
  * (the only blocking reads are the start-up replay, before the loops run).
  */
@@ -19,7 +19,7 @@
 #include "errors.h"
 #include "group_log.h"
 #include "logging.h"
-#include "meta.h"
+#include "controller.h"
 #include "partcall.h"
 #include "partition.h"
 
@@ -195,7 +195,7 @@ static void ensure_offsets_topic(coord_shard *cs)
     c->op.specs = &c->spec;
     c->op.done = created;
     cs->creating = 1;
-    srv_ctl_submit(s, &c->op);
+    srv_ctl_submit(s, NULL, &c->op);
 }
 
 static void on_create(evutil_socket_t fd, short what, void *arg)
@@ -370,24 +370,20 @@ void srv_gcall_free(srv_gcall *c)
     free(c);
 }
 
-static void on_back(srv_shard *s, srv_msg *m)
+static void gcall_drop(srv_call *call)
 {
-    srv_gcall *c = (srv_gcall *)m;
-    srv_req *req = c->req;
-    req->pending--;
-    if (req->released) {
-        /* The connection went away: nobody to answer. */
-        srv_gcall_free(c);
-        if (req->pending == 0)
-            srv_req_free(req);
-        return;
-    }
+    srv_gcall_free((srv_gcall *)call);
+}
+
+static void gcall_done(srv_shard *s, srv_call *call)
+{
+    srv_gcall *c = (srv_gcall *)call;
     c->done(s, c);
 }
 
-static void on_owner(srv_shard *owner, srv_msg *m)
+static void gcall_run(srv_shard *owner, srv_call *call)
 {
-    srv_gcall *c = (srv_gcall *)m;
+    srv_gcall *c = (srv_gcall *)call;
     if (!owner->groups) {
         c->error = KP_ERR_COORDINATOR_NOT_AVAILABLE;
     } else if (c->partition >= 0 && !srv_partmap_get(owner->parts, &c->topic_id, c->partition)) {
@@ -396,7 +392,7 @@ static void on_owner(srv_shard *owner, srv_msg *m)
         c->error = KP_ERR_NOT_COORDINATOR;
     }
     if (c->error) {
-        srv_gcall_reply(owner, c);
+        srv_call_reply(owner, &c->call);
         return;
     }
     c->run(owner, c, owner->groups);
@@ -404,12 +400,8 @@ static void on_owner(srv_shard *owner, srv_msg *m)
 
 static void send_to(srv_req *req, srv_gcall *c, int shard)
 {
-    srv_shard *s = req->shard;
-    c->req = req;
-    c->req_shard = s->id;
-    c->msg.fn = on_owner;
-    req->pending++;
-    srv_shard_send(s, shard, &c->msg);
+    srv_call_init(&c->call, gcall_run, gcall_done, gcall_drop);
+    srv_call_send(req->shard, req, &c->call, shard);
 }
 
 int16_t srv_gcall_send(srv_req *req, srv_gcall *c, kp_str group_id)
@@ -429,12 +421,6 @@ void srv_gcall_send_shard(srv_req *req, srv_gcall *c, int shard)
 {
     c->partition = -1;
     send_to(req, c, shard);
-}
-
-void srv_gcall_reply(srv_shard *owner, srv_gcall *c)
-{
-    c->msg.fn = on_back;
-    srv_shard_send(owner, c->req_shard, &c->msg);
 }
 
 kp_str srv_gcall_str(srv_gcall *c, kp_str s)

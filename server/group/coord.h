@@ -6,12 +6,13 @@
  * A group is coordinated by the shard owning its __consumer_offsets
  * partition (abs(Java hashCode(group id)) % partitions, Kafka's rule); its
  * state lives only there. A request arriving on another shard travels there
- * as a srv_gcall and comes back with its answer, like a partition op.
+ * as a srv_gcall (a srv_call, call.h) and comes back with its answer.
  */
 #ifndef SRV_GROUP_COORD_H
 #define SRV_GROUP_COORD_H
 
 #include "broker.h"
+#include "call.h"
 #include "group.h"
 
 /* Start-up, from main() after the partitions are open and before the shards
@@ -23,15 +24,13 @@ int srv_groups_start(srv_broker *b);
 void srv_groups_stop(srv_broker *b);
 
 typedef struct srv_gcall srv_gcall;
-/* On the coordinator's shard; must end with srv_gcall_reply(owner, c). */
+/* On the coordinator's shard; must end with srv_call_reply(owner, &c->call). */
 typedef void (*srv_gcall_run_fn)(srv_shard *owner, srv_gcall *c, srv_groups *gs);
 /* Back on the request's shard; the function owns c (srv_gcall_free). */
 typedef void (*srv_gcall_done_fn)(srv_shard *s, srv_gcall *c);
 
 struct srv_gcall {
-    srv_msg msg;
-    srv_req *req;
-    int req_shard;
+    srv_call call;     /* call.req: the request the call works for */
     int32_t partition; /* of __consumer_offsets; -1: a shard-wide call */
     kp_uuid topic_id;
     int16_t error; /* set by the router when run never ran (NOT_COORDINATOR...) */
@@ -48,7 +47,6 @@ void *srv_gcall_new(size_t size, srv_gcall_run_fn run, srv_gcall_done_fn done);
 int16_t srv_gcall_send(srv_req *req, srv_gcall *c, kp_str group_id);
 /* Sends c to shard `shard` whatever group (ListGroups). */
 void srv_gcall_send_shard(srv_req *req, srv_gcall *c, int shard);
-void srv_gcall_reply(srv_shard *owner, srv_gcall *c);
 void srv_gcall_free(srv_gcall *c);
 
 /* Copies into the call's arena (owner side); NULL stays NULL. */

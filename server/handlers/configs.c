@@ -12,7 +12,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "topic_config.h"
 
 #define RES_TOPIC         2
@@ -311,7 +311,7 @@ static void alter(srv_req *req, int incremental)
     st->op.nspecs = nspecs;
     st->op.specs = specs;
     st->op.done = alter_done;
-    srv_ctl_submit(s, &st->op);
+    srv_ctl_submit(s, req, &st->op);
 }
 
 void srv_h_alter_configs(srv_req *req)

@@ -66,7 +66,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
                  d->group_id.len > 200 ? 200 : d->group_id.len, d->group_id.p);
         o->error_code = KP_ERR_GROUP_ID_NOT_FOUND;
         o->error_message = srv_gcall_str(c, kp_str_c(msg));
-        srv_gcall_reply(owner, c);
+        srv_call_reply(owner, &c->call);
         return;
     }
     const srv_cgroup *cg = g->cg;
@@ -105,7 +105,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
         o->members_count = 0;
         o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
     }
-    srv_gcall_reply(owner, c);
+    srv_call_reply(owner, &c->call);
 }
 
 static void cleanup(srv_req *req)
@@ -115,18 +115,23 @@ static void cleanup(srv_req *req)
         srv_gcall_free(&st->calls[i]->c);
 }
 
+/* Every call is back. */
+static void finish(srv_req *req)
+{
+    cgd_state *st = req->state;
+    srv_req_respond(req, &st->resp);
+}
+
 static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     cgd_state *st = req->state;
     cgd_call *d = (cgd_call *)c;
     if (c->error)
         d->out->error_code = c->error;
     /* The description points into the call's arena: kept until encoded. */
     st->calls[st->ncalls++] = d;
-    if (req->pending == 0)
-        srv_req_respond(req, &st->resp);
 }
 
 void srv_h_consumer_group_describe(srv_req *req)
@@ -147,8 +152,8 @@ void srv_h_consumer_group_describe(srv_req *req)
     req->state = st;
     req->cleanup = cleanup;
     st->resp.groups_count = n;
-    /* The extra pending keeps a call answered inline from finishing early. */
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < n; i++) {
         kp_consumer_group_describe_response_described_group *o = &st->resp.groups[i];
         kp_consumer_group_describe_response_described_group_init(o);
@@ -174,6 +179,5 @@ void srv_h_consumer_group_describe(srv_req *req)
             srv_gcall_free(&d->c);
         }
     }
-    if (--req->pending == 0)
-        srv_req_respond(req, &st->resp);
+    srv_req_release(req);
 }

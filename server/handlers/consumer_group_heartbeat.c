@@ -57,7 +57,7 @@ static void on_result(void *ctx, const srv_chb_result *r)
             o->assignment = as;
         }
     }
-    srv_gcall_reply(h->owner, c);
+    srv_call_reply(h->owner, &c->call);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -81,7 +81,7 @@ static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
     chb_call *h = (chb_call *)c;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     if (c->error)
         fill_error(&h->resp, c->error);
     srv_req_respond(req, &h->resp);

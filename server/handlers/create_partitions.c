@@ -8,7 +8,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "sstr.h"
 
 typedef struct cp_state {
@@ -98,5 +98,5 @@ void srv_h_create_partitions(srv_req *req)
     st->op.nspecs = n;
     st->op.specs = specs;
     st->op.done = done;
-    srv_ctl_submit(req->shard, &st->op);
+    srv_ctl_submit(req->shard, req, &st->op);
 }

@@ -11,7 +11,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "sstr.h"
 #include "topic_config.h"
 
@@ -198,5 +198,5 @@ void srv_h_create_topics(srv_req *req)
     st->op.nspecs = n;
     st->op.specs = specs;
     st->op.done = done;
-    srv_ctl_submit(req->shard, &st->op);
+    srv_ctl_submit(req->shard, req, &st->op);
 }

@@ -18,7 +18,7 @@ typedef struct dg_call {
 static void deleted(void *ctx)
 {
     dg_call *d = ctx;
-    srv_gcall_reply(d->owner, &d->c);
+    srv_call_reply(d->owner, &d->c.call);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -28,15 +28,18 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     srv_group_delete(gs, d->group_id, &d->error, deleted, d);
 }
 
+/* Every call is back. */
+static void finish(srv_req *req)
+{
+    srv_req_respond(req, req->state);
+}
+
 static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
     dg_call *d = (dg_call *)c;
-    srv_req *req = c->req;
     d->out->error_code = c->error ? c->error : d->error;
     srv_gcall_free(c);
-    if (req->pending == 0)
-        srv_req_respond(req, req->state);
 }
 
 void srv_h_delete_groups(srv_req *req)
@@ -54,7 +57,8 @@ void srv_h_delete_groups(srv_req *req)
     }
     req->state = resp;
     resp->results_count = n;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < n; i++) {
         kp_delete_groups_response_deletable_group_result *o = &resp->results[i];
         kp_delete_groups_response_deletable_group_result_init(o);
@@ -76,6 +80,5 @@ void srv_h_delete_groups(srv_req *req)
             srv_gcall_free(&d->c);
         }
     }
-    if (--req->pending == 0)
-        srv_req_respond(req, resp);
+    srv_req_release(req);
 }

@@ -30,12 +30,9 @@ static void op_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     dr_op *op = (dr_op *)base;
-    srv_req *req = base->req;
     op->out->error_code = op->error;
     op->out->low_watermark = op->error ? -1 : op->low_watermark;
     free(op);
-    if (req->pending == 0)
-        finish(req);
 }
 
 static void deleted(void *arg, int rc, int64_t offset)
@@ -45,7 +42,7 @@ static void deleted(void *arg, int rc, int64_t offset)
     op->error = srv_st_to_kafka(rc);
     srv_part *p = srv_partmap_get(op->owner->parts, &op->base.topic_id, op->base.partition);
     op->low_watermark = p && p->log ? st_log_start_offset(p->log) : -1;
-    srv_part_op_reply(op->owner, &op->base);
+    srv_call_reply(op->owner, &op->base.call);
 }
 
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
@@ -54,18 +51,18 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     op->owner = owner;
     if (!p || srv_part_offline(p)) {
         op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     if (op->offset < -1 || op->offset > st_log_high_watermark(p->log)) {
         op->error = KP_ERR_OFFSET_OUT_OF_RANGE;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     int rc = st_log_delete_records(p->log, op->offset, deleted, op);
     if (rc < 0) {
         op->error = srv_st_to_kafka(rc);
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
     }
 }
 
@@ -85,7 +82,8 @@ void srv_h_delete_records(srv_req *req)
     }
     req->state = resp;
     resp->topics_count = nt;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
         const kp_delete_records_request_delete_records_topic *tq = &rq->topics[i];
         kp_delete_records_response_delete_records_topic_result *tr = &resp->topics[i];
@@ -115,6 +113,5 @@ void srv_h_delete_records(srv_req *req)
             srv_part_op_send(req, &op->base);
         }
     }
-    if (--req->pending == 0)
-        finish(req);
+    srv_req_release(req);
 }

@@ -6,7 +6,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 
 typedef struct dt_state {
     srv_ctl_op op;
@@ -93,5 +93,5 @@ void srv_h_delete_topics(srv_req *req)
     st->op.nspecs = n;
     st->op.specs = specs;
     st->op.done = done;
-    srv_ctl_submit(s, &st->op);
+    srv_ctl_submit(s, req, &st->op);
 }

@@ -62,7 +62,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
             o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
         }
     }
-    srv_gcall_reply(owner, c);
+    srv_call_reply(owner, &c->call);
 }
 
 static void finish(srv_req *req)
@@ -73,7 +73,7 @@ static void finish(srv_req *req)
 static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     if (c->error)
         ((dg_call *)c)->out->error_code = c->error;
     /* The answer's strings live in the call's arena: move them to the request. */
@@ -116,8 +116,6 @@ static void done(srv_shard *s, srv_gcall *c)
     copy.members = ms;
     *o = copy;
     srv_gcall_free(c);
-    if (req->pending == 0)
-        finish(req);
 }
 
 void srv_h_describe_groups(srv_req *req)
@@ -135,7 +133,8 @@ void srv_h_describe_groups(srv_req *req)
     }
     req->state = resp;
     resp->groups_count = n;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < n; i++) {
         kp_describe_groups_response_described_group *o = &resp->groups[i];
         kp_describe_groups_response_described_group_init(o);
@@ -163,6 +162,5 @@ void srv_h_describe_groups(srv_req *req)
             srv_gcall_free(&d->c);
         }
     }
-    if (--req->pending == 0)
-        finish(req);
+    srv_req_release(req);
 }

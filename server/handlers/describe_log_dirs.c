@@ -19,15 +19,18 @@ typedef struct ld_op {
     kp_describe_log_dirs_response_describe_log_dirs_partition *out;
 } ld_op;
 
+/* Every call is back. */
+static void finish(srv_req *req)
+{
+    srv_req_respond(req, req->state);
+}
+
 static void op_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     ld_op *op = (ld_op *)base;
-    srv_req *req = base->req;
     op->out->partition_size = op->error ? 0 : op->size;
     free(op);
-    if (req->pending == 0)
-        srv_req_respond(req, req->state);
 }
 
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
@@ -39,7 +42,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         op->error = KP_ERR_KAFKA_STORAGE_ERROR;
     else
         op->size = st_log_size_bytes(p->log);
-    srv_part_op_reply(owner, base);
+    srv_call_reply(owner, &base->call);
 }
 
 static void add_partition(srv_req *req, kp_describe_log_dirs_response_describe_log_dirs_topic *tr,
@@ -89,7 +92,8 @@ void srv_h_describe_log_dirs(srv_req *req)
         return;
     }
     dir->topics_count = 0;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
         const srv_topic *t = all ? &m->topics[i] : srv_meta_topic(m, rq->topics[i].topic);
         if (!t)
@@ -109,6 +113,5 @@ void srv_h_describe_log_dirs(srv_req *req)
                 add_partition(req, tr, t, p);
         }
     }
-    if (--req->pending == 0)
-        srv_req_respond(req, resp);
+    srv_req_release(req);
 }

@@ -21,11 +21,17 @@ typedef struct dp_op {
     kp_describe_producers_response_partition_response *out;
 } dp_op;
 
+/* Every call is back. */
+static void finish(srv_req *req)
+{
+    srv_req_respond(req, req->state);
+}
+
 static void op_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     dp_op *op = (dp_op *)base;
-    srv_req *req = base->req;
+    srv_req *req = base->call.req;
     op->out->error_code = op->error;
     op->out->active_producers = kp_arena_alloc(&req->arena, op->n * sizeof(*op->out->active_producers) + 1);
     op->out->active_producers_count = 0;
@@ -42,8 +48,6 @@ static void op_done(srv_shard *s, srv_part_op *base)
     }
     free(op->list);
     free(op);
-    if (req->pending == 0)
-        srv_req_respond(req, req->state);
 }
 
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
@@ -65,7 +69,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         if (op->n > n)
             op->n = n;
     }
-    srv_part_op_reply(owner, base);
+    srv_call_reply(owner, &base->call);
 }
 
 void srv_h_describe_producers(srv_req *req)
@@ -84,7 +88,8 @@ void srv_h_describe_producers(srv_req *req)
     }
     req->state = resp;
     resp->topics_count = nt;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
         const kp_describe_producers_request_topic_request *tq = &rq->topics[i];
         kp_describe_producers_response_topic_response *tr = &resp->topics[i];
@@ -109,6 +114,5 @@ void srv_h_describe_producers(srv_req *req)
             srv_part_op_send(req, &op->base);
         }
     }
-    if (--req->pending == 0)
-        srv_req_respond(req, resp);
+    srv_req_release(req);
 }

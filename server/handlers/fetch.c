@@ -101,7 +101,7 @@ static void read_cb(void *arg, const st_read_result *res)
     }
     srv_shard *owner = rc->owner;
     free(rc);
-    srv_part_op_reply(owner, &op->base);
+    srv_call_reply(owner, &op->base.call);
 }
 
 static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
@@ -109,21 +109,21 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
     read_op *op = (read_op *)base;
     if (!p || srv_part_offline(p)) {
         op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     if (op->watch) {
         /* Data may have arrived since our read: then the reply says so. */
         op->hwm = st_log_high_watermark(p->log);
         if (op->hwm <= op->offset)
-            srv_part_add_waiter(owner, p, op->base.req_shard, op->wait_id, op->expire_ms);
-        srv_part_op_reply(owner, base);
+            srv_part_add_waiter(owner, p, op->base.call.origin, op->wait_id, op->expire_ms);
+        srv_call_reply(owner, &base->call);
         return;
     }
     read_ctx *rc = malloc(sizeof(*rc));
     if (!rc) {
         op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     rc->op = op;
@@ -134,7 +134,7 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
     if (r < 0) {
         free(rc);
         op->error = srv_st_to_kafka(r);
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
     }
 }
 
@@ -297,7 +297,7 @@ static void park(srv_req *req)
     /* Ask each owner to wake us on data past what the last read saw. Owners
      * on this shard answer inline: hold the request and defer any wake to
      * the end of the loop, so the round never restarts inside it. */
-    req->pending++;
+    srv_req_hold(req);
     st->parking = 1;
     st->wake_pending = 0;
     for (int i = 0; i < st->nparts; i++) {
@@ -319,12 +319,8 @@ static void park(srv_req *req)
         srv_part_op_send(req, &op->base);
     }
     st->parking = 0;
-    req->pending--;
-    if (req->released) {
-        if (req->pending == 0)
-            srv_req_free(req);
+    if (srv_req_release(req) || req->released)
         return;
-    }
     if (st->wake_pending && st->parked) {
         unpark(req->shard, st);
         if (st->reads_pending == 0)
@@ -332,12 +328,12 @@ static void park(srv_req *req)
     }
 }
 
-/* A watch op is back; the request stays alive until all are (pending). */
+/* A watch op is back; the request stays alive until all are (call.h). */
 static void watch_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     read_op *op = (read_op *)base;
-    srv_req *req = base->req;
+    srv_req *req = base->call.req;
     fetch_state *st = req->state;
     int ready = op->hwm > op->offset;
     uint64_t id = op->wait_id;
@@ -373,7 +369,7 @@ static void read_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     read_op *op = (read_op *)base;
-    srv_req *req = base->req;
+    srv_req *req = base->call.req;
     fetch_state *st = req->state;
     fetch_part *fp = op->fp;
     fp->error = op->error;

@@ -14,10 +14,10 @@ typedef struct hb_call {
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     hb_call *h = (hb_call *)c;
-    const kp_heartbeat_request *rq = c->req->kr.body;
-    kp_str instance = c->req->kr.hdr.request_api_version >= 3 ? rq->group_instance_id : KP_STR_NULL;
+    const kp_heartbeat_request *rq = c->call.req->kr.body;
+    kp_str instance = c->call.req->kr.hdr.request_api_version >= 3 ? rq->group_instance_id : KP_STR_NULL;
     h->error = srv_group_heartbeat(gs, rq->group_id, rq->generation_id, rq->member_id, instance);
-    srv_gcall_reply(owner, c);
+    srv_call_reply(owner, &c->call);
 }
 
 static void answer(srv_req *req, int16_t err)
@@ -32,7 +32,7 @@ static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
     hb_call *h = (hb_call *)c;
-    answer(c->req, c->error ? c->error : h->error);
+    answer(c->call.req, c->error ? c->error : h->error);
     srv_gcall_free(c);
 }
 

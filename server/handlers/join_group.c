@@ -60,7 +60,7 @@ static void on_result(void *ctx, const srv_join_result *r)
             fill_error(o, KP_ERR_UNKNOWN_SERVER_ERROR, srv_gcall_str(c, r->member_id));
         }
     }
-    srv_gcall_reply(j->owner, c);
+    srv_call_reply(j->owner, &c->call);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -83,7 +83,7 @@ static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
     jg_call *j = (jg_call *)c;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     if (c->error)
         fill_error(&j->resp, c->error, j->jr.member_id);
     respond(req, &j->resp);

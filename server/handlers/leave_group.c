@@ -17,9 +17,9 @@ typedef struct lg_call {
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     lg_call *l = (lg_call *)c;
-    const kp_leave_group_request *rq = c->req->kr.body;
+    const kp_leave_group_request *rq = c->call.req->kr.body;
     l->error = srv_group_leave(gs, rq->group_id, l->n, l->members);
-    srv_gcall_reply(owner, c);
+    srv_call_reply(owner, &c->call);
 }
 
 static void answer(srv_req *req, lg_call *l, int16_t err)
@@ -52,7 +52,7 @@ static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
     lg_call *l = (lg_call *)c;
-    answer(c->req, l, c->error ? c->error : l->error);
+    answer(c->call.req, l, c->error ? c->error : l->error);
     srv_gcall_free(c);
 }
 

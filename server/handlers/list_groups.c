@@ -65,9 +65,9 @@ static void add(void *arg, const srv_group *g)
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
-    walk w = {(lg_call *)c, c->req->kr.body, c->req->kr.hdr.request_api_version};
+    walk w = {(lg_call *)c, c->call.req->kr.body, c->call.req->kr.hdr.request_api_version};
     srv_groups_foreach(gs, add, &w);
-    srv_gcall_reply(owner, c);
+    srv_call_reply(owner, &c->call);
 }
 
 static void finish(srv_req *req);
@@ -88,14 +88,12 @@ static void cleanup(srv_req *req)
 static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     lg_state *st = req->state;
     lg_call *l = (lg_call *)c;
     if (c->error && !st->resp.error_code)
         st->resp.error_code = c->error;
     st->calls[st->ncalls++] = l; /* freed with the request, after the answer is encoded */
-    if (req->pending == 0)
-        finish(req);
 }
 
 static void finish(srv_req *req)
@@ -144,10 +142,9 @@ void srv_h_list_groups(srv_req *req)
             return;
         }
     }
-    /* The extra pending keeps a call answered inline from finishing early. */
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int i = 0; i < ns; i++)
         srv_gcall_send_shard(req, &calls[i]->c, i);
-    if (--req->pending == 0)
-        finish(req);
+    srv_req_release(req);
 }

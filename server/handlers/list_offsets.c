@@ -28,7 +28,7 @@ static void op_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     lo_op *op = (lo_op *)base;
-    srv_req *req = base->req;
+    srv_req *req = base->call.req;
     op->out->error_code = op->error;
     op->out->offset = op->error ? -1 : op->offset;
     op->out->timestamp = op->error ? -1 : op->ts;
@@ -47,8 +47,6 @@ static void op_done(srv_shard *s, srv_part_op *base)
         }
     }
     free(op);
-    if (req->pending == 0)
-        finish(req);
 }
 
 typedef struct lo_ctx {
@@ -65,7 +63,7 @@ static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
     srv_shard *owner = c->owner;
     lo_op *op = c->op;
     free(c);
-    srv_part_op_reply(owner, &op->base);
+    srv_call_reply(owner, &op->base.call);
 }
 
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
@@ -73,13 +71,13 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     lo_op *op = (lo_op *)base;
     if (!p || srv_part_offline(p)) {
         op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     lo_ctx *c = malloc(sizeof(*c));
     if (!c) {
         op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     c->op = op;
@@ -88,7 +86,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     if (rc < 0) {
         free(c);
         op->error = srv_st_to_kafka(rc);
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
     }
 }
 
@@ -108,7 +106,8 @@ void srv_h_list_offsets(srv_req *req)
     }
     req->state = resp;
     resp->topics_count = nt;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
         const kp_list_offsets_request_list_offsets_topic *tq = &rq->topics[i];
         kp_list_offsets_response_list_offsets_topic_response *tr = &resp->topics[i];
@@ -149,6 +148,5 @@ void srv_h_list_offsets(srv_req *req)
             srv_part_op_send(req, &op->base);
         }
     }
-    if (--req->pending == 0)
-        finish(req);
+    srv_req_release(req);
 }

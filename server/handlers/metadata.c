@@ -12,7 +12,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
-#include "meta.h"
+#include "controller.h"
 #include "partition.h"
 
 typedef struct md_state {
@@ -170,5 +170,5 @@ void srv_h_metadata(srv_req *req)
     st->op.nspecs = missing;
     st->op.specs = specs;
     st->op.done = created;
-    srv_ctl_submit(s, &st->op);
+    srv_ctl_submit(s, req, &st->op);
 }

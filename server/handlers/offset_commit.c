@@ -38,7 +38,7 @@ static void answer(srv_req *req)
 static void committed(void *ctx)
 {
     oc_call *o = ctx;
-    srv_gcall_reply(o->owner, &o->c);
+    srv_call_reply(o->owner, &o->c.call);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -46,7 +46,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     oc_call *o = (oc_call *)c;
     o->owner = owner;
     srv_group_commit(gs, c->partition, o->group_id, o->generation, o->member_id, o->instance_id,
-                     c->req->kr.hdr.request_api_version, o->n, o->items, committed, o);
+                     c->call.req->kr.hdr.request_api_version, o->n, o->items, committed, o);
 }
 
 static void fail_all(oc_state *st, int16_t err)
@@ -59,7 +59,7 @@ static void fail_all(oc_state *st, int16_t err)
 static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     if (c->error)
         fail_all(req->state, c->error);
     srv_gcall_free(c);

@@ -41,7 +41,7 @@ static void answer(srv_req *req, int16_t err)
 static void deleted(void *ctx)
 {
     od_call *o = ctx;
-    srv_gcall_reply(o->owner, &o->c);
+    srv_call_reply(o->owner, &o->c.call);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -55,7 +55,7 @@ static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
     od_call *o = (od_call *)c;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     int16_t err = c->error ? c->error : o->error;
     srv_gcall_free(c);
     answer(req, err);

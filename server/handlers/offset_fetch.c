@@ -114,7 +114,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
                 add_part(o, r, t->parts[k], g ? srv_group_offset(g, t->name, t->parts[k]) : NULL);
         }
     }
-    srv_gcall_reply(owner, c);
+    srv_call_reply(owner, &c->call);
 }
 
 typedef struct of_state {
@@ -239,13 +239,11 @@ static void finish(srv_req *req)
 static void done(srv_shard *s, srv_gcall *c)
 {
     (void)s;
-    srv_req *req = c->req;
+    srv_req *req = c->call.req;
     of_state *st = req->state;
     for (int i = 0; i < st->ncalls; i++)
         if (st->calls[i] == (of_call *)c && c->error)
             st->errors[i] = c->error;
-    if (req->pending == 0)
-        finish(req);
 }
 
 /* Builds the uniform topic list of one group; NULL topics: -1 (all). */
@@ -312,13 +310,13 @@ void srv_h_offset_fetch(srv_req *req)
         }
         o->ntopics = nt;
     }
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int i = 0; i < ng; i++) {
         of_call *o = st->calls[i];
         int16_t err = o->group_id.len < 0 ? KP_ERR_INVALID_GROUP_ID : srv_gcall_send(req, &o->c, o->group_id);
         if (err)
             st->errors[i] = err;
     }
-    if (--req->pending == 0)
-        finish(req);
+    srv_req_release(req);
 }

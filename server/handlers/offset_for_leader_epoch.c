@@ -23,17 +23,20 @@ typedef struct ofle_op {
     int64_t end_offset;
 } ofle_op;
 
+/* Every call is back. */
+static void finish(srv_req *req)
+{
+    srv_req_respond(req, req->state);
+}
+
 static void op_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     ofle_op *op = (ofle_op *)base;
-    srv_req *req = base->req;
     op->out->error_code = op->error;
     op->out->leader_epoch = op->result_epoch;
     op->out->end_offset = op->end_offset;
     free(op);
-    if (req->pending == 0)
-        srv_req_respond(req, req->state);
 }
 
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
@@ -53,7 +56,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         op->result_epoch = 0;
         op->end_offset = st_log_high_watermark(p->log);
     }
-    srv_part_op_reply(owner, base);
+    srv_call_reply(owner, &base->call);
 }
 
 void srv_h_offset_for_leader_epoch(srv_req *req)
@@ -72,7 +75,8 @@ void srv_h_offset_for_leader_epoch(srv_req *req)
     }
     req->state = resp;
     resp->topics_count = nt;
-    req->pending++;
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
         const kp_offset_for_leader_epoch_request_offset_for_leader_topic *tq = &rq->topics[i];
         kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *tr = &resp->topics[i];
@@ -98,6 +102,5 @@ void srv_h_offset_for_leader_epoch(srv_req *req)
             srv_part_op_send(req, &op->base);
         }
     }
-    if (--req->pending == 0)
-        srv_req_respond(req, resp);
+    srv_req_release(req);
 }

@@ -56,7 +56,6 @@ static void op_done(srv_shard *s, srv_part_op *base)
 {
     (void)s;
     produce_op *op = (produce_op *)base;
-    srv_req *req = base->req;
     op->out->error_code = op->error;
     op->out->base_offset = op->error ? -1 : op->base_offset;
     op->out->log_append_time_ms = op->log_append_time;
@@ -64,8 +63,6 @@ static void op_done(srv_shard *s, srv_part_op *base)
     if (op->error_message)
         op->out->error_message = kp_str_c(op->error_message);
     free(op);
-    if (req->pending == 0)
-        finish(req);
 }
 
 typedef struct wait_ctx {
@@ -95,14 +92,14 @@ static void accepted_cb(void *arg, int rc, int64_t base_offset)
         op->error_message = append_error_message(rc);
         srv_shard *owner = w->owner;
         free(w); /* refused: the completion never runs */
-        srv_part_op_reply(owner, &op->base);
+        srv_call_reply(owner, &op->base.call);
         return;
     }
     w->t0_ns = srv_now_ns();
     if (w->acks != -1) {
         op->base_offset = base_offset; /* the original's offset for a duplicate */
         w->op = NULL;
-        srv_part_op_reply(w->owner, &op->base); /* w lives on until the completion */
+        srv_call_reply(w->owner, &op->base.call); /* w lives on until the completion */
     }
 }
 
@@ -128,7 +125,7 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
         srv_part_wake(owner, w->part);
     }
     free(w);
-    srv_part_op_reply(owner, &op->base);
+    srv_call_reply(owner, &op->base.call);
 }
 
 /* The codec a topic's compression.type asks for: -1 keeps the producer's. */
@@ -225,19 +222,19 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     produce_op *op = (produce_op *)base;
     if (!p) {
         op->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     if (srv_part_offline(p)) {
         op->error = KP_ERR_KAFKA_STORAGE_ERROR;
         op->error_message = "the partition's log could not be opened (see the broker log)";
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     op->log_start_offset = st_log_start_offset(p->log);
     if (op->refused) {
         op->error = op->refused;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     const uint8_t *data = op->records.p;
@@ -253,7 +250,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
                         : rc == KP_E_TOO_LARGE ? KP_ERR_MESSAGE_TOO_LARGE
                                                : KP_ERR_INVALID_RECORD;
             op->error_message = kp_strerror(rc);
-            srv_part_op_reply(owner, base);
+            srv_call_reply(owner, &base->call);
             return;
         }
         data = conv.buf;
@@ -264,7 +261,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
                                  &vr)) {
             kp_writer_free(&conv);
             op->error = vr.error;
-            srv_part_op_reply(owner, base);
+            srv_call_reply(owner, &base->call);
             return;
         }
     }
@@ -292,7 +289,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
                     kp_writer_free(&conv);
                     op->error = rc == KP_E_TOO_LARGE ? KP_ERR_MESSAGE_TOO_LARGE : KP_ERR_CORRUPT_MESSAGE;
                     op->error_message = kp_strerror(rc);
-                    srv_part_op_reply(owner, base);
+                    srv_call_reply(owner, &base->call);
                     return;
                 }
             }
@@ -303,20 +300,20 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         op->error = srv_validate_framing_error(data, len, n);
         if (op->error == KP_ERR_CORRUPT_MESSAGE)
             op->log_start_offset = -1; /* Kafka refuses a bad CRC before asking the log */
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     if (stamp_timestamp_type(op, &conv, &data, &len) != 0) {
         kp_writer_free(&conv);
         op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     wait_ctx *w = malloc(sizeof(*w));
     if (!w) {
         kp_writer_free(&conv);
         op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
-        srv_part_op_reply(owner, base);
+        srv_call_reply(owner, &base->call);
         return;
     }
     w->op = op;
@@ -349,7 +346,8 @@ void srv_h_produce(srv_req *req)
     int32_t nt = rq->topic_data_count > 0 ? rq->topic_data_count : 0;
     st->resp.responses = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*st->resp.responses) + 1);
     st->resp.responses_count = nt;
-    req->pending++; /* held while sending: ops answered inline must not finish early */
+    srv_req_then(req, finish);
+    srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
         const kp_produce_request_topic_produce_data *td = &rq->topic_data[i];
         kp_produce_response_topic_produce_response *tr = &st->resp.responses[i];
@@ -418,6 +416,5 @@ void srv_h_produce(srv_req *req)
             }
         }
     }
-    if (--req->pending == 0)
-        finish(req);
+    srv_req_release(req);
 }

@@ -31,7 +31,7 @@ static void on_result(void *ctx, const srv_sync_result *r)
     g->resp.protocol_type = srv_gcall_str(&g->c, r->protocol_type);
     g->resp.protocol_name = srv_gcall_str(&g->c, r->protocol_name);
     g->resp.assignment = srv_gcall_bytes(&g->c, r->assignment);
-    srv_gcall_reply(g->owner, &g->c);
+    srv_call_reply(g->owner, &g->c.call);
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -47,7 +47,7 @@ static void done(srv_shard *s, srv_gcall *c)
     sg_call *g = (sg_call *)c;
     if (c->error)
         fill_error(&g->resp, c->error);
-    srv_req_respond(c->req, &g->resp);
+    srv_req_respond(c->call.req, &g->resp);
     srv_gcall_free(c);
 }
 

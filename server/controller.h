@@ -1,0 +1,105 @@
+/*
+ * controller.h — the controller (shard 0): the metadata log, topic changes
+ * submitted from any shard, and the publication of each new version.
+ *
+ * Owns the only writer of srv_meta versions. Must not: be called on any
+ * shard but 0 except through srv_ctl_submit.
+ */
+#ifndef SRV_CONTROLLER_H
+#define SRV_CONTROLLER_H
+
+#include "call.h"
+#include "meta.h"
+#include "st_log.h"
+
+/* ---- the controller (shard 0) ---------------------------------------- */
+
+/* One change of AlterConfigs / IncrementalAlterConfigs (SRV_ALTER_* op). */
+typedef struct srv_cfg_alter {
+    int op;
+    const char *key;
+    const char *value; /* NULL for DELETE */
+} srv_cfg_alter;
+
+typedef struct srv_topic_spec {
+    kp_str name;
+    int32_t nparts;      /* -1: num.partitions */
+    int16_t replication; /* -1: default.replication.factor */
+    int ncfg;
+    srv_topic_cfg_kv *cfg;
+    int skip;   /* refused by the handler already: the controller leaves it */
+    int nalter; /* SRV_CTL_ALTER_CONFIGS: the changes, in order */
+    srv_cfg_alter *alter;
+    int replace_all; /* AlterConfigs: the listed configs replace every override */
+    /* results */
+    int16_t error;
+    char message[160];
+    kp_uuid id;
+    int32_t result_nparts;
+} srv_topic_spec;
+
+/* One controller operation: a srv_call (call.h) from any shard to shard 0,
+ * returned when the change is durable and every shard serves it. */
+typedef struct srv_ctl_op srv_ctl_op;
+typedef void (*srv_ctl_done_fn)(srv_shard *on, srv_ctl_op *op);
+enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3, SRV_CTL_ALTER_CONFIGS = 4 };
+struct srv_ctl_op {
+    srv_call call; /* origin: the submitting shard; call.req: the request, if any */
+    int kind;
+    int validate_only;
+    int nspecs;
+    srv_topic_spec *specs; /* owned by the sender (often in its request's arena) */
+    srv_ctl_done_fn done;  /* runs on the submitting shard */
+    void *arg;
+    /* controller bookkeeping */
+    srv_ctl_op *next;
+    int acks_pending;
+    srv_meta *published;
+};
+
+/* ---- the controller's state machine and its environment ------------------
+ * What the apply logic needs from the broker is injected, like the group
+ * code's srv_groups_env: it runs without shards or disk in unit tests. */
+typedef struct srv_controller srv_controller;
+typedef struct srv_ctl_env {
+    void *arg;
+    int64_t (*now)(void *arg); /* record timestamps */
+    /* A fresh random topic id: 0, or -1 when none can be made. */
+    int (*new_id)(void *arg, kp_uuid *id);
+    /* Appends a batch of records to the metadata log, as st_log_append_ordered
+     * does: a refusal through accepted, the outcome (durable) through done. */
+    void (*append)(void *arg, const uint8_t *batch, size_t len, st_accept_cb accepted, st_append_cb done,
+                   void *ctx);
+    /* Makes m the version every shard serves (taking its own references);
+     * calls srv_ctl_published(c, op) once all do. */
+    void (*publish)(void *arg, srv_controller *c, srv_ctl_op *op, srv_meta *m);
+    /* op is finished, its results in its specs: hand it back to its sender. */
+    void (*finish)(void *arg, srv_ctl_op *op);
+} srv_ctl_env;
+
+/* A controller starting from the empty version; num_partitions is a
+ * creation's default (num.partitions). */
+srv_controller *srv_ctl_new(const srv_ctl_env *env, int32_t num_partitions);
+void srv_ctl_free(srv_controller *c);
+/* Queues op; operations apply one at a time, in order, each finishing
+ * (env.finish) before the next starts. */
+void srv_ctl_enqueue(srv_controller *c, srv_ctl_op *op);
+void srv_ctl_published(srv_controller *c, srv_ctl_op *op);
+const srv_meta *srv_ctl_current(const srv_controller *c);
+/* The version that metadata log batches (as read from the log) replay to. */
+int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out);
+
+/* ---- the broker's controller ------------------------------------------------ */
+
+/* Blocking, at start-up, before the shards run: opens the metadata log on
+ * shard 0's I/O engine and replays it. */
+int srv_controller_open(srv_broker *b);
+void srv_controller_close(srv_broker *b);
+srv_meta *srv_controller_current(srv_broker *b); /* start-up only: a new ref */
+
+/* Submit from any shard, for req (which then waits on it) or for none
+ * (NULL); op->done runs on the sender's shard when the change is durable and
+ * every shard serves it. op must stay valid until then. */
+void srv_ctl_submit(srv_shard *from, srv_req *req, srv_ctl_op *op);
+
+#endif
