@@ -24,6 +24,7 @@
 #include "broker.h"
 #include "group/coord.h"
 #include "logging.h"
+#include "metrics_http.h"
 #include "controller.h"
 #include "partition.h"
 #include "shard.h"

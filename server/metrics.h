@@ -1,6 +1,6 @@
 /*
  * metrics.h — counters, gauges and latency histograms, one set per shard,
- * exposed in Prometheus text format by an HTTP thread (metrics.port).
+ * exposed in Prometheus text format by metrics_http.c (metrics.port).
  *
  * Every field is written by exactly one thread, its shard, with relaxed
  * atomic stores (no read-modify-write, no lock, no shared cache line with
@@ -52,16 +52,5 @@ static inline uint64_t srv_now_ns(void)
 /* Brackets a top-level event callback to account the shard's busy time. */
 #define SRV_BUSY_BEGIN()    uint64_t busy_t0_ = srv_now_ns()
 #define SRV_BUSY_END(shard) srv_m_add(&(shard)->metrics.busy_ns, srv_now_ns() - busy_t0_)
-
-struct srv_broker;
-struct srv_shard;
-
-/* Starts the HTTP thread on cfg.metrics_port (0: none). Returns 0 or -errno. */
-int srv_metrics_start(struct srv_broker *b);
-void srv_metrics_stop(struct srv_broker *b);
-
-/* On the shard's tick: publishes partition gauges when the reader took the
- * previous text (cheap: at most once per tick, never blocking). */
-void srv_metrics_publish_partitions(struct srv_shard *s);
 
 #endif

@@ -19,6 +19,7 @@
 #include "fetch_wait.h"
 #include "logging.h"
 #include "meta.h"
+#include "metrics_http.h"
 #include "msg.h"
 #include "partition.h"
 
