@@ -124,7 +124,7 @@ static void test_invalid_versions_rejected(void)
 /* The table ApiVersions will be built from agrees with the definitions. */
 static void test_api_table(void)
 {
-    const kp_api_desc *p = kp_api_lookup(0);
+    const kp_api_desc *p = kp_api_lookup(KP_API_PRODUCE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_STRING_EQUAL(p->name, "Produce");
     CU_ASSERT_EQUAL(p->min_version, 0);
@@ -133,20 +133,20 @@ static void test_api_table(void)
     CU_ASSERT_TRUE(p->broker_listener);
     CU_ASSERT_STRING_EQUAL(p->request->name, "ProduceRequest");
     CU_ASSERT_STRING_EQUAL(p->response->name, "ProduceResponse");
-    const kp_api_desc *f = kp_api_lookup(1);
+    const kp_api_desc *f = kp_api_lookup(KP_API_FETCH);
     CU_ASSERT_EQUAL(f->max_version, 17);
     CU_ASSERT_EQUAL(f->flexible_from, 12);
     CU_ASSERT_PTR_NULL(kp_api_lookup(-1));
     CU_ASSERT_PTR_NULL(kp_api_lookup(KP_API_KEY_MAX + 1));
     /* LeaderAndIsr is a ZooKeeper-era inter-broker API, never served to clients. */
-    CU_ASSERT_FALSE(kp_api_lookup(4)->broker_listener);
+    CU_ASSERT_FALSE(kp_api_lookup(KP_API_LEADER_AND_ISR)->broker_listener);
     /* Header versions: flexible requests use header v2, ApiVersions answers v0. */
-    CU_ASSERT_EQUAL(kp_request_header_version(0, 8), 1);
-    CU_ASSERT_EQUAL(kp_request_header_version(0, 9), 2);
-    CU_ASSERT_EQUAL(kp_request_header_version(7, 0), 0);
-    CU_ASSERT_EQUAL(kp_response_header_version(0, 9), 1);
-    CU_ASSERT_EQUAL(kp_response_header_version(18, 3), 0);
-    CU_ASSERT_EQUAL(kp_response_header_version(3, 8), 0);
+    CU_ASSERT_EQUAL(kp_request_header_version(KP_API_PRODUCE, 8), 1);
+    CU_ASSERT_EQUAL(kp_request_header_version(KP_API_PRODUCE, 9), 2);
+    CU_ASSERT_EQUAL(kp_request_header_version(KP_API_CONTROLLED_SHUTDOWN, 0), 0);
+    CU_ASSERT_EQUAL(kp_response_header_version(KP_API_PRODUCE, 9), 1);
+    CU_ASSERT_EQUAL(kp_response_header_version(KP_API_API_VERSIONS, 3), 0);
+    CU_ASSERT_EQUAL(kp_response_header_version(KP_API_METADATA, 8), 0);
     CU_ASSERT_EQUAL(kp_request_header_version(999, 0), -1);
 }
 
@@ -198,7 +198,7 @@ static void test_tagged_fields(void)
     CU_ASSERT_EQUAL_FATAL(kp_api_versions_response_decode(&r, &a, 3, &m), 0);
     CU_ASSERT_EQUAL(kp_reader_left(&r), 0);
     CU_ASSERT_EQUAL(m.api_keys_count, 1);
-    CU_ASSERT_EQUAL(m.api_keys[0].api_key, 18);
+    CU_ASSERT_EQUAL(m.api_keys[0].api_key, KP_API_API_VERSIONS);
     CU_ASSERT_EQUAL(m.api_keys[0].max_version, 4);
     CU_ASSERT_EQUAL(m.throttle_time_ms, 5);
     CU_ASSERT_EQUAL(m.finalized_features_epoch, 42);

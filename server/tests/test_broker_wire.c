@@ -35,13 +35,13 @@ static void create_topic(int fd, const char *name)
     rq.topics = &t;
     rq.topics_count = 1;
     rq.timeout_ms = 5000;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 19, 7, 1, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_create_topics_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 19, 7, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &resp, &frame), 0);
     CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
     free(frame);
     kp_arena_reset(&a);
@@ -79,13 +79,13 @@ static int64_t produce_as(int fd, const char *topic, int32_t partition, int n, i
     rq.timeout_ms = 5000;
     rq.topic_data = &td;
     rq.topic_data_count = 1;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 0, 9, 2, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_PRODUCE, 9, 2, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_produce_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 0, 9, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_PRODUCE, 9, &corr, &a, &resp, &frame), 0);
     last_produce_error = resp.responses[0].partition_responses[0].error_code;
     int64_t base = last_produce_error ? -1 : resp.responses[0].partition_responses[0].base_offset;
     free(frame);
@@ -139,10 +139,10 @@ static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t
         rq.forgotten_topics_data = &ft;
         rq.forgotten_topics_data_count = 1;
     }
-    if (send_request(fd, 1, 12, 3, &rq))
+    if (send_request(fd, KP_API_FETCH, 12, 3, &rq))
         return -1;
     int32_t corr;
-    return recv_response(fd, 1, 12, &corr, a, resp, frame);
+    return recv_response(fd, KP_API_FETCH, 12, &corr, a, resp, frame);
 }
 
 static int count_parts(const kp_fetch_response *r)
@@ -282,11 +282,11 @@ static void test_pipelining_order(void)
             t.partitions_count = 1;
             rq.topics = &t;
             rq.topics_count = 1;
-            kp_request_encode(&w, 1, 11, 1000 + i, kp_str_c("p"), &rq);
+            kp_request_encode(&w, KP_API_FETCH, 11, 1000 + i, kp_str_c("p"), &rq);
         } else {
             kp_api_versions_request rq;
             kp_api_versions_request_init(&rq);
-            kp_request_encode(&w, 18, 3, 1000 + i, kp_str_c("p"), &rq);
+            kp_request_encode(&w, KP_API_API_VERSIONS, 3, 1000 + i, kp_str_c("p"), &rq);
         }
     }
     CU_ASSERT_EQUAL_FATAL(send_all(fd, w.buf, w.len), 0);
@@ -323,7 +323,7 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(av.error_code, KP_ERR_UNSUPPORTED_VERSION);
     /* Only ApiVersions' own range, as Kafka (KIP-511). */
     CU_ASSERT_EQUAL_FATAL(av.api_keys_count, 1);
-    CU_ASSERT_EQUAL(av.api_keys[0].api_key, 18);
+    CU_ASSERT_EQUAL(av.api_keys[0].api_key, KP_API_API_VERSIONS);
     CU_ASSERT(av.api_keys[0].min_version == 0 && av.api_keys[0].max_version >= 3);
     free(f);
     kp_arena_reset(&a);
@@ -384,11 +384,11 @@ static void test_large_frames_in_pieces(void)
     rq.topic_data_count = 1;
     kp_writer w;
     kp_writer_init(&w, 0);
-    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, 0, 9, 41, kp_str_c("p"), &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, KP_API_PRODUCE, 9, 41, kp_str_c("p"), &rq), 0);
     size_t produce_len = w.len;
     kp_api_versions_request av;
     kp_api_versions_request_init(&av);
-    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, 18, 3, 42, kp_str_c("p"), &av), 0);
+    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, KP_API_API_VERSIONS, 3, 42, kp_str_c("p"), &av), 0);
     CU_ASSERT_FATAL(produce_len > 256 * 1024);
 
     int fd = connect_broker();
@@ -406,8 +406,8 @@ static void test_large_frames_in_pieces(void)
     kp_reader r;
     kp_reader_init(&r, f, len);
     kp_response_header h;
-    CU_ASSERT_EQUAL_FATAL(kp_response_header_decode(&r, &a, (int16_t)kp_response_header_version(0, 9), &h),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        kp_response_header_decode(&r, &a, (int16_t)kp_response_header_version(KP_API_PRODUCE, 9), &h), 0);
     CU_ASSERT_EQUAL(h.correlation_id, 41);
     kp_produce_response resp;
     CU_ASSERT_EQUAL_FATAL(kp_produce_response_decode(&r, &a, 9, &resp), 0);
@@ -501,13 +501,13 @@ static void test_describe_producers(void)
     t.partition_indexes_count = 2;
     rq.topics = &t;
     rq.topics_count = 1;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 61, 0, 9, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_DESCRIBE_PRODUCERS, 0, 9, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_describe_producers_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 61, 0, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_DESCRIBE_PRODUCERS, 0, &corr, &a, &resp, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.topics_count, 1);
     CU_ASSERT_EQUAL_FATAL(resp.topics[0].partitions_count, 2);
     CU_ASSERT_EQUAL(resp.topics[0].partitions[0].active_producers_count, 0);
