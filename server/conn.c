@@ -191,6 +191,14 @@ kp_str srv_req_client_host(srv_req *r)
 
 void srv_req_respond(srv_req *r, const void *body)
 {
+    /* The one check of the request arena's sticky flag: a body built after
+     * a refused allocation may lack pieces (an empty list, a "" string), so
+     * it is never sent; the connection closes with a log line, as handlers
+     * did on each NULL before. */
+    if (kp_arena_failed(&r->arena)) {
+        srv_req_fail_close(r, "out of memory building the response");
+        return;
+    }
     if (r->conn) {
         /* Size first (the encoder in counting mode), so the buffer is
          * allocated once instead of doubling its way up. */

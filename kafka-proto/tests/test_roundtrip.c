@@ -256,8 +256,26 @@ static void test_arena_cap(void)
     kp_arena a;
     kp_arena_init(&a, 4096);
     CU_ASSERT_PTR_NOT_NULL(kp_arena_alloc(&a, 1000));
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
     CU_ASSERT_PTR_NULL(kp_arena_alloc(&a, 5000));
+    /* The refusal is remembered even when later allocations fit again. */
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
+    CU_ASSERT_PTR_NOT_NULL(kp_arena_alloc(&a, 100));
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
     CU_ASSERT_PTR_NULL(kp_arena_alloc(&a, SIZE_MAX));
+    kp_arena_reset(&a);
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
+    /* A decode that runs out of arena leaves the flag set too. */
+    kp_arena_init(&a, 64);
+    uint8_t frame[] = {0, 0, 0, 3, 0, 1, 'a', 0, 1, 'b', 0, 1, 'c'}; /* three 1-byte strings in an array */
+    kp_reader r;
+    kp_reader_init(&r, frame, sizeof(frame));
+    kp_describe_groups_request dg;
+    kp_describe_groups_request_init(&dg);
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
+    (void)kp_arena_alloc(&a, 40);
+    CU_ASSERT_EQUAL(kp_describe_groups_request_decode(&r, &a, 0, &dg), KP_E_NOMEM);
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
     kp_arena_reset(&a);
 }
 

@@ -375,6 +375,8 @@ static void on_back(srv_shard *s, srv_msg *m)
     srv_gcall *c = (srv_gcall *)m;
     srv_req *req = c->req;
     req->pending--;
+    if (kp_arena_failed(&c->arena))
+        kp_arena_set_failed(&req->arena); /* the answer is built from c's arena */
     if (req->released) {
         /* The connection went away: nobody to answer. */
         srv_gcall_free(c);

@@ -58,9 +58,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
                 }
             }
             o->members_count = g->nmembers;
-        } else {
-            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-        }
+        } /* else the call arena's failed flag refuses the whole answer */
     }
     srv_gcall_reply(owner, c);
 }

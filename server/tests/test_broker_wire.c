@@ -522,6 +522,95 @@ static void test_describe_producers(void)
     close(fd);
 }
 
+/* A response that outgrows the request's arena (64 MiB) is refused whole:
+ * the connection closes with a log line, never an answer with holes (before
+ * the arena's sticky failed flag, Metadata answered the mentions past the
+ * limit with UNKNOWN_SERVER_ERROR and no partitions). Here: a 100-partition
+ * topic named 14000 times, 6.4 KB of partition entries per mention. */
+static void test_arena_exhausted(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_create_topics_request ct;
+    kp_create_topics_request_init(&ct);
+    kp_create_topics_request_creatable_topic t;
+    kp_create_topics_request_creatable_topic_init(&t);
+    t.name = kp_str_c("wide");
+    t.num_partitions = 100;
+    t.replication_factor = 1;
+    ct.topics = &t;
+    ct.topics_count = 1;
+    ct.timeout_ms = 10000;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_create_topics_response ctr;
+    int32_t corr;
+    uint8_t *frame;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &ct), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &ctr, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(ctr.topics[0].error_code, 0);
+    free(frame);
+
+    enum { MENTIONS = 14000 };
+    kp_metadata_request_metadata_request_topic *ts = calloc(MENTIONS, sizeof(*ts));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ts);
+    for (int i = 0; i < MENTIONS; i++) {
+        kp_metadata_request_metadata_request_topic_init(&ts[i]);
+        ts[i].name = kp_str_c("wide");
+    }
+    kp_metadata_request md;
+    kp_metadata_request_init(&md);
+    md.topics = ts;
+    md.topics_count = MENTIONS;
+    md.allow_auto_topic_creation = 0;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_METADATA, 12, 2, &md), 0);
+    free(ts);
+    size_t len = 0;
+    frame = read_frame(fd, &len);
+    if (frame) { /* what the wrong answer looked like */
+        kp_arena big;
+        kp_arena_init(&big, (size_t)1 << 30);
+        kp_reader r;
+        kp_reader_init(&r, frame, len);
+        kp_response_header h;
+        kp_metadata_response resp;
+        int holes = -1;
+        if (kp_response_header_decode(&r, &big, 1, &h) == 0 &&
+            kp_metadata_response_decode(&r, &big, 12, &resp) == 0)
+            for (int32_t i = holes = 0; i < resp.topics_count; i++)
+                holes += resp.topics[i].error_code != 0 || resp.topics[i].partitions_count != 100;
+        fprintf(stderr, "arena exhausted: answered anyway, %d of %d mentions wrong\n", holes, MENTIONS);
+        kp_arena_reset(&big);
+        free(frame);
+    }
+    CU_ASSERT_PTR_NULL(frame);
+    char c;
+    CU_ASSERT_EQUAL(recv(fd, &c, 1, 0), 0); /* closed by the broker, not a timeout */
+    close(fd);
+    kp_arena_reset(&a);
+
+    /* The broker said why, and still serves. */
+    FILE *lf = fopen(log_path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lf);
+    char line[1024];
+    int said = 0;
+    while (fgets(line, sizeof(line), lf))
+        said |= strstr(line, "out of memory building the response") != NULL;
+    fclose(lf);
+    CU_ASSERT(said);
+    fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_api_versions_request av;
+    kp_api_versions_request_init(&av);
+    kp_api_versions_response avr;
+    CU_ASSERT_EQUAL(send_request(fd, KP_API_API_VERSIONS, 3, 3, &av), 0);
+    CU_ASSERT_EQUAL(recv_response(fd, KP_API_API_VERSIONS, 3, &corr, &a, &avr, &frame), 0);
+    CU_ASSERT_EQUAL(avr.error_code, 0);
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -540,6 +629,7 @@ int main(void)
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "large frames in pieces", test_large_frames_in_pieces);
     CU_add_test(s, "describe producers", test_describe_producers);
+    CU_add_test(s, "a response that outgrows its arena is refused", test_arena_exhausted);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
