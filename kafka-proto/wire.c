@@ -118,6 +118,29 @@ void kp_arena_reset(kp_arena *a)
     a->failed = 0;
 }
 
+kp_str kp_arena_str(kp_arena *a, kp_str s)
+{
+    if (s.len < 0)
+        return KP_STR_NULL;
+    char *p = kp_arena_alloc(a, (size_t)s.len + 1);
+    if (!p)
+        return KP_STR_NULL;
+    if (s.len)
+        memcpy(p, s.p, (size_t)s.len);
+    return (kp_str){p, s.len};
+}
+
+kp_str kp_arena_strz(kp_arena *a, const char *z)
+{
+    return z ? kp_arena_str(a, (kp_str){z, (int32_t)strlen(z)}) : KP_STR_NULL;
+}
+
+kp_bytes kp_arena_bytes(kp_arena *a, kp_bytes b)
+{
+    kp_str s = kp_arena_str(a, (kp_str){(const char *)b.p, b.len});
+    return (kp_bytes){(const uint8_t *)s.p, s.len};
+}
+
 /* ---- reader ----------------------------------------------------------- */
 
 void kp_reader_init(kp_reader *r, const void *buf, size_t len)

@@ -80,6 +80,12 @@ static inline int kp_arena_failed(const kp_arena *a)
 {
     return a->failed;
 }
+/* Copies into the arena with a NUL after the bytes (for code that needs a C
+ * string; the length stays the truth). Null stays null; a refusal gives null
+ * (and sets failed). */
+kp_str kp_arena_str(kp_arena *a, kp_str s);
+kp_str kp_arena_strz(kp_arena *a, const char *z); /* NUL-free text of our own; NULL gives null */
+kp_bytes kp_arena_bytes(kp_arena *a, kp_bytes b);
 /* For memory that belongs to an answer but lives in another arena (a reply
  * filled on another shard): its refusal taints this arena's answer too. */
 static inline void kp_arena_set_failed(kp_arena *a)

@@ -179,14 +179,7 @@ static void finish(srv_req *r)
 
 kp_str srv_req_client_host(srv_req *r)
 {
-    if (!r->conn)
-        return kp_str_c("");
-    size_t n = strlen(r->conn->client_host);
-    char *p = kp_arena_alloc(&r->arena, n + 1);
-    if (!p)
-        return kp_str_c("");
-    memcpy(p, r->conn->client_host, n);
-    return (kp_str){p, (int32_t)n};
+    return r->conn ? kp_arena_strz(&r->arena, r->conn->client_host) : kp_str_c("");
 }
 
 void srv_req_respond(srv_req *r, const void *body)

@@ -265,6 +265,21 @@ static void test_arena_cap(void)
     CU_ASSERT_PTR_NULL(kp_arena_alloc(&a, SIZE_MAX));
     kp_arena_reset(&a);
     CU_ASSERT_FALSE(kp_arena_failed(&a));
+    /* Copies keep every byte, NUL included, and put a NUL after them; null
+     * stays null; a refused copy is null and sets the flag. */
+    kp_str c = kp_arena_str(&a, (kp_str){"a\0b", 3});
+    CU_ASSERT(c.len == 3 && memcmp(c.p, "a\0b", 4) == 0);
+    CU_ASSERT_EQUAL(kp_arena_str(&a, KP_STR_NULL).len, -1);
+    CU_ASSERT_EQUAL(kp_arena_strz(&a, NULL).len, -1);
+    CU_ASSERT(kp_arena_strz(&a, "xyz").len == 3);
+    kp_bytes b = kp_arena_bytes(&a, (kp_bytes){(const uint8_t *)"", 0});
+    CU_ASSERT(b.len == 0 && b.p != NULL);
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
+    char big[5000];
+    memset(big, 'x', sizeof(big));
+    CU_ASSERT_EQUAL(kp_arena_str(&a, (kp_str){big, (int32_t)sizeof(big)}).len, -1);
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
+    kp_arena_reset(&a);
     /* A decode that runs out of arena leaves the flag set too. */
     kp_arena_init(&a, 64);
     uint8_t frame[] = {0, 0, 0, 3, 0, 1, 'a', 0, 1, 'b', 0, 1, 'c'}; /* three 1-byte strings in an array */
