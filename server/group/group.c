@@ -109,35 +109,15 @@ int32_t srv_group_partition_for(kp_str id, int32_t n)
     return n > 0 ? a % n : 0;
 }
 
-/* Kafka's error mapping of a failed group metadata append (storeGroup). */
-static int16_t store_error(int16_t e)
-{
-    switch (e) {
-    case KP_ERR_NONE:
-        return KP_ERR_NONE;
-    case KP_ERR_UNKNOWN_TOPIC_OR_PARTITION:
-    case KP_ERR_NOT_ENOUGH_REPLICAS:
-    case KP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case KP_ERR_REQUEST_TIMED_OUT:
-        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
-    case KP_ERR_NOT_LEADER_OR_FOLLOWER:
-    case KP_ERR_KAFKA_STORAGE_ERROR:
-        return KP_ERR_NOT_COORDINATOR;
-    case KP_ERR_MESSAGE_TOO_LARGE:
-    case KP_ERR_RECORD_LIST_TOO_LARGE:
-    case KP_ERR_INVALID_FETCH_SIZE:
-        return KP_ERR_UNKNOWN_SERVER_ERROR;
-    default:
-        return e;
-    }
-}
-
-/* The same for offset commits (storeOffsets): too large is the commit's fault. */
+/* Offset commits keep their own answer for a record too large, as Kafka's
+ * offset store (GroupMetadataManager.storeOffsets) gives it:
+ * INVALID_COMMIT_OFFSET_SIZE, the commit's own fault rather than the
+ * server's; everything else maps as every coordinator write does. */
 static int16_t commit_error(int16_t e)
 {
     if (e == KP_ERR_MESSAGE_TOO_LARGE || e == KP_ERR_RECORD_LIST_TOO_LARGE || e == KP_ERR_INVALID_FETCH_SIZE)
         return KP_ERR_INVALID_COMMIT_OFFSET_SIZE;
-    return store_error(e);
+    return srv_glog_write_error(e);
 }
 
 /* ---- groups and members ------------------------------------------------- */
@@ -554,7 +534,7 @@ static void stored(void *p, int16_t err)
     store_ctx *c = p;
     srv_group *g = c->g;
     if (c->fn)
-        c->fn(g, c->arg, store_error(err));
+        c->fn(g, c->arg, srv_glog_write_error(err));
     free(c);
     if (g->state != SRV_GS_DEAD)
         rearm(g);
@@ -2030,7 +2010,7 @@ static void tombs_written(void *p, int16_t err)
 {
     tomb_ctx *c = p;
     if (c->error)
-        *c->error = store_error(err);
+        *c->error = srv_glog_write_error(err);
     srv_group_done_cb done = c->done;
     void *ctx = c->ctx;
     group_unref(c->g);

@@ -5,7 +5,8 @@
  * set) / GroupMetadataKey v2 / GroupMetadataValue v3, what Kafka 3.9 writes);
  * a null value is a tombstone, so compaction keeps the latest per key.
  *
- * Owns the encoding and the replay of those records into a srv_groups. Must
+ * Owns the encoding and the replay of those records into a srv_groups, and
+ * what a group API answers when writing them failed. Must
  * not: touch the log itself (the caller appends and reads).
  */
 #ifndef SRV_GROUP_LOG_H
@@ -23,6 +24,16 @@ int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, kp_str group, kp_str t
  * value (the group is gone). */
 int srv_glog_add_group(kp_batch_builder *bb, int64_t ts, const srv_group *g, const kp_bytes *assignments,
                        int tombstone);
+
+/* The error a group API answers when appending its records failed with e,
+ * one mapping for the classic and the KIP-848 protocols as in Kafka 4 (its
+ * GroupCoordinatorService.handleOperationException): a missing or
+ * under-replicated partition is COORDINATOR_NOT_AVAILABLE, a lost leadership
+ * or failed disk NOT_COORDINATOR, a too-large write UNKNOWN_SERVER_ERROR,
+ * anything else itself. Offset commits answer too-large differently (group.c
+ * commit_error). Not srv_st_to_kafka (partcall.c): that maps storage codes to
+ * the Kafka errors this function starts from. */
+int16_t srv_glog_write_error(int16_t e);
 
 /* Replays one batch of a __consumer_offsets partition into gs. Records of
  * other kinds (share groups, future versions) are skipped; KIP-848 consumer

@@ -24,6 +24,7 @@ static int32_t g_nparts_a = 6;
 /* Every appended batch, in order: the fake log. */
 static uint8_t *g_log;
 static size_t g_log_len;
+static int16_t g_append_error; /* what the fake log answers appends with */
 
 static int64_t fake_now(void *arg)
 {
@@ -41,7 +42,7 @@ static void fake_append(void *arg, int32_t partition, const uint8_t *batch, size
     memcpy(n + g_log_len, batch, len);
     g_log = n;
     g_log_len += len;
-    done(ctx, KP_ERR_NONE);
+    done(ctx, g_append_error);
 }
 
 static kp_uuid topic_a = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
@@ -588,6 +589,37 @@ static void test_coexistence_and_replay(void)
     srv_groups_free(gs2);
 }
 
+/* A failed write of the group's records answers as Kafka 4 maps coordinator
+ * write errors, one mapping for both protocols: errors it does not translate
+ * pass through (the KIP-848 path used to turn them into UNKNOWN_SERVER_ERROR). */
+static void test_write_errors(void)
+{
+    static const struct {
+        int16_t log, answer;
+    } cases[] = {
+        {KP_ERR_NOT_LEADER_OR_FOLLOWER, KP_ERR_NOT_COORDINATOR},
+        {KP_ERR_KAFKA_STORAGE_ERROR, KP_ERR_NOT_COORDINATOR},
+        {KP_ERR_REQUEST_TIMED_OUT, KP_ERR_COORDINATOR_NOT_AVAILABLE},
+        {KP_ERR_MESSAGE_TOO_LARGE, KP_ERR_UNKNOWN_SERVER_ERROR},
+        {KP_ERR_CORRUPT_MESSAGE, KP_ERR_CORRUPT_MESSAGE},
+        {KP_ERR_INVALID_TIMESTAMP, KP_ERR_INVALID_TIMESTAMP},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        srv_groups *gs = new_groups();
+        member m = {0};
+        g_append_error = cases[i].log;
+        hb_out o = heartbeat(gs, "werr", &m, NULL, 1);
+        g_append_error = KP_ERR_NONE;
+        if (o.error != cases[i].answer)
+            fprintf(stderr, "write error %d answered %d, expected %d\n", cases[i].log, o.error,
+                    cases[i].answer);
+        CU_ASSERT_EQUAL(o.error, cases[i].answer);
+        hb_free(&o);
+        member_free(&m);
+        srv_groups_free(gs);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -600,6 +632,7 @@ int main(void)
     CU_add_test(s, "static member leave and rejoin", test_static_member);
     CU_add_test(s, "session expiry, new partitions", test_session_expiry_and_new_partitions);
     CU_add_test(s, "classic/consumer coexistence, replay", test_coexistence_and_replay);
+    CU_add_test(s, "failed writes of the group's records", test_write_errors);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
