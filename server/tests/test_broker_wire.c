@@ -23,18 +23,18 @@
 #include "frame.h"
 #include "wire_util.h"
 
-static void create_topic(int fd, const char *name)
+static void create_topic_n(int fd, const char *name, int32_t nparts)
 {
     kp_create_topics_request rq;
     kp_create_topics_request_init(&rq);
     kp_create_topics_request_creatable_topic t;
     kp_create_topics_request_creatable_topic_init(&t);
     t.name = kp_str_c(name);
-    t.num_partitions = 2;
+    t.num_partitions = nparts;
     t.replication_factor = 1;
     rq.topics = &t;
     rq.topics_count = 1;
-    rq.timeout_ms = 5000;
+    rq.timeout_ms = 10000;
     CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
@@ -45,6 +45,11 @@ static void create_topic(int fd, const char *name)
     CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
     free(frame);
     kp_arena_reset(&a);
+}
+
+static void create_topic(int fd, const char *name)
+{
+    create_topic_n(fd, name, 2);
 }
 
 static int16_t last_produce_error;
@@ -531,25 +536,11 @@ static void test_arena_exhausted(void)
 {
     int fd = connect_broker();
     CU_ASSERT_FATAL(fd >= 0);
-    kp_create_topics_request ct;
-    kp_create_topics_request_init(&ct);
-    kp_create_topics_request_creatable_topic t;
-    kp_create_topics_request_creatable_topic_init(&t);
-    t.name = kp_str_c("wide");
-    t.num_partitions = 100;
-    t.replication_factor = 1;
-    ct.topics = &t;
-    ct.topics_count = 1;
-    ct.timeout_ms = 10000;
+    create_topic_n(fd, "wide", 100);
     kp_arena a;
     kp_arena_init(&a, 0);
-    kp_create_topics_response ctr;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &ct), 0);
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &ctr, &frame), 0);
-    CU_ASSERT_EQUAL_FATAL(ctr.topics[0].error_code, 0);
-    free(frame);
 
     enum { MENTIONS = 14000 };
     kp_metadata_request_metadata_request_topic *ts = calloc(MENTIONS, sizeof(*ts));
