@@ -72,23 +72,24 @@ void kp_arena_init(kp_arena *a, size_t cap)
     a->head = NULL;
     a->used_total = 0;
     a->cap = cap ? cap : KP_ARENA_DEFAULT_CAP;
+    a->failed = 0;
 }
 
 void *kp_arena_alloc(kp_arena *a, size_t n)
 {
     if (n > a->cap)
-        return NULL;
+        goto refused;
     n = (n + 7) & ~(size_t)7;
     if (n == 0)
         n = 8;
     if (n > a->cap || a->used_total > a->cap - n)
-        return NULL;
+        goto refused;
     kp_arena_chunk *c = a->head;
     if (!c || c->size - c->used < n) {
         size_t sz = n > KP_ARENA_CHUNK ? n : KP_ARENA_CHUNK;
         c = malloc(sizeof(*c) + sz);
         if (!c)
-            return NULL;
+            goto refused;
         c->size = sz;
         c->used = 0;
         c->next = a->head;
@@ -99,6 +100,9 @@ void *kp_arena_alloc(kp_arena *a, size_t n)
     a->used_total += n;
     memset(p, 0, n);
     return p;
+refused:
+    a->failed = 1;
+    return NULL;
 }
 
 void kp_arena_reset(kp_arena *a)
@@ -111,6 +115,30 @@ void kp_arena_reset(kp_arena *a)
     }
     a->head = NULL;
     a->used_total = 0;
+    a->failed = 0;
+}
+
+kp_str kp_arena_str(kp_arena *a, kp_str s)
+{
+    if (s.len < 0)
+        return KP_STR_NULL;
+    char *p = kp_arena_alloc(a, (size_t)s.len + 1);
+    if (!p)
+        return KP_STR_NULL;
+    if (s.len)
+        memcpy(p, s.p, (size_t)s.len);
+    return (kp_str){p, s.len};
+}
+
+kp_str kp_arena_strz(kp_arena *a, const char *z)
+{
+    return z ? kp_arena_str(a, (kp_str){z, (int32_t)strlen(z)}) : KP_STR_NULL;
+}
+
+kp_bytes kp_arena_bytes(kp_arena *a, kp_bytes b)
+{
+    kp_str s = kp_arena_str(a, (kp_str){(const char *)b.p, b.len});
+    return (kp_bytes){(const uint8_t *)s.p, s.len};
 }
 
 /* ---- reader ----------------------------------------------------------- */

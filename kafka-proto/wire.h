@@ -59,17 +59,39 @@ int kp_uuid_is_zero(const kp_uuid *u);
 
 /* ---- arena ------------------------------------------------------------ */
 
-/* A bump allocator in chunks. Freed all at once. A cap bounds the total. */
+/* A bump allocator in chunks. Freed all at once. A cap bounds the total.
+ *
+ * A refused allocation also sets a sticky flag, so whoever turns what was
+ * built in the arena into an answer can check once (kp_arena_failed) instead
+ * of every builder turning each NULL into its own error: a value built after
+ * a refusal may be missing pieces and must not go out as if it were whole. */
 typedef struct kp_arena_chunk kp_arena_chunk;
 typedef struct kp_arena {
     kp_arena_chunk *head;
     size_t used_total;
     size_t cap; /* 0 = default cap (64 MiB) */
+    int failed; /* an allocation was refused since init / reset */
 } kp_arena;
 
 void kp_arena_init(kp_arena *a, size_t cap);
-void *kp_arena_alloc(kp_arena *a, size_t n); /* zeroed, 8-aligned; NULL when over cap */
-void kp_arena_reset(kp_arena *a);            /* free everything */
+void *kp_arena_alloc(kp_arena *a, size_t n); /* zeroed, 8-aligned; NULL (and failed set) when over cap */
+void kp_arena_reset(kp_arena *a);            /* free everything, clear failed */
+static inline int kp_arena_failed(const kp_arena *a)
+{
+    return a->failed;
+}
+/* Copies into the arena with a NUL after the bytes (for code that needs a C
+ * string; the length stays the truth). Null stays null; a refusal gives null
+ * (and sets failed). */
+kp_str kp_arena_str(kp_arena *a, kp_str s);
+kp_str kp_arena_strz(kp_arena *a, const char *z); /* NUL-free text of our own; NULL gives null */
+kp_bytes kp_arena_bytes(kp_arena *a, kp_bytes b);
+/* For memory that belongs to an answer but lives in another arena (a reply
+ * filled on another shard): its refusal taints this arena's answer too. */
+static inline void kp_arena_set_failed(kp_arena *a)
+{
+    a->failed = 1;
+}
 
 /* ---- reader ----------------------------------------------------------- */
 

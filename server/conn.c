@@ -181,18 +181,19 @@ static void finish(srv_req *r)
 
 kp_str srv_req_client_host(srv_req *r)
 {
-    if (!r->conn)
-        return kp_str_c("");
-    size_t n = strlen(r->conn->client_host);
-    char *p = kp_arena_alloc(&r->arena, n + 1);
-    if (!p)
-        return kp_str_c("");
-    memcpy(p, r->conn->client_host, n);
-    return (kp_str){p, (int32_t)n};
+    return r->conn ? kp_arena_strz(&r->arena, r->conn->client_host) : kp_str_c("");
 }
 
 void srv_req_respond(srv_req *r, const void *body)
 {
+    /* The one check of the request arena's sticky flag: a body built after
+     * a refused allocation may lack pieces (an empty list, a "" string), so
+     * it is never sent; the connection closes with a log line, as handlers
+     * did on each NULL before. */
+    if (kp_arena_failed(&r->arena)) {
+        srv_req_fail_close(r, "out of memory building the response");
+        return;
+    }
     if (r->conn) {
         /* Size first (the encoder in counting mode), so the buffer is
          * allocated once instead of doubling its way up. */

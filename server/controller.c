@@ -25,20 +25,11 @@
 #include "logging.h"
 #include "partition.h"
 #include "srv_assert.h"
+#include "sstr.h"
 #include "st_log.h"
 #include "topic_config.h"
 
 #define META_RECORD_VERSION 0
-
-static char *dup_str(kp_str s)
-{
-    char *p = malloc((size_t)s.len + 1);
-    if (p) {
-        memcpy(p, s.p, (size_t)s.len);
-        p[s.len] = 0;
-    }
-    return p;
-}
 
 /* ---- records of the metadata log --------------------------------------- */
 
@@ -68,7 +59,7 @@ static int decode_topic(const uint8_t *p, size_t n, srv_topic *t)
         kp_read_uuid(&r, &t->id) || kp_read_i32(&r, &t->nparts) || kp_read_i32(&r, &ncfg) || ncfg < 0 ||
         (size_t)ncfg > kp_reader_left(&r) / 4 || t->nparts <= 0)
         return KP_E_INVALID;
-    t->name = dup_str(name);
+    t->name = srv_cdup(name);
     t->cfg = ncfg ? calloc((size_t)ncfg, sizeof(*t->cfg)) : NULL;
     if (!t->name || (ncfg && !t->cfg)) {
         srv_topic_free(t);
@@ -80,8 +71,8 @@ static int decode_topic(const uint8_t *p, size_t n, srv_topic *t)
             srv_topic_free(t);
             return KP_E_INVALID;
         }
-        t->cfg[i].key = dup_str(k);
-        t->cfg[i].value = dup_str(v);
+        t->cfg[i].key = srv_cdup(k);
+        t->cfg[i].value = srv_cdup(v);
         t->ncfg++;
     }
     return 0;
@@ -490,7 +481,7 @@ static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
     }
     memset(t, 0, sizeof(*t));
     kp_str name = sp->name;
-    t->name = dup_str(name);
+    t->name = srv_cdup(name);
     t->nparts = np;
     t->cfg = sp->ncfg ? calloc((size_t)sp->ncfg, sizeof(*t->cfg)) : NULL;
     if (!t->name || (sp->ncfg && !t->cfg)) {

@@ -13,40 +13,40 @@
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {
-    {0, 0, 11, srv_h_produce},
-    {1, 0, 16, srv_h_fetch},
-    {2, 0, 9, srv_h_list_offsets},
-    {3, 0, 12, srv_h_metadata},
-    {8, 0, 9, srv_h_offset_commit},
-    {9, 0, 9, srv_h_offset_fetch},
-    {10, 0, 6, srv_h_find_coordinator},
-    {11, 0, 9, srv_h_join_group},
-    {12, 0, 4, srv_h_heartbeat},
-    {13, 0, 5, srv_h_leave_group},
-    {14, 0, 5, srv_h_sync_group},
-    {15, 0, 5, srv_h_describe_groups},
-    {16, 0, 5, srv_h_list_groups},
-    {18, 0, 4, srv_h_api_versions},
-    {19, 0, 7, srv_h_create_topics},
-    {20, 0, 6, srv_h_delete_topics},
-    {21, 0, 2, srv_h_delete_records},
-    {22, 0, 5, srv_h_init_producer_id},
-    {23, 0, 4, srv_h_offset_for_leader_epoch},
-    {29, 1, 3, srv_h_describe_acls}, /* v0 removed in Kafka 4 (KIP-896) */
-    {30, 1, 3, srv_h_create_acls},
-    {31, 1, 3, srv_h_delete_acls},
-    {32, 0, 4, srv_h_describe_configs},
-    {33, 0, 2, srv_h_alter_configs},
-    {35, 0, 4, srv_h_describe_log_dirs},
-    {37, 0, 3, srv_h_create_partitions},
-    {42, 0, 2, srv_h_delete_groups},
-    {44, 0, 1, srv_h_incremental_alter_configs},
-    {47, 0, 0, srv_h_offset_delete},
-    {60, 0, 1, srv_h_describe_cluster},
-    {61, 0, 0, srv_h_describe_producers},
+    {KP_API_PRODUCE, 0, 11, srv_h_produce},
+    {KP_API_FETCH, 0, 16, srv_h_fetch},
+    {KP_API_LIST_OFFSETS, 0, 9, srv_h_list_offsets},
+    {KP_API_METADATA, 0, 12, srv_h_metadata},
+    {KP_API_OFFSET_COMMIT, 0, 9, srv_h_offset_commit},
+    {KP_API_OFFSET_FETCH, 0, 9, srv_h_offset_fetch},
+    {KP_API_FIND_COORDINATOR, 0, 6, srv_h_find_coordinator},
+    {KP_API_JOIN_GROUP, 0, 9, srv_h_join_group},
+    {KP_API_HEARTBEAT, 0, 4, srv_h_heartbeat},
+    {KP_API_LEAVE_GROUP, 0, 5, srv_h_leave_group},
+    {KP_API_SYNC_GROUP, 0, 5, srv_h_sync_group},
+    {KP_API_DESCRIBE_GROUPS, 0, 5, srv_h_describe_groups},
+    {KP_API_LIST_GROUPS, 0, 5, srv_h_list_groups},
+    {KP_API_API_VERSIONS, 0, 4, srv_h_api_versions},
+    {KP_API_CREATE_TOPICS, 0, 7, srv_h_create_topics},
+    {KP_API_DELETE_TOPICS, 0, 6, srv_h_delete_topics},
+    {KP_API_DELETE_RECORDS, 0, 2, srv_h_delete_records},
+    {KP_API_INIT_PRODUCER_ID, 0, 5, srv_h_init_producer_id},
+    {KP_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, srv_h_offset_for_leader_epoch},
+    {KP_API_DESCRIBE_ACLS, 1, 3, srv_h_describe_acls}, /* v0 removed in Kafka 4 (KIP-896) */
+    {KP_API_CREATE_ACLS, 1, 3, srv_h_create_acls},
+    {KP_API_DELETE_ACLS, 1, 3, srv_h_delete_acls},
+    {KP_API_DESCRIBE_CONFIGS, 0, 4, srv_h_describe_configs},
+    {KP_API_ALTER_CONFIGS, 0, 2, srv_h_alter_configs},
+    {KP_API_DESCRIBE_LOG_DIRS, 0, 4, srv_h_describe_log_dirs},
+    {KP_API_CREATE_PARTITIONS, 0, 3, srv_h_create_partitions},
+    {KP_API_DELETE_GROUPS, 0, 2, srv_h_delete_groups},
+    {KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, srv_h_incremental_alter_configs},
+    {KP_API_OFFSET_DELETE, 0, 0, srv_h_offset_delete},
+    {KP_API_DESCRIBE_CLUSTER, 0, 1, srv_h_describe_cluster},
+    {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers},
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
-    {68, 0, 1, srv_h_consumer_group_heartbeat},
-    {69, 0, 0, srv_h_consumer_group_describe},
+    {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat},
+    {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe},
 };
 
 const srv_api *srv_api_table(size_t *count)
@@ -73,7 +73,7 @@ static void api_versions_unsupported(srv_req *req)
     resp.error_code = KP_ERR_UNSUPPORTED_VERSION;
     /* Only ApiVersions' own range, as Kafka answers (KIP-511): the client
      * retries with a version from it and learns the rest from that answer. */
-    const srv_api *self = find(18);
+    const srv_api *self = find(KP_API_API_VERSIONS);
     resp.api_keys = kp_arena_alloc(&req->arena, sizeof(*resp.api_keys));
     if (!self || !resp.api_keys) {
         srv_req_fail_close(req, "out of memory");
@@ -91,7 +91,8 @@ void srv_dispatch(srv_req *req)
     int rc = kp_request_decode(req->frame, req->frame_len, &req->arena, &req->kr);
     int16_t key = req->kr.hdr.request_api_key, ver = req->kr.hdr.request_api_version;
     const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : find(key);
-    if (key == 18 && (rc == KP_E_VERSION || (api && (ver < api->min_version || ver > api->max_version)))) {
+    if (key == KP_API_API_VERSIONS &&
+        (rc == KP_E_VERSION || (api && (ver < api->min_version || ver > api->max_version)))) {
         api_versions_unsupported(req);
         return;
     }

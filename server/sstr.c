@@ -57,6 +57,19 @@ char *srv_sdupc(const char *s)
     return s ? sdup(s, srv_slen(s)) : NULL;
 }
 
+char *srv_cdup(kp_str s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = malloc((size_t)s.len + 1);
+    if (p) {
+        if (s.len)
+            memcpy(p, s.p, (size_t)s.len);
+        p[s.len] = 0;
+    }
+    return p;
+}
+
 void srv_sfree(char *s)
 {
     if (!s)

@@ -8,9 +8,11 @@
  * before them and a NUL just after (for code that needs a C string, never
  * for the length), so long-lived state can keep its char * fields.
  *
- * Owns: that layout. Must not: be mixed with malloc'd strings: create with
- * srv_sdup*, free with srv_sfree, measure with srv_slen / srv_s (each
- * asserts it was given an sstr).
+ * Owns: that layout, and the one plain heap copy of a protocol string
+ * (srv_cdup, for state that is a C string by contract). Must not: be mixed
+ * with malloc'd strings: create with srv_sdup*, free with srv_sfree, measure
+ * with srv_slen / srv_s (each asserts it was given an sstr). Copies into a
+ * request's arena are kafka-proto's (kp_arena_str).
  */
 #ifndef SRV_SSTR_H
 #define SRV_SSTR_H
@@ -26,6 +28,10 @@ char *srv_sdupz(const char *z);
 /* A copy of an sstr (NULL stays NULL). */
 char *srv_sdupc(const char *s);
 void srv_sfree(char *s);
+/* Not an sstr: a malloc'd copy of s with a NUL after it (free with free()),
+ * for state read as a C string whose bytes were checked to hold no NUL
+ * (topic names, topic config text). NULL when s is null or out of memory. */
+char *srv_cdup(kp_str s);
 int32_t srv_slen(const char *s); /* s not NULL */
 /* The sstr as a kp_str (not copied); NULL is the null string. */
 kp_str srv_s(const char *s);

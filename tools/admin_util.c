@@ -6,6 +6,8 @@
  */
 #include "admin_util.h"
 
+#include "kp_messages.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <inttypes.h>
@@ -532,7 +534,7 @@ static void ping_one(const char *target, ping_result *r)
     req[n++] = (unsigned char)(body >> 16);
     req[n++] = (unsigned char)(body >> 8);
     req[n++] = (unsigned char)body;
-    req[n++] = 0, req[n++] = 18;                                        /* api key ApiVersions */
+    req[n++] = 0, req[n++] = KP_API_API_VERSIONS;
     req[n++] = 0, req[n++] = 0;                                         /* version 0 */
     req[n++] = 0x4b, req[n++] = 0x42, req[n++] = 0x50, req[n++] = 0x31; /* correlation id */
     req[n++] = 0, req[n++] = (unsigned char)clen;

@@ -726,6 +726,10 @@ class Gen:
                 with open(path, 'w') as fp:
                     fp.write(text)
 
+    def api_const(self, key):
+        base = self.apis[key][0].name[:-len('Request')]
+        return 'KP_API_' + snake(base).upper()
+
     def emit_tables(self):
         h, c = self.h, self.c
         h += ['/* Every message (requests, responses, headers, data, internal records). */',
@@ -757,6 +761,16 @@ class Gen:
               '    const kp_msg_desc *request;',
               '    const kp_msg_desc *response;',
               '} kp_api_desc;',
+              '',
+              '/* API keys by name, from the definitions\' apiKey and name: code says',
+              ' * KP_API_FETCH where it used to say 1. */',
+              'enum kp_api_key {']
+        for key in sorted(self.apis):
+            h.append('    %s = %d,' % (self.api_const(key), key))
+        consts = [self.api_const(k) for k in self.apis]
+        if len(set(consts)) != len(consts):
+            sys.exit('two API names map to one KP_API_ constant')
+        h += ['};',
               '',
               '#define KP_API_KEY_MAX %d' % max(self.apis),
               'extern const kp_api_desc kp_apis[];',
@@ -793,8 +807,8 @@ class Gen:
                 sys.exit('api %d: request and response versions differ' % key)
             ff = req.flexible.lo if not req.flexible.empty() else -1
             base = req.name[:-len('Request')]
-            c.append('    {%d, "%s", %d, %d, %d, %d, %d, &kp_msgs[%d], &kp_msgs[%d]},' % (
-                key, base, req.valid.lo, req.valid.hi, ff, 1 if 'broker' in req.listeners else 0,
+            c.append('    {%s, "%s", %d, %d, %d, %d, %d, &kp_msgs[%d], &kp_msgs[%d]},' % (
+                self.api_const(key), base, req.valid.lo, req.valid.hi, ff, 1 if 'broker' in req.listeners else 0,
                 1 if req.unstable else 0, index[req.name], index[resp.name]))
         c.append('};')
         c.append('const size_t kp_api_count = sizeof(kp_apis) / sizeof(kp_apis[0]);')
@@ -821,7 +835,7 @@ class Gen:
         c.append('    if (d->flexible_from >= 0 && version >= d->flexible_from)')
         c.append('        return 2;')
         c.append('    /* ControlledShutdown v0 predates the client id. */')
-        c.append('    return (key == 7 && version == 0) ? 0 : 1;')
+        c.append('    return (key == %s && version == 0) ? 0 : 1;' % self.api_const(7))
         c.append('}')
         c.append('')
         c.append('int kp_response_header_version(int16_t key, int16_t version)')
@@ -829,7 +843,7 @@ class Gen:
         c.append('    const kp_api_desc *d = kp_api_lookup(key);')
         c.append('    if (!d)')
         c.append('        return -1;')
-        c.append('    if (key == 18) /* ApiVersions: always v0, see the protocol guide */')
+        c.append('    if (key == %s) /* always v0, see the protocol guide */' % self.api_const(18))
         c.append('        return 0;')
         c.append('    return (d->flexible_from >= 0 && version >= d->flexible_from) ? 1 : 0;')
         c.append('}')

@@ -145,7 +145,7 @@ static void check_case(const cap_case *c)
     CU_ASSERT_EQUAL(req.api->request->encode(&w, (int16_t)c->api_version, req.body), 0);
     kp_writer_free(&w);
 
-    if (c->api_key == 18 && c->api_version >= 3) {
+    if (c->api_key == KP_API_API_VERSIONS && c->api_version >= 3) {
         const kp_api_versions_request *av = req.body;
         /* librdkafka names itself; the version is in the client string. */
         CU_ASSERT_TRUE(kp_str_eq(av->client_software_name, "librdkafka"));

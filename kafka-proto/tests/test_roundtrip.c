@@ -124,7 +124,7 @@ static void test_invalid_versions_rejected(void)
 /* The table ApiVersions will be built from agrees with the definitions. */
 static void test_api_table(void)
 {
-    const kp_api_desc *p = kp_api_lookup(0);
+    const kp_api_desc *p = kp_api_lookup(KP_API_PRODUCE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_STRING_EQUAL(p->name, "Produce");
     CU_ASSERT_EQUAL(p->min_version, 0);
@@ -133,20 +133,20 @@ static void test_api_table(void)
     CU_ASSERT_TRUE(p->broker_listener);
     CU_ASSERT_STRING_EQUAL(p->request->name, "ProduceRequest");
     CU_ASSERT_STRING_EQUAL(p->response->name, "ProduceResponse");
-    const kp_api_desc *f = kp_api_lookup(1);
+    const kp_api_desc *f = kp_api_lookup(KP_API_FETCH);
     CU_ASSERT_EQUAL(f->max_version, 17);
     CU_ASSERT_EQUAL(f->flexible_from, 12);
     CU_ASSERT_PTR_NULL(kp_api_lookup(-1));
     CU_ASSERT_PTR_NULL(kp_api_lookup(KP_API_KEY_MAX + 1));
     /* LeaderAndIsr is a ZooKeeper-era inter-broker API, never served to clients. */
-    CU_ASSERT_FALSE(kp_api_lookup(4)->broker_listener);
+    CU_ASSERT_FALSE(kp_api_lookup(KP_API_LEADER_AND_ISR)->broker_listener);
     /* Header versions: flexible requests use header v2, ApiVersions answers v0. */
-    CU_ASSERT_EQUAL(kp_request_header_version(0, 8), 1);
-    CU_ASSERT_EQUAL(kp_request_header_version(0, 9), 2);
-    CU_ASSERT_EQUAL(kp_request_header_version(7, 0), 0);
-    CU_ASSERT_EQUAL(kp_response_header_version(0, 9), 1);
-    CU_ASSERT_EQUAL(kp_response_header_version(18, 3), 0);
-    CU_ASSERT_EQUAL(kp_response_header_version(3, 8), 0);
+    CU_ASSERT_EQUAL(kp_request_header_version(KP_API_PRODUCE, 8), 1);
+    CU_ASSERT_EQUAL(kp_request_header_version(KP_API_PRODUCE, 9), 2);
+    CU_ASSERT_EQUAL(kp_request_header_version(KP_API_CONTROLLED_SHUTDOWN, 0), 0);
+    CU_ASSERT_EQUAL(kp_response_header_version(KP_API_PRODUCE, 9), 1);
+    CU_ASSERT_EQUAL(kp_response_header_version(KP_API_API_VERSIONS, 3), 0);
+    CU_ASSERT_EQUAL(kp_response_header_version(KP_API_METADATA, 8), 0);
     CU_ASSERT_EQUAL(kp_request_header_version(999, 0), -1);
 }
 
@@ -198,7 +198,7 @@ static void test_tagged_fields(void)
     CU_ASSERT_EQUAL_FATAL(kp_api_versions_response_decode(&r, &a, 3, &m), 0);
     CU_ASSERT_EQUAL(kp_reader_left(&r), 0);
     CU_ASSERT_EQUAL(m.api_keys_count, 1);
-    CU_ASSERT_EQUAL(m.api_keys[0].api_key, 18);
+    CU_ASSERT_EQUAL(m.api_keys[0].api_key, KP_API_API_VERSIONS);
     CU_ASSERT_EQUAL(m.api_keys[0].max_version, 4);
     CU_ASSERT_EQUAL(m.throttle_time_ms, 5);
     CU_ASSERT_EQUAL(m.finalized_features_epoch, 42);
@@ -256,8 +256,41 @@ static void test_arena_cap(void)
     kp_arena a;
     kp_arena_init(&a, 4096);
     CU_ASSERT_PTR_NOT_NULL(kp_arena_alloc(&a, 1000));
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
     CU_ASSERT_PTR_NULL(kp_arena_alloc(&a, 5000));
+    /* The refusal is remembered even when later allocations fit again. */
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
+    CU_ASSERT_PTR_NOT_NULL(kp_arena_alloc(&a, 100));
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
     CU_ASSERT_PTR_NULL(kp_arena_alloc(&a, SIZE_MAX));
+    kp_arena_reset(&a);
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
+    /* Copies keep every byte, NUL included, and put a NUL after them; null
+     * stays null; a refused copy is null and sets the flag. */
+    kp_str c = kp_arena_str(&a, (kp_str){"a\0b", 3});
+    CU_ASSERT(c.len == 3 && memcmp(c.p, "a\0b", 4) == 0);
+    CU_ASSERT_EQUAL(kp_arena_str(&a, KP_STR_NULL).len, -1);
+    CU_ASSERT_EQUAL(kp_arena_strz(&a, NULL).len, -1);
+    CU_ASSERT(kp_arena_strz(&a, "xyz").len == 3);
+    kp_bytes b = kp_arena_bytes(&a, (kp_bytes){(const uint8_t *)"", 0});
+    CU_ASSERT(b.len == 0 && b.p != NULL);
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
+    char big[5000];
+    memset(big, 'x', sizeof(big));
+    CU_ASSERT_EQUAL(kp_arena_str(&a, (kp_str){big, (int32_t)sizeof(big)}).len, -1);
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
+    kp_arena_reset(&a);
+    /* A decode that runs out of arena leaves the flag set too. */
+    kp_arena_init(&a, 64);
+    uint8_t frame[] = {0, 0, 0, 3, 0, 1, 'a', 0, 1, 'b', 0, 1, 'c'}; /* three 1-byte strings in an array */
+    kp_reader r;
+    kp_reader_init(&r, frame, sizeof(frame));
+    kp_describe_groups_request dg;
+    kp_describe_groups_request_init(&dg);
+    CU_ASSERT_FALSE(kp_arena_failed(&a));
+    (void)kp_arena_alloc(&a, 40);
+    CU_ASSERT_EQUAL(kp_describe_groups_request_decode(&r, &a, 0, &dg), KP_E_NOMEM);
+    CU_ASSERT_TRUE(kp_arena_failed(&a));
     kp_arena_reset(&a);
 }
 

@@ -298,25 +298,6 @@ static void write_ctx_free(write_ctx *w)
     free(w);
 }
 
-/* Kafka's mapping of a failed coordinator write. */
-static int16_t write_error(int16_t e)
-{
-    switch (e) {
-    case KP_ERR_NONE:
-        return KP_ERR_NONE;
-    case KP_ERR_UNKNOWN_TOPIC_OR_PARTITION:
-    case KP_ERR_NOT_ENOUGH_REPLICAS:
-    case KP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case KP_ERR_REQUEST_TIMED_OUT:
-        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
-    case KP_ERR_NOT_LEADER_OR_FOLLOWER:
-    case KP_ERR_KAFKA_STORAGE_ERROR:
-        return KP_ERR_NOT_COORDINATOR;
-    default:
-        return KP_ERR_UNKNOWN_SERVER_ERROR;
-    }
-}
-
 static void answer(write_ctx *w)
 {
     if (!w->cb)
@@ -340,7 +321,7 @@ static void written(void *p, int16_t err)
     if (err) {
         srv_warn("group %.*s: cannot write its consumer group records: error %d", SRV_SP(g->id), err);
         if (!w->r.error) {
-            w->r.error = write_error(err);
+            w->r.error = srv_glog_write_error(err);
             w->r.message = NULL;
         }
     }

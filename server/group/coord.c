@@ -378,6 +378,8 @@ static void gcall_drop(srv_call *call)
 static void gcall_done(srv_shard *s, srv_call *call)
 {
     srv_gcall *c = (srv_gcall *)call;
+    if (kp_arena_failed(&c->arena))
+        kp_arena_set_failed(&c->call.req->arena); /* the answer is built from c's arena */
     c->done(s, c);
 }
 
@@ -423,26 +425,14 @@ void srv_gcall_send_shard(srv_req *req, srv_gcall *c, int shard)
     send_to(req, c, shard);
 }
 
+/* A refusal leaves null behind and the arena's failed flag, which gcall_done
+ * hands to the request's arena: the answer is never sent with the hole. */
 kp_str srv_gcall_str(srv_gcall *c, kp_str s)
 {
-    if (s.len < 0)
-        return KP_STR_NULL;
-    char *p = kp_arena_alloc(&c->arena, (size_t)s.len + 1);
-    if (!p)
-        return kp_str_c("");
-    if (s.len)
-        memcpy(p, s.p, (size_t)s.len);
-    return (kp_str){p, s.len};
+    return kp_arena_str(&c->arena, s);
 }
 
 kp_bytes srv_gcall_bytes(srv_gcall *c, kp_bytes b)
 {
-    if (b.len < 0)
-        return KP_BYTES_NULL;
-    uint8_t *p = kp_arena_alloc(&c->arena, (size_t)b.len + 1);
-    if (!p)
-        return (kp_bytes){(const uint8_t *)"", 0};
-    if (b.len)
-        memcpy(p, b.p, (size_t)b.len);
-    return (kp_bytes){p, b.len};
+    return kp_arena_bytes(&c->arena, b);
 }

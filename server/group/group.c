@@ -96,29 +96,6 @@ int32_t srv_group_partition_for(kp_str id, int32_t n)
     return n > 0 ? a % n : 0;
 }
 
-/* Kafka's error mapping of a failed group metadata append (storeGroup). */
-int16_t srv_groupi_store_error(int16_t e)
-{
-    switch (e) {
-    case KP_ERR_NONE:
-        return KP_ERR_NONE;
-    case KP_ERR_UNKNOWN_TOPIC_OR_PARTITION:
-    case KP_ERR_NOT_ENOUGH_REPLICAS:
-    case KP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case KP_ERR_REQUEST_TIMED_OUT:
-        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
-    case KP_ERR_NOT_LEADER_OR_FOLLOWER:
-    case KP_ERR_KAFKA_STORAGE_ERROR:
-        return KP_ERR_NOT_COORDINATOR;
-    case KP_ERR_MESSAGE_TOO_LARGE:
-    case KP_ERR_RECORD_LIST_TOO_LARGE:
-    case KP_ERR_INVALID_FETCH_SIZE:
-        return KP_ERR_UNKNOWN_SERVER_ERROR;
-    default:
-        return e;
-    }
-}
-
 /* ---- groups ------------------------------------------------------------- */
 
 srv_groups *srv_groups_new(const srv_groups_config *cfg, const srv_groups_env *env)
@@ -410,7 +387,7 @@ static void tombs_written(void *p, int16_t err)
 {
     tomb_ctx *c = p;
     if (c->error)
-        *c->error = srv_groupi_store_error(err);
+        *c->error = srv_glog_write_error(err);
     srv_group_done_cb done = c->done;
     void *ctx = c->ctx;
     srv_groupi_unref(c->g);

@@ -195,7 +195,7 @@ static void stored(void *p, int16_t err)
     store_ctx *c = p;
     srv_group *g = c->g;
     if (c->fn)
-        c->fn(g, c->arg, srv_groupi_store_error(err));
+        c->fn(g, c->arg, srv_glog_write_error(err));
     free(c);
     if (g->state != SRV_GS_DEAD)
         srv_groupi_rearm(g);

@@ -33,8 +33,6 @@ const srv_groups_config *srv_groupi_cfg(const srv_groups *gs);
 const srv_groups_env *srv_groupi_env(const srv_groups *gs);
 /* FNV-1a step: the hash of the group map and of the offsets of a group. */
 uint64_t srv_groupi_fnv(const void *p, size_t n, uint64_t h);
-/* Kafka's error mapping of a failed group metadata append (storeGroup). */
-int16_t srv_groupi_store_error(int16_t e);
 /* A new, empty group in the map (NULL: out of memory). */
 srv_group *srv_groupi_create(srv_groups *gs, kp_str id, int32_t partition);
 /* Unlinks the group (it becomes Dead) and drops the map's reference. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "consumer.h"
+#include "errors.h"
 #include "kp_messages.h"
 #include "logging.h"
 #include "sstr.h"
@@ -594,4 +595,26 @@ int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b)
     }
     kp_arena_reset(&a);
     return rc < 0 ? rc : 0;
+}
+
+int16_t srv_glog_write_error(int16_t e)
+{
+    switch (e) {
+    case KP_ERR_NONE:
+        return KP_ERR_NONE;
+    case KP_ERR_UNKNOWN_TOPIC_OR_PARTITION:
+    case KP_ERR_NOT_ENOUGH_REPLICAS:
+    case KP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case KP_ERR_REQUEST_TIMED_OUT:
+        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    case KP_ERR_NOT_LEADER_OR_FOLLOWER:
+    case KP_ERR_KAFKA_STORAGE_ERROR:
+        return KP_ERR_NOT_COORDINATOR;
+    case KP_ERR_MESSAGE_TOO_LARGE:
+    case KP_ERR_RECORD_LIST_TOO_LARGE:
+    case KP_ERR_INVALID_FETCH_SIZE:
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    default:
+        return e;
+    }
 }

@@ -6,9 +6,9 @@
  * a null value is a tombstone, so compaction keeps the latest per key. The
  * KIP-848 consumer group records (key versions 3-8, value version 0) too.
  *
- * Owns the encoding and the replay of those records into a srv_groups: no
- * other file writes their bytes. Must not: touch the log itself (the caller
- * appends and reads).
+ * Owns the encoding and the replay of those records into a srv_groups (no
+ * other file writes their bytes), and what a group API answers when writing
+ * them failed. Must not: touch the log itself (the caller appends and reads).
  */
 #ifndef SRV_GROUP_LOG_H
 #define SRV_GROUP_LOG_H
@@ -42,6 +42,16 @@ int srv_glog_add_cg_current(kp_batch_builder *bb, int64_t ts, const char *group,
                             const struct srv_cmember *m);
 /* The tombstones of every consumer record of g (deletion, conversion). */
 int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g);
+
+/* The error a group API answers when appending its records failed with e,
+ * one mapping for the classic and the KIP-848 protocols as in Kafka 4 (its
+ * GroupCoordinatorService.handleOperationException): a missing or
+ * under-replicated partition is COORDINATOR_NOT_AVAILABLE, a lost leadership
+ * or failed disk NOT_COORDINATOR, a too-large write UNKNOWN_SERVER_ERROR,
+ * anything else itself. Offset commits answer too-large differently (group_offsets.c
+ * commit_error). Not srv_st_to_kafka (partcall.c): that maps storage codes to
+ * the Kafka errors this function starts from. */
+int16_t srv_glog_write_error(int16_t e);
 
 /* Replays one batch of a __consumer_offsets partition into gs. Records of
  * other kinds (share groups, future versions) are skipped; KIP-848 consumer

@@ -21,12 +21,15 @@
 
 /* ---- the offsets of a group --------------------------------------------- */
 
-/* The same for offset commits (storeOffsets): too large is the commit's fault. */
+/* Offset commits keep their own answer for a record too large, as Kafka's
+ * offset store (GroupMetadataManager.storeOffsets) gives it:
+ * INVALID_COMMIT_OFFSET_SIZE, the commit's own fault rather than the
+ * server's; everything else maps as every coordinator write does. */
 static int16_t commit_error(int16_t e)
 {
     if (e == KP_ERR_MESSAGE_TOO_LARGE || e == KP_ERR_RECORD_LIST_TOO_LARGE || e == KP_ERR_INVALID_FETCH_SIZE)
         return KP_ERR_INVALID_COMMIT_OFFSET_SIZE;
-    return srv_groupi_store_error(e);
+    return srv_glog_write_error(e);
 }
 
 static size_t offset_bucket(const srv_group *g, const char *topic, size_t tl, int32_t p)

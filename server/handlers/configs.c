@@ -19,28 +19,6 @@
 #define RES_BROKER        4
 #define RES_BROKER_LOGGER 8
 
-static kp_str arena_str(srv_req *req, const char *s)
-{
-    if (!s)
-        return KP_STR_NULL;
-    size_t n = strlen(s);
-    char *p = kp_arena_alloc(&req->arena, n + 1);
-    if (!p)
-        return KP_STR_NULL;
-    memcpy(p, s, n);
-    return (kp_str){p, (int32_t)n};
-}
-
-static char *arena_cstr(srv_req *req, kp_str s)
-{
-    if (s.len < 0)
-        return NULL;
-    char *p = kp_arena_alloc(&req->arena, (size_t)s.len + 1);
-    if (p)
-        memcpy(p, s.p, (size_t)s.len);
-    return p;
-}
-
 /* ---- DescribeConfigs ------------------------------------------------- */
 
 static void put_entry(srv_req *req, kp_describe_configs_response_describe_configs_resource_result *o,
@@ -48,8 +26,8 @@ static void put_entry(srv_req *req, kp_describe_configs_response_describe_config
 {
     int16_t v = req->kr.hdr.request_api_version;
     kp_describe_configs_response_describe_configs_resource_result_init(o);
-    o->name = arena_str(req, e->name);
-    o->value = e->value_null ? KP_STR_NULL : arena_str(req, e->value);
+    o->name = kp_arena_strz(&req->arena, e->name);
+    o->value = e->value_null ? KP_STR_NULL : kp_arena_strz(&req->arena, e->value);
     o->read_only = (uint8_t)e->read_only;
     o->is_sensitive = (uint8_t)e->sensitive;
     if (v == 0)
@@ -60,16 +38,16 @@ static void put_entry(srv_req *req, kp_describe_configs_response_describe_config
     if (v >= 1 && rq->include_synonyms && e->n_synonyms > 0) {
         o->synonyms = kp_arena_alloc(&req->arena, (size_t)e->n_synonyms * sizeof(*o->synonyms));
         for (int i = 0; o->synonyms && i < e->n_synonyms; i++) {
-            o->synonyms[i].name = arena_str(req, e->synonyms[i].name);
+            o->synonyms[i].name = kp_arena_strz(&req->arena, e->synonyms[i].name);
             o->synonyms[i].value =
-                e->synonyms[i].value_null ? KP_STR_NULL : arena_str(req, e->synonyms[i].value);
+                e->synonyms[i].value_null ? KP_STR_NULL : kp_arena_strz(&req->arena, e->synonyms[i].value);
             o->synonyms[i].source = (int8_t)e->synonyms[i].source;
             o->synonyms_count++;
         }
     }
     if (v >= 3) {
         o->config_type = (int8_t)e->type;
-        o->documentation = rq->include_documentation ? arena_str(req, e->doc) : KP_STR_NULL;
+        o->documentation = rq->include_documentation ? kp_arena_strz(&req->arena, e->doc) : KP_STR_NULL;
     }
 }
 
@@ -289,8 +267,8 @@ static void alter(srv_req *req, int incremental)
                 key = c->name;
                 value = c->value;
             }
-            a->key = arena_cstr(req, key);
-            a->value = arena_cstr(req, value);
+            a->key = kp_arena_str(&req->arena, key).p;
+            a->value = kp_arena_str(&req->arena, value).p;
             if (!a->key) {
                 st->errors[i] = KP_ERR_INVALID_REQUEST;
                 st->messages[i] = "Null config name.";

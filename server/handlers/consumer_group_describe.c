@@ -74,6 +74,8 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     o->group_epoch = cg->epoch;
     o->assignment_epoch = cg->assignment_epoch;
     o->assignor_name = srv_gcall_str(c, srv_cgroup_assignor(cg));
+    /* A refused allocation stops the filling; the call arena's failed flag
+     * then refuses the whole answer. */
     o->members = kp_arena_alloc(&c->arena, ((size_t)cg->nmembers + 1) * sizeof(*o->members));
     int ok = o->members != NULL;
     for (int i = 0; ok && i < cg->nmembers; i++) {
@@ -99,12 +101,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
             describe_set(c, owner->meta, &m->target, &mo->target_assignment))
             ok = 0;
     }
-    if (ok) {
-        o->members_count = cg->nmembers;
-    } else {
-        o->members_count = 0;
-        o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-    }
+    o->members_count = ok ? cg->nmembers : 0;
     srv_call_reply(owner, &c->call);
 }
 

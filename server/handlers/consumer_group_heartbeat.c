@@ -40,10 +40,7 @@ static void on_result(void *ctx, const srv_chb_result *r)
         int32_t *parts = kp_arena_alloc(&c->arena, ((size_t)s->n + 1) * sizeof(*parts));
         kp_consumer_group_heartbeat_response_topic_partitions *tps =
             kp_arena_alloc(&c->arena, ((size_t)s->n + 1) * sizeof(*tps));
-        if (!as || !runs || !parts || !tps) {
-            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-            o->error_message = KP_STR_NULL;
-        } else {
+        if (as && runs && parts && tps) { /* else the call arena's failed flag refuses the answer */
             int n = srv_tps_groups(s, runs, parts);
             kp_consumer_group_heartbeat_response_assignment_init(as);
             for (int i = 0; i < n; i++) {

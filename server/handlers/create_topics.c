@@ -22,19 +22,9 @@ typedef struct ct_state {
     uint8_t *dup; /* per request index: 1 first of a repeated name, 2 a repeat */
 } ct_state;
 
-static kp_str arena_text(srv_req *req, const char *z)
-{
-    size_t n = strlen(z); /* our own config names and values, not protocol strings */
-    char *p = kp_arena_alloc(&req->arena, n + 1);
-    if (!p)
-        return KP_STR_NULL;
-    memcpy(p, z, n);
-    return (kp_str){p, (int32_t)n};
-}
-
 /* The topic's configs: its overrides (the request's, which the controller
- * has just accepted) over the broker's defaults. Out of memory leaves the
- * list null, which clients read as "not returned". */
+ * has just accepted) over the broker's defaults. Out of memory stops the
+ * list; the arena's failed flag then refuses the whole answer. */
 static void put_configs(srv_req *req, const srv_config *broker, const srv_topic_spec *sp,
                         kp_create_topics_response_creatable_topic_result *r)
 {
@@ -58,8 +48,8 @@ static void put_configs(srv_req *req, const srv_config *broker, const srv_topic_
             continue;
         kp_create_topics_response_creatable_topic_configs *c = &cs[n++];
         kp_create_topics_response_creatable_topic_configs_init(c);
-        c->name = arena_text(req, e.name);
-        c->value = e.value_null ? KP_STR_NULL : arena_text(req, e.value);
+        c->name = kp_arena_strz(&req->arena, e.name);
+        c->value = e.value_null ? KP_STR_NULL : kp_arena_strz(&req->arena, e.value);
         c->read_only = (uint8_t)e.read_only;
         c->config_source = (int8_t)e.source;
         c->is_sensitive = (uint8_t)e.sensitive;

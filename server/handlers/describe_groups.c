@@ -58,9 +58,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
                 }
             }
             o->members_count = g->nmembers;
-        } else {
-            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-        }
+        } /* else the call arena's failed flag refuses the whole answer */
     }
     srv_call_reply(owner, &c->call);
 }
@@ -81,24 +79,8 @@ static void done(srv_shard *s, srv_gcall *c)
     kp_describe_groups_response_described_group copy = *o;
     kp_describe_groups_response_described_group_member *ms =
         kp_arena_alloc(&req->arena, (size_t)copy.members_count * sizeof(*ms) + 1);
-#define MOVE_STR(x)                                                                                          \
-    do {                                                                                                     \
-        if ((x).len >= 0) {                                                                                  \
-            char *p_ = kp_arena_alloc(&req->arena, (size_t)(x).len + 1);                                     \
-            if (p_)                                                                                          \
-                memcpy(p_, (x).p, (size_t)(x).len);                                                          \
-            (x) = p_ ? (kp_str){p_, (x).len} : kp_str_c("");                                                 \
-        }                                                                                                    \
-    } while (0)
-#define MOVE_BYTES(x)                                                                                        \
-    do {                                                                                                     \
-        if ((x).len >= 0) {                                                                                  \
-            uint8_t *p_ = kp_arena_alloc(&req->arena, (size_t)(x).len + 1);                                  \
-            if (p_ && (x).len)                                                                               \
-                memcpy(p_, (x).p, (size_t)(x).len);                                                          \
-            (x) = p_ ? (kp_bytes){p_, (x).len} : (kp_bytes){(const uint8_t *)"", 0};                         \
-        }                                                                                                    \
-    } while (0)
+#define MOVE_STR(x)   ((x) = kp_arena_str(&req->arena, (x)))
+#define MOVE_BYTES(x) ((x) = kp_arena_bytes(&req->arena, (x)))
     MOVE_STR(copy.group_state);
     MOVE_STR(copy.protocol_type);
     MOVE_STR(copy.protocol_data);

@@ -56,9 +56,7 @@ static void on_result(void *ctx, const srv_join_result *r)
                 m->metadata = srv_gcall_bytes(c, r->members[i].metadata);
             }
             o->members_count = r->nmembers;
-        } else {
-            fill_error(o, KP_ERR_UNKNOWN_SERVER_ERROR, srv_gcall_str(c, r->member_id));
-        }
+        } /* else the call arena's failed flag refuses the whole answer */
     }
     srv_call_reply(j->owner, &c->call);
 }

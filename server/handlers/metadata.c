@@ -26,10 +26,8 @@ static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
     tr->partitions = kp_arena_alloc(&req->arena, (size_t)t->nparts * sizeof(*tr->partitions));
     int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t));
-    if (!tr->partitions || !nodes) {
-        tr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-        return;
-    }
+    if (!tr->partitions || !nodes)
+        return; /* the arena's failed flag refuses the whole answer */
     nodes[0] = node;
     tr->partitions_count = t->nparts;
     for (int32_t p = 0; p < t->nparts; p++) {

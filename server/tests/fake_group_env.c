@@ -31,6 +31,10 @@ static void fake_append(void *arg, int32_t partition, const uint8_t *batch, size
     (void)partition;
     CU_ASSERT(len > BATCH_HEADER_LEN);
     fe->appends++;
+    if (fe->append_error != KP_ERR_NONE) {
+        done(ctx, fe->append_error); /* a failed write leaves nothing in the log */
+        return;
+    }
     if (fe->keep_log) {
         uint8_t *n = realloc(fe->log, fe->log_len + len);
         CU_ASSERT_FATAL(n != NULL);

@@ -30,6 +30,7 @@ typedef struct fake_group_env {
     int keep_log;   /* keep every batch in log */
     uint8_t *log;   /* the batches appended, in order */
     size_t log_len;
+    int16_t append_error; /* what appends are answered with (KP_ERR_NONE: durable) */
     int ntopics;
     fake_group_topic topics[FAKE_GROUP_MAX_TOPICS];
 } fake_group_env;

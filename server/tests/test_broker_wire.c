@@ -23,28 +23,33 @@
 #include "frame.h"
 #include "wire_util.h"
 
-static void create_topic(int fd, const char *name)
+static void create_topic_n(int fd, const char *name, int32_t nparts)
 {
     kp_create_topics_request rq;
     kp_create_topics_request_init(&rq);
     kp_create_topics_request_creatable_topic t;
     kp_create_topics_request_creatable_topic_init(&t);
     t.name = kp_str_c(name);
-    t.num_partitions = 2;
+    t.num_partitions = nparts;
     t.replication_factor = 1;
     rq.topics = &t;
     rq.topics_count = 1;
-    rq.timeout_ms = 5000;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 19, 7, 1, &rq), 0);
+    rq.timeout_ms = 10000;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_create_topics_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 19, 7, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &resp, &frame), 0);
     CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
     free(frame);
     kp_arena_reset(&a);
+}
+
+static void create_topic(int fd, const char *name)
+{
+    create_topic_n(fd, name, 2);
 }
 
 static int16_t last_produce_error;
@@ -79,13 +84,13 @@ static int64_t produce_as(int fd, const char *topic, int32_t partition, int n, i
     rq.timeout_ms = 5000;
     rq.topic_data = &td;
     rq.topic_data_count = 1;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 0, 9, 2, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_PRODUCE, 9, 2, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_produce_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 0, 9, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_PRODUCE, 9, &corr, &a, &resp, &frame), 0);
     last_produce_error = resp.responses[0].partition_responses[0].error_code;
     int64_t base = last_produce_error ? -1 : resp.responses[0].partition_responses[0].base_offset;
     free(frame);
@@ -139,10 +144,10 @@ static int fetch(int fd, int32_t session, int32_t epoch, int with_parts, int64_t
         rq.forgotten_topics_data = &ft;
         rq.forgotten_topics_data_count = 1;
     }
-    if (send_request(fd, 1, 12, 3, &rq))
+    if (send_request(fd, KP_API_FETCH, 12, 3, &rq))
         return -1;
     int32_t corr;
-    return recv_response(fd, 1, 12, &corr, a, resp, frame);
+    return recv_response(fd, KP_API_FETCH, 12, &corr, a, resp, frame);
 }
 
 static int count_parts(const kp_fetch_response *r)
@@ -282,11 +287,11 @@ static void test_pipelining_order(void)
             t.partitions_count = 1;
             rq.topics = &t;
             rq.topics_count = 1;
-            kp_request_encode(&w, 1, 11, 1000 + i, kp_str_c("p"), &rq);
+            kp_request_encode(&w, KP_API_FETCH, 11, 1000 + i, kp_str_c("p"), &rq);
         } else {
             kp_api_versions_request rq;
             kp_api_versions_request_init(&rq);
-            kp_request_encode(&w, 18, 3, 1000 + i, kp_str_c("p"), &rq);
+            kp_request_encode(&w, KP_API_API_VERSIONS, 3, 1000 + i, kp_str_c("p"), &rq);
         }
     }
     CU_ASSERT_EQUAL_FATAL(send_all(fd, w.buf, w.len), 0);
@@ -323,7 +328,7 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(av.error_code, KP_ERR_UNSUPPORTED_VERSION);
     /* Only ApiVersions' own range, as Kafka (KIP-511). */
     CU_ASSERT_EQUAL_FATAL(av.api_keys_count, 1);
-    CU_ASSERT_EQUAL(av.api_keys[0].api_key, 18);
+    CU_ASSERT_EQUAL(av.api_keys[0].api_key, KP_API_API_VERSIONS);
     CU_ASSERT(av.api_keys[0].min_version == 0 && av.api_keys[0].max_version >= 3);
     free(f);
     kp_arena_reset(&a);
@@ -384,11 +389,11 @@ static void test_large_frames_in_pieces(void)
     rq.topic_data_count = 1;
     kp_writer w;
     kp_writer_init(&w, 0);
-    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, 0, 9, 41, kp_str_c("p"), &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, KP_API_PRODUCE, 9, 41, kp_str_c("p"), &rq), 0);
     size_t produce_len = w.len;
     kp_api_versions_request av;
     kp_api_versions_request_init(&av);
-    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, 18, 3, 42, kp_str_c("p"), &av), 0);
+    CU_ASSERT_EQUAL_FATAL(kp_request_encode(&w, KP_API_API_VERSIONS, 3, 42, kp_str_c("p"), &av), 0);
     CU_ASSERT_FATAL(produce_len > 256 * 1024);
 
     int fd = connect_broker();
@@ -406,8 +411,8 @@ static void test_large_frames_in_pieces(void)
     kp_reader r;
     kp_reader_init(&r, f, len);
     kp_response_header h;
-    CU_ASSERT_EQUAL_FATAL(kp_response_header_decode(&r, &a, (int16_t)kp_response_header_version(0, 9), &h),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        kp_response_header_decode(&r, &a, (int16_t)kp_response_header_version(KP_API_PRODUCE, 9), &h), 0);
     CU_ASSERT_EQUAL(h.correlation_id, 41);
     kp_produce_response resp;
     CU_ASSERT_EQUAL_FATAL(kp_produce_response_decode(&r, &a, 9, &resp), 0);
@@ -501,13 +506,13 @@ static void test_describe_producers(void)
     t.partition_indexes_count = 2;
     rq.topics = &t;
     rq.topics_count = 1;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 61, 0, 9, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_DESCRIBE_PRODUCERS, 0, 9, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_describe_producers_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 61, 0, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_DESCRIBE_PRODUCERS, 0, &corr, &a, &resp, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.topics_count, 1);
     CU_ASSERT_EQUAL_FATAL(resp.topics[0].partitions_count, 2);
     CU_ASSERT_EQUAL(resp.topics[0].partitions[0].active_producers_count, 0);
@@ -517,6 +522,81 @@ static void test_describe_producers(void)
     CU_ASSERT_EQUAL(p1->active_producers[0].producer_id, 424242);
     CU_ASSERT_EQUAL(p1->active_producers[0].producer_epoch, 3);
     CU_ASSERT_EQUAL(p1->active_producers[0].last_sequence, 7);
+    free(frame);
+    kp_arena_reset(&a);
+    close(fd);
+}
+
+/* A response that outgrows the request's arena (64 MiB) is refused whole:
+ * the connection closes with a log line, never an answer with holes (before
+ * the arena's sticky failed flag, Metadata answered the mentions past the
+ * limit with UNKNOWN_SERVER_ERROR and no partitions). Here: a 100-partition
+ * topic named 14000 times, 6.4 KB of partition entries per mention. */
+static void test_arena_exhausted(void)
+{
+    int fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    create_topic_n(fd, "wide", 100);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    int32_t corr;
+    uint8_t *frame;
+
+    enum { MENTIONS = 14000 };
+    kp_metadata_request_metadata_request_topic *ts = calloc(MENTIONS, sizeof(*ts));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ts);
+    for (int i = 0; i < MENTIONS; i++) {
+        kp_metadata_request_metadata_request_topic_init(&ts[i]);
+        ts[i].name = kp_str_c("wide");
+    }
+    kp_metadata_request md;
+    kp_metadata_request_init(&md);
+    md.topics = ts;
+    md.topics_count = MENTIONS;
+    md.allow_auto_topic_creation = 0;
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_METADATA, 12, 2, &md), 0);
+    free(ts);
+    size_t len = 0;
+    frame = read_frame(fd, &len);
+    if (frame) { /* what the wrong answer looked like */
+        kp_arena big;
+        kp_arena_init(&big, (size_t)1 << 30);
+        kp_reader r;
+        kp_reader_init(&r, frame, len);
+        kp_response_header h;
+        kp_metadata_response resp;
+        int holes = -1;
+        if (kp_response_header_decode(&r, &big, 1, &h) == 0 &&
+            kp_metadata_response_decode(&r, &big, 12, &resp) == 0)
+            for (int32_t i = holes = 0; i < resp.topics_count; i++)
+                holes += resp.topics[i].error_code != 0 || resp.topics[i].partitions_count != 100;
+        fprintf(stderr, "arena exhausted: answered anyway, %d of %d mentions wrong\n", holes, MENTIONS);
+        kp_arena_reset(&big);
+        free(frame);
+    }
+    CU_ASSERT_PTR_NULL(frame);
+    char c;
+    CU_ASSERT_EQUAL(recv(fd, &c, 1, 0), 0); /* closed by the broker, not a timeout */
+    close(fd);
+    kp_arena_reset(&a);
+
+    /* The broker said why, and still serves. */
+    FILE *lf = fopen(log_path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lf);
+    char line[1024];
+    int said = 0;
+    while (fgets(line, sizeof(line), lf))
+        said |= strstr(line, "out of memory building the response") != NULL;
+    fclose(lf);
+    CU_ASSERT(said);
+    fd = connect_broker();
+    CU_ASSERT_FATAL(fd >= 0);
+    kp_api_versions_request av;
+    kp_api_versions_request_init(&av);
+    kp_api_versions_response avr;
+    CU_ASSERT_EQUAL(send_request(fd, KP_API_API_VERSIONS, 3, 3, &av), 0);
+    CU_ASSERT_EQUAL(recv_response(fd, KP_API_API_VERSIONS, 3, &corr, &a, &avr, &frame), 0);
+    CU_ASSERT_EQUAL(avr.error_code, 0);
     free(frame);
     kp_arena_reset(&a);
     close(fd);
@@ -540,6 +620,7 @@ int main(void)
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "large frames in pieces", test_large_frames_in_pieces);
     CU_add_test(s, "describe producers", test_describe_producers);
+    CU_add_test(s, "a response that outgrows its arena is refused", test_arena_exhausted);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

@@ -54,7 +54,7 @@ static void create_topic6(int fd, const char *name)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_create_topics_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, 19, 7, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_CREATE_TOPICS, 7, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.topics[0].error_code, 0);
     topic_id = resp.topics[0].topic_id;
     free(frame);
@@ -100,7 +100,7 @@ static int16_t heartbeat(int fd, const char *group, member *m, int full)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_consumer_group_heartbeat_response resp;
-    int rc = call(fd, 68, hb_version, &rq, &resp, &a, &frame);
+    int rc = call(fd, KP_API_CONSUMER_GROUP_HEARTBEAT, hb_version, &rq, &resp, &a, &frame);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     int16_t err = resp.error_code;
     if (!err) {
@@ -135,7 +135,7 @@ static void describe(int fd, const char *group, const char *state, int nmembers,
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_consumer_group_describe_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, 69, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_CONSUMER_GROUP_DESCRIBE, 0, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.groups_count, 2);
     const kp_consumer_group_describe_response_described_group *g = &resp.groups[0];
     CU_ASSERT_EQUAL(g->error_code, 0);
@@ -181,7 +181,7 @@ static int16_t commit(int fd, const char *group, const member *m, int32_t epoch,
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_offset_commit_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, 8, 9, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_OFFSET_COMMIT, 9, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.topics[0].partitions[0].error_code;
     free(frame);
     kp_arena_reset(&a);
@@ -212,7 +212,7 @@ static int16_t fetch_offset(int fd, const char *group, const member *m, int32_t 
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_offset_fetch_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, 9, 9, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_OFFSET_FETCH, 9, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.groups[0].error_code;
     *off = !err && resp.groups[0].topics_count == 1 ? resp.groups[0].topics[0].partitions[0].committed_offset
                                                     : -2;
@@ -235,7 +235,7 @@ static int listed(int fd, const char *group, const char *type)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_list_groups_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, 16, 5, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_LIST_GROUPS, 5, &rq, &resp, &a, &frame), 0);
     int found = 0;
     for (int32_t i = 0; i < resp.groups_count; i++)
         if (kp_str_eq(resp.groups[i].group_id, group)) {
@@ -269,7 +269,7 @@ static int16_t classic_join(int fd, const char *group)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_join_group_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, 11, 9, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_JOIN_GROUP, 9, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.error_code;
     free(frame);
     kp_arena_reset(&a);

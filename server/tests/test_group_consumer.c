@@ -552,6 +552,37 @@ static void test_coexistence_and_replay(void)
     g_env.keep_log = 0;
 }
 
+/* A failed write of the group's records answers as Kafka 4 maps coordinator
+ * write errors, one mapping for both protocols: errors it does not translate
+ * pass through (the KIP-848 path used to turn them into UNKNOWN_SERVER_ERROR). */
+static void test_write_errors(void)
+{
+    static const struct {
+        int16_t log, answer;
+    } cases[] = {
+        {KP_ERR_NOT_LEADER_OR_FOLLOWER, KP_ERR_NOT_COORDINATOR},
+        {KP_ERR_KAFKA_STORAGE_ERROR, KP_ERR_NOT_COORDINATOR},
+        {KP_ERR_REQUEST_TIMED_OUT, KP_ERR_COORDINATOR_NOT_AVAILABLE},
+        {KP_ERR_MESSAGE_TOO_LARGE, KP_ERR_UNKNOWN_SERVER_ERROR},
+        {KP_ERR_CORRUPT_MESSAGE, KP_ERR_CORRUPT_MESSAGE},
+        {KP_ERR_INVALID_TIMESTAMP, KP_ERR_INVALID_TIMESTAMP},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        srv_groups *gs = new_groups();
+        member m = {0};
+        g_env.append_error = cases[i].log;
+        hb_out o = heartbeat(gs, "werr", &m, NULL, 1);
+        g_env.append_error = KP_ERR_NONE;
+        if (o.error != cases[i].answer)
+            fprintf(stderr, "write error %d answered %d, expected %d\n", cases[i].log, o.error,
+                    cases[i].answer);
+        CU_ASSERT_EQUAL(o.error, cases[i].answer);
+        hb_free(&o);
+        member_free(&m);
+        srv_groups_free(gs);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -564,6 +595,7 @@ int main(void)
     CU_add_test(s, "static member leave and rejoin", test_static_member);
     CU_add_test(s, "session expiry, new partitions", test_session_expiry_and_new_partitions);
     CU_add_test(s, "classic/consumer coexistence, replay", test_coexistence_and_replay);
+    CU_add_test(s, "failed writes of the group's records", test_write_errors);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

@@ -60,13 +60,13 @@ static void create_topic(const char *name, const char *k1, const char *v1, const
     rq.topics = &t;
     rq.topics_count = 1;
     rq.timeout_ms = 5000;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 19, 7, 1, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_create_topics_response resp;
     int32_t corr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 19, 7, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &resp, &frame), 0);
     CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
     free(frame);
     kp_arena_reset(&a);
@@ -153,13 +153,13 @@ static answer produce_raw(const char *topic, const uint8_t *recs, size_t len, in
     rq.timeout_ms = 5000;
     rq.topic_data = &td;
     rq.topic_data_count = 1;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 0, v, 2, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_PRODUCE, v, 2, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_produce_response resp;
     int32_t corr;
     uint8_t *frame = NULL;
-    if (recv_response(fd, 0, v, &corr, &a, &resp, &frame) == 0 && resp.responses_count == 1 &&
+    if (recv_response(fd, KP_API_PRODUCE, v, &corr, &a, &resp, &frame) == 0 && resp.responses_count == 1 &&
         resp.responses[0].partition_responses_count == 1) {
         const kp_produce_response_partition_produce_response *pr = &resp.responses[0].partition_responses[0];
         ans.error = pr->error_code;
@@ -211,13 +211,13 @@ static int fetch_first(const char *topic, int64_t *max_ts, int16_t *attrs)
     rq.topics = &t;
     rq.topics_count = 1;
     int rc = -1;
-    if (send_request(fd, 1, 4, 3, &rq) == 0) {
+    if (send_request(fd, KP_API_FETCH, 4, 3, &rq) == 0) {
         kp_arena a;
         kp_arena_init(&a, 0);
         kp_fetch_response resp;
         int32_t corr;
         uint8_t *frame = NULL;
-        if (recv_response(fd, 1, 4, &corr, &a, &resp, &frame) == 0 && resp.responses_count == 1 &&
+        if (recv_response(fd, KP_API_FETCH, 4, &corr, &a, &resp, &frame) == 0 && resp.responses_count == 1 &&
             resp.responses[0].partitions_count == 1) {
             kp_bytes r = resp.responses[0].partitions[0].records;
             kp_batch_header h;
@@ -547,13 +547,14 @@ static void alter_topic(const char *topic, const char *key, const char *value)
     res.configs_count = 1;
     rq.resources = &res;
     rq.resources_count = 1;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 44, 1, 4, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_INCREMENTAL_ALTER_CONFIGS, 1, 4, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_incremental_alter_configs_response resp;
     int32_t corr;
     uint8_t *frame = NULL;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 44, 1, &corr, &a, &resp, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_INCREMENTAL_ALTER_CONFIGS, 1, &corr, &a, &resp, &frame),
+                          0);
     CU_ASSERT_EQUAL_FATAL(resp.responses_count, 1);
     CU_ASSERT_EQUAL(resp.responses[0].error_code, 0);
     free(frame);
@@ -655,15 +656,15 @@ static int16_t delete_records(const char *topic)
     rq.topics = &t;
     rq.topics_count = 1;
     rq.timeout_ms = 5000;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 21, 2, 3, &rq), 0);
+    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_DELETE_RECORDS, 2, 3, &rq), 0);
     kp_arena a;
     kp_arena_init(&a, 0);
     kp_delete_records_response resp;
     int32_t corr;
     uint8_t *frame = NULL;
     int16_t err = -100;
-    if (recv_response(fd, 21, 2, &corr, &a, &resp, &frame) == 0 && resp.topics_count == 1 &&
-        resp.topics[0].partitions_count == 1)
+    if (recv_response(fd, KP_API_DELETE_RECORDS, 2, &corr, &a, &resp, &frame) == 0 &&
+        resp.topics_count == 1 && resp.topics[0].partitions_count == 1)
         err = resp.topics[0].partitions[0].error_code;
     free(frame);
     kp_arena_reset(&a);

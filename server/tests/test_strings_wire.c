@@ -81,7 +81,7 @@ static void create_topic(int fd, const char *name)
     kp_arena_init(&a, 0);
     kp_create_topics_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 19, 7, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_CREATE_TOPICS, 7, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
     free(frame);
     kp_arena_reset(&a);
@@ -113,7 +113,7 @@ static int16_t commit(int fd, kp_str group, int64_t offset, kp_str metadata)
     kp_arena_init(&a, 0);
     kp_offset_commit_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 8, 8, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_OFFSET_COMMIT, 8, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.topics[0].partitions[0].error_code;
     free(frame);
     kp_arena_reset(&a);
@@ -145,7 +145,7 @@ static int64_t fetch(int fd, kp_str group, char *md, int32_t *mdlen)
     kp_arena_init(&a, 0);
     kp_offset_fetch_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 9, 8, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_OFFSET_FETCH, 8, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.groups_count, 1);
     CU_ASSERT(same(resp.groups[0].group_id, group));
     CU_ASSERT_EQUAL(resp.groups[0].error_code, 0);
@@ -208,7 +208,7 @@ static void describe(int fd)
     kp_arena_init(&a, 0);
     kp_describe_groups_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 15, 5, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_DESCRIBE_GROUPS, 5, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.groups_count, 1);
     const kp_describe_groups_response_described_group *d = &resp.groups[0];
     CU_ASSERT_EQUAL(d->error_code, 0);
@@ -235,7 +235,7 @@ static int16_t heartbeat(int fd, kp_str member, kp_str instance)
     kp_arena_init(&a, 0);
     kp_heartbeat_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 12, 4, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_HEARTBEAT, 4, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.error_code;
     free(frame);
     kp_arena_reset(&a);
@@ -265,7 +265,7 @@ static void test_member_and_client_ids(void)
     kp_arena_init(&a, 0);
     kp_join_group_response jr;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, CLIENT_ID, 11, 9, &rq, &jr, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, CLIENT_ID, KP_API_JOIN_GROUP, 9, &rq, &jr, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(jr.error_code, 0);
     /* Kafka's static member id: the instance id, "-", a UUID (36). */
     CU_ASSERT_EQUAL(jr.member_id.len, INSTANCE.len + 1 + 36);
@@ -297,7 +297,7 @@ static void test_member_and_client_ids(void)
     sr.assignments = &as;
     sr.assignments_count = 1;
     kp_sync_group_response sy;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, CLIENT_ID, 14, 5, &sr, &sy, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, CLIENT_ID, KP_API_SYNC_GROUP, 5, &sr, &sy, &a, &frame), 0);
     CU_ASSERT_EQUAL(sy.error_code, 0);
     CU_ASSERT_EQUAL(sy.assignment.len, 2);
     free(frame);
@@ -348,7 +348,7 @@ static int fetch_v12(int fd, int32_t session, int32_t epoch, kp_str topic, kp_ar
         rq.topics = &t;
         rq.topics_count = 1;
     }
-    return call_as(fd, S("t"), 1, 12, &rq, resp, a, frame);
+    return call_as(fd, S("t"), KP_API_FETCH, 12, &rq, resp, a, frame);
 }
 
 /* A session for "sess\0x", a topic that does not exist, must not turn into
@@ -408,7 +408,7 @@ static int16_t create_with_config(int fd, const char *name, kp_str key, kp_str v
     kp_arena_init(&a, 0);
     kp_create_topics_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 19, 7, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_CREATE_TOPICS, 7, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.topics[0].error_code;
     free(frame);
     kp_arena_reset(&a);
@@ -436,7 +436,8 @@ static int16_t alter_config(int fd, const char *topic, kp_str key, kp_str value)
     kp_arena_init(&a, 0);
     kp_incremental_alter_configs_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 44, 1, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_INCREMENTAL_ALTER_CONFIGS, 1, &rq, &resp, &a, &frame),
+                          0);
     int16_t err = resp.responses[0].error_code;
     free(frame);
     kp_arena_reset(&a);
@@ -476,7 +477,7 @@ static void cg_describe(int fd, kp_str member)
     kp_arena_init(&a, 0);
     kp_consumer_group_describe_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), 69, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, S("t"), KP_API_CONSUMER_GROUP_DESCRIBE, 0, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.groups_count, 1);
     const kp_consumer_group_describe_response_described_group *g = &resp.groups[0];
     CU_ASSERT_EQUAL(g->error_code, 0);
@@ -518,7 +519,8 @@ static void test_consumer_group_ids(void)
     kp_arena_init(&a, 0);
     kp_consumer_group_heartbeat_response resp;
     uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(call_as(fd, CCLIENT, 68, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(call_as(fd, CCLIENT, KP_API_CONSUMER_GROUP_HEARTBEAT, 0, &rq, &resp, &a, &frame),
+                          0);
     CU_ASSERT_EQUAL_FATAL(resp.error_code, 0);
     char mid[64];
     int32_t ml = resp.member_id.len > 0 && resp.member_id.len <= 64 ? resp.member_id.len : 0;
