@@ -110,6 +110,11 @@ struct srv_broker {
      * RLIMIT_NOFILE leaves beside the segment-file budget, so clients can
      * never take the descriptors partitions need (main.c). */
     int max_conns_per_shard;
+
+    /* Runs a decoded request's handler (handlers/dispatch.c, set by main.c):
+     * the one way a connection reaches the handler layer, so core code never
+     * names a handler. */
+    void (*dispatch)(srv_req *req);
 };
 
 /* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
 #include "logging.h"
 #include "srv_assert.h"
 
@@ -262,7 +261,7 @@ static void deliver(srv_conn *c, uint8_t *frame, size_t size)
     c->queued_bytes += r->frame_len;
     c->nreqs++;
     /* The handler may answer inline, close the connection, or park. */
-    srv_dispatch(r);
+    r->shard->b->dispatch(r);
     if (!c->dead)
         conn_update_reading(c);
 }

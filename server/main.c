@@ -23,6 +23,7 @@
 
 #include "broker.h"
 #include "group/coord.h"
+#include "handlers/dispatch.h"
 #include "logging.h"
 #include "metrics_http.h"
 #include "controller.h"
@@ -317,6 +318,7 @@ int main(int argc, char **argv)
         return 1;
     }
     b->pid_base = srv_now_ms() * 1024;
+    b->dispatch = srv_dispatch;
     st_set_log_line(srv_log_line);
 
     b->shards = calloc((size_t)b->nshards, sizeof(srv_shard));

@@ -5,8 +5,8 @@
 # Owns: the rule that core never includes a handler or group header and never
 # links to a function that handlers/ or group/ define, and that group/ never
 # links to a handler. Must not: pass on a tree it could not read (no sources,
-# no objects: fail). Exceptions, each on purpose: main.c wires everything (it
-# is no core file), and dispatch.c's request table names the srv_h_* handlers.
+# no objects: fail). One exception, on purpose: main.c wires everything (it
+# is no core file; it hands handlers/dispatch.c to the connections).
 #
 # Usage: check_layers.sh SERVER_SOURCE_DIR KBROKER_CORE_OBJECT...
 set -euo pipefail
@@ -47,7 +47,6 @@ check() { # object, forbidden symbols, where they are defined
     local o=$1 forbid=$2 what=$3 name sym
     name=$(basename "$o" .o)
     for sym in $(comm -12 <(nm -u "$o" | awk '{ print $NF }' | sort -u) <(printf '%s\n' "$forbid")); do
-        [ "$name" = dispatch.c ] && [[ "$sym" == srv_h_* ]] && continue
         echo "$name uses $sym, defined in $what"
         bad=1
     done
