@@ -26,7 +26,9 @@ srv_meta *srv_meta_new_empty(void)
 
 srv_meta *srv_meta_ref(srv_meta *m)
 {
-    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    /* Only a holder may take another reference: from 0 the version is freed. */
+    int r = __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    SRV_ASSERT(r > 1, "metadata version %p referenced after its last unref (refs now %d)", (void *)m, r);
     return m;
 }
 
@@ -42,7 +44,9 @@ void srv_topic_free(srv_topic *t)
 
 void srv_meta_unref(srv_meta *m)
 {
-    if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+    int r = __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL);
+    SRV_ASSERT(r >= 0, "metadata version %p unreferenced once too often (refs now %d)", (void *)m, r);
+    if (r != 0)
         return;
     for (int i = 0; i < m->ntopics; i++)
         srv_topic_free(&m->topics[i]);

@@ -8,6 +8,7 @@
  * except pushing to its rings and ringing its doorbell, or block the loop.
  */
 #include "msg.h"
+#include "srv_assert.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +29,9 @@ static void ring_doorbell(srv_shard *target)
 
 void srv_shard_send(srv_shard *from, int to, srv_msg *m)
 {
+    SRV_ON_SHARD(from->id); /* the rings are single-producer: only from's thread pushes from's side */
+    SRV_ASSERT(to >= 0 && to < from->b->nshards && m->fn != NULL, "message to shard %d of %d (fn %p)", to,
+               from->b->nshards, (void *)m->fn);
     if (to == from->id) {
         m->fn(from, m);
         return;
@@ -48,6 +52,7 @@ void srv_shard_send(srv_shard *from, int to, srv_msg *m)
 
 void srv_shard_post(srv_shard *s, srv_msg *m)
 {
+    SRV_ON_SHARD(s->id);
     m->next = NULL;
     if (s->deferred_tail)
         s->deferred_tail->next = m;

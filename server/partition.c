@@ -20,6 +20,7 @@
 #include "logging.h"
 #include "meta.h"
 #include "topic_config.h"
+#include "srv_assert.h"
 
 struct srv_partmap {
     srv_shard *s;
@@ -63,6 +64,7 @@ srv_partmap *srv_partmap_new(srv_shard *s)
 
 srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *id, int32_t p)
 {
+    SRV_ON_SHARD(pm->s->id); /* a partition's log is its owner's alone */
     for (srv_part *x = pm->buckets[hash(id, p) & (pm->nbuckets - 1)]; x; x = x->next)
         if (x->partition == p && memcmp(x->topic_id.b, id->b, 16) == 0)
             return x;
@@ -340,7 +342,7 @@ void srv_partmap_free(srv_partmap *pm)
 
 void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id, int64_t expire_ms)
 {
-    (void)s;
+    SRV_ON_SHARD(s->id);
     srv_part_waiter *w = malloc(sizeof(*w));
     if (!w)
         return; /* the fetch still answers at its max wait */
@@ -353,6 +355,7 @@ void srv_part_add_waiter(srv_shard *s, srv_part *p, int shard, uint64_t wait_id,
 
 void srv_part_wake(srv_shard *s, srv_part *p)
 {
+    SRV_ON_SHARD(s->id);
     srv_part_waiter *w = p->waiters;
     p->waiters = NULL;
     if (p->log)
