@@ -3,7 +3,9 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench fuzz format clean
+FUZZ_BUILD ?= build-fuzz
+
+.PHONY: all deps build run test bench fuzz fuzz-run format clean
 
 all: build
 
@@ -19,7 +21,8 @@ build: deps
 run: build
 	$(BUILD)/bin/kbroker $(ARGS)
 
-# Unit tests (normal build), the same unit tests under ASan+UBSan, the format
+# Unit tests (normal build), the same unit tests under ASan+UBSan, every fuzz
+# target built and run for TEST_FUZZ_SECONDS (so the fuzz build cannot rot), the format
 # check, then the compat tests: real clients against a real kbroker process (1 and
 # 2 shards) and the same suite against Apache Kafka, the reference (compat-tests/REPORT.md).
 test:
@@ -29,6 +32,7 @@ test:
 	cmake -S . -B $(ASAN_BUILD) -DKB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz-run FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	@scripts/check-format.sh
 	KB_BROKER_BIN=$(CURDIR)/$(BUILD)/bin/kbroker compat-tests/run.sh --target kbroker,kafka 1 2
 
@@ -37,16 +41,23 @@ test:
 bench: build
 	tools/bench/run-bench.sh $(BUILD)
 
-# Bounded libFuzzer run of every fuzz target: FUZZ_SECONDS each (default 60).
+# Bounded libFuzzer run of every fuzz target: FUZZ_SECONDS each (default 60),
+# seeded with the captured client frames. The fuzz build (clang, -DKB_FUZZ=ON)
+# holds kafka-proto and the fuzz targets only.
 FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 5
 fuzz:
 	@scripts/install-deps.sh --test
-	CC=clang cmake -S . -B build-fuzz -DKB_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build build-fuzz -j $(JOBS)
-	scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
+	$(MAKE) fuzz-run
+
+# The fuzz build and run without the dependency check (make test has done it).
+fuzz-run:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DKB_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 format:
 	find kafka-proto storage server tools compat-tests -name '*.[ch]' -not -path '*/generated/*' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
