@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all deps build run test bench fuzz fuzz-run format clean
+.PHONY: all deps build run check test bench fuzz fuzz-run format clean
 
 all: build
 
@@ -20,6 +20,15 @@ build: deps
 # Extra settings: make run ARGS="--set num.partitions=3 --config my.properties"
 run: build
 	$(BUILD)/bin/kbroker $(ARGS)
+
+# The unit tests alone, in seconds: builds the target `unit` (the in-process
+# CUnit programs and the libraries they link; not the broker executable, the
+# tools or the wire tests) and runs ctest's label "unit". No broker process,
+# no sanitizer build, no compat tests: that is `make test`.
+check: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) --target unit -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
 
 # Unit tests (normal build), the same unit tests under ASan+UBSan, every fuzz
 # target built and run for TEST_FUZZ_SECONDS (so the fuzz build cannot rot), the format
