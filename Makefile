@@ -61,13 +61,15 @@ test:
 # - until-pass:3: a test that fails once on this 2-core machine under TSan's
 #   slowdown gets two more tries (storage/CMakeLists.txt drops the ones whose
 #   premise TSan breaks); a retried test still leaves its race reports behind.
+# - tests/tsan.supp: false positives inside libevent only, a reason for each.
 TSAN_NO_ASLR ?= $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan:
 	cmake -S . -B $(TSAN_BUILD) -DKB_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(TSAN_BUILD) --target unit wire -j $(JOBS)
 	rm -rf $(TSAN_BUILD)/tsan-reports && mkdir -p $(TSAN_BUILD)/tsan-reports
 	cd $(TSAN_BUILD) && { \
-	  TSAN_OPTIONS="log_path=$(CURDIR)/$(TSAN_BUILD)/tsan-reports/tsan die_after_fork=0 second_deadlock_stack=1" \
+	  TSAN_OPTIONS="log_path=$(CURDIR)/$(TSAN_BUILD)/tsan-reports/tsan die_after_fork=0 second_deadlock_stack=1 \
+	    suppressions=$(CURDIR)/tests/tsan.supp" \
 	    $(TSAN_NO_ASLR) ctest --output-on-failure -L 'unit|wire' -j $(JOBS) --repeat until-pass:3; st=$$?; \
 	  if [ -n "$$(ls -A tsan-reports)" ]; then cat tsan-reports/*; echo "ThreadSanitizer: reports above"; st=1; fi; \
 	  exit $$st; }
