@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config python3 clang-format
       libevent-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
       libcunit1-dev liburing-dev librdkafka-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka
+  pkgs+=(clang kcat python3-confluent-kafka python3-kafka
          openjdk-17-jdk-headless maven python3-venv)
 fi
 missing=()
@@ -24,6 +24,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# libFuzzer and the sanitizer runtimes for `make fuzz`: they belong to the installed clang's version
+# (libclang-rt-N-dev on Debian 12), so ask clang where its runtime is rather than naming a version.
+if [ "${1:-}" = "--test" ]; then
+  if [ ! -f "$(clang -print-file-name="libclang_rt.fuzzer-$(uname -m).a")" ]; then
+    rt="libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+    echo "installing: $rt"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$rt"
+  fi
 fi
 # Apache Kafka, the compat tests' reference broker, comes from Maven Central (compat-tests/kafka/pom.xml):
 # resolved once into ~/.m2 and a cached classpath, after which this does no network traffic.

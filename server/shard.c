@@ -45,7 +45,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     s->now_ms = srv_now_ms();
     srv_partmap_tick(s->parts, s->now_ms);
     srv_conns_tick(s);
-    if (s->b->metrics && ++s->ticks % (1000 / TICK_MS) == 0)
+    /* The config, not b->metrics: main sets that pointer after the shards
+     * started, unsynchronised with them (a data race, found by TSan). */
+    if (s->b->cfg.metrics_port > 0 && ++s->ticks % (1000 / TICK_MS) == 0)
         srv_metrics_publish_partitions(s);
     SRV_BUSY_END(s);
     if (__atomic_load_n(&s->b->stopping, __ATOMIC_ACQUIRE))

@@ -10,7 +10,7 @@
 #include "batch.h"
 #include "codec.h"
 
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -877,32 +877,25 @@ static void test_builder_errors(void)
     kp_writer_free(&w);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("record batch", make_records, free_records);
-    if (!s || !CU_add_test(s, "round trip, every codec", test_round_trip) ||
-        !CU_add_test(s, "builder exact bytes", test_builder_exact_bytes) ||
-        !CU_add_test(s, "batches from another client", test_other_client_batches) ||
-        !CU_add_test(s, "every prefix fails", test_every_prefix_fails) ||
-        !CU_add_test(s, "batch length", test_batch_length) || !CU_add_test(s, "crc flips", test_crc_flips) ||
-        !CU_add_test(s, "magic", test_magic) || !CU_add_test(s, "record counts", test_counts) ||
-        !CU_add_test(s, "bad records", test_bad_records) ||
-        !CU_add_test(s, "mutated records", test_mutated_records) ||
-        !CU_add_test(s, "random record sections", test_random_record_sections) ||
-        !CU_add_test(s, "set base offset and epoch", test_set_base_offset_and_epoch) ||
-        !CU_add_test(s, "set max timestamp", test_set_max_timestamp) ||
-        !CU_add_test(s, "batch iterator", test_batch_iterator) ||
-        !CU_add_test(s, "control batch", test_control_batch) ||
-        !CU_add_test(s, "builder errors", test_builder_errors)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed =
-        CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    CU_add_test(s, "round trip, every codec", test_round_trip);
+    CU_add_test(s, "builder exact bytes", test_builder_exact_bytes);
+    CU_add_test(s, "batches from another client", test_other_client_batches);
+    CU_add_test(s, "every prefix fails", test_every_prefix_fails);
+    CU_add_test(s, "batch length", test_batch_length);
+    CU_add_test(s, "crc flips", test_crc_flips);
+    CU_add_test(s, "magic", test_magic);
+    CU_add_test(s, "record counts", test_counts);
+    CU_add_test(s, "bad records", test_bad_records);
+    CU_add_test(s, "mutated records", test_mutated_records);
+    CU_add_test(s, "random record sections", test_random_record_sections);
+    CU_add_test(s, "set base offset and epoch", test_set_base_offset_and_epoch);
+    CU_add_test(s, "set max timestamp", test_set_max_timestamp);
+    CU_add_test(s, "batch iterator", test_batch_iterator);
+    CU_add_test(s, "control batch", test_control_batch);
+    CU_add_test(s, "builder errors", test_builder_errors);
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

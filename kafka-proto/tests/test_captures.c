@@ -6,7 +6,7 @@
  * headers and timestamps. The expectations come from the capture scenarios,
  * not from decoding the bytes.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,17 +236,12 @@ static void test_capture_crc_flips(void)
     }
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("captures", NULL, NULL);
     CU_add_test(s, "real client frames decode", test_all_captures);
     CU_add_test(s, "prefixes refused", test_capture_prefixes);
     CU_add_test(s, "crc flips detected", test_capture_crc_flips);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -8,7 +8,7 @@
  */
 #include "codec.h"
 
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <snappy-c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,33 +509,26 @@ static void test_bad_arguments(void)
     kp_writer_free(&d);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("codec", NULL, NULL);
     CU_pSuite b = CU_add_suite("decompression bombs", bomb_init, bomb_cleanup);
-    if (!s || !b || !CU_add_test(s, "round trip", test_round_trip) ||
-        !CU_add_test(s, "compress appends", test_compress_appends) ||
-        !CU_add_test(s, "lz4 frame flags", test_lz4_frame_is_kafka_compatible) ||
-        !CU_add_test(s, "xerial snappy", test_xerial_snappy) ||
-        !CU_add_test(s, "concatenated streams", test_concatenated_streams) ||
-        !CU_add_test(s, "garbage", test_garbage) ||
-        !CU_add_test(s, "truncated and flipped", test_truncated_and_flipped) ||
-        !CU_add_test(s, "bad arguments", test_bad_arguments) || !CU_add_test(b, "gzip", test_bomb_gzip) ||
-        !CU_add_test(b, "snappy raw", test_bomb_snappy) ||
-        !CU_add_test(b, "snappy xerial", test_bomb_xerial) || !CU_add_test(b, "lz4", test_bomb_lz4) ||
-        !CU_add_test(b, "zstd with content size", test_bomb_zstd) ||
-        !CU_add_test(b, "zstd streamed", test_bomb_zstd_stream) ||
-        !CU_add_test(b, "zstd huge window", test_bomb_zstd_window) ||
-        !CU_add_test(b, "within the cap", test_bomb_within_cap_is_fine)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed =
-        CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    CU_add_test(s, "round trip", test_round_trip);
+    CU_add_test(s, "compress appends", test_compress_appends);
+    CU_add_test(s, "lz4 frame flags", test_lz4_frame_is_kafka_compatible);
+    CU_add_test(s, "xerial snappy", test_xerial_snappy);
+    CU_add_test(s, "concatenated streams", test_concatenated_streams);
+    CU_add_test(s, "garbage", test_garbage);
+    CU_add_test(s, "truncated and flipped", test_truncated_and_flipped);
+    CU_add_test(s, "bad arguments", test_bad_arguments);
+    CU_add_test(b, "gzip", test_bomb_gzip);
+    CU_add_test(b, "snappy raw", test_bomb_snappy);
+    CU_add_test(b, "snappy xerial", test_bomb_xerial);
+    CU_add_test(b, "lz4", test_bomb_lz4);
+    CU_add_test(b, "zstd with content size", test_bomb_zstd);
+    CU_add_test(b, "zstd streamed", test_bomb_zstd_stream);
+    CU_add_test(b, "zstd huge window", test_bomb_zstd_window);
+    CU_add_test(b, "within the cap", test_bomb_within_cap_is_fine);
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -7,7 +7,7 @@
  */
 #include "batch.h"
 
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,21 +109,13 @@ static void test_detects_single_bit_flips(void)
     }
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("crc32c", NULL, NULL);
-    if (!s || !CU_add_test(s, "known vectors", test_known_vectors) ||
-        !CU_add_test(s, "running value", test_running_value) ||
-        !CU_add_test(s, "hw equals sw", test_hw_equals_sw) ||
-        !CU_add_test(s, "single bit flips", test_detects_single_bit_flips)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    CU_add_test(s, "known vectors", test_known_vectors);
+    CU_add_test(s, "running value", test_running_value);
+    CU_add_test(s, "hw equals sw", test_hw_equals_sw);
+    CU_add_test(s, "single bit flips", test_detects_single_bit_flips);
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

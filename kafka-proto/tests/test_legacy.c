@@ -4,7 +4,7 @@
  * wrappers) gives the same records back as one magic-2 batch; CRC-32
  * mismatches and malformed sizes are refused.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <string.h>
 #include <zlib.h>
 
@@ -182,18 +182,13 @@ static void test_hostile(void)
     kp_writer_free(&back);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("legacy", NULL, NULL);
     CU_add_test(s, "batch -> magic 1 -> batch, each codec", test_down_and_up);
     CU_add_test(s, "magic 0", test_magic0);
     CU_add_test(s, "compressed wrapper", test_compressed_wrapper);
     CU_add_test(s, "hostile input", test_hostile);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

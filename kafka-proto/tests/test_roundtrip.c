@@ -4,7 +4,7 @@
  * the same values, re-encodes to the same bytes, and no strict prefix of the
  * encoding decodes. Also the API table and header-version rules.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,10 +318,8 @@ static void test_unsupported_values(void)
     kp_writer_free(&w);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("roundtrip", NULL, NULL);
     CU_add_test(s, "every message, every version", test_every_message_every_version);
     CU_add_test(s, "invalid versions rejected", test_invalid_versions_rejected);
@@ -331,9 +329,6 @@ int main(void)
     CU_add_test(s, "hostile lengths", test_hostile_lengths);
     CU_add_test(s, "arena cap", test_arena_cap);
     CU_add_test(s, "unsupported values", test_unsupported_values);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

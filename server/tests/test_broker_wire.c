@@ -5,7 +5,7 @@
  * request order, refusals (ApiVersions of an unknown version, unknown
  * API keys, oversized frames) and large frames arriving in pieces.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -602,16 +602,8 @@ static void test_arena_exhausted(void)
     close(fd);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        stop_broker();
-        return 1;
-    }
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("broker wire", NULL, NULL);
     CU_add_test(s, "idle connections closed", test_idle_close);
     CU_add_test(s, "incremental fetch sessions", test_fetch_sessions);
@@ -621,10 +613,16 @@ int main(void)
     CU_add_test(s, "large frames in pieces", test_large_frames_in_pieces);
     CU_add_test(s, "describe producers", test_describe_producers);
     CU_add_test(s, "a response that outgrows its arena is refused", test_arena_exhausted);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    stop_broker();
-    return failed ? 1 : 0;
 }
+
+static int setup(void)
+{
+    if (start_broker() != 0) {
+        fprintf(stderr, "broker did not start\n");
+        return -1;
+    }
+    return 0;
+}
+
+const struct kb_test_program kb_test_program = {
+    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};

@@ -9,7 +9,6 @@
  * Owns: nothing outside the process. Must not: start threads, loops or
  * sockets.
  */
-#include <CUnit/Basic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "call.h"
 #include "srv_assert.h"
+#include "kb_test.h"
 
 typedef struct fake {
     srv_broker b;
@@ -321,18 +321,13 @@ static void test_rules_abort(void)
     CU_ASSERT(aborts(BREAK_SEND_TWICE));
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("call", NULL, NULL);
     CU_add_test(s, "round trip: run on the target, done on the origin", test_round_trip);
     CU_add_test(s, "continuation after the last reply and the hold", test_then_after_last_reply);
     CU_add_test(s, "request answered while its call is out", test_answered_while_out);
     CU_add_test(s, "broken rules abort", test_rules_abort);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -6,7 +6,7 @@
  * Owns: temporary config files it creates under /tmp (removed again).
  * Must not: depend on other server modules or on the network.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -939,30 +939,24 @@ static void test_to_st(void)
     free(c);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
-    if (!s || !CU_add_test(s, "defaults", test_defaults) ||
-        !CU_add_test(s, "properties syntax", test_properties_syntax) ||
-        !CU_add_test(s, "precedence", test_precedence) ||
-        !CU_add_test(s, "retention precedence", test_retention_precedence) ||
-        !CU_add_test(s, "listeners", test_listeners) ||
-        !CU_add_test(s, "kafka kraft sample", test_kafka_kraft_sample) ||
-        !CU_add_test(s, "unknown keys", test_unknown_keys) ||
-        !CU_add_test(s, "invalid values", test_invalid_values) || !CU_add_test(s, "cli", test_cli) ||
-        !CU_add_test(s, "describe broker", test_describe_broker) ||
-        !CU_add_test(s, "topic validate", test_topic_validate) ||
-        !CU_add_test(s, "topic describe", test_topic_describe) ||
-        !CU_add_test(s, "topic alter", test_topic_alter) ||
-        !CU_add_test(s, "topic serialize", test_topic_serialize) || !CU_add_test(s, "to_st", test_to_st)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    CU_add_test(s, "defaults", test_defaults);
+    CU_add_test(s, "properties syntax", test_properties_syntax);
+    CU_add_test(s, "precedence", test_precedence);
+    CU_add_test(s, "retention precedence", test_retention_precedence);
+    CU_add_test(s, "listeners", test_listeners);
+    CU_add_test(s, "kafka kraft sample", test_kafka_kraft_sample);
+    CU_add_test(s, "unknown keys", test_unknown_keys);
+    CU_add_test(s, "invalid values", test_invalid_values);
+    CU_add_test(s, "cli", test_cli);
+    CU_add_test(s, "describe broker", test_describe_broker);
+    CU_add_test(s, "topic validate", test_topic_validate);
+    CU_add_test(s, "topic describe", test_topic_describe);
+    CU_add_test(s, "topic alter", test_topic_alter);
+    CU_add_test(s, "topic serialize", test_topic_serialize);
+    CU_add_test(s, "to_st", test_to_st);
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

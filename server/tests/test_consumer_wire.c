@@ -7,7 +7,7 @@
  * ConsumerGroupDescribe and ListGroups, and a broker restart on the same data
  * directory keeps the group, its epochs, assignments and offsets.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -392,23 +392,21 @@ static void test_heartbeat_v1(void)
     close(fd);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        stop_broker();
-        return 1;
-    }
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("consumer group wire", NULL, NULL);
     CU_add_test(s, "KIP-848 members, offsets, restart", test_consumer_group);
     CU_add_test(s, "ConsumerGroupHeartbeat v1: the client's member id", test_heartbeat_v1);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    stop_broker();
-    return failed ? 1 : 0;
 }
+
+static int setup(void)
+{
+    if (start_broker() != 0) {
+        fprintf(stderr, "broker did not start\n");
+        return -1;
+    }
+    return 0;
+}
+
+const struct kb_test_program kb_test_program = {
+    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};

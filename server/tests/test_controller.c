@@ -9,12 +9,12 @@
  *
  * Owns: nothing outside the process. Must not: depend on shards or disk.
  */
-#include <CUnit/Basic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
 #include "errors.h"
+#include "kb_test.h"
 
 static uint8_t *g_log; /* every batch appended, in order */
 static size_t g_log_len;
@@ -267,18 +267,13 @@ static void test_one_at_a_time(void)
     g_log = NULL;
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("controller", NULL, NULL);
     CU_add_test(s, "create: checks, Kafka errors, validate_only, replay", test_create);
     CU_add_test(s, "add partitions and delete", test_partitions_and_delete);
     CU_add_test(s, "a failed append changes nothing", test_append_fails);
     CU_add_test(s, "operations apply one at a time, in order", test_one_at_a_time);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

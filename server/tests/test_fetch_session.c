@@ -8,13 +8,13 @@
  * loop, no metadata: requests name no partitions). Must not: start a broker
  * or touch the network or the disk.
  */
-#include <CUnit/Basic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "fetch_session.h"
 #include "kp_messages.h"
+#include "kb_test.h"
 
 /* A shard of an nshards broker, enough for fetch_session.c. */
 static void fake_shard(srv_broker *b, srv_shard *s, int nshards, int id)
@@ -125,20 +125,12 @@ static void test_other_shard_id(void)
     srv_fetch_sessions_free(&s1);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("fetch_session", NULL, NULL);
-    if (!s || !CU_add_test(s, "ids, 300 shards", test_ids_many_shards) ||
-        !CU_add_test(s, "ids, 1024 shards", test_ids_max_shards) ||
-        !CU_add_test(s, "another shard's id", test_other_shard_id)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    CU_add_test(s, "ids, 300 shards", test_ids_many_shards);
+    CU_add_test(s, "ids, 1024 shards", test_ids_max_shards);
+    CU_add_test(s, "another shard's id", test_other_shard_id);
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -10,7 +10,7 @@
  *
  * Owns: nothing outside the process. Must not: depend on shards or sockets.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -583,10 +583,8 @@ static void test_write_errors(void)
     }
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("group_consumer", NULL, NULL);
     CU_add_test(s, "uniform: three members over six partitions", test_uniform_three_members);
     CU_add_test(s, "range: three members over six partitions", test_range_three_members);
@@ -596,9 +594,12 @@ int main(void)
     CU_add_test(s, "session expiry, new partitions", test_session_expiry_and_new_partitions);
     CU_add_test(s, "classic/consumer coexistence, replay", test_coexistence_and_replay);
     CU_add_test(s, "failed writes of the group's records", test_write_errors);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+/* The fake __consumer_offsets the group code wrote to. */
+static void free_log(void)
+{
+    fake_group_env_clear_log(&g_env);
+}
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites, .teardown = free_log};

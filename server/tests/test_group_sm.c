@@ -7,7 +7,7 @@
  *
  * Owns: nothing outside the process. Must not: depend on shards or sockets.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -341,10 +341,8 @@ static void test_partition_for(void)
     CU_ASSERT_EQUAL(srv_group_partition_for(kp_str_c("\xc3\xa9"), 1000), 0xE9 % 1000);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("group_sm", NULL, NULL);
     CU_add_test(s, "join, sync, heartbeat, fencing", test_join_sync_heartbeat);
     CU_add_test(s, "second member, rebalance, session expiry, leave", test_second_member_rebalance);
@@ -352,9 +350,6 @@ int main(void)
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "offsets, delete, retention", test_offsets_and_delete);
     CU_add_test(s, "group to partition", test_partition_for);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -10,7 +10,7 @@
  *
  * Test-only; starts its own broker (wire_util.h) and stops it.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -683,16 +683,8 @@ static void test_delete_records_policy(void)
     CU_ASSERT_EQUAL(delete_records("vdr-d"), 0);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        stop_broker();
-        return 1;
-    }
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("produce validation", NULL, NULL);
     CU_add_test(s, "keyless records on a compacted topic", test_keyless_on_compacted);
     CU_add_test(s, "CreateTime bounds", test_timestamp_bounds);
@@ -704,10 +696,16 @@ int main(void)
     CU_add_test(s, "segment.bytes, empty records", test_segment_size_and_empty_records);
     CU_add_test(s, "rules follow config changes", test_rules_follow_config_changes);
     CU_add_test(s, "DeleteRecords and cleanup.policy", test_delete_records_policy);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    stop_broker();
-    return failed ? 1 : 0;
 }
+
+static int setup(void)
+{
+    if (start_broker() != 0) {
+        fprintf(stderr, "broker did not start\n");
+        return -1;
+    }
+    return 0;
+}
+
+const struct kb_test_program kb_test_program = {
+    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};

@@ -8,7 +8,7 @@
  * Test-only. Must not depend on a client library: the requests are built
  * with the generated codecs so the bytes are exactly the ones we choose.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,16 +538,8 @@ static void test_consumer_group_ids(void)
     close(fd);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        stop_broker();
-        return 1;
-    }
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
     CU_pSuite s = CU_add_suite("protocol strings keep their bytes", NULL, NULL);
     CU_add_test(s, "commit metadata and group ids with NUL, across a restart",
                 test_commit_metadata_and_group_ids);
@@ -555,10 +547,16 @@ int main(void)
     CU_add_test(s, "fetch session topic names with NUL", test_fetch_session_topic_names);
     CU_add_test(s, "config names and values with NUL", test_config_names_and_values);
     CU_add_test(s, "consumer group (KIP-848) ids with NUL, across a restart", test_consumer_group_ids);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    stop_broker();
-    return failed ? 1 : 0;
 }
+
+static int setup(void)
+{
+    if (start_broker() != 0) {
+        fprintf(stderr, "broker did not start\n");
+        return -1;
+    }
+    return 0;
+}
+
+const struct kb_test_program kb_test_program = {
+    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};

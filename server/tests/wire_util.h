@@ -28,6 +28,10 @@ static char data_dir[256];
 
 static char log_path[300];
 
+/* One more "--set key=value" for the broker, set before start_broker() by a
+ * test that needs a non-default setting (empty: none). */
+static char broker_extra_set[256];
+
 /* Starts kbroker on data_dir (created on the first start, kept across a
  * restart). */
 static inline int start_broker(void)
@@ -45,8 +49,10 @@ static inline int start_broker(void)
         (void)lf;
         char dirs[300];
         snprintf(dirs, sizeof(dirs), "log.dirs=%s", data_dir);
+        /* Without an extra setting the NULL in its place ends the list. */
         execl(KB_BROKER_BIN, "kbroker", "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", dirs, "--set",
-              "connections.max.idle.ms=1500", "--shards", "2", (char *)NULL);
+              "connections.max.idle.ms=1500", "--shards", "2", broker_extra_set[0] ? "--set" : (char *)NULL,
+              broker_extra_set, (char *)NULL);
         _exit(127);
     }
     /* The ready line carries the bound port. */

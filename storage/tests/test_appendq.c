@@ -6,7 +6,7 @@
  * ones and keeps exactly the accepted ones. Runs on io_uring and on the
  * helper thread.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 
 #include "st_io.h"
 #include "st_test_util.h"
@@ -249,15 +249,10 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "close_refuses_waiting", test_close_refuses_waiting);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     add_tests(CU_add_suite("appendq_io_uring", suite_uring, NULL));
     add_tests(CU_add_suite("appendq_threads", suite_thread, NULL));
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

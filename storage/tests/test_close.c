@@ -6,7 +6,7 @@
  * leaves every log cleanly closed; an idle log gives its write buffer back.
  * Both I/O paths.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <sys/wait.h>
 
 #include "st_io.h"
@@ -246,15 +246,10 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "close_all", test_close_all);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     add_tests(CU_add_suite("close_io_uring", suite_uring, NULL));
     add_tests(CU_add_suite("close_threads", suite_thread, NULL));
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -8,7 +8,7 @@
  * the high watermark is whole, CRC-valid and dense, and that new offsets
  * continue densely. Rounds alternate between the io_uring and thread paths.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -264,16 +264,10 @@ static void test_crash_rounds(void)
     free(dir);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("crash", NULL, NULL);
     CU_add_test(s, "kill9_rounds", test_crash_rounds);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -7,7 +7,7 @@
  * may be lost, and once the limit is lifted the log must work again, also
  * across a restart. Runs on both I/O paths.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -168,16 +168,11 @@ static void test_threads(void)
     run(1);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("diskfull", NULL, NULL);
     CU_add_test(s, "rlimit_fsize_io_uring", test_uring);
     CU_add_test(s, "rlimit_fsize_threads", test_threads);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned f = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return f ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -5,7 +5,7 @@
  * reopened, and survive a restart; a file that cannot be reopened gives
  * errors, never a hang. Both I/O paths.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <dirent.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -258,15 +258,10 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "reopen_failure", test_reopen_failure);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     add_tests(CU_add_suite("fdcache_io_uring", suite_uring, NULL));
     add_tests(CU_add_suite("fdcache_threads", suite_thread, NULL));
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

@@ -4,7 +4,7 @@
  * the calling thread, the eventfd, a submission queue smaller than the work
  * (backlog), and errors surfacing as negative errno.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -155,16 +155,11 @@ static void test_threads(void)
     run_ops(1);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("io", NULL, NULL);
     CU_add_test(s, "io_uring", test_uring);
     CU_add_test(s, "threads", test_threads);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned f = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return f ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

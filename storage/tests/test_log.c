@@ -4,7 +4,7 @@
  * compaction, flush policies and torn tails; every test runs once on the
  * io_uring path and once on the helper-thread path.
  */
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -722,15 +722,10 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "segment_ms_log_append_time", test_segment_ms_log_append_time);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     add_tests(CU_add_suite("log_io_uring", suite_uring, NULL));
     add_tests(CU_add_suite("log_threads", suite_thread, NULL));
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned fails = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return fails ? 1 : 0;
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};

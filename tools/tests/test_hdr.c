@@ -7,7 +7,7 @@
  */
 #include "../hdr.h"
 
-#include <CUnit/Basic.h>
+#include "kb_test.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,22 +227,15 @@ static void test_clamp(void)
     hdr_free(&h);
 }
 
-int main(void)
+static void register_suites(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
     CU_pSuite s = CU_add_suite("hdr", NULL, NULL);
-    if (!s || !CU_add_test(s, "bucket layout", test_bucket_layout) ||
-        !CU_add_test(s, "uniform", test_uniform) ||
-        !CU_add_test(s, "exponential and lognormal", test_exponential_and_lognormal) ||
-        !CU_add_test(s, "merge", test_merge) || !CU_add_test(s, "bounds", test_bounds) ||
-        !CU_add_test(s, "clamp", test_clamp)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    CU_add_test(s, "bucket layout", test_bucket_layout);
+    CU_add_test(s, "uniform", test_uniform);
+    CU_add_test(s, "exponential and lognormal", test_exponential_and_lognormal);
+    CU_add_test(s, "merge", test_merge);
+    CU_add_test(s, "bounds", test_bounds);
+    CU_add_test(s, "clamp", test_clamp);
 }
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};
