@@ -61,6 +61,10 @@ def make_pki(d):
         for part in ("server.key", "server.crt"):
             with open(os.path.join(d, part)) as f:
                 out.write(f.read())
+    with open(os.path.join(d, "client-keystore.pem"), "w") as out:
+        for part in ("client.key", "client.crt"):
+            with open(os.path.join(d, part)) as f:
+                out.write(f.read())
     openssl("pkcs12", "-export", "-in", "server.crt", "-inkey", "server.key", "-certfile", "ca.pem",
             "-out", "server.p12", "-passout", "pass:" + KS_PASS, cwd=d)
 
@@ -433,6 +437,42 @@ class SecurityTest(unittest.TestCase):
             self.assertTrue(self.t.wait_log("Failed authentication with /127.0.0.1", since=since, timeout=10))
         self.assertIn(3, api_versions_keys(before, corr=11))
         self.round_trip("SSL")
+
+    def test_java_console_clients(self):
+        """The Java client (kafka-clients 4.4.0, through Kafka's console producer and consumer) over each protocol."""
+        java_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java")
+        if subprocess.run([os.path.join(java_dir, "build.sh")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          timeout=600).returncode != 0:
+            raise unittest.SkipTest("the Java suite (compat-tests/java/build.sh) does not build here")
+        with open(os.path.join(java_dir, "target", "classpath.txt")) as f:
+            cp = f.read().strip()
+        jaas = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="%s";'
+        for listener in ("SSL", "SASL_PLAINTEXT", "SASL_SSL", "MTLS"):
+            props = {"security.protocol": "SSL" if listener == "MTLS" else listener}
+            if listener != "SASL_PLAINTEXT":
+                props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": self.p("ca.pem")})
+            if listener == "MTLS":
+                props.update({"ssl.keystore.type": "PEM", "ssl.keystore.location": self.p("client-keystore.pem")})
+            if listener.startswith("SASL_"):
+                props.update({"sasl.mechanism": "PLAIN", "sasl.jaas.config": jaas % USERS["alice"]})
+            conf = os.path.join(self.pki, "java-%s.properties" % listener)
+            with open(conf, "w") as f:
+                f.write("".join("%s=%s\n" % kv for kv in props.items()))
+            topic = uniq("sec-java-" + listener.lower())
+            java = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp]
+            lines = ["%s-java-%d" % (listener, i) for i in range(5)]
+            p = subprocess.run(java + ["org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server",
+                                       self.t.addr(listener), "--topic", topic, "--command-config", conf],
+                               input="\n".join(lines).encode() + b"\n", stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=120)
+            self.assertEqual(p.returncode, 0, "Java producer over %s:\n%s" % (listener, p.stdout.decode()[-3000:]))
+            c = subprocess.run(java + ["org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server",
+                                       self.t.addr(listener), "--topic", topic, "--command-config", conf,
+                                       "--from-beginning", "--max-messages", str(len(lines)), "--timeout-ms",
+                                       "30000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            self.assertEqual(c.stdout.decode().split(), lines,
+                             "Java consumer over %s:\n%s" % (listener, c.stderr.decode()[-3000:]))
 
     def client_hello(self):
         """The bytes a TLS client sends first, captured from Python's ssl through a memory BIO."""
