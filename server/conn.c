@@ -352,7 +352,9 @@ static int sasl_gate(srv_conn *c, srv_req *r)
         return 0;
     }
     int16_t key = r->frame_len >= 2 ? (int16_t)kp_be16(r->frame) : -1;
-    if (key == KP_API_API_VERSIONS || key == KP_API_SASL_HANDSHAKE || key == KP_API_SASL_AUTHENTICATE)
+    /* After SaslHandshake v1 only the token may come (Kafka's AUTHENTICATE state). */
+    if (key == KP_API_SASL_AUTHENTICATE ||
+        (c->auth == SRV_AUTH_WAIT_HANDSHAKE && (key == KP_API_API_VERSIONS || key == KP_API_SASL_HANDSHAKE)))
         return 1;
     if (r->frame_len >= 8) {
         r->kr.hdr.request_api_key = key;

@@ -367,6 +367,11 @@ class SecurityTest(unittest.TestCase):
         self.assertTrue(eof_within(s), "Metadata between handshake and authentication was not refused")
         if self.t.kind == "kbroker":
             self.assertTrue(self.t.wait_log("request before SASL authentication", since=since))
+        # ApiVersions too: after the handshake only SaslAuthenticate may come.
+        s = self.raw("SASL_PLAINTEXT")
+        handshake(s, "PLAIN")
+        s.sendall(request(18, 0, 3, b""))
+        self.assertTrue(eof_within(s), "ApiVersions between handshake and authentication was served")
         self.round_trip("SASL_PLAINTEXT")
 
     def test_oversized_frame_before_authentication_closes(self):
