@@ -101,6 +101,55 @@ static int load_pem(SSL_CTX *ctx, const char *chain, const char *key, const char
     return ok ? 0 : fail(err, n, "the PEM key does not match the certificate");
 }
 
+/* Inline PEM values often arrive on one line (a properties value, an
+ * environment variable): Kafka's parser ignores the whitespace inside a
+ * block, OpenSSL's needs the line structure. Rebuilds each BEGIN/END block
+ * with 64-column base64 lines. NULL on allocation failure or when a block
+ * is not closed. */
+static char *pem_relines(const char *in)
+{
+    size_t len = strlen(in);
+    char *out = malloc(len * 2 + 64), *o = out;
+    if (!out)
+        return NULL;
+    const char *p = in;
+    for (;;) {
+        const char *b = strstr(p, "-----BEGIN ");
+        if (!b)
+            break;
+        const char *bend = strstr(b + 11, "-----");
+        const char *e = bend ? strstr(bend + 5, "-----END ") : NULL;
+        const char *eend = e ? strstr(e + 9, "-----") : NULL;
+        if (!eend) {
+            free(out);
+            return NULL;
+        }
+        size_t hl = (size_t)(bend + 5 - b);
+        memcpy(o, b, hl);
+        o += hl;
+        *o++ = '\n';
+        int col = 0;
+        for (const char *q = bend + 5; q < e; q++) {
+            if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+                continue;
+            *o++ = *q;
+            if (++col == 64) {
+                *o++ = '\n';
+                col = 0;
+            }
+        }
+        if (col)
+            *o++ = '\n';
+        size_t el = (size_t)(eend + 5 - e);
+        memcpy(o, e, el);
+        o += el;
+        *o++ = '\n';
+        p = eend + 5;
+    }
+    *o = '\0';
+    return out;
+}
+
 static char *read_file(const char *path, char *err, size_t n)
 {
     FILE *f = fopen(path, "rb");
@@ -138,10 +187,10 @@ static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, c
     const char *inl = get(cfg, l, "ssl.truststore.certificates");
     X509_STORE *st = SSL_CTX_get_cert_store(ctx);
     if (inl || (loc && type && strcasecmp(type, "PEM") == 0)) {
-        char *text = inl ? NULL : read_file(loc, err, n);
-        if (!inl && !text)
-            return -1;
-        BIO *b = BIO_new_mem_buf(inl ? inl : text, -1);
+        char *text = inl ? pem_relines(inl) : read_file(loc, err, n);
+        if (!text)
+            return inl ? fail(err, n, "ssl.truststore.certificates is not PEM") : -1;
+        BIO *b = BIO_new_mem_buf(text, -1);
         int count = 0;
         X509 *c;
         while (b && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
@@ -244,8 +293,24 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
     } else {
         const char *chain = get(cfg, l, "ssl.keystore.certificate.chain"),
                    *key = get(cfg, l, "ssl.keystore.key");
-        char *text = NULL;
-        if (!chain) {
+        char *text = NULL, *kbuf = NULL;
+        if (chain) {
+            if (!key) {
+                fail(err, n, "listener %s: ssl.keystore.certificate.chain is set but ssl.keystore.key is not",
+                     l);
+                goto bad;
+            }
+            text = pem_relines(chain);
+            kbuf = pem_relines(key);
+            if (!text || !kbuf) {
+                free(text);
+                free(kbuf);
+                fail(err, n, "listener %s: ssl.keystore.certificate.chain or ssl.keystore.key is not PEM", l);
+                goto bad;
+            }
+            chain = text;
+            key = kbuf;
+        } else {
             text = read_file(loc, e2, sizeof(e2));
             if (!text) {
                 fail(err, n, "listener %s: %s", l, e2);
@@ -255,6 +320,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
         }
         int rc = load_pem(ctx, chain, key ? key : "", kpass, e2, sizeof(e2));
         free(text);
+        free(kbuf);
         if (rc != 0) {
             fail(err, n, "listener %s: %s", l, e2);
             goto bad;

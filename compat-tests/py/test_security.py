@@ -69,6 +69,11 @@ def make_pki(d):
             "-out", "server.p12", "-passout", "pass:" + KS_PASS, cwd=d)
 
 
+def one_line(path):
+    with open(path) as f:
+        return " ".join(f.read().split())
+
+
 def settings(pki, ports):
     p = lambda name: os.path.join(pki, name)  # noqa: E731
     listeners = ",".join("%s://%s:%d" % (n, HOST, ports[n]) for n in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT",
@@ -81,8 +86,13 @@ def settings(pki, ports):
         "sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
         "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": p("server-keystore.pem"),
+        "ssl.enabled.protocols": "TLSv1.2,TLSv1.3",  # a plain key every listener falls back to
+        "listener.name.ssl.ssl.keystore.type": "PEM",
+        "listener.name.ssl.ssl.keystore.location": p("server-keystore.pem"),
+        # Inline PEM on one line (whitespace instead of newlines), as a properties value often is.
+        "listener.name.mtls.ssl.keystore.type": "PEM",
+        "listener.name.mtls.ssl.keystore.certificate.chain": one_line(p("server.crt")),
+        "listener.name.mtls.ssl.keystore.key": one_line(p("server.key")),
         "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
         "listener.name.sasl_ssl.ssl.keystore.location": p("server.p12"),
         "listener.name.sasl_ssl.ssl.keystore.password": KS_PASS,
