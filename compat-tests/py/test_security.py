@@ -77,12 +77,12 @@ def one_line(path):
 def settings(pki, ports):
     p = lambda name: os.path.join(pki, name)  # noqa: E731
     listeners = ",".join("%s://%s:%d" % (n, HOST, ports[n]) for n in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT",
-                                                                       "SASL_SSL", "MTLS"))
+                                                                       "SASL_SSL", "MTLS", "TLS13"))
     return {
         "listeners": listeners,
         "advertised.listeners": listeners,
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
-                                          "SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:PLAINTEXT",
+                                          "SASL_SSL:SASL_SSL,MTLS:SSL,TLS13:SSL,CONTROLLER:PLAINTEXT",
         "sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
         "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
@@ -97,6 +97,9 @@ def settings(pki, ports):
         "listener.name.sasl_ssl.ssl.keystore.location": p("server.p12"),
         "listener.name.sasl_ssl.ssl.keystore.password": KS_PASS,
         "listener.name.mtls.ssl.client.auth": "required",
+        "listener.name.tls13.ssl.keystore.type": "PEM",
+        "listener.name.tls13.ssl.keystore.location": p("server-keystore.pem"),
+        "listener.name.tls13.ssl.enabled.protocols": "TLSv1.3",
         "listener.name.mtls.ssl.truststore.type": "PEM",
         "listener.name.mtls.ssl.truststore.location": p("ca.pem"),
         "connection.failed.authentication.delay.ms": "100",
@@ -107,7 +110,7 @@ class SecureTarget:
     """kbroker (a process of ours) or Apache Kafka started with the same security settings."""
 
     def __init__(self, pki):
-        self.ports = {n: free_port() for n in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", "MTLS")}
+        self.ports = {n: free_port() for n in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", "MTLS", "TLS13")}
         self.settings = settings(pki, self.ports)
         self.kind = target()
         self.kafka = self.kb = None
@@ -339,6 +342,25 @@ class SecurityTest(unittest.TestCase):
             refused = True
         self.assertTrue(refused, "a client without a certificate was served on the mTLS listener")
         self.round_trip("MTLS")
+
+    def tls_version_with(self, listener, maximum):
+        ctx = ssl.create_default_context(cafile=self.p("ca.pem"))
+        ctx.maximum_version = maximum
+        raw = socket.create_connection((HOST, self.t.ports[listener]), timeout=10)
+        self.addCleanup(raw.close)
+        try:
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
+        except (ssl.SSLError, ConnectionResetError):
+            return None
+        self.addCleanup(s.close)
+        return s.version()
+
+    def test_enabled_protocols(self):
+        """ssl.enabled.protocols: both by default; a TLSv1.3-only listener refuses a TLSv1.2 client."""
+        self.assertEqual(self.tls_version_with("SSL", ssl.TLSVersion.TLSv1_2), "TLSv1.2")
+        self.assertEqual(self.tls_version_with("SSL", ssl.TLSVersion.TLSv1_3), "TLSv1.3")
+        self.assertIsNone(self.tls_version_with("TLS13", ssl.TLSVersion.TLSv1_2), "TLSv1.2 accepted on TLS13")
+        self.assertEqual(self.tls_version_with("TLS13", ssl.TLSVersion.TLSv1_3), "TLSv1.3")
 
     def test_wrong_password_seen_by_client(self):
         s = self.raw("SASL_PLAINTEXT")
