@@ -6,7 +6,8 @@
  *
  * Owns: the table of known broker config keys (name, type, default,
  * validation, documentation), the Java-properties parser and command-line
- * parsing.
+ * parsing, and the store of ssl.* / sasl.* values (per listener) with the
+ * checks that need no file.
  *
  * Must not: do any I/O other than reading the one config file named on the
  * command line; print (messages go through the srv_log_fn callback or the

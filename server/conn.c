@@ -2,9 +2,14 @@
  * conn.c — client connections: accept, read frames, queue requests, write
  * responses in request order, backpressure, idle timeouts.
  *
- * Owns the connection and the lifetime of its requests. Must not: interpret
- * request bodies (dispatch.c does), or trust a frame length: a frame above
- * socket.request.max.bytes closes the connection before any allocation.
+ * Owns the connection and the lifetime of its requests, its transport (a
+ * plain socket or TLS through bufferevent_openssl, handshake included) and,
+ * on SASL listeners, the gate before authentication: only ApiVersions,
+ * SaslHandshake and SaslAuthenticate, frames up to
+ * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0.
+ * Must not: interpret request bodies (dispatch.c does), or trust a frame
+ * length: a frame above socket.request.max.bytes closes the connection
+ * before any allocation.
  *
  * Large frames (produce batches) are read from the socket straight into
  * their final buffer once the bufferevent has seen their header: copying
