@@ -111,6 +111,12 @@ struct srv_broker {
      * never take the descriptors partitions need (main.c). */
     int max_conns_per_shard;
 
+    /* Per listener, built by main.c at start and read-only afterwards: the
+     * TLS context (SSL_CTX *, SSL and SASL_SSL listeners) and the SASL/PLAIN
+     * users (SASL listeners). NULL where the protocol has none. */
+    void *tls_ctx[SRV_MAX_LISTENERS];
+    struct srv_plain_users *plain_users[SRV_MAX_LISTENERS];
+
     /* Runs a decoded request's handler (handlers/dispatch.c, set by main.c):
      * the one way a connection reaches the handler layer, so core code never
      * names a handler. */
@@ -156,6 +162,26 @@ static inline const struct srv_endpoint *srv_req_endpoint(const srv_req *req)
 /* The client's address as Kafka reports it in group descriptions ("/ip"),
  * in the request's arena; "" once the connection is gone. */
 kp_str srv_req_client_host(srv_req *req);
+
+/* Authentication state of the request's connection (conn.c). A SASL
+ * listener's connection starts in WAIT_HANDSHAKE and may send only
+ * ApiVersions, SaslHandshake and SaslAuthenticate until DONE. */
+enum srv_auth_state {
+    SRV_AUTH_NOT_SASL = 0,      /* PLAINTEXT or SSL listener */
+    SRV_AUTH_WAIT_HANDSHAKE,    /* SASL listener, nothing negotiated yet */
+    SRV_AUTH_WAIT_AUTHENTICATE, /* SaslHandshake v1 done: tokens come in SaslAuthenticate */
+    SRV_AUTH_WAIT_RAW_TOKEN,    /* SaslHandshake v0 done: the next frame is a bare SASL token */
+    SRV_AUTH_DONE,              /* authenticated */
+    SRV_AUTH_GONE = -1,         /* the connection closed */
+};
+int srv_req_auth_state(const srv_req *req);
+/* Moves the connection to `state`; principal ("User:name") when DONE. */
+void srv_req_set_auth(srv_req *req, int state, const char *principal);
+/* The client's "ip:port" for log lines ("?" once the connection is gone). */
+const char *srv_req_peer(const srv_req *req);
+/* Like srv_req_respond, but the answer leaves only after delay_ms and the
+ * connection then closes once it is written: failed authentications. */
+void srv_req_respond_then_close(srv_req *req, const void *body, int delay_ms);
 
 /* Encodes body as the response to req (version of the request) and marks
  * the request done; responses leave the connection in request order. */

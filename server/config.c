@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config_keys.h"
+#include "srv_assert.h"
 #include "errors.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -233,7 +234,16 @@ static const keydef BKEYS[] = {
      "Addresses given to clients in Metadata; defaults to listeners, an empty host becomes localhost.", NULL},
     {"listener.security.protocol.map", SRV_TYPE_STRING, USE_APPLY,
      "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, NULL,
-     check_protocol_map, "Listener name to security protocol; only PLAINTEXT is supported here.", NULL},
+     check_protocol_map,
+     "Listener name to security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); a listener must be "
+     "in it.",
+     NULL},
+    {"sasl.server.max.receive.size", SRV_TYPE_INT, USE_APPLY, "524288", 1, INT32_MAX, NULL, NULL,
+     "Largest frame a SASL listener accepts before the client has authenticated.", NULL},
+    {"connection.failed.authentication.delay.ms", SRV_TYPE_INT, USE_APPLY, "100", 0, INT32_MAX, NULL, NULL,
+     "A failed authentication is answered (and its connection closed) only after this delay, which bounds "
+     "how fast one connection can guess passwords.",
+     NULL},
     {"socket.request.max.bytes", SRV_TYPE_INT, USE_APPLY, "104857600", 1, INT32_MAX, NULL, NULL,
      "Largest request frame accepted; a bigger frame closes the connection.", NULL},
     {"socket.send.buffer.bytes", SRV_TYPE_INT, USE_APPLY, "102400", -1, INT32_MAX, NULL, NULL,
@@ -755,8 +765,96 @@ static void note_unknown(srv_config *cfg, const char *key)
     logf_(cfg, SRV_LOG_WARN, "unknown config key '%.120s' ignored", key);
 }
 
+/* The ssl.* and sasl.* keys this broker reads (config.h: srv_config_sec). */
+static const char *const SEC_KEYS[] = {
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.truststore.certificates",
+    "ssl.enabled.protocols",
+    "ssl.cipher.suites",
+    "ssl.client.auth",
+    "sasl.enabled.mechanisms",
+    "sasl.jaas.config",
+    "plain.sasl.jaas.config",
+    NULL,
+};
+
+static int is_sec_key(const char *key)
+{
+    for (const char *const *k = SEC_KEYS; *k; k++)
+        if (strcmp(*k, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* "listener.name.<l>.<key>": the position of <key>, or NULL. */
+static const char *listener_key_suffix(const char *key, size_t *name_len)
+{
+    static const char pre[] = "listener.name.";
+    if (strncmp(key, pre, sizeof(pre) - 1) != 0)
+        return NULL;
+    const char *name = key + sizeof(pre) - 1, *dot = strchr(name, '.');
+    if (!dot || dot == name)
+        return NULL;
+    *name_len = (size_t)(dot - name);
+    return dot + 1;
+}
+
+static int sec_store(srv_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    size_t vl = strlen(value);
+    if (vl >= SRV_SEC_VALUE_MAX || strlen(key) >= SRV_CONFIG_NAME_MAX)
+        return srv_cfgk_fail(err, errlen, "value of config '%.120s' is too long (at most %d bytes)", key,
+                             SRV_SEC_VALUE_MAX - 1);
+    srv_sec_kv *kv = NULL;
+    for (int i = 0; i < cfg->n_sec && !kv; i++)
+        if (strcasecmp(cfg->sec[i].key, key) == 0)
+            kv = &cfg->sec[i];
+    if (!kv) {
+        if (cfg->n_sec == SRV_SEC_KEYS_MAX)
+            return srv_cfgk_fail(err, errlen, "more than %d ssl/sasl keys", SRV_SEC_KEYS_MAX);
+        kv = &cfg->sec[cfg->n_sec++];
+        snprintf(kv->key, sizeof(kv->key), "%s", key);
+    }
+    memcpy(kv->value, value, vl + 1);
+    return 0;
+}
+
+static const char *sec_get(const srv_config *cfg, const char *key)
+{
+    for (int i = 0; i < cfg->n_sec; i++)
+        if (strcasecmp(cfg->sec[i].key, key) == 0)
+            return cfg->sec[i].value;
+    return NULL;
+}
+
+const char *srv_config_sec(const srv_config *cfg, const char *listener, const char *key)
+{
+    char full[SRV_CONFIG_NAME_MAX * 2];
+    snprintf(full, sizeof(full), "listener.name.%s.%s", listener, key);
+    const char *v = sec_get(cfg, full);
+    if (v)
+        return v;
+    /* A broker reads its JAAS line only listener- and mechanism-prefixed:
+     * Kafka 4.4 refuses to start with just sasl.jaas.config (checked). */
+    if (strcmp(key, "plain.sasl.jaas.config") == 0)
+        return NULL;
+    return sec_get(cfg, key);
+}
+
 int srv_config_set(srv_config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
+    size_t lname = 0;
+    const char *suffix = listener_key_suffix(key, &lname);
+    if (is_sec_key(key) || (suffix && is_sec_key(suffix)))
+        return sec_store(cfg, key, value, err, errlen);
     int i = srv_cfgk_bkey_find(key);
     if (i < 0) {
         note_unknown(cfg, key);
@@ -1035,6 +1133,84 @@ static int is_wildcard(const char *host)
     return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
+/* What can be checked without reading a file: the key material itself is
+ * loaded (and its errors reported) by tls.c and sasl.c at start. */
+static int finish_listener_security(srv_config *cfg, const srv_listener *l, char *err, size_t errlen)
+{
+    const char *ln = l->name;
+    if (SRV_PROTO_IS_SASL(l->proto)) {
+        const char *mechs = srv_config_sec(cfg, ln, "sasl.enabled.mechanisms");
+        if (!mechs)
+            mechs = "GSSAPI"; /* Kafka's default */
+        char item[SRV_CONFIG_VALUE_MAX];
+        srv_cfgk_list_iter it = {mechs, !*mechs};
+        int n = 0;
+        while (srv_cfgk_list_next(&it, item, sizeof(item))) {
+            if (strcmp(item, "PLAIN") != 0)
+                return srv_cfgk_fail(err, errlen,
+                                     "listener %s: SASL mechanism '%.60s' in sasl.enabled.mechanisms is not "
+                                     "supported by this broker (supported: PLAIN)",
+                                     ln, item);
+            n++;
+        }
+        if (n == 0)
+            return srv_cfgk_fail(err, errlen, "listener %s uses %s but sasl.enabled.mechanisms is empty", ln,
+                                 CH_PROTOCOL[l->proto]);
+        if (!srv_config_sec(cfg, ln, "plain.sasl.jaas.config"))
+            return srv_cfgk_fail(err, errlen,
+                                 "listener %s: no JAAS configuration for mechanism PLAIN: set "
+                                 "listener.name.%s.plain.sasl.jaas.config (brokers do not read the "
+                                 "unprefixed sasl.jaas.config, as in Kafka)",
+                                 ln, ln);
+    }
+    if (SRV_PROTO_IS_TLS(l->proto)) {
+        const char *type = srv_config_sec(cfg, ln, "ssl.keystore.type");
+        if (!type)
+            type = "JKS"; /* Kafka's default */
+        if (strcasecmp(type, "JKS") == 0)
+            return srv_cfgk_fail(
+                err, errlen,
+                "listener %s: ssl.keystore.type JKS is not supported; convert the keystore "
+                "to PKCS12 (keytool -importkeystore -srckeystore ks.jks -destkeystore ks.p12 "
+                "-deststoretype PKCS12) or use PEM, and set ssl.keystore.type",
+                ln);
+        if (strcasecmp(type, "PEM") != 0 && strcasecmp(type, "PKCS12") != 0)
+            return srv_cfgk_fail(err, errlen,
+                                 "listener %s: unknown ssl.keystore.type '%.40s' (PEM or PKCS12)", ln, type);
+        int inline_pem = srv_config_sec(cfg, ln, "ssl.keystore.certificate.chain") != NULL;
+        if (!inline_pem && !srv_config_sec(cfg, ln, "ssl.keystore.location"))
+            return srv_cfgk_fail(err, errlen,
+                                 "listener %s uses %s but has no key: set ssl.keystore.location (or, with "
+                                 "type PEM, ssl.keystore.certificate.chain and ssl.keystore.key)",
+                                 ln, CH_PROTOCOL[l->proto]);
+        const char *ttype = srv_config_sec(cfg, ln, "ssl.truststore.type");
+        if (srv_config_sec(cfg, ln, "ssl.truststore.location") && (!ttype || strcasecmp(ttype, "JKS") == 0))
+            return srv_cfgk_fail(err, errlen,
+                                 "listener %s: ssl.truststore.type JKS is not supported; convert the "
+                                 "truststore to PKCS12 or PEM and set ssl.truststore.type",
+                                 ln);
+        const char *protos = srv_config_sec(cfg, ln, "ssl.enabled.protocols");
+        if (protos) {
+            char item[SRV_CONFIG_VALUE_MAX];
+            srv_cfgk_list_iter it = {protos, !*protos};
+            while (srv_cfgk_list_next(&it, item, sizeof(item)))
+                if (strcmp(item, "TLSv1.2") != 0 && strcmp(item, "TLSv1.3") != 0)
+                    return srv_cfgk_fail(err, errlen,
+                                         "listener %s: ssl.enabled.protocols item '%.40s' is not supported "
+                                         "(TLSv1.2, TLSv1.3)",
+                                         ln, item);
+        }
+        const char *ca = srv_config_sec(cfg, ln, "ssl.client.auth");
+        if (ca && strcmp(ca, "none") != 0 && strcmp(ca, "requested") != 0 && strcmp(ca, "required") != 0)
+            return srv_cfgk_fail(
+                err, errlen,
+                "Invalid value %.40s for configuration ssl.client.auth: String must be one of: "
+                "required, requested, none",
+                ca);
+    }
+    return 0;
+}
+
 static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
 {
     char why[256];
@@ -1051,14 +1227,19 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
         }
         char proto[64];
         if (protocol_of(map, all[i].name, proto, sizeof(proto)) != 0)
+            /* Kafka's wording, so the same mistake reads the same on both. */
             return srv_cfgk_fail(
                 err, errlen,
-                "listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map",
-                all[i].name, all[i].name);
-        if (strcmp(proto, "PLAINTEXT") != 0)
-            return srv_cfgk_fail(err, errlen,
-                                 "listener %s uses security protocol %s; this broker supports only PLAINTEXT",
-                                 all[i].name, proto);
+                "Error creating broker listeners from '%.200s': No security protocol defined "
+                "for listener %s",
+                bval_name(cfg, "listeners"), all[i].name);
+        int pi = 0;
+        while (CH_PROTOCOL[pi] && strcmp(CH_PROTOCOL[pi], proto) != 0)
+            pi++;
+        SRV_ASSERT(CH_PROTOCOL[pi], "protocol %s passed check_protocol_map but is unknown", proto);
+        all[i].proto = (uint8_t)pi;
+        if (finish_listener_security(cfg, &all[i], err, errlen) != 0)
+            return -1;
         for (int j = 0; j < cfg->n_listeners; j++)
             if (all[i].port && cfg->listeners[j].port == all[i].port)
                 return srv_cfgk_fail(err, errlen, "listeners %s and %s use the same port %u",
@@ -1153,6 +1334,9 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
 
     if (finish_listeners(cfg, err, errlen) != 0 || finish_log_dirs(cfg, err, errlen) != 0)
         return -1;
+    cfg->sasl_server_max_receive_size = (int32_t)bi64(cfg, "sasl.server.max.receive.size");
+    cfg->connection_failed_authentication_delay_ms =
+        (int32_t)bi64(cfg, "connection.failed.authentication.delay.ms");
 
     cfg->num_partitions = (int32_t)bi64(cfg, "num.partitions");
     cfg->default_replication_factor = (int16_t)bi64(cfg, "default.replication.factor");
@@ -1235,7 +1419,8 @@ const char *srv_config_usage(void)
            "Precedence: embedded defaults < config file < --set/--shards/--metrics-port.\n"
            "Kafka 3.9 keys and defaults apply, except: listeners defaults to PLAINTEXT://localhost:9092,\n"
            "log.dir to ./data (Kafka: /tmp/kafka-logs), node.id/broker.id to 1; replication factors\n"
-           "must be 1 and only PLAINTEXT listeners are supported. ZooKeeper/KRaft keys are accepted\n"
+           "must be 1; SASL supports PLAIN only and keystores PEM/PKCS12 (docs/security.md). ZooKeeper/KRaft "
+           "keys are accepted\n"
            "and ignored; unknown keys are logged once and ignored. Our own keys: shards, metrics.port,\n"
            "flush.sync.acks (default true: acks=all is answered after fdatasync).\n";
 }

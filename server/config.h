@@ -6,7 +6,8 @@
  *
  * Owns: the table of known broker config keys (name, type, default,
  * validation, documentation), the Java-properties parser and command-line
- * parsing.
+ * parsing, and the store of ssl.* / sasl.* values (per listener) with the
+ * checks that need no file.
  *
  * Must not: do any I/O other than reading the one config file named on the
  * command line; print (messages go through the srv_log_fn callback or the
@@ -23,7 +24,8 @@
  *   - node.id / broker.id default to 1 (Kafka: -1, i.e. required / generated);
  *   - replication-factor keys default to 1 and default.replication.factor
  *     accepts only 1: this is a single-node broker;
- *   - only the PLAINTEXT security protocol is supported.
+ *   - security: PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL listeners, SASL
+ *     mechanism PLAIN only; keystores PEM or PKCS12 (JKS is refused).
  */
 #ifndef SRV_CONFIG_H
 #define SRV_CONFIG_H
@@ -95,7 +97,22 @@ typedef struct srv_listener {
     char host[256]; /* "" = all interfaces (only in listeners, never advertised) */
     uint16_t port;  /* 0 in listeners = any free port */
     uint8_t ipv6;   /* host was written in brackets or contains ':' */
+    uint8_t proto;  /* SRV_PROTO_*, from listener.security.protocol.map */
 } srv_listener;
+
+enum srv_sec_proto { SRV_PROTO_PLAINTEXT = 0, SRV_PROTO_SSL, SRV_PROTO_SASL_PLAINTEXT, SRV_PROTO_SASL_SSL };
+#define SRV_PROTO_IS_TLS(p)  ((p) == SRV_PROTO_SSL || (p) == SRV_PROTO_SASL_SSL)
+#define SRV_PROTO_IS_SASL(p) ((p) == SRV_PROTO_SASL_PLAINTEXT || (p) == SRV_PROTO_SASL_SSL)
+
+/* ssl.*, sasl.* and listener.name.<l>.* values: kept apart from the key
+ * table because inline PEM keys and JAAS lines outgrow SRV_CONFIG_VALUE_MAX,
+ * and because DescribeConfigs must never show them (they hold secrets). */
+#define SRV_SEC_KEYS_MAX  48
+#define SRV_SEC_VALUE_MAX 16384
+typedef struct srv_sec_kv {
+    char key[SRV_CONFIG_NAME_MAX]; /* as written; listener names compared case-insensitively */
+    char value[SRV_SEC_VALUE_MAX];
+} srv_sec_kv;
 
 enum srv_timestamp_type { SRV_TS_CREATE_TIME = 0, SRV_TS_LOG_APPEND_TIME = 1 };
 
@@ -164,6 +181,11 @@ typedef struct srv_config {
 
     int32_t log_max_open_files; /* 0 = derived from RLIMIT_NOFILE at start */
 
+    int32_t sasl_server_max_receive_size; /* frames before authentication */
+    int32_t connection_failed_authentication_delay_ms;
+    srv_sec_kv sec[SRV_SEC_KEYS_MAX];
+    int n_sec;
+
     /* Raw values per known broker key (index = key table position), for
      * DescribeConfigs and for topic defaults. */
     srv_config_value vals[SRV_BROKER_KEYS_MAX];
@@ -208,6 +230,13 @@ const char *srv_config_usage(void);
 
 /* Raw explicitly-set value of a broker key, NULL when unset or unknown. */
 const char *srv_config_get_raw(const srv_config *cfg, const char *key);
+/* A security key (ssl.*, sasl.*) as listener `listener` sees it: the
+ * listener.name.<listener>.<key> override, else the plain key, else NULL.
+ * For the JAAS line pass "plain.sasl.jaas.config": only
+ * listener.name.<l>.plain.sasl.jaas.config counts; like Kafka's broker,
+ * there is no fallback to the unprefixed sasl.jaas.config. */
+const char *srv_config_sec(const srv_config *cfg, const char *listener, const char *key);
+
 /* 1 when `key` was seen as an unknown key. */
 int srv_config_is_unknown(const srv_config *cfg, const char *key);
 

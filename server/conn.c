@@ -2,9 +2,14 @@
  * conn.c — client connections: accept, read frames, queue requests, write
  * responses in request order, backpressure, idle timeouts.
  *
- * Owns the connection and the lifetime of its requests. Must not: interpret
- * request bodies (dispatch.c does), or trust a frame length: a frame above
- * socket.request.max.bytes closes the connection before any allocation.
+ * Owns the connection and the lifetime of its requests, its transport (a
+ * plain socket or TLS through bufferevent_openssl, handshake included) and,
+ * on SASL listeners, the gate before authentication: only ApiVersions,
+ * SaslHandshake and SaslAuthenticate, frames up to
+ * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0.
+ * Must not: interpret request bodies (dispatch.c does), or trust a frame
+ * length: a frame above socket.request.max.bytes closes the connection
+ * before any allocation.
  *
  * Large frames (produce batches) are read from the socket straight into
  * their final buffer once the bufferevent has seen their header: copying
@@ -20,16 +25,20 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "logging.h"
+#include "sasl.h"
 #include "srv_assert.h"
+#include "tls.h"
 
 /* A slow reader stops being served once this much output is waiting. */
 #define OUTPUT_HIGH_WATER (32u << 20)
@@ -51,7 +60,12 @@ struct srv_conn {
     int listener; /* index in the broker's listener list */
     int in_read;  /* inside on_read: closing is deferred to its end */
     int dead;
-    uint8_t *rx_frame; /* a large frame being read directly, or NULL */
+    int tls;    /* SSL or SASL_SSL listener: bev is a bufferevent_openssl */
+    int tls_up; /* the TLS handshake completed */
+    int auth;   /* enum srv_auth_state */
+    int close_after_flush;
+    char principal[320]; /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
+    uint8_t *rx_frame;   /* a large frame being read directly, or NULL */
     size_t rx_size, rx_got;
     int64_t last_active_ms;
 };
@@ -158,6 +172,14 @@ static void conn_flush(srv_conn *c)
         c->nreqs--;
         srv_req_free(r);
     }
+    if (c->close_after_flush && !c->head) {
+        /* Nothing more is read; on_write closes once the answer is out. */
+        bufferevent_disable(c->bev, EV_READ);
+        c->read_paused = 1;
+        if (evbuffer_get_length(out) == 0 && !c->in_read)
+            conn_close(c);
+        return;
+    }
     conn_update_reading(c);
 }
 
@@ -181,6 +203,73 @@ static void finish(srv_req *r)
 kp_str srv_req_client_host(srv_req *r)
 {
     return r->conn ? kp_arena_strz(&r->arena, r->conn->client_host) : kp_str_c("");
+}
+
+int srv_req_auth_state(const srv_req *r)
+{
+    return r->conn ? r->conn->auth : SRV_AUTH_GONE;
+}
+
+void srv_req_set_auth(srv_req *r, int state, const char *principal)
+{
+    if (!r->conn)
+        return;
+    r->conn->auth = state;
+    if (principal) {
+        snprintf(r->conn->principal, sizeof(r->conn->principal), "%s", principal);
+        srv_debug("connection from %s authenticated as %s", r->conn->peer, r->conn->principal);
+    }
+}
+
+const char *srv_req_peer(const srv_req *r)
+{
+    return r->conn ? r->conn->peer : "?";
+}
+
+typedef struct delayed_answer {
+    struct event *ev;
+    srv_req *r;
+} delayed_answer;
+
+static void on_delayed_answer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delayed_answer *d = arg;
+    srv_req *r = d->r;
+    event_free(d->ev);
+    free(d);
+    if (r->conn)
+        r->conn->close_after_flush = 1;
+    finish(r);
+}
+
+void srv_req_respond_then_close(srv_req *r, const void *body, int delay_ms)
+{
+    if (r->conn && body) {
+        if (kp_response_encode(&r->out, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
+                               r->kr.hdr.correlation_id, body) != 0 ||
+            kp_arena_failed(&r->arena)) {
+            srv_req_fail_close(r, "cannot encode the authentication failure");
+            return;
+        }
+    }
+    /* The request stays not done meanwhile: if the client leaves, the
+     * connection closes and the timer frees the orphan through finish(). */
+    delayed_answer *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->r = r;
+        d->ev = evtimer_new(r->shard->base, on_delayed_answer, d);
+    }
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
+        if (d && d->ev)
+            event_free(d->ev);
+        free(d);
+        if (r->conn)
+            r->conn->close_after_flush = 1;
+        finish(r);
+    }
 }
 
 void srv_req_respond(srv_req *r, const void *body)
@@ -233,6 +322,55 @@ void srv_req_fail_close(srv_req *r, const char *why)
     finish(r);
 }
 
+/* SaslHandshake v0 was answered: this frame is the client's bare PLAIN
+ * token (no request header), answered by a bare (empty) token on success.
+ * Kafka closes the connection on failure without an answer. */
+static void raw_sasl_token(srv_conn *c, srv_req *r)
+{
+    char user[256];
+    const char *msg;
+    srv_plain_users *users = c->s->b->plain_users[c->listener];
+    if (srv_sasl_plain_check(users, r->frame, r->frame_len, user, sizeof(user), &msg) != 0) {
+        srv_info("failed authentication with %s on listener %s (%s)", c->peer,
+                 c->s->b->cfg.listeners[c->listener].name, msg);
+        r->no_response = 1;
+        c->close_after_flush = 1;
+        srv_req_respond_then_close(r, NULL, c->s->b->cfg.connection_failed_authentication_delay_ms);
+        return;
+    }
+    c->auth = SRV_AUTH_DONE;
+    snprintf(c->principal, sizeof(c->principal), "User:%s", user);
+    srv_debug("connection from %s authenticated as %s", c->peer, c->principal);
+    static const uint8_t empty_token[4];
+    kp_writer_reserve(&r->out, sizeof(empty_token));
+    kp_write_raw(&r->out, empty_token, sizeof(empty_token));
+    finish(r);
+}
+
+/* Before authentication a SASL listener serves only ApiVersions,
+ * SaslHandshake and SaslAuthenticate (Kafka's SaslServerAuthenticator);
+ * anything else closes the connection. Returns 1 when r may be dispatched. */
+static int sasl_gate(srv_conn *c, srv_req *r)
+{
+    if (c->auth == SRV_AUTH_WAIT_RAW_TOKEN) {
+        raw_sasl_token(c, r);
+        return 0;
+    }
+    int16_t key = r->frame_len >= 2 ? (int16_t)kp_be16(r->frame) : -1;
+    /* After SaslHandshake v1 only the token may come (Kafka's AUTHENTICATE state). */
+    if (key == KP_API_SASL_AUTHENTICATE ||
+        (c->auth == SRV_AUTH_WAIT_HANDSHAKE && (key == KP_API_API_VERSIONS || key == KP_API_SASL_HANDSHAKE)))
+        return 1;
+    if (r->frame_len >= 8) {
+        r->kr.hdr.request_api_key = key;
+        r->kr.hdr.request_api_version = (int16_t)kp_be16(r->frame + 2);
+        r->kr.hdr.correlation_id = (int32_t)kp_be32(r->frame + 4);
+    }
+    srv_req_fail_close(r, "request before SASL authentication (only ApiVersions, SaslHandshake and "
+                          "SaslAuthenticate are allowed)");
+    return 0;
+}
+
 /* Queues a complete frame (ownership passes to the request) and dispatches it. */
 static void deliver(srv_conn *c, uint8_t *frame, size_t size)
 {
@@ -260,6 +398,11 @@ static void deliver(srv_conn *c, uint8_t *frame, size_t size)
     c->tail = r;
     c->queued_bytes += r->frame_len;
     c->nreqs++;
+    if (c->auth != SRV_AUTH_NOT_SASL && c->auth != SRV_AUTH_DONE && !sasl_gate(c, r)) {
+        if (!c->dead)
+            conn_update_reading(c);
+        return;
+    }
     /* The handler may answer inline, close the connection, or park. */
     r->shard->b->dispatch(r);
     if (!c->dead)
@@ -334,6 +477,14 @@ static void on_read(struct bufferevent *bev, void *arg)
         if (evbuffer_copyout(in, hdr, 4) < 4)
             break;
         int32_t size = (int32_t)kp_be32(hdr);
+        if (c->auth != SRV_AUTH_NOT_SASL && c->auth != SRV_AUTH_DONE &&
+            (size < 0 || size > s->b->cfg.sasl_server_max_receive_size)) {
+            srv_warn("closing connection from %s: frame of %d bytes before SASL authentication exceeds "
+                     "sasl.server.max.receive.size (%d)",
+                     c->peer, size, (int)s->b->cfg.sasl_server_max_receive_size);
+            conn_close(c);
+            break;
+        }
         if (size < 0 || (int64_t)size > s->b->cfg.socket_request_max_bytes) {
             srv_warn("closing connection from %s: frame of %d bytes exceeds socket.request.max.bytes (%lld)",
                      c->peer, size, (long long)s->b->cfg.socket_request_max_bytes);
@@ -341,7 +492,9 @@ static void on_read(struct bufferevent *bev, void *arg)
             break;
         }
         int whole = evbuffer_get_length(in) >= 4 + (size_t)size;
-        if (!whole && (size_t)size < DIRECT_READ_MIN)
+        /* Direct reads bypass the bufferevent, hence TLS: such frames wait
+         * whole in the evbuffer. */
+        if (!whole && (c->tls || (size_t)size < DIRECT_READ_MIN))
             break;
         uint8_t *frame = malloc(size ? (size_t)size : 1);
         if (!frame) {
@@ -369,14 +522,38 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
     (void)bev;
     srv_conn *c = arg;
-    if (!c->dead)
-        conn_update_reading(c);
+    if (c->dead)
+        return;
+    if (c->close_after_flush && !c->head) {
+        conn_close(c);
+        return;
+    }
+    conn_update_reading(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     srv_conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        /* With TLS, "connected" means the handshake is done. */
+        c->tls_up = 1;
+        srv_tls_principal(bufferevent_openssl_get_ssl(c->bev), c->principal, sizeof(c->principal));
+        srv_debug("TLS connection from %s: principal %s", c->peer, c->principal);
+        return;
+    }
+    if (c->tls && !c->tls_up && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        /* Kafka logs these at INFO as failed authentications: scanners,
+         * plaintext clients on a TLS port, clients without a certificate. */
+        unsigned long e = bufferevent_get_openssl_error(c->bev);
+        char why[200] = "connection closed by the peer";
+        if (e)
+            ERR_error_string_n(e, why, sizeof(why));
+        srv_info("failed authentication with %s on listener %s (SSL handshake failed: %s)", c->peer,
+                 c->s->b->cfg.listeners[c->listener].name, why);
+        conn_close(c);
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         size_t partial = evbuffer_get_length(bufferevent_get_input(c->bev));
         if (c->rx_frame)
@@ -443,7 +620,26 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
     }
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
     snprintf(c->client_host, sizeof(c->client_host), "/%s", host);
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    uint8_t proto = s->b->cfg.listeners[listener].proto;
+    c->auth = SRV_PROTO_IS_SASL(proto) ? SRV_AUTH_WAIT_HANDSHAKE : SRV_AUTH_NOT_SASL;
+    snprintf(c->principal, sizeof(c->principal), "User:ANONYMOUS");
+    if (SRV_PROTO_IS_TLS(proto)) {
+        SSL_CTX *ctx = s->b->tls_ctx[listener];
+        SRV_ASSERT(ctx, "TLS listener %d has no context", listener);
+        SSL *ssl = SSL_new(ctx);
+        c->tls = 1;
+        /* The handshake runs inside the bufferevent, on this shard's loop,
+         * never blocking it. BEV_OPT_CLOSE_ON_FREE also frees the SSL. */
+        c->bev = ssl ? bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!c->bev && ssl)
+            SSL_free(ssl);
+        if (c->bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!c->bev) {
         evutil_closesocket(fd);
         free(c);

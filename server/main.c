@@ -28,7 +28,9 @@
 #include "metrics_http.h"
 #include "controller.h"
 #include "partition.h"
+#include "sasl.h"
 #include "shard.h"
+#include "tls.h"
 
 static int mkdir_p(const char *path)
 {
@@ -268,6 +270,46 @@ static void *open_partitions(void *arg)
     return NULL;
 }
 
+/* TLS contexts and SASL users of every listener, before anything else
+ * starts: a bad key or JAAS line fails the start, as in Kafka. This reads
+ * key files, which is fine here and nowhere later. */
+static int load_security(srv_broker *b)
+{
+    char err[512];
+    for (int i = 0; i < b->cfg.n_listeners; i++) {
+        const srv_listener *l = &b->cfg.listeners[i];
+        if (SRV_PROTO_IS_TLS(l->proto)) {
+            b->tls_ctx[i] = srv_tls_ctx_new(&b->cfg, l->name, err, sizeof(err));
+            if (!b->tls_ctx[i]) {
+                srv_error("%s; exiting", err);
+                return -1;
+            }
+        }
+        if (SRV_PROTO_IS_SASL(l->proto)) {
+            const char *jaas = srv_config_sec(&b->cfg, l->name, "plain.sasl.jaas.config");
+            if (!jaas ||
+                srv_jaas_parse_plain(jaas, strlen(jaas), &b->plain_users[i], err, sizeof(err)) != 0) {
+                srv_error("listener %s: %s; exiting", l->name, jaas ? err : "no JAAS configuration");
+                return -1;
+            }
+            if (srv_plain_users_count(b->plain_users[i]) == 0)
+                srv_warn(
+                    "listener %s: the PLAIN JAAS configuration defines no user_<name> option: nobody can "
+                    "authenticate",
+                    l->name);
+        }
+    }
+    return 0;
+}
+
+static void free_security(srv_broker *b)
+{
+    for (int i = 0; i < SRV_MAX_LISTENERS; i++) {
+        SSL_CTX_free(b->tls_ctx[i]);
+        srv_plain_users_free(b->plain_users[i]);
+    }
+}
+
 /* Per listener, the address clients of that listener are told to use: the
  * advertised listener of the same name (Kafka's rule), else the listener
  * itself; an empty host is "localhost", a port of 0 the port we got. */
@@ -301,6 +343,8 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (load_security(b) != 0)
+        return 1;
     rlim_t nofile = raise_nofile();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
@@ -407,6 +451,7 @@ int main(int argc, char **argv)
     free(b->shards);
     free(b->listen_fds);
     free(b->bound_ports);
+    free_security(b);
     srv_info("stopped cleanly");
     return 0;
 }

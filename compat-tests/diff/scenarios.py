@@ -22,6 +22,7 @@ INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESC
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
+SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
 
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a fresh Kafka's coordinators
 # load after FindCoordinator already names them; the first request to a group retries them (not compared).
@@ -463,6 +464,14 @@ SCENARIOS = [
              "req": {"Filters": [{"ResourceTypeFilter": 2, "ResourceNameFilter": "diff-{R}-{L}-acl",
                                   "PatternTypeFilter": 3, "PrincipalFilter": None, "HostFilter": None,
                                   "Operation": 1, "PermissionType": 1}]}},
+        ],
+    },
+    {
+        # The shared targets listen on PLAINTEXT: both SASL APIs answer ILLEGAL_SASL_STATE there.
+        "name": "sasl-on-plaintext",
+        "steps": [
+            {"id": "sasl-handshake", "api": SASL_HANDSHAKE, "v": "L", "req": {"Mechanism": "PLAIN"}},
+            {"id": "sasl-authenticate", "api": SASL_AUTHENTICATE, "v": "L", "req": {"AuthBytes": b"\0u\0p"}},
         ],
     },
     {

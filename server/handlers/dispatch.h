@@ -25,6 +25,8 @@ const srv_api *srv_api_table(size_t *count);
 
 /* Handlers, one file each under handlers/. */
 void srv_h_api_versions(srv_req *req);
+void srv_h_sasl_handshake(srv_req *req);
+void srv_h_sasl_authenticate(srv_req *req);
 void srv_h_metadata(srv_req *req);
 void srv_h_produce(srv_req *req);
 void srv_h_fetch(srv_req *req);

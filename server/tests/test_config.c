@@ -351,8 +351,8 @@ static void test_listeners(void)
         const char *needle;
     } bad[] = {
         {"listeners=SSL://:9093\n", "SSL"},
-        {"listeners=SASL_PLAINTEXT://:9093\n", "only PLAINTEXT"},
-        {"listeners=FOO://:9093\n", "FOO"},
+        {"listeners=SASL_PLAINTEXT://:9093\n", "GSSAPI"},
+        {"listeners=FOO://:9093\n", "No security protocol defined for listener FOO"},
         {"listeners=PLAINTEXT://localhost\n", "no port"},
         {"listeners=PLAINTEXT://localhost:70000\n", "0 to 65535"},
         {"listeners=PLAINTEXT://localhost:x1\n", "listeners"},
@@ -420,13 +420,98 @@ static void test_kafka_kraft_sample(void)
     free(c);
 }
 
+/* ---- security protocols ---------------------------------------------------------- */
+
+static const char JAAS_LINE[] = "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                                "user_alice=\"alice-secret\";";
+
+static void test_security_listeners(void)
+{
+    char err[512] = "";
+    char text[4096];
+    srv_config *c = new_cfg();
+    snprintf(text, sizeof(text),
+             "listeners=PLAINTEXT://:9092,SSL://:9093,SASL_PLAINTEXT://:9094,SASL_SSL://:9095,MTLS://:9096\n"
+             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
+             "SASL_SSL:SASL_SSL,MTLS:SSL\n"
+             "advertised.listeners=PLAINTEXT://h:9092,SSL://h:9093\n"
+             "sasl.enabled.mechanisms=PLAIN\n"
+             "listener.name.sasl_plaintext.plain.sasl.jaas.config=%s\n"
+             "listener.name.SASL_SSL.plain.sasl.jaas.config=%s\n"
+             "ssl.keystore.type=PEM\nssl.keystore.location=/k.pem\nssl.keystore.password=hunter2\n"
+             "listener.name.sasl_ssl.ssl.keystore.type=PKCS12\n"
+             "listener.name.sasl_ssl.ssl.keystore.location=/k.p12\n"
+             "listener.name.mtls.ssl.client.auth=required\n",
+             JAAS_LINE, JAAS_LINE);
+    CU_ASSERT_EQUAL_FATAL(load_text(c, text, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(c->n_listeners, 5);
+    CU_ASSERT_EQUAL(c->listeners[0].proto, SRV_PROTO_PLAINTEXT);
+    CU_ASSERT_EQUAL(c->listeners[1].proto, SRV_PROTO_SSL);
+    CU_ASSERT_EQUAL(c->listeners[2].proto, SRV_PROTO_SASL_PLAINTEXT);
+    CU_ASSERT_EQUAL(c->listeners[3].proto, SRV_PROTO_SASL_SSL);
+    CU_ASSERT_EQUAL(c->listeners[4].proto, SRV_PROTO_SSL);
+    /* listener.name.<l>. overrides win, per listener, names case-insensitive. */
+    CU_ASSERT_STRING_EQUAL(srv_config_sec(c, "SASL_SSL", "ssl.keystore.type"), "PKCS12");
+    CU_ASSERT_STRING_EQUAL(srv_config_sec(c, "SSL", "ssl.keystore.type"), "PEM");
+    CU_ASSERT_STRING_EQUAL(srv_config_sec(c, "MTLS", "ssl.client.auth"), "required");
+    CU_ASSERT_PTR_NULL(srv_config_sec(c, "SSL", "ssl.client.auth"));
+    CU_ASSERT_STRING_EQUAL(srv_config_sec(c, "SASL_SSL", "plain.sasl.jaas.config"), JAAS_LINE);
+    CU_ASSERT_EQUAL(c->sasl_server_max_receive_size, 524288);
+    CU_ASSERT_EQUAL(c->connection_failed_authentication_delay_ms, 100);
+    /* Secrets are neither unknown keys nor in DescribeConfigs, nor logged. */
+    CU_ASSERT_FALSE(srv_config_is_unknown(c, "ssl.keystore.password"));
+    CU_ASSERT_EQUAL(log_count("hunter2"), 0);
+    srv_config_entry e;
+    CU_ASSERT_EQUAL(srv_config_describe_name(c, "ssl.keystore.password", &e), -1);
+    free(c);
+
+    struct {
+        const char *text;
+        const char *needle;
+    } bad[] = {
+        /* Kafka's wording for a listener absent from the map. */
+        {"listeners=PLAINTEXT://:1,EXT://:2\n",
+         "Error creating broker listeners from 'PLAINTEXT://:1,EXT://:2': No security protocol defined for "
+         "listener EXT"},
+        {"listeners=SSL://:1\nssl.keystore.location=/ks.jks\n", "convert the keystore to PKCS12"},
+        {"listeners=SSL://:1\nssl.keystore.type=JKS\nssl.keystore.location=/ks.jks\n",
+         "JKS is not supported"},
+        {"listeners=SSL://:1\nssl.keystore.type=PEM\n", "ssl.keystore.location"},
+        {"listeners=SSL://:1\nssl.keystore.type=BCFKS\nssl.keystore.location=/k\n", "PEM or PKCS12"},
+        {"listeners=SSL://:1\nssl.keystore.type=PEM\nssl.keystore.location=/k\nssl.client.auth=maybe\n",
+         "Invalid value maybe for configuration ssl.client.auth"},
+        {"listeners=SSL://:1\nssl.keystore.type=PEM\nssl.keystore.location=/"
+         "k\nssl.enabled.protocols=TLSv1.1\n",
+         "TLSv1.1"},
+        {"listeners=SSL://:1\nssl.keystore.type=PEM\nssl.keystore.location=/k\n"
+         "ssl.truststore.location=/t.jks\n",
+         "truststore"},
+        {"listeners=SASL_PLAINTEXT://:1\nsasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256\n"
+         "listener.name.sasl_plaintext.plain.sasl.jaas.config=x\n",
+         "SCRAM-SHA-256"},
+        {"listeners=SASL_PLAINTEXT://:1\nsasl.enabled.mechanisms=PLAIN\n",
+         "listener.name.SASL_PLAINTEXT.plain.sasl.jaas.config"},
+        /* A broker does not read the unprefixed key (Kafka 4.4 refuses to start too). */
+        {"listeners=SASL_PLAINTEXT://:1\nsasl.enabled.mechanisms=PLAIN\nsasl.jaas.config=x\n", "JAAS"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c = new_cfg();
+        err[0] = '\0';
+        CU_ASSERT_NOT_EQUAL(load_text(c, bad[i].text, err, sizeof(err)), 0);
+        if (!strstr(err, bad[i].needle))
+            fprintf(stderr, "\ncase %zu: '%s' lacks '%s'\n", i, err, bad[i].needle);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].needle));
+        free(c);
+    }
+}
+
 /* ---- unknown, cluster and invalid keys ------------------------------------------ */
 
 static void test_unknown_keys(void)
 {
     char err[512] = "";
     srv_config *c = new_cfg();
-    const char *args[] = {"--set", "my.custom.key=2", "--set", "ssl.keystore.password=hunter2"};
+    const char *args[] = {"--set", "my.custom.key=2", "--set", "ssl.keymanager.algorithm=hunter2"};
     CU_ASSERT_EQUAL(run_args(c,
                              "my.custom.key=1\nmy.custom.key=1b\nzookeeper.connect=localhost:2181\n"
                              "zookeeper.connect=zk:2181\n",
@@ -434,9 +519,9 @@ static void test_unknown_keys(void)
                     0);
     CU_ASSERT_EQUAL(c->n_unknown, 2);
     CU_ASSERT_TRUE(srv_config_is_unknown(c, "my.custom.key"));
-    CU_ASSERT_TRUE(srv_config_is_unknown(c, "ssl.keystore.password"));
+    CU_ASSERT_TRUE(srv_config_is_unknown(c, "ssl.keymanager.algorithm"));
     CU_ASSERT_EQUAL(log_count("unknown config key 'my.custom.key' ignored"), 1);
-    CU_ASSERT_EQUAL(log_count("unknown config key 'ssl.keystore.password' ignored"), 1);
+    CU_ASSERT_EQUAL(log_count("unknown config key 'ssl.keymanager.algorithm' ignored"), 1);
     CU_ASSERT_EQUAL(log_count("hunter2"), 0); /* values of unknown keys are never logged */
     CU_ASSERT_EQUAL(log_count("'zookeeper.connect' does not apply to a single-node broker"), 1);
     CU_ASSERT_STRING_EQUAL(srv_config_get_raw(c, "zookeeper.connect"), "zk:2181");
@@ -947,6 +1032,7 @@ static void register_suites(void)
     CU_add_test(s, "precedence", test_precedence);
     CU_add_test(s, "retention precedence", test_retention_precedence);
     CU_add_test(s, "listeners", test_listeners);
+    CU_add_test(s, "security listeners", test_security_listeners);
     CU_add_test(s, "kafka kraft sample", test_kafka_kraft_sample);
     CU_add_test(s, "unknown keys", test_unknown_keys);
     CU_add_test(s, "invalid values", test_invalid_values);

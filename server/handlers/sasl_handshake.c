@@ -1,0 +1,46 @@
+/*
+ * sasl_handshake.c — SaslHandshake v0-1: picks the SASL mechanism of a
+ * connection on a SASL listener (PLAIN is the only one served).
+ *
+ * Owns the handshake's answers and state moves. Must not: check
+ * credentials (sasl_authenticate.c and conn.c's bare-token path do).
+ */
+#include <string.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "logging.h"
+
+void srv_h_sasl_handshake(srv_req *req)
+{
+    const kp_sasl_handshake_request *q = req->kr.body;
+    kp_sasl_handshake_response resp;
+    kp_sasl_handshake_response_init(&resp);
+    int state = srv_req_auth_state(req);
+    static const char plain[] = "PLAIN";
+    kp_str mechs[1] = {{plain, (int32_t)(sizeof(plain) - 1)}};
+    if (state != SRV_AUTH_WAIT_HANDSHAKE) {
+        /* Not a SASL listener, or already past the handshake: Kafka's
+         * KafkaApis answers ILLEGAL_SASL_STATE with no mechanisms. */
+        resp.error_code = KP_ERR_ILLEGAL_SASL_STATE;
+        resp.mechanisms_count = 0;
+        srv_req_respond(req, &resp);
+        return;
+    }
+    resp.mechanisms = mechs;
+    resp.mechanisms_count = 1;
+    if (!kp_str_eq(q->mechanism, plain)) {
+        srv_info("connection from %s asked for SASL mechanism '%.*s', not enabled: closing",
+                 srv_req_peer(req),
+                 q->mechanism.len > 0 ? (q->mechanism.len > 64 ? 64 : (int)q->mechanism.len) : 0,
+                 q->mechanism.len > 0 ? q->mechanism.p : "");
+        resp.error_code = KP_ERR_UNSUPPORTED_SASL_MECHANISM;
+        srv_req_respond_then_close(req, &resp, 0);
+        return;
+    }
+    srv_req_set_auth(
+        req, req->kr.hdr.request_api_version == 0 ? SRV_AUTH_WAIT_RAW_TOKEN : SRV_AUTH_WAIT_AUTHENTICATE,
+        NULL);
+    resp.error_code = KP_ERR_NONE;
+    srv_req_respond(req, &resp);
+}

@@ -1,0 +1,26 @@
+/*
+ * tls.h — the TLS context of an SSL or SASL_SSL listener, built from the
+ * listener's ssl.* keys, and the principal a peer certificate gives.
+ *
+ * Owns: OpenSSL context set-up (key store, trust store, protocols, ciphers,
+ * client authentication). Must not: read or write sockets (conn.c drives
+ * TLS through libevent's bufferevent_openssl on the connection's shard), or
+ * be called on a shard loop once serving: loading keys reads files, which is
+ * allowed only at start.
+ */
+#ifndef SRV_TLS_H
+#define SRV_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* NULL with a message in err when the key material cannot be used. */
+SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *listener, char *err, size_t errlen);
+
+/* "User:<subject DN>" (RFC 2253, as Java's X500Principal.getName() gives
+ * it) when the peer sent a certificate, else "User:ANONYMOUS". */
+void srv_tls_principal(SSL *ssl, char *out, size_t cap);
+
+#endif
