@@ -33,7 +33,7 @@ test:
 	KB_BROKER_BIN=$(CURDIR)/$(BUILD)/bin/kbroker compat-tests/run.sh --target kbroker,kafka 1 2
 
 # Starts a broker on an ephemeral port with a temporary data dir, runs kbench's
-# standard set against it and against librdkafka's mock cluster, stops it.
+# and Kafka's own perf tools against it, then the same against Apache Kafka (tools/bench/bench.py).
 bench: build
 	tools/bench/run-bench.sh $(BUILD)
 
