@@ -96,7 +96,7 @@ class Config:
             self.produces = [(size, parts, 1) for size in (100, 1024) for parts in (1, 16, 256)] + [
                 (100, 16, 8), (1024, 16, 8)]
             self.consumes, self.rates, self.many = [100, 1024], [10000, 50000, 100000], 10000
-            self.pinned_produces, self.roundtrip = [(100, 16, 1), (1024, 16, 1)], True
+            self.pinned_produces, self.roundtrip = [(1024, 16, 1)], True
         self.soak_interval = 2.0 if self.quick else 10.0
 
 
@@ -158,11 +158,11 @@ class Kbroker:
         self.bootstrap = "127.0.0.1:%d" % self.port
         return self
 
-    def stop(self):
+    def stop(self, timeout=120.0):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(120)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -188,7 +188,8 @@ class Kafka:
                            stdout=subprocess.DEVNULL)
         return self
 
-    def stop(self):
+    def stop(self, timeout=60.0):
+        self.ref.stop(timeout)
         self.ref.cleanup()
 
 
@@ -505,7 +506,8 @@ class Bench:
     # ---- consume
     def consume(self, broker, key, section, size, parts=16, java=True):
         s = self.cfg.secs
-        count = int((600000 if size == 100 else 200000) * s / 2)
+        # About s seconds of reading for kbroker on this machine (~1.5 M msg/s of 100 B, ~400 MB/s of 1 KiB).
+        count = int((1500000 if size == 100 else 400000) * s)
         w = "consume %s, %d partitions, %d messages" % ("100 B" if size == 100 else "1 KiB", parts, count)
         t = self.topic("c%d" % size)
         create_topic(broker.bootstrap, t, parts)
@@ -712,7 +714,7 @@ class Bench:
                      % (n, n))
             self.guarded(sec, w, "raw Produce v3 / Fetch v4", key, run)
         finally:
-            b.stop()
+            b.stop(10)  # a clean stop of 10,000 partitions is not measured here (partitions.py does)
 
     def soak_run(self, key, rate):
         sec = "soak"
@@ -868,6 +870,72 @@ class Bench:
             lines.append("| " + " | ".join(cells) + " |")
         return lines
 
+    def targets(self):
+        """Issue 14's targets on this machine, from this run's figures: (target, reached?, the figures)."""
+        rows = [(k, v) for k, v in ((k, self.res.rows[k]) for k in self.res.order)]
+
+        def ratios(pred, a, b):
+            out = []
+            for (sec, w, client, fig, better), v in rows:
+                if pred(sec, w, client, fig) and isinstance(v.get(a), (int, float)) and \
+                        isinstance(v.get(b), (int, float)) and v[b] > 0:
+                    out.append((v[a] / v[b], "%s, %s, %s (%s)" % (w, client, fig, sec)))
+            return out
+        out = []
+
+        def verdict(name, rs, ok, worst_is_min=True):
+            if not rs:
+                out.append((name, None, "not measured in this run"))
+                return
+            worst = (min if worst_is_min else max)(rs)
+            out.append((name, all(ok(r) for r, _ in rs), "%d figures, %.2f to %.2f; worst %.2f: %s" % (
+                len(rs), min(r for r, _ in rs), max(r for r, _ in rs), worst[0], worst[1])))
+
+        def tput(sec, w, client, fig):
+            return fig in ("msg/s", "MB/s") and w.startswith(("produce", "consume"))
+        verdict("throughput >= 1.5x Kafka at equal durability (kb/kf1)", ratios(tput, "kb", "kf1"),
+                lambda r: r >= 1.5)
+        verdict("throughput >= 1.0x Kafka's defaults while kbroker fsyncs (kb/kf)", ratios(tput, "kb", "kf"),
+                lambda r: r >= 1.0)
+        e2e = self.res.rows.get(("main", "e2e 100 B at 50,000 msg/s, 4 partitions", "kbench (CO-corrected)",
+                                 "p99 (µs)", "lower"))
+        e2e9 = self.res.rows.get(("main", "e2e 100 B at 50,000 msg/s, 4 partitions", "kbench (CO-corrected)",
+                                  "p99.9 (µs)", "lower"))
+        e2e5 = self.res.rows.get(("main", "e2e 100 B at 50,000 msg/s, 4 partitions", "kbench (CO-corrected)",
+                                  "p50 (µs)", "lower"))
+        if e2e and e2e9 and e2e5 and all(isinstance(x.get("kb"), (int, float)) for x in (e2e, e2e9, e2e5)):
+            p50, p99, p999 = e2e5["kb"], e2e["kb"], e2e9["kb"]
+            out.append(("e2e 50k msg/s durable: p99 <= 3 ms, p99.9 <= 6 ms, p99.9/p50 <= 4 (kbench, linger.ms 0)",
+                        p99 <= 3000 and p999 <= 6000 and p999 / p50 <= 4,
+                        "p50 %s / p99 %s / p99.9 %s µs, p99.9/p50 %.1f" % (fmt(p50), fmt(p99), fmt(p999),
+                                                                           p999 / p50)))
+            if isinstance(e2e.get("kf1"), (int, float)) and isinstance(e2e9.get("kf1"), (int, float)):
+                r99, r999 = p99 / e2e["kf1"], p999 / e2e9["kf1"]
+                out.append(("e2e 50k msg/s: p99 and p99.9 <= 0.5x Kafka's at equal durability", r99 <= 0.5 and
+                            r999 <= 0.5, "p99 %.3f, p99.9 %.3f of Kafka flush.messages=1's" % (r99, r999)))
+        else:
+            out.append(("e2e 50k msg/s durable targets", None, "not measured in this run"))
+
+        def cpu(sec, w, client, fig):
+            return fig.startswith("broker CPU-s per GB") and sec == "pinned"
+        verdict("broker CPU per GB <= 0.5x Kafka's (pinned pass, kb/kf1)", ratios(cpu, "kb", "kf1"),
+                lambda r: r <= 0.5, worst_is_min=False)
+
+        def mem(sec, w, client, fig):
+            return sec == "partitions" and "RSS" in fig
+        verdict("memory <= 0.25x Kafka's at 10,000 partitions (kb/kf1)", ratios(mem, "kb", "kf1"),
+                lambda r: r <= 0.25, worst_is_min=False)
+        lim = [v for k, v in self.limits.items() if k.startswith(("loopback", "O_DIRECT")) and
+               isinstance(v, (int, float))]
+        best = [v.get("kb") for (sec, w, client, fig, _), v in rows if sec == "main" and
+                w.startswith("produce 1 KiB") and fig == "MB/s" and isinstance(v.get("kb"), (int, float))]
+        if len(lim) == 2 and best:
+            out.append(("1 KiB produce >= 0.7x min(loopback, O_DIRECT write)", max(best) >= 0.7 * min(lim),
+                        "best %s MB/s = %.2f of %s MB/s" % (fmt(max(best)), max(best) / min(lim), fmt(min(lim)))))
+        else:
+            out.append(("1 KiB produce >= 0.7x min(loopback, O_DIRECT write)", None, "not measured in this run"))
+        return out
+
     def report(self):
         cfg = self.cfg
         out = ["# kbroker vs Apache Kafka %s — `make bench` report" % kafka_ref.kafka_version(), "",
@@ -881,6 +949,10 @@ class Bench:
                 "(every thread). CPU-s per GB: the broker process's utime+stime (all threads) over the run, per "
                 "10^9 payload bytes the topic's offsets grew by (produce) or the client read (consume).", ""]
         out += self.table()
+        out += ["", "Targets of issue 14, from this run's figures:", "", "| target | reached | figures |",
+                "|---|---|---|"]
+        out += ["| %s | %s | %s |" % (name, {True: "yes", False: "**no**", None: "–"}[ok], why)
+                for name, ok, why in self.targets()]
         out += ["", "Machine limits, measured in the same run:", ""]
         out += ["| limit | figure |", "|---|---:|"]
         out += ["| %s | %s |" % (k, fmt(v)) for k, v in self.limits.items() if not k.startswith("_")]
