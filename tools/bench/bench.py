@@ -415,6 +415,8 @@ def fmt(v):
         return "–"
     if isinstance(v, str):
         return v
+    if v == 0:
+        return "0"
     if abs(v) >= 100:
         return "{:,.0f}".format(v)
     if abs(v) >= 10:
@@ -584,9 +586,10 @@ class Bench:
                     "--warmup-records", rate, "--record-size", 100, "--throughput", rate, "--command-property",
                     "acks=all", "linger.ms=0"], timeout=max(s, 4) * 3 + 60)
                 r = parse_perf(out, 100)
+                # Its percentiles are whole milliseconds: shown as such, not as microseconds.
                 for p in ("p50", "p99", "p99.9", "max"):
                     self.res.put(section, w, "kafka-producer-perf-test --throughput (ack, not CO-corrected)",
-                                 p + " (µs)", "lower", key, r[p])
+                                 p + " (ms)", "lower", key, r[p] / 1e3)
                 self.res.put(section, w, "kafka-producer-perf-test --throughput (ack, not CO-corrected)",
                              "achieved msg/s", "higher", key, r["msg_per_s"])
             self.cmd("kafka-producer-perf-test --topic T --num-records R x %g --warmup-records R --record-size 100 "
@@ -608,8 +611,8 @@ class Bench:
             if not avg or not pc:
                 raise RuntimeError("no EndToEndLatency figures in: %s" % out[-600:])
             for name, v in zip(("p50", "p99", "p99.9"), pc.groups()):
-                self.res.put(section, w, client, name + " (µs)", "lower", key, float(v) * 1e3)
-            self.res.put(section, w, client, "mean (µs)", "lower", key, float(avg.group(1)) * 1e3)
+                self.res.put(section, w, client, name + " (ms)", "lower", key, float(v))
+            self.res.put(section, w, client, "mean (ms)", "lower", key, float(avg.group(1)))
         client = "EndToEndLatency (Java, whole ms)"
         self.cmd("EndToEndLatency BOOTSTRAP T %d all 100  (closed loop: send, wait for the consumer, repeat)" % n)
         self.guarded(section, w, client, key, jv)
