@@ -882,7 +882,7 @@ class Bench:
             for (sec, w, client, fig, better), v in rows:
                 if pred(sec, w, client, fig) and isinstance(v.get(a), (int, float)) and \
                         isinstance(v.get(b), (int, float)) and v[b] > 0:
-                    out.append((v[a] / v[b], "%s, %s, %s (%s)" % (w, client, fig, sec)))
+                    out.append((v[a] / v[b], "%s (%s)" % (", ".join(x for x in (w, client, fig) if x), sec)))
             return out
         out = []
 
@@ -926,7 +926,8 @@ class Bench:
 
         def mem(sec, w, client, fig):
             return sec == "partitions" and "RSS" in fig
-        verdict("memory <= 0.25x Kafka's at 10,000 partitions (kb/kf1)", ratios(mem, "kb", "kf1"),
+        verdict("memory <= 0.25x Kafka's at %s partitions (kb/kf1)" % "{:,}".format(self.cfg.many),
+                ratios(mem, "kb", "kf1"),
                 lambda r: r <= 0.25, worst_is_min=False)
         lim = [v for k, v in self.limits.items() if k.startswith(("loopback", "O_DIRECT")) and
                isinstance(v, (int, float))]
