@@ -75,7 +75,7 @@ tsan:
 	  exit $$st; }
 
 # Starts a broker on an ephemeral port with a temporary data dir, runs kbench's
-# standard set against it and against librdkafka's mock cluster, stops it.
+# and Kafka's own perf tools against it, then the same against Apache Kafka (tools/bench/bench.py).
 bench: build
 	tools/bench/run-bench.sh $(BUILD)
 

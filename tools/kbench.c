@@ -58,7 +58,7 @@ typedef struct {
     int partitions, producers, consumers, linger_ms, batch_size, fetch_wait_ms;
     size_t msg_size;
     uint64_t count;
-    double duration, rate, warmup;
+    double duration, rate, warmup, interval;
     bool json;
 } opts;
 
@@ -282,6 +282,8 @@ typedef struct {
     bool *eof;
     int neof;
     hdr_hist lat; /* produce-to-consume latency */
+    hdr_hist ivl; /* --interval: the current interval's latencies */
+    uint64_t ivl_end, ivl_no;
     uint64_t msgs, bytes, errors, t_last;
     char first_error[160];
     pthread_t th;
@@ -538,6 +540,35 @@ static bool consumer_finished(consumer *c)
     return atomic_load(&r->producers_done) && atomic_load(&r->consumed) >= atomic_load(&r->expected);
 }
 
+/* One line per --interval on stderr: a long run (a soak) shows how latency
+ * evolves within one continuous load instead of restarting the clients for
+ * every sample. Intervals are by receive time, from the end of the warm-up. */
+static void interval_flush(consumer *c)
+{
+    if (c->ivl.total) {
+        fprintf(stderr,
+                "kbench-interval consumer=%d t_s=%.3f n=%" PRIu64 " p50_us=%.1f p99_us=%.1f p99.9_us=%.1f "
+                "max_us=%.1f\n",
+                c->idx, (double)(c->ivl_no + 1) * c->r->o->interval, c->ivl.total,
+                (double)hdr_percentile(&c->ivl, 50) / 1e3, (double)hdr_percentile(&c->ivl, 99) / 1e3,
+                (double)hdr_percentile(&c->ivl, 99.9) / 1e3, (double)c->ivl.max / 1e3);
+        hdr_reset(&c->ivl);
+    }
+}
+
+static void interval_record(consumer *c, uint64_t now, uint64_t lat)
+{
+    uint64_t len = (uint64_t)(c->r->o->interval * 1e9);
+    if (!c->ivl_end)
+        c->ivl_end = c->r->t_measure + len;
+    while (now >= c->ivl_end) {
+        interval_flush(c);
+        c->ivl_end += len;
+        c->ivl_no++;
+    }
+    hdr_record(&c->ivl, lat);
+}
+
 static void *consumer_main(void *arg)
 {
     consumer *c = arg;
@@ -579,6 +610,8 @@ static void *consumer_main(void *arg)
             } else if (flags & FLAG_MEASURED) {
                 uint64_t intended = get_u64((const char *)m->payload + 16);
                 hdr_record(&c->lat, now - intended);
+                if (r->o->interval > 0)
+                    interval_record(c, now, now - intended);
                 c->msgs++;
                 c->bytes += m->len;
                 c->t_last = now;
@@ -587,6 +620,8 @@ static void *consumer_main(void *arg)
         }
         rd_kafka_message_destroy(m);
     }
+    if (r->o->interval > 0)
+        interval_flush(c);
     return NULL;
 }
 
@@ -608,6 +643,7 @@ static void consumer_close(consumer *c)
         rd_kafka_destroy(c->rk);
     }
     hdr_free(&c->lat);
+    hdr_free(&c->ivl);
     free(c->parts);
     free(c->eof);
 }
@@ -647,7 +683,7 @@ static bool consumers_alloc(run *r, int n)
         c->idx = i;
         c->parts = calloc((size_t)r->partitions, sizeof *c->parts);
         c->eof = calloc((size_t)r->partitions, sizeof *c->eof);
-        if (!c->parts || !c->eof || hdr_init(&c->lat, LAT_MAX_NS))
+        if (!c->parts || !c->eof || hdr_init(&c->lat, LAT_MAX_NS) || hdr_init(&c->ivl, LAT_MAX_NS))
             return false;
         for (int p = i; p < r->partitions; p += n)
             c->parts[c->nparts++] = p;
@@ -1074,6 +1110,8 @@ static void usage(FILE *f)
             "  --fetch-wait-ms N      consumer fetch.wait.max.ms (default 500, librdkafka's); the mock\n"
             "                         does not wake a waiting fetch when data arrives, so e2e against it\n"
             "                         needs a small value to measure anything but this wait\n"
+            "  --interval S           e2e: also print each consumer's latency percentiles every S\n"
+            "                         seconds to stderr (kbench-interval lines)\n"
             "  --json                 one JSON object instead of the table\n",
             PAYLOAD_HDR);
 }
@@ -1115,25 +1153,16 @@ static int parse_opts(int argc, char **argv, opts *o)
                 .fetch_wait_ms = 500,
                 .rate = -1};
     static const struct option lo[] = {
-        {"bootstrap", 1, 0, 'b'},
-        {"topic", 1, 0, 't'},
-        {"partitions", 1, 0, 'p'},
-        {"msg-size", 1, 0, 's'},
-        {"count", 1, 0, 'n'},
-        {"duration", 1, 0, 'd'},
-        {"rate", 1, 0, 'r'},
-        {"acks", 1, 0, 'a'},
-        {"compression", 1, 0, 'z'},
-        {"linger-ms", 1, 0, 'l'},
-        {"batch-size", 1, 0, 'B'},
-        {"producers", 1, 0, 'P'},
-        {"consumers", 1, 0, 'C'},
-        {"json", 0, 0, 'j'},
-        {"warmup", 1, 0, 'w'},
-        {"peer", 1, 0, 'm'},
-        {"help", 0, 0, 'h'},
-        {"fetch-wait-ms", 1, 0, 'f'},
-        {0, 0, 0, 0},
+        {"bootstrap", 1, 0, 'b'},   {"topic", 1, 0, 't'},
+        {"partitions", 1, 0, 'p'},  {"msg-size", 1, 0, 's'},
+        {"count", 1, 0, 'n'},       {"duration", 1, 0, 'd'},
+        {"rate", 1, 0, 'r'},        {"acks", 1, 0, 'a'},
+        {"compression", 1, 0, 'z'}, {"linger-ms", 1, 0, 'l'},
+        {"batch-size", 1, 0, 'B'},  {"producers", 1, 0, 'P'},
+        {"consumers", 1, 0, 'C'},   {"json", 0, 0, 'j'},
+        {"warmup", 1, 0, 'w'},      {"peer", 1, 0, 'm'},
+        {"help", 0, 0, 'h'},        {"fetch-wait-ms", 1, 0, 'f'},
+        {"interval", 1, 0, 'i'},    {0, 0, 0, 0},
     };
     optind = 2;
     int c, li = 0;
@@ -1186,6 +1215,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             break;
         case 'f':
             ok = parse_num(optarg, 0, &v) && v <= 300000 && (o->fetch_wait_ms = (int)v) == v;
+            break;
+        case 'i':
+            ok = parse_num(optarg, 0, &v) && v >= 0.01 && (o->interval = v) > 0;
             break;
         case 'B':
             ok = parse_num(optarg, 1, &v) && v <= 2147483647 && (o->batch_size = (int)v) == v;

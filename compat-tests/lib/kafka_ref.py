@@ -55,13 +55,13 @@ def kafka_version():
     return m.group(1)
 
 
-def _classpath_cache():
-    digest = hashlib.sha256(open(POM, "rb").read()).hexdigest()[:16]
+def _classpath_cache(pom=POM):
+    digest = hashlib.sha256(open(pom, "rb").read()).hexdigest()[:16]
     return os.path.join(CACHE_DIR, "kafka-%s-%s.classpath" % (kafka_version(), digest))
 
 
-def _cached_classpath():
-    path = _classpath_cache()
+def _cached_classpath(pom=POM):
+    path = _classpath_cache(pom)
     try:
         cp = open(path).read().strip()
     except OSError:
@@ -73,14 +73,19 @@ def _cached_classpath():
     return cp
 
 
-def resolve_classpath(log=sys.stderr):
-    """The broker's classpath: from the cache file, else `mvn -o`, else `mvn` online (once)."""
-    cp = _cached_classpath()
+def resolve_classpath(log=sys.stderr, pom=POM):
+    """The broker's classpath: from the cache file, else `mvn -o`, else `mvn` online (once).
+
+    Another pom (tools/bench's, for Kafka's own perf tools) gets -Dkafka.version of ours, so whatever it
+    resolves is the same Kafka release as the broker."""
+    cp = _cached_classpath(pom)
     if cp:
         return cp
     os.makedirs(CACHE_DIR, exist_ok=True)
-    out = _classpath_cache() + ".tmp"
-    base = ["mvn", "-B", "-q", "-f", POM, "dependency:build-classpath", "-Dmdep.outputFile=" + out]
+    out = _classpath_cache(pom) + ".tmp"
+    base = ["mvn", "-B", "-q", "-f", pom, "dependency:build-classpath", "-Dmdep.outputFile=" + out]
+    if pom != POM:
+        base.append("-Dkafka.version=" + kafka_version())
     attempts = [["-o"]]
     if os.environ.get("KB_KAFKA_OFFLINE") != "1":
         attempts.append([])
@@ -89,14 +94,14 @@ def resolve_classpath(log=sys.stderr):
         p = subprocess.run(base[:1] + extra + base[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=900)
         if p.returncode == 0 and os.path.isfile(out):
-            os.replace(out, _classpath_cache())
-            cp = _cached_classpath()
+            os.replace(out, _classpath_cache(pom))
+            cp = _cached_classpath(pom)
             if cp:
                 return cp
         err = p.stdout.decode(errors="replace")[-3000:]
         if extra == ["-o"] and len(attempts) > 1:
             print("kafka_ref: Maven cache incomplete, resolving Kafka %s online" % kafka_version(), file=log)
-    raise KafkaRefError("cannot resolve Kafka %s with mvn (%s):\n%s" % (kafka_version(), POM, err))
+    raise KafkaRefError("cannot resolve Kafka %s with mvn (%s):\n%s" % (kafka_version(), pom, err))
 
 
 def _free_port(host):
@@ -128,13 +133,18 @@ atexit.register(_kill_all)
 
 
 class KafkaRef:
-    def __init__(self, host="127.0.0.1", settings=None, ready_timeout=120.0, heap="512m"):
+    # base_dir: parent of the temp dir (data and log), default the system's; the benchmark puts it on the
+    # filesystem it measures. jvm_opts: replaces the heap/GC/JIT flags below, tuned for a quick start of
+    # the compat suite, by the ones a measured broker runs with.
+    def __init__(self, host="127.0.0.1", settings=None, ready_timeout=120.0, heap="512m", base_dir=None,
+                 jvm_opts=None):
         self.host = host
         self.settings = dict(REF_SETTINGS, **(settings or {}))
         self.ready_timeout = ready_timeout
         self.heap = heap
         self.version = kafka_version()
-        self._tmp = tempfile.mkdtemp(prefix="kb-kafka-ref-")
+        self.jvm_opts = list(jvm_opts) if jvm_opts is not None else None
+        self._tmp = tempfile.mkdtemp(prefix="kb-kafka-ref-", dir=base_dir)
         self.data_dir = os.path.join(self._tmp, "data")
         self.log_path = os.path.join(self._tmp, "kafka.log")
         self.proc = None
@@ -175,8 +185,11 @@ class KafkaRef:
 
     def _java(self, main, *args, cp):
         log4j = os.path.join(self._tmp, "log4j2.properties")
-        return ["java", "-Xms128m", "-Xmx" + self.heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + log4j, "-cp", cp, main] + list(args)
+        jvm = self.jvm_opts
+        if jvm is None:
+            jvm = ["-Xms128m", "-Xmx" + self.heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+        return (["java"] + jvm + ["-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + log4j, "-cp", cp, main]
+                + list(args))
 
     def start(self):
         if self.running:
