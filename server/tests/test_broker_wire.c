@@ -615,14 +615,5 @@ static void register_suites(void)
     CU_add_test(s, "a response that outgrows its arena is refused", test_arena_exhausted);
 }
 
-static int setup(void)
-{
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        return -1;
-    }
-    return 0;
-}
-
 const struct kb_test_program kb_test_program = {
-    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};
+    .register_suites = register_suites, .setup = wire_setup, .teardown = stop_broker};

@@ -399,14 +399,5 @@ static void register_suites(void)
     CU_add_test(s, "ConsumerGroupHeartbeat v1: the client's member id", test_heartbeat_v1);
 }
 
-static int setup(void)
-{
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        return -1;
-    }
-    return 0;
-}
-
 const struct kb_test_program kb_test_program = {
-    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};
+    .register_suites = register_suites, .setup = wire_setup, .teardown = stop_broker};

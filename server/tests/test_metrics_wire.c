@@ -145,11 +145,7 @@ static int setup(void)
     if (metrics_port <= 0)
         return -1;
     snprintf(broker_extra_set, sizeof(broker_extra_set), "metrics.port=%d", metrics_port);
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        return -1;
-    }
-    return 0;
+    return wire_setup();
 }
 
 const struct kb_test_program kb_test_program = {

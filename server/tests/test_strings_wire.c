@@ -549,14 +549,5 @@ static void register_suites(void)
     CU_add_test(s, "consumer group (KIP-848) ids with NUL, across a restart", test_consumer_group_ids);
 }
 
-static int setup(void)
-{
-    if (start_broker() != 0) {
-        fprintf(stderr, "broker did not start\n");
-        return -1;
-    }
-    return 0;
-}
-
 const struct kb_test_program kb_test_program = {
-    .register_suites = register_suites, .setup = setup, .teardown = stop_broker};
+    .register_suites = register_suites, .setup = wire_setup, .teardown = stop_broker};

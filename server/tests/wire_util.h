@@ -71,6 +71,16 @@ static inline int start_broker(void)
     return broker_port > 0 ? 0 : -1;
 }
 
+/* The kb_test_program setup of a wire test: one broker for the whole
+ * program, started before its first test. */
+static inline int wire_setup(void)
+{
+    if (start_broker() == 0)
+        return 0;
+    fprintf(stderr, "broker did not start (log: %s)\n", log_path);
+    return -1;
+}
+
 /* Stops the process (SIGTERM: a clean shutdown); the data stays. */
 static inline void kill_broker(void)
 {
