@@ -13,33 +13,11 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from common import BrokerTestCase, is_kbroker, uniq  # noqa: E402
+from wire import frame, header_v1, read_frame as read_response, recv_exact  # noqa: E402
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition  # noqa: E402
 
 UNSUPPORTED_VERSION = 35
-
-
-def header_v1(api_key, api_version, corr, client_id=b"compat-raw"):
-    return struct.pack(">hhih", api_key, api_version, corr, len(client_id)) + client_id
-
-
-def frame(payload):
-    return struct.pack(">i", len(payload)) + payload
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
-        buf += chunk
-    return buf
-
-
-def read_response(s):
-    size = struct.unpack(">i", recv_exact(s, 4))[0]
-    return recv_exact(s, size)
 
 
 def closed_by_peer(s, timeout=5.0):
