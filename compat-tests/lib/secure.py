@@ -2,6 +2,7 @@
 Apache Kafka) started with SSL, SASL_PLAINTEXT, SASL_SSL, mTLS and TLSv1.3-only listeners, and raw SASL
 exchanges for tests that must see the wire."""
 
+import hashlib
 import os
 import socket
 import ssl
@@ -11,7 +12,7 @@ import time
 import unittest
 
 from broker import Broker, shards_from_env, target
-from wire import kstr, read_frame, request
+from wire import carray, cbytes, cstr, flex_request, kstr, read_cstr, read_frame, read_uvarint, request
 
 HOST = "127.0.0.1"
 USERS = {"alice": "alice-secret", "bob": "bob pass word"}
@@ -222,3 +223,37 @@ def api_versions_keys(s, corr=9):
     assert err == 0, err
     return {struct.unpack(">hhh", r[10 + 6 * i:16 + 6 * i])[0]: struct.unpack(">hhh", r[10 + 6 * i:16 + 6 * i])[1:]
             for i in range(n)}
+
+
+# ---- SCRAM credentials through AlterUserScramCredentials (works on any broker that implements it) ----------
+
+SCRAM_MECHANISMS = {"SCRAM-SHA-256": (1, "sha256"), "SCRAM-SHA-512": (2, "sha512")}
+
+
+def scram_upsert(addr, users, mechanism="SCRAM-SHA-256", iterations=4096, deletions=()):
+    """Creates or replaces SCRAM credentials {user: password} over a PLAINTEXT listener at addr ("host:port")
+    with a raw AlterUserScramCredentials v0, salting as a client does; deletions: (user, mechanism) pairs.
+    Returns {user: (error_code, error_message)} as the broker answered."""
+    mech_id, digest = SCRAM_MECHANISMS[mechanism]
+    ups = []
+    for user, password in users.items():
+        salt = os.urandom(24)
+        salted = hashlib.pbkdf2_hmac(digest, password.encode(), salt, iterations)
+        ups.append(cstr(user) + struct.pack(">bi", mech_id, iterations) + cbytes(salt) + cbytes(salted) + b"\0")
+    dels = [cstr(u) + struct.pack(">b", SCRAM_MECHANISMS[m][0]) + b"\0" for u, m in deletions]
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=15) as s:
+        s.sendall(flex_request(51, 0, 7, carray(dels) + carray(ups) + b"\0"))
+        r = read_frame(s)
+    if struct.unpack(">i", r[:4])[0] != 7:
+        raise AssertionError("AlterUserScramCredentials: wrong correlation id")
+    off = 5 + 4  # correlation id, header tagged fields, throttle_time_ms
+    n, off = read_uvarint(r, off)
+    out = {}
+    for _ in range(n - 1):
+        user, off = read_cstr(r, off)
+        err = struct.unpack(">h", r[off:off + 2])[0]
+        msg, off = read_cstr(r, off + 2)
+        off += 1  # tagged fields
+        out[user] = (err, msg)
+    return out
