@@ -1022,7 +1022,8 @@ static int apply_line(srv_config *cfg, const char *line, size_t n, const char *o
     if (!key || !val) {
         rc = srv_cfgk_fail(err, errlen, "%s:%d: out of memory", origin, lineno);
     } else if (unescape(line, kend, key, &kl) != 0 || unescape(line + p, n - p, val, &vl) != 0) {
-        rc = srv_cfgk_fail(err, errlen, "%s:%d: malformed \\uxxxx escape", origin, lineno);
+        rc = srv_cfgk_fail(err, errlen, "%s:%d: malformed \\u escape (four hex digits expected)", origin,
+                           lineno);
     } else if (strlen(key) != kl || strlen(val) != vl) {
         rc = srv_cfgk_fail(err, errlen, "%s:%d: \\u0000 is not allowed", origin, lineno);
     } else if (kl == 0) {
