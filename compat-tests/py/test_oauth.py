@@ -23,7 +23,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from common import uniq  # noqa: E402
+from broker import Broker, BrokerError  # noqa: E402
+from common import kbroker_only, uniq  # noqa: E402
 from secure import (HOST, ILLEGAL_SASL_STATE, SASL_AUTHENTICATION_FAILED, SecureTarget, closed,  # noqa: E402
                     eof_within, handshake, make_pki, plain_token)
 from wire import read_frame, request  # noqa: E402
@@ -299,6 +300,23 @@ class OAuthTest(unittest.TestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(c.stdout.decode().split(), lines, "Java consumer:\n%s" % c.stderr.decode()[-3000:])
 
+    def test_handshake_v0_bare_tokens(self):
+        """SaslHandshake v0: the client response and the answers travel as bare frames."""
+        s = self.raw()
+        self.assertEqual(handshake(s, "OAUTHBEARER", version=0)[0], 0)
+        tok = client_response(self.keys.token())
+        s.sendall(struct.pack(">i", len(tok)) + tok)
+        self.assertEqual(read_frame(s), b"")
+        self.assertTrue(metadata_answered(s, 5))
+        # An invalid token: the JSON challenge as a bare frame, then the %x01 closes without an answer.
+        s = self.raw()
+        handshake(s, "OAUTHBEARER", version=0)
+        tok = client_response(self.keys.token(aud="nope"))
+        s.sendall(struct.pack(">i", len(tok)) + tok)
+        self.assertEqual(read_frame(s).decode(), INVALID_TOKEN)
+        s.sendall(struct.pack(">i", 1) + b"\x01")
+        self.assertTrue(closed(s))
+
     # ---- re-authentication (KIP-368) -----------------------------------------------------------
 
     def plain_ok(self, s, user="alice", password="alice-secret", version=1, corr=2):
@@ -427,6 +445,45 @@ class OAuthTest(unittest.TestCase):
             if self.t.kind == "kbroker":
                 n = self.t.log_text()[since:].count("re-authenticated as User:alice")
                 self.assertGreaterEqual(n, 4, "%s: %d re-authentications seen in 7 s of 2 s sessions" % (mech, n))
+
+
+@kbroker_only("kbroker's start-time checks of its OAUTHBEARER settings")
+class OAuthConfigTest(unittest.TestCase):
+    """What kbroker refuses at start, each with a message naming the key: Kafka would fetch an http(s) JWKS and
+    fall back to its unsecured validator, kbroker does neither."""
+
+    def refused_start(self, extra, needle):
+        d = tempfile.mkdtemp(prefix="kb-oauth-cfg-")
+        self.addCleanup(shutil.rmtree, d, True)
+        jwks = os.path.join(d, "jwks.json")
+        with open(jwks, "w") as f:
+            json.dump(Keys().jwks(), f)
+        lp = "listener.name.sasl_plaintext."
+        sets = {
+            "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": "OAUTHBEARER",
+            lp + "oauthbearer.sasl.jaas.config": MODULE + " required ;",
+            lp + "oauthbearer.sasl.server.callback.handler.class": VALIDATOR,
+            "sasl.oauthbearer.jwks.endpoint.url": "file://" + jwks,
+        }
+        sets.update(extra)
+        b = Broker(extra_sets=["%s=%s" % kv for kv in sets.items() if kv[1] is not None])
+        self.addCleanup(b.cleanup)
+        with self.assertRaises(BrokerError) as e:
+            b.start()
+        self.assertIn(needle, str(e.exception))
+
+    def test_refused_settings(self):
+        lp = "listener.name.sasl_plaintext."
+        self.refused_start({"sasl.oauthbearer.jwks.endpoint.url": "https://idp.example/jwks"},
+                           "only file:// URLs are supported")
+        self.refused_start({lp + "oauthbearer.sasl.server.callback.handler.class": None},
+                           "oauthbearer.sasl.server.callback.handler.class")
+        self.refused_start({lp + "oauthbearer.sasl.jaas.config": None}, "no JAAS configuration for mechanism "
+                                                                         "OAUTHBEARER")
+        self.refused_start({"sasl.oauthbearer.jwks.endpoint.url": "file:///nonexistent/jwks.json"}, "cannot open")
+        self.refused_start({"connections.max.reauth.ms": "soon"}, "connections.max.reauth.ms")
 
 
 if __name__ == "__main__":
