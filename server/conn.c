@@ -388,6 +388,8 @@ static void raw_sasl_token(srv_conn *c, srv_req *r)
     if (c->sasl.bad_mech) {
         msg = "re-authentication with another SASL mechanism than the session's";
     } else if (c->sasl.mech == SRV_MECH_OAUTHBEARER) {
+        SRV_ASSERT(b->oauth[c->listener], "OAUTHBEARER negotiated on listener %d without a validator",
+                   c->listener);
         int rc = srv_oauth_step(b->oauth[c->listener], &c->sasl.oauth_error_sent, r->frame, r->frame_len,
                                 srv_now_ms(), &ores);
         if (rc == SRV_OAUTH_CHALLENGE) {

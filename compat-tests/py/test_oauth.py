@@ -361,6 +361,18 @@ class OAuthTest(unittest.TestCase):
         time.sleep(1.2)
         self.assertTrue(metadata_answered(s, 6), "not served after re-authenticating with OAUTHBEARER")
 
+    def test_reauthentication_behind_pipelined_requests(self):
+        """Requests sent before the re-authentication's handshake are answered first, in order."""
+        s = self.raw()
+        handshake(s, "PLAIN")
+        self.plain_ok(s)
+        time.sleep(1.1)
+        s.sendall(request(3, 1, 3, struct.pack(">i", 0)) + request(3, 1, 4, struct.pack(">i", 0)) +
+                  request(17, 1, 5, b"\x00\x05PLAIN"))
+        self.assertEqual([struct.unpack(">i", read_frame(s)[:4])[0] for _ in range(3)], [3, 4, 5])
+        self.assertEqual(self.plain_ok(s, corr=6), REAUTH_MS)
+        self.assertTrue(metadata_answered(s, 7))
+
     def test_reauthentication_cannot_change_principal(self):
         s = self.raw()
         handshake(s, "PLAIN")

@@ -15,6 +15,7 @@
 #include "logging.h"
 #include "oauth.h"
 #include "sasl.h"
+#include "srv_assert.h"
 
 static void refuse(srv_req *req, kp_sasl_authenticate_response *resp, const char *msg, const char *why)
 {
@@ -62,6 +63,8 @@ void srv_h_sasl_authenticate(srv_req *req)
     size_t len = q->auth_bytes.len > 0 ? (size_t)q->auth_bytes.len : 0;
     srv_oauth_result ores;
     if (ss->mech == SRV_MECH_OAUTHBEARER) {
+        SRV_ASSERT(b->oauth[req->listener], "OAUTHBEARER negotiated on listener %d without a validator",
+                   req->listener);
         int rc =
             srv_oauth_step(b->oauth[req->listener], &ss->oauth_error_sent, tok, len, srv_now_ms(), &ores);
         if (rc == SRV_OAUTH_CHALLENGE) {
