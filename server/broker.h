@@ -116,6 +116,14 @@ struct srv_broker {
      * users (SASL listeners). NULL where the protocol has none. */
     void *tls_ctx[SRV_MAX_LISTENERS];
     struct srv_plain_users *plain_users[SRV_MAX_LISTENERS];
+    /* SASL listeners: the enabled mechanisms in configuration order
+     * (SRV_MECH_*), the OAUTHBEARER validator when enabled, and per
+     * mechanism connections.max.reauth.ms (0 = sessions do not expire
+     * unless their credential does). */
+    uint8_t sasl_mechs[SRV_MAX_LISTENERS][SRV_MECH_COUNT];
+    int n_sasl_mechs[SRV_MAX_LISTENERS];
+    struct srv_oauth *oauth[SRV_MAX_LISTENERS];
+    int64_t reauth_ms[SRV_MAX_LISTENERS][SRV_MECH_COUNT];
 
     /* Runs a decoded request's handler (handlers/dispatch.c, set by main.c):
      * the one way a connection reaches the handler layer, so core code never
@@ -175,6 +183,27 @@ enum srv_auth_state {
     SRV_AUTH_GONE = -1,         /* the connection closed */
 };
 int srv_req_auth_state(const srv_req *req);
+
+/* A connection's SASL session (conn.c keeps it; the SASL handlers and the
+ * bare-token path fill it). */
+typedef struct srv_sasl_session {
+    int mech;             /* SRV_MECH_* chosen by the last SaslHandshake */
+    int bad_mech;         /* re-authentication asked for another mechanism: the token closes */
+    int oauth_error_sent; /* an OAUTHBEARER error challenge awaits the client's %x01 */
+    int reauth;           /* re-authenticating: the principal may not change */
+    int64_t expires_mono; /* srv_mono_ms() past which requests close the connection; 0 = never */
+    int64_t reauth_begin; /* srv_mono_ms() of the last re-authentication start */
+} srv_sasl_session;
+/* NULL once the connection is gone. */
+srv_sasl_session *srv_req_sasl(srv_req *req);
+/* Ends a successful SASL exchange: refuses a changed principal on
+ * re-authentication (-1, Kafka's message in msg), else marks the connection
+ * authenticated as principal and returns the session lifetime in ms (0 = no
+ * expiry): the smaller of the mechanism's connections.max.reauth.ms and the
+ * credential's remaining life (cred_exp_ms, wall clock; 0 = none), as
+ * Kafka's SaslServerAuthenticator computes it. */
+int64_t srv_req_sasl_complete(srv_req *req, const char *principal, int64_t cred_exp_ms, char *msg,
+                              size_t cap);
 /* Moves the connection to `state`; principal ("User:name") when DONE. */
 void srv_req_set_auth(srv_req *req, int state, const char *principal);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */

@@ -783,6 +783,18 @@ static const char *const SEC_KEYS[] = {
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
     "plain.sasl.jaas.config",
+    "oauthbearer.sasl.jaas.config",
+    "oauthbearer.sasl.server.callback.handler.class",
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.sub.claim.name",
+    "sasl.oauthbearer.scope.claim.name",
+    "sasl.oauthbearer.clock.skew.seconds",
+    "connections.max.reauth.ms",
     NULL,
 };
 
@@ -791,6 +803,12 @@ static int is_sec_key(const char *key)
     for (const char *const *k = SEC_KEYS; *k; k++)
         if (strcmp(*k, key) == 0)
             return 1;
+    /* A mechanism's own copy (listener.name.<l>.oauthbearer.<key>, Kafka's
+     * per-mechanism settings) of a key that is not already one. */
+    if (strncmp(key, "oauthbearer.", 12) == 0)
+        return is_sec_key(key + 12);
+    if (strncmp(key, "plain.", 6) == 0 && strcmp(key + 6, "connections.max.reauth.ms") == 0)
+        return 1;
     return 0;
 }
 
@@ -844,7 +862,8 @@ const char *srv_config_sec(const srv_config *cfg, const char *listener, const ch
         return v;
     /* A broker reads its JAAS line only listener- and mechanism-prefixed:
      * Kafka 4.4 refuses to start with just sasl.jaas.config (checked). */
-    if (strcmp(key, "plain.sasl.jaas.config") == 0)
+    if (strcmp(key, "plain.sasl.jaas.config") == 0 || strcmp(key, "oauthbearer.sasl.jaas.config") == 0 ||
+        strcmp(key, "oauthbearer.sasl.server.callback.handler.class") == 0)
         return NULL;
     return sec_get(cfg, key);
 }
@@ -1145,19 +1164,20 @@ static int finish_listener_security(srv_config *cfg, const srv_listener *l, char
             mechs = "GSSAPI"; /* Kafka's default */
         char item[SRV_CONFIG_VALUE_MAX];
         srv_cfgk_list_iter it = {mechs, !*mechs};
-        int n = 0;
+        int n = 0, plain = 0;
         while (srv_cfgk_list_next(&it, item, sizeof(item))) {
-            if (strcmp(item, "PLAIN") != 0)
+            if (strcmp(item, "PLAIN") != 0 && strcmp(item, "OAUTHBEARER") != 0)
                 return srv_cfgk_fail(err, errlen,
                                      "listener %s: SASL mechanism '%.60s' in sasl.enabled.mechanisms is not "
-                                     "supported by this broker (supported: PLAIN)",
+                                     "supported by this broker (supported: PLAIN, OAUTHBEARER)",
                                      ln, item);
+            plain |= strcmp(item, "PLAIN") == 0;
             n++;
         }
         if (n == 0)
             return srv_cfgk_fail(err, errlen, "listener %s uses %s but sasl.enabled.mechanisms is empty", ln,
                                  CH_PROTOCOL[l->proto]);
-        if (!srv_config_sec(cfg, ln, "plain.sasl.jaas.config"))
+        if (plain && !srv_config_sec(cfg, ln, "plain.sasl.jaas.config"))
             return srv_cfgk_fail(err, errlen,
                                  "listener %s: no JAAS configuration for mechanism PLAIN: set "
                                  "listener.name.%s.plain.sasl.jaas.config (brokers do not read the "

@@ -104,6 +104,9 @@ enum srv_sec_proto { SRV_PROTO_PLAINTEXT = 0, SRV_PROTO_SSL, SRV_PROTO_SASL_PLAI
 #define SRV_PROTO_IS_TLS(p)  ((p) == SRV_PROTO_SSL || (p) == SRV_PROTO_SASL_SSL)
 #define SRV_PROTO_IS_SASL(p) ((p) == SRV_PROTO_SASL_PLAINTEXT || (p) == SRV_PROTO_SASL_SSL)
 
+/* SASL mechanisms served (sasl.enabled.mechanisms). */
+enum srv_sasl_mech { SRV_MECH_NONE = 0, SRV_MECH_PLAIN, SRV_MECH_OAUTHBEARER, SRV_MECH_COUNT };
+
 /* ssl.*, sasl.* and listener.name.<l>.* values: kept apart from the key
  * table because inline PEM keys and JAAS lines outgrow SRV_CONFIG_VALUE_MAX,
  * and because DescribeConfigs must never show them (they hold secrets). */

@@ -6,7 +6,10 @@
  * plain socket or TLS through bufferevent_openssl, handshake included) and,
  * on SASL listeners, the gate before authentication: only ApiVersions,
  * SaslHandshake and SaslAuthenticate, frames up to
- * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0.
+ * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0;
+ * KIP-368 sessions: a SaslHandshake on an authenticated connection whose
+ * session expires starts a re-authentication, and any other request after
+ * the expiry closes the connection, as Kafka's SocketServer does.
  * Must not: interpret request bodies (dispatch.c does), or trust a frame
  * length: a frame above socket.request.max.bytes closes the connection
  * before any allocation.
@@ -36,6 +39,7 @@
 #include <string.h>
 
 #include "logging.h"
+#include "oauth.h"
 #include "sasl.h"
 #include "srv_assert.h"
 #include "tls.h"
@@ -65,7 +69,8 @@ struct srv_conn {
     int auth;   /* enum srv_auth_state */
     int close_after_flush;
     char principal[320]; /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
-    uint8_t *rx_frame;   /* a large frame being read directly, or NULL */
+    srv_sasl_session sasl;
+    uint8_t *rx_frame; /* a large frame being read directly, or NULL */
     size_t rx_size, rx_got;
     int64_t last_active_ms;
 };
@@ -221,6 +226,54 @@ void srv_req_set_auth(srv_req *r, int state, const char *principal)
     }
 }
 
+srv_sasl_session *srv_req_sasl(srv_req *r)
+{
+    return r->conn ? &r->conn->sasl : NULL;
+}
+
+/* Kafka: a re-authentication may start at most once a second. */
+#define REAUTH_MIN_INTERVAL_MS 1000
+
+static int64_t sasl_complete(srv_conn *c, const char *principal, int64_t cred_exp_ms, char *msg, size_t cap)
+{
+    srv_sasl_session *ss = &c->sasl;
+    if (ss->reauth && strcmp(principal, c->principal) != 0) {
+        /* Kafka prints KafkaPrincipal as type.name here. */
+        const char *was = strchr(c->principal, ':'), *now = strchr(principal, ':');
+        snprintf(msg, cap, "Cannot change principals during re-authentication from User.%s: User.%s",
+                 was ? was + 1 : c->principal, now ? now + 1 : principal);
+        return -1;
+    }
+    int64_t max = c->s->b->reauth_ms[c->listener][ss->mech], life = 0, now = srv_now_ms();
+    if (cred_exp_ms || max > 0) {
+        if (!cred_exp_ms)
+            life = max;
+        else
+            life = max > 0 && max < cred_exp_ms - now ? max : cred_exp_ms - now;
+        life = life < 0 ? 0 : life;
+        ss->expires_mono = srv_mono_ms() + life;
+    } else {
+        ss->expires_mono = 0;
+    }
+    if (ss->reauth)
+        srv_info("connection from %s re-authenticated as %s (session lifetime %lld ms)", c->peer, principal,
+                 (long long)life);
+    ss->reauth = 0;
+    c->auth = SRV_AUTH_DONE;
+    snprintf(c->principal, sizeof(c->principal), "%s", principal);
+    srv_debug("connection from %s authenticated as %s", c->peer, c->principal);
+    return life;
+}
+
+int64_t srv_req_sasl_complete(srv_req *r, const char *principal, int64_t cred_exp_ms, char *msg, size_t cap)
+{
+    if (!r->conn) {
+        snprintf(msg, cap, "connection closed");
+        return -1;
+    }
+    return sasl_complete(r->conn, principal, cred_exp_ms, msg, cap);
+}
+
 const char *srv_req_peer(const srv_req *r)
 {
     return r->conn ? r->conn->peer : "?";
@@ -322,25 +375,50 @@ void srv_req_fail_close(srv_req *r, const char *why)
     finish(r);
 }
 
-/* SaslHandshake v0 was answered: this frame is the client's bare PLAIN
- * token (no request header), answered by a bare (empty) token on success.
- * Kafka closes the connection on failure without an answer. */
+/* SaslHandshake v0 was answered: this frame is the client's bare SASL
+ * token (no request header), answered by a bare token. Kafka closes the
+ * connection on failure without an answer. */
 static void raw_sasl_token(srv_conn *c, srv_req *r)
 {
-    char user[256];
-    const char *msg;
-    srv_plain_users *users = c->s->b->plain_users[c->listener];
-    if (srv_sasl_plain_check(users, r->frame, r->frame_len, user, sizeof(user), &msg) != 0) {
+    char user[256] = "", principal[300], cmsg[300];
+    const char *msg = NULL;
+    int64_t exp = 0;
+    const srv_broker *b = c->s->b;
+    srv_oauth_result ores;
+    if (c->sasl.bad_mech) {
+        msg = "re-authentication with another SASL mechanism than the session's";
+    } else if (c->sasl.mech == SRV_MECH_OAUTHBEARER) {
+        SRV_ASSERT(b->oauth[c->listener], "OAUTHBEARER negotiated on listener %d without a validator",
+                   c->listener);
+        int rc = srv_oauth_step(b->oauth[c->listener], &c->sasl.oauth_error_sent, r->frame, r->frame_len,
+                                srv_now_ms(), &ores);
+        if (rc == SRV_OAUTH_CHALLENGE) {
+            uint32_t n = (uint32_t)ores.challenge_len;
+            uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+            kp_writer_reserve(&r->out, sizeof(len) + ores.challenge_len);
+            kp_write_raw(&r->out, len, sizeof(len));
+            kp_write_raw(&r->out, ores.challenge, ores.challenge_len);
+            finish(r);
+            return;
+        }
+        msg = rc == SRV_OAUTH_OK ? NULL : ores.why;
+        snprintf(user, sizeof(user), "%s", ores.name);
+        exp = ores.exp_ms;
+    } else if (srv_sasl_plain_check(b->plain_users[c->listener], r->frame, r->frame_len, user, sizeof(user),
+                                    &msg) == 0) {
+        msg = NULL;
+    }
+    snprintf(principal, sizeof(principal), "User:%s", user);
+    if (!msg && sasl_complete(c, principal, exp, cmsg, sizeof(cmsg)) < 0)
+        msg = cmsg;
+    if (msg) {
         srv_info("failed authentication with %s on listener %s (%s)", c->peer,
-                 c->s->b->cfg.listeners[c->listener].name, msg);
+                 b->cfg.listeners[c->listener].name, msg);
         r->no_response = 1;
         c->close_after_flush = 1;
-        srv_req_respond_then_close(r, NULL, c->s->b->cfg.connection_failed_authentication_delay_ms);
+        srv_req_respond_then_close(r, NULL, b->cfg.connection_failed_authentication_delay_ms);
         return;
     }
-    c->auth = SRV_AUTH_DONE;
-    snprintf(c->principal, sizeof(c->principal), "User:%s", user);
-    srv_debug("connection from %s authenticated as %s", c->peer, c->principal);
     static const uint8_t empty_token[4];
     kp_writer_reserve(&r->out, sizeof(empty_token));
     kp_write_raw(&r->out, empty_token, sizeof(empty_token));
@@ -371,6 +449,32 @@ static int sasl_gate(srv_conn *c, srv_req *r)
     return 0;
 }
 
+/* KIP-368 on an authenticated connection whose session expires: a
+ * SaslHandshake starts a re-authentication (at most once a second, as in
+ * Kafka; otherwise it is served as usual and refused), and any request
+ * past the expiry closes the connection. Returns 0 when r was consumed. */
+static int session_alive(srv_conn *c, srv_req *r)
+{
+    int64_t now = srv_mono_ms();
+    int16_t key = r->frame_len >= 2 ? (int16_t)kp_be16(r->frame) : -1;
+    if (key == KP_API_SASL_HANDSHAKE &&
+        (!c->sasl.reauth_begin || now - c->sasl.reauth_begin >= REAUTH_MIN_INTERVAL_MS)) {
+        c->sasl.reauth_begin = now;
+        c->sasl.reauth = 1;
+        c->auth = SRV_AUTH_WAIT_HANDSHAKE;
+        srv_debug("connection from %s (%s) begins re-authentication", c->peer, c->principal);
+        return 1;
+    }
+    if (now <= c->sasl.expires_mono)
+        return 1;
+    srv_info("closing connection from %s (%s): its SASL session expired %lld ms ago and it did not "
+             "re-authenticate (connections.max.reauth.ms / credential lifetime)",
+             c->peer, c->principal, (long long)(now - c->sasl.expires_mono));
+    conn_close(c); /* r is detached and freed below */
+    finish(r);
+    return 0;
+}
+
 /* Queues a complete frame (ownership passes to the request) and dispatches it. */
 static void deliver(srv_conn *c, uint8_t *frame, size_t size)
 {
@@ -398,6 +502,8 @@ static void deliver(srv_conn *c, uint8_t *frame, size_t size)
     c->tail = r;
     c->queued_bytes += r->frame_len;
     c->nreqs++;
+    if (c->auth == SRV_AUTH_DONE && c->sasl.expires_mono && !session_alive(c, r))
+        return;
     if (c->auth != SRV_AUTH_NOT_SASL && c->auth != SRV_AUTH_DONE && !sasl_gate(c, r)) {
         if (!c->dead)
             conn_update_reading(c);

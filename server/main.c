@@ -26,8 +26,10 @@
 #include "handlers/dispatch.h"
 #include "logging.h"
 #include "metrics_http.h"
+#include "config_keys.h"
 #include "controller.h"
 #include "partition.h"
+#include "oauth.h"
 #include "sasl.h"
 #include "shard.h"
 #include "tls.h"
@@ -270,6 +272,46 @@ static void *open_partitions(void *arg)
     return NULL;
 }
 
+static int has_mech(const srv_broker *b, int l, int mech)
+{
+    for (int m = 0; m < b->n_sasl_mechs[l]; m++)
+        if (b->sasl_mechs[l][m] == mech)
+            return 1;
+    return 0;
+}
+
+/* The enabled mechanisms of SASL listener l (config.c has checked the
+ * names) and connections.max.reauth.ms per mechanism: the mechanism- and
+ * listener-prefixed key, then the listener-prefixed, then the plain one. */
+static int load_sasl_mechs(srv_broker *b, int l)
+{
+    const char *ln = b->cfg.listeners[l].name;
+    const char *mechs = srv_config_sec(&b->cfg, ln, "sasl.enabled.mechanisms");
+    char item[64];
+    srv_cfgk_list_iter it = {mechs ? mechs : "", !mechs || !*mechs};
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
+        int m = strcmp(item, "OAUTHBEARER") == 0 ? SRV_MECH_OAUTHBEARER : SRV_MECH_PLAIN;
+        if (has_mech(b, l, m) || b->n_sasl_mechs[l] == SRV_MECH_COUNT)
+            continue;
+        b->sasl_mechs[l][b->n_sasl_mechs[l]++] = (uint8_t)m;
+        const char *lower = m == SRV_MECH_OAUTHBEARER ? "oauthbearer" : "plain";
+        char key[64];
+        snprintf(key, sizeof(key), "%s.connections.max.reauth.ms", lower);
+        const char *v = srv_config_sec(&b->cfg, ln, key);
+        if (!v)
+            v = srv_config_sec(&b->cfg, ln, "connections.max.reauth.ms");
+        int64_t ms = 0;
+        if (v && (srv_cfgk_parse_i64(v, &ms) != 0 || ms < 0)) {
+            srv_error("listener %s: connections.max.reauth.ms '%.40s' is not a number of milliseconds >= 0; "
+                      "exiting",
+                      ln, v);
+            return -1;
+        }
+        b->reauth_ms[l][m] = ms;
+    }
+    return 0;
+}
+
 /* TLS contexts and SASL users of every listener, before anything else
  * starts: a bad key or JAAS line fails the start, as in Kafka. This reads
  * key files, which is fine here and nowhere later. */
@@ -285,7 +327,14 @@ static int load_security(srv_broker *b)
                 return -1;
             }
         }
-        if (SRV_PROTO_IS_SASL(l->proto)) {
+        if (SRV_PROTO_IS_SASL(l->proto) && load_sasl_mechs(b, i) != 0)
+            return -1;
+        if (SRV_PROTO_IS_SASL(l->proto) && b->oauth[i] == NULL && has_mech(b, i, SRV_MECH_OAUTHBEARER) &&
+            srv_oauth_load(&b->cfg, l->name, &b->oauth[i], err, sizeof(err)) != 0) {
+            srv_error("%s; exiting", err);
+            return -1;
+        }
+        if (SRV_PROTO_IS_SASL(l->proto) && has_mech(b, i, SRV_MECH_PLAIN)) {
             const char *jaas = srv_config_sec(&b->cfg, l->name, "plain.sasl.jaas.config");
             if (!jaas ||
                 srv_jaas_parse_plain(jaas, strlen(jaas), &b->plain_users[i], err, sizeof(err)) != 0) {
@@ -307,6 +356,7 @@ static void free_security(srv_broker *b)
     for (int i = 0; i < SRV_MAX_LISTENERS; i++) {
         SSL_CTX_free(b->tls_ctx[i]);
         srv_plain_users_free(b->plain_users[i]);
+        srv_oauth_free(b->oauth[i]);
     }
 }
 

@@ -1,16 +1,34 @@
 /*
- * sasl_authenticate.c — SaslAuthenticate v0-2: the PLAIN token of a
- * connection that did SaslHandshake v1.
+ * sasl_authenticate.c — SaslAuthenticate v0-2: the PLAIN or OAUTHBEARER
+ * token of a connection that did SaslHandshake v1, first authentication or
+ * re-authentication (KIP-368).
  *
- * Owns the answers (Kafka's codes and messages) and the failure delay.
- * Must not: compare passwords itself (sasl.c does, in constant time).
+ * Owns the answers (Kafka's codes and messages, the OAUTHBEARER error
+ * challenge, session_lifetime_ms) and the failure delay. Must not: compare
+ * passwords or check tokens itself (sasl.c and oauth.c do), or compute
+ * session lifetimes (conn.c does, for this path and the bare-token one).
  */
 #include <stdio.h>
 
 #include "dispatch.h"
 #include "errors.h"
 #include "logging.h"
+#include "oauth.h"
 #include "sasl.h"
+#include "srv_assert.h"
+
+static void refuse(srv_req *req, kp_sasl_authenticate_response *resp, const char *msg, const char *why)
+{
+    const srv_broker *b = req->shard->b;
+    srv_info("failed %s with %s on listener %s (%s)",
+             srv_req_sasl(req)->reauth ? "re-authentication" : "authentication", srv_req_peer(req),
+             b->cfg.listeners[req->listener].name, why);
+    resp->error_code = KP_ERR_SASL_AUTHENTICATION_FAILED;
+    resp->error_message = kp_arena_strz(&req->arena, msg);
+    /* connection.failed.authentication.delay.ms: each guess costs the
+     * client this long and a new connection (and handshake). */
+    srv_req_respond_then_close(req, resp, b->cfg.connection_failed_authentication_delay_ms);
+}
 
 void srv_h_sasl_authenticate(srv_req *req)
 {
@@ -32,24 +50,67 @@ void srv_h_sasl_authenticate(srv_req *req)
         return;
     }
     const srv_broker *b = req->shard->b;
-    char user[256];
-    const char *msg = NULL;
-    const uint8_t *tok = q->auth_bytes.len > 0 ? q->auth_bytes.p : (const uint8_t *)"";
-    size_t len = q->auth_bytes.len > 0 ? (size_t)q->auth_bytes.len : 0;
-    if (srv_sasl_plain_check(b->plain_users[req->listener], tok, len, user, sizeof(user), &msg) != 0) {
-        srv_info("failed authentication with %s on listener %s (%s)", srv_req_peer(req),
-                 b->cfg.listeners[req->listener].name, msg);
-        resp.error_code = KP_ERR_SASL_AUTHENTICATION_FAILED;
-        resp.error_message = kp_str_c(msg);
-        /* connection.failed.authentication.delay.ms: each guess costs the
-         * client this long and a new connection (and handshake). */
-        srv_req_respond_then_close(req, &resp, b->cfg.connection_failed_authentication_delay_ms);
+    srv_sasl_session *ss = srv_req_sasl(req);
+    if (ss->bad_mech) {
+        /* Kafka closes without an answer here (REAUTH_BAD_MECHANISM). */
+        srv_req_fail_close(req, "re-authentication with another SASL mechanism than the session's");
         return;
     }
-    char principal[300];
+    char user[256], principal[300], msg[900];
+    const char *fail = NULL, *why = NULL;
+    int64_t cred_exp = 0;
+    const uint8_t *tok = q->auth_bytes.len > 0 ? q->auth_bytes.p : (const uint8_t *)"";
+    size_t len = q->auth_bytes.len > 0 ? (size_t)q->auth_bytes.len : 0;
+    srv_oauth_result ores;
+    if (ss->mech == SRV_MECH_OAUTHBEARER) {
+        SRV_ASSERT(b->oauth[req->listener], "OAUTHBEARER negotiated on listener %d without a validator",
+                   req->listener);
+        int rc =
+            srv_oauth_step(b->oauth[req->listener], &ss->oauth_error_sent, tok, len, srv_now_ms(), &ores);
+        if (rc == SRV_OAUTH_CHALLENGE) {
+            /* Kafka's OAuthBearerSaslServer: the error is a challenge the
+             * client acknowledges with %x01; the failure comes after. */
+            srv_info("invalid OAUTHBEARER token from %s on listener %s (%s)", srv_req_peer(req),
+                     b->cfg.listeners[req->listener].name, ores.why);
+            resp.error_code = KP_ERR_NONE;
+            resp.auth_bytes = (kp_bytes){ores.challenge, (int32_t)ores.challenge_len};
+            srv_req_respond(req, &resp);
+            return;
+        }
+        if (rc == SRV_OAUTH_CLOSE) {
+            srv_info("failed authentication with %s on listener %s (%s)", srv_req_peer(req),
+                     b->cfg.listeners[req->listener].name, ores.why);
+            srv_req_fail_close(req, "OAUTHBEARER client response with another scheme than Bearer");
+            return;
+        }
+        if (rc == SRV_OAUTH_FAIL) {
+            if (!ores.msg) {
+                /* A malformed client response: Kafka hides the detail. */
+                snprintf(msg, sizeof(msg),
+                         "Authentication failed during %s due to invalid credentials with SASL mechanism "
+                         "OAUTHBEARER",
+                         ss->reauth ? "re-authentication" : "authentication");
+                refuse(req, &resp, msg, ores.why);
+            } else {
+                refuse(req, &resp, ores.msg, ores.why);
+            }
+            return;
+        }
+        snprintf(user, sizeof(user), "%s", ores.name);
+        cred_exp = ores.exp_ms;
+    } else if (srv_sasl_plain_check(b->plain_users[req->listener], tok, len, user, sizeof(user), &fail) !=
+               0) {
+        refuse(req, &resp, fail, fail);
+        return;
+    }
     snprintf(principal, sizeof(principal), "User:%s", user);
-    srv_req_set_auth(req, SRV_AUTH_DONE, principal);
+    int64_t life = srv_req_sasl_complete(req, principal, cred_exp, msg, sizeof(msg));
+    if (life < 0) {
+        why = msg;
+        refuse(req, &resp, msg, why);
+        return;
+    }
     resp.error_code = KP_ERR_NONE;
-    resp.session_lifetime_ms = 0;
+    resp.session_lifetime_ms = life; /* v1+; v0 clients are not told */
     srv_req_respond(req, &resp);
 }

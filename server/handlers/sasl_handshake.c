@@ -1,6 +1,7 @@
 /*
  * sasl_handshake.c — SaslHandshake v0-1: picks the SASL mechanism of a
- * connection on a SASL listener (PLAIN is the only one served).
+ * connection on a SASL listener (PLAIN and OAUTHBEARER), also when an
+ * authenticated connection re-authenticates (KIP-368, started by conn.c).
  *
  * Owns the handshake's answers and state moves. Must not: check
  * credentials (sasl_authenticate.c and conn.c's bare-token path do).
@@ -17,8 +18,16 @@ void srv_h_sasl_handshake(srv_req *req)
     kp_sasl_handshake_response resp;
     kp_sasl_handshake_response_init(&resp);
     int state = srv_req_auth_state(req);
-    static const char plain[] = "PLAIN";
-    kp_str mechs[1] = {{plain, (int32_t)(sizeof(plain) - 1)}};
+    static const char *const names[SRV_MECH_COUNT] = {"", "PLAIN", "OAUTHBEARER"};
+    const srv_broker *b = req->shard->b;
+    kp_str mechs[SRV_MECH_COUNT];
+    int nmechs = 0, chosen = SRV_MECH_NONE;
+    for (int i = 0; i < b->n_sasl_mechs[req->listener]; i++) {
+        int m = b->sasl_mechs[req->listener][i];
+        mechs[nmechs++] = kp_str_c(names[m]);
+        if (kp_str_eq(q->mechanism, names[m]))
+            chosen = m;
+    }
     if (state != SRV_AUTH_WAIT_HANDSHAKE) {
         /* Not a SASL listener, or already past the handshake: Kafka's
          * KafkaApis answers ILLEGAL_SASL_STATE with no mechanisms. */
@@ -28,8 +37,8 @@ void srv_h_sasl_handshake(srv_req *req)
         return;
     }
     resp.mechanisms = mechs;
-    resp.mechanisms_count = 1;
-    if (!kp_str_eq(q->mechanism, plain)) {
+    resp.mechanisms_count = nmechs;
+    if (chosen == SRV_MECH_NONE) {
         srv_info("connection from %s asked for SASL mechanism '%.*s', not enabled: closing",
                  srv_req_peer(req),
                  q->mechanism.len > 0 ? (q->mechanism.len > 64 ? 64 : (int)q->mechanism.len) : 0,
@@ -38,6 +47,17 @@ void srv_h_sasl_handshake(srv_req *req)
         srv_req_respond_then_close(req, &resp, 0);
         return;
     }
+    srv_sasl_session *ss = srv_req_sasl(req);
+    /* Kafka answers a re-authentication with another mechanism normally,
+     * then fails on its token (REAUTH_BAD_MECHANISM). */
+    ss->bad_mech = ss->reauth && ss->mech != chosen;
+    if (!ss->bad_mech)
+        ss->mech = chosen;
+    ss->oauth_error_sent = 0;
+    if (ss->bad_mech)
+        srv_debug(
+            "SASL mechanism '%s' requested by %s is not supported for re-authentication of mechanism '%s'",
+            names[chosen], srv_req_peer(req), names[ss->mech]);
     srv_req_set_auth(
         req, req->kr.hdr.request_api_version == 0 ? SRV_AUTH_WAIT_RAW_TOKEN : SRV_AUTH_WAIT_AUTHENTICATE,
         NULL);
