@@ -177,6 +177,11 @@ enum srv_auth_state {
 int srv_req_auth_state(const srv_req *req);
 /* Moves the connection to `state`; principal ("User:name") when DONE. */
 void srv_req_set_auth(srv_req *req, int state, const char *principal);
+/* The SCRAM exchange (scram.h) the connection's SaslHandshake chose, NULL
+ * for PLAIN; set_scram hands it to the connection, which frees it (and a
+ * previous one) when it closes. */
+struct srv_scram_server *srv_req_scram(const srv_req *req);
+void srv_req_set_scram(srv_req *req, struct srv_scram_server *x);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the

@@ -783,6 +783,8 @@ static const char *const SEC_KEYS[] = {
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
     "plain.sasl.jaas.config",
+    "scram-sha-256.sasl.jaas.config",
+    "scram-sha-512.sasl.jaas.config",
     NULL,
 };
 
@@ -844,7 +846,9 @@ const char *srv_config_sec(const srv_config *cfg, const char *listener, const ch
         return v;
     /* A broker reads its JAAS line only listener- and mechanism-prefixed:
      * Kafka 4.4 refuses to start with just sasl.jaas.config (checked). */
-    if (strcmp(key, "plain.sasl.jaas.config") == 0)
+    static const char jaas[] = ".sasl.jaas.config";
+    size_t kl = strlen(key);
+    if (kl > sizeof(jaas) - 1 && strcmp(key + kl - (sizeof(jaas) - 1), jaas) == 0)
         return NULL;
     return sec_get(cfg, key);
 }
@@ -1146,22 +1150,34 @@ static int finish_listener_security(srv_config *cfg, const srv_listener *l, char
         srv_cfgk_list_iter it = {mechs, !*mechs};
         int n = 0;
         while (srv_cfgk_list_next(&it, item, sizeof(item))) {
-            if (strcmp(item, "PLAIN") != 0)
+            const char *jaas_key = strcmp(item, "PLAIN") == 0           ? "plain.sasl.jaas.config"
+                                   : strcmp(item, "SCRAM-SHA-256") == 0 ? "scram-sha-256.sasl.jaas.config"
+                                   : strcmp(item, "SCRAM-SHA-512") == 0 ? "scram-sha-512.sasl.jaas.config"
+                                                                        : NULL;
+            if (!jaas_key)
+                return srv_cfgk_fail(
+                    err, errlen,
+                    "listener %s: SASL mechanism '%.60s' in sasl.enabled.mechanisms is not "
+                    "supported by this broker (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)",
+                    ln, item);
+            /* Kafka loads a JAAS entry per enabled mechanism and fails the
+             * start without one; SCRAM's carries no users (they live in the
+             * metadata log) but must name ScramLoginModule. */
+            const char *jaas = srv_config_sec(cfg, ln, jaas_key);
+            if (!jaas)
                 return srv_cfgk_fail(err, errlen,
-                                     "listener %s: SASL mechanism '%.60s' in sasl.enabled.mechanisms is not "
-                                     "supported by this broker (supported: PLAIN)",
-                                     ln, item);
+                                     "listener %s: no JAAS configuration for mechanism %s: set "
+                                     "listener.name.%s.%s (brokers do not read the unprefixed "
+                                     "sasl.jaas.config, as in Kafka)",
+                                     ln, item, ln, jaas_key);
+            static const char scram_module[] = "org.apache.kafka.common.security.scram.ScramLoginModule";
+            if (jaas_key[0] == 's' && strstr(jaas, scram_module) == NULL)
+                return srv_cfgk_fail(err, errlen, "listener %s: %s must use %s", ln, jaas_key, scram_module);
             n++;
         }
         if (n == 0)
             return srv_cfgk_fail(err, errlen, "listener %s uses %s but sasl.enabled.mechanisms is empty", ln,
                                  CH_PROTOCOL[l->proto]);
-        if (!srv_config_sec(cfg, ln, "plain.sasl.jaas.config"))
-            return srv_cfgk_fail(err, errlen,
-                                 "listener %s: no JAAS configuration for mechanism PLAIN: set "
-                                 "listener.name.%s.plain.sasl.jaas.config (brokers do not read the "
-                                 "unprefixed sasl.jaas.config, as in Kafka)",
-                                 ln, ln);
     }
     if (SRV_PROTO_IS_TLS(l->proto)) {
         const char *type = srv_config_sec(cfg, ln, "ssl.keystore.type");

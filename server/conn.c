@@ -36,7 +36,10 @@
 #include <string.h>
 
 #include "logging.h"
+#include "meta.h"
 #include "sasl.h"
+#include "scram.h"
+#include "scram_store.h"
 #include "srv_assert.h"
 #include "tls.h"
 
@@ -64,8 +67,9 @@ struct srv_conn {
     int tls_up; /* the TLS handshake completed */
     int auth;   /* enum srv_auth_state */
     int close_after_flush;
-    char principal[320]; /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
-    uint8_t *rx_frame;   /* a large frame being read directly, or NULL */
+    char principal[320];            /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
+    struct srv_scram_server *scram; /* the SCRAM exchange under way, or NULL */
+    uint8_t *rx_frame;              /* a large frame being read directly, or NULL */
     size_t rx_size, rx_got;
     int64_t last_active_ms;
 };
@@ -126,6 +130,7 @@ static void conn_free(srv_conn *c)
     bufferevent_free(c->bev);
     srv_m_add(&s->metrics.connections_closed, 1);
     free(c->rx_frame);
+    srv_scram_server_free(c->scram);
     free(c);
 }
 
@@ -219,6 +224,21 @@ void srv_req_set_auth(srv_req *r, int state, const char *principal)
         snprintf(r->conn->principal, sizeof(r->conn->principal), "%s", principal);
         srv_debug("connection from %s authenticated as %s", r->conn->peer, r->conn->principal);
     }
+}
+
+struct srv_scram_server *srv_req_scram(const srv_req *r)
+{
+    return r->conn ? r->conn->scram : NULL;
+}
+
+void srv_req_set_scram(srv_req *r, struct srv_scram_server *x)
+{
+    if (!r->conn) {
+        srv_scram_server_free(x);
+        return;
+    }
+    srv_scram_server_free(r->conn->scram);
+    r->conn->scram = x;
 }
 
 const char *srv_req_peer(const srv_req *r)
@@ -322,11 +342,49 @@ void srv_req_fail_close(srv_req *r, const char *why)
     finish(r);
 }
 
+/* A bare SCRAM message after SaslHandshake v0: the server's message goes
+ * back bare too; the exchange ends authenticated or closed unanswered. */
+static void raw_scram_token(srv_conn *c, srv_req *r)
+{
+    const uint8_t *out;
+    size_t out_len;
+    const char *msg, *why;
+    int rc = srv_scram_server_step(c->scram, r->frame, r->frame_len, srv_scram_set_lookup, c->s->meta->scram,
+                                   &out, &out_len, &msg, &why);
+    if (rc == SRV_SCRAM_FAILED) {
+        srv_info("failed authentication with %s on listener %s (%s: %s)", c->peer,
+                 c->s->b->cfg.listeners[c->listener].name, msg, why);
+        r->no_response = 1;
+        c->close_after_flush = 1;
+        srv_req_respond_then_close(r, NULL, c->s->b->cfg.connection_failed_authentication_delay_ms);
+        return;
+    }
+    if (rc == SRV_SCRAM_DONE) {
+        size_t ul;
+        const char *user = srv_scram_server_user(c->scram, &ul);
+        c->auth = SRV_AUTH_DONE;
+        snprintf(c->principal, sizeof(c->principal), "User:%.*s", (int)ul, user);
+        srv_debug("connection from %s authenticated as %s", c->peer, c->principal);
+        srv_scram_server_free(c->scram);
+        c->scram = NULL;
+    }
+    uint8_t len[4] = {(uint8_t)(out_len >> 24), (uint8_t)(out_len >> 16), (uint8_t)(out_len >> 8),
+                      (uint8_t)out_len};
+    kp_writer_reserve(&r->out, sizeof(len) + out_len);
+    kp_write_raw(&r->out, len, sizeof(len));
+    kp_write_raw(&r->out, out, out_len);
+    finish(r);
+}
+
 /* SaslHandshake v0 was answered: this frame is the client's bare PLAIN
  * token (no request header), answered by a bare (empty) token on success.
  * Kafka closes the connection on failure without an answer. */
 static void raw_sasl_token(srv_conn *c, srv_req *r)
 {
+    if (c->scram) {
+        raw_scram_token(c, r);
+        return;
+    }
     char user[256];
     const char *msg;
     srv_plain_users *users = c->s->b->plain_users[c->listener];

@@ -4,8 +4,10 @@
  * time, persists each change and publishes the new version to every shard.
  *
  * Owns `<log.dir>/__cluster_metadata-0/`: a compacted partition log (the
- * storage engine's own) whose records are keyed by topic id and hold the
- * full state of one topic, or a tombstone when it is deleted. Compaction
+ * storage engine's own) whose records are keyed by topic id ('T' + id) and
+ * hold the full state of one topic, or a tombstone when it is deleted;
+ * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c;
+ * records with other first key bytes belong to others and are skipped. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
  *
@@ -24,6 +26,7 @@
 #include "errors.h"
 #include "logging.h"
 #include "partition.h"
+#include "scram_store.h"
 #include "srv_assert.h"
 #include "sstr.h"
 #include "st_log.h"
@@ -107,6 +110,7 @@ typedef struct replay_state {
     int rc;
     int done;
     replay_table tab;
+    srv_scram_edit *scram; /* credentials replayed so far (NULL until the first) */
 } replay_state;
 
 static size_t id_hash(const kp_uuid *id)
@@ -195,9 +199,32 @@ static int table_finish(replay_state *st)
     free(tb->t);
     free(tb->slot);
     memset(tb, 0, sizeof(*tb));
+    if (st->scram) {
+        srv_scram_edit *e = st->scram;
+        st->scram = NULL;
+        if (srv_scram_edit_finish(e, &m->scram) != 0) {
+            srv_meta_unref(m);
+            return KP_E_NOMEM;
+        }
+    }
     srv_meta_unref(st->m);
     st->m = m;
     return 0;
+}
+
+/* An 'S' record: a SCRAM credential or its tombstone. */
+static int replay_scram(replay_state *st, const kp_record *rec)
+{
+    if (!st->scram && !(st->scram = srv_scram_edit_new(NULL)))
+        return KP_E_NOMEM;
+    int rc =
+        srv_scram_record_apply(st->scram, rec->key.p, (size_t)rec->key.len, rec->value.p, rec->value.len);
+    if (rc == KP_E_INVALID) {
+        srv_warn("metadata log: undecodable SCRAM credential record at offset %lld skipped",
+                 (long long)rec->offset);
+        return 0;
+    }
+    return rc;
 }
 
 static void table_free(replay_table *tb)
@@ -219,6 +246,11 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
     kp_record rec;
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     while (kp_record_iter_next(&it, &rec) == 1) {
+        if (rec.key.len >= 1 && rec.key.p[0] == SRV_SCRAM_RECORD_KEY) {
+            if ((st->rc = replay_scram(st, &rec)) != 0)
+                return;
+            continue;
+        }
         if (rec.key.len != 17 || rec.key.p[0] != 'T')
             continue;
         kp_uuid id;
@@ -264,7 +296,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -275,6 +307,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_scram_edit_free(st.scram);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -334,7 +367,7 @@ int srv_controller_open(srv_broker *b)
         srv_error("cannot open metadata log %s: %s", dir, st_strerror(rc));
         return rc;
     }
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}, NULL};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(c->log)) {
@@ -355,6 +388,7 @@ int srv_controller_open(srv_broker *b)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_scram_edit_free(st.scram);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
@@ -362,7 +396,8 @@ int srv_controller_open(srv_broker *b)
     }
     srv_meta_unref(c->cur);
     c->cur = st.m;
-    srv_info("metadata: %d topics loaded from %s", c->cur->ntopics, dir);
+    srv_info("metadata: %d topics and %d SCRAM users loaded from %s", c->cur->ntopics,
+             srv_scram_set_nusers(c->cur->scram), dir);
     return 0;
 }
 
@@ -414,6 +449,11 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     srv_ctl_op *op = ax->op;
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
+        for (int i = 0; i < op->nscram; i++)
+            if (op->scram[i].error == 0) {
+                op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                op->scram[i].message = "metadata log append failed";
+            }
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip) {
                 op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
@@ -549,9 +589,40 @@ static int prepare_alter(srv_topic_spec *sp, const srv_topic *existing, srv_topi
     return 0;
 }
 
+static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, srv_meta *next);
+
+/* AlterUserScramCredentials: scram_store.c checks and encodes, the version
+ * gets the new credential set. */
+static void ctl_run_scram(srv_controller *c, srv_ctl_op *op)
+{
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    srv_scram_set *set = NULL;
+    int n = srv_scram_alter(c->cur->scram, op->scram, op->nscram, &bb, c->env.now(c->env.arg), &set);
+    srv_meta *next = n > 0 ? srv_meta_with_scram(c->cur, set) : NULL;
+    srv_scram_set_unref(set);
+    if (n > 0 && !next) {
+        for (int i = 0; i < op->nscram; i++) {
+            op->scram[i].error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            op->scram[i].message = "out of memory";
+        }
+    }
+    if (!next) {
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    srv_info("metadata: SCRAM credentials of %d user(s) changed", n);
+    ctl_append(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
+    if (op->kind == SRV_CTL_ALTER_SCRAM) {
+        ctl_run_scram(c, op);
+        return;
+    }
     srv_meta *next = srv_meta_ref(c->cur);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
@@ -631,10 +702,16 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         ctl_finish(c, op);
         return;
     }
+    ctl_append(c, op, &bb, next);
+}
+
+/* Persists bb's records (freeing bb), then publishes next (taking it). */
+static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, srv_meta *next)
+{
     kp_writer bw;
     kp_writer_init(&bw, 256);
-    int rc = kp_batch_builder_finish(&bb, &bw);
-    kp_batch_builder_free(&bb);
+    int rc = kp_batch_builder_finish(bb, &bw);
+    kp_batch_builder_free(bb);
     append_ctx *ax = calloc(1, sizeof(*ax));
     if (rc == 0 && ax) {
         ax->c = c;
@@ -655,6 +732,11 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip)
                 spec_error(&op->specs[i], KP_ERR_KAFKA_STORAGE_ERROR, "metadata log append failed");
+        for (int i = 0; i < op->nscram; i++)
+            if (op->scram[i].error == 0) {
+                op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                op->scram[i].message = "metadata log append failed";
+            }
         ctl_finish(c, op);
     }
 }

@@ -42,14 +42,22 @@ typedef struct srv_topic_spec {
  * returned when the change is durable and every shard serves it. */
 typedef struct srv_ctl_op srv_ctl_op;
 typedef void (*srv_ctl_done_fn)(srv_shard *on, srv_ctl_op *op);
-enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3, SRV_CTL_ALTER_CONFIGS = 4 };
+enum {
+    SRV_CTL_CREATE = 1,
+    SRV_CTL_DELETE = 2,
+    SRV_CTL_ADD_PARTITIONS = 3,
+    SRV_CTL_ALTER_CONFIGS = 4,
+    SRV_CTL_ALTER_SCRAM = 5, /* AlterUserScramCredentials: scram[], not specs[] */
+};
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */
     int kind;
     int validate_only;
     int nspecs;
     srv_topic_spec *specs; /* owned by the sender (often in its request's arena) */
-    srv_ctl_done_fn done;  /* runs on the submitting shard */
+    int nscram;
+    struct srv_scram_change *scram; /* SRV_CTL_ALTER_SCRAM (scram_store.h): results written back */
+    srv_ctl_done_fn done;           /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
     srv_ctl_op *next;

@@ -28,6 +28,7 @@
 #include "metrics_http.h"
 #include "controller.h"
 #include "partition.h"
+#include "config_keys.h"
 #include "sasl.h"
 #include "shard.h"
 #include "tls.h"
@@ -285,7 +286,8 @@ static int load_security(srv_broker *b)
                 return -1;
             }
         }
-        if (SRV_PROTO_IS_SASL(l->proto)) {
+        const char *mechs = srv_config_sec(&b->cfg, l->name, "sasl.enabled.mechanisms");
+        if (SRV_PROTO_IS_SASL(l->proto) && srv_cfgk_list_contains(mechs ? mechs : "", "PLAIN")) {
             const char *jaas = srv_config_sec(&b->cfg, l->name, "plain.sasl.jaas.config");
             if (!jaas ||
                 srv_jaas_parse_plain(jaas, strlen(jaas), &b->plain_users[i], err, sizeof(err)) != 0) {
