@@ -345,16 +345,12 @@ const srv_meta *srv_ctl_current(const srv_controller *c)
 
 static const srv_ctl_env broker_env;
 
-int srv_controller_open(srv_broker *b)
+/* Opens `<log_dir>/__cluster_metadata-0` on io and replays it into *out.
+ * Blocking: start-up and tools only. */
+static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_meta **out, char *dir,
+                           size_t dcap)
 {
-    srv_controller *c = srv_ctl_new(&broker_env, (int32_t)b->cfg.num_partitions);
-    if (!c)
-        return -ENOMEM;
-    c->env.arg = c;
-    c->b = b;
-    b->ctl = c;
-    char dir[4096];
-    int rc = st_partition_dir(dir, sizeof(dir), b->cfg.log_dirs[0], "__cluster_metadata", 0);
+    int rc = st_partition_dir(dir, dcap, log_dir, "__cluster_metadata", 0);
     if (rc)
         return rc;
     st_log_config lc;
@@ -362,24 +358,26 @@ int srv_controller_open(srv_broker *b)
     lc.compact = 1;
     lc.retention_ms = -1;
     lc.segment_bytes = 16u << 20;
-    rc = st_log_open(b->shards[0].io, dir, &lc, &c->log);
+    st_log *log = NULL;
+    rc = st_log_open(io, dir, &lc, &log);
     if (rc) {
         srv_error("cannot open metadata log %s: %s", dir, st_strerror(rc));
         return rc;
     }
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}, NULL};
+    *logp = log;
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL};
     if (!st.m)
         return -ENOMEM;
-    while (st.rc == 0 && st.next < st_log_high_watermark(c->log)) {
+    while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
         st.done = 0;
         int64_t before = st.next;
-        rc = st_log_read(c->log, st.next, 1u << 20, replay_cb, &st);
+        rc = st_log_read(log, st.next, 1u << 20, replay_cb, &st);
         if (rc < 0) {
             st.rc = rc;
             break;
         }
         while (!st.done)
-            st_io_wait(b->shards[0].io, 100);
+            st_io_wait(io, 100);
         if (st.next <= before && st.rc == 0) {
             st.rc = -EIO; /* no progress: the log is inconsistent */
             break;
@@ -394,11 +392,122 @@ int srv_controller_open(srv_broker *b)
         srv_meta_unref(st.m);
         return st.rc < 0 ? st.rc : -EIO;
     }
+    *out = st.m;
+    return 0;
+}
+
+int srv_controller_open(srv_broker *b)
+{
+    srv_controller *c = srv_ctl_new(&broker_env, (int32_t)b->cfg.num_partitions);
+    if (!c)
+        return -ENOMEM;
+    c->env.arg = c;
+    c->b = b;
+    b->ctl = c;
+    char dir[4096];
+    srv_meta *m = NULL;
+    int rc = open_and_replay(b->shards[0].io, b->cfg.log_dirs[0], &c->log, &m, dir, sizeof(dir));
+    if (rc)
+        return rc;
     srv_meta_unref(c->cur);
-    c->cur = st.m;
+    c->cur = m;
     srv_info("metadata: %d topics and %d SCRAM users loaded from %s", c->cur->ntopics,
              srv_scram_set_nusers(c->cur->scram), dir);
     return 0;
+}
+
+typedef struct bootstrap_append {
+    int done, rc;
+} bootstrap_append;
+
+static void bootstrap_appended(void *arg, int rc, int64_t base_offset)
+{
+    (void)base_offset;
+    bootstrap_append *ba = arg;
+    if (!ba->done) {
+        ba->done = 1;
+        ba->rc = rc;
+    }
+}
+
+static void bootstrap_accepted(void *arg, int rc, int64_t base_offset)
+{
+    if (rc)
+        bootstrap_appended(arg, rc, base_offset);
+}
+
+int srv_controller_bootstrap_scram(const char *log_dir, srv_scram_change *ch, int n, char *err, size_t errlen)
+{
+    st_io_config iocfg;
+    st_io_config_default(&iocfg);
+    st_io *io = NULL;
+    int rc = st_io_create(&iocfg, &io);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the I/O engine: %s", st_strerror(rc));
+        return -1;
+    }
+    char dir[4096];
+    st_log *log = NULL;
+    srv_meta *m = NULL;
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    kp_writer w;
+    kp_writer_init(&w, 256);
+    srv_scram_set *set = NULL;
+    int ret = -1;
+    rc = open_and_replay(io, log_dir, &log, &m, dir, sizeof(dir));
+    if (rc) {
+        snprintf(err, errlen, "cannot open or replay the metadata log in %s: %s", log_dir, st_strerror(rc));
+        goto out;
+    }
+    /* As kafka-storage format: the first users only, never over existing ones. */
+    if (srv_scram_set_nusers(m->scram) > 0) {
+        snprintf(err, errlen,
+                 "the metadata log %s already holds SCRAM credentials of %d user(s): nothing written", dir,
+                 srv_scram_set_nusers(m->scram));
+        goto out;
+    }
+    /* One change at a time: a user may get both mechanisms, which one
+     * AlterUserScramCredentials request refuses as altering it twice. */
+    int records = 0;
+    for (int i = 0; i < n; i++) {
+        srv_scram_set *next = NULL;
+        int r = srv_scram_alter(set, &ch[i], 1, &bb, srv_now_ms(), &next);
+        srv_scram_set_unref(set);
+        set = next;
+        records += r > 0 ? r : 0;
+        if (ch[i].error) {
+            snprintf(err, errlen, "user '%.*s': %s (error %d): nothing written",
+                     ch[i].user.len > 0 ? ch[i].user.len : 0, ch[i].user.len > 0 ? ch[i].user.p : "",
+                     ch[i].message ? ch[i].message : "refused", ch[i].error);
+            goto out;
+        }
+    }
+    if (records <= 0 || kp_batch_builder_finish(&bb, &w) != 0) {
+        snprintf(err, errlen, "nothing to write");
+        goto out;
+    }
+    bootstrap_append ba = {0, 0};
+    st_log_append_ordered(log, w.buf, w.len, bootstrap_accepted, bootstrap_appended, &ba);
+    while (!ba.done)
+        st_io_wait(io, 100);
+    if (ba.rc && ba.rc != ST_E_DUPLICATE) {
+        snprintf(err, errlen, "cannot append to the metadata log %s: %s", dir, st_strerror(ba.rc));
+        goto out;
+    }
+    ret = 0;
+out:
+    if (log && (rc = st_log_close(log)) != 0 && ret == 0) {
+        snprintf(err, errlen, "cannot close the metadata log %s: %s", dir, st_strerror(rc));
+        ret = -1;
+    }
+    srv_scram_set_unref(set);
+    if (m)
+        srv_meta_unref(m);
+    kp_writer_free(&w);
+    kp_batch_builder_free(&bb);
+    st_io_destroy(io);
+    return ret;
 }
 
 void srv_controller_close(srv_broker *b)

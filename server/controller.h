@@ -105,6 +105,15 @@ int srv_controller_open(srv_broker *b);
 void srv_controller_close(srv_broker *b);
 srv_meta *srv_controller_current(srv_broker *b); /* start-up only: a new ref */
 
+/* kbroker-storage format --add-scram, before the broker's first start:
+ * appends the records of the credential upserts ch[0..n-1] to the metadata
+ * log of log_dir (created when missing), through the same checks and
+ * encoder as AlterUserScramCredentials. Refuses (nothing written) when the
+ * log holds credentials already or any change is refused. Blocking, without
+ * shards: a tool. 0, or -1 with a message in err. */
+int srv_controller_bootstrap_scram(const char *log_dir, struct srv_scram_change *ch, int n, char *err,
+                                   size_t errlen);
+
 /* Submit from any shard, for req (which then waits on it) or for none
  * (NULL); op->done runs on the sender's shard when the change is durable and
  * every shard serves it. op must stay valid until then. */
