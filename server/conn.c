@@ -359,6 +359,12 @@ static void raw_scram_token(srv_conn *c, srv_req *r)
         srv_req_respond_then_close(r, NULL, c->s->b->cfg.connection_failed_authentication_delay_ms);
         return;
     }
+    /* out lives in the exchange's state: written before it is freed. */
+    uint8_t len[4] = {(uint8_t)(out_len >> 24), (uint8_t)(out_len >> 16), (uint8_t)(out_len >> 8),
+                      (uint8_t)out_len};
+    kp_writer_reserve(&r->out, sizeof(len) + out_len);
+    kp_write_raw(&r->out, len, sizeof(len));
+    kp_write_raw(&r->out, out, out_len);
     if (rc == SRV_SCRAM_DONE) {
         size_t ul;
         const char *user = srv_scram_server_user(c->scram, &ul);
@@ -368,11 +374,6 @@ static void raw_scram_token(srv_conn *c, srv_req *r)
         srv_scram_server_free(c->scram);
         c->scram = NULL;
     }
-    uint8_t len[4] = {(uint8_t)(out_len >> 24), (uint8_t)(out_len >> 16), (uint8_t)(out_len >> 8),
-                      (uint8_t)out_len};
-    kp_writer_reserve(&r->out, sizeof(len) + out_len);
-    kp_write_raw(&r->out, len, sizeof(len));
-    kp_write_raw(&r->out, out, out_len);
     finish(r);
 }
 
