@@ -322,8 +322,12 @@ class ScramTest(unittest.TestCase):
         self.config_command(user, "--alter", "--add-config", "SCRAM-SHA-256=[password=a]")
         self.config_command(user, "--alter", "--add-config", "SCRAM-SHA-512=[iterations=8192,password=b]")
         out = self.config_command(user, "--describe")
-        self.assertIn("SCRAM credential configs for user-principal '%s' are SCRAM-SHA-256=iterations=4096, "
-                      "SCRAM-SHA-512=iterations=8192" % user, out)
+        prefix = "SCRAM credential configs for user-principal '%s' are " % user
+        line = [ln for ln in out.splitlines() if ln.startswith(prefix)]
+        self.assertEqual(len(line), 1, out)
+        # Kafka lists the mechanisms in its own (hash) order.
+        self.assertEqual(set(line[0][len(prefix):].split(", ")),
+                         {"SCRAM-SHA-256=iterations=4096", "SCRAM-SHA-512=iterations=8192"})
 
     # ---- refusals -------------------------------------------------------------------------------
 
@@ -444,6 +448,21 @@ class ScramTest(unittest.TestCase):
         keys = api_versions_keys(self.raw("PLAINTEXT"))
         self.assertEqual(keys.get(50), (0, 0))
         self.assertEqual(keys.get(51), (0, 0))
+
+
+class ScramConfigTest(unittest.TestCase):
+    def test_enabled_scram_without_its_jaas_line_refuses_to_start(self):
+        """A SCRAM mechanism in sasl.enabled.mechanisms needs its listener.name.<l>.<mech>.sasl.jaas.config."""
+        pki = tempfile.mkdtemp(prefix="kb-pki-")
+        self.addCleanup(shutil.rmtree, pki, True)
+        make_pki(pki)
+        t = SecureTarget(pki, {"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256"})
+        self.addCleanup(t.stop)
+        with self.assertRaises(Exception) as ctx:
+            t.start()
+        want = "scram-sha-256.sasl.jaas.config" if t.kind == "kbroker" else \
+            "Could not find a 'KafkaServer' or 'sasl_plaintext.KafkaServer' entry in the JAAS configuration"
+        self.assertIn(want, str(ctx.exception))
 
 
 class ScramKbrokerTest(unittest.TestCase):
