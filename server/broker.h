@@ -187,12 +187,13 @@ int srv_req_auth_state(const srv_req *req);
 /* A connection's SASL session (conn.c keeps it; the SASL handlers and the
  * bare-token path fill it). */
 typedef struct srv_sasl_session {
-    int mech;             /* SRV_MECH_* chosen by the last SaslHandshake */
-    int bad_mech;         /* re-authentication asked for another mechanism: the token closes */
-    int oauth_error_sent; /* an OAUTHBEARER error challenge awaits the client's %x01 */
-    int reauth;           /* re-authenticating: the principal may not change */
-    int64_t expires_mono; /* srv_mono_ms() past which requests close the connection; 0 = never */
-    int64_t reauth_begin; /* srv_mono_ms() of the last re-authentication start */
+    int mech;                       /* SRV_MECH_* chosen by the last SaslHandshake */
+    int bad_mech;                   /* re-authentication asked for another mechanism: the token closes */
+    int oauth_error_sent;           /* an OAUTHBEARER error challenge awaits the client's %x01 */
+    int reauth;                     /* re-authenticating: the principal may not change */
+    int64_t expires_mono;           /* srv_mono_ms() past which requests close the connection; 0 = never */
+    int64_t reauth_begin;           /* srv_mono_ms() of the last re-authentication start */
+    struct srv_scram_server *scram; /* the SCRAM exchange under way, or NULL (freed with the connection) */
 } srv_sasl_session;
 /* NULL once the connection is gone. */
 srv_sasl_session *srv_req_sasl(srv_req *req);
@@ -206,6 +207,11 @@ int64_t srv_req_sasl_complete(srv_req *req, const char *principal, int64_t cred_
                               size_t cap);
 /* Moves the connection to `state`; principal ("User:name") when DONE. */
 void srv_req_set_auth(srv_req *req, int state, const char *principal);
+/* The SCRAM exchange (scram.h) the connection's SaslHandshake started, NULL
+ * for other mechanisms; set_scram hands it to the connection, which frees it
+ * (and a previous one) when it closes. */
+struct srv_scram_server *srv_req_scram(const srv_req *req);
+void srv_req_set_scram(srv_req *req, struct srv_scram_server *x);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the

@@ -765,6 +765,28 @@ static void note_unknown(srv_config *cfg, const char *key)
     logf_(cfg, SRV_LOG_WARN, "unknown config key '%.120s' ignored", key);
 }
 
+static const char *const SASL_MECH_NAMES[SRV_MECH_COUNT] = {
+    [SRV_MECH_NONE] = "",
+    [SRV_MECH_PLAIN] = "PLAIN",
+    [SRV_MECH_OAUTHBEARER] = "OAUTHBEARER",
+    [SRV_MECH_SCRAM_SHA_256] = "SCRAM-SHA-256",
+    [SRV_MECH_SCRAM_SHA_512] = "SCRAM-SHA-512",
+};
+
+const char *srv_sasl_mech_name(int m)
+{
+    SRV_ASSERT(m >= 0 && m < SRV_MECH_COUNT, "SASL mechanism %d out of range", m);
+    return SASL_MECH_NAMES[m];
+}
+
+int srv_sasl_mech_from_name(const char *name)
+{
+    for (int m = SRV_MECH_NONE + 1; m < SRV_MECH_COUNT; m++)
+        if (strcmp(name, SASL_MECH_NAMES[m]) == 0)
+            return m;
+    return SRV_MECH_NONE;
+}
+
 /* The ssl.* and sasl.* keys this broker reads (config.h: srv_config_sec). */
 static const char *const SEC_KEYS[] = {
     "ssl.keystore.type",
@@ -795,6 +817,8 @@ static const char *const SEC_KEYS[] = {
     "sasl.oauthbearer.scope.claim.name",
     "sasl.oauthbearer.clock.skew.seconds",
     "connections.max.reauth.ms",
+    "scram-sha-256.sasl.jaas.config",
+    "scram-sha-512.sasl.jaas.config",
     NULL,
 };
 
@@ -807,8 +831,13 @@ static int is_sec_key(const char *key)
      * per-mechanism settings) of a key that is not already one. */
     if (strncmp(key, "oauthbearer.", 12) == 0)
         return is_sec_key(key + 12);
-    if (strncmp(key, "plain.", 6) == 0 && strcmp(key + 6, "connections.max.reauth.ms") == 0)
-        return 1;
+    static const char reauth[] = "connections.max.reauth.ms";
+    static const char *const mech_prefixes[] = {"plain.", "scram-sha-256.", "scram-sha-512."};
+    for (size_t i = 0; i < sizeof(mech_prefixes) / sizeof(mech_prefixes[0]); i++) {
+        size_t pl = strlen(mech_prefixes[i]);
+        if (strncmp(key, mech_prefixes[i], pl) == 0 && strcmp(key + pl, reauth) == 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -862,7 +891,9 @@ const char *srv_config_sec(const srv_config *cfg, const char *listener, const ch
         return v;
     /* A broker reads its JAAS line only listener- and mechanism-prefixed:
      * Kafka 4.4 refuses to start with just sasl.jaas.config (checked). */
-    if (strcmp(key, "plain.sasl.jaas.config") == 0 || strcmp(key, "oauthbearer.sasl.jaas.config") == 0 ||
+    static const char jaas[] = ".sasl.jaas.config";
+    size_t kl = strlen(key);
+    if ((kl > sizeof(jaas) - 1 && strcmp(key + kl - (sizeof(jaas) - 1), jaas) == 0) ||
         strcmp(key, "oauthbearer.sasl.server.callback.handler.class") == 0)
         return NULL;
     return sec_get(cfg, key);
@@ -1164,25 +1195,40 @@ static int finish_listener_security(srv_config *cfg, const srv_listener *l, char
             mechs = "GSSAPI"; /* Kafka's default */
         char item[SRV_CONFIG_VALUE_MAX];
         srv_cfgk_list_iter it = {mechs, !*mechs};
-        int n = 0, plain = 0;
+        int n = 0;
         while (srv_cfgk_list_next(&it, item, sizeof(item))) {
-            if (strcmp(item, "PLAIN") != 0 && strcmp(item, "OAUTHBEARER") != 0)
+            int mech = srv_sasl_mech_from_name(item);
+            if (mech == SRV_MECH_NONE)
                 return srv_cfgk_fail(err, errlen,
                                      "listener %s: SASL mechanism '%.60s' in sasl.enabled.mechanisms is not "
-                                     "supported by this broker (supported: PLAIN, OAUTHBEARER)",
+                                     "supported by this broker (supported: PLAIN, SCRAM-SHA-256, "
+                                     "SCRAM-SHA-512, OAUTHBEARER)",
                                      ln, item);
-            plain |= strcmp(item, "PLAIN") == 0;
+            if (mech == SRV_MECH_OAUTHBEARER) {
+                n++; /* its settings are checked where its validator is built (oauth.c) */
+                continue;
+            }
+            const char *jaas_key = mech == SRV_MECH_PLAIN           ? "plain.sasl.jaas.config"
+                                   : mech == SRV_MECH_SCRAM_SHA_256 ? "scram-sha-256.sasl.jaas.config"
+                                                                    : "scram-sha-512.sasl.jaas.config";
+            /* Kafka loads a JAAS entry per enabled mechanism and fails the
+             * start without one; SCRAM's carries no users (they live in the
+             * metadata log) but must name ScramLoginModule. */
+            const char *jaas = srv_config_sec(cfg, ln, jaas_key);
+            if (!jaas)
+                return srv_cfgk_fail(err, errlen,
+                                     "listener %s: no JAAS configuration for mechanism %s: set "
+                                     "listener.name.%s.%s (brokers do not read the unprefixed "
+                                     "sasl.jaas.config, as in Kafka)",
+                                     ln, item, ln, jaas_key);
+            static const char scram_module[] = "org.apache.kafka.common.security.scram.ScramLoginModule";
+            if (jaas_key[0] == 's' && strstr(jaas, scram_module) == NULL)
+                return srv_cfgk_fail(err, errlen, "listener %s: %s must use %s", ln, jaas_key, scram_module);
             n++;
         }
         if (n == 0)
             return srv_cfgk_fail(err, errlen, "listener %s uses %s but sasl.enabled.mechanisms is empty", ln,
                                  CH_PROTOCOL[l->proto]);
-        if (plain && !srv_config_sec(cfg, ln, "plain.sasl.jaas.config"))
-            return srv_cfgk_fail(err, errlen,
-                                 "listener %s: no JAAS configuration for mechanism PLAIN: set "
-                                 "listener.name.%s.plain.sasl.jaas.config (brokers do not read the "
-                                 "unprefixed sasl.jaas.config, as in Kafka)",
-                                 ln, ln);
     }
     if (SRV_PROTO_IS_TLS(l->proto)) {
         const char *type = srv_config_sec(cfg, ln, "ssl.keystore.type");

@@ -105,7 +105,18 @@ enum srv_sec_proto { SRV_PROTO_PLAINTEXT = 0, SRV_PROTO_SSL, SRV_PROTO_SASL_PLAI
 #define SRV_PROTO_IS_SASL(p) ((p) == SRV_PROTO_SASL_PLAINTEXT || (p) == SRV_PROTO_SASL_SSL)
 
 /* SASL mechanisms served (sasl.enabled.mechanisms). */
-enum srv_sasl_mech { SRV_MECH_NONE = 0, SRV_MECH_PLAIN, SRV_MECH_OAUTHBEARER, SRV_MECH_COUNT };
+enum srv_sasl_mech {
+    SRV_MECH_NONE = 0,
+    SRV_MECH_PLAIN,
+    SRV_MECH_OAUTHBEARER,
+    SRV_MECH_SCRAM_SHA_256,
+    SRV_MECH_SCRAM_SHA_512,
+    SRV_MECH_COUNT
+};
+/* Kafka's name of mechanism m ("" for NONE), and the mechanism a name
+ * spells (SRV_MECH_NONE when we do not serve it). */
+const char *srv_sasl_mech_name(int m);
+int srv_sasl_mech_from_name(const char *name);
 
 /* ssl.*, sasl.* and listener.name.<l>.* values: kept apart from the key
  * table because inline PEM keys and JAAS lines outgrow SRV_CONFIG_VALUE_MAX,

@@ -39,8 +39,11 @@
 #include <string.h>
 
 #include "logging.h"
+#include "meta.h"
 #include "oauth.h"
 #include "sasl.h"
+#include "scram.h"
+#include "scram_store.h"
 #include "srv_assert.h"
 #include "tls.h"
 
@@ -131,6 +134,7 @@ static void conn_free(srv_conn *c)
     bufferevent_free(c->bev);
     srv_m_add(&s->metrics.connections_closed, 1);
     free(c->rx_frame);
+    srv_scram_server_free(c->sasl.scram);
     free(c);
 }
 
@@ -274,6 +278,21 @@ int64_t srv_req_sasl_complete(srv_req *r, const char *principal, int64_t cred_ex
     return sasl_complete(r->conn, principal, cred_exp_ms, msg, cap);
 }
 
+struct srv_scram_server *srv_req_scram(const srv_req *r)
+{
+    return r->conn ? r->conn->sasl.scram : NULL;
+}
+
+void srv_req_set_scram(srv_req *r, struct srv_scram_server *x)
+{
+    if (!r->conn) {
+        srv_scram_server_free(x);
+        return;
+    }
+    srv_scram_server_free(r->conn->sasl.scram);
+    r->conn->sasl.scram = x;
+}
+
 const char *srv_req_peer(const srv_req *r)
 {
     return r->conn ? r->conn->peer : "?";
@@ -375,11 +394,56 @@ void srv_req_fail_close(srv_req *r, const char *why)
     finish(r);
 }
 
+/* A bare SCRAM message after SaslHandshake v0: the server's message goes
+ * back bare too; the exchange ends authenticated or closed unanswered. */
+static void raw_scram_token(srv_conn *c, srv_req *r)
+{
+    const uint8_t *out;
+    size_t out_len;
+    const char *msg, *why;
+    char cmsg[300];
+    int rc = srv_scram_server_step(c->sasl.scram, r->frame, r->frame_len, srv_scram_set_lookup,
+                                   c->s->meta->scram, &out, &out_len, &msg, &why);
+    if (rc == SRV_SCRAM_DONE) {
+        size_t ul;
+        const char *user = srv_scram_server_user(c->sasl.scram, &ul);
+        char principal[300];
+        snprintf(principal, sizeof(principal), "User:%.*s", (int)ul, user);
+        if (sasl_complete(c, principal, 0, cmsg, sizeof(cmsg)) < 0) {
+            rc = SRV_SCRAM_FAILED;
+            msg = why = cmsg;
+        }
+    }
+    if (rc == SRV_SCRAM_FAILED) {
+        srv_info("failed authentication with %s on listener %s (%s: %s)", c->peer,
+                 c->s->b->cfg.listeners[c->listener].name, msg, why);
+        r->no_response = 1;
+        c->close_after_flush = 1;
+        srv_req_respond_then_close(r, NULL, c->s->b->cfg.connection_failed_authentication_delay_ms);
+        return;
+    }
+    /* out lives in the exchange's state: written before it is freed. */
+    uint8_t len[4] = {(uint8_t)(out_len >> 24), (uint8_t)(out_len >> 16), (uint8_t)(out_len >> 8),
+                      (uint8_t)out_len};
+    kp_writer_reserve(&r->out, sizeof(len) + out_len);
+    kp_write_raw(&r->out, len, sizeof(len));
+    kp_write_raw(&r->out, out, out_len);
+    if (rc == SRV_SCRAM_DONE) {
+        srv_scram_server_free(c->sasl.scram);
+        c->sasl.scram = NULL;
+    }
+    finish(r);
+}
+
 /* SaslHandshake v0 was answered: this frame is the client's bare SASL
  * token (no request header), answered by a bare token. Kafka closes the
  * connection on failure without an answer. */
 static void raw_sasl_token(srv_conn *c, srv_req *r)
 {
+    if (c->sasl.scram) {
+        raw_scram_token(c, r);
+        return;
+    }
     char user[256] = "", principal[300], cmsg[300];
     const char *msg = NULL;
     int64_t exp = 0;

@@ -4,8 +4,10 @@
  * time, persists each change and publishes the new version to every shard.
  *
  * Owns `<log.dir>/__cluster_metadata-0/`: a compacted partition log (the
- * storage engine's own) whose records are keyed by topic id and hold the
- * full state of one topic, or a tombstone when it is deleted. Compaction
+ * storage engine's own) whose records are keyed by topic id ('T' + id) and
+ * hold the full state of one topic, or a tombstone when it is deleted;
+ * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c;
+ * records with other first key bytes belong to others and are skipped. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
  *
@@ -24,6 +26,7 @@
 #include "errors.h"
 #include "logging.h"
 #include "partition.h"
+#include "scram_store.h"
 #include "srv_assert.h"
 #include "sstr.h"
 #include "st_log.h"
@@ -107,6 +110,7 @@ typedef struct replay_state {
     int rc;
     int done;
     replay_table tab;
+    srv_scram_edit *scram; /* credentials replayed so far (NULL until the first) */
 } replay_state;
 
 static size_t id_hash(const kp_uuid *id)
@@ -195,9 +199,32 @@ static int table_finish(replay_state *st)
     free(tb->t);
     free(tb->slot);
     memset(tb, 0, sizeof(*tb));
+    if (st->scram) {
+        srv_scram_edit *e = st->scram;
+        st->scram = NULL;
+        if (srv_scram_edit_finish(e, &m->scram) != 0) {
+            srv_meta_unref(m);
+            return KP_E_NOMEM;
+        }
+    }
     srv_meta_unref(st->m);
     st->m = m;
     return 0;
+}
+
+/* An 'S' record: a SCRAM credential or its tombstone. */
+static int replay_scram(replay_state *st, const kp_record *rec)
+{
+    if (!st->scram && !(st->scram = srv_scram_edit_new(NULL)))
+        return KP_E_NOMEM;
+    int rc =
+        srv_scram_record_apply(st->scram, rec->key.p, (size_t)rec->key.len, rec->value.p, rec->value.len);
+    if (rc == KP_E_INVALID) {
+        srv_warn("metadata log: undecodable SCRAM credential record at offset %lld skipped",
+                 (long long)rec->offset);
+        return 0;
+    }
+    return rc;
 }
 
 static void table_free(replay_table *tb)
@@ -219,6 +246,11 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
     kp_record rec;
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     while (kp_record_iter_next(&it, &rec) == 1) {
+        if (rec.key.len >= 1 && rec.key.p[0] == SRV_SCRAM_RECORD_KEY) {
+            if ((st->rc = replay_scram(st, &rec)) != 0)
+                return;
+            continue;
+        }
         if (rec.key.len != 17 || rec.key.p[0] != 'T')
             continue;
         kp_uuid id;
@@ -264,7 +296,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -275,6 +307,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_scram_edit_free(st.scram);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -312,6 +345,57 @@ const srv_meta *srv_ctl_current(const srv_controller *c)
 
 static const srv_ctl_env broker_env;
 
+/* Opens `<log_dir>/__cluster_metadata-0` on io and replays it into *out.
+ * Blocking: start-up and tools only. */
+static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_meta **out, char *dir,
+                           size_t dcap)
+{
+    int rc = st_partition_dir(dir, dcap, log_dir, "__cluster_metadata", 0);
+    if (rc)
+        return rc;
+    st_log_config lc;
+    st_log_config_default(&lc);
+    lc.compact = 1;
+    lc.retention_ms = -1;
+    lc.segment_bytes = 16u << 20;
+    st_log *log = NULL;
+    rc = st_log_open(io, dir, &lc, &log);
+    if (rc) {
+        srv_error("cannot open metadata log %s: %s", dir, st_strerror(rc));
+        return rc;
+    }
+    *logp = log;
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL};
+    if (!st.m)
+        return -ENOMEM;
+    while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
+        st.done = 0;
+        int64_t before = st.next;
+        rc = st_log_read(log, st.next, 1u << 20, replay_cb, &st);
+        if (rc < 0) {
+            st.rc = rc;
+            break;
+        }
+        while (!st.done)
+            st_io_wait(io, 100);
+        if (st.next <= before && st.rc == 0) {
+            st.rc = -EIO; /* no progress: the log is inconsistent */
+            break;
+        }
+    }
+    if (st.rc == 0)
+        st.rc = table_finish(&st);
+    table_free(&st.tab);
+    srv_scram_edit_free(st.scram);
+    if (st.rc) {
+        srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
+        srv_meta_unref(st.m);
+        return st.rc < 0 ? st.rc : -EIO;
+    }
+    *out = st.m;
+    return 0;
+}
+
 int srv_controller_open(srv_broker *b)
 {
     srv_controller *c = srv_ctl_new(&broker_env, (int32_t)b->cfg.num_partitions);
@@ -321,49 +405,109 @@ int srv_controller_open(srv_broker *b)
     c->b = b;
     b->ctl = c;
     char dir[4096];
-    int rc = st_partition_dir(dir, sizeof(dir), b->cfg.log_dirs[0], "__cluster_metadata", 0);
+    srv_meta *m = NULL;
+    int rc = open_and_replay(b->shards[0].io, b->cfg.log_dirs[0], &c->log, &m, dir, sizeof(dir));
     if (rc)
         return rc;
-    st_log_config lc;
-    st_log_config_default(&lc);
-    lc.compact = 1;
-    lc.retention_ms = -1;
-    lc.segment_bytes = 16u << 20;
-    rc = st_log_open(b->shards[0].io, dir, &lc, &c->log);
-    if (rc) {
-        srv_error("cannot open metadata log %s: %s", dir, st_strerror(rc));
-        return rc;
-    }
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}};
-    if (!st.m)
-        return -ENOMEM;
-    while (st.rc == 0 && st.next < st_log_high_watermark(c->log)) {
-        st.done = 0;
-        int64_t before = st.next;
-        rc = st_log_read(c->log, st.next, 1u << 20, replay_cb, &st);
-        if (rc < 0) {
-            st.rc = rc;
-            break;
-        }
-        while (!st.done)
-            st_io_wait(b->shards[0].io, 100);
-        if (st.next <= before && st.rc == 0) {
-            st.rc = -EIO; /* no progress: the log is inconsistent */
-            break;
-        }
-    }
-    if (st.rc == 0)
-        st.rc = table_finish(&st);
-    table_free(&st.tab);
-    if (st.rc) {
-        srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
-        srv_meta_unref(st.m);
-        return st.rc < 0 ? st.rc : -EIO;
-    }
     srv_meta_unref(c->cur);
-    c->cur = st.m;
-    srv_info("metadata: %d topics loaded from %s", c->cur->ntopics, dir);
+    c->cur = m;
+    srv_info("metadata: %d topics and %d SCRAM users loaded from %s", c->cur->ntopics,
+             srv_scram_set_nusers(c->cur->scram), dir);
     return 0;
+}
+
+typedef struct bootstrap_append {
+    int done, rc;
+} bootstrap_append;
+
+static void bootstrap_appended(void *arg, int rc, int64_t base_offset)
+{
+    (void)base_offset;
+    bootstrap_append *ba = arg;
+    if (!ba->done) {
+        ba->done = 1;
+        ba->rc = rc;
+    }
+}
+
+static void bootstrap_accepted(void *arg, int rc, int64_t base_offset)
+{
+    if (rc)
+        bootstrap_appended(arg, rc, base_offset);
+}
+
+int srv_controller_bootstrap_scram(const char *log_dir, srv_scram_change *ch, int n, char *err, size_t errlen)
+{
+    st_io_config iocfg;
+    st_io_config_default(&iocfg);
+    st_io *io = NULL;
+    int rc = st_io_create(&iocfg, &io);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the I/O engine: %s", st_strerror(rc));
+        return -1;
+    }
+    char dir[4096];
+    st_log *log = NULL;
+    srv_meta *m = NULL;
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    kp_writer w;
+    kp_writer_init(&w, 256);
+    srv_scram_set *set = NULL;
+    int ret = -1;
+    rc = open_and_replay(io, log_dir, &log, &m, dir, sizeof(dir));
+    if (rc) {
+        snprintf(err, errlen, "cannot open or replay the metadata log in %s: %s", log_dir, st_strerror(rc));
+        goto out;
+    }
+    /* As kafka-storage format: the first users only, never over existing ones. */
+    if (srv_scram_set_nusers(m->scram) > 0) {
+        snprintf(err, errlen,
+                 "the metadata log %s already holds SCRAM credentials of %d user(s): nothing written", dir,
+                 srv_scram_set_nusers(m->scram));
+        goto out;
+    }
+    /* One change at a time: a user may get both mechanisms, which one
+     * AlterUserScramCredentials request refuses as altering it twice. */
+    int records = 0;
+    for (int i = 0; i < n; i++) {
+        srv_scram_set *next = NULL;
+        int r = srv_scram_alter(set, &ch[i], 1, &bb, srv_now_ms(), &next);
+        srv_scram_set_unref(set);
+        set = next;
+        records += r > 0 ? r : 0;
+        if (ch[i].error) {
+            snprintf(err, errlen, "user '%.*s': %s (error %d): nothing written",
+                     ch[i].user.len > 0 ? ch[i].user.len : 0, ch[i].user.len > 0 ? ch[i].user.p : "",
+                     ch[i].message ? ch[i].message : "refused", ch[i].error);
+            goto out;
+        }
+    }
+    if (records <= 0 || kp_batch_builder_finish(&bb, &w) != 0) {
+        snprintf(err, errlen, "nothing to write");
+        goto out;
+    }
+    bootstrap_append ba = {0, 0};
+    st_log_append_ordered(log, w.buf, w.len, bootstrap_accepted, bootstrap_appended, &ba);
+    while (!ba.done)
+        st_io_wait(io, 100);
+    if (ba.rc && ba.rc != ST_E_DUPLICATE) {
+        snprintf(err, errlen, "cannot append to the metadata log %s: %s", dir, st_strerror(ba.rc));
+        goto out;
+    }
+    ret = 0;
+out:
+    if (log && (rc = st_log_close(log)) != 0 && ret == 0) {
+        snprintf(err, errlen, "cannot close the metadata log %s: %s", dir, st_strerror(rc));
+        ret = -1;
+    }
+    srv_scram_set_unref(set);
+    if (m)
+        srv_meta_unref(m);
+    kp_writer_free(&w);
+    kp_batch_builder_free(&bb);
+    st_io_destroy(io);
+    return ret;
 }
 
 void srv_controller_close(srv_broker *b)
@@ -414,6 +558,11 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     srv_ctl_op *op = ax->op;
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
+        for (int i = 0; i < op->nscram; i++)
+            if (op->scram[i].error == 0) {
+                op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                op->scram[i].message = "metadata log append failed";
+            }
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip) {
                 op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
@@ -549,9 +698,40 @@ static int prepare_alter(srv_topic_spec *sp, const srv_topic *existing, srv_topi
     return 0;
 }
 
+static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, srv_meta *next);
+
+/* AlterUserScramCredentials: scram_store.c checks and encodes, the version
+ * gets the new credential set. */
+static void ctl_run_scram(srv_controller *c, srv_ctl_op *op)
+{
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    srv_scram_set *set = NULL;
+    int n = srv_scram_alter(c->cur->scram, op->scram, op->nscram, &bb, c->env.now(c->env.arg), &set);
+    srv_meta *next = n > 0 ? srv_meta_with_scram(c->cur, set) : NULL;
+    srv_scram_set_unref(set);
+    if (n > 0 && !next) {
+        for (int i = 0; i < op->nscram; i++) {
+            op->scram[i].error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            op->scram[i].message = "out of memory";
+        }
+    }
+    if (!next) {
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    srv_info("metadata: SCRAM credentials of %d user(s) changed", n);
+    ctl_append(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
+    if (op->kind == SRV_CTL_ALTER_SCRAM) {
+        ctl_run_scram(c, op);
+        return;
+    }
     srv_meta *next = srv_meta_ref(c->cur);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
@@ -631,10 +811,16 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         ctl_finish(c, op);
         return;
     }
+    ctl_append(c, op, &bb, next);
+}
+
+/* Persists bb's records (freeing bb), then publishes next (taking it). */
+static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, srv_meta *next)
+{
     kp_writer bw;
     kp_writer_init(&bw, 256);
-    int rc = kp_batch_builder_finish(&bb, &bw);
-    kp_batch_builder_free(&bb);
+    int rc = kp_batch_builder_finish(bb, &bw);
+    kp_batch_builder_free(bb);
     append_ctx *ax = calloc(1, sizeof(*ax));
     if (rc == 0 && ax) {
         ax->c = c;
@@ -655,6 +841,11 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip)
                 spec_error(&op->specs[i], KP_ERR_KAFKA_STORAGE_ERROR, "metadata log append failed");
+        for (int i = 0; i < op->nscram; i++)
+            if (op->scram[i].error == 0) {
+                op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                op->scram[i].message = "metadata log append failed";
+            }
         ctl_finish(c, op);
     }
 }

@@ -42,14 +42,22 @@ typedef struct srv_topic_spec {
  * returned when the change is durable and every shard serves it. */
 typedef struct srv_ctl_op srv_ctl_op;
 typedef void (*srv_ctl_done_fn)(srv_shard *on, srv_ctl_op *op);
-enum { SRV_CTL_CREATE = 1, SRV_CTL_DELETE = 2, SRV_CTL_ADD_PARTITIONS = 3, SRV_CTL_ALTER_CONFIGS = 4 };
+enum {
+    SRV_CTL_CREATE = 1,
+    SRV_CTL_DELETE = 2,
+    SRV_CTL_ADD_PARTITIONS = 3,
+    SRV_CTL_ALTER_CONFIGS = 4,
+    SRV_CTL_ALTER_SCRAM = 5, /* AlterUserScramCredentials: scram[], not specs[] */
+};
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */
     int kind;
     int validate_only;
     int nspecs;
     srv_topic_spec *specs; /* owned by the sender (often in its request's arena) */
-    srv_ctl_done_fn done;  /* runs on the submitting shard */
+    int nscram;
+    struct srv_scram_change *scram; /* SRV_CTL_ALTER_SCRAM (scram_store.h): results written back */
+    srv_ctl_done_fn done;           /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
     srv_ctl_op *next;
@@ -96,6 +104,15 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out);
 int srv_controller_open(srv_broker *b);
 void srv_controller_close(srv_broker *b);
 srv_meta *srv_controller_current(srv_broker *b); /* start-up only: a new ref */
+
+/* kbroker-storage format --add-scram, before the broker's first start:
+ * appends the records of the credential upserts ch[0..n-1] to the metadata
+ * log of log_dir (created when missing), through the same checks and
+ * encoder as AlterUserScramCredentials. Refuses (nothing written) when the
+ * log holds credentials already or any change is refused. Blocking, without
+ * shards: a tool. 0, or -1 with a message in err. */
+int srv_controller_bootstrap_scram(const char *log_dir, struct srv_scram_change *ch, int n, char *err,
+                                   size_t errlen);
 
 /* Submit from any shard, for req (which then waits on it) or for none
  * (NULL); op->done runs on the sender's shard when the change is durable and

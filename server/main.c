@@ -7,6 +7,7 @@
  * nothing here runs on a shard's loop. Every way out of main() but --help
  * says why in the log first (a broker that exits silently cannot be fixed).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -32,6 +33,7 @@
 #include "oauth.h"
 #include "sasl.h"
 #include "shard.h"
+#include "srv_assert.h"
 #include "tls.h"
 
 static int mkdir_p(const char *path)
@@ -290,12 +292,19 @@ static int load_sasl_mechs(srv_broker *b, int l)
     char item[64];
     srv_cfgk_list_iter it = {mechs ? mechs : "", !mechs || !*mechs};
     while (srv_cfgk_list_next(&it, item, sizeof(item))) {
-        int m = strcmp(item, "OAUTHBEARER") == 0 ? SRV_MECH_OAUTHBEARER : SRV_MECH_PLAIN;
+        int m = srv_sasl_mech_from_name(item);
+        SRV_ASSERT(m != SRV_MECH_NONE, "listener %s: mechanism '%.60s' passed config.c's check", ln, item);
         if (has_mech(b, l, m) || b->n_sasl_mechs[l] == SRV_MECH_COUNT)
             continue;
         b->sasl_mechs[l][b->n_sasl_mechs[l]++] = (uint8_t)m;
-        const char *lower = m == SRV_MECH_OAUTHBEARER ? "oauthbearer" : "plain";
-        char key[64];
+        /* The mechanism prefix is its name in lower case, as Kafka's
+         * listener.name.<l>.<mechanism>.<key> overrides spell it. */
+        char key[96], lower[32];
+        const char *name = srv_sasl_mech_name(m);
+        size_t i = 0;
+        for (; name[i] && i + 1 < sizeof(lower); i++)
+            lower[i] = (char)tolower((unsigned char)name[i]);
+        lower[i] = 0;
         snprintf(key, sizeof(key), "%s.connections.max.reauth.ms", lower);
         const char *v = srv_config_sec(&b->cfg, ln, key);
         if (!v)

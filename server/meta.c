@@ -8,6 +8,7 @@
  */
 #include "srv_assert.h"
 #include "meta.h"
+#include "scram_store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ void srv_meta_unref(srv_meta *m)
         srv_topic_free(&m->topics[i]);
     free(m->topics);
     free(m->by_id);
+    srv_scram_set_unref(m->scram);
     free(m);
 }
 
@@ -216,8 +218,19 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
     if (upsert && !inserted && srv_topic_copy(&m->topics[m->ntopics++], upsert))
         goto fail;
     srv_meta_index(m);
+    m->scram = srv_scram_set_ref(base->scram);
     return m;
 fail:
     srv_meta_unref(m);
     return NULL;
+}
+
+srv_meta *srv_meta_with_scram(const srv_meta *base, struct srv_scram_set *scram)
+{
+    srv_meta *m = srv_meta_derive(base, NULL, NULL);
+    if (!m)
+        return NULL;
+    srv_scram_set_unref(m->scram);
+    m->scram = srv_scram_set_ref(scram);
+    return m;
 }

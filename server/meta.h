@@ -34,6 +34,8 @@ struct srv_meta {
     int ntopics;
     srv_topic *topics; /* sorted by name */
     int *by_id;        /* topic indexes sorted by id (NULL: search linearly) */
+    /* SCRAM credentials (scram_store.h): shared by versions, NULL when none. */
+    struct srv_scram_set *scram;
 };
 
 srv_meta *srv_meta_new_empty(void);
@@ -58,6 +60,9 @@ int srv_topic_name_valid(kp_str name);
 /* A new version: `base` with `upsert` replacing or adding its topic (by id)
  * and `remove` (an id) taken out. NULL when memory ran out. */
 srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const kp_uuid *remove);
+/* A new version: `base`'s topics with the credential set `scram` (which
+ * the version references). NULL when memory ran out. */
+srv_meta *srv_meta_with_scram(const srv_meta *base, struct srv_scram_set *scram);
 /* (Re)builds m's by-id index of m->topics. */
 void srv_meta_index(srv_meta *m);
 /* Deep copy; on failure dst holds what was copied, for srv_topic_free. */

@@ -27,6 +27,8 @@ const srv_api *srv_api_table(size_t *count);
 void srv_h_api_versions(srv_req *req);
 void srv_h_sasl_handshake(srv_req *req);
 void srv_h_sasl_authenticate(srv_req *req);
+void srv_h_describe_user_scram_credentials(srv_req *req);
+void srv_h_alter_user_scram_credentials(srv_req *req);
 void srv_h_metadata(srv_req *req);
 void srv_h_produce(srv_req *req);
 void srv_h_fetch(srv_req *req);

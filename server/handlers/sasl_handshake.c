@@ -1,9 +1,11 @@
 /*
  * sasl_handshake.c — SaslHandshake v0-1: picks the SASL mechanism of a
- * connection on a SASL listener (PLAIN and OAUTHBEARER), also when an
- * authenticated connection re-authenticates (KIP-368, started by conn.c).
+ * connection on a SASL listener among its sasl.enabled.mechanisms (PLAIN,
+ * SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER), also when an authenticated
+ * connection re-authenticates (KIP-368, started by conn.c).
  *
- * Owns the handshake's answers and state moves. Must not: check
+ * Owns the handshake's answers and state moves, and starting a SCRAM
+ * exchange. Must not: check
  * credentials (sasl_authenticate.c and conn.c's bare-token path do).
  */
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "logging.h"
+#include "scram.h"
 
 void srv_h_sasl_handshake(srv_req *req)
 {
@@ -18,14 +21,13 @@ void srv_h_sasl_handshake(srv_req *req)
     kp_sasl_handshake_response resp;
     kp_sasl_handshake_response_init(&resp);
     int state = srv_req_auth_state(req);
-    static const char *const names[SRV_MECH_COUNT] = {"", "PLAIN", "OAUTHBEARER"};
     const srv_broker *b = req->shard->b;
     kp_str mechs[SRV_MECH_COUNT];
     int nmechs = 0, chosen = SRV_MECH_NONE;
     for (int i = 0; i < b->n_sasl_mechs[req->listener]; i++) {
         int m = b->sasl_mechs[req->listener][i];
-        mechs[nmechs++] = kp_str_c(names[m]);
-        if (kp_str_eq(q->mechanism, names[m]))
+        mechs[nmechs++] = kp_str_c(srv_sasl_mech_name(m));
+        if (kp_str_eq(q->mechanism, srv_sasl_mech_name(m)))
             chosen = m;
     }
     if (state != SRV_AUTH_WAIT_HANDSHAKE) {
@@ -57,7 +59,17 @@ void srv_h_sasl_handshake(srv_req *req)
     if (ss->bad_mech)
         srv_debug(
             "SASL mechanism '%s' requested by %s is not supported for re-authentication of mechanism '%s'",
-            names[chosen], srv_req_peer(req), names[ss->mech]);
+            srv_sasl_mech_name(chosen), srv_req_peer(req), srv_sasl_mech_name(ss->mech));
+    srv_req_set_scram(req, NULL);
+    if (!ss->bad_mech && (chosen == SRV_MECH_SCRAM_SHA_256 || chosen == SRV_MECH_SCRAM_SHA_512)) {
+        struct srv_scram_server *x =
+            srv_scram_server_new(chosen == SRV_MECH_SCRAM_SHA_256 ? SRV_SCRAM_SHA256 : SRV_SCRAM_SHA512);
+        if (!x) {
+            srv_req_fail_close(req, "out of memory starting a SCRAM exchange");
+            return;
+        }
+        srv_req_set_scram(req, x);
+    }
     srv_req_set_auth(
         req, req->kr.hdr.request_api_version == 0 ? SRV_AUTH_WAIT_RAW_TOKEN : SRV_AUTH_WAIT_AUTHENTICATE,
         NULL);
