@@ -511,13 +511,14 @@ class SecurityMatrixTest(unittest.TestCase):
         m = JAVA_CASE.match(line)
         if m:  # java/Main's CASE lines: secmatrix/<listener>/<mechanism>
             with cls.lock:
-                cls.results[("java", m.group(2), m.group(3))] = (m.group(1), "%.1fs %s" % (int(m.group(4)) / 1000,
-                                                                                           m.group(5) or ""))
+                cls.results[("java", m.group(2), m.group(3))] = (m.group(1), m.group(5) or "",
+                                                                 "%.1fs" % (int(m.group(4)) / 1000))
             return
         parts = line.split(" ", 6)
         if len(parts) >= 6 and parts[0] == "SECCASE":
             with cls.lock:
-                cls.results[(parts[1], parts[2], parts[3])] = (parts[4], " ".join(parts[5:]))
+                cls.results[(parts[1], parts[2], parts[3])] = (parts[4], parts[6] if len(parts) > 6 else "",
+                                                               parts[5])
 
     @classmethod
     def start_runners(cls):
@@ -561,8 +562,8 @@ class SecurityMatrixTest(unittest.TestCase):
             for ln in r.out.splitlines():
                 cls.record(ln)
         # Every cell as its runner saw it (seconds included), for the log of the run.
-        for (client, lst, mech), (status, detail) in sorted(cls.results.items()):
-            print("SECCASE %s %s %s %s %s" % (client, lst, mech, status, detail[:300]))
+        for (client, lst, mech), (status, detail, secs) in sorted(cls.results.items()):
+            print("SECCASE %s %s %s %s %s %s" % (client, lst, mech, status, secs, detail[:300]))
 
     def cell(self, client, runner, listener, mech):
         if mech.startswith("SCRAM") and self.scram_error:
@@ -587,7 +588,7 @@ class SecurityMatrixTest(unittest.TestCase):
             self.fail("%s reported nothing for %s/%s (%s); runner output tail:\n%s"
                       % (client, listener, mech, err or "exit %s" % getattr(self.runners.get(runner), "rc", "?"),
                          out[-3000:]))
-        status, detail = got
+        status, detail, _secs = got
         if status == "SKIP":
             self.skipTest(detail)
         if status != "PASS":
