@@ -354,6 +354,8 @@ from common import is_kbroker, kbroker_differs  # noqa: E402
 from secure import JAAS, USERS, SecureTarget, make_pki, scram_upsert  # noqa: E402
 
 JAVA_CASE = re.compile(r"^CASE (PASS|FAIL) secmatrix/(\w+)/([\w-]+) \((\d+) ms\)(?:: (.*))?$")
+
+
 def scram_login(addr, user, password, mech):
     """A raw RFC 5802 exchange (SaslHandshake v1, SaslAuthenticate v1) on a SASL_PLAINTEXT listener; raises
     unless the broker accepts it and proves it knows the credential."""
@@ -475,7 +477,7 @@ class SecurityMatrixTest(unittest.TestCase):
                    KB_BOOTSTRAP=cls.t.addr("PLAINTEXT"), KB_SEC_CRED_PLAIN="alice:" + USERS["alice"])
         for lst in ("PLAINTEXT", "SSL", "MTLS", "SASL_PLAINTEXT", "SASL_SSL"):
             env["KB_SEC_BOOTSTRAP_" + lst] = cls.t.addr(lst)
-        assert 'user_alice="alice-secret"' in JAAS
+        assert 'user_alice="%s"' % USERS["alice"] in JAAS, "secure.JAAS no longer has the PLAIN user the clients use"
         cls.scram_error = cls.scram_missing
         for mech, (user, pw) in SCRAM_USERS.items():
             env["KB_SEC_CRED_" + mech.replace("-", "_")] = "%s:%s" % (user, pw)
