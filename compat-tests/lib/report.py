@@ -31,9 +31,51 @@ CLIENTS = {
     "kafkajs_groups.test.mjs": "KafkaJS 2.2.4 groups",
     "platformatic.test.mjs": "@platformatic/kafka 1.35",
     "platformatic_consumer_protocol.test.mjs": "@platformatic/kafka (KIP-848 consumer protocol)",
+    "py/test_security_matrix.py": "every client over SSL, mTLS, SASL (PLAIN, SCRAM)",
 }
 
-UNITTEST_LINE = re.compile(r"^(\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|"
+# The security matrix (py/test_security_matrix.py): one method test_<client>__<cell> per client and cell.
+MATRIX_FILE = "py/test_security_matrix.py"
+MATRIX_CLIENTS = {
+    "confluent17": "confluent-kafka 1.7 (librdkafka 2.0.2)", "kafka_python2": "kafka-python 2.0.2",
+    "kcat": "kcat (librdkafka 2.0.2)", "confluent2": "confluent-kafka 2.x (librdkafka 2.16)",
+    "kafka_python3": "kafka-python 3.0", "aiokafka": "aiokafka 0.14", "java": "kafka-clients 4.4 (Java)",
+    "franz": "franz-go 1.22", "sarama": "sarama 1.61", "kafkago": "kafka-go 0.4.51", "kafkajs": "KafkaJS 2.2.4",
+    "platformatic": "@platformatic/kafka 1.35",
+}
+MATRIX_CELLS = (("ssl", "SSL"), ("mtls", "mTLS"), ("sasl_plaintext_plain", "SASL_PLAINTEXT PLAIN"),
+                ("sasl_ssl_plain", "SASL_SSL PLAIN"), ("sasl_plaintext_scram256", "SASL_PLAINTEXT SCRAM-256"),
+                ("sasl_ssl_scram256", "SASL_SSL SCRAM-256"), ("sasl_plaintext_scram512", "SASL_PLAINTEXT SCRAM-512"),
+                ("sasl_ssl_scram512", "SASL_SSL SCRAM-512"))
+MATRIX_MARK = {"ok": "pass", "FAIL": "**FAIL**", "ERROR": "**FAIL**", "expected failure": "xfail",
+               "unexpected success": "**FAIL** (unexpected success)"}
+
+
+def matrix_section(rows):
+    """One table per target: client x listener/mechanism, from the matrix file's unittest lines."""
+    out = []
+    for r in rows:
+        if r["rel"] != MATRIX_FILE:
+            continue
+        status = {}
+        for name, _tid, st in UNITTEST_LINE.findall(read(r["log"])):
+            client, _, cell = name[len("test_"):].partition("__")
+            status[(client, cell)] = MATRIX_MARK.get(st, "skip" if st.startswith("skipped") else st)
+        if not status:
+            continue
+        out.append("### Security matrix, %s\n" % r["label"])
+        out.append("| client | " + " | ".join(lab for _, lab in MATRIX_CELLS) + " |")
+        out.append("|---|" + "---|" * len(MATRIX_CELLS))
+        for client, label in MATRIX_CLIENTS.items():
+            out.append("| %s | %s |" % (label, " | ".join(status.get((client, c), "—") for c, _ in MATRIX_CELLS)))
+        out.append("")
+    if out:
+        out.insert(0, "## Security matrix\n\nA produce/consume round trip with a consumer group per cell "
+                      "(`py/test_security_matrix.py`); skips and expected failures carry their reasons in the "
+                      "target's section below.\n")
+    return out
+
+UNITTEST_LINE = re.compile(r"^(\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped[^\n]*|expected failure|"
                            r"unexpected success)$", re.M | re.S)
 SKIP_RE = re.compile(r"^SKIP-REASON (.*?): (.*)$", re.M)
 XFAIL_RE = re.compile(r"^XFAIL-REASON (.*?): (.*)$", re.M)
@@ -113,7 +155,7 @@ def main():
         for tid, reason in SKIP_RE.findall(text):
             skips.setdefault((r["label"], reason), []).append("%s: %s" % (r["rel"], short_test(tid)))
         for tid, reason in XFAIL_RE.findall(text):
-            xfails.setdefault(r["label"], []).append("%s: %s — %s" % (r["rel"], short_test(tid), reason))
+            xfails.setdefault(r["label"], {}).setdefault((r["rel"], reason), []).append(short_test(tid))
         failed = FAIL_RE.findall(text)
         for t in failed:
             fails.setdefault(r["label"], []).append("%s: %s" % (r["rel"], t.strip()))
@@ -157,6 +199,7 @@ def main():
     o.append("")
     o.append("Seconds per file and target are in run.sh's output; the logs of this run were in a "
              "`kb-compat-run.*` temp directory.\n")
+    o.extend(matrix_section(rows))
     for lab in labels:
         secs = sum(r["secs"] for r in rows if r["label"] == lab)
         o.append("## %s (%d s)\n" % (lab, secs))
@@ -176,10 +219,11 @@ def main():
                 what = "; ".join("`%s` (%s)" % (f, ", ".join(sorted(n))) for f, n in sorted(per_file.items()))
                 o.append("- %s — %s" % (what, reason))
             o.append("")
-        xl = xfails.get(lab, [])
+        xl = xfails.get(lab, {})
         if xl:
             o.append("Known kbroker differences from Kafka (expected failures, counted as skips):\n")
-            o.extend("- %s" % x for x in xl)
+            # One line per file and reason: the security matrix alone has dozens of cells per reason.
+            o.extend("- %s: %s — %s" % (rel, ", ".join(sorted(tests)), reason) for (rel, reason), tests in xl.items())
             o.append("")
         if not fl and not reasons and not xl:
             o.append("Everything passed, nothing skipped.\n")

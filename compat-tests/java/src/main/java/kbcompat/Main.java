@@ -50,6 +50,7 @@ public final class Main {
         ClientCases.register(env);
         StreamsCases.register(env);
         ToolCases.register(env);
+        SecurityCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");
