@@ -107,6 +107,7 @@ typedef struct replay_state {
     int rc;
     int done;
     replay_table tab;
+    srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
 } replay_state;
 
 static size_t id_hash(const kp_uuid *id)
@@ -192,6 +193,8 @@ static int table_finish(replay_state *st)
             m->topics[m->ntopics++] = tb->t[i];
     qsort(m->topics, (size_t)m->ntopics, sizeof(srv_topic), cmp_by_name);
     srv_meta_index(m);
+    m->quotas = st->quotas; /* the replay's reference moves in */
+    st->quotas = NULL;
     free(tb->t);
     free(tb->slot);
     memset(tb, 0, sizeof(*tb));
@@ -209,6 +212,24 @@ static void table_free(replay_table *tb)
     memset(tb, 0, sizeof(*tb));
 }
 
+/* Client quotas: each record holds the whole state of one entity. */
+static void replay_quota(replay_state *st, const kp_record *rec)
+{
+    int bad = 0;
+    srv_quota_set *nq = srv_quota_replay(st->quotas, rec->key, rec->value, &bad);
+    if (!nq && bad) {
+        srv_warn("metadata log: undecodable client quota record at offset %lld skipped",
+                 (long long)rec->offset);
+        return;
+    }
+    if (!nq) {
+        st->rc = KP_E_NOMEM;
+        return;
+    }
+    srv_quota_set_unref(st->quotas);
+    st->quotas = nq;
+}
+
 static void replay_apply_batch(replay_state *st, const kp_batch *b)
 {
     if (b->h.attributes & KP_ATTR_CODEC_MASK) {
@@ -219,6 +240,12 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
     kp_record rec;
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     while (kp_record_iter_next(&it, &rec) == 1) {
+        if (rec.key.len > 0 && rec.key.p[0] == 'Q') {
+            replay_quota(st, &rec);
+            if (st->rc)
+                return;
+            continue;
+        }
         if (rec.key.len != 17 || rec.key.p[0] != 'T')
             continue;
         kp_uuid id;
@@ -264,7 +291,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -275,6 +302,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_quota_set_unref(st.quotas);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -334,7 +362,7 @@ int srv_controller_open(srv_broker *b)
         srv_error("cannot open metadata log %s: %s", dir, st_strerror(rc));
         return rc;
     }
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}, NULL};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(c->log)) {
@@ -355,6 +383,7 @@ int srv_controller_open(srv_broker *b)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_quota_set_unref(st.quotas);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
@@ -362,7 +391,8 @@ int srv_controller_open(srv_broker *b)
     }
     srv_meta_unref(c->cur);
     c->cur = st.m;
-    srv_info("metadata: %d topics loaded from %s", c->cur->ntopics, dir);
+    srv_info("metadata: %d topics and %d client quota entities loaded from %s", c->cur->ntopics,
+             c->cur->quotas ? c->cur->quotas->n : 0, dir);
     return 0;
 }
 
@@ -414,6 +444,12 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     srv_ctl_op *op = ax->op;
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
+        for (int i = 0; i < op->nquotas; i++)
+            if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
+                op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log: %s",
+                         st_strerror(rc));
+            }
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip) {
                 op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
@@ -549,9 +585,71 @@ static int prepare_alter(srv_topic_spec *sp, const srv_topic *existing, srv_topi
     return 0;
 }
 
+static void ctl_append_batch(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, srv_meta *next);
+
+/* AlterClientQuotas: each valid entry changes one entity; its record holds
+ * the entity's whole new state (a tombstone once no quota is left), so the
+ * compacted log keeps exactly the latest state of each entity. */
+static void ctl_run_quotas(srv_controller *c, srv_ctl_op *op)
+{
+    srv_quota_set *q = c->cur->quotas ? srv_quota_set_ref(c->cur->quotas) : srv_quota_set_new();
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int changes = 0;
+    int64_t now = c->env.now(c->env.arg);
+    for (int i = 0; q && i < op->nquotas; i++) {
+        srv_quota_alter *qa = &op->quotas[i];
+        if (qa->skip)
+            continue;
+        qa->error = srv_quota_validate(&qa->entity, qa->ops, qa->nops, qa->message, sizeof(qa->message));
+        if (qa->error || op->validate_only)
+            continue;
+        srv_quota_set *nq = srv_quota_apply(q, &qa->entity, qa->ops, qa->nops);
+        kp_writer kw, vw;
+        kp_writer_init(&kw, 64);
+        kp_writer_init(&vw, 64);
+        const srv_quota_entry *e = nq ? srv_quota_find(nq, &qa->entity) : NULL;
+        int rc = nq ? srv_quota_record_key(&kw, &qa->entity) : KP_E_NOMEM;
+        if (rc == 0 && e)
+            rc = srv_quota_record_value(&vw, e);
+        if (rc == 0)
+            rc = kp_batch_builder_add(&bb, now, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                      e ? (kp_bytes){vw.buf, (int32_t)vw.len} : KP_BYTES_NULL, NULL, 0);
+        kp_writer_free(&kw);
+        kp_writer_free(&vw);
+        if (rc) {
+            srv_quota_set_unref(nq);
+            qa->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            snprintf(qa->message, sizeof(qa->message), "out of memory");
+            continue;
+        }
+        srv_quota_set_unref(q);
+        q = nq;
+        changes++;
+    }
+    srv_meta *next = changes && q ? srv_meta_with_quotas(c->cur, q) : NULL;
+    srv_quota_set_unref(q);
+    if (!next) {
+        if (changes)
+            for (int i = 0; i < op->nquotas; i++)
+                if (!op->quotas[i].error && !op->quotas[i].skip) {
+                    op->quotas[i].error = KP_ERR_UNKNOWN_SERVER_ERROR;
+                    snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "out of memory");
+                }
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    ctl_append_batch(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
+    if (op->kind == SRV_CTL_ALTER_QUOTAS) {
+        ctl_run_quotas(c, op);
+        return;
+    }
     srv_meta *next = srv_meta_ref(c->cur);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
@@ -631,6 +729,14 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         ctl_finish(c, op);
         return;
     }
+    ctl_append_batch(c, op, &bb, next);
+}
+
+/* Persists the records in bb, then publishes next (whose reference moves
+ * in); a failure answers every unanswered part of op with the error. */
+static void ctl_append_batch(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bbp, srv_meta *next)
+{
+    kp_batch_builder bb = *bbp;
     kp_writer bw;
     kp_writer_init(&bw, 256);
     int rc = kp_batch_builder_finish(&bb, &bw);
@@ -655,6 +761,11 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip)
                 spec_error(&op->specs[i], KP_ERR_KAFKA_STORAGE_ERROR, "metadata log append failed");
+        for (int i = 0; i < op->nquotas; i++)
+            if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
+                op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
+            }
         ctl_finish(c, op);
     }
 }

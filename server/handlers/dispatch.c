@@ -46,6 +46,8 @@ static const srv_api apis[] = {
     {KP_API_OFFSET_DELETE, 0, 0, srv_h_offset_delete},
     {KP_API_DESCRIBE_CLUSTER, 0, 1, srv_h_describe_cluster},
     {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers},
+    {KP_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, srv_h_describe_client_quotas},
+    {KP_API_ALTER_CLIENT_QUOTAS, 0, 1, srv_h_alter_client_quotas},
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
     {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat},
     {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe},
