@@ -75,6 +75,8 @@ struct srv_shard {
     struct srv_fetch_wait *waits;              /* long polls parked on this shard (fetch_wait.c) */
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
+    struct srv_throttle *throttle;             /* client quota rates of this shard's clients */
+    struct srv_connlimit *connlimit;           /* SRV_ACCEPT_SHARD: connection counts (throttle_conn.h) */
     int64_t now_ms;                            /* cached at each tick and event */
     unsigned ticks;
     srv_shard_metrics metrics;
@@ -177,6 +179,12 @@ enum srv_auth_state {
 int srv_req_auth_state(const srv_req *req);
 /* Moves the connection to `state`; principal ("User:name") when DONE. */
 void srv_req_set_auth(srv_req *req, int state, const char *principal);
+/* The principal's name ("ANONYMOUS" for User:ANONYMOUS), as client quotas
+ * name users; in the request's arena. */
+kp_str srv_req_user(srv_req *req);
+/* KIP-219: the connection reads no further request for ms (its answers
+ * still leave): a quota's throttle time. */
+void srv_req_mute(srv_req *req, int64_t ms);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the

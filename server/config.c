@@ -254,6 +254,16 @@ static const keydef BKEYS[] = {
      "listen() backlog of each listening socket.", NULL},
     {"max.connections", SRV_TYPE_INT, USE_APPLY, "2147483647", 0, INT32_MAX, NULL, NULL,
      "Most client connections open at once; further ones are closed on accept.", NULL},
+    {"max.connections.per.ip", SRV_TYPE_INT, USE_APPLY, "2147483647", 0, INT32_MAX, NULL, NULL,
+     "Most connections from one address; further ones are closed on accept.", NULL},
+    {"max.connections.per.ip.overrides", SRV_TYPE_STRING, USE_APPLY, "", 0, 0, NULL, NULL,
+     "Per-address limits instead of max.connections.per.ip: a list of host:count.", NULL},
+    {"max.connection.creation.rate", SRV_TYPE_INT, USE_APPLY, "2147483647", 0, INT32_MAX, NULL, NULL,
+     "New connections per second a listener accepts; accepting waits when it is reached.", NULL},
+    {"quota.window.num", SRV_TYPE_INT, USE_APPLY, "11", 1, 64, NULL, NULL,
+     "Samples kept in memory for client quotas.", NULL},
+    {"quota.window.size.seconds", SRV_TYPE_INT, USE_APPLY, "1", 1, INT32_MAX, NULL, NULL,
+     "Time span of each sample for client quotas.", NULL},
     {"connections.max.idle.ms", SRV_TYPE_LONG, USE_APPLY, "600000", 0, 0, NULL, NULL,
      "Close connections idle for longer than this.", NULL},
     {"queued.max.request.bytes", SRV_TYPE_LONG, USE_APPLY, "-1", 0, 0, NULL, NULL,
@@ -1370,6 +1380,12 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->socket_receive_buffer_bytes = (int32_t)bi64(cfg, "socket.receive.buffer.bytes");
     cfg->socket_listen_backlog_size = (int32_t)bi64(cfg, "socket.listen.backlog.size");
     cfg->max_connections = (int32_t)bi64(cfg, "max.connections");
+    cfg->max_connections_per_ip = (int32_t)bi64(cfg, "max.connections.per.ip");
+    snprintf(cfg->max_connections_per_ip_overrides, sizeof(cfg->max_connections_per_ip_overrides), "%s",
+             bval_name(cfg, "max.connections.per.ip.overrides"));
+    cfg->max_connection_creation_rate = (int32_t)bi64(cfg, "max.connection.creation.rate");
+    cfg->quota_window_num = (int32_t)bi64(cfg, "quota.window.num");
+    cfg->quota_window_size_seconds = (int32_t)bi64(cfg, "quota.window.size.seconds");
     cfg->connections_max_idle_ms = bi64(cfg, "connections.max.idle.ms");
     cfg->queued_max_request_bytes = bi64(cfg, "queued.max.request.bytes");
     cfg->offsets_retention_minutes = (int32_t)bi64(cfg, "offsets.retention.minutes");

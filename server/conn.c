@@ -64,8 +64,10 @@ struct srv_conn {
     int tls_up; /* the TLS handshake completed */
     int auth;   /* enum srv_auth_state */
     int close_after_flush;
-    char principal[320]; /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
-    uint8_t *rx_frame;   /* a large frame being read directly, or NULL */
+    char principal[320];   /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
+    struct event *mute_ev; /* KIP-219: reading resumes when it fires */
+    int muted;
+    uint8_t *rx_frame; /* a large frame being read directly, or NULL */
     size_t rx_size, rx_got;
     int64_t last_active_ms;
 };
@@ -79,7 +81,7 @@ static size_t max_queued(const srv_conn *c)
 static void conn_update_reading(srv_conn *c)
 {
     size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER;
+    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER || c->muted;
     if (pause && !c->read_paused) {
         bufferevent_disable(c->bev, EV_READ);
         c->read_paused = 1;
@@ -123,6 +125,8 @@ static void conn_free(srv_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->mute_ev)
+        event_free(c->mute_ev);
     bufferevent_free(c->bev);
     srv_m_add(&s->metrics.connections_closed, 1);
     free(c->rx_frame);
@@ -219,6 +223,40 @@ void srv_req_set_auth(srv_req *r, int state, const char *principal)
         snprintf(r->conn->principal, sizeof(r->conn->principal), "%s", principal);
         srv_debug("connection from %s authenticated as %s", r->conn->peer, r->conn->principal);
     }
+}
+
+kp_str srv_req_user(srv_req *r)
+{
+    const char *p = r->conn ? r->conn->principal : "User:ANONYMOUS";
+    const char *colon = strchr(p, ':');
+    return kp_arena_strz(&r->arena, colon ? colon + 1 : p);
+}
+
+static void on_unmute(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_conn *c = arg;
+    c->muted = 0;
+    if (!c->dead)
+        conn_update_reading(c);
+}
+
+void srv_req_mute(srv_req *r, int64_t ms)
+{
+    srv_conn *c = r->conn;
+    if (!c || c->dead || ms <= 0)
+        return;
+    if (!c->mute_ev)
+        c->mute_ev = evtimer_new(c->s->base, on_unmute, c);
+    if (!c->mute_ev)
+        return; /* out of memory: served unthrottled rather than muted for ever */
+    /* A later throttle replaces an earlier one, as Kafka's channel keeps
+     * only the last throttle end. */
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->mute_ev, &tv);
+    c->muted = 1;
+    conn_update_reading(c);
 }
 
 const char *srv_req_peer(const srv_req *r)

@@ -101,6 +101,32 @@ const srv_quota_entry *srv_quota_find(const srv_quota_set *q, const srv_quota_en
 
 /* ---- validation (Kafka's words) ------------------------------------------ */
 
+void srv_quota_duplicate_text(const srv_quota_entity *ent, char *msg, size_t msglen)
+{
+    int n = snprintf(msg, msglen, "Ignoring duplicate entity ClientQuotaEntity(entries={");
+    int first = 1;
+    for (int t = 0; t < SRV_QE_NTYPES && n >= 0 && (size_t)n < msglen; t++) {
+        if (!(ent->present & (1u << t)))
+            continue;
+        kp_str nm = ent->name[t];
+        n += snprintf(msg + n, msglen - (size_t)n, "%s%s=%.*s", first ? "" : ", ", type_names[t],
+                      nm.len < 0 ? 4 : (int)nm.len, nm.len < 0 ? "null" : nm.p);
+        first = 0;
+    }
+    if (n >= 0 && (size_t)n < msglen)
+        snprintf(msg + n, msglen - (size_t)n, "})");
+}
+
+int srv_quota_entity_same(const srv_quota_entity *a, const srv_quota_entity *b)
+{
+    if (a->present != b->present)
+        return 0;
+    for (int t = 0; t < SRV_QE_NTYPES; t++)
+        if ((a->present & (1u << t)) && !srv_str_same(a->name[t], b->name[t]))
+            return 0;
+    return 1;
+}
+
 static int16_t fail(char *msg, size_t msglen, const char *text)
 {
     snprintf(msg, msglen, "%s", text);
@@ -130,22 +156,10 @@ int16_t srv_quota_validate(const srv_quota_entity *ent, const srv_quota_op *ops,
             return KP_ERR_INVALID_REQUEST;
         }
         if (seen & (1u << k)) {
-            /* Kafka's admin path folds the ops into a map and reports the
-             * clash under the entity. */
-            char tmp[600];
-            int n = snprintf(tmp, sizeof(tmp), "Ignoring duplicate entity ClientQuotaEntity(entries={");
-            int first = 1;
-            for (int t = 0; t < SRV_QE_NTYPES && n < (int)sizeof(tmp); t++) {
-                if (!(ent->present & (1u << t)))
-                    continue;
-                kp_str nm = ent->name[t];
-                n += snprintf(tmp + n, sizeof(tmp) - (size_t)n, "%s%s=%.*s", first ? "" : ", ", type_names[t],
-                              nm.len < 0 ? 4 : (int)nm.len, nm.len < 0 ? "null" : nm.p);
-                first = 0;
-            }
-            if (n < (int)sizeof(tmp))
-                snprintf(tmp + n, sizeof(tmp) - (size_t)n, "})");
-            return fail(msg, msglen, tmp);
+            /* Kafka folds the ops into a map and reports the clash as it
+             * reports an entity named twice. */
+            srv_quota_duplicate_text(ent, msg, msglen);
+            return KP_ERR_INVALID_REQUEST;
         }
         seen |= 1u << k;
         if (ops[i].remove)

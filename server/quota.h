@@ -73,6 +73,9 @@ typedef struct srv_quota_op {
  * words: 0, or a Kafka error code with msg filled. */
 int16_t srv_quota_validate(const srv_quota_entity *ent, const srv_quota_op *ops, int nops, char *msg,
                            size_t msglen);
+/* Kafka's answer to an entity named twice in one request. */
+void srv_quota_duplicate_text(const srv_quota_entity *ent, char *msg, size_t msglen);
+int srv_quota_entity_same(const srv_quota_entity *a, const srv_quota_entity *b);
 /* A new set: q with ent's quotas changed by ops (already validated). The
  * entity disappears when it has no quota left. NULL when memory ran out. */
 srv_quota_set *srv_quota_apply(const srv_quota_set *q, const srv_quota_entity *ent, const srv_quota_op *ops,

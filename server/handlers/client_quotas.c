@@ -123,6 +123,11 @@ static void alter_done(srv_shard *s, srv_ctl_op *op)
         r->error_message =
             op->quotas[i].error ? kp_arena_strz(&st->req->arena, op->quotas[i].message) : KP_STR_NULL;
     }
+    int32_t w = 0;
+    for (int32_t i = 0; i < st->resp.entries_count; i++)
+        if (st->resp.entries[i].error_code != -1)
+            st->resp.entries[w++] = st->resp.entries[i];
+    st->resp.entries_count = w;
     srv_req_respond(st->req, &st->resp);
 }
 
@@ -196,6 +201,25 @@ void srv_h_alter_client_quotas(srv_req *req)
         a->nops = nops;
         for (int32_t j = 0; j < nops; j++)
             a->ops[j] = (srv_quota_op){e->ops[j].key, e->ops[j].value, e->ops[j].remove};
+    }
+    /* An entity named twice: Kafka answers it once, refused, and leaves it. */
+    for (int32_t i = 0; i < n; i++) {
+        if (qa[i].skip)
+            continue;
+        for (int32_t j = i + 1; j < n; j++) {
+            if (qa[j].skip || !srv_quota_entity_same(&qa[i].entity, &qa[j].entity))
+                continue;
+            if (!st->resp.entries[i].error_code) {
+                char msg[300];
+                srv_quota_duplicate_text(&qa[i].entity, msg, sizeof(msg));
+                st->resp.entries[i].error_code = KP_ERR_INVALID_REQUEST;
+                st->resp.entries[i].error_message = kp_arena_strz(&req->arena, msg);
+            }
+            qa[j].skip = 1;
+            st->resp.entries[j].error_code = -1; /* dropped from the answer */
+        }
+        if (st->resp.entries[i].error_code)
+            qa[i].skip = 1;
     }
     st->op.kind = SRV_CTL_ALTER_QUOTAS;
     st->op.validate_only = rq->validate_only;

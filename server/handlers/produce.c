@@ -21,6 +21,8 @@
 #include "logging.h"
 #include "meta.h"
 #include "partcall.h"
+#include "quota.h"
+#include "throttle_req.h"
 #include "validate.h"
 
 typedef struct produce_op {
@@ -46,6 +48,12 @@ typedef struct produce_state {
 static void finish(srv_req *req)
 {
     produce_state *st = req->state;
+    /* Kafka charges the request's size when it answers; the answer leaves at
+     * once with the throttle time and the connection then stays muted for it
+     * (KIP-219), acks=0 included. */
+    int32_t throttle = srv_quota_charge(req, SRV_QK_PRODUCER_BYTE_RATE, (double)req->frame_len);
+    st->resp.throttle_time_ms = throttle;
+    srv_req_mute(req, throttle);
     if (st->acks == 0)
         srv_req_respond_none(req);
     else

@@ -1,0 +1,50 @@
+/*
+ * throttle_req.c — client quotas applied to a request (throttle_req.h).
+ *
+ * Owns nothing. Must not: touch another shard's rate table: each shard
+ * measures the traffic of its own connections (docs/security.md says what
+ * that means for a client whose connections sit on several shards).
+ */
+#include "throttle_req.h"
+
+#include "meta.h"
+#include "quota.h"
+#include "throttle.h"
+
+static int client_of(srv_req *req, kp_str *user, kp_str *client)
+{
+    const srv_meta *m = req->shard->meta;
+    if (!m || !m->quotas || !req->shard->throttle)
+        return 0;
+    *user = srv_req_user(req);
+    *client = req->kr.hdr.client_id;
+    return 1;
+}
+
+int32_t srv_quota_charge(srv_req *req, int key, double amount)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return 0;
+    int64_t ms = srv_throttle_record(req->shard->throttle, req->shard->meta->quotas, key, user, client,
+                                     amount, srv_mono_ms());
+    if (ms > 0)
+        srv_m_add(&req->shard->metrics.quota_throttle_ms[key], (uint64_t)ms);
+    return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+}
+
+void srv_quota_uncharge(srv_req *req, int key, double amount)
+{
+    kp_str user, client;
+    if (client_of(req, &user, &client))
+        srv_throttle_unrecord(req->shard->throttle, req->shard->meta->quotas, key, user, client, amount,
+                              srv_mono_ms());
+}
+
+double srv_quota_window_max(srv_req *req, int key)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return -1;
+    return srv_throttle_max_in_window(req->shard->throttle, req->shard->meta->quotas, key, user, client);
+}
