@@ -185,6 +185,10 @@ kp_str srv_req_user(srv_req *req);
 /* KIP-219: the connection reads no further request for ms (its answers
  * still leave): a quota's throttle time. */
 void srv_req_mute(srv_req *req, int64_t ms);
+/* Reads no further request of this connection until req is answered, as
+ * Kafka serves one request per connection at a time: a throttled client's
+ * pipelined requests then wait for its mute instead of slipping past it. */
+void srv_req_serialize(srv_req *req);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the

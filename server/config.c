@@ -865,6 +865,16 @@ int srv_config_set(srv_config *cfg, const char *key, const char *value, char *er
     const char *suffix = listener_key_suffix(key, &lname);
     if (is_sec_key(key) || (suffix && is_sec_key(suffix)))
         return sec_store(cfg, key, value, err, errlen);
+    if (suffix &&
+        (strcmp(suffix, "max.connections") == 0 || strcmp(suffix, "max.connection.creation.rate") == 0)) {
+        /* Per-listener connection limits (throttle_conn.h), read with
+         * srv_config_sec like the per-listener TLS keys. */
+        int64_t v;
+        if (srv_cfgk_parse_i64(value, &v) != 0 || v < 0 || v > INT32_MAX)
+            return srv_cfgk_fail(
+                err, errlen, "Invalid value %s for configuration %s: Not a number of type INT", value, key);
+        return sec_store(cfg, key, value, err, errlen);
+    }
     int i = srv_cfgk_bkey_find(key);
     if (i < 0) {
         note_unknown(cfg, key);

@@ -202,7 +202,7 @@ class QuotaApiTest(BrokerTestCase):
         self.assertEqual(alter(a, [({U: bob, C: app}, [("foo", 1)]), ({U: erin}, [("consumer_byte_rate", 7)])]),
                          [(INVALID_REQUEST, "Invalid configuration key foo", {U: bob, C: app}),
                           (0, None, {U: erin})])
-        # One entity twice: one answer for it, an error, and nothing changed.
+        # One entity twice: one answer for it, an error, yet Kafka applied the first of them.
         self.assertEqual(alter(a, [({U: erin}, [("producer_byte_rate", 6)]), ({U: erin}, [("foo", 1)])]),
                          [(INVALID_REQUEST, "Ignoring duplicate entity ClientQuotaEntity(entries={user=%s})" % erin,
                            {U: erin})])
@@ -234,7 +234,7 @@ class QuotaApiTest(BrokerTestCase):
         self.assertEqual(mine(describe(a, [(U, 2, None)], strict=True)), (0, "", {
             uc: {"producer_byte_rate": 1000.0},
             ((U, bob),): {"consumer_byte_rate": 10.0, "request_percentage": 1.5},
-            ((U, erin),): {"producer_byte_rate": 5.0, "consumer_byte_rate": 7.0}}))
+            ((U, erin),): {"producer_byte_rate": 6.0, "consumer_byte_rate": 7.0}}))
         err, msg, ents = describe(a, [(U, 1, None)], strict=True)
         self.assertEqual((err, msg, ents.get(((U, None),))), (0, "", {"controller_mutation_rate": 1e6}))
         err, msg, ents = describe(a, [(C, 1, None)])
@@ -302,7 +302,9 @@ def produce(bootstrap, topic, client_id, volume, throttles, timeout=90):
             t = b.get("throttle", {})
             if t.get("cnt", 0) and t.get("max", 0) > 0:
                 throttles.append(t["max"])
-    p = Producer({"bootstrap.servers": bootstrap, "client.id": client_id, "linger.ms": 5,
+    # Small requests (librdkafka's batch.size is 1 MB by default): the client never waits for the throttle
+    # of its last request, so large ones would hide up to one request's worth of throttle time.
+    p = Producer({"bootstrap.servers": bootstrap, "client.id": client_id, "linger.ms": 5, "batch.size": 16384,
                   "statistics.interval.ms": 200, "stats_cb": stats, "acks": 1})
     payload = b"x" * 8192
     t0 = time.monotonic()
@@ -395,7 +397,9 @@ class ThrottleTest(BrokerTestCase):
         self.assertTrue(slow_throttles, "the consumer saw no throttle time")
         self.assertFalse(fast_throttles, "the unthrottled consumer saw throttle time")
         self.assertGreater(slow_s, 0.7 * want)
-        self.assertLess(slow_s, 2.0 * want + 5)
+        # A throttled fetch is answered empty and its bytes taken back (Kafka's getThrottledResponse): the
+        # consumer stays further below its quota than a producer does (Apache Kafka: 23 s here).
+        self.assertLess(slow_s, 3.0 * want + 5)
         self.assertLess(fast_s, slow_s / 3)
 
 
@@ -415,3 +419,121 @@ class QuotaRestartTest(unittest.TestCase):
                                                                   "request_percentage": 12.5}}))
         b.restart()
         self.assertEqual(describe(b.bootstrap, []), before)
+
+
+def limited_broker(testcase, settings, shards=2):
+    """A broker of the test's own with these server settings: kbroker (2 shards: a client's connections then sit
+    on different shards) or, on the kafka target, an Apache Kafka of its own."""
+    if target() == "kafka":
+        from kafka_ref import KafkaRef
+        k = KafkaRef(settings=settings)
+        testcase.addCleanup(k.cleanup)
+        testcase.addCleanup(k.stop)
+        k.start()
+        return k
+    if target() != "kbroker":
+        raise unittest.SkipTest("needs a broker of the test's own with connection limits")
+    b = Broker(shards=shards, extra_sets=["%s=%s" % kv for kv in settings.items()], target="kbroker")
+    testcase.addCleanup(b.cleanup)
+    testcase.addCleanup(lambda: b.running and b.stop())
+    b.start()
+    return b
+
+
+def api_versions_ok(s, corr=9, timeout=5.0):
+    """An ApiVersions answered on s within timeout (False on a close or silence)."""
+    s.settimeout(timeout)
+    try:
+        s.sendall(request(18, 0, corr, b""))
+        r = read_frame(s)
+        return struct.unpack(">i", r[:4])[0] == corr and struct.unpack(">h", r[4:6])[0] == 0
+    except (OSError, EOFError):
+        return False
+
+
+def peer_closed(s, timeout=5.0):
+    s.settimeout(timeout)
+    try:
+        return s.recv(65536) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def connect(bootstrap):
+    host, port = bootstrap.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+class ConnectionLimitTest(unittest.TestCase):
+    def log_has(self, broker, needle, timeout=10.0):
+        return wait_for(lambda: needle in broker.log_text(), timeout=timeout)
+
+    def test_max_connections_per_ip(self):
+        """max.connections.per.ip=3: the 4th connection from 127.0.0.1 is closed with a log line, the 3 others
+        keep working, and a slot freed by a close is taken again. A flood of refusals logs few lines."""
+        b = limited_broker(self, {"max.connections.per.ip": "3"})
+        socks = [connect(b.bootstrap) for _ in range(3)]
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for i, s in enumerate(socks):
+            self.assertTrue(api_versions_ok(s, corr=i + 1), "connection %d not served" % i)
+        extra = connect(b.bootstrap)
+        self.addCleanup(extra.close)
+        self.assertTrue(peer_closed(extra), "the 4th connection was not closed")
+        self.assertTrue(self.log_has(b, "Rejected connection from /127.0.0.1, address already has the configured "
+                                        "maximum of 3 connections"), "no log line for the refusal")
+        for i, s in enumerate(socks):
+            self.assertTrue(api_versions_ok(s, corr=10 + i), "connection %d stopped working" % i)
+        # A flood of refused connections: each closed, and not a line each.
+        for _ in range(50):
+            f = connect(b.bootstrap)
+            self.assertTrue(peer_closed(f))
+            f.close()
+        if is_kbroker():
+            self.assertLessEqual(b.log_text().count("Rejected connection from /127.0.0.1"), 2)
+        socks.pop().close()
+        again = wait_for(lambda: (lambda s: s if api_versions_ok(s, corr=30, timeout=2) else s.close())(
+            connect(b.bootstrap)), timeout=10, step=0.2)
+        self.assertTrue(again, "a freed slot was not given to a new connection")
+        socks.append(again)
+
+    def test_listener_max_connections(self):
+        """listener.name.plaintext.max.connections=3 (kbroker on 2 shards): a 4th connection waits unserved
+        (accepting pauses, as Kafka's acceptor waits) until one of the 3 closes, then it is served."""
+        b = limited_broker(self, {"listener.name.plaintext.max.connections": "3"})
+        socks = [connect(b.bootstrap) for _ in range(3)]
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for i, s in enumerate(socks):
+            self.assertTrue(api_versions_ok(s, corr=i + 1), "connection %d not served" % i)
+        waiting = connect(b.bootstrap)
+        self.addCleanup(waiting.close)
+        waiting.sendall(request(18, 0, 77, b""))
+        waiting.settimeout(2.0)
+        with self.assertRaises(socket.timeout, msg="the 4th connection was served over the limit"):
+            waiting.recv(4)
+        socks.pop(0).close()
+        waiting.settimeout(10.0)
+        r = read_frame(waiting)
+        self.assertEqual(struct.unpack(">i", r[:4])[0], 77)
+        for i, s in enumerate(socks):
+            self.assertTrue(api_versions_ok(s, corr=40 + i))
+
+    @kbroker_only("broker-wide max.connections: Kafka exempts its inter-broker listener, the only one here")
+    def test_broker_max_connections_two_shards(self):
+        """max.connections=4 on 2 shards: the count is broker-wide (kept by the accepting shard), not per shard."""
+        b = limited_broker(self, {"max.connections": "4"}, shards=2)
+        socks = [connect(b.bootstrap) for _ in range(4)]
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for i, s in enumerate(socks):
+            self.assertTrue(api_versions_ok(s, corr=i + 1), "connection %d not served" % i)
+        # Close two that sit on different shards (round-robin: consecutive ones), open two: still 4 served.
+        socks.pop(0).close()
+        socks.pop(0).close()
+        for i in range(2):
+            s = connect(b.bootstrap)
+            socks.append(s)
+            self.assertTrue(api_versions_ok(s, corr=20 + i, timeout=10), "a freed slot was not reused")
+        waiting = connect(b.bootstrap)
+        self.addCleanup(waiting.close)
+        self.assertFalse(api_versions_ok(waiting, corr=50, timeout=2), "a 5th connection was served")

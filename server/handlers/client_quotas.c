@@ -109,6 +109,10 @@ typedef struct acq_state {
     srv_ctl_op op;
     srv_req *req;
     kp_alter_client_quotas_response resp;
+    /* Per entry: Kafka's answer when its entity comes again later in the
+     * request. Kafka applies the first, drops the others and answers the
+     * entity once, with this error. */
+    kp_str *dup;
 } acq_state;
 
 static void alter_done(srv_shard *s, srv_ctl_op *op)
@@ -124,9 +128,14 @@ static void alter_done(srv_shard *s, srv_ctl_op *op)
             op->quotas[i].error ? kp_arena_strz(&st->req->arena, op->quotas[i].message) : KP_STR_NULL;
     }
     int32_t w = 0;
-    for (int32_t i = 0; i < st->resp.entries_count; i++)
+    for (int32_t i = 0; i < st->resp.entries_count; i++) {
+        if (st->dup[i].p) {
+            st->resp.entries[i].error_code = KP_ERR_INVALID_REQUEST;
+            st->resp.entries[i].error_message = st->dup[i];
+        }
         if (st->resp.entries[i].error_code != -1)
             st->resp.entries[w++] = st->resp.entries[i];
+    }
     st->resp.entries_count = w;
     srv_req_respond(st->req, &st->resp);
 }
@@ -149,6 +158,11 @@ void srv_h_alter_client_quotas(srv_req *req)
         return;
     }
     st->resp.entries_count = n;
+    st->dup = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*st->dup) + 1);
+    if (!st->dup) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
     for (int32_t i = 0; i < n; i++) {
         const kp_alter_client_quotas_request_entry_data *e = &rq->entries[i];
         kp_alter_client_quotas_response_entry_data *r = &st->resp.entries[i];
@@ -209,17 +223,14 @@ void srv_h_alter_client_quotas(srv_req *req)
         for (int32_t j = i + 1; j < n; j++) {
             if (qa[j].skip || !srv_quota_entity_same(&qa[i].entity, &qa[j].entity))
                 continue;
-            if (!st->resp.entries[i].error_code) {
+            if (!st->dup[i].p) {
                 char msg[300];
                 srv_quota_duplicate_text(&qa[i].entity, msg, sizeof(msg));
-                st->resp.entries[i].error_code = KP_ERR_INVALID_REQUEST;
-                st->resp.entries[i].error_message = kp_arena_strz(&req->arena, msg);
+                st->dup[i] = kp_arena_strz(&req->arena, msg);
             }
             qa[j].skip = 1;
             st->resp.entries[j].error_code = -1; /* dropped from the answer */
         }
-        if (st->resp.entries[i].error_code)
-            qa[i].skip = 1;
     }
     st->op.kind = SRV_CTL_ALTER_QUOTAS;
     st->op.validate_only = rq->validate_only;

@@ -340,6 +340,11 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 
 void srv_h_produce(srv_req *req)
 {
+    /* A client under a producer quota is served one request at a time (as
+     * Kafka serves every connection), so its mute holds back what it
+     * pipelined. */
+    if (srv_quota_window_max(req, SRV_QK_PRODUCER_BYTE_RATE) >= 0)
+        srv_req_serialize(req);
     const kp_produce_request *rq = req->kr.body;
     srv_shard *s = req->shard;
     produce_state *st = kp_arena_alloc(&req->arena, sizeof(*st));

@@ -15,6 +15,7 @@
 #include "kb_test.h"
 #include "quota.h"
 #include "throttle.h"
+#include "throttle_conn.h"
 
 static srv_quota_entity ent(const char *user, int has_user, const char *client, int has_client)
 {
@@ -332,6 +333,56 @@ static void test_table_sharing(void)
     srv_throttle_free(t);
 }
 
+/* Counts per address with overrides, the broker-wide and per-listener
+ * maximum, and the creation rate's pause. */
+static void test_connlimit(void)
+{
+    srv_connlimit_config cc;
+    memset(&cc, 0, sizeof(cc));
+    cc.nlisteners = 2;
+    cc.max_total = 5;
+    cc.max_listener[0] = 4;
+    cc.max_listener[1] = 100;
+    cc.rate_listener[0] = 2;
+    cc.rate_listener[1] = 1000;
+    cc.max_per_ip = 2;
+    cc.overrides = " 127.0.0.9:3 , 10.1.1.1:0";
+    cc.samples = 11;
+    cc.window_ms = 1000;
+    char err[300];
+    CU_ASSERT_PTR_NULL(srv_connlimit_new(&(srv_connlimit_config){.nlisteners = 1, .overrides = "nocount"},
+                                         err, sizeof(err)));
+    srv_connlimit *cl = srv_connlimit_new(&cc, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+    int32_t lim = -1;
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 0, "127.0.0.1", &lim), 0);
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 0, "127.0.0.1", &lim), 0);
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 0, "127.0.0.1", &lim), -1);
+    CU_ASSERT_EQUAL(lim, 2);
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 1, "10.1.1.1", &lim), -1);
+    CU_ASSERT_EQUAL(lim, 0);
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 0, "127.0.0.9", &lim), 0);
+    CU_ASSERT_FALSE(srv_connlimit_full(cl, 0));
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 0, "127.0.0.9", &lim), 0);
+    CU_ASSERT_TRUE(srv_connlimit_full(cl, 0)); /* listener 0 at its 4 */
+    CU_ASSERT_FALSE(srv_connlimit_full(cl, 1));
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 1, "127.0.0.9", &lim), 0);
+    CU_ASSERT_TRUE(srv_connlimit_full(cl, 1)); /* the broker at its 5 */
+    CU_ASSERT_EQUAL(srv_connlimit_total(cl), 5);
+    srv_connlimit_release(cl, 1, "127.0.0.9");
+    srv_connlimit_release(cl, 0, "127.0.0.1");
+    CU_ASSERT_FALSE(srv_connlimit_full(cl, 0));
+    CU_ASSERT_EQUAL(srv_connlimit_ip_count(cl, "127.0.0.1"), 1);
+    CU_ASSERT_EQUAL(srv_connlimit_admit(cl, 0, "127.0.0.1", &lim), 0);
+    /* 2 per second on listener 0: 21 at once are over the rate */
+    int64_t wait = 0;
+    for (int i = 0; i < 21; i++)
+        wait = srv_connlimit_created(cl, 0, 0);
+    CU_ASSERT_EQUAL(wait, 500); /* 21 / 10 s = 2.1/s: (2.1 - 2) / 2 * 10 s */
+    CU_ASSERT_EQUAL(srv_connlimit_created(cl, 1, 0), 0);
+    srv_connlimit_free(cl);
+}
+
 static void register_suites(void)
 {
     CU_pSuite s = CU_add_suite("quota", NULL, NULL);
@@ -343,6 +394,7 @@ static void register_suites(void)
     CU_pSuite r = CU_add_suite("throttle", NULL, NULL);
     CU_add_test(r, "rate window", test_rate_window);
     CU_add_test(r, "table sharing", test_table_sharing);
+    CU_add_test(r, "connection limits", test_connlimit);
 }
 
 const struct kb_test_program kb_test_program = {.register_suites = register_suites};
