@@ -111,6 +111,44 @@ int64_t srv_rate_throttle_ms(srv_rate *r, double bound, int64_t now_ms)
     return (int64_t)(ms + 0.5); /* Java Math.round, ms > 0 */
 }
 
+/* ---- the token bucket --------------------------------------------------------- */
+
+static void refill(srv_tokens *b, double rate, double burst, int64_t now_ms)
+{
+    if (!b->started) {
+        /* Kafka's bucket starts from a last update at time 0: full. */
+        b->tokens = burst;
+        b->started = 1;
+    } else if (now_ms > b->last_ms) {
+        b->tokens += rate * (double)(now_ms - b->last_ms) / 1000.0;
+    }
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->last_ms = now_ms;
+}
+
+void srv_tokens_record(srv_tokens *b, double rate, double burst, double permits, int64_t now_ms)
+{
+    refill(b, rate, burst, now_ms);
+    b->tokens -= permits;
+    if (b->tokens > burst)
+        b->tokens = burst;
+}
+
+double srv_tokens_left(srv_tokens *b, double rate, double burst, int64_t now_ms)
+{
+    refill(b, rate, burst, now_ms);
+    return b->tokens;
+}
+
+int64_t srv_tokens_throttle_ms(srv_tokens *b, double rate, double burst, int64_t now_ms)
+{
+    double left = srv_tokens_left(b, rate, burst, now_ms);
+    if (left >= 0 || !(rate > 0))
+        return 0;
+    return (int64_t)(-left / rate * 1000.0 + 0.5);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 #define NBUCKETS  256
@@ -123,6 +161,7 @@ typedef struct sensor {
     char *client; /* sstr; NULL: not part of the tags */
     int64_t last_ms;
     srv_rate rate;
+    srv_tokens bucket; /* controller_mutation_rate */
 } sensor;
 
 struct srv_throttle {
@@ -243,6 +282,33 @@ double srv_throttle_max_in_window(srv_throttle *t, const srv_quota_set *q, int k
     if (!srv_quota_lookup(q, key, user, client, &bound, &tu, &tc))
         return -1;
     return bound * (double)((t ? t->samples : 11) - 1) * (double)(t ? t->window_ms : 1000) / 1000.0;
+}
+
+static double burst_of(const srv_throttle *t, double rate)
+{
+    return rate * (double)t->samples * (double)t->window_ms / 1000.0;
+}
+
+int srv_throttle_mutation(srv_throttle *t, const srv_quota_set *q, kp_str user, kp_str client, double permits,
+                          int strict, int64_t now_ms)
+{
+    double rate;
+    sensor *s = t ? lookup(t, q, SRV_QK_CONTROLLER_MUTATION_RATE, user, client, &rate, 1) : NULL;
+    if (!s)
+        return 0;
+    s->last_ms = now_ms;
+    if (strict && srv_tokens_left(&s->bucket, rate, burst_of(t, rate), now_ms) < 0)
+        return -1;
+    srv_tokens_record(&s->bucket, rate, burst_of(t, rate), permits, now_ms);
+    return 0;
+}
+
+int64_t srv_throttle_mutation_ms(srv_throttle *t, const srv_quota_set *q, kp_str user, kp_str client,
+                                 int64_t now_ms)
+{
+    double rate;
+    sensor *s = t ? lookup(t, q, SRV_QK_CONTROLLER_MUTATION_RATE, user, client, &rate, 0) : NULL;
+    return s ? srv_tokens_throttle_ms(&s->bucket, rate, burst_of(t, rate), now_ms) : 0;
 }
 
 void srv_throttle_expire(srv_throttle *t, int64_t now_ms)

@@ -40,6 +40,22 @@ double srv_rate_measure(srv_rate *r, int64_t now_ms);
  * round((rate - bound) / bound * window). */
 int64_t srv_rate_throttle_ms(srv_rate *r, double bound, int64_t now_ms);
 
+/* Kafka's TokenBucket (controller_mutation_rate, KIP-599): tokens refill at
+ * rate per second up to a burst of rate x samples x window; a record takes
+ * tokens and may leave them below zero. */
+typedef struct srv_tokens {
+    double tokens;
+    int64_t last_ms;
+    int started;
+} srv_tokens;
+
+void srv_tokens_record(srv_tokens *b, double rate, double burst, double permits, int64_t now_ms);
+/* The tokens left at now (refilled first). */
+double srv_tokens_left(srv_tokens *b, double rate, double burst, int64_t now_ms);
+/* Kafka's throttle time of an exhausted bucket: round(-tokens / rate * 1000),
+ * 0 while tokens remain. */
+int64_t srv_tokens_throttle_ms(srv_tokens *b, double rate, double burst, int64_t now_ms);
+
 /* ---- a shard's table -------------------------------------------------------- */
 
 typedef struct srv_throttle srv_throttle;
@@ -59,6 +75,15 @@ void srv_throttle_unrecord(srv_throttle *t, const srv_quota_set *q, int key, kp_
  * getMaxValueInQuotaWindow), or -1 without a quota: bounds fetch sizes. */
 double srv_throttle_max_in_window(srv_throttle *t, const srv_quota_set *q, int key, kp_str user,
                                   kp_str client);
+/* controller_mutation_rate: with strict (the request's version knows
+ * THROTTLING_QUOTA_EXCEEDED), a mutation is refused (returns -1) while the
+ * client's tokens are below zero, as Kafka's StrictControllerMutationQuota;
+ * otherwise its permits are recorded (0). */
+int srv_throttle_mutation(srv_throttle *t, const srv_quota_set *q, kp_str user, kp_str client, double permits,
+                          int strict, int64_t now_ms);
+/* The throttle time the client's mutations call for at now (0: none). */
+int64_t srv_throttle_mutation_ms(srv_throttle *t, const srv_quota_set *q, kp_str user, kp_str client,
+                                 int64_t now_ms);
 /* Forgets rates idle for an hour (Kafka expires its quota sensors so). */
 void srv_throttle_expire(srv_throttle *t, int64_t now_ms);
 int srv_throttle_count(const srv_throttle *t);

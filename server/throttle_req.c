@@ -48,3 +48,24 @@ double srv_quota_window_max(srv_req *req, int key)
         return -1;
     return srv_throttle_max_in_window(req->shard->throttle, req->shard->meta->quotas, key, user, client);
 }
+
+int srv_quota_mutation(srv_req *req, double permits, int strict)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return 0;
+    return srv_throttle_mutation(req->shard->throttle, req->shard->meta->quotas, user, client, permits,
+                                 strict, srv_mono_ms());
+}
+
+int32_t srv_quota_mutation_ms(srv_req *req)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return 0;
+    int64_t ms =
+        srv_throttle_mutation_ms(req->shard->throttle, req->shard->meta->quotas, user, client, srv_mono_ms());
+    if (ms > 0)
+        srv_m_add(&req->shard->metrics.quota_throttle_ms[SRV_QK_CONTROLLER_MUTATION_RATE], (uint64_t)ms);
+    return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+}

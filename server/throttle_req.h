@@ -19,4 +19,12 @@ void srv_quota_uncharge(srv_req *req, int key, double amount);
 /* The most req's client may take in one quota window span, or -1. */
 double srv_quota_window_max(srv_req *req, int key);
 
+/* controller_mutation_rate for `permits` partitions created or deleted:
+ * -1 when the request's version knows THROTTLING_QUOTA_EXCEEDED (strict)
+ * and the client's quota is already exhausted (refuse that topic), else 0
+ * and recorded. */
+int srv_quota_mutation(srv_req *req, double permits, int strict);
+/* The throttle time to answer a mutating request with (and mute for). */
+int32_t srv_quota_mutation_ms(srv_req *req);
+
 #endif

@@ -136,6 +136,38 @@ def describe(addr, components, strict=False, version=1):
     return err, msg, out
 
 
+def create_topics(addr, topics, version, client_id):
+    """Raw CreateTopics (v5 classic or v7 flexible) of {name: partitions} as client_id ->
+    (throttle_time_ms, {name: (error, message)})."""
+    c = _Codec(version)
+    body = c.arr([c.s(n) + struct.pack(">ih", p, -1) + c.arr([]) + c.arr([]) + c.tag for n, p in topics.items()])
+    body += struct.pack(">i?", 30000, False) + c.tag
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall((flex_request if c.flex else request)(19, version, 5, body, client_id=client_id))
+        r = read_frame(s)
+    off = 4 + (1 if c.flex else 0)
+    throttle = struct.unpack(">i", r[off:off + 4])[0]
+    off += 4
+    n, off = c.rn(r, off)
+    out = {}
+    for _ in range(n):
+        name, off = c.rs(r, off)
+        if version >= 7:
+            off += 16  # topic id
+        err = struct.unpack(">h", r[off:off + 2])[0]
+        msg, off = c.rs(r, off + 2)
+        off += 6  # num_partitions, replication_factor
+        k, off = c.rn(r, off)
+        for _ in range(max(k, 0)):
+            _, off = c.rs(r, off)
+            _, off = c.rs(r, off)
+            off += 3 + (1 if c.flex else 0)
+        off += 1 if c.flex else 0
+        out[name] = (err, msg)
+    return throttle, out
+
+
 def java_classpath():
     java_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java")
     if subprocess.run([os.path.join(java_dir, "build.sh")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -288,6 +320,27 @@ class QuotaApiTest(BrokerTestCase):
         run("--alter", "--delete-config", "consumer_byte_rate", "--entity-type", "clients", "--entity-name", client)
         run("--alter", "--delete-config", "request_percentage", "--entity-type", "users", "--entity-name", user)
         self.assertEqual(describe(self.bootstrap, [(C, 0, client)]), (0, "", {}))
+
+
+class MutationQuotaTest(BrokerTestCase):
+    def test_controller_mutation_rate(self):
+        """controller_mutation_rate=1 partition/s (a burst of 11 with Kafka's 11 windows of 1 s): CreateTopics v7
+        creates topics while tokens remain and refuses the rest with THROTTLING_QUOTA_EXCEEDED (89) and a throttle
+        time; v5 (before the error existed) creates them all and is only throttled."""
+        strict, permissive = uniq("mut-strict"), uniq("mut-permissive")
+        for cid in (strict, permissive):
+            self.assertEqual(alter(self.bootstrap, [({C: cid}, [("controller_mutation_rate", 1)])]),
+                             [(0, None, {C: cid})])
+            self.addCleanup(alter, self.bootstrap, [({C: cid}, [("controller_mutation_rate", None)])])
+        names = [uniq("mut") for _ in range(4)]
+        throttle, res = create_topics(self.bootstrap, {n: 5 for n in names}, 7, strict)
+        self.assertEqual([res[n] for n in names], [(0, None)] * 3 + [(89, None)])
+        # 15 partitions taken from 11 tokens: 4 short at 1 per second.
+        self.assertTrue(3000 <= throttle <= 4100, throttle)
+        names = [uniq("mut-old") for _ in range(4)]
+        throttle, res = create_topics(self.bootstrap, {n: 5 for n in names}, 5, permissive)
+        self.assertEqual([res[n][0] for n in names], [0] * 4)
+        self.assertTrue(8000 <= throttle <= 9100, throttle)
 
 
 QUOTA = 100 * 1024         # bytes per second
