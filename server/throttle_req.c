@@ -69,3 +69,10 @@ int32_t srv_quota_mutation_ms(srv_req *req)
         srv_m_add(&req->shard->metrics.quota_throttle_ms[SRV_QK_CONTROLLER_MUTATION_RATE], (uint64_t)ms);
     return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
 }
+
+int32_t srv_quota_charge_time(srv_req *req, uint64_t ns)
+{
+    int32_t ms = srv_quota_charge(req, SRV_QK_REQUEST_PERCENTAGE, (double)ns * 100.0 / 1e9);
+    int64_t cap = (int64_t)req->shard->b->cfg.quota_window_size_seconds * 1000;
+    return ms > cap ? (int32_t)cap : ms;
+}

@@ -19,6 +19,10 @@ void srv_quota_uncharge(srv_req *req, int key, double amount);
 /* The most req's client may take in one quota window span, or -1. */
 double srv_quota_window_max(srv_req *req, int key);
 
+/* request_percentage: ns of this shard's time spent on req, charged as
+ * Kafka charges request handler time (100% = one thread for the whole
+ * window); the throttle time, at most one quota window (Kafka's bound). */
+int32_t srv_quota_charge_time(srv_req *req, uint64_t ns);
 /* controller_mutation_rate for `permits` partitions created or deleted:
  * -1 when the request's version knows THROTTLING_QUOTA_EXCEEDED (strict)
  * and the client's quota is already exhausted (refuse that topic), else 0

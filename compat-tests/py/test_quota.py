@@ -343,6 +343,46 @@ class MutationQuotaTest(BrokerTestCase):
         self.assertTrue(8000 <= throttle <= 9100, throttle)
 
 
+class RequestQuotaTest(BrokerTestCase):
+    def test_request_percentage_on_produce(self):
+        """request_percentage far below what any request costs: each produce answer carries a throttle time of at
+        most one quota window (Kafka bounds request-quota throttles so), and the client waits it out; another
+        client id is not throttled."""
+        topic = uniq("quota-request")
+        slow, fast = uniq("busy-producer"), uniq("free-producer")
+        self.assertEqual(alter(self.bootstrap, [({C: slow}, [("request_percentage", 1e-9)])]), [(0, None, {C: slow})])
+        self.addCleanup(alter, self.bootstrap, [({C: slow}, [("request_percentage", None)])])
+
+        def run(client_id):
+            throttles = []
+
+            def stats(js):
+                for b in json.loads(js).get("brokers", {}).values():
+                    t = b.get("throttle", {})
+                    if t.get("cnt", 0) and t.get("max", 0) > 0:
+                        throttles.append(t["max"])
+            p = Producer({"bootstrap.servers": self.bootstrap, "client.id": client_id, "linger.ms": 0,
+                          "statistics.interval.ms": 100, "stats_cb": stats})
+            p.produce(topic, b"warm-up")
+            self.assertEqual(p.flush(30), 0)
+            t0 = time.monotonic()
+            for i in range(5):
+                p.produce(topic, b"r%d" % i)
+                self.assertEqual(p.flush(30), 0)
+            elapsed = time.monotonic() - t0
+            p.poll(0.3)
+            return elapsed, throttles
+        fast_s, fast_th = run(fast)
+        slow_s, slow_th = run(slow)
+        print("\nrequest_percentage: 5 requests in %.1f s throttled (throttle max %s ms), %.2f s unthrottled"
+              % (slow_s, max(slow_th) if slow_th else None, fast_s), file=sys.stderr)
+        self.assertTrue(slow_th, "no throttle time seen")
+        self.assertLessEqual(max(slow_th), 1100)
+        self.assertFalse(fast_th)
+        self.assertGreater(slow_s, 3.0)
+        self.assertLess(fast_s, 2.0)
+
+
 QUOTA = 100 * 1024         # bytes per second
 VOLUME = 2 * 1024 * 1024   # what each client moves
 WINDOW_SPAN = 10           # quota.window.num - 1 windows of quota.window.size.seconds: Kafka's defaults 11 and 1
