@@ -38,6 +38,8 @@
 #include "logging.h"
 #include "sasl.h"
 #include "srv_assert.h"
+#include "meta.h"
+#include "quota.h"
 #include "throttle_conn.h"
 #include "tls.h"
 
@@ -831,6 +833,51 @@ static void on_rate_resume(evutil_socket_t fd, short what, void *arg)
     listeners_update(lc->s);
 }
 
+typedef struct delayed_close {
+    struct event *ev;
+    evutil_socket_t fd;
+} delayed_close;
+
+static void on_delayed_close(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delayed_close *d = arg;
+    evutil_closesocket(d->fd);
+    event_free(d->ev);
+    free(d);
+}
+
+/* Over its address's connection_creation_rate: Kafka holds the connection,
+ * unserved, for the throttle time, then closes it. */
+static void ip_throttled(listen_ctx *lc, evutil_socket_t fd, const char *ip, int64_t delay)
+{
+    srv_shard *a = lc->s;
+    delayed_close *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->fd = fd;
+        d->ev = evtimer_new(a->base, on_delayed_close, d);
+    }
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
+        if (d && d->ev)
+            event_free(d->ev);
+        free(d);
+        evutil_closesocket(fd);
+    }
+    srv_m_add(&a->metrics.quota_throttle_ms[SRV_QK_CONNECTION_CREATION_RATE], (uint64_t)delay);
+    int64_t now = srv_mono_ms();
+    lc->ip_refused++;
+    if (lc->ip_log_ms == 0 || now - lc->ip_log_ms >= ACCEPT_LOG_GAP_MS) {
+        srv_info(
+            "Delaying closing of connection from /%s for %lld ms: over its connection_creation_rate quota "
+            "(%u refused on listener %s since the last report)",
+            ip, (long long)delay, lc->ip_refused, a->b->cfg.listeners[lc->idx].name);
+        lc->ip_log_ms = now;
+        lc->ip_refused = 0;
+    }
+}
+
 /* Counts a new connection; 0 to serve it, -1 when it was closed (its
  * address is at max.connections.per.ip: Kafka closes it at once). */
 static int conn_count_admit(listen_ctx *lc, evutil_socket_t fd, const struct sockaddr *sa)
@@ -842,6 +889,15 @@ static int conn_count_admit(listen_ctx *lc, evutil_socket_t fd, const struct soc
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
     int32_t limit = 0;
+    double ip_rate;
+    int64_t now = srv_mono_ms();
+    if (a->meta && srv_quota_lookup_ip(a->meta->quotas, ip, &ip_rate)) {
+        int64_t delay = srv_connlimit_ip_created(a->connlimit, ip, ip_rate, now);
+        if (delay > 0) {
+            ip_throttled(lc, fd, ip, delay);
+            return -1;
+        }
+    }
     if (srv_connlimit_full(a->connlimit, lc->idx)) {
         /* Accepted in the same loop turn that filled the last slot: over
          * max.connections it cannot wait in the backlog any more. */
@@ -1031,6 +1087,8 @@ void srv_conns_unlisten(srv_shard *s)
 
 void srv_conns_tick(srv_shard *s)
 {
+    if (s->connlimit)
+        srv_connlimit_expire(s->connlimit, srv_mono_ms());
     int64_t idle = s->b->cfg.connections_max_idle_ms;
     if (idle <= 0)
         return;

@@ -471,3 +471,21 @@ int srv_quota_lookup(const srv_quota_set *q, int key, kp_str user, kp_str client
     }
     return 0;
 }
+
+int srv_quota_lookup_ip(const srv_quota_set *q, const char *ip, double *bound)
+{
+    if (!q || !(q->keys_used & (1u << SRV_QK_CONNECTION_CREATION_RATE)))
+        return 0;
+    for (int named = 1; named >= 0; named--) {
+        srv_quota_entity ent;
+        memset(&ent, 0, sizeof(ent));
+        ent.present = 1u << SRV_QE_IP;
+        ent.name[SRV_QE_IP] = named ? kp_str_c(ip) : KP_STR_NULL;
+        const srv_quota_entry *e = srv_quota_find(q, &ent);
+        if (e && (e->has & (1u << SRV_QK_CONNECTION_CREATION_RATE))) {
+            *bound = e->v[SRV_QK_CONNECTION_CREATION_RATE];
+            return 1;
+        }
+    }
+    return 0;
+}

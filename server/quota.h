@@ -119,4 +119,8 @@ int srv_quota_filter_match(const srv_quota_entry *e, const srv_quota_filter *f, 
 int srv_quota_lookup(const srv_quota_set *q, int key, kp_str user, kp_str client, double *bound,
                      int *tag_user, int *tag_client);
 
+/* connection_creation_rate of an address (numeric text): its own ip entity,
+ * else the default ip entity. 1 and the bound, or 0. */
+int srv_quota_lookup_ip(const srv_quota_set *q, const char *ip, double *bound);
+
 #endif

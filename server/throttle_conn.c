@@ -24,6 +24,9 @@ typedef struct ip_count {
     struct ip_count *next;
     char ip[IP_TEXT_MAX];
     int32_t n;
+    int has_rate; /* connection_creation_rate measured: kept until idle */
+    int64_t last_ms;
+    srv_rate rate;
 } ip_count;
 
 typedef struct ip_override {
@@ -157,6 +160,49 @@ void srv_connlimit_free(srv_connlimit *cl)
     free(cl);
 }
 
+static ip_count *ip_new(const char *ip)
+{
+    ip_count *c = calloc(1, sizeof(*c));
+    if (c)
+        snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    return c;
+}
+
+int64_t srv_connlimit_ip_created(srv_connlimit *cl, const char *ip, double rate, int64_t now_ms)
+{
+    ip_count **pp = ip_find(cl, ip);
+    if (!*pp && !(*pp = ip_new(ip)))
+        return 0; /* not measurable: let it through */
+    ip_count *c = *pp;
+    if (!c->has_rate) {
+        srv_rate_init(&c->rate, cl->cfg.samples, cl->cfg.window_ms);
+        c->has_rate = 1;
+    }
+    c->last_ms = now_ms;
+    srv_rate_record(&c->rate, 1, now_ms);
+    int64_t ms = srv_rate_throttle_ms(&c->rate, rate, now_ms);
+    if (ms > 0)
+        srv_rate_unrecord(&c->rate, 1, now_ms);
+    return ms;
+}
+
+void srv_connlimit_expire(srv_connlimit *cl, int64_t now_ms)
+{
+    int64_t span = (int64_t)cl->cfg.samples * cl->cfg.window_ms;
+    for (int i = 0; i < NBUCKETS; i++) {
+        ip_count **pp = &cl->b[i];
+        while (*pp) {
+            ip_count *c = *pp;
+            if (c->n == 0 && c->has_rate && now_ms - c->last_ms > span) {
+                *pp = c->next;
+                free(c);
+            } else {
+                pp = &c->next;
+            }
+        }
+    }
+}
+
 static int32_t ip_max(const srv_connlimit *cl, const char *ip)
 {
     for (int i = 0; i < cl->nov; i++)
@@ -174,14 +220,9 @@ int srv_connlimit_admit(srv_connlimit *cl, int listener, const char *ip, int32_t
         *limit = max;
         return -1;
     }
-    if (!*pp) {
-        ip_count *c = calloc(1, sizeof(*c));
-        if (!c) {
-            *limit = max; /* cannot count it: refused rather than unbounded */
-            return -1;
-        }
-        snprintf(c->ip, sizeof(c->ip), "%s", ip);
-        *pp = c;
+    if (!*pp && !(*pp = ip_new(ip))) {
+        *limit = max; /* cannot count it: refused rather than unbounded */
+        return -1;
     }
     (*pp)->n++;
     cl->total++;
@@ -196,7 +237,7 @@ void srv_connlimit_release(srv_connlimit *cl, int listener, const char *ip)
     SRV_ASSERT(cl->total > 0 && cl->per_listener[listener] > 0,
                "connection count below zero (total %d, listener %d: %d)", cl->total, listener,
                cl->per_listener[listener]);
-    if (--(*pp)->n == 0) {
+    if (--(*pp)->n == 0 && !(*pp)->has_rate) {
         ip_count *c = *pp;
         *pp = c->next;
         free(c);

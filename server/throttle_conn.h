@@ -44,6 +44,12 @@ int srv_connlimit_full(const srv_connlimit *cl, int listener);
 /* Records a connection created on listener at now; the ms accepting on it
  * must pause to keep max.connection.creation.rate (0: none). */
 int64_t srv_connlimit_created(srv_connlimit *cl, int listener, int64_t now_ms);
+/* connection_creation_rate of ip (a quota of `rate` per second): records
+ * the new connection and returns 0, or the ms Kafka delays closing it when
+ * it is over (it is then not recorded, as Kafka takes it back). */
+int64_t srv_connlimit_ip_created(srv_connlimit *cl, const char *ip, double rate, int64_t now_ms);
+/* Forgets per-address rates idle for a whole span. */
+void srv_connlimit_expire(srv_connlimit *cl, int64_t now_ms);
 int32_t srv_connlimit_total(const srv_connlimit *cl);
 int32_t srv_connlimit_ip_count(const srv_connlimit *cl, const char *ip);
 

@@ -612,6 +612,27 @@ class ConnectionLimitTest(unittest.TestCase):
         for i, s in enumerate(socks):
             self.assertTrue(api_versions_ok(s, corr=40 + i))
 
+    def test_ip_connection_creation_rate(self):
+        """An ip entity's connection_creation_rate=2/s (a young window allows about 2 x 10 at once): past that a new
+        connection from 127.0.0.1 is held unserved and closed, other connections keep working."""
+        b = limited_broker(self, {})
+        self.assertEqual(alter(b.bootstrap, [({"ip": "127.0.0.1"}, [("connection_creation_rate", 2)])]),
+                         [(0, None, {"ip": "127.0.0.1"})])
+        keep = []
+        self.addCleanup(lambda: [s.close() for s in keep])
+        refused_at = None
+        for i in range(40):
+            s = connect(b.bootstrap)
+            keep.append(s)
+            if not api_versions_ok(s, corr=i + 1, timeout=3):
+                refused_at = i
+                break
+        self.assertIsNotNone(refused_at, "40 connections created at once, none refused")
+        self.assertTrue(15 <= refused_at <= 22, refused_at)
+        self.assertTrue(api_versions_ok(keep[0], corr=99), "an earlier connection stopped working")
+        if is_kbroker():
+            self.assertTrue(self.log_has(b, "Delaying closing of connection from /127.0.0.1"))
+
     @kbroker_only("broker-wide max.connections: Kafka exempts its inter-broker listener, the only one here")
     def test_broker_max_connections_two_shards(self):
         """max.connections=4 on 2 shards: the count is broker-wide (kept by the accepting shard), not per shard."""
