@@ -105,7 +105,10 @@ void srv_quota_duplicate_text(const srv_quota_entity *ent, char *msg, size_t msg
 {
     int n = snprintf(msg, msglen, "Ignoring duplicate entity ClientQuotaEntity(entries={");
     int first = 1;
-    for (int t = 0; t < SRV_QE_NTYPES && n >= 0 && (size_t)n < msglen; t++) {
+    /* Java's HashMap order of the types: ip, client-id, user. */
+    static const int order[SRV_QE_NTYPES] = {SRV_QE_IP, SRV_QE_CLIENT, SRV_QE_USER};
+    for (int o = 0; o < SRV_QE_NTYPES && n >= 0 && (size_t)n < msglen; o++) {
+        int t = order[o];
         if (!(ent->present & (1u << t)))
             continue;
         kp_str nm = ent->name[t];

@@ -8,6 +8,7 @@
  * Owns nothing beyond the request. Must not: change quotas other than
  * through the controller, or answer an Alter before every shard serves it.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,11 +17,43 @@
 #include "errors.h"
 #include "meta.h"
 #include "quota.h"
+#include "srv_assert.h"
 #include "sstr.h"
 
 /* ---- DescribeClientQuotas ---------------------------------------------------- */
 
 static const char *const entity_types[SRV_QE_NTYPES] = {"user", "client-id", "ip"};
+
+/* Kafka answers an entity's components in the order of a java.util.HashMap
+ * keyed by their type (ip, client-id, user): the bucket of Java's
+ * String.hashCode in a 16-slot table, ties in insertion order. */
+static unsigned java_bucket(kp_str s)
+{
+    uint32_t h = 0;
+    for (int32_t i = 0; i < s.len; i++)
+        h = 31 * h + (uint8_t)s.p[i];
+    h ^= h >> 16;
+    return h & 15;
+}
+
+/* Insertion sort of n components of `size` bytes whose type (a kp_str) is
+ * at type_off: an entity has at most a few. */
+static void sort_components(void *arr, int32_t n, size_t size, size_t type_off)
+{
+    uint8_t *a = arr, tmp[64];
+    SRV_ASSERT(size <= sizeof(tmp), "entity component of %zu bytes", size);
+    for (int32_t i = 1; i < n; i++)
+        for (int32_t j = i; j > 0; j--) {
+            kp_str prev, cur;
+            memcpy(&prev, a + (size_t)(j - 1) * size + type_off, sizeof(kp_str));
+            memcpy(&cur, a + (size_t)j * size + type_off, sizeof(kp_str));
+            if (java_bucket(prev) <= java_bucket(cur))
+                break;
+            memcpy(tmp, a + (size_t)j * size, size);
+            memcpy(a + (size_t)j * size, a + (size_t)(j - 1) * size, size);
+            memcpy(a + (size_t)(j - 1) * size, tmp, size);
+        }
+}
 
 static int describe_entry(srv_req *req, const srv_quota_entry *e,
                           kp_describe_client_quotas_response_entry_data *out)
@@ -52,6 +85,8 @@ static int describe_entry(srv_req *req, const srv_quota_entry *e,
         v->key = kp_str_c(srv_quota_key_name(k));
         v->value = e->v[k];
     }
+    sort_components(out->entity, out->entity_count, sizeof(*out->entity),
+                    offsetof(kp_describe_client_quotas_response_entity_data, entity_type));
     return 0;
 }
 
@@ -127,6 +162,10 @@ static void alter_done(srv_shard *s, srv_ctl_op *op)
         r->error_message =
             op->quotas[i].error ? kp_arena_strz(&st->req->arena, op->quotas[i].message) : KP_STR_NULL;
     }
+    for (int32_t i = 0; i < st->resp.entries_count; i++)
+        sort_components(st->resp.entries[i].entity, st->resp.entries[i].entity_count,
+                        sizeof(*st->resp.entries[i].entity),
+                        offsetof(kp_alter_client_quotas_response_entity_data, entity_type));
     int32_t w = 0;
     for (int32_t i = 0; i < st->resp.entries_count; i++) {
         if (st->dup[i].p) {
