@@ -383,6 +383,37 @@ static void test_connlimit(void)
     srv_connlimit_free(cl);
 }
 
+/* Kafka's TokenBucket for controller_mutation_rate: full at first (rate x
+ * samples x window), refilled at the rate, strict refusal only once below
+ * zero, throttle time -tokens / rate. */
+static void test_mutation_tokens(void)
+{
+    srv_throttle *t = srv_throttle_new(11, 1000);
+    srv_quota_set *q = srv_quota_set_new();
+    q = put(q, ent(NULL, 0, "admin", 1), "controller_mutation_rate", 1);
+    kp_str u = kp_str_c("ANONYMOUS"), c = kp_str_c("admin");
+    /* 11 tokens: 5 + 5 + 5 pass (the third leaves -4), the fourth is refused */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, c, 5, 1, 1000), 0);
+    CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, c, 5, 1, 1000), -1);
+    CU_ASSERT_EQUAL(srv_throttle_mutation_ms(t, q, u, c, 1000), 4000);
+    /* 2.5 s later: -1.5 tokens left */
+    CU_ASSERT_EQUAL(srv_throttle_mutation_ms(t, q, u, c, 3500), 1500);
+    CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, c, 1, 1, 3500), -1);
+    /* permissive (old versions): recorded anyway */
+    CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, c, 2, 0, 3500), 0);
+    CU_ASSERT_EQUAL(srv_throttle_mutation_ms(t, q, u, c, 3500), 3500);
+    /* refilled, never beyond the burst */
+    CU_ASSERT_EQUAL(srv_throttle_mutation_ms(t, q, u, c, 100000), 0);
+    CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, c, 11, 1, 100000), 0);
+    CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, c, 1, 1, 100000), 0);
+    CU_ASSERT_EQUAL(srv_throttle_mutation_ms(t, q, u, c, 100000), 1000);
+    /* no quota for another client id: never refused */
+    CU_ASSERT_EQUAL(srv_throttle_mutation(t, q, u, kp_str_c("other"), 1e6, 1, 100000), 0);
+    srv_quota_set_unref(q);
+    srv_throttle_free(t);
+}
+
 static void register_suites(void)
 {
     CU_pSuite s = CU_add_suite("quota", NULL, NULL);
@@ -395,6 +426,7 @@ static void register_suites(void)
     CU_add_test(r, "rate window", test_rate_window);
     CU_add_test(r, "table sharing", test_table_sharing);
     CU_add_test(r, "connection limits", test_connlimit);
+    CU_add_test(r, "mutation tokens", test_mutation_tokens);
 }
 
 const struct kb_test_program kb_test_program = {.register_suites = register_suites};
