@@ -75,6 +75,8 @@ struct srv_shard {
     struct srv_fetch_wait *waits;              /* long polls parked on this shard (fetch_wait.c) */
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
+    struct srv_throttle *throttle;             /* client quota rates of this shard's clients */
+    struct srv_connlimit *connlimit;           /* SRV_ACCEPT_SHARD: connection counts (throttle_conn.h) */
     int64_t now_ms;                            /* cached at each tick and event */
     unsigned ticks;
     srv_shard_metrics metrics;
@@ -212,6 +214,16 @@ void srv_req_set_auth(srv_req *req, int state, const char *principal);
  * (and a previous one) when it closes. */
 struct srv_scram_server *srv_req_scram(const srv_req *req);
 void srv_req_set_scram(srv_req *req, struct srv_scram_server *x);
+/* The principal's name ("ANONYMOUS" for User:ANONYMOUS), as client quotas
+ * name users; in the request's arena. */
+kp_str srv_req_user(srv_req *req);
+/* KIP-219: the connection reads no further request for ms (its answers
+ * still leave): a quota's throttle time. */
+void srv_req_mute(srv_req *req, int64_t ms);
+/* Reads no further request of this connection until req is answered, as
+ * Kafka serves one request per connection at a time: a throttled client's
+ * pipelined requests then wait for its mute instead of slipping past it. */
+void srv_req_serialize(srv_req *req);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the

@@ -254,6 +254,16 @@ static const keydef BKEYS[] = {
      "listen() backlog of each listening socket.", NULL},
     {"max.connections", SRV_TYPE_INT, USE_APPLY, "2147483647", 0, INT32_MAX, NULL, NULL,
      "Most client connections open at once; further ones are closed on accept.", NULL},
+    {"max.connections.per.ip", SRV_TYPE_INT, USE_APPLY, "2147483647", 0, INT32_MAX, NULL, NULL,
+     "Most connections from one address; further ones are closed on accept.", NULL},
+    {"max.connections.per.ip.overrides", SRV_TYPE_STRING, USE_APPLY, "", 0, 0, NULL, NULL,
+     "Per-address limits instead of max.connections.per.ip: a list of host:count.", NULL},
+    {"max.connection.creation.rate", SRV_TYPE_INT, USE_APPLY, "2147483647", 0, INT32_MAX, NULL, NULL,
+     "New connections per second a listener accepts; accepting waits when it is reached.", NULL},
+    {"quota.window.num", SRV_TYPE_INT, USE_APPLY, "11", 1, 64, NULL, NULL,
+     "Samples kept in memory for client quotas.", NULL},
+    {"quota.window.size.seconds", SRV_TYPE_INT, USE_APPLY, "1", 1, INT32_MAX, NULL, NULL,
+     "Time span of each sample for client quotas.", NULL},
     {"connections.max.idle.ms", SRV_TYPE_LONG, USE_APPLY, "600000", 0, 0, NULL, NULL,
      "Close connections idle for longer than this.", NULL},
     {"queued.max.request.bytes", SRV_TYPE_LONG, USE_APPLY, "-1", 0, 0, NULL, NULL,
@@ -905,6 +915,16 @@ int srv_config_set(srv_config *cfg, const char *key, const char *value, char *er
     const char *suffix = listener_key_suffix(key, &lname);
     if (is_sec_key(key) || (suffix && is_sec_key(suffix)))
         return sec_store(cfg, key, value, err, errlen);
+    if (suffix &&
+        (strcmp(suffix, "max.connections") == 0 || strcmp(suffix, "max.connection.creation.rate") == 0)) {
+        /* Per-listener connection limits (throttle_conn.h), read with
+         * srv_config_sec like the per-listener TLS keys. */
+        int64_t v;
+        if (srv_cfgk_parse_i64(value, &v) != 0 || v < 0 || v > INT32_MAX)
+            return srv_cfgk_fail(
+                err, errlen, "Invalid value %s for configuration %s: Not a number of type INT", value, key);
+        return sec_store(cfg, key, value, err, errlen);
+    }
     int i = srv_cfgk_bkey_find(key);
     if (i < 0) {
         note_unknown(cfg, key);
@@ -1437,6 +1457,12 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->socket_receive_buffer_bytes = (int32_t)bi64(cfg, "socket.receive.buffer.bytes");
     cfg->socket_listen_backlog_size = (int32_t)bi64(cfg, "socket.listen.backlog.size");
     cfg->max_connections = (int32_t)bi64(cfg, "max.connections");
+    cfg->max_connections_per_ip = (int32_t)bi64(cfg, "max.connections.per.ip");
+    snprintf(cfg->max_connections_per_ip_overrides, sizeof(cfg->max_connections_per_ip_overrides), "%s",
+             bval_name(cfg, "max.connections.per.ip.overrides"));
+    cfg->max_connection_creation_rate = (int32_t)bi64(cfg, "max.connection.creation.rate");
+    cfg->quota_window_num = (int32_t)bi64(cfg, "quota.window.num");
+    cfg->quota_window_size_seconds = (int32_t)bi64(cfg, "quota.window.size.seconds");
     cfg->connections_max_idle_ms = bi64(cfg, "connections.max.idle.ms");
     cfg->queued_max_request_bytes = bi64(cfg, "queued.max.request.bytes");
     cfg->offsets_retention_minutes = (int32_t)bi64(cfg, "offsets.retention.minutes");

@@ -172,6 +172,11 @@ typedef struct srv_config {
     int32_t socket_receive_buffer_bytes; /* -1 = OS default */
     int32_t socket_listen_backlog_size;
     int32_t max_connections;
+    int32_t max_connections_per_ip;
+    char max_connections_per_ip_overrides[1024]; /* "host:count,..." */
+    int32_t max_connection_creation_rate;
+    int32_t quota_window_num;
+    int32_t quota_window_size_seconds;
     int64_t connections_max_idle_ms;
     int64_t queued_max_request_bytes; /* -1 = unbounded */
     int32_t offsets_retention_minutes;

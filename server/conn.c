@@ -45,6 +45,9 @@
 #include "scram.h"
 #include "scram_store.h"
 #include "srv_assert.h"
+#include "meta.h"
+#include "quota.h"
+#include "throttle_conn.h"
 #include "tls.h"
 
 /* A slow reader stops being served once this much output is waiting. */
@@ -73,6 +76,9 @@ struct srv_conn {
     int close_after_flush;
     char principal[320]; /* "User:ANONYMOUS", "User:<DN>" (mTLS) or "User:<sasl user>" */
     srv_sasl_session sasl;
+    struct event *mute_ev; /* KIP-219: reading resumes when it fires */
+    int muted;
+    srv_req *serial;   /* read nothing more until this request is answered */
     uint8_t *rx_frame; /* a large frame being read directly, or NULL */
     size_t rx_size, rx_got;
     int64_t last_active_ms;
@@ -87,13 +93,17 @@ static size_t max_queued(const srv_conn *c)
 static void conn_update_reading(srv_conn *c)
 {
     size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER;
+    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER || c->muted || c->serial;
     if (pause && !c->read_paused) {
         bufferevent_disable(c->bev, EV_READ);
         c->read_paused = 1;
     } else if (!pause && c->read_paused) {
         bufferevent_enable(c->bev, EV_READ);
         c->read_paused = 0;
+        /* Frames already buffered would otherwise wait for the client's
+         * next bytes, which may never come (it waits for our answers). */
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) && !c->in_read)
+            bufferevent_trigger(c->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
     }
 }
 
@@ -121,9 +131,12 @@ void srv_req_free(srv_req *r)
 }
 
 /* Detaches every request; unfinished ones finish later as orphans. */
+static void conn_count_release(srv_shard *s, int listener, const char *ip);
+
 static void conn_free(srv_conn *c)
 {
     srv_shard *s = c->s;
+    conn_count_release(s, c->listener, c->client_host + 1);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -131,6 +144,8 @@ static void conn_free(srv_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->mute_ev)
+        event_free(c->mute_ev);
     bufferevent_free(c->bev);
     srv_m_add(&s->metrics.connections_closed, 1);
     free(c->rx_frame);
@@ -200,6 +215,11 @@ static void finish(srv_req *r)
         return;
     }
     srv_conn *c = r->conn;
+    if (c->serial == r) {
+        c->serial = NULL;
+        if (c->head != r)
+            conn_update_reading(c);
+    }
     c->last_active_ms = r->shard->now_ms;
     srv_shard_metrics *m = &r->shard->metrics;
     if (r->kr.api && r->start_ns)
@@ -291,6 +311,49 @@ void srv_req_set_scram(srv_req *r, struct srv_scram_server *x)
     }
     srv_scram_server_free(r->conn->sasl.scram);
     r->conn->sasl.scram = x;
+}
+
+kp_str srv_req_user(srv_req *r)
+{
+    const char *p = r->conn ? r->conn->principal : "User:ANONYMOUS";
+    const char *colon = strchr(p, ':');
+    return kp_arena_strz(&r->arena, colon ? colon + 1 : p);
+}
+
+void srv_req_serialize(srv_req *r)
+{
+    srv_conn *c = r->conn;
+    if (!c || c->dead || r->done)
+        return;
+    c->serial = r;
+    conn_update_reading(c);
+}
+
+static void on_unmute(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_conn *c = arg;
+    c->muted = 0;
+    if (!c->dead)
+        conn_update_reading(c);
+}
+
+void srv_req_mute(srv_req *r, int64_t ms)
+{
+    srv_conn *c = r->conn;
+    if (!c || c->dead || ms <= 0)
+        return;
+    if (!c->mute_ev)
+        c->mute_ev = evtimer_new(c->s->base, on_unmute, c);
+    if (!c->mute_ev)
+        return; /* out of memory: served unthrottled rather than muted for ever */
+    /* A later throttle replaces an earlier one, as Kafka's channel keeps
+     * only the last throttle end. */
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->mute_ev, &tv);
+    c->muted = 1;
+    conn_update_reading(c);
 }
 
 const char *srv_req_peer(const srv_req *r)
@@ -741,6 +804,12 @@ typedef struct listen_ctx {
     struct event *resume_ev; /* re-enables accepting after a descriptor shortage */
     int64_t last_log_ms;
     unsigned failures; /* accept errors since the last log line */
+    int fd_paused;     /* out of descriptors: resume_ev re-enables */
+    int rate_paused;   /* max.connection.creation.rate: rate_ev re-enables */
+    struct event *rate_ev;
+    int64_t ip_log_ms;   /* last max.connections.per.ip line */
+    unsigned ip_refused; /* refusals since that line */
+    int enabled;
 } listen_ctx;
 
 /* How long accepting pauses when the process (or system) is out of
@@ -753,16 +822,29 @@ typedef struct listen_ctx {
  * the acceptor (shard 0) must not read another shard's count. */
 static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *sa, int listener)
 {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+    }
     if (s->nconns >= s->b->max_conns_per_shard) {
-        /* Over max.connections or the descriptors left beside the
-         * partitions' budget: closed at once, as Kafka does over its limit. */
+        /* Over the descriptors left beside the partitions' budget: closed
+         * at once, as Kafka does over its limit. */
         evutil_closesocket(fd);
+        conn_count_release(s, listener, ip);
         int64_t now = srv_mono_ms();
         s->conns_refused++;
         if (s->conns_refused_log_ms == 0 || now - s->conns_refused_log_ms >= ACCEPT_LOG_GAP_MS) {
-            srv_warn("closing new connections on listener %s: %d open on this shard, the most allowed "
-                     "(max.connections / RLIMIT_NOFILE); %u refused since the last report",
-                     s->b->cfg.listeners[listener].name, s->nconns, s->conns_refused);
+            srv_warn(
+                "closing new connections on listener %s: %d open on this shard, the most the descriptors "
+                "allow (RLIMIT_NOFILE); %u refused since the last report",
+                s->b->cfg.listeners[listener].name, s->nconns, s->conns_refused);
             s->conns_refused_log_ms = now;
             s->conns_refused = 0;
         }
@@ -771,25 +853,15 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
     srv_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         evutil_closesocket(fd);
+        conn_count_release(s, listener, ip);
         return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->s = s;
     c->listener = listener;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-    }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-    snprintf(c->client_host, sizeof(c->client_host), "/%s", host);
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+    snprintf(c->client_host, sizeof(c->client_host), "/%s", ip);
     uint8_t proto = s->b->cfg.listeners[listener].proto;
     c->auth = SRV_PROTO_IS_SASL(proto) ? SRV_AUTH_WAIT_HANDSHAKE : SRV_AUTH_NOT_SASL;
     snprintf(c->principal, sizeof(c->principal), "User:ANONYMOUS");
@@ -812,6 +884,7 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
     }
     if (!c->bev) {
         evutil_closesocket(fd);
+        conn_count_release(s, listener, ip);
         free(c);
         return;
     }
@@ -851,6 +924,188 @@ static void handoff_adopt(srv_shard *on, srv_msg *m)
     srv_shard_send(on, h->from, &h->msg);
 }
 
+/* ---- connection limits (throttle_conn.h), kept by the accepting shard -- */
+
+/* Accepting pauses, as Kafka's acceptor waits, while the broker or the
+ * listener is at max.connections, while max.connection.creation.rate asks
+ * for it, or while descriptors ran out. */
+static void listeners_update(srv_shard *a)
+{
+    listen_ctx *lcs = a->listen_ctx;
+    for (int i = 0; lcs && i < a->nlisteners; i++) {
+        listen_ctx *lc = &lcs[i];
+        int on = !lc->fd_paused && !lc->rate_paused && !srv_connlimit_full(a->connlimit, i);
+        if (on != lc->enabled) {
+            if (on)
+                evconnlistener_enable(a->listeners[i]);
+            else
+                evconnlistener_disable(a->listeners[i]);
+            lc->enabled = on;
+        }
+    }
+}
+
+typedef struct release_msg {
+    srv_msg msg;
+    int listener;
+    int from;
+    char ip[INET6_ADDRSTRLEN];
+} release_msg;
+
+static void release_free(srv_shard *on, srv_msg *m)
+{
+    (void)on;
+    free(m);
+}
+
+static void release_apply(srv_shard *a, const char *ip, int listener)
+{
+    srv_connlimit_release(a->connlimit, listener, ip);
+    listeners_update(a);
+}
+
+static void release_on_acceptor(srv_shard *a, srv_msg *m)
+{
+    release_msg *r = (release_msg *)m;
+    if (a->connlimit)
+        release_apply(a, r->ip, r->listener);
+    r->msg.fn = release_free;
+    srv_shard_send(a, r->from, &r->msg);
+}
+
+/* A counted connection is gone: the accepting shard's counts drop by one.
+ * At shutdown the counts no longer matter (the acceptor may be gone). */
+static void conn_count_release(srv_shard *s, int listener, const char *ip)
+{
+    if (__atomic_load_n(&s->b->stopping, __ATOMIC_ACQUIRE))
+        return;
+    if (s->id == SRV_ACCEPT_SHARD) {
+        if (s->connlimit)
+            release_apply(s, ip, listener);
+        return;
+    }
+    release_msg *r = calloc(1, sizeof(*r));
+    /* A lost release would keep a slot taken for ever. */
+    SRV_ASSERT(r != NULL, "out of memory releasing a connection count");
+    r->msg.fn = release_on_acceptor;
+    r->listener = listener;
+    r->from = s->id;
+    snprintf(r->ip, sizeof(r->ip), "%s", ip);
+    srv_shard_send(s, SRV_ACCEPT_SHARD, &r->msg);
+}
+
+static void on_rate_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    listen_ctx *lc = arg;
+    lc->rate_paused = 0;
+    listeners_update(lc->s);
+}
+
+typedef struct delayed_close {
+    struct event *ev;
+    evutil_socket_t fd;
+} delayed_close;
+
+static void on_delayed_close(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delayed_close *d = arg;
+    evutil_closesocket(d->fd);
+    event_free(d->ev);
+    free(d);
+}
+
+/* Over its address's connection_creation_rate: Kafka holds the connection,
+ * unserved, for the throttle time, then closes it. */
+static void ip_throttled(listen_ctx *lc, evutil_socket_t fd, const char *ip, int64_t delay)
+{
+    srv_shard *a = lc->s;
+    delayed_close *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->fd = fd;
+        d->ev = evtimer_new(a->base, on_delayed_close, d);
+    }
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
+        if (d && d->ev)
+            event_free(d->ev);
+        free(d);
+        evutil_closesocket(fd);
+    }
+    srv_m_add(&a->metrics.quota_throttle_ms[SRV_QK_CONNECTION_CREATION_RATE], (uint64_t)delay);
+    int64_t now = srv_mono_ms();
+    lc->ip_refused++;
+    if (lc->ip_log_ms == 0 || now - lc->ip_log_ms >= ACCEPT_LOG_GAP_MS) {
+        srv_info(
+            "Delaying closing of connection from /%s for %lld ms: over its connection_creation_rate quota "
+            "(%u refused on listener %s since the last report)",
+            ip, (long long)delay, lc->ip_refused, a->b->cfg.listeners[lc->idx].name);
+        lc->ip_log_ms = now;
+        lc->ip_refused = 0;
+    }
+}
+
+/* Counts a new connection; 0 to serve it, -1 when it was closed (its
+ * address is at max.connections.per.ip: Kafka closes it at once). */
+static int conn_count_admit(listen_ctx *lc, evutil_socket_t fd, const struct sockaddr *sa)
+{
+    srv_shard *a = lc->s;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+    int32_t limit = 0;
+    double ip_rate;
+    int64_t now = srv_mono_ms();
+    if (a->meta && srv_quota_lookup_ip(a->meta->quotas, ip, &ip_rate)) {
+        int64_t delay = srv_connlimit_ip_created(a->connlimit, ip, ip_rate, now);
+        if (delay > 0) {
+            ip_throttled(lc, fd, ip, delay);
+            return -1;
+        }
+    }
+    if (srv_connlimit_full(a->connlimit, lc->idx)) {
+        /* Accepted in the same loop turn that filled the last slot: over
+         * max.connections it cannot wait in the backlog any more. */
+        evutil_closesocket(fd);
+        srv_info("closing connection from /%s: listener %s is at max.connections", ip,
+                 a->b->cfg.listeners[lc->idx].name);
+        return -1;
+    }
+    if (srv_connlimit_admit(a->connlimit, lc->idx, ip, &limit) != 0) {
+        evutil_closesocket(fd);
+        srv_m_add(&a->metrics.conns_refused_ip, 1);
+        int64_t now = srv_mono_ms();
+        lc->ip_refused++;
+        /* Kafka's line, at most one per gap with the count: a flood of
+         * connections must not flood the log. */
+        if (lc->ip_log_ms == 0 || now - lc->ip_log_ms >= ACCEPT_LOG_GAP_MS) {
+            srv_info("Rejected connection from /%s, address already has the configured maximum of %d "
+                     "connections (%u refused on listener %s since the last report)",
+                     ip, (int)limit, lc->ip_refused, a->b->cfg.listeners[lc->idx].name);
+            lc->ip_log_ms = now;
+            lc->ip_refused = 0;
+        }
+        return -1;
+    }
+    int64_t wait = srv_connlimit_created(a->connlimit, lc->idx, srv_mono_ms());
+    if (wait > 0) {
+        if (!lc->rate_ev)
+            lc->rate_ev = evtimer_new(a->base, on_rate_resume, lc);
+        if (lc->rate_ev) {
+            struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+            evtimer_add(lc->rate_ev, &tv);
+            lc->rate_paused = 1;
+        }
+    }
+    listeners_update(a);
+    return 0;
+}
+
 /* Shard 0 accepts for every shard and deals the sockets out round-robin.
  * One listening socket per listener (no SO_REUSEPORT, so no other process
  * can bind the port); the kernel's SO_REUSEPORT hash had spread connections
@@ -863,6 +1118,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     listen_ctx *lc = arg;
     srv_shard *s = lc->s;
+    if (conn_count_admit(lc, fd, sa) != 0)
+        return;
     int to = (int)(s->accept_rr++ % (unsigned)s->b->nshards);
     if (to == s->id) {
         conn_adopt(s, fd, sa, lc->idx);
@@ -874,6 +1131,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                  h ? "bad address" : "out of memory");
         free(h);
         evutil_closesocket(fd);
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+        conn_count_release(s, lc->idx, ip);
         return;
     }
     h->msg.fn = handoff_adopt;
@@ -889,7 +1152,8 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     listen_ctx *lc = arg;
-    evconnlistener_enable(lc->s->listeners[lc->idx]);
+    lc->fd_paused = 0;
+    listeners_update(lc->s);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -917,7 +1181,9 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     if (!lc->resume_ev)
         lc->resume_ev = evtimer_new(s->base, on_accept_resume, lc);
     if (lc->resume_ev) {
-        evconnlistener_disable(l);
+        (void)l;
+        lc->fd_paused = 1;
+        listeners_update(s);
         struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
         evtimer_add(lc->resume_ev, &tv);
     }
@@ -934,6 +1200,27 @@ int srv_conns_listen(srv_shard *s)
     s->listen_ctx = calloc((size_t)b->nlisteners, sizeof(listen_ctx));
     if (!s->listen_ctx)
         return -1;
+    srv_connlimit_config cc;
+    memset(&cc, 0, sizeof(cc));
+    cc.nlisteners = b->nlisteners;
+    cc.max_total = b->cfg.max_connections;
+    cc.max_per_ip = b->cfg.max_connections_per_ip;
+    cc.overrides = b->cfg.max_connections_per_ip_overrides;
+    cc.samples = b->cfg.quota_window_num;
+    cc.window_ms = (int64_t)b->cfg.quota_window_size_seconds * 1000;
+    for (int i = 0; i < b->nlisteners && i < SRV_CONNLIMIT_MAX_LISTENERS; i++) {
+        const char *name = b->cfg.listeners[i].name;
+        const char *v = srv_config_sec(&b->cfg, name, "max.connections");
+        cc.max_listener[i] = v ? (int32_t)strtol(v, NULL, 10) : INT32_MAX;
+        v = srv_config_sec(&b->cfg, name, "max.connection.creation.rate");
+        cc.rate_listener[i] = v ? (int32_t)strtol(v, NULL, 10) : b->cfg.max_connection_creation_rate;
+    }
+    char err[300];
+    s->connlimit = srv_connlimit_new(&cc, err, sizeof(err));
+    if (!s->connlimit) {
+        srv_error("%s", err);
+        return -1;
+    }
     for (int i = 0; i < b->nlisteners; i++) {
         int fd = b->listen_fds[i];
         listen_ctx *lc = &((listen_ctx *)s->listen_ctx)[i];
@@ -943,6 +1230,7 @@ int srv_conns_listen(srv_shard *s)
         if (!s->listeners[i])
             return -1;
         evconnlistener_set_error_cb(s->listeners[i], on_accept_error);
+        lc->enabled = 1;
         s->nlisteners++;
     }
     return 0;
@@ -955,7 +1243,11 @@ void srv_conns_unlisten(srv_shard *s)
         evconnlistener_free(s->listeners[i]);
         if (lcs[i].resume_ev)
             event_free(lcs[i].resume_ev);
+        if (lcs[i].rate_ev)
+            event_free(lcs[i].rate_ev);
     }
+    srv_connlimit_free(s->connlimit);
+    s->connlimit = NULL;
     free(s->listeners);
     free(s->listen_ctx);
     s->listeners = NULL;
@@ -965,6 +1257,8 @@ void srv_conns_unlisten(srv_shard *s)
 
 void srv_conns_tick(srv_shard *s)
 {
+    if (s->connlimit)
+        srv_connlimit_expire(s->connlimit, srv_mono_ms());
     int64_t idle = s->b->cfg.connections_max_idle_ms;
     if (idle <= 0)
         return;

@@ -6,7 +6,8 @@
  * Owns `<log.dir>/__cluster_metadata-0/`: a compacted partition log (the
  * storage engine's own) whose records are keyed by topic id ('T' + id) and
  * hold the full state of one topic, or a tombstone when it is deleted;
- * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c;
+ * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c,
+ * client quotas ('Q' keys, one record per entity) by quota.c;
  * records with other first key bytes belong to others and are skipped. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
@@ -26,6 +27,7 @@
 #include "errors.h"
 #include "logging.h"
 #include "partition.h"
+#include "quota.h"
 #include "scram_store.h"
 #include "srv_assert.h"
 #include "sstr.h"
@@ -111,6 +113,7 @@ typedef struct replay_state {
     int done;
     replay_table tab;
     srv_scram_edit *scram; /* credentials replayed so far (NULL until the first) */
+    srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
 } replay_state;
 
 static size_t id_hash(const kp_uuid *id)
@@ -207,9 +210,29 @@ static int table_finish(replay_state *st)
             return KP_E_NOMEM;
         }
     }
+    m->quotas = st->quotas; /* the replay's reference moves in */
+    st->quotas = NULL;
     srv_meta_unref(st->m);
     st->m = m;
     return 0;
+}
+
+/* Client quotas: each record holds the whole state of one entity. */
+static void replay_quota(replay_state *st, const kp_record *rec)
+{
+    int bad = 0;
+    srv_quota_set *nq = srv_quota_replay(st->quotas, rec->key, rec->value, &bad);
+    if (!nq && bad) {
+        srv_warn("metadata log: undecodable client quota record at offset %lld skipped",
+                 (long long)rec->offset);
+        return;
+    }
+    if (!nq) {
+        st->rc = KP_E_NOMEM;
+        return;
+    }
+    srv_quota_set_unref(st->quotas);
+    st->quotas = nq;
 }
 
 /* An 'S' record: a SCRAM credential or its tombstone. */
@@ -246,6 +269,12 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
     kp_record rec;
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     while (kp_record_iter_next(&it, &rec) == 1) {
+        if (rec.key.len > 0 && rec.key.p[0] == 'Q') {
+            replay_quota(st, &rec);
+            if (st->rc)
+                return;
+            continue;
+        }
         if (rec.key.len >= 1 && rec.key.p[0] == SRV_SCRAM_RECORD_KEY) {
             if ((st->rc = replay_scram(st, &rec)) != 0)
                 return;
@@ -296,7 +325,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -308,6 +337,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
         st.rc = table_finish(&st);
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
+    srv_quota_set_unref(st.quotas);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -365,7 +395,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
         return rc;
     }
     *logp = log;
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL};
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
@@ -387,6 +417,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
         st.rc = table_finish(&st);
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
+    srv_quota_set_unref(st.quotas);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
@@ -411,8 +442,9 @@ int srv_controller_open(srv_broker *b)
         return rc;
     srv_meta_unref(c->cur);
     c->cur = m;
-    srv_info("metadata: %d topics and %d SCRAM users loaded from %s", c->cur->ntopics,
-             srv_scram_set_nusers(c->cur->scram), dir);
+    srv_info("metadata: %d topics, %d client quota entities and %d SCRAM users loaded from %s",
+             c->cur->ntopics, c->cur->quotas ? c->cur->quotas->n : 0, srv_scram_set_nusers(c->cur->scram),
+             dir);
     return 0;
 }
 
@@ -562,6 +594,11 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
             if (op->scram[i].error == 0) {
                 op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
                 op->scram[i].message = "metadata log append failed";
+            }
+        for (int i = 0; i < op->nquotas; i++)
+            if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
+                op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
             }
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip) {
@@ -725,11 +762,71 @@ static void ctl_run_scram(srv_controller *c, srv_ctl_op *op)
     ctl_append(c, op, &bb, next);
 }
 
+/* AlterClientQuotas: each valid entry changes one entity; its record holds
+ * the entity's whole new state (a tombstone once no quota is left), so the
+ * compacted log keeps exactly the latest state of each entity. */
+static void ctl_run_quotas(srv_controller *c, srv_ctl_op *op)
+{
+    srv_quota_set *q = c->cur->quotas ? srv_quota_set_ref(c->cur->quotas) : srv_quota_set_new();
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int changes = 0;
+    int64_t now = c->env.now(c->env.arg);
+    for (int i = 0; q && i < op->nquotas; i++) {
+        srv_quota_alter *qa = &op->quotas[i];
+        if (qa->skip)
+            continue;
+        qa->error = srv_quota_validate(&qa->entity, qa->ops, qa->nops, qa->message, sizeof(qa->message));
+        if (qa->error || op->validate_only)
+            continue;
+        srv_quota_set *nq = srv_quota_apply(q, &qa->entity, qa->ops, qa->nops);
+        kp_writer kw, vw;
+        kp_writer_init(&kw, 64);
+        kp_writer_init(&vw, 64);
+        const srv_quota_entry *e = nq ? srv_quota_find(nq, &qa->entity) : NULL;
+        int rc = nq ? srv_quota_record_key(&kw, &qa->entity) : KP_E_NOMEM;
+        if (rc == 0 && e)
+            rc = srv_quota_record_value(&vw, e);
+        if (rc == 0)
+            rc = kp_batch_builder_add(&bb, now, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                      e ? (kp_bytes){vw.buf, (int32_t)vw.len} : KP_BYTES_NULL, NULL, 0);
+        kp_writer_free(&kw);
+        kp_writer_free(&vw);
+        if (rc) {
+            srv_quota_set_unref(nq);
+            qa->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            snprintf(qa->message, sizeof(qa->message), "out of memory");
+            continue;
+        }
+        srv_quota_set_unref(q);
+        q = nq;
+        changes++;
+    }
+    srv_meta *next = changes && q ? srv_meta_with_quotas(c->cur, q) : NULL;
+    srv_quota_set_unref(q);
+    if (!next) {
+        if (changes)
+            for (int i = 0; i < op->nquotas; i++)
+                if (!op->quotas[i].error && !op->quotas[i].skip) {
+                    op->quotas[i].error = KP_ERR_UNKNOWN_SERVER_ERROR;
+                    snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "out of memory");
+                }
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    ctl_append(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
     if (op->kind == SRV_CTL_ALTER_SCRAM) {
         ctl_run_scram(c, op);
+        return;
+    }
+    if (op->kind == SRV_CTL_ALTER_QUOTAS) {
+        ctl_run_quotas(c, op);
         return;
     }
     srv_meta *next = srv_meta_ref(c->cur);
@@ -845,6 +942,11 @@ static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, 
             if (op->scram[i].error == 0) {
                 op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
                 op->scram[i].message = "metadata log append failed";
+            }
+        for (int i = 0; i < op->nquotas; i++)
+            if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
+                op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+                snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
             }
         ctl_finish(c, op);
     }

@@ -10,6 +10,7 @@
 
 #include "call.h"
 #include "meta.h"
+#include "quota.h"
 #include "st_log.h"
 
 /* ---- the controller (shard 0) ---------------------------------------- */
@@ -38,6 +39,18 @@ typedef struct srv_topic_spec {
     int32_t result_nparts;
 } srv_topic_spec;
 
+/* One entry of AlterClientQuotas (SRV_CTL_ALTER_QUOTAS); names and keys
+ * point into the sender's request. */
+typedef struct srv_quota_alter {
+    srv_quota_entity entity;
+    int nops;
+    srv_quota_op *ops;
+    int skip; /* refused by the handler already: the controller leaves it */
+    /* results */
+    int16_t error;
+    char message[300];
+} srv_quota_alter;
+
 /* One controller operation: a srv_call (call.h) from any shard to shard 0,
  * returned when the change is durable and every shard serves it. */
 typedef struct srv_ctl_op srv_ctl_op;
@@ -47,7 +60,8 @@ enum {
     SRV_CTL_DELETE = 2,
     SRV_CTL_ADD_PARTITIONS = 3,
     SRV_CTL_ALTER_CONFIGS = 4,
-    SRV_CTL_ALTER_SCRAM = 5, /* AlterUserScramCredentials: scram[], not specs[] */
+    SRV_CTL_ALTER_SCRAM = 5,  /* AlterUserScramCredentials: scram[], not specs[] */
+    SRV_CTL_ALTER_QUOTAS = 6, /* nquotas / quotas instead of specs */
 };
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */
@@ -57,7 +71,9 @@ struct srv_ctl_op {
     srv_topic_spec *specs; /* owned by the sender (often in its request's arena) */
     int nscram;
     struct srv_scram_change *scram; /* SRV_CTL_ALTER_SCRAM (scram_store.h): results written back */
-    srv_ctl_done_fn done;           /* runs on the submitting shard */
+    int nquotas;
+    srv_quota_alter *quotas; /* SRV_CTL_ALTER_QUOTAS, owned by the sender */
+    srv_ctl_done_fn done;    /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
     srv_ctl_op *next;

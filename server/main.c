@@ -255,8 +255,8 @@ static void set_file_budget(srv_broker *b, rlim_t nofile)
     unsigned long long reserve = 64 + 16 * (unsigned long long)b->nshards;
     unsigned long long conns =
         nofile > used + reserve ? nofile - used - reserve : (unsigned long long)b->nshards;
-    if (b->cfg.max_connections > 0 && (unsigned long long)b->cfg.max_connections < conns)
-        conns = (unsigned long long)b->cfg.max_connections;
+    /* max.connections itself is kept broker-wide by the accepting shard
+     * (throttle_conn.h); this bound is only the descriptors' budget. */
     unsigned long long cps = (conns + (unsigned long long)b->nshards - 1) / (unsigned long long)b->nshards;
     b->max_conns_per_shard = cps > INT32_MAX ? INT32_MAX : (int)(cps > 0 ? cps : 1);
     srv_info("segment files: at most %llu open (%llu per shard, log.max.open.files=%d%s); idle ones are "

@@ -9,6 +9,7 @@
 #include "srv_assert.h"
 #include "meta.h"
 #include "scram_store.h"
+#include "quota.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ void srv_meta_unref(srv_meta *m)
     free(m->topics);
     free(m->by_id);
     srv_scram_set_unref(m->scram);
+    srv_quota_set_unref(m->quotas);
     free(m);
 }
 
@@ -195,8 +197,10 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
     if (!m)
         return NULL;
     m->version = base->version + 1;
+    m->quotas = base->quotas ? srv_quota_set_ref(base->quotas) : NULL;
     m->topics = calloc((size_t)base->ntopics + 1, sizeof(srv_topic));
     if (!m->topics) {
+        srv_quota_set_unref(m->quotas);
         free(m);
         return NULL;
     }
@@ -232,5 +236,17 @@ srv_meta *srv_meta_with_scram(const srv_meta *base, struct srv_scram_set *scram)
         return NULL;
     srv_scram_set_unref(m->scram);
     m->scram = srv_scram_set_ref(scram);
+    return m;
+}
+
+srv_meta *srv_meta_with_quotas(const srv_meta *base, struct srv_quota_set *q)
+{
+    /* Copies every topic: quota changes are rare next to the reads that
+     * sharing one immutable version spares. */
+    srv_meta *m = srv_meta_derive(base, NULL, NULL);
+    if (!m)
+        return NULL;
+    srv_quota_set_unref(m->quotas);
+    m->quotas = q ? srv_quota_set_ref(q) : NULL;
     return m;
 }

@@ -36,6 +36,9 @@ struct srv_meta {
     int *by_id;        /* topic indexes sorted by id (NULL: search linearly) */
     /* SCRAM credentials (scram_store.h): shared by versions, NULL when none. */
     struct srv_scram_set *scram;
+    /* Client quotas (quota.h), shared by the versions that did not change
+     * them; NULL: none. One reference per version. */
+    struct srv_quota_set *quotas;
 };
 
 srv_meta *srv_meta_new_empty(void);
@@ -63,6 +66,9 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
 /* A new version: `base`'s topics with the credential set `scram` (which
  * the version references). NULL when memory ran out. */
 srv_meta *srv_meta_with_scram(const srv_meta *base, struct srv_scram_set *scram);
+/* A new version: base's topics with the quota set q (a reference of its
+ * own is taken). NULL when memory ran out. */
+srv_meta *srv_meta_with_quotas(const srv_meta *base, struct srv_quota_set *q);
 /* (Re)builds m's by-id index of m->topics. */
 void srv_meta_index(srv_meta *m);
 /* Deep copy; on failure dst holds what was copied, for srv_topic_free. */

@@ -30,9 +30,11 @@ typedef struct srv_shard_metrics {
     uint64_t api_errors[KP_API_KEY_MAX + 2]; /* refused at the protocol level; last slot: unknown keys */
     uint64_t bytes_in, bytes_out;
     uint64_t connections_opened, connections_closed;
-    uint64_t busy_ns;   /* time spent in this shard's callbacks */
-    srv_histogram sync; /* storage append -> durable (acks=all) */
-    char *partitions;   /* partition gauges as text, handed to the reader (see metrics.c) */
+    uint64_t busy_ns;              /* time spent in this shard's callbacks */
+    uint64_t quota_throttle_ms[5]; /* throttle time given, per quota key (quota.h SRV_QK_*) */
+    uint64_t conns_refused_ip;     /* closed over max.connections.per.ip (accept shard) */
+    srv_histogram sync;            /* storage append -> durable (acks=all) */
+    char *partitions;              /* partition gauges as text, handed to the reader (see metrics.c) */
 } srv_shard_metrics;
 
 static inline void srv_m_add(uint64_t *p, uint64_t n)

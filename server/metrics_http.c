@@ -150,6 +150,24 @@ static void on_metrics(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(out, "kbroker_connections{shard=\"%d\"} %lld\n", s,
                             (long long)(ld(&m->connections_opened) - ld(&m->connections_closed)));
     }
+    static const char *const quota_keys[5] = {"producer_byte_rate", "consumer_byte_rate",
+                                              "request_percentage", "controller_mutation_rate",
+                                              "connection_creation_rate"};
+    evbuffer_add_printf(out,
+                        "# HELP kbroker_quota_throttle_seconds_total Throttle time given to clients, per "
+                        "quota.\n# TYPE kbroker_quota_throttle_seconds_total counter\n");
+    for (int q = 0; q < 5; q++) {
+        uint64_t v = 0;
+        for (int s = 0; s < b->nshards; s++)
+            v += ld(&b->shards[s].metrics.quota_throttle_ms[q]);
+        evbuffer_add_printf(out, "kbroker_quota_throttle_seconds_total{quota=\"%s\"} %.3f\n", quota_keys[q],
+                            (double)v / 1e3);
+    }
+    evbuffer_add_printf(out,
+                        "# HELP kbroker_connections_refused_per_ip_total Connections closed over "
+                        "max.connections.per.ip.\n# TYPE kbroker_connections_refused_per_ip_total counter\n"
+                        "kbroker_connections_refused_per_ip_total %llu\n",
+                        (unsigned long long)ld(&b->shards[SRV_ACCEPT_SHARD].metrics.conns_refused_ip));
     evbuffer_add_printf(out,
                         "# HELP kbroker_shard_busy_ratio Share of the time since the previous scrape each "
                         "shard spent in callbacks.\n# TYPE kbroker_shard_busy_ratio gauge\n");

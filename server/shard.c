@@ -22,6 +22,7 @@
 #include "metrics_http.h"
 #include "msg.h"
 #include "partition.h"
+#include "throttle.h"
 
 #define TICK_MS 100
 
@@ -45,6 +46,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     s->now_ms = srv_now_ms();
     srv_partmap_tick(s->parts, s->now_ms);
     srv_conns_tick(s);
+    if (srv_throttle_count(s->throttle))
+        srv_throttle_expire(s->throttle, srv_mono_ms());
     /* The config, not b->metrics: main sets that pointer after the shards
      * started, unsynchronised with them (a data race, found by TSan). */
     if (s->b->cfg.metrics_port > 0 && ++s->ticks % (1000 / TICK_MS) == 0)
@@ -76,7 +79,8 @@ int srv_shard_init(srv_broker *b, srv_shard *s, int id)
         return -ENOMEM;
     s->parts = srv_partmap_new(s);
     s->offline = calloc((size_t)b->nshards, sizeof(*s->offline));
-    if (!s->parts || !s->offline)
+    s->throttle = srv_throttle_new(b->cfg.quota_window_num, (int64_t)b->cfg.quota_window_size_seconds * 1000);
+    if (!s->parts || !s->offline || !s->throttle)
         return -ENOMEM;
     s->now_ms = srv_now_ms();
     return 0;
@@ -128,6 +132,7 @@ void srv_shard_destroy(srv_shard *s)
         srv_offline_set_unref(s->offline[i]);
     free(s->offline);
     srv_fetch_sessions_free(s);
+    srv_throttle_free(s->throttle);
     if (s->meta)
         srv_meta_unref(s->meta);
     event_free(s->io_ev);

@@ -22,6 +22,7 @@ INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESC
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
+DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
 SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
 
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a fresh Kafka's coordinators
@@ -481,6 +482,37 @@ SCENARIOS = [
              "req": {"IncludeClusterAuthorizedOperations": False, "EndpointType": 1}},
             # No topics (v0's empty list means all of them, the shared Kafka's too).
             metadata("metadata-brokers", [], v="high"),
+        ],
+    },
+    {
+        # Client quotas (KIP-546): a run-unique user, described before it has any (no race with Kafka's
+        # asynchronous propagation to its broker), set, refused, removed; Kafka's refusals of a filter.
+        "name": "client-quotas",
+        "steps": [
+            {"id": "describe-none", "api": DESCRIBE_CLIENT_QUOTAS, "v": "L",
+             "req": {"Components": [{"EntityType": "user", "MatchType": 0, "Match": "q-{R}-{L}"}], "Strict": False}},
+            {"id": "describe-bad", "api": DESCRIBE_CLIENT_QUOTAS, "v": "L",
+             "req": {"Components": [{"EntityType": "user", "MatchType": 1, "Match": "x"}], "Strict": False}},
+            {"id": "describe-strict-empty", "api": DESCRIBE_CLIENT_QUOTAS, "v": "L",
+             "req": {"Components": [], "Strict": True}},
+            # One entry per request: Kafka answers several in its HashMap's order of the entities.
+            {"id": "alter-set", "api": ALTER_CLIENT_QUOTAS, "v": "L",
+             "req": {"Entries": [
+                 {"Entity": [{"EntityType": "user", "EntityName": "q-{R}-{L}"},
+                             {"EntityType": "client-id", "EntityName": None}],
+                  "Ops": [{"Key": "producer_byte_rate", "Value": 1048576.0, "Remove": False}]}],
+                 "ValidateOnly": False}},
+            {"id": "alter-refused", "api": ALTER_CLIENT_QUOTAS, "v": "L",
+             "req": {"Entries": [
+                 {"Entity": [{"EntityType": "user", "EntityName": "q2-{R}-{L}"}],
+                  "Ops": [{"Key": "producer_byte_rate", "Value": 1.5, "Remove": False}]}],
+                 "ValidateOnly": False}},
+            {"id": "alter-remove", "api": ALTER_CLIENT_QUOTAS, "v": "L",
+             "req": {"Entries": [
+                 {"Entity": [{"EntityType": "user", "EntityName": "q-{R}-{L}"},
+                             {"EntityType": "client-id", "EntityName": None}],
+                  "Ops": [{"Key": "producer_byte_rate", "Value": 0.0, "Remove": True}]}],
+                 "ValidateOnly": False}},
         ],
     },
 ]

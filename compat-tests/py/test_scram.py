@@ -25,7 +25,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from common import kbroker_differs, kbroker_only, uniq  # noqa: E402
+from common import kbroker_only, uniq  # noqa: E402
 from secure import (HOST, SASL_AUTHENTICATION_FAILED, SecureTarget, api_versions_keys, closed, handshake,  # noqa: E402
                     make_pki, scram_upsert)
 from wire import (carray, cbytes, cstr, flex_request, kstr, read_cstr, read_frame, read_uvarint,  # noqa: E402
@@ -316,8 +316,6 @@ class ScramTest(unittest.TestCase):
         self.config_command(user, "--alter", "--delete-config", "SCRAM-SHA-512")
         self.assertEqual(describe(self.t.addr("PLAINTEXT"), [user])[2][user][0], RESOURCE_NOT_FOUND)
 
-    @kbroker_differs("kafka-configs --describe of a user also asks DescribeClientQuotas, which comes with the "
-                     "quotas work (UnsupportedVersionException until then)")
     def test_config_command_describe(self):
         """kafka-configs.sh --describe lists a user's SCRAM mechanisms and iterations."""
         user = uniq("cfgd")

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
+#include "throttle_req.h"
 #include "sstr.h"
 
 typedef struct cp_state {
@@ -36,6 +37,8 @@ static void done(srv_shard *s, srv_ctl_op *op)
         if (st->dup[i] != 2)
             st->resp.results[w++] = st->resp.results[i];
     st->resp.results_count = w;
+    st->resp.throttle_time_ms = srv_quota_mutation_ms(st->req);
+    srv_req_mute(st->req, st->resp.throttle_time_ms);
     srv_req_respond(st->req, &st->resp);
 }
 
@@ -91,6 +94,19 @@ void srv_h_create_partitions(srv_req *req)
                 sp->skip = 1;
                 break;
             }
+        }
+    }
+    /* controller_mutation_rate counts the partitions added (KIP-599);
+     * strict from v3, which knows THROTTLING_QUOTA_EXCEEDED. */
+    for (int32_t i = 0; i < n; i++) {
+        const srv_topic *t = specs[i].skip ? NULL : srv_meta_topic(req->shard->meta, specs[i].name);
+        if (!t || specs[i].nparts <= t->nparts)
+            continue;
+        if (srv_quota_mutation(req, (double)(specs[i].nparts - t->nparts),
+                               req->kr.hdr.request_api_version >= 3)) {
+            st->resp.results[i].error_code = KP_ERR_THROTTLING_QUOTA_EXCEEDED;
+            st->resp.results[i].error_message = KP_STR_NULL /* Kafka sends none */;
+            specs[i].skip = 1;
         }
     }
     st->op.kind = SRV_CTL_ADD_PARTITIONS;

@@ -11,6 +11,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
+#include "throttle_req.h"
 #include "controller.h"
 #include "sstr.h"
 #include "topic_config.h"
@@ -86,6 +87,9 @@ static void done(srv_shard *s, srv_ctl_op *op)
             st->resp.topics[w++] = st->resp.topics[i];
     }
     st->resp.topics_count = w;
+    /* controller_mutation_rate (KIP-599): throttled and muted as Kafka. */
+    st->resp.throttle_time_ms = srv_quota_mutation_ms(req);
+    srv_req_mute(req, st->resp.throttle_time_ms);
     srv_req_respond(req, &st->resp);
 }
 
@@ -179,6 +183,13 @@ void srv_h_create_topics(srv_req *req)
             sp->cfg[sp->ncfg].key = k;
             sp->cfg[sp->ncfg].value = v;
             sp->ncfg++;
+        }
+        if (!r->error_code && srv_quota_mutation(req,
+                                                 sp->nparts == -1 ? (double)req->shard->b->cfg.num_partitions
+                                                                  : (double)sp->nparts,
+                                                 req->kr.hdr.request_api_version >= 6) != 0) {
+            r->error_code = KP_ERR_THROTTLING_QUOTA_EXCEEDED;
+            r->error_message = KP_STR_NULL /* Kafka sends none */;
         }
         if (r->error_code)
             sp->skip = 1;

@@ -7,6 +7,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
+#include "throttle_req.h"
 
 typedef struct dt_state {
     srv_ctl_op op;
@@ -28,6 +29,8 @@ static void done(srv_shard *s, srv_ctl_op *op)
         if (!sp->error)
             r->topic_id = sp->id;
     }
+    st->resp.throttle_time_ms = srv_quota_mutation_ms(st->req);
+    srv_req_mute(st->req, st->resp.throttle_time_ms);
     srv_req_respond(st->req, &st->resp);
 }
 
@@ -87,6 +90,15 @@ void srv_h_delete_topics(srv_req *req)
         } else if (!s->b->cfg.delete_topic_enable) {
             r->error_code = KP_ERR_TOPIC_DELETION_DISABLED;
             sp->skip = 1;
+        } else {
+            /* controller_mutation_rate counts the partitions deleted
+             * (KIP-599); strict from v5, which knows the error. */
+            const srv_topic *t = srv_meta_topic(s->meta, name);
+            if (t && srv_quota_mutation(req, (double)t->nparts, v >= 5) != 0) {
+                r->error_code = KP_ERR_THROTTLING_QUOTA_EXCEEDED;
+                r->error_message = KP_STR_NULL /* Kafka sends none */;
+                sp->skip = 1;
+            }
         }
     }
     st->op.kind = SRV_CTL_DELETE;

@@ -48,6 +48,8 @@ static const srv_api apis[] = {
     {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers},
     {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_describe_user_scram_credentials},
     {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_alter_user_scram_credentials},
+    {KP_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, srv_h_describe_client_quotas},
+    {KP_API_ALTER_CLIENT_QUOTAS, 0, 1, srv_h_alter_client_quotas},
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
     {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat},
     {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe},

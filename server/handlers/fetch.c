@@ -15,6 +15,8 @@
 
 #include "dispatch.h"
 #include "errors.h"
+#include "quota.h"
+#include "throttle_req.h"
 #include "fetch_session.h"
 #include "fetch_wait.h"
 #include "legacy.h"
@@ -188,6 +190,21 @@ static void respond(srv_req *req)
         return;
     }
     st->resp.responses_count = 0;
+    /* Kafka charges a fetch's bytes to the consumer quota; over it, the
+     * bytes are taken back and the answer carries only the throttle time
+     * (Kafka's getThrottledResponse), the connection muted meanwhile. */
+    int64_t would = 0;
+    for (int i = 0; i < st->nparts; i++)
+        if (st->parts[i].len && !(would > 0 && would + (int64_t)st->parts[i].len > st->max_bytes))
+            would += (int64_t)st->parts[i].len;
+    int32_t throttle = srv_quota_charge(req, SRV_QK_CONSUMER_BYTE_RATE, (double)would);
+    if (throttle > 0) {
+        srv_quota_uncharge(req, SRV_QK_CONSUMER_BYTE_RATE, (double)would);
+        st->resp.throttle_time_ms = throttle;
+        srv_req_mute(req, throttle);
+        srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
+        return;
+    }
     /* Assemble in request order; max_bytes is a soft limit: the first
      * partition with data is always returned whole. */
     int64_t total = 0;
@@ -455,6 +472,10 @@ void srv_h_fetch(srv_req *req)
     kp_fetch_response_init(&st->resp);
     st->min_bytes = rq->min_bytes;
     st->max_bytes = rq->max_bytes > 0 ? rq->max_bytes : INT32_MAX;
+    /* As Kafka: no more than the consumer quota allows in one window span. */
+    double qmax = srv_quota_window_max(req, SRV_QK_CONSUMER_BYTE_RATE);
+    if (qmax >= 0 && qmax < (double)st->max_bytes)
+        st->max_bytes = qmax < 1 ? 1 : (int32_t)qmax;
     st->deadline_ms = srv_mono_ms() + (rq->max_wait_ms > 0 ? rq->max_wait_ms : 0);
     srv_fetch_session *fs = NULL;
     st->session_error = srv_fetch_session_begin(s, rq, v, &fs, &st->full);

@@ -1,0 +1,334 @@
+/*
+ * throttle.c — quota enforcement: the windowed rate of Kafka's metrics
+ * library, the throttle time of a violation, and a shard's table of rates.
+ *
+ * Owns the table (one per shard, touched only by its thread). Must not:
+ * read the clock, or keep a pointer into a quota set (sets are replaced
+ * whenever quotas change; a rate is found again by its tags).
+ */
+#include "throttle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv_assert.h"
+#include "sstr.h"
+
+/* ---- the rate ------------------------------------------------------------------ */
+
+void srv_rate_init(srv_rate *r, int samples, int64_t window_ms)
+{
+    memset(r, 0, sizeof(*r));
+    r->samples = samples < 2 ? 2 : samples > SRV_RATE_MAX_SAMPLES ? SRV_RATE_MAX_SAMPLES : samples;
+    r->window_ms = window_ms > 0 ? window_ms : 1000;
+}
+
+/* Samples older than the whole span start over at now, as Kafka's
+ * purgeObsoleteSamples does. */
+static void purge(srv_rate *r, int64_t now)
+{
+    int64_t expire = (int64_t)r->samples * r->window_ms;
+    for (int i = 0; i < r->n; i++)
+        if (now - r->start[i] >= expire) {
+            r->start[i] = now;
+            r->val[i] = 0;
+        }
+}
+
+static int current(srv_rate *r, int64_t now)
+{
+    if (r->n == 0) {
+        r->n = 1;
+        r->cur = 0;
+        r->start[0] = now;
+        r->val[0] = 0;
+    }
+    return r->cur;
+}
+
+static void record(srv_rate *r, double v, int64_t now)
+{
+    int c = current(r, now);
+    if (now - r->start[c] >= r->window_ms) {
+        /* The next sample starts at the window boundary now falls in, so
+         * windows stay aligned to the first one. */
+        int64_t prev_end = r->start[c] + r->window_ms;
+        int64_t start = now - ((now - prev_end) % r->window_ms);
+        c = (c + 1) % r->samples;
+        if (c >= r->n)
+            r->n = c + 1;
+        r->cur = c;
+        r->start[c] = start;
+        r->val[c] = 0;
+    }
+    r->val[c] += v;
+}
+
+void srv_rate_record(srv_rate *r, double v, int64_t now_ms)
+{
+    record(r, v, now_ms);
+}
+
+void srv_rate_unrecord(srv_rate *r, double v, int64_t now_ms)
+{
+    record(r, -v, now_ms);
+}
+
+int64_t srv_rate_window(srv_rate *r, int64_t now_ms)
+{
+    purge(r, now_ms);
+    int64_t oldest = now_ms;
+    if (r->n == 0) {
+        current(r, now_ms);
+    }
+    oldest = r->start[0];
+    for (int i = 1; i < r->n; i++)
+        if (r->start[i] < oldest)
+            oldest = r->start[i];
+    int64_t elapsed = now_ms - oldest;
+    int64_t full = elapsed / r->window_ms;
+    int64_t min_full = r->samples - 1;
+    if (full < min_full)
+        elapsed += (min_full - full) * r->window_ms;
+    return elapsed;
+}
+
+double srv_rate_measure(srv_rate *r, int64_t now_ms)
+{
+    int64_t w = srv_rate_window(r, now_ms); /* purges first */
+    double sum = 0;
+    for (int i = 0; i < r->n; i++)
+        sum += r->val[i];
+    return w > 0 ? sum / ((double)w / 1000.0) : 0;
+}
+
+int64_t srv_rate_throttle_ms(srv_rate *r, double bound, int64_t now_ms)
+{
+    double v = srv_rate_measure(r, now_ms);
+    if (!(bound > 0) || v <= bound)
+        return 0;
+    double ms = (v - bound) / bound * (double)srv_rate_window(r, now_ms);
+    return (int64_t)(ms + 0.5); /* Java Math.round, ms > 0 */
+}
+
+/* ---- the token bucket --------------------------------------------------------- */
+
+static void refill(srv_tokens *b, double rate, double burst, int64_t now_ms)
+{
+    if (!b->started) {
+        /* Kafka's bucket starts from a last update at time 0: full. */
+        b->tokens = burst;
+        b->started = 1;
+    } else if (now_ms > b->last_ms) {
+        b->tokens += rate * (double)(now_ms - b->last_ms) / 1000.0;
+    }
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->last_ms = now_ms;
+}
+
+void srv_tokens_record(srv_tokens *b, double rate, double burst, double permits, int64_t now_ms)
+{
+    refill(b, rate, burst, now_ms);
+    b->tokens -= permits;
+    if (b->tokens > burst)
+        b->tokens = burst;
+}
+
+double srv_tokens_left(srv_tokens *b, double rate, double burst, int64_t now_ms)
+{
+    refill(b, rate, burst, now_ms);
+    return b->tokens;
+}
+
+int64_t srv_tokens_throttle_ms(srv_tokens *b, double rate, double burst, int64_t now_ms)
+{
+    double left = srv_tokens_left(b, rate, burst, now_ms);
+    if (left >= 0 || !(rate > 0))
+        return 0;
+    return (int64_t)(-left / rate * 1000.0 + 0.5);
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+#define NBUCKETS  256
+#define EXPIRE_MS (3600 * 1000)
+
+typedef struct sensor {
+    struct sensor *next;
+    int key;
+    char *user;   /* sstr; NULL: not part of the tags */
+    char *client; /* sstr; NULL: not part of the tags */
+    int64_t last_ms;
+    srv_rate rate;
+    srv_tokens bucket; /* controller_mutation_rate */
+} sensor;
+
+struct srv_throttle {
+    int samples;
+    int64_t window_ms;
+    int count;
+    sensor *b[NBUCKETS];
+};
+
+srv_throttle *srv_throttle_new(int samples, int64_t window_ms)
+{
+    srv_throttle *t = calloc(1, sizeof(*t));
+    if (t) {
+        t->samples = samples;
+        t->window_ms = window_ms;
+    }
+    return t;
+}
+
+static void sensor_free(sensor *s)
+{
+    srv_sfree(s->user);
+    srv_sfree(s->client);
+    free(s);
+}
+
+void srv_throttle_free(srv_throttle *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < NBUCKETS; i++)
+        while (t->b[i]) {
+            sensor *s = t->b[i];
+            t->b[i] = s->next;
+            sensor_free(s);
+        }
+    free(t);
+}
+
+static uint32_t hash(int key, kp_str u, kp_str c)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)key;
+    for (int32_t i = 0; i < u.len; i++)
+        h = (h ^ (uint8_t)u.p[i]) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (int32_t i = 0; i < c.len; i++)
+        h = (h ^ (uint8_t)c.p[i]) * 16777619u;
+    return h;
+}
+
+/* The rate of (key, tags), created on first use; NULL when out of memory
+ * (the request then goes unthrottled rather than failing). */
+static sensor *find(srv_throttle *t, int key, kp_str u, kp_str c, int create)
+{
+    uint32_t h = hash(key, u, c) % NBUCKETS;
+    for (sensor *s = t->b[h]; s; s = s->next)
+        if (s->key == key && srv_seq(u, s->user) && srv_seq(c, s->client))
+            return s;
+    if (!create)
+        return NULL;
+    sensor *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->key = key;
+    s->user = u.len >= 0 ? srv_sdup(u) : NULL;
+    s->client = c.len >= 0 ? srv_sdup(c) : NULL;
+    if ((u.len >= 0 && !s->user) || (c.len >= 0 && !s->client)) {
+        sensor_free(s);
+        return NULL;
+    }
+    srv_rate_init(&s->rate, t->samples, t->window_ms);
+    s->next = t->b[h];
+    t->b[h] = s;
+    t->count++;
+    return s;
+}
+
+static sensor *lookup(srv_throttle *t, const srv_quota_set *q, int key, kp_str user, kp_str client,
+                      double *bound, int create)
+{
+    int tu = 0, tc = 0;
+    if (client.len < 0)
+        client = kp_str_c(""); /* Kafka treats a null client id as "" */
+    if (!srv_quota_lookup(q, key, user, client, bound, &tu, &tc))
+        return NULL;
+    return find(t, key, tu ? user : KP_STR_NULL, tc ? client : KP_STR_NULL, create);
+}
+
+int64_t srv_throttle_record(srv_throttle *t, const srv_quota_set *q, int key, kp_str user, kp_str client,
+                            double amount, int64_t now_ms)
+{
+    double bound;
+    sensor *s = t ? lookup(t, q, key, user, client, &bound, 1) : NULL;
+    if (!s)
+        return 0;
+    s->last_ms = now_ms;
+    srv_rate_record(&s->rate, amount, now_ms);
+    return srv_rate_throttle_ms(&s->rate, bound, now_ms);
+}
+
+void srv_throttle_unrecord(srv_throttle *t, const srv_quota_set *q, int key, kp_str user, kp_str client,
+                           double amount, int64_t now_ms)
+{
+    double bound;
+    sensor *s = t ? lookup(t, q, key, user, client, &bound, 0) : NULL;
+    if (s)
+        srv_rate_unrecord(&s->rate, amount, now_ms);
+}
+
+double srv_throttle_max_in_window(srv_throttle *t, const srv_quota_set *q, int key, kp_str user,
+                                  kp_str client)
+{
+    int tu, tc;
+    double bound;
+    (void)t;
+    if (client.len < 0)
+        client = kp_str_c("");
+    if (!srv_quota_lookup(q, key, user, client, &bound, &tu, &tc))
+        return -1;
+    return bound * (double)((t ? t->samples : 11) - 1) * (double)(t ? t->window_ms : 1000) / 1000.0;
+}
+
+static double burst_of(const srv_throttle *t, double rate)
+{
+    return rate * (double)t->samples * (double)t->window_ms / 1000.0;
+}
+
+int srv_throttle_mutation(srv_throttle *t, const srv_quota_set *q, kp_str user, kp_str client, double permits,
+                          int strict, int64_t now_ms)
+{
+    double rate;
+    sensor *s = t ? lookup(t, q, SRV_QK_CONTROLLER_MUTATION_RATE, user, client, &rate, 1) : NULL;
+    if (!s)
+        return 0;
+    s->last_ms = now_ms;
+    if (strict && srv_tokens_left(&s->bucket, rate, burst_of(t, rate), now_ms) < 0)
+        return -1;
+    srv_tokens_record(&s->bucket, rate, burst_of(t, rate), permits, now_ms);
+    return 0;
+}
+
+int64_t srv_throttle_mutation_ms(srv_throttle *t, const srv_quota_set *q, kp_str user, kp_str client,
+                                 int64_t now_ms)
+{
+    double rate;
+    sensor *s = t ? lookup(t, q, SRV_QK_CONTROLLER_MUTATION_RATE, user, client, &rate, 0) : NULL;
+    return s ? srv_tokens_throttle_ms(&s->bucket, rate, burst_of(t, rate), now_ms) : 0;
+}
+
+void srv_throttle_expire(srv_throttle *t, int64_t now_ms)
+{
+    for (int i = 0; t && i < NBUCKETS; i++) {
+        sensor **pp = &t->b[i];
+        while (*pp) {
+            sensor *s = *pp;
+            if (now_ms - s->last_ms > EXPIRE_MS) {
+                *pp = s->next;
+                sensor_free(s);
+                t->count--;
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+}
+
+int srv_throttle_count(const srv_throttle *t)
+{
+    return t ? t->count : 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * throttle_req.c — client quotas applied to a request (throttle_req.h).
+ *
+ * Owns nothing. Must not: touch another shard's rate table: each shard
+ * measures the traffic of its own connections (docs/security.md says what
+ * that means for a client whose connections sit on several shards).
+ */
+#include "throttle_req.h"
+
+#include "meta.h"
+#include "quota.h"
+#include "throttle.h"
+
+static int client_of(srv_req *req, kp_str *user, kp_str *client)
+{
+    const srv_meta *m = req->shard->meta;
+    if (!m || !m->quotas || !req->shard->throttle)
+        return 0;
+    *user = srv_req_user(req);
+    *client = req->kr.hdr.client_id;
+    return 1;
+}
+
+int32_t srv_quota_charge(srv_req *req, int key, double amount)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return 0;
+    int64_t ms = srv_throttle_record(req->shard->throttle, req->shard->meta->quotas, key, user, client,
+                                     amount, srv_mono_ms());
+    if (ms > 0)
+        srv_m_add(&req->shard->metrics.quota_throttle_ms[key], (uint64_t)ms);
+    return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+}
+
+void srv_quota_uncharge(srv_req *req, int key, double amount)
+{
+    kp_str user, client;
+    if (client_of(req, &user, &client))
+        srv_throttle_unrecord(req->shard->throttle, req->shard->meta->quotas, key, user, client, amount,
+                              srv_mono_ms());
+}
+
+double srv_quota_window_max(srv_req *req, int key)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return -1;
+    return srv_throttle_max_in_window(req->shard->throttle, req->shard->meta->quotas, key, user, client);
+}
+
+int srv_quota_mutation(srv_req *req, double permits, int strict)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return 0;
+    return srv_throttle_mutation(req->shard->throttle, req->shard->meta->quotas, user, client, permits,
+                                 strict, srv_mono_ms());
+}
+
+int32_t srv_quota_mutation_ms(srv_req *req)
+{
+    kp_str user, client;
+    if (!client_of(req, &user, &client))
+        return 0;
+    int64_t ms =
+        srv_throttle_mutation_ms(req->shard->throttle, req->shard->meta->quotas, user, client, srv_mono_ms());
+    if (ms > 0)
+        srv_m_add(&req->shard->metrics.quota_throttle_ms[SRV_QK_CONTROLLER_MUTATION_RATE], (uint64_t)ms);
+    return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+}
+
+int32_t srv_quota_charge_time(srv_req *req, uint64_t ns)
+{
+    int32_t ms = srv_quota_charge(req, SRV_QK_REQUEST_PERCENTAGE, (double)ns * 100.0 / 1e9);
+    int64_t cap = (int64_t)req->shard->b->cfg.quota_window_size_seconds * 1000;
+    return ms > cap ? (int32_t)cap : ms;
+}
