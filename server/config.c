@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config_keys.h"
+#include "principal_map.h"
 #include "srv_assert.h"
 #include "errors.h"
 
@@ -780,6 +781,7 @@ static const char *const SEC_KEYS[] = {
     "ssl.enabled.protocols",
     "ssl.cipher.suites",
     "ssl.client.auth",
+    "ssl.principal.mapping.rules",
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
     "plain.sasl.jaas.config",
@@ -1162,6 +1164,15 @@ static int finish_listener_security(srv_config *cfg, const srv_listener *l, char
                                  "listener.name.%s.plain.sasl.jaas.config (brokers do not read the "
                                  "unprefixed sasl.jaas.config, as in Kafka)",
                                  ln, ln);
+    }
+    if (l->proto == SRV_PROTO_SSL) {
+        /* Kafka refuses the start on an invalid rule, with this message. */
+        const char *rules = srv_config_sec(cfg, ln, "ssl.principal.mapping.rules");
+        char why[SRV_CONFIG_VALUE_MAX];
+        srv_pmap *pm = rules ? srv_pmap_parse(rules, strlen(rules), why, sizeof(why)) : NULL;
+        if (rules && !pm)
+            return srv_cfgk_fail(err, errlen, "listener %s: ssl.principal.mapping.rules: %s", ln, why);
+        srv_pmap_free(pm);
     }
     if (SRV_PROTO_IS_TLS(l->proto)) {
         const char *type = srv_config_sec(cfg, ln, "ssl.keystore.type");

@@ -538,7 +538,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         /* With TLS, "connected" means the handshake is done. */
         c->tls_up = 1;
-        srv_tls_principal(bufferevent_openssl_get_ssl(c->bev), c->principal, sizeof(c->principal));
+        if (srv_tls_principal(bufferevent_openssl_get_ssl(c->bev), c->principal, sizeof(c->principal)) != 0 &&
+            c->s->b->cfg.listeners[c->listener].proto == SRV_PROTO_SSL) {
+            /* As Kafka: no mapping rule for the certificate, no principal. */
+            srv_info("failed authentication with %s on listener %s (no ssl.principal.mapping.rules rule "
+                     "applies to %s)",
+                     c->peer, c->s->b->cfg.listeners[c->listener].name, c->principal);
+            conn_close(c);
+            return;
+        }
         srv_debug("TLS connection from %s: principal %s", c->peer, c->principal);
         return;
     }

@@ -7,6 +7,7 @@
  */
 #include "tls.h"
 
+#include "principal_map.h"
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -234,12 +235,43 @@ static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, c
     return 0;
 }
 
+/* The listener's parsed ssl.principal.mapping.rules ride on its SSL_CTX, so
+ * a reloaded context carries them and a connection finds them from its SSL. */
+static int pmap_index = -1;
+static CRYPTO_ONCE pmap_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void pmap_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    srv_pmap_free(ptr);
+}
+
+static void pmap_index_init(void)
+{
+    pmap_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pmap_free_cb);
+}
+
 SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t n)
 {
+    if (!CRYPTO_THREAD_run_once(&pmap_once, pmap_index_init) || pmap_index < 0) {
+        fail(err, n, "cannot register the principal mapper with OpenSSL");
+        return NULL;
+    }
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         fail(err, n, "cannot create a TLS context");
         return NULL;
+    }
+    const char *rules = get(cfg, l, "ssl.principal.mapping.rules");
+    srv_pmap *pm = srv_pmap_parse(rules ? rules : "DEFAULT", rules ? strlen(rules) : 7, err, n);
+    if (!pm || !SSL_CTX_set_ex_data(ctx, pmap_index, pm)) {
+        srv_pmap_free(pm);
+        if (!pm) { /* err holds Kafka's message */
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        fail(err, n, "cannot attach ssl.principal.mapping.rules to the TLS context");
+        goto bad;
     }
     /* ssl.enabled.protocols, Kafka's default: TLSv1.2,TLSv1.3. */
     const char *protos = get(cfg, l, "ssl.enabled.protocols");
@@ -349,12 +381,12 @@ bad:
     return NULL;
 }
 
-void srv_tls_principal(SSL *ssl, char *out, size_t cap)
+int srv_tls_principal(SSL *ssl, char *out, size_t cap)
 {
     X509 *peer = SSL_get1_peer_certificate(ssl);
     if (!peer) {
         snprintf(out, cap, "User:ANONYMOUS");
-        return;
+        return 0;
     }
     BIO *b = BIO_new(BIO_s_mem());
     char *data = NULL;
@@ -362,7 +394,21 @@ void srv_tls_principal(SSL *ssl, char *out, size_t cap)
     if (b &&
         X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
         len = BIO_get_mem_data(b, &data);
-    snprintf(out, cap, "User:%.*s", (int)(len > 0 ? len : 0), data ? data : "");
+    const srv_pmap *pm = pmap_index >= 0 ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pmap_index) : NULL;
+    int rc = 0;
+    size_t ol = 0;
+    if (cap < 6) {
+        rc = -1;
+    } else if (pm) {
+        memcpy(out, "User:", 5);
+        rc = srv_pmap_apply(pm, data ? data : "", (size_t)(len > 0 ? len : 0), out + 5, cap - 5, &ol);
+        if (rc != 0)
+            /* For the log line: the DN no rule applied to. */
+            snprintf(out, cap, "%.*s", (int)(len > 0 ? len : 0), data ? data : "");
+    } else {
+        snprintf(out, cap, "User:%.*s", (int)(len > 0 ? len : 0), data ? data : "");
+    }
     BIO_free(b);
     X509_free(peer);
+    return rc;
 }
