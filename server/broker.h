@@ -84,6 +84,8 @@ struct srv_shard {
     int nconns;                   /* open connections */
     unsigned conns_refused;       /* over the connection limit since the last log line */
     int64_t conns_refused_log_ms; /* when that line was written */
+    struct srv_authlim *authlim;  /* failed logins of the addresses this shard owns (auth_limit.c) */
+    void *delayed_answers;        /* conn.c: failed-login answers waiting out their delay */
 };
 
 struct srv_broker {

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "logging.h"
+#include "auth_limit.h"
 #include "sasl.h"
 #include "srv_assert.h"
 #include "tls.h"
@@ -226,10 +227,23 @@ const char *srv_req_peer(const srv_req *r)
     return r->conn ? r->conn->peer : "?";
 }
 
+/* A failed-login answer waiting out its delay. Listed per shard so that a
+ * shutdown during the wait frees it (the timer never fires then). */
 typedef struct delayed_answer {
     struct event *ev;
     srv_req *r;
+    struct delayed_answer *prev, *next;
 } delayed_answer;
+
+static void delayed_unlink(srv_shard *s, delayed_answer *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        s->delayed_answers = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+}
 
 static void on_delayed_answer(evutil_socket_t fd, short what, void *arg)
 {
@@ -237,11 +251,37 @@ static void on_delayed_answer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     delayed_answer *d = arg;
     srv_req *r = d->r;
+    delayed_unlink(r->shard, d);
     event_free(d->ev);
     free(d);
     if (r->conn)
         r->conn->close_after_flush = 1;
     finish(r);
+}
+
+static void answer_after(srv_req *r, int64_t wait_ms)
+{
+    /* The request stays not done meanwhile: if the client leaves, the
+     * connection closes and the timer frees the orphan through finish(). */
+    delayed_answer *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->r = r;
+        d->ev = evtimer_new(r->shard->base, on_delayed_answer, d);
+    }
+    struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)((wait_ms % 1000) * 1000)};
+    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
+        if (d && d->ev)
+            event_free(d->ev);
+        free(d);
+        if (r->conn)
+            r->conn->close_after_flush = 1;
+        finish(r);
+        return;
+    }
+    d->next = r->shard->delayed_answers;
+    if (d->next)
+        d->next->prev = d;
+    r->shard->delayed_answers = d;
 }
 
 void srv_req_respond_then_close(srv_req *r, const void *body, int delay_ms)
@@ -254,22 +294,12 @@ void srv_req_respond_then_close(srv_req *r, const void *body, int delay_ms)
             return;
         }
     }
-    /* The request stays not done meanwhile: if the client leaves, the
-     * connection closes and the timer frees the orphan through finish(). */
-    delayed_answer *d = calloc(1, sizeof(*d));
-    if (d) {
-        d->r = r;
-        d->ev = evtimer_new(r->shard->base, on_delayed_answer, d);
-    }
-    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
-    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
-        if (d && d->ev)
-            event_free(d->ev);
-        free(d);
-        if (r->conn)
-            r->conn->close_after_flush = 1;
-        finish(r);
-    }
+    /* The delay is a budget of the client's address, kept on the shard
+     * that owns the address (auth_limit.h), not of this connection. */
+    if (delay_ms > 0 && r->conn)
+        srv_authlim_failure(r, r->conn->client_host + 1, delay_ms, answer_after);
+    else
+        answer_after(r, delay_ms);
 }
 
 void srv_req_respond(srv_req *r, const void *body)
@@ -822,4 +852,14 @@ void srv_conns_close_all(srv_shard *s)
 {
     while (s->conns)
         conn_close(s->conns);
+    /* Their connections are gone: finish() frees the requests. */
+    while (s->delayed_answers) {
+        delayed_answer *d = s->delayed_answers;
+        srv_req *r = d->r;
+        delayed_unlink(s, d);
+        event_free(d->ev);
+        free(d);
+        finish(r);
+    }
+    srv_authlim_shard_free(s);
 }
