@@ -1551,15 +1551,102 @@ void srv_cfgk_broker_synonyms(const srv_config *cfg, const char *const *names, i
     }
 }
 
+/* The ssl.* and sasl.* keys DescribeConfigs lists for the broker, with
+ * Kafka 4.4's defaults and types (seen by describing a Kafka broker). The
+ * PASSWORD ones are sensitive: their value is never sent, as in Kafka. Keys
+ * Kafka lists that this broker does not read (Java key managers, Kerberos,
+ * OAUTHBEARER clients) are left out. */
+static const struct {
+    const char *name, *def;
+    int type;
+    const char *doc;
+} SECK[] = {
+    {"sasl.enabled.mechanisms", "GSSAPI", SRV_TYPE_LIST, "SASL mechanisms a SASL listener offers."},
+    {"sasl.jaas.config", NULL, SRV_TYPE_PASSWORD,
+     "JAAS login configuration; a broker reads it only as listener.name.<l>.<mechanism>.sasl.jaas.config."},
+    {"sasl.mechanism.inter.broker.protocol", "GSSAPI", SRV_TYPE_STRING,
+     "SASL mechanism between brokers (single node: not used)."},
+    {"ssl.cipher.suites", "", SRV_TYPE_LIST,
+     "Allowed cipher suites; empty means the TLS library's defaults."},
+    {"ssl.client.auth", "none", SRV_TYPE_STRING, "Client certificates: none, requested or required (mTLS)."},
+    {"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", SRV_TYPE_LIST, "TLS versions a listener accepts."},
+    {"ssl.key.password", NULL, SRV_TYPE_PASSWORD, "Password of an encrypted private key."},
+    {"ssl.keystore.certificate.chain", NULL, SRV_TYPE_PASSWORD, "Inline PEM certificate chain (type PEM)."},
+    {"ssl.keystore.key", NULL, SRV_TYPE_PASSWORD, "Inline PEM private key (type PEM)."},
+    {"ssl.keystore.location", NULL, SRV_TYPE_STRING, "Key store file: the broker's key and certificate."},
+    {"ssl.keystore.password", NULL, SRV_TYPE_PASSWORD, "Password of a PKCS12 key store."},
+    {"ssl.keystore.type", "JKS", SRV_TYPE_STRING, "Key store format: PEM or PKCS12 (JKS is refused)."},
+    {"ssl.principal.mapping.rules", "DEFAULT", SRV_TYPE_STRING,
+     "Rules mapping a client certificate's subject DN to a principal name."},
+    {"ssl.truststore.certificates", NULL, SRV_TYPE_PASSWORD, "Inline PEM trusted certificates."},
+    {"ssl.truststore.location", NULL, SRV_TYPE_STRING,
+     "Trust store file: CAs client certificates must chain to."},
+    {"ssl.truststore.password", NULL, SRV_TYPE_PASSWORD, "Password of a PKCS12 trust store."},
+    {"ssl.truststore.type", "JKS", SRV_TYPE_STRING, "Trust store format: PEM or PKCS12 (JKS is refused)."},
+};
+#define N_SECK (sizeof(SECK) / sizeof(SECK[0]))
+
+static int seck_find(const char *name)
+{
+    for (size_t i = 0; i < N_SECK; i++)
+        if (strcmp(SECK[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The security key `name` (a SECK name, or a listener.name.<l>.* key the
+ * configuration set) as Kafka describes it: a sensitive value is null. */
+static void describe_sec(const srv_config *cfg, const char *name, const char *base, srv_config_entry *e)
+{
+    memset(e, 0, offsetof(srv_config_entry, synonyms));
+    int k = seck_find(base);
+    /* JAAS lines (<mechanism>.sasl.jaas.config) are passwords to Kafka. */
+    size_t bl = strlen(base), jl = strlen("sasl.jaas.config");
+    int jaas = bl >= jl && strcmp(base + bl - jl, "sasl.jaas.config") == 0;
+    e->name = name;
+    e->type = k >= 0 ? SECK[k].type : jaas ? SRV_TYPE_PASSWORD : SRV_TYPE_STRING;
+    e->sensitive = e->type == SRV_TYPE_PASSWORD;
+    e->read_only = 1; /* no dynamic broker configs in this version */
+    e->doc = k >= 0 ? SECK[k].doc : "Listener-scoped value of a security key.";
+    e->default_value = k >= 0 && name == base ? SECK[k].def : NULL;
+    const char *set = sec_get(cfg, name);
+    if (set)
+        srv_cfgk_add_syn(e, name, e->sensitive ? NULL : set, SRV_SOURCE_STATIC_BROKER_CONFIG);
+    if (name != base) { /* a listener key falls back to the plain one, then the default */
+        const char *plain = sec_get(cfg, base);
+        if (plain)
+            srv_cfgk_add_syn(e, base, e->sensitive ? NULL : plain, SRV_SOURCE_STATIC_BROKER_CONFIG);
+    }
+    if (k >= 0 && SECK[k].def)
+        srv_cfgk_add_syn(e, SECK[k].name, SECK[k].def, SRV_SOURCE_DEFAULT_CONFIG);
+    const char *v = set ? set : k >= 0 && name == base ? SECK[k].def : NULL;
+    e->value_null = v == NULL || e->sensitive;
+    snprintf(e->value, sizeof(e->value), "%s", e->value_null ? "" : v);
+    e->source = e->n_synonyms ? e->synonyms[0].source : SRV_SOURCE_DEFAULT_CONFIG;
+}
+
 size_t srv_config_key_count(void)
 {
-    return N_BKEYS;
+    return N_BKEYS + N_SECK + SRV_SEC_KEYS_MAX;
 }
 
 int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e)
 {
-    if (index >= N_BKEYS)
-        return 0;
+    if (index >= N_BKEYS) {
+        index -= N_BKEYS;
+        if (index < N_SECK) {
+            describe_sec(cfg, SECK[index].name, SECK[index].name, e);
+            return 1;
+        }
+        index -= N_SECK;
+        size_t ln = 0;
+        const char *suffix =
+            index < (size_t)cfg->n_sec ? listener_key_suffix(cfg->sec[index].key, &ln) : NULL;
+        if (!suffix)
+            return 0;
+        describe_sec(cfg, cfg->sec[index].key, suffix, e);
+        return 1;
+    }
     const keydef *k = &BKEYS[index];
     memset(e, 0, offsetof(srv_config_entry, synonyms));
     e->name = k->name;
@@ -1593,8 +1680,22 @@ int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e
 int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out)
 {
     int i = srv_cfgk_bkey_find(name);
-    if (i < 0)
+    if (i < 0) {
+        int k = seck_find(name);
+        if (k >= 0) {
+            describe_sec(cfg, SECK[k].name, SECK[k].name, out);
+            return 0;
+        }
+        for (int j = 0; j < cfg->n_sec; j++) {
+            size_t ln = 0;
+            const char *suffix = listener_key_suffix(cfg->sec[j].key, &ln);
+            if (suffix && strcasecmp(cfg->sec[j].key, name) == 0) {
+                describe_sec(cfg, cfg->sec[j].key, suffix, out);
+                return 0;
+            }
+        }
         return -1;
+    }
     srv_config_describe(cfg, (size_t)i, out);
     return 0;
 }

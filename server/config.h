@@ -256,7 +256,7 @@ typedef struct srv_config_entry {
     int source;     /* SRV_SOURCE_* */
     int type;       /* SRV_TYPE_* */
     int read_only;  /* broker keys: 1 (no dynamic broker config); topic keys: 0 */
-    int sensitive;  /* none of the known keys is sensitive */
+    int sensitive;  /* PASSWORD keys (ssl.*.password, keys, JAAS): value always null */
     const char *doc;
     const char *default_value; /* NULL = no default */
     int n_synonyms;            /* highest precedence first, as Kafka orders them */

@@ -188,5 +188,64 @@ class FailedLoginRateTest(PkiCase):
         self.assertLess(time.monotonic() - t0, 10)
 
 
+class DescribeSecurityConfigsTest(PkiCase):
+    """DescribeConfigs of the broker resource lists the ssl.* / sasl.* keys and every listener.name.* key that is
+    set, the secret ones (passwords, keys, JAAS lines) with a null value and is_sensitive, as Kafka answers."""
+
+    SENSITIVE_SET = ("listener.name.sasl_ssl.ssl.keystore.password", "listener.name.mtls.ssl.keystore.key",
+                     "listener.name.mtls.ssl.keystore.certificate.chain",
+                     "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                     "listener.name.sasl_ssl.plain.sasl.jaas.config")
+    SENSITIVE_UNSET = ("ssl.key.password", "ssl.keystore.password", "ssl.truststore.password", "ssl.keystore.key",
+                       "ssl.keystore.certificate.chain", "ssl.truststore.certificates", "sasl.jaas.config")
+
+    def describe(self, t):
+        from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
+        a = AdminClient({"bootstrap.servers": t.addr("PLAINTEXT")})
+        fs = a.describe_configs([ConfigResource("broker", "1")], request_timeout=30)
+        cfg = list(fs.values())[0].result(30)
+        return cfg, ConfigSource
+
+    def test_security_keys_described_secrets_hidden(self):
+        rules = "RULE:^CN=(.*?),O=(.*)$/$1/L,DEFAULT"
+        t = self.start({"ssl.principal.mapping.rules": rules})
+        cfg, src = self.describe(t)
+        for k in self.SENSITIVE_SET:
+            self.assertIn(k, cfg)
+            e = cfg[k]
+            self.assertIsNone(e.value, k)
+            self.assertTrue(e.is_sensitive, k)
+            self.assertEqual(e.source, src.STATIC_BROKER_CONFIG.value, k)
+        for k in self.SENSITIVE_UNSET:
+            self.assertIn(k, cfg)
+            self.assertIsNone(cfg[k].value, k)
+            self.assertTrue(cfg[k].is_sensitive, k)
+            self.assertEqual(cfg[k].source, src.DEFAULT_CONFIG.value, k)
+        plain = {
+            "ssl.principal.mapping.rules": rules,
+            "listener.name.ssl.ssl.keystore.location": os.path.join(self.pki, "server-keystore.pem"),
+            "listener.name.mtls.ssl.client.auth": "required",
+            "listener.name.tls13.ssl.enabled.protocols": "TLSv1.3",
+            "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "ssl.enabled.protocols": "TLSv1.2,TLSv1.3",
+        }
+        for k, v in plain.items():
+            self.assertIn(k, cfg)
+            self.assertEqual(cfg[k].value, v, k)
+            self.assertFalse(cfg[k].is_sensitive, k)
+            self.assertEqual(cfg[k].source, src.STATIC_BROKER_CONFIG.value, k)
+        defaults = {"ssl.keystore.type": "JKS", "ssl.truststore.type": "JKS", "ssl.client.auth": "none",
+                    "ssl.cipher.suites": "", "sasl.mechanism.inter.broker.protocol": "GSSAPI"}
+        for k, v in defaults.items():
+            self.assertIn(k, cfg)
+            self.assertEqual(cfg[k].value, v, k)
+            self.assertEqual(cfg[k].source, src.DEFAULT_CONFIG.value, k)
+        # No secret anywhere in the answer.
+        text = repr([(e.name, e.value) for e in cfg.values()])
+        for secret in ("alice-secret", "ks-pass", "PRIVATE KEY", "BEGIN CERTIFICATE", "user_bob"):
+            self.assertNotIn(secret, text)
+
+
 if __name__ == "__main__":
     unittest.main()
