@@ -28,6 +28,10 @@ except ImportError:  # pragma: no cover
     KafkaRefError = AssertionError
 
 BAD_RULE = "RULE:^CN=(.*?),O=(.*)$/$1/X"
+_BIN = os.path.dirname(os.environ.get("KB_BROKER_BIN") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                       "..", "..", "build", "bin", "kbroker"))
+ADMIN = os.environ.get("KB_ADMIN_BIN") or os.path.join(_BIN, "kbroker-admin")
+MIRROR = os.environ.get("KB_MIRROR_BIN") or os.path.join(_BIN, "kbroker-mirror")
 
 
 def tls_socket(pki, port, cert=True):
@@ -245,6 +249,98 @@ class DescribeSecurityConfigsTest(PkiCase):
         text = repr([(e.name, e.value) for e in cfg.values()])
         for secret in ("alice-secret", "ks-pass", "PRIVATE KEY", "BEGIN CERTIFICATE", "user_bob"):
             self.assertNotIn(secret, text)
+
+
+class ToolsSecurityTest(PkiCase):
+    """kbroker-admin and kbroker-mirror with librdkafka's security options: SSL, SASL_SSL with PLAIN, mTLS; a wrong
+    password fails with the authentication error while the broker keeps serving. kbroker's tools: skipped on
+    Kafka (they would work there too, but the suite runs them against our broker only)."""
+
+    def setUp(self):
+        if not is_kbroker():
+            raise unittest.SkipTest("kbroker's tools (tested against kbroker)")
+        for b in (ADMIN, MIRROR):
+            if not os.path.exists(b):
+                raise AssertionError("%s not built" % b)
+
+    def p(self, name):
+        return os.path.join(self.pki, name)
+
+    def sec(self, listener, password=None):
+        ca = ["--ssl.ca.location", self.p("ca.pem")]
+        if listener == "SSL":
+            return ["--security.protocol", "SSL"] + ca
+        if listener == "MTLS":
+            return ["--security.protocol", "SSL"] + ca + ["--ssl.certificate.location", self.p("client.crt"),
+                                                          "--ssl.key.location", self.p("client.key")]
+        if listener == "SASL_SSL":
+            return ["--security.protocol", "SASL_SSL"] + ca + ["--sasl.mechanisms", "PLAIN", "--sasl.username",
+                                                               "alice", "--sasl.password",
+                                                               password or USERS["alice"]]
+        raise ValueError(listener)
+
+    def admin(self, t, listener, *args, rc=0, input=None, sec=None):
+        cmd = [ADMIN, "--bootstrap", t.addr(listener), "--timeout", "10"] + (sec if sec is not None
+                                                                               else self.sec(listener)) + list(args)
+        p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        if rc is not None:
+            self.assertEqual(p.returncode, rc, "%s\nstdout: %s\nstderr: %s" % (cmd, p.stdout, p.stderr))
+        return p
+
+    def test_admin_over_ssl_sasl_ssl_and_mtls(self):
+        t = self.start()
+        topic = "ops-admin-%d" % os.getpid()
+        self.admin(t, "SASL_SSL", "topic", "create", topic, "--partitions", "2")
+        self.admin(t, "SSL", "produce", topic, input=b"a\nb\nc\n")
+        p = self.admin(t, "MTLS", "consume", topic, "--from-beginning", "--exit-at-end")
+        self.assertEqual(sorted(p.stdout.split()), [b"a", b"b", b"c"])
+        p = self.admin(t, "SASL_SSL", "topic", "list")
+        self.assertIn(topic.encode(), p.stdout)
+        # The password from a --command-config file instead of the command line.
+        cfg = os.path.join(self.pki, "client.properties")
+        with open(cfg, "w") as f:
+            f.write("# librdkafka names\nsecurity.protocol=SASL_SSL\nssl.ca.location = %s\n"
+                    "sasl.mechanisms=PLAIN\nsasl.username=bob\nsasl.password=%s\n" % (self.p("ca.pem"),
+                                                                                     USERS["bob"]))
+        p = self.admin(t, "SASL_SSL", "ping", sec=["--command-config", cfg])
+        self.assertIn(b"authenticated", p.stdout)
+        self.admin(t, "MTLS", "ping")
+
+    def test_admin_wrong_password_refused_broker_serves(self):
+        t = self.start()
+        p = self.admin(t, "SASL_SSL", "topic", "list", rc=None, sec=self.sec("SASL_SSL", password="nope"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"Authentication failed", p.stderr)
+        # Without TLS options against the TLS port: refused, not hung.
+        p = self.admin(t, "SSL", "topic", "list", rc=None, sec=[])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertTrue(t.wait_log("failed authentication with 127.0.0.1:"))
+        self.admin(t, "SASL_SSL", "topic", "list")
+
+    def test_mirror_sasl_ssl_source_mtls_dest(self):
+        src = self.start()
+        dst = self.start()
+        topic = "ops-mirror-%d" % os.getpid()
+        self.admin(src, "SASL_SSL", "topic", "create", topic, "--partitions", "3")
+        lines = b"".join(b"k%d:v%d\n" % (i, i) for i in range(300))
+        self.admin(src, "SASL_SSL", "produce", topic, "--key-separator", ":", input=lines)
+        side = lambda s, args: [a.replace("--", "--%s." % s, 1) if a.startswith("--") else a  # noqa: E731
+                                for a in args]
+        cmd = ([MIRROR, "--source", src.addr("SASL_SSL"), "--dest", dst.addr("MTLS"), "--topics", topic,
+                "--timeout-ms", "15000"] + side("source", self.sec("SASL_SSL")) + side("dest", self.sec("MTLS")))
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        p = subprocess.run(cmd + ["--verify"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        c = self.admin(dst, "SSL", "consume", topic, "--from-beginning", "--exit-at-end")
+        self.assertEqual(len(c.stdout.split()), 300)
+        # A wrong destination password: the mirror fails with an authentication error, exit 1.
+        bad = ([MIRROR, "--source", src.addr("SASL_SSL"), "--dest", dst.addr("SASL_SSL"), "--topics", topic,
+                "--timeout-ms", "15000"] + side("source", self.sec("SASL_SSL"))
+               + side("dest", self.sec("SASL_SSL", password="wrong")))
+        p = subprocess.run(bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"uthentication", p.stderr)
 
 
 if __name__ == "__main__":
