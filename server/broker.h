@@ -113,10 +113,11 @@ struct srv_broker {
      * never take the descriptors partitions need (main.c). */
     int max_conns_per_shard;
 
-    /* Per listener, built by main.c at start and read-only afterwards: the
-     * TLS context (SSL_CTX *, SSL and SASL_SSL listeners) and the SASL/PLAIN
-     * users (SASL listeners). NULL where the protocol has none. */
-    void *tls_ctx[SRV_MAX_LISTENERS];
+    /* Per listener, built by main.c at start: the published TLS context
+     * (SSL and SASL_SSL listeners; replaced without a restart, tls.h) and
+     * the SASL/PLAIN users (SASL listeners, read-only). NULL where the
+     * protocol has none. */
+    struct srv_tls_slot *tls_ctx[SRV_MAX_LISTENERS];
     struct srv_plain_users *plain_users[SRV_MAX_LISTENERS];
 
     /* Runs a decoded request's handler (handlers/dispatch.c, set by main.c):

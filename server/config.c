@@ -241,6 +241,11 @@ static const keydef BKEYS[] = {
      NULL},
     {"sasl.server.max.receive.size", SRV_TYPE_INT, USE_APPLY, "524288", 1, INT32_MAX, NULL, NULL,
      "Largest frame a SASL listener accepts before the client has authenticated.", NULL},
+    {"ssl.reload.interval.ms", SRV_TYPE_LONG, USE_APPLY, "30000", 0, 86400000, NULL, NULL,
+     "kbroker's own: how often the key and trust store files of SSL and SASL_SSL listeners are checked; a "
+     "changed file is loaded off the event loops and used by new connections (0: only through "
+     "IncrementalAlterConfigs).",
+     NULL},
     {"connection.failed.authentication.delay.ms", SRV_TYPE_INT, USE_APPLY, "100", 0, INT32_MAX, NULL, NULL,
      "A failed authentication is answered (and its connection closed) only after this delay, which bounds "
      "how fast one connection can guess passwords.",
@@ -1348,6 +1353,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->sasl_server_max_receive_size = (int32_t)bi64(cfg, "sasl.server.max.receive.size");
     cfg->connection_failed_authentication_delay_ms =
         (int32_t)bi64(cfg, "connection.failed.authentication.delay.ms");
+    cfg->ssl_reload_interval_ms = bi64(cfg, "ssl.reload.interval.ms");
 
     cfg->num_partitions = (int32_t)bi64(cfg, "num.partitions");
     cfg->default_replication_factor = (int16_t)bi64(cfg, "default.replication.factor");

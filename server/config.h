@@ -183,6 +183,7 @@ typedef struct srv_config {
 
     int32_t sasl_server_max_receive_size; /* frames before authentication */
     int32_t connection_failed_authentication_delay_ms;
+    int64_t ssl_reload_interval_ms; /* kbroker's own: key/trust store file check period, 0 = off */
     srv_sec_kv sec[SRV_SEC_KEYS_MAX];
     int n_sec;
 

@@ -662,8 +662,8 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
     c->auth = SRV_PROTO_IS_SASL(proto) ? SRV_AUTH_WAIT_HANDSHAKE : SRV_AUTH_NOT_SASL;
     snprintf(c->principal, sizeof(c->principal), "User:ANONYMOUS");
     if (SRV_PROTO_IS_TLS(proto)) {
-        SSL_CTX *ctx = s->b->tls_ctx[listener];
-        SRV_ASSERT(ctx, "TLS listener %d has no context", listener);
+        SRV_ASSERT(s->b->tls_ctx[listener], "TLS listener %d has no context", listener);
+        SSL_CTX *ctx = srv_tls_slot_ctx(s->b->tls_ctx[listener], s->id);
         SSL *ssl = SSL_new(ctx);
         c->tls = 1;
         /* The handshake runs inside the bufferevent, on this shard's loop,
@@ -833,6 +833,11 @@ void srv_conns_unlisten(srv_shard *s)
 
 void srv_conns_tick(srv_shard *s)
 {
+    /* An idle shard also moves to a reloaded certificate, so the old one
+     * can be freed (tls_reload.c). */
+    for (int i = 0; i < s->b->cfg.n_listeners; i++)
+        if (s->b->tls_ctx[i])
+            srv_tls_slot_ctx(s->b->tls_ctx[i], s->id);
     int64_t idle = s->b->cfg.connections_max_idle_ms;
     if (idle <= 0)
         return;

@@ -2,8 +2,9 @@
  * tls.c — OpenSSL contexts for SSL and SASL_SSL listeners.
  *
  * Owns: turning ssl.keystore.*, ssl.truststore.*, ssl.enabled.protocols,
- * ssl.cipher.suites and ssl.client.auth into an SSL_CTX, with Kafka's
- * meaning. Must not: run after start (it reads key files) or touch sockets.
+ * ssl.cipher.suites, ssl.client.auth and ssl.principal.mapping.rules into an
+ * SSL_CTX, with Kafka's meaning. Must not: run on a shard loop (it reads key
+ * files: at start, or on tls_reload.c's threads) or touch sockets.
  */
 #include "tls.h"
 
@@ -182,10 +183,12 @@ static char *read_file(const char *path, char *err, size_t n)
     return buf;
 }
 
-static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, char *err, size_t n)
+static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, const char *ts, char *err,
+                           size_t n)
 {
-    const char *loc = get(cfg, l, "ssl.truststore.location"), *type = get(cfg, l, "ssl.truststore.type");
-    const char *inl = get(cfg, l, "ssl.truststore.certificates");
+    const char *loc = ts ? ts : get(cfg, l, "ssl.truststore.location"),
+               *type = get(cfg, l, "ssl.truststore.type");
+    const char *inl = ts ? NULL : get(cfg, l, "ssl.truststore.certificates");
     X509_STORE *st = SSL_CTX_get_cert_store(ctx);
     if (inl || (loc && type && strcasecmp(type, "PEM") == 0)) {
         char *text = inl ? pem_relines(inl) : read_file(loc, err, n);
@@ -253,6 +256,12 @@ static void pmap_index_init(void)
 
 SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t n)
 {
+    return srv_tls_ctx_new_at(cfg, l, NULL, NULL, err, n);
+}
+
+SSL_CTX *srv_tls_ctx_new_at(const srv_config *cfg, const char *l, const char *ks, const char *ts, char *err,
+                            size_t n)
+{
     if (!CRYPTO_THREAD_run_once(&pmap_once, pmap_index_init) || pmap_index < 0) {
         fail(err, n, "cannot register the principal mapper with OpenSSL");
         return NULL;
@@ -314,7 +323,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
     }
 
     const char *type = get(cfg, l, "ssl.keystore.type");
-    const char *loc = get(cfg, l, "ssl.keystore.location");
+    const char *loc = ks ? ks : get(cfg, l, "ssl.keystore.location");
     const char *kpass = get(cfg, l, "ssl.key.password");
     char e2[300];
     if (type && strcasecmp(type, "PKCS12") == 0) {
@@ -323,7 +332,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
             goto bad;
         }
     } else {
-        const char *chain = get(cfg, l, "ssl.keystore.certificate.chain"),
+        const char *chain = ks ? NULL : get(cfg, l, "ssl.keystore.certificate.chain"),
                    *key = get(cfg, l, "ssl.keystore.key");
         char *text = NULL, *kbuf = NULL;
         if (chain) {
@@ -362,7 +371,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
         fail(err, n, "listener %s: the private key does not match the certificate", l);
         goto bad;
     }
-    if (load_truststore(ctx, cfg, l, e2, sizeof(e2)) != 0) {
+    if (load_truststore(ctx, cfg, l, ts, e2, sizeof(e2)) != 0) {
         fail(err, n, "listener %s: %s", l, e2);
         goto bad;
     }

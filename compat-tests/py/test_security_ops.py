@@ -20,7 +20,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from broker import BrokerError, is_kbroker, target  # noqa: E402
 from secure import (HOST, USERS, SASL_AUTHENTICATION_FAILED, SecureTarget, authenticate, closed, handshake,  # noqa: E402
                     make_pki, plain_token)
-from wire import read_frame, request  # noqa: E402
+from secure import openssl  # noqa: E402
+from wire import kstr, read_frame, request  # noqa: E402
+import hashlib  # noqa: E402
 
 try:
     from kafka_ref import KafkaRefError
@@ -341,6 +343,154 @@ class ToolsSecurityTest(PkiCase):
         p = subprocess.run(bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"uthentication", p.stderr)
+
+
+def incremental_alter_broker(addr, configs, validate_only=False, broker="1"):
+    """Raw IncrementalAlterConfigs v0 on the broker resource: [(name, value)] as SET. (error_code, message)."""
+    body = struct.pack(">i", 1) + struct.pack(">b", 4) + kstr(broker) + struct.pack(">i", len(configs))
+    for name, value in configs:
+        body += kstr(name) + struct.pack(">b", 0) + kstr(value)
+    body += struct.pack(">b", 1 if validate_only else 0)
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=60) as s:
+        s.sendall(request(44, 0, 5, body))
+        s.settimeout(60)
+        r = read_frame(s)
+    assert struct.unpack(">i", r[:4])[0] == 5
+    off = 4 + 4  # correlation id, throttle
+    n = struct.unpack(">i", r[off:off + 4])[0]
+    assert n == 1, n
+    err, mlen = struct.unpack(">hh", r[off + 4:off + 8])
+    msg = r[off + 8:off + 8 + mlen].decode() if mlen >= 0 else None
+    return err, msg
+
+
+class CertificateReloadTest(PkiCase):
+    """A new certificate for a TLS listener without a restart: through IncrementalAlterConfigs of
+    listener.name.<l>.ssl.keystore.location (Kafka's way, both targets) and, on kbroker, when the key store file
+    changes. New connections get the new certificate, open ones keep theirs; a file that cannot be used or that
+    names another server (DN) is refused and the old certificate stays."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.same = cls.new_keystore("server2", "localhost")
+        cls.other = cls.new_keystore("server3", "otherhost")
+        cls.garbage = os.path.join(cls.pki, "garbage.pem")
+        with open(cls.garbage, "w") as f:
+            f.write("not a key store\n")
+
+    @classmethod
+    def new_keystore(cls, name, cn):
+        with open(os.path.join(cls.pki, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj",
+                "/CN=" + cn, cwd=cls.pki)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                name + ".crt", "-days", "2", "-extfile", name + ".ext", cwd=cls.pki)
+        path = os.path.join(cls.pki, name + "-keystore.pem")
+        with open(path, "w") as out:
+            for part in (name + ".key", name + ".crt"):
+                with open(os.path.join(cls.pki, part)) as f:
+                    out.write(f.read())
+        return path
+
+    def cert_of(self, s):
+        return hashlib.sha256(s.getpeercert(True)).hexdigest()
+
+    def fingerprint(self, port):
+        s = tls_socket(self.pki, port, cert=False)
+        try:
+            return self.cert_of(s)
+        finally:
+            s.close()
+
+    def wait_fingerprint(self, port, want, timeout=20):
+        deadline = time.monotonic() + timeout
+        got = None
+        while time.monotonic() < deadline:
+            got = self.fingerprint(port)
+            if got == want:
+                return got
+            time.sleep(0.1)
+        return got
+
+    def api_versions_ok(self, s, corr):
+        s.sendall(request(18, 0, corr, b""))
+        r = read_frame(s)
+        return struct.unpack(">ih", r[:6]) == (corr, 0)
+
+    def keystore_copy(self):
+        d = tempfile.mkdtemp(prefix="kb-ks-", dir=self.pki)
+        path = os.path.join(d, "keystore.pem")
+        shutil.copy(os.path.join(self.pki, "server-keystore.pem"), path)
+        return path
+
+    def new_fp(self):
+        with open(os.path.join(self.pki, "server2.crt")) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        return hashlib.sha256(der).hexdigest()
+
+    def test_reload_through_incremental_alter_configs(self):
+        ks = self.keystore_copy()
+        t = self.start({"listener.name.ssl.ssl.keystore.location": ks})
+        port = t.ports["SSL"]
+        before = self.fingerprint(port)
+        held = tls_socket(self.pki, port, cert=False)
+        self.addCleanup(held.close)
+        self.assertTrue(self.api_versions_ok(held, 1))
+        admin = t.addr("PLAINTEXT")
+        key = "listener.name.ssl.ssl.keystore.location"
+        # Unusable file, another server's certificate, the unprefixed key: refused, nothing changes.
+        err, msg = incremental_alter_broker(admin, [(key, self.garbage)])
+        self.assertEqual(err, 42, msg)  # INVALID_REQUEST
+        err, msg = incremental_alter_broker(admin, [(key, self.other)])
+        self.assertEqual(err, 42, msg)
+        self.assertIn("DistinguishedName", msg)
+        err, msg = incremental_alter_broker(admin, [("ssl.keystore.location", self.same)])
+        self.assertEqual(err, 42, msg)
+        self.assertIn("per-listener using the listener prefix", msg)
+        self.assertEqual(self.fingerprint(port), before)
+        # validate_only: accepted, not applied.
+        err, msg = incremental_alter_broker(admin, [(key, self.same)], validate_only=True)
+        self.assertEqual(err, 0, msg)
+        time.sleep(1)
+        self.assertEqual(self.fingerprint(port), before)
+        # The same server's new certificate: new connections get it, the open one keeps working.
+        err, msg = incremental_alter_broker(admin, [(key, self.same)])
+        self.assertEqual(err, 0, msg)
+        self.assertEqual(self.wait_fingerprint(port, self.new_fp()), self.new_fp())
+        self.assertTrue(self.api_versions_ok(held, 2))
+        self.assertEqual(self.cert_of(held), before)
+        # Other TLS listeners keep theirs.
+        self.assertNotEqual(self.fingerprint(t.ports["TLS13"]), self.new_fp())
+
+    def test_reload_when_the_file_changes(self):
+        if not is_kbroker():
+            raise unittest.SkipTest("watching key store files is kbroker's own (ssl.reload.interval.ms)")
+        ks = self.keystore_copy()
+        t = self.start({"listener.name.ssl.ssl.keystore.location": ks, "ssl.reload.interval.ms": "200"})
+        port = t.ports["SSL"]
+        before = self.fingerprint(port)
+        held = tls_socket(self.pki, port, cert=False)
+        self.addCleanup(held.close)
+        # A half-written or broken file: logged, old certificate kept, still serving.
+        shutil.copy(self.garbage, ks + ".tmp")
+        os.replace(ks + ".tmp", ks)
+        self.assertTrue(t.wait_log("cannot be used, keeping the current certificate", timeout=10))
+        self.assertEqual(self.fingerprint(port), before)
+        # Another server's certificate: refused likewise.
+        shutil.copy(self.other, ks + ".tmp")
+        os.replace(ks + ".tmp", ks)
+        self.assertTrue(t.wait_log("DistinguishedName does not match", timeout=10))
+        self.assertEqual(self.fingerprint(port), before)
+        # The renewed certificate: picked up, the open connection keeps its own.
+        shutil.copy(self.same, ks + ".tmp")
+        os.replace(ks + ".tmp", ks)
+        self.assertEqual(self.wait_fingerprint(port, self.new_fp()), self.new_fp())
+        self.assertTrue(t.wait_log("TLS key and trust stores reloaded"))
+        self.assertTrue(self.api_versions_ok(held, 3))
+        self.assertEqual(self.cert_of(held), before)
 
 
 if __name__ == "__main__":
