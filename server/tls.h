@@ -45,7 +45,7 @@ SSL_CTX *srv_tls_slot_ctx(srv_tls_slot *sl, int shard);
 int srv_tls_slot_reload(srv_tls_slot *sl, const char *keystore, const char *truststore, int validate_only,
                         char *msg, size_t n);
 /* Off the loops: reloads when the key or trust store file changed since it
- * was last read (metadata, then a SHA-256 of the content); a file that
+ * was last read (a SHA-256 of the content); a file that
  * cannot be used is logged once and the old context kept. 0 reloaded, 1
  * unchanged, -1 refused. */
 int srv_tls_slot_check(srv_tls_slot *sl);

@@ -3,7 +3,8 @@
  * srv_tls_slot of a listener).
  *
  * Owns: the published TLS context of each SSL / SASL_SSL listener, its
- * replacement when the key or trust store files change (a watcher thread) or
+ * replacement when the key or trust store files change (a watcher thread
+ * comparing SHA-256 digests of their content) or
  * when IncrementalAlterConfigs sets listener.name.<l>.ssl.keystore.location
  * (a helper thread per call), Kafka's checks on a new key store (same subject
  * DN and SubjectAltName as the one in use), and freeing a replaced context
@@ -35,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "call.h"
@@ -46,10 +46,6 @@
 
 typedef struct fprint {
     int ok; /* the file was read */
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
     unsigned char sha[32];
 } fprint;
 
@@ -84,13 +80,8 @@ static void fp_read(const char *path, fprint *fp)
     if (!path || !*path)
         return;
     FILE *f = fopen(path, "rb");
-    struct stat st;
     if (!f)
         return;
-    if (fstat(fileno(f), &st) != 0) {
-        fclose(f);
-        return;
-    }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char buf[8192];
     size_t r;
@@ -102,20 +93,6 @@ static void fp_read(const char *path, fprint *fp)
     EVP_MD_CTX_free(md);
     fclose(f);
     fp->ok = ok;
-    fp->dev = st.st_dev;
-    fp->ino = st.st_ino;
-    fp->size = st.st_size;
-    fp->mtime = st.st_mtim;
-}
-
-/* Same file metadata: the content is not read again. */
-static int fp_same_stat(const char *path, const fprint *fp)
-{
-    struct stat st;
-    if (!*path || stat(path, &st) != 0)
-        return !fp->ok;
-    return fp->ok && st.st_dev == fp->dev && st.st_ino == fp->ino && st.st_size == fp->size &&
-           st.st_mtim.tv_sec == fp->mtime.tv_sec && st.st_mtim.tv_nsec == fp->mtime.tv_nsec;
 }
 
 static int fp_same_content(const fprint *a, const fprint *b)
@@ -255,11 +232,8 @@ static int reload_locked(srv_tls_slot *sl, const char *ks, const char *ts, int v
     fp_read(nks, &kf);
     fp_read(nts, &tf);
     if (only_if_changed) {
-        if (fp_same_content(&kf, &sl->ks_seen) && fp_same_content(&tf, &sl->ts_seen)) {
-            sl->ks_seen = kf; /* same bytes, new metadata: no need to read them again */
-            sl->ts_seen = tf;
+        if (fp_same_content(&kf, &sl->ks_seen) && fp_same_content(&tf, &sl->ts_seen))
             return 1;
-        }
         sl->ks_seen = kf;
         sl->ts_seen = tf;
     }
@@ -316,7 +290,10 @@ int srv_tls_slot_check(srv_tls_slot *sl)
 {
     pthread_mutex_lock(&sl->mu);
     int rc = 1;
-    if ((*sl->ks || *sl->ts) && !(fp_same_stat(sl->ks, &sl->ks_seen) && fp_same_stat(sl->ts, &sl->ts_seen))) {
+    /* The content, not the metadata: a file rewritten in place within one
+     * clock tick keeps its mtime (and maybe its size). Key stores are a few
+     * KiB, read every few seconds at most, off the loops. */
+    if (*sl->ks || *sl->ts) {
         char msg[600];
         rc = reload_locked(sl, NULL, NULL, 0, 1, msg, sizeof(msg));
         if (rc < 0)
