@@ -6,7 +6,9 @@
  * plain socket or TLS through bufferevent_openssl, handshake included) and,
  * on SASL listeners, the gate before authentication: only ApiVersions,
  * SaslHandshake and SaslAuthenticate, frames up to
- * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0.
+ * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0;
+ * failed-login answers held for the delay auth_limit.c gives (listed per
+ * shard, freed at shutdown).
  * Must not: interpret request bodies (dispatch.c does), or trust a frame
  * length: a frame above socket.request.max.bytes closes the connection
  * before any allocation.
