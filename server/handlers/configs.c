@@ -4,7 +4,9 @@
  *
  * Topic changes go through the controller (durable, then published); broker
  * configs are static in this version: describing them works, altering them
- * is refused with INVALID_CONFIG and says why.
+ * is refused with INVALID_CONFIG and says why, except the key and trust
+ * store locations of a TLS listener through IncrementalAlterConfigs, which
+ * reload its certificate (tls.h; in memory only) before the answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,9 +188,7 @@ static int alter_broker(srv_req *req, alter_state *st, int i,
         const char *key = c->name.p;
         int isks = kl && is_suffix(key, kl, ".ssl.keystore.location"),
             ists = kl && is_suffix(key, kl, ".ssl.truststore.location");
-        if ((isks && kl == strlen("ssl.keystore.location")) ||
-            (ists && kl == strlen("ssl.truststore.location")) ||
-            (kl == strlen("ssl.keystore.location") && memcmp(key, "ssl.keystore.location", kl) == 0) ||
+        if ((kl == strlen("ssl.keystore.location") && memcmp(key, "ssl.keystore.location", kl) == 0) ||
             (kl == strlen("ssl.truststore.location") && memcmp(key, "ssl.truststore.location", kl) == 0)) {
             /* Kafka's wording. */
             st->errors[i] = KP_ERR_INVALID_REQUEST;
