@@ -53,7 +53,8 @@ int srv_tls_slot_check(srv_tls_slot *sl);
 void srv_tls_slot_free(srv_tls_slot *sl);
 
 /* The file watcher: checks every slot each interval_ms on a thread of its
- * own. NULL when interval_ms <= 0. stop also waits for reload helpers. */
+ * own. NULL when interval_ms <= 0 or no listener has TLS. stop also waits
+ * for reload helpers. */
 typedef struct srv_tls_watch srv_tls_watch;
 srv_tls_watch *srv_tls_watch_start(srv_tls_slot **slots, int n, int64_t interval_ms);
 void srv_tls_watch_stop(srv_tls_watch *w);

@@ -362,7 +362,10 @@ static void *watch_main(void *arg)
 
 srv_tls_watch *srv_tls_watch_start(srv_tls_slot **slots, int n, int64_t interval_ms)
 {
-    if (interval_ms <= 0)
+    int any = 0;
+    for (int i = 0; i < n; i++)
+        any |= slots[i] != NULL;
+    if (interval_ms <= 0 || !any)
         return NULL;
     srv_tls_watch *w = calloc(1, sizeof(*w));
     if (!w)
