@@ -639,8 +639,13 @@ int cmd_ping(int argc, char **argv)
             if (r.ok) {
                 jw_key("rtt_ms");
                 jw_double(r.rtt_ms);
-                jw_key("api_count");
-                jw_int(r.n_apis);
+                if (r.n_apis >= 0) {
+                    jw_key("api_count");
+                    jw_int(r.n_apis);
+                } else { /* a secured listener: Metadata through librdkafka */
+                    jw_key("authenticated");
+                    jw_bool(true);
+                }
             } else {
                 jw_key("error");
                 jw_str(r.why);
