@@ -390,6 +390,148 @@ bad:
     return NULL;
 }
 
+/* ---- the subject DN as Java spells it -------------------------------------- */
+
+typedef struct dnbuf {
+    char *p;
+    size_t cap, len;
+    int overflow;
+} dnbuf;
+
+static void put(dnbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* The attribute types X500Principal.getName() (RFC 2253) prints by keyword;
+ * every other one is its OID with the value's DER encoding in hex. */
+static const char *java_keyword(int nid)
+{
+    switch (nid) {
+    case NID_commonName:
+        return "CN";
+    case NID_countryName:
+        return "C";
+    case NID_localityName:
+        return "L";
+    case NID_stateOrProvinceName:
+        return "ST";
+    case NID_organizationName:
+        return "O";
+    case NID_organizationalUnitName:
+        return "OU";
+    case NID_streetAddress:
+        return "STREET";
+    case NID_domainComponent:
+        return "DC";
+    case NID_userId:
+        return "UID";
+    default:
+        return NULL;
+    }
+}
+
+/* One attribute: keyword=escaped value, or OID=#hex. */
+static void put_ava(dnbuf *b, const X509_NAME_ENTRY *e)
+{
+    const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
+    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+    const char *kw = java_keyword(OBJ_obj2nid(obj));
+    unsigned char *u = NULL;
+    int ul = kw ? ASN1_STRING_to_UTF8(&u, v) : -1;
+    if (kw && ul >= 0) {
+        put(b, kw, strlen(kw));
+        put(b, "=", 1);
+        /* Java's AVA.toRFC2253String: these characters take a backslash
+         * anywhere, NUL becomes \00, leading and trailing blanks are
+         * escaped one by one. */
+        int lead = 0, trail = ul - 1;
+        while (lead < ul && (u[lead] == ' ' || u[lead] == '\r'))
+            lead++;
+        while (trail >= 0 && (u[trail] == ' ' || u[trail] == '\r'))
+            trail--;
+        for (int i = 0; i < ul; i++) {
+            char c = (char)u[i];
+            if (c == '\0') {
+                put(b, "\\00", 3);
+                continue;
+            }
+            if (strchr(",=+<>#;\"\\", c) || i < lead || i > trail)
+                put(b, "\\", 1);
+            put(b, &c, 1);
+        }
+        OPENSSL_free(u);
+        return;
+    }
+    char oid[128];
+    int ol = OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+    put(b, oid, ol > 0 ? (size_t)ol : 0);
+    put(b, "=#", 2);
+    ASN1_TYPE *t = ASN1_TYPE_new();
+    unsigned char *der = NULL;
+    int dl = t && ASN1_TYPE_set1(t, ASN1_STRING_type(v), v) ? i2d_ASN1_TYPE(t, &der) : -1;
+    for (int i = 0; i < dl; i++) {
+        char hx[3];
+        snprintf(hx, sizeof(hx), "%02x", der[i]);
+        put(b, hx, 2);
+    }
+    OPENSSL_free(der);
+    ASN1_TYPE_free(t);
+}
+
+/* DER order of the values of one multi-valued RDN (the order of a SET OF),
+ * in which Java prints them. */
+static int der_cmp(const X509_NAME_ENTRY *a, const X509_NAME_ENTRY *b)
+{
+    unsigned char *x = NULL, *y = NULL;
+    int xl = i2d_X509_NAME_ENTRY(a, &x), yl = i2d_X509_NAME_ENTRY(b, &y);
+    int c = memcmp(x, y, (size_t)(xl < yl ? xl : yl));
+    if (c == 0)
+        c = xl - yl;
+    OPENSSL_free(x);
+    OPENSSL_free(y);
+    return c;
+}
+
+int srv_tls_dn(X509_NAME *nm, char *out, size_t cap)
+{
+    dnbuf b = {out, cap, 0, 0};
+    if (cap)
+        out[0] = '\0';
+    int n = X509_NAME_entry_count(nm);
+    /* RFC 2253 order: the last RDN first. */
+    for (int i = n - 1; i >= 0;) {
+        int set = X509_NAME_ENTRY_set(X509_NAME_get_entry(nm, i)), first = i;
+        while (first > 0 && X509_NAME_ENTRY_set(X509_NAME_get_entry(nm, first - 1)) == set)
+            first--;
+        const X509_NAME_ENTRY *rdn[16];
+        int k = 0;
+        for (int j = first; j <= i && k < 16; j++)
+            rdn[k++] = X509_NAME_get_entry(nm, j);
+        for (int x = 1; x < k; x++) /* insertion sort: an RDN has a few values */
+            for (int y = x; y > 0 && der_cmp(rdn[y - 1], rdn[y]) > 0; y--) {
+                const X509_NAME_ENTRY *t = rdn[y];
+                rdn[y] = rdn[y - 1];
+                rdn[y - 1] = t;
+            }
+        if (b.len)
+            put(&b, ",", 1);
+        for (int x = 0; x < k; x++) {
+            if (x)
+                put(&b, "+", 1);
+            put_ava(&b, rdn[x]);
+        }
+        i = first - 1;
+    }
+    return b.overflow ? -1 : (int)b.len;
+}
+
 int srv_tls_principal(SSL *ssl, char *out, size_t cap)
 {
     X509 *peer = SSL_get1_peer_certificate(ssl);
@@ -397,27 +539,24 @@ int srv_tls_principal(SSL *ssl, char *out, size_t cap)
         snprintf(out, cap, "User:ANONYMOUS");
         return 0;
     }
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long len = 0;
-    if (b &&
-        X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
-        len = BIO_get_mem_data(b, &data);
-    const srv_pmap *pm = pmap_index >= 0 ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pmap_index) : NULL;
-    int rc = 0;
-    size_t ol = 0;
-    if (cap < 6) {
-        rc = -1;
-    } else if (pm) {
-        memcpy(out, "User:", 5);
-        rc = srv_pmap_apply(pm, data ? data : "", (size_t)(len > 0 ? len : 0), out + 5, cap - 5, &ol);
-        if (rc != 0)
-            /* For the log line: the DN no rule applied to. */
-            snprintf(out, cap, "%.*s", (int)(len > 0 ? len : 0), data ? data : "");
-    } else {
-        snprintf(out, cap, "User:%.*s", (int)(len > 0 ? len : 0), data ? data : "");
-    }
-    BIO_free(b);
+    char dn[1024];
+    int len = srv_tls_dn(X509_get_subject_name(peer), dn, sizeof(dn));
     X509_free(peer);
-    return rc;
+    const srv_pmap *pm = pmap_index >= 0 ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pmap_index) : NULL;
+    size_t ol = 0;
+    if (len < 0 || cap < 6) {
+        snprintf(out, cap, "(a subject DN over %zu bytes)", sizeof(dn));
+        return -1;
+    }
+    if (!pm) {
+        snprintf(out, cap, "User:%.*s", len, dn);
+        return 0;
+    }
+    memcpy(out, "User:", 5);
+    if (srv_pmap_apply(pm, dn, (size_t)len, out + 5, cap - 5, &ol) != 0) {
+        /* For the log line: the DN no rule applied to. */
+        snprintf(out, cap, "%.*s", len, dn);
+        return -1;
+    }
+    return 0;
 }

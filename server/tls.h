@@ -74,4 +74,10 @@ void srv_tls_reload_async(struct srv_req *req, srv_tls_slot *sl, const char *key
  * authentication then): out holds the DN, for the log line. */
 int srv_tls_principal(SSL *ssl, char *out, size_t cap);
 
+/* The DN as Java's X500Principal.getName() spells it (what Kafka's rules
+ * and principals see): RFC 2253 order, keywords only for CN, C, L, ST, O,
+ * OU, STREET, DC and UID, any other attribute as OID=#<DER in hex>, Java's
+ * escaping. Its length, or -1 when it does not fit in cap. */
+int srv_tls_dn(X509_NAME *nm, char *out, size_t cap);
+
 #endif

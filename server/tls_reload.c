@@ -168,13 +168,8 @@ static void collect(srv_tls_slot *sl)
 
 static void name_text(X509_NAME *nm, char *out, size_t cap)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long len = 0;
-    if (b && X509_NAME_print_ex(b, nm, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
-        len = BIO_get_mem_data(b, &data);
-    snprintf(out, cap, "%.*s", (int)(len > 0 ? len : 0), data ? data : "");
-    BIO_free(b);
+    if (srv_tls_dn(nm, out, cap) < 0)
+        snprintf(out, cap, "(too long)");
 }
 
 static const ASN1_OCTET_STRING *san_of(X509 *x)

@@ -193,9 +193,51 @@ static void test_check_files(void)
     free(c);
 }
 
+/* The DN as Java's X500Principal.getName() prints it (checked with Java 17
+ * on a certificate with this subject made by openssl req): keywords for
+ * nine types only, OID=#DER for the others, Java's escaping, the values of
+ * a multi-valued RDN in DER order. */
+static void test_java_dn(void)
+{
+    X509_NAME *nm = X509_NAME_new();
+    struct {
+        const char *type, *value;
+        int same_rdn;
+    } avas[] = {
+        {"C", "DE", 0},           {"ST", "Berlin", 0},
+        {"L", "Berlin", 0},       {"O", "Ex, Inc.", 0},
+        {"OU", "Ops", 0},         {"OU", "Dev", 1},
+        {"CN", "cl\"ient #1", 0}, {"emailAddress", "a@b.c", 0},
+        {"street", "Main St", 0}, {"DC", "example", 0},
+        {"UID", "u1", 0},         {"serialNumber", "42", 0},
+    };
+    for (size_t i = 0; i < sizeof(avas) / sizeof(avas[0]); i++)
+        CU_ASSERT_FATAL(X509_NAME_add_entry_by_txt(nm, avas[i].type, MBSTRING_ASC,
+                                                   (const unsigned char *)avas[i].value, -1, -1,
+                                                   avas[i].same_rdn ? -1 : 0));
+    char out[512];
+    const char *want = "2.5.4.5=#13023432,UID=u1,DC=example,STREET=Main St,"
+                       "1.2.840.113549.1.9.1=#16056140622e63,CN=cl\\\"ient \\#1,OU=Dev+OU=Ops,O=Ex\\, Inc.,"
+                       "L=Berlin,ST=Berlin,C=DE";
+    int n = srv_tls_dn(nm, out, sizeof(out));
+    CU_ASSERT_EQUAL(n, (int)strlen(want));
+    if (strcmp(out, want) != 0)
+        fprintf(stderr, "\n got  %s\n want %s\n", out, want);
+    CU_ASSERT_STRING_EQUAL(out, want);
+    CU_ASSERT_EQUAL(srv_tls_dn(nm, out, 20), -1);
+    X509_NAME_free(nm);
+    /* Leading and trailing blanks are escaped one by one. */
+    nm = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"  x ", -1, -1, 0);
+    CU_ASSERT(srv_tls_dn(nm, out, sizeof(out)) > 0);
+    CU_ASSERT_STRING_EQUAL(out, "CN=\\ \\ x\\ ");
+    X509_NAME_free(nm);
+}
+
 static void register_suites(void)
 {
     CU_pSuite s = CU_add_suite("tls_reload", NULL, NULL);
+    CU_add_test(s, "java_dn", test_java_dn);
     CU_add_test(s, "publish_and_move", test_publish_and_move);
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "check_files", test_check_files);
