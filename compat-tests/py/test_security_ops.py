@@ -4,6 +4,7 @@ client address, and kbroker-admin / kbroker-mirror over SSL and SASL_SSL. Each h
 keeps serving others. Against Apache Kafka where Kafka has the behaviour (mapping rules, DescribeConfigs); the
 file-watch reload, the per-address delay and the tools are kbroker's own and skip there."""
 
+import hashlib
 import os
 import shutil
 import socket
@@ -18,11 +19,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from broker import BrokerError, is_kbroker, target  # noqa: E402
-from secure import (HOST, USERS, SASL_AUTHENTICATION_FAILED, SecureTarget, authenticate, closed, handshake,  # noqa: E402
-                    make_pki, plain_token)
-from secure import openssl  # noqa: E402
+from secure import (HOST, USERS, SASL_AUTHENTICATION_FAILED, SecureTarget, authenticate, handshake,  # noqa: E402
+                    make_pki, openssl, plain_token)
 from wire import kstr, read_frame, request  # noqa: E402
-import hashlib  # noqa: E402
 
 try:
     from kafka_ref import KafkaRefError
