@@ -21,6 +21,20 @@
 #   CLUSTER_ID, KAFKA_CLUSTER_ID, KAFKA_KRAFT_CLUSTER_ID, KAFKA_CFG_CLUSTER_ID:
 #                      the cluster id a fresh data directory starts with
 #   KB_SHARDS          -> shards (kbroker's own; other non-KAFKA_ variables are ignored)
+# Security, as the images' own scripts do it:
+#   KAFKA_LISTENER_SECURITY_PROTOCOL_MAP, KAFKA_SSL_*, KAFKA_SASL_*,
+#   KAFKA_LISTENER_NAME_<L>_<KEY> (Apache rule: write SASL__SSL for sasl_ssl)
+#                      -> the keys themselves (generic rule above)
+#   KAFKA_SSL_KEYSTORE_FILENAME / _TRUSTSTORE_FILENAME (Confluent, Apache):
+#                      ssl.keystore.location / ssl.truststore.location in the
+#                      secrets dir (KB_SECRETS_DIR, default /etc/kafka/secrets)
+#   KAFKA_SSL_KEYSTORE_CREDENTIALS / _KEY_CREDENTIALS / _TRUSTSTORE_CREDENTIALS:
+#                      files in that dir holding ssl.keystore.password /
+#                      ssl.key.password / ssl.truststore.password
+#   KAFKA_CLIENT_USERS + KAFKA_CLIENT_PASSWORDS (Bitnami): PLAIN users
+#                      (listener.name.<l>.plain.sasl.jaas.config) of every
+#                      SASL listener that has no JAAS line of its own
+# Secret values (passwords, keys, JAAS lines) are never logged.
 # Later sources win: Apache-style < Bitnami-style < the container's command arguments.
 #
 # Env: KB_BROKER_BIN (default: kbroker on PATH), KB_DATA_DIR (default
@@ -46,21 +60,51 @@ DRY_RUN="${KB_ENTRYPOINT_DRY_RUN:-0}"
 IMAGE_ONLY=" KAFKA_VERSION KAFKA_HEAP_OPT KAFKA_HEAP_OPTS KAFKA_LOG4J_OPTS KAFKA_OPTS KAFKA_JMX_OPTS
  KAFKA_JVM_PERFORMANCE_OPTS KAFKA_GC_LOG_OPTS KAFKA_LOG4J_ROOT_LOGLEVEL KAFKA_LOG4J_LOGGERS
  KAFKA_TOOLS_LOG4J_LOGLEVEL KAFKA_JMX_PORT KAFKA_JMX_HOSTNAME KAFKA_DEBUG KAFKA_HOME
- KAFKA_ENABLE_KRAFT KAFKA_SKIP_KRAFT_STORAGE_INIT KAFKA_CLIENT_USERS KAFKA_CLIENT_PASSWORDS
- KAFKA_CLIENT_LISTENER_NAME KAFKA_INTER_BROKER_USER KAFKA_INTER_BROKER_PASSWORD KAFKA_CONTROLLER_USER
+ KAFKA_ENABLE_KRAFT KAFKA_SKIP_KRAFT_STORAGE_INIT KAFKA_CLIENT_LISTENER_NAME KAFKA_INTER_BROKER_USER KAFKA_INTER_BROKER_PASSWORD KAFKA_CONTROLLER_USER
  KAFKA_CONTROLLER_PASSWORD KAFKA_CERTIFICATE_PASSWORD KAFKA_TLS_TYPE KAFKA_TLS_CLIENT_AUTH
  KAFKA_ZOOKEEPER_PROTOCOL KAFKA_ZOOKEEPER_USER KAFKA_ZOOKEEPER_PASSWORD KAFKA_VOLUME_DIR
  KAFKA_DATA_TO_PERSIST KAFKA_MOUNTED_CONF_DIR KAFKA_INITSCRIPTS_DIR KAFKA_CONF_FILE KAFKA_CONF_DIR
  KAFKA_BASE_DIR KAFKA_DAEMON_USER KAFKA_DAEMON_GROUP KAFKA_CREATE_TOPICS "
+# Image variables that are not keys: files in the secrets dir (Confluent,
+# Apache) and Bitnami's client users, handled below.
+SECRET_FILE_VARS=" KAFKA_SSL_KEYSTORE_FILENAME KAFKA_SSL_KEYSTORE_CREDENTIALS KAFKA_SSL_KEY_CREDENTIALS
+ KAFKA_SSL_TRUSTSTORE_FILENAME KAFKA_SSL_TRUSTSTORE_CREDENTIALS KAFKA_CLIENT_USERS KAFKA_CLIENT_PASSWORDS "
+SECRETS_DIR="${KB_SECRETS_DIR:-/etc/kafka/secrets}"
+# One line each for the " $name " matches below.
+IMAGE_ONLY="${IMAGE_ONLY//$'\n'/ }"
+SECRET_FILE_VARS="${SECRET_FILE_VARS//$'\n'/ }"
 CLUSTER_ID_VARS=" CLUSTER_ID KAFKA_CLUSTER_ID KAFKA_KRAFT_CLUSTER_ID KAFKA_CFG_CLUSTER_ID "
 
 SETS=()            # "key=value", in application order
 declare -A VAL=()  # key -> effective value (last one wins, as in the broker)
 
+is_secret() { # key
+    case "${1,,}" in
+    *password* | *jaas.config | *ssl.keystore.key | *keystore.certificate.chain | *truststore.certificates) return 0 ;;
+    esac
+    return 1
+}
+
 add_set() { # key value origin
     SETS+=("$1=$2")
     VAL["$1"]="$2"
-    log "$3 -> $1=$2"
+    if is_secret "$1"; then
+        log "$3 -> $1=(secret, ${#2} characters)"
+    else
+        log "$3 -> $1=$2"
+    fi
+}
+
+# The content of a credentials file in the secrets dir (Confluent's *_CREDENTIALS).
+read_secret() { # variable-name file-name
+    local f="$SECRETS_DIR/$2"
+    if [ ! -r "$f" ]; then
+        log "$1: cannot read $f"
+        exit 1
+    fi
+    local v
+    v="$(<"$f")"
+    printf '%s' "${v%$'\n'}"
 }
 
 apache_key() { # name without KAFKA_
@@ -93,6 +137,9 @@ for pass in apache bitnami; do
         fi
         if [ "$pass" = apache ]; then
             case "$name" in KAFKA_CFG_*) continue ;; esac
+            if [[ "$SECRET_FILE_VARS" == *" $name "* ]]; then
+                continue
+            fi
             if [[ "$IMAGE_ONLY" == *" $name "* ]] || [[ "$name" == KAFKA_ZOOKEEPER_TLS_* ]]; then
                 log "$name is a JVM/image setting of Kafka images: ignored"
                 continue
@@ -111,6 +158,60 @@ for pass in apache bitnami; do
 done
 if [ -n "${CLUSTER_ID:-}" ]; then
     CLUSTER_ID_VALUE="$CLUSTER_ID"
+fi
+
+# Key and trust stores as the Confluent and Apache images take them: file
+# names in the secrets dir, passwords in files beside them.
+if [ -n "${KAFKA_SSL_KEYSTORE_FILENAME:-}" ]; then
+    add_set ssl.keystore.location "$SECRETS_DIR/$KAFKA_SSL_KEYSTORE_FILENAME" KAFKA_SSL_KEYSTORE_FILENAME
+fi
+if [ -n "${KAFKA_SSL_KEYSTORE_CREDENTIALS:-}" ]; then
+    secret="$(read_secret KAFKA_SSL_KEYSTORE_CREDENTIALS "$KAFKA_SSL_KEYSTORE_CREDENTIALS")" || exit 1
+    add_set ssl.keystore.password "$secret" KAFKA_SSL_KEYSTORE_CREDENTIALS
+fi
+if [ -n "${KAFKA_SSL_KEY_CREDENTIALS:-}" ]; then
+    secret="$(read_secret KAFKA_SSL_KEY_CREDENTIALS "$KAFKA_SSL_KEY_CREDENTIALS")" || exit 1
+    add_set ssl.key.password "$secret" KAFKA_SSL_KEY_CREDENTIALS
+fi
+if [ -n "${KAFKA_SSL_TRUSTSTORE_FILENAME:-}" ]; then
+    add_set ssl.truststore.location "$SECRETS_DIR/$KAFKA_SSL_TRUSTSTORE_FILENAME" KAFKA_SSL_TRUSTSTORE_FILENAME
+fi
+if [ -n "${KAFKA_SSL_TRUSTSTORE_CREDENTIALS:-}" ]; then
+    secret="$(read_secret KAFKA_SSL_TRUSTSTORE_CREDENTIALS "$KAFKA_SSL_TRUSTSTORE_CREDENTIALS")" || exit 1
+    add_set ssl.truststore.password "$secret" KAFKA_SSL_TRUSTSTORE_CREDENTIALS
+fi
+
+# Bitnami's client users: a PLAIN JAAS line for every SASL listener without one.
+if [ -n "${KAFKA_CLIENT_USERS:-}" ]; then
+    IFS=',' read -r -a cusers <<<"$KAFKA_CLIENT_USERS"
+    IFS=',' read -r -a cpasses <<<"${KAFKA_CLIENT_PASSWORDS:-}"
+    jaas="org.apache.kafka.common.security.plain.PlainLoginModule required"
+    for i in "${!cusers[@]}"; do
+        u="${cusers[$i]// /}"
+        p="${cpasses[$i]:-}"
+        if [ -z "$u" ] || [ -z "$p" ]; then
+            log "KAFKA_CLIENT_USERS: user '$u' has no password in KAFKA_CLIENT_PASSWORDS: skipped"
+            continue
+        fi
+        p="${p//\\/\\\\}"
+        jaas="$jaas user_$u=\"${p//\"/\\\"}\""
+    done
+    jaas="$jaas;"
+    IFS=',' read -r -a mapitems <<<"${VAL[listener.security.protocol.map]:-}"
+    made=0
+    for item in "${mapitems[@]}"; do
+        item="${item// /}"
+        lname="${item%%:*}"
+        proto="${item#*:}"
+        case "${proto^^}" in SASL_PLAINTEXT | SASL_SSL) ;; *) continue ;; esac
+        key="listener.name.${lname,,}.plain.sasl.jaas.config"
+        [ -n "${VAL[$key]:-}" ] && continue
+        add_set "$key" "$jaas" "KAFKA_CLIENT_USERS"
+        made=1
+    done
+    if [ "$made" = 1 ] && [ -z "${VAL[sasl.enabled.mechanisms]:-}" ]; then
+        add_set sasl.enabled.mechanisms PLAIN "default (KAFKA_CLIENT_USERS)"
+    fi
 fi
 if [ -n "${KB_SHARDS:-}" ]; then
     add_set shards "$KB_SHARDS" KB_SHARDS
@@ -148,14 +249,22 @@ for k in zookeeper.connect process.roles controller.quorum.voters controller.quo
 done
 
 # Health address: the first client listener (controller listeners are not
-# opened by the broker), with a wildcard host replaced by loopback.
+# opened by the broker) that answers a bare ApiVersions, i.e. without TLS
+# (PLAINTEXT, or SASL_PLAINTEXT, which serves ApiVersions before
+# authentication), with a wildcard host replaced by loopback.
 health=""
 IFS=',' read -r -a items <<<"${VAL[listeners]}"
 ctl=",${VAL[controller.listener.names]:-},"
+pmap=",${VAL[listener.security.protocol.map]:-},"
 for item in "${items[@]}"; do
     item="${item// /}"
     lname="${item%%://*}"
     [[ "${ctl^^}" == *",${lname^^},"* ]] && continue
+    proto="${pmap^^}"
+    proto="${proto#*,"${lname^^}":}"
+    [ "$proto" = "${pmap^^}" ] && proto="$lname" # not in the map: the name is the protocol
+    proto="${proto%%,*}"
+    case "${proto^^}" in PLAINTEXT | SASL_PLAINTEXT) ;; *) continue ;; esac
     hostport="${item#*://}"
     host="${hostport%:*}"
     port="${hostport##*:}"
@@ -163,6 +272,9 @@ for item in "${items[@]}"; do
     health="$host:$port"
     break
 done
+if [ -z "$health" ]; then
+    log "no PLAINTEXT or SASL_PLAINTEXT listener: the image's HEALTHCHECK (a bare ApiVersions) cannot reach a TLS-only broker; override it with kbroker-admin --security.protocol SSL --ssl.ca.location ... ping"
+fi
 
 ARGS=()
 for s in "${SETS[@]}"; do
@@ -199,5 +311,13 @@ if [ -n "$health" ]; then
     printf '%s\n' "$health" >"${KB_HEALTH_FILE:-/tmp/kbroker-health-address}" 2>/dev/null || true
 fi
 
-log "exec $(printf '%q ' "$BROKER" "${ARGS[@]}")"
+SHOWN=()
+for a in "${ARGS[@]}"; do
+    if is_secret "${a%%=*}" && [ "${a#*=}" != "$a" ]; then
+        SHOWN+=("${a%%=*}=(secret)")
+    else
+        SHOWN+=("$a")
+    fi
+done
+log "exec $(printf '%q ' "$BROKER" "${SHOWN[@]}")"
 exec "$BROKER" "${ARGS[@]}"

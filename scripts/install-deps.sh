@@ -2,10 +2,11 @@
 # Installs the Debian 12 packages the build and the tests need, only when one
 # is missing (so a machine that has them does no network traffic).
 set -euo pipefail
-# libevent-dev also brings libevent_openssl (TLS listeners), with libssl-dev.
+# libevent-dev also brings libevent_openssl (TLS listeners), with libssl-dev;
+# libpcre2-dev: the Java-like regular expressions of ssl.principal.mapping.rules.
 pkgs=(build-essential cmake pkg-config python3 clang-format
       libevent-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
-      libcunit1-dev liburing-dev librdkafka-dev)
+      libcunit1-dev liburing-dev librdkafka-dev libpcre2-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka
          openjdk-17-jdk-headless maven python3-venv openssl)

@@ -86,6 +86,8 @@ struct srv_shard {
     int nconns;                   /* open connections */
     unsigned conns_refused;       /* over the connection limit since the last log line */
     int64_t conns_refused_log_ms; /* when that line was written */
+    struct srv_authlim *authlim;  /* failed logins of the addresses this shard owns (auth_limit.c) */
+    void *delayed_answers;        /* conn.c: failed-login answers waiting out their delay */
 };
 
 struct srv_broker {
@@ -113,10 +115,11 @@ struct srv_broker {
      * never take the descriptors partitions need (main.c). */
     int max_conns_per_shard;
 
-    /* Per listener, built by main.c at start and read-only afterwards: the
-     * TLS context (SSL_CTX *, SSL and SASL_SSL listeners) and the SASL/PLAIN
-     * users (SASL listeners). NULL where the protocol has none. */
-    void *tls_ctx[SRV_MAX_LISTENERS];
+    /* Per listener, built by main.c at start: the published TLS context
+     * (SSL and SASL_SSL listeners; replaced without a restart, tls.h) and
+     * the SASL/PLAIN users (SASL listeners, read-only). NULL where the
+     * protocol has none. */
+    struct srv_tls_slot *tls_ctx[SRV_MAX_LISTENERS];
     struct srv_plain_users *plain_users[SRV_MAX_LISTENERS];
     /* SASL listeners: the enabled mechanisms in configuration order
      * (SRV_MECH_*), the OAUTHBEARER validator when enabled, and per

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config_keys.h"
+#include "principal_map.h"
 #include "srv_assert.h"
 #include "errors.h"
 
@@ -240,6 +241,11 @@ static const keydef BKEYS[] = {
      NULL},
     {"sasl.server.max.receive.size", SRV_TYPE_INT, USE_APPLY, "524288", 1, INT32_MAX, NULL, NULL,
      "Largest frame a SASL listener accepts before the client has authenticated.", NULL},
+    {"ssl.reload.interval.ms", SRV_TYPE_LONG, USE_APPLY, "30000", 0, 86400000, NULL, NULL,
+     "kbroker's own: how often the key and trust store files of SSL and SASL_SSL listeners are checked; a "
+     "changed file is loaded off the event loops and used by new connections (0: only through "
+     "IncrementalAlterConfigs).",
+     NULL},
     {"connection.failed.authentication.delay.ms", SRV_TYPE_INT, USE_APPLY, "100", 0, INT32_MAX, NULL, NULL,
      "A failed authentication is answered (and its connection closed) only after this delay, which bounds "
      "how fast one connection can guess passwords.",
@@ -812,6 +818,7 @@ static const char *const SEC_KEYS[] = {
     "ssl.enabled.protocols",
     "ssl.cipher.suites",
     "ssl.client.auth",
+    "ssl.principal.mapping.rules",
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
     "plain.sasl.jaas.config",
@@ -1250,6 +1257,15 @@ static int finish_listener_security(srv_config *cfg, const srv_listener *l, char
             return srv_cfgk_fail(err, errlen, "listener %s uses %s but sasl.enabled.mechanisms is empty", ln,
                                  CH_PROTOCOL[l->proto]);
     }
+    if (l->proto == SRV_PROTO_SSL) {
+        /* Kafka refuses the start on an invalid rule, with this message. */
+        const char *rules = srv_config_sec(cfg, ln, "ssl.principal.mapping.rules");
+        char why[SRV_CONFIG_VALUE_MAX];
+        srv_pmap *pm = rules ? srv_pmap_parse(rules, strlen(rules), why, sizeof(why)) : NULL;
+        if (rules && !pm)
+            return srv_cfgk_fail(err, errlen, "listener %s: ssl.principal.mapping.rules: %s", ln, why);
+        srv_pmap_free(pm);
+    }
     if (SRV_PROTO_IS_TLS(l->proto)) {
         const char *type = srv_config_sec(cfg, ln, "ssl.keystore.type");
         if (!type)
@@ -1424,6 +1440,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->sasl_server_max_receive_size = (int32_t)bi64(cfg, "sasl.server.max.receive.size");
     cfg->connection_failed_authentication_delay_ms =
         (int32_t)bi64(cfg, "connection.failed.authentication.delay.ms");
+    cfg->ssl_reload_interval_ms = bi64(cfg, "ssl.reload.interval.ms");
 
     cfg->num_partitions = (int32_t)bi64(cfg, "num.partitions");
     cfg->default_replication_factor = (int16_t)bi64(cfg, "default.replication.factor");
@@ -1633,15 +1650,102 @@ void srv_cfgk_broker_synonyms(const srv_config *cfg, const char *const *names, i
     }
 }
 
+/* The ssl.* and sasl.* keys DescribeConfigs lists for the broker, with
+ * Kafka 4.4's defaults and types (seen by describing a Kafka broker). The
+ * PASSWORD ones are sensitive: their value is never sent, as in Kafka. Keys
+ * Kafka lists that this broker does not read (Java key managers, Kerberos,
+ * OAUTHBEARER clients) are left out. */
+static const struct {
+    const char *name, *def;
+    int type;
+    const char *doc;
+} SECK[] = {
+    {"sasl.enabled.mechanisms", "GSSAPI", SRV_TYPE_LIST, "SASL mechanisms a SASL listener offers."},
+    {"sasl.jaas.config", NULL, SRV_TYPE_PASSWORD,
+     "JAAS login configuration; a broker reads it only as listener.name.<l>.<mechanism>.sasl.jaas.config."},
+    {"sasl.mechanism.inter.broker.protocol", "GSSAPI", SRV_TYPE_STRING,
+     "SASL mechanism between brokers (single node: not used)."},
+    {"ssl.cipher.suites", "", SRV_TYPE_LIST,
+     "Allowed cipher suites; empty means the TLS library's defaults."},
+    {"ssl.client.auth", "none", SRV_TYPE_STRING, "Client certificates: none, requested or required (mTLS)."},
+    {"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", SRV_TYPE_LIST, "TLS versions a listener accepts."},
+    {"ssl.key.password", NULL, SRV_TYPE_PASSWORD, "Password of an encrypted private key."},
+    {"ssl.keystore.certificate.chain", NULL, SRV_TYPE_PASSWORD, "Inline PEM certificate chain (type PEM)."},
+    {"ssl.keystore.key", NULL, SRV_TYPE_PASSWORD, "Inline PEM private key (type PEM)."},
+    {"ssl.keystore.location", NULL, SRV_TYPE_STRING, "Key store file: the broker's key and certificate."},
+    {"ssl.keystore.password", NULL, SRV_TYPE_PASSWORD, "Password of a PKCS12 key store."},
+    {"ssl.keystore.type", "JKS", SRV_TYPE_STRING, "Key store format: PEM or PKCS12 (JKS is refused)."},
+    {"ssl.principal.mapping.rules", "DEFAULT", SRV_TYPE_STRING,
+     "Rules mapping a client certificate's subject DN to a principal name."},
+    {"ssl.truststore.certificates", NULL, SRV_TYPE_PASSWORD, "Inline PEM trusted certificates."},
+    {"ssl.truststore.location", NULL, SRV_TYPE_STRING,
+     "Trust store file: CAs client certificates must chain to."},
+    {"ssl.truststore.password", NULL, SRV_TYPE_PASSWORD, "Password of a PKCS12 trust store."},
+    {"ssl.truststore.type", "JKS", SRV_TYPE_STRING, "Trust store format: PEM or PKCS12 (JKS is refused)."},
+};
+#define N_SECK (sizeof(SECK) / sizeof(SECK[0]))
+
+static int seck_find(const char *name)
+{
+    for (size_t i = 0; i < N_SECK; i++)
+        if (strcmp(SECK[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The security key `name` (a SECK name, or a listener.name.<l>.* key the
+ * configuration set) as Kafka describes it: a sensitive value is null. */
+static void describe_sec(const srv_config *cfg, const char *name, const char *base, srv_config_entry *e)
+{
+    memset(e, 0, offsetof(srv_config_entry, synonyms));
+    int k = seck_find(base);
+    /* JAAS lines (<mechanism>.sasl.jaas.config) are passwords to Kafka. */
+    size_t bl = strlen(base), jl = strlen("sasl.jaas.config");
+    int jaas = bl >= jl && strcmp(base + bl - jl, "sasl.jaas.config") == 0;
+    e->name = name;
+    e->type = k >= 0 ? SECK[k].type : jaas ? SRV_TYPE_PASSWORD : SRV_TYPE_STRING;
+    e->sensitive = e->type == SRV_TYPE_PASSWORD;
+    e->read_only = 1; /* no dynamic broker configs in this version */
+    e->doc = k >= 0 ? SECK[k].doc : "Listener-scoped value of a security key.";
+    e->default_value = k >= 0 && name == base ? SECK[k].def : NULL;
+    const char *set = sec_get(cfg, name);
+    if (set)
+        srv_cfgk_add_syn(e, name, e->sensitive ? NULL : set, SRV_SOURCE_STATIC_BROKER_CONFIG);
+    if (name != base) { /* a listener key falls back to the plain one, then the default */
+        const char *plain = sec_get(cfg, base);
+        if (plain)
+            srv_cfgk_add_syn(e, base, e->sensitive ? NULL : plain, SRV_SOURCE_STATIC_BROKER_CONFIG);
+    }
+    if (k >= 0 && SECK[k].def)
+        srv_cfgk_add_syn(e, SECK[k].name, SECK[k].def, SRV_SOURCE_DEFAULT_CONFIG);
+    const char *v = set ? set : k >= 0 && name == base ? SECK[k].def : NULL;
+    e->value_null = v == NULL || e->sensitive;
+    snprintf(e->value, sizeof(e->value), "%s", e->value_null ? "" : v);
+    e->source = e->n_synonyms ? e->synonyms[0].source : SRV_SOURCE_DEFAULT_CONFIG;
+}
+
 size_t srv_config_key_count(void)
 {
-    return N_BKEYS;
+    return N_BKEYS + N_SECK + SRV_SEC_KEYS_MAX;
 }
 
 int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e)
 {
-    if (index >= N_BKEYS)
-        return 0;
+    if (index >= N_BKEYS) {
+        index -= N_BKEYS;
+        if (index < N_SECK) {
+            describe_sec(cfg, SECK[index].name, SECK[index].name, e);
+            return 1;
+        }
+        index -= N_SECK;
+        size_t ln = 0;
+        const char *suffix =
+            index < (size_t)cfg->n_sec ? listener_key_suffix(cfg->sec[index].key, &ln) : NULL;
+        if (!suffix)
+            return 0;
+        describe_sec(cfg, cfg->sec[index].key, suffix, e);
+        return 1;
+    }
     const keydef *k = &BKEYS[index];
     memset(e, 0, offsetof(srv_config_entry, synonyms));
     e->name = k->name;
@@ -1675,8 +1779,22 @@ int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e
 int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out)
 {
     int i = srv_cfgk_bkey_find(name);
-    if (i < 0)
+    if (i < 0) {
+        int k = seck_find(name);
+        if (k >= 0) {
+            describe_sec(cfg, SECK[k].name, SECK[k].name, out);
+            return 0;
+        }
+        for (int j = 0; j < cfg->n_sec; j++) {
+            size_t ln = 0;
+            const char *suffix = listener_key_suffix(cfg->sec[j].key, &ln);
+            if (suffix && strcasecmp(cfg->sec[j].key, name) == 0) {
+                describe_sec(cfg, cfg->sec[j].key, suffix, out);
+                return 0;
+            }
+        }
         return -1;
+    }
     srv_config_describe(cfg, (size_t)i, out);
     return 0;
 }

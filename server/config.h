@@ -202,6 +202,7 @@ typedef struct srv_config {
 
     int32_t sasl_server_max_receive_size; /* frames before authentication */
     int32_t connection_failed_authentication_delay_ms;
+    int64_t ssl_reload_interval_ms; /* kbroker's own: key/trust store file check period, 0 = off */
     srv_sec_kv sec[SRV_SEC_KEYS_MAX];
     int n_sec;
 
@@ -275,7 +276,7 @@ typedef struct srv_config_entry {
     int source;     /* SRV_SOURCE_* */
     int type;       /* SRV_TYPE_* */
     int read_only;  /* broker keys: 1 (no dynamic broker config); topic keys: 0 */
-    int sensitive;  /* none of the known keys is sensitive */
+    int sensitive;  /* PASSWORD keys (ssl.*.password, keys, JAAS): value always null */
     const char *doc;
     const char *default_value; /* NULL = no default */
     int n_synonyms;            /* highest precedence first, as Kafka orders them */

@@ -9,7 +9,10 @@
  * sasl.server.max.receive.size, and the bare tokens of SaslHandshake v0;
  * KIP-368 sessions: a SaslHandshake on an authenticated connection whose
  * session expires starts a re-authentication, and any other request after
- * the expiry closes the connection, as Kafka's SocketServer does.
+ * the expiry closes the connection, as Kafka's SocketServer does; and the
+ * failed-login answers held for the delay auth_limit.c gives (listed per
+ * shard, freed at shutdown).
+ *
  * Must not: interpret request bodies (dispatch.c does), or trust a frame
  * length: a frame above socket.request.max.bytes closes the connection
  * before any allocation.
@@ -39,6 +42,7 @@
 #include <string.h>
 
 #include "logging.h"
+#include "auth_limit.h"
 #include "meta.h"
 #include "oauth.h"
 #include "sasl.h"
@@ -361,10 +365,23 @@ const char *srv_req_peer(const srv_req *r)
     return r->conn ? r->conn->peer : "?";
 }
 
+/* A failed-login answer waiting out its delay. Listed per shard so that a
+ * shutdown during the wait frees it (the timer never fires then). */
 typedef struct delayed_answer {
     struct event *ev;
     srv_req *r;
+    struct delayed_answer *prev, *next;
 } delayed_answer;
+
+static void delayed_unlink(srv_shard *s, delayed_answer *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        s->delayed_answers = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+}
 
 static void on_delayed_answer(evutil_socket_t fd, short what, void *arg)
 {
@@ -372,11 +389,37 @@ static void on_delayed_answer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     delayed_answer *d = arg;
     srv_req *r = d->r;
+    delayed_unlink(r->shard, d);
     event_free(d->ev);
     free(d);
     if (r->conn)
         r->conn->close_after_flush = 1;
     finish(r);
+}
+
+static void answer_after(srv_req *r, int64_t wait_ms)
+{
+    /* The request stays not done meanwhile: if the client leaves, the
+     * connection closes and the timer frees the orphan through finish(). */
+    delayed_answer *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->r = r;
+        d->ev = evtimer_new(r->shard->base, on_delayed_answer, d);
+    }
+    struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)((wait_ms % 1000) * 1000)};
+    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
+        if (d && d->ev)
+            event_free(d->ev);
+        free(d);
+        if (r->conn)
+            r->conn->close_after_flush = 1;
+        finish(r);
+        return;
+    }
+    d->next = r->shard->delayed_answers;
+    if (d->next)
+        d->next->prev = d;
+    r->shard->delayed_answers = d;
 }
 
 void srv_req_respond_then_close(srv_req *r, const void *body, int delay_ms)
@@ -389,22 +432,12 @@ void srv_req_respond_then_close(srv_req *r, const void *body, int delay_ms)
             return;
         }
     }
-    /* The request stays not done meanwhile: if the client leaves, the
-     * connection closes and the timer frees the orphan through finish(). */
-    delayed_answer *d = calloc(1, sizeof(*d));
-    if (d) {
-        d->r = r;
-        d->ev = evtimer_new(r->shard->base, on_delayed_answer, d);
-    }
-    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
-    if (!d || !d->ev || evtimer_add(d->ev, &tv) != 0) {
-        if (d && d->ev)
-            event_free(d->ev);
-        free(d);
-        if (r->conn)
-            r->conn->close_after_flush = 1;
-        finish(r);
-    }
+    /* The delay is a budget of the client's address, kept on the shard
+     * that owns the address (auth_limit.h), not of this connection. */
+    if (delay_ms > 0 && r->conn)
+        srv_authlim_failure(r, r->conn->client_host + 1, delay_ms, answer_after);
+    else
+        answer_after(r, delay_ms);
 }
 
 void srv_req_respond(srv_req *r, const void *body)
@@ -771,7 +804,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         /* With TLS, "connected" means the handshake is done. */
         c->tls_up = 1;
-        srv_tls_principal(bufferevent_openssl_get_ssl(c->bev), c->principal, sizeof(c->principal));
+        if (srv_tls_principal(bufferevent_openssl_get_ssl(c->bev), c->principal, sizeof(c->principal)) != 0 &&
+            c->s->b->cfg.listeners[c->listener].proto == SRV_PROTO_SSL) {
+            /* As Kafka: no mapping rule for the certificate, no principal. */
+            srv_info("failed authentication with %s on listener %s (no ssl.principal.mapping.rules rule "
+                     "applies to %s)",
+                     c->peer, c->s->b->cfg.listeners[c->listener].name, c->principal);
+            conn_close(c);
+            return;
+        }
         srv_debug("TLS connection from %s: principal %s", c->peer, c->principal);
         return;
     }
@@ -866,8 +907,8 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
     c->auth = SRV_PROTO_IS_SASL(proto) ? SRV_AUTH_WAIT_HANDSHAKE : SRV_AUTH_NOT_SASL;
     snprintf(c->principal, sizeof(c->principal), "User:ANONYMOUS");
     if (SRV_PROTO_IS_TLS(proto)) {
-        SSL_CTX *ctx = s->b->tls_ctx[listener];
-        SRV_ASSERT(ctx, "TLS listener %d has no context", listener);
+        SRV_ASSERT(s->b->tls_ctx[listener], "TLS listener %d has no context", listener);
+        SSL_CTX *ctx = srv_tls_slot_ctx(s->b->tls_ctx[listener], s->id);
         SSL *ssl = SSL_new(ctx);
         c->tls = 1;
         /* The handshake runs inside the bufferevent, on this shard's loop,
@@ -1259,6 +1300,11 @@ void srv_conns_tick(srv_shard *s)
 {
     if (s->connlimit)
         srv_connlimit_expire(s->connlimit, srv_mono_ms());
+    /* An idle shard also moves to a reloaded certificate, so the old one
+     * can be freed (tls_reload.c). */
+    for (int i = 0; i < s->b->cfg.n_listeners; i++)
+        if (s->b->tls_ctx[i])
+            srv_tls_slot_ctx(s->b->tls_ctx[i], s->id);
     int64_t idle = s->b->cfg.connections_max_idle_ms;
     if (idle <= 0)
         return;
@@ -1278,4 +1324,14 @@ void srv_conns_close_all(srv_shard *s)
 {
     while (s->conns)
         conn_close(s->conns);
+    /* Their connections are gone: finish() frees the requests. */
+    while (s->delayed_answers) {
+        delayed_answer *d = s->delayed_answers;
+        srv_req *r = d->r;
+        delayed_unlink(s, d);
+        event_free(d->ev);
+        free(d);
+        finish(r);
+    }
+    srv_authlim_shard_free(s);
 }

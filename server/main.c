@@ -330,7 +330,7 @@ static int load_security(srv_broker *b)
     for (int i = 0; i < b->cfg.n_listeners; i++) {
         const srv_listener *l = &b->cfg.listeners[i];
         if (SRV_PROTO_IS_TLS(l->proto)) {
-            b->tls_ctx[i] = srv_tls_ctx_new(&b->cfg, l->name, err, sizeof(err));
+            b->tls_ctx[i] = srv_tls_slot_new(&b->cfg, l->name, b->nshards, err, sizeof(err));
             if (!b->tls_ctx[i]) {
                 srv_error("%s; exiting", err);
                 return -1;
@@ -363,7 +363,7 @@ static int load_security(srv_broker *b)
 static void free_security(srv_broker *b)
 {
     for (int i = 0; i < SRV_MAX_LISTENERS; i++) {
-        SSL_CTX_free(b->tls_ctx[i]);
+        srv_tls_slot_free(b->tls_ctx[i]);
         srv_plain_users_free(b->plain_users[i]);
         srv_oauth_free(b->oauth[i]);
     }
@@ -402,11 +402,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
     if (load_security(b) != 0)
         return 1;
     rlim_t nofile = raise_nofile();
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    b->nshards = b->cfg.shards > 0 ? b->cfg.shards : (ncpu > 0 ? (int)ncpu : 1);
     /* Every dir is locked before anything in any of them is read. */
     for (int i = 0; i < b->cfg.n_log_dirs; i++) {
         if ((rc = mkdir_p(b->cfg.log_dirs[i])) != 0) {
@@ -480,6 +480,10 @@ int main(int argc, char **argv)
         }
     while (__atomic_load_n(&b->ready_count, __ATOMIC_ACQUIRE) < b->nshards)
         usleep(1000);
+    /* Key and trust store files are watched off the loops, so a renewed
+     * certificate reaches new connections without a restart. */
+    srv_tls_watch *tls_watch =
+        srv_tls_watch_start(b->tls_ctx, b->cfg.n_listeners, b->cfg.ssl_reload_interval_ms);
     if ((rc = srv_metrics_start(b)) != 0) {
         srv_error("cannot start the metrics endpoint: %s; stopping", strerror(-rc));
         __atomic_store_n(&b->stopping, 1, __ATOMIC_RELEASE);
@@ -502,6 +506,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < b->nshards; i++)
         srv_shard_join(&b->shards[i]);
+    srv_tls_watch_stop(tls_watch);
     srv_metrics_stop(b);
     srv_groups_stop(b);
     srv_controller_close(b);

@@ -2,11 +2,13 @@
  * tls.c — OpenSSL contexts for SSL and SASL_SSL listeners.
  *
  * Owns: turning ssl.keystore.*, ssl.truststore.*, ssl.enabled.protocols,
- * ssl.cipher.suites and ssl.client.auth into an SSL_CTX, with Kafka's
- * meaning. Must not: run after start (it reads key files) or touch sockets.
+ * ssl.cipher.suites, ssl.client.auth and ssl.principal.mapping.rules into an
+ * SSL_CTX, with Kafka's meaning. Must not: run on a shard loop (it reads key
+ * files: at start, or on tls_reload.c's threads) or touch sockets.
  */
 #include "tls.h"
 
+#include "principal_map.h"
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -181,10 +183,12 @@ static char *read_file(const char *path, char *err, size_t n)
     return buf;
 }
 
-static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, char *err, size_t n)
+static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, const char *ts, char *err,
+                           size_t n)
 {
-    const char *loc = get(cfg, l, "ssl.truststore.location"), *type = get(cfg, l, "ssl.truststore.type");
-    const char *inl = get(cfg, l, "ssl.truststore.certificates");
+    const char *loc = ts ? ts : get(cfg, l, "ssl.truststore.location"),
+               *type = get(cfg, l, "ssl.truststore.type");
+    const char *inl = ts ? NULL : get(cfg, l, "ssl.truststore.certificates");
     X509_STORE *st = SSL_CTX_get_cert_store(ctx);
     if (inl || (loc && type && strcasecmp(type, "PEM") == 0)) {
         char *text = inl ? pem_relines(inl) : read_file(loc, err, n);
@@ -234,12 +238,49 @@ static int load_truststore(SSL_CTX *ctx, const srv_config *cfg, const char *l, c
     return 0;
 }
 
+/* The listener's parsed ssl.principal.mapping.rules ride on its SSL_CTX, so
+ * a reloaded context carries them and a connection finds them from its SSL. */
+static int pmap_index = -1;
+static CRYPTO_ONCE pmap_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void pmap_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    srv_pmap_free(ptr);
+}
+
+static void pmap_index_init(void)
+{
+    pmap_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pmap_free_cb);
+}
+
 SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t n)
 {
+    return srv_tls_ctx_new_at(cfg, l, NULL, NULL, err, n);
+}
+
+SSL_CTX *srv_tls_ctx_new_at(const srv_config *cfg, const char *l, const char *ks, const char *ts, char *err,
+                            size_t n)
+{
+    if (!CRYPTO_THREAD_run_once(&pmap_once, pmap_index_init) || pmap_index < 0) {
+        fail(err, n, "cannot register the principal mapper with OpenSSL");
+        return NULL;
+    }
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         fail(err, n, "cannot create a TLS context");
         return NULL;
+    }
+    const char *rules = get(cfg, l, "ssl.principal.mapping.rules");
+    srv_pmap *pm = srv_pmap_parse(rules ? rules : "DEFAULT", rules ? strlen(rules) : 7, err, n);
+    if (!pm || !SSL_CTX_set_ex_data(ctx, pmap_index, pm)) {
+        srv_pmap_free(pm);
+        if (!pm) { /* err holds Kafka's message */
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        fail(err, n, "cannot attach ssl.principal.mapping.rules to the TLS context");
+        goto bad;
     }
     /* ssl.enabled.protocols, Kafka's default: TLSv1.2,TLSv1.3. */
     const char *protos = get(cfg, l, "ssl.enabled.protocols");
@@ -282,7 +323,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
     }
 
     const char *type = get(cfg, l, "ssl.keystore.type");
-    const char *loc = get(cfg, l, "ssl.keystore.location");
+    const char *loc = ks ? ks : get(cfg, l, "ssl.keystore.location");
     const char *kpass = get(cfg, l, "ssl.key.password");
     char e2[300];
     if (type && strcasecmp(type, "PKCS12") == 0) {
@@ -291,7 +332,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
             goto bad;
         }
     } else {
-        const char *chain = get(cfg, l, "ssl.keystore.certificate.chain"),
+        const char *chain = ks ? NULL : get(cfg, l, "ssl.keystore.certificate.chain"),
                    *key = get(cfg, l, "ssl.keystore.key");
         char *text = NULL, *kbuf = NULL;
         if (chain) {
@@ -330,7 +371,7 @@ SSL_CTX *srv_tls_ctx_new(const srv_config *cfg, const char *l, char *err, size_t
         fail(err, n, "listener %s: the private key does not match the certificate", l);
         goto bad;
     }
-    if (load_truststore(ctx, cfg, l, e2, sizeof(e2)) != 0) {
+    if (load_truststore(ctx, cfg, l, ts, e2, sizeof(e2)) != 0) {
         fail(err, n, "listener %s: %s", l, e2);
         goto bad;
     }
@@ -349,20 +390,173 @@ bad:
     return NULL;
 }
 
-void srv_tls_principal(SSL *ssl, char *out, size_t cap)
+/* ---- the subject DN as Java spells it -------------------------------------- */
+
+typedef struct dnbuf {
+    char *p;
+    size_t cap, len;
+    int overflow;
+} dnbuf;
+
+static void put(dnbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* The attribute types X500Principal.getName() (RFC 2253) prints by keyword;
+ * every other one is its OID with the value's DER encoding in hex. */
+static const char *java_keyword(int nid)
+{
+    switch (nid) {
+    case NID_commonName:
+        return "CN";
+    case NID_countryName:
+        return "C";
+    case NID_localityName:
+        return "L";
+    case NID_stateOrProvinceName:
+        return "ST";
+    case NID_organizationName:
+        return "O";
+    case NID_organizationalUnitName:
+        return "OU";
+    case NID_streetAddress:
+        return "STREET";
+    case NID_domainComponent:
+        return "DC";
+    case NID_userId:
+        return "UID";
+    default:
+        return NULL;
+    }
+}
+
+/* One attribute: keyword=escaped value, or OID=#hex. */
+static void put_ava(dnbuf *b, const X509_NAME_ENTRY *e)
+{
+    const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
+    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+    const char *kw = java_keyword(OBJ_obj2nid(obj));
+    unsigned char *u = NULL;
+    int ul = kw ? ASN1_STRING_to_UTF8(&u, v) : -1;
+    if (kw && ul >= 0) {
+        put(b, kw, strlen(kw));
+        put(b, "=", 1);
+        /* Java's AVA.toRFC2253String: these characters take a backslash
+         * anywhere, NUL becomes \00, leading and trailing blanks are
+         * escaped one by one. */
+        int lead = 0, trail = ul - 1;
+        while (lead < ul && (u[lead] == ' ' || u[lead] == '\r'))
+            lead++;
+        while (trail >= 0 && (u[trail] == ' ' || u[trail] == '\r'))
+            trail--;
+        for (int i = 0; i < ul; i++) {
+            char c = (char)u[i];
+            if (c == '\0') {
+                put(b, "\\00", 3);
+                continue;
+            }
+            if (strchr(",=+<>#;\"\\", c) || i < lead || i > trail)
+                put(b, "\\", 1);
+            put(b, &c, 1);
+        }
+        OPENSSL_free(u);
+        return;
+    }
+    char oid[128];
+    int ol = OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+    put(b, oid, ol > 0 ? (size_t)ol : 0);
+    put(b, "=#", 2);
+    ASN1_TYPE *t = ASN1_TYPE_new();
+    unsigned char *der = NULL;
+    int dl = t && ASN1_TYPE_set1(t, ASN1_STRING_type(v), v) ? i2d_ASN1_TYPE(t, &der) : -1;
+    for (int i = 0; i < dl; i++) {
+        char hx[3];
+        snprintf(hx, sizeof(hx), "%02x", der[i]);
+        put(b, hx, 2);
+    }
+    OPENSSL_free(der);
+    ASN1_TYPE_free(t);
+}
+
+/* DER order of the values of one multi-valued RDN (the order of a SET OF),
+ * in which Java prints them. */
+static int der_cmp(const X509_NAME_ENTRY *a, const X509_NAME_ENTRY *b)
+{
+    unsigned char *x = NULL, *y = NULL;
+    int xl = i2d_X509_NAME_ENTRY(a, &x), yl = i2d_X509_NAME_ENTRY(b, &y);
+    int c = memcmp(x, y, (size_t)(xl < yl ? xl : yl));
+    if (c == 0)
+        c = xl - yl;
+    OPENSSL_free(x);
+    OPENSSL_free(y);
+    return c;
+}
+
+int srv_tls_dn(X509_NAME *nm, char *out, size_t cap)
+{
+    dnbuf b = {out, cap, 0, 0};
+    if (cap)
+        out[0] = '\0';
+    int n = X509_NAME_entry_count(nm);
+    /* RFC 2253 order: the last RDN first. */
+    for (int i = n - 1; i >= 0;) {
+        int set = X509_NAME_ENTRY_set(X509_NAME_get_entry(nm, i)), first = i;
+        while (first > 0 && X509_NAME_ENTRY_set(X509_NAME_get_entry(nm, first - 1)) == set)
+            first--;
+        const X509_NAME_ENTRY *rdn[16];
+        int k = 0;
+        for (int j = first; j <= i && k < 16; j++)
+            rdn[k++] = X509_NAME_get_entry(nm, j);
+        for (int x = 1; x < k; x++) /* insertion sort: an RDN has a few values */
+            for (int y = x; y > 0 && der_cmp(rdn[y - 1], rdn[y]) > 0; y--) {
+                const X509_NAME_ENTRY *t = rdn[y];
+                rdn[y] = rdn[y - 1];
+                rdn[y - 1] = t;
+            }
+        if (b.len)
+            put(&b, ",", 1);
+        for (int x = 0; x < k; x++) {
+            if (x)
+                put(&b, "+", 1);
+            put_ava(&b, rdn[x]);
+        }
+        i = first - 1;
+    }
+    return b.overflow ? -1 : (int)b.len;
+}
+
+int srv_tls_principal(SSL *ssl, char *out, size_t cap)
 {
     X509 *peer = SSL_get1_peer_certificate(ssl);
     if (!peer) {
         snprintf(out, cap, "User:ANONYMOUS");
-        return;
+        return 0;
     }
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long len = 0;
-    if (b &&
-        X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
-        len = BIO_get_mem_data(b, &data);
-    snprintf(out, cap, "User:%.*s", (int)(len > 0 ? len : 0), data ? data : "");
-    BIO_free(b);
+    char dn[1024];
+    int len = srv_tls_dn(X509_get_subject_name(peer), dn, sizeof(dn));
     X509_free(peer);
+    const srv_pmap *pm = pmap_index >= 0 ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pmap_index) : NULL;
+    size_t ol = 0;
+    if (len < 0 || cap < 6) {
+        snprintf(out, cap, "(a subject DN over %zu bytes)", sizeof(dn));
+        return -1;
+    }
+    if (!pm) {
+        snprintf(out, cap, "User:%.*s", len, dn);
+        return 0;
+    }
+    memcpy(out, "User:", 5);
+    if (srv_pmap_apply(pm, dn, (size_t)len, out + 5, cap - 5, &ol) != 0) {
+        /* For the log line: the DN no rule applied to. */
+        snprintf(out, cap, "%.*s", len, dn);
+        return -1;
+    }
+    return 0;
 }

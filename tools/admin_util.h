@@ -44,6 +44,23 @@ typedef struct {
 
 extern adm_opts g_opts;
 
+/* The client security properties that have an option of their own, named
+ * as librdkafka names them (--security.protocol, --sasl.username, ...);
+ * NULL-terminated. Any other property goes through -X. */
+extern const char *const adm_security_opts[];
+
+/* Adds one librdkafka property (a later one with the same key wins). */
+int adm_add_prop(const char *key, const char *value);
+
+/* --command-config FILE: librdkafka properties, one key=value per line,
+ * '#' comments, as a Kafka tool reads its --command-config (a password
+ * stays off the command line). */
+int adm_read_command_config(const char *path);
+
+/* 1 when security.protocol (from the options) is SSL, SASL_PLAINTEXT or
+ * SASL_SSL. */
+bool adm_secured(void);
+
 /* "kbroker-admin: error: ..." on stderr; returns `code` so callers can
  * `return adm_err(EX_FAIL, ...)`. */
 __attribute__((format(printf, 2, 3))) int adm_err(int code, const char *fmt, ...);

@@ -144,6 +144,12 @@ static bool conf_set(rd_kafka_conf_t *c, const char *k, const char *v, char *why
     return true;
 }
 
+/* -X key=value: librdkafka properties for the clients of the tested broker
+ * (TLS and SASL settings for a secured listener), not for the mock. */
+#define MAX_XPROPS 32
+static const char *g_xprops[MAX_XPROPS];
+static int g_nxprops;
+
 static rd_kafka_conf_t *base_conf(const char *bootstrap, char *why, size_t whylen)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -153,6 +159,15 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap, char *why, size_t whyle
         !conf_set(c, "client.id", "kbench", why, whylen)) {
         rd_kafka_conf_destroy(c);
         return NULL;
+    }
+    for (int i = 0; bootstrap && i < g_nxprops; i++) {
+        const char *eq = strchr(g_xprops[i], '=');
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - g_xprops[i]), g_xprops[i]);
+        if (!conf_set(c, key, eq + 1, why, whylen)) {
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
     }
     return c;
 }
@@ -1112,7 +1127,9 @@ static void usage(FILE *f)
             "                         needs a small value to measure anything but this wait\n"
             "  --interval S           e2e: also print each consumer's latency percentiles every S\n"
             "                         seconds to stderr (kbench-interval lines)\n"
-            "  --json                 one JSON object instead of the table\n",
+            "  --json                 one JSON object instead of the table\n"
+            "  -X KEY=VALUE           librdkafka property of every client of the tested broker, e.g.\n"
+            "                         -X security.protocol=SSL -X ssl.ca.location=ca.pem (not the mock)\n",
             PAYLOAD_HDR);
 }
 
@@ -1167,9 +1184,14 @@ static int parse_opts(int argc, char **argv, opts *o)
     optind = 2;
     int c, li = 0;
     double v;
-    while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
+    while ((li = -1, c = getopt_long(argc, argv, "X:", lo, &li)) != -1) {
         bool ok = true;
         switch (c) {
+        case 'X':
+            ok = strchr(optarg, '=') && strchr(optarg, '=') != optarg && g_nxprops < MAX_XPROPS;
+            if (ok)
+                g_xprops[g_nxprops++] = optarg;
+            break;
         case 'b':
             o->bootstrap = optarg;
             break;
@@ -1233,7 +1255,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             return 2;
         }
         if (!ok) {
-            fprintf(stderr, "kbench: bad value for --%s: '%s'\n", lo[li].name, optarg);
+            fprintf(stderr, "kbench: bad value for %s%s: '%s'\n", li >= 0 ? "--" : "-",
+                    li >= 0 ? lo[li].name : "X", optarg);
             return 2;
         }
     }

@@ -22,7 +22,8 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: kbroker-admin [--bootstrap HOST:PORT] [--json] [--timeout SECONDS] [-X key=value]... COMMAND\n"
+    "usage: kbroker-admin [--bootstrap HOST:PORT] [--json] [--timeout SECONDS] [security options]\n"
+    "                     [-X key=value]... COMMAND\n"
     "\n"
     "Topics:\n"
     "  topic list [--exclude-internal]\n"
@@ -53,6 +54,19 @@ static const char usage_text[] =
     "  --timeout SECONDS       per-request timeout and connect deadline (default 10)\n"
     "  -X, --property k=v      librdkafka client property\n"
     "  -v, --verbose           show librdkafka's log\n"
+    "\n"
+    "Security (librdkafka's property names; the same as -X name=value):\n"
+    "  --security.protocol P   PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL\n"
+    "  --ssl.ca.location FILE  CA certificate(s) that signed the broker's certificate (PEM)\n"
+    "  --ssl.certificate.location FILE   client certificate for mTLS (PEM)\n"
+    "  --ssl.key.location FILE           its private key (PEM)\n"
+    "  --ssl.key.password PASS           password of an encrypted private key\n"
+    "  --sasl.mechanisms M     PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER\n"
+    "  --sasl.username U, --sasl.password P\n"
+    "  --command-config FILE   librdkafka properties, one key=value per line (keeps passwords off the\n"
+    "                          command line)\n"
+    "  With a security protocol, ping connects through librdkafka (TLS, SASL) and times a Metadata\n"
+    "  round trip instead of a bare ApiVersions.\n"
     "\n"
     "Exit status: 0 ok, 1 the operation failed (unknown topic, refused by the broker, ...),\n"
     "2 bad command line, 3 no broker answered within the timeout.\n";
@@ -1074,6 +1088,23 @@ static int cmd_consume(int argc, char **argv)
 
 /* ---- main ------------------------------------------------------------------------------ */
 
+/* --security.protocol VALUE and the other librdkafka names of
+ * adm_security_opts: 1 taken, 0 not one of them, -1 bad. */
+static int take_security_opt(int argc, char **argv, int *i)
+{
+    for (const char *const *o = adm_security_opts; *o; o++) {
+        char name[64];
+        const char *v;
+        snprintf(name, sizeof(name), "--%s", *o);
+        int m = adm_take_opt(argc, argv, i, name, &v);
+        if (m > 0)
+            return adm_add_prop(*o, v) == EX_OK ? 1 : -1;
+        if (m < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
@@ -1105,6 +1136,16 @@ int main(int argc, char **argv)
             }
             g_opts.props[g_opts.n_props][0] = strndup(v, (size_t)(eq - v));
             g_opts.props[g_opts.n_props++][1] = eq + 1;
+        } else if ((m = adm_take_opt(argc, argv, &i, "--command-config", &v)) != 0) {
+            if (m < 0 || (rc = adm_read_command_config(v)) != EX_OK) {
+                rc = rc ? rc : EX_USAGE;
+                goto out;
+            }
+        } else if ((m = take_security_opt(argc, argv, &i)) != 0) {
+            if (m < 0) {
+                rc = EX_USAGE;
+                goto out;
+            }
         } else if (adm_flag(argv, i, "--json")) {
             g_opts.json = true;
         } else if (adm_flag(argv, i, "-v") || adm_flag(argv, i, "--verbose")) {

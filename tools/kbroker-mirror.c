@@ -1631,6 +1631,13 @@ static void usage(FILE *f)
             "  -X [source.|dest.]KEY=VALUE   librdkafka property for both sides / one side\n"
             "                          (e.g. -X source.security.protocol=SASL_SSL -X "
             "source.sasl.mechanism=PLAIN)\n"
+            "security, per side (SIDE = source or dest; librdkafka's names, the same as -X SIDE.NAME=V):\n"
+            "  --SIDE.security.protocol P   PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL\n"
+            "  --SIDE.ssl.ca.location FILE  CA certificate(s) of that cluster's brokers (PEM)\n"
+            "  --SIDE.ssl.certificate.location FILE, --SIDE.ssl.key.location FILE   client certificate\n"
+            "                          and key for mTLS (PEM); --SIDE.ssl.key.password PASS if encrypted\n"
+            "  --SIDE.sasl.mechanisms M     PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER\n"
+            "  --SIDE.sasl.username U, --SIDE.sasl.password P\n"
             "exit status: 0 done (or verify equal), 1 error, 2 usage, 3 verify found differences,\n"
             "             4 one-shot copy interrupted (resume with the same --checkpoint)\n");
 }
@@ -1646,6 +1653,8 @@ static bool parse_num(const char *s, double lo, double hi, double *out)
     return true;
 }
 
+enum { SEC_OPT = 1000 };
+
 static int parse_opts(int argc, char **argv, opts *o)
 {
     *o = (opts){.compression = "none",
@@ -1655,15 +1664,42 @@ static int parse_opts(int argc, char **argv, opts *o)
                 .ckpt_interval_ms = 1000,
                 .replication_factor = -1};
     static const struct option lo[] = {
-        {"source", 1, 0, 's'},         {"dest", 1, 0, 'd'},
-        {"topics", 1, 0, 't'},         {"topic-regex", 1, 0, 'T'},
-        {"groups", 1, 0, 'g'},         {"group-regex", 1, 0, 'G'},
-        {"group-interval", 1, 0, 'I'}, {"follow", 0, 0, 'f'},
-        {"checkpoint", 1, 0, 'c'},     {"checkpoint-interval-ms", 1, 0, 'C'},
-        {"verify", 0, 0, 'v'},         {"compression", 1, 0, 'z'},
-        {"max-rate", 1, 0, 'r'},       {"replication-factor", 1, 0, 'R'},
-        {"timeout-ms", 1, 0, 'o'},     {"progress-interval", 1, 0, 'p'},
-        {"help", 0, 0, 'h'},           {0, 0, 0, 0},
+        {"source", 1, 0, 's'},
+        {"dest", 1, 0, 'd'},
+        {"topics", 1, 0, 't'},
+        {"topic-regex", 1, 0, 'T'},
+        {"groups", 1, 0, 'g'},
+        {"group-regex", 1, 0, 'G'},
+        {"group-interval", 1, 0, 'I'},
+        {"follow", 0, 0, 'f'},
+        {"checkpoint", 1, 0, 'c'},
+        {"checkpoint-interval-ms", 1, 0, 'C'},
+        {"verify", 0, 0, 'v'},
+        {"compression", 1, 0, 'z'},
+        {"max-rate", 1, 0, 'r'},
+        {"replication-factor", 1, 0, 'R'},
+        {"timeout-ms", 1, 0, 'o'},
+        {"progress-interval", 1, 0, 'p'},
+        {"help", 0, 0, 'h'},
+        /* librdkafka's security property names, per side: the same as
+         * -X source.NAME=VALUE / -X dest.NAME=VALUE. */
+        {"source.security.protocol", 1, 0, SEC_OPT + 0},
+        {"source.ssl.ca.location", 1, 0, SEC_OPT + 1},
+        {"source.ssl.certificate.location", 1, 0, SEC_OPT + 2},
+        {"source.ssl.key.location", 1, 0, SEC_OPT + 3},
+        {"source.ssl.key.password", 1, 0, SEC_OPT + 4},
+        {"source.sasl.mechanisms", 1, 0, SEC_OPT + 5},
+        {"source.sasl.username", 1, 0, SEC_OPT + 6},
+        {"source.sasl.password", 1, 0, SEC_OPT + 7},
+        {"dest.security.protocol", 1, 0, SEC_OPT + 8},
+        {"dest.ssl.ca.location", 1, 0, SEC_OPT + 9},
+        {"dest.ssl.certificate.location", 1, 0, SEC_OPT + 10},
+        {"dest.ssl.key.location", 1, 0, SEC_OPT + 11},
+        {"dest.ssl.key.password", 1, 0, SEC_OPT + 12},
+        {"dest.sasl.mechanisms", 1, 0, SEC_OPT + 13},
+        {"dest.sasl.username", 1, 0, SEC_OPT + 14},
+        {"dest.sasl.password", 1, 0, SEC_OPT + 15},
+        {0, 0, 0, 0},
     };
     int c, li = -1;
     double v;
@@ -1727,6 +1763,16 @@ static int parse_opts(int argc, char **argv, opts *o)
             usage(stdout);
             return 1;
         default:
+            if (c >= SEC_OPT && c < SEC_OPT + 16) {
+                /* Kept as "side.key=value", the form -X takes. */
+                const char *name = lo[li].name;
+                size_t n = strlen(name) + strlen(optarg) + 2;
+                char *kv = xrealloc(NULL, n);
+                snprintf(kv, n, "%s=%s", name, optarg);
+                o->xprops = xrealloc(o->xprops, (size_t)(o->nxprops + 1) * sizeof *o->xprops);
+                o->xprops[o->nxprops++] = kv;
+                break;
+            }
             usage(stderr);
             return EXIT_USAGE;
         }

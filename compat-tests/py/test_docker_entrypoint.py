@@ -173,6 +173,68 @@ class DryRunMapping(unittest.TestCase):
         self.assertIn("KAFKA_MESSAGE_MAX_BYTES is empty", log)
         self.assertEqual(s["listeners"], "PLAINTEXT://:9092")
 
+    def test_security_variables(self):
+        """Confluent/Apache: KAFKA_SSL_*_FILENAME and *_CREDENTIALS (files in the secrets dir), the generic rule
+        for KAFKA_SSL_* / KAFKA_SASL_* / KAFKA_LISTENER_NAME_*; Bitnami: KAFKA_CLIENT_USERS/PASSWORDS. Secrets are
+        never in the log."""
+        secrets = tempfile.mkdtemp(prefix="kb-secrets-")
+        self.addCleanup(shutil.rmtree, secrets, True)
+        for name, value in (("ks_creds", "ks-pass-1\n"), ("key_creds", "key-pass-2"), ("ts_creds", "ts-pass-3\n")):
+            with open(os.path.join(secrets, name), "w") as f:
+                f.write(value)
+        jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-pass-4";')
+        argv, log = dry_run({
+            "KB_SECRETS_DIR": secrets,
+            "KAFKA_LISTENERS": "SASL_SSL://:9094,SSL://:9093,SASL_PLAINTEXT://:9095",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "KAFKA_SSL_KEYSTORE_FILENAME": "kafka.keystore.p12",
+            "KAFKA_SSL_KEYSTORE_TYPE": "PKCS12",
+            "KAFKA_SSL_KEYSTORE_CREDENTIALS": "ks_creds",
+            "KAFKA_SSL_KEY_CREDENTIALS": "key_creds",
+            "KAFKA_SSL_TRUSTSTORE_FILENAME": "kafka.truststore.p12",
+            "KAFKA_SSL_TRUSTSTORE_CREDENTIALS": "ts_creds",
+            "KAFKA_SSL_TRUSTSTORE_TYPE": "PKCS12",
+            "KAFKA_SSL_CLIENT_AUTH": "required",
+            "KAFKA_SSL_PRINCIPAL_MAPPING_RULES": "RULE:^CN=(.*?),.*$/$1/,DEFAULT",
+            "KAFKA_SASL_ENABLED_MECHANISMS": "PLAIN",
+            "KAFKA_LISTENER_NAME_SASL__SSL_PLAIN_SASL_JAAS_CONFIG": jaas,
+            "KAFKA_LISTENER_NAME_SSL_SSL_CLIENT_AUTH": "requested",
+            "KAFKA_CLIENT_USERS": "alice,bob",
+            "KAFKA_CLIENT_PASSWORDS": "alice-pass-5,bob-pass-6",
+        })
+        _, s = sets_of(argv)
+        self.assertEqual(s["listener.security.protocol.map"],
+                         "SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT")
+        self.assertEqual(s["ssl.keystore.location"], os.path.join(secrets, "kafka.keystore.p12"))
+        self.assertEqual(s["ssl.keystore.password"], "ks-pass-1")
+        self.assertEqual(s["ssl.key.password"], "key-pass-2")
+        self.assertEqual(s["ssl.truststore.location"], os.path.join(secrets, "kafka.truststore.p12"))
+        self.assertEqual(s["ssl.truststore.password"], "ts-pass-3")
+        self.assertEqual(s["ssl.keystore.type"], "PKCS12")
+        self.assertEqual(s["ssl.client.auth"], "required")
+        self.assertEqual(s["ssl.principal.mapping.rules"], "RULE:^CN=(.*?),.*$/$1/,DEFAULT")
+        self.assertEqual(s["listener.name.sasl_ssl.plain.sasl.jaas.config"], jaas)  # its own line is kept
+        self.assertEqual(s["listener.name.ssl.ssl.client.auth"], "requested")
+        self.assertEqual(s["listener.name.sasl_plaintext.plain.sasl.jaas.config"],
+                         'org.apache.kafka.common.security.plain.PlainLoginModule required '
+                         'user_alice="alice-pass-5" user_bob="bob-pass-6";')
+        self.assertEqual(s["sasl.enabled.mechanisms"], "PLAIN")
+        for k in ("ssl.keystore.filename", "ssl.keystore.credentials", "ssl.key.credentials", "client.users",
+                  "client.passwords"):
+            self.assertNotIn(k, s)
+        for secret in ("ks-pass-1", "key-pass-2", "ts-pass-3", "admin-pass-4", "alice-pass-5", "bob-pass-6"):
+            self.assertNotIn(secret, log)
+        self.assertIn("ssl.keystore.password=(secret", log)
+        # Health: the first listener without TLS.
+        self.assertIn("health address 127.0.0.1:9095", log)
+
+    def test_missing_credentials_file_fails(self):
+        e = dict(BASE_ENV, KB_ENTRYPOINT_DRY_RUN="1", KB_BROKER_BIN="/opt/kbroker", KB_SECRETS_DIR="/nonexistent",
+                 KAFKA_SSL_KEYSTORE_CREDENTIALS="ks_creds")
+        p = subprocess.run([ENTRYPOINT], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"KAFKA_SSL_KEYSTORE_CREDENTIALS: cannot read /nonexistent/ks_creds", p.stderr)
+
     def test_other_command_is_executed(self):
         p = subprocess.run([ENTRYPOINT, "echo", "hello"], env=dict(BASE_ENV, KAFKA_NODE_ID="1"),
                            stdout=subprocess.PIPE, timeout=10)
@@ -262,6 +324,51 @@ class RealStart(unittest.TestCase):
                                stdout=subprocess.PIPE, timeout=10)
             self.assertEqual(p.returncode, 0)
         self.stop()
+
+    def test_secured_env_starts_and_serves(self):
+        """SASL_SSL with a PKCS12 key store given as the Confluent image takes it (file name and credentials
+        file in the secrets dir) and Bitnami-style client users; kbroker-admin talks to it over SASL_SSL, a
+        wrong password is refused, and no secret reaches the log."""
+        from secure import KS_PASS, make_pki
+        if not os.access(ADMIN_BIN, os.X_OK):
+            self.skipTest("kbroker-admin not built")
+        pki = os.path.join(self.tmp, "secrets")
+        os.makedirs(pki)
+        make_pki(pki)
+        with open(os.path.join(pki, "ks_creds"), "w") as f:
+            f.write(KS_PASS + "\n")
+        port, plain = free_port(), free_port()
+        self.start({
+            "KB_SECRETS_DIR": pki,
+            "KAFKA_LISTENERS": "SASL_SSL://127.0.0.1:%d,PLAINTEXT://127.0.0.1:%d" % (port, plain),
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT",
+            "KAFKA_SSL_KEYSTORE_FILENAME": "server.p12",
+            "KAFKA_SSL_KEYSTORE_TYPE": "PKCS12",
+            "KAFKA_SSL_KEYSTORE_CREDENTIALS": "ks_creds",
+            "KAFKA_CLIENT_USERS": "carol",
+            "KAFKA_CLIENT_PASSWORDS": "carol-secret-7",
+            "KAFKA_LOG_DIRS": os.path.join(self.tmp, "data"),
+        })
+        sec = ["--security.protocol", "SASL_SSL", "--ssl.ca.location", os.path.join(pki, "ca.pem"),
+               "--sasl.mechanisms", "PLAIN", "--sasl.username", "carol"]
+        base = [ADMIN_BIN, "--bootstrap", "127.0.0.1:%d" % port, "--timeout", "10"] + sec
+        topic = uniq("entry-sec")
+        p = subprocess.run(base + ["--sasl.password", "carol-secret-7", "produce", topic], input=b"x\ny\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode() + self.log())
+        p = subprocess.run(base + ["--sasl.password", "carol-secret-7", "consume", topic, "--from-beginning",
+                                   "--exit-at-end"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout.split(), [b"x", b"y"])
+        p = subprocess.run(base + ["--sasl.password", "wrong", "topic", "list"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        with open(os.path.join(self.tmp, "health")) as f:  # the HEALTHCHECK pings the PLAINTEXT listener
+            self.assertEqual(f.read().strip(), "127.0.0.1:%d" % plain)
+        self.stop()
+        text = self.log()
+        self.assertNotIn("carol-secret-7", text)
+        self.assertNotIn(KS_PASS, text)
 
     def start_compose(self):
         """Starts the kafka service of docker-compose.yml through the entrypoint.

@@ -4,7 +4,9 @@
  *
  * Topic changes go through the controller (durable, then published); broker
  * configs are static in this version: describing them works, altering them
- * is refused with INVALID_CONFIG and says why.
+ * is refused with INVALID_CONFIG and says why, except the key and trust
+ * store locations of a TLS listener through IncrementalAlterConfigs, which
+ * reload its certificate (tls.h; in memory only) before the answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
+#include "tls.h"
 #include "topic_config.h"
 
 #define RES_TOPIC         2
@@ -136,6 +139,115 @@ typedef struct alter_state {
     int incremental;
 } alter_state;
 
+/* ---- the broker resource: certificate reload (KIP-856's path) ------------ */
+
+typedef struct reload_ctx {
+    alter_state *st;
+    int res; /* the resource index */
+} reload_ctx;
+
+static void reload_done(srv_req *req, void *arg, int ok, const char *msg)
+{
+    reload_ctx *rc = arg;
+    if (!ok && rc->st->errors[rc->res] == KP_ERR_NONE) {
+        /* Kafka answers a key store it cannot use with INVALID_REQUEST. */
+        rc->st->errors[rc->res] = KP_ERR_INVALID_REQUEST;
+        kp_str m = kp_arena_strz(&req->arena, msg);
+        rc->st->messages[rc->res] = m.p ? (char *)m.p : "The key store cannot be used.";
+    }
+}
+
+static int is_suffix(const char *key, size_t kl, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    return kl >= sl && memcmp(key + kl - sl, suffix, sl) == 0;
+}
+
+/* A broker resource of IncrementalAlterConfigs: the key and trust store
+ * locations of a TLS listener (listener.name.<l>.ssl.keystore.location /
+ * ssl.truststore.location) are reloaded off the loop, as Kafka does; any
+ * other broker key is static here. Returns the number of reloads started
+ * (0: the resource got its answer in st). */
+static int alter_broker(srv_req *req, alter_state *st, int i,
+                        const kp_incremental_alter_configs_request_alter_configs_resource *r,
+                        uint8_t validate_only)
+{
+    srv_broker *b = req->shard->b;
+    char id[16];
+    snprintf(id, sizeof(id), "%d", (int)b->cfg.node_id);
+    st->errors[i] = KP_ERR_INVALID_CONFIG;
+    st->messages[i] = "Broker configs are static in this version: edit server.properties and restart (only "
+                      "listener.name.<listener>.ssl.keystore.location and ssl.truststore.location can be "
+                      "set, to reload certificates).";
+    if (r->resource_type != RES_BROKER || !kp_str_eq(r->resource_name, id) || r->configs_count <= 0)
+        return 0;
+    const char *ks[SRV_MAX_LISTENERS] = {0}, *ts[SRV_MAX_LISTENERS] = {0};
+    for (int32_t j = 0; j < r->configs_count; j++) {
+        const kp_incremental_alter_configs_request_alterable_config *c = &r->configs[j];
+        size_t kl = c->name.len > 0 ? (size_t)c->name.len : 0;
+        const char *key = c->name.p;
+        int isks = kl && is_suffix(key, kl, ".ssl.keystore.location"),
+            ists = kl && is_suffix(key, kl, ".ssl.truststore.location");
+        if ((kl == strlen("ssl.keystore.location") && memcmp(key, "ssl.keystore.location", kl) == 0) ||
+            (kl == strlen("ssl.truststore.location") && memcmp(key, "ssl.truststore.location", kl) == 0)) {
+            /* Kafka's wording. */
+            st->errors[i] = KP_ERR_INVALID_REQUEST;
+            st->messages[i] = "These security configs can be dynamically updated only per-listener using the "
+                              "listener prefix";
+            return 0;
+        }
+        static const char pre[] = "listener.name.";
+        if (!(isks || ists) || kl <= sizeof(pre) - 1 || memcmp(key, pre, sizeof(pre) - 1) != 0 ||
+            c->config_operation != 0 /* SET */ || c->value.len <= 0 ||
+            memchr(c->value.p, 0, (size_t)c->value.len))
+            return 0;
+        size_t nl =
+            kl - (sizeof(pre) - 1) - strlen(isks ? ".ssl.keystore.location" : ".ssl.truststore.location");
+        int l = -1;
+        for (int k = 0; k < b->cfg.n_listeners && l < 0; k++)
+            if (strlen(b->cfg.listeners[k].name) == nl &&
+                strncasecmp(b->cfg.listeners[k].name, key + sizeof(pre) - 1, nl) == 0)
+                l = k;
+        if (l < 0 || !b->tls_ctx[l]) {
+            st->errors[i] = KP_ERR_INVALID_REQUEST;
+            st->messages[i] = "No SSL or SASL_SSL listener of that name on this broker.";
+            return 0;
+        }
+        const char *v = kp_arena_str(&req->arena, c->value).p;
+        if (!v) {
+            srv_req_fail_close(req, "out of memory");
+            return -1;
+        }
+        if (isks)
+            ks[l] = v;
+        else
+            ts[l] = v;
+    }
+    st->errors[i] = KP_ERR_NONE;
+    st->messages[i] = NULL;
+    int started = 0;
+    for (int l = 0; l < b->cfg.n_listeners; l++) {
+        if (!ks[l] && !ts[l])
+            continue;
+        reload_ctx *rc = kp_arena_alloc(&req->arena, sizeof(*rc));
+        if (!rc) {
+            srv_req_fail_close(req, "out of memory");
+            return -1;
+        }
+        rc->st = st;
+        rc->res = i;
+        srv_tls_reload_async(req, b->tls_ctx[l], ks[l], ts[l], validate_only, reload_done, rc);
+        started++;
+    }
+    return started;
+}
+
+static void submit_after_reloads(srv_req *req)
+{
+    alter_state *st = req->state;
+    srv_ctl_submit(req->shard, req, &st->op);
+}
+
 static void alter_done(srv_shard *s, srv_ctl_op *op)
 {
     (void)s;
@@ -208,7 +320,7 @@ static void alter(srv_req *req, int incremental)
     st->req = req;
     st->nres = n;
     st->incremental = incremental;
-    int nspecs = 0;
+    int nspecs = 0, reloads = 0;
     for (int32_t i = 0; i < n; i++) {
         int8_t type;
         kp_str name;
@@ -228,6 +340,17 @@ static void alter(srv_req *req, int incremental)
         }
         st->spec_of[i] = -1;
         st->messages[i] = NULL;
+        if (type == RES_BROKER && incremental) {
+            if (!reloads++)
+                srv_req_hold(req); /* the reloads answer before the controller op is sent */
+            if (alter_broker(req, st, i,
+                             &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i],
+                             validate_only) < 0) {
+                srv_req_release(req);
+                return;
+            }
+            continue;
+        }
         if (type == RES_BROKER || type == RES_BROKER_LOGGER) {
             st->errors[i] = KP_ERR_INVALID_CONFIG;
             st->messages[i] =
@@ -289,6 +412,12 @@ static void alter(srv_req *req, int incremental)
     st->op.nspecs = nspecs;
     st->op.specs = specs;
     st->op.done = alter_done;
+    if (reloads) {
+        req->state = st;
+        srv_req_then(req, submit_after_reloads);
+        srv_req_release(req);
+        return;
+    }
     srv_ctl_submit(s, req, &st->op);
 }
 

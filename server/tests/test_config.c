@@ -458,11 +458,27 @@ static void test_security_listeners(void)
     CU_ASSERT_STRING_EQUAL(srv_config_sec(c, "SASL_SSL", "plain.sasl.jaas.config"), JAAS_LINE);
     CU_ASSERT_EQUAL(c->sasl_server_max_receive_size, 524288);
     CU_ASSERT_EQUAL(c->connection_failed_authentication_delay_ms, 100);
-    /* Secrets are neither unknown keys nor in DescribeConfigs, nor logged. */
+    /* Secrets are not unknown keys, not logged, and DescribeConfigs lists
+     * them as Kafka does: sensitive, value null. */
     CU_ASSERT_FALSE(srv_config_is_unknown(c, "ssl.keystore.password"));
     CU_ASSERT_EQUAL(log_count("hunter2"), 0);
     srv_config_entry e;
-    CU_ASSERT_EQUAL(srv_config_describe_name(c, "ssl.keystore.password", &e), -1);
+    CU_ASSERT_EQUAL(srv_config_describe_name(c, "ssl.keystore.password", &e), 0);
+    CU_ASSERT_TRUE(e.sensitive);
+    CU_ASSERT_TRUE(e.value_null);
+    CU_ASSERT_EQUAL(e.type, SRV_TYPE_PASSWORD);
+    CU_ASSERT_EQUAL(e.source, SRV_SOURCE_STATIC_BROKER_CONFIG);
+    CU_ASSERT_PTR_NULL(strstr(e.value, "hunter2"));
+    for (int i = 0; i < e.n_synonyms; i++)
+        CU_ASSERT_TRUE(e.synonyms[i].value_null);
+    CU_ASSERT_EQUAL(srv_config_describe_name(c, "listener.name.mtls.ssl.client.auth", &e), 0);
+    CU_ASSERT_STRING_EQUAL(e.value, "required");
+    CU_ASSERT_FALSE(e.sensitive);
+    CU_ASSERT_EQUAL(srv_config_describe_name(c, "listener.name.sasl_ssl.plain.sasl.jaas.config", &e), 0);
+    CU_ASSERT_TRUE(e.sensitive && e.value_null);
+    CU_ASSERT_EQUAL(srv_config_describe_name(c, "ssl.truststore.type", &e), 0);
+    CU_ASSERT_STRING_EQUAL(e.value, "JKS");
+    CU_ASSERT_EQUAL(e.source, SRV_SOURCE_DEFAULT_CONFIG);
     free(c);
 
     struct {
@@ -669,19 +685,20 @@ static void test_describe_broker(void)
     size_t n = srv_config_key_count();
     CU_ASSERT_TRUE(n > 60);
     for (size_t i = 0; i < n; i++) {
-        CU_ASSERT_EQUAL_FATAL(srv_config_describe(c, i, e), 1);
+        if (srv_config_describe(c, i, e) != 1)
+            continue; /* room for listener.name.* keys */
         CU_ASSERT_PTR_NOT_NULL(e->doc);
         CU_ASSERT_TRUE(e->type >= SRV_TYPE_BOOLEAN && e->type <= SRV_TYPE_PASSWORD);
         CU_ASSERT_TRUE(e->read_only);
-        CU_ASSERT_FALSE(e->sensitive);
+        CU_ASSERT_EQUAL(e->sensitive, e->type == SRV_TYPE_PASSWORD);
+        CU_ASSERT_TRUE(!e->sensitive || e->value_null);
         CU_ASSERT_TRUE(e->source == SRV_SOURCE_DEFAULT_CONFIG ||
                        e->source == SRV_SOURCE_STATIC_BROKER_CONFIG);
         const char *name = e->name;
         srv_config_entry *f = malloc(sizeof(*f));
-        for (size_t j = i + 1; j < n; j++) {
-            srv_config_describe(c, j, f);
-            CU_ASSERT_STRING_NOT_EQUAL(name, f->name);
-        }
+        for (size_t j = i + 1; j < n; j++)
+            if (srv_config_describe(c, j, f) == 1)
+                CU_ASSERT_STRING_NOT_EQUAL(name, f->name);
         free(f);
     }
     CU_ASSERT_EQUAL(srv_config_describe(c, n, e), 0);

@@ -14,8 +14,12 @@ defaults beyond the settings named in the plan.
 
 Environment: BENCH_QUICK=1 (a reduced plan with short runs, to check the harness in ~5 min), BENCH_SECONDS
 (measured seconds per run), BENCH_SOAK_SECONDS, BENCH_DIR (parent of the data dirs, default /var/tmp),
-BENCH_OUT (default BUILD_DIR/bench), BENCH_PARTS (comma list of limits,main,pinned,partitions,soak; default
+BENCH_OUT (default BUILD_DIR/bench), BENCH_PARTS (comma list of limits,main,tls,pinned,partitions,soak; default
 all), BENCH_SETTINGS (comma list of kb,kbns,kf1,kf; default all).
+
+The tls part runs the main pass's produce and consume workloads (same sizes, kbench only) against an SSL
+listener of each broker (a throwaway PKI made with openssl, PEM key store) and reports, beside each figure,
+the share of the plaintext figure of the same run that is left over TLS.
 """
 
 import json
@@ -76,7 +80,7 @@ class Config:
         self.soak = float(env.get("BENCH_SOAK_SECONDS") or (20 if self.quick else 600))
         self.dir = env.get("BENCH_DIR") or "/var/tmp"
         self.out = os.path.abspath(env.get("BENCH_OUT") or os.path.join(self.build, "bench"))
-        self.parts = (env.get("BENCH_PARTS") or "limits,main,pinned,partitions,soak").split(",")
+        self.parts = (env.get("BENCH_PARTS") or "limits,main,tls,pinned,partitions,soak").split(",")
         self.settings = (env.get("BENCH_SETTINGS") or "kb,kbns,kf1,kf").split(",")
         for s in self.settings:
             if s not in SETTINGS:
@@ -123,11 +127,26 @@ def memory(pid):
 # ---------------------------------------------------------------- brokers
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tls_settings(pki):
+    """An SSL listener (PEM key store, no client certificates) beside PLAINTEXT, as either broker reads it."""
+    return {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+        "listener.name.ssl.ssl.keystore.type": "PEM",
+        "listener.name.ssl.ssl.keystore.location": os.path.join(pki, "server-keystore.pem"),
+    }
+
+
 class Kbroker:
     kind = "kbroker"
 
-    def __init__(self, cfg, settings, cpus=None):
-        self.cfg, self.settings, self.cpus = cfg, settings, cpus
+    def __init__(self, cfg, settings, cpus=None, ssl_port=None):
+        self.cfg, self.settings, self.cpus, self.ssl_port = cfg, dict(settings), cpus, ssl_port
         self.root = tempfile.mkdtemp(prefix="kbench-kbroker-", dir=cfg.dir)
         self.proc = None
 
@@ -135,7 +154,8 @@ class Kbroker:
         data = os.path.join(self.root, "data")
         os.mkdir(data)
         self.log_path = os.path.join(self.root, "kbroker.log")
-        argv = [self.cfg.kbroker, "--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", "log.dirs=" + data]
+        listeners = "PLAINTEXT://127.0.0.1:0" + (",SSL://127.0.0.1:%d" % self.ssl_port if self.ssl_port else "")
+        argv = [self.cfg.kbroker, "--set", "listeners=" + listeners, "--set", "log.dirs=" + data]
         for k, v in self.settings.items():
             argv += ["--set", "%s=%s" % (k, v)]
         if self.cpus is not None:
@@ -156,6 +176,8 @@ class Kbroker:
             time.sleep(0.05)
         self.pid = self.proc.pid
         self.bootstrap = "127.0.0.1:%d" % self.port
+        if self.ssl_port:
+            self.client_bootstrap = "127.0.0.1:%d" % self.ssl_port
         return self
 
     def stop(self, timeout=120.0):
@@ -173,15 +195,31 @@ class Kbroker:
 class Kafka:
     kind = "kafka"
 
-    def __init__(self, cfg, settings, cpus=None):
-        self.cfg, self.cpus = cfg, cpus
-        self.ref = kafka_ref.KafkaRef(settings=settings, base_dir=cfg.dir, jvm_opts=KAFKA_BROKER_JVM,
-                                      ready_timeout=180)
+    def __init__(self, cfg, settings, cpus=None, ssl_port=None):
+        self.cfg, self.cpus, self.ssl_port = cfg, cpus, ssl_port
+        ref_class = kafka_ref.KafkaRef
+        if ssl_port:
+            # Fixed ports for both client listeners: the reference learns an ephemeral port from the log,
+            # which would then be the SSL one.
+            self.plain_port = plain = free_port()
+
+            class TlsKafka(kafka_ref.KafkaRef):
+                def _properties(inner):
+                    inner.settings["listeners"] = "PLAINTEXT://%s:%d,SSL://%s:%d,CONTROLLER://%s:%d" % (
+                        inner.host, plain, inner.host, ssl_port, inner.host, inner.controller_port)
+                    inner.settings["advertised.listeners"] = "PLAINTEXT://%s:%d,SSL://%s:%d" % (
+                        inner.host, plain, inner.host, ssl_port)
+                    return kafka_ref.KafkaRef._properties(inner)
+            ref_class = TlsKafka
+        self.ref = ref_class(settings=settings, base_dir=cfg.dir, jvm_opts=KAFKA_BROKER_JVM, ready_timeout=180)
 
     def start(self):
         self.ref.start()
         self.pid = self.ref.proc.pid  # java itself: Popen runs it without a shell
         self.bootstrap = self.ref.bootstrap
+        if self.ssl_port:
+            self.bootstrap = "127.0.0.1:%d" % self.plain_port
+            self.client_bootstrap = "127.0.0.1:%d" % self.ssl_port
         if self.cpus is not None:
             # Every existing thread; threads started later inherit the mask from their creator.
             subprocess.run(["taskset", "-a", "-p", "-c", self.cpus, str(self.pid)], check=True,
@@ -193,9 +231,13 @@ class Kafka:
         self.ref.cleanup()
 
 
-def make_broker(cfg, key, cpus=None):
+def make_broker(cfg, key, cpus=None, tls_pki=None):
     kind, _, settings = SETTINGS[key]
-    return (Kbroker if kind == "kbroker" else Kafka)(cfg, settings, cpus)
+    ssl_port = None
+    if tls_pki:
+        ssl_port = free_port()
+        settings = dict(settings, **tls_settings(tls_pki))
+    return (Kbroker if kind == "kbroker" else Kafka)(cfg, settings, cpus, ssl_port)
 
 
 # ---------------------------------------------------------------- clients
@@ -212,13 +254,17 @@ class Clients:
                     "appender.err.layout.pattern = %p %m (%c)%n\nrootLogger.level = WARN\n"
                     "rootLogger.appenderRef.err.ref = ERR\n")
         self.pin = None  # "0" in the pinned pass
+        self.xprops = []  # kbench -X arguments (the tls pass)
 
     def _prefix(self):
         return ["taskset", "-c", self.pin] if self.pin is not None else []
 
     def kbench(self, broker, mode, *args, timeout=None, stderr_lines=None):
-        argv = self._prefix() + [self.cfg.kbench, mode, "--bootstrap", broker.bootstrap, "--json"] + [
-            str(a) for a in args]
+        # A broker with an SSL listener is measured through it (client_bootstrap); admin calls stay on
+        # PLAINTEXT.
+        bootstrap = getattr(broker, "client_bootstrap", None) if self.xprops else None
+        argv = self._prefix() + [self.cfg.kbench, mode, "--bootstrap", bootstrap or broker.bootstrap, "--json"] + [
+            str(a) for a in args] + self.xprops
         try:
             p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                timeout=timeout or (self.cfg.secs * 4 + 180))
@@ -479,7 +525,8 @@ class Bench:
                 "--producers", prods, "--duration", s, "--warmup", 1))
             nbytes = (end_offsets(broker.bootstrap, t) - n0) * size
             self.put_produce(section, w, "kbench", key, r["msg_per_s"], r["mb_per_s"], cpu, nbytes, fig)
-            self.peak[(key, size, parts, prods)] = r["msg_per_s"]
+            if section == "main":
+                self.peak[(key, size, parts, prods)] = r["msg_per_s"]
             return r
         self.cmd("kbench produce --topic T --partitions P --msg-size S --acks all --producers N --duration %g "
                  "--warmup 1" % s)
@@ -633,8 +680,8 @@ class Bench:
         self.guarded(section, w, "kbench", key, kb)
 
     # ---- passes
-    def start(self, key, cpus=None):
-        b = make_broker(self.cfg, key, cpus)
+    def start(self, key, cpus=None, tls_pki=None):
+        b = make_broker(self.cfg, key, cpus, tls_pki)
         t0 = time.monotonic()
         b.start()
         log("%s up at %s (pid %d) in %.1f s%s" % (SETTINGS[key][1], b.bootstrap, b.pid, time.monotonic() - t0,
@@ -661,6 +708,41 @@ class Bench:
                          m["VmRSS"] / 2**20)
         finally:
             b.stop()
+
+    def tls_pki(self):
+        """A throwaway CA and server certificate (compat-tests' make_pki), made once per run."""
+        if getattr(self, "_pki", None) is None:
+            from secure import make_pki
+            self._pki = os.path.join(self.cfg.out, "tls-pki")
+            shutil.rmtree(self._pki, ignore_errors=True)
+            os.makedirs(self._pki)
+            make_pki(self._pki)
+        return self._pki
+
+    def tls_pass(self, key):
+        """The main pass's produce and consume sizes over SSL (kbench, librdkafka's OpenSSL), and what is left
+        of the plaintext figure of the same workload."""
+        cfg, sec = self.cfg, "tls"
+        pki = self.tls_pki()
+        b = self.start(key, tls_pki=pki)
+        self.c.xprops = ["-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + os.path.join(pki, "ca.pem")]
+        self.cmd("tls: the kbench commands above with -X security.protocol=SSL -X ssl.ca.location=ca.pem against "
+                 "an SSL listener (PEM key store, RSA 2048, TLS 1.3 negotiated)")
+        try:
+            for size, parts, prods in cfg.produces:
+                self.produce(b, key, sec, size, parts, prods, java=False)
+            for size in cfg.consumes:
+                self.consume(b, key, sec, size, java=False)
+        finally:
+            self.c.xprops = []
+            b.stop()
+        for (section, w, client, fig, better) in list(self.res.order):
+            if section != sec or better != "higher":
+                continue
+            tls = self.res.rows[(sec, w, client, fig, better)].get(key)
+            plain = self.res.rows.get(("main", w, client, fig, better), {}).get(key)
+            if isinstance(tls, (int, float)) and isinstance(plain, (int, float)) and plain > 0:
+                self.res.put(sec, w, client, "%s over TLS, %% of plaintext" % fig, "higher", key, 100.0 * tls / plain)
 
     def pinned_pass(self, key):
         sec = "pinned"
@@ -802,6 +884,9 @@ class Bench:
         if "main" in cfg.parts:
             for k in cfg.settings:
                 self.main_pass(k)
+        if "tls" in cfg.parts:
+            for k in cfg.settings:
+                self.tls_pass(k)
         if "pinned" in cfg.parts:
             for k in cfg.settings:
                 self.pinned_pass(k)

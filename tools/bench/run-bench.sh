@@ -6,7 +6,8 @@
 #
 #   tools/bench/run-bench.sh [BUILD_DIR]        (default ./build)
 #
-# BENCH_QUICK=1: a reduced plan to check the harness (~5 min). BENCH_SECONDS (measured seconds per run),
+# BENCH_QUICK=1: a reduced plan to check the harness (~5 min). BENCH_PARTS tls: the produce and consume
+# workloads over an SSL listener, with the share of the plaintext figure left. BENCH_SECONDS (measured seconds per run),
 # BENCH_SOAK_SECONDS (default 600), BENCH_DIR (parent of the data dirs, default /var/tmp, disk-backed where
 # /tmp may be tmpfs), BENCH_PARTS and BENCH_SETTINGS select parts of the plan (see bench.py).
 set -euo pipefail
