@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "authz.h"
 #include "clock.h"
 #include "config.h"
 #include "frame.h"
@@ -117,6 +118,10 @@ struct srv_broker {
     void *tls_ctx[SRV_MAX_LISTENERS];
     struct srv_plain_users *plain_users[SRV_MAX_LISTENERS];
 
+    /* authorizer.class.name, super.users, allow.everyone.if.no.acl.found:
+     * built by main.c at start, read-only afterwards (authz.h). */
+    srv_authz_cfg authz;
+
     /* Runs a decoded request's handler (handlers/dispatch.c, set by main.c):
      * the one way a connection reaches the handler layer, so core code never
      * names a handler. */
@@ -177,6 +182,12 @@ enum srv_auth_state {
 int srv_req_auth_state(const srv_req *req);
 /* Moves the connection to `state`; principal ("User:name") when DONE. */
 void srv_req_set_auth(srv_req *req, int state, const char *principal);
+/* The connection's principal ("User:ANONYMOUS", "User:<DN>", "User:<name>")
+ * and the client's IP address as Kafka's ACLs name hosts; both point into
+ * the connection (valid while the request runs on its shard), empty once
+ * it is gone. */
+kp_str srv_req_principal(const srv_req *req);
+kp_str srv_req_host(const srv_req *req);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the

@@ -783,6 +783,11 @@ static const char *const SEC_KEYS[] = {
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
     "plain.sasl.jaas.config",
+    /* The authorizer's (authz.h); like Kafka's, not broker configs listed
+     * by DescribeConfigs, and super.users can outgrow a broker value. */
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
     NULL,
 };
 
@@ -846,6 +851,11 @@ const char *srv_config_sec(const srv_config *cfg, const char *listener, const ch
      * Kafka 4.4 refuses to start with just sasl.jaas.config (checked). */
     if (strcmp(key, "plain.sasl.jaas.config") == 0)
         return NULL;
+    return sec_get(cfg, key);
+}
+
+const char *srv_config_sec_global(const srv_config *cfg, const char *key)
+{
     return sec_get(cfg, key);
 }
 

@@ -221,6 +221,16 @@ void srv_req_set_auth(srv_req *r, int state, const char *principal)
     }
 }
 
+kp_str srv_req_principal(const srv_req *r)
+{
+    return r->conn ? kp_str_c(r->conn->principal) : kp_str_c("");
+}
+
+kp_str srv_req_host(const srv_req *r)
+{
+    return r->conn ? kp_str_c(r->conn->client_host + 1) : kp_str_c(""); /* client_host is "/ip" */
+}
+
 const char *srv_req_peer(const srv_req *r)
 {
     return r->conn ? r->conn->peer : "?";

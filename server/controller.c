@@ -8,6 +8,8 @@
  * full state of one topic, or a tombstone when it is deleted. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
+ * ACL bindings are records too (key 'A' + the binding, authz.h), deleted by
+ * a tombstone of the same key; keys of other kinds are skipped.
  *
  * Must not: be written from any shard but 0, or hand out a version that is
  * not yet durable: a change is appended, synced, then published.
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "authz.h"
 #include "batch.h"
 #include "errors.h"
 #include "logging.h"
@@ -107,6 +110,7 @@ typedef struct replay_state {
     int rc;
     int done;
     replay_table tab;
+    srv_acl_set *acls; /* the ACLs so far (NULL: none) */
 } replay_state;
 
 static size_t id_hash(const kp_uuid *id)
@@ -195,8 +199,42 @@ static int table_finish(replay_state *st)
     free(tb->t);
     free(tb->slot);
     memset(tb, 0, sizeof(*tb));
+    m->acls = st->acls; /* the state's reference moves into the version */
+    st->acls = NULL;
     srv_meta_unref(st->m);
     st->m = m;
+    return 0;
+}
+
+/* An ACL record: the binding added, or (tombstone) removed. Each record
+ * copies the set, which is quadratic in the number of ACLs: fine for the
+ * thousands a cluster has, and the compacted log holds only live ones. */
+static int replay_acl(replay_state *st, const kp_record *rec)
+{
+    srv_acl a;
+    int tomb = rec->value.len < 0;
+    const uint8_t *p = tomb ? rec->key.p + 1 : rec->value.p;
+    size_t n = tomb ? (size_t)rec->key.len - 1 : (size_t)rec->value.len;
+    if (srv_acl_decode_value(p, n, &a)) {
+        srv_warn("metadata log: undecodable ACL record at offset %lld skipped", (long long)rec->offset);
+        return 0;
+    }
+    int at = srv_acl_set_find(st->acls, &a);
+    if (tomb ? at < 0 : at >= 0)
+        return 0;
+    uint8_t *drop = NULL;
+    if (tomb) {
+        drop = calloc((size_t)st->acls->n, 1);
+        if (!drop)
+            return KP_E_NOMEM;
+        drop[at] = 1;
+    }
+    srv_acl_set *next = srv_acl_set_derive(st->acls, drop, &a, tomb ? 0 : 1);
+    free(drop);
+    if (!next)
+        return KP_E_NOMEM;
+    srv_acl_set_unref(st->acls);
+    st->acls = next;
     return 0;
 }
 
@@ -219,6 +257,14 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
     kp_record rec;
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     while (kp_record_iter_next(&it, &rec) == 1) {
+        if (rec.key.len > 1 && rec.key.p[0] == SRV_ACL_KEY_PREFIX) {
+            int rc = replay_acl(st, &rec);
+            if (rc) {
+                st->rc = rc;
+                return;
+            }
+            continue;
+        }
         if (rec.key.len != 17 || rec.key.p[0] != 'T')
             continue;
         kp_uuid id;
@@ -264,7 +310,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -275,6 +321,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_acl_set_unref(st.acls);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -334,7 +381,7 @@ int srv_controller_open(srv_broker *b)
         srv_error("cannot open metadata log %s: %s", dir, st_strerror(rc));
         return rc;
     }
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}};
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(c->log), 0, 0, {0}, NULL};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(c->log)) {
@@ -355,6 +402,7 @@ int srv_controller_open(srv_broker *b)
     if (st.rc == 0)
         st.rc = table_finish(&st);
     table_free(&st.tab);
+    srv_acl_set_unref(st.acls);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
@@ -362,7 +410,8 @@ int srv_controller_open(srv_broker *b)
     }
     srv_meta_unref(c->cur);
     c->cur = st.m;
-    srv_info("metadata: %d topics loaded from %s", c->cur->ntopics, dir);
+    srv_info("metadata: %d topics and %d ACLs loaded from %s", c->cur->ntopics,
+             c->cur->acls ? c->cur->acls->n : 0, dir);
     return 0;
 }
 
@@ -406,6 +455,20 @@ typedef struct append_ctx {
     srv_meta *next;
 } append_ctx;
 
+/* Nothing of an ACL change was applied: every item it did not refuse
+ * already fails with the storage error. */
+static void acl_change_failed(srv_acl_change *ch)
+{
+    if (!ch)
+        return;
+    for (int i = 0; i < ch->ncreate; i++)
+        if (!ch->create_error[i])
+            ch->create_error[i] = KP_ERR_KAFKA_STORAGE_ERROR;
+    for (int i = 0; i < ch->nfilter; i++)
+        if (!ch->filter_error[i])
+            ch->filter_error[i] = KP_ERR_KAFKA_STORAGE_ERROR;
+}
+
 static void ctl_appended(void *arg, int rc, int64_t base_offset)
 {
     (void)base_offset;
@@ -414,6 +477,7 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     srv_ctl_op *op = ax->op;
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
+        acl_change_failed(op->acls);
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip) {
                 op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
@@ -549,9 +613,110 @@ static int prepare_alter(srv_topic_spec *sp, const srv_topic *existing, srv_topi
     return 0;
 }
 
+static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, srv_meta *next);
+
+static int add_acl_record(kp_batch_builder *bb, int64_t now, const srv_acl *a, int tombstone)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw, 64);
+    kp_writer_init(&vw, 64);
+    int rc = srv_acl_encode_key(&kw, a);
+    if (rc == 0 && !tombstone)
+        rc = srv_acl_encode_value(&vw, a);
+    if (rc == 0)
+        rc = kp_batch_builder_add(bb, now, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                  tombstone ? KP_BYTES_NULL : (kp_bytes){vw.buf, (int32_t)vw.len}, NULL, 0);
+    kp_writer_free(&kw);
+    kp_writer_free(&vw);
+    return rc;
+}
+
+/* CreateAcls / DeleteAcls: the new set, one record per binding added
+ * (creating an existing binding changes nothing, as in Kafka) and a
+ * tombstone per binding a filter deleted. */
+static void ctl_run_acls(srv_controller *c, srv_ctl_op *op)
+{
+    srv_acl_change *ch = op->acls;
+    srv_acl_set *base = c->cur->acls;
+    int nb = base ? base->n : 0;
+    uint8_t *drop = calloc((size_t)nb + 1, 1);
+    int *deleted_by = malloc(((size_t)nb + 1) * sizeof(int));
+    srv_acl *add = malloc(((size_t)ch->ncreate + 1) * sizeof(srv_acl));
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int64_t now = c->env.now(c->env.arg);
+    int nadd = 0, changes = 0, failed = !drop || !deleted_by || !add;
+    for (int j = 0; !failed && j < nb; j++)
+        deleted_by[j] = -1;
+    for (int i = 0; !failed && i < ch->ncreate; i++) {
+        if (ch->create_error[i])
+            continue;
+        const srv_acl *a = &ch->create[i];
+        int dup = srv_acl_set_find(base, a) >= 0;
+        for (int k = 0; k < nadd && !dup; k++)
+            dup = srv_acl_equal(&add[k], a);
+        if (dup)
+            continue;
+        if (add_acl_record(&bb, now, a, 0)) {
+            failed = 1;
+            break;
+        }
+        add[nadd++] = *a;
+        changes++;
+    }
+    for (int f = 0; !failed && f < ch->nfilter; f++) {
+        if (ch->filter_error[f])
+            continue;
+        for (int j = 0; j < nb; j++) {
+            if (drop[j] || !srv_acl_filter_match(&ch->filters[f], &base->acls[j]))
+                continue;
+            if (add_acl_record(&bb, now, &base->acls[j], 1)) {
+                failed = 1;
+                break;
+            }
+            drop[j] = 1;
+            deleted_by[j] = f;
+            changes++;
+        }
+    }
+    srv_meta *next = NULL;
+    if (!failed && changes) {
+        srv_acl_set *set = srv_acl_set_derive(base, drop, add, nadd);
+        next = set ? srv_meta_derive_acls(c->cur, set) : NULL;
+        srv_acl_set_unref(set);
+        failed = !next;
+    }
+    free(drop);
+    free(add);
+    if (failed) {
+        free(deleted_by);
+        kp_batch_builder_free(&bb);
+        for (int i = 0; i < ch->ncreate; i++)
+            if (!ch->create_error[i])
+                ch->create_error[i] = KP_ERR_UNKNOWN_SERVER_ERROR;
+        for (int i = 0; i < ch->nfilter; i++)
+            if (!ch->filter_error[i])
+                ch->filter_error[i] = KP_ERR_UNKNOWN_SERVER_ERROR;
+        ctl_finish(c, op);
+        return;
+    }
+    ch->before = base ? srv_acl_set_ref(base) : NULL;
+    ch->deleted_by = deleted_by;
+    if (!changes) {
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    ctl_append(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
+    if (op->kind == SRV_CTL_ACLS) {
+        ctl_run_acls(c, op);
+        return;
+    }
     srv_meta *next = srv_meta_ref(c->cur);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
@@ -631,10 +796,16 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         ctl_finish(c, op);
         return;
     }
+    ctl_append(c, op, &bb, next);
+}
+
+/* Persists the records of bb (freed), then publishes next (taken). */
+static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bbp, srv_meta *next)
+{
     kp_writer bw;
     kp_writer_init(&bw, 256);
-    int rc = kp_batch_builder_finish(&bb, &bw);
-    kp_batch_builder_free(&bb);
+    int rc = kp_batch_builder_finish(bbp, &bw);
+    kp_batch_builder_free(bbp);
     append_ctx *ax = calloc(1, sizeof(*ax));
     if (rc == 0 && ax) {
         ax->c = c;
@@ -652,6 +823,7 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
     if (rc) {
         free(ax);
         srv_meta_unref(next);
+        acl_change_failed(op->acls);
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip)
                 spec_error(&op->specs[i], KP_ERR_KAFKA_STORAGE_ERROR, "metadata log append failed");

@@ -52,6 +52,7 @@ void srv_meta_unref(srv_meta *m)
         srv_topic_free(&m->topics[i]);
     free(m->topics);
     free(m->by_id);
+    srv_acl_set_unref(m->acls);
     free(m);
 }
 
@@ -216,8 +217,19 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
     if (upsert && !inserted && srv_topic_copy(&m->topics[m->ntopics++], upsert))
         goto fail;
     srv_meta_index(m);
+    m->acls = base->acls ? srv_acl_set_ref(base->acls) : NULL;
     return m;
 fail:
     srv_meta_unref(m);
     return NULL;
+}
+
+srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls)
+{
+    srv_meta *m = srv_meta_derive(base, NULL, NULL);
+    if (!m)
+        return NULL;
+    srv_acl_set_unref(m->acls);
+    m->acls = acls ? srv_acl_set_ref(acls) : NULL;
+    return m;
 }

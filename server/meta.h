@@ -34,6 +34,7 @@ struct srv_meta {
     int ntopics;
     srv_topic *topics; /* sorted by name */
     int *by_id;        /* topic indexes sorted by id (NULL: search linearly) */
+    srv_acl_set *acls; /* the ACLs (authz.h), one reference held; NULL: none */
 };
 
 srv_meta *srv_meta_new_empty(void);
@@ -58,6 +59,9 @@ int srv_topic_name_valid(kp_str name);
 /* A new version: `base` with `upsert` replacing or adding its topic (by id)
  * and `remove` (an id) taken out. NULL when memory ran out. */
 srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const kp_uuid *remove);
+/* A new version: base with its ACL set replaced by acls (a reference is
+ * taken). NULL when memory ran out. */
+srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls);
 /* (Re)builds m's by-id index of m->topics. */
 void srv_meta_index(srv_meta *m);
 /* Deep copy; on failure dst holds what was copied, for srv_topic_free. */

@@ -16,6 +16,7 @@
 #include "batch.h"
 #include "codec.h"
 #include "legacy.h"
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "logging.h"
@@ -358,6 +359,7 @@ void srv_h_produce(srv_req *req)
             kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partition_responses) + 1);
         tr->partition_responses_count = np;
         const srv_topic *t = srv_meta_topic(s->meta, td->name);
+        int may_write = srv_authorize(req, SRV_OP_WRITE, SRV_RES_TOPIC, td->name);
         srv_validate_policy pol = {0};
         if (t)
             pol = *srv_validate_policy_get(&s->b->cfg, s->meta, t);
@@ -374,6 +376,8 @@ void srv_h_produce(srv_req *req)
             } else if (rq->transactional_id.len >= 0) {
                 pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
                 pr->error_message = kp_str_c("transactions are not supported by this broker");
+            } else if (!may_write) {
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED; /* before existence, as Kafka */
             } else if (!srv_topic_name_valid(td->name)) {
                 pr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
             } else if (srv_topic_is_internal(td->name)) {
