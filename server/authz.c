@@ -255,6 +255,56 @@ int srv_authz_check(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str pri
     return !any_on_resource && cfg->allow_if_no_acl;
 }
 
+/* One binding of the principal at host, for op exactly or ALL. */
+static int applies_to(const srv_acl *a, kp_str principal, kp_str host, int op, int rtype)
+{
+    return a->rtype == rtype && (a->op == op || a->op == SRV_OP_ALL) &&
+           principal_matches(a->principal, principal) && host_matches(a->host, host);
+}
+
+/* A DENY dominates allowed (a name of pattern allowed_pat). */
+static int dominated(const srv_acl_set *set, const srv_acl *allowed, kp_str principal, kp_str host, int op,
+                     int rtype)
+{
+    for (int i = 0; i < set->n; i++) {
+        const srv_acl *d = &set->acls[i];
+        if (d->perm != SRV_PERM_DENY || !applies_to(d, principal, host, op, rtype))
+            continue;
+        if (d->pattern == SRV_PAT_LITERAL && allowed->pattern == SRV_PAT_LITERAL &&
+            str_same(d->name, allowed->name))
+            return 1;
+        if (d->pattern == SRV_PAT_PREFIXED && d->name.len <= allowed->name.len &&
+            memcmp(d->name.p, allowed->name.p, (size_t)d->name.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int srv_authz_check_any(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str principal, kp_str host,
+                        int op, int rtype)
+{
+    if (srv_authz_check(cfg, set, principal, host, op, rtype, kp_str_c("hardcode")))
+        return 1;
+    if (!set)
+        return 0;
+    for (int i = 0; i < set->n; i++) {
+        const srv_acl *d = &set->acls[i];
+        if (d->perm == SRV_PERM_DENY && d->pattern == SRV_PAT_LITERAL && str_is(d->name, "*") &&
+            applies_to(d, principal, host, op, rtype))
+            return 0;
+    }
+    for (int i = 0; i < set->n; i++) {
+        const srv_acl *a = &set->acls[i];
+        if (a->perm != SRV_PERM_ALLOW || !applies_to(a, principal, host, op, rtype))
+            continue;
+        if (a->pattern == SRV_PAT_LITERAL && str_is(a->name, "*"))
+            return 1;
+        if (!dominated(set, a, principal, host, op, rtype))
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- filters ------------------------------------------------------------- */
 
 int srv_acl_filter_match(const srv_acl_filter *f, const srv_acl *a)

@@ -114,6 +114,14 @@ int srv_acl_equal(const srv_acl *a, const srv_acl *b);
  * allow.everyone.if.no.acl.found decides. */
 int srv_authz_check(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str principal, kp_str host, int op,
                     int rtype, kp_str name);
+/* Kafka's Authorizer.authorizeByResourceType: may the principal do op on
+ * at least one resource of rtype? (InitProducerId: WRITE on any topic.) A
+ * probe name first (super users, allow.everyone.if.no.acl.found), then the
+ * ALLOW patterns not dominated by a DENY: a wildcard DENY denies all, a
+ * literal DENY cancels the same literal, a prefixed DENY every name it
+ * prefixes. */
+int srv_authz_check_any(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str principal, kp_str host,
+                        int op, int rtype);
 int srv_authz_is_super(const srv_authz_cfg *cfg, kp_str principal);
 
 /* AclBindingFilter.matches: 1 when binding a passes filter f. */

@@ -27,6 +27,17 @@ int srv_authorize(srv_req *req, int op, int rtype, kp_str name)
                            name);
 }
 
+int srv_authorize_any(srv_req *req, int op, int rtype)
+{
+    const srv_authz_cfg *cfg = &req->shard->b->authz;
+    if (!cfg->enabled)
+        return 1;
+    if (!req->conn)
+        return 0;
+    return srv_authz_check_any(cfg, req->shard->meta->acls, srv_req_principal(req), srv_req_host(req), op,
+                               rtype);
+}
+
 int srv_authorize_z(srv_req *req, int op, int rtype, const char *name)
 {
     return srv_authorize(req, op, rtype, (kp_str){name, (int32_t)strlen(name)});

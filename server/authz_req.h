@@ -16,6 +16,8 @@
 int srv_authorize(srv_req *req, int op, int rtype, kp_str name);
 /* The same for a resource name that is a C string of ours. */
 int srv_authorize_z(srv_req *req, int op, int rtype, const char *name);
+/* srv_authz_check_any for the request: op on some resource of rtype. */
+int srv_authorize_any(srv_req *req, int op, int rtype);
 /* srv_authorize on the CLUSTER resource. */
 int srv_authorize_cluster(srv_req *req, int op);
 /* Kafka's authorized-operations bit set (1 << op for each operation the

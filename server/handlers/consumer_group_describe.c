@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/consumer.h"
@@ -158,7 +159,15 @@ void srv_h_consumer_group_describe(srv_req *req)
         o->group_state = kp_str_c("");
         o->assignor_name = kp_str_c("");
         o->members_count = 0;
-        o->authorized_operations = rq->include_authorized_operations ? GROUP_OPERATIONS : INT32_MIN;
+        o->authorized_operations = !rq->include_authorized_operations ? INT32_MIN
+                                   : srv_authz_enabled(req)
+                                       ? srv_authorized_ops(req, SRV_RES_GROUP, rq->group_ids[i])
+                                       : GROUP_OPERATIONS;
+        if (!srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_GROUP, rq->group_ids[i])) {
+            o->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+            o->authorized_operations = INT32_MIN;
+            continue;
+        }
         if (rq->group_ids[i].len <= 0) {
             o->error_code = KP_ERR_INVALID_GROUP_ID;
             continue;

@@ -175,6 +175,34 @@ static void test_super_and_no_acl(void)
     CU_ASSERT_FALSE(srv_authz_class_ok("kafka.security.authorizer.AclAuthorizer"));
 }
 
+static void test_by_resource_type(void)
+{
+    cfg(0, "User:admin");
+    srv_acl a[] = {
+        acl(SRV_RES_TOPIC, "pay", SRV_PAT_PREFIXED, "User:a", "*", SRV_OP_WRITE, SRV_PERM_ALLOW),
+        acl(SRV_RES_TOPIC, "pa", SRV_PAT_PREFIXED, "User:b", "*", SRV_OP_WRITE, SRV_PERM_DENY),
+        acl(SRV_RES_TOPIC, "pay", SRV_PAT_PREFIXED, "User:b", "*", SRV_OP_ALL, SRV_PERM_ALLOW),
+        acl(SRV_RES_TOPIC, "x", SRV_PAT_LITERAL, "User:c", "*", SRV_OP_WRITE, SRV_PERM_ALLOW),
+        acl(SRV_RES_TOPIC, "x", SRV_PAT_LITERAL, "User:c", "*", SRV_OP_WRITE, SRV_PERM_DENY),
+        acl(SRV_RES_TOPIC, "y", SRV_PAT_LITERAL, "User:d", "*", SRV_OP_WRITE, SRV_PERM_ALLOW),
+        acl(SRV_RES_TOPIC, "*", SRV_PAT_LITERAL, "User:d", "*", SRV_OP_WRITE, SRV_PERM_DENY),
+        acl(SRV_RES_TOPIC, "*", SRV_PAT_LITERAL, "User:e", "*", SRV_OP_WRITE, SRV_PERM_ALLOW),
+        acl(SRV_RES_TOPIC, "z", SRV_PAT_LITERAL, "User:f", "*", SRV_OP_READ, SRV_PERM_ALLOW),
+    };
+    srv_acl_set *s = srv_acl_set_new(a, 9);
+#define ANY_WRITE(p) srv_authz_check_any(&g_cfg, s, S(p), S("h"), SRV_OP_WRITE, SRV_RES_TOPIC)
+    CU_ASSERT_TRUE(ANY_WRITE("User:a"));
+    CU_ASSERT_FALSE(ANY_WRITE("User:b")); /* the DENY prefix "pa" dominates "pay" */
+    CU_ASSERT_FALSE(ANY_WRITE("User:c"));
+    CU_ASSERT_FALSE(ANY_WRITE("User:d")); /* a wildcard DENY denies all */
+    CU_ASSERT_TRUE(ANY_WRITE("User:e"));
+    CU_ASSERT_FALSE(ANY_WRITE("User:f")); /* READ is not WRITE */
+    CU_ASSERT_FALSE(ANY_WRITE("User:nobody"));
+    CU_ASSERT_TRUE(ANY_WRITE("User:admin"));
+#undef ANY_WRITE
+    srv_acl_set_unref(s);
+}
+
 static void test_filters(void)
 {
     srv_acl lit = acl(SRV_RES_TOPIC, "orders", SRV_PAT_LITERAL, "User:a", "*", SRV_OP_READ, SRV_PERM_ALLOW);
@@ -450,6 +478,7 @@ static void register_suites(void)
     CU_add_test(s, "implied operations", test_implied);
     CU_add_test(s, "super users and allow.everyone.if.no.acl.found", test_super_and_no_acl);
     CU_add_test(s, "describe/delete filters", test_filters);
+    CU_add_test(s, "by resource type (InitProducerId)", test_by_resource_type);
     CU_add_test(s, "validation of new bindings", test_validate_new);
     CU_add_test(s, "record round trip", test_record_roundtrip);
     CU_add_test(s, "controller: create, delete, replay", test_controller_acls);

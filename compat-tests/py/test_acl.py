@@ -1,0 +1,469 @@
+"""Authorization with Kafka's StandardAuthorizer (authorizer.class.name), the same on kbroker and Apache Kafka.
+
+A SecureTarget with a SASL_PLAINTEXT listener (PLAIN users admin, alice, bob, carol), admin a super user. Admin
+creates topics and ACLs (literal, prefixed and the "*" literal on topics, a literal and a prefixed group, the
+cluster, one DENY per principal), then an ACL MATRIX: every principal x resource x operation sent as a raw
+request (produce, fetch, list offsets, metadata listing / named / auto-create, create and delete topics,
+describe and alter configs of topics and the broker, create partitions, delete records, the group APIs,
+InitProducerId, the ACL APIs) and the error code each answer carries, compared with the table Apache Kafka
+4.4.0 answered (EXPECTED). Also: the ACL APIs' validation and filters (INVALID_REQUEST items, MATCH filters,
+matching_acls of a delete) through confluent-kafka's AdminClient and raw requests; Kafka's own kafka-acls tool
+(AclCommand) --add/--list/--remove; confluent-kafka's producer and consumer seeing TOPIC_AUTHORIZATION_FAILED;
+on kbroker, the ACLs surviving a restart; an authorizer class kbroker does not have refused at start.
+
+User:ANONYMOUS is a super user too: Apache Kafka's own controller and inter-broker connections are PLAINTEXT
+(ANONYMOUS) and must pass the authorizer; every client of this test authenticates over SASL instead."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
+import kwire  # noqa: E402
+from broker import Broker, shards_from_env, target  # noqa: E402
+from secure import SecureTarget, authenticate, handshake, make_pki, plain_token  # noqa: E402
+
+from confluent_kafka import KafkaError, Consumer, Producer, TopicPartition  # noqa: E402
+
+PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+        'password="admin-secret" ' + " ".join('user_%s="%s"' % kv for kv in PASSWORDS.items()) + ";")
+STANDARD = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+EXTRA = {
+    "authorizer.class.name": STANDARD,
+    "super.users": "User:admin;User:ANONYMOUS",
+    "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+    "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
+    "group.initial.rebalance.delay.ms": "0",
+    "offsets.topic.num.partitions": "1",
+}
+
+# Kafka's codes (ResourceType, PatternType, AclOperation, AclPermissionType).
+TOPIC, GROUP, CLUSTER = 2, 3, 4
+ANY, MATCH, LITERAL, PREFIXED = 1, 2, 3, 4
+OP = {"ANY": 1, "ALL": 2, "READ": 3, "WRITE": 4, "CREATE": 5, "DELETE": 6, "ALTER": 7, "DESCRIBE": 8,
+      "CLUSTER_ACTION": 9, "DESCRIBE_CONFIGS": 10, "ALTER_CONFIGS": 11, "IDEMPOTENT_WRITE": 12}
+DENY, ALLOW = 2, 3
+
+PRINCIPALS = ("alice", "bob", "carol")
+TOPICS = {"lit": "lit-topic", "pre": "pre-topic", "none": "none-topic"}
+ACLS = [
+    # (resource type, name, pattern, principal, operation, permission)
+    (TOPIC, "lit-topic", LITERAL, "alice", "WRITE", ALLOW),
+    (TOPIC, "lit-topic", LITERAL, "alice", "ALTER_CONFIGS", ALLOW),
+    (TOPIC, "pre-", PREFIXED, "alice", "READ", ALLOW),
+    (TOPIC, "new-", PREFIXED, "alice", "CREATE", ALLOW),
+    (GROUP, "g1", LITERAL, "alice", "READ", ALLOW),
+    (TOPIC, "*", LITERAL, "bob", "ALL", ALLOW),
+    (TOPIC, "lit-topic", LITERAL, "bob", "WRITE", DENY),
+    (TOPIC, "pre-topic", LITERAL, "bob", "DELETE", DENY),
+    (GROUP, "g", PREFIXED, "bob", "DESCRIBE", ALLOW),
+    (CLUSTER, "kafka-cluster", LITERAL, "bob", "CREATE", ALLOW),
+]
+
+# What Apache Kafka 4.4.0 answered (error codes; lists where the answer is a list). 0 none, 29 TOPIC_, 30 GROUP_,
+# 31 CLUSTER_AUTHORIZATION_FAILED. Auto-creation answers 0, 3 or 5 while the topic is being created: "ok".
+EXPECTED = {'alice': {'alter_configs lit': 0,
+           'alter_configs none': 29,
+           'alter_configs pre': 29,
+           'create_acls': [31],
+           'create_partitions lit': 29,
+           'create_partitions none': 29,
+           'create_partitions pre': 29,
+           'create_topics': [0, 29],
+           'delete_acls': 31,
+           'delete_groups': [30, 30],
+           'delete_records lit': 29,
+           'delete_records none': 29,
+           'delete_records pre': 29,
+           'delete_topics': [29, 29],
+           'describe_acls': 31,
+           'describe_cluster': (0, 0),
+           'describe_configs broker': 31,
+           'describe_configs lit': 0,
+           'describe_configs none': 29,
+           'describe_configs pre': 29,
+           'describe_groups g1': (0, 264),
+           'describe_groups h1': (30, -2147483648),
+           'fetch lit': 29,
+           'fetch none': 29,
+           'fetch pre': 0,
+           'find_coordinator g1': 0,
+           'find_coordinator h1': 30,
+           'incremental_alter_configs broker': 31,
+           'incremental_alter_configs lit': 0,
+           'incremental_alter_configs none': 29,
+           'incremental_alter_configs pre': 29,
+           'init_producer_id': 0,
+           'list_groups': ['g1'],
+           'list_offsets lit': 0,
+           'list_offsets none': 29,
+           'list_offsets pre': 0,
+           'metadata all': ['lit-topic', 'pre-topic'],
+           'metadata auto new': 29,
+           'metadata auto x': 29,
+           'metadata lit': (0, 3344),
+           'metadata none': (29, -2147483648),
+           'metadata pre': (0, 264),
+           'offset_commit g1': [29, 0],
+           'offset_commit h1': [30, 30],
+           'offset_delete g1': 30,
+           'offset_delete h1': 30,
+           'offset_fetch all g1': (0, ['pre-topic']),
+           'offset_fetch all h1': (30, []),
+           'offset_fetch topics g1': (0, [0, 0]),
+           'offset_fetch topics h1': (30, []),
+           'produce lit': 0,
+           'produce none': 29,
+           'produce pre': 29},
+ 'bob': {'alter_configs lit': 0,
+         'alter_configs none': 0,
+         'alter_configs pre': 0,
+         'create_acls': [31],
+         'create_partitions lit': 0,
+         'create_partitions none': 0,
+         'create_partitions pre': 0,
+         'create_topics': [0, 0],
+         'delete_acls': 31,
+         'delete_groups': [30, 30],
+         'delete_records lit': 0,
+         'delete_records none': 0,
+         'delete_records pre': 29,
+         'delete_topics': [0, 29],
+         'describe_acls': 31,
+         'describe_cluster': (0, 0),
+         'describe_configs broker': 31,
+         'describe_configs lit': 0,
+         'describe_configs none': 0,
+         'describe_configs pre': 0,
+         'describe_groups g1': (0, 256),
+         'describe_groups h1': (30, -2147483648),
+         'fetch lit': 0,
+         'fetch none': 0,
+         'fetch pre': 0,
+         'find_coordinator g1': 0,
+         'find_coordinator h1': 30,
+         'incremental_alter_configs broker': 31,
+         'incremental_alter_configs lit': 0,
+         'incremental_alter_configs none': 0,
+         'incremental_alter_configs pre': 0,
+         'init_producer_id': 0,
+         'list_groups': ['g1'],
+         'list_offsets lit': 0,
+         'list_offsets none': 0,
+         'list_offsets pre': 0,
+         'metadata all': ['del-alice', 'del-bob', 'del-carol', 'lit-topic', 'none-topic', 'pre-topic'],
+         'metadata auto new': 'ok',
+         'metadata auto x': 'ok',
+         'metadata lit': (0, 3560),
+         'metadata none': (0, 3576),
+         'metadata pre': (0, 3512),
+         'offset_commit g1': [30, 30],
+         'offset_commit h1': [30, 30],
+         'offset_delete g1': 30,
+         'offset_delete h1': 30,
+         'offset_fetch all g1': (0, ['pre-topic']),
+         'offset_fetch all h1': (30, []),
+         'offset_fetch topics g1': (0, [0, 0]),
+         'offset_fetch topics h1': (30, []),
+         'produce lit': 29,
+         'produce none': 0,
+         'produce pre': 0},
+ 'carol': {'alter_configs lit': 29,
+           'alter_configs none': 29,
+           'alter_configs pre': 29,
+           'create_acls': [31],
+           'create_partitions lit': 29,
+           'create_partitions none': 29,
+           'create_partitions pre': 29,
+           'create_topics': [29, 29],
+           'delete_acls': 31,
+           'delete_groups': [30, 30],
+           'delete_records lit': 29,
+           'delete_records none': 29,
+           'delete_records pre': 29,
+           'delete_topics': [29, 29],
+           'describe_acls': 31,
+           'describe_cluster': (0, 0),
+           'describe_configs broker': 31,
+           'describe_configs lit': 29,
+           'describe_configs none': 29,
+           'describe_configs pre': 29,
+           'describe_groups g1': (30, -2147483648),
+           'describe_groups h1': (30, -2147483648),
+           'fetch lit': 29,
+           'fetch none': 29,
+           'fetch pre': 29,
+           'find_coordinator g1': 30,
+           'find_coordinator h1': 30,
+           'incremental_alter_configs broker': 31,
+           'incremental_alter_configs lit': 29,
+           'incremental_alter_configs none': 29,
+           'incremental_alter_configs pre': 29,
+           'init_producer_id': 31,
+           'list_groups': [],
+           'list_offsets lit': 29,
+           'list_offsets none': 29,
+           'list_offsets pre': 29,
+           'metadata all': [],
+           'metadata auto new': 29,
+           'metadata auto x': 29,
+           'metadata lit': (29, -2147483648),
+           'metadata none': (29, -2147483648),
+           'metadata pre': (29, -2147483648),
+           'offset_commit g1': [30, 30],
+           'offset_commit h1': [30, 30],
+           'offset_delete g1': 30,
+           'offset_delete h1': 30,
+           'offset_fetch all g1': (30, []),
+           'offset_fetch all h1': (30, []),
+           'offset_fetch topics g1': (30, []),
+           'offset_fetch topics h1': (30, []),
+           'produce lit': 29,
+           'produce none': 29,
+           'produce pre': 29}}
+
+
+def acl_entry(rtype, name, pattern, user, op, perm, host="*"):
+    return {"ResourceType": rtype, "ResourceName": name, "ResourcePatternType": pattern,
+            "Principal": "User:" + user, "Host": host, "Operation": OP[op], "PermissionType": perm}
+
+
+class Sasl(kwire.Conn):
+    """A raw connection authenticated with SASL/PLAIN as user."""
+
+    def __init__(self, addr, user):
+        super().__init__(addr, client_id="acl-" + user)
+        err, _ = handshake(self.s, "PLAIN", corr=1001)
+        assert err == 0, err
+        err, msg = authenticate(self.s, plain_token(user, PASSWORDS[user]), corr=1002)
+        assert err == 0, msg
+
+
+def wait_until(fn, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last is True:
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class AclTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="kb-acl-")
+        cls.addClassCleanup(shutil.rmtree, cls.pki, True)
+        make_pki(cls.pki)
+        cls.t = SecureTarget(cls.pki, extra=EXTRA)
+        cls.addClassCleanup(cls.t.stop)
+        cls.t.start()
+        cls.addr = cls.t.addr("SASL_PLAINTEXT")
+        cls.admin = Sasl(cls.addr, "admin")
+        cls.addClassCleanup(cls.admin.close)
+        cls.setup_data()
+
+    # ---- set-up as the super user ----------------------------------------------------------------------------
+
+    @classmethod
+    def create_topics(cls, names, parts=1):
+        r = cls.admin.request(19, 4, {"Topics": [{"Name": n, "NumPartitions": parts, "ReplicationFactor": 1,
+                                                  "Assignments": [], "Configs": []} for n in names],
+                                      "timeoutMs": 30000, "validateOnly": False})
+        for t in r["Topics"]:
+            assert t["ErrorCode"] in (0, 36), t
+        wait_until(lambda: cls.leaders(names), "leaders of %s" % names)
+
+    @classmethod
+    def leaders(cls, names):
+        r = cls.admin.request(3, 12, {"Topics": [{"Name": n, "TopicId": b"\0" * 16} for n in names],
+                                      "AllowAutoTopicCreation": False, "IncludeTopicAuthorizedOperations": False})
+        ok = all(t["ErrorCode"] == 0 and t["Partitions"] and all(p["LeaderId"] >= 0 for p in t["Partitions"])
+                 for t in r["Topics"])
+        return ok or r["Topics"]
+
+    @classmethod
+    def create_acls(cls, conn, entries):
+        return [x["ErrorCode"] for x in conn.request(30, 3, {"Creations": entries})["Results"]]
+
+    @classmethod
+    def describe_all(cls, conn=None):
+        r = (conn or cls.admin).request(29, 3, {"ResourceTypeFilter": ANY, "ResourceNameFilter": None,
+                                                "PatternTypeFilter": ANY, "PrincipalFilter": None,
+                                                "HostFilter": None, "Operation": 1, "PermissionType": 1})
+        out = set()
+        for res in r["Resources"]:
+            for a in res["Acls"]:
+                out.add((res["ResourceType"], res["ResourceName"], res["PatternType"], a["Principal"], a["Host"],
+                         a["Operation"], a["PermissionType"]))
+        return r["ErrorCode"], out
+
+    @classmethod
+    def wait_acls(cls, n):
+        wait_until(lambda: len(cls.describe_all()[1]) == n or cls.describe_all(), "%d ACLs" % n)
+
+    @classmethod
+    def group_ready(cls, group):
+        r = cls.admin.request(10, 4, {"KeyType": 0, "CoordinatorKeys": [group]})
+        return r["Coordinators"][0]["ErrorCode"] == 0 or r
+
+    @classmethod
+    def setup_data(cls):
+        cls.create_topics(list(TOPICS.values()) + ["del-" + p for p in PRINCIPALS])
+        codes = cls.create_acls(cls.admin, [acl_entry(*a) for a in ACLS])
+        assert codes == [0] * len(ACLS), codes
+        cls.wait_acls(len(ACLS))
+        for g in ("g1", "h1"):
+            wait_until(lambda: cls.group_ready(g), "coordinator of " + g)
+            r = cls.admin.request(8, 8, cls.commit_body(g, [TOPICS["pre"]]))
+            assert r["Topics"][0]["Partitions"][0]["ErrorCode"] == 0, r
+        r = cls.admin.request(0, 9, cls.produce_body(TOPICS["lit"]))
+        assert r["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == 0, r
+
+    # ---- request bodies ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def produce_body(topic):
+        batch = kwire.record_batch([(b"k", b"v")], base_ts=int(time.time() * 1000))
+        return {"TransactionalId": None, "Acks": -1, "TimeoutMs": 30000,
+                "TopicData": [{"Name": topic, "PartitionData": [{"Index": 0, "Records": batch}]}]}
+
+    @staticmethod
+    def commit_body(group, topics):
+        return {"GroupId": group, "GenerationIdOrMemberEpoch": -1, "MemberId": "", "GroupInstanceId": None,
+                "Topics": [{"Name": t, "Partitions": [{"PartitionIndex": 0, "CommittedOffset": 0,
+                                                      "CommittedLeaderEpoch": -1, "CommittedMetadata": ""}]}
+                           for t in topics]}
+
+    # ---- the matrix ------------------------------------------------------------------------------------------
+
+    def matrix_of(self, user):
+        c = Sasl(self.addr, user)
+        self.addCleanup(c.close)
+        m = {}
+        first = lambda r, *path: _dig(r, path)  # noqa: E731
+        for key, topic in TOPICS.items():
+            r = c.request(0, 9, self.produce_body(topic))
+            m["produce " + key] = first(r, "Responses", 0, "PartitionResponses", 0, "ErrorCode")
+            r = c.request(1, 12, {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20,
+                                  "IsolationLevel": 0, "SessionId": 0, "SessionEpoch": -1, "RackId": "",
+                                  "ForgottenTopicsData": [],
+                                  "Topics": [{"Topic": topic, "Partitions": [
+                                      {"Partition": 0, "CurrentLeaderEpoch": -1, "FetchOffset": 0,
+                                       "LastFetchedEpoch": -1, "LogStartOffset": -1,
+                                       "PartitionMaxBytes": 1 << 20}]}]})
+            m["fetch " + key] = first(r, "Responses", 0, "Partitions", 0, "ErrorCode")
+            r = c.request(2, 7, {"ReplicaId": -1, "IsolationLevel": 0, "Topics": [
+                {"Name": topic, "Partitions": [{"PartitionIndex": 0, "CurrentLeaderEpoch": -1, "Timestamp": -1}]}]})
+            m["list_offsets " + key] = first(r, "Topics", 0, "Partitions", 0, "ErrorCode")
+            r = c.request(3, 12, {"Topics": [{"Name": topic, "TopicId": b"\0" * 16}],
+                                  "AllowAutoTopicCreation": False, "IncludeTopicAuthorizedOperations": True})
+            t = r["Topics"][0]
+            m["metadata " + key] = (t["ErrorCode"], t["TopicAuthorizedOperations"])
+            r = c.request(32, 4, {"Resources": [{"ResourceType": TOPIC, "ResourceName": topic,
+                                                 "ConfigurationKeys": ["retention.ms"]}],
+                                  "IncludeSynonyms": False, "IncludeDocumentation": False})
+            m["describe_configs " + key] = first(r, "Results", 0, "ErrorCode")
+            r = c.request(44, 1, {"Resources": [{"ResourceType": TOPIC, "ResourceName": topic, "Configs": [
+                {"Name": "retention.ms", "ConfigOperation": 0, "Value": "3600000"}]}], "ValidateOnly": True})
+            m["incremental_alter_configs " + key] = first(r, "Responses", 0, "ErrorCode")
+            r = c.request(33, 1, {"Resources": [{"ResourceType": TOPIC, "ResourceName": topic, "Configs": [
+                {"Name": "retention.ms", "Value": "3600000"}]}], "ValidateOnly": True})
+            m["alter_configs " + key] = first(r, "Responses", 0, "ErrorCode")
+            r = c.request(37, 3, {"Topics": [{"Name": topic, "Count": 2, "Assignments": None}], "TimeoutMs": 30000,
+                                  "ValidateOnly": True})
+            m["create_partitions " + key] = first(r, "Results", 0, "ErrorCode")
+            r = c.request(21, 2, {"Topics": [{"Name": topic, "Partitions": [{"PartitionIndex": 0, "Offset": 0}]}],
+                                  "TimeoutMs": 30000})
+            m["delete_records " + key] = first(r, "Topics", 0, "Partitions", 0, "ErrorCode")
+        r = c.request(3, 12, {"Topics": None, "AllowAutoTopicCreation": False,
+                              "IncludeTopicAuthorizedOperations": False})
+        ours = set(TOPICS.values()) | {"del-" + p for p in PRINCIPALS}
+        m["metadata all"] = sorted(t["Name"] for t in r["Topics"] if t["Name"] in ours)
+        for name in ("new-%s-auto" % user, "x-%s-auto" % user):
+            r = c.request(3, 12, {"Topics": [{"Name": name, "TopicId": b"\0" * 16}], "AllowAutoTopicCreation": True,
+                                  "IncludeTopicAuthorizedOperations": False})
+            code = r["Topics"][0]["ErrorCode"]
+            m["metadata auto " + name.split("-")[0]] = "ok" if code in (0, 3, 5) else code
+        r = c.request(19, 4, {"Topics": [{"Name": n, "NumPartitions": 1, "ReplicationFactor": 1, "Assignments": [],
+                                          "Configs": []} for n in ("new-%s-c" % user, "x-%s-c" % user)],
+                              "timeoutMs": 30000, "validateOnly": False})
+        m["create_topics"] = [t["ErrorCode"] for t in r["Topics"]]
+        r = c.request(20, 4, {"TopicNames": ["del-" + user, TOPICS["pre"]], "TimeoutMs": 30000})
+        m["delete_topics"] = [t["ErrorCode"] for t in r["Responses"]]
+        r = c.request(32, 4, {"Resources": [{"ResourceType": 4, "ResourceName": "1",
+                                             "ConfigurationKeys": ["log.retention.ms"]}],
+                              "IncludeSynonyms": False, "IncludeDocumentation": False})
+        m["describe_configs broker"] = first(r, "Results", 0, "ErrorCode")
+        r = c.request(44, 1, {"Resources": [{"ResourceType": 4, "ResourceName": "1", "Configs": [
+            {"Name": "log.retention.ms", "ConfigOperation": 0, "Value": "3600000"}]}], "ValidateOnly": True})
+        m["incremental_alter_configs broker"] = first(r, "Responses", 0, "ErrorCode")
+        for g in ("g1", "h1"):
+            r = c.request(10, 4, {"KeyType": 0, "CoordinatorKeys": [g]})
+            m["find_coordinator " + g] = first(r, "Coordinators", 0, "ErrorCode")
+            r = c.request(15, 5, {"Groups": [g], "IncludeAuthorizedOperations": True})
+            gr = r["Groups"][0]
+            m["describe_groups " + g] = (gr["ErrorCode"], gr["AuthorizedOperations"])
+            r = c.request(8, 8, self.commit_body(g, [TOPICS["lit"], TOPICS["pre"]]))
+            m["offset_commit " + g] = [x["Partitions"][0]["ErrorCode"] for x in r["Topics"]]
+            r = c.request(9, 8, {"Groups": [{"GroupId": g, "Topics": None}], "RequireStable": False})
+            gr = r["Groups"][0]
+            m["offset_fetch all " + g] = (gr["ErrorCode"], sorted(t["Name"] for t in gr["Topics"]))
+            r = c.request(9, 8, {"Groups": [{"GroupId": g, "Topics": [
+                {"Name": t, "PartitionIndexes": [0]} for t in (TOPICS["lit"], TOPICS["pre"])]}],
+                "RequireStable": False})
+            gr = r["Groups"][0]
+            m["offset_fetch topics " + g] = (gr["ErrorCode"], [t["Partitions"][0]["ErrorCode"] for t in gr["Topics"]])
+            r = c.request(47, 0, {"GroupId": g, "Topics": [{"Name": TOPICS["pre"],
+                                                            "Partitions": [{"PartitionIndex": 0}]}]})
+            m["offset_delete " + g] = r["ErrorCode"]
+        r = c.request(16, 4, {"StatesFilter": []})
+        m["list_groups"] = sorted(g["GroupId"] for g in r["Groups"] if g["GroupId"] in ("g1", "h1"))
+        r = c.request(42, 2, {"GroupsNames": ["h1", "zz-none"]})
+        m["delete_groups"] = [x["ErrorCode"] for x in r["Results"]]
+        deadline = time.monotonic() + 20
+        while True:  # a fresh Kafka answers COORDINATOR_LOAD_IN_PROGRESS until its producer ids are ready
+            r = c.request(22, 4, {"TransactionalId": None, "TransactionTimeoutMs": 60000, "ProducerId": -1,
+                                  "ProducerEpoch": -1})
+            if r["ErrorCode"] not in (14, 15) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        m["init_producer_id"] = r["ErrorCode"]
+        r = c.request(60, 1, {"IncludeClusterAuthorizedOperations": True, "EndpointType": 1})
+        m["describe_cluster"] = (r["ErrorCode"], r["ClusterAuthorizedOperations"])
+        m["describe_acls"] = self.describe_all(c)[0]
+        m["create_acls"] = self.create_acls(c, [acl_entry(TOPIC, "zz", LITERAL, user, "READ", ALLOW)])
+        r = c.request(31, 3, {"Filters": [{"ResourceTypeFilter": TOPIC, "ResourceNameFilter": "zz",
+                                           "PatternTypeFilter": LITERAL, "PrincipalFilter": None, "HostFilter": None,
+                                           "Operation": 1, "PermissionType": 1}]})
+        m["delete_acls"] = first(r, "FilterResults", 0, "ErrorCode")
+        return m
+
+    def test_matrix(self):
+        got = {p: self.matrix_of(p) for p in PRINCIPALS}
+        if os.environ.get("KB_ACL_PRINT"):
+            import pprint
+            with open(os.environ["KB_ACL_PRINT"], "w") as f:
+                f.write(pprint.pformat(got, width=116))
+        for p in PRINCIPALS:
+            for k in sorted(set(EXPECTED[p]) | set(got[p])):
+                with self.subTest(principal=p, op=k):
+                    self.assertEqual(got[p].get(k), EXPECTED[p].get(k), "%s %s" % (p, k))
+
+
+def _dig(obj, path):
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+if __name__ == "__main__":
+    unittest.main()
