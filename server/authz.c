@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "srv_assert.h"
 
 #define ACL_RECORD_VERSION 0
@@ -337,38 +338,47 @@ static int known_rtype(int t)
     return t >= SRV_RES_ANY && t <= SRV_RES_USER;
 }
 
-const char *srv_acl_validate_new(const srv_acl *a)
+int srv_acl_has_unknown(const srv_acl *a)
 {
-    if (a->pattern != SRV_PAT_LITERAL && a->pattern != SRV_PAT_PREFIXED)
-        return "Invalid patternType";
-    if (!known_rtype(a->rtype) || a->rtype == SRV_RES_ANY)
-        return "Invalid resourceType";
-    if (a->op <= SRV_OP_ANY || a->op > SRV_OP_DESCRIBE_TOKENS)
-        return "Invalid operation";
-    if (a->perm != SRV_PERM_ALLOW && a->perm != SRV_PERM_DENY)
-        return "Invalid permissionType";
-    if (a->name.len <= 0)
-        return "Resource name should not be empty";
+    return a->rtype == SRV_RES_UNKNOWN || a->pattern == SRV_PAT_UNKNOWN || a->op == SRV_OP_UNKNOWN ||
+           a->perm == SRV_PERM_UNKNOWN;
+}
+
+int16_t srv_acl_validate_new(const srv_acl *a, const char **msg, int *bad_principal)
+{
+    *msg = NULL;
+    *bad_principal = 0;
+    if (a->rtype == SRV_RES_ANY || a->pattern == SRV_PAT_ANY || a->pattern == SRV_PAT_MATCH ||
+        a->op == SRV_OP_ANY || a->perm == SRV_PERM_ANY)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
     if (a->rtype == SRV_RES_CLUSTER && !str_is(a->name, SRV_CLUSTER_RESOURCE))
-        return "The only valid name for the CLUSTER resource is kafka-cluster";
-    /* KafkaPrincipal.fromString: "Type:name" with a non-empty type. */
-    const char *colon = a->principal.len > 0 ? memchr(a->principal.p, ':', (size_t)a->principal.len) : NULL;
-    if (!colon || colon == a->principal.p)
-        return "Could not parse principal from `principal`: expected format is `principalType:principalName`";
-    if (a->host.len < 0)
-        return "Invalid host";
-    return NULL;
+        *msg = "The only valid name for the CLUSTER resource is kafka-cluster";
+    else if (a->name.len <= 0)
+        *msg = "Invalid empty resource name";
+    else if (a->pattern != SRV_PAT_LITERAL && a->pattern != SRV_PAT_PREFIXED)
+        *msg = "Invalid patternType UNKNOWN";
+    else if (!known_rtype(a->rtype))
+        *msg = "Invalid resourceType UNKNOWN";
+    else if (a->op < SRV_OP_ALL || a->op > SRV_OP_DESCRIBE_TOKENS)
+        *msg = "Invalid operation UNKNOWN";
+    else if (a->perm != SRV_PERM_ALLOW && a->perm != SRV_PERM_DENY)
+        *msg = "Invalid permissionType UNKNOWN";
+    else if (a->principal.len <= 0 || !memchr(a->principal.p, ':', (size_t)a->principal.len))
+        *bad_principal = 1; /* KafkaPrincipal.fromString: "Type:name" */
+    else if (a->host.len <= 0)
+        *msg = "Host pattern cannot be null or empty";
+    else
+        return 0;
+    return KP_ERR_INVALID_REQUEST;
 }
 
 const char *srv_acl_validate_filter(const srv_acl_filter *f)
 {
-    if (f->pattern < SRV_PAT_ANY || f->pattern > SRV_PAT_PREFIXED)
-        return "Unknown patternFilter";
-    if (!known_rtype(f->rtype))
-        return "Unknown patternFilter";
+    if (f->pattern < SRV_PAT_ANY || f->pattern > SRV_PAT_PREFIXED || !known_rtype(f->rtype))
+        return "Unknown patternFilter.";
     if (f->op < SRV_OP_ANY || f->op > SRV_OP_DESCRIBE_TOKENS || f->perm < SRV_PERM_ANY ||
         f->perm > SRV_PERM_ALLOW)
-        return "Unknown entryFilter";
+        return "Unknown entryFilter.";
     return NULL;
 }
 
@@ -406,7 +416,9 @@ int srv_acl_decode_value(const uint8_t *p, size_t n, srv_acl *a)
         kp_read_string(&r, &a->name) || kp_read_string(&r, &a->principal) || kp_read_string(&r, &a->host) ||
         kp_reader_left(&r) != 0)
         return KP_E_INVALID;
-    if (srv_acl_validate_new(a))
+    const char *msg;
+    int bad_principal;
+    if (srv_acl_validate_new(a, &msg, &bad_principal))
         return KP_E_INVALID;
     return 0;
 }

@@ -127,10 +127,16 @@ int srv_authz_is_super(const srv_authz_cfg *cfg, kp_str principal);
 /* AclBindingFilter.matches: 1 when binding a passes filter f. */
 int srv_acl_filter_match(const srv_acl_filter *f, const srv_acl *a);
 
-/* Kafka's validation of a binding to create: 0, or an error message (static
- * text) for INVALID_REQUEST. */
-const char *srv_acl_validate_new(const srv_acl *a);
-/* ... and of a filter (DescribeAcls, DeleteAcls): 0 or a message. */
+/* A binding or filter with a field of code 0 (UNKNOWN): Kafka refuses to
+ * parse such a request at all and closes the connection. */
+int srv_acl_has_unknown(const srv_acl *a);
+/* Kafka's checks of a binding to create, in Kafka's order: 0, or the error
+ * code (INVALID_REQUEST with *msg; UNKNOWN_SERVER_ERROR with *msg NULL for
+ * ANY/MATCH codes, which Kafka's binding constructor throws on). A principal
+ * without a type sets *msg to NULL and *bad_principal. */
+int16_t srv_acl_validate_new(const srv_acl *a, const char **msg, int *bad_principal);
+/* ... and of a DeleteAcls filter: 0 or a message. DescribeAcls takes any
+ * filter (codes Kafka does not know match nothing). */
 const char *srv_acl_validate_filter(const srv_acl_filter *f);
 
 /* The metadata log record of one binding: the key (which is also the

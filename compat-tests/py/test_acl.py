@@ -29,7 +29,7 @@ import kwire  # noqa: E402
 from broker import Broker, shards_from_env, target  # noqa: E402
 from secure import SecureTarget, authenticate, handshake, make_pki, plain_token  # noqa: E402
 
-from confluent_kafka import KafkaError, Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import KafkaError, Consumer, Producer  # noqa: E402
 
 PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
@@ -65,6 +65,7 @@ ACLS = [
     (TOPIC, "pre-topic", LITERAL, "bob", "DELETE", DENY),
     (GROUP, "g", PREFIXED, "bob", "DESCRIBE", ALLOW),
     (CLUSTER, "kafka-cluster", LITERAL, "bob", "CREATE", ALLOW),
+    (GROUP, "carol-g", LITERAL, "carol", "READ", ALLOW),
 ]
 
 # What Apache Kafka 4.4.0 answered (error codes; lists where the answer is a list). 0 none, 29 TOPIC_, 30 GROUP_,
@@ -76,13 +77,13 @@ EXPECTED = {'alice': {'alter_configs lit': 0,
            'create_partitions lit': 29,
            'create_partitions none': 29,
            'create_partitions pre': 29,
-           'create_topics': [0, 29],
+           'create_topics': [('new', 0), ('x', 29)],
            'delete_acls': 31,
            'delete_groups': [30, 30],
            'delete_records lit': 29,
            'delete_records none': 29,
            'delete_records pre': 29,
-           'delete_topics': [29, 29],
+           'delete_topics': [('del-alice', 29), ('pre-topic', 29)],
            'describe_acls': 31,
            'describe_cluster': (0, 0),
            'describe_configs broker': 31,
@@ -129,13 +130,13 @@ EXPECTED = {'alice': {'alter_configs lit': 0,
          'create_partitions lit': 0,
          'create_partitions none': 0,
          'create_partitions pre': 0,
-         'create_topics': [0, 0],
+         'create_topics': [('new', 0), ('x', 0)],
          'delete_acls': 31,
          'delete_groups': [30, 30],
          'delete_records lit': 0,
          'delete_records none': 0,
          'delete_records pre': 29,
-         'delete_topics': [0, 29],
+         'delete_topics': [('del-bob', 0), ('pre-topic', 29)],
          'describe_acls': 31,
          'describe_cluster': (0, 0),
          'describe_configs broker': 31,
@@ -182,13 +183,13 @@ EXPECTED = {'alice': {'alter_configs lit': 0,
            'create_partitions lit': 29,
            'create_partitions none': 29,
            'create_partitions pre': 29,
-           'create_topics': [29, 29],
+           'create_topics': [('new', 29), ('x', 29)],
            'delete_acls': 31,
            'delete_groups': [30, 30],
            'delete_records lit': 29,
            'delete_records none': 29,
            'delete_records pre': 29,
-           'delete_topics': [29, 29],
+           'delete_topics': [('del-carol', 29), ('pre-topic', 29)],
            'describe_acls': 31,
            'describe_cluster': (0, 0),
            'describe_configs broker': 31,
@@ -396,9 +397,9 @@ class AclTest(unittest.TestCase):
         r = c.request(19, 4, {"Topics": [{"Name": n, "NumPartitions": 1, "ReplicationFactor": 1, "Assignments": [],
                                           "Configs": []} for n in ("new-%s-c" % user, "x-%s-c" % user)],
                               "timeoutMs": 30000, "validateOnly": False})
-        m["create_topics"] = [t["ErrorCode"] for t in r["Topics"]]
+        m["create_topics"] = sorted((t["Name"].split("-")[0], t["ErrorCode"]) for t in r["Topics"])
         r = c.request(20, 4, {"TopicNames": ["del-" + user, TOPICS["pre"]], "TimeoutMs": 30000})
-        m["delete_topics"] = [t["ErrorCode"] for t in r["Responses"]]
+        m["delete_topics"] = sorted((t["Name"], t["ErrorCode"]) for t in r["Responses"])
         r = c.request(32, 4, {"Resources": [{"ResourceType": 4, "ResourceName": "1",
                                              "ConfigurationKeys": ["log.retention.ms"]}],
                               "IncludeSynonyms": False, "IncludeDocumentation": False})
@@ -447,6 +448,172 @@ class AclTest(unittest.TestCase):
         m["delete_acls"] = first(r, "FilterResults", 0, "ErrorCode")
         return m
 
+    # ---- the ACL APIs themselves ---------------------------------------------------------------------------
+
+    def test_acl_api_validation(self):
+        """CreateAcls per item as Kafka answers it (ANY/MATCH codes, codes it does not know, an empty name, another
+        cluster name, a principal without a type, an empty host), the valid one in the same batch created; a
+        DeleteAcls filter with codes Kafka does not know; a field of code 0 (UNKNOWN) closes the connection."""
+        admin = Sasl(self.addr, "admin")
+        self.addCleanup(admin.close)
+        good = acl_entry(TOPIC, "api-topic", LITERAL, "dave", "READ", ALLOW)
+        bad = [dict(good, ResourceType=ANY), dict(good, ResourcePatternType=MATCH), dict(good, ResourcePatternType=ANY),
+               dict(good, Operation=OP["ANY"]), dict(good, PermissionType=1), dict(good, ResourceType=99),
+               dict(good, ResourcePatternType=99), dict(good, Operation=99), dict(good, PermissionType=99),
+               dict(good, ResourceName=""), dict(good, ResourceName="", ResourceType=99),
+               dict(good, ResourceType=CLUSTER, ResourceName="other-cluster"), dict(good, Principal="dave"),
+               dict(good, Host="")]
+        # One ANY or MATCH code fails the whole batch (Kafka's binding constructor throws): nothing is created.
+        for b in bad[:5]:
+            r = admin.request(30, 3, {"Creations": [b, good]})
+            self.assertEqual([(x["ErrorCode"], x["ErrorMessage"]) for x in r["Results"]], [(-1, None)] * 2)
+        self.assertEqual(admin.request(29, 3, {"ResourceTypeFilter": TOPIC, "ResourceNameFilter": "api-topic",
+                                               "PatternTypeFilter": ANY, "PrincipalFilter": None, "HostFilter": None,
+                                               "Operation": 1, "PermissionType": 1})["Resources"], [])
+        r = admin.request(30, 3, {"Creations": [bad[5], good] + bad[6:]})
+        self.assertEqual([(x["ErrorCode"], x["ErrorMessage"]) for x in r["Results"]], [
+            (42, "Invalid resourceType UNKNOWN"), (0, ""), (42, "Invalid patternType UNKNOWN"),
+            (42, "Invalid operation UNKNOWN"), (42, "Invalid permissionType UNKNOWN"),
+            (42, "Invalid empty resource name"), (42, "Invalid empty resource name"),
+            (42, "The only valid name for the CLUSTER resource is kafka-cluster"),
+            (42, "Could not parse principal from `dave` (no colon is present separating the principal type from the "
+                 "principal name)"),
+            (42, "Host pattern cannot be null or empty")])
+        flt = {"ResourceTypeFilter": TOPIC, "ResourceNameFilter": "api-topic", "PatternTypeFilter": LITERAL,
+               "PrincipalFilter": "User:dave", "HostFilter": None, "Operation": 1, "PermissionType": 1}
+        wait_until(lambda: admin.request(29, 3, flt)["Resources"] != [] or "no ACL yet", "the new ACL")
+        r = admin.request(29, 3, flt)
+        self.assertEqual(r["ErrorCode"], 0)
+        self.assertEqual([(x["ResourceType"], x["ResourceName"], x["PatternType"],
+                           [(a["Principal"], a["Host"], a["Operation"], a["PermissionType"]) for a in x["Acls"]])
+                          for x in r["Resources"]],
+                         [(TOPIC, "api-topic", LITERAL, [("User:dave", "*", OP["READ"], ALLOW)])])
+        # Codes Kafka does not know match nothing in DescribeAcls, and refuse a DeleteAcls filter.
+        r = admin.request(29, 3, dict(flt, ResourceTypeFilter=99))
+        self.assertEqual((r["ErrorCode"], r["Resources"]), (0, []))
+        # Creating it again changes nothing; deleting it reports it once.
+        self.assertEqual(self.create_acls(admin, [good]), [0])
+        r = admin.request(31, 3, {"Filters": [dict(flt), dict(flt, PatternTypeFilter=99), dict(flt, Operation=99)]})
+        res = r["FilterResults"]
+        self.assertEqual([(x["ErrorCode"], x["ErrorMessage"]) for x in res],
+                         [(0, None), (42, "Unknown patternFilter."), (42, "Unknown entryFilter.")])
+        self.assertEqual([(m["ResourceName"], m["Principal"], m["Operation"], m["ErrorCode"], m["ErrorMessage"])
+                          for m in res[0]["MatchingAcls"]], [("api-topic", "User:dave", OP["READ"], 0, None)])
+        wait_until(lambda: admin.request(29, 3, flt)["Resources"] == [] or "still there", "the deletion")
+        for api, body in ((30, {"Creations": [dict(good, Operation=0)]}),
+                          (29, dict(flt, PatternTypeFilter=0)),
+                          (31, {"Filters": [dict(flt, PermissionType=0)]})):
+            c = Sasl(self.addr, "admin")
+            self.addCleanup(c.close)
+            with self.assertRaises((kwire.WireError, OSError), msg="api %d" % api):
+                c.request(api, 3, body)
+
+    def test_acl_filters(self):
+        """DescribeAcls with MATCH, ANY with a name, PREFIXED, by principal / operation / permission."""
+        admin = Sasl(self.addr, "admin")
+        self.addCleanup(admin.close)
+        def described(**kw):
+            flt = {"ResourceTypeFilter": ANY, "ResourceNameFilter": None, "PatternTypeFilter": ANY,
+                   "PrincipalFilter": None, "HostFilter": None, "Operation": 1, "PermissionType": 1}
+            flt.update(kw)
+            r = admin.request(29, 3, flt)
+            return r["ErrorCode"], sorted((x["ResourceType"], x["ResourceName"], x["PatternType"], a["Principal"],
+                                           a["Operation"], a["PermissionType"])
+                                          for x in r["Resources"] for a in x["Acls"])
+        lit = [(TOPIC, "lit-topic", LITERAL, "User:alice", OP["WRITE"], ALLOW),
+               (TOPIC, "lit-topic", LITERAL, "User:alice", OP["ALTER_CONFIGS"], ALLOW),
+               (TOPIC, "lit-topic", LITERAL, "User:bob", OP["WRITE"], DENY)]
+        star = [(TOPIC, "*", LITERAL, "User:bob", OP["ALL"], ALLOW)]
+        self.assertEqual(described(ResourceTypeFilter=TOPIC, ResourceNameFilter="lit-topic", PatternTypeFilter=MATCH),
+                         (0, sorted(lit + star)))
+        self.assertEqual(described(ResourceTypeFilter=TOPIC, ResourceNameFilter="lit-topic"), (0, sorted(lit)))
+        self.assertEqual(described(ResourceTypeFilter=TOPIC, ResourceNameFilter="pre-topic", PatternTypeFilter=MATCH),
+                         (0, sorted(star + [(TOPIC, "pre-", PREFIXED, "User:alice", OP["READ"], ALLOW),
+                                            (TOPIC, "pre-topic", LITERAL, "User:bob", OP["DELETE"], DENY)])))
+        self.assertEqual(described(PatternTypeFilter=PREFIXED, PrincipalFilter="User:alice"),
+                         (0, [(TOPIC, "new-", PREFIXED, "User:alice", OP["CREATE"], ALLOW),
+                              (TOPIC, "pre-", PREFIXED, "User:alice", OP["READ"], ALLOW)]))
+        self.assertEqual(described(ResourceTypeFilter=GROUP, PermissionType=ALLOW, Operation=OP["DESCRIBE"]),
+                         (0, [(GROUP, "g", PREFIXED, "User:bob", OP["DESCRIBE"], ALLOW)]))
+        self.assertEqual(described(ResourceTypeFilter=CLUSTER),
+                         (0, [(CLUSTER, "kafka-cluster", LITERAL, "User:bob", OP["CREATE"], ALLOW)]))
+        self.assertEqual(described(PermissionType=DENY, HostFilter="*"),
+                         (0, [(TOPIC, "lit-topic", LITERAL, "User:bob", OP["WRITE"], DENY),
+                              (TOPIC, "pre-topic", LITERAL, "User:bob", OP["DELETE"], DENY)]))
+        self.assertEqual(described(HostFilter="10.9.9.9"), (0, []))
+
+    # ---- Kafka's own tool, and real clients --------------------------------------------------------------------
+
+    def acl_tool(self, *args):
+        cfg = os.path.join(self.pki, "admin.properties")
+        with open(cfg, "w") as f:
+            f.write("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                    "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    "username=\"admin\" password=\"admin-secret\";\n")
+        cmd = ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", _tool_classpath(),
+               "org.apache.kafka.tools.AclCommand", "--bootstrap-server", self.addr, "--command-config", cfg] + list(args)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        return p.stdout
+
+    def test_kafka_acls_tool(self):
+        """kafka-acls (org.apache.kafka.tools.AclCommand) --add, --list, --remove."""
+        out = self.acl_tool("--add", "--allow-principal", "User:erin", "--operation", "Read", "--operation",
+                            "Describe", "--topic", "tool-", "--group", "tool-", "--resource-pattern-type", "prefixed")
+        self.assertIn("tool-", out)
+        self.assertNotIn("Error", out)
+        wait_until(lambda: len([a for a in self.describe_all()[1] if a[3] == "User:erin"]) == 4 or
+                   self.describe_all()[1], "the tool's ACLs")
+        self.assertEqual(sorted(a for a in self.describe_all()[1] if a[3] == "User:erin"),
+                         sorted((t, "tool-", PREFIXED, "User:erin", "*", op, ALLOW)
+                                for t in (TOPIC, GROUP) for op in (OP["READ"], OP["DESCRIBE"])))
+        out = self.acl_tool("--list", "--topic", "tool-topic", "--resource-pattern-type", "match")
+        self.assertIn("User:erin", out)
+        self.assertIn("READ", out.upper())
+        self.acl_tool("--remove", "--force", "--allow-principal", "User:erin", "--operation", "Read", "--topic",
+                      "tool-", "--resource-pattern-type", "prefixed")
+        wait_until(lambda: len([a for a in self.describe_all()[1] if a[3] == "User:erin"]) == 3 or
+                   self.describe_all()[1], "the removal")
+        # Without --operation the tool removes only ALL bindings (an exact filter): name both.
+        self.acl_tool("--remove", "--force", "--allow-principal", "User:erin", "--operation", "Read", "--operation",
+                      "Describe", "--topic", "tool-", "--group", "tool-", "--resource-pattern-type", "prefixed")
+        wait_until(lambda: not [a for a in self.describe_all()[1] if a[3] == "User:erin"] or
+                   self.describe_all()[1], "the removal of the rest")
+
+    def client_conf(self, user, **kw):
+        c = {"bootstrap.servers": self.addr, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN",
+             "sasl.username": user, "sasl.password": PASSWORDS[user], "socket.timeout.ms": 10000}
+        c.update(kw)
+        return c
+
+    def test_clients_see_topic_authorization_failed(self):
+        """confluent-kafka: carol's producer and consumer get TOPIC_AUTHORIZATION_FAILED; bob's produce works."""
+        reports = []
+        p = Producer(self.client_conf("carol", **{"message.timeout.ms": 10000, "enable.idempotence": False}))
+        p.produce(TOPICS["none"], b"x", on_delivery=lambda err, msg: reports.append(err))
+        p.flush(20)
+        self.assertEqual(len(reports), 1)
+        self.assertIsNotNone(reports[0])
+        self.assertEqual(reports[0].code(), KafkaError.TOPIC_AUTHORIZATION_FAILED, reports[0])
+        reports.clear()
+        p = Producer(self.client_conf("bob", **{"message.timeout.ms": 10000}))
+        p.produce(TOPICS["none"], b"y", on_delivery=lambda err, msg: reports.append(err))
+        p.flush(20)
+        self.assertEqual(reports, [None])
+        c = Consumer(self.client_conf("carol", **{"group.id": "carol-g", "enable.auto.commit": False}))
+        try:
+            c.subscribe([TOPICS["none"]])
+            err = None
+            deadline = time.monotonic() + 20
+            while err is None and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and m.error():
+                    err = m.error()
+            self.assertIsNotNone(err, "no error seen by the consumer")
+            self.assertEqual(err.code(), KafkaError.TOPIC_AUTHORIZATION_FAILED, err)
+        finally:
+            c.close()
+
     def test_matrix(self):
         got = {p: self.matrix_of(p) for p in PRINCIPALS}
         if os.environ.get("KB_ACL_PRINT"):
@@ -457,6 +624,16 @@ class AclTest(unittest.TestCase):
             for k in sorted(set(EXPECTED[p]) | set(got[p])):
                 with self.subTest(principal=p, op=k):
                     self.assertEqual(got[p].get(k), EXPECTED[p].get(k), "%s %s" % (p, k))
+
+
+def _tool_classpath():
+    """Kafka's tools from the Java suite's classpath (compat-tests/java/build.sh makes it)."""
+    java = os.path.join(_HERE, "..", "java")
+    path = os.path.join(java, "target", "classpath.txt")
+    if not os.path.exists(path):
+        subprocess.run([os.path.join(java, "build.sh")], check=True, timeout=600)
+    with open(path) as f:
+        return f.read().strip()
 
 
 def _dig(obj, path):

@@ -41,6 +41,18 @@ void srv_h_describe_acls(srv_req *req)
     kp_describe_acls_response resp;
     kp_describe_acls_response_init(&resp);
     resp.resources_count = 0;
+    srv_acl_filter f = {rq->resource_type_filter,
+                        pattern_of(req, rq->pattern_type_filter),
+                        rq->operation,
+                        rq->permission_type,
+                        rq->resource_name_filter,
+                        rq->principal_filter,
+                        rq->host_filter};
+    if (srv_acl_has_unknown(&f)) {
+        srv_req_fail_close(req,
+                           "DescribeAcls filter with an UNKNOWN (0) code"); /* Kafka cannot parse it either */
+        return;
+    }
     if (!srv_authz_enabled(req)) {
         resp.error_code = KP_ERR_SECURITY_DISABLED;
         resp.error_message = (kp_str){NO_AUTHORIZER_DESCRIBE, (int32_t)(sizeof(NO_AUTHORIZER_DESCRIBE) - 1)};
@@ -53,20 +65,7 @@ void srv_h_describe_acls(srv_req *req)
         srv_req_respond(req, &resp);
         return;
     }
-    srv_acl_filter f = {rq->resource_type_filter,
-                        pattern_of(req, rq->pattern_type_filter),
-                        rq->operation,
-                        rq->permission_type,
-                        rq->resource_name_filter,
-                        rq->principal_filter,
-                        rq->host_filter};
-    const char *bad = srv_acl_validate_filter(&f);
-    if (bad || f.pattern == SRV_PAT_UNKNOWN) {
-        resp.error_code = KP_ERR_INVALID_REQUEST;
-        resp.error_message = kp_str_c(bad ? bad : "Unknown patternFilter");
-        srv_req_respond(req, &resp);
-        return;
-    }
+    /* Codes Kafka does not know are no error here: they match nothing. */
     const srv_acl_set *set = req->shard->meta->acls;
     int n = set ? set->n : 0;
     /* One resource per (type, name, pattern), in the order first seen. */
@@ -154,6 +153,23 @@ static void create_done(srv_shard *s, srv_ctl_op *op)
     srv_req_respond(st->req, &st->cresp);
 }
 
+/* Kafka's words for a principal without a type, naming it. */
+static kp_str bad_principal_message(srv_req *req, kp_str principal)
+{
+    static const char pre[] = "Could not parse principal from `";
+    static const char post[] =
+        "` (no colon is present separating the principal type from the principal name)";
+    size_t pl = principal.len > 0 ? (size_t)principal.len : 0;
+    char *m = kp_arena_alloc(&req->arena, sizeof(pre) + pl + sizeof(post));
+    if (!m)
+        return KP_STR_NULL; /* the failed arena closes the connection */
+    memcpy(m, pre, sizeof(pre) - 1);
+    if (pl)
+        memcpy(m + sizeof(pre) - 1, principal.p, pl);
+    memcpy(m + sizeof(pre) - 1 + pl, post, sizeof(post) - 1);
+    return (kp_str){m, (int32_t)(sizeof(pre) - 1 + pl + sizeof(post) - 1)};
+}
+
 static acl_state *new_state(srv_req *req, int n)
 {
     acl_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
@@ -185,31 +201,53 @@ void srv_h_create_acls(srv_req *req)
         return;
     }
     resp->results_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const kp_create_acls_request_acl_creation *c = &rq->creations[i];
+        create[i] = (srv_acl){c->resource_type, pattern_of(req, c->resource_pattern_type),
+                              c->operation,     c->permission_type,
+                              c->resource_name, c->principal,
+                              c->host};
+        if (srv_acl_has_unknown(&create[i])) {
+            srv_req_fail_close(req, "CreateAcls creation with an UNKNOWN (0) code"); /* as Kafka */
+            return;
+        }
+    }
     int enabled = srv_authz_enabled(req);
     int allowed = enabled && srv_authorize_cluster(req, SRV_OP_ALTER);
+    /* An ANY or MATCH code anywhere fails the whole batch in Kafka (its
+     * binding constructor throws): every item UNKNOWN_SERVER_ERROR. */
+    int batch_fails = 0;
+    for (int32_t i = 0; i < n && allowed; i++) {
+        const char *m;
+        int bp;
+        batch_fails |= srv_acl_validate_new(&create[i], &m, &bp) == KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
     for (int32_t i = 0; i < n; i++) {
         kp_create_acls_response_acl_creation_result *r = &resp->results[i];
         kp_create_acls_response_acl_creation_result_init(r);
-        const kp_create_acls_request_acl_creation *c = &rq->creations[i];
-        srv_acl *a = &create[i];
-        *a = (srv_acl){c->resource_type, pattern_of(req, c->resource_pattern_type),
-                       c->operation,     c->permission_type,
-                       c->resource_name, c->principal,
-                       c->host};
+        r->error_message = kp_str_c(""); /* Kafka's answer for a created binding */
+        const srv_acl *a = &create[i];
         const char *bad = NULL;
-        if (!enabled) {
+        int bad_principal = 0;
+        int16_t invalid = 0;
+        if (batch_fails) {
+            r->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            r->error_message = KP_STR_NULL;
+        } else if (!enabled) {
             r->error_code = KP_ERR_SECURITY_DISABLED;
             r->error_message = no_authorizer();
         } else if (!allowed) {
             r->error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
             r->error_message = kp_str_c("Cluster authorization failed.");
-        } else if ((bad = srv_acl_validate_new(a)) != NULL) {
-            r->error_code = KP_ERR_INVALID_REQUEST;
-            r->error_message = kp_str_c(bad);
+        } else if ((invalid = srv_acl_validate_new(a, &bad, &bad_principal)) != 0) {
+            r->error_code = invalid;
+            r->error_message = bad ? kp_str_c(bad) : KP_STR_NULL;
+            if (bad_principal)
+                r->error_message = bad_principal_message(req, a->principal);
         }
         st->ch.create_error[i] = r->error_code;
     }
-    if (!enabled || !allowed || n == 0) {
+    if (!enabled || !allowed || batch_fails || n == 0) {
         srv_req_respond(req, resp);
         return;
     }
@@ -250,6 +288,7 @@ static void delete_done(srv_shard *s, srv_ctl_op *op)
             kp_delete_acls_response_delete_acls_matching_acl *o =
                 &fr->matching_acls[fr->matching_acls_count++];
             kp_delete_acls_response_delete_acls_matching_acl_init(o);
+            o->error_message = KP_STR_NULL;
             o->resource_type = a->rtype;
             o->resource_name = kp_arena_str(&req->arena, a->name);
             o->pattern_type = a->pattern;
@@ -282,12 +321,7 @@ void srv_h_delete_acls(srv_req *req)
         return;
     }
     resp->filter_results_count = n;
-    int enabled = srv_authz_enabled(req);
-    int allowed = enabled && srv_authorize_cluster(req, SRV_OP_ALTER);
     for (int32_t i = 0; i < n; i++) {
-        kp_delete_acls_response_delete_acls_filter_result *f = &resp->filter_results[i];
-        kp_delete_acls_response_delete_acls_filter_result_init(f);
-        f->matching_acls_count = 0;
         const kp_delete_acls_request_delete_acls_filter *q = &rq->filters[i];
         filters[i] = (srv_acl_filter){q->resource_type_filter,
                                       pattern_of(req, q->pattern_type_filter),
@@ -296,6 +330,18 @@ void srv_h_delete_acls(srv_req *req)
                                       q->resource_name_filter,
                                       q->principal_filter,
                                       q->host_filter};
+        if (srv_acl_has_unknown(&filters[i])) {
+            srv_req_fail_close(req, "DeleteAcls filter with an UNKNOWN (0) code"); /* as Kafka */
+            return;
+        }
+    }
+    int enabled = srv_authz_enabled(req);
+    int allowed = enabled && srv_authorize_cluster(req, SRV_OP_ALTER);
+    for (int32_t i = 0; i < n; i++) {
+        kp_delete_acls_response_delete_acls_filter_result *f = &resp->filter_results[i];
+        kp_delete_acls_response_delete_acls_filter_result_init(f);
+        f->error_message = KP_STR_NULL;
+        f->matching_acls_count = 0;
         const char *bad = NULL;
         if (!enabled) {
             f->error_code = KP_ERR_SECURITY_DISABLED;

@@ -236,42 +236,64 @@ static void test_filters(void)
     CU_ASSERT_FALSE(srv_acl_filter_match(&f, &grp));
     CU_ASSERT_PTR_NULL(srv_acl_validate_filter(&any));
     f = any;
-    f.pattern = SRV_PAT_UNKNOWN;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_filter(&f));
+    f.pattern = 9;
+    CU_ASSERT_STRING_EQUAL(srv_acl_validate_filter(&f), "Unknown patternFilter.");
     f = any;
     f.op = 77;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_filter(&f));
+    CU_ASSERT_STRING_EQUAL(srv_acl_validate_filter(&f), "Unknown entryFilter.");
+}
+
+static int16_t invalid(const srv_acl *a, const char **msg)
+{
+    int bad_principal = 0;
+    int16_t e = srv_acl_validate_new(a, msg, &bad_principal);
+    if (bad_principal)
+        *msg = "principal";
+    return e;
 }
 
 static void test_validate_new(void)
 {
+    const char *msg = "unset";
     srv_acl ok = acl(SRV_RES_TOPIC, "t", SRV_PAT_LITERAL, "User:a", "*", SRV_OP_READ, SRV_PERM_ALLOW);
-    CU_ASSERT_PTR_NULL(srv_acl_validate_new(&ok));
+    CU_ASSERT_EQUAL(invalid(&ok, &msg), 0);
+    CU_ASSERT_FALSE(srv_acl_has_unknown(&ok));
+    /* ANY and MATCH: Kafka's binding constructor throws, an unknown server error. */
     srv_acl b = ok;
     b.rtype = SRV_RES_ANY;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
-    b = ok;
-    b.rtype = 42;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_UNKNOWN_SERVER_ERROR);
+    CU_ASSERT_PTR_NULL(msg);
     b = ok;
     b.pattern = SRV_PAT_MATCH;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_UNKNOWN_SERVER_ERROR);
     b = ok;
     b.op = SRV_OP_ANY;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_UNKNOWN_SERVER_ERROR);
     b = ok;
     b.perm = SRV_PERM_ANY;
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_UNKNOWN_SERVER_ERROR);
+    /* Codes beyond Kafka's: INVALID_REQUEST naming the field. */
     b = ok;
-    b.name = S("");
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    b.rtype = 42;
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_INVALID_REQUEST);
+    CU_ASSERT_STRING_EQUAL(msg, "Invalid resourceType UNKNOWN");
+    b.name = S(""); /* the empty name is checked first */
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_INVALID_REQUEST);
+    CU_ASSERT_STRING_EQUAL(msg, "Invalid empty resource name");
     b = ok;
     b.principal = S("alice");
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_INVALID_REQUEST);
+    CU_ASSERT_STRING_EQUAL(msg, "principal");
+    b = ok;
+    b.host = S("");
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_INVALID_REQUEST);
     b = acl(SRV_RES_CLUSTER, "other", SRV_PAT_LITERAL, "User:a", "*", SRV_OP_ALTER, SRV_PERM_ALLOW);
-    CU_ASSERT_PTR_NOT_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), KP_ERR_INVALID_REQUEST);
     b.name = S("kafka-cluster");
-    CU_ASSERT_PTR_NULL(srv_acl_validate_new(&b));
+    CU_ASSERT_EQUAL(invalid(&b, &msg), 0);
+    b = ok;
+    b.op = SRV_OP_UNKNOWN;
+    CU_ASSERT_TRUE(srv_acl_has_unknown(&b));
 }
 
 /* ---- the controller's ACL changes, persisted and replayed ------------------ */
