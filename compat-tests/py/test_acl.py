@@ -26,7 +26,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
 import kwire  # noqa: E402
-from broker import Broker, shards_from_env, target  # noqa: E402
+from broker import DEFAULT_BIN  # noqa: E402
+from common import kbroker_only  # noqa: E402
 from secure import SecureTarget, authenticate, handshake, make_pki, plain_token  # noqa: E402
 
 from confluent_kafka import KafkaError, Consumer, Producer  # noqa: E402
@@ -624,6 +625,82 @@ class AclTest(unittest.TestCase):
             for k in sorted(set(EXPECTED[p]) | set(got[p])):
                 with self.subTest(principal=p, op=k):
                     self.assertEqual(got[p].get(k), EXPECTED[p].get(k), "%s %s" % (p, k))
+
+
+@kbroker_only("restarts and kills its own kbroker process, and kbroker's refusal of another authorizer class")
+class AclDurabilityTest(unittest.TestCase):
+    """ACLs live in kbroker's metadata log: they survive a clean restart and kill -9 (answered only once
+    durable), a deleted one stays deleted (its tombstone replays), and enforcement holds after each start."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="kb-acl-")
+        cls.addClassCleanup(shutil.rmtree, cls.pki, True)
+        make_pki(cls.pki)
+        cls.t = SecureTarget(cls.pki, extra=EXTRA)
+        cls.addClassCleanup(cls.t.stop)
+        cls.t.start()
+        cls.addr = cls.t.addr("SASL_PLAINTEXT")
+
+    def acls(self):
+        c = Sasl(self.addr, "admin")
+        try:
+            return AclTest.describe_all(c)[1]
+        finally:
+            c.close()
+
+    def produce_as(self, user, topic):
+        c = Sasl(self.addr, user)
+        try:
+            r = c.request(0, 9, AclTest.produce_body(topic))
+            return r["Responses"][0]["PartitionResponses"][0]["ErrorCode"]
+        finally:
+            c.close()
+
+    def test_restart_and_kill9(self):
+        admin = Sasl(self.addr, "admin")
+        r = admin.request(19, 4, {"Topics": [{"Name": "dur-topic", "NumPartitions": 1, "ReplicationFactor": 1,
+                                              "Assignments": [], "Configs": []}], "timeoutMs": 30000,
+                                  "validateOnly": False})
+        self.assertEqual(r["Topics"][0]["ErrorCode"], 0)
+        entries = [acl_entry(TOPIC, "dur-", PREFIXED, "alice", "WRITE", ALLOW),
+                   acl_entry(TOPIC, "dur-topic", LITERAL, "bob", "WRITE", ALLOW),
+                   acl_entry(TOPIC, "dur-topic", LITERAL, "bob", "WRITE", DENY, host="127.0.0.1")]
+        self.assertEqual(AclTest.create_acls(admin, entries), [0, 0, 0])
+        admin.close()
+        before = self.acls()
+        self.assertEqual(len(before), 3)
+        self.assertEqual((self.produce_as("alice", "dur-topic"), self.produce_as("bob", "dur-topic"),
+                          self.produce_as("carol", "dur-topic")), (0, 29, 29))
+        self.t.kb.restart()
+        self.assertEqual(self.acls(), before)
+        self.assertEqual((self.produce_as("alice", "dur-topic"), self.produce_as("bob", "dur-topic")), (0, 29))
+        # Delete the DENY, then kill -9 right after the answer: the deletion is durable too.
+        admin = Sasl(self.addr, "admin")
+        r = admin.request(31, 3, {"Filters": [{"ResourceTypeFilter": TOPIC, "ResourceNameFilter": "dur-topic",
+                                               "PatternTypeFilter": LITERAL, "PrincipalFilter": "User:bob",
+                                               "HostFilter": None, "Operation": 1, "PermissionType": DENY}]})
+        self.assertEqual(len(r["FilterResults"][0]["MatchingAcls"]), 1)
+        admin.close()
+        self.t.kb.kill9()
+        self.t.kb.start()
+        self.assertEqual(self.acls(), {a for a in before if a[6] != DENY})
+        self.assertEqual((self.produce_as("alice", "dur-topic"), self.produce_as("bob", "dur-topic"),
+                          self.produce_as("carol", "dur-topic")), (0, 0, 29))
+        self.assertIn("2 ACLs loaded", self.t.log_text())
+
+    def test_other_authorizer_refused(self):
+        """An authorizer class kbroker does not have fails the start, naming the one it has."""
+        d = tempfile.mkdtemp(prefix="kb-acl-cls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        argv = [os.environ.get("KB_BROKER_BIN") or DEFAULT_BIN, "--set", "listeners=PLAINTEXT://127.0.0.1:0",
+                "--set", "log.dirs=" + d, "--set", "authorizer.class.name=kafka.security.authorizer.AclAuthorizer"]
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        out = p.stdout.decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0, out)
+        self.assertIn("authorizer.class.name=kafka.security.authorizer.AclAuthorizer is not supported", out)
+        self.assertIn("org.apache.kafka.metadata.authorizer.StandardAuthorizer", out)
 
 
 def _tool_classpath():
