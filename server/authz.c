@@ -104,19 +104,48 @@ static kp_str copy_into(char **pos, kp_str s)
     return r;
 }
 
-/* One allocation: the set, its array, then the strings of every binding. */
-static srv_acl_set *build(const srv_acl *const *src, int n)
+static int key_cmp(int rt_a, int pat_a, kp_str name_a, int rt_b, int pat_b, kp_str name_b)
 {
-    size_t bytes = sizeof(srv_acl_set) + (size_t)n * sizeof(srv_acl);
+    if (rt_a != rt_b)
+        return rt_a < rt_b ? -1 : 1;
+    if (pat_a != pat_b)
+        return pat_a < pat_b ? -1 : 1;
+    int32_t la = name_a.len > 0 ? name_a.len : 0, lb = name_b.len > 0 ? name_b.len : 0;
+    int c = memcmp(name_a.p ? name_a.p : "", name_b.p ? name_b.p : "", (size_t)(la < lb ? la : lb));
+    if (c)
+        return c;
+    return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+static int ptr_cmp(const void *x, const void *y)
+{
+    const srv_acl *a = *(const srv_acl *const *)x, *b = *(const srv_acl *const *)y;
+    return key_cmp(a->rtype, a->pattern, a->name, b->rtype, b->pattern, b->name);
+}
+
+/* Type codes outside 1..7 (decoded from a damaged record) share slot 0. */
+static int type_slot(int rtype)
+{
+    return rtype >= SRV_RES_ANY && rtype <= SRV_RES_USER ? rtype : 0;
+}
+
+/* One allocation: the set, its array, the prefix lengths, then the strings
+ * of every binding. src is sorted here. */
+static srv_acl_set *build(const srv_acl **src, int n)
+{
+    qsort(src, (size_t)n, sizeof(*src), ptr_cmp);
+    size_t strings = 0;
     for (int i = 0; i < n; i++)
-        bytes += str_room(src[i]->name) + str_room(src[i]->principal) + str_room(src[i]->host);
-    srv_acl_set *s = malloc(bytes);
+        strings += str_room(src[i]->name) + str_room(src[i]->principal) + str_room(src[i]->host);
+    size_t head = sizeof(srv_acl_set) + (size_t)n * sizeof(srv_acl) + ((size_t)n + 1) * sizeof(int32_t);
+    srv_acl_set *s = malloc(head + strings);
     if (!s)
         return NULL;
     s->refs = 1;
     s->n = n;
     s->acls = (srv_acl *)(s + 1);
-    char *pos = (char *)(s->acls + n);
+    s->plens = (int32_t *)(s->acls + n);
+    char *pos = (char *)s + head;
     for (int i = 0; i < n; i++) {
         srv_acl *d = &s->acls[i];
         *d = *src[i];
@@ -124,9 +153,45 @@ static srv_acl_set *build(const srv_acl *const *src, int n)
         d->principal = copy_into(&pos, src[i]->principal);
         d->host = copy_into(&pos, src[i]->host);
     }
-    SRV_ASSERT((size_t)(pos - (char *)s) == bytes, "ACL set laid out %zu bytes of %zu",
-               (size_t)(pos - (char *)s), bytes);
+    SRV_ASSERT((size_t)(pos - (char *)s) == head + strings, "ACL set laid out %zu bytes of %zu",
+               (size_t)(pos - (char *)s), head + strings);
+    /* Distinct PREFIXED lengths per type: a small set in practice. */
+    int np = 0;
+    for (int t = 0; t <= 8; t++) {
+        s->plen_at[t] = np;
+        if (t == 8)
+            break;
+        int first = np;
+        for (int i = 0; i < n; i++) {
+            const srv_acl *a = &s->acls[i];
+            if (type_slot(a->rtype) != t || a->pattern != SRV_PAT_PREFIXED)
+                continue;
+            int k = first;
+            while (k < np && s->plens[k] < a->name.len)
+                k++;
+            if (k < np && s->plens[k] == a->name.len)
+                continue;
+            memmove(&s->plens[k + 1], &s->plens[k], (size_t)(np - k) * sizeof(int32_t));
+            s->plens[k] = a->name.len;
+            np++;
+        }
+    }
     return s;
+}
+
+/* First index whose key is >= (rtype, pattern, name). */
+static int lower(const srv_acl_set *s, int rtype, int pattern, kp_str name)
+{
+    int lo = 0, hi = s->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        const srv_acl *a = &s->acls[mid];
+        if (key_cmp(a->rtype, a->pattern, a->name, rtype, pattern, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 srv_acl_set *srv_acl_set_new(const srv_acl *acls, int n)
@@ -170,7 +235,12 @@ void srv_acl_set_unref(srv_acl_set *s)
 
 int srv_acl_set_find(const srv_acl_set *s, const srv_acl *a)
 {
-    for (int i = 0; s && i < s->n; i++)
+    if (!s)
+        return -1;
+    for (int i = lower(s, a->rtype, a->pattern, a->name);
+         i < s->n &&
+         key_cmp(s->acls[i].rtype, s->acls[i].pattern, s->acls[i].name, a->rtype, a->pattern, a->name) == 0;
+         i++)
         if (srv_acl_equal(&s->acls[i], a))
             return i;
     return -1;
@@ -229,31 +299,58 @@ static int allow_grants(int acl_op, int op)
     return 0;
 }
 
+typedef struct decision {
+    kp_str principal, host;
+    int op;
+    int any_on_resource, allowed, denied;
+} decision;
+
+/* The bindings of one key (all cover the resource): the principal's DENY
+ * of the operation (or ALL) decides at once; ALLOWs grant it or an implied
+ * one. */
+static void visit(const srv_acl_set *s, int rtype, int pattern, kp_str name, decision *d)
+{
+    for (int i = lower(s, rtype, pattern, name); i < s->n && !d->denied; i++) {
+        const srv_acl *a = &s->acls[i];
+        if (key_cmp(a->rtype, a->pattern, a->name, rtype, pattern, name) != 0)
+            break;
+        d->any_on_resource = 1;
+        if (!principal_matches(a->principal, d->principal) || !host_matches(a->host, d->host))
+            continue;
+        if (a->perm == SRV_PERM_DENY) {
+            /* A DENY names its operation exactly (or ALL): implied ones are
+             * not denied, as in Kafka. */
+            if (a->op == d->op || a->op == SRV_OP_ALL)
+                d->denied = 1;
+        } else if (a->perm == SRV_PERM_ALLOW && allow_grants(a->op, d->op)) {
+            d->allowed = 1;
+        }
+    }
+}
+
 int srv_authz_check(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str principal, kp_str host, int op,
                     int rtype, kp_str name)
 {
     if (srv_authz_is_super(cfg, principal))
         return 1;
-    int any_on_resource = 0, allowed = 0;
-    for (int i = 0; set && i < set->n; i++) {
-        const srv_acl *a = &set->acls[i];
-        if (a->rtype != rtype || !pattern_covers(a, name))
-            continue;
-        any_on_resource = 1;
-        if (!principal_matches(a->principal, principal) || !host_matches(a->host, host))
-            continue;
-        if (a->perm == SRV_PERM_DENY) {
-            /* A DENY names its operation exactly (or ALL): implied ones are
-             * not denied, as in Kafka. */
-            if (a->op == op || a->op == SRV_OP_ALL)
-                return 0;
-        } else if (a->perm == SRV_PERM_ALLOW && allow_grants(a->op, op)) {
-            allowed = 1;
+    decision d = {principal, host, op, 0, 0, 0};
+    if (set && set->n) {
+        static const char star[] = "*";
+        if (name.len >= 0 && !str_is(name, star))
+            visit(set, rtype, SRV_PAT_LITERAL, name, &d);
+        visit(set, rtype, SRV_PAT_LITERAL, (kp_str){star, 1}, &d);
+        int t = type_slot(rtype);
+        for (int k = set->plen_at[t]; k < set->plen_at[t + 1] && !d.denied && name.len >= 0; k++) {
+            if (set->plens[k] > name.len)
+                break;
+            visit(set, rtype, SRV_PAT_PREFIXED, (kp_str){name.p, set->plens[k]}, &d);
         }
     }
-    if (allowed)
+    if (d.denied)
+        return 0;
+    if (d.allowed)
         return 1;
-    return !any_on_resource && cfg->allow_if_no_acl;
+    return !d.any_on_resource && cfg->allow_if_no_acl;
 }
 
 /* One binding of the principal at host, for op exactly or ALL. */

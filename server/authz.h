@@ -72,10 +72,15 @@ typedef struct srv_acl {
  * null strings (len < 0) match everything. */
 typedef srv_acl srv_acl_filter;
 
+/* Sorted by (resource type, pattern, name) so that a decision looks at the
+ * bindings that can cover the resource only: the literal name, the literal
+ * "*", and one binary search per distinct PREFIXED length of the type. */
 typedef struct srv_acl_set {
     int refs; /* atomic */
     int n;
-    srv_acl *acls; /* strings point into the set's own storage */
+    srv_acl *acls;      /* strings point into the set's own storage */
+    int32_t *plens;     /* distinct PREFIXED name lengths, ascending per type */
+    int plen_at[8 + 1]; /* plens of type t: [plen_at[t], plen_at[t + 1]) */
 } srv_acl_set;
 
 /* Settings of the authorizer, fixed at start. */
