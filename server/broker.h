@@ -198,6 +198,10 @@ void srv_req_respond_then_close(srv_req *req, const void *body, int delay_ms);
  * the request done; responses leave the connection in request order. */
 void srv_req_respond(srv_req *req, const void *body);
 void srv_req_respond_none(srv_req *req);
+/* No answer, and the connection closes once the answers before this one are
+ * written; nothing more is read from it (an acks=0 produce that failed:
+ * Kafka closes so the client refreshes its metadata). */
+void srv_req_respond_none_then_close(srv_req *req, const char *why);
 /* The connection is unusable (protocol violation): log and close it. */
 void srv_req_fail_close(srv_req *req, const char *why);
 /* Frees a finished request now, or as soon as its last call is back

@@ -9,13 +9,16 @@ InitProducerId, the ACL APIs) and the error code each answer carries, compared w
 4.4.0 answered (EXPECTED). Also: the ACL APIs' validation and filters (INVALID_REQUEST items, MATCH filters,
 matching_acls of a delete) through confluent-kafka's AdminClient and raw requests; Kafka's own kafka-acls tool
 (AclCommand) --add/--list/--remove; confluent-kafka's producer and consumer seeing TOPIC_AUTHORIZATION_FAILED;
-on kbroker, the ACLs surviving a restart; an authorizer class kbroker does not have refused at start.
+an acks=0 Produce refused closing the connection; on kbroker, the ACLs surviving a restart and kill -9, and an
+authorizer class kbroker does not have refused at start.
 
 User:ANONYMOUS is a super user too: Apache Kafka's own controller and inter-broker connections are PLAINTEXT
 (ANONYMOUS) and must pass the authorizer; every client of this test authenticates over SASL instead."""
 
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -614,6 +617,30 @@ class AclTest(unittest.TestCase):
             self.assertEqual(err.code(), KafkaError.TOPIC_AUTHORIZATION_FAILED, err)
         finally:
             c.close()
+
+    def test_acks0_refused_closes_connection(self):
+        """An acks=0 Produce has no answer to carry TOPIC_AUTHORIZATION_FAILED: the broker closes the connection
+        (so does an unknown topic); an allowed one leaves it open and usable."""
+        def acks0(user, topic):
+            c = Sasl(self.addr, user)
+            self.addCleanup(c.close)
+            body = self.produce_body(topic)
+            body["Acks"] = 0
+            head = struct.pack(">hhih", 0, 9, 4242, 3) + b"acl" + b"\0"
+            payload = kwire.Message("ProduceRequest").encode(9, body)
+            c.s.sendall(struct.pack(">i", len(head) + len(payload)) + head + payload)
+            c.s.settimeout(5)
+            try:
+                return "closed" if c.s.recv(64) == b"" else "answered"
+            except socket.timeout:
+                r = c.request(3, 12, {"Topics": [], "AllowAutoTopicCreation": False,
+                                      "IncludeTopicAuthorizedOperations": False})
+                return "open" if "Brokers" in r else r
+            except ConnectionResetError:
+                return "closed"
+        self.assertEqual(acks0("carol", TOPICS["none"]), "closed")
+        self.assertEqual(acks0("admin", "acks0-no-such-topic"), "closed")
+        self.assertEqual(acks0("bob", TOPICS["none"]), "open")
 
     def test_matrix(self):
         got = {p: self.matrix_of(p) for p in PRINCIPALS}

@@ -47,10 +47,23 @@ typedef struct produce_state {
 static void finish(srv_req *req)
 {
     produce_state *st = req->state;
-    if (st->acks == 0)
-        srv_req_respond_none(req);
-    else
+    if (st->acks != 0) {
         srv_req_respond(req, &st->resp);
+        return;
+    }
+    /* acks=0 has no answer to carry an error: Kafka closes the connection
+     * (checked against 4.4: a refused or unknown topic), so the client
+     * notices and refreshes its metadata. */
+    for (int32_t i = 0; i < st->resp.responses_count; i++)
+        for (int32_t j = 0; j < st->resp.responses[i].partition_responses_count; j++)
+            if (st->resp.responses[i].partition_responses[j].error_code) {
+                char why[96];
+                snprintf(why, sizeof(why), "acks=0 produce failed with error %d",
+                         st->resp.responses[i].partition_responses[j].error_code);
+                srv_req_respond_none_then_close(req, why);
+                return;
+            }
+    srv_req_respond_none(req);
 }
 
 static void op_done(srv_shard *s, srv_part_op *base)
