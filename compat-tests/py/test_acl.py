@@ -5,7 +5,8 @@ creates topics and ACLs (literal, prefixed and the "*" literal on topics, a lite
 cluster, one DENY per principal), then an ACL MATRIX: every principal x resource x operation sent as a raw
 request (produce, fetch, list offsets, metadata listing / named / auto-create, create and delete topics,
 describe and alter configs of topics and the broker, create partitions, delete records, the group APIs,
-InitProducerId, the ACL APIs) and the error code each answer carries, compared with the table Apache Kafka
+InitProducerId, the ACL APIs) and the error code each answer carries; ConsumerGroupDescribe of a group whose
+topics the principal cannot see, compared with the table Apache Kafka
 4.4.0 answered (EXPECTED). Also: the ACL APIs' validation and filters (INVALID_REQUEST items, MATCH filters,
 matching_acls of a delete) through confluent-kafka's AdminClient and raw requests; Kafka's own kafka-acls tool
 (AclCommand) --add/--list/--remove; confluent-kafka's producer and consumer seeing TOPIC_AUTHORIZATION_FAILED;
@@ -35,7 +36,8 @@ from secure import SecureTarget, authenticate, handshake, make_pki, plain_token 
 
 from confluent_kafka import KafkaError, Consumer, Producer  # noqa: E402
 
-PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
+             "dave": "dave-secret", "erin": "erin-secret"}
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
         'password="admin-secret" ' + " ".join('user_%s="%s"' % kv for kv in PASSWORDS.items()) + ";")
 STANDARD = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -562,26 +564,26 @@ class AclTest(unittest.TestCase):
 
     def test_kafka_acls_tool(self):
         """kafka-acls (org.apache.kafka.tools.AclCommand) --add, --list, --remove."""
-        out = self.acl_tool("--add", "--allow-principal", "User:erin", "--operation", "Read", "--operation",
+        out = self.acl_tool("--add", "--allow-principal", "User:toolie", "--operation", "Read", "--operation",
                             "Describe", "--topic", "tool-", "--group", "tool-", "--resource-pattern-type", "prefixed")
         self.assertIn("tool-", out)
         self.assertNotIn("Error", out)
-        wait_until(lambda: len([a for a in self.describe_all()[1] if a[3] == "User:erin"]) == 4 or
+        wait_until(lambda: len([a for a in self.describe_all()[1] if a[3] == "User:toolie"]) == 4 or
                    self.describe_all()[1], "the tool's ACLs")
-        self.assertEqual(sorted(a for a in self.describe_all()[1] if a[3] == "User:erin"),
-                         sorted((t, "tool-", PREFIXED, "User:erin", "*", op, ALLOW)
+        self.assertEqual(sorted(a for a in self.describe_all()[1] if a[3] == "User:toolie"),
+                         sorted((t, "tool-", PREFIXED, "User:toolie", "*", op, ALLOW)
                                 for t in (TOPIC, GROUP) for op in (OP["READ"], OP["DESCRIBE"])))
         out = self.acl_tool("--list", "--topic", "tool-topic", "--resource-pattern-type", "match")
-        self.assertIn("User:erin", out)
+        self.assertIn("User:toolie", out)
         self.assertIn("READ", out.upper())
-        self.acl_tool("--remove", "--force", "--allow-principal", "User:erin", "--operation", "Read", "--topic",
+        self.acl_tool("--remove", "--force", "--allow-principal", "User:toolie", "--operation", "Read", "--topic",
                       "tool-", "--resource-pattern-type", "prefixed")
-        wait_until(lambda: len([a for a in self.describe_all()[1] if a[3] == "User:erin"]) == 3 or
+        wait_until(lambda: len([a for a in self.describe_all()[1] if a[3] == "User:toolie"]) == 3 or
                    self.describe_all()[1], "the removal")
         # Without --operation the tool removes only ALL bindings (an exact filter): name both.
-        self.acl_tool("--remove", "--force", "--allow-principal", "User:erin", "--operation", "Read", "--operation",
+        self.acl_tool("--remove", "--force", "--allow-principal", "User:toolie", "--operation", "Read", "--operation",
                       "Describe", "--topic", "tool-", "--group", "tool-", "--resource-pattern-type", "prefixed")
-        wait_until(lambda: not [a for a in self.describe_all()[1] if a[3] == "User:erin"] or
+        wait_until(lambda: not [a for a in self.describe_all()[1] if a[3] == "User:toolie"] or
                    self.describe_all()[1], "the removal of the rest")
 
     def client_conf(self, user, **kw):
@@ -641,6 +643,50 @@ class AclTest(unittest.TestCase):
         self.assertEqual(acks0("carol", TOPICS["none"]), "closed")
         self.assertEqual(acks0("admin", "acks0-no-such-topic"), "closed")
         self.assertEqual(acks0("bob", TOPICS["none"]), "open")
+
+    def test_consumer_group_describe_hides_topics(self):
+        """ConsumerGroupDescribe of a KIP-848 group whose member subscribes to and is assigned a topic: described to
+        who may DESCRIBE that topic, TOPIC_AUTHORIZATION_FAILED (no members) to who may only DESCRIBE the group."""
+        admin = Sasl(self.addr, "admin")
+        self.addCleanup(admin.close)
+        self.create_topics(["cg-topic"], parts=2)
+        self.assertEqual(self.create_acls(admin, [acl_entry(GROUP, "cgd", LITERAL, "dave", "READ", ALLOW),
+                                                  acl_entry(TOPIC, "cg-topic", LITERAL, "dave", "READ", ALLOW),
+                                                  acl_entry(GROUP, "cgd", LITERAL, "erin", "DESCRIBE", ALLOW)]),
+                         [0, 0, 0])
+        wait_until(lambda: len([a for a in self.describe_all(admin)[1] if a[1] in ("cgd", "cg-topic")]) == 3 or
+                   "not yet", "the group's ACLs")
+        wait_until(lambda: self.group_ready("cgd"), "coordinator of cgd")
+        dave = Sasl(self.addr, "dave")
+        self.addCleanup(dave.close)
+        body = {"GroupId": "cgd", "MemberId": "acl-test-member-0001", "MemberEpoch": 0, "InstanceId": None,
+                "RackId": None, "RebalanceTimeoutMs": 30000, "SubscribedTopicNames": ["cg-topic"],
+                "SubscribedTopicRegex": None, "ServerAssignor": None, "TopicPartitions": []}
+        r = dave.request(68, 1, body)
+        self.assertEqual(r["ErrorCode"], 0, r)
+        epoch = r["MemberEpoch"]
+
+        def described(user):
+            c = Sasl(self.addr, user)
+            try:
+                g = c.request(69, 0, {"GroupIds": ["cgd"], "IncludeAuthorizedOperations": True})["Groups"][0]
+            finally:
+                c.close()
+            return (g["ErrorCode"], g["ErrorMessage"], g["GroupState"], len(g["Members"]), g["AuthorizedOperations"],
+                    sorted(tp["TopicName"] for m in g["Members"] for tp in m["Assignment"]["TopicPartitions"]))
+
+        def assigned():
+            nonlocal epoch
+            r = dave.request(68, 1, dict(body, MemberEpoch=epoch, SubscribedTopicNames=None, TopicPartitions=None))
+            epoch = r["MemberEpoch"]
+            return described("dave")[5] == ["cg-topic"] or described("dave")
+        wait_until(assigned, "dave's assignment")
+        self.assertEqual(described("dave"), (0, None, "Stable", 1, (1 << OP["READ"]) | (1 << OP["DESCRIBE"]),
+                                             ["cg-topic"]))
+        self.assertEqual(described("erin"), (29, "The group has described topic(s) that the client is not authorized "
+                                                 "to describe.", "", 0, -2147483648, []))
+        self.assertEqual(described("carol")[0], 30)
+        dave.request(68, 1, dict(body, MemberEpoch=-1, SubscribedTopicNames=None, TopicPartitions=None))
 
     def test_matrix(self):
         got = {p: self.matrix_of(p) for p in PRINCIPALS}
