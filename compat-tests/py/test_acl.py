@@ -1,17 +1,16 @@
 """Authorization with Kafka's StandardAuthorizer (authorizer.class.name), the same on kbroker and Apache Kafka.
 
-A SecureTarget with a SASL_PLAINTEXT listener (PLAIN users admin, alice, bob, carol), admin a super user. Admin
-creates topics and ACLs (literal, prefixed and the "*" literal on topics, a literal and a prefixed group, the
-cluster, one DENY per principal), then an ACL MATRIX: every principal x resource x operation sent as a raw
-request (produce, fetch, list offsets, metadata listing / named / auto-create, create and delete topics,
+A SecureTarget with a SASL_PLAINTEXT listener (PLAIN users admin, alice, bob, carol, dave, erin), admin a super
+user. Admin creates topics and ACLs (literal, prefixed and the "*" literal on topics, a literal and a prefixed
+group, the cluster, one DENY per principal), then an ACL MATRIX: every principal x resource x operation sent as a
+raw request (produce, fetch, list offsets, metadata listing / named / auto-create, create and delete topics,
 describe and alter configs of topics and the broker, create partitions, delete records, the group APIs,
-InitProducerId, the ACL APIs) and the error code each answer carries; ConsumerGroupDescribe of a group whose
-topics the principal cannot see, compared with the table Apache Kafka
-4.4.0 answered (EXPECTED). Also: the ACL APIs' validation and filters (INVALID_REQUEST items, MATCH filters,
-matching_acls of a delete) through confluent-kafka's AdminClient and raw requests; Kafka's own kafka-acls tool
-(AclCommand) --add/--list/--remove; confluent-kafka's producer and consumer seeing TOPIC_AUTHORIZATION_FAILED;
-an acks=0 Produce refused closing the connection; on kbroker, the ACLs surviving a restart and kill -9, and an
-authorizer class kbroker does not have refused at start.
+InitProducerId, the ACL APIs) and the error code each answer carries, compared with the table Apache Kafka 4.4.0
+answered (EXPECTED). Also: the ACL APIs' validation and filters (per-item errors, MATCH filters, matching_acls
+of a delete) as raw requests; Kafka's own kafka-acls tool (AclCommand) --add/--list/--remove; confluent-kafka's
+producer and consumer seeing TOPIC_AUTHORIZATION_FAILED; an acks=0 Produce refused closing the connection;
+ConsumerGroupDescribe of a KIP-848 group whose topic the principal cannot see; on kbroker, the ACLs surviving a
+restart and kill -9, and an authorizer class kbroker does not have refused at start.
 
 User:ANONYMOUS is a super user too: Apache Kafka's own controller and inter-broker connections are PLAINTEXT
 (ANONYMOUS) and must pass the authorizer; every client of this test authenticates over SASL instead."""
