@@ -280,17 +280,18 @@ class AclTest(unittest.TestCase):
     # ---- set-up as the super user ----------------------------------------------------------------------------
 
     @classmethod
-    def create_topics(cls, names, parts=1):
-        r = cls.admin.request(19, 4, {"Topics": [{"Name": n, "NumPartitions": parts, "ReplicationFactor": 1,
+    def create_topics(cls, names, parts=1, conn=None):
+        conn = conn or cls.admin
+        r = conn.request(19, 4, {"Topics": [{"Name": n, "NumPartitions": parts, "ReplicationFactor": 1,
                                                   "Assignments": [], "Configs": []} for n in names],
                                       "timeoutMs": 30000, "validateOnly": False})
         for t in r["Topics"]:
             assert t["ErrorCode"] in (0, 36), t
-        wait_until(lambda: cls.leaders(names), "leaders of %s" % names)
+        wait_until(lambda: cls.leaders(names, conn), "leaders of %s" % names)
 
     @classmethod
-    def leaders(cls, names):
-        r = cls.admin.request(3, 12, {"Topics": [{"Name": n, "TopicId": b"\0" * 16} for n in names],
+    def leaders(cls, names, conn=None):
+        r = (conn or cls.admin).request(3, 12, {"Topics": [{"Name": n, "TopicId": b"\0" * 16} for n in names],
                                       "AllowAutoTopicCreation": False, "IncludeTopicAuthorizedOperations": False})
         ok = all(t["ErrorCode"] == 0 and t["Partitions"] and all(p["LeaderId"] >= 0 for p in t["Partitions"])
                  for t in r["Topics"])
@@ -697,6 +698,40 @@ class AclTest(unittest.TestCase):
             for k in sorted(set(EXPECTED[p]) | set(got[p])):
                 with self.subTest(principal=p, op=k):
                     self.assertEqual(got[p].get(k), EXPECTED[p].get(k), "%s %s" % (p, k))
+
+
+class AclAllowEveryoneTest(unittest.TestCase):
+    """allow.everyone.if.no.acl.found=true: a resource without any binding is open to everyone; one binding on it
+    (for someone else) closes it to the rest; other resources stay open."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="kb-acl-")
+        cls.addClassCleanup(shutil.rmtree, cls.pki, True)
+        make_pki(cls.pki)
+        cls.t = SecureTarget(cls.pki, extra=dict(EXTRA, **{"allow.everyone.if.no.acl.found": "true"}))
+        cls.addClassCleanup(cls.t.stop)
+        cls.t.start()
+        cls.addr = cls.t.addr("SASL_PLAINTEXT")
+
+    def test_open_until_bound(self):
+        admin = Sasl(self.addr, "admin")
+        self.addCleanup(admin.close)
+        AclTest.create_topics(["open-a", "open-b"], conn=admin)
+
+        def produce(user, topic):
+            c = Sasl(self.addr, user)
+            try:
+                return c.request(0, 9, AclTest.produce_body(topic))["Responses"][0]["PartitionResponses"][0][
+                    "ErrorCode"]
+            finally:
+                c.close()
+        self.assertEqual((produce("carol", "open-a"), produce("carol", "open-b")), (0, 0))
+        self.assertEqual(AclTest.create_acls(admin, [acl_entry(TOPIC, "open-a", LITERAL, "alice", "READ", ALLOW)]),
+                         [0])
+        wait_until(lambda: produce("carol", "open-a") == 29 or "still open", "the binding to apply")
+        self.assertEqual((produce("carol", "open-a"), produce("carol", "open-b"), produce("alice", "open-a")),
+                         (29, 0, 29))
 
 
 @kbroker_only("restarts and kills its own kbroker process, and kbroker's refusal of another authorizer class")
