@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "authz.h"
 #include "clock.h"
 #include "config.h"
 #include "frame.h"
@@ -130,6 +131,10 @@ struct srv_broker {
     struct srv_oauth *oauth[SRV_MAX_LISTENERS];
     int64_t reauth_ms[SRV_MAX_LISTENERS][SRV_MECH_COUNT];
 
+    /* authorizer.class.name, super.users, allow.everyone.if.no.acl.found:
+     * built by main.c at start, read-only afterwards (authz.h). */
+    srv_authz_cfg authz;
+
     /* Runs a decoded request's handler (handlers/dispatch.c, set by main.c):
      * the one way a connection reaches the handler layer, so core code never
      * names a handler. */
@@ -227,6 +232,12 @@ void srv_req_mute(srv_req *req, int64_t ms);
  * Kafka serves one request per connection at a time: a throttled client's
  * pipelined requests then wait for its mute instead of slipping past it. */
 void srv_req_serialize(srv_req *req);
+/* The connection's principal ("User:ANONYMOUS", "User:<DN>", "User:<name>")
+ * and the client's IP address as Kafka's ACLs name hosts; both point into
+ * the connection (valid while the request runs on its shard), empty once
+ * it is gone. */
+kp_str srv_req_principal(const srv_req *req);
+kp_str srv_req_host(const srv_req *req);
 /* The client's "ip:port" for log lines ("?" once the connection is gone). */
 const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the
@@ -237,6 +248,10 @@ void srv_req_respond_then_close(srv_req *req, const void *body, int delay_ms);
  * the request done; responses leave the connection in request order. */
 void srv_req_respond(srv_req *req, const void *body);
 void srv_req_respond_none(srv_req *req);
+/* No answer, and the connection closes once the answers before this one are
+ * written; nothing more is read from it (an acks=0 produce that failed:
+ * Kafka closes so the client refreshes its metadata). */
+void srv_req_respond_none_then_close(srv_req *req, const char *why);
 /* The connection is unusable (protocol violation): log and close it. */
 void srv_req_fail_close(srv_req *req, const char *why);
 /* Frees a finished request now, or as soon as its last call is back

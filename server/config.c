@@ -836,6 +836,11 @@ static const char *const SEC_KEYS[] = {
     "connections.max.reauth.ms",
     "scram-sha-256.sasl.jaas.config",
     "scram-sha-512.sasl.jaas.config",
+    /* The authorizer's (authz.h); like Kafka's, not broker configs listed
+     * by DescribeConfigs, and super.users can outgrow a broker value. */
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
     NULL,
 };
 
@@ -913,6 +918,11 @@ const char *srv_config_sec(const srv_config *cfg, const char *listener, const ch
     if ((kl > sizeof(jaas) - 1 && strcmp(key + kl - (sizeof(jaas) - 1), jaas) == 0) ||
         strcmp(key, "oauthbearer.sasl.server.callback.handler.class") == 0)
         return NULL;
+    return sec_get(cfg, key);
+}
+
+const char *srv_config_sec_global(const srv_config *cfg, const char *key)
+{
     return sec_get(cfg, key);
 }
 

@@ -255,6 +255,8 @@ const char *srv_config_get_raw(const srv_config *cfg, const char *key);
  * For the JAAS line pass "plain.sasl.jaas.config": only
  * listener.name.<l>.plain.sasl.jaas.config counts; like Kafka's broker,
  * there is no fallback to the unprefixed sasl.jaas.config. */
+/* A key of the ssl/sasl/authorizer table without a listener prefix, or NULL. */
+const char *srv_config_sec_global(const srv_config *cfg, const char *key);
 const char *srv_config_sec(const srv_config *cfg, const char *listener, const char *key);
 
 /* 1 when `key` was seen as an unknown key. */

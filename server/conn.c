@@ -97,7 +97,9 @@ static size_t max_queued(const srv_conn *c)
 static void conn_update_reading(srv_conn *c)
 {
     size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER || c->muted || c->serial;
+    /* A connection that closes once its answers are out reads nothing more. */
+    int pause = c->queued_bytes > max_queued(c) || out > OUTPUT_HIGH_WATER || c->muted || c->serial ||
+                c->close_after_flush;
     if (pause && !c->read_paused) {
         bufferevent_disable(c->bev, EV_READ);
         c->read_paused = 1;
@@ -360,6 +362,16 @@ void srv_req_mute(srv_req *r, int64_t ms)
     conn_update_reading(c);
 }
 
+kp_str srv_req_principal(const srv_req *r)
+{
+    return r->conn ? kp_str_c(r->conn->principal) : kp_str_c("");
+}
+
+kp_str srv_req_host(const srv_req *r)
+{
+    return r->conn ? kp_str_c(r->conn->client_host + 1) : kp_str_c(""); /* client_host is "/ip" */
+}
+
 const char *srv_req_peer(const srv_req *r)
 {
     return r->conn ? r->conn->peer : "?";
@@ -475,6 +487,19 @@ void srv_req_respond_none(srv_req *r)
 {
     r->no_response = 1;
     finish(r);
+}
+
+void srv_req_respond_none_then_close(srv_req *r, const char *why)
+{
+    srv_conn *c = r->conn;
+    if (c) {
+        srv_info(
+            "closing connection from %s once earlier answers are out: %s (api %d v%d, correlation id %d)",
+            c->peer, why, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version, r->kr.hdr.correlation_id);
+        c->close_after_flush = 1;
+        conn_update_reading(c);
+    }
+    srv_req_respond_none(r);
 }
 
 void srv_req_fail_close(srv_req *r, const char *why)
@@ -778,6 +803,10 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_remove(in, frame, (size_t)size);
         deliver(c, frame, (size_t)size);
     }
+    /* A close after answers that ended with an answer-less request (a failed
+     * acks=0 produce) has nothing left to write: no on_write will come. */
+    if (!c->dead && c->close_after_flush && !c->head && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_close(c);
     c->in_read = 0;
     if (c->dead)
         conn_free(c);

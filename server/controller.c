@@ -7,7 +7,9 @@
  * storage engine's own) whose records are keyed by topic id ('T' + id) and
  * hold the full state of one topic, or a tombstone when it is deleted;
  * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c,
- * client quotas ('Q' keys, one record per entity) by quota.c;
+ * client quotas ('Q' keys, one record per entity) by quota.c, ACL bindings
+ * ('A' + the binding, authz.h; deleted by a tombstone of the same key) by
+ * authz.c;
  * records with other first key bytes belong to others and are skipped. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "authz.h"
 #include "batch.h"
 #include "errors.h"
 #include "logging.h"
@@ -114,6 +117,7 @@ typedef struct replay_state {
     replay_table tab;
     srv_scram_edit *scram; /* credentials replayed so far (NULL until the first) */
     srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
+    srv_acl_set *acls;     /* the ACLs so far (NULL: none) */
 } replay_state;
 
 static size_t id_hash(const kp_uuid *id)
@@ -212,8 +216,42 @@ static int table_finish(replay_state *st)
     }
     m->quotas = st->quotas; /* the replay's reference moves in */
     st->quotas = NULL;
+    m->acls = st->acls;
+    st->acls = NULL;
     srv_meta_unref(st->m);
     st->m = m;
+    return 0;
+}
+
+/* An ACL record: the binding added, or (tombstone) removed. Each record
+ * copies the set, which is quadratic in the number of ACLs: fine for the
+ * thousands a cluster has, and the compacted log holds only live ones. */
+static int replay_acl(replay_state *st, const kp_record *rec)
+{
+    srv_acl a;
+    int tomb = rec->value.len < 0;
+    const uint8_t *p = tomb ? rec->key.p + 1 : rec->value.p;
+    size_t n = tomb ? (size_t)rec->key.len - 1 : (size_t)rec->value.len;
+    if (srv_acl_decode_value(p, n, &a)) {
+        srv_warn("metadata log: undecodable ACL record at offset %lld skipped", (long long)rec->offset);
+        return 0;
+    }
+    int at = srv_acl_set_find(st->acls, &a);
+    if (tomb ? at < 0 : at >= 0)
+        return 0;
+    uint8_t *drop = NULL;
+    if (tomb) {
+        drop = calloc((size_t)st->acls->n, 1);
+        if (!drop)
+            return KP_E_NOMEM;
+        drop[at] = 1;
+    }
+    srv_acl_set *next = srv_acl_set_derive(st->acls, drop, &a, tomb ? 0 : 1);
+    free(drop);
+    if (!next)
+        return KP_E_NOMEM;
+    srv_acl_set_unref(st->acls);
+    st->acls = next;
     return 0;
 }
 
@@ -269,6 +307,14 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
     kp_record rec;
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     while (kp_record_iter_next(&it, &rec) == 1) {
+        if (rec.key.len > 1 && rec.key.p[0] == SRV_ACL_KEY_PREFIX) {
+            int rc = replay_acl(st, &rec);
+            if (rc) {
+                st->rc = rc;
+                return;
+            }
+            continue;
+        }
         if (rec.key.len > 0 && rec.key.p[0] == 'Q') {
             replay_quota(st, &rec);
             if (st->rc)
@@ -325,7 +371,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -338,6 +384,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
+    srv_acl_set_unref(st.acls);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -395,7 +442,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
         return rc;
     }
     *logp = log;
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL};
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL, NULL};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
@@ -418,6 +465,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
+    srv_acl_set_unref(st.acls);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
@@ -442,9 +490,9 @@ int srv_controller_open(srv_broker *b)
         return rc;
     srv_meta_unref(c->cur);
     c->cur = m;
-    srv_info("metadata: %d topics, %d client quota entities and %d SCRAM users loaded from %s",
-             c->cur->ntopics, c->cur->quotas ? c->cur->quotas->n : 0, srv_scram_set_nusers(c->cur->scram),
-             dir);
+    srv_info("metadata: %d topics, %d ACLs, %d client quota entities and %d SCRAM users loaded from %s",
+             c->cur->ntopics, c->cur->acls ? c->cur->acls->n : 0, c->cur->quotas ? c->cur->quotas->n : 0,
+             srv_scram_set_nusers(c->cur->scram), dir);
     return 0;
 }
 
@@ -582,6 +630,20 @@ typedef struct append_ctx {
     srv_meta *next;
 } append_ctx;
 
+/* Nothing of an ACL change was applied: every item it did not refuse
+ * already fails with the storage error. */
+static void acl_change_failed(srv_acl_change *ch)
+{
+    if (!ch)
+        return;
+    for (int i = 0; i < ch->ncreate; i++)
+        if (!ch->create_error[i])
+            ch->create_error[i] = KP_ERR_KAFKA_STORAGE_ERROR;
+    for (int i = 0; i < ch->nfilter; i++)
+        if (!ch->filter_error[i])
+            ch->filter_error[i] = KP_ERR_KAFKA_STORAGE_ERROR;
+}
+
 static void ctl_appended(void *arg, int rc, int64_t base_offset)
 {
     (void)base_offset;
@@ -600,6 +662,7 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
                 op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
                 snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
             }
+        acl_change_failed(op->acls);
         for (int i = 0; i < op->nspecs; i++)
             if (op->specs[i].error == 0 && !op->specs[i].skip) {
                 op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
@@ -818,6 +881,101 @@ static void ctl_run_quotas(srv_controller *c, srv_ctl_op *op)
     ctl_append(c, op, &bb, next);
 }
 
+static int add_acl_record(kp_batch_builder *bb, int64_t now, const srv_acl *a, int tombstone)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw, 64);
+    kp_writer_init(&vw, 64);
+    int rc = srv_acl_encode_key(&kw, a);
+    if (rc == 0 && !tombstone)
+        rc = srv_acl_encode_value(&vw, a);
+    if (rc == 0)
+        rc = kp_batch_builder_add(bb, now, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                  tombstone ? KP_BYTES_NULL : (kp_bytes){vw.buf, (int32_t)vw.len}, NULL, 0);
+    kp_writer_free(&kw);
+    kp_writer_free(&vw);
+    return rc;
+}
+
+/* CreateAcls / DeleteAcls: the new set, one record per binding added
+ * (creating an existing binding changes nothing, as in Kafka) and a
+ * tombstone per binding a filter deleted. */
+static void ctl_run_acls(srv_controller *c, srv_ctl_op *op)
+{
+    srv_acl_change *ch = op->acls;
+    srv_acl_set *base = c->cur->acls;
+    int nb = base ? base->n : 0;
+    uint8_t *drop = calloc((size_t)nb + 1, 1);
+    int *deleted_by = malloc(((size_t)nb + 1) * sizeof(int));
+    srv_acl *add = malloc(((size_t)ch->ncreate + 1) * sizeof(srv_acl));
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int64_t now = c->env.now(c->env.arg);
+    int nadd = 0, changes = 0, failed = !drop || !deleted_by || !add;
+    for (int j = 0; !failed && j < nb; j++)
+        deleted_by[j] = -1;
+    for (int i = 0; !failed && i < ch->ncreate; i++) {
+        if (ch->create_error[i])
+            continue;
+        const srv_acl *a = &ch->create[i];
+        int dup = srv_acl_set_find(base, a) >= 0;
+        for (int k = 0; k < nadd && !dup; k++)
+            dup = srv_acl_equal(&add[k], a);
+        if (dup)
+            continue;
+        if (add_acl_record(&bb, now, a, 0)) {
+            failed = 1;
+            break;
+        }
+        add[nadd++] = *a;
+        changes++;
+    }
+    for (int f = 0; !failed && f < ch->nfilter; f++) {
+        if (ch->filter_error[f])
+            continue;
+        for (int j = 0; j < nb; j++) {
+            if (drop[j] || !srv_acl_filter_match(&ch->filters[f], &base->acls[j]))
+                continue;
+            if (add_acl_record(&bb, now, &base->acls[j], 1)) {
+                failed = 1;
+                break;
+            }
+            drop[j] = 1;
+            deleted_by[j] = f;
+            changes++;
+        }
+    }
+    srv_meta *next = NULL;
+    if (!failed && changes) {
+        srv_acl_set *set = srv_acl_set_derive(base, drop, add, nadd);
+        next = set ? srv_meta_derive_acls(c->cur, set) : NULL;
+        srv_acl_set_unref(set);
+        failed = !next;
+    }
+    free(drop);
+    free(add);
+    if (failed) {
+        free(deleted_by);
+        kp_batch_builder_free(&bb);
+        for (int i = 0; i < ch->ncreate; i++)
+            if (!ch->create_error[i])
+                ch->create_error[i] = KP_ERR_UNKNOWN_SERVER_ERROR;
+        for (int i = 0; i < ch->nfilter; i++)
+            if (!ch->filter_error[i])
+                ch->filter_error[i] = KP_ERR_UNKNOWN_SERVER_ERROR;
+        ctl_finish(c, op);
+        return;
+    }
+    ch->before = base ? srv_acl_set_ref(base) : NULL;
+    ch->deleted_by = deleted_by;
+    if (!changes) {
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    ctl_append(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
@@ -827,6 +985,10 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
     }
     if (op->kind == SRV_CTL_ALTER_QUOTAS) {
         ctl_run_quotas(c, op);
+        return;
+    }
+    if (op->kind == SRV_CTL_ACLS) {
+        ctl_run_acls(c, op);
         return;
     }
     srv_meta *next = srv_meta_ref(c->cur);
@@ -948,6 +1110,7 @@ static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, 
                 op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
                 snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
             }
+        acl_change_failed(op->acls);
         ctl_finish(c, op);
     }
 }

@@ -50,6 +50,22 @@ typedef struct srv_quota_alter {
     int16_t error;
     char message[300];
 } srv_quota_alter;
+/* SRV_CTL_ACLS: CreateAcls (create) or DeleteAcls (filters). The arrays
+ * are the sender's; the controller writes only the designated results. */
+typedef struct srv_acl_change {
+    int ncreate;
+    const srv_acl *create; /* validated by the handler */
+    int16_t *create_error; /* in: non-zero = refused already, left alone; out: the outcome */
+    int nfilter;
+    const srv_acl_filter *filters;
+    int16_t *filter_error; /* in/out, as create_error */
+    /* out (deletions): the set the filters were applied to, a reference for
+     * the sender to drop (srv_acl_set_unref; NULL: it was empty), and for
+     * each of its bindings the index of the first filter that deleted it or
+     * -1 (malloc'd by the controller, freed by the sender with free()). */
+    srv_acl_set *before;
+    int *deleted_by;
+} srv_acl_change;
 
 /* One controller operation: a srv_call (call.h) from any shard to shard 0,
  * returned when the change is durable and every shard serves it. */
@@ -62,6 +78,7 @@ enum {
     SRV_CTL_ALTER_CONFIGS = 4,
     SRV_CTL_ALTER_SCRAM = 5,  /* AlterUserScramCredentials: scram[], not specs[] */
     SRV_CTL_ALTER_QUOTAS = 6, /* nquotas / quotas instead of specs */
+    SRV_CTL_ACLS = 7,         /* op->acls */
 };
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */
@@ -73,6 +90,7 @@ struct srv_ctl_op {
     struct srv_scram_change *scram; /* SRV_CTL_ALTER_SCRAM (scram_store.h): results written back */
     int nquotas;
     srv_quota_alter *quotas; /* SRV_CTL_ALTER_QUOTAS, owned by the sender */
+    srv_acl_change *acls;    /* SRV_CTL_ACLS */
     srv_ctl_done_fn done;    /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */

@@ -327,6 +327,27 @@ static int load_sasl_mechs(srv_broker *b, int l)
 static int load_security(srv_broker *b)
 {
     char err[512];
+    const char *cls = srv_config_sec_global(&b->cfg, "authorizer.class.name");
+    const char *everyone = srv_config_sec_global(&b->cfg, "allow.everyone.if.no.acl.found");
+    int on = cls && cls[0];
+    if (on && !srv_authz_class_ok(cls)) {
+        srv_error("authorizer.class.name=%s is not supported: the only authorizer is "
+                  "org.apache.kafka.metadata.authorizer.StandardAuthorizer; exiting",
+                  cls);
+        return -1;
+    }
+    if (everyone && strcmp(everyone, "true") != 0 && strcmp(everyone, "false") != 0) {
+        srv_error("allow.everyone.if.no.acl.found=%s: expected true or false; exiting", everyone);
+        return -1;
+    }
+    if (srv_authz_cfg_init(&b->authz, on, everyone && strcmp(everyone, "true") == 0,
+                           srv_config_sec_global(&b->cfg, "super.users"), err, sizeof(err)) != 0) {
+        srv_error("%s; exiting", err);
+        return -1;
+    }
+    if (on)
+        srv_info("authorizer: StandardAuthorizer, %d super users, allow.everyone.if.no.acl.found=%s",
+                 b->authz.nsuper, b->authz.allow_if_no_acl ? "true" : "false");
     for (int i = 0; i < b->cfg.n_listeners; i++) {
         const srv_listener *l = &b->cfg.listeners[i];
         if (SRV_PROTO_IS_TLS(l->proto)) {

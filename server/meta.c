@@ -56,6 +56,7 @@ void srv_meta_unref(srv_meta *m)
     free(m->by_id);
     srv_scram_set_unref(m->scram);
     srv_quota_set_unref(m->quotas);
+    srv_acl_set_unref(m->acls);
     free(m);
 }
 
@@ -223,6 +224,7 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
         goto fail;
     srv_meta_index(m);
     m->scram = srv_scram_set_ref(base->scram);
+    m->acls = base->acls ? srv_acl_set_ref(base->acls) : NULL;
     return m;
 fail:
     srv_meta_unref(m);
@@ -248,5 +250,15 @@ srv_meta *srv_meta_with_quotas(const srv_meta *base, struct srv_quota_set *q)
         return NULL;
     srv_quota_set_unref(m->quotas);
     m->quotas = q ? srv_quota_set_ref(q) : NULL;
+    return m;
+}
+
+srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls)
+{
+    srv_meta *m = srv_meta_derive(base, NULL, NULL);
+    if (!m)
+        return NULL;
+    srv_acl_set_unref(m->acls);
+    m->acls = acls ? srv_acl_set_ref(acls) : NULL;
     return m;
 }

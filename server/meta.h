@@ -39,6 +39,7 @@ struct srv_meta {
     /* Client quotas (quota.h), shared by the versions that did not change
      * them; NULL: none. One reference per version. */
     struct srv_quota_set *quotas;
+    srv_acl_set *acls; /* the ACLs (authz.h), one reference held; NULL: none */
 };
 
 srv_meta *srv_meta_new_empty(void);
@@ -69,6 +70,9 @@ srv_meta *srv_meta_with_scram(const srv_meta *base, struct srv_scram_set *scram)
 /* A new version: base's topics with the quota set q (a reference of its
  * own is taken). NULL when memory ran out. */
 srv_meta *srv_meta_with_quotas(const srv_meta *base, struct srv_quota_set *q);
+/* A new version: base with its ACL set replaced by acls (a reference is
+ * taken). NULL when memory ran out. */
+srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls);
 /* (Re)builds m's by-id index of m->topics. */
 void srv_meta_index(srv_meta *m);
 /* Deep copy; on failure dst holds what was copied, for srv_topic_free. */

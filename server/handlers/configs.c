@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
@@ -88,6 +89,20 @@ void srv_h_describe_configs(srv_req *req)
         o->resource_name = r->resource_name;
         const srv_topic *t = NULL;
         size_t count = 0;
+        /* As Kafka: DESCRIBE_CONFIGS on the topic or the cluster, before
+         * anything about the resource is looked at. */
+        if (r->resource_type == RES_TOPIC &&
+            !srv_authorize(req, SRV_OP_DESCRIBE_CONFIGS, SRV_RES_TOPIC, r->resource_name)) {
+            o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            o->error_message = kp_str_c("Topic authorization failed.");
+            continue;
+        }
+        if ((r->resource_type == RES_BROKER || r->resource_type == RES_BROKER_LOGGER) &&
+            !srv_authorize_cluster(req, SRV_OP_DESCRIBE_CONFIGS)) {
+            o->error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            o->error_message = kp_str_c("Cluster authorization failed.");
+            continue;
+        }
         if (r->resource_type == RES_TOPIC) {
             t = srv_meta_topic(s->meta, r->resource_name);
             if (!t) {
@@ -340,6 +355,17 @@ static void alter(srv_req *req, int incremental)
         }
         st->spec_of[i] = -1;
         st->messages[i] = NULL;
+        if (type == RES_TOPIC && !srv_authorize(req, SRV_OP_ALTER_CONFIGS, SRV_RES_TOPIC, name)) {
+            st->errors[i] = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            st->messages[i] = "Topic authorization failed.";
+            continue;
+        }
+        if ((type == RES_BROKER || type == RES_BROKER_LOGGER) &&
+            !srv_authorize_cluster(req, SRV_OP_ALTER_CONFIGS)) {
+            st->errors[i] = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            st->messages[i] = "Cluster authorization failed.";
+            continue;
+        }
         if (type == RES_BROKER && incremental) {
             if (!reloads++)
                 srv_req_hold(req); /* the reloads answer before the controller op is sent */

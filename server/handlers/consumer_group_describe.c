@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/consumer.h"
@@ -112,10 +113,46 @@ static void cleanup(srv_req *req)
         srv_gcall_free(&st->calls[i]->c);
 }
 
+static int may_describe_all(srv_req *req, const kp_consumer_group_describe_response_assignment *a)
+{
+    for (int32_t i = 0; i < a->topic_partitions_count; i++)
+        if (!srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, a->topic_partitions[i].topic_name))
+            return 0;
+    return 1;
+}
+
+/* As Kafka 4.4 (seen on the wire): a group whose members subscribe to or
+ * are assigned a topic the principal may not DESCRIBE is not described. */
+static void hide_undescribable(srv_req *req, kp_consumer_group_describe_response_described_group *g)
+{
+    int ok = 1;
+    for (int32_t m = 0; ok && m < g->members_count; m++) {
+        const kp_consumer_group_describe_response_member *mb = &g->members[m];
+        for (int32_t i = 0; ok && i < mb->subscribed_topic_names_count; i++)
+            ok = srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, mb->subscribed_topic_names[i]);
+        ok = ok && may_describe_all(req, &mb->assignment) && may_describe_all(req, &mb->target_assignment);
+    }
+    if (ok)
+        return;
+    kp_str id = g->group_id;
+    kp_consumer_group_describe_response_described_group_init(g);
+    g->group_id = id;
+    g->group_state = kp_str_c("");
+    g->assignor_name = kp_str_c("");
+    g->members_count = 0;
+    g->authorized_operations = INT32_MIN;
+    g->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    g->error_message =
+        kp_str_c("The group has described topic(s) that the client is not authorized to describe.");
+}
+
 /* Every call is back. */
 static void finish(srv_req *req)
 {
     cgd_state *st = req->state;
+    for (int32_t i = 0; srv_authz_enabled(req) && i < st->resp.groups_count; i++)
+        if (st->resp.groups[i].error_code == 0)
+            hide_undescribable(req, &st->resp.groups[i]);
     srv_req_respond(req, &st->resp);
 }
 
@@ -158,7 +195,15 @@ void srv_h_consumer_group_describe(srv_req *req)
         o->group_state = kp_str_c("");
         o->assignor_name = kp_str_c("");
         o->members_count = 0;
-        o->authorized_operations = rq->include_authorized_operations ? GROUP_OPERATIONS : INT32_MIN;
+        o->authorized_operations = !rq->include_authorized_operations ? INT32_MIN
+                                   : srv_authz_enabled(req)
+                                       ? srv_authorized_ops(req, SRV_RES_GROUP, rq->group_ids[i])
+                                       : GROUP_OPERATIONS;
+        if (!srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_GROUP, rq->group_ids[i])) {
+            o->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+            o->authorized_operations = INT32_MIN;
+            continue;
+        }
         if (rq->group_ids[i].len <= 0) {
             o->error_code = KP_ERR_INVALID_GROUP_ID;
             continue;

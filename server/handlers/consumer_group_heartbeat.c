@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/consumer.h"
@@ -128,7 +129,19 @@ void srv_h_consumer_group_heartbeat(srv_req *req)
                           : req->kr.hdr.request_api_version >= 1 && rq->member_id.len <= 0
                               ? "MemberId can't be empty."
                               : NULL;
-    int16_t err = invalid ? KP_ERR_INVALID_REQUEST : srv_gcall_send(req, &h->c, rq->group_id);
+    /* As Kafka: READ on the group, then DESCRIBE on every subscribed topic
+     * (clients may not learn of topics they cannot see), then validation. */
+    int16_t denied = 0;
+    if (!srv_authorize(req, SRV_OP_READ, SRV_RES_GROUP, rq->group_id))
+        denied = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    for (int32_t i = 0; !denied && i < rq->subscribed_topic_names_count; i++)
+        if (!srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, rq->subscribed_topic_names[i]))
+            denied = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    if (denied)
+        invalid = NULL;
+    int16_t err = denied    ? denied
+                  : invalid ? KP_ERR_INVALID_REQUEST
+                            : srv_gcall_send(req, &h->c, rq->group_id);
     if (err) {
         fill_error(&h->resp, err);
         if (invalid)

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
@@ -82,6 +83,12 @@ void srv_h_create_partitions(srv_req *req)
         if (st->dup[i]) {
             r->error_code = KP_ERR_INVALID_REQUEST;
             r->error_message = kp_str_c("Duplicate topic name.");
+            sp->skip = 1;
+            continue;
+        }
+        if (!srv_authorize(req, SRV_OP_ALTER, SRV_RES_TOPIC, t->name)) {
+            r->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            r->error_message = kp_str_c("Authorization failed.");
             sp->skip = 1;
             continue;
         }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "throttle_req.h"
@@ -74,7 +75,11 @@ static void done(srv_shard *s, srv_ctl_op *op)
             r->topic_id = sp->id;
             r->num_partitions = sp->result_nparts;
             r->replication_factor = 1;
-            if (req->kr.hdr.request_api_version >= 5)
+            /* As Kafka: configs only for who may DESCRIBE_CONFIGS the topic. */
+            if (req->kr.hdr.request_api_version >= 5 &&
+                !srv_authorize(req, SRV_OP_DESCRIBE_CONFIGS, SRV_RES_TOPIC, sp->name))
+                r->topic_config_error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (req->kr.hdr.request_api_version >= 5)
                 put_configs(req, &s->b->cfg, sp, r);
         }
     }
@@ -121,6 +126,7 @@ void srv_h_create_topics(srv_req *req)
         names[i] = (srv_str_idx){rq->topics[i].name, i};
     srv_str_mark_dups(names, n, st->dup);
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
+    int cluster_create = srv_authorize_cluster(req, SRV_OP_CREATE);
     for (int32_t i = 0; i < n; i++) {
         const kp_create_topics_request_creatable_topic *t = &rq->topics[i];
         kp_create_topics_response_creatable_topic_result *r = &st->resp.topics[i];
@@ -137,6 +143,12 @@ void srv_h_create_topics(srv_req *req)
         if (st->dup[i]) {
             r->error_code = KP_ERR_INVALID_REQUEST;
             r->error_message = kp_str_c("Duplicate topic name.");
+            sp->skip = 1;
+            continue;
+        }
+        if (!cluster_create && !srv_authorize(req, SRV_OP_CREATE, SRV_RES_TOPIC, t->name)) {
+            r->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            r->error_message = kp_str_c("Authorization failed.");
             sp->skip = 1;
             continue;
         }

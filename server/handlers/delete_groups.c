@@ -3,6 +3,7 @@
  * metadata are tombstoned in __consumer_offsets and the group is gone; a
  * group with members is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -63,6 +64,10 @@ void srv_h_delete_groups(srv_req *req)
         kp_delete_groups_response_deletable_group_result *o = &resp->results[i];
         kp_delete_groups_response_deletable_group_result_init(o);
         o->group_id = rq->groups_names[i].len >= 0 ? rq->groups_names[i] : kp_str_c("");
+        if (!srv_authorize(req, SRV_OP_DELETE, SRV_RES_GROUP, rq->groups_names[i])) {
+            o->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+            continue;
+        }
         if (rq->groups_names[i].len < 0) {
             o->error_code = KP_ERR_INVALID_GROUP_ID;
             continue;

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
@@ -95,12 +96,17 @@ void srv_h_delete_records(srv_req *req)
         const srv_topic *t = srv_meta_topic(s->meta, tq->name);
         /* Kafka deletes records only where cleanup.policy includes "delete". */
         int refused = t && !srv_validate_policy_get(&s->b->cfg, s->meta, t)->del;
+        int may_delete = srv_authorize(req, SRV_OP_DELETE, SRV_RES_TOPIC, tq->name);
         for (int32_t j = 0; j < tr->partitions_count; j++) {
             const kp_delete_records_request_delete_records_partition *pq = &tq->partitions[j];
             kp_delete_records_response_delete_records_partition_result *pr = &tr->partitions[j];
             kp_delete_records_response_delete_records_partition_result_init(pr);
             pr->partition_index = pq->partition_index;
             pr->low_watermark = -1;
+            if (!may_delete) {
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             if (refused && pq->partition_index >= 0 && pq->partition_index < t->nparts) {
                 pr->error_code = KP_ERR_POLICY_VIOLATION;
                 continue;

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
@@ -83,7 +84,11 @@ void srv_h_delete_topics(srv_req *req)
         }
         r->name = name;
         sp->name = name;
-        if (srv_topic_is_internal(name)) {
+        if (!srv_authorize(req, SRV_OP_DELETE, SRV_RES_TOPIC, name)) {
+            r->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            r->error_message = kp_str_c("Authorization failed.");
+            sp->skip = 1;
+        } else if (srv_topic_is_internal(name)) {
             r->error_code = KP_ERR_INVALID_REQUEST;
             r->error_message = kp_str_c("Internal topics cannot be deleted");
             sp->skip = 1;

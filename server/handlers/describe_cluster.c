@@ -3,6 +3,7 @@
  * cluster and its controller. Only broker endpoints exist here (endpoint
  * type 1); asking for controller endpoints is refused as Kafka does.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 
@@ -15,7 +16,12 @@ void srv_h_describe_cluster(srv_req *req)
     resp.cluster_id = kp_str_c(b->cluster_id);
     resp.controller_id = b->cfg.node_id;
     resp.endpoint_type = rq->endpoint_type;
-    resp.cluster_authorized_operations = INT32_MIN;
+    /* As Kafka: the bit set only for who may DESCRIBE the cluster, else 0. */
+    resp.cluster_authorized_operations =
+        !rq->include_cluster_authorized_operations ? INT32_MIN
+        : srv_authorize_cluster(req, SRV_OP_DESCRIBE)
+            ? srv_authorized_ops(req, SRV_RES_CLUSTER, kp_str_c(SRV_CLUSTER_RESOURCE))
+            : 0;
     if (rq->endpoint_type != 1) {
         resp.error_code = KP_ERR_UNSUPPORTED_ENDPOINT_TYPE;
         resp.error_message = kp_str_c("Only broker endpoints are served.");

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -125,7 +126,15 @@ void srv_h_describe_groups(srv_req *req)
         o->protocol_type = kp_str_c("");
         o->protocol_data = kp_str_c("");
         o->members_count = 0;
-        o->authorized_operations = rq->include_authorized_operations ? GROUP_OPERATIONS : INT32_MIN;
+        o->authorized_operations = !rq->include_authorized_operations ? INT32_MIN
+                                   : srv_authz_enabled(req)
+                                       ? srv_authorized_ops(req, SRV_RES_GROUP, rq->groups[i])
+                                       : GROUP_OPERATIONS;
+        if (!srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_GROUP, rq->groups[i])) {
+            o->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+            o->authorized_operations = INT32_MIN;
+            continue;
+        }
         if (rq->groups[i].len < 0) {
             o->error_code = KP_ERR_INVALID_GROUP_ID;
             o->group_id = kp_str_c("");

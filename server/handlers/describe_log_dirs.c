@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
@@ -80,6 +81,13 @@ void srv_h_describe_log_dirs(srv_req *req)
     resp->results = dir;
     resp->results_count = 1;
     req->state = resp;
+    if (!srv_authorize_cluster(req, SRV_OP_DESCRIBE)) {
+        /* As Kafka: no directory at all, and the error from v3 on. */
+        resp->results_count = 0;
+        resp->error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        srv_req_respond(req, resp);
+        return;
+    }
     dir->log_dir = kp_str_c(s->b->cfg.log_dirs[0]);
     struct statvfs sv;
     if (statvfs(s->b->cfg.log_dirs[0], &sv) == 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
@@ -99,12 +100,18 @@ void srv_h_describe_producers(srv_req *req)
         tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
         tr->partitions_count = tr->partitions ? np : 0;
         const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        int may_read = srv_authorize(req, SRV_OP_READ, SRV_RES_TOPIC, tq->name);
         for (int32_t j = 0; j < tr->partitions_count; j++) {
             int32_t pi = tq->partition_indexes[j];
             kp_describe_producers_response_partition_response *pr = &tr->partitions[j];
             kp_describe_producers_response_partition_response_init(pr);
             pr->partition_index = pi;
             pr->active_producers_count = 0;
+            if (!may_read) {
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+                pr->error_message = kp_str_c("Topic authorization failed.");
+                continue;
+            }
             dp_op *op = srv_part_op_new(t, pi, sizeof(*op), run, op_done, &pr->error_code);
             if (!t) /* Kafka names the error of a topic it does not know (not of a partition) */
                 pr->error_message = kp_str_c("This server does not host this topic-partition.");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "quota.h"
@@ -445,8 +446,14 @@ static void add_part(srv_req *req, fetch_state *st, kp_str topic, const kp_uuid 
     fp->log_start = -1;
     const srv_topic *t =
         v >= 13 ? srv_meta_topic_by_id(s->meta, req_topic_id) : srv_meta_topic(s->meta, topic);
-    if (!t)
-        fp->error = v >= 13 ? KP_ERR_UNKNOWN_TOPIC_ID : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    /* As Kafka: an unknown id first, then READ on the name (also of a topic
+     * that does not exist), then the partition. */
+    if (!t && v >= 13)
+        fp->error = KP_ERR_UNKNOWN_TOPIC_ID;
+    else if (!srv_authorize(req, SRV_OP_READ, SRV_RES_TOPIC, t ? kp_str_c(t->name) : topic))
+        fp->error = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    else if (!t)
+        fp->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     else if (partition < 0 || partition >= t->nparts)
         fp->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     else {

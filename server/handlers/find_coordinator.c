@@ -13,6 +13,7 @@
  * A found coordinator's error message is Kafka's too: "NONE" (the error's
  * name) in v1-3, "" per key in v4+.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -20,9 +21,14 @@
 #define KEY_GROUP       0
 #define KEY_TRANSACTION 1
 
-static int16_t lookup(srv_req *req, int8_t type, kp_str *msg)
+static int16_t lookup(srv_req *req, int8_t type, kp_str key, kp_str *msg)
 {
     *msg = KP_STR_NULL;
+    /* As Kafka: DESCRIBE on the group before anything else. */
+    if (type == KEY_GROUP && !srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_GROUP, key)) {
+        *msg = kp_str_c("Group authorization failed.");
+        return KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    }
     if (type == KEY_GROUP) {
         int16_t err = srv_groups_ready(req->shard);
         if (err)
@@ -46,7 +52,7 @@ void srv_h_find_coordinator(srv_req *req)
     kp_find_coordinator_response_init(&resp);
     if (v < 4) {
         kp_str msg;
-        resp.error_code = lookup(req, v >= 1 ? rq->key_type : KEY_GROUP, &msg);
+        resp.error_code = lookup(req, v >= 1 ? rq->key_type : KEY_GROUP, rq->key, &msg);
         resp.error_message = resp.error_code ? msg : kp_str_c("NONE");
         resp.node_id = resp.error_code ? -1 : (int32_t)b->cfg.node_id;
         resp.host = kp_str_c(resp.error_code ? "" : srv_req_endpoint(req)->host);
@@ -65,7 +71,7 @@ void srv_h_find_coordinator(srv_req *req)
         kp_find_coordinator_response_coordinator_init(c);
         kp_str msg;
         c->key = rq->coordinator_keys[i];
-        c->error_code = lookup(req, rq->key_type, &msg);
+        c->error_code = lookup(req, rq->key_type, rq->coordinator_keys[i], &msg);
         c->error_message = c->error_code ? msg : kp_str_c("");
         c->node_id = c->error_code ? -1 : (int32_t)b->cfg.node_id;
         c->host = kp_str_c(c->error_code ? "" : srv_req_endpoint(req)->host);

@@ -2,6 +2,7 @@
  * heartbeat.c — Heartbeat (v0-4): keeps a member's session alive and tells
  * it when a rebalance is under way (REBALANCE_IN_PROGRESS).
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -44,7 +45,11 @@ void srv_h_heartbeat(srv_req *req)
         srv_req_fail_close(req, "out of memory");
         return;
     }
-    int16_t err = rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID : srv_gcall_send(req, &h->c, rq->group_id);
+    /* READ on the group, before the group id is looked at (as Kafka). */
+    int16_t err = !srv_authorize(req, SRV_OP_READ, SRV_RES_GROUP, rq->group_id)
+                      ? KP_ERR_GROUP_AUTHORIZATION_FAILED
+                  : rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID
+                                          : srv_gcall_send(req, &h->c, rq->group_id);
     if (err) {
         answer(req, err);
         srv_gcall_free(&h->c);

@@ -7,6 +7,7 @@
  * repeat across restarts while the clock moves forward. Transactions are
  * not supported: a transactional id is refused with a clear message.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "logging.h"
@@ -20,6 +21,16 @@ void srv_h_init_producer_id(srv_req *req)
     if (rq->transactional_id.len >= 0) {
         srv_info("InitProducerId with transactional.id refused: transactions are not supported");
         resp.error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        resp.producer_id = -1;
+        resp.producer_epoch = -1;
+        srv_req_respond(req, &resp);
+        return;
+    }
+    /* As Kafka 3+: an idempotent producer needs IDEMPOTENT_WRITE on the
+     * cluster or WRITE on some topic. */
+    if (!srv_authorize_cluster(req, SRV_OP_IDEMPOTENT_WRITE) &&
+        !srv_authorize_any(req, SRV_OP_WRITE, SRV_RES_TOPIC)) {
+        resp.error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
         resp.producer_id = -1;
         resp.producer_epoch = -1;
         srv_req_respond(req, &resp);

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -119,7 +120,11 @@ void srv_h_join_group(srv_req *req)
     jr->protocols = ps;
     jr->require_known_member_id = v >= 4 && jr->instance_id.len < 0;
     jr->support_skip_assignment = v >= 9;
-    int16_t err = rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID : srv_gcall_send(req, &j->c, rq->group_id);
+    /* READ on the group, before the group id is looked at (as Kafka). */
+    int16_t err = !srv_authorize(req, SRV_OP_READ, SRV_RES_GROUP, rq->group_id)
+                      ? KP_ERR_GROUP_AUTHORIZATION_FAILED
+                  : rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID
+                                          : srv_gcall_send(req, &j->c, rq->group_id);
     if (err) {
         fill_error(&j->resp, err, jr->member_id);
         respond(req, &j->resp);

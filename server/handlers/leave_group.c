@@ -3,6 +3,7 @@
  * members, dynamic by member id or static by group instance id (v3+).
  * Before v3 the single member's error is the response's error, as in Kafka.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -76,7 +77,11 @@ void srv_h_leave_group(srv_req *req)
     }
     l->n = (int)n;
     l->members = ms;
-    int16_t err = rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID : srv_gcall_send(req, &l->c, rq->group_id);
+    /* READ on the group, before the group id is looked at (as Kafka). */
+    int16_t err = !srv_authorize(req, SRV_OP_READ, SRV_RES_GROUP, rq->group_id)
+                      ? KP_ERR_GROUP_AUTHORIZATION_FAILED
+                  : rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID
+                                          : srv_gcall_send(req, &l->c, rq->group_id);
     if (err) {
         answer(req, l, err);
         srv_gcall_free(&l->c);

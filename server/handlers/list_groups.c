@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/consumer.h"
@@ -107,9 +108,13 @@ static void finish(srv_req *req)
         srv_req_fail_close(req, "out of memory");
         return;
     }
+    /* As Kafka: DESCRIBE on the cluster lists every group, else only the
+     * groups the principal may DESCRIBE. */
+    int all = srv_authorize_cluster(req, SRV_OP_DESCRIBE);
     for (int i = 0; i < st->ncalls; i++)
         for (int k = 0; k < st->calls[i]->n; k++)
-            st->resp.groups[st->resp.groups_count++] = st->calls[i]->groups[k];
+            if (all || srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_GROUP, st->calls[i]->groups[k].group_id))
+                st->resp.groups[st->resp.groups_count++] = st->calls[i]->groups[k];
     srv_req_respond(req, &st->resp);
 }
 

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
@@ -117,6 +118,7 @@ void srv_h_list_offsets(srv_req *req)
         tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
         tr->partitions_count = tr->partitions ? np : 0;
         const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        int may_describe = srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, tq->name);
         for (int32_t j = 0; j < tr->partitions_count; j++) {
             const kp_list_offsets_request_list_offsets_partition *pq = &tq->partitions[j];
             kp_list_offsets_response_list_offsets_partition_response *pr = &tr->partitions[j];
@@ -125,6 +127,10 @@ void srv_h_list_offsets(srv_req *req)
             if (req->kr.hdr.request_api_version >= 1) { /* v0 carries only old_style_offsets */
                 pr->offset = -1;
                 pr->timestamp = -1;
+            }
+            if (!may_describe) {
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
             }
             if (!t || pq->partition_index < 0 || pq->partition_index >= t->nparts) {
                 pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;

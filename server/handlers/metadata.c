@@ -5,11 +5,16 @@
  *
  * An auto-created topic is answered only once it exists on every shard, so
  * the client's next produce finds the partitions open.
+ *
+ * With the authorizer on, as Kafka: topics the principal may not DESCRIBE are
+ * left out of an all-topics answer and TOPIC_AUTHORIZATION_FAILED when named;
+ * auto-creation needs CREATE on the cluster or on the topic.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "controller.h"
@@ -18,6 +23,7 @@
 typedef struct md_state {
     srv_ctl_op op;
     srv_req *req;
+    uint8_t *no_create; /* per requested topic: missing, and CREATE was denied */
 } md_state;
 
 static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response_topic *tr,
@@ -52,16 +58,30 @@ static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response
 
 static void fill_topic(srv_req *req, kp_metadata_response_metadata_response_topic *tr, const srv_topic *t)
 {
+    const kp_metadata_request *rq = req->kr.body;
     tr->error_code = KP_ERR_NONE;
     tr->name = kp_str_c(t->name);
     tr->topic_id = t->id;
     /* Kafka's Topic.isInternal is by name too. */
     tr->is_internal = (uint8_t)srv_topic_is_internal(kp_str_c(t->name));
-    tr->topic_authorized_operations = INT32_MIN;
+    tr->topic_authorized_operations =
+        req->kr.hdr.request_api_version >= 8 && rq->include_topic_authorized_operations
+            ? srv_authorized_ops(req, SRV_RES_TOPIC, kp_str_c(t->name))
+            : INT32_MIN;
     fill_partitions(req, tr, t);
 }
 
-static void respond(srv_req *req)
+/* A topic the principal may not see: its name and the error, nothing else. */
+static void unauthorized_topic(kp_metadata_response_metadata_response_topic *tr, kp_str name)
+{
+    tr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    tr->name = name;
+    tr->topic_id = (kp_uuid){{0}};
+    tr->is_internal = (uint8_t)(name.len >= 0 && srv_topic_is_internal(name));
+    tr->partitions_count = 0;
+}
+
+static void respond(srv_req *req, const uint8_t *no_create)
 {
     const kp_metadata_request *rq = req->kr.body;
     srv_shard *s = req->shard;
@@ -83,7 +103,10 @@ static void respond(srv_req *req)
     resp.brokers_count = 1;
     resp.cluster_id = kp_str_c(b->cluster_id);
     resp.controller_id = (int32_t)b->cfg.node_id;
-    resp.cluster_authorized_operations = INT32_MIN;
+    resp.cluster_authorized_operations =
+        v >= 8 && v <= 10 && rq->include_cluster_authorized_operations
+            ? srv_authorized_ops(req, SRV_RES_CLUSTER, kp_str_c(SRV_CLUSTER_RESOURCE))
+            : INT32_MIN;
     /* v0: an empty list means all topics; v1+: null means all. */
     int all = rq->topics_count < 0 || (v == 0 && rq->topics_count == 0);
     int32_t n = all ? m->ntopics : rq->topics_count;
@@ -92,13 +115,16 @@ static void respond(srv_req *req)
         srv_req_fail_close(req, "out of memory");
         return;
     }
-    resp.topics_count = n;
+    resp.topics_count = all ? 0 : n;
     for (int32_t i = 0; i < n; i++) {
-        kp_metadata_response_metadata_response_topic *tr = &resp.topics[i];
+        kp_metadata_response_metadata_response_topic *tr = &resp.topics[all ? resp.topics_count : i];
         kp_metadata_response_metadata_response_topic_init(tr);
         tr->topic_authorized_operations = INT32_MIN;
         if (all) {
-            fill_topic(req, tr, &m->topics[i]);
+            if (srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, kp_str_c(m->topics[i].name))) {
+                fill_topic(req, tr, &m->topics[i]);
+                resp.topics_count++;
+            }
             continue;
         }
         const kp_metadata_request_metadata_request_topic *q = &rq->topics[i];
@@ -107,8 +133,17 @@ static void respond(srv_req *req)
             t = srv_meta_topic(m, q->name);
         else if (!kp_uuid_is_zero(&q->topic_id))
             t = srv_meta_topic_by_id(m, &q->topic_id);
+        kp_str name = t ? kp_str_c(t->name) : q->name;
+        if (name.len >= 0 && !srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, name)) {
+            unauthorized_topic(tr, name);
+            continue;
+        }
         if (t) {
             fill_topic(req, tr, t);
+            continue;
+        }
+        if (no_create && no_create[i]) {
+            unauthorized_topic(tr, name);
             continue;
         }
         tr->name = q->name;
@@ -127,7 +162,7 @@ static void created(srv_shard *s, srv_ctl_op *op)
 {
     (void)s;
     md_state *st = (md_state *)op;
-    respond(st->req); /* topics that failed to be created answer as unknown */
+    respond(st->req, st->no_create); /* topics that failed to be created answer as unknown */
 }
 
 void srv_h_metadata(srv_req *req)
@@ -136,15 +171,31 @@ void srv_h_metadata(srv_req *req)
     srv_shard *s = req->shard;
     int16_t v = req->kr.hdr.request_api_version;
     int allow = s->b->cfg.auto_create_topics_enable && (v < 4 || rq->allow_auto_topic_creation);
-    int missing = 0;
-    if (allow && rq->topics_count > 0)
+    int missing = 0, denied = 0;
+    uint8_t *no_create = NULL;
+    if (allow && rq->topics_count > 0) {
+        no_create = kp_arena_alloc(&req->arena, (size_t)rq->topics_count);
+        if (!no_create) {
+            srv_req_fail_close(req, "out of memory");
+            return;
+        }
+        int cluster_create = -1; /* asked once, and only if something is missing */
         for (int32_t i = 0; i < rq->topics_count; i++) {
             kp_str name = rq->topics[i].name;
-            if (name.len >= 0 && srv_topic_name_valid(name) && !srv_meta_topic(s->meta, name))
+            if (name.len < 0 || !srv_topic_name_valid(name) || srv_meta_topic(s->meta, name))
+                continue;
+            if (cluster_create < 0)
+                cluster_create = srv_authorize_cluster(req, SRV_OP_CREATE);
+            if (!cluster_create && !srv_authorize(req, SRV_OP_CREATE, SRV_RES_TOPIC, name)) {
+                no_create[i] = 1;
+                denied++;
+            } else {
                 missing++;
+            }
         }
+    }
     if (!missing) {
-        respond(req);
+        respond(req, denied ? no_create : NULL);
         return;
     }
     md_state *st = kp_arena_alloc(&req->arena, sizeof(*st));
@@ -153,10 +204,11 @@ void srv_h_metadata(srv_req *req)
         srv_req_fail_close(req, "out of memory");
         return;
     }
+    st->no_create = no_create;
     int k = 0;
     for (int32_t i = 0; i < rq->topics_count; i++) {
         kp_str name = rq->topics[i].name;
-        if (name.len >= 0 && srv_topic_name_valid(name) && !srv_meta_topic(s->meta, name)) {
+        if (name.len >= 0 && srv_topic_name_valid(name) && !srv_meta_topic(s->meta, name) && !no_create[i]) {
             specs[k].name = name;
             specs[k].nparts = -1;
             specs[k].replication = -1;

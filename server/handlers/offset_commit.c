@@ -6,6 +6,7 @@
  * Timestamps follow Kafka: the commit time is now unless v1 gives one; v2-4
  * retention_time_ms (when not -1) sets an explicit expiry.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -91,6 +92,9 @@ void srv_h_offset_commit(srv_req *req)
     st->resp.topics_count = nt;
     int64_t expire = v >= 2 && v <= 4 && rq->retention_time_ms != -1 ? now + rq->retention_time_ms : -1;
     int valid = 0;
+    /* As Kafka: READ on the group (else every partition answers
+     * GROUP_AUTHORIZATION_FAILED), then READ on each topic. */
+    int group_ok = srv_authorize(req, SRV_OP_READ, SRV_RES_GROUP, rq->group_id);
     for (int32_t i = 0; i < nt; i++) {
         const kp_offset_commit_request_offset_commit_request_topic *tq = &rq->topics[i];
         kp_offset_commit_response_offset_commit_response_topic *tr = &st->resp.topics[i];
@@ -104,6 +108,7 @@ void srv_h_offset_commit(srv_req *req)
         }
         tr->partitions_count = np;
         const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        int topic_ok = group_ok && srv_authorize(req, SRV_OP_READ, SRV_RES_TOPIC, tq->name);
         for (int32_t j = 0; j < np; j++) {
             const kp_offset_commit_request_offset_commit_request_partition *pq = &tq->partitions[j];
             kp_offset_commit_response_offset_commit_response_partition *pr = &tr->partitions[j];
@@ -118,7 +123,11 @@ void srv_h_offset_commit(srv_req *req)
             it->metadata = pq->committed_metadata;
             it->commit_ts = v == 1 && pq->commit_timestamp != -1 ? pq->commit_timestamp : now;
             it->expire_ts = expire;
-            if (!t || pq->partition_index < 0 || pq->partition_index >= t->nparts)
+            if (!group_ok)
+                it->error = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+            else if (!topic_ok)
+                it->error = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!t || pq->partition_index < 0 || pq->partition_index >= t->nparts)
                 it->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             else
                 valid++;

@@ -4,6 +4,7 @@
  * (GROUP_SUBSCRIBED_TO_TOPIC otherwise), with tombstones in
  * __consumer_offsets.
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -82,6 +83,13 @@ void srv_h_offset_delete(srv_req *req)
     }
     req->state = st;
     st->resp.topics_count = nt;
+    if (!srv_authorize(req, SRV_OP_DELETE, SRV_RES_GROUP, rq->group_id)) {
+        /* As Kafka: the group's error alone, no topics. */
+        st->resp.topics_count = 0;
+        st->n = 0;
+        answer(req, KP_ERR_GROUP_AUTHORIZATION_FAILED);
+        return;
+    }
     for (int32_t i = 0; i < nt; i++) {
         const kp_offset_delete_request_offset_delete_request_topic *tq = &rq->topics[i];
         kp_offset_delete_response_offset_delete_response_topic *tr = &st->resp.topics[i];
@@ -95,6 +103,7 @@ void srv_h_offset_delete(srv_req *req)
         }
         tr->partitions_count = np;
         const srv_topic *t = srv_meta_topic(s->meta, tq->name);
+        int topic_ok = srv_authorize(req, SRV_OP_READ, SRV_RES_TOPIC, tq->name);
         for (int32_t j = 0; j < np; j++) {
             kp_offset_delete_response_offset_delete_response_partition *pr = &tr->partitions[j];
             kp_offset_delete_response_offset_delete_response_partition_init(pr);
@@ -103,7 +112,9 @@ void srv_h_offset_delete(srv_req *req)
             st->out[st->n++] = pr;
             it->topic = tq->name;
             it->partition = pr->partition_index;
-            if (!t || it->partition < 0 || it->partition >= t->nparts)
+            if (!topic_ok)
+                it->error = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!t || it->partition < 0 || it->partition >= t->nparts)
                 it->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         }
     }

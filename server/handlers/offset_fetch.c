@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -146,8 +147,14 @@ static void answer_single(srv_req *req, of_call *o, int16_t err)
         srv_req_fail_close(req, "out of memory");
         return;
     }
+    int w = 0;
     for (int i = 0; i < nt; i++) {
-        kp_offset_fetch_response_offset_fetch_response_topic *t = &resp.topics[i];
+        /* As Kafka: topics the principal may not DESCRIBE are left out of
+         * an all-topics answer and refused per partition when named. */
+        int denied = !err && !srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, o->res[i].name);
+        if (denied && o->ntopics < 0)
+            continue;
+        kp_offset_fetch_response_offset_fetch_response_topic *t = &resp.topics[w++];
         kp_offset_fetch_response_offset_fetch_response_topic_init(t);
         /* Before v2 a group error is every partition's error. */
         int np = err ? rq->topics[i].partition_indexes_count : o->res[i].n;
@@ -161,12 +168,12 @@ static void answer_single(srv_req *req, of_call *o, int16_t err)
         for (int k = 0; k < np; k++) {
             kp_offset_fetch_response_offset_fetch_response_partition *p = &t->partitions[k];
             kp_offset_fetch_response_offset_fetch_response_partition_init(p);
-            if (err) {
-                p->partition_index = rq->topics[i].partition_indexes[k];
+            if (err || denied) {
+                p->partition_index = err ? rq->topics[i].partition_indexes[k] : o->res[i].parts[k].partition;
                 p->committed_offset = -1;
                 p->committed_leader_epoch = -1;
                 p->metadata = kp_str_c("");
-                p->error_code = err;
+                p->error_code = err ? err : KP_ERR_TOPIC_AUTHORIZATION_FAILED;
             } else {
                 p->partition_index = o->res[i].parts[k].partition;
                 p->committed_offset = o->res[i].parts[k].offset;
@@ -176,7 +183,7 @@ static void answer_single(srv_req *req, of_call *o, int16_t err)
         }
         t->partitions_count = np;
     }
-    resp.topics_count = nt;
+    resp.topics_count = w;
     srv_req_respond(req, &resp);
 }
 
@@ -202,8 +209,12 @@ static void answer_groups(srv_req *req, of_state *st)
             srv_req_fail_close(req, "out of memory");
             return;
         }
+        int w = 0;
         for (int i = 0; i < nt; i++) {
-            kp_offset_fetch_response_offset_fetch_response_topics *t = &g->topics[i];
+            int denied = !srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, o->res[i].name);
+            if (denied && o->ntopics < 0)
+                continue;
+            kp_offset_fetch_response_offset_fetch_response_topics *t = &g->topics[w++];
             kp_offset_fetch_response_offset_fetch_response_topics_init(t);
             t->name = o->res[i].name;
             t->partitions = kp_arena_alloc(&req->arena, (size_t)o->res[i].n * sizeof(*t->partitions) + 1);
@@ -218,10 +229,16 @@ static void answer_groups(srv_req *req, of_state *st)
                 p->committed_offset = o->res[i].parts[k].offset;
                 p->committed_leader_epoch = o->res[i].parts[k].epoch;
                 p->metadata = o->res[i].parts[k].metadata;
+                if (denied) {
+                    p->committed_offset = -1;
+                    p->committed_leader_epoch = -1;
+                    p->metadata = kp_str_c("");
+                    p->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+                }
             }
             t->partitions_count = o->res[i].n;
         }
-        g->topics_count = nt;
+        g->topics_count = w;
     }
     resp.groups_count = st->ncalls;
     srv_req_respond(req, &resp);
@@ -314,7 +331,10 @@ void srv_h_offset_fetch(srv_req *req)
     srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int i = 0; i < ng; i++) {
         of_call *o = st->calls[i];
-        int16_t err = o->group_id.len < 0 ? KP_ERR_INVALID_GROUP_ID : srv_gcall_send(req, &o->c, o->group_id);
+        int16_t err = !srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_GROUP, o->group_id)
+                          ? KP_ERR_GROUP_AUTHORIZATION_FAILED
+                      : o->group_id.len < 0 ? KP_ERR_INVALID_GROUP_ID
+                                            : srv_gcall_send(req, &o->c, o->group_id);
         if (err)
             st->errors[i] = err;
     }

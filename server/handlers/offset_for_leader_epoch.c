@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "meta.h"
@@ -86,6 +87,7 @@ void srv_h_offset_for_leader_epoch(srv_req *req)
         tr->partitions = kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partitions) + 1);
         tr->partitions_count = tr->partitions ? np : 0;
         const srv_topic *t = srv_meta_topic(s->meta, tq->topic);
+        int may_describe = srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, tq->topic);
         for (int32_t j = 0; j < tr->partitions_count; j++) {
             const kp_offset_for_leader_epoch_request_offset_for_leader_partition *pq = &tq->partitions[j];
             kp_offset_for_leader_epoch_response_epoch_end_offset *pr = &tr->partitions[j];
@@ -93,6 +95,10 @@ void srv_h_offset_for_leader_epoch(srv_req *req)
             pr->partition = pq->partition;
             pr->leader_epoch = -1;
             pr->end_offset = -1;
+            if (!may_describe) {
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             ofle_op *op = srv_part_op_new(t, pq->partition, sizeof(*op), run, op_done, &pr->error_code);
             if (!op)
                 continue;

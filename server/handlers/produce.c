@@ -16,6 +16,7 @@
 #include "batch.h"
 #include "codec.h"
 #include "legacy.h"
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "logging.h"
@@ -60,10 +61,23 @@ static void finish(srv_req *req)
         throttle = rq_throttle;
     st->resp.throttle_time_ms = throttle;
     srv_req_mute(req, throttle);
-    if (st->acks == 0)
-        srv_req_respond_none(req);
-    else
+    if (st->acks != 0) {
         srv_req_respond(req, &st->resp);
+        return;
+    }
+    /* acks=0 has no answer to carry an error: Kafka closes the connection
+     * (checked against 4.4: a refused or unknown topic), so the client
+     * notices and refreshes its metadata. */
+    for (int32_t i = 0; i < st->resp.responses_count; i++)
+        for (int32_t j = 0; j < st->resp.responses[i].partition_responses_count; j++)
+            if (st->resp.responses[i].partition_responses[j].error_code) {
+                char why[96];
+                snprintf(why, sizeof(why), "acks=0 produce failed with error %d",
+                         st->resp.responses[i].partition_responses[j].error_code);
+                srv_req_respond_none_then_close(req, why);
+                return;
+            }
+    srv_req_respond_none(req);
 }
 
 static void op_done(srv_shard *s, srv_part_op *base)
@@ -379,6 +393,7 @@ void srv_h_produce(srv_req *req)
             kp_arena_alloc(&req->arena, (size_t)np * sizeof(*tr->partition_responses) + 1);
         tr->partition_responses_count = np;
         const srv_topic *t = srv_meta_topic(s->meta, td->name);
+        int may_write = srv_authorize(req, SRV_OP_WRITE, SRV_RES_TOPIC, td->name);
         srv_validate_policy pol = {0};
         if (t)
             pol = *srv_validate_policy_get(&s->b->cfg, s->meta, t);
@@ -395,6 +410,8 @@ void srv_h_produce(srv_req *req)
             } else if (rq->transactional_id.len >= 0) {
                 pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
                 pr->error_message = kp_str_c("transactions are not supported by this broker");
+            } else if (!may_write) {
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED; /* before existence, as Kafka */
             } else if (!srv_topic_name_valid(td->name)) {
                 pr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
             } else if (srv_topic_is_internal(td->name)) {

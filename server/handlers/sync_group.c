@@ -5,6 +5,7 @@
  * Owns the wire side only (see join_group.c). v5 requires the protocol type
  * and name (INCONSISTENT_GROUP_PROTOCOL when missing, as Kafka does).
  */
+#include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -80,6 +81,8 @@ void srv_h_sync_group(srv_req *req)
     int16_t err = KP_ERR_NONE;
     if (v >= 5 && (rq->protocol_type.len < 0 || rq->protocol_name.len < 0))
         err = KP_ERR_INCONSISTENT_GROUP_PROTOCOL;
+    else if (!srv_authorize(req, SRV_OP_READ, SRV_RES_GROUP, rq->group_id))
+        err = KP_ERR_GROUP_AUTHORIZATION_FAILED;
     else if (rq->group_id.len <= 0)
         err = KP_ERR_INVALID_GROUP_ID;
     else
