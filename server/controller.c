@@ -490,9 +490,9 @@ int srv_controller_open(srv_broker *b)
         return rc;
     srv_meta_unref(c->cur);
     c->cur = m;
-    srv_info("metadata: %d topics, %d ACLs, %d client quota entities and %d SCRAM users loaded from %s",
+    srv_info("metadata loaded from %s: %d topics, %d ACLs, %d client quota entities, %d SCRAM users", dir,
              c->cur->ntopics, c->cur->acls ? c->cur->acls->n : 0, c->cur->quotas ? c->cur->quotas->n : 0,
-             srv_scram_set_nusers(c->cur->scram), dir);
+             srv_scram_set_nusers(c->cur->scram));
     return 0;
 }
 

@@ -7,11 +7,14 @@
  *
  * Owns nothing beyond the request. Must not: change quotas other than
  * through the controller, or answer an Alter before every shard serves it.
+ * Both need rights on the cluster (DESCRIBE_CONFIGS / ALTER_CONFIGS), as in
+ * Kafka.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "controller.h"
 #include "dispatch.h"
 #include "errors.h"
@@ -95,6 +98,14 @@ void srv_h_describe_client_quotas(srv_req *req)
     const kp_describe_client_quotas_request *rq = req->kr.body;
     kp_describe_client_quotas_response resp;
     kp_describe_client_quotas_response_init(&resp);
+    if (!srv_authorize_cluster(req, SRV_OP_DESCRIBE_CONFIGS)) {
+        /* Kafka 4.4: the code, no message, no entries. */
+        resp.error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = KP_STR_NULL;
+        resp.entries_count = -1;
+        srv_req_respond(req, &resp);
+        return;
+    }
     int32_t n = rq->components_count > 0 ? rq->components_count : 0;
     kp_str *types = kp_arena_alloc(&req->arena, (size_t)n * sizeof(kp_str) + 1);
     kp_str *names = kp_arena_alloc(&req->arena, (size_t)n * sizeof(kp_str) + 1);
@@ -254,6 +265,15 @@ void srv_h_alter_client_quotas(srv_req *req)
         a->nops = nops;
         for (int32_t j = 0; j < nops; j++)
             a->ops[j] = (srv_quota_op){e->ops[j].key, e->ops[j].value, e->ops[j].remove};
+    }
+    if (!srv_authorize_cluster(req, SRV_OP_ALTER_CONFIGS)) {
+        /* Kafka: every entry as asked, refused; nothing is changed. */
+        for (int32_t i = 0; i < n; i++) {
+            st->resp.entries[i].error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            st->resp.entries[i].error_message = kp_str_c("Cluster authorization failed.");
+        }
+        srv_req_respond(req, &st->resp);
+        return;
     }
     /* An entity named twice: Kafka answers it once, refused, and leaves it. */
     for (int32_t i = 0; i < n; i++) {

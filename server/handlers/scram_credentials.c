@@ -8,11 +8,13 @@
  * Owns the answers (one result per user, Kafka's codes and messages). Must
  * not: validate alterations itself (scram_store.c does, on the controller,
  * against the state it changes) or see a salted password after handing it
- * to the controller. Authorization comes with the ACL work.
+ * to the controller. Both need rights on the cluster (DESCRIBE / ALTER), as
+ * in Kafka.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "authz_req.h"
 #include "controller.h"
 #include "dispatch.h"
 #include "errors.h"
@@ -58,6 +60,14 @@ void srv_h_describe_user_scram_credentials(srv_req *req)
     const srv_scram_set *set = req->shard->meta->scram;
     kp_describe_user_scram_credentials_response resp;
     kp_describe_user_scram_credentials_response_init(&resp);
+    if (!srv_authorize_cluster(req, SRV_OP_DESCRIBE)) {
+        /* Kafka 4.4: the top-level code, no message, no results. */
+        resp.error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = KP_STR_NULL;
+        resp.results_count = 0;
+        srv_req_respond(req, &resp);
+        return;
+    }
     resp.error_message = kp_str_c("");
     int32_t asked = q->users_count > 0 ? q->users_count : 0;
     int32_t cap = asked ? asked : srv_scram_set_nusers(set);
@@ -187,6 +197,29 @@ void srv_h_alter_user_scram_credentials(srv_req *req)
     for (int32_t i = 0; i < n; i++)
         names[i] = (srv_str_idx){ch[i].user, i};
     srv_str_mark_dups(names, n, dup);
+    if (!srv_authorize_cluster(req, SRV_OP_ALTER)) {
+        /* Kafka: every user named, once, in byte order (names is sorted
+         * now), refused; nothing reaches the controller. */
+        kp_alter_user_scram_credentials_response resp;
+        kp_alter_user_scram_credentials_response_init(&resp);
+        resp.results = kp_arena_alloc(&req->arena, (size_t)n * sizeof(*resp.results) + 1);
+        if (!resp.results) {
+            srv_req_fail_close(req, "out of memory");
+            return;
+        }
+        for (int32_t k = 0; k < n; k++) {
+            if (dup[names[k].i] == 2)
+                continue;
+            kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *r =
+                &resp.results[resp.results_count++];
+            kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_init(r);
+            r->user = names[k].s;
+            r->error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+            r->error_message = kp_str_c("Cluster authorization failed.");
+        }
+        srv_req_respond(req, &resp);
+        return;
+    }
     st->req = req;
     st->dup = dup;
     st->op.kind = SRV_CTL_ALTER_SCRAM;
