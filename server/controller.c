@@ -109,6 +109,16 @@ typedef struct replay_table {
     size_t nslots;
 } replay_table;
 
+/* An ACL record as replayed: its key ('A' + the encoded binding, so the
+ * binding's identity) copied out of the read buffer, and whether it is a
+ * tombstone. */
+typedef struct acl_rec {
+    uint8_t *key;
+    size_t klen;
+    int64_t seq;
+    int tomb;
+} acl_rec;
+
 typedef struct replay_state {
     srv_meta *m;
     int64_t next;
@@ -117,8 +127,12 @@ typedef struct replay_state {
     replay_table tab;
     srv_scram_edit *scram; /* credentials replayed so far (NULL until the first) */
     srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
-    srv_acl_set *acls;     /* the ACLs so far (NULL: none) */
+    acl_rec *aclr;         /* 'A' records in log order: the last of a key wins */
+    int naclr, capaclr;
 } replay_state;
+
+static int acl_finish(replay_state *st, srv_acl_set **out);
+static void acl_recs_free(replay_state *st);
 
 static size_t id_hash(const kp_uuid *id)
 {
@@ -216,43 +230,91 @@ static int table_finish(replay_state *st)
     }
     m->quotas = st->quotas; /* the replay's reference moves in */
     st->quotas = NULL;
-    m->acls = st->acls;
-    st->acls = NULL;
+    int rc = acl_finish(st, &m->acls);
+    if (rc) {
+        srv_meta_unref(m);
+        return rc;
+    }
     srv_meta_unref(st->m);
     st->m = m;
     return 0;
 }
 
-/* An ACL record: the binding added, or (tombstone) removed. Each record
- * copies the set, which is quadratic in the number of ACLs: fine for the
- * thousands a cluster has, and the compacted log holds only live ones. */
+/* An ACL record: kept (its key) until the end of the replay, which settles
+ * every binding at once. Applying each record to a new set as it comes
+ * would copy the set once per record: quadratic in the number of ACLs. */
 static int replay_acl(replay_state *st, const kp_record *rec)
 {
     srv_acl a;
-    int tomb = rec->value.len < 0;
-    const uint8_t *p = tomb ? rec->key.p + 1 : rec->value.p;
-    size_t n = tomb ? (size_t)rec->key.len - 1 : (size_t)rec->value.len;
-    if (srv_acl_decode_value(p, n, &a)) {
+    if (srv_acl_decode_value(rec->key.p + 1, (size_t)rec->key.len - 1, &a)) {
         srv_warn("metadata log: undecodable ACL record at offset %lld skipped", (long long)rec->offset);
         return 0;
     }
-    int at = srv_acl_set_find(st->acls, &a);
-    if (tomb ? at < 0 : at >= 0)
-        return 0;
-    uint8_t *drop = NULL;
-    if (tomb) {
-        drop = calloc((size_t)st->acls->n, 1);
-        if (!drop)
+    if (st->naclr == st->capaclr) {
+        int cap = st->capaclr ? st->capaclr * 2 : 64;
+        acl_rec *n = realloc(st->aclr, (size_t)cap * sizeof(*n));
+        if (!n)
             return KP_E_NOMEM;
-        drop[at] = 1;
+        st->aclr = n;
+        st->capaclr = cap;
     }
-    srv_acl_set *next = srv_acl_set_derive(st->acls, drop, &a, tomb ? 0 : 1);
-    free(drop);
-    if (!next)
+    uint8_t *key = malloc((size_t)rec->key.len);
+    if (!key)
         return KP_E_NOMEM;
-    srv_acl_set_unref(st->acls);
-    st->acls = next;
+    memcpy(key, rec->key.p, (size_t)rec->key.len);
+    st->aclr[st->naclr] = (acl_rec){key, (size_t)rec->key.len, st->naclr, rec->value.len < 0};
+    st->naclr++;
     return 0;
+}
+
+static int acl_rec_cmp(const void *x, const void *y)
+{
+    const acl_rec *a = x, *b = y;
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(a->key, b->key, n);
+    if (c)
+        return c;
+    if (a->klen != b->klen)
+        return a->klen < b->klen ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* The ACL set the replayed records leave: per binding, its last record
+ * decides (a tombstone removes it). *out: NULL when none is left. */
+static int acl_finish(replay_state *st, srv_acl_set **out)
+{
+    *out = NULL;
+    if (st->naclr == 0)
+        return 0;
+    qsort(st->aclr, (size_t)st->naclr, sizeof(*st->aclr), acl_rec_cmp);
+    srv_acl *live = malloc((size_t)st->naclr * sizeof(*live));
+    if (!live)
+        return KP_E_NOMEM;
+    int n = 0;
+    for (int i = 0; i < st->naclr; i++) {
+        const acl_rec *r = &st->aclr[i];
+        int last = i + 1 == st->naclr || st->aclr[i + 1].klen != r->klen ||
+                   memcmp(st->aclr[i + 1].key, r->key, r->klen) != 0;
+        if (!last || r->tomb)
+            continue;
+        int rc = srv_acl_decode_value(r->key + 1, r->klen - 1, &live[n]);
+        SRV_ASSERT(rc == 0, "ACL record key decoded at replay no longer decodes (%d)", rc);
+        n++;
+    }
+    int rc = 0;
+    if (n > 0 && !(*out = srv_acl_set_new(live, n)))
+        rc = KP_E_NOMEM;
+    free(live);
+    return rc;
+}
+
+static void acl_recs_free(replay_state *st)
+{
+    for (int i = 0; i < st->naclr; i++)
+        free(st->aclr[i].key);
+    free(st->aclr);
+    st->aclr = NULL;
+    st->naclr = st->capaclr = 0;
 }
 
 /* Client quotas: each record holds the whole state of one entity. */
@@ -371,7 +433,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL, NULL};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL, NULL, 0, 0};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -384,7 +446,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
-    srv_acl_set_unref(st.acls);
+    acl_recs_free(&st);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -442,7 +504,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
         return rc;
     }
     *logp = log;
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL, NULL};
+    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL, NULL, 0, 0};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
@@ -465,7 +527,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
-    srv_acl_set_unref(st.acls);
+    acl_recs_free(&st);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
