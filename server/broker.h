@@ -57,6 +57,10 @@ struct srv_shard {
     int doorbell_fd;
     struct event *doorbell_ev;
     int doorbell_armed; /* atomic: a sender already rang since we last drained */
+    /* The request whose work this thread is doing now (dispatch, or a
+     * continuation of it), and since when: request_percentage charges it. */
+    struct srv_req *timed;
+    uint64_t timed_since_ns;
     srv_ring *inbox;    /* inbox[from]: messages from shard `from` */
     srv_msg **overflow; /* overflow[to]: messages that did not fit in to's ring */
     srv_msg **overflow_tail;
@@ -169,6 +173,8 @@ struct srv_req {
     void (*cleanup)(srv_req *req); /* frees what the handler holds outside the arena */
     uint64_t start_ns;             /* arrival, for the latency histogram */
     int listener;                  /* index of the listener the connection came through */
+    uint64_t cpu_ns;               /* this shard's time on it before the current stretch (srv_req_timed) */
+    int64_t mute_ms;               /* the longest srv_req_mute asked for it */
 };
 
 /* The address this request's client should use for this broker. */
@@ -243,6 +249,15 @@ const char *srv_req_peer(const srv_req *req);
 /* Like srv_req_respond, but the answer leaves only after delay_ms and the
  * connection then closes once it is written: failed authentications. */
 void srv_req_respond_then_close(srv_req *req, const void *body, int delay_ms);
+
+/* Brackets a stretch of this shard's work for req (its dispatch, a call's
+ * done, a continuation): the time is charged to req's request_percentage
+ * when it is answered. A stretch inside another is part of the outer one.
+ * end takes what begin returned; req may be gone by then. */
+int srv_req_timed_begin(srv_req *req);
+void srv_req_timed_end(srv_shard *s, int began);
+/* This shard's time on req so far. */
+uint64_t srv_req_cpu_ns(const srv_req *req);
 
 /* Encodes body as the response to req (version of the request) and marks
  * the request done; responses leave the connection in request order. */

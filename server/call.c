@@ -7,6 +7,7 @@
  */
 #include "call.h"
 
+#include "metrics.h"
 #include "srv_assert.h"
 
 void srv_call_init(srv_call *c, srv_call_fn run, srv_call_fn done, void (*drop)(srv_call *c))
@@ -51,8 +52,10 @@ static void on_origin(srv_shard *on, srv_msg *m)
     }
     /* The call still counts while done runs: whatever done does (answer,
      * close), the request cannot be freed under it. */
+    int timed = srv_req_timed_begin(req);
     c->done(on, c);
     srv_req_release(req);
+    srv_req_timed_end(on, timed);
 }
 
 void srv_call_send(srv_shard *from, srv_req *req, srv_call *c, int target)
@@ -114,4 +117,31 @@ void srv_req_then(srv_req *req, void (*then)(srv_req *req))
 {
     SRV_ASSERT(req->then == NULL, "request given a second continuation while waiting");
     req->then = then;
+}
+
+int srv_req_timed_begin(srv_req *req)
+{
+    srv_shard *s = req->shard;
+    SRV_ON_SHARD(s->id);
+    if (s->timed)
+        return 0;
+    s->timed = req;
+    s->timed_since_ns = srv_now_ns();
+    return 1;
+}
+
+void srv_req_timed_end(srv_shard *s, int began)
+{
+    /* timed is cleared when its request is freed or answered (its time is
+     * charged then), so what is left here is alive and still working. */
+    if (!began || !s->timed)
+        return;
+    s->timed->cpu_ns += srv_now_ns() - s->timed_since_ns;
+    s->timed = NULL;
+}
+
+uint64_t srv_req_cpu_ns(const srv_req *req)
+{
+    const srv_shard *s = req->shard;
+    return req->cpu_ns + (s->timed == req ? srv_now_ns() - s->timed_since_ns : 0);
 }

@@ -52,6 +52,7 @@
 #include "meta.h"
 #include "quota.h"
 #include "throttle_conn.h"
+#include "throttle_req.h"
 #include "tls.h"
 
 /* A slow reader stops being served once this much output is waiting. */
@@ -122,6 +123,8 @@ static void free_ref(const void *data, size_t len, void *arg)
 
 void srv_req_free(srv_req *r)
 {
+    if (r->shard && r->shard->timed == r)
+        r->shard->timed = NULL; /* its stretch ends with it: nothing left to charge */
     if (r->pending > 0) {
         r->released = 1;
         r->conn = NULL;
@@ -350,6 +353,8 @@ void srv_req_mute(srv_req *r, int64_t ms)
     srv_conn *c = r->conn;
     if (!c || c->dead || ms <= 0)
         return;
+    if (ms > r->mute_ms)
+        r->mute_ms = ms;
     if (!c->mute_ev)
         c->mute_ev = evtimer_new(c->s->base, on_unmute, c);
     if (!c->mute_ev)
@@ -462,6 +467,8 @@ void srv_req_respond(srv_req *r, const void *body)
         srv_req_fail_close(r, "out of memory building the response");
         return;
     }
+    if (r->conn)
+        body = srv_quota_respond(r, body);
     if (r->conn) {
         /* Size first (the encoder in counting mode), so the buffer is
          * allocated once instead of doubling its way up. */
@@ -695,7 +702,9 @@ static void deliver(srv_conn *c, uint8_t *frame, size_t size)
         return;
     }
     /* The handler may answer inline, close the connection, or park. */
-    r->shard->b->dispatch(r);
+    int timed = srv_req_timed_begin(r);
+    s->b->dispatch(r);
+    srv_req_timed_end(s, timed);
     if (!c->dead)
         conn_update_reading(c);
 }

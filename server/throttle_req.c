@@ -9,7 +9,12 @@
 
 #include "meta.h"
 #include "quota.h"
+#include "srv_assert.h"
 #include "throttle.h"
+
+#include <string.h>
+
+#include "kp_messages.h"
 
 static int client_of(srv_req *req, kp_str *user, kp_str *client)
 {
@@ -75,4 +80,52 @@ int32_t srv_quota_charge_time(srv_req *req, uint64_t ns)
     int32_t ms = srv_quota_charge(req, SRV_QK_REQUEST_PERCENTAGE, (double)ns * 100.0 / 1e9);
     int64_t cap = (int64_t)req->shard->b->cfg.quota_window_size_seconds * 1000;
     return ms > cap ? (int32_t)cap : ms;
+}
+
+/* Kafka charges what its request handlers do for clients. SASL exchanges
+ * (first authentication and KIP-368 re-authentication) are run by its
+ * authenticator in the network layer, before and beside KafkaApis, and so
+ * is whatever a SASL connection sends before it is authenticated
+ * (ApiVersions). Kafka's other exemptions (cluster actions: LeaderAndIsr,
+ * UpdateMetadata, ControlledShutdown, WriteTxnMarkers, AlterPartition,
+ * broker heartbeats, KRaft; follower fetches) are APIs this broker does not
+ * serve. */
+static int exempt(srv_req *req)
+{
+    int16_t key = req->kr.hdr.request_api_key;
+    if (key == KP_API_SASL_HANDSHAKE || key == KP_API_SASL_AUTHENTICATE)
+        return 1;
+    int auth = srv_req_auth_state(req);
+    return auth != SRV_AUTH_NOT_SASL && auth != SRV_AUTH_DONE;
+}
+
+const void *srv_quota_respond(srv_req *req, const void *body)
+{
+    /* The common case (no request quota anywhere) costs two loads. */
+    const srv_meta *m = req->shard->meta;
+    if (!body || !m || !m->quotas || !(m->quotas->keys_used & (1u << SRV_QK_REQUEST_PERCENTAGE)) ||
+        exempt(req))
+        return body;
+    int16_t key = req->kr.hdr.request_api_key, ver = req->kr.hdr.request_api_version;
+    int32_t ms = srv_quota_charge_time(req, srv_req_cpu_ns(req));
+    /* The rest of this stretch is not charged: the answer leaves now. */
+    if (req->shard->timed == req)
+        req->shard->timed = NULL;
+    if (ms <= 0)
+        return body;
+    if (ms > req->mute_ms)
+        srv_req_mute(req, ms);
+    int32_t *f = kp_response_throttle_field(key, ver, (void *)body);
+    if (!f || *f >= ms)
+        return body;
+    /* The handler's body may be const or shared: a shallow copy in the
+     * request's arena carries the larger throttle time. */
+    const kp_api_desc *api = kp_api_lookup(key);
+    SRV_ASSERT(api, "answering API %d, which has no descriptor", key);
+    void *copy = kp_arena_alloc(&req->arena, api->response->size);
+    if (!copy)
+        return body; /* out of memory: the mute still holds the client back */
+    memcpy(copy, body, api->response->size);
+    kp_response_set_throttle(key, ver, copy, ms);
+    return copy;
 }

@@ -23,6 +23,14 @@ double srv_quota_window_max(srv_req *req, int key);
  * Kafka charges request handler time (100% = one thread for the whole
  * window); the throttle time, at most one quota window (Kafka's bound). */
 int32_t srv_quota_charge_time(srv_req *req, uint64_t ns);
+/* request_percentage of every request, in one place (the respond path):
+ * charges this shard's time on req (srv_req_cpu_ns: its dispatch and the
+ * continuations of its calls on this shard; not time on other shards, nor
+ * in the network thread's reads and writes) unless Kafka exempts it, mutes
+ * the connection for the throttle time and returns the body to encode:
+ * body itself, or a copy whose ThrottleTimeMs is the larger of the one the
+ * handler set (a byte-rate or mutation throttle) and this one. */
+const void *srv_quota_respond(srv_req *req, const void *body);
 /* controller_mutation_rate for `permits` partitions created or deleted:
  * -1 when the request's version knows THROTTLING_QUOTA_EXCEEDED (strict)
  * and the client's quota is already exhausted (refuse that topic), else 0

@@ -780,6 +780,11 @@ class Gen:
               ' * responses always use response header v0). -1 when the key is unknown. */',
               'int kp_request_header_version(int16_t key, int16_t version);',
               'int kp_response_header_version(int16_t key, int16_t version);',
+              '/* The response\'s ThrottleTimeMs (every quota\'s answer to the client) where',
+              ' * the version carries it, else NULL; body is the API\'s response struct. */',
+              'int32_t *kp_response_throttle_field(int16_t key, int16_t version, void *body);',
+              '/* Sets it to ms: 1, or 0 (body untouched) when the version has no such field. */',
+              'int kp_response_set_throttle(int16_t key, int16_t version, void *body, int32_t ms);',
               '']
         c.append('const kp_msg_desc kp_msgs[] = {')
         index = {}
@@ -846,6 +851,39 @@ class Gen:
         c.append('    if (key == %s) /* always v0, see the protocol guide */' % self.api_const(18))
         c.append('        return 0;')
         c.append('    return (d->flexible_from >= 0 && version >= d->flexible_from) ? 1 : 0;')
+        c.append('}')
+        self.emit_throttle_field()
+
+    def emit_throttle_field(self):
+        # From the definitions, so an API or version added to the spec is
+        # covered without anyone listing it.
+        c = self.c
+        c.append('')
+        c.append('int32_t *kp_response_throttle_field(int16_t key, int16_t version, void *body)')
+        c.append('{')
+        c.append('    switch (key) {')
+        for key in sorted(self.apis):
+            resp = self.apis[key][1]
+            f = next((f for f in resp.top.fields if f.name == 'ThrottleTimeMs'), None)
+            if f is None:
+                continue
+            if f.type != 'int32' or f.tagged is not None:
+                sys.exit('%s: ThrottleTimeMs is not a plain int32' % resp.path)
+            c.append('    case %s:' % self.api_const(key))
+            c.append('        return (%s) ? &((%s *)body)->%s : NULL;' % (
+                f.versions.cond('version', resp.valid), resp.c, f.c))
+        c.append('    default:')
+        c.append('        return NULL;')
+        c.append('    }')
+        c.append('}')
+        c.append('')
+        c.append('int kp_response_set_throttle(int16_t key, int16_t version, void *body, int32_t ms)')
+        c.append('{')
+        c.append('    int32_t *f = kp_response_throttle_field(key, version, body);')
+        c.append('    if (!f)')
+        c.append('        return 0;')
+        c.append('    *f = ms;')
+        c.append('    return 1;')
         c.append('}')
 
     def emit_test_file(self):

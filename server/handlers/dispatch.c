@@ -10,6 +10,8 @@
 
 #include "errors.h"
 #include "logging.h"
+#include "quota.h"
+#include "throttle_req.h"
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {
@@ -120,5 +122,10 @@ void srv_dispatch(srv_req *req)
         srv_req_fail_close(req, why);
         return;
     }
+    /* A client under a request quota is served one request at a time (as
+     * Kafka serves every connection), so the mute its answer brings holds
+     * back what it pipelined. */
+    if (srv_quota_window_max(req, SRV_QK_REQUEST_PERCENTAGE) >= 0)
+        srv_req_serialize(req);
     api->fn(req);
 }

@@ -44,7 +44,6 @@ typedef struct produce_op {
 typedef struct produce_state {
     kp_produce_response resp;
     int16_t acks;
-    uint64_t handler_ns; /* time this shard spent in the handler: request_percentage */
 } produce_state;
 
 static void finish(srv_req *req)
@@ -54,11 +53,9 @@ static void finish(srv_req *req)
      * once with the throttle time and the connection then stays muted for it
      * (KIP-219), acks=0 included. */
     int32_t throttle = srv_quota_charge(req, SRV_QK_PRODUCER_BYTE_RATE, (double)req->frame_len);
-    /* As Kafka: acks=0 is not charged to the request quota; the larger of
-     * the two throttle times is the one given. */
-    int32_t rq_throttle = st->acks == 0 ? 0 : srv_quota_charge_time(req, st->handler_ns);
-    if (rq_throttle > throttle)
-        throttle = rq_throttle;
+    /* request_percentage is charged where every answer leaves
+     * (srv_req_respond), which keeps the larger of the two throttle times;
+     * as Kafka, acks=0 (no answer) is not charged to it. */
     st->resp.throttle_time_ms = throttle;
     srv_req_mute(req, throttle);
     if (st->acks != 0) {
@@ -363,9 +360,7 @@ void srv_h_produce(srv_req *req)
     /* A client under a producer quota is served one request at a time (as
      * Kafka serves every connection), so its mute holds back what it
      * pipelined. */
-    uint64_t t0 = srv_now_ns();
-    if (srv_quota_window_max(req, SRV_QK_PRODUCER_BYTE_RATE) >= 0 ||
-        srv_quota_window_max(req, SRV_QK_REQUEST_PERCENTAGE) >= 0)
+    if (srv_quota_window_max(req, SRV_QK_PRODUCER_BYTE_RATE) >= 0)
         srv_req_serialize(req);
     const kp_produce_request *rq = req->kr.body;
     srv_shard *s = req->shard;
@@ -454,6 +449,5 @@ void srv_h_produce(srv_req *req)
             }
         }
     }
-    st->handler_ns = srv_now_ns() - t0;
     srv_req_release(req);
 }
