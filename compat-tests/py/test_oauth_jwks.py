@@ -1,7 +1,7 @@
 """SASL/OAUTHBEARER with the JWKS fetched from an https:// endpoint and refreshed (Kafka's RefreshingHttpsJwks).
 
 The test serves the JWKS itself over HTTPS (python http.server + ssl, certificate from secure.make_pki's CA, which
-the broker trusts through the JAAS options ssl.truststore.* for Kafka and kbroker.sasl.oauthbearer.jwks.endpoint.
+the broker trusts through the JVM's default trust store for Kafka and kbroker.sasl.oauthbearer.jwks.endpoint.
 ca.file for kbroker). refresh.ms is an hour, so only the on-demand refresh for an unknown kid can explain a new
 key being accepted: a token with kid "a" works; the endpoint rotates to key "b" only; a token with kid "b" is
 accepted within seconds and kid "a" is then refused; with the endpoint answering nothing, a token with an unknown
@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -80,9 +81,7 @@ def oauth_settings(url, pki, extra=None):
     lp = "listener.name.sasl_plaintext."
     s = {
         lp + "sasl.enabled.mechanisms": "OAUTHBEARER",
-        # Kafka builds the JWKS client's trust store from these JAAS options (JVM default without them).
-        lp + "oauthbearer.sasl.jaas.config": "%s required ssl.truststore.type=\"PEM\" ssl.truststore.location="
-                                             "\"%s\" ;" % (MODULE, os.path.join(pki, "ca.pem")),
+        lp + "oauthbearer.sasl.jaas.config": MODULE + " required ;",
         lp + "oauthbearer.sasl.server.callback.handler.class": VALIDATOR,
         "sasl.oauthbearer.jwks.endpoint.url": url,
         "sasl.oauthbearer.jwks.endpoint.refresh.ms": "3600000",
@@ -111,8 +110,15 @@ class OAuthJwksHttpsTest(unittest.TestCase):
         extra = oauth_settings(cls.srv.url, cls.dir, {CA_KEY: os.path.join(cls.dir, "ca.pem")})
         cls.t = SecureTarget(cls.dir, extra)
         if cls.t.kafka:
+            # The JVM's default trust store, where a JVM broker's JWKS client looks, with the test CA in it.
+            trust = os.path.join(cls.dir, "trust.p12")
+            subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", "ca", "-file",
+                            os.path.join(cls.dir, "ca.pem"), "-keystore", trust, "-storetype", "PKCS12",
+                            "-storepass", "changeit"], check=True, capture_output=True, timeout=60)
             cls.t.kafka.jvm_opts = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                                    "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=" + cls.srv.url]
+                                    "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=" + cls.srv.url,
+                                    "-Djavax.net.ssl.trustStore=" + trust, "-Djavax.net.ssl.trustStorePassword=changeit",
+                                    "-Djavax.net.ssl.trustStoreType=PKCS12"]
         cls.addClassCleanup(cls.t.stop)
         cls.t.start()
 
@@ -154,14 +160,15 @@ class OAuthJwksHttpsTest(unittest.TestCase):
         hits = self.srv.hits
         since = len(self.t.log_text())
         self.assertFalse(self.attempt(self.keys.token(kid="c", key=self.key_c)))
-        deadline = time.monotonic() + 15
-        while self.srv.hits == hits and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self.assertGreater(self.srv.hits, hits, "the unknown kid c did not make the broker try the endpoint")
         if self.t.kind == "kbroker":
+            deadline = time.monotonic() + 15
+            while self.srv.hits == hits and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertGreater(self.srv.hits, hits, "the unknown kid c did not make the broker try the endpoint")
             self.assertTrue(self.t.wait_log("keeping the 1 keys in use", timeout=10, since=since))
         else:
-            time.sleep(3)  # Kafka's retries (backoff.max.ms 1 s) are over
+            # Apache Kafka 4.4 made no request here within 15 s (seen in a run): only the outcome is compared.
+            time.sleep(3)
         self.assertTrue(self.attempt(tok_b), "kid b refused after a failed refresh")
         self.srv.down = False
 
