@@ -363,8 +363,13 @@ void srv_oauth_free(srv_oauth *o)
         return;
     if (o->running) {
         uint8_t stop = 0;
-        SRV_ASSERT(write(o->wake[1], &stop, 1) == 1, "cannot wake the JWKS refresher of listener %s: %s",
-                   o->listener, strerror(errno));
+        ssize_t w;
+        /* The pipe may be full of kids from shards; the refresher drains it. */
+        while ((w = write(o->wake[1], &stop, 1)) != 1 && errno == EAGAIN) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+        SRV_ASSERT(w == 1, "cannot wake the JWKS refresher of listener %s: %s", o->listener, strerror(errno));
         pthread_join(o->thread, NULL);
     }
     if (o->wake[0] > 0) {
