@@ -828,6 +828,7 @@ static const char *const SEC_KEYS[] = {
     "sasl.oauthbearer.jwks.endpoint.refresh.ms",
     "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
     "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+    "kbroker.sasl.oauthbearer.jwks.endpoint.ca.file",
     "sasl.oauthbearer.expected.audience",
     "sasl.oauthbearer.expected.issuer",
     "sasl.oauthbearer.sub.claim.name",

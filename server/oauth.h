@@ -3,11 +3,12 @@
  * KIP-768): a listener's validator settings and JWKS, and the server's
  * answer to each client message.
  *
- * Owns: reading the sasl.oauthbearer.* settings of a listener and its JWKS
- * file at start, parsing the client's initial response (gs2 header, auth
- * and extensions), the JSON error challenge. Must not: touch connections or
- * the wire (the SaslAuthenticate handler and conn.c do), or read files
- * after start.
+ * Owns: reading the sasl.oauthbearer.* settings of a listener, its JWKS
+ * (fetched at start, then kept fresh by a refresher thread per listener),
+ * parsing the client's initial response (gs2 header, auth and extensions),
+ * the JSON error challenge. Must not: touch connections or the wire (the
+ * SaslAuthenticate handler and conn.c do), or read files or the network on
+ * a shard thread.
  */
 #ifndef SRV_OAUTH_H
 #define SRV_OAUTH_H
@@ -19,9 +20,15 @@
 
 typedef struct srv_oauth srv_oauth;
 
+/* Ours, not Kafka's (a JVM broker trusts the JVM's default trust store): a
+ * PEM file of CAs trusted for the https:// JWKS endpoint besides the
+ * system's. */
+#define SRV_OAUTH_CA_KEY "kbroker.sasl.oauthbearer.jwks.endpoint.ca.file"
+
 /* The validator of `listener`: its JWKS (sasl.oauthbearer.jwks.endpoint.url,
- * file:// only: read here, at start) and its claim rules. Returns 0 and *out,
- * or -1 with a message naming the key in err. */
+ * https:// or file://: fetched here, blocking, then refreshed by a thread of
+ * its own every ...refresh.ms and for unknown kids) and its claim rules.
+ * Returns 0 and *out, or -1 with a message naming the key in err. */
 int srv_oauth_load(const srv_config *cfg, const char *listener, srv_oauth **out, char *err, size_t errlen);
 void srv_oauth_free(srv_oauth *o);
 

@@ -461,7 +461,7 @@ class OAuthTest(unittest.TestCase):
 
 @kbroker_only("kbroker's start-time checks of its OAUTHBEARER settings")
 class OAuthConfigTest(unittest.TestCase):
-    """What kbroker refuses at start, each with a message naming the key: Kafka would fetch an http(s) JWKS and
+    """What kbroker refuses at start, each with a message naming the key: Kafka would fetch an http:// JWKS and
     fall back to its unsecured validator, kbroker does neither."""
 
     def refused_start(self, extra, needle):
@@ -488,8 +488,8 @@ class OAuthConfigTest(unittest.TestCase):
 
     def test_refused_settings(self):
         lp = "listener.name.sasl_plaintext."
-        self.refused_start({"sasl.oauthbearer.jwks.endpoint.url": "https://idp.example/jwks"},
-                           "only file:// URLs are supported")
+        self.refused_start({"sasl.oauthbearer.jwks.endpoint.url": "http://idp.example/jwks"},
+                           "only https:// and file:// URLs are supported")
         self.refused_start({lp + "oauthbearer.sasl.server.callback.handler.class": None},
                            "oauthbearer.sasl.server.callback.handler.class")
         self.refused_start({lp + "oauthbearer.sasl.jaas.config": None}, "no JAAS configuration for mechanism "
