@@ -23,6 +23,7 @@ CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESC
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
+DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
 SASL_HANDSHAKE, SASL_AUTHENTICATE = 17, 36
 
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a fresh Kafka's coordinators
@@ -513,6 +514,39 @@ SCENARIOS = [
                              {"EntityType": "client-id", "EntityName": None}],
                   "Ops": [{"Key": "producer_byte_rate", "Value": 0.0, "Remove": True}]}],
                  "ValidateOnly": False}},
+        ],
+    },
+    {
+        # SCRAM credentials: only answers that do not wait for Kafka to apply a change to its credential cache
+        # (a describe right after an upsert would race it): an unknown user, refused upserts (one per request:
+        # Kafka answers several in its hash order), a duplicate, an accepted upsert, the deletion of what does
+        # not exist.
+        "name": "scram-credentials",
+        "steps": [
+            {"id": "describe-unknown", "api": DESCRIBE_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Users": [{"Name": "s-{R}-{L}"}]}},
+            {"id": "alter-too-few-iterations", "api": ALTER_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Deletions": [], "Upsertions": [
+                 {"Name": "s1-{R}-{L}", "Mechanism": 1, "Iterations": 100, "Salt": b"salt" * 4,
+                  "SaltedPassword": b"p" * 32}]}},
+            {"id": "alter-unknown-mechanism", "api": ALTER_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Deletions": [], "Upsertions": [
+                 {"Name": "s2-{R}-{L}", "Mechanism": 9, "Iterations": 4096, "Salt": b"salt" * 4,
+                  "SaltedPassword": b"p" * 32}]}},
+            {"id": "alter-empty-name", "api": ALTER_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Deletions": [], "Upsertions": [
+                 {"Name": "", "Mechanism": 1, "Iterations": 4096, "Salt": b"salt" * 4,
+                  "SaltedPassword": b"p" * 32}]}},
+            {"id": "alter-twice", "api": ALTER_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Deletions": [{"Name": "s3-{R}-{L}", "Mechanism": 1}], "Upsertions": [
+                 {"Name": "s3-{R}-{L}", "Mechanism": 2, "Iterations": 4096, "Salt": b"salt" * 4,
+                  "SaltedPassword": b"p" * 64}]}},
+            {"id": "alter-set", "api": ALTER_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Deletions": [], "Upsertions": [
+                 {"Name": "s4-{R}-{L}", "Mechanism": 2, "Iterations": 8192, "Salt": b"salt" * 4,
+                  "SaltedPassword": b"p" * 64}]}},
+            {"id": "delete-absent", "api": ALTER_USER_SCRAM_CREDENTIALS, "v": "L",
+             "req": {"Deletions": [{"Name": "s5-{R}-{L}", "Mechanism": 1}], "Upsertions": []}},
         ],
     },
 ]
