@@ -291,4 +291,20 @@ int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *o
 /* By name: 0, or -1 for a key we do not know. */
 int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out);
 
+/* ---- value helpers, for every module that reads settings ---------------- */
+
+/* Iterates the comma-separated items of a list value, trimmed. */
+typedef struct srv_cfgk_list_iter {
+    const char *p;
+    int done;
+} srv_cfgk_list_iter;
+/* The next trimmed item of a list value: 1, or 0 past the last. */
+int srv_cfgk_list_next(srv_cfgk_list_iter *it, char *item, size_t cap);
+int srv_cfgk_list_contains(const char *list, const char *word);
+/* Java's Long.parseLong: 0, or -1 when s is not one. */
+int srv_cfgk_parse_i64(const char *s, int64_t *out);
+/* Fills err (if any) with the formatted message and returns -1: the one
+ * error path of the settings, key store and token parsers. */
+int srv_cfgk_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

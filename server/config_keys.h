@@ -32,23 +32,9 @@ typedef struct keydef {
     const char *note; /* why a USE_IGNORED / USE_CLUSTER key has no effect */
 } keydef;
 
-/* Iterates the comma-separated items of a list value, trimmed. */
-typedef struct srv_cfgk_list_iter {
-    const char *p;
-    int done;
-} srv_cfgk_list_iter;
-
 #define I64MAX  "9223372036854775807"
 #define MIN_MS  60000LL
 #define HOUR_MS 3600000LL
-
-/* Fills err (if any) and returns -1. */
-int srv_cfgk_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Java's Long.parseLong: 0, or -1 when s is not one. */
-int srv_cfgk_parse_i64(const char *s, int64_t *out);
-/* The next trimmed item of a list value: 1, or 0 past the last. */
-int srv_cfgk_list_next(srv_cfgk_list_iter *it, char *item, size_t cap);
-int srv_cfgk_list_contains(const char *list, const char *word);
 
 /* Value sets and checks used by both key tables. */
 extern const char *const srv_cfgk_ch_cleanup[];

@@ -706,6 +706,29 @@ static void acl_change_failed(srv_acl_change *ch)
             ch->filter_error[i] = KP_ERR_KAFKA_STORAGE_ERROR;
 }
 
+/* The change could not be made durable (rc): every part of op not refused
+ * already fails with KAFKA_STORAGE_ERROR, whatever kind of change it is. */
+static void op_storage_failed(srv_ctl_op *op, int rc)
+{
+    for (int i = 0; i < op->nspecs; i++)
+        if (op->specs[i].error == 0 && !op->specs[i].skip) {
+            op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+            snprintf(op->specs[i].message, sizeof(op->specs[i].message), "metadata log: %s", st_strerror(rc));
+        }
+    for (int i = 0; i < op->nscram; i++)
+        if (op->scram[i].error == 0) {
+            op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+            op->scram[i].message = "metadata log append failed";
+        }
+    for (int i = 0; i < op->nquotas; i++)
+        if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
+            op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+            snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log: %s",
+                     st_strerror(rc));
+        }
+    acl_change_failed(op->acls);
+}
+
 static void ctl_appended(void *arg, int rc, int64_t base_offset)
 {
     (void)base_offset;
@@ -714,23 +737,7 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     srv_ctl_op *op = ax->op;
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
-        for (int i = 0; i < op->nscram; i++)
-            if (op->scram[i].error == 0) {
-                op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
-                op->scram[i].message = "metadata log append failed";
-            }
-        for (int i = 0; i < op->nquotas; i++)
-            if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
-                op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
-                snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
-            }
-        acl_change_failed(op->acls);
-        for (int i = 0; i < op->nspecs; i++)
-            if (op->specs[i].error == 0 && !op->specs[i].skip) {
-                op->specs[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
-                snprintf(op->specs[i].message, sizeof(op->specs[i].message), "metadata log: %s",
-                         st_strerror(rc));
-            }
+        op_storage_failed(op, rc);
         srv_meta_unref(ax->next);
         free(ax);
         ctl_finish(c, op);
@@ -1159,20 +1166,7 @@ static void ctl_append(srv_controller *c, srv_ctl_op *op, kp_batch_builder *bb, 
     if (rc) {
         free(ax);
         srv_meta_unref(next);
-        for (int i = 0; i < op->nspecs; i++)
-            if (op->specs[i].error == 0 && !op->specs[i].skip)
-                spec_error(&op->specs[i], KP_ERR_KAFKA_STORAGE_ERROR, "metadata log append failed");
-        for (int i = 0; i < op->nscram; i++)
-            if (op->scram[i].error == 0) {
-                op->scram[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
-                op->scram[i].message = "metadata log append failed";
-            }
-        for (int i = 0; i < op->nquotas; i++)
-            if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
-                op->quotas[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
-                snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "metadata log append failed");
-            }
-        acl_change_failed(op->acls);
+        op_storage_failed(op, rc);
         ctl_finish(c, op);
     }
 }

@@ -18,7 +18,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "config.h"
 
 int srv_jwks_url_parse(const char *url, srv_jwks_url *u, char *err, size_t errlen)
 {
@@ -47,27 +39,28 @@ int srv_jwks_url_parse(const char *url, srv_jwks_url *u, char *err, size_t errle
             if (strncmp(path, "localhost/", 10) == 0)
                 path += 9;
             else if (*path != '/')
-                return fail(err, errlen, "'%.200s' names a remote host", url);
+                return srv_cfgk_fail(err, errlen, "'%.200s' names a remote host", url);
         }
         if (*path != '/' || strlen(path) >= sizeof(u->path))
-            return fail(err, errlen, "'%.200s' is not an absolute file path", url);
+            return srv_cfgk_fail(err, errlen, "'%.200s' is not an absolute file path", url);
         u->scheme = SRV_JWKS_FILE;
         snprintf(u->path, sizeof(u->path), "%s", path);
         return 0;
     }
     if (strncasecmp(url, "https://", 8) != 0)
-        return fail(err, errlen,
-                    "'%.200s': only https:// and file:// URLs are supported (keys fetched over plain http "
-                    "could be replaced by anyone on the path)",
-                    url);
+        return srv_cfgk_fail(
+            err, errlen,
+            "'%.200s': only https:// and file:// URLs are supported (keys fetched over plain http "
+            "could be replaced by anyone on the path)",
+            url);
     const char *h = url + 8, *end = h + strcspn(h, "/?#");
     if (strchr(h, '#') || (strchr(h, '@') && strchr(h, '@') < end))
-        return fail(err, errlen, "'%.200s': user info and fragments are not supported", url);
+        return srv_cfgk_fail(err, errlen, "'%.200s': user info and fragments are not supported", url);
     const char *hp_end = end, *port = NULL;
     if (*h == '[') {
         const char *rb = memchr(h, ']', (size_t)(end - h));
         if (!rb || (rb + 1 != end && rb[1] != ':'))
-            return fail(err, errlen, "'%.200s': bad IPv6 literal", url);
+            return srv_cfgk_fail(err, errlen, "'%.200s': bad IPv6 literal", url);
         if (rb + 1 != end)
             port = rb + 2;
         hp_end = rb;
@@ -81,12 +74,12 @@ int srv_jwks_url_parse(const char *url, srv_jwks_url *u, char *err, size_t errle
     }
     size_t hl = (size_t)(hp_end - h);
     if (hl == 0 || hl >= sizeof(u->host))
-        return fail(err, errlen, "'%.200s': no host or a host too long", url);
+        return srv_cfgk_fail(err, errlen, "'%.200s': no host or a host too long", url);
     memcpy(u->host, h, hl);
     if (port) {
         size_t pl = (size_t)(end - port);
         if (pl == 0 || pl > 5 || strspn(port, "0123456789") < pl || atoi(port) < 1 || atoi(port) > 65535)
-            return fail(err, errlen, "'%.200s': bad port", url);
+            return srv_cfgk_fail(err, errlen, "'%.200s': bad port", url);
         memcpy(u->port, port, pl);
     } else {
         memcpy(u->port, "443", 4);
@@ -98,10 +91,10 @@ int srv_jwks_url_parse(const char *url, srv_jwks_url *u, char *err, size_t errle
     else if (strlen(end) < sizeof(u->path))
         snprintf(u->path, sizeof(u->path), "%s", end);
     else
-        return fail(err, errlen, "'%.200s': path too long", url);
+        return srv_cfgk_fail(err, errlen, "'%.200s': path too long", url);
     for (const char *p = u->path; *p; p++)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return fail(err, errlen, "'%.200s': control or space characters in the path", url);
+            return srv_cfgk_fail(err, errlen, "'%.200s': control or space characters in the path", url);
     u->scheme = SRV_JWKS_HTTPS;
     return 0;
 }
@@ -118,17 +111,17 @@ static int read_file(const char *path, char **out, size_t *len, char *err, size_
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return srv_cfgk_fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
     char *buf = malloc(SRV_JWKS_MAX_BODY + 1);
     size_t n = buf ? fread(buf, 1, SRV_JWKS_MAX_BODY + 1, f) : 0;
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad || n > SRV_JWKS_MAX_BODY) {
         free(buf);
-        return fail(err, errlen, "cannot read %s: %s", path,
-                    !buf  ? "out of memory"
-                    : bad ? "read error"
-                          : "larger than 1 MiB");
+        return srv_cfgk_fail(err, errlen, "cannot read %s: %s", path,
+                             !buf  ? "out of memory"
+                             : bad ? "read error"
+                                   : "larger than 1 MiB");
     }
     *out = buf;
     *len = n;
@@ -148,7 +141,7 @@ static int dial(const srv_jwks_url *u, int64_t deadline, char *err, size_t errle
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
     int rc = getaddrinfo(u->host, u->port, &hints, &ai);
     if (rc != 0)
-        return fail(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(rc));
+        return srv_cfgk_fail(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(rc));
     int fd = -1;
     char why[160] = "no address";
     for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
@@ -175,7 +168,7 @@ static int dial(const srv_jwks_url *u, int64_t deadline, char *err, size_t errle
     }
     freeaddrinfo(ai);
     if (fd < 0)
-        return fail(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port, why);
+        return srv_cfgk_fail(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port, why);
     return fd;
 }
 
@@ -212,12 +205,13 @@ static int parse_answer(char *buf, size_t n, const srv_jwks_url *u, char **body,
             break;
         }
     if (n < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || !hend)
-        return fail(err, errlen, "https://%s:%s%s: not an HTTP/1.x answer", u->host, u->port, u->path);
+        return srv_cfgk_fail(err, errlen, "https://%s:%s%s: not an HTTP/1.x answer", u->host, u->port,
+                             u->path);
     int status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
     if (status != 200) {
         const char *le = memchr(buf, '\r', (size_t)(hend - buf) + 1);
-        return fail(err, errlen, "https://%s:%s%s answered '%.*s'", u->host, u->port, u->path,
-                    (int)((le ? le : hend) - buf > 100 ? 100 : (le ? le : hend) - buf), buf);
+        return srv_cfgk_fail(err, errlen, "https://%s:%s%s answered '%.*s'", u->host, u->port, u->path,
+                             (int)((le ? le : hend) - buf > 100 ? 100 : (le ? le : hend) - buf), buf);
     }
     /* Header names are matched line by line, without case. */
     long clen = -1;
@@ -227,16 +221,17 @@ static int parse_answer(char *buf, size_t n, const srv_jwks_url *u, char **body,
         if (hend - s >= 15 && strncasecmp(s, "Content-Length:", 15) == 0)
             clen = strtol(s + 15, NULL, 10);
         if (hend - s >= 18 && strncasecmp(s, "Transfer-Encoding:", 18) == 0)
-            return fail(err, errlen, "https://%s:%s%s: a Transfer-Encoding answer to an HTTP/1.0 request",
-                        u->host, u->port, u->path);
+            return srv_cfgk_fail(err, errlen,
+                                 "https://%s:%s%s: a Transfer-Encoding answer to an HTTP/1.0 request",
+                                 u->host, u->port, u->path);
     }
     size_t bl = n - (size_t)(hend + 4 - buf);
     if (clen >= 0 && (size_t)clen != bl)
-        return fail(err, errlen, "https://%s:%s%s: body of %zu bytes, Content-Length %ld", u->host, u->port,
-                    u->path, bl, clen);
+        return srv_cfgk_fail(err, errlen, "https://%s:%s%s: body of %zu bytes, Content-Length %ld", u->host,
+                             u->port, u->path, bl, clen);
     char *b = malloc(bl + 1);
     if (!b)
-        return fail(err, errlen, "out of memory");
+        return srv_cfgk_fail(err, errlen, "out of memory");
     memcpy(b, hend + 4, bl);
     *body = b;
     *len = bl;
@@ -253,7 +248,7 @@ static int https_get(const srv_jwks_url *u, const char *cafile, int timeout_ms, 
     SSL *ssl = NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
-        return fail(err, errlen, "cannot create a TLS context");
+        return srv_cfgk_fail(err, errlen, "cannot create a TLS context");
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     /* Servers often close without close_notify; a cut body is caught by
@@ -262,15 +257,15 @@ static int https_get(const srv_jwks_url *u, const char *cafile, int timeout_ms, 
     if (SSL_CTX_set_default_verify_paths(ctx) != 1 ||
         (cafile && SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1)) {
         ssl_why(why, sizeof(why));
-        fail(err, errlen, "cannot load trusted CAs%s%s: %s", cafile ? " from " : "", cafile ? cafile : "",
-             why);
+        srv_cfgk_fail(err, errlen, "cannot load trusted CAs%s%s: %s", cafile ? " from " : "",
+                      cafile ? cafile : "", why);
         goto out;
     }
     if ((fd = dial(u, deadline, err, errlen)) < 0)
         goto out;
     ssl = SSL_new(ctx);
     if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-        fail(err, errlen, "cannot create a TLS connection");
+        srv_cfgk_fail(err, errlen, "cannot create a TLS connection");
         goto out;
     }
     /* An IP literal is matched against the IP SANs, a name against the DNS ones. */
@@ -290,7 +285,7 @@ static int https_get(const srv_jwks_url *u, const char *cafile, int timeout_ms, 
                 snprintf(why, sizeof(why), "timed out");
             else
                 ssl_why(why, sizeof(why));
-            rc = fail(err, errlen, "TLS handshake with %s:%s failed: %s", u->host, u->port, why);
+            rc = srv_cfgk_fail(err, errlen, "TLS handshake with %s:%s failed: %s", u->host, u->port, why);
             goto out;
         }
     }
@@ -304,19 +299,21 @@ static int https_get(const srv_jwks_url *u, const char *cafile, int timeout_ms, 
         if (w > 0)
             off += w;
         else if (wait_io(ssl, fd, w, deadline) != 0) {
-            rc = fail(err, errlen, "https://%s:%s%s: cannot send the request", u->host, u->port, u->path);
+            rc = srv_cfgk_fail(err, errlen, "https://%s:%s%s: cannot send the request", u->host, u->port,
+                               u->path);
             goto out;
         }
     }
     /* Headers get 16 KiB on top of the body bound. */
     size_t cap = SRV_JWKS_MAX_BODY + 16384, n = 0;
     if (!(buf = malloc(cap + 1))) {
-        rc = fail(err, errlen, "out of memory");
+        rc = srv_cfgk_fail(err, errlen, "out of memory");
         goto out;
     }
     for (;;) {
         if (n == cap + 1) {
-            rc = fail(err, errlen, "https://%s:%s%s: answer larger than 1 MiB", u->host, u->port, u->path);
+            rc = srv_cfgk_fail(err, errlen, "https://%s:%s%s: answer larger than 1 MiB", u->host, u->port,
+                               u->path);
             goto out;
         }
         int r = SSL_read(ssl, buf + n, (int)(cap + 1 - n));
@@ -329,8 +326,8 @@ static int https_get(const srv_jwks_url *u, const char *cafile, int timeout_ms, 
             break; /* closed: the end of an HTTP/1.0 answer */
         int w = wait_io(ssl, fd, r, deadline);
         if (w != 0) {
-            rc = fail(err, errlen, "https://%s:%s%s: %s while reading the answer", u->host, u->port, u->path,
-                      w == -2 ? "timed out" : "connection error");
+            rc = srv_cfgk_fail(err, errlen, "https://%s:%s%s: %s while reading the answer", u->host, u->port,
+                               u->path, w == -2 ? "timed out" : "connection error");
             goto out;
         }
     }

@@ -18,11 +18,11 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "json.h"
 
 #define JWKS_MAX_KEYS  64
@@ -42,15 +42,6 @@ struct srv_jwks {
     jwk k[JWKS_MAX_KEYS];
     int n;
 };
-
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int b64val(char c)
 {
@@ -201,31 +192,31 @@ int srv_jwks_parse(const char *text, size_t len, srv_jwks **out, char *err, size
     if (!nodes || !ks) {
         free(nodes);
         free(ks);
-        return fail(err, errlen, "out of memory");
+        return srv_cfgk_fail(err, errlen, "out of memory");
     }
     srv_json d;
     char jerr[200];
     int rc = -1;
     if (srv_json_parse(&d, nodes, JWKS_MAX_KEYS * 16, JSON_MAX_DEPTH, text, len, jerr, sizeof(jerr)) != 0) {
-        fail(err, errlen, "JWKS is not valid JSON: %s", jerr);
+        srv_cfgk_fail(err, errlen, "JWKS is not valid JSON: %s", jerr);
         goto out;
     }
     int keys = srv_json_get(&d, 0, "keys", 4);
     if (keys < 0 || d.n[keys].type != SRV_JSON_ARR) {
-        fail(err, errlen, "JWKS has no \"keys\" array");
+        srv_cfgk_fail(err, errlen, "JWKS has no \"keys\" array");
         goto out;
     }
     int idx = 0;
     for (int o = d.n[keys].first; o >= 0; o = d.n[o].next, idx++) {
         if (d.n[o].type != SRV_JSON_OBJ) {
-            fail(err, errlen, "JWKS key %d is not a JSON object", idx);
+            srv_cfgk_fail(err, errlen, "JWKS key %d is not a JSON object", idx);
             goto out;
         }
         char kty[8] = "", use[8] = "";
         size_t l;
         int v = srv_json_get(&d, o, "kty", 3);
         if (v < 0 || srv_json_str(&d, v, kty, sizeof(kty) - 1, &l) != 0) {
-            fail(err, errlen, "JWKS key %d has no usable \"kty\"", idx);
+            srv_cfgk_fail(err, errlen, "JWKS key %d has no usable \"kty\"", idx);
             goto out;
         }
         kty[l] = '\0';
@@ -237,22 +228,22 @@ int srv_jwks_parse(const char *text, size_t len, srv_jwks **out, char *err, size
         if (!is_ec && strcmp(kty, "RSA") != 0)
             continue; /* "oct" and "OKP" keys verify nothing Kafka's validator accepts */
         if (ks->n == JWKS_MAX_KEYS) {
-            fail(err, errlen, "JWKS has more than %d keys", JWKS_MAX_KEYS);
+            srv_cfgk_fail(err, errlen, "JWKS has more than %d keys", JWKS_MAX_KEYS);
             goto out;
         }
         jwk *k = &ks->k[ks->n];
         k->kty_ec = is_ec;
         k->key = is_ec ? ec_key(&d, o, &k->ec_bits) : rsa_key(&d, o);
         if (!k->key) {
-            fail(err, errlen, "JWKS key %d: malformed %s public key", idx, kty);
+            srv_cfgk_fail(err, errlen, "JWKS key %d: malformed %s public key", idx, kty);
             goto out;
         }
         v = srv_json_get(&d, o, "kid", 3);
         if (v >= 0) {
             if (srv_json_str(&d, v, k->kid, sizeof(k->kid), &k->kid_len) != 0) {
                 EVP_PKEY_free(k->key);
-                fail(err, errlen, "JWKS key %d: \"kid\" is not a string of at most %zu bytes", idx,
-                     sizeof(k->kid));
+                srv_cfgk_fail(err, errlen, "JWKS key %d: \"kid\" is not a string of at most %zu bytes", idx,
+                              sizeof(k->kid));
                 goto out;
             }
             k->has_kid = 1;
@@ -260,7 +251,7 @@ int srv_jwks_parse(const char *text, size_t len, srv_jwks **out, char *err, size
         ks->n++;
     }
     if (ks->n == 0) {
-        fail(err, errlen, "JWKS holds no RSA or EC signature key");
+        srv_cfgk_fail(err, errlen, "JWKS holds no RSA or EC signature key");
         goto out;
     }
     *out = ks;
@@ -359,57 +350,58 @@ static int date_claim(const srv_json *d, const char *name, int64_t *ms)
 static int check_claims(const srv_json *d, const srv_jwt_rules *r, srv_jwt_claims *out, char *why, size_t wl)
 {
     if (d->n[0].type != SRV_JSON_OBJ)
-        return fail(why, wl, "the JWT claims are not a JSON object");
+        return srv_cfgk_fail(why, wl, "the JWT claims are not a JSON object");
     int64_t exp = 0, iat = 0, nbf = 0, skew = r->skew_s * 1000;
     int has_exp = date_claim(d, "exp", &exp), has_iat = date_claim(d, "iat", &iat),
         has_nbf = date_claim(d, "nbf", &nbf);
     if (has_exp < 0 || has_iat < 0 || has_nbf < 0)
-        return fail(why, wl, "exp, iat or nbf is not a NumericDate");
+        return srv_cfgk_fail(why, wl, "exp, iat or nbf is not a NumericDate");
     if (!has_exp)
-        return fail(why, wl, "no Expiration Time (exp) claim present");
+        return srv_cfgk_fail(why, wl, "no Expiration Time (exp) claim present");
     if (!has_iat)
-        return fail(why, wl, "no Issued At (iat) claim present");
+        return srv_cfgk_fail(why, wl, "no Issued At (iat) claim present");
     if (r->now_ms - skew >= exp)
-        return fail(why, wl, "the JWT is no longer valid: exp %lld s, now %lld s (skew %lld s)",
-                    (long long)(exp / 1000), (long long)(r->now_ms / 1000), (long long)r->skew_s);
+        return srv_cfgk_fail(why, wl, "the JWT is no longer valid: exp %lld s, now %lld s (skew %lld s)",
+                             (long long)(exp / 1000), (long long)(r->now_ms / 1000), (long long)r->skew_s);
     if (has_nbf && r->now_ms + skew < nbf)
-        return fail(why, wl, "the JWT is not yet valid: nbf %lld s, now %lld s (skew %lld s)",
-                    (long long)(nbf / 1000), (long long)(r->now_ms / 1000), (long long)r->skew_s);
+        return srv_cfgk_fail(why, wl, "the JWT is not yet valid: nbf %lld s, now %lld s (skew %lld s)",
+                             (long long)(nbf / 1000), (long long)(r->now_ms / 1000), (long long)r->skew_s);
     if (r->issuer) {
         int v = srv_json_get(d, 0, "iss", 3);
         char iss[512];
         size_t il;
         if (v < 0)
-            return fail(why, wl, "no Issuer (iss) claim present");
+            return srv_cfgk_fail(why, wl, "no Issuer (iss) claim present");
         if (srv_json_str(d, v, iss, sizeof(iss), &il) != 0 || il != strlen(r->issuer) ||
             memcmp(iss, r->issuer, il) != 0)
-            return fail(why, wl, "Issuer (iss) claim does not match the expected issuer %s", r->issuer);
+            return srv_cfgk_fail(why, wl, "Issuer (iss) claim does not match the expected issuer %s",
+                                 r->issuer);
     }
     /* jose4j's default: without expected audiences a token naming any
      * audience is refused; one without aud passes. */
     int av = srv_json_get(d, 0, "aud", 3);
     if (av >= 0 && r->n_audiences == 0)
-        return fail(why, wl,
-                    "Audience (aud) claim present but no sasl.oauthbearer.expected.audience configured");
+        return srv_cfgk_fail(
+            why, wl, "Audience (aud) claim present but no sasl.oauthbearer.expected.audience configured");
     if (r->n_audiences > 0) {
         int v = av, match = 0;
         if (v < 0)
-            return fail(why, wl, "no Audience (aud) claim present");
+            return srv_cfgk_fail(why, wl, "no Audience (aud) claim present");
         int first = d->n[v].type == SRV_JSON_ARR ? d->n[v].first : v;
         for (int e = first; e >= 0 && !match; e = d->n[v].type == SRV_JSON_ARR ? d->n[e].next : -1) {
             char aud[512];
             size_t al;
             if (srv_json_str(d, e, aud, sizeof(aud), &al) != 0)
-                return fail(why, wl, "Audience (aud) claim is not a string or an array of strings");
+                return srv_cfgk_fail(why, wl, "Audience (aud) claim is not a string or an array of strings");
             for (int i = 0; i < r->n_audiences && !match; i++)
                 match = al == strlen(r->audiences[i]) && memcmp(aud, r->audiences[i], al) == 0;
         }
         if (!match)
-            return fail(why, wl, "Audience (aud) claim does not contain an expected audience");
+            return srv_cfgk_fail(why, wl, "Audience (aud) claim does not contain an expected audience");
     }
     int v = srv_json_get(d, 0, r->sub_claim, strlen(r->sub_claim));
     if (v < 0 || srv_json_str(d, v, out->sub, sizeof(out->sub) - 1, &out->sub_len) != 0)
-        return fail(why, wl, "no usable subject claim '%s' (a string)", r->sub_claim);
+        return srv_cfgk_fail(why, wl, "no usable subject claim '%s' (a string)", r->sub_claim);
     /* Kafka trims the subject as Java's String.trim() does (bytes <= 0x20). */
     size_t b = 0, e = out->sub_len;
     while (b < e && (unsigned char)out->sub[b] <= 0x20)
@@ -417,7 +409,7 @@ static int check_claims(const srv_json *d, const srv_jwt_rules *r, srv_jwt_claim
     while (e > b && (unsigned char)out->sub[e - 1] <= 0x20)
         e--;
     if (b == e)
-        return fail(why, wl, "subject claim '%s' is empty", r->sub_claim);
+        return srv_cfgk_fail(why, wl, "subject claim '%s' is empty", r->sub_claim);
     memmove(out->sub, out->sub + b, e - b);
     out->sub_len = e - b;
     out->sub[out->sub_len] = '\0';
@@ -435,7 +427,7 @@ static int check_claims(const srv_json *d, const srv_jwt_rules *r, srv_jwt_claim
             if (o && o + 1 < sizeof(out->scope))
                 out->scope[o++] = ' ';
             if (srv_json_str(d, e, out->scope + o, sizeof(out->scope) - 1 - o, &l) != 0)
-                return fail(why, wl, "scope claim '%s' is too long", r->scope_claim);
+                return srv_cfgk_fail(why, wl, "scope claim '%s' is too long", r->scope_claim);
             o += l;
         }
         out->scope[o] = '\0';
@@ -447,11 +439,12 @@ int srv_jwt_validate(const srv_jwks *keys, const char *tok, size_t len, const sr
                      srv_jwt_claims *out, char *why, size_t wl)
 {
     if (len > SRV_JWT_MAX_LEN)
-        return fail(why, wl, "the JWT is %zu bytes, more than %d", len, SRV_JWT_MAX_LEN);
+        return srv_cfgk_fail(why, wl, "the JWT is %zu bytes, more than %d", len, SRV_JWT_MAX_LEN);
     const char *d1 = memchr(tok, '.', len);
     const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
     if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
-        return fail(why, wl, "malformed JWT: expected three sections (header, payload, and signature)");
+        return srv_cfgk_fail(why, wl,
+                             "malformed JWT: expected three sections (header, payload, and signature)");
     size_t hl, pl, sl;
     uint8_t *hdr = section(tok, (size_t)(d1 - tok), &hl);
     uint8_t *pay = section(d1 + 1, (size_t)(d2 - d1 - 1), &pl);
@@ -461,24 +454,24 @@ int srv_jwt_validate(const srv_jwks *keys, const char *tok, size_t len, const sr
     srv_json d;
     char jerr[200];
     if (!nodes) {
-        fail(why, wl, "out of memory");
+        srv_cfgk_fail(why, wl, "out of memory");
         goto out;
     }
     if (!hdr || !pay || !sig) {
-        fail(why, wl, "malformed JWT: a section is not base64url");
+        srv_cfgk_fail(why, wl, "malformed JWT: a section is not base64url");
         goto out;
     }
     if (srv_json_parse(&d, nodes, JSON_MAX_NODES, JSON_MAX_DEPTH, (const char *)hdr, hl, jerr,
                        sizeof(jerr)) != 0 ||
         d.n[0].type != SRV_JSON_OBJ) {
-        fail(why, wl, "malformed JWT header: %s", d.count ? jerr : "not an object");
+        srv_cfgk_fail(why, wl, "malformed JWT header: %s", d.count ? jerr : "not an object");
         goto out;
     }
     char name[16];
     size_t nl;
     int v = srv_json_get(&d, 0, "alg", 3);
     if (v < 0 || srv_json_str(&d, v, name, sizeof(name) - 1, &nl) != 0) {
-        fail(why, wl, "JWT header has no usable \"alg\"");
+        srv_cfgk_fail(why, wl, "JWT header has no usable \"alg\"");
         goto out;
     }
     name[nl] = '\0';
@@ -487,19 +480,19 @@ int srv_jwt_validate(const srv_jwks *keys, const char *tok, size_t len, const sr
         if (strcmp(ALGS[i].name, name) == 0)
             a = &ALGS[i];
     if (!a) {
-        fail(why, wl, "JWT algorithm '%s' is not allowed (RS256/384/512, PS256/384/512, ES256/384/512)",
-             name);
+        srv_cfgk_fail(
+            why, wl, "JWT algorithm '%s' is not allowed (RS256/384/512, PS256/384/512, ES256/384/512)", name);
         goto out;
     }
     if (srv_json_get(&d, 0, "crit", 4) >= 0) {
-        fail(why, wl, "JWT header has critical extensions this broker does not understand");
+        srv_cfgk_fail(why, wl, "JWT header has critical extensions this broker does not understand");
         goto out;
     }
     char kid[128];
     size_t kl = 0;
     v = srv_json_get(&d, 0, "kid", 3);
     if (v >= 0 && srv_json_str(&d, v, kid, sizeof(kid), &kl) != 0) {
-        fail(why, wl, "JWT header \"kid\" is not a string of at most %zu bytes", sizeof(kid));
+        srv_cfgk_fail(why, wl, "JWT header \"kid\" is not a string of at most %zu bytes", sizeof(kid));
         goto out;
     }
     int tried = 0, good = 0;
@@ -514,18 +507,19 @@ int srv_jwt_validate(const srv_jwks *keys, const char *tok, size_t len, const sr
     }
     if (!tried) {
         if (v >= 0)
-            fail(why, wl, "no %s key with kid '%.*s' in the JWKS", a->ec ? "EC" : "RSA", (int)kl, kid);
+            srv_cfgk_fail(why, wl, "no %s key with kid '%.*s' in the JWKS", a->ec ? "EC" : "RSA", (int)kl,
+                          kid);
         else
-            fail(why, wl, "no %s key in the JWKS for a JWT without kid", a->ec ? "EC" : "RSA");
+            srv_cfgk_fail(why, wl, "no %s key in the JWKS for a JWT without kid", a->ec ? "EC" : "RSA");
         goto out;
     }
     if (!good) {
-        fail(why, wl, "JWS signature (%s) is invalid", a->name);
+        srv_cfgk_fail(why, wl, "JWS signature (%s) is invalid", a->name);
         goto out;
     }
     if (srv_json_parse(&d, nodes, JSON_MAX_NODES, JSON_MAX_DEPTH, (const char *)pay, pl, jerr,
                        sizeof(jerr)) != 0) {
-        fail(why, wl, "malformed JWT claims: %s", jerr);
+        srv_cfgk_fail(why, wl, "malformed JWT claims: %s", jerr);
         goto out;
     }
     rc = check_claims(&d, r, out, why, wl);

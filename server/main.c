@@ -27,7 +27,6 @@
 #include "handlers/dispatch.h"
 #include "logging.h"
 #include "metrics_http.h"
-#include "config_keys.h"
 #include "controller.h"
 #include "partition.h"
 #include "oauth.h"

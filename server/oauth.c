@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config_keys.h"
+#include "config.h"
 #include "jwks_fetch.h"
 #include "jwt.h"
 #include "logging.h"
@@ -82,15 +81,6 @@ struct srv_oauth {
     int64_t skew_s;
 };
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* listener.name.<l>.oauthbearer.<key>, then listener.name.<l>.<key>, then
  * <key>: Kafka's order for a mechanism's settings. */
 static const char *setting(const srv_config *cfg, const char *listener, const char *key)
@@ -109,8 +99,8 @@ static int check_jaas(const char *j, char *err, size_t errlen, const char *liste
         j++;
     size_t ml = sizeof(OAUTH_MODULE) - 1;
     if (strncmp(j, OAUTH_MODULE, ml) != 0 || (j[ml] != ' ' && j[ml] != '\t' && j[ml] != '\n'))
-        return fail(err, errlen, "listener %s: oauthbearer.sasl.jaas.config must name %s", listener,
-                    OAUTH_MODULE);
+        return srv_cfgk_fail(err, errlen, "listener %s: oauthbearer.sasl.jaas.config must name %s", listener,
+                             OAUTH_MODULE);
     const char *f = j + ml;
     while (*f == ' ' || *f == '\t' || *f == '\n' || *f == '\r')
         f++;
@@ -124,7 +114,7 @@ static int check_jaas(const char *j, char *err, size_t errlen, const char *liste
     while (end > j && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
         end--;
     if (!ok || end == j || end[-1] != ';')
-        return fail(
+        return srv_cfgk_fail(
             err, errlen,
             "listener %s: oauthbearer.sasl.jaas.config must be '%s required ...;' (a control flag and "
             "a final ';')",
@@ -306,8 +296,8 @@ static int load_ms(const srv_config *cfg, const char *ln, const char *key, int64
     const char *v = setting(cfg, ln, key);
     *out = dflt;
     if (v && *v && (srv_cfgk_parse_i64(v, out) != 0 || *out <= 0 || *out > INT64_C(1) << 40))
-        return fail(err, errlen, "listener %s: %s '%.40s' is not a positive number of milliseconds", ln, key,
-                    v);
+        return srv_cfgk_fail(err, errlen, "listener %s: %s '%.40s' is not a positive number of milliseconds",
+                             ln, key, v);
     return 0;
 }
 
@@ -318,14 +308,14 @@ static int load_keys(srv_oauth *o, const srv_config *cfg, const char *ln, char *
     snprintf(o->listener, sizeof(o->listener), "%s", ln);
     const char *url = setting(cfg, ln, "sasl.oauthbearer.jwks.endpoint.url");
     if (!url || !*url)
-        return fail(
+        return srv_cfgk_fail(
             err, errlen,
             "listener %s: OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (an https:// or file:// "
             "URL)",
             ln);
     char uerr[300];
     if (srv_jwks_url_parse(url, &o->url, uerr, sizeof(uerr)) != 0)
-        return fail(err, errlen, "listener %s: sasl.oauthbearer.jwks.endpoint.url %s", ln, uerr);
+        return srv_cfgk_fail(err, errlen, "listener %s: sasl.oauthbearer.jwks.endpoint.url %s", ln, uerr);
     if (load_ms(cfg, ln, "sasl.oauthbearer.jwks.endpoint.refresh.ms", 3600000, &o->refresh_ms, err, errlen) ||
         load_ms(cfg, ln, "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", 100, &o->backoff_ms, err,
                 errlen) ||
@@ -335,24 +325,26 @@ static int load_keys(srv_oauth *o, const srv_config *cfg, const char *ln, char *
     const char *ca = setting(cfg, ln, SRV_OAUTH_CA_KEY);
     if (ca && *ca) {
         if (strlen(ca) >= sizeof(o->cafile))
-            return fail(err, errlen, "listener %s: %s too long", ln, SRV_OAUTH_CA_KEY);
+            return srv_cfgk_fail(err, errlen, "listener %s: %s too long", ln, SRV_OAUTH_CA_KEY);
         snprintf(o->cafile, sizeof(o->cafile), "%s", ca);
     }
     char ferr[400];
     if (refresh_retrying(o, 1, ferr, sizeof(ferr)) < 0)
-        return fail(err, errlen,
-                    "listener %s: sasl.oauthbearer.jwks.endpoint.url: no usable JWKS at start: %s", ln, ferr);
+        return srv_cfgk_fail(err, errlen,
+                             "listener %s: sasl.oauthbearer.jwks.endpoint.url: no usable JWKS at start: %s",
+                             ln, ferr);
     if (pipe2(o->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         o->wake[0] = o->wake[1] = -1;
-        return fail(err, errlen, "listener %s: cannot create the JWKS refresher's pipe: %s", ln,
-                    strerror(errno));
+        return srv_cfgk_fail(err, errlen, "listener %s: cannot create the JWKS refresher's pipe: %s", ln,
+                             strerror(errno));
     }
     /* The refresher blocks in poll(); only shards' writes must not block. */
     int fl = fcntl(o->wake[0], F_GETFL);
     fcntl(o->wake[0], F_SETFL, fl & ~O_NONBLOCK);
     int rc = pthread_create(&o->thread, NULL, refresher, o);
     if (rc != 0)
-        return fail(err, errlen, "listener %s: cannot start the JWKS refresher: %s", ln, strerror(rc));
+        return srv_cfgk_fail(err, errlen, "listener %s: cannot start the JWKS refresher: %s", ln,
+                             strerror(rc));
     o->running = 1;
     return 0;
 }
@@ -391,15 +383,15 @@ int srv_oauth_load(const srv_config *cfg, const char *ln, srv_oauth **out, char 
     *out = NULL;
     const char *jaas = srv_config_sec(cfg, ln, "oauthbearer.sasl.jaas.config");
     if (!jaas)
-        return fail(err, errlen,
-                    "listener %s: no JAAS configuration for mechanism OAUTHBEARER: set "
-                    "listener.name.%s.oauthbearer.sasl.jaas.config=%s required ;",
-                    ln, ln, OAUTH_MODULE);
+        return srv_cfgk_fail(err, errlen,
+                             "listener %s: no JAAS configuration for mechanism OAUTHBEARER: set "
+                             "listener.name.%s.oauthbearer.sasl.jaas.config=%s required ;",
+                             ln, ln, OAUTH_MODULE);
     if (check_jaas(jaas, err, errlen, ln) != 0)
         return -1;
     const char *cb = srv_config_sec(cfg, ln, "oauthbearer.sasl.server.callback.handler.class");
     if (!cb || strcmp(cb, OAUTH_VALIDATOR) != 0)
-        return fail(
+        return srv_cfgk_fail(
             err, errlen,
             "listener %s: OAUTHBEARER needs listener.name.%s.oauthbearer.sasl.server.callback.handler.class"
             "=%s (%s); Kafka's default, the unsecured validator that accepts unsigned tokens, is not "
@@ -408,7 +400,7 @@ int srv_oauth_load(const srv_config *cfg, const char *ln, srv_oauth **out, char 
     srv_oauth *o = calloc(1, sizeof(*o));
     if (!o || !(o->hazards = calloc(HAZARDS, sizeof(hazard)))) {
         free(o);
-        return fail(err, errlen, "out of memory");
+        return srv_cfgk_fail(err, errlen, "out of memory");
     }
     if (load_keys(o, cfg, ln, err, errlen) != 0) {
         srv_oauth_free(o);
@@ -421,11 +413,12 @@ int srv_oauth_load(const srv_config *cfg, const char *ln, srv_oauth **out, char 
         while (srv_cfgk_list_next(&it, item, sizeof(item))) {
             if (o->n_aud == MAX_AUDIENCES) {
                 srv_oauth_free(o);
-                return fail(err, errlen, "listener %s: more than %d expected audiences", ln, MAX_AUDIENCES);
+                return srv_cfgk_fail(err, errlen, "listener %s: more than %d expected audiences", ln,
+                                     MAX_AUDIENCES);
             }
             if (!(o->aud_store[o->n_aud++] = strdup(item))) {
                 srv_oauth_free(o);
-                return fail(err, errlen, "out of memory");
+                return srv_cfgk_fail(err, errlen, "out of memory");
             }
         }
     }
@@ -442,9 +435,9 @@ int srv_oauth_load(const srv_config *cfg, const char *ln, srv_oauth **out, char 
     o->skew_s = 30; /* Kafka's default */
     if (skew && (srv_cfgk_parse_i64(skew, &o->skew_s) != 0 || o->skew_s < 0 || o->skew_s > 86400 * 365)) {
         srv_oauth_free(o);
-        return fail(err, errlen,
-                    "listener %s: sasl.oauthbearer.clock.skew.seconds '%.40s' is not a number of seconds", ln,
-                    skew);
+        return srv_cfgk_fail(
+            err, errlen,
+            "listener %s: sasl.oauthbearer.clock.skew.seconds '%.40s' is not a number of seconds", ln, skew);
     }
     *out = o;
     return 0;
@@ -476,7 +469,7 @@ static int parse_initial(const uint8_t *m, size_t len, initial *in, char *why, s
     size_t i = 0;
     memset(in, 0, sizeof(*in));
     if (len < 2 || m[0] != 'n' || m[1] != ',')
-        return fail(why, wl, "client response does not start with the gs2 header 'n,'");
+        return srv_cfgk_fail(why, wl, "client response does not start with the gs2 header 'n,'");
     i = 2;
     if (i + 1 < len && m[i] == 'a' && m[i + 1] == '=') {
         i += 2;
@@ -489,24 +482,24 @@ static int parse_initial(const uint8_t *m, size_t len, initial *in, char *why, s
                 else if (i + 2 < len && m[i + 1] == '3' && (m[i + 2] == 'D' || m[i + 2] == 'd'))
                     c = '=';
                 else
-                    return fail(why, wl, "bad escape in the authorization id");
+                    return srv_cfgk_fail(why, wl, "bad escape in the authorization id");
                 i += 2;
             } else if (c == 0 || c > 0x7f) {
-                return fail(why, wl, "bad character in the authorization id");
+                return srv_cfgk_fail(why, wl, "bad character in the authorization id");
             }
             if (in->authzid_len == sizeof(in->authzid))
-                return fail(why, wl, "authorization id too long");
+                return srv_cfgk_fail(why, wl, "authorization id too long");
             in->authzid[in->authzid_len++] = (char)c;
             i++;
         }
         if (i == start)
-            return fail(why, wl, "empty authorization id");
+            return srv_cfgk_fail(why, wl, "empty authorization id");
     }
     if (i >= len || m[i] != ',')
-        return fail(why, wl, "gs2 header does not end with ','");
+        return srv_cfgk_fail(why, wl, "gs2 header does not end with ','");
     i++;
     if (i >= len || m[i] != 0x01)
-        return fail(why, wl, "no %%x01 after the gs2 header");
+        return srv_cfgk_fail(why, wl, "no %%x01 after the gs2 header");
     i++;
     int nkv = 0;
     while (i < len && m[i] != 0x01) {
@@ -515,32 +508,32 @@ static int parse_initial(const uint8_t *m, size_t len, initial *in, char *why, s
             i++;
         size_t kl = i - k;
         if (kl == 0 || i >= len || m[i] != '=')
-            return fail(why, wl, "bad key in the client response");
+            return srv_cfgk_fail(why, wl, "bad key in the client response");
         i++;
         size_t v = i;
         while (i < len && is_value_char(m[i]))
             i++;
         if (i == v || i >= len || m[i] != 0x01)
-            return fail(why, wl, "bad value in the client response");
+            return srv_cfgk_fail(why, wl, "bad value in the client response");
         if (++nkv > 64)
-            return fail(why, wl, "more than 64 key/value pairs");
+            return srv_cfgk_fail(why, wl, "more than 64 key/value pairs");
         if (kl == 4 && memcmp(m + k, "auth", 4) == 0) {
             /* <scheme> SP+ <token>, scheme \w+ compared without case */
             size_t p = v, end = i;
             while (p < end && (is_alpha(m[p]) || (m[p] >= '0' && m[p] <= '9') || m[p] == '_'))
                 p++;
             if (p == v)
-                return fail(why, wl, "invalid 'auth' format in the client response");
+                return srv_cfgk_fail(why, wl, "invalid 'auth' format in the client response");
             if (p - v != 6 || strncasecmp((const char *)m + v, "Bearer", 6) != 0) {
-                fail(why, wl, "invalid scheme '%.*s' in the client response (not Bearer)",
-                     (int)(p - v > 40 ? 40 : p - v), (const char *)m + v);
+                srv_cfgk_fail(why, wl, "invalid scheme '%.*s' in the client response (not Bearer)",
+                              (int)(p - v > 40 ? 40 : p - v), (const char *)m + v);
                 return -2;
             }
             size_t sp = p;
             while (p < end && m[p] == ' ')
                 p++;
             if (p == sp)
-                return fail(why, wl, "no space after Bearer");
+                return srv_cfgk_fail(why, wl, "no space after Bearer");
             /* RFC 6750 b64token: [-._~+/A-Za-z0-9]+ =* */
             size_t t = p;
             while (p < end &&
@@ -550,16 +543,16 @@ static int parse_initial(const uint8_t *m, size_t len, initial *in, char *why, s
             while (p < end && m[p] == '=')
                 p++;
             if (p != end || body == 0)
-                return fail(why, wl, "invalid 'auth' format in the client response");
+                return srv_cfgk_fail(why, wl, "invalid 'auth' format in the client response");
             in->token = m + t;
             in->token_len = end - t;
         }
         i++; /* the %x01 after the pair; other keys are extensions, all accepted */
     }
     if (i + 1 != len)
-        return fail(why, wl, "client response does not end with %%x01%%x01");
+        return srv_cfgk_fail(why, wl, "client response does not end with %%x01%%x01");
     if (!in->token)
-        return fail(why, wl, "'auth' not specified in the client response");
+        return srv_cfgk_fail(why, wl, "'auth' not specified in the client response");
     return 0;
 }
 

@@ -12,10 +12,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "config.h"
 
 #define PLAIN_MODULE "org.apache.kafka.common.security.plain.PlainLoginModule"
 
@@ -29,15 +30,6 @@ struct srv_plain_users {
     plain_user *u;
     int n, cap;
 };
-
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 typedef struct lexer {
     const char *p, *end;
@@ -126,26 +118,27 @@ int srv_jaas_parse_plain(const char *text, size_t len, srv_plain_users **out, ch
     const char *s;
     size_t n = word(&lx, &s);
     if (n == 0)
-        return fail(err, errlen, "JAAS config entry is empty: expected '%s required ...;'", PLAIN_MODULE);
+        return srv_cfgk_fail(err, errlen, "JAAS config entry is empty: expected '%s required ...;'",
+                             PLAIN_MODULE);
     if (n != sizeof(PLAIN_MODULE) - 1 || memcmp(s, PLAIN_MODULE, n) != 0)
-        return fail(err, errlen, "JAAS config: login module '%.*s' is not %s", (int)(n > 100 ? 100 : n), s,
-                    PLAIN_MODULE);
+        return srv_cfgk_fail(err, errlen, "JAAS config: login module '%.*s' is not %s",
+                             (int)(n > 100 ? 100 : n), s, PLAIN_MODULE);
     n = word(&lx, &s);
     static const char *const flags[] = {"required", "requisite", "sufficient", "optional", NULL};
     int ok = 0;
     for (const char *const *f = flags; *f && !ok; f++)
         ok = n == strlen(*f) && strncasecmp(s, *f, n) == 0;
     if (!ok)
-        return fail(err, errlen,
-                    "JAAS config: invalid control flag '%.*s' (required, requisite, sufficient, "
-                    "optional)",
-                    (int)(n > 40 ? 40 : n), s);
+        return srv_cfgk_fail(err, errlen,
+                             "JAAS config: invalid control flag '%.*s' (required, requisite, sufficient, "
+                             "optional)",
+                             (int)(n > 40 ? 40 : n), s);
     srv_plain_users *t = calloc(1, sizeof(*t));
     char *val = malloc(len + 1);
     if (!t || !val) {
         free(t);
         free(val);
-        return fail(err, errlen, "out of memory");
+        return srv_cfgk_fail(err, errlen, "out of memory");
     }
     int terminated = 0;
     for (;;) {
@@ -161,26 +154,27 @@ int srv_jaas_parse_plain(const char *text, size_t len, srv_plain_users **out, ch
         size_t kl = word(&lx, &k);
         skip_ws(&lx);
         if (kl == 0 || lx.p >= lx.end || *lx.p != '=') {
-            fail(err, errlen, "JAAS config: expected key=value near '%.*s'", (int)(kl > 40 ? 40 : kl), k);
+            srv_cfgk_fail(err, errlen, "JAAS config: expected key=value near '%.*s'",
+                          (int)(kl > 40 ? 40 : kl), k);
             goto bad;
         }
         lx.p++;
         size_t vl;
         if (value(&lx, val, len + 1, &vl) != 0) {
-            fail(err, errlen, "JAAS config: value not specified or unterminated for key '%.*s'",
-                 (int)(kl > 60 ? 60 : kl), k);
+            srv_cfgk_fail(err, errlen, "JAAS config: value not specified or unterminated for key '%.*s'",
+                          (int)(kl > 60 ? 60 : kl), k);
             goto bad;
         }
         if (kl > 5 && memcmp(k, "user_", 5) == 0 && add_user(t, k + 5, kl - 5, val, vl) != 0) {
-            fail(err, errlen, "out of memory");
+            srv_cfgk_fail(err, errlen, "out of memory");
             goto bad;
         }
     }
     skip_ws(&lx);
     if (!terminated || lx.p != lx.end) {
-        fail(err, errlen,
-             terminated ? "JAAS config: more than one login module entry"
-                        : "JAAS config entry does not end with ';'");
+        srv_cfgk_fail(err, errlen,
+                      terminated ? "JAAS config: more than one login module entry"
+                                 : "JAAS config entry does not end with ';'");
         goto bad;
     }
     free(val);
