@@ -378,10 +378,18 @@ static int dominated(const srv_acl_set *set, const srv_acl *allowed, kp_str prin
     return 0;
 }
 
+/* Kafka's authorizeByResourceType (DefaultResourceTypeBasedAuthorization)
+ * first asks about one literal resource of the type named "hardcode": a
+ * super user passes there, and with allow.everyone.if.no.acl.found so does
+ * anyone when no binding covers that name. Asking about the same name keeps
+ * the same answers (including for a resource really named so). */
+static const char KAFKA_TYPE_PROBE_NAME[] = "hardcode";
+
 int srv_authz_check_any(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str principal, kp_str host,
                         int op, int rtype)
 {
-    if (srv_authz_check(cfg, set, principal, host, op, rtype, kp_str_c("hardcode")))
+    kp_str probe = {KAFKA_TYPE_PROBE_NAME, (int32_t)(sizeof(KAFKA_TYPE_PROBE_NAME) - 1)};
+    if (srv_authz_check(cfg, set, principal, host, op, rtype, probe))
         return 1;
     if (!set)
         return 0;

@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "kb_test.h"
 #include "quota.h"
+#include "sstr.h"
 #include "throttle.h"
 #include "throttle_conn.h"
 
@@ -176,8 +177,7 @@ static void test_records(void)
         memset(&e, 0, sizeof(e));
         e.present = q->e[i].present;
         for (int t = 0; t < SRV_QE_NTYPES; t++)
-            e.name[t] =
-                q->e[i].name[t] ? (kp_str){q->e[i].name[t], (int32_t)strlen(q->e[i].name[t])} : KP_STR_NULL;
+            e.name[t] = q->e[i].name[t] ? srv_s(q->e[i].name[t]) : KP_STR_NULL;
         kp_writer kw, vw;
         kp_writer_init(&kw, 64);
         kp_writer_init(&vw, 64);
