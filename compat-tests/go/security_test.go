@@ -236,6 +236,10 @@ func (x *xdgSCRAM) Done() bool                            { return x.conv.Done()
 func secSaramaConfig(c secCell) (*sarama.Config, error) {
 	sc := saramaConfig()
 	sc.Metadata.AllowAutoTopicCreation = true
+	// The topic is created by the first produce: a loaded Kafka takes more than sarama's default
+	// 3 x 100 ms to give it a leader.
+	sc.Producer.Retry.Max, sc.Producer.Retry.Backoff = 15, 300*time.Millisecond
+	sc.Metadata.Retry.Max, sc.Metadata.Retry.Backoff = 15, 300*time.Millisecond
 	cfg, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
@@ -313,6 +317,10 @@ func secSarama(c secCell) error {
 	}
 	err = p.SendMessages(msgs)
 	_ = p.Close()
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) && len(perrs) > 0 {
+		return fmt.Errorf("produce: %w (first: %v)", err, perrs[0].Err)
+	}
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}

@@ -65,7 +65,16 @@ async function kafkajs (listener, mech) {
   const admin = kafka.admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    // Kafka answers CreateTopics before its broker knows the topic; KafkaJS's own waitForLeaders gives up on
+    // the UNKNOWN_TOPIC_OR_PARTITION seen meanwhile, so wait here (bounded).
+    const end = Date.now() + 20000
+    for (;;) {
+      const p = await admin.fetchTopicMetadata({ topics: [topic] }).then(m => m.topics[0]?.partitions, () => null)
+      if (p?.length === 1 && p[0].leader >= 0) break
+      if (Date.now() > end) throw new Error(`no leader for ${topic}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
   } finally { await admin.disconnect() }
   const producer = kafka.producer()
   await producer.connect()
