@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -105,9 +104,9 @@ def resolve_classpath(log=sys.stderr, pom=POM):
 
 
 def _free_port(host):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    from ports import free_port
+
+    return free_port(host)
 
 
 def _cluster_id():

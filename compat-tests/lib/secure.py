@@ -25,9 +25,9 @@ KS_PASS = "ks-pass"
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    from ports import free_port as pick
+
+    return pick(HOST)
 
 
 def openssl(*args, cwd):

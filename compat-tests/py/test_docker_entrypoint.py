@@ -33,9 +33,9 @@ BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from ports import free_port as pick
+
+    return pick("127.0.0.1")
 
 
 def dry_run(env, args=()):

@@ -49,11 +49,9 @@ def _recv(s, n):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    from ports import free_port as pick
+
+    return pick("127.0.0.1")
 
 
 def run_second(first, data_dir, port):
