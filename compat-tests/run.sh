@@ -12,7 +12,8 @@
 # Env: KB_BROKER_BIN (default <repo>/build/bin/kbroker), KB_PYTHON (default /usr/bin/python3),
 #      KB_TARGETS (default kbroker; --target wins), KB_FILE_TIMEOUT (seconds per test file, default 240),
 #      KB_VERBOSE=1 (print every file's output), KB_REPORT (report path; default compat-tests/REPORT.md
-#      for a run without KB_ONLY, else only <logdir>/REPORT.md).
+#      for a run without KB_ONLY, else only <logdir>/REPORT.md), KB_JOBS (passes run at once, default 1;
+#      a pass is one target, or kbroker with one shard count).
 # Prints one "N passed, N failed" line at the end; exits non-zero on any failure.
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,6 +22,7 @@ PY="${KB_PYTHON:-/usr/bin/python3}"
 export KB_BROKER_BIN="${KB_BROKER_BIN:-$REPO/build/bin/kbroker}"
 FILE_TIMEOUT="${KB_FILE_TIMEOUT:-240}"
 ONLY="${KB_ONLY:-}"
+JOBS="${KB_JOBS:-1}"
 
 TARGETS="${KB_TARGETS:-kbroker}"
 SHARDS_ARGS=()
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
         --target) [ $# -ge 2 ] || { echo "--target needs kbroker, kafka or HOST:PORT" >&2; exit 2; }
                   TARGETS="$2"; shift 2 ;;
         --target=*) TARGETS="${1#--target=}"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) SHARDS_ARGS+=("$1"); shift ;;
     esac
 done
@@ -221,20 +223,18 @@ start_kafka() {
     head -n 1 "$LOGDIR/kafka-ref.log"
 }
 
-for target in $TARGETS; do
-    case "$target" in
+run_pass() { # one pass: "kbroker SHARDS", "kafka" or "ext HOST:PORT"
+    case "$1" in
         kbroker)
-            for shards in $SHARDS_LIST; do
-                LABEL="kbroker shards=$shards" SAFE="kbroker-s$shards"
-                echo "== $LABEL"
-                KB_TARGET=kbroker KB_SHARDS="$shards" run_files
-            done ;;
+            LABEL="kbroker shards=$2" SAFE="kbroker-s$2"
+            echo "== $LABEL"
+            KB_TARGET=kbroker KB_SHARDS="$2" run_files ;;
         kafka)
             SAFE="kafka"
             if ! start_kafka; then
                 LABEL="kafka" ELAPSED=0
                 add_result "Apache Kafka start" "$LOGDIR/kafka-ref.log" 1 0 1 0 setup "kafka-ref"
-                continue
+                return
             fi
             LABEL="kafka $KB_TARGET_VERSION"
             echo "== $LABEL at $KB_TARGET_BOOTSTRAP"
@@ -242,13 +242,66 @@ for target in $TARGETS; do
             KB_SHARDS=1 KB_MIRROR_FULL="${KB_MIRROR_FULL:-0}" run_files
             stop_kafka
             unset KB_TARGET KB_TARGET_BOOTSTRAP KB_TARGET_DATA_DIR KB_TARGET_LOG ;;
-        *)
-            LABEL="$target" SAFE="ext-${target//[^A-Za-z0-9]/_}"
-            echo "== external broker $target"
-            KB_TARGET=external KB_TARGET_BOOTSTRAP="$target" KB_SHARDS=1 KB_MIRROR_FULL="${KB_MIRROR_FULL:-0}" \
+        ext)
+            LABEL="$2" SAFE="ext-${2//[^A-Za-z0-9]/_}"
+            echo "== external broker $2"
+            KB_TARGET=external KB_TARGET_BOOTSTRAP="$2" KB_SHARDS=1 KB_MIRROR_FULL="${KB_MIRROR_FULL:-0}" \
                 run_files ;;
     esac
+}
+
+PASSES=()
+for target in $TARGETS; do
+    case "$target" in
+        kbroker) for shards in $SHARDS_LIST; do PASSES+=("kbroker $shards"); done ;;
+        kafka) PASSES+=("kafka") ;;
+        *) PASSES+=("ext $target") ;;
+    esac
 done
+
+if [ "$JOBS" -le 1 ] || [ "${#PASSES[@]}" -le 1 ]; then
+    for pass in "${PASSES[@]}"; do
+        # shellcheck disable=SC2086
+        run_pass $pass
+    done
+else
+    # Passes at once: each has its own brokers, ports and temp dirs (Kafka included), so they share only
+    # what is built once here first (the Java classes, the Go test binary, the py3 venv). A pass's output
+    # is kept and printed whole, in pass order, when all are done; counts are summed from what each wrote.
+    "$HERE/java/build.sh" >"$LOGDIR/java-build.log" 2>&1 || true
+    "$HERE/go/build.sh" "$LOGDIR/go-compat.test" >"$LOGDIR/go-build.log" 2>&1 || true
+    "$HERE/py3/venv.sh" >/dev/null 2>"$LOGDIR/py3-venv.log" || true
+    PIDS=()
+    trap 'kill -TERM "${PIDS[@]}" 2>/dev/null; wait; exit 130' INT TERM
+    echo "== ${#PASSES[@]} passes, $JOBS at a time: ${PASSES[*]}"
+    for i in "${!PASSES[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+        (
+            trap 'stop_kafka' EXIT
+            trap 'stop_kafka; exit 130' INT TERM
+            RESULTS="$LOGDIR/results.$i.tsv"
+            : >"$RESULTS"
+            # shellcheck disable=SC2086
+            run_pass ${PASSES[$i]}
+            echo "$PASSED $FAILED $SKIPPED" >"$LOGDIR/pass.$i.sum"
+            if [ "${#FAILED_FILES[@]}" -ne 0 ]; then printf '%s\n' "${FAILED_FILES[@]}"; fi >"$LOGDIR/pass.$i.failed"
+        ) >"$LOGDIR/pass.$i.out" 2>&1 &
+        PIDS+=($!)
+    done
+    wait
+    trap 'stop_kafka' EXIT
+    trap 'stop_kafka; exit 130' INT TERM
+    for i in "${!PASSES[@]}"; do
+        cat "$LOGDIR/pass.$i.out"
+        cat "$LOGDIR/results.$i.tsv" >>"$RESULTS" 2>/dev/null
+        if read -r p f sk <"$LOGDIR/pass.$i.sum" 2>/dev/null; then
+            PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); SKIPPED=$((SKIPPED + sk))
+            while IFS= read -r name; do FAILED_FILES+=("$name"); done <"$LOGDIR/pass.$i.failed"
+        else
+            FAILED=$((FAILED + 1)); FAILED_FILES+=("pass '${PASSES[$i]}' (ended without its counts)")
+        fi
+    done
+fi
 
 REPORT="${KB_REPORT:-}"
 if [ -z "$REPORT" ]; then
