@@ -488,28 +488,34 @@ int srv_jwt_validate(const srv_jwks *keys, const char *tok, size_t len, const sr
         srv_cfgk_fail(why, wl, "JWT header has critical extensions this broker does not understand");
         goto out;
     }
-    char kid[128];
+    char kid[SRV_JWT_MAX_KID];
     size_t kl = 0;
     v = srv_json_get(&d, 0, "kid", 3);
     if (v >= 0 && srv_json_str(&d, v, kid, sizeof(kid), &kl) != 0) {
         srv_cfgk_fail(why, wl, "JWT header \"kid\" is not a string of at most %zu bytes", sizeof(kid));
         goto out;
     }
-    int tried = 0, good = 0;
+    int tried = 0, good = 0, named = 0;
     for (int i = 0; i < keys->n && !good; i++) {
         const jwk *k = &keys->k[i];
         if (v >= 0 && (!k->has_kid || k->kid_len != kl || memcmp(k->kid, kid, kl) != 0))
             continue;
+        named++;
         if (k->kty_ec != a->ec)
             continue;
         tried++;
         good = verify(a, k, (const uint8_t *)tok, (size_t)(d2 - tok), sig, sl) == 0;
     }
     if (!tried) {
-        if (v >= 0)
+        if (v >= 0) {
             srv_cfgk_fail(why, wl, "no %s key with kid '%.*s' in the JWKS", a->ec ? "EC" : "RSA", (int)kl,
                           kid);
-        else
+            if (!named) { /* a key of another type under this kid is not a rotation */
+                memcpy(out->missing_kid, kid, kl);
+                out->missing_kid_len = kl;
+                rc = SRV_JWT_E_UNKNOWN_KID;
+            }
+        } else
             srv_cfgk_fail(why, wl, "no %s key in the JWKS for a JWT without kid", a->ec ? "EC" : "RSA");
         goto out;
     }

@@ -45,16 +45,26 @@ typedef struct srv_jwt_rules {
     int64_t now_ms;
 } srv_jwt_rules;
 
+#define SRV_JWT_MAX_KID 128 /* longer kids are refused */
+
 typedef struct srv_jwt_claims {
     char sub[256]; /* the principal's name (UTF-8, NUL-terminated) */
     size_t sub_len;
     int64_t exp_ms;
     int64_t iat_ms;
     char scope[512]; /* the scopes, space-separated */
+    /* With SRV_JWT_E_UNKNOWN_KID: the kid the key set lacks (not NUL-terminated). */
+    char missing_kid[SRV_JWT_MAX_KID];
+    size_t missing_kid_len;
 } srv_jwt_claims;
 
-/* Validates a compact JWS. Returns 0 and fills *out, or -1 with the reason
- * in why (for the log; clients only learn "invalid_token"). */
+/* The token names a kid the key set does not hold: a refreshed set may have it
+ * (a JWKS endpoint rotating its keys). */
+#define SRV_JWT_E_UNKNOWN_KID (-2)
+
+/* Validates a compact JWS. Returns 0 and fills *out, or -1 (or
+ * SRV_JWT_E_UNKNOWN_KID, with out->missing_kid) with the reason in why (for
+ * the log; clients only learn "invalid_token"). */
 int srv_jwt_validate(const srv_jwks *keys, const char *tok, size_t len, const srv_jwt_rules *rules,
                      srv_jwt_claims *out, char *why, size_t whylen);
 

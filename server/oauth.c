@@ -48,7 +48,7 @@
  * a minute, for kids of at most 1000 bytes, 16 kids remembered. */
 #define MISSING_KID_MS  60000
 #define MISSING_KIDS    16
-#define MISSING_KID_MAX 200 /* our kids fit a pipe message; jwt.c keeps at most this */
+#define MISSING_KID_MAX SRV_JWT_MAX_KID /* jwt.c refuses longer kids; < PIPE_BUF */
 /* Hazard slots: 0 for threads that are not shards, then one per shard (config: shards <= 1024). */
 #define HAZARDS 1025
 
@@ -556,24 +556,16 @@ static int parse_initial(const uint8_t *m, size_t len, initial *in, char *why, s
     return 0;
 }
 
-/* A token naming a kid the set lacks (jwt.c's "no <kty> key with kid '<kid>'
- * in the JWKS") asks the refresher for a refresh; the refresher rate-limits
- * per kid. The write never blocks: when the pipe is full the refresher has
- * work queued already. */
-static void expedite(const srv_oauth *o, const char *why)
+/* A token naming a kid the set lacks asks the refresher for a refresh; the
+ * refresher rate-limits per kid. The write never blocks: when the pipe is full
+ * the refresher has work queued already. */
+static void expedite(const srv_oauth *o, const char *kid, size_t n)
 {
-    static const char pre[] = " key with kid '", post[] = "' in the JWKS";
-    const char *a = strstr(why, pre);
-    const char *b = a ? strstr(a, post) : NULL;
-    if (!o->running || !a || !b || strncmp(why, "no ", 3) != 0)
-        return;
-    a += sizeof(pre) - 1;
-    size_t n = (size_t)(b - a);
-    if (n == 0 || n > MISSING_KID_MAX)
+    if (!o->running || n == 0 || n > MISSING_KID_MAX)
         return;
     uint8_t msg[1 + MISSING_KID_MAX];
     msg[0] = (uint8_t)n;
-    memcpy(msg + 1, a, n);
+    memcpy(msg + 1, kid, n);
     ssize_t w = write(o->wake[1], msg, 1 + n); /* one atomic pipe write: n < PIPE_BUF */
     (void)w;
 }
@@ -608,7 +600,8 @@ int srv_oauth_step(const srv_oauth *o, int *error_sent, const uint8_t *m, size_t
         srv_jwt_validate(keys, (const char *)in.token, in.token_len, &rules, &cl, res->why, sizeof(res->why));
     keys_release(o);
     if (vrc != 0) {
-        expedite(o, res->why);
+        if (vrc == SRV_JWT_E_UNKNOWN_KID)
+            expedite(o, cl.missing_kid, cl.missing_kid_len);
         *error_sent = 1;
         res->challenge = INVALID_TOKEN;
         res->challenge_len = sizeof(INVALID_TOKEN) - 1;

@@ -363,8 +363,9 @@ static void test_signatures(void)
     free(tok);
     /* Unknown kid. */
     tok = claims_token("RS256", rsa_key, "nope", claims_ok());
-    CU_ASSERT_EQUAL(check(k, tok, &r, &c, why), -1);
+    CU_ASSERT_EQUAL(check(k, tok, &r, &c, why), SRV_JWT_E_UNKNOWN_KID);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "kid"));
+    CU_ASSERT(c.missing_kid_len == 4 && memcmp(c.missing_kid, "nope", 4) == 0);
     free(tok);
     /* alg none (no signature), HS256 and an unknown algorithm. */
     tok = claims_token("none", NULL, NULL, claims_ok());
