@@ -562,6 +562,13 @@ static void end_v2(srv_txn_meta *m, int64_t pid, int16_t epoch, bool commit, int
         }
         return;
     }
+    if (to == SRV_TXN_PREPARE_COMMIT && c->producer_epoch == EPOCH_MAX) {
+        /* Reachable: a fence at MaxValue - 1 takes MaxValue and a v2 retry
+         * answers it. Kafka's bump then overflows and its transition throws
+         * (IllegalArgumentException): the client sees an unknown error. */
+        out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
     prepare_end(m, to, client_tv, next_pid, no_partition, now, out);
     if (!out->write)
         return;
