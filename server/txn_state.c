@@ -24,6 +24,18 @@ bool srv_txn_epoch_exhausted(int16_t epoch)
     return epoch >= EPOCH_MAX - 1;
 }
 
+/* While a Prepare state's markers are written the id is pending its Complete
+ * state: Kafka's sendTxnMarkersCallback (and the load) call prepareComplete
+ * before sending them, so every request meanwhile gets CONCURRENT_TRANSACTIONS. */
+static int completion_of(srv_txn_state s)
+{
+    if (s == SRV_TXN_PREPARE_COMMIT)
+        return SRV_TXN_COMPLETE_COMMIT;
+    if (s == SRV_TXN_PREPARE_ABORT)
+        return SRV_TXN_COMPLETE_ABORT;
+    return SRV_TXN_NO_PENDING;
+}
+
 static srv_txn_meta *meta_alloc(const char *id, int32_t id_len)
 {
     srv_txn_meta *m = calloc(1, sizeof(*m));
@@ -62,6 +74,7 @@ srv_txn_meta *srv_txn_meta_from_image(const char *id, int32_t id_len, srv_txn_im
         return NULL;
     m->img = *img;
     srv_txn_image_init(img);
+    m->pending = completion_of(m->img.state);
     return m;
 }
 
@@ -131,6 +144,12 @@ int srv_txn_step_record(const srv_txn_cfg *cfg, const srv_txn_meta *m, const srv
 void srv_txn_begin(srv_txn_meta *m, const srv_txn_step *s)
 {
     SRV_ASSERT(s->write, "txn %s: begin of a step that writes nothing", m->txn_id);
+    if (s->next.state == SRV_TXN_COMPLETE_COMMIT || s->next.state == SRV_TXN_COMPLETE_ABORT) {
+        SRV_ASSERT(m->pending == (int)s->next.state,
+                   "txn %s: %s written without the markers of a Prepare state", m->txn_id,
+                   srv_txn_state_name(s->next.state));
+        return;
+    }
     SRV_ASSERT(m->pending == SRV_TXN_NO_PENDING, "txn %s: transition to %s while %s is being written",
                m->txn_id, srv_txn_state_name(s->next.state), srv_txn_state_name((srv_txn_state)m->pending));
     m->pending = s->tombstone ? (int)SRV_TXN_DEAD : (int)s->next.state;
@@ -215,7 +234,7 @@ void srv_txn_written(srv_txn_meta *m, srv_txn_step *s)
     m->img = s->next;
     srv_txn_image_init(&s->next);
     m->last_epoch = s->next_last_epoch;
-    m->pending = SRV_TXN_NO_PENDING;
+    m->pending = completion_of(m->img.state);
     /* TransactionMetadata.prepareComplete clears it: the fence reached the log. */
     if (m->img.state == SRV_TXN_COMPLETE_COMMIT || m->img.state == SRV_TXN_COMPLETE_ABORT)
         m->failed_fence = false;
@@ -224,6 +243,10 @@ void srv_txn_written(srv_txn_meta *m, srv_txn_step *s)
 void srv_txn_write_failed(srv_txn_meta *m, const srv_txn_step *s)
 {
     SRV_ASSERT(m->pending != SRV_TXN_NO_PENDING, "txn %s: a failed write with nothing pending", m->txn_id);
+    /* A Complete record that failed stays owed: the caller writes it again
+     * (Kafka's marker manager retries its append). */
+    if (s->next.state == SRV_TXN_COMPLETE_COMMIT || s->next.state == SRV_TXN_COMPLETE_ABORT)
+        return;
     m->pending = SRV_TXN_NO_PENDING;
     /* Kafka bumps the epoch in memory before the fence's append and keeps it
      * when the append fails (TransactionCoordinator.endTransaction): the old
@@ -612,8 +635,8 @@ void srv_txn_decide_complete(const srv_txn_meta *m, int64_t now, srv_txn_step *o
     const srv_txn_image *c = &m->img;
     SRV_ASSERT(c->state == SRV_TXN_PREPARE_COMMIT || c->state == SRV_TXN_PREPARE_ABORT,
                "txn %s: markers completed in state %s", m->txn_id, srv_txn_state_name(c->state));
-    SRV_ASSERT(m->pending == SRV_TXN_NO_PENDING, "txn %s: markers completed while %s is being written",
-               m->txn_id, srv_txn_state_name((srv_txn_state)m->pending));
+    SRV_ASSERT(m->pending == completion_of(c->state), "txn %s: markers completed while %s is pending",
+               m->txn_id, m->pending < 0 ? "nothing" : srv_txn_state_name((srv_txn_state)m->pending));
     if (!transit_from(
             m, c->state == SRV_TXN_PREPARE_COMMIT ? SRV_TXN_COMPLETE_COMMIT : SRV_TXN_COMPLETE_ABORT, out))
         return;

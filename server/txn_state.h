@@ -14,7 +14,9 @@
  *     then srv_txn_written on success or srv_txn_write_failed on failure, and
  *     only then answer (step.error on success, the write's error otherwise).
  *   step.markers != NONE after srv_txn_written: write that marker to every
- *     partition of the metadata; when all are durable, srv_txn_decide_complete.
+ *     partition of the metadata; when all are durable, srv_txn_decide_complete
+ *     (meanwhile the id is pending its Complete state, as in Kafka; a failed
+ *     Complete write leaves it so: write it again).
  *
  * Owns the metadata struct and every state rule. Must not: allocate producer
  * ids (the caller offers one, a step says if it took it), read a clock, touch
@@ -43,7 +45,8 @@ typedef struct srv_txn_meta {
     int32_t id_len;
     srv_txn_image img;  /* what the last record says */
     int16_t last_epoch; /* in memory only (no field in the record): -1 after a load */
-    int pending;        /* the srv_txn_state being written, SRV_TXN_DEAD for a tombstone, or NO_PENDING */
+    int pending;        /* the srv_txn_state being written (Complete* while a Prepare state's markers
+                           are written), SRV_TXN_DEAD for a tombstone, or NO_PENDING */
     bool failed_fence;  /* a fence's write failed: its epoch was never handed out, do not bump again */
 } srv_txn_meta;
 

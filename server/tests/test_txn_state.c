@@ -331,10 +331,11 @@ static const end_row end_v2_rows[] = {
     {ST_ONGOING, 0, 0, KP_ERR_NONE, 1},
     {ST_ONGOING, 1, 1, KP_ERR_PRODUCER_FENCED, 0},
     {ST_PCOMMIT, 1, 1, KP_ERR_CONCURRENT_TRANSACTIONS, 0}, /* a retry of the EndTxn that bumped */
-    {ST_PCOMMIT, 0, 1, KP_ERR_INVALID_TXN_STATE, 0},
+    {ST_PCOMMIT, 0, 1, KP_ERR_CONCURRENT_TRANSACTIONS,
+     0}, /* markers in flight: pending (seen on Kafka 4.4.0) */
     {ST_PCOMMIT, 1, 0, KP_ERR_PRODUCER_FENCED, 0},
     {ST_PABORT, 0, 1, KP_ERR_CONCURRENT_TRANSACTIONS, 0},
-    {ST_PABORT, 1, 1, KP_ERR_INVALID_TXN_STATE, 0},
+    {ST_PABORT, 1, 1, KP_ERR_CONCURRENT_TRANSACTIONS, 0},
 };
 
 /* TransactionCoordinator.endTransactionWithTV1: no retry epoch, strict equality. */
@@ -346,9 +347,10 @@ static const end_row end_v1_rows[] = {
     {ST_ONGOING, 0, 0, KP_ERR_NONE, 1},
     {ST_ONGOING, 0, 1, KP_ERR_PRODUCER_FENCED, 0},
     {ST_PCOMMIT, 1, 0, KP_ERR_CONCURRENT_TRANSACTIONS, 0},
-    {ST_PCOMMIT, 0, 0, KP_ERR_INVALID_TXN_STATE, 0},
+    {ST_PCOMMIT, 0, 0, KP_ERR_CONCURRENT_TRANSACTIONS,
+     0}, /* markers in flight: pending (seen on Kafka 4.4.0) */
     {ST_PABORT, 0, 0, KP_ERR_CONCURRENT_TRANSACTIONS, 0},
-    {ST_PABORT, 1, 0, KP_ERR_INVALID_TXN_STATE, 0},
+    {ST_PABORT, 1, 0, KP_ERR_CONCURRENT_TRANSACTIONS, 0},
     {ST_CCOMMIT, 1, 0, KP_ERR_NONE, 0},
     {ST_CCOMMIT, 0, 0, KP_ERR_INVALID_TXN_STATE, 0},
     {ST_CABORT, 0, 0, KP_ERR_NONE, 0},
@@ -719,7 +721,7 @@ static void cmp_one(srv_txn_meta *m, void *arg)
         mine.next_producer_id = SRV_TXN_NO_PID;
         mine.client_tv = 0;
     }
-    if (!o || !srv_txn_image_equal(&mine, &o->img) || o->pending != SRV_TXN_NO_PENDING ||
+    if (!o || !srv_txn_image_equal(&mine, &o->img) || o->pending != m->pending ||
         o->last_epoch != SRV_TXN_NO_EPOCH) {
         c->mismatches++;
         if (getenv("TXN_DEBUG"))
