@@ -28,12 +28,35 @@ func kgoClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// waitTopicReady waits until metadata shows topic with parts partitions, each with a leader: Kafka answers
+// CreateTopics before its broker serves the topic, and a loaded one takes seconds to catch up.
+func waitTopicReady(t *testing.T, topic string, parts int) {
+	t.Helper()
+	adm := kadm.NewClient(kgoClient(t))
+	if !waitFor(20*time.Second, func() bool {
+		td, err := adm.ListTopics(ctxT(t, 5*time.Second), topic)
+		d, ok := td[topic]
+		if err != nil || !ok || d.Err != nil || len(d.Partitions) != parts {
+			return false
+		}
+		for _, p := range d.Partitions {
+			if p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("topic %s: no leader for all %d partitions after 20 s", topic, parts)
+	}
+}
+
 func kadmCreate(t *testing.T, adm *kadm.Client, topic string, parts int32, configs map[string]*string) {
 	t.Helper()
 	r, err := adm.CreateTopic(ctxT(t, 20*time.Second), parts, 1, configs, topic)
 	if err != nil || r.Err != nil {
 		t.Fatalf("create %s: %v %v", topic, err, r.Err)
 	}
+	waitTopicReady(t, topic, int(parts))
 }
 
 // consumeN reads n records from the start of every partition of topic with a group-less consumer.

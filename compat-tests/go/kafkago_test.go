@@ -31,6 +31,7 @@ func kafkagoCreate(t *testing.T, c *kafka.Client, topic string, parts int, confi
 	if r.Errors[topic] != nil {
 		t.Fatalf("create %s: %v", topic, r.Errors[topic])
 	}
+	waitTopicReady(t, topic, parts)
 }
 
 func TestKafkaGoProduceConsumeCodecs(t *testing.T) {

@@ -45,6 +45,7 @@ func saramaCreate(t *testing.T, a sarama.ClusterAdmin, topic string, parts int32
 		false); err != nil {
 		t.Fatalf("create %s: %v", topic, err)
 	}
+	waitTopicReady(t, topic, int(parts))
 }
 
 func saramaProducer(t *testing.T, mod func(*sarama.Config)) sarama.SyncProducer {

@@ -38,3 +38,20 @@ export async function eventually (fn, timeoutMs = 10000) {
     await new Promise(resolve => setTimeout(resolve, 200))
   }
 }
+
+// KafkaJS's admin.createTopics, then a bounded wait until metadata shows every partition with a leader.
+// Its own waitForLeaders gives up on the UNKNOWN_TOPIC_OR_PARTITION a loaded Kafka answers between
+// CreateTopics and its broker knowing the topic. Returns what createTopics returned.
+export async function createTopicsReady (admin, opts, timeoutMs = 20000) {
+  const created = await admin.createTopics({ ...opts, waitForLeaders: false })
+  const names = opts.topics.map(t => t.topic)
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const md = await admin.fetchTopicMetadata({ topics: names }).catch(() => null)
+    if (md && md.topics.length === names.length && md.topics.every(t =>
+      t.partitions.length === opts.topics.find(x => x.topic === t.name).numPartitions &&
+      t.partitions.every(p => p.leader >= 0))) return created
+    if (Date.now() > end) throw new Error(`no leader for all partitions of ${names.join(', ')} after ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}

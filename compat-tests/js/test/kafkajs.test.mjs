@@ -3,7 +3,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Kafka, logLevel, CompressionTypes } from 'kafkajs'
-import { BOOTSTRAP, uniq, kcatRead, kcatWrite, eventually } from '../helpers.mjs'
+import { BOOTSTRAP, uniq, kcatRead, kcatWrite, eventually, createTopicsReady } from '../helpers.mjs'
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const kafka = new Kafka({ clientId: 'compat-kafkajs', brokers: [BOOTSTRAP], logLevel: logLevel.NOTHING,
@@ -14,7 +14,7 @@ after(async () => { await admin.disconnect() })
 
 test('admin: create, list, describe, delete topics', async () => {
   const t = uniq('kjs-adm')
-  assert.equal(await admin.createTopics({ topics: [{ topic: t, numPartitions: 3 }], waitForLeaders: true }), true)
+  assert.equal(await createTopicsReady(admin, { topics: [{ topic: t, numPartitions: 3 }] }), true)
   assert.ok((await admin.listTopics()).includes(t))
   const md = await admin.fetchTopicMetadata({ topics: [t] })
   assert.equal(md.topics[0].partitions.length, 3)
@@ -34,7 +34,7 @@ test('admin: create, list, describe, delete topics', async () => {
 for (const [name, compression] of [['none', CompressionTypes.None], ['gzip', CompressionTypes.GZIP]]) {
   test(`produce (idempotent, acks=all, ${name}) and read back with kcat`, async () => {
     const t = uniq(`kjs-${name}`)
-    await admin.createTopics({ topics: [{ topic: t, numPartitions: 2 }], waitForLeaders: true })
+    await createTopicsReady(admin, { topics: [{ topic: t, numPartitions: 2 }] })
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
     try {
@@ -62,7 +62,7 @@ for (const [name, compression] of [['none', CompressionTypes.None], ['gzip', Com
 
 test('offsets by timestamp', async () => {
   const t = uniq('kjs-ts')
-  await admin.createTopics({ topics: [{ topic: t, numPartitions: 1 }], waitForLeaders: true })
+  await createTopicsReady(admin, { topics: [{ topic: t, numPartitions: 1 }] })
   const producer = kafka.producer()
   await producer.connect()
   const base = Date.now() - 60000
@@ -96,8 +96,7 @@ test('consume with a consumer (group-based)', async () => {
 
 test('admin: delete records, create partitions, describe and alter configs', async () => {
   const t = uniq('kjs-recs')
-  await admin.createTopics({ topics: [{ topic: t, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '3600000' }] }],
-    waitForLeaders: true })
+  await createTopicsReady(admin, { topics: [{ topic: t, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] })
   kcatWrite(t, Array.from({ length: 10 }, (_, i) => `k${i}:v${i}`), 0)
   // DeleteRecords moves the log start offset; the records below it are gone for readers.
   // (KafkaJS's deleteTopicRecords needs the topic's metadata loaded first.)

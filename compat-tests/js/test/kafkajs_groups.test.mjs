@@ -4,7 +4,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Kafka, logLevel } from 'kafkajs'
-import { BOOTSTRAP, uniq, eventually } from '../helpers.mjs'
+import { BOOTSTRAP, uniq, eventually, createTopicsReady } from '../helpers.mjs'
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const kafka = new Kafka({ clientId: 'compat-kafkajs-groups', brokers: [BOOTSTRAP], logLevel: logLevel.NOTHING,
@@ -19,7 +19,7 @@ const N = 3000
 test('three members, a leave moves partitions, all messages consumed; admin group APIs', { timeout: 90000 }, async () => {
   const topic = uniq('kjs-grp')
   const groupId = uniq('kjs-g')
-  await admin.createTopics({ topics: [{ topic, numPartitions: NPART }], waitForLeaders: true })
+  await createTopicsReady(admin, { topics: [{ topic, numPartitions: NPART }] })
   const producer = kafka.producer()
   await producer.connect()
   await producer.send({ topic, messages: Array.from({ length: N }, (_, i) => ({ value: `m${i}`, partition: i % NPART })) })

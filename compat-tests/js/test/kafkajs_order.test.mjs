@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { spawnSync } from 'node:child_process'
 import { Kafka, logLevel } from 'kafkajs'
-import { BOOTSTRAP, uniq } from '../helpers.mjs'
+import { BOOTSTRAP, uniq, createTopicsReady } from '../helpers.mjs'
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
@@ -66,7 +66,7 @@ function readKeys (topic) {
 for (const acks of [-1, 1]) {
   test(`records keep their wire order with many requests in flight (acks=${acks})`, async () => {
     const t = uniq('kjs-order')
-    await admin.createTopics({ topics: [{ topic: t, numPartitions: 1 }], waitForLeaders: true })
+    await createTopicsReady(admin, { topics: [{ topic: t, numPartitions: 1 }] })
     const producer = kafka.producer({ idempotent: false, maxInFlightRequests: 100, allowAutoTopicCreation: false })
     await producer.connect()
     const acked = new Map()

@@ -51,7 +51,8 @@ test('admin: create, list, delete topics (and errors)', async () => {
   assert.equal(created[0].name, t)
   assert.equal(created[0].partitions, 3)
   assert.match(created[0].id, /^[0-9a-f-]{36}$/)
-  assert.ok((await admin.listTopics()).includes(t))
+  // Kafka answers CreateTopics before its broker lists the topic.
+  await eventually(async () => assert.ok((await admin.listTopics()).includes(t)))
   // The client wraps per-topic errors in an AggregateError (ResponseError with .errors / findBy()).
   await assert.rejects(admin.createTopics({ topics: [t], partitions: 3, replicas: 1 }),
     e => { assert.ok(e.findBy?.('apiId', 'TOPIC_ALREADY_EXISTS'), `wanted TOPIC_ALREADY_EXISTS, got ${describe(e)}`); return true })
