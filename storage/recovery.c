@@ -375,7 +375,9 @@ static int load_producer_state(st_log *log)
         }
         free(buf);
     }
+    int rewrite_all = 0;
     if (load_txnindexes(log, from) < 0) {
+        rewrite_all = 1; /* the damaged file must not be met again */
         /* Without a trustworthy .txnindex the snapshot alone cannot give
          * the aborted transactions below it: derive everything again. */
         st_pstate_free(&log->ps);
@@ -401,7 +403,7 @@ static int load_producer_state(st_log *log)
             return c.rc;
         /* A sealed segment gets no later roll to write its .txnindex, and
          * the next snapshot will vouch for it: write it now (startup). */
-        if (s != log->act.seg) {
+        if (s != log->act.seg || rewrite_all) {
             uint8_t *txn = st_txnindex_encode(s->txn, s->ntxn);
             int wr = txn ? st_txnindex_write(s->path, txn, s->ntxn * ST_TXN_ENTRY, 1) : -ENOMEM;
             free(txn);

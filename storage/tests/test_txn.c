@@ -1,0 +1,811 @@
+/*
+ * test_txn.c — transactions in the log engine: transactional batches and
+ * markers through st_log_append, the last stable offset, the aborted
+ * transaction list and its .txnindex files, read_committed reads, and all of
+ * it across rolls, retention, clean restarts and crashes.
+ *
+ * Owns its temp directories (removed at the end of each test). Must not
+ * depend on the order of tests.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "kb_test.h"
+#include "st_test_util.h"
+
+static int g_force_thread;
+
+static int suite_uring(void)
+{
+    g_force_thread = 0;
+    return 0;
+}
+
+static int suite_thread(void)
+{
+    g_force_thread = 1;
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* A transactional (or, txn = 0, idempotent) batch of nrec records. */
+static size_t txn_batch(uint8_t **out, int64_t pid, int16_t epoch, int32_t seq, int nrec, size_t vlen,
+                        int txn)
+{
+    kp_batch_builder b;
+    kp_batch_builder_init(&b, 0, KP_CODEC_NONE);
+    kp_batch_builder_set_producer(&b, pid, epoch, seq, txn);
+    uint8_t val[2048];
+    memset(val, 'v', sizeof(val));
+    for (int i = 0; i < nrec; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof(key), "p%lld-%d", (long long)pid, seq + i);
+        if (kp_batch_builder_add(&b, 1700000000000LL + seq + i, (kp_bytes){(const uint8_t *)key, kl},
+                                 (kp_bytes){val, (int32_t)vlen}, NULL, 0) != 0)
+            abort();
+    }
+    kp_writer w;
+    kp_writer_init(&w, 256);
+    if (kp_batch_builder_finish(&b, &w) != 0)
+        abort();
+    kp_batch_builder_free(&b);
+    *out = w.buf;
+    return w.len;
+}
+
+/* Appends a transactional batch and returns its base offset (or the error). */
+static int64_t put_txn(st_io *io, st_log *log, int64_t pid, int16_t epoch, int32_t seq, int nrec, size_t vlen)
+{
+    uint8_t *b;
+    size_t n = txn_batch(&b, pid, epoch, seq, nrec, vlen, 1);
+    int64_t off = -1;
+    int rc = tu_append(io, log, b, n, &off);
+    free(b);
+    return rc < 0 ? rc : off;
+}
+
+static int64_t put_plain(st_io *io, st_log *log, int nrec)
+{
+    uint8_t *b;
+    size_t n = tu_batch(&b, nrec, 1700000000000LL, 7, 20, -1, 0, 0, 0);
+    int64_t off = -1;
+    int rc = tu_append(io, log, b, n, &off);
+    free(b);
+    return rc < 0 ? rc : off;
+}
+
+static int64_t put_marker(st_io *io, st_log *log, int64_t pid, int16_t epoch, int commit, int32_t coord)
+{
+    kp_writer w;
+    kp_writer_init(&w, 128);
+    if (kp_batch_build_control(&w, 0, pid, epoch, commit, coord, 1700000001000LL) != 0)
+        abort();
+    int64_t off = -1;
+    int rc = tu_append(io, log, w.buf, w.len, &off);
+    kp_writer_free(&w);
+    return rc < 0 ? rc : off;
+}
+
+/* Base offsets of the batches of a read result. */
+static int batch_bases(const uint8_t *p, size_t len, int64_t *out, int max)
+{
+    int n = 0;
+    size_t pos = 0;
+    while (pos + 12 <= len && n < max) {
+        out[n++] = (int64_t)kp_be64(p + pos);
+        pos += 12 + kp_be32(p + pos + 8);
+    }
+    CU_ASSERT_EQUAL(pos, len);
+    return n;
+}
+
+typedef struct rd_result {
+    int fired, rc;
+    int64_t bases[256];
+    int n;
+    int64_t lso, hw;
+} rd_result;
+
+static void rd_cb(void *arg, const st_read_result *res)
+{
+    rd_result *r = arg;
+    r->fired = 1;
+    r->rc = res->rc;
+    r->lso = res->last_stable_offset;
+    r->hw = res->high_watermark;
+    r->n = res->rc == 0 ? batch_bases(res->data, res->len, r->bases, 256) : 0;
+}
+
+static int read_committed(st_io *io, st_log *log, int64_t off, size_t max, rd_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    int rc = st_log_read_committed(log, off, max, rd_cb, r);
+    if (rc < 0)
+        return rc;
+    tu_wait(io, &r->fired);
+    return r->rc;
+}
+
+static int read_uncommitted(st_io *io, st_log *log, int64_t off, size_t max, rd_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    int rc = st_log_read(log, off, max, rd_cb, r);
+    if (rc < 0)
+        return rc;
+    tu_wait(io, &r->fired);
+    return r->rc;
+}
+
+/* Kafka's collectAbortedTransactions, brute force over a known list: every
+ * entry whose [first, last] meets [from, upper). */
+static size_t expect_aborted(const st_aborted_txn *all, size_t n, int64_t from, int64_t upper,
+                             st_aborted_txn *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].last_offset >= from && all[i].first_offset < upper)
+            out[k++] = all[i];
+    return k;
+}
+
+static int same_txn(const st_aborted_txn *a, const st_aborted_txn *b)
+{
+    return a->producer_id == b->producer_id && a->first_offset == b->first_offset &&
+           a->last_offset == b->last_offset && a->last_stable_offset == b->last_stable_offset;
+}
+
+/* Every range [from, upper) over [0, end] answers as the brute force does. */
+static void check_all_ranges(st_log *log, const st_aborted_txn *all, size_t n, int64_t end)
+{
+    st_aborted_txn got[64], want[64];
+    int bad = 0;
+    for (int64_t from = 0; from <= end; from++)
+        for (int64_t upper = from; upper <= end + 1; upper++) {
+            size_t g = st_log_aborted_txns(log, from, upper, got, 64);
+            size_t w = expect_aborted(all, n, from, upper, want);
+            if (g != w) {
+                bad++;
+                continue;
+            }
+            for (size_t i = 0; i < g; i++)
+                if (!same_txn(&got[i], &want[i]))
+                    bad++;
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static int64_t txn_start_of(st_log *log, int64_t pid)
+{
+    st_producer_info info[64];
+    size_t n = st_log_producers(log, info, 64);
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (info[i].producer_id == pid)
+            return info[i].current_txn_start_offset;
+    return -2; /* not listed */
+}
+
+static st_log *open_log(st_io *io, const char *dir, const st_log_config *cfg)
+{
+    st_log *log = NULL;
+    CU_ASSERT_EQUAL_FATAL(st_log_open(io, dir, cfg, &log), 0);
+    return log;
+}
+
+/* ---- kafka-proto marker helpers -------------------------------------------- */
+
+static void test_marker_bytes(void)
+{
+    for (int commit = 0; commit < 2; commit++) {
+        kp_writer w;
+        kp_writer_init(&w, 128);
+        CU_ASSERT_EQUAL_FATAL(kp_batch_build_control(&w, 0, 4242, 7, commit, 19, 1700000000123LL), KP_OK);
+        kp_batch b;
+        CU_ASSERT_EQUAL_FATAL(kp_batch_validate(w.buf, w.len, &b), KP_OK);
+        CU_ASSERT(b.h.attributes & KP_ATTR_CONTROL);
+        CU_ASSERT(b.h.attributes & KP_ATTR_TRANSACTIONAL);
+        CU_ASSERT_EQUAL(b.h.producer_id, 4242);
+        CU_ASSERT_EQUAL(b.h.producer_epoch, 7);
+        CU_ASSERT_EQUAL(b.h.base_sequence, -1);
+        CU_ASSERT_EQUAL(b.h.record_count, 1);
+        int16_t type = -5;
+        int32_t coord = -5;
+        CU_ASSERT_EQUAL(kp_txn_marker_parse(&b, &type, &coord), KP_OK);
+        CU_ASSERT_EQUAL(type, commit ? KP_CONTROL_COMMIT : KP_CONTROL_ABORT);
+        CU_ASSERT_EQUAL(coord, 19);
+        /* The record itself: key = version 0 + type, value = version 0 + coordinator epoch. */
+        kp_record_iter it;
+        kp_record rec;
+        kp_record_iter_init(&it, &b.h, b.records, b.records_size);
+        CU_ASSERT_EQUAL_FATAL(kp_record_iter_next(&it, &rec), 1);
+        static const uint8_t key_abort[4] = {0, 0, 0, 0}, key_commit[4] = {0, 0, 0, 1};
+        static const uint8_t value[6] = {0, 0, 0, 0, 0, 19};
+        CU_ASSERT_EQUAL_FATAL(rec.key.len, 4);
+        CU_ASSERT_EQUAL(memcmp(rec.key.p, commit ? key_commit : key_abort, 4), 0);
+        CU_ASSERT_EQUAL_FATAL(rec.value.len, 6);
+        CU_ASSERT_EQUAL(memcmp(rec.value.p, value, 6), 0);
+        kp_writer_free(&w);
+    }
+    /* A data batch, or a control batch with two records, is no marker. */
+    uint8_t *d;
+    size_t n = txn_batch(&d, 1, 0, 0, 2, 10, 1);
+    kp_batch b;
+    CU_ASSERT_EQUAL_FATAL(kp_batch_validate(d, n, &b), KP_OK);
+    int16_t type;
+    int32_t coord;
+    CU_ASSERT_EQUAL(kp_txn_marker_parse(&b, &type, &coord), KP_E_INVALID);
+    b.h.attributes |= KP_ATTR_CONTROL;
+    CU_ASSERT_EQUAL(kp_txn_marker_parse(&b, &type, &coord), KP_E_INVALID);
+    free(d);
+}
+
+/* ---- interleaved producers: LSO, aborted list, read_committed ------------- */
+
+static void test_interleaved(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    const int64_t A = 1000, B = 2000, C = 3000;
+    rd_result r;
+
+    CU_ASSERT_EQUAL(put_plain(io, log, 3), 0); /* 0..2 */
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 3);
+    CU_ASSERT_EQUAL(put_txn(io, log, A, 0, 0, 2, 10), 3); /* 3..4 */
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 3);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), 5);
+    CU_ASSERT_EQUAL(txn_start_of(log, A), 3);
+    CU_ASSERT_EQUAL(put_txn(io, log, B, 0, 0, 2, 10), 5); /* 5..6 */
+    CU_ASSERT_EQUAL(put_plain(io, log, 1), 7);
+    CU_ASSERT_EQUAL(put_txn(io, log, A, 0, 2, 2, 10), 8); /* 8..9, same transaction */
+    CU_ASSERT_EQUAL(txn_start_of(log, A), 3);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 3);
+
+    /* read_committed stops before A's first batch; read_uncommitted does not. */
+    CU_ASSERT_EQUAL(read_committed(io, log, 0, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 1);
+    CU_ASSERT_EQUAL(r.bases[0], 0);
+    CU_ASSERT_EQUAL(r.lso, 3);
+    CU_ASSERT_EQUAL(read_committed(io, log, 3, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0); /* at the LSO: empty, not out of range */
+    CU_ASSERT_EQUAL(read_committed(io, log, 7, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    CU_ASSERT_EQUAL(read_uncommitted(io, log, 0, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 5);
+
+    CU_ASSERT_EQUAL(put_marker(io, log, A, 0, 1, 1), 10); /* COMMIT A */
+    CU_ASSERT_EQUAL(txn_start_of(log, A), -1);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 5); /* B's first */
+    CU_ASSERT_EQUAL(read_committed(io, log, 0, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 2); /* 0 and A's 3 */
+    CU_ASSERT_EQUAL(r.bases[1], 3);
+    CU_ASSERT_EQUAL(put_txn(io, log, C, 0, 0, 1, 10), 11);
+    CU_ASSERT_EQUAL(put_marker(io, log, B, 0, 0, 1), 12); /* ABORT B while C is open */
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 11);
+    CU_ASSERT_EQUAL(txn_start_of(log, C), 11);
+    CU_ASSERT_EQUAL(put_marker(io, log, C, 0, 0, 1), 13); /* ABORT C */
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 14);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), 14);
+    /* A second transaction of A, left open. */
+    CU_ASSERT_EQUAL(put_txn(io, log, A, 0, 4, 1, 10), 14);
+    CU_ASSERT_EQUAL(put_marker(io, log, A, 0, 0, 1), 15); /* ABORT A */
+
+    /* LSO of each entry: B's abort saw C ongoing (11); C's and A's none (marker + 1). */
+    st_aborted_txn all[3] = {{B, 5, 12, 11}, {C, 11, 13, 14}, {A, 14, 15, 16}};
+    check_all_ranges(log, all, 3, 16);
+    st_aborted_txn got[4];
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, 16, got, 4), 3);
+    CU_ASSERT(same_txn(&got[0], &all[0]) && same_txn(&got[1], &all[1]) && same_txn(&got[2], &all[2]));
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, 16, got, 1), 3); /* count beyond max */
+    CU_ASSERT_EQUAL(read_committed(io, log, 0, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 11); /* every batch: the LSO is the HW, Fetch filters with the list */
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- fencing and invalid input ------------------------------------------- */
+
+static void test_fencing(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    const int64_t P = 77;
+    CU_ASSERT_EQUAL(put_txn(io, log, P, 5, 0, 1, 10), 0);
+    /* An older epoch: data and marker alike are INVALID_PRODUCER_EPOCH. */
+    CU_ASSERT_EQUAL(put_txn(io, log, P, 4, 1, 1, 10), ST_E_FENCED);
+    CU_ASSERT_EQUAL(put_marker(io, log, P, 4, 0, 3), ST_E_FENCED);
+    /* Non-transactional data inside the transaction. */
+    uint8_t *b;
+    size_t n = txn_batch(&b, P, 5, 1, 1, 10, 0);
+    int64_t off;
+    CU_ASSERT_EQUAL(tu_append(io, log, b, n, &off), ST_E_INVALID_TXN_STATE);
+    free(b);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 0);
+    CU_ASSERT_EQUAL(put_marker(io, log, P, 5, 1, 3), 1); /* COMMIT, coordinator epoch 3 */
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 2);
+    CU_ASSERT_EQUAL(put_txn(io, log, P, 5, 1, 1, 10), 2);
+    /* A marker from an older coordinator. */
+    CU_ASSERT_EQUAL(put_marker(io, log, P, 5, 0, 2), ST_E_COORDINATOR_FENCED);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 2);
+    /* A marker of a newer epoch (the coordinator's abort after a bump) ends it. */
+    CU_ASSERT_EQUAL(put_marker(io, log, P, 6, 0, 3), 3);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 4);
+    st_aborted_txn got[2];
+    CU_ASSERT_EQUAL_FATAL(st_log_aborted_txns(log, 0, 10, got, 2), 1);
+    CU_ASSERT(same_txn(&got[0], &(st_aborted_txn){P, 2, 3, 4}));
+    CU_ASSERT_EQUAL(put_txn(io, log, P, 5, 2, 1, 10), ST_E_FENCED);
+    /* A producer's control batch that is no marker. */
+    n = txn_batch(&b, P, 6, 0, 2, 10, 1);
+    uint8_t *c = malloc(n);
+    memcpy(c, b, n);
+    uint16_t attrs = kp_be16(c + 21);
+    kp_put_be16(c + 21, (uint16_t)(attrs | KP_ATTR_CONTROL));
+    kp_put_be32(c + 17, kp_crc32c(0, c + 21, n - 21));
+    CU_ASSERT_EQUAL(tu_append(io, log, c, n, &off), ST_E_INVALID_RECORD);
+    free(b);
+    free(c);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 4);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- markers without a transaction ----------------------------------------- */
+
+static void test_marker_without_txn(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    CU_ASSERT_EQUAL(put_marker(io, log, 500, 0, 0, 1), 0); /* unknown producer, ABORT */
+    CU_ASSERT_EQUAL(put_marker(io, log, 500, 0, 1, 1), 1); /* COMMIT */
+    uint8_t *b;
+    size_t n = txn_batch(&b, 501, 0, 0, 1, 10, 0);
+    int64_t off;
+    CU_ASSERT_EQUAL(tu_append(io, log, b, n, &off), 0); /* idempotent, idle */
+    free(b);
+    CU_ASSERT_EQUAL(put_marker(io, log, 501, 0, 0, 1), 3);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), 4);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 4);
+    st_aborted_txn got[2];
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, 100, got, 2), 0);
+    CU_ASSERT_EQUAL(txn_start_of(log, 501), -1);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    /* Nothing recorded on disk either. */
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/00000000000000000000.txnindex", dir);
+    CU_ASSERT_EQUAL(access(p, F_OK), -1);
+    log = open_log(io, dir, NULL);
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, 100, got, 2), 0);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 4);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- segments: transactions spanning rolls, retention, .txnindex ----------- */
+
+static void small_segments(st_log_config *c)
+{
+    st_log_config_default(c);
+    c->segment_bytes = 4096; /* three ~1 KiB batches per segment */
+}
+
+static int file_exists(const char *dir, int64_t base, const char *ext)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/%020lld%s", dir, (long long)base, ext);
+    return access(p, F_OK) == 0;
+}
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
+}
+
+static void test_segments_and_retention(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log_config cfg;
+    small_segments(&cfg);
+    st_log *log = open_log(io, dir, &cfg);
+    const int64_t A = 11, B = 22;
+    /* A opens in the first segment and spans several; B aborts inside. */
+    CU_ASSERT_EQUAL(put_txn(io, log, A, 1, 0, 1, 1000), 0);
+    int32_t seqa = 1, seqb = 0;
+    int64_t off = 1;
+    for (int i = 0; i < 6; i++) {
+        CU_ASSERT_EQUAL(put_txn(io, log, B, 1, seqb++, 1, 1000), off++);
+        CU_ASSERT_EQUAL(put_txn(io, log, A, 1, seqa++, 1, 1000), off++);
+    }
+    CU_ASSERT(st_log_segment_count(log) >= 4);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 0);
+    int64_t b_abort = put_marker(io, log, B, 1, 0, 2);
+    CU_ASSERT_EQUAL(b_abort, off++);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 0);
+    int64_t a_abort = put_marker(io, log, A, 1, 0, 2);
+    CU_ASSERT_EQUAL(a_abort, off++);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), off);
+    st_aborted_txn all[2] = {{B, 1, b_abort, 0}, {A, 0, a_abort, a_abort + 1}};
+    check_all_ranges(log, all, 2, off);
+    /* read_committed over many segments (disk reads), small max: one batch each. */
+    rd_result r;
+    int64_t pos = 0;
+    int batches = 0;
+    while (pos < st_log_last_stable_offset(log)) {
+        CU_ASSERT_EQUAL_FATAL(read_committed(io, log, pos, 1, &r), 0);
+        CU_ASSERT_EQUAL_FATAL(r.n, 1);
+        CU_ASSERT_EQUAL(r.bases[0], pos);
+        pos = r.bases[0] + 1;
+        batches++;
+    }
+    CU_ASSERT_EQUAL(batches, (int)off);
+
+    /* Open another B transaction, roll past the markers, and close: both
+     * markers' segments get a .txnindex. */
+    int64_t b2 = put_txn(io, log, B, 1, seqb++, 1, 1000);
+    CU_ASSERT_EQUAL(b2, off++);
+    for (int i = 0; i < 4; i++) { /* big idempotent batches: a few rolls past the markers */
+        uint8_t *b;
+        size_t n = txn_batch(&b, 33, 0, i, 1, 1000, 0);
+        int64_t o = -1;
+        CU_ASSERT_EQUAL(tu_append(io, log, b, n, &o), 0);
+        CU_ASSERT_EQUAL(o, off++);
+        free(b);
+    }
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), b2);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+
+    log = open_log(io, dir, &cfg);
+    int sb = -1, sa = -1;
+    int64_t bases[64];
+    unsigned ns = st_log_segment_count(log);
+    CU_ASSERT_FATAL(ns <= 64);
+    /* Find each marker's segment from the file names. */
+    int64_t bs = 0;
+    for (int64_t o = 0; o <= off; o++)
+        if (file_exists(dir, o, ".log"))
+            bases[bs++] = o;
+    CU_ASSERT_EQUAL(bs, ns);
+    for (int i = 0; i < bs; i++) {
+        int64_t end = i + 1 < bs ? bases[i + 1] : INT64_MAX;
+        if (b_abort >= bases[i] && b_abort < end)
+            sb = i;
+        if (a_abort >= bases[i] && a_abort < end)
+            sa = i;
+        /* Only segments holding an ABORT marker have a .txnindex. */
+        int want = (b_abort >= bases[i] && b_abort < end) || (a_abort >= bases[i] && a_abort < end);
+        CU_ASSERT_EQUAL(file_exists(dir, bases[i], ".txnindex"), want);
+    }
+    CU_ASSERT_FATAL(sb >= 0 && sa >= 0);
+    check_all_ranges(log, all, 2, off);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), b2);
+    CU_ASSERT_EQUAL(txn_start_of(log, B), b2);
+
+    /* DeleteRecords past B's marker's segment: its .txnindex goes with it,
+     * and so does the entry; A's stays while its segment does. */
+    tu_done d = {0, 0, -1};
+    int64_t cut = bases[sb + 1];
+    CU_ASSERT_EQUAL(st_log_delete_records(log, cut, tu_append_cb, &d), 0);
+    tu_wait(io, &d.fired);
+    CU_ASSERT_EQUAL(d.rc, 0);
+    for (int i = 0; i < 200 && file_exists(dir, bases[sb], ".log"); i++)
+        st_io_wait(io, 10); /* unlinks run on the background thread */
+    CU_ASSERT_FALSE(file_exists(dir, bases[sb], ".log"));
+    CU_ASSERT_FALSE(file_exists(dir, bases[sb], ".txnindex"));
+    st_aborted_txn got[4];
+    size_t n = st_log_aborted_txns(log, cut, off + 1, got, 4);
+    if (sa > sb) {
+        CU_ASSERT_EQUAL(n, 1);
+        CU_ASSERT(same_txn(&got[0], &all[1]));
+    } else {
+        CU_ASSERT_EQUAL(n, 0);
+    }
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, cut, got, 4), sa > sb ? 1u : 0u);
+    /* The open transaction still holds the LSO (never below the log start). */
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), b2 > cut ? b2 : cut);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+
+    /* Retention by size removes A's segment too, with its .txnindex. */
+    st_log_config small = cfg;
+    small.retention_bytes = 1;
+    log = open_log(io, dir, &small);
+    st_log_tick(log, tu_now_ms());
+    for (int i = 0; i < 200 && file_exists(dir, bases[sa], ".txnindex"); i++)
+        st_io_wait(io, 10);
+    CU_ASSERT_FALSE(file_exists(dir, bases[sa], ".log"));
+    CU_ASSERT_FALSE(file_exists(dir, bases[sa], ".txnindex"));
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, off + 1, got, 4), 0);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* The .txnindex bytes are Kafka's AbortedTxn entries. */
+static void test_txnindex_bytes(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    CU_ASSERT_EQUAL(put_txn(io, log, 0x0102030405060708LL, 0, 0, 2, 10), 0);
+    CU_ASSERT_EQUAL(put_txn(io, log, 9, 0, 0, 1, 10), 2);
+    CU_ASSERT_EQUAL(put_marker(io, log, 0x0102030405060708LL, 0, 0, 1), 3);
+    CU_ASSERT_EQUAL(put_marker(io, log, 9, 0, 0, 1), 4);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    uint8_t want[68];
+    put_be16(want, 0);
+    put_be64(want + 2, 0x0102030405060708LL);
+    put_be64(want + 10, 0);
+    put_be64(want + 18, 3);
+    put_be64(want + 26, 2); /* producer 9's transaction was still open */
+    put_be16(want + 34, 0);
+    put_be64(want + 36, 9);
+    put_be64(want + 44, 2);
+    put_be64(want + 52, 4);
+    put_be64(want + 60, 5);
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/00000000000000000000.txnindex", dir);
+    uint8_t got[128];
+    int fd = open(p, O_RDONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    ssize_t n = read(fd, got, sizeof(got));
+    close(fd);
+    CU_ASSERT_EQUAL_FATAL(n, 68);
+    CU_ASSERT_EQUAL(memcmp(got, want, 68), 0);
+    /* A damaged .txnindex is not believed: the log is replayed instead. */
+    fd = open(p, O_WRONLY | O_APPEND);
+    CU_ASSERT_EQUAL(write(fd, "xx", 2), 2);
+    close(fd);
+    log = open_log(io, dir, NULL);
+    st_aborted_txn all[2] = {{0x0102030405060708LL, 0, 3, 2}, {9, 2, 4, 5}};
+    check_all_ranges(log, all, 2, 5);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- restarts ------------------------------------------------------------ */
+
+typedef struct txn_view {
+    int64_t lso, hw, leo;
+    size_t naborted;
+    st_aborted_txn aborted[64];
+    int64_t starts[4]; /* current transaction start of producers 1..4 */
+} txn_view;
+
+static void view_of(st_log *log, txn_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->lso = st_log_last_stable_offset(log);
+    v->hw = st_log_high_watermark(log);
+    v->leo = st_log_end_offset(log);
+    v->naborted = st_log_aborted_txns(log, 0, INT64_MAX, v->aborted, 64);
+    for (int i = 0; i < 4; i++)
+        v->starts[i] = txn_start_of(log, i + 1);
+}
+
+static int same_view(const txn_view *a, const txn_view *b)
+{
+    if (a->lso != b->lso || a->hw != b->hw || a->leo != b->leo || a->naborted != b->naborted)
+        return 0;
+    for (size_t i = 0; i < a->naborted && i < 64; i++)
+        if (!same_txn(&a->aborted[i], &b->aborted[i]))
+            return 0;
+    return memcmp(a->starts, b->starts, sizeof(a->starts)) == 0;
+}
+
+/* Four producers taking turns: commits, aborts, transactions left open,
+ * across rolls. Deterministic, so both sides of a restart can run it. */
+static void workload(st_io *io, st_log *log, int rounds)
+{
+    int32_t seq[4] = {0, 0, 0, 0};
+    for (int i = 0; i < rounds; i++) {
+        int p = i % 4;
+        int64_t pid = p + 1;
+        CU_ASSERT(put_txn(io, log, pid, 0, seq[p], 2, 300) >= 0);
+        seq[p] += 2;
+        if (i % 3 == 2) {
+            int q = (i / 3) % 4;
+            if (txn_start_of(log, q + 1) >= 0)
+                CU_ASSERT(put_marker(io, log, q + 1, 0, i % 2, 1) >= 0);
+        }
+        if (i % 5 == 0)
+            CU_ASSERT(put_plain(io, log, 1) >= 0);
+    }
+}
+
+static void test_restart_clean(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log_config cfg;
+    small_segments(&cfg);
+    st_log *log = open_log(io, dir, &cfg);
+    workload(io, log, 40);
+    txn_view before, after;
+    view_of(log, &before);
+    CU_ASSERT(before.naborted >= 3);
+    CU_ASSERT(before.lso < before.hw); /* something is still open */
+    CU_ASSERT(st_log_segment_count(log) > 3);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(io, dir, &cfg);
+    view_of(log, &after);
+    CU_ASSERT(same_view(&before, &after));
+    /* The open transactions continue: aborting one records the start from
+     * before the restart. */
+    int p = -1;
+    for (int i = 0; i < 4; i++)
+        if (after.starts[i] >= 0)
+            p = i;
+    CU_ASSERT_FATAL(p >= 0);
+    int64_t m = put_marker(io, log, p + 1, 0, 0, 1);
+    st_aborted_txn got[64];
+    size_t n = st_log_aborted_txns(log, 0, INT64_MAX, got, 64);
+    CU_ASSERT_EQUAL_FATAL(n, after.naborted + 1);
+    CU_ASSERT_EQUAL(got[n - 1].first_offset, after.starts[p]);
+    CU_ASSERT_EQUAL(got[n - 1].last_offset, m);
+    view_of(log, &before);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(io, dir, &cfg);
+    view_of(log, &after);
+    CU_ASSERT(same_view(&before, &after));
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* A child runs the workload (every append acked, hence durable), reports
+ * its view through a pipe and is killed with SIGKILL: no close, no
+ * clean-shutdown marker, no final snapshot. The parent recovers the log. */
+static void crash_round(int rounds, int segment_bytes, int drop_marker)
+{
+    char *dir = tu_mkdtemp();
+    st_log_config cfg;
+    st_log_config_default(&cfg);
+    cfg.segment_bytes = (uint64_t)segment_bytes;
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        st_io *cio = tu_io(g_force_thread);
+        st_log *log = NULL;
+        if (st_log_open(cio, dir, &cfg, &log) != 0)
+            _exit(2);
+        workload(cio, log, rounds);
+        txn_view v;
+        view_of(log, &v);
+        if (write(fds[1], &v, sizeof(v)) != (ssize_t)sizeof(v))
+            _exit(3);
+        raise(SIGKILL);
+        _exit(4);
+    }
+    close(fds[1]);
+    txn_view before, after;
+    ssize_t got = read(fds[0], &before, sizeof(before));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CU_ASSERT_EQUAL_FATAL(got, (ssize_t)sizeof(before));
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* A new log is created with the clean-shutdown marker, which stays
+     * while it runs (what a real crash leaves); without it the last
+     * segment is scanned in full. */
+    if (drop_marker) {
+        char marker[4096];
+        snprintf(marker, sizeof(marker), "%s/clean-shutdown", dir);
+        unlink(marker);
+    }
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, &cfg);
+    view_of(log, &after);
+    CU_ASSERT(same_view(&before, &after));
+    CU_ASSERT(before.naborted > 0);
+    /* And once more after a clean close of the recovered log. */
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(io, dir, &cfg);
+    view_of(log, &after);
+    CU_ASSERT(same_view(&before, &after));
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_restart_crash(void)
+{
+    crash_round(40, 1 << 30, 0); /* one segment: everything replayed */
+    crash_round(40, 4096, 0);    /* many rolls: .txnindex below the roll snapshot, replay above */
+    crash_round(40, 4096, 1);
+    crash_round(13, 8192, 1);
+}
+
+/* ---- compaction keeps transactions whole ------------------------------------ */
+
+static void test_compaction_keeps_txn(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log_config cfg;
+    small_segments(&cfg);
+    cfg.compact = 1;
+    st_log *log = open_log(io, dir, &cfg);
+    /* An aborted transactional value of key "k" after a committed plain one:
+     * the aborted record must not count as the key's latest value. */
+    uint8_t *b;
+    size_t n = tu_kv(&b, "k", "committed", 1700000000000LL);
+    int64_t off;
+    CU_ASSERT_EQUAL(tu_append(io, log, b, n, &off), 0);
+    free(b);
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    kp_batch_builder_set_producer(&bb, 9, 0, 0, 1);
+    kp_batch_builder_add(&bb, 1700000000001LL, (kp_bytes){(const uint8_t *)"k", 1},
+                         (kp_bytes){(const uint8_t *)"aborted", 7}, NULL, 0);
+    kp_writer w;
+    kp_writer_init(&w, 128);
+    CU_ASSERT_EQUAL_FATAL(kp_batch_builder_finish(&bb, &w), 0);
+    kp_batch_builder_free(&bb);
+    CU_ASSERT_EQUAL(tu_append(io, log, w.buf, w.len, &off), 0);
+    kp_writer_free(&w);
+    CU_ASSERT_EQUAL(put_marker(io, log, 9, 0, 0, 1), 2);
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT(put_txn(io, log, 50, 0, i, 1, 1000) >= 0);
+    CU_ASSERT(put_marker(io, log, 50, 0, 1, 1) >= 0);
+    tu_done d = {0, 0, -1};
+    CU_ASSERT_EQUAL(st_log_compact_now(log, tu_append_cb, &d), 0);
+    tu_wait(io, &d.fired);
+    CU_ASSERT_EQUAL(d.rc, 0);
+    /* Offsets 0 (the committed value), 1 and 2 are all still there. */
+    rd_result r;
+    CU_ASSERT_EQUAL(read_uncommitted(io, log, 0, 1, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 1);
+    CU_ASSERT_EQUAL(r.bases[0], 0);
+    CU_ASSERT_EQUAL(read_uncommitted(io, log, 1, 1, &r), 0);
+    CU_ASSERT_EQUAL(r.bases[0], 1);
+    st_aborted_txn got[2];
+    CU_ASSERT_EQUAL(st_log_aborted_txns(log, 0, 3, got, 2), 1);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void add_tests(CU_pSuite s)
+{
+    CU_add_test(s, "marker_bytes", test_marker_bytes);
+    CU_add_test(s, "interleaved", test_interleaved);
+    CU_add_test(s, "fencing", test_fencing);
+    CU_add_test(s, "marker_without_txn", test_marker_without_txn);
+    CU_add_test(s, "segments_and_retention", test_segments_and_retention);
+    CU_add_test(s, "txnindex_bytes", test_txnindex_bytes);
+    CU_add_test(s, "restart_clean", test_restart_clean);
+    CU_add_test(s, "restart_crash", test_restart_crash);
+    CU_add_test(s, "compaction_keeps_txn", test_compaction_keeps_txn);
+}
+
+static void register_suites(void)
+{
+    add_tests(CU_add_suite("txn_io_uring", suite_uring, NULL));
+    add_tests(CU_add_suite("txn_threads", suite_thread, NULL));
+}
+
+const struct kb_test_program kb_test_program = {.register_suites = register_suites};
