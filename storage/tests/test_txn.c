@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "kb_test.h"
@@ -738,6 +739,105 @@ static void test_restart_crash(void)
     crash_round(13, 8192, 1);
 }
 
+/* ---- a failed write undoes the transaction changes of what it carried ------ */
+
+static int g_child_fails;
+#define CHILD_CHECK(x)                                                                                       \
+    do {                                                                                                     \
+        if (!(x)) {                                                                                          \
+            fprintf(stderr, "txn child: check failed at line %d: %s\n", __LINE__, #x);                       \
+            g_child_fails++;                                                                                 \
+        }                                                                                                    \
+    } while (0)
+
+static void count_cb(void *arg, int rc, int64_t off)
+{
+    (void)off;
+    int *v = arg;
+    v[rc == 0 ? 0 : 1]++;
+}
+
+static int rollback_child(const char *dir)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = NULL;
+    CHILD_CHECK(st_log_open(io, dir, NULL, &log) == 0);
+    const int64_t P = 5, Q = 6;
+    CHILD_CHECK(put_txn(io, log, P, 0, 0, 2, 1500) == 0);
+    int64_t size = 0;
+    for (int i = 0; i < 3; i++) {
+        uint8_t *b;
+        size_t n = txn_batch(&b, 40, 0, i, 1, 1500, 0);
+        int64_t o;
+        CHILD_CHECK(tu_append(io, log, b, n, &o) == 0);
+        free(b);
+    }
+    size = st_log_size_bytes(log);
+    /* Every later write covers the partial last block, which now lies past
+     * the limit: the marker and Q's first batch are accepted in memory and
+     * then fail. */
+    struct rlimit rl;
+    getrlimit(RLIMIT_FSIZE, &rl);
+    rlim_t hard = rl.rlim_max;
+    rl.rlim_cur = (rlim_t)(size & ~4095);
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+    int64_t end = st_log_end_offset(log);
+    kp_writer w;
+    kp_writer_init(&w, 128);
+    CHILD_CHECK(kp_batch_build_control(&w, 0, P, 0, 0, 1, 1700000001000LL) == 0);
+    uint8_t *qb;
+    size_t qn = txn_batch(&qb, Q, 0, 0, 1, 100, 1);
+    int res[2] = {0, 0};
+    int64_t o1 = -1, o2 = -1;
+    CHILD_CHECK(st_log_append(log, w.buf, w.len, count_cb, res, &o1) == 0);
+    CHILD_CHECK(st_log_append(log, qb, qn, count_cb, res, &o2) == 0);
+    CHILD_CHECK(o1 == end && o2 == end + 1);
+    /* In memory, until the write fails: P's transaction ended, Q's began. */
+    CHILD_CHECK(txn_start_of(log, P) == -1 && txn_start_of(log, Q) == end + 1);
+    for (int i = 0; i < 2000 && res[0] + res[1] < 2; i++)
+        st_io_wait(io, 5);
+    CHILD_CHECK(res[0] == 0 && res[1] == 2);
+    CHILD_CHECK(st_log_end_offset(log) == end);
+    CHILD_CHECK(txn_start_of(log, P) == 0);
+    CHILD_CHECK(txn_start_of(log, Q) == -2);
+    CHILD_CHECK(st_log_last_stable_offset(log) == 0);
+    st_aborted_txn got[2];
+    CHILD_CHECK(st_log_aborted_txns(log, 0, INT64_MAX, got, 2) == 0);
+    /* Space returns: the marker goes through and aborts what P began at 0. */
+    rl.rlim_cur = hard;
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+    int64_t m = -1;
+    CHILD_CHECK(tu_append(io, log, w.buf, w.len, &m) == 0 && m == end);
+    CHILD_CHECK(st_log_aborted_txns(log, 0, INT64_MAX, got, 2) == 1);
+    CHILD_CHECK(same_txn(&got[0], &(st_aborted_txn){P, 0, end, end + 1}));
+    CHILD_CHECK(st_log_last_stable_offset(log) == end + 1);
+    CHILD_CHECK(st_log_close(log) == 0);
+    CHILD_CHECK(st_log_open(io, dir, NULL, &log) == 0);
+    CHILD_CHECK(st_log_aborted_txns(log, 0, INT64_MAX, got, 2) == 1);
+    CHILD_CHECK(same_txn(&got[0], &(st_aborted_txn){P, 0, end, end + 1}));
+    CHILD_CHECK(st_log_last_stable_offset(log) == end + 1);
+    CHILD_CHECK(st_log_close(log) == 0);
+    kp_writer_free(&w);
+    free(qb);
+    st_io_destroy(io);
+    return g_child_fails;
+}
+
+static void test_failed_write_rollback(void)
+{
+    char *dir = tu_mkdtemp();
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0)
+        _exit(rollback_child(dir) ? 1 : 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- compaction keeps transactions whole ------------------------------------ */
 
 static void test_compaction_keeps_txn(void)
@@ -800,6 +900,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "restart_clean", test_restart_clean);
     CU_add_test(s, "restart_crash", test_restart_crash);
     CU_add_test(s, "compaction_keeps_txn", test_compaction_keeps_txn);
+    CU_add_test(s, "failed_write_rollback", test_failed_write_rollback);
 }
 
 static void register_suites(void)
