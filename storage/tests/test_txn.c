@@ -838,6 +838,108 @@ static void test_failed_write_rollback(void)
     free(dir);
 }
 
+/* ---- many open transactions ended in random order ---------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_many_open(void)
+{
+    enum { NP = 3000 };
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    static int64_t first[NP];
+    static st_aborted_txn want[NP];
+    size_t nwant = 0;
+    int done[2] = {0, 0};
+    /* Pipelined (no wait per append): the HW lags, the LSO must follow it. */
+    for (int i = 0; i < NP; i++) {
+        uint8_t *b;
+        size_t n = txn_batch(&b, 100000 + i, 0, 0, 1, 8, 1);
+        CU_ASSERT_EQUAL_FATAL(st_log_append(log, b, n, count_cb, done, &first[i]), 0);
+        free(b);
+        CU_ASSERT_EQUAL(st_log_last_stable_offset(log),
+                        first[0] < st_log_high_watermark(log) ? first[0] : st_log_high_watermark(log));
+    }
+    /* End them in a scrambled order, commits and aborts mixed; after each
+     * marker the LSO is the brute-force minimum. */
+    static int open_[NP];
+    for (int i = 0; i < NP; i++)
+        open_[i] = 1;
+    int bad = 0;
+    uint32_t x = 12345;
+    for (int k = 0; k < NP; k++) {
+        x = x * 1103515245u + 12345u;
+        int i = (int)((x >> 8) % NP);
+        while (!open_[i])
+            i = (i + 1) % NP;
+        int commit = (x >> 4) & 1;
+        kp_writer w;
+        kp_writer_init(&w, 128);
+        if (kp_batch_build_control(&w, 0, 100000 + i, 0, commit, 1, 1700000001000LL) != 0)
+            abort();
+        int64_t lso_before = -1, m = -1;
+        for (int j = 0; j < NP; j++)
+            if (open_[j] && j != i) {
+                lso_before = first[j];
+                break;
+            }
+        CU_ASSERT_EQUAL_FATAL(st_log_append(log, w.buf, w.len, count_cb, done, &m), 0);
+        kp_writer_free(&w);
+        open_[i] = 0;
+        if (!commit)
+            want[nwant++] = (st_aborted_txn){100000 + i, first[i], m, lso_before >= 0 ? lso_before : m + 1};
+        int64_t hw = st_log_high_watermark(log), exp = hw;
+        for (int j = 0; j < NP; j++)
+            if (open_[j]) {
+                exp = first[j] < hw ? first[j] : hw;
+                break;
+            }
+        if (st_log_last_stable_offset(log) != exp)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    for (int i = 0; i < 2000 && done[0] + done[1] < 2 * NP; i++)
+        st_io_wait(io, 5);
+    CU_ASSERT_EQUAL(done[0], 2 * NP);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 2 * NP);
+    /* Aborted lists at spread ranges against the brute force. */
+    static st_aborted_txn got[NP], exp[NP];
+    for (int64_t from = 0; from < 2 * NP; from += 97)
+        for (int64_t upper = from; upper <= 2 * NP; upper += 389) {
+            size_t g = st_log_aborted_txns(log, from, upper, got, NP);
+            size_t e = expect_aborted(want, nwant, from, upper, exp);
+            CU_ASSERT_EQUAL_FATAL(g, e);
+            for (size_t k = 0; k < g; k++)
+                if (!same_txn(&got[k], &exp[k]))
+                    bad++;
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* The cost of the two reads Fetch makes (printed, not asserted). */
+    double t0 = now_s();
+    int64_t sum = 0;
+    for (int i = 0; i < 1000000; i++)
+        sum += st_log_last_stable_offset(log);
+    double t1 = now_s();
+    size_t total = 0;
+    for (int i = 0; i < 10000; i++)
+        total += st_log_aborted_txns(log, (i * 7919) % (2 * NP), (i * 7919) % (2 * NP) + 100, got, NP);
+    double t2 = now_s();
+    fprintf(stderr,
+            "(%zu aborted of %d; LSO %.1f ns/call; aborted list over 100 offsets %.2f us/call, %zu hits) ",
+            nwant, NP, (t1 - t0) * 1e9 / 1e6, (t2 - t1) * 1e6 / 1e4, total);
+    CU_ASSERT(sum > 0);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- compaction keeps transactions whole ------------------------------------ */
 
 static void test_compaction_keeps_txn(void)
@@ -901,6 +1003,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "restart_crash", test_restart_crash);
     CU_add_test(s, "compaction_keeps_txn", test_compaction_keeps_txn);
     CU_add_test(s, "failed_write_rollback", test_failed_write_rollback);
+    CU_add_test(s, "many_open", test_many_open);
 }
 
 static void register_suites(void)
