@@ -391,6 +391,12 @@ int st_pstate_serialize(const st_pstate *ps, int64_t offset, uint8_t **out, size
     return 0;
 }
 
+static int cmp_ongoing(const void *a, const void *b)
+{
+    int64_t x = ((const st_ongoing *)a)->first, y = ((const st_ongoing *)b)->first;
+    return x < y ? -1 : x > y;
+}
+
 int st_pstate_deserialize(st_pstate *ps, const uint8_t *b, size_t len, int64_t *offset)
 {
     int version = len >= 6 ? kp_be16(b + 4) : 0;
@@ -417,8 +423,16 @@ int st_pstate_deserialize(st_pstate *ps, const uint8_t *b, size_t len, int64_t *
         e->last_ts = (int64_t)kp_be64(p + 11);
         if (version >= 2) {
             int64_t first = (int64_t)kp_be64(p + 19);
-            if (first < -1 || set_txn(ps, e, first) != 0)
-                return first < -1 ? ST_E_STORAGE : -ENOMEM;
+            if (first < -1 || e->txn_first >= 0)
+                return ST_E_STORAGE; /* a negative offset, or a producer listed twice */
+            if (first >= 0) {
+                /* Sorted once at the end: inserting in hash order would
+                 * shift the array for every entry. */
+                if (st_pstate_reserve(ps) != 0)
+                    return -ENOMEM;
+                ps->on[ps->non++] = (st_ongoing){first, pid};
+                e->txn_first = first;
+            }
             e->coord_epoch = (int32_t)kp_be32(p + 27);
         }
         p += head;
@@ -430,7 +444,13 @@ int st_pstate_deserialize(st_pstate *ps, const uint8_t *b, size_t len, int64_t *
             p += 24;
         }
     }
-    return p == end ? 0 : ST_E_STORAGE;
+    if (p != end)
+        return ST_E_STORAGE;
+    qsort(ps->on, ps->non, sizeof(*ps->on), cmp_ongoing);
+    for (size_t i = 1; i < ps->non; i++)
+        if (ps->on[i].first == ps->on[i - 1].first)
+            return ST_E_STORAGE; /* two transactions cannot start at one offset */
+    return 0;
 }
 
 size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max)
