@@ -1064,6 +1064,56 @@ static void test_crash_inflight(void)
     CU_ASSERT(g_inflight_aborted > 12 && g_inflight_segs > 24 && g_inflight_open > 0);
 }
 
+/* ---- a version 1 producer snapshot (before transactions) still loads ------- */
+
+static void test_snapshot_v1(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    uint8_t *b;
+    size_t n = txn_batch(&b, 9, 2, 0, 2, 10, 0);
+    int64_t off;
+    CU_ASSERT_EQUAL(tu_append(io, log, b, n, &off), 0);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    /* Version 1 says epoch 3 where the log says 2: only a loaded snapshot
+     * can make the next epoch-2 batch fenced. */
+    uint8_t snap[18 + 19 + 24 + 4];
+    memcpy(snap, "STPS", 4);
+    put_be16(snap + 4, 1);
+    put_be64(snap + 6, 2);
+    snap[14] = snap[15] = snap[16] = 0;
+    snap[17] = 1;
+    put_be64(snap + 18, 9);
+    put_be16(snap + 26, 3);
+    snap[28] = 1;
+    put_be64(snap + 29, 1700000000001LL);
+    uint8_t *e = snap + 37;
+    memset(e, 0, 24);
+    e[7] = 1; /* first_seq 0, last_seq 1 */
+    put_be64(e + 8, 0);
+    put_be64(e + 16, 1);
+    uint32_t crc = kp_crc32c(0, snap, sizeof(snap) - 4);
+    kp_put_be32(snap + sizeof(snap) - 4, crc);
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/producer.snapshot", dir);
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, snap, sizeof(snap)), (ssize_t)sizeof(snap));
+    close(fd);
+    log = open_log(io, dir, NULL);
+    free(b);
+    n = txn_batch(&b, 9, 2, 2, 1, 10, 0);
+    CU_ASSERT_EQUAL(tu_append(io, log, b, n, &off), ST_E_FENCED);
+    CU_ASSERT_EQUAL(txn_start_of(log, 9), -1);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 2);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    free(b);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- compaction keeps transactions whole ------------------------------------ */
 
 static void test_compaction_keeps_txn(void)
@@ -1129,6 +1179,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "failed_write_rollback", test_failed_write_rollback);
     CU_add_test(s, "many_open", test_many_open);
     CU_add_test(s, "crash_inflight", test_crash_inflight);
+    CU_add_test(s, "snapshot_v1", test_snapshot_v1);
 }
 
 static void register_suites(void)
