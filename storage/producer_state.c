@@ -446,7 +446,8 @@ int st_pstate_deserialize(st_pstate *ps, const uint8_t *b, size_t len, int64_t *
     }
     if (p != end)
         return ST_E_STORAGE;
-    qsort(ps->on, ps->non, sizeof(*ps->on), cmp_ongoing);
+    if (ps->non > 1)
+        qsort(ps->on, ps->non, sizeof(*ps->on), cmp_ongoing);
     for (size_t i = 1; i < ps->non; i++)
         if (ps->on[i].first == ps->on[i - 1].first)
             return ST_E_STORAGE; /* two transactions cannot start at one offset */
