@@ -251,11 +251,21 @@ typedef struct st_txn_undo {
     int32_t prev_coord;
 } st_txn_undo;
 
+/* A transaction whose marker is appended but not yet acked (Kafka's
+ * unreplicatedTxns): it still holds the LSO, so read_committed never sees a
+ * transaction end that a failed write or a crash could take back. */
+typedef struct st_ending {
+    int64_t first;
+    int64_t marker;
+} st_ending;
+
 typedef struct st_pstate {
     st_producer *tab;
     size_t cap, count;
     st_ongoing *on; /* ongoing transactions, ascending first offset */
     size_t non, oncap;
+    st_ending *end; /* ascending marker offset, every marker at or past the HW */
+    size_t nend, endcap;
     st_txn_undo *undo;
     size_t nundo, undocap;
 } st_pstate;
@@ -282,9 +292,12 @@ void st_pstate_truncate(st_pstate *ps, int64_t offset);
 /* Room for the transaction bookkeeping of one more batch, so that
  * st_pstate_update cannot fail once the batch is in the log. */
 int st_pstate_reserve(st_pstate *ps);
-/* Changes below offset are final (acked): their undo records go. */
+/* Changes below offset (the new high watermark) are final: their undo
+ * records go, and transactions whose marker lies below it stop holding the
+ * LSO. Called whenever the high watermark moves. */
 void st_pstate_settle(st_pstate *ps, int64_t offset);
-/* First offset of the earliest ongoing transaction, -1 when none. */
+/* First offset of the earliest transaction that is ongoing or whose marker
+ * is not acked yet, -1 when none. O(1) + the markers not yet acked. */
 int64_t st_pstate_first_unstable(const st_pstate *ps);
 /* Fills up to max entries (DescribeProducers); returns the producer count. */
 size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max);

@@ -625,6 +625,7 @@ static void flush_done(st_op *op)
         log->last_sync_ms = st_now_ms();
     }
     log->hw = log->cfg.sync_acks ? log->durable_offset : log->written_offset;
+    st_pstate_settle(&log->ps, log->hw); /* acked markers release the LSO */
     if (w == &log->act)
         release_chunks(log, w);
     fire_pending(log, 0);
@@ -802,7 +803,6 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
     if (pend_reserve(log) != 0)
         return -ENOMEM;
     /* Transaction changes must not fail once the batch is in the log. */
-    st_pstate_settle(&log->ps, log->hw);
     if (st_pstate_reserve(&log->ps) != 0)
         return -ENOMEM;
 

@@ -113,6 +113,7 @@ void st_pstate_free(st_pstate *ps)
 {
     free(ps->tab);
     free(ps->on);
+    free(ps->end);
     free(ps->undo);
     memset(ps, 0, sizeof(*ps));
 }
@@ -162,7 +163,11 @@ static void on_remove(st_pstate *ps, int64_t first, int64_t pid)
 
 int64_t st_pstate_first_unstable(const st_pstate *ps)
 {
-    return ps->non ? ps->on[0].first : -1;
+    int64_t first = ps->non ? ps->on[0].first : -1;
+    for (size_t i = 0; i < ps->nend; i++)
+        if (first < 0 || ps->end[i].first < first)
+            first = ps->end[i].first;
+    return first;
 }
 
 /* Sets p's ongoing transaction (first >= 0) or ends it (-1), keeping the
@@ -211,11 +216,26 @@ int st_pstate_reserve(st_pstate *ps)
         ps->undo = n;
         ps->undocap = nc;
     }
+    if (ps->nend == ps->endcap) {
+        size_t nc = ps->endcap ? ps->endcap * 2 : 8;
+        st_ending *n = realloc(ps->end, nc * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        ps->end = n;
+        ps->endcap = nc;
+    }
     return 0;
 }
 
 void st_pstate_settle(st_pstate *ps, int64_t offset)
 {
+    size_t e = 0;
+    while (e < ps->nend && ps->end[e].marker < offset)
+        e++;
+    if (e > 0) {
+        memmove(ps->end, ps->end + e, (ps->nend - e) * sizeof(*ps->end));
+        ps->nend -= e;
+    }
     size_t k = 0;
     while (k < ps->nundo && ps->undo[k].offset < offset)
         k++;
@@ -299,6 +319,12 @@ int st_pstate_update(st_pstate *ps, const kp_batch_header *h, int64_t base_offse
             *aborted = (st_aborted_txn){p->pid, p->txn_first, base_offset, lso};
             rc = 1;
         }
+        /* Live: the transaction holds the LSO until its marker is acked
+         * (replayed markers are durable). */
+        if (keep_undo && p->txn_first >= 0) {
+            ST_ASSERT(ps->nend < ps->endcap, "ending-transaction slot reserved before the append");
+            ps->end[ps->nend++] = (st_ending){p->txn_first, base_offset};
+        }
         /* A marker without an ongoing transaction ends nothing and records
          * no aborted range (Kafka emits no CompletedTxn for it). */
         set_txn(ps, p, -1);
@@ -334,6 +360,8 @@ void st_pstate_truncate(st_pstate *ps, int64_t offset)
         while (p->nb > 0 && p->b[p->nb - 1].base_offset >= offset)
             p->nb--;
     }
+    while (ps->nend > 0 && ps->end[ps->nend - 1].marker >= offset)
+        ps->nend--;
     /* Newest first, so a producer ends with the state before the first
      * change that is undone. */
     while (ps->nundo > 0 && ps->undo[ps->nundo - 1].offset >= offset) {
@@ -348,7 +376,8 @@ void st_pstate_truncate(st_pstate *ps, int64_t offset)
 
 size_t st_pstate_memory(const st_pstate *ps)
 {
-    return ps->cap * sizeof(st_producer) + ps->oncap * sizeof(st_ongoing) + ps->undocap * sizeof(st_txn_undo);
+    return ps->cap * sizeof(st_producer) + ps->oncap * sizeof(st_ongoing) +
+           ps->undocap * sizeof(st_txn_undo) + ps->endcap * sizeof(st_ending);
 }
 
 #define ENTRY_HEAD 31 /* pid, epoch, nb, last_ts, txn_first, coord_epoch */

@@ -275,8 +275,21 @@ static void test_interleaved(void)
     CU_ASSERT_EQUAL(read_uncommitted(io, log, 0, 1 << 20, &r), 0);
     CU_ASSERT_EQUAL(r.n, 5);
 
-    CU_ASSERT_EQUAL(put_marker(io, log, A, 0, 1, 1), 10); /* COMMIT A */
+    /* COMMIT A. Until the marker is acked A's transaction still holds the
+     * LSO (Kafka's unreplicated transactions): a failed write or a crash
+     * could take the commit back. */
+    kp_writer cw;
+    kp_writer_init(&cw, 128);
+    CU_ASSERT_EQUAL_FATAL(kp_batch_build_control(&cw, 0, A, 0, 1, 1, 1700000001000LL), 0);
+    tu_done cd = {0, 0, -1};
+    int64_t cbase = -1;
+    CU_ASSERT_EQUAL_FATAL(st_log_append(log, cw.buf, cw.len, tu_append_cb, &cd, &cbase), 0);
+    kp_writer_free(&cw);
+    CU_ASSERT_EQUAL(cbase, 10);
     CU_ASSERT_EQUAL(txn_start_of(log, A), -1);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 3);
+    tu_wait(io, &cd.fired);
+    CU_ASSERT_EQUAL(cd.rc, 0);
     CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 5); /* B's first */
     CU_ASSERT_EQUAL(read_committed(io, log, 0, 1 << 20, &r), 0);
     CU_ASSERT_EQUAL(r.n, 2); /* 0 and A's 3 */
@@ -793,8 +806,10 @@ static int rollback_child(const char *dir)
     CHILD_CHECK(st_log_append(log, w.buf, w.len, count_cb, res, &o1) == 0);
     CHILD_CHECK(st_log_append(log, qb, qn, count_cb, res, &o2) == 0);
     CHILD_CHECK(o1 == end && o2 == end + 1);
-    /* In memory, until the write fails: P's transaction ended, Q's began. */
+    /* In memory, until the write fails: P's transaction ended (but holds
+     * the LSO until its marker is acked), Q's began. */
     CHILD_CHECK(txn_start_of(log, P) == -1 && txn_start_of(log, Q) == end + 1);
+    CHILD_CHECK(st_log_last_stable_offset(log) == 0);
     for (int i = 0; i < 2000 && res[0] + res[1] < 2; i++)
         st_io_wait(io, 5);
     CHILD_CHECK(res[0] == 0 && res[1] == 2);
@@ -869,6 +884,7 @@ static void test_many_open(void)
     /* End them in a scrambled order, commits and aborts mixed; after each
      * marker the LSO is the brute-force minimum. */
     static int open_[NP];
+    static int64_t marker[NP];
     for (int i = 0; i < NP; i++)
         open_[i] = 1;
     int bad = 0;
@@ -892,11 +908,13 @@ static void test_many_open(void)
         CU_ASSERT_EQUAL_FATAL(st_log_append(log, w.buf, w.len, count_cb, done, &m), 0);
         kp_writer_free(&w);
         open_[i] = 0;
+        marker[i] = m;
         if (!commit)
             want[nwant++] = (st_aborted_txn){100000 + i, first[i], m, lso_before >= 0 ? lso_before : m + 1};
+        /* Open, or ended by a marker not acked yet (at or past the HW). */
         int64_t hw = st_log_high_watermark(log), exp = hw;
         for (int j = 0; j < NP; j++)
-            if (open_[j]) {
+            if (open_[j] || marker[j] >= hw) {
                 exp = first[j] < hw ? first[j] : hw;
                 break;
             }
