@@ -369,6 +369,63 @@ static void test_fencing(void)
     free(dir);
 }
 
+/* ---- the same through st_log_append_ordered (what the broker uses) -------- */
+
+typedef struct ord_result {
+    int accepted, acc_rc, done, done_rc;
+    int64_t base;
+} ord_result;
+
+static void ord_accepted(void *arg, int rc, int64_t base)
+{
+    ord_result *r = arg;
+    r->accepted++;
+    r->acc_rc = rc;
+    r->base = base;
+}
+
+static void ord_done(void *arg, int rc, int64_t base)
+{
+    (void)base;
+    ord_result *r = arg;
+    r->done++;
+    r->done_rc = rc;
+}
+
+static void test_ordered(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log *log = open_log(io, dir, NULL);
+    ord_result r[4];
+    memset(r, 0, sizeof(r));
+    uint8_t *b;
+    size_t n = txn_batch(&b, 61, 3, 0, 2, 10, 1);
+    st_log_append_ordered(log, b, n, ord_accepted, ord_done, &r[0]);
+    free(b);
+    kp_writer w;
+    kp_writer_init(&w, 128);
+    CU_ASSERT_EQUAL_FATAL(kp_batch_build_control(&w, 0, 61, 2, 0, 1, 1700000001000LL), 0);
+    st_log_append_ordered(log, w.buf, w.len, ord_accepted, ord_done, &r[1]); /* old epoch */
+    w.len = 0;
+    CU_ASSERT_EQUAL_FATAL(kp_batch_build_control(&w, 0, 61, 3, 0, 1, 1700000001000LL), 0);
+    st_log_append_ordered(log, w.buf, w.len, ord_accepted, ord_done, &r[2]);
+    kp_writer_free(&w);
+    tu_wait(io, &r[2].done);
+    CU_ASSERT(r[0].accepted == 1 && r[0].acc_rc == 0 && r[0].base == 0 && r[0].done == 1 &&
+              r[0].done_rc == 0);
+    CU_ASSERT(r[1].accepted == 1 && r[1].acc_rc == ST_E_FENCED && r[1].done == 0);
+    CU_ASSERT(r[2].accepted == 1 && r[2].acc_rc == 0 && r[2].base == 2 && r[2].done_rc == 0);
+    st_aborted_txn got[2];
+    CU_ASSERT_EQUAL_FATAL(st_log_aborted_txns(log, 0, 10, got, 2), 1);
+    CU_ASSERT(same_txn(&got[0], &(st_aborted_txn){61, 0, 2, 3}));
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), 3);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- markers without a transaction ----------------------------------------- */
 
 static void test_marker_without_txn(void)
@@ -1188,6 +1245,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "marker_bytes", test_marker_bytes);
     CU_add_test(s, "interleaved", test_interleaved);
     CU_add_test(s, "fencing", test_fencing);
+    CU_add_test(s, "ordered", test_ordered);
     CU_add_test(s, "marker_without_txn", test_marker_without_txn);
     CU_add_test(s, "segments_and_retention", test_segments_and_retention);
     CU_add_test(s, "txnindex_bytes", test_txnindex_bytes);
