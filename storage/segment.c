@@ -5,7 +5,8 @@
  * Owns: segment lifetime (reference counted: reads in flight keep a deleted
  * segment's descriptor open), naming (20-digit base offset), opening with
  * O_DIRECT or its buffered fallback, sealing (final size, index files) and
- * unlinking.
+ * unlinking, and the segment's aborted transactions with their Kafka-format
+ * .txnindex file (encoding, atomic write, validating load).
  *
  * Must not: be called on a shard thread for anything that blocks — opening,
  * sealing, unlinking and the file helpers run at startup, at shutdown or on
