@@ -209,6 +209,22 @@ int kp_control_record_parse(const kp_record *rec, int16_t *type, int32_t *coordi
     return KP_OK;
 }
 
+int kp_txn_marker_parse(const kp_batch *b, int16_t *type, int32_t *coordinator_epoch)
+{
+    if (!(b->h.attributes & KP_ATTR_CONTROL) || (b->h.attributes & KP_ATTR_CODEC_MASK) != KP_CODEC_NONE ||
+        b->h.record_count != 1)
+        return KP_E_INVALID;
+    kp_record_iter it;
+    kp_record rec, extra;
+    kp_record_iter_init(&it, &b->h, b->records, b->records_size);
+    if (kp_record_iter_next(&it, &rec) != 1 || kp_record_iter_next(&it, &extra) != 0)
+        return KP_E_INVALID;
+    int rc = kp_control_record_parse(&rec, type, coordinator_epoch);
+    if (rc < 0)
+        return rc;
+    return *type == KP_CONTROL_ABORT || *type == KP_CONTROL_COMMIT ? KP_OK : KP_E_INVALID;
+}
+
 /* ---- batches ---------------------------------------------------------- */
 
 static int check_records(const kp_batch_header *h, const uint8_t *recs, size_t size)

@@ -156,6 +156,13 @@ int kp_record_header_next(const kp_record *rec, size_t *pos, kp_record_header *o
 #define KP_CONTROL_COMMIT 1
 int kp_control_record_parse(const kp_record *rec, int16_t *type, int32_t *coordinator_epoch);
 
+/* A transaction marker: a control batch holding exactly one commit or abort
+ * record (Kafka's EndTransactionMarker). Fills *type (KP_CONTROL_ABORT or
+ * KP_CONTROL_COMMIT) and *coordinator_epoch. KP_E_INVALID when b is not a
+ * control batch, is compressed, holds no or several records, or its record
+ * is not a well-formed commit/abort. */
+int kp_txn_marker_parse(const kp_batch *b, int16_t *type, int32_t *coordinator_epoch);
+
 /* ---- building --------------------------------------------------------- */
 
 /* Builds one batch in a kp_writer. Records are written uncompressed into an

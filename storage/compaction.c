@@ -15,6 +15,14 @@
  * Keys are compared by a 64-bit hash plus their length, as Kafka's cleaner
  * compares MD5 digests; compressed batches are kept whole (their keys are not
  * read), which keeps more than necessary but never loses a latest value.
+ *
+ * Transactions: transactional batches and markers are kept whole and their
+ * keys do not enter the map (an aborted record must never count as a key's
+ * latest value), and a pass over a log holding any transactional batch
+ * keeps its tombstones (dropping one could expose an older transactional
+ * value of its key again). Kafka's removal of aborted data and of markers
+ * after delete.retention.ms is not done: they stay, which is correct for
+ * read_committed (the aborted list still covers them) but keeps more.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -112,13 +120,16 @@ typedef struct cjob {
 
 static int is_plain(const kp_batch *b)
 {
-    return (b->h.attributes & KP_ATTR_CODEC_MASK) == KP_CODEC_NONE && !(b->h.attributes & KP_ATTR_CONTROL);
+    return (b->h.attributes & KP_ATTR_CODEC_MASK) == KP_CODEC_NONE &&
+           !(b->h.attributes & (KP_ATTR_CONTROL | KP_ATTR_TRANSACTIONAL));
 }
 
 static int map_cb(void *arg, const kp_batch *b, uint64_t pos)
 {
     (void)pos;
     cjob *j = arg;
+    if (b->h.attributes & KP_ATTR_TRANSACTIONAL)
+        j->horizon_ms = INT64_MIN;
     if (!is_plain(b))
         return 0;
     kp_record_iter it;
@@ -355,6 +366,12 @@ static void compact_done(st_log *log, void *arg, long res)
         cs->out->created_ms = old->created_ms;
         if (cs->out->next_offset < old->next_offset)
             cs->out->next_offset = old->next_offset; /* dense: offsets of dropped records stay used */
+        /* Markers keep their offsets: the aborted transactions stay valid. */
+        cs->out->txn = old->txn;
+        cs->out->ntxn = old->ntxn;
+        cs->out->txncap = old->txncap;
+        old->txn = NULL;
+        old->ntxn = old->txncap = 0;
         log->segs[k] = cs->out;
         cs->out = NULL;
         st_segment_unref(old);

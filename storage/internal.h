@@ -129,6 +129,10 @@ typedef struct st_segment {
     int64_t created_ms; /* wall clock of the first append, for segment.ms */
     uint64_t bytes_since_index;
     st_index ix;
+    /* Aborted transactions whose ABORT marker is in this segment, ordered
+     * by marker offset: the segment's .txnindex. */
+    st_aborted_txn *txn;
+    size_t ntxn, txncap;
     char *path; /* .../<20 digits>.log */
 } st_segment;
 
@@ -152,6 +156,22 @@ int st_write_file_atomic(const char *dir, const char *name, const void *data, si
  * syncfs (st_log_close_all); a torn one is detected and ignored. */
 int st_write_file_nosync(const char *dir, const char *name, const void *data, size_t len);
 int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len);
+
+/* ---- txnindex (segment.c) -------------------------------------------------- */
+
+#define ST_TXN_ENTRY 34 /* version i16 0, producer id, first, last, last stable offset (i64 BE) */
+int st_segment_reserve_txn(st_segment *s); /* room for one more entry */
+int st_segment_add_txn(st_segment *s, const st_aborted_txn *t);
+/* Drops the entries whose marker is at or past offset (truncation). */
+void st_segment_truncate_txn(st_segment *s, int64_t offset);
+/* Kafka's .txnindex bytes of the entries (n * ST_TXN_ENTRY, malloc'ed). */
+uint8_t *st_txnindex_encode(const st_aborted_txn *e, size_t n);
+/* Writes (or, with no entries, removes) <segment>.txnindex. durable = 0
+ * skips the fsyncs (st_log_close_all's syncfs covers them). Blocking. */
+int st_txnindex_write(const char *log_path, const uint8_t *bytes, size_t len, int durable);
+/* Reads <segment>.txnindex into s->txn: 0 (a missing file is no entry),
+ * ST_E_STORAGE for a file that is not whole version-0 entries. Blocking. */
+int st_txnindex_load(st_segment *s);
 
 /* ---- fdcache.c: the shard's budget of open segment files ---------------- */
 
@@ -212,21 +232,73 @@ typedef struct st_producer {
     int nb;                          /* batches in the window */
     st_pbatch b[ST_PRODUCER_WINDOW]; /* b[nb-1] is the newest */
     int64_t last_ts;
+    int64_t txn_first;   /* first offset of the ongoing transaction, -1 when none */
+    int32_t coord_epoch; /* coordinator epoch of the last marker, -1 when none */
 } st_producer;
+
+/* An ongoing transaction, in the first-offset-ordered list the LSO reads. */
+typedef struct st_ongoing {
+    int64_t first;
+    int64_t pid;
+} st_ongoing;
+
+/* How to undo one transaction-state change of an append not yet acked
+ * (a failed write rolls the log back to the high watermark). */
+typedef struct st_txn_undo {
+    int64_t offset; /* of the batch that made the change */
+    int64_t pid;
+    int64_t prev_first;
+    int32_t prev_coord;
+} st_txn_undo;
+
+/* A transaction whose marker is appended but not yet acked (Kafka's
+ * unreplicatedTxns): it still holds the LSO, so read_committed never sees a
+ * transaction end that a failed write or a crash could take back. */
+typedef struct st_ending {
+    int64_t first;
+    int64_t marker;
+} st_ending;
 
 typedef struct st_pstate {
     st_producer *tab;
     size_t cap, count;
+    st_ongoing *on; /* ongoing transactions, ascending first offset */
+    size_t non, oncap;
+    st_ending *end; /* ascending marker offset, every marker at or past the HW */
+    size_t nend, endcap;
+    st_txn_undo *undo;
+    size_t nundo, undocap;
 } st_pstate;
+
+/* The transaction marker of a control batch, NULL for data batches. */
+typedef struct st_marker {
+    int16_t type; /* KP_CONTROL_ABORT / KP_CONTROL_COMMIT */
+    int32_t coord_epoch;
+} st_marker;
 
 void st_pstate_free(st_pstate *ps);
 /* Checks a batch against the producer's state. 0 = append it,
- * ST_E_DUPLICATE (with *dup_offset), ST_E_OUT_OF_ORDER, ST_E_FENCED. */
-int st_pstate_check(const st_pstate *ps, const kp_batch_header *h, int64_t *dup_offset);
-/* Records an appended (or replayed) batch. */
-int st_pstate_update(st_pstate *ps, const kp_batch_header *h, int64_t base_offset);
-/* Forgets batches at or above offset (failed writes, truncation). */
+ * ST_E_DUPLICATE (with *dup_offset), ST_E_OUT_OF_ORDER, ST_E_FENCED,
+ * ST_E_INVALID_TXN_STATE, ST_E_COORDINATOR_FENCED. */
+int st_pstate_check(const st_pstate *ps, const kp_batch_header *h, const st_marker *m, int64_t *dup_offset);
+/* Records an appended (or replayed) batch. Returns 1 with *aborted filled
+ * when m is an ABORT marker that ended an ongoing transaction, 0 otherwise,
+ * or -ENOMEM. keep_undo: the change may be rolled back (live appends). */
+int st_pstate_update(st_pstate *ps, const kp_batch_header *h, int64_t base_offset, const st_marker *m,
+                     int keep_undo, st_aborted_txn *aborted);
+/* Forgets batches at or above offset (failed writes, truncation) and undoes
+ * the transaction changes they made. */
 void st_pstate_truncate(st_pstate *ps, int64_t offset);
+/* Room for the transaction bookkeeping of one more batch, so that
+ * st_pstate_update cannot fail once the batch is in the log. */
+int st_pstate_reserve(st_pstate *ps);
+/* Changes below offset (the new high watermark) are final: their undo
+ * records go, and transactions whose marker lies below it stop holding the
+ * LSO. Called whenever the high watermark moves. */
+void st_pstate_settle(st_pstate *ps, int64_t offset);
+/* First offset of the earliest transaction that is ongoing or whose marker
+ * is not acked yet, -1 when none. O(1) + the markers not yet acked. */
+int64_t st_pstate_first_unstable(const st_pstate *ps);
 /* Fills up to max entries (DescribeProducers); returns the producer count. */
 size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max);
 /* Serialized form: magic, version, offset, count, entries, CRC-32C. */
@@ -316,6 +388,10 @@ struct st_log {
      * write (opening and closing an idle log costs no I/O). */
     int marker;
     int64_t snap_offset; /* offset of the producer.snapshot on disk, -1 when none */
+    /* The snapshot (and the rolled segment's .txnindex) taken at the last
+     * roll, written only once that segment is durable: a snapshot never
+     * claims an offset the log may lose in a crash. */
+    struct snap_job *roll_snap;
     /* An idle log holds no chunks: the active segment's partial last block
      * (which the next flush rewrites whole) waits here, for tail_seg only. */
     uint8_t *tail_blk;

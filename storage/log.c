@@ -407,6 +407,8 @@ static void seal_done(st_log *log, void *arg, long res)
     st_segment_unref(s);
 }
 
+static void submit_roll_snapshot(st_log *log);
+
 static void finish_old(st_log *log)
 {
     st_segment *s = log->old.seg;
@@ -414,6 +416,7 @@ static void finish_old(st_log *log)
     memset(&log->old, 0, sizeof(log->old));
     s->refs++;
     st_log_bg_call(log, seal_fn, s, seal_done);
+    submit_roll_snapshot(log); /* the rolled segment is durable now */
 }
 
 static int want_sync(const st_log *log, const st_wbuf *w)
@@ -533,9 +536,15 @@ static void trunc_done(st_log *log, void *arg, long res)
     st_appendq_drain(log);
 }
 
+static void free_snap_job(struct snap_job *j);
+
 static void rollback(st_log *log, int err)
 {
     if (log->old.seg) {
+        /* The snapshot taken at the roll claims the rolled segment's end,
+         * which is being cut. */
+        free_snap_job(log->roll_snap);
+        log->roll_snap = NULL;
         /* The active segment holds no acked byte: drop it entirely. */
         st_chunks_free(&log->act.ch);
         log->act = log->old;
@@ -560,6 +569,7 @@ static void rollback(st_log *log, int err)
     log->msgs_since_sync = 0;
     log->sync_req_end = 0;
     st_pstate_truncate(&log->ps, log->next_offset);
+    st_segment_truncate_txn(s, log->next_offset);
     /* Part of the failed write may have reached the file: cut it off before
      * the next write, or a crash could resurrect batches that were reported
      * as failed. Flushes wait for this. */
@@ -615,6 +625,7 @@ static void flush_done(st_op *op)
         log->last_sync_ms = st_now_ms();
     }
     log->hw = log->cfg.sync_acks ? log->durable_offset : log->written_offset;
+    st_pstate_settle(&log->ps, log->hw); /* acked markers release the LSO */
     if (w == &log->act)
         release_chunks(log, w);
     fire_pending(log, 0);
@@ -650,28 +661,67 @@ typedef struct snap_job {
     char *dir;
     uint8_t *buf;
     size_t len;
+    /* The rolled segment's .txnindex, written (durably) before the
+     * snapshot: recovery trusts the .txnindex of every segment below the
+     * snapshot's offset and replays the rest. */
+    char *seg_path;
+    uint8_t *txn;
+    size_t txn_len;
 } snap_job;
+
+static void free_snap_job(snap_job *j)
+{
+    if (!j)
+        return;
+    free(j->buf);
+    free(j->dir);
+    free(j->seg_path);
+    free(j->txn);
+    free(j);
+}
 
 static long snapshot_fn(void *arg)
 {
     snap_job *j = arg;
-    long r = st_write_file_atomic(j->dir, "producer.snapshot", j->buf, j->len);
+    long r = st_txnindex_write(j->seg_path, j->txn, j->txn_len, 1);
+    if (r == 0)
+        r = st_write_file_atomic(j->dir, "producer.snapshot", j->buf, j->len);
     free(j->buf);
     free(j->dir);
+    free(j->seg_path);
+    free(j->txn);
+    j->buf = j->txn = NULL;
+    j->dir = j->seg_path = NULL;
     return r;
 }
 
-static void write_snapshot_async(st_log *log)
+/* The state at the roll (offset = the new segment's base) and the rolled
+ * segment's aborted transactions; written by submit_roll_snapshot once that
+ * segment is durable. */
+static void take_roll_snapshot(st_log *log, const st_segment *rolled)
 {
     snap_job *j = calloc(1, sizeof(*j));
     if (!j)
         return;
     j->dir = strdup(log->dir);
-    if (!j->dir || st_pstate_serialize(&log->ps, log->next_offset, &j->buf, &j->len) != 0) {
-        free(j->dir);
-        free(j);
+    j->seg_path = strdup(rolled->path);
+    j->txn = st_txnindex_encode(rolled->txn, rolled->ntxn);
+    j->txn_len = rolled->ntxn * ST_TXN_ENTRY;
+    if (!j->dir || !j->seg_path || !j->txn ||
+        st_pstate_serialize(&log->ps, log->next_offset, &j->buf, &j->len) != 0) {
+        free_snap_job(j);
         return;
     }
+    ST_ASSERT(log->roll_snap == NULL, "a second roll before the first one's snapshot was written");
+    log->roll_snap = j;
+}
+
+static void submit_roll_snapshot(st_log *log)
+{
+    snap_job *j = log->roll_snap;
+    if (!j)
+        return;
+    log->roll_snap = NULL;
     st_log_bg_call(log, snapshot_fn, j, snapshot_done);
 }
 
@@ -694,6 +744,7 @@ static int roll(st_log *log, int64_t now)
     st_segment *s = st_segment_new(log->dir, log->next_offset);
     if (!s)
         return -ENOMEM;
+    take_roll_snapshot(log, log->act.seg);
     log->segs[log->nsegs++] = s;
     log->old = log->act;
     memset(&log->act, 0, sizeof(log->act));
@@ -701,7 +752,6 @@ static int roll(st_log *log, int64_t now)
     log->act.idx_chunk = -1;
     st_chunks_init(&log->act.ch, log->cfg.chunk_bytes);
     submit_open(log, s);
-    write_snapshot_async(log);
     return 0;
 }
 
@@ -723,8 +773,17 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         return ST_E_INVALID_RECORD;
     kp_batch_header h = b.h;
 
+    /* A control batch of a producer is a transaction marker (the metadata
+     * log's own control records carry no producer). */
+    st_marker mk, *m = NULL;
+    if ((h.attributes & KP_ATTR_CONTROL) && h.producer_id >= 0) {
+        if (kp_txn_marker_parse(&b, &mk.type, &mk.coord_epoch) < 0)
+            return ST_E_INVALID_RECORD;
+        m = &mk;
+    }
+
     int64_t dup = -1;
-    rc = st_pstate_check(&log->ps, &h, &dup);
+    rc = st_pstate_check(&log->ps, &h, m, &dup);
     if (rc == ST_E_DUPLICATE) {
         st_pending e = {dup + h.last_offset_delta + 1, dup, ST_E_DUPLICATE, 0, cb, arg};
         if (pend_push(log, e) != 0)
@@ -734,7 +793,17 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
     }
     if (rc < 0)
         return rc;
+    if (m && m->type == KP_CONTROL_ABORT) {
+        size_t kept = 0;
+        for (size_t i = 0; i < log->nsegs; i++)
+            kept += log->segs[i]->ntxn;
+        if (kept >= ST_MAX_ABORTED_TXNS)
+            return ST_E_TXN_LIMIT;
+    }
     if (pend_reserve(log) != 0)
+        return -ENOMEM;
+    /* Transaction changes must not fail once the batch is in the log. */
+    if (st_pstate_reserve(&log->ps) != 0)
         return -ENOMEM;
 
     uint64_t unflushed = log->act.seg->size - log->act.written;
@@ -754,6 +823,8 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
             return rc;
         s = log->act.seg;
     }
+    if (m && m->type == KP_CONTROL_ABORT && st_segment_reserve_txn(s) != 0)
+        return -ENOMEM;
 
     unmark(log);
     if (log->tail_blk && log->tail_seg == s) {
@@ -805,7 +876,11 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         log->max_ts = h.max_timestamp;
         log->max_ts_offset = base + h.last_offset_delta;
     }
-    st_pstate_update(&log->ps, &h, base);
+    st_aborted_txn ab;
+    if (st_pstate_update(&log->ps, &h, base, m, 1, &ab) == 1) {
+        int added = st_segment_add_txn(s, &ab);
+        ST_ASSERT(added == 0, "aborted-transaction slot reserved before the log changed");
+    }
     st_pending e = {log->next_offset, base, 0, 0, cb, arg};
     int pushed = pend_push(log, e);
     ST_ASSERT(pushed == 0, "append completion slot reserved before the log changed");
@@ -913,6 +988,56 @@ int64_t st_log_size_bytes(const st_log *log)
     return n;
 }
 
+int64_t st_log_last_stable_offset(const st_log *log)
+{
+    int64_t lso = log->hw;
+    int64_t first = st_pstate_first_unstable(&log->ps);
+    if (first >= 0) {
+        /* Kafka: a transaction whose start retention removed holds the LSO
+         * at the log start, not below it. */
+        if (first < log->log_start)
+            first = log->log_start;
+        if (first < lso)
+            lso = first;
+    }
+    ST_ASSERT(lso <= log->hw && lso >= log->log_start,
+              "last stable offset outside [log start, high watermark]");
+    return lso;
+}
+
+size_t st_log_aborted_txns(st_log *log, int64_t from_offset, int64_t upper_offset, st_aborted_txn *out,
+                           size_t max)
+{
+    /* An entry lives in its marker's segment, and markers come after the
+     * data they end: entries with last >= from start in from's segment. */
+    int i = st_log_segment_index_of(log, from_offset);
+    size_t n = 0;
+    for (size_t k = i < 0 ? 0 : (size_t)i; k < log->nsegs; k++) {
+        st_segment *s = log->segs[k];
+        size_t lo = 0, hi = s->ntxn;
+        while (lo < hi) { /* first entry with last >= from */
+            size_t mid = lo + (hi - lo) / 2;
+            if (s->txn[mid].last_offset < from_offset)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t j = lo; j < s->ntxn; j++) {
+            const st_aborted_txn *t = &s->txn[j];
+            if (t->first_offset < upper_offset) {
+                if (n < max)
+                    out[n] = *t;
+                n++;
+            }
+            /* Kafka's stop: every transaction aborted later began at or
+             * after the LSO this one recorded. */
+            if (t->last_stable_offset >= upper_offset)
+                return n;
+        }
+    }
+    return n;
+}
+
 size_t st_log_producers(const st_log *log, st_producer_info *out, size_t max)
 {
     return st_pstate_list(&log->ps, out, max);
@@ -926,7 +1051,8 @@ void st_log_get_stats(const st_log *log, st_log_stats *out)
                log->pend_cap * sizeof(st_pending) + (log->bounce ? ST_BLOCK : 0) +
                (log->tail_blk ? ST_BLOCK : 0);
     for (size_t i = 0; i < log->nsegs; i++)
-        m += st_index_memory(&log->segs[i]->ix) + sizeof(st_segment);
+        m += st_index_memory(&log->segs[i]->ix) + sizeof(st_segment) +
+             log->segs[i]->txncap * sizeof(st_aborted_txn);
     out->waiting_bytes = log->wait_bytes;
     out->memory_bytes = m + log->wait_bytes;
 }
@@ -948,6 +1074,7 @@ static void free_log(st_log *log)
     st_chunks_free(&log->act.ch);
     st_chunks_free(&log->old.ch);
     st_pstate_free(&log->ps);
+    free_snap_job(log->roll_snap);
     free(log->segs);
     free(log->pend);
     free(log->iov);
@@ -1037,6 +1164,13 @@ static int close_files(st_log *log, int durable)
             if (rc == 0 && durable && fsync(s->fd) != 0)
                 rc = -errno;
         }
+        /* Before the snapshot, which vouches for the .txnindex of every
+         * segment below its offset. Always synced: unlike the snapshot it
+         * carries no checksum, and it exists only where aborts happened. */
+        uint8_t *txn = st_txnindex_encode(s->txn, s->ntxn);
+        if (rc == 0)
+            rc = txn ? st_txnindex_write(s->path, txn, s->ntxn * ST_TXN_ENTRY, 1) : -ENOMEM;
+        free(txn);
         /* A snapshot at the log end is there already, or an empty log with
          * no producers needs none (the replay from its start is empty). */
         int need = log->snap_offset != log->next_offset &&

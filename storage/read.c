@@ -6,7 +6,8 @@
  * memory, otherwise through an aligned asynchronous read, and the
  * ListOffsets lookups built on top.
  *
- * Must not: return a partial batch or a batch at or past the high watermark,
+ * Must not: return a partial batch or a batch at or past the high watermark
+ * (the last stable offset for read_committed reads),
  * trust a length read from disk, or free a segment under a read in flight
  * (reads hold a segment reference).
  */
@@ -31,12 +32,21 @@ typedef struct read_req {
     uint8_t *buf;
     uint64_t buf_off;
     uint64_t limit; /* file bytes usable by this read */
+    int committed;  /* read_committed: stop at the last stable offset */
 } read_req;
 
 static void deliver(read_req *r, int rc, const uint8_t *data, size_t len)
 {
-    st_read_result res = {rc, data, len, r->log->hw, r->log->log_start};
+    st_read_result res = {rc, data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log)};
     r->cb(r->arg, &res);
+}
+
+/* No batch starting at or past this offset is returned. Both bounds are
+ * batch boundaries: the HW is the end of an append, the LSO the base of a
+ * transaction's first batch. */
+static int64_t read_end(const read_req *r)
+{
+    return r->committed ? st_log_last_stable_offset(r->log) : r->log->hw;
 }
 
 static int sane_len(uint32_t blen)
@@ -82,10 +92,11 @@ static void read_memory(read_req *r, st_wbuf *w)
     }
     uint64_t p = pos;
     size_t total = 0, cap = read_cap(r);
+    int64_t end_off = read_end(r);
     while (p + PEEK <= limit) {
         st_chunks_read(&w->ch, p, h, PEEK);
         size_t size = 12u + kp_be32(h + 8);
-        if ((int64_t)kp_be64(h) >= log->hw || (total > 0 && total + size > cap))
+        if ((int64_t)kp_be64(h) >= end_off || (total > 0 && total + size > cap))
             break;
         total += size;
         p += size;
@@ -237,13 +248,14 @@ static void disk_done(st_op *op)
     }
     r->pos = pos;
     {
+        int64_t end_off = read_end(r);
         uint64_t p = pos;
         size_t total = 0, cap = read_cap(r);
         while (p + PEEK <= end) {
             const uint8_t *h = r->buf + (p - r->buf_off);
             uint32_t blen = kp_be32(h + 8);
             size_t size = 12u + blen;
-            if (!sane_len(blen) || (int64_t)kp_be64(h) >= log->hw || p + size > end ||
+            if (!sane_len(blen) || (int64_t)kp_be64(h) >= end_off || p + size > end ||
                 (total > 0 && total + size > cap))
                 break;
             total += size;
@@ -252,14 +264,14 @@ static void disk_done(st_op *op)
         if (total == 0) {
             const uint8_t *h = r->buf + (pos - r->buf_off);
             uint32_t blen = kp_be32(h + 8);
-            if ((int64_t)kp_be64(h) >= log->hw || !sane_len(blen) || pos + 12 + blen > r->limit) {
-                /* Past the high watermark, or not a whole batch on disk. */
-                if ((int64_t)kp_be64(h) < log->hw && sane_len(blen) && pos + 12 + blen > r->limit &&
+            if ((int64_t)kp_be64(h) >= end_off || !sane_len(blen) || pos + 12 + blen > r->limit) {
+                /* Past the high watermark (or LSO), or not a whole batch on disk. */
+                if ((int64_t)kp_be64(h) < end_off && sane_len(blen) && pos + 12 + blen > r->limit &&
                     pos + 12 + blen <= r->seg->size) {
                     rc = read_step(r);
                     goto out;
                 }
-                deliver(r, (int64_t)kp_be64(h) >= log->hw ? 0 : ST_E_CORRUPT, NULL, 0);
+                deliver(r, (int64_t)kp_be64(h) >= end_off ? 0 : ST_E_CORRUPT, NULL, 0);
                 goto out;
             }
             /* The first batch is bigger than what was read: read all of it. */
@@ -276,12 +288,13 @@ out:
     finish(r);
 }
 
-int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg)
+static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committed, st_read_cb cb, void *arg)
 {
     if (offset < log->log_start || offset > log->hw)
         return ST_E_OUT_OF_RANGE;
-    if (offset == log->hw) {
-        st_read_result res = {0, NULL, 0, log->hw, log->log_start};
+    int64_t lso = st_log_last_stable_offset(log);
+    if (offset == log->hw || (committed && offset >= lso)) {
+        st_read_result res = {0, NULL, 0, log->hw, log->log_start, lso};
         cb(arg, &res);
         return 0;
     }
@@ -295,6 +308,7 @@ int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, vo
     r->cb = cb;
     r->arg = arg;
     r->offset = offset;
+    r->committed = committed;
     r->max_bytes = max_bytes ? max_bytes : 1;
     r->seg = log->segs[i];
     r->seg->refs++;
@@ -303,6 +317,16 @@ int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, vo
     if (rc != 1)
         finish(r);
     return rc;
+}
+
+int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg)
+{
+    return read_from(log, offset, max_bytes, 0, cb, arg);
+}
+
+int st_log_read_committed(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg)
+{
+    return read_from(log, offset, max_bytes, 1, cb, arg);
 }
 
 /* ---- by timestamp -------------------------------------------------------- */

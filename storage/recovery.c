@@ -3,8 +3,10 @@
  *
  * Owns: the directory listing, the validating segment scanner (lengths,
  * magic, CRC-32C, increasing offsets), tail truncation at the first bad byte,
- * index rebuilds, the clean-shutdown marker, the log start offset file and
- * producer-state replay.
+ * index rebuilds, the clean-shutdown marker, the log start offset file,
+ * producer-state replay and the aborted-transaction indexes (.txnindex
+ * loaded below the producer snapshot's offset, rebuilt by the replay above
+ * it).
  *
  * Must not: run anywhere but st_log_open() (it blocks on the disk) or trust
  * any byte it reads: a segment is believed only up to the end of its last
@@ -306,15 +308,49 @@ static void drop_segment_now(st_log *log, size_t i)
 
 typedef struct replay_ctx {
     st_log *log;
+    st_segment *s;
     int64_t from;
+    int rc;
 } replay_ctx;
 
 static int replay_cb(void *arg, const kp_batch *b, uint64_t pos)
 {
     (void)pos;
     replay_ctx *c = arg;
-    if (b->h.base_offset >= c->from)
-        st_pstate_update(&c->log->ps, &b->h, b->h.base_offset);
+    if (b->h.base_offset < c->from)
+        return 0;
+    st_marker mk, *m = NULL;
+    if ((b->h.attributes & KP_ATTR_CONTROL) && b->h.producer_id >= 0 &&
+        kp_txn_marker_parse(b, &mk.type, &mk.coord_epoch) == 0)
+        m = &mk;
+    st_aborted_txn ab;
+    int r = st_pstate_update(&c->log->ps, &b->h, b->h.base_offset, m, 0, &ab);
+    if (r == 1)
+        r = st_segment_add_txn(c->s, &ab);
+    if (r < 0) {
+        c->rc = r;
+        return 1;
+    }
+    return 0;
+}
+
+/* Each segment's aborted transactions below `from` (the replay adds the
+ * rest). 0, or ST_E_STORAGE when a .txnindex is unusable. */
+static int load_txnindexes(st_log *log, int64_t from)
+{
+    for (size_t i = 0; i < log->nsegs; i++) {
+        st_segment *s = log->segs[i];
+        s->ntxn = 0;
+        if (s->base >= from)
+            continue;
+        int rc = st_txnindex_load(s);
+        if (rc < 0) {
+            st_logf(ST_LL_WARN, "%s: unusable .txnindex (%s); replaying the log from its start", s->path,
+                    st_strerror(rc));
+            return rc;
+        }
+        st_segment_truncate_txn(s, from);
+    }
     return 0;
 }
 
@@ -339,6 +375,17 @@ static int load_producer_state(st_log *log)
         }
         free(buf);
     }
+    int rewrite_all = 0;
+    if (load_txnindexes(log, from) < 0) {
+        rewrite_all = 1; /* the damaged file must not be met again */
+        /* Without a trustworthy .txnindex the snapshot alone cannot give
+         * the aborted transactions below it: derive everything again. */
+        st_pstate_free(&log->ps);
+        log->snap_offset = -1;
+        from = log->segs[0]->base;
+        for (size_t i = 0; i < log->nsegs; i++)
+            log->segs[i]->ntxn = 0;
+    }
     for (size_t i = 0; i < log->nsegs; i++) {
         st_segment *s = log->segs[i];
         if (s->next_offset <= from || s->size == 0)
@@ -347,11 +394,22 @@ static int load_producer_state(st_log *log)
         int fd = open_scan_fd(s);
         if (fd < 0)
             return -errno;
-        replay_ctx c = {log, from};
+        replay_ctx c = {log, s, from, 0};
         int64_t r = st_scan_file(fd, pos, s->size, s->base, 0, replay_cb, &c);
         close(fd);
         if (r < 0)
             return (int)r;
+        if (c.rc < 0)
+            return c.rc;
+        /* A sealed segment gets no later roll to write its .txnindex, and
+         * the next snapshot will vouch for it: write it now (startup). */
+        if (s != log->act.seg || rewrite_all) {
+            uint8_t *txn = st_txnindex_encode(s->txn, s->ntxn);
+            int wr = txn ? st_txnindex_write(s->path, txn, s->ntxn * ST_TXN_ENTRY, 1) : -ENOMEM;
+            free(txn);
+            if (wr < 0)
+                return wr;
+        }
     }
     return 0;
 }

@@ -5,7 +5,8 @@
  * Owns: segment lifetime (reference counted: reads in flight keep a deleted
  * segment's descriptor open), naming (20-digit base offset), opening with
  * O_DIRECT or its buffered fallback, sealing (final size, index files) and
- * unlinking.
+ * unlinking, and the segment's aborted transactions with their Kafka-format
+ * .txnindex file (encoding, atomic write, validating load).
  *
  * Must not: be called on a shard thread for anything that blocks — opening,
  * sealing, unlinking and the file helpers run at startup, at shutdown or on
@@ -87,6 +88,7 @@ void st_segment_unref(st_segment *s)
     if (s->fd >= 0)
         close(s->fd);
     st_index_free(&s->ix);
+    free(s->txn);
     free(s->path);
     free(s);
 }
@@ -183,8 +185,8 @@ void st_segment_unlink_files(const char *log_path)
     if (!p)
         return;
     unlink(log_path);
-    static const char *exts[] = {".index", ".timeindex"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *exts[] = {".index", ".timeindex", ".txnindex"};
+    for (size_t i = 0; i < 3; i++) {
         memcpy(p, log_path, n - 4);
         strcpy(p + n - 4, exts[i]);
         unlink(p);
@@ -276,4 +278,122 @@ int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len)
         return -e;
     *len = (size_t)r;
     return 0;
+}
+
+/* ---- txnindex -------------------------------------------------------------- */
+
+int st_segment_reserve_txn(st_segment *s)
+{
+    if (s->ntxn == s->txncap) {
+        size_t nc = s->txncap ? s->txncap * 2 : 4;
+        st_aborted_txn *n = realloc(s->txn, nc * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        s->txn = n;
+        s->txncap = nc;
+    }
+    return 0;
+}
+
+int st_segment_add_txn(st_segment *s, const st_aborted_txn *t)
+{
+    if (st_segment_reserve_txn(s) != 0)
+        return -ENOMEM;
+    ST_ASSERT(s->ntxn == 0 || s->txn[s->ntxn - 1].last_offset < t->last_offset,
+              "aborted transactions of a segment out of marker order");
+    ST_ASSERT(t->last_offset >= s->base, "aborted transaction filed under a later segment");
+    s->txn[s->ntxn++] = *t;
+    return 0;
+}
+
+void st_segment_truncate_txn(st_segment *s, int64_t offset)
+{
+    while (s->ntxn > 0 && s->txn[s->ntxn - 1].last_offset >= offset)
+        s->ntxn--;
+}
+
+uint8_t *st_txnindex_encode(const st_aborted_txn *e, size_t n)
+{
+    uint8_t *b = malloc(n ? n * ST_TXN_ENTRY : 1);
+    if (!b)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = b + i * ST_TXN_ENTRY;
+        kp_put_be16(p, 0);
+        kp_put_be64(p + 2, (uint64_t)e[i].producer_id);
+        kp_put_be64(p + 10, (uint64_t)e[i].first_offset);
+        kp_put_be64(p + 18, (uint64_t)e[i].last_offset);
+        kp_put_be64(p + 26, (uint64_t)e[i].last_stable_offset);
+    }
+    return b;
+}
+
+/* "<dir>/<base>.txnindex" split into the directory and the file name, as
+ * st_write_file_atomic wants them. */
+static int txnindex_name(const char *log_path, char *dir, size_t dcap, char *name, size_t ncap)
+{
+    const char *slash = strrchr(log_path, '/');
+    size_t n = strlen(log_path);
+    if (!slash || n < 4 || (size_t)(slash - log_path) >= dcap ||
+        (size_t)(log_path + n - 4 - slash) + 10 > ncap)
+        return -ENAMETOOLONG;
+    memcpy(dir, log_path, (size_t)(slash - log_path));
+    dir[slash - log_path] = 0;
+    size_t bl = (size_t)(log_path + n - 4 - (slash + 1));
+    memcpy(name, slash + 1, bl);
+    memcpy(name + bl, ".txnindex", 10);
+    return 0;
+}
+
+int st_txnindex_write(const char *log_path, const uint8_t *bytes, size_t len, int durable)
+{
+    char dir[4096], name[256], path[4352];
+    int rc = txnindex_name(log_path, dir, sizeof(dir), name, sizeof(name));
+    if (rc < 0)
+        return rc;
+    if (len == 0) {
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (unlink(path) != 0)
+            return errno == ENOENT ? 0 : -errno;
+        return durable ? st_fsync_dir(dir) : 0;
+    }
+    return durable ? st_write_file_atomic(dir, name, bytes, len)
+                   : st_write_file_nosync(dir, name, bytes, len);
+}
+
+int st_txnindex_load(st_segment *s)
+{
+    char dir[4096], name[256], path[4352];
+    int rc = txnindex_name(s->path, dir, sizeof(dir), name, sizeof(name));
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct stat st;
+    s->ntxn = 0;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (st.st_size % ST_TXN_ENTRY != 0 || st.st_size > (off_t)ST_MAX_ABORTED_TXNS * ST_TXN_ENTRY)
+        return ST_E_STORAGE;
+    size_t len = 0, size = (size_t)st.st_size;
+    uint8_t *b = malloc(size ? size : 1);
+    if (!b)
+        return -ENOMEM;
+    rc = st_read_small_file(path, b, size, &len);
+    if (rc == 0 && len != size)
+        rc = ST_E_STORAGE;
+    for (size_t i = 0; rc == 0 && i < len / ST_TXN_ENTRY; i++) {
+        const uint8_t *p = b + i * ST_TXN_ENTRY;
+        st_aborted_txn t = {(int64_t)kp_be64(p + 2), (int64_t)kp_be64(p + 10), (int64_t)kp_be64(p + 18),
+                            (int64_t)kp_be64(p + 26)};
+        /* Never trust bytes read: a bad entry is a bad file. */
+        if (kp_be16(p) != 0 || t.first_offset > t.last_offset || t.last_offset < s->base ||
+            (s->ntxn > 0 && s->txn[s->ntxn - 1].last_offset >= t.last_offset))
+            rc = ST_E_STORAGE;
+        else
+            rc = st_segment_add_txn(s, &t);
+    }
+    free(b);
+    if (rc != 0)
+        s->ntxn = 0;
+    return rc;
 }

@@ -36,6 +36,11 @@ enum {
     ST_E_UNSUPPORTED = -1010,    /* e.g. legacy magic 0/1: UNSUPPORTED_FOR_MESSAGE_FORMAT */
     ST_E_STORAGE = -1011,        /* on-disk state unusable: KAFKA_STORAGE_ERROR */
     ST_E_INVALID_TIMESTAMP = -1012,
+    ST_E_INVALID_TXN_STATE =
+        -1013, /* non-transactional data inside an ongoing transaction: INVALID_TXN_STATE */
+    ST_E_COORDINATOR_FENCED =
+        -1014,              /* marker from an older coordinator epoch: TRANSACTION_COORDINATOR_FENCED */
+    ST_E_TXN_LIMIT = -1015, /* ABORT marker beyond ST_MAX_ABORTED_TXNS kept: KAFKA_STORAGE_ERROR */
 };
 const char *st_strerror(int rc);
 
@@ -145,6 +150,7 @@ typedef struct st_read_result {
     size_t len;
     int64_t high_watermark;
     int64_t log_start_offset;
+    int64_t last_stable_offset; /* at delivery time */
 } st_read_result;
 
 typedef void (*st_read_cb)(void *arg, const st_read_result *res);
@@ -156,6 +162,42 @@ typedef void (*st_read_cb)(void *arg, const st_read_result *res);
  * asynchronous read is pending (cb runs from st_io_poll), or a negative code
  * (cb never runs). */
 int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg);
+
+/* st_log_read for read_committed fetches: the same batching rules, but never
+ * a batch at or past the last stable offset. An offset between the LSO and
+ * the high watermark gives an empty result (not OFFSET_OUT_OF_RANGE), as
+ * Kafka answers it. */
+int st_log_read_committed(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg);
+
+/* ---- transactions --------------------------------------------------------- */
+
+/* Transactional batches (attribute bit 4) open a transaction for their
+ * producer id at their base offset; a transaction marker (control batch,
+ * bit 5, one record: see kp_txn_marker_parse) appended with st_log_append
+ * ends it. An ABORT marker records the aborted transaction below, kept in
+ * memory and in the marker's segment's .txnindex (Kafka's format). */
+typedef struct st_aborted_txn {
+    int64_t producer_id;
+    int64_t first_offset;       /* the transaction's first batch */
+    int64_t last_offset;        /* the ABORT marker's offset */
+    int64_t last_stable_offset; /* the LSO once this marker completed it (Kafka's AbortedTxn) */
+} st_aborted_txn;
+
+/* Aborted transactions kept in memory per partition; an ABORT marker that
+ * would exceed it is refused with ST_E_TXN_LIMIT until retention removes
+ * segments (40 bytes each: 40 MiB at the limit). */
+#define ST_MAX_ABORTED_TXNS (1u << 20)
+
+/* min(first offset of every ongoing transaction, high watermark), never
+ * below the log start offset (Kafka's lastStableOffset). O(1). */
+int64_t st_log_last_stable_offset(const st_log *log);
+
+/* Kafka's collectAbortedTransactions(from, upper): the aborted transactions
+ * whose [first_offset, last_offset] intersects [from_offset, upper_offset),
+ * ordered by last_offset. Copies up to max into out and returns how many
+ * there are. Memory only: never touches the disk. */
+size_t st_log_aborted_txns(st_log *log, int64_t from_offset, int64_t upper_offset, st_aborted_txn *out,
+                           size_t max);
 
 /* ListOffsets: ts >= 0 gives the first offset whose timestamp >= ts
  * (-1 offset when none); ST_TS_EARLIEST / ST_TS_LATEST / ST_TS_MAX the log
@@ -202,8 +244,10 @@ void st_log_get_stats(const st_log *log, st_log_stats *out);
 typedef struct st_producer_info {
     int64_t producer_id;
     int16_t epoch;
-    int32_t last_sequence;
+    int32_t last_sequence; /* -1 when no data batch is known in this epoch */
     int64_t last_timestamp;
+    int32_t coordinator_epoch;        /* of its last transaction marker, -1 when none */
+    int64_t current_txn_start_offset; /* Kafka's currentTxnStartOffset, -1 when none */
 } st_producer_info;
 
 /* Copies up to max entries into out; returns how many the log tracks. */
