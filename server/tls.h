@@ -61,7 +61,8 @@ void srv_tls_watch_stop(srv_tls_watch *w);
 
 /* IncrementalAlterConfigs of listener.name.<l>.ssl.keystore.location (or
  * truststore): on a helper thread, then done(req, arg, ok, message) on req's
- * shard; req is held meanwhile. */
+ * shard; req is held meanwhile. keystore / truststore: NULL keeps the one in
+ * use, "" goes back to none (the configured inline key, or no trust store). */
 struct srv_req;
 typedef void (*srv_tls_reload_done)(struct srv_req *req, void *arg, int ok, const char *msg);
 void srv_tls_reload_async(struct srv_req *req, srv_tls_slot *sl, const char *keystore, const char *truststore,

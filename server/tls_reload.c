@@ -405,7 +405,8 @@ void srv_tls_watch_stop(srv_tls_watch *w)
 
 typedef struct job {
     srv_tls_slot *sl;
-    char ks[PATH_MAX], ts[PATH_MAX]; /* "" = unchanged */
+    char ks[PATH_MAX], ts[PATH_MAX];
+    int ks_set, ts_set; /* 0: the location in use stays; else ks / ts, "" = none (the configured key) */
     int validate_only;
     int finished; /* atomic: the helper thread wrote ok and msg and will not touch the job again */
     int ok;
@@ -419,8 +420,8 @@ typedef struct job {
 static void *job_main(void *arg)
 {
     job *j = arg;
-    j->ok = srv_tls_slot_reload(j->sl, *j->ks ? j->ks : NULL, *j->ts ? j->ts : NULL, j->validate_only, j->msg,
-                                sizeof(j->msg)) == 0;
+    j->ok = srv_tls_slot_reload(j->sl, j->ks_set ? j->ks : NULL, j->ts_set ? j->ts : NULL, j->validate_only,
+                                j->msg, sizeof(j->msg)) == 0;
     __atomic_store_n(&j->finished, 1, __ATOMIC_RELEASE);
     __atomic_sub_fetch(&running_jobs, 1, __ATOMIC_ACQ_REL);
     return NULL;
@@ -454,6 +455,8 @@ void srv_tls_reload_async(srv_req *req, srv_tls_slot *sl, const char *ks, const 
     j->sl = sl;
     snprintf(j->ks, sizeof(j->ks), "%s", ks ? ks : "");
     snprintf(j->ts, sizeof(j->ts), "%s", ts ? ts : "");
+    j->ks_set = ks != NULL;
+    j->ts_set = ts != NULL;
     j->validate_only = validate_only;
     j->req = req;
     j->done = done;
