@@ -1,9 +1,9 @@
 """Dynamic broker configs kept across a restart (issue 15): a TLS listener's key store location set through
 IncrementalAlterConfigs on the broker resource is served at once, shown by DescribeConfigs as
 DYNAMIC_BROKER_CONFIG with the static value among its synonyms, still served and shown after a restart, and a
-DELETE brings the static key store back (also across a restart). The cluster-default resource ("") cannot take
-these per-broker keys; a refused or validate_only change is not kept. Same test against Apache Kafka (restarted on
-its own data dir) and kbroker."""
+DELETE (or an AlterConfigs that no longer lists it) brings the static key store back, also across a restart.
+The cluster-default resource ("") cannot take these per-broker keys; a refused or validate_only change is not
+kept. Same test against Apache Kafka (restarted on its own data dir) and kbroker."""
 
 import hashlib
 import os
@@ -52,6 +52,19 @@ def incremental_alter(addr, resource, ops, validate_only=False):
     body += struct.pack(">b", 1 if validate_only else 0)
     r, off = _rpc(addr, 44, 0, body)
     off += 4  # throttle
+    assert struct.unpack(">i", r[off:off + 4])[0] == 1
+    err = struct.unpack(">h", r[off + 4:off + 6])[0]
+    msg, _ = _nstr(r, off + 6)
+    return err, msg
+
+
+def alter_legacy(addr, resource, configs):
+    """AlterConfigs v0 (replaces every dynamic config of the resource) of one BROKER resource: configs =
+    [(name, value)]. (error, message)."""
+    body = struct.pack(">i", 1) + struct.pack(">b", 4) + kstr(resource) + struct.pack(">i", len(configs))
+    body += b"".join(kstr(k) + kstr(v) for k, v in configs) + struct.pack(">b", 0)
+    r, off = _rpc(addr, 33, 0, body)
+    off += 4
     assert struct.unpack(">i", r[off:off + 4])[0] == 1
     err = struct.unpack(">h", r[off + 4:off + 6])[0]
     msg, _ = _nstr(r, off + 6)
@@ -211,6 +224,18 @@ class DynamicKeystoreTest(unittest.TestCase):
         restart_target(t)
         self.assertEqual(self.fingerprint(port), original)
         self.assertEqual(self.described(t), as_static)
+
+        # AlterConfigs (legacy) replaces the resource's dynamic configs: the listed key is set, and a list
+        # without it deletes it again; the cluster default still refuses it.
+        err, msg = alter_legacy(admin, "", [(KEY, self.renewed)])
+        self.assertEqual((err, msg), (INVALID_REQUEST, "Cannot update these configs at default cluster level, "
+                                                       "broker id must be specified: [%s]" % KEY))
+        self.assertEqual(alter_legacy(admin, "1", [(KEY, self.renewed)]), (0, None))
+        self.assertEqual(self.wait_fingerprint(port, self.renewed_fp), self.renewed_fp)
+        self.assertEqual(self.described(t, want=dynamic), dynamic)
+        self.assertEqual(alter_legacy(admin, "1", []), (0, None))
+        self.assertEqual(self.wait_fingerprint(port, original), original)
+        self.assertEqual(self.described(t, want=as_static), as_static)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@
  * listener, which IncrementalAlterConfigs sets as dynamic broker configs
  * (dyncfg.h, Kafka's DYNAMIC_BROKER_CONFIG): checked by loading them off the
  * loop, made durable in the metadata log, then loaded for new connections
- * (tls.h) before the answer. Any other broker change is refused with
- * INVALID_CONFIG and says why.
+ * (tls.h) before the answer; AlterConfigs replaces the resource's dynamic
+ * values with the ones it lists, as Kafka does. Any other broker change is
+ * refused with INVALID_CONFIG and says why.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,6 +441,49 @@ static int alter_broker(srv_req *req, alter_state *st, int i,
     return 0;
 }
 
+/* AlterConfigs (the legacy API) replaces every dynamic config of the
+ * resource, as in Kafka: the listed keys are set, the dynamic keys it does
+ * not list are deleted. As IncrementalAlterConfigs operations, for
+ * alter_broker; NULL when memory ran out. */
+static const kp_incremental_alter_configs_request_alter_configs_resource *
+legacy_as_incremental(srv_req *req, const kp_alter_configs_request_alter_configs_resource *r)
+{
+    const srv_dyncfg *d = req->shard->meta->dyncfg;
+    int32_t nc = r->configs_count > 0 ? r->configs_count : 0;
+    int nd = d ? d->n : 0;
+    kp_incremental_alter_configs_request_alter_configs_resource *ir =
+        kp_arena_alloc(&req->arena, sizeof(*ir));
+    kp_incremental_alter_configs_request_alterable_config *c =
+        kp_arena_alloc(&req->arena, ((size_t)nc + (size_t)nd) * sizeof(*c) + 1);
+    if (!ir || !c)
+        return NULL;
+    ir->resource_type = r->resource_type;
+    ir->resource_name = r->resource_name;
+    ir->configs = c;
+    ir->configs_count = 0;
+    for (int32_t j = 0; j < nc; j++) {
+        c[ir->configs_count].name = r->configs[j].name;
+        c[ir->configs_count].value = r->configs[j].value;
+        c[ir->configs_count++].config_operation =
+            r->configs[j].value.len < 0 ? SRV_ALTER_DELETE : SRV_ALTER_SET;
+    }
+    for (int k = 0; k < nd; k++) {
+        const srv_dyncfg_kv *kv = &d->kv[k];
+        if (!kp_str_eq(r->resource_name, kv->resource))
+            continue;
+        int listed = 0;
+        for (int32_t j = 0; j < nc && !listed; j++)
+            listed = r->configs[j].name.len == (int32_t)strlen(kv->key) &&
+                     strncasecmp(r->configs[j].name.p, kv->key, strlen(kv->key)) == 0;
+        if (listed)
+            continue;
+        c[ir->configs_count].name = kp_str_c(kv->key);
+        c[ir->configs_count].value = KP_STR_NULL;
+        c[ir->configs_count++].config_operation = SRV_ALTER_DELETE;
+    }
+    return ir;
+}
+
 /* Loads each planned listener's stores off the loop (check only, or for
  * good), then runs next. */
 static void run_reloads(srv_req *req, alter_state *st, int validate_only, void (*next)(srv_req *))
@@ -589,15 +633,28 @@ static void alter(srv_req *req, int incremental)
     st->validate_only = validate_only;
     for (int l = 0; l < SRV_MAX_LISTENERS; l++)
         st->tls[l].res = -1;
-    if (incremental) {
-        /* At most one change per config of every broker resource. */
-        int32_t total = 0;
-        const kp_incremental_alter_configs_request *rq = req->kr.body;
-        for (int32_t i = 0; i < n; i++)
-            if (rq->resources[i].resource_type == RES_BROKER && rq->resources[i].configs_count > 0)
-                total += rq->resources[i].configs_count;
-        if (!(st->dyn = kp_arena_alloc(&req->arena, (size_t)total * sizeof(*st->dyn) + 1)) ||
-            !(st->dyn_res = kp_arena_alloc(&req->arena, (size_t)total * sizeof(int) + 1))) {
+    {
+        /* At most one change per config of every broker resource, and for
+         * AlterConfigs one deletion per dynamic value. */
+        size_t total = 0;
+        for (int32_t i = 0; i < n; i++) {
+            int8_t type;
+            int32_t nc;
+            if (incremental) {
+                const kp_incremental_alter_configs_request *rq = req->kr.body;
+                type = rq->resources[i].resource_type;
+                nc = rq->resources[i].configs_count;
+            } else {
+                const kp_alter_configs_request *rq = req->kr.body;
+                type = rq->resources[i].resource_type;
+                nc = rq->resources[i].configs_count;
+                total += s->meta->dyncfg ? (size_t)s->meta->dyncfg->n : 0;
+            }
+            if (type == RES_BROKER && nc > 0)
+                total += (size_t)nc;
+        }
+        if (!(st->dyn = kp_arena_alloc(&req->arena, total * sizeof(*st->dyn) + 1)) ||
+            !(st->dyn_res = kp_arena_alloc(&req->arena, total * sizeof(int) + 1))) {
             srv_req_fail_close(req, "out of memory");
             return;
         }
@@ -639,7 +696,22 @@ static void alter(srv_req *req, int incremental)
                 return;
             continue;
         }
-        if (type == RES_BROKER || type == RES_BROKER_LOGGER) {
+        if (type == RES_BROKER) {
+            const kp_incremental_alter_configs_request_alter_configs_resource *ir =
+                legacy_as_incremental(req, &((const kp_alter_configs_request *)req->kr.body)->resources[i]);
+            if (!ir) {
+                srv_req_fail_close(req, "out of memory");
+                return;
+            }
+            if (ir->configs_count == 0) {
+                st->errors[i] = KP_ERR_NONE; /* nothing set, nothing to set: as Kafka */
+                continue;
+            }
+            if (alter_broker(req, st, i, ir) < 0)
+                return;
+            continue;
+        }
+        if (type == RES_BROKER_LOGGER) {
             st->errors[i] = KP_ERR_INVALID_CONFIG;
             st->messages[i] =
                 "Broker configs are static in this version: edit server.properties and restart.";
