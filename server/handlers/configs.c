@@ -484,8 +484,27 @@ legacy_as_incremental(srv_req *req, const kp_alter_configs_request_alter_configs
     return ir;
 }
 
-/* Loads each planned listener's stores off the loop (check only, or for
- * good), then runs next. */
+/* What listener l loads by the metadata version this shard serves: its
+ * dynamic value, else its static one. */
+static const char *current_location(srv_req *req, int l, int keystore)
+{
+    srv_broker *b = req->shard->b;
+    const char *name = b->cfg.listeners[l].name;
+    char key[SRV_CONFIG_NAME_MAX + 64];
+    const char *v = NULL;
+    if (srv_dyncfg_listener_key(key, sizeof(key), name, strlen(name),
+                                keystore ? "ssl.keystore.location" : "ssl.truststore.location") == 0)
+        v = srv_dyncfg_effective(req->shard->meta->dyncfg, b->cfg.node_id, key, NULL);
+    if (!v)
+        v = static_location(&b->cfg, name, keystore);
+    return kp_arena_strz(&req->arena, v).p;
+}
+
+/* Loads each planned listener's stores off the loop, then runs next. To
+ * check (validate_only) the planned locations; for good, what the current
+ * metadata says, ordered by its version: two changes persisted one after
+ * the other may have their loads finish in the other order, and the older
+ * one must not win. */
 static void run_reloads(srv_req *req, alter_state *st, int validate_only, void (*next)(srv_req *))
 {
     srv_broker *b = req->shard->b;
@@ -495,13 +514,19 @@ static void run_reloads(srv_req *req, alter_state *st, int validate_only, void (
         if (p->res < 0 || st->errors[p->res] != KP_ERR_NONE)
             continue;
         reload_ctx *rc = kp_arena_alloc(&req->arena, sizeof(*rc));
-        if (!rc) {
+        const char *ks = p->ks, *ts = p->ts;
+        if (!validate_only) {
+            ks = ks ? current_location(req, l, 1) : NULL;
+            ts = ts ? current_location(req, l, 0) : NULL;
+        }
+        if (!rc || (p->ks && !ks) || (p->ts && !ts)) {
             srv_req_fail_close(req, "out of memory");
             break;
         }
         rc->st = st;
         rc->res = p->res;
-        srv_tls_reload_async(req, b->tls_ctx[l], p->ks, p->ts, validate_only, reload_done, rc);
+        srv_tls_reload_async(req, b->tls_ctx[l], ks, ts, validate_only,
+                             validate_only ? 0 : req->shard->meta->version + 1, reload_done, rc);
     }
     srv_req_then(req, next);
     srv_req_release(req);
