@@ -1787,6 +1787,16 @@ int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *e
     return 1;
 }
 
+int srv_config_describe_listener_key(const srv_config *cfg, const char *name, srv_config_entry *out)
+{
+    size_t ln = 0;
+    const char *suffix = listener_key_suffix(name, &ln);
+    if (!suffix || seck_find(suffix) < 0)
+        return -1;
+    describe_sec(cfg, name, suffix, out);
+    return 0;
+}
+
 int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out)
 {
     int i = srv_cfgk_bkey_find(name);

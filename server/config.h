@@ -290,6 +290,10 @@ size_t srv_config_key_count(void);
 int srv_config_describe(const srv_config *cfg, size_t index, srv_config_entry *out);
 /* By name: 0, or -1 for a key we do not know. */
 int srv_config_describe_name(const srv_config *cfg, const char *name, srv_config_entry *out);
+/* listener.name.<l>.<ssl.* or sasl.* key> as the configuration sees it,
+ * also when it does not set it (a dynamic value may): 0, or -1 when name is
+ * not such a key. out->name is name (kept by the caller). */
+int srv_config_describe_listener_key(const srv_config *cfg, const char *name, srv_config_entry *out);
 
 /* ---- value helpers, for every module that reads settings ---------------- */
 

@@ -9,7 +9,8 @@
  * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c,
  * client quotas ('Q' keys, one record per entity) by quota.c, ACL bindings
  * ('A' + the binding, authz.h; deleted by a tombstone of the same key) by
- * authz.c;
+ * authz.c, dynamic broker configs ('B' + resource + key, dyncfg.h) by
+ * dyncfg.c;
  * records with other first key bytes belong to others and are skipped. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
@@ -27,6 +28,7 @@
 
 #include "authz.h"
 #include "batch.h"
+#include "dyncfg.h"
 #include "errors.h"
 #include "logging.h"
 #include "partition.h"
@@ -129,6 +131,7 @@ typedef struct replay_state {
     srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
     acl_rec *aclr;         /* 'A' records in log order: the last of a key wins */
     int naclr, capaclr;
+    srv_dyncfg *dyncfg; /* 'B' records so far (NULL: none) */
 } replay_state;
 
 static int acl_finish(replay_state *st, srv_acl_set **out);
@@ -230,6 +233,8 @@ static int table_finish(replay_state *st)
     }
     m->quotas = st->quotas; /* the replay's reference moves in */
     st->quotas = NULL;
+    m->dyncfg = st->dyncfg;
+    st->dyncfg = NULL;
     int rc = acl_finish(st, &m->acls);
     if (rc) {
         srv_meta_unref(m);
@@ -383,6 +388,18 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
                 return;
             continue;
         }
+        if (rec.key.len >= 1 && rec.key.p[0] == SRV_DYNCFG_RECORD_KEY) {
+            int rc = srv_dyncfg_record_apply(&st->dyncfg, rec.key.p, (size_t)rec.key.len, rec.value.p,
+                                             rec.value.len);
+            if (rc == KP_E_INVALID)
+                srv_warn("metadata log: undecodable dynamic broker config record at offset %lld skipped",
+                         (long long)rec.offset);
+            else if (rc) {
+                st->rc = rc;
+                return;
+            }
+            continue;
+        }
         if (rec.key.len >= 1 && rec.key.p[0] == SRV_SCRAM_RECORD_KEY) {
             if ((st->rc = replay_scram(st, &rec)) != 0)
                 return;
@@ -433,7 +450,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL, NULL, 0, 0};
+    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL, NULL, 0, 0, NULL};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -446,6 +463,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
+    srv_dyncfg_unref(st.dyncfg);
     acl_recs_free(&st);
     if (st.rc) {
         srv_meta_unref(st.m);
@@ -504,7 +522,8 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
         return rc;
     }
     *logp = log;
-    replay_state st = {srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL, NULL, 0, 0};
+    replay_state st = {
+        srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL, NULL, 0, 0, NULL};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
@@ -527,6 +546,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
+    srv_dyncfg_unref(st.dyncfg);
     acl_recs_free(&st);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
@@ -727,6 +747,9 @@ static void op_storage_failed(srv_ctl_op *op, int rc)
                      st_strerror(rc));
         }
     acl_change_failed(op->acls);
+    for (int i = 0; i < op->ndyn; i++)
+        if (op->dyn[i].error == 0)
+            op->dyn[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
 }
 
 static void ctl_appended(void *arg, int rc, int64_t base_offset)
@@ -1045,9 +1068,52 @@ static void ctl_run_acls(srv_controller *c, srv_ctl_op *op)
     ctl_append(c, op, &bb, next);
 }
 
+/* Dynamic broker configs: one record per change, in order (a later change
+ * of the same key wins, in the version as in the compacted log). */
+static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
+{
+    srv_dyncfg *d = srv_dyncfg_ref(c->cur->dyncfg);
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int64_t now = c->env.now(c->env.arg);
+    int failed = 0, changes = 0;
+    for (int i = 0; i < op->ndyn && !failed; i++) {
+        srv_dyncfg_change *ch = &op->dyn[i];
+        if (ch->error || op->validate_only)
+            continue;
+        srv_dyncfg *nd = NULL;
+        failed = srv_dyncfg_with(d, ch->resource, ch->key, ch->value, &nd) != 0 ||
+                 srv_dyncfg_record_add(&bb, now, ch->resource, ch->key, ch->value) != 0;
+        if (failed) {
+            srv_dyncfg_unref(nd);
+            break;
+        }
+        srv_dyncfg_unref(d);
+        d = nd;
+        changes++;
+    }
+    srv_meta *next = !failed && changes ? srv_meta_with_dyncfg(c->cur, d) : NULL;
+    srv_dyncfg_unref(d);
+    if (!next) {
+        if (failed || changes)
+            for (int i = 0; i < op->ndyn; i++)
+                if (!op->dyn[i].error)
+                    op->dyn[i].error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        kp_batch_builder_free(&bb);
+        ctl_finish(c, op);
+        return;
+    }
+    srv_info("metadata: %d dynamic broker config change(s)", changes);
+    ctl_append(c, op, &bb, next);
+}
+
 /* Applies op to a scratch version, collecting the records to persist. */
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
+    if (op->kind == SRV_CTL_ALTER_BROKER) {
+        ctl_run_broker(c, op);
+        return;
+    }
     if (op->kind == SRV_CTL_ALTER_SCRAM) {
         ctl_run_scram(c, op);
         return;

@@ -67,6 +67,17 @@ typedef struct srv_acl_change {
     int *deleted_by;
 } srv_acl_change;
 
+/* SRV_CTL_ALTER_BROKER: one dynamic broker config change, checked by the
+ * handler already (dyncfg.h); value NULL removes it. Strings are the
+ * sender's. */
+typedef struct srv_dyncfg_change {
+    const char *resource; /* a broker id, or "" for the cluster default */
+    const char *key;
+    const char *value;
+    /* result */
+    int16_t error;
+} srv_dyncfg_change;
+
 /* One controller operation: a srv_call (call.h) from any shard to shard 0,
  * returned when the change is durable and every shard serves it. */
 typedef struct srv_ctl_op srv_ctl_op;
@@ -79,6 +90,7 @@ enum {
     SRV_CTL_ALTER_SCRAM = 5,  /* AlterUserScramCredentials: scram[], not specs[] */
     SRV_CTL_ALTER_QUOTAS = 6, /* nquotas / quotas instead of specs */
     SRV_CTL_ACLS = 7,         /* op->acls */
+    SRV_CTL_ALTER_BROKER = 8, /* ndyn / dyn: dynamic broker configs */
 };
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */
@@ -91,7 +103,9 @@ struct srv_ctl_op {
     int nquotas;
     srv_quota_alter *quotas; /* SRV_CTL_ALTER_QUOTAS, owned by the sender */
     srv_acl_change *acls;    /* SRV_CTL_ACLS */
-    srv_ctl_done_fn done;    /* runs on the submitting shard */
+    int ndyn;
+    srv_dyncfg_change *dyn; /* SRV_CTL_ALTER_BROKER, owned by the sender */
+    srv_ctl_done_fn done;   /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
     srv_ctl_op *next;

@@ -28,6 +28,7 @@
 #include "logging.h"
 #include "metrics_http.h"
 #include "controller.h"
+#include "dyncfg.h"
 #include "partition.h"
 #include "oauth.h"
 #include "sasl.h"
@@ -323,6 +324,33 @@ static int load_sasl_mechs(srv_broker *b, int l)
 /* TLS contexts and SASL users of every listener, before anything else
  * starts: a bad key or JAAS line fails the start, as in Kafka. This reads
  * key files, which is fine here and nowhere later. */
+/* Dynamic key and trust store locations (IncrementalAlterConfigs, kept in
+ * the metadata log) win over server.properties, as in Kafka: applied once
+ * the log is replayed, before any shard runs (loading files here is start-up
+ * work). A store that cannot be used any more is logged and the static one
+ * kept, so that a broker still starts and can be corrected. */
+static void apply_dynamic_tls(srv_broker *b, const srv_meta *m)
+{
+    for (int i = 0; i < b->cfg.n_listeners; i++) {
+        const char *name = b->cfg.listeners[i].name;
+        char kk[SRV_CONFIG_NAME_MAX + 64], tk[SRV_CONFIG_NAME_MAX + 64];
+        if (!b->tls_ctx[i] ||
+            srv_dyncfg_listener_key(kk, sizeof(kk), name, strlen(name), "ssl.keystore.location") ||
+            srv_dyncfg_listener_key(tk, sizeof(tk), name, strlen(name), "ssl.truststore.location"))
+            continue;
+        const char *ks = srv_dyncfg_effective(m->dyncfg, b->cfg.node_id, kk, NULL);
+        const char *ts = srv_dyncfg_effective(m->dyncfg, b->cfg.node_id, tk, NULL);
+        if (!ks && !ts)
+            continue;
+        char msg[600];
+        if (srv_tls_slot_reload(b->tls_ctx[i], ks, ts, 0, msg, sizeof(msg)) != 0)
+            srv_error(
+                "listener %s: the dynamic key or trust store (%s%s%s) cannot be used, serving the static "
+                "one: %s",
+                name, ks ? ks : "", ks && ts ? ", " : "", ts ? ts : "", msg);
+    }
+}
+
 static int load_security(srv_broker *b)
 {
     char err[512];
@@ -458,6 +486,11 @@ int main(int argc, char **argv)
     if ((rc = srv_controller_open(b)) != 0) {
         srv_error("cannot load the metadata log from %s: %s; exiting", b->cfg.log_dirs[0], st_strerror(rc));
         return 1;
+    }
+    {
+        srv_meta *m = srv_controller_current(b);
+        apply_dynamic_tls(b, m);
+        srv_meta_unref(m);
     }
     /* Every shard starts from the replayed metadata and opens its partitions
      * (recovery of each log happens here, before any client connects), all

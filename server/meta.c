@@ -9,6 +9,7 @@
 #include "srv_assert.h"
 #include "meta.h"
 #include "scram_store.h"
+#include "dyncfg.h"
 #include "quota.h"
 
 #include <errno.h>
@@ -57,6 +58,7 @@ void srv_meta_unref(srv_meta *m)
     srv_scram_set_unref(m->scram);
     srv_quota_set_unref(m->quotas);
     srv_acl_set_unref(m->acls);
+    srv_dyncfg_unref(m->dyncfg);
     free(m);
 }
 
@@ -225,6 +227,7 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
     srv_meta_index(m);
     m->scram = srv_scram_set_ref(base->scram);
     m->acls = base->acls ? srv_acl_set_ref(base->acls) : NULL;
+    m->dyncfg = srv_dyncfg_ref(base->dyncfg);
     return m;
 fail:
     srv_meta_unref(m);
@@ -260,5 +263,15 @@ srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls)
         return NULL;
     srv_acl_set_unref(m->acls);
     m->acls = acls ? srv_acl_set_ref(acls) : NULL;
+    return m;
+}
+
+srv_meta *srv_meta_with_dyncfg(const srv_meta *base, struct srv_dyncfg *d)
+{
+    srv_meta *m = srv_meta_derive(base, NULL, NULL);
+    if (!m)
+        return NULL;
+    srv_dyncfg_unref(m->dyncfg);
+    m->dyncfg = srv_dyncfg_ref(d);
     return m;
 }

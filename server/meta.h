@@ -40,6 +40,8 @@ struct srv_meta {
      * them; NULL: none. One reference per version. */
     struct srv_quota_set *quotas;
     srv_acl_set *acls; /* the ACLs (authz.h), one reference held; NULL: none */
+    /* Dynamic broker configs (dyncfg.h), one reference held; NULL: none. */
+    struct srv_dyncfg *dyncfg;
 };
 
 srv_meta *srv_meta_new_empty(void);
@@ -73,6 +75,9 @@ srv_meta *srv_meta_with_quotas(const srv_meta *base, struct srv_quota_set *q);
 /* A new version: base with its ACL set replaced by acls (a reference is
  * taken). NULL when memory ran out. */
 srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls);
+/* A new version: base with its dynamic broker configs replaced by d (a
+ * reference is taken; NULL: none). NULL when memory ran out. */
+srv_meta *srv_meta_with_dyncfg(const srv_meta *base, struct srv_dyncfg *d);
 /* (Re)builds m's by-id index of m->topics. */
 void srv_meta_index(srv_meta *m);
 /* Deep copy; on failure dst holds what was copied, for srv_topic_free. */

@@ -44,6 +44,11 @@ SSL_CTX *srv_tls_slot_ctx(srv_tls_slot *sl, int shard);
  * with the reason in msg (the old context stays). */
 int srv_tls_slot_reload(srv_tls_slot *sl, const char *keystore, const char *truststore, int validate_only,
                         char *msg, size_t n);
+/* The same (never validate only) for changes that must apply in an order:
+ * seq older than the newest one applied is superseded and does nothing
+ * (1); 0 applied, -1 refused with msg. */
+int srv_tls_slot_reload_seq(srv_tls_slot *sl, const char *keystore, const char *truststore, uint64_t seq,
+                            char *msg, size_t n);
 /* Off the loops: reloads when the key or trust store file changed since it
  * was last read (a SHA-256 of the content); a file that
  * cannot be used is logged once and the old context kept. 0 reloaded, 1
@@ -61,11 +66,14 @@ void srv_tls_watch_stop(srv_tls_watch *w);
 
 /* IncrementalAlterConfigs of listener.name.<l>.ssl.keystore.location (or
  * truststore): on a helper thread, then done(req, arg, ok, message) on req's
- * shard; req is held meanwhile. */
+ * shard; req is held meanwhile. keystore / truststore: NULL keeps the one in
+ * use, "" goes back to none (the configured inline key, or no trust store).
+ * seq > 0 (not validate_only): srv_tls_slot_reload_seq's order, a
+ * superseded reload answering ok. */
 struct srv_req;
 typedef void (*srv_tls_reload_done)(struct srv_req *req, void *arg, int ok, const char *msg);
 void srv_tls_reload_async(struct srv_req *req, srv_tls_slot *sl, const char *keystore, const char *truststore,
-                          int validate_only, srv_tls_reload_done done, void *arg);
+                          int validate_only, uint64_t seq, srv_tls_reload_done done, void *arg);
 
 /* "User:<name>" when the peer sent a certificate, <name> being what the
  * listener's ssl.principal.mapping.rules (default DEFAULT) make of the

@@ -69,6 +69,7 @@ struct srv_tls_slot {
     } retired[RETIRED_MAX];
     int nretired;
     char ks[PATH_MAX], ts[PATH_MAX]; /* locations in use; "" = none (inline PEM) */
+    uint64_t applied_seq;            /* the newest ordered reload published (srv_tls_slot_reload_seq) */
     fprint ks_seen, ts_seen;         /* the content last tried, loaded or not */
 };
 
@@ -281,6 +282,20 @@ int srv_tls_slot_reload(srv_tls_slot *sl, const char *ks, const char *ts, int va
     return rc < 0 ? -1 : 0;
 }
 
+int srv_tls_slot_reload_seq(srv_tls_slot *sl, const char *ks, const char *ts, uint64_t seq, char *msg,
+                            size_t n)
+{
+    pthread_mutex_lock(&sl->mu);
+    int rc = 1;
+    if (seq >= sl->applied_seq) {
+        rc = reload_locked(sl, ks, ts, 0, 0, msg, n) < 0 ? -1 : 0;
+        if (rc == 0)
+            sl->applied_seq = seq;
+    }
+    pthread_mutex_unlock(&sl->mu);
+    return rc;
+}
+
 int srv_tls_slot_check(srv_tls_slot *sl)
 {
     pthread_mutex_lock(&sl->mu);
@@ -405,8 +420,10 @@ void srv_tls_watch_stop(srv_tls_watch *w)
 
 typedef struct job {
     srv_tls_slot *sl;
-    char ks[PATH_MAX], ts[PATH_MAX]; /* "" = unchanged */
+    char ks[PATH_MAX], ts[PATH_MAX];
+    int ks_set, ts_set; /* 0: the location in use stays; else ks / ts, "" = none (the configured key) */
     int validate_only;
+    uint64_t seq; /* 0: unordered */
     int finished; /* atomic: the helper thread wrote ok and msg and will not touch the job again */
     int ok;
     char msg[600];
@@ -419,8 +436,11 @@ typedef struct job {
 static void *job_main(void *arg)
 {
     job *j = arg;
-    j->ok = srv_tls_slot_reload(j->sl, *j->ks ? j->ks : NULL, *j->ts ? j->ts : NULL, j->validate_only, j->msg,
-                                sizeof(j->msg)) == 0;
+    const char *ks = j->ks_set ? j->ks : NULL, *ts = j->ts_set ? j->ts : NULL;
+    if (j->seq && !j->validate_only)
+        j->ok = srv_tls_slot_reload_seq(j->sl, ks, ts, j->seq, j->msg, sizeof(j->msg)) >= 0;
+    else
+        j->ok = srv_tls_slot_reload(j->sl, ks, ts, j->validate_only, j->msg, sizeof(j->msg)) == 0;
     __atomic_store_n(&j->finished, 1, __ATOMIC_RELEASE);
     __atomic_sub_fetch(&running_jobs, 1, __ATOMIC_ACQ_REL);
     return NULL;
@@ -444,7 +464,7 @@ static void job_poll(evutil_socket_t fd, short what, void *arg)
 }
 
 void srv_tls_reload_async(srv_req *req, srv_tls_slot *sl, const char *ks, const char *ts, int validate_only,
-                          srv_tls_reload_done done, void *arg)
+                          uint64_t seq, srv_tls_reload_done done, void *arg)
 {
     job *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -454,7 +474,10 @@ void srv_tls_reload_async(srv_req *req, srv_tls_slot *sl, const char *ks, const 
     j->sl = sl;
     snprintf(j->ks, sizeof(j->ks), "%s", ks ? ks : "");
     snprintf(j->ts, sizeof(j->ts), "%s", ts ? ts : "");
+    j->ks_set = ks != NULL;
+    j->ts_set = ts != NULL;
     j->validate_only = validate_only;
+    j->seq = seq;
     j->req = req;
     j->done = done;
     j->arg = arg;

@@ -329,5 +329,34 @@ def main(argv):
     return 2
 
 
+def restart_same_dir(ref, timeout=None):
+    """Stops a started KafkaRef and starts it again on the same data dir and server.properties, without the
+    format that start() does: what a restart keeps (dynamic configs in the metadata log) stays. Returns ref."""
+    if ref.controller_port is None:
+        raise KafkaRefError("Kafka was never started")
+    ref.stop()
+    since = len(ref.log_text())
+    log = open(ref.log_path, "ab")
+    try:
+        ref.proc = subprocess.Popen(ref._java("kafka.Kafka", os.path.join(ref._tmp, "server.properties"),
+                                              cp=resolve_classpath()),
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=ref._tmp,
+                                    close_fds=True, start_new_session=True)
+    finally:
+        log.close()
+    _live.append(ref)
+    deadline = time.monotonic() + (timeout or ref.ready_timeout)
+    while READY not in ref.log_text()[since:]:
+        if ref.proc.poll() is not None:
+            rc = ref.proc.returncode
+            ref.proc = None
+            raise KafkaRefError("Kafka exited with %s on restart; log tail:\n%s" % (rc, ref.log_tail()))
+        if time.monotonic() > deadline:
+            ref.stop()
+            raise KafkaRefError("Kafka not ready after a restart; log tail:\n%s" % ref.log_tail())
+        time.sleep(0.1)
+    return ref
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -257,3 +257,13 @@ def scram_upsert(addr, users, mechanism="SCRAM-SHA-256", iterations=4096, deleti
         off += 1  # tagged fields
         out[user] = (err, msg)
     return out
+
+
+def restart_target(t):
+    """Stops and starts a SecureTarget on the same data dir (kbroker or Apache Kafka), ports unchanged."""
+    if t.kb:
+        t.kb.restart()
+    else:
+        from kafka_ref import restart_same_dir
+
+        restart_same_dir(t.kafka)
