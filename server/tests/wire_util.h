@@ -43,6 +43,9 @@ static inline int start_broker(void)
     }
     broker_port = 0;
     snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
+    /* A restart reuses the path: without this, a child slow to reach its
+     * freopen leaves the previous run's ready line (and port) to be read. */
+    unlink(log_path);
     broker_pid = fork();
     if (broker_pid == 0) {
         FILE *lf = freopen(log_path, "w", stderr);
