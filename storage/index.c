@@ -31,27 +31,12 @@ void st_index_reset(st_index *ix)
     ix->tn = 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np)
-        return -ENOMEM;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 int st_index_add(st_index *ix, uint32_t rel, uint32_t pos)
 {
     /* Entries must grow strictly in both keys, or binary search breaks. */
     if (ix->n && (ix->e[ix->n - 1].rel >= rel || ix->e[ix->n - 1].pos >= pos))
         return 0;
-    if (grow((void **)&ix->e, &ix->cap, ix->n + 1, sizeof(*ix->e)))
+    if (st_grow((void **)&ix->e, &ix->cap, ix->n + 1, sizeof(*ix->e), 64))
         return -ENOMEM;
     ix->e[ix->n++] = (st_index_entry){rel, pos};
     return 0;
@@ -61,7 +46,7 @@ int st_index_add_time(st_index *ix, int64_t ts, uint32_t rel)
 {
     if (ix->tn && (ix->t[ix->tn - 1].ts >= ts || ix->t[ix->tn - 1].rel >= rel))
         return 0;
-    if (grow((void **)&ix->t, &ix->tcap, ix->tn + 1, sizeof(*ix->t)))
+    if (st_grow((void **)&ix->t, &ix->tcap, ix->tn + 1, sizeof(*ix->t), 64))
         return -ENOMEM;
     ix->t[ix->tn++] = (st_time_entry){ts, rel};
     return 0;

@@ -8,13 +8,32 @@
 #ifndef ST_INTERNAL_H
 #define ST_INTERNAL_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/uio.h>
 
 #include "batch.h"
 #include "io_internal.h"
 #include "st_log.h"
+
+/* Grows the array *p (elements of elem bytes, *cap of them) to hold at least
+ * need, doubling from `first`. Returns 0 or -ENOMEM (the array unchanged). */
+static inline int st_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : first;
+    while (nc < need)
+        nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np)
+        return -ENOMEM;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
 
 #define ST_BLOCK         4096u
 #define ST_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ST_BLOCK - 1))

@@ -136,14 +136,8 @@ static size_t on_lower(const st_pstate *ps, int64_t off)
 
 static int on_insert(st_pstate *ps, int64_t first, int64_t pid)
 {
-    if (ps->non == ps->oncap) {
-        size_t nc = ps->oncap ? ps->oncap * 2 : 16;
-        st_ongoing *n = realloc(ps->on, nc * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        ps->on = n;
-        ps->oncap = nc;
-    }
+    if (st_grow((void **)&ps->on, &ps->oncap, ps->non + 1, sizeof(*ps->on), 16) != 0)
+        return -ENOMEM;
     /* Live appends start transactions at growing offsets: the end. */
     size_t i = on_lower(ps, first);
     memmove(&ps->on[i + 1], &ps->on[i], (ps->non - i) * sizeof(*ps->on));
@@ -186,44 +180,20 @@ static int set_txn(st_pstate *ps, st_producer *p, int64_t first)
 
 static int push_undo(st_pstate *ps, st_txn_undo u)
 {
-    if (ps->nundo == ps->undocap) {
-        size_t nc = ps->undocap ? ps->undocap * 2 : 16;
-        st_txn_undo *n = realloc(ps->undo, nc * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        ps->undo = n;
-        ps->undocap = nc;
-    }
+    if (st_grow((void **)&ps->undo, &ps->undocap, ps->nundo + 1, sizeof(*ps->undo), 16) != 0)
+        return -ENOMEM;
     ps->undo[ps->nundo++] = u;
     return 0;
 }
 
 int st_pstate_reserve(st_pstate *ps)
 {
-    if (ps->non == ps->oncap) {
-        size_t nc = ps->oncap ? ps->oncap * 2 : 16;
-        st_ongoing *n = realloc(ps->on, nc * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        ps->on = n;
-        ps->oncap = nc;
-    }
-    if (ps->nundo == ps->undocap) {
-        size_t nc = ps->undocap ? ps->undocap * 2 : 16;
-        st_txn_undo *n = realloc(ps->undo, nc * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        ps->undo = n;
-        ps->undocap = nc;
-    }
-    if (ps->nend == ps->endcap) {
-        size_t nc = ps->endcap ? ps->endcap * 2 : 8;
-        st_ending *n = realloc(ps->end, nc * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        ps->end = n;
-        ps->endcap = nc;
-    }
+    if (st_grow((void **)&ps->on, &ps->oncap, ps->non + 1, sizeof(*ps->on), 16) != 0)
+        return -ENOMEM;
+    if (st_grow((void **)&ps->undo, &ps->undocap, ps->nundo + 1, sizeof(*ps->undo), 16) != 0)
+        return -ENOMEM;
+    if (st_grow((void **)&ps->end, &ps->endcap, ps->nend + 1, sizeof(*ps->end), 8) != 0)
+        return -ENOMEM;
     return 0;
 }
 

@@ -284,15 +284,7 @@ int st_read_small_file(const char *path, void *buf, size_t cap, size_t *len)
 
 int st_segment_reserve_txn(st_segment *s)
 {
-    if (s->ntxn == s->txncap) {
-        size_t nc = s->txncap ? s->txncap * 2 : 4;
-        st_aborted_txn *n = realloc(s->txn, nc * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->txn = n;
-        s->txncap = nc;
-    }
-    return 0;
+    return st_grow((void **)&s->txn, &s->txncap, s->ntxn + 1, sizeof(*s->txn), 4);
 }
 
 int st_segment_add_txn(st_segment *s, const st_aborted_txn *t)
