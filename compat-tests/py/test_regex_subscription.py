@@ -159,6 +159,21 @@ class RegexSubscriptionTest(BrokerTestCase):
         self.assertEqual(r["Responses"][0]["ErrorCode"], 0, r)
         wait_until(lambda: m.owns({ids[p + "-a"]: 2, ids[p + "-c"]: 3}), "the deleted topic revoked")
 
+    def test_metadata_by_id_with_empty_name(self):
+        """A regex member learns its assignment as topic ids; the Java consumer then asks Metadata v12 for them
+        with Name "" and the id: answered by id (an unknown id: UNKNOWN_TOPIC_ID, no name)."""
+        c = self.conn()
+        p = uniq("rxmd")
+        create_topics(c, {p: 2})
+        tid = topic_ids(c, [p])[p]
+        r = c.request(3, 12, {"Topics": [{"Name": "", "TopicId": tid}, {"Name": "", "TopicId": b"\x01" * 16}],
+                              "AllowAutoTopicCreation": False, "IncludeTopicAuthorizedOperations": False})
+        # Kafka answers in an order of its own.
+        got = sorted(((t["Name"], t["TopicId"], t["ErrorCode"], len(t["Partitions"])) for t in r["Topics"]),
+                     key=lambda x: x[1])
+        self.assertEqual(got, sorted([(p, tid, 0, 2), (None, "01010101-0101-0101-0101-010101010101", 100, 0)],
+                                     key=lambda x: x[1]))
+
     def test_internal_topics_are_matched_too(self):
         """Kafka 4.4 resolves a regex against every topic of its metadata image, __consumer_offsets included."""
         c = self.conn()
