@@ -407,10 +407,10 @@ static char **member_topics(const srv_cgroup *cg, const srv_cmember *m, int *n)
 static int compute_topics(srv_groups *gs, const srv_cgroup *cg, srv_ctopic **out, int *nout)
 {
     int total = 0;
-    for (int i = 0; i < cg->nmembers; i++)
-        total += cg->members[i]->nsubs;
-    for (int i = 0; i < cg->nregexes; i++)
-        total += cg->regexes[i].ntopics;
+    for (int i = 0; i < cg->nmembers; i++) {
+        const srv_cregex *r = find_regex(cg, cg->members[i]->regex);
+        total += cg->members[i]->nsubs + (r ? r->ntopics : 0);
+    }
     char **names = malloc(((size_t)total + 1) * sizeof(*names));
     srv_ctopic *ts = calloc((size_t)total + 1, sizeof(*ts));
     if (!names || !ts) {
@@ -419,12 +419,14 @@ static int compute_topics(srv_groups *gs, const srv_cgroup *cg, srv_ctopic **out
         return -1;
     }
     int n = 0, k = 0;
-    for (int i = 0; i < cg->nmembers; i++)
+    /* Through the members: a regex only a fenced member used no longer counts. */
+    for (int i = 0; i < cg->nmembers; i++) {
+        const srv_cregex *r = find_regex(cg, cg->members[i]->regex);
         for (int j = 0; j < cg->members[i]->nsubs; j++)
             names[n++] = cg->members[i]->subs[j];
-    for (int i = 0; i < cg->nregexes; i++)
-        for (int j = 0; j < cg->regexes[i].ntopics; j++)
-            names[n++] = cg->regexes[i].topics[j];
+        for (int j = 0; r && j < r->ntopics; j++)
+            names[n++] = r->topics[j];
+    }
     qsort(names, (size_t)n, sizeof(*names), cmp_str);
     const srv_groups_env *env = srv_groupi_env(gs);
     for (int i = 0; i < n; i++) {

@@ -3,9 +3,10 @@
  * consumer groups (server/group/consumer.c) over the fake group environment:
  * a regex resolved against the topics as whole names, re-resolved when the
  * metadata version moves (a topic created or deleted) with the group epoch
- * bumped, names and a regex together, the DESCRIBE filter with the
- * heartbeat's principal, Kafka's refusal of an invalid regex and of a join
- * with neither, and the regex kept in the member's record across a replay.
+ * bumped, names and a regex together, a regex member leaving, the DESCRIBE
+ * filter with the heartbeat's principal, Kafka's refusal of an invalid regex
+ * and of a join with neither, and the regex kept in the member's record
+ * across a replay.
  *
  * Owns: nothing outside the process. Must not: depend on shards or sockets.
  */
@@ -216,6 +217,32 @@ static void test_names_and_regexes(void)
     srv_groups_free(gs);
 }
 
+/* A regex member leaves: its regex's topics leave the group's subscription
+ * metadata with it, not only at the next heartbeat. */
+static void test_leaving_regex_member(void)
+{
+    reset_env();
+    srv_groups *gs = new_groups();
+    member a = {.name = "other"}, b = {.regex = "orders-.*"};
+    for (int r = 0; r < 3; r++) {
+        beats(gs, &a, 1);
+        beats(gs, &b, 1);
+    }
+    srv_group *g = srv_groups_find(gs, kp_str_c("g"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(g->cg->ntopics, 3);
+    b.epoch = SRV_CEPOCH_LEAVE;
+    hb_out o = beat(gs, &b);
+    CU_ASSERT_EQUAL(o.error, KP_ERR_NONE);
+    srv_tps_free(&o.assignment);
+    CU_ASSERT_EQUAL(g->cg->nmembers, 1);
+    CU_ASSERT_EQUAL_FATAL(g->cg->ntopics, 1);
+    CU_ASSERT_STRING_EQUAL(g->cg->topics[0].name, "other");
+    srv_tps_free(&a.owned);
+    srv_tps_free(&b.owned);
+    srv_groups_free(gs);
+}
+
 /* Only topics the heartbeat's principal may DESCRIBE are assigned. */
 static void test_describe_filter(void)
 {
@@ -284,6 +311,7 @@ static void register_suites(void)
     CU_add_test(s, "regex_resolves_whole_names", test_regex_resolves_whole_names);
     CU_add_test(s, "created_and_deleted_topics", test_created_and_deleted_topics);
     CU_add_test(s, "names_and_regexes", test_names_and_regexes);
+    CU_add_test(s, "leaving_regex_member", test_leaving_regex_member);
     CU_add_test(s, "describe_filter", test_describe_filter);
     CU_add_test(s, "invalid_requests", test_invalid_requests);
     CU_add_test(s, "replay", test_replay);
