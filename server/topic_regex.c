@@ -7,7 +7,7 @@
  * nested quantifiers, Perl/PCRE escapes, verbs, extra flags) and the
  * descriptions RE2/J gives, as Apache Kafka 4.4 answers them. Must not:
  * hand PCRE2 a pattern the checker did not accept, or match without the
- * match limit.
+ * match limit (the DFA matcher first: linear, as RE2).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "topic_regex.h"
@@ -479,14 +479,23 @@ void srv_topic_regex_free(srv_topic_regex *r)
 
 int srv_topic_regex_match(const srv_topic_regex *r, kp_str name)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(r->re, NULL);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     if (!md)
         return -1;
-    /* Java's matches(): the whole name, backtracking into alternatives until
-     * one ends at its end. Names are checked UTF-8 by nobody here: a name
-     * that is not UTF-8 simply does not match. */
-    int rc = pcre2_match(r->re, (PCRE2_SPTR)(name.len > 0 ? name.p : ""), name.len > 0 ? (size_t)name.len : 0,
-                         0, PCRE2_ANCHORED | PCRE2_ENDANCHORED, md, r->mctx);
+    /* PCRE2's DFA matcher, not its backtracking one: without backreferences
+     * and lookaround (refused above) it tracks every alternative at once, as
+     * RE2 does, so time grows with name length x pattern size, never
+     * exponentially. Java's matches(): anchored at both ends of the name. A
+     * name that is not UTF-8 does not match. */
+    int ws[SRV_TOPIC_REGEX_DFA_WORKSPACE];
+    PCRE2_SPTR subject = (PCRE2_SPTR)(name.len > 0 ? name.p : "");
+    size_t len = name.len > 0 ? (size_t)name.len : 0;
+    int rc = pcre2_dfa_match(r->re, subject, len, 0, PCRE2_ANCHORED | PCRE2_ENDANCHORED, md, r->mctx, ws,
+                             SRV_TOPIC_REGEX_DFA_WORKSPACE);
+    /* More states alive at once than the workspace holds (large counted
+     * repeats): the backtracking matcher, under the match limit. */
+    if (rc == PCRE2_ERROR_DFA_WSSIZE)
+        rc = pcre2_match(r->re, subject, len, 0, PCRE2_ANCHORED | PCRE2_ENDANCHORED, md, r->mctx);
     pcre2_match_data_free(md);
     if (rc >= 0)
         return 1;

@@ -5,7 +5,7 @@
  * topic name matches one as a whole (Java's Matcher.matches()).
  *
  * Kafka compiles the pattern with RE2/J; kbroker checks the RE2 syntax itself
- * and runs what passes on PCRE2 with a bounded match. docs/design.md,
+ * and runs what passes on PCRE2's DFA matcher with a bounded match. docs/design.md,
  * "Regex subscriptions", lists where the two still differ.
  *
  * Owns: the dialect's rules and the compiled form. Must not: log, allocate
@@ -19,11 +19,10 @@
 
 #include "wire.h"
 
-/* Backtracking budget of one match (pcre2_set_match_limit): topic names are
- * at most 249 bytes, so an RE2-valid pattern needs far less; a pattern that
- * exhausts it on a name is a pattern built to be slow, and the name does not
- * match. */
-#define SRV_TOPIC_REGEX_MATCH_LIMIT 100000
+/* Budget of one match (pcre2_set_match_limit) and the DFA matcher's
+ * workspace (ints, on the stack). Topic names are at most 249 bytes. */
+#define SRV_TOPIC_REGEX_MATCH_LIMIT   100000
+#define SRV_TOPIC_REGEX_DFA_WORKSPACE 2048
 /* Kafka's (RE2's) largest repeat count in {n,m}. */
 #define SRV_TOPIC_REGEX_MAX_REPEAT 1000
 
@@ -41,7 +40,10 @@ srv_topic_regex *srv_topic_regex_compile(kp_str pattern, const char **why);
 void srv_topic_regex_free(srv_topic_regex *r);
 
 /* 1 when name matches the whole pattern, 0 when not, -1 when the match ran
- * out of its budget (counts as no match). */
+ * out of its budget (counts as no match). A DFA match as RE2's: time linear
+ * in the name's length times the pattern's size; a pattern with more live
+ * states than the workspace holds falls back to backtracking under the
+ * match limit. */
 int srv_topic_regex_match(const srv_topic_regex *r, kp_str name);
 
 #endif
