@@ -3,8 +3,10 @@
  * inside the shard's group coordinator: member epochs, the group epoch, the
  * target assignment computed by a server-side assignor ("uniform", "range"),
  * the per-member reconciliation (a partition is handed to a member only once
- * no other member still owns it) and the records of __consumer_offsets that
- * keep all of it across restarts (their bytes: group_log.c).
+ * no other member still owns it), regex subscriptions (resolved against the
+ * coordinator's metadata, see docs/design.md "Regex subscriptions") and the
+ * records of __consumer_offsets that keep all of it across restarts (their
+ * bytes: group_log.c).
  *
  * Kafka 3.9's GroupMetadataManager / CurrentAssignmentBuilder are the
  * reference for every decision and error code.
