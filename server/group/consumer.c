@@ -27,6 +27,7 @@
 #include "kp_messages.h"
 #include "logging.h"
 #include "sstr.h"
+#include "topic_regex.h"
 
 /* ---- partition sets ------------------------------------------------------ */
 
@@ -159,6 +160,7 @@ static void cmember_free(srv_cmember *m)
     srv_sfree(m->client_id);
     srv_sfree(m->client_host);
     srv_sfree(m->assignor);
+    srv_sfree(m->regex);
     free_subs(m->subs, m->nsubs);
     srv_tps_free(&m->assigned);
     srv_tps_free(&m->revoking);
@@ -240,6 +242,15 @@ static void free_topics(srv_ctopic *t, int n)
     free(t);
 }
 
+static void free_regexes(srv_cregex *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        srv_sfree(r[i].regex);
+        free_subs(r[i].topics, r[i].ntopics);
+    }
+    free(r);
+}
+
 void srv_cgroup_free(srv_cgroup *cg)
 {
     if (!cg)
@@ -248,6 +259,7 @@ void srv_cgroup_free(srv_cgroup *cg)
         cmember_free(cg->members[i]);
     free(cg->members);
     free_topics(cg->topics, cg->ntopics);
+    free_regexes(cg->regexes, cg->nregexes);
     free(cg);
 }
 
@@ -288,7 +300,7 @@ typedef struct write_ctx {
     char *member_id;
     srv_tps assignment;
     int with_assignment;
-    char message[160];
+    char message[1200]; /* room for a regex quoted in its error */
 } write_ctx;
 
 static void write_ctx_free(write_ctx *w)
@@ -358,13 +370,47 @@ static int cmp_str(const void *a, const void *b)
     return srv_scmp(*(char *const *)a, *(char *const *)b);
 }
 
+static const srv_cregex *find_regex(const srv_cgroup *cg, const char *regex)
+{
+    for (int i = 0; regex && i < cg->nregexes; i++)
+        if (srv_scmp(cg->regexes[i].regex, regex) == 0)
+            return &cg->regexes[i];
+    return NULL;
+}
+
+/* The topics m subscribes to: its names and what its regex resolved to
+ * (ConsumerGroup.computeSubscribedTopicNames), sorted, without duplicates.
+ * The strings are borrowed; free only the array. NULL: out of memory. */
+static char **member_topics(const srv_cgroup *cg, const srv_cmember *m, int *n)
+{
+    const srv_cregex *r = find_regex(cg, m->regex);
+    int nr = r ? r->ntopics : 0;
+    char **v = malloc(((size_t)m->nsubs + (size_t)nr + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    int k = 0;
+    for (int i = 0; i < m->nsubs; i++)
+        v[k++] = m->subs[i];
+    for (int i = 0; i < nr; i++)
+        v[k++] = r->topics[i];
+    qsort(v, (size_t)k, sizeof(*v), cmp_str);
+    int u = 0;
+    for (int i = 0; i < k; i++)
+        if (u == 0 || srv_scmp(v[i], v[u - 1]) != 0)
+            v[u++] = v[i];
+    *n = u;
+    return v;
+}
+
 /* The union of the subscriptions, resolved against the metadata: the
  * subscription metadata Kafka keeps per group. */
 static int compute_topics(srv_groups *gs, const srv_cgroup *cg, srv_ctopic **out, int *nout)
 {
     int total = 0;
-    for (int i = 0; i < cg->nmembers; i++)
-        total += cg->members[i]->nsubs;
+    for (int i = 0; i < cg->nmembers; i++) {
+        const srv_cregex *r = find_regex(cg, cg->members[i]->regex);
+        total += cg->members[i]->nsubs + (r ? r->ntopics : 0);
+    }
     char **names = malloc(((size_t)total + 1) * sizeof(*names));
     srv_ctopic *ts = calloc((size_t)total + 1, sizeof(*ts));
     if (!names || !ts) {
@@ -373,9 +419,14 @@ static int compute_topics(srv_groups *gs, const srv_cgroup *cg, srv_ctopic **out
         return -1;
     }
     int n = 0, k = 0;
-    for (int i = 0; i < cg->nmembers; i++)
+    /* Through the members: a regex only a fenced member used no longer counts. */
+    for (int i = 0; i < cg->nmembers; i++) {
+        const srv_cregex *r = find_regex(cg, cg->members[i]->regex);
         for (int j = 0; j < cg->members[i]->nsubs; j++)
             names[n++] = cg->members[i]->subs[j];
+        for (int j = 0; r && j < r->ntopics; j++)
+            names[n++] = r->topics[j];
+    }
     qsort(names, (size_t)n, sizeof(*names), cmp_str);
     const srv_groups_env *env = srv_groupi_env(gs);
     for (int i = 0; i < n; i++) {
@@ -467,14 +518,17 @@ static void update_target(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
         *rc = KP_E_NOMEM;
         return;
     }
-    for (int i = 0; i < cg->nmembers; i++) {
+    char ***eff = calloc((size_t)cg->nmembers + 1, sizeof(*eff));
+    int oom = eff == NULL;
+    for (int i = 0; !oom && i < cg->nmembers; i++) {
         am[i].id = cg->members[i]->id;
-        am[i].nsubs = cg->members[i]->nsubs;
-        am[i].subs = cg->members[i]->subs;
+        eff[i] = member_topics(cg, cg->members[i], &am[i].nsubs);
+        am[i].subs = eff[i];
         am[i].prev = &cg->members[i]->target;
+        oom = eff[i] == NULL;
     }
     kp_str name = srv_cgroup_assignor(cg);
-    if (srv_assign(name, am, cg->nmembers, cg->topics, cg->ntopics) != 0) {
+    if (oom || srv_assign(name, am, cg->nmembers, cg->topics, cg->ntopics) != 0) {
         *rc = KP_E_NOMEM;
     } else {
         for (int i = 0; i < cg->nmembers; i++) {
@@ -495,8 +549,12 @@ static void update_target(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
         srv_info("group %.*s: target assignment of epoch %d computed by the %.*s assignor", SRV_SP(g->id),
                  cg->epoch, name.len, name.p);
     }
-    for (int i = 0; i < cg->nmembers; i++)
+    for (int i = 0; i < cg->nmembers; i++) {
         srv_tps_free(&am[i].out);
+        if (eff)
+            free(eff[i]);
+    }
+    free(eff);
     free(am);
 }
 
@@ -605,6 +663,130 @@ static int reconcile(const srv_cgroup *cg, srv_cmember *m, const srv_tps *owned)
     return changed;
 }
 
+/* ---- regex subscriptions ------------------------------------------------ */
+
+static int names_eq(char *const *a, int na, char *const *b, int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (srv_scmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* The topics of the coordinator's metadata that regex matches as a whole
+ * and the heartbeat's principal may DESCRIBE (refreshRegularExpressions and
+ * filterTopicDescribeAuthorizedTopics). 0 or -1 (memory). */
+static int resolve_one(srv_groups *gs, const srv_chb_req *rq, srv_cregex *out, const char *regex)
+{
+    const srv_groups_env *env = srv_groupi_env(gs);
+    const char *why = NULL;
+    out->regex = srv_sdupc(regex);
+    if (!out->regex)
+        return -1;
+    srv_topic_regex *re = srv_topic_regex_compile(srv_s(regex), &why);
+    if (!re) {
+        /* Refused when it arrived; only a record from elsewhere can hold one. */
+        srv_warn("regex subscription `%.*s` cannot be used (%s): it matches no topic", SRV_SP(regex), why);
+        return 0;
+    }
+    int cap = 0, rc = 0, limited = 0;
+    kp_str name;
+    for (int i = 0; rc == 0 && env->topic_at && env->topic_at(env->arg, i, &name); i++) {
+        int m = srv_topic_regex_match(re, name);
+        if (m < 0)
+            limited++;
+        if (m <= 0)
+            continue;
+        if (env->may_describe && !env->may_describe(env->arg, rq->principal, rq->host, name))
+            continue;
+        if (out->ntopics == cap) {
+            int nc = cap ? cap * 2 : 8;
+            char **nv = realloc(out->topics, (size_t)nc * sizeof(*nv));
+            if (!nv) {
+                rc = -1;
+                break;
+            }
+            out->topics = nv;
+            cap = nc;
+        }
+        if (!(out->topics[out->ntopics] = srv_sdup(name)))
+            rc = -1;
+        else
+            out->ntopics++;
+    }
+    srv_topic_regex_free(re);
+    if (limited)
+        srv_warn(
+            "regex subscription `%.*s`: %d topic names exhausted the match budget and count as not matching",
+            SRV_SP(regex), limited);
+    if (out->ntopics > 1)
+        qsort(out->topics, (size_t)out->ntopics, sizeof(*out->topics), cmp_str);
+    return rc;
+}
+
+/* Resolves the members' regexes again when the metadata changed since the
+ * last time or a regex is new, and drops those no member uses any more.
+ * Returns 1 when the topics of a regex in use changed (a new subscription:
+ * the group epoch is bumped). */
+static int resolve_regexes(srv_group *g, const srv_chb_req *rq)
+{
+    srv_cgroup *cg = g->cg;
+    const srv_groups_env *env = srv_groupi_env(g->gs);
+    uint64_t version = env->meta_version ? env->meta_version(env->arg) : 0;
+    int nuse = 0, fresh = version == cg->regex_version && cg->regex_version != 0;
+    for (int i = 0; i < cg->nmembers; i++) {
+        const char *r = cg->members[i]->regex;
+        if (!r)
+            continue;
+        nuse++;
+        if (!find_regex(cg, r))
+            fresh = 0;
+    }
+    /* An entry no member uses any more goes. */
+    for (int j = 0; fresh && j < cg->nregexes; j++) {
+        int used = 0;
+        for (int i = 0; !used && i < cg->nmembers; i++)
+            used = cg->members[i]->regex && srv_scmp(cg->members[i]->regex, cg->regexes[j].regex) == 0;
+        fresh = used;
+    }
+    if (fresh || (nuse == 0 && cg->nregexes == 0))
+        return 0;
+    srv_cregex *nr = calloc((size_t)nuse + 1, sizeof(*nr));
+    if (!nr)
+        return 0; /* keep the old resolution; the next heartbeat tries again */
+    int k = 0, rc = 0;
+    for (int i = 0; rc == 0 && i < cg->nmembers; i++) {
+        const char *r = cg->members[i]->regex;
+        int seen = 0;
+        for (int j = 0; r && j < k; j++)
+            seen |= srv_scmp(nr[j].regex, r) == 0;
+        if (!r || seen)
+            continue;
+        rc = resolve_one(g->gs, rq, &nr[k], r);
+        k++;
+    }
+    if (rc) {
+        free_regexes(nr, k);
+        return 0;
+    }
+    int changed = 0;
+    for (int j = 0; j < k; j++) {
+        const srv_cregex *old = find_regex(cg, nr[j].regex);
+        if (!old || !names_eq(old->topics, old->ntopics, nr[j].topics, nr[j].ntopics)) {
+            changed = 1;
+            srv_info("group %.*s: regex `%.*s` resolves to %d topics", SRV_SP(g->id), SRV_SP(nr[j].regex),
+                     nr[j].ntopics);
+        }
+    }
+    free_regexes(cg->regexes, cg->nregexes);
+    cg->regexes = nr;
+    cg->nregexes = k;
+    cg->regex_version = version ? version : 1;
+    return changed;
+}
+
 /* ---- fencing ------------------------------------------------------------- */
 
 /* Removes member idx with its records, refreshes the subscription metadata
@@ -680,9 +862,6 @@ static int16_t validate(const srv_chb_req *rq, write_ctx *w)
         return fail(w, KP_ERR_INVALID_REQUEST, "InstanceId can't be empty.");
     if (rq->rack_id.len == 0)
         return fail(w, KP_ERR_INVALID_REQUEST, "RackId can't be empty.");
-    /* An empty regex is no regex subscription (librdkafka sends "" with topic names). */
-    if (rq->regex.len > 0)
-        return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicRegex is not supported.");
     if (rq->member_epoch > 0 || rq->member_epoch == SRV_CEPOCH_LEAVE) {
         if (rq->member_id.len <= 0)
             return fail(w, KP_ERR_INVALID_REQUEST, "MemberId can't be empty.");
@@ -691,8 +870,11 @@ static int16_t validate(const srv_chb_req *rq, write_ctx *w)
             return fail(w, KP_ERR_INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.");
         if (rq->nowned != 0)
             return fail(w, KP_ERR_INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining.");
-        if (rq->nsubs < 0)
-            return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicNames must be set in first request.");
+        /* Names, a regex or both; empty ones join subscribed to nothing. */
+        if (rq->nsubs < 0 && rq->regex.len < 0)
+            return fail(
+                w, KP_ERR_INVALID_REQUEST,
+                "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.");
     } else if (rq->member_epoch == SRV_CEPOCH_LEAVE_STATIC) {
         if (rq->member_id.len <= 0)
             return fail(w, KP_ERR_INVALID_REQUEST, "MemberId can't be empty.");
@@ -710,6 +892,14 @@ static int16_t validate(const srv_chb_req *rq, write_ctx *w)
     for (int i = 0; i < rq->nsubs; i++)
         if (rq->subs[i].len < 0)
             return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicNames can't contain null.");
+    /* An empty regex is no regex subscription (librdkafka sends "" with topic names). */
+    if (rq->regex.len > 0) {
+        const char *why = srv_topic_regex_check(rq->regex);
+        if (why)
+            return fail(w, SRV_ERR_INVALID_REGULAR_EXPRESSION,
+                        "SubscribedTopicRegex `%.*s` is not a valid regular expression: %s.",
+                        rq->regex.len > 1024 ? 1024 : rq->regex.len, rq->regex.p, why);
+    }
     return KP_ERR_NONE;
 }
 
@@ -994,6 +1184,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         replaced->nsubs = 0;
         m->assignor = replaced->assignor;
         replaced->assignor = NULL;
+        m->regex = replaced->regex;
+        replaced->regex = NULL;
         if (rc == 0)
             rc = srv_glog_add_cg_current(&bb, ts, g->id, replaced->id, NULL);
         if (rc == 0)
@@ -1021,6 +1213,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         meta_changed |= set_str(&m->assignor, rq->assignor);
     if (rq->nsubs >= 0)
         subs_changed = set_subs(m, rq->subs, rq->nsubs);
+    if (rq->regex.len >= 0)
+        subs_changed |= set_str(&m->regex, rq->regex.len > 0 ? rq->regex : KP_STR_NULL);
     meta_changed |= subs_changed;
     meta_changed |= set_str(&m->client_id, rq->client_id.len >= 0 ? rq->client_id : kp_str_c(""));
     meta_changed |= set_str(&m->client_host, rq->client_host.len >= 0 ? rq->client_host : kp_str_c(""));
@@ -1033,7 +1227,8 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
 
     /* 2. The group epoch: bumped by a new subscription or new metadata
      * (topics created, deleted or given more partitions). */
-    int bump = refresh_topics(g, &bb, ts, &nrec, &rc) | subs_changed;
+    int resolved = resolve_regexes(g, rq);
+    int bump = refresh_topics(g, &bb, ts, &nrec, &rc) | subs_changed | resolved;
     if (bump) {
         cg->epoch++;
         if (rc == 0)
@@ -1273,6 +1468,7 @@ void srv_cgroup_load_member(srv_groups *gs, int32_t partition, kp_str group, kp_
             ok = 0;
     if (ok)
         set_subs(m, v->subscribed_topic_names, ns);
+    set_str(&m->regex, v->subscribed_topic_regex.len > 0 ? v->subscribed_topic_regex : KP_STR_NULL);
 }
 
 void srv_cgroup_load_target_epoch(srv_groups *gs, int32_t partition, kp_str group, const int32_t *epoch)

@@ -3,8 +3,10 @@
  * inside the shard's group coordinator: member epochs, the group epoch, the
  * target assignment computed by a server-side assignor ("uniform", "range"),
  * the per-member reconciliation (a partition is handed to a member only once
- * no other member still owns it) and the records of __consumer_offsets that
- * keep all of it across restarts (their bytes: group_log.c).
+ * no other member still owns it), regex subscriptions (resolved against the
+ * coordinator's metadata, see docs/design.md "Regex subscriptions") and the
+ * records of __consumer_offsets that keep all of it across restarts (their
+ * bytes: group_log.c).
  *
  * Kafka 3.9's GroupMetadataManager / CurrentAssignmentBuilder are the
  * reference for every decision and error code.
@@ -30,6 +32,8 @@
 #define SRV_CGROUP_DEFAULT_ASSIGNOR      "uniform"
 /* Subscriptions are kept per member: bound them (Kafka bounds the request). */
 #define SRV_CGROUP_MAX_SUBSCRIPTIONS 10000
+/* Kafka's error of an invalid SubscribedTopicRegex (INVALID_REGULAR_EXPRESSION). */
+#define SRV_ERR_INVALID_REGULAR_EXPRESSION 128
 
 /* Member epochs with a meaning (ConsumerGroupHeartbeatRequest). */
 #define SRV_CEPOCH_LEAVE        (-1)
@@ -73,6 +77,7 @@ typedef struct srv_cmember {
     char *assignor; /* NULL: none asked */
     int nsubs;
     char **subs; /* subscribed topic names, sorted */
+    char *regex; /* SubscribedTopicRegex, NULL: none */
     int32_t rebalance_timeout_ms;
     int32_t epoch, prev_epoch;
     int8_t state;               /* SRV_CM_* */
@@ -90,6 +95,14 @@ typedef struct srv_ctopic {
     int32_t nparts;
 } srv_ctopic;
 
+/* A regex of the group's members and the topics it resolved to: derived
+ * state (rebuilt after a restart), not recorded. */
+typedef struct srv_cregex {
+    char *regex;
+    int ntopics;
+    char **topics; /* sorted names */
+} srv_cregex;
+
 typedef struct srv_cgroup {
     int32_t epoch;            /* group epoch */
     int32_t assignment_epoch; /* epoch of the target assignment */
@@ -97,6 +110,9 @@ typedef struct srv_cgroup {
     srv_cmember **members; /* in join order */
     int ntopics;
     srv_ctopic *topics; /* subscription metadata, sorted by name */
+    int nregexes;
+    srv_cregex *regexes;    /* one per distinct regex of the members */
+    uint64_t regex_version; /* metadata version they were resolved against, 0: never */
 } srv_cgroup;
 
 /* "Empty", "Assigning", "Reconciling", "Stable" (ConsumerGroupState). */
@@ -118,9 +134,13 @@ typedef struct srv_chb_req {
     int32_t rebalance_timeout_ms; /* -1: unchanged */
     int nsubs;                    /* -1: unchanged */
     const kp_str *subs;
-    kp_str regex;    /* len < 0: none */
+    kp_str regex;    /* len < 0: unchanged, 0: none */
     kp_str assignor; /* len < 0: unchanged */
-    int nowned;      /* -1: not sent */
+    /* Who sent it: regexes resolve to the topics this principal may DESCRIBE
+     * (Kafka uses the context of the heartbeat that triggers the refresh). */
+    kp_str principal;
+    kp_str host;
+    int nowned; /* -1: not sent */
     const srv_tp *owned;
 } srv_chb_req;
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "errors.h"
 #include "group_log.h"
 #include "logging.h"
@@ -105,6 +106,32 @@ static int env_topic(void *arg, kp_str name, kp_uuid *id, int32_t *nparts)
     *id = t->id;
     *nparts = t->nparts;
     return 1;
+}
+
+static uint64_t env_meta_version(void *arg)
+{
+    coord_shard *cs = arg;
+    return cs->s->meta->version;
+}
+
+static int env_topic_at(void *arg, int i, kp_str *name)
+{
+    coord_shard *cs = arg;
+    const srv_meta *m = cs->s->meta;
+    if (i < 0 || i >= m->ntopics)
+        return 0;
+    *name = kp_str_c(m->topics[i].name); /* a C string by contract (srv_cdup) */
+    return 1;
+}
+
+/* The ACLs of the metadata version this shard serves (immutable, shared). */
+static int env_may_describe(void *arg, kp_str principal, kp_str host, kp_str topic)
+{
+    coord_shard *cs = arg;
+    const srv_authz_cfg *cfg = &cs->s->b->authz;
+    if (!cfg->enabled)
+        return 1;
+    return srv_authz_check(cfg, cs->s->meta->acls, principal, host, SRV_OP_DESCRIBE, SRV_RES_TOPIC, topic);
 }
 
 static void on_group_timer(evutil_socket_t fd, short what, void *arg)
@@ -289,7 +316,8 @@ int srv_groups_start(srv_broker *b)
         if (!cs)
             return -ENOMEM;
         cs->s = s;
-        srv_groups_env env = {cs, env_now, env_append, env_arm, env_drop, env_topic};
+        srv_groups_env env = {cs,        env_now,          env_append,   env_arm,         env_drop,
+                              env_topic, env_meta_version, env_topic_at, env_may_describe};
         s->groups = srv_groups_new(&gc, &env);
         if (!s->groups) {
             free(cs);

@@ -74,6 +74,13 @@ typedef struct srv_groups_env {
     /* The topic named `name` in the coordinator's metadata: 1 with its id and
      * partition count, 0 when it does not exist (consumer groups, KIP-848). */
     int (*topic)(void *arg, kp_str name, kp_uuid *id, int32_t *nparts);
+    /* Regex subscriptions (may be NULL: no topic matches). The version of the
+     * coordinator's metadata (it changes with topics and ACLs), its i-th
+     * topic name (0 past the last), and whether principal at host may
+     * DESCRIBE a topic (1 also when the authorizer is off). */
+    uint64_t (*meta_version)(void *arg);
+    int (*topic_at)(void *arg, int i, kp_str *name);
+    int (*may_describe)(void *arg, kp_str principal, kp_str host, kp_str topic);
 } srv_groups_env;
 
 typedef struct srv_groups_config {

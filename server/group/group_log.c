@@ -244,7 +244,7 @@ int srv_glog_add_cg_member(kp_batch_builder *bb, int64_t ts, const char *group, 
         v.client_host = m->client_host ? srv_s(m->client_host) : kp_str_c("");
         v.subscribed_topic_names = subs;
         v.subscribed_topic_names_count = m->nsubs;
-        v.subscribed_topic_regex = KP_STR_NULL;
+        v.subscribed_topic_regex = cstr(m->regex);
         v.rebalance_timeout_ms = m->rebalance_timeout_ms;
         v.server_assignor = cstr(m->assignor);
         v.classic_member_metadata = NULL;

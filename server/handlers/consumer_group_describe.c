@@ -97,7 +97,8 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
         for (int k = 0; k < m->nsubs; k++)
             mo->subscribed_topic_names[k] = srv_gcall_str(c, srv_s(m->subs[k]));
         mo->subscribed_topic_names_count = m->nsubs;
-        mo->subscribed_topic_regex = kp_str_c(""); /* no regex subscriptions: Kafka sends "" then */
+        /* Kafka sends "" for a member without a regex. */
+        mo->subscribed_topic_regex = m->regex ? srv_gcall_str(c, srv_s(m->regex)) : kp_str_c("");
         if (describe_set(c, owner->meta, &m->assigned, &mo->assignment) ||
             describe_set(c, owner->meta, &m->target, &mo->target_assignment))
             ok = 0;

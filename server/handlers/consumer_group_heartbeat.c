@@ -1,5 +1,5 @@
 /*
- * consumer_group_heartbeat.c — ConsumerGroupHeartbeat (v0, KIP-848): decoded
+ * consumer_group_heartbeat.c — ConsumerGroupHeartbeat (v0-v1, KIP-848): decoded
  * here, run by the group's coordinator shard (group/consumer.c), answered
  * once the group's records are durable.
  *
@@ -122,6 +122,10 @@ void srv_h_consumer_group_heartbeat(srv_req *req)
     /* v0 has no regex field: the codec leaves it null. */
     c->regex = req->kr.hdr.request_api_version >= 1 ? rq->subscribed_topic_regex : KP_STR_NULL;
     c->assignor = rq->server_assignor;
+    /* Copied into the request's arena: the coordinator reads them while the
+     * connection may already be gone. */
+    c->principal = kp_arena_str(&req->arena, srv_req_principal(req));
+    c->host = kp_arena_str(&req->arena, srv_req_host(req));
     c->nowned = rq->topic_partitions_count < 0 ? -1 : k;
     c->owned = owned;
     /* From v1 (KIP-1082) the client generates its member id, also for its first heartbeat. */

@@ -129,11 +129,15 @@ static void respond(srv_req *req, const uint8_t *no_create)
         }
         const kp_metadata_request_metadata_request_topic *q = &rq->topics[i];
         const srv_topic *t = NULL;
-        if (q->name.len >= 0)
-            t = srv_meta_topic(m, q->name);
-        else if (!kp_uuid_is_zero(&q->topic_id))
+        /* A topic id wins over an empty name: the consumer of KIP-848 asks for
+         * the names of its assigned topic ids with Name "" (Kafka 4.4 answers
+         * them by id). */
+        int by_id = !kp_uuid_is_zero(&q->topic_id) && q->name.len <= 0;
+        if (by_id)
             t = srv_meta_topic_by_id(m, &q->topic_id);
-        kp_str name = t ? kp_str_c(t->name) : q->name;
+        else if (q->name.len >= 0)
+            t = srv_meta_topic(m, q->name);
+        kp_str name = t ? kp_str_c(t->name) : by_id ? KP_STR_NULL : q->name;
         if (name.len >= 0 && !srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TOPIC, name)) {
             unauthorized_topic(tr, name);
             continue;
@@ -146,12 +150,12 @@ static void respond(srv_req *req, const uint8_t *no_create)
             unauthorized_topic(tr, name);
             continue;
         }
-        tr->name = q->name;
+        tr->name = by_id ? KP_STR_NULL : q->name;
         tr->topic_id = q->topic_id;
-        if (q->name.len >= 0 && !srv_topic_name_valid(q->name))
-            tr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
-        else if (q->name.len < 0)
+        if (by_id || q->name.len < 0)
             tr->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
+        else if (!srv_topic_name_valid(q->name))
+            tr->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
         else
             tr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }

@@ -57,9 +57,40 @@ static int fake_topic(void *arg, kp_str name, kp_uuid *id, int32_t *nparts)
     return 0;
 }
 
+static uint64_t fake_meta_version(void *arg)
+{
+    const fake_group_env *fe = arg;
+    return fe->version;
+}
+
+static int fake_topic_at(void *arg, int i, kp_str *name)
+{
+    const fake_group_env *fe = arg;
+    if (i < 0 || i >= fe->ntopics)
+        return 0;
+    *name = kp_str_c(fe->topics[i].name);
+    return 1;
+}
+
+static int fake_may_describe(void *arg, kp_str principal, kp_str host, kp_str topic)
+{
+    const fake_group_env *fe = arg;
+    (void)host;
+    return !(fe->denied_principal && kp_str_eq(principal, fe->denied_principal) &&
+             kp_str_eq(topic, fe->denied_topic));
+}
+
 srv_groups *fake_group_env_groups(fake_group_env *fe, const srv_groups_config *cfg)
 {
-    srv_groups_env env = {fe, fake_now, fake_append, NULL, NULL, fake_topic};
+    srv_groups_env env = {fe,
+                          fake_now,
+                          fake_append,
+                          NULL,
+                          NULL,
+                          fake_topic,
+                          fake_meta_version,
+                          fake_topic_at,
+                          fake_may_describe};
     return srv_groups_new(cfg, &env);
 }
 

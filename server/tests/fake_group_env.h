@@ -3,7 +3,7 @@
  * tests (test_group_*.c): a clock the test moves by hand, a
  * __consumer_offsets "log" where every append is durable at once (kept when
  * asked, so a restart is a replay of what was written), and a fixed topic
- * metadata for KIP-848 groups.
+ * metadata (and a one-rule DESCRIBE check) for KIP-848 groups.
  *
  * Owns the kept batches. Must not: start timers (tests fire deadlines with
  * srv_groups_poll), touch the disk, or depend on shards or sockets.
@@ -16,7 +16,7 @@
 
 #include "group/group.h"
 
-#define FAKE_GROUP_MAX_TOPICS 4
+#define FAKE_GROUP_MAX_TOPICS 8
 
 typedef struct fake_group_topic {
     const char *name; /* NUL-terminated: test literals */
@@ -33,6 +33,11 @@ typedef struct fake_group_env {
     int16_t append_error; /* what appends are answered with (KP_ERR_NONE: durable) */
     int ntopics;
     fake_group_topic topics[FAKE_GROUP_MAX_TOPICS];
+    uint64_t version; /* the metadata version: tests bump it with the topics */
+    /* Regex subscriptions' DESCRIBE check: denied_principal may not
+     * describe denied_topic (NULL: everything allowed). */
+    const char *denied_principal;
+    const char *denied_topic;
 } fake_group_env;
 
 /* A coordinator whose env is fe (which must outlive it). */

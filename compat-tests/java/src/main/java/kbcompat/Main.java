@@ -51,6 +51,7 @@ public final class Main {
         StreamsCases.register(env);
         ToolCases.register(env);
         SecurityCases.register(env);
+        RegexCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");
