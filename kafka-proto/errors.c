@@ -134,6 +134,7 @@ static const char *const names[] = {
     "INVALID_VOTER_KEY",
     "DUPLICATE_VOTER",
     "VOTER_NOT_FOUND",
+    "INVALID_REGULAR_EXPRESSION",
 };
 
 const char *kp_error_name(int16_t code)

@@ -139,9 +139,10 @@ enum kp_error {
     KP_ERR_INVALID_VOTER_KEY = 125,
     KP_ERR_DUPLICATE_VOTER = 126,
     KP_ERR_VOTER_NOT_FOUND = 127,
+    KP_ERR_INVALID_REGULAR_EXPRESSION = 128, /* Kafka 4.0 (KIP-848 regex subscriptions) */
 };
 
-#define KP_ERR_MAX 127
+#define KP_ERR_MAX 128
 
 /* "UNKNOWN_TOPIC_OR_PARTITION" etc.; "UNKNOWN" for a code not in the table. */
 const char *kp_error_name(int16_t code);

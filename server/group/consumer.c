@@ -896,7 +896,7 @@ static int16_t validate(const srv_chb_req *rq, write_ctx *w)
     if (rq->regex.len > 0) {
         const char *why = srv_topic_regex_check(rq->regex);
         if (why)
-            return fail(w, SRV_ERR_INVALID_REGULAR_EXPRESSION,
+            return fail(w, KP_ERR_INVALID_REGULAR_EXPRESSION,
                         "SubscribedTopicRegex `%.*s` is not a valid regular expression: %s.",
                         rq->regex.len > 1024 ? 1024 : rq->regex.len, rq->regex.p, why);
     }

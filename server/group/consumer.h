@@ -32,8 +32,6 @@
 #define SRV_CGROUP_DEFAULT_ASSIGNOR      "uniform"
 /* Subscriptions are kept per member: bound them (Kafka bounds the request). */
 #define SRV_CGROUP_MAX_SUBSCRIPTIONS 10000
-/* Kafka's error of an invalid SubscribedTopicRegex (INVALID_REGULAR_EXPRESSION). */
-#define SRV_ERR_INVALID_REGULAR_EXPRESSION 128
 
 /* Member epochs with a meaning (ConsumerGroupHeartbeatRequest). */
 #define SRV_CEPOCH_LEAVE        (-1)

@@ -264,7 +264,7 @@ static void test_invalid_requests(void)
     srv_groups *gs = new_groups();
     member m = {.regex = "a(?=b)"};
     hb_out o = beat(gs, &m);
-    CU_ASSERT_EQUAL(o.error, SRV_ERR_INVALID_REGULAR_EXPRESSION);
+    CU_ASSERT_EQUAL(o.error, KP_ERR_INVALID_REGULAR_EXPRESSION);
     CU_ASSERT_STRING_EQUAL(o.message,
                            "SubscribedTopicRegex `a(?=b)` is not a valid regular expression: invalid or "
                            "unsupported Perl syntax.");
