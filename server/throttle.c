@@ -379,17 +379,18 @@ static size_t slen(const char *x)
     return x ? srv_slen(x) : 0;
 }
 
-/* Builds the report of the sensors for which pick() says so, and notes
+/* Builds the report of the sensors for which pick() says so (of `only`
+ * alone when set: an urgent report costs no walk of the table), and notes
  * each one's rate as reported. */
 static srv_usage *build_report(srv_throttle *t,
                                int (*pick)(const srv_throttle *t, const sensor *s, int64_t grace_ms,
                                            int64_t now_ms),
-                               int64_t grace_ms, int64_t now_ms)
+                               int64_t grace_ms, int64_t now_ms, sensor *only)
 {
     int n = 0;
     size_t text = 0;
-    for (int i = 0; i < NBUCKETS; i++)
-        for (sensor *s = t->b[i]; s; s = s->next)
+    for (int i = 0; i < (only ? 1 : NBUCKETS); i++)
+        for (sensor *s = only ? only : t->b[i]; s; s = only ? NULL : s->next)
             if (pick(t, s, grace_ms, now_ms)) {
                 n++;
                 text += slen(s->user) + slen(s->client);
@@ -402,8 +403,8 @@ static srv_usage *build_report(srv_throttle *t,
         return NULL;
     char *p = (char *)u + head;
     int k = 0;
-    for (int i = 0; i < NBUCKETS; i++)
-        for (sensor *s = t->b[i]; s; s = s->next) {
+    for (int i = 0; i < (only ? 1 : NBUCKETS); i++)
+        for (sensor *s = only ? only : t->b[i]; s; s = only ? NULL : s->next) {
             if (!pick(t, s, grace_ms, now_ms))
                 continue;
             srv_usage_entry *e = &u->e[k++];
@@ -433,7 +434,7 @@ static srv_usage *build_report(srv_throttle *t,
 
 srv_usage *srv_throttle_report(srv_throttle *t, int64_t grace_ms, int64_t now_ms)
 {
-    return t ? build_report(t, reportable, grace_ms, now_ms) : NULL;
+    return t ? build_report(t, reportable, grace_ms, now_ms, NULL) : NULL;
 }
 
 static int is_urgent(const srv_throttle *t, const sensor *s, int64_t grace_ms, int64_t now_ms)
@@ -447,7 +448,7 @@ srv_usage *srv_throttle_urgent(srv_throttle *t, int64_t now_ms)
 {
     if (!t || !t->urgent)
         return NULL;
-    srv_usage *u = build_report(t, is_urgent, 0, now_ms);
+    srv_usage *u = build_report(t, is_urgent, 0, now_ms, t->urgent);
     t->urgent = NULL;
     return u;
 }
