@@ -23,6 +23,7 @@
 #include "msg.h"
 #include "partition.h"
 #include "throttle.h"
+#include "throttle_share.h"
 
 #define TICK_MS 100
 
@@ -46,8 +47,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     s->now_ms = srv_now_ms();
     srv_partmap_tick(s->parts, s->now_ms);
     srv_conns_tick(s);
-    if (srv_throttle_count(s->throttle))
-        srv_throttle_expire(s->throttle, srv_mono_ms());
+    if (srv_throttle_count(s->throttle)) {
+        int64_t mono = srv_mono_ms();
+        srv_throttle_expire(s->throttle, mono);
+        srv_quota_share_tick(s, mono);
+    }
     /* The config, not b->metrics: main sets that pointer after the shards
      * started, unsynchronised with them (a data race, found by TSan). */
     if (s->b->cfg.metrics_port > 0 && ++s->ticks % (1000 / TICK_MS) == 0)
@@ -82,6 +86,7 @@ int srv_shard_init(srv_broker *b, srv_shard *s, int id)
     s->throttle = srv_throttle_new(b->cfg.quota_window_num, (int64_t)b->cfg.quota_window_size_seconds * 1000);
     if (!s->parts || !s->offline || !s->throttle)
         return -ENOMEM;
+    srv_throttle_share(s->throttle, b->nshards);
     s->now_ms = srv_now_ms();
     return 0;
 }

@@ -157,17 +157,26 @@ int64_t srv_tokens_throttle_ms(srv_tokens *b, double rate, double burst, int64_t
 typedef struct sensor {
     struct sensor *next;
     int key;
-    char *user;   /* sstr; NULL: not part of the tags */
-    char *client; /* sstr; NULL: not part of the tags */
-    int64_t last_ms;
+    char *user;       /* sstr; NULL: not part of the tags */
+    char *client;     /* sstr; NULL: not part of the tags */
+    int64_t last_ms;  /* last use here or a peer's last non-zero report */
+    int64_t local_ms; /* last record here: what decides it is reported */
     srv_rate rate;
     srv_tokens bucket; /* controller_mutation_rate */
+    /* What each peer shard last reported (npeers, NULL until one did), and
+     * its sum, kept so a record adds one load, not a loop over shards. */
+    double *peer;
+    double peer_sum;
+    double reported; /* this shard's rate in its last report */
 } sensor;
 
 struct srv_throttle {
     int samples;
     int64_t window_ms;
     int count;
+    int npeers;
+    int nshards;    /* srv_throttle_share: peers to report to, 0 or 1 for none */
+    sensor *urgent; /* a rate to report now (srv_throttle_urgent), or NULL */
     sensor *b[NBUCKETS];
 };
 
@@ -183,6 +192,7 @@ srv_throttle *srv_throttle_new(int samples, int64_t window_ms)
 
 static void sensor_free(sensor *s)
 {
+    free(s->peer);
     srv_sfree(s->user);
     srv_sfree(s->client);
     free(s);
@@ -233,6 +243,7 @@ static sensor *find(srv_throttle *t, int key, kp_str u, kp_str c, int create)
         return NULL;
     }
     srv_rate_init(&s->rate, t->samples, t->window_ms);
+    s->local_ms = INT64_MIN / 2; /* never recorded here */
     s->next = t->b[h];
     t->b[h] = s;
     t->count++;
@@ -258,8 +269,21 @@ int64_t srv_throttle_record(srv_throttle *t, const srv_quota_set *q, int key, kp
     if (!s)
         return 0;
     s->last_ms = now_ms;
+    s->local_ms = now_ms;
     srv_rate_record(&s->rate, amount, now_ms);
-    return srv_rate_throttle_ms(&s->rate, bound, now_ms);
+    double local = srv_rate_measure(&s->rate, now_ms);
+    /* A burst must not wait for the next period to be seen by the peers:
+     * past an eighth of the bound more than was last reported, this rate is
+     * reported at once (srv_throttle_urgent). */
+    if (t->nshards > 1 && s->key != SRV_QK_CONTROLLER_MUTATION_RATE && local - s->reported > bound / 8)
+        t->urgent = s;
+    /* Kafka's QuotaUtils.throttleTime on the broker-wide rate: this shard's
+     * windowed rate plus what its peers last reported. */
+    double v = local + s->peer_sum;
+    if (!(bound > 0) || v <= bound)
+        return 0;
+    double ms = (v - bound) / bound * (double)srv_rate_window(&s->rate, now_ms);
+    return (int64_t)(ms + 0.5); /* Java Math.round, ms > 0 */
 }
 
 void srv_throttle_unrecord(srv_throttle *t, const srv_quota_set *q, int key, kp_str user, kp_str client,
@@ -317,7 +341,9 @@ void srv_throttle_expire(srv_throttle *t, int64_t now_ms)
         sensor **pp = &t->b[i];
         while (*pp) {
             sensor *s = *pp;
-            if (now_ms - s->last_ms > EXPIRE_MS) {
+            if (now_ms - s->last_ms > EXPIRE_MS && now_ms - s->local_ms > EXPIRE_MS) {
+                if (t->urgent == s)
+                    t->urgent = NULL;
                 *pp = s->next;
                 sensor_free(s);
                 t->count--;
@@ -331,4 +357,156 @@ void srv_throttle_expire(srv_throttle *t, int64_t now_ms)
 int srv_throttle_count(const srv_throttle *t)
 {
     return t ? t->count : 0;
+}
+
+/* ---- usage reports --------------------------------------------------------- */
+
+static int reported_key(int key)
+{
+    /* controller_mutation_rate is a token bucket charged where topics are
+     * changed; it is not part of the byte and time rates shared here. */
+    return key == SRV_QK_PRODUCER_BYTE_RATE || key == SRV_QK_CONSUMER_BYTE_RATE ||
+           key == SRV_QK_REQUEST_PERCENTAGE;
+}
+
+static int reportable(const srv_throttle *t, const sensor *s, int64_t grace_ms, int64_t now_ms)
+{
+    return reported_key(s->key) && now_ms - s->local_ms <= (int64_t)t->samples * t->window_ms + grace_ms;
+}
+
+static size_t slen(const char *x)
+{
+    return x ? srv_slen(x) : 0;
+}
+
+/* Builds the report of the sensors for which pick() says so (of `only`
+ * alone when set: an urgent report costs no walk of the table), and notes
+ * each one's rate as reported. */
+static srv_usage *build_report(srv_throttle *t,
+                               int (*pick)(const srv_throttle *t, const sensor *s, int64_t grace_ms,
+                                           int64_t now_ms),
+                               int64_t grace_ms, int64_t now_ms, sensor *only)
+{
+    int n = 0;
+    size_t text = 0;
+    for (int i = 0; i < (only ? 1 : NBUCKETS); i++)
+        for (sensor *s = only ? only : t->b[i]; s; s = only ? NULL : s->next)
+            if (pick(t, s, grace_ms, now_ms)) {
+                n++;
+                text += slen(s->user) + slen(s->client);
+            }
+    if (n == 0)
+        return NULL;
+    size_t head = sizeof(srv_usage) + (size_t)n * sizeof(srv_usage_entry);
+    srv_usage *u = malloc(head + text + 1);
+    if (!u)
+        return NULL;
+    char *p = (char *)u + head;
+    int k = 0;
+    for (int i = 0; i < (only ? 1 : NBUCKETS); i++)
+        for (sensor *s = only ? only : t->b[i]; s; s = only ? NULL : s->next) {
+            if (!pick(t, s, grace_ms, now_ms))
+                continue;
+            srv_usage_entry *e = &u->e[k++];
+            e->key = s->key;
+            e->user = KP_STR_NULL;
+            e->client = KP_STR_NULL;
+            if (s->user) {
+                size_t l = srv_slen(s->user);
+                memcpy(p, s->user, l);
+                e->user = (kp_str){p, (int32_t)l};
+                p += l;
+            }
+            if (s->client) {
+                size_t l = srv_slen(s->client);
+                memcpy(p, s->client, l);
+                e->client = (kp_str){p, (int32_t)l};
+                p += l;
+            }
+            e->rate = srv_rate_measure(&s->rate, now_ms);
+            s->reported = e->rate;
+        }
+    SRV_ASSERT(k == n, "usage report counted %d rates, then wrote %d", n, k);
+    u->n = n;
+    u->size = head + text + 1;
+    return u;
+}
+
+srv_usage *srv_throttle_report(srv_throttle *t, int64_t grace_ms, int64_t now_ms)
+{
+    return t ? build_report(t, reportable, grace_ms, now_ms, NULL) : NULL;
+}
+
+static int is_urgent(const srv_throttle *t, const sensor *s, int64_t grace_ms, int64_t now_ms)
+{
+    (void)grace_ms;
+    (void)now_ms;
+    return s == t->urgent;
+}
+
+srv_usage *srv_throttle_urgent(srv_throttle *t, int64_t now_ms)
+{
+    if (!t || !t->urgent)
+        return NULL;
+    srv_usage *u = build_report(t, is_urgent, 0, now_ms, t->urgent);
+    t->urgent = NULL;
+    return u;
+}
+
+void srv_throttle_share(srv_throttle *t, int nshards)
+{
+    if (t)
+        t->nshards = nshards;
+}
+
+srv_usage *srv_usage_copy(const srv_usage *u)
+{
+    srv_usage *c = malloc(u->size);
+    if (!c)
+        return NULL;
+    memcpy(c, u, u->size);
+    /* Names point into the block: move them with it. */
+    for (int i = 0; i < c->n; i++) {
+        if (c->e[i].user.len >= 0)
+            c->e[i].user.p = (const char *)c + (c->e[i].user.p - (const char *)u);
+        if (c->e[i].client.len >= 0)
+            c->e[i].client.p = (const char *)c + (c->e[i].client.p - (const char *)u);
+    }
+    return c;
+}
+
+void srv_throttle_merge(srv_throttle *t, int from, int npeers, const srv_usage *u, int64_t now_ms)
+{
+    if (!t || !u)
+        return;
+    SRV_ASSERT(npeers > 0 && from >= 0 && from < npeers, "usage report from shard %d of %d", from, npeers);
+    SRV_ASSERT(t->npeers == 0 || t->npeers == npeers, "usage reports from %d shards, then from %d", t->npeers,
+               npeers);
+    t->npeers = npeers;
+    for (int i = 0; i < u->n; i++) {
+        const srv_usage_entry *e = &u->e[i];
+        SRV_ASSERT(reported_key(e->key), "usage report of quota key %d", e->key);
+        int create = e->rate > 0 && t->count < SRV_THROTTLE_MAX_REPORTED;
+        sensor *s = find(t, e->key, e->user, e->client, create);
+        if (!s)
+            continue; /* at 0 and unknown here, or beyond the bound */
+        if (!s->peer) {
+            s->peer = calloc((size_t)npeers, sizeof(*s->peer));
+            if (!s->peer)
+                continue; /* out of memory: this client is held per shard */
+        }
+        s->peer[from] = e->rate;
+        double sum = 0;
+        for (int j = 0; j < npeers; j++)
+            sum += s->peer[j];
+        s->peer_sum = sum;
+        if (e->rate > 0)
+            s->last_ms = now_ms;
+    }
+}
+
+double srv_throttle_peer_rate(srv_throttle *t, int key, kp_str user, kp_str client)
+{
+    sensor *s = t ? find(t, key, user, client, 0) : NULL;
+    return s ? s->peer_sum : 0;
 }

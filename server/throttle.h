@@ -1,15 +1,19 @@
 /*
  * throttle.h — quota enforcement: Kafka's windowed rate (SampledStat +
  * Rate of its metrics library), the throttle time Kafka derives from a
- * violation, and a shard's table of measured rates per quota and client.
+ * violation, and a shard's table of measured rates per quota and client,
+ * with the rates the other shards last reported for the same clients (a
+ * usage report: srv_throttle_report / srv_throttle_merge).
  *
- * Owns the rate samples. Must not: be shared between shards (a table
- * belongs to one shard's thread), or read the clock itself (times are
- * passed in, so tests drive a fake clock).
+ * Owns the rate samples and the peers' reported rates. Must not: be shared
+ * between shards (a table belongs to one shard's thread; reports travel as
+ * copies, throttle_share.c carries them), or read the clock itself (times
+ * are passed in, so tests drive a fake clock).
  */
 #ifndef SRV_THROTTLE_H
 #define SRV_THROTTLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "quota.h"
@@ -87,5 +91,50 @@ int64_t srv_throttle_mutation_ms(srv_throttle *t, const srv_quota_set *q, kp_str
 /* Forgets rates idle for an hour (Kafka expires its quota sensors so). */
 void srv_throttle_expire(srv_throttle *t, int64_t now_ms);
 int srv_throttle_count(const srv_throttle *t);
+
+/* ---- usage reports between shards ------------------------------------------ */
+
+/* A shard adds rates for clients only other shards report while its table
+ * holds fewer than this (the memory bound of reports). */
+#define SRV_THROTTLE_MAX_REPORTED 65536
+
+/* One client's rate on one quota, measured by the reporting shard. A name
+ * of length -1 is not part of the rate's tags. */
+typedef struct srv_usage_entry {
+    int key;
+    kp_str user;
+    kp_str client;
+    double rate; /* per second, as srv_rate_measure */
+} srv_usage_entry;
+
+/* A report: one allocation (entries and their names), immutable once built. */
+typedef struct srv_usage {
+    int n;
+    size_t size; /* of the whole block */
+    srv_usage_entry e[];
+} srv_usage;
+
+/* The byte-rate and request_percentage rates of t that were recorded within
+ * the last window span plus `grace_ms` (so a client that stopped is
+ * reported once more at 0 before it leaves the report), or NULL when there
+ * is none or memory ran out. Free with free(). */
+srv_usage *srv_throttle_report(srv_throttle *t, int64_t grace_ms, int64_t now_ms);
+/* The report of one rate that grew, since it was last reported, by more
+ * than an eighth of its bound (noted by srv_throttle_record when t shares
+ * with other shards), or NULL: sent at once, so a burst is seen by the peers
+ * before the next period. Free with free(). */
+srv_usage *srv_throttle_urgent(srv_throttle *t, int64_t now_ms);
+/* t reports to nshards - 1 peers (urgent reports are noted only when > 1). */
+void srv_throttle_share(srv_throttle *t, int nshards);
+/* A copy of u for another peer (each report is freed by its receiver). */
+srv_usage *srv_usage_copy(const srv_usage *u);
+/* Takes peer `from` (of npeers shards)'s report: each listed rate replaces
+ * what that peer reported before for the same client. A throttle time is
+ * then computed from the sum of this shard's rate and its peers' (the
+ * broker-wide rate). A rate a peer stops listing keeps its last value,
+ * which srv_throttle_report makes 0. */
+void srv_throttle_merge(srv_throttle *t, int from, int npeers, const srv_usage *u, int64_t now_ms);
+/* The sum of the peers' last reported rates for (key, tags), 0 if none. */
+double srv_throttle_peer_rate(srv_throttle *t, int key, kp_str user, kp_str client);
 
 #endif

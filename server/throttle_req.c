@@ -2,8 +2,9 @@
  * throttle_req.c — client quotas applied to a request (throttle_req.h).
  *
  * Owns nothing. Must not: touch another shard's rate table: each shard
- * measures the traffic of its own connections (docs/security.md says what
- * that means for a client whose connections sit on several shards).
+ * measures the traffic of its own connections and learns the others' from
+ * their usage reports (throttle_share.h), which it sends on when a charge
+ * makes one urgent.
  */
 #include "throttle_req.h"
 
@@ -11,6 +12,7 @@
 #include "quota.h"
 #include "srv_assert.h"
 #include "throttle.h"
+#include "throttle_share.h"
 
 #include <string.h>
 
@@ -31,8 +33,10 @@ int32_t srv_quota_charge(srv_req *req, int key, double amount)
     kp_str user, client;
     if (!client_of(req, &user, &client))
         return 0;
-    int64_t ms = srv_throttle_record(req->shard->throttle, req->shard->meta->quotas, key, user, client,
-                                     amount, srv_mono_ms());
+    int64_t now = srv_mono_ms();
+    int64_t ms =
+        srv_throttle_record(req->shard->throttle, req->shard->meta->quotas, key, user, client, amount, now);
+    srv_quota_share_send(req->shard, srv_throttle_urgent(req->shard->throttle, now));
     if (ms > 0)
         srv_m_add(&req->shard->metrics.quota_throttle_ms[key], (uint64_t)ms);
     return ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
