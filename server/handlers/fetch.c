@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "authz_req.h"
-#include "batch.h"
 #include "srv_assert.h"
 #include "dispatch.h"
 #include "errors.h"
@@ -27,6 +26,7 @@
 #include "meta.h"
 #include "partcall.h"
 #include "sstr.h"
+#include "txn_part.h"
 
 typedef struct fetch_part {
     kp_str topic;         /* as the client named it (or the name of its id) */
@@ -93,29 +93,12 @@ typedef struct read_ctx {
     st_log *log;
 } read_ctx;
 
-/* One past the last offset of the whole batches in data (magic 2, as the
- * log stores them), -1 when none. */
-static int64_t end_of_batches(const uint8_t *data, size_t len)
-{
-    int64_t end = -1;
-    size_t pos = 0;
-    kp_batch_header h;
-    while (len - pos >= KP_BATCH_HEADER_SIZE && kp_batch_header_parse(data + pos, len - pos, &h) == 0) {
-        size_t size = (size_t)KP_BATCH_LOG_OVERHEAD + (size_t)(h.batch_length > 0 ? h.batch_length : 0);
-        if (h.batch_length <= 0 || size > len - pos)
-            break;
-        end = h.base_offset + h.last_offset_delta + 1;
-        pos += size;
-    }
-    return end;
-}
-
 /* Kafka's collectAbortedTransactions for a read_committed read: from the
  * fetch offset to the end of what the read returns; nothing returned,
  * nothing listed. */
 static int16_t collect_aborted(st_log *log, read_op *op)
 {
-    int64_t upper = end_of_batches(op->data, op->len);
+    int64_t upper = srv_txn_batches_end(op->data, op->len);
     if (upper <= op->offset)
         return 0;
     size_t n = st_log_aborted_txns(log, op->offset, upper, NULL, 0);

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "meta.h"
 #include "partcall.h"
+#include "txn_part.h"
 
 typedef struct lo_op {
     srv_part_op base;
@@ -66,15 +67,9 @@ static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
     c->op->ts = timestamp;
     /* As Kafka: LATEST is the last fetchable offset; a search (timestamp or
      * max timestamp) finds nothing at or past it; EARLIEST is not bounded. */
-    if (!rc && c->op->committed && c->op->timestamp != ST_TS_EARLIEST) {
-        int64_t lso = st_log_last_stable_offset(c->log);
-        if (c->op->timestamp == ST_TS_LATEST) {
-            c->op->offset = lso;
-        } else if (offset >= lso) {
-            c->op->offset = -1;
-            c->op->ts = -1;
-        }
-    }
+    if (!rc && c->op->committed)
+        srv_txn_bound_list_offset(c->op->timestamp, st_log_last_stable_offset(c->log), &c->op->offset,
+                                  &c->op->ts);
     srv_shard *owner = c->owner;
     lo_op *op = c->op;
     free(c);
