@@ -79,8 +79,10 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
     srv_call_reply(owner, &op->base.call);
 }
 
-/* INVALID_PRODUCER_EPOCH when the log knows the producer at this epoch or a
- * later one. A scan of the producers: markers are rare next to data. */
+/* INVALID_PRODUCER_EPOCH when the producer has a transaction open at this
+ * epoch or a later one (Kafka 4.4 takes a same-epoch v2 marker for a producer
+ * with none, as a v0/v1 one). A scan of the producers: markers are rare next
+ * to data. */
 static int16_t txn_v2_epoch_check(st_log *log, int64_t pid, int16_t epoch)
 {
     size_t n = st_log_producers(log, NULL, 0);
@@ -92,7 +94,7 @@ static int16_t txn_v2_epoch_check(st_log *log, int64_t pid, int16_t epoch)
     n = st_log_producers(log, list, n);
     int16_t err = 0;
     for (size_t i = 0; i < n; i++)
-        if (list[i].producer_id == pid && list[i].epoch >= epoch)
+        if (list[i].producer_id == pid && list[i].current_txn_start_offset >= 0 && list[i].epoch >= epoch)
             err = KP_ERR_INVALID_PRODUCER_EPOCH;
     free(list);
     return err;
@@ -112,8 +114,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         return;
     }
     /* Transactions v2 bump the epoch with every marker (KIP-890): one whose
-     * epoch is not above the producer's is from an older round. The log
-     * applies the v0/v1 rule (>=) only: it cannot know a marker's version. */
+     * epoch is not above the open transaction's is from an older round. The
+     * log applies the v0/v1 rule (>=) only: it cannot know a marker's version. */
     if (op->txn_version >= 2) {
         int16_t err = txn_v2_epoch_check(p->log, op->producer_id, op->producer_epoch);
         if (err) {
