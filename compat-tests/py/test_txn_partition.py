@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import unittest
 
@@ -111,9 +112,10 @@ class Wire:
         assert m["ProducerId"] == pid, r
         return {(t["Name"], p["PartitionIndex"]): p["ErrorCode"] for t in m["Topics"] for p in t["Partitions"]}
 
-    def fetch(self, topic, part, offset, isolation, version=4):
+    def fetch(self, topic, part, offset, isolation, version=4, wait_ms=0, min_bytes=0):
         r = self.c.request(FETCH, version, {
-            "ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 0, "MaxBytes": 1 << 20, "IsolationLevel": isolation,
+            "ReplicaId": -1, "MaxWaitMs": wait_ms, "MinBytes": min_bytes, "MaxBytes": 1 << 20,
+            "IsolationLevel": isolation,
             "SessionId": 0, "SessionEpoch": -1,
             "Topics": [{"Topic": topic, "Partitions": [{"Partition": part, "FetchOffset": offset,
                                                         "PartitionMaxBytes": 1 << 20, "LogStartOffset": -1,
@@ -259,6 +261,35 @@ class TxnPartitionTest(unittest.TestCase):
                           (7, 0x10, c), (8, 0x30, c)])
 
         self.clients_read(T)
+
+    def test_long_poll_wakes_on_lso(self):
+        """A read_committed fetch parked at the LSO (a transaction open, its data below the HW) is answered
+        when the COMMIT marker moves the LSO, long before its wait ends."""
+        w, T = self.w, uniq("txn-poll")
+        w.create(T, 1)
+        a, ea = w.init_pid()
+        self.assertEqual(w.produce(T, 0, txn_batch([b"p0", b"p1"], a, ea, 0, T0)), (NONE, 0))
+        self.assertEqual(w.fetch(T, 0, 0, 1)["LastStableOffset"], 0)
+        out = {}
+
+        def poll():
+            r = Wire(self.b.bootstrap)
+            try:
+                t0 = time.time()
+                out["p"] = r.fetch(T, 0, 0, 1, wait_ms=10000, min_bytes=1)
+                out["s"] = time.time() - t0
+            finally:
+                r.c.close()
+
+        th = threading.Thread(target=poll)
+        th.start()
+        time.sleep(1.0)
+        self.assertNotIn("p", out, "the read_committed fetch did not wait for the LSO")
+        self.assertEqual(w.markers(a, ea, True, [(T, 0)]), {(T, 0): NONE})
+        th.join(15)
+        self.assertFalse(th.is_alive())
+        self.assertLess(out["s"], 6.0)
+        self.assertEqual((out["p"]["LastStableOffset"], values_of(out["p"]["Records"])), (3, [b"p0", b"p1"]))
 
     def clients_read(self, T):
         """Real clients over p0 (A's a0 a1 a2 committed, B's b0 aborted) and p1 (x0 x1 committed, y0 z0
