@@ -247,6 +247,10 @@ class TxnPartitionTest(unittest.TestCase):
         self.assertEqual(w.markers(c, ec, False, [(T, 1), (T, 7)]), {(T, 1): NONE, (T, 7): UNKNOWN_TOPIC})
         p1 = w.fetch(T, 1, 3, 1)
         self.assertEqual((p1["HighWatermark"], p1["LastStableOffset"], aborted(p1)), (6, 6, [(a, 3)]))
+        # Kafka lists a producer that only wrote a marker here, with that marker's coordinator epoch.
+        pc = w.producers(T, 1)[c]
+        self.assertEqual((pc["ProducerEpoch"], pc["LastSequence"], pc["CoordinatorEpoch"], pc["CurrentTxnStartOffset"]),
+                         (ec, -1, 5, -1))
         self.assertEqual(w.markers(c, ec, True, [(uniq("missing"), 0)]).popitem()[1], UNKNOWN_TOPIC)
         # Transactions v2 (WriteTxnMarkers v2, TransactionVersion 2): with a transaction open the marker's epoch
         # must be above the producer's (Kafka 4.4 answers a same-epoch marker without one like v0/v1: written).
