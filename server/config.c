@@ -288,6 +288,11 @@ static const keydef BKEYS[] = {
      "Create a topic when a client asks Metadata or produces to one that does not exist.", NULL},
     {"delete.topic.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL, "Allow DeleteTopics.",
      NULL},
+    {"transaction.partition.verification.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL,
+     "true: a partition asks the transaction coordinator before taking transactional batches (KIP-890); "
+     "with no coordinator yet, they are refused. false: partitions take them unverified. Static here "
+     "(dynamic in Kafka).",
+     NULL},
     {"log.retention.ms", SRV_TYPE_LONG, USE_APPLY, NULL, 0, 0, NULL, NULL,
      "Time to keep a log segment; wins over log.retention.minutes and .hours; -1 = forever.", NULL},
     {"log.retention.minutes", SRV_TYPE_INT, USE_APPLY, NULL, 0, 0, NULL, NULL,
@@ -1457,6 +1462,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->default_replication_factor = (int16_t)bi64(cfg, "default.replication.factor");
     cfg->auto_create_topics_enable = bbool(cfg, "auto.create.topics.enable");
     cfg->delete_topic_enable = bbool(cfg, "delete.topic.enable");
+    cfg->txn_partition_verification = bbool(cfg, "transaction.partition.verification.enable");
     cfg->log_retention_ms = retention_ms(cfg);
     cfg->log_retention_bytes = bi64(cfg, "log.retention.bytes");
     cfg->log_segment_bytes = (int32_t)bi64(cfg, "log.segment.bytes");

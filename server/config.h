@@ -150,7 +150,8 @@ typedef struct srv_config {
     int16_t default_replication_factor;
     int auto_create_topics_enable;
     int delete_topic_enable;
-    int64_t log_retention_ms; /* log.retention.ms > .minutes > .hours; -1 = forever */
+    int txn_partition_verification; /* transaction.partition.verification.enable */
+    int64_t log_retention_ms;       /* log.retention.ms > .minutes > .hours; -1 = forever */
     int64_t log_retention_bytes;
     int32_t log_segment_bytes;
     int64_t log_roll_ms; /* log.roll.ms > log.roll.hours */

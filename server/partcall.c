@@ -83,6 +83,10 @@ int16_t srv_st_to_kafka(int rc)
         return KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     case ST_E_INVALID_TIMESTAMP:
         return KP_ERR_INVALID_TIMESTAMP;
+    case ST_E_INVALID_TXN_STATE:
+        return KP_ERR_INVALID_TXN_STATE;
+    case ST_E_COORDINATOR_FENCED:
+        return KP_ERR_TRANSACTION_COORDINATOR_FENCED;
     default:
         return KP_ERR_KAFKA_STORAGE_ERROR;
     }

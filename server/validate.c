@@ -314,9 +314,9 @@ int16_t srv_validate_produce(const srv_validate_policy *p, kp_str topic, int32_t
         return 0;
     const kp_batch_header *h = &b.h;
     /* Kafka refuses the transactional batches of a request without a
-     * transactional id (authorizing the null id fails); this broker has no
-     * transactions, so every transactional batch gets that answer. */
-    if (h->attributes & KP_ATTR_TRANSACTIONAL) {
+     * transactional id (authorizing the null id fails); the handler allows
+     * them only for a request with an id that partitions take unverified. */
+    if ((h->attributes & KP_ATTR_TRANSACTIONAL) && !p->txn_allowed) {
         out->before_log = 1;
         return fail(out, KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     }

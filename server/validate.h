@@ -29,6 +29,7 @@ typedef struct srv_validate_policy {
     int64_t max_msg_bytes; /* max.message.bytes: the whole batch, 12-byte log header included */
     int64_t segment_bytes; /* segment.bytes: no batch may be larger than a segment */
     size_t max_plain;      /* cap on a decompressed records section */
+    int txn_allowed;       /* per request, not cached: transactional batches may go to the log */
 } srv_validate_policy;
 
 /* The topic's effective settings (override, else broker synonym, else

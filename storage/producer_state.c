@@ -458,7 +458,9 @@ size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max)
     size_t n = 0;
     for (size_t i = 0; i < ps->cap; i++) {
         const st_producer *pr = &ps->tab[i];
-        if (!pr->used || (pr->nb == 0 && pr->txn_first < 0))
+        /* A producer that only wrote a marker here is listed, as Kafka
+         * lists it (its coordinator epoch is known). */
+        if (!pr->used || (pr->nb == 0 && pr->txn_first < 0 && pr->coord_epoch < 0))
             continue;
         if (n < max) {
             out[n].producer_id = pr->pid;

@@ -21,6 +21,7 @@ DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE
 INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESCRIBE_LOG_DIRS = 22, 23, 32, 33, 35
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
+WRITE_TXN_MARKERS = 27
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
 DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
@@ -223,6 +224,37 @@ SCENARIOS = [
             {"id": "producers", "api": DESCRIBE_PRODUCERS, "v": "L",
              "req": {"Topics": [{"Name": "diff-{R}-{L}-idem", "PartitionIndexes": [0, 3]},
                                 {"Name": "diff-{R}-{L}-nope", "PartitionIndexes": [0]}]}},
+        ],
+    },
+    {
+        # The broker's default (transaction.partition.verification.enable=true) takes no transactional batch
+        # from a client here: markers end no open transaction, are written all the same and set the
+        # producer's coordinator epoch; read_committed sees the markers' partition as stable. (DescribeProducers
+        # after a marker is not compared: LastTimestamp is the marker's, the broker's clock.)
+        "name": "txn-markers",
+        "steps": [
+            create("create", [topic("diff-{R}-{L}-txm", 2)], v=7),
+            {"id": "init", "api": INIT_PRODUCER_ID, "v": "L", "retry": COORDINATOR_LOADING,
+             "req": {"TransactionalId": None, "TransactionTimeoutMs": 60000, "ProducerId": -1,
+                     "ProducerEpoch": -1}},
+            produce("produce", "diff-{R}-{L}-txm", [
+                (0, Fn(lambda c: batch(2, producer_id=c["init"]["ProducerId"], producer_epoch=0,
+                                       base_sequence=0)))], v="high"),
+            {"id": "markers", "api": WRITE_TXN_MARKERS, "v": "L",
+             "req": {"Markers": [
+                 {"ProducerId": Ref("init", "ProducerId"), "ProducerEpoch": 0, "TransactionResult": True,
+                  "CoordinatorEpoch": 3, "TransactionVersion": 0,
+                  "Topics": [{"Name": "diff-{R}-{L}-txm", "PartitionIndexes": [0, 1, 9]},
+                             {"Name": "diff-{R}-{L}-nope", "PartitionIndexes": [0]}]}]}},
+            # An older coordinator epoch is fenced. (A producer's markers go in separate requests: Kafka
+            # answers one entry per producer id, the last marker's errors winning.)
+            {"id": "markers-fenced", "api": WRITE_TXN_MARKERS, "v": "L",
+             "req": {"Markers": [
+                 {"ProducerId": Ref("init", "ProducerId"), "ProducerEpoch": 0, "TransactionResult": False,
+                  "CoordinatorEpoch": 2, "TransactionVersion": 0,
+                  "Topics": [{"Name": "diff-{R}-{L}-txm", "PartitionIndexes": [0]}]}]}},
+            fetch("fetch-committed", [fetch_topic("diff-{R}-{L}-txm", Ref("create", "Topics", 0, "TopicId"),
+                                                  [(0, 0)])], isolation=1),
         ],
     },
     {

@@ -43,8 +43,8 @@ static void op_done(srv_shard *s, srv_part_op *base)
         ps->producer_epoch = op->list[i].epoch;
         ps->last_sequence = op->list[i].last_sequence;
         ps->last_timestamp = op->list[i].last_timestamp;
-        ps->coordinator_epoch = -1; /* no transactions */
-        ps->current_txn_start_offset = -1;
+        ps->coordinator_epoch = op->list[i].coordinator_epoch;
+        ps->current_txn_start_offset = op->list[i].current_txn_start_offset;
         op->out->active_producers_count++;
     }
     free(op->list);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "authz_req.h"
+#include "srv_assert.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "quota.h"
@@ -25,6 +26,7 @@
 #include "meta.h"
 #include "partcall.h"
 #include "sstr.h"
+#include "txn_part.h"
 
 typedef struct fetch_part {
     kp_str topic;         /* as the client named it (or the name of its id) */
@@ -35,9 +37,11 @@ typedef struct fetch_part {
     int32_t max_bytes;
     int known; /* topic and partition exist in metadata */
     int16_t error;
-    int64_t hwm, log_start;
+    int64_t hwm, lso, log_start;
     uint8_t *data; /* last read, owned by this request */
     size_t len;
+    st_aborted_txn *aborted; /* read_committed: of the last read, owned by this request */
+    size_t naborted;
 } fetch_part;
 
 typedef struct fetch_state {
@@ -66,13 +70,16 @@ typedef struct read_op {
     fetch_part *fp;
     int64_t offset;
     int32_t max_bytes;
-    int watch; /* park a waiter instead of reading */
+    int watch;     /* park a waiter instead of reading */
+    int committed; /* read_committed: read below the LSO, list aborted transactions */
     uint64_t wait_id;
     int64_t expire_ms;
     int16_t error;
-    int64_t hwm, log_start;
+    int64_t hwm, lso, log_start;
     uint8_t *data;
     size_t len;
+    st_aborted_txn *aborted;
+    size_t naborted;
 } read_op;
 
 static void round_start(srv_req *req);
@@ -83,13 +90,36 @@ static void watch_done(srv_shard *s, srv_part_op *base);
 typedef struct read_ctx {
     read_op *op;
     srv_shard *owner;
+    st_log *log;
 } read_ctx;
+
+/* Kafka's collectAbortedTransactions for a read_committed read: from the
+ * fetch offset to the end of what the read returns; nothing returned,
+ * nothing listed. */
+static int16_t collect_aborted(st_log *log, read_op *op)
+{
+    int64_t upper = srv_txn_batches_end(op->data, op->len);
+    if (upper <= op->offset)
+        return 0;
+    size_t n = st_log_aborted_txns(log, op->offset, upper, NULL, 0);
+    if (!n)
+        return 0;
+    op->aborted = malloc(n * sizeof(*op->aborted));
+    if (!op->aborted)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    size_t got = st_log_aborted_txns(log, op->offset, upper, op->aborted, n);
+    SRV_ASSERT(got == n, "fetch: aborted transactions changed between two calls on one loop (%zu then %zu)",
+               n, got);
+    op->naborted = n;
+    return 0;
+}
 
 static void read_cb(void *arg, const st_read_result *res)
 {
     read_ctx *rc = arg;
     read_op *op = rc->op;
     op->hwm = res->high_watermark;
+    op->lso = res->last_stable_offset;
     op->log_start = res->log_start_offset;
     if (res->rc) {
         op->error = srv_st_to_kafka(res->rc);
@@ -102,6 +132,8 @@ static void read_cb(void *arg, const st_read_result *res)
             op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
         }
     }
+    if (!op->error && op->committed)
+        op->error = collect_aborted(rc->log, op);
     srv_shard *owner = rc->owner;
     free(rc);
     srv_call_reply(owner, &op->base.call);
@@ -118,7 +150,10 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
     if (op->watch) {
         /* Data may have arrived since our read: then the reply says so. */
         op->hwm = st_log_high_watermark(p->log);
-        if (op->hwm <= op->offset)
+        op->lso = st_log_last_stable_offset(p->log);
+        /* The LSO moves only when the HW does (a marker counts once acked),
+         * so HW wakes cover read_committed waiters too. */
+        if ((op->committed ? op->lso : op->hwm) <= op->offset)
             srv_part_add_waiter(owner, p, op->base.call.origin, op->wait_id, op->expire_ms);
         srv_call_reply(owner, &base->call);
         return;
@@ -131,9 +166,13 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
     }
     rc->op = op;
     rc->owner = owner;
+    rc->log = p->log;
     op->hwm = st_log_high_watermark(p->log);
+    op->lso = st_log_last_stable_offset(p->log);
     op->log_start = st_log_start_offset(p->log);
-    int r = st_log_read(p->log, op->offset, (size_t)(op->max_bytes > 0 ? op->max_bytes : 0), read_cb, rc);
+    size_t max = (size_t)(op->max_bytes > 0 ? op->max_bytes : 0);
+    int r = op->committed ? st_log_read_committed(p->log, op->offset, max, read_cb, rc)
+                          : st_log_read(p->log, op->offset, max, read_cb, rc);
     if (r < 0) {
         free(rc);
         op->error = srv_st_to_kafka(r);
@@ -226,11 +265,12 @@ static void respond(srv_req *req)
                 ? &fs->parts[i]
                 : NULL;
         int news = st->full || records.len > 0 || !sp || !sp->reported || sp->error != fp->error ||
-                   sp->hwm != fp->hwm || sp->log_start != fp->log_start;
+                   sp->hwm != fp->hwm || sp->lso != fp->lso || sp->log_start != fp->log_start;
         if (sp) {
             sp->reported = 1;
             sp->error = fp->error;
             sp->hwm = fp->hwm;
+            sp->lso = fp->lso;
             sp->log_start = fp->log_start;
         }
         if (!news)
@@ -258,19 +298,34 @@ static void respond(srv_req *req)
             pd->log_start_offset = -1;
         } else {
             pd->high_watermark = fp->hwm;
-            pd->last_stable_offset = fp->hwm; /* no transactions: LSO = HW */
+            pd->last_stable_offset = fp->lso;
             pd->log_start_offset = fp->log_start;
         }
         /* As Kafka: a partition it did not read (unknown topic or
          * partition) has an empty list, one whose read failed a null list;
-         * a read lists aborted transactions (none here) to read_committed
-         * readers only, read_uncommitted ones get null. */
+         * a read lists aborted transactions to read_committed readers only,
+         * read_uncommitted ones get null. */
         if (!fp->known)
             pd->aborted_transactions_count = 0;
         else if (fp->error)
             pd->aborted_transactions_count = -1;
-        else
-            pd->aborted_transactions_count = st->isolation_level == 1 ? 0 : -1;
+        else if (st->isolation_level != 1)
+            pd->aborted_transactions_count = -1;
+        else if (records.len == 0 || fp->naborted == 0)
+            pd->aborted_transactions_count = 0;
+        else {
+            pd->aborted_transactions =
+                kp_arena_alloc(&req->arena, fp->naborted * sizeof(*pd->aborted_transactions));
+            if (!pd->aborted_transactions) {
+                srv_req_fail_close(req, "out of memory");
+                return;
+            }
+            for (size_t k = 0; k < fp->naborted; k++) {
+                pd->aborted_transactions[k].producer_id = fp->aborted[k].producer_id;
+                pd->aborted_transactions[k].first_offset = fp->aborted[k].first_offset;
+            }
+            pd->aborted_transactions_count = (int32_t)fp->naborted;
+        }
         pd->records = records;
     }
     srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
@@ -280,8 +335,10 @@ static void respond(srv_req *req)
 static void cleanup(srv_req *req)
 {
     fetch_state *st = req->state;
-    for (int i = 0; i < st->nparts; i++)
+    for (int i = 0; i < st->nparts; i++) {
         free(st->parts[i].data);
+        free(st->parts[i].aborted);
+    }
 }
 
 /* The parked wait ended (fetch_wait.c has already unregistered it). */
@@ -330,8 +387,10 @@ static void park(srv_req *req)
         op->base.run = run_read;
         op->base.done = watch_done;
         op->fp = fp;
-        op->offset = fp->hwm > fp->offset ? fp->hwm : fp->offset;
+        int64_t seen = st->isolation_level == 1 ? fp->lso : fp->hwm;
+        op->offset = seen > fp->offset ? seen : fp->offset;
         op->watch = 1;
+        op->committed = st->isolation_level == 1;
         op->wait_id = st->wait_id;
         op->expire_ms = s->now_ms + left + 1000;
         srv_part_op_send(req, &op->base);
@@ -353,7 +412,7 @@ static void watch_done(srv_shard *s, srv_part_op *base)
     read_op *op = (read_op *)base;
     srv_req *req = base->call.req;
     fetch_state *st = req->state;
-    int ready = op->hwm > op->offset;
+    int ready = (op->committed ? op->lso : op->hwm) > op->offset;
     uint64_t id = op->wait_id;
     free(op);
     if (ready && st->parked && st->wait_id == id && !st->responded) {
@@ -392,10 +451,14 @@ static void read_done(srv_shard *s, srv_part_op *base)
     fetch_part *fp = op->fp;
     fp->error = op->error;
     fp->hwm = op->hwm;
+    fp->lso = op->lso;
     fp->log_start = op->log_start;
     free(fp->data);
     fp->data = op->data;
     fp->len = op->len;
+    free(fp->aborted);
+    fp->aborted = op->aborted;
+    fp->naborted = op->naborted;
     free(op);
     if (--st->reads_pending == 0)
         round_done(req);
@@ -423,6 +486,7 @@ static void round_start(srv_req *req)
         op->fp = fp;
         op->offset = fp->offset;
         op->max_bytes = fp->max_bytes;
+        op->committed = st->isolation_level == 1;
         st->reads_pending++;
         srv_part_op_send(req, &op->base);
     }
@@ -443,6 +507,7 @@ static void add_part(srv_req *req, fetch_state *st, kp_str topic, const kp_uuid 
     fp->offset = offset;
     fp->max_bytes = max_bytes;
     fp->hwm = -1;
+    fp->lso = -1;
     fp->log_start = -1;
     const srv_topic *t =
         v >= 13 ? srv_meta_topic_by_id(s->meta, req_topic_id) : srv_meta_topic(s->meta, topic);

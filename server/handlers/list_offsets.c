@@ -1,8 +1,9 @@
 /*
  * list_offsets.c — ListOffsets (v1+): earliest (-2), latest (-1), max
  * timestamp (-3) and first offset at or after a timestamp, answered by each
- * partition's owner. Without transactions the last stable offset is the high
- * watermark, so both isolation levels get the same answer.
+ * partition's owner. read_committed requests see the log up to the last
+ * stable offset, read_uncommitted ones up to the high watermark (Kafka's
+ * Partition.fetchOffsetForTimestamp).
  */
 #include <stdlib.h>
 
@@ -11,10 +12,12 @@
 #include "errors.h"
 #include "meta.h"
 #include "partcall.h"
+#include "txn_part.h"
 
 typedef struct lo_op {
     srv_part_op base;
     int64_t timestamp;
+    int committed; /* isolation_level READ_COMMITTED */
     kp_list_offsets_response_list_offsets_partition_response *out;
     int16_t error;
     int64_t offset, ts;
@@ -53,6 +56,7 @@ static void op_done(srv_shard *s, srv_part_op *base)
 typedef struct lo_ctx {
     lo_op *op;
     srv_shard *owner;
+    st_log *log;
 } lo_ctx;
 
 static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
@@ -61,6 +65,11 @@ static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
     c->op->error = srv_st_to_kafka(rc);
     c->op->offset = offset;
     c->op->ts = timestamp;
+    /* As Kafka: LATEST is the last fetchable offset; a search (timestamp or
+     * max timestamp) finds nothing at or past it; EARLIEST is not bounded. */
+    if (!rc && c->op->committed)
+        srv_txn_bound_list_offset(c->op->timestamp, st_log_last_stable_offset(c->log), &c->op->offset,
+                                  &c->op->ts);
     srv_shard *owner = c->owner;
     lo_op *op = c->op;
     free(c);
@@ -83,6 +92,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     }
     c->op = op;
     c->owner = owner;
+    c->log = p->log;
     int rc = st_log_offset_for_time(p->log, op->timestamp, offset_cb, c);
     if (rc < 0) {
         free(c);
@@ -150,6 +160,7 @@ void srv_h_list_offsets(srv_req *req)
             if (!op)
                 continue;
             op->timestamp = ts;
+            op->committed = req->kr.hdr.request_api_version >= 2 && rq->isolation_level == 1;
             op->out = pr;
             srv_part_op_send(req, &op->base);
         }

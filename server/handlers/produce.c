@@ -376,6 +376,13 @@ void srv_h_produce(srv_req *req)
     int32_t nt = rq->topic_data_count > 0 ? rq->topic_data_count : 0;
     st->resp.responses = kp_arena_alloc(&req->arena, (size_t)nt * sizeof(*st->resp.responses) + 1);
     st->resp.responses_count = nt;
+    /* With transaction.partition.verification.enable=false a partition
+     * takes a transactional request's batches without asking a coordinator
+     * (Kafka's KIP-890 part 1 off); with it on nothing here can verify yet,
+     * so such requests keep being refused. */
+    int txn_unverified = rq->transactional_id.len >= 0 && !s->b->cfg.txn_partition_verification;
+    int txn_denied =
+        txn_unverified && !srv_authorize(req, SRV_OP_WRITE, SRV_RES_TRANSACTIONAL_ID, rq->transactional_id);
     srv_req_then(req, finish);
     srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
@@ -392,6 +399,7 @@ void srv_h_produce(srv_req *req)
         srv_validate_policy pol = {0};
         if (t)
             pol = *srv_validate_policy_get(&s->b->cfg, s->meta, t);
+        pol.txn_allowed = txn_unverified;
         for (int32_t j = 0; j < np; j++) {
             const kp_produce_request_partition_produce_data *pd = &td->partition_data[j];
             kp_produce_response_partition_produce_response *pr = &tr->partition_responses[j];
@@ -402,9 +410,11 @@ void srv_h_produce(srv_req *req)
             pr->log_start_offset = -1;
             if (bad_acks) {
                 pr->error_code = KP_ERR_INVALID_REQUIRED_ACKS;
-            } else if (rq->transactional_id.len >= 0) {
+            } else if (rq->transactional_id.len >= 0 && !txn_unverified) {
                 pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
                 pr->error_message = kp_str_c("transactions are not supported by this broker");
+            } else if (txn_denied) {
+                pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
             } else if (!may_write) {
                 pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED; /* before existence, as Kafka */
             } else if (!srv_topic_name_valid(td->name)) {
