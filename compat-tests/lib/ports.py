@@ -9,6 +9,9 @@ import random
 import socket
 
 _LOWEST = 10000
+# Ports this process handed out: a closed probe socket does not keep its port, so without this two
+# listeners of one broker could be given the same number.
+_given = set()
 
 
 def _ephemeral_low():
@@ -24,10 +27,14 @@ def free_port(host="127.0.0.1"):
     high = _ephemeral_low()
     for _ in range(200):
         port = random.randrange(_LOWEST, high) if high > _LOWEST + 1000 else 0
+        if port in _given:
+            continue
         with socket.socket() as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
-            return s.getsockname()[1]
+            port = s.getsockname()[1]
+            _given.add(port)
+            return port
     raise OSError("no free port on %s below %d" % (host, high))
