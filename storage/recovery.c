@@ -504,6 +504,13 @@ int st_recover(st_log *log)
         st_segment *s = log->segs[i], *nx = log->segs[i + 1];
         if (s->size == 0) {
             drop_segment_now(log, i);
+            /* The segment before it now meets the next one: check that pair
+             * again. A kill after two quick rolls leaves two empty files
+             * (the rolled segment's data never reached the disk); without
+             * this the last one stayed, starting past the real end, and the
+             * log end jumped over offsets that were never written. */
+            if (i > 0)
+                i--;
             continue;
         }
         if (nx->base < s->next_offset) {
