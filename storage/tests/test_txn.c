@@ -671,6 +671,31 @@ static void view_of(st_log *log, txn_view *v)
         v->starts[i] = txn_start_of(log, i + 1);
 }
 
+/* Which fields of two views differ, so that a rare failure tells where to look. */
+static void print_view_diff(const char *what, const txn_view *a, const txn_view *b)
+{
+    fprintf(stderr, "\n%s: lso %lld/%lld hw %lld/%lld leo %lld/%lld aborted %zu/%zu\n", what,
+            (long long)a->lso, (long long)b->lso, (long long)a->hw, (long long)b->hw, (long long)a->leo,
+            (long long)b->leo, a->naborted, b->naborted);
+    for (int i = 0; i < 4; i++)
+        if (a->starts[i] != b->starts[i])
+            fprintf(stderr, "  producer %d txn start %lld/%lld\n", i + 1, (long long)a->starts[i],
+                    (long long)b->starts[i]);
+    size_t n = a->naborted > b->naborted ? a->naborted : b->naborted;
+    for (size_t i = 0; i < n && i < 64; i++) {
+        const st_aborted_txn *x = i < a->naborted ? &a->aborted[i] : NULL;
+        const st_aborted_txn *y = i < b->naborted ? &b->aborted[i] : NULL;
+        if (x && y && same_txn(x, y))
+            continue;
+        fprintf(stderr,
+                "  aborted[%zu] got pid %lld [%lld,%lld] lso %lld / want pid %lld [%lld,%lld] lso %lld\n", i,
+                x ? (long long)x->producer_id : -1, x ? (long long)x->first_offset : -1,
+                x ? (long long)x->last_offset : -1, x ? (long long)x->last_stable_offset : -1,
+                y ? (long long)y->producer_id : -1, y ? (long long)y->first_offset : -1,
+                y ? (long long)y->last_offset : -1, y ? (long long)y->last_stable_offset : -1);
+    }
+}
+
 static int same_view(const txn_view *a, const txn_view *b)
 {
     if (a->lso != b->lso || a->hw != b->hw || a->leo != b->leo || a->naborted != b->naborted)
@@ -1115,6 +1140,10 @@ static void inflight_round(uint32_t seed, int kill_ms)
     log = open_log(io, dir, &cfg);
     view_of(log, &got);
     CU_ASSERT(same_view(&got, &want));
+    if (!same_view(&got, &want)) {
+        fprintf(stderr, "seed %u kill %d ms, after clean close and reopen", seed, kill_ms);
+        print_view_diff("reopened/oracle", &got, &want);
+    }
     g_inflight_leo += got.leo;
     g_inflight_aborted += got.naborted;
     g_inflight_open += got.lso < got.hw;
