@@ -14,7 +14,8 @@
  *
  * The recovery point: sealed segments were fdatasync'ed before the next
  * segment received any data, so only the last segment (and, if that one is
- * empty, the one before) can hold a torn tail. Unless the clean-shutdown
+ * empty, the one before) can hold a torn tail; two quick rolls can leave two
+ * empty files at the end, both of which go. Unless the clean-shutdown
  * marker says otherwise, the last segment is scanned in full with CRCs;
  * every other segment gets its index checked and the batches after its last
  * index entry walked, which also removes the zero padding an unsealed
