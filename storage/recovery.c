@@ -14,7 +14,8 @@
  *
  * The recovery point: sealed segments were fdatasync'ed before the next
  * segment received any data, so only the last segment (and, if that one is
- * empty, the one before) can hold a torn tail. Unless the clean-shutdown
+ * empty, the one before) can hold a torn tail; two quick rolls can leave two
+ * empty files at the end, both of which go. Unless the clean-shutdown
  * marker says otherwise, the last segment is scanned in full with CRCs;
  * every other segment gets its index checked and the batches after its last
  * index entry walked, which also removes the zero padding an unsealed
@@ -504,6 +505,13 @@ int st_recover(st_log *log)
         st_segment *s = log->segs[i], *nx = log->segs[i + 1];
         if (s->size == 0) {
             drop_segment_now(log, i);
+            /* The segment before it now meets the next one: check that pair
+             * again. A kill after two quick rolls leaves two empty files
+             * (the rolled segment's data never reached the disk); without
+             * this the last one stayed, starting past the real end, and the
+             * log end jumped over offsets that were never written. */
+            if (i > 0)
+                i--;
             continue;
         }
         if (nx->base < s->next_offset) {
