@@ -58,6 +58,22 @@ class OrderUnderBackpressureTest(BrokerTestCase):
     def create(self, topic):
         a = AdminClient({"bootstrap.servers": self.bootstrap})
         a.create_topics([NewTopic(topic, 1, 1)], request_timeout=15)[topic].result(15)
+        # Kafka answers CreateTopics before its partition leader serves the partition; a first produce in
+        # that window fails and, without idempotence, its retry lands after later records (Kafka reorders
+        # too). This test is about backpressure: start once a ListOffsets of the partition is answered.
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": uniq("order-probe")})
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    c.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        finally:
+            c.close()
 
     def check_log(self, topic, acked):
         n = N_SMALL + N_LARGE

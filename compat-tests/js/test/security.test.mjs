@@ -53,6 +53,18 @@ function withTimeout (p, ms, what) {
   })]).finally(() => clearTimeout(timer))
 }
 
+async function untilServed (fn, ms = 20000) {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (Date.now() > end || !/does not host this topic-partition|not the leader/i.test(String(e?.message))) throw e
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+  }
+}
+
 async function kafkajs (listener, mech) {
   const conf = { clientId: 'compat-sec-kafkajs', brokers: [env[`KB_SEC_BOOTSTRAP_${listener}`]], logLevel: logLevel.NOTHING,
     retry: { retries: 10, initialRetryTime: 100 }, connectionTimeout: 10000 }
@@ -76,32 +88,39 @@ async function kafkajs (listener, mech) {
       await new Promise(resolve => setTimeout(resolve, 100))
     }
   } finally { await admin.disconnect() }
-  const producer = kafka.producer()
-  await producer.connect()
-  try {
-    await producer.send({ topic, acks: -1, messages: exp.map(r => ({ key: r.key, value: r.value, partition: 0,
-      headers: Object.fromEntries(r.headers.map(h => h.split('='))) })) })
-  } finally { await producer.disconnect() }
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200 })
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true })
-    const got = []
-    let last = -1
-    await withTimeout(new Promise((resolve, reject) => {
-      consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ message }) => {
-          got.push({ key: message.key.toString(), value: message.value.toString(),
-            headers: Object.entries(message.headers).map(([k, v]) => `${k}=${v}`) })
-          last = Number(message.offset)
-          if (got.length >= exp.length) resolve()
-        }
-      }).catch(reject)
-    }), 40000, `group ${groupId}`)
-    check(got, exp, `group ${groupId}`)
-    await consumer.commitOffsets([{ topic, partition: 0, offset: String(last + 1) }])
-  } finally { await consumer.disconnect() }
+  // Even with leaders in its metadata, a loaded Kafka can answer the first requests for a new topic with
+  // UNKNOWN_TOPIC_OR_PARTITION for a moment (its partitions are created after its metadata cache has them),
+  // and KafkaJS fails some paths at once: send again, bounded, as a patient client would.
+  await untilServed(async () => {
+    const producer = kafka.producer()
+    await producer.connect()
+    try {
+      await producer.send({ topic, acks: -1, messages: exp.map(r => ({ key: r.key, value: r.value, partition: 0,
+        headers: Object.fromEntries(r.headers.map(h => h.split('='))) })) })
+    } finally { await producer.disconnect() }
+  })
+  await untilServed(async () => {
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200 })
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true })
+      const got = []
+      let last = -1
+      await withTimeout(new Promise((resolve, reject) => {
+        consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ message }) => {
+            got.push({ key: message.key.toString(), value: message.value.toString(),
+              headers: Object.entries(message.headers).map(([k, v]) => `${k}=${v}`) })
+            last = Number(message.offset)
+            if (got.length >= exp.length) resolve()
+          }
+        }).catch(reject)
+      }), 40000, `group ${groupId}`)
+      check(got, exp, `group ${groupId}`)
+      await consumer.commitOffsets([{ topic, partition: 0, offset: String(last + 1) }])
+    } finally { await consumer.disconnect() }
+  })
 }
 
 async function platformatic (listener, mech) {
