@@ -378,11 +378,12 @@ static int dominated(const srv_acl_set *set, const srv_acl *allowed, kp_str prin
     return 0;
 }
 
-/* Kafka's authorizeByResourceType (DefaultResourceTypeBasedAuthorization)
- * first asks about one literal resource of the type named "hardcode": a
- * super user passes there, and with allow.everyone.if.no.acl.found so does
- * anyone when no binding covers that name. Asking about the same name keeps
- * the same answers (including for a resource really named so). */
+/* The resource name Kafka's authorizeByResourceType (StandardAuthorizer's
+ * and AclAuthorizer's, its isSuperUserAuthorized step) asks about first:
+ * Kafka spells it "hardcode". A super user passes there, and with
+ * allow.everyone.if.no.acl.found so does anyone when no binding covers that
+ * name. It is Kafka's value, kept verbatim so that a binding on a resource
+ * really named so changes the answer as on Kafka (test_authz: "by type"). */
 static const char KAFKA_TYPE_PROBE_NAME[] = "hardcode";
 
 int srv_authz_check_any(const srv_authz_cfg *cfg, const srv_acl_set *set, kp_str principal, kp_str host,

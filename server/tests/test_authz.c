@@ -201,6 +201,24 @@ static void test_by_resource_type(void)
     CU_ASSERT_TRUE(ANY_WRITE("User:admin"));
 #undef ANY_WRITE
     srv_acl_set_unref(s);
+
+    /* With allow.everyone.if.no.acl.found the first, literal probe decides
+     * unless a binding covers Kafka's probe name (any principal's: Kafka's
+     * "no ACL found" is per resource); then the scan of ALLOW bindings
+     * decides (none here). The same DENY on another name leaves the probe
+     * allowed. */
+    cfg(1, NULL);
+    srv_acl on_probe =
+        acl(SRV_RES_TOPIC, "hardcode", SRV_PAT_LITERAL, "User:g", "*", SRV_OP_WRITE, SRV_PERM_DENY);
+    srv_acl elsewhere =
+        acl(SRV_RES_TOPIC, "other", SRV_PAT_LITERAL, "User:g", "*", SRV_OP_WRITE, SRV_PERM_DENY);
+    s = srv_acl_set_new(&on_probe, 1);
+    CU_ASSERT_FALSE(srv_authz_check_any(&g_cfg, s, S("User:g"), S("h"), SRV_OP_WRITE, SRV_RES_TOPIC));
+    CU_ASSERT_FALSE(srv_authz_check_any(&g_cfg, s, S("User:h"), S("h"), SRV_OP_WRITE, SRV_RES_TOPIC));
+    srv_acl_set_unref(s);
+    s = srv_acl_set_new(&elsewhere, 1);
+    CU_ASSERT_TRUE(srv_authz_check_any(&g_cfg, s, S("User:g"), S("h"), SRV_OP_WRITE, SRV_RES_TOPIC));
+    srv_acl_set_unref(s);
 }
 
 static void test_filters(void)
