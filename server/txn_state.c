@@ -134,7 +134,7 @@ static void drop_parts(srv_txn_image *img)
 int srv_txn_step_record(const srv_txn_cfg *cfg, const srv_txn_meta *m, const srv_txn_step *s, kp_writer *key,
                         kp_writer *value)
 {
-    SRV_ASSERT(s->write, "txn %s: a step without a transition has no record", m->txn_id);
+    SRV_ASSERT(s->write, "txn %.*s: a step without a transition has no record", (int)m->id_len, m->txn_id);
     int rc = srv_txn_log_key(key, m->txn_id, m->id_len);
     if (rc || s->tombstone)
         return rc;
@@ -143,15 +143,16 @@ int srv_txn_step_record(const srv_txn_cfg *cfg, const srv_txn_meta *m, const srv
 
 void srv_txn_begin(srv_txn_meta *m, const srv_txn_step *s)
 {
-    SRV_ASSERT(s->write, "txn %s: begin of a step that writes nothing", m->txn_id);
+    SRV_ASSERT(s->write, "txn %.*s: begin of a step that writes nothing", (int)m->id_len, m->txn_id);
     if (s->next.state == SRV_TXN_COMPLETE_COMMIT || s->next.state == SRV_TXN_COMPLETE_ABORT) {
         SRV_ASSERT(m->pending == (int)s->next.state,
-                   "txn %s: %s written without the markers of a Prepare state", m->txn_id,
+                   "txn %.*s: %s written without the markers of a Prepare state", (int)m->id_len, m->txn_id,
                    srv_txn_state_name(s->next.state));
         return;
     }
-    SRV_ASSERT(m->pending == SRV_TXN_NO_PENDING, "txn %s: transition to %s while %s is being written",
-               m->txn_id, srv_txn_state_name(s->next.state), srv_txn_state_name((srv_txn_state)m->pending));
+    SRV_ASSERT(m->pending == SRV_TXN_NO_PENDING, "txn %.*s: transition to %s while %s is being written",
+               (int)m->id_len, m->txn_id, srv_txn_state_name(s->next.state),
+               srv_txn_state_name((srv_txn_state)m->pending));
     m->pending = s->tombstone ? (int)SRV_TXN_DEAD : (int)s->next.state;
 }
 
@@ -192,43 +193,46 @@ static bool valid_epoch(const srv_txn_meta *m, const srv_txn_step *s)
 void srv_txn_written(srv_txn_meta *m, srv_txn_step *s)
 {
     const srv_txn_image *n = &s->next;
-    SRV_ASSERT(!s->tombstone, "txn %s: a written tombstone removes the id, it is not applied", m->txn_id);
-    SRV_ASSERT(m->pending == (int)n->state, "txn %s: written %s but %s was pending", m->txn_id,
-               srv_txn_state_name(n->state),
+    SRV_ASSERT(!s->tombstone, "txn %.*s: a written tombstone removes the id, it is not applied",
+               (int)m->id_len, m->txn_id);
+    SRV_ASSERT(m->pending == (int)n->state, "txn %.*s: written %s but %s was pending", (int)m->id_len,
+               m->txn_id, srv_txn_state_name(n->state),
                m->pending < 0 ? "nothing" : srv_txn_state_name((srv_txn_state)m->pending));
-    SRV_ASSERT(n->producer_id >= 0 && n->producer_epoch >= 0, "txn %s: written producer %lld epoch %d",
-               m->txn_id, (long long)n->producer_id, n->producer_epoch);
+    SRV_ASSERT(n->producer_id >= 0 && n->producer_epoch >= 0, "txn %.*s: written producer %lld epoch %d",
+               (int)m->id_len, m->txn_id, (long long)n->producer_id, n->producer_epoch);
     switch (n->state) {
     case SRV_TXN_EMPTY:
-        SRV_ASSERT((n->producer_epoch == m->img.producer_epoch ||
-                    n->producer_epoch == m->img.producer_epoch + 1 ||
-                    (n->producer_epoch == 0 && n->producer_id != m->img.producer_id)) &&
-                       n->nparts == 0 && n->start_ms == -1,
-                   "txn %s: Empty transition with epoch %d -> %d, %d partitions, start %lld", m->txn_id,
-                   m->img.producer_epoch, n->producer_epoch, n->nparts, (long long)n->start_ms);
+        SRV_ASSERT(
+            (n->producer_epoch == m->img.producer_epoch || n->producer_epoch == m->img.producer_epoch + 1 ||
+             (n->producer_epoch == 0 && n->producer_id != m->img.producer_id)) &&
+                n->nparts == 0 && n->start_ms == -1,
+            "txn %.*s: Empty transition with epoch %d -> %d, %d partitions, start %lld", (int)m->id_len,
+            m->txn_id, m->img.producer_epoch, n->producer_epoch, n->nparts, (long long)n->start_ms);
         break;
     case SRV_TXN_ONGOING:
-        SRV_ASSERT(valid_epoch(m, s) && superset_of(n, &m->img) && n->timeout_ms == m->img.timeout_ms,
-                   "txn %s: Ongoing transition changes the producer (%lld/%d -> %lld/%d) or drops partitions",
-                   m->txn_id, (long long)m->img.producer_id, m->img.producer_epoch, (long long)n->producer_id,
-                   n->producer_epoch);
+        SRV_ASSERT(
+            valid_epoch(m, s) && superset_of(n, &m->img) && n->timeout_ms == m->img.timeout_ms,
+            "txn %.*s: Ongoing transition changes the producer (%lld/%d -> %lld/%d) or drops partitions",
+            (int)m->id_len, m->txn_id, (long long)m->img.producer_id, m->img.producer_epoch,
+            (long long)n->producer_id, n->producer_epoch);
         break;
     case SRV_TXN_PREPARE_COMMIT:
     case SRV_TXN_PREPARE_ABORT:
         SRV_ASSERT((valid_epoch(m, s) || s->fence) && same_parts(n, &m->img) &&
                        n->timeout_ms == m->img.timeout_ms,
-                   "txn %s: %s transition with epoch %d -> %d or other partitions", m->txn_id,
-                   srv_txn_state_name(n->state), m->img.producer_epoch, n->producer_epoch);
+                   "txn %.*s: %s transition with epoch %d -> %d or other partitions", (int)m->id_len,
+                   m->txn_id, srv_txn_state_name(n->state), m->img.producer_epoch, n->producer_epoch);
         break;
     case SRV_TXN_COMPLETE_COMMIT:
     case SRV_TXN_COMPLETE_ABORT:
         SRV_ASSERT(valid_epoch(m, s) && n->timeout_ms == m->img.timeout_ms && n->start_ms != -1,
-                   "txn %s: %s transition with epoch %d -> %d, start %lld", m->txn_id,
+                   "txn %.*s: %s transition with epoch %d -> %d, start %lld", (int)m->id_len, m->txn_id,
                    srv_txn_state_name(n->state), m->img.producer_epoch, n->producer_epoch,
                    (long long)n->start_ms);
         break;
     default:
-        SRV_ASSERT(0, "txn %s: %s is never written", m->txn_id, srv_txn_state_name(n->state));
+        SRV_ASSERT(0, "txn %.*s: %s is never written", (int)m->id_len, m->txn_id,
+                   srv_txn_state_name(n->state));
     }
     srv_txn_image_clear(&m->img);
     m->img = s->next;
@@ -242,7 +246,8 @@ void srv_txn_written(srv_txn_meta *m, srv_txn_step *s)
 
 void srv_txn_write_failed(srv_txn_meta *m, const srv_txn_step *s)
 {
-    SRV_ASSERT(m->pending != SRV_TXN_NO_PENDING, "txn %s: a failed write with nothing pending", m->txn_id);
+    SRV_ASSERT(m->pending != SRV_TXN_NO_PENDING, "txn %.*s: a failed write with nothing pending",
+               (int)m->id_len, m->txn_id);
     /* A Complete record that failed stays owed: the caller writes it again
      * (Kafka's marker manager retries its append). */
     if (s->next.state == SRV_TXN_COMPLETE_COMMIT || s->next.state == SRV_TXN_COMPLETE_ABORT)
@@ -325,7 +330,7 @@ void srv_txn_decide_init(const srv_txn_cfg *cfg, srv_txn_meta *m, int32_t timeou
     case SRV_TXN_COMPLETE_ABORT:
         break;
     default:
-        SRV_ASSERT(0, "txn %s: found in state %s, which is never kept", m->txn_id,
+        SRV_ASSERT(0, "txn %.*s: found in state %s, which is never kept", (int)m->id_len, m->txn_id,
                    srv_txn_state_name(c->state));
     }
     if (srv_txn_epoch_exhausted(c->producer_epoch) && (!has_expected || exp_epoch == c->producer_epoch)) {
@@ -495,7 +500,7 @@ static void end_v1(srv_txn_meta *m, int16_t epoch, bool commit, int64_t now, srv
         out->error = KP_ERR_INVALID_TXN_STATE;
         return;
     default:
-        SRV_ASSERT(0, "txn %s: found in state %s, which is never kept", m->txn_id,
+        SRV_ASSERT(0, "txn %.*s: found in state %s, which is never kept", (int)m->id_len, m->txn_id,
                    srv_txn_state_name(c->state));
     }
 }
@@ -574,7 +579,7 @@ static void end_v2(srv_txn_meta *m, int64_t pid, int16_t epoch, bool commit, int
             to = SRV_TXN_PREPARE_ABORT;
         break;
     default:
-        SRV_ASSERT(0, "txn %s: found in state %s, which is never kept", m->txn_id,
+        SRV_ASSERT(0, "txn %.*s: found in state %s, which is never kept", (int)m->id_len, m->txn_id,
                    srv_txn_state_name(c->state));
     }
     if (to == SRV_TXN_EMPTY) {
@@ -634,9 +639,11 @@ void srv_txn_decide_complete(const srv_txn_meta *m, int64_t now, srv_txn_step *o
     step_reset(out);
     const srv_txn_image *c = &m->img;
     SRV_ASSERT(c->state == SRV_TXN_PREPARE_COMMIT || c->state == SRV_TXN_PREPARE_ABORT,
-               "txn %s: markers completed in state %s", m->txn_id, srv_txn_state_name(c->state));
-    SRV_ASSERT(m->pending == completion_of(c->state), "txn %s: markers completed while %s is pending",
-               m->txn_id, m->pending < 0 ? "nothing" : srv_txn_state_name((srv_txn_state)m->pending));
+               "txn %.*s: markers completed in state %s", (int)m->id_len, m->txn_id,
+               srv_txn_state_name(c->state));
+    SRV_ASSERT(m->pending == completion_of(c->state), "txn %.*s: markers completed while %s is pending",
+               (int)m->id_len, m->txn_id,
+               m->pending < 0 ? "nothing" : srv_txn_state_name((srv_txn_state)m->pending));
     if (!transit_from(
             m, c->state == SRV_TXN_PREPARE_COMMIT ? SRV_TXN_COMPLETE_COMMIT : SRV_TXN_COMPLETE_ABORT, out))
         return;
@@ -690,8 +697,8 @@ void srv_txn_decide_expire(const srv_txn_cfg *cfg, const srv_txn_meta *m, srv_tx
 {
     (void)cfg;
     step_reset(out);
-    SRV_ASSERT(m->pending == SRV_TXN_NO_PENDING, "txn %s: expired while %s is being written", m->txn_id,
-               srv_txn_state_name((srv_txn_state)m->pending));
+    SRV_ASSERT(m->pending == SRV_TXN_NO_PENDING, "txn %.*s: expired while %s is being written",
+               (int)m->id_len, m->txn_id, srv_txn_state_name((srv_txn_state)m->pending));
     out->write = true;
     out->tombstone = true;
     out->next.state = SRV_TXN_DEAD;
