@@ -77,9 +77,9 @@ async function kafkajs (listener, mech) {
   const admin = kafka.admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
-    // Kafka answers CreateTopics before its broker knows the topic; KafkaJS's own waitForLeaders gives up on
-    // the UNKNOWN_TOPIC_OR_PARTITION seen meanwhile, so wait here (bounded).
+    // Kafka answers CreateTopics before its broker knows the topic; KafkaJS's own waitForLeaders (on unless
+    // turned off) rethrows the UNKNOWN_TOPIC_OR_PARTITION seen meanwhile, so turn it off and wait here (bounded).
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: false })
     const end = Date.now() + 20000
     for (;;) {
       const p = await admin.fetchTopicMetadata({ topics: [topic] }).then(m => m.topics[0]?.partitions, () => null)
