@@ -288,6 +288,10 @@ static const keydef BKEYS[] = {
      "Create a topic when a client asks Metadata or produces to one that does not exist.", NULL},
     {"delete.topic.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL, "Allow DeleteTopics.",
      NULL},
+    {"unstable.api.versions.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "false", 0, 0, NULL, NULL,
+     "Serve and advertise the APIs whose implementation is not complete yet (marked unstable in "
+     "server/handlers/dispatch.c), as Kafka's own setting does for its unreleased APIs. For tests.",
+     NULL},
     {"transaction.partition.verification.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL,
      "true: a partition asks the transaction coordinator before taking transactional batches (KIP-890); "
      "with no coordinator yet, they are refused. false: partitions take them unverified. Static here "
@@ -1463,6 +1467,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->auto_create_topics_enable = bbool(cfg, "auto.create.topics.enable");
     cfg->delete_topic_enable = bbool(cfg, "delete.topic.enable");
     cfg->txn_partition_verification = bbool(cfg, "transaction.partition.verification.enable");
+    cfg->unstable_api_versions = bbool(cfg, "unstable.api.versions.enable");
     cfg->log_retention_ms = retention_ms(cfg);
     cfg->log_retention_bytes = bi64(cfg, "log.retention.bytes");
     cfg->log_segment_bytes = (int32_t)bi64(cfg, "log.segment.bytes");

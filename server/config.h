@@ -151,6 +151,7 @@ typedef struct srv_config {
     int auto_create_topics_enable;
     int delete_topic_enable;
     int txn_partition_verification; /* transaction.partition.verification.enable */
+    int unstable_api_versions;      /* unstable.api.versions.enable */
     int64_t log_retention_ms;       /* log.retention.ms > .minutes > .hours; -1 = forever */
     int64_t log_retention_bytes;
     int32_t log_segment_bytes;

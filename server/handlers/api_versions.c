@@ -16,12 +16,16 @@ void srv_h_api_versions(srv_req *req)
         srv_req_fail_close(req, "out of memory");
         return;
     }
+    int32_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        resp.api_keys[i].api_key = t[i].key;
-        resp.api_keys[i].min_version = t[i].min_version;
-        resp.api_keys[i].max_version = t[i].max_version;
+        if (!srv_api_served(req->shard->b, &t[i]))
+            continue;
+        resp.api_keys[k].api_key = t[i].key;
+        resp.api_keys[k].min_version = t[i].min_version;
+        resp.api_keys[k].max_version = t[i].max_version;
+        k++;
     }
-    resp.api_keys_count = (int32_t)n;
+    resp.api_keys_count = k;
     resp.error_code = KP_ERR_NONE;
     srv_req_respond(req, &resp);
 }

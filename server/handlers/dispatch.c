@@ -15,47 +15,47 @@
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {
-    {KP_API_PRODUCE, 0, 11, srv_h_produce},
-    {KP_API_FETCH, 0, 16, srv_h_fetch},
-    {KP_API_LIST_OFFSETS, 0, 9, srv_h_list_offsets},
-    {KP_API_METADATA, 0, 12, srv_h_metadata},
-    {KP_API_OFFSET_COMMIT, 0, 9, srv_h_offset_commit},
-    {KP_API_OFFSET_FETCH, 0, 9, srv_h_offset_fetch},
-    {KP_API_FIND_COORDINATOR, 0, 6, srv_h_find_coordinator},
-    {KP_API_JOIN_GROUP, 0, 9, srv_h_join_group},
-    {KP_API_HEARTBEAT, 0, 4, srv_h_heartbeat},
-    {KP_API_LEAVE_GROUP, 0, 5, srv_h_leave_group},
-    {KP_API_SYNC_GROUP, 0, 5, srv_h_sync_group},
-    {KP_API_DESCRIBE_GROUPS, 0, 5, srv_h_describe_groups},
-    {KP_API_LIST_GROUPS, 0, 5, srv_h_list_groups},
-    {KP_API_SASL_HANDSHAKE, 0, 1, srv_h_sasl_handshake},
-    {KP_API_API_VERSIONS, 0, 4, srv_h_api_versions},
-    {KP_API_CREATE_TOPICS, 0, 7, srv_h_create_topics},
-    {KP_API_DELETE_TOPICS, 0, 6, srv_h_delete_topics},
-    {KP_API_DELETE_RECORDS, 0, 2, srv_h_delete_records},
-    {KP_API_INIT_PRODUCER_ID, 0, 5, srv_h_init_producer_id},
-    {KP_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, srv_h_offset_for_leader_epoch},
-    {KP_API_WRITE_TXN_MARKERS, 1, 2, srv_h_write_txn_markers},
-    {KP_API_SASL_AUTHENTICATE, 0, 2, srv_h_sasl_authenticate},
-    {KP_API_DESCRIBE_ACLS, 1, 3, srv_h_describe_acls}, /* v0 removed in Kafka 4 (KIP-896) */
-    {KP_API_CREATE_ACLS, 1, 3, srv_h_create_acls},
-    {KP_API_DELETE_ACLS, 1, 3, srv_h_delete_acls},
-    {KP_API_DESCRIBE_CONFIGS, 0, 4, srv_h_describe_configs},
-    {KP_API_ALTER_CONFIGS, 0, 2, srv_h_alter_configs},
-    {KP_API_DESCRIBE_LOG_DIRS, 0, 4, srv_h_describe_log_dirs},
-    {KP_API_CREATE_PARTITIONS, 0, 3, srv_h_create_partitions},
-    {KP_API_DELETE_GROUPS, 0, 2, srv_h_delete_groups},
-    {KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, srv_h_incremental_alter_configs},
-    {KP_API_OFFSET_DELETE, 0, 0, srv_h_offset_delete},
-    {KP_API_DESCRIBE_CLUSTER, 0, 1, srv_h_describe_cluster},
-    {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers},
-    {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_describe_user_scram_credentials},
-    {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_alter_user_scram_credentials},
-    {KP_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, srv_h_describe_client_quotas},
-    {KP_API_ALTER_CLIENT_QUOTAS, 0, 1, srv_h_alter_client_quotas},
+    {KP_API_PRODUCE, 0, 11, srv_h_produce, 0},
+    {KP_API_FETCH, 0, 16, srv_h_fetch, 0},
+    {KP_API_LIST_OFFSETS, 0, 9, srv_h_list_offsets, 0},
+    {KP_API_METADATA, 0, 12, srv_h_metadata, 0},
+    {KP_API_OFFSET_COMMIT, 0, 9, srv_h_offset_commit, 0},
+    {KP_API_OFFSET_FETCH, 0, 9, srv_h_offset_fetch, 0},
+    {KP_API_FIND_COORDINATOR, 0, 6, srv_h_find_coordinator, 0},
+    {KP_API_JOIN_GROUP, 0, 9, srv_h_join_group, 0},
+    {KP_API_HEARTBEAT, 0, 4, srv_h_heartbeat, 0},
+    {KP_API_LEAVE_GROUP, 0, 5, srv_h_leave_group, 0},
+    {KP_API_SYNC_GROUP, 0, 5, srv_h_sync_group, 0},
+    {KP_API_DESCRIBE_GROUPS, 0, 5, srv_h_describe_groups, 0},
+    {KP_API_LIST_GROUPS, 0, 5, srv_h_list_groups, 0},
+    {KP_API_SASL_HANDSHAKE, 0, 1, srv_h_sasl_handshake, 0},
+    {KP_API_API_VERSIONS, 0, 4, srv_h_api_versions, 0},
+    {KP_API_CREATE_TOPICS, 0, 7, srv_h_create_topics, 0},
+    {KP_API_DELETE_TOPICS, 0, 6, srv_h_delete_topics, 0},
+    {KP_API_DELETE_RECORDS, 0, 2, srv_h_delete_records, 0},
+    {KP_API_INIT_PRODUCER_ID, 0, 5, srv_h_init_producer_id, 0},
+    {KP_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, srv_h_offset_for_leader_epoch, 0},
+    {KP_API_WRITE_TXN_MARKERS, 1, 2, srv_h_write_txn_markers, 0},
+    {KP_API_SASL_AUTHENTICATE, 0, 2, srv_h_sasl_authenticate, 0},
+    {KP_API_DESCRIBE_ACLS, 1, 3, srv_h_describe_acls, 0}, /* v0 removed in Kafka 4 (KIP-896) */
+    {KP_API_CREATE_ACLS, 1, 3, srv_h_create_acls, 0},
+    {KP_API_DELETE_ACLS, 1, 3, srv_h_delete_acls, 0},
+    {KP_API_DESCRIBE_CONFIGS, 0, 4, srv_h_describe_configs, 0},
+    {KP_API_ALTER_CONFIGS, 0, 2, srv_h_alter_configs, 0},
+    {KP_API_DESCRIBE_LOG_DIRS, 0, 4, srv_h_describe_log_dirs, 0},
+    {KP_API_CREATE_PARTITIONS, 0, 3, srv_h_create_partitions, 0},
+    {KP_API_DELETE_GROUPS, 0, 2, srv_h_delete_groups, 0},
+    {KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, srv_h_incremental_alter_configs, 0},
+    {KP_API_OFFSET_DELETE, 0, 0, srv_h_offset_delete, 0},
+    {KP_API_DESCRIBE_CLUSTER, 0, 1, srv_h_describe_cluster, 0},
+    {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers, 0},
+    {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_describe_user_scram_credentials, 0},
+    {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_alter_user_scram_credentials, 0},
+    {KP_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, srv_h_describe_client_quotas, 0},
+    {KP_API_ALTER_CLIENT_QUOTAS, 0, 1, srv_h_alter_client_quotas, 0},
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
-    {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat},
-    {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe},
+    {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat, 0},
+    {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe, 0},
 };
 
 const srv_api *srv_api_table(size_t *count)
@@ -64,11 +64,16 @@ const srv_api *srv_api_table(size_t *count)
     return apis;
 }
 
-static const srv_api *find(int16_t key)
+int srv_api_served(const srv_broker *b, const srv_api *api)
+{
+    return !api->unstable || b->cfg.unstable_api_versions;
+}
+
+static const srv_api *find(const srv_broker *b, int16_t key)
 {
     for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
         if (apis[i].key == key)
-            return &apis[i];
+            return srv_api_served(b, &apis[i]) ? &apis[i] : NULL;
     return NULL;
 }
 
@@ -82,7 +87,7 @@ static void api_versions_unsupported(srv_req *req)
     resp.error_code = KP_ERR_UNSUPPORTED_VERSION;
     /* Only ApiVersions' own range, as Kafka answers (KIP-511): the client
      * retries with a version from it and learns the rest from that answer. */
-    const srv_api *self = find(KP_API_API_VERSIONS);
+    const srv_api *self = find(req->shard->b, KP_API_API_VERSIONS);
     resp.api_keys = kp_arena_alloc(&req->arena, sizeof(*resp.api_keys));
     if (!self || !resp.api_keys) {
         srv_req_fail_close(req, "out of memory");
@@ -99,7 +104,7 @@ void srv_dispatch(srv_req *req)
 {
     int rc = kp_request_decode(req->frame, req->frame_len, &req->arena, &req->kr);
     int16_t key = req->kr.hdr.request_api_key, ver = req->kr.hdr.request_api_version;
-    const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : find(key);
+    const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : find(req->shard->b, key);
     if (key == KP_API_API_VERSIONS &&
         (rc == KP_E_VERSION || (api && (ver < api->min_version || ver > api->max_version)))) {
         api_versions_unsupported(req);

@@ -13,6 +13,9 @@ typedef struct srv_api {
     int16_t key;
     int16_t min_version, max_version;
     srv_handler_fn fn;
+    /* 1: part of a feature still being built; served and advertised only
+     * with unstable.api.versions.enable=true (srv_api_served). */
+    int unstable;
 } srv_api;
 
 /* Decodes the request and runs its handler, which answers now or later.
@@ -22,6 +25,8 @@ typedef struct srv_api {
 void srv_dispatch(srv_req *req);
 
 const srv_api *srv_api_table(size_t *count);
+/* Whether this broker serves (and ApiVersions lists) api. */
+int srv_api_served(const srv_broker *b, const srv_api *api);
 
 /* Handlers, one file each under handlers/. */
 void srv_h_api_versions(srv_req *req);
