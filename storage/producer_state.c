@@ -474,3 +474,17 @@ size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max)
     }
     return n;
 }
+
+size_t st_pstate_last_batches(const st_pstate *ps, st_plast *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ps->cap; i++) {
+        const st_producer *pr = &ps->tab[i];
+        if (!pr->used)
+            continue;
+        if (n < max)
+            out[n] = (st_plast){pr->pid, pr->nb ? pr->b[pr->nb - 1].last_offset : -1, pr->epoch};
+        n++;
+    }
+    return n;
+}
