@@ -135,6 +135,7 @@ typedef struct cseg {
     st_aborted_txn *txn;
     size_t ntxn, txncap;
     size_t old_ntxn; /* what it had: fewer now means a new .txnindex */
+    int walked;      /* the rewrite walked it whole: txn is its complete list */
 } cseg;
 
 typedef struct cjob {
@@ -581,6 +582,8 @@ static long rewrite_one(cjob *j, cseg *cs)
     int same = rc == 0 && c.out_pos == cs->size;
     if (rc == 0)
         rc = write_txnindex(cs);
+    if (rc == 0)
+        cs->walked = 1;
     if (rc == 0 && same)
         rc = 1; /* nothing dropped or stamped: keep the original */
     if (rc == 0 && fsync(out) != 0)
@@ -704,7 +707,9 @@ static void compact_done(st_log *log, void *arg, long res)
 {
     cjob *j = arg;
     log->compacting = 0;
-    for (size_t i = 0; i < j->n && res == 0; i++) {
+    /* Also after a failed pass: a segment renamed into place must be the one
+     * the log reads (a reopen by path would find the new file). */
+    for (size_t i = 0; i < j->n; i++) {
         cseg *cs = &j->segs[i];
         int k = st_log_segment_index_of(log, cs->base);
         /* Retention waits while compacting, so the segment is still listed. */
@@ -712,7 +717,7 @@ static void compact_done(st_log *log, void *arg, long res)
             continue;
         st_segment *old = log->segs[k];
         if (!cs->out) {
-            if (cs->ntxn != cs->old_ntxn)
+            if (cs->walked && cs->ntxn != cs->old_ntxn)
                 take_txn(old, cs);
             continue;
         }

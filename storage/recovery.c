@@ -321,9 +321,13 @@ static int replay_cb(void *arg, const kp_batch *b, uint64_t pos)
     if (b->h.base_offset < c->from)
         return 0;
     st_marker mk, *m = NULL;
-    if ((b->h.attributes & KP_ATTR_CONTROL) && b->h.producer_id >= 0 &&
-        kp_txn_marker_parse(b, &mk.type, &mk.coord_epoch) == 0)
+    if ((b->h.attributes & KP_ATTR_CONTROL) && b->h.producer_id >= 0) {
+        /* Compaction empties a producer's last marker once its transaction
+         * is cleaned away: it changes nothing (Kafka's append skips it). */
+        if (kp_txn_marker_parse(b, &mk.type, &mk.coord_epoch) != 0)
+            return 0;
         m = &mk;
+    }
     st_aborted_txn ab;
     int r = st_pstate_update(&c->log->ps, &b->h, b->h.base_offset, m, 0, &ab);
     if (r == 1)

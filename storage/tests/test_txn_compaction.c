@@ -417,6 +417,54 @@ static void test_last_batch_kept(void)
     free(dir);
 }
 
+/* A producer whose last entry is a marker (its epoch bumped by it) keeps
+ * that marker, emptied once its horizon passed; a replay without snapshot
+ * must take the empty control batch for nothing (not a transaction start). */
+static void test_emptied_marker_replay(void)
+{
+    char *dir = tu_mkdtemp();
+    st_io *io = tu_io(g_force_thread);
+    st_log_config cfg;
+    compact_cfg(&cfg, 0);
+    st_log *log = open_log(io, dir, &cfg);
+    const int64_t P = 33;
+    CU_ASSERT(put(io, log, P, 0, 0, 1, "p", 2, "ABORTED", 0) >= 0);
+    int64_t m = marker(io, log, P, 1, 0); /* bumps P to epoch 1 */
+    filler(io, log, 5);
+    static view v;
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(compact(io, log), 0);
+        usleep(20 * 1000);
+    }
+    read_view(io, log, &v);
+    const rbatch *b = batch_at(&v, m);
+    CU_ASSERT_FATAL(b != NULL);
+    CU_ASSERT_EQUAL(b->count, 0);
+    CU_ASSERT(b->attr & KP_ATTR_CONTROL);
+    CU_ASSERT_EQUAL(records_of(&v, P), 0);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), st_log_high_watermark(log));
+    int64_t hw = st_log_high_watermark(log);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/producer.snapshot", dir);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    log = open_log(io, dir, &cfg);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), hw);
+    CU_ASSERT_EQUAL(st_log_last_stable_offset(log), hw);
+    st_producer_info info[8];
+    size_t n = st_log_producers(log, info, 8);
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (info[i].producer_id == P)
+            CU_ASSERT_EQUAL(info[i].current_txn_start_offset, -1);
+    /* Still appendable and readable as a whole. */
+    filler(io, log, 1);
+    read_view(io, log, &v);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    st_io_destroy(io);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* Appends, commits and aborts while passes run: read_committed always sees
  * exactly the committed values a model of the writes predicts. */
 static void test_race_appends(void)
@@ -735,6 +783,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "aborted_removed", test_aborted_removed);
     CU_add_test(s, "marker_horizon", test_marker_horizon);
     CU_add_test(s, "last_batch_kept", test_last_batch_kept);
+    CU_add_test(s, "emptied_marker_replay", test_emptied_marker_replay);
     CU_add_test(s, "race_appends", test_race_appends);
     CU_add_test(s, "restart_after_pass", test_restart_after_pass);
     CU_add_test(s, "crash_after_pass", test_crash_after_pass);
