@@ -112,7 +112,9 @@ class TxnCompactionTest(unittest.TestCase):
         self.assertEqual(w.markers(b, eb, False, [(T, 0)]), {(T, 0): NONE})
         # Still in the active segment: nothing cleaned yet.
         before_c, _ = records(w, T, 1)
-        before_u, _ = records(w, T, 0)
+        before_u, raw = records(w, T, 0)
+        marker_of = {bt["producer_id"]: bt["base_offset"] for bt in reversed(raw) if bt["attributes"] & 0x20}
+        self.assertEqual(aborted(w.fetch(T, 0, 0, 1)), [(b, 5)])
         self.assertIn((b"k4", b"ABORTED4"), [(k, v) for _, k, v in before_u])
         self.assertEqual(latest(before_c), {b"k1": b"c1", b"k2": b"c2", b"k3": b"c3", b"k5": b"plain5"})
         # Later data in later segments (segment.ms), so the transactions' segment is neither active nor at the
@@ -149,6 +151,20 @@ class TxnCompactionTest(unittest.TestCase):
         for o, k, v in after_c:
             if (k, v) in before_at:
                 self.assertEqual(before_at[(k, v)], o)
+
+        # Markers: B's ABORT, whose data is gone, goes once delete.retention.ms passed after a pass found it
+        # empty (its aborted-transaction entry before it); A's COMMIT, whose values are still the latest, stays.
+        deadline, gone = time.time() + CLEAN_WAIT_S, False
+        while time.time() < deadline and not gone:
+            time.sleep(1.0)
+            self.assertEqual(w.produce(T, 0, keyed_batch([(b"tick", b"t")], -1, -1, -1, now_ms(),
+                                                         transactional=False), txn_id=None)[0], NONE)
+            _, raw = records(w, T, 0)
+            gone = all(bt["base_offset"] != marker_of[b] for bt in raw)
+        self.assertTrue(gone, "B's ABORT marker still there after %d s" % CLEAN_WAIT_S)
+        self.assertEqual(aborted(w.fetch(T, 0, 0, 1)), [])
+        self.assertIn(marker_of[a], [bt["base_offset"] for bt in raw if bt["attributes"] & 0x20])
+        self.assertEqual(latest(records(w, T, 1)[0]), want)
 
     def test_delete_records_past_open_txn(self):
         w, T = self.w, uniq("txn-delrec")
