@@ -237,10 +237,12 @@ static int ct_on_control(ctxn *c, const kp_batch *b, const st_aborted_txn **keep
     ct_consume(c, b->h.base_offset + b->h.last_offset_delta);
     int16_t type;
     int32_t coord;
+    if (b->h.producer_id < 0)
+        return 0; /* no transaction marker (e.g. a metadata log's): kept */
     if (b->h.record_count == 0)
         return 1; /* emptied by an earlier pass */
-    if (b->h.producer_id < 0 || kp_txn_marker_parse(b, &type, &coord) != 0)
-        return 0; /* not a transaction marker: kept */
+    if (kp_txn_marker_parse(b, &type, &coord) != 0)
+        return 0;
     ctxn_slot *s = ct_slot(c, b->h.producer_id);
     if (!s)
         return 0;
