@@ -332,6 +332,27 @@ static void test_marker_horizon(void)
     CU_ASSERT(batch_at(&v, ma)->base_ts >= t2 + 2500 && batch_at(&v, ma)->base_ts <= tu_now_ms() + 2500);
     CU_ASSERT_EQUAL(batch_at(&v, ma)->count, 1);
     CU_ASSERT_EQUAL(aborted_count(log), 0);
+    /* The stamped marker is a valid batch whose record keeps its timestamp
+     * (its delta is now relative to the horizon) and its meaning. */
+    {
+        tu_rd r;
+        CU_ASSERT_EQUAL_FATAL(tu_read(io, log, ma, 1, &r, NULL), 0);
+        kp_batch kb;
+        CU_ASSERT_EQUAL_FATAL(kp_batch_validate(r.data, r.len, &kb), 0);
+        CU_ASSERT_EQUAL(kb.h.base_offset, ma);
+        int16_t type = -1;
+        int32_t coord = -1;
+        CU_ASSERT_EQUAL(kp_txn_marker_parse(&kb, &type, &coord), 0);
+        CU_ASSERT_EQUAL(type, KP_CONTROL_ABORT);
+        CU_ASSERT_EQUAL(coord, 1);
+        kp_record_iter it;
+        kp_record rec;
+        kp_record_iter_init(&it, &kb.h, kb.records, kb.records_size);
+        CU_ASSERT_EQUAL_FATAL(kp_record_iter_next(&it, &rec), 1);
+        CU_ASSERT_EQUAL(rec.timestamp, TS0 + 5000);
+        CU_ASSERT_EQUAL(rec.offset, ma);
+        free(r.data);
+    }
     /* Before the horizon a pass keeps them. */
     CU_ASSERT_EQUAL(compact(io, log), 0);
     read_view(io, log, &v);
