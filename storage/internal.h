@@ -318,6 +318,19 @@ void st_pstate_settle(st_pstate *ps, int64_t offset);
 /* First offset of the earliest transaction that is ongoing or whose marker
  * is not acked yet, -1 when none. O(1) + the markers not yet acked. */
 int64_t st_pstate_first_unstable(const st_pstate *ps);
+/* The part of src (a snapshot taken at or after offset) that a replay from
+ * offset cannot rebuild: every producer's epoch and coordinator epoch, its
+ * batches below offset, and a transaction still open that began below it. */
+int st_pstate_seed_before(st_pstate *dst, const st_pstate *src, int64_t offset);
+/* A producer's last batch (Kafka's lastRecordsOfActiveProducers): the last
+ * offset of its last data batch in its epoch (-1: none) and its epoch. */
+typedef struct st_plast {
+    int64_t pid;
+    int64_t last_data;
+    int16_t epoch;
+} st_plast;
+/* Fills up to max entries; returns the producer count. */
+size_t st_pstate_last_batches(const st_pstate *ps, st_plast *out, size_t max);
 /* Fills up to max entries (DescribeProducers); returns the producer count. */
 size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max);
 /* Serialized form: magic, version, offset, count, entries, CRC-32C. */

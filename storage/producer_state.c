@@ -474,3 +474,41 @@ size_t st_pstate_list(const st_pstate *ps, st_producer_info *out, size_t max)
     }
     return n;
 }
+
+size_t st_pstate_last_batches(const st_pstate *ps, st_plast *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ps->cap; i++) {
+        const st_producer *pr = &ps->tab[i];
+        if (!pr->used)
+            continue;
+        if (n < max)
+            out[n] = (st_plast){pr->pid, pr->nb ? pr->b[pr->nb - 1].last_offset : -1, pr->epoch};
+        n++;
+    }
+    return n;
+}
+
+int st_pstate_seed_before(st_pstate *dst, const st_pstate *src, int64_t offset)
+{
+    for (size_t i = 0; i < src->cap; i++) {
+        const st_producer *e = &src->tab[i];
+        if (!e->used)
+            continue;
+        st_producer *p = find(dst, e->pid);
+        if (!p && !(p = insert(dst, e->pid)))
+            return -ENOMEM;
+        p->epoch = e->epoch;
+        p->last_ts = e->last_ts;
+        p->coord_epoch = e->coord_epoch;
+        p->nb = 0;
+        for (int j = 0; j < e->nb; j++)
+            if (e->b[j].base_offset < offset)
+                p->b[p->nb++] = e->b[j];
+        /* Open at the snapshot and begun below offset: no marker of this
+         * producer lies between offset and the snapshot. */
+        if (e->txn_first >= 0 && e->txn_first < offset && set_txn(dst, p, e->txn_first) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}

@@ -321,9 +321,13 @@ static int replay_cb(void *arg, const kp_batch *b, uint64_t pos)
     if (b->h.base_offset < c->from)
         return 0;
     st_marker mk, *m = NULL;
-    if ((b->h.attributes & KP_ATTR_CONTROL) && b->h.producer_id >= 0 &&
-        kp_txn_marker_parse(b, &mk.type, &mk.coord_epoch) == 0)
+    if ((b->h.attributes & KP_ATTR_CONTROL) && b->h.producer_id >= 0) {
+        /* Compaction empties a producer's last marker once its transaction
+         * is cleaned away: it changes nothing (Kafka's append skips it). */
+        if (kp_txn_marker_parse(b, &mk.type, &mk.coord_epoch) != 0)
+            return 0;
         m = &mk;
+    }
     st_aborted_txn ab;
     int r = st_pstate_update(&c->log->ps, &b->h, b->h.base_offset, m, 0, &ab);
     if (r == 1)
@@ -380,10 +384,18 @@ static int load_producer_state(st_log *log)
     if (load_txnindexes(log, from) < 0) {
         rewrite_all = 1; /* the damaged file must not be met again */
         /* Without a trustworthy .txnindex the snapshot alone cannot give
-         * the aborted transactions below it: derive everything again. */
-        st_pstate_free(&log->ps);
-        log->snap_offset = -1;
+         * the aborted transactions below it: derive everything again from
+         * the first segment, keeping from the snapshot only what that
+         * replay cannot see (transactions and batches of segments
+         * retention removed), as Kafka rebuilds from its snapshot. */
+        st_pstate snap = log->ps;
+        memset(&log->ps, 0, sizeof(log->ps));
         from = log->segs[0]->base;
+        int rc = log->snap_offset >= 0 ? st_pstate_seed_before(&log->ps, &snap, from) : 0;
+        st_pstate_free(&snap);
+        if (rc < 0)
+            return rc;
+        log->snap_offset = -1;
         for (size_t i = 0; i < log->nsegs; i++)
             log->segs[i]->ntxn = 0;
     }
