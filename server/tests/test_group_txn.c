@@ -10,12 +10,14 @@
  * Owns: nothing outside the process. Must not: depend on shards or sockets.
  */
 #include "kb_test.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 #include "errors.h"
 #include "fake_group_env.h"
+#include "group/consumer.h"
 #include "group/group.h"
 
 static fake_group_env g_env = {.now_ms = 1000000};
@@ -261,6 +263,61 @@ static void test_checks(void)
     srv_groups_free(gs);
 }
 
+typedef struct chb_out {
+    int16_t error;
+    char id[64];
+    int32_t epoch;
+} chb_out;
+
+static void on_chb(void *ctx, const srv_chb_result *r)
+{
+    chb_out *o = ctx;
+    o->error = r->error;
+    snprintf(o->id, sizeof(o->id), "%.*s", r->member_id.len > 0 ? r->member_id.len : 0,
+             r->member_id.len > 0 ? r->member_id.p : "");
+    o->epoch = r->member_epoch;
+}
+
+static void test_checks_consumer_group(void)
+{
+    srv_groups *gs = new_groups();
+    static const kp_str subs[1] = {{"t", 1}};
+    srv_chb_req hb = {0};
+    hb.group_id = kp_str_c("gk");
+    hb.member_id = kp_str_c("");
+    hb.member_epoch = 0;
+    hb.instance_id = KP_STR_NULL;
+    hb.rack_id = KP_STR_NULL;
+    hb.client_id = kp_str_c("cli");
+    hb.client_host = kp_str_c("/127.0.0.1");
+    hb.regex = KP_STR_NULL;
+    hb.assignor = KP_STR_NULL;
+    hb.rebalance_timeout_ms = 30000;
+    hb.nsubs = 1;
+    hb.subs = subs;
+    hb.nowned = 0;
+    chb_out o = {0};
+    srv_cgroup_heartbeat(gs, 0, &hb, on_chb, &o);
+    CU_ASSERT_EQUAL_FATAL(o.error, KP_ERR_NONE);
+    CU_ASSERT(o.epoch > 0);
+    int calls = 0;
+    /* A KIP-848 member: its epoch is checked; a stale one is ILLEGAL_GENERATION (not STALE_MEMBER_EPOCH),
+     * and an old version carries no member: UNKNOWN_MEMBER_ID on a group with members. */
+    srv_txn_commit_req rq = {kp_str_c("gk"), kp_str_c(o.id), KP_STR_NULL, o.epoch - 1, 7, 0};
+    srv_commit_item it = item("t", 0, 1, NULL);
+    srv_group_txn_commit(gs, 0, &rq, 1, &it, done_cb, &calls);
+    CU_ASSERT_EQUAL(it.error, KP_ERR_ILLEGAL_GENERATION);
+    CU_ASSERT_EQUAL(txn1(gs, "gk", 7, "t", 0, 1), KP_ERR_UNKNOWN_MEMBER_ID);
+    rq.generation = o.epoch;
+    it = item("t", 0, 2, NULL);
+    srv_group_txn_commit(gs, 0, &rq, 1, &it, done_cb, &calls);
+    CU_ASSERT_EQUAL(it.error, KP_ERR_NONE);
+    CU_ASSERT(pending(gs, "gk", "t", 0));
+    srv_groups_txn_complete(gs, 0, 7, 1);
+    CU_ASSERT_EQUAL(committed(gs, "gk", "t", 0), 2);
+    srv_groups_free(gs);
+}
+
 static void test_replay(void)
 {
     g_env.keep_log = 1;
@@ -368,6 +425,7 @@ static void register_suites(void)
     CU_add_test(s, "pending, commit, abort", test_pending_commit_abort);
     CU_add_test(s, "race with plain commits", test_race_with_plain_commit);
     CU_add_test(s, "checks", test_checks);
+    CU_add_test(s, "checks, consumer group", test_checks_consumer_group);
     CU_add_test(s, "replay with markers", test_replay);
     CU_add_test(s, "delete, offset delete, retention", test_delete_and_retention);
 }
