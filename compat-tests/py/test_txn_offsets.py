@@ -29,7 +29,7 @@ NONE, UNKNOWN_TOPIC, ILLEGAL_GENERATION, INVALID_PRODUCER_EPOCH, UNSTABLE = 0, 3
 RETRIABLE = (14, 15, 16)  # load in progress, not available, not coordinator
 PRODUCE_TXN_SETTINGS = {"transaction.partition.verification.enable": "false"}
 KB_SETTINGS = dict(PRODUCE_TXN_SETTINGS, **{"unstable.api.versions.enable": "true"})
-OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR, METADATA = 8, 9, 10, 3
+FETCH, OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR, METADATA = 1, 8, 9, 10, 3
 API_VERSIONS, CREATE_TOPICS, INIT_PID, WRITE_MARKERS, TXN_OFFSET_COMMIT = 18, 19, 22, 27, 28
 DELETE_GROUPS, OFFSET_DELETE = 42, 47
 
@@ -255,6 +255,26 @@ class TxnOffsetsTest(unittest.TestCase):
         self.assertEqual(r["Results"][0]["ErrorCode"], NONE)
         self.assertEqual(w.markers(pid, ep, 1, cp), NONE)
         self.assertEqual(w.fetched(g, [(T, [0, 1])], stable=True), {(T, 0): (NONE, -1, ""), (T, 1): (NONE, -1, "")})
+
+    def test_records_in_the_log(self):
+        """What lands in the group's __consumer_offsets partition: the offsets in one transactional batch of the
+        producer (its id and epoch), then the marker. The base sequence is not compared: Kafka 4.4 writes 0 (its
+        coordinator's appends skip sequence checks), kbroker -1 (no sequence, so that the log's producer state
+        does not take the producer's next offset commit for a duplicate)."""
+        w, T = self.w, self.topic
+        g, cp = self.group("txo-log")
+        pid, ep = w.init_pid()
+        self.assertEqual(w.txn_commit(g, pid, ep, [(T, 0, 5, "x"), (T, 1, 6, "")]), {(T, 0): NONE, (T, 1): NONE})
+        self.assertEqual(w.markers(pid, ep, 1, cp), NONE)
+        r = w.c.request(FETCH, 4, {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 0, "MaxBytes": 1 << 20,
+                                   "IsolationLevel": 0, "Topics": [{"Topic": OFFSETS, "Partitions": [
+                                       {"Partition": cp, "FetchOffset": 0, "PartitionMaxBytes": 1 << 20}]}]})
+        p = r["Responses"][0]["Partitions"][0]
+        self.assertEqual(p["ErrorCode"], NONE)
+        mine = [b for b in kwire.read_batches(p["Records"]) if b["producer_id"] == pid]
+        self.assertEqual([(b["attributes"] & 0x30, b["producer_epoch"], len(b["records"])) for b in mine],
+                         [(0x10, ep, 2), (0x30, ep, 1)])
+        self.assertTrue(all(g.encode() in rec["key"] for rec in mine[0]["records"]))
 
     def test_restart(self):
         w, T = self.w, self.topic
