@@ -21,7 +21,7 @@ DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE
 INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESCRIBE_LOG_DIRS = 22, 23, 32, 33, 35
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
-WRITE_TXN_MARKERS = 27
+WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 27, 28
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
 DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
@@ -255,6 +255,35 @@ SCENARIOS = [
                   "Topics": [{"Name": "diff-{R}-{L}-txm", "PartitionIndexes": [0]}]}]}},
             fetch("fetch-committed", [fetch_topic("diff-{R}-{L}-txm", Ref("create", "Topics", 0, "TopicId"),
                                                   [(0, 0)])], isolation=1),
+        ],
+    },
+    {
+        # TxnOffsetCommit. kbroker serves it only with unstable.api.versions.enable=true (KB_DIFF_UNSTABLE=1 starts
+        # it so; otherwise the steps are skipped, as for any API kbroker does not advertise). The run's brokers
+        # verify transactions (transaction.partition.verification.enable=true, the default) and no coordinator
+        # knows the made-up transactional id: a known topic is refused with COORDINATOR_NOT_AVAILABLE after the
+        # topic checks (an unknown topic UNKNOWN_TOPIC_OR_PARTITION), and nothing is pending after it.
+        "name": "txn-offset-commit",
+        "steps": [
+            create("create", [topic("diff-{R}-{L}-to", 1)]),
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": 3, "retry": COORDINATOR_LOADING, "wait": "group",
+             "req": {"Key": "diff-{R}-{L}-txo", "KeyType": 0}},
+            {"id": "init", "api": INIT_PRODUCER_ID, "v": 0, "retry": COORDINATOR_LOADING,
+             "req": {"TransactionalId": None, "TransactionTimeoutMs": 60000}},
+            {"id": "txn-commit", "api": TXN_OFFSET_COMMIT, "v": "L",
+             "req": {"TransactionalId": "diff-{R}-{L}-tid", "GroupId": "diff-{R}-{L}-txo",
+                     "ProducerId": Ref("init", "ProducerId"), "ProducerEpoch": 0, "GenerationId": -1,
+                     "MemberId": "", "GroupInstanceId": None,
+                     "Topics": [{"Name": "diff-{R}-{L}-to", "Partitions": [
+                         {"PartitionIndex": 0, "CommittedOffset": 5, "CommittedLeaderEpoch": -1,
+                          "CommittedMetadata": "m"}]},
+                                {"Name": "diff-{R}-{L}-nope", "Partitions": [
+                         {"PartitionIndex": 0, "CommittedOffset": 5, "CommittedLeaderEpoch": -1,
+                          "CommittedMetadata": None}]}]}},
+            {"id": "fetch-stable", "api": OFFSET_FETCH, "v": 8, "retry": COORDINATOR_LOADING,
+             "req": {"Groups": [{"GroupId": "diff-{R}-{L}-txo", "MemberId": None, "MemberEpoch": -1,
+                                 "Topics": [{"Name": "diff-{R}-{L}-to", "PartitionIndexes": [0]}]}],
+                     "RequireStable": True}},
         ],
     },
     {

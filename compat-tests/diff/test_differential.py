@@ -306,14 +306,22 @@ def diff(a, b, path=""):
     return []
 
 
-def load_expected(path=DIFFERENCES):
+def load_expected(path=DIFFERENCES, unstable=False):
     """The difference lines DIFFERENCES.md lists (indented four spaces under a reason), optionally prefixed
-    '[shards=N] ' when only that shard count shows them."""
+    '[shards=N] ' when only that shard count shows them; a line prefixed '[unstable] ' (before any '[shards=N] ')
+    is expected only when kbroker runs with unstable.api.versions.enable=true (KB_DIFF_UNSTABLE=1), one prefixed
+    '[stable] ' only without it."""
     out = set()
     with open(path) as f:
         for line in f:
             if line.startswith("    ") and line.strip():
-                out.add(line.rstrip("\n")[4:])
+                text = line.rstrip("\n")[4:]
+                for prefix, wanted in (("[unstable] ", unstable), ("[stable] ", not unstable)):
+                    if text.startswith(prefix):
+                        text = text[len(prefix):] if wanted else None
+                        break
+                if text is not None:
+                    out.add(text)
     return out
 
 
@@ -351,10 +359,13 @@ class DifferentialTest(unittest.TestCase):
         else:
             raise unittest.SkipTest("compares kbroker with Apache Kafka; target is %s" % t)
         cls.shards = [int(s) for s in os.environ.get("KB_DIFF_SHARDS", "1 2").split()]
+        # KB_DIFF_UNSTABLE=1: kbroker also serves the APIs still being built (unstable.api.versions.enable).
+        cls.unstable = os.environ.get("KB_DIFF_UNSTABLE") == "1"
+        sets = dict(REF_SETTINGS, **({"unstable.api.versions.enable": "true"} if cls.unstable else {}))
         cls.run_token = uuid.uuid4().hex[:8]
         cls.brokers = {}
         for n in cls.shards:
-            b = Broker(shards=n, target="kbroker", extra_sets=["%s=%s" % kv for kv in REF_SETTINGS.items()])
+            b = Broker(shards=n, target="kbroker", extra_sets=["%s=%s" % kv for kv in sets.items()])
             cls.addClassCleanup(cls._stop, b)
             b.start()
             cls.brokers[n] = b
@@ -385,7 +396,7 @@ class DifferentialTest(unittest.TestCase):
         self.assertEqual(missing, [], "APIs kbroker advertises that no scenario sends")
 
     def test_differential(self):
-        expected = load_expected()
+        expected = load_expected(unstable=self.unstable)
         found = {n: set() for n in self.shards}
         t0 = time.monotonic()
         for scen in S.SCENARIOS:

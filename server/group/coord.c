@@ -376,6 +376,17 @@ void srv_groups_stop(srv_broker *b)
     }
 }
 
+/* ---- transaction markers ------------------------------------------------ */
+
+void srv_groups_on_marker(srv_shard *s, const kp_uuid *topic_id, int32_t partition, int64_t producer_id,
+                          int commit)
+{
+    const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_OFFSETS_TOPIC));
+    if (!s->groups || !t || memcmp(&t->id, topic_id, sizeof(t->id)) != 0)
+        return;
+    srv_groups_txn_complete(s->groups, partition, producer_id, commit);
+}
+
 /* ---- group calls -------------------------------------------------------- */
 
 void *srv_gcall_new(size_t size, srv_gcall_run_fn run, srv_gcall_done_fn done)

@@ -53,6 +53,13 @@ void srv_gcall_free(srv_gcall *c);
 kp_str srv_gcall_str(srv_gcall *c, kp_str s);
 kp_bytes srv_gcall_bytes(srv_gcall *c, kp_bytes b);
 
+/* On the owner shard of (topic_id, partition), once a COMMIT (commit = 1) or
+ * ABORT marker of producer_id is durable there: when that partition is one
+ * of __consumer_offsets, the producer's pending offsets of its groups are
+ * completed (srv_groups_txn_complete). Any other partition: nothing. */
+void srv_groups_on_marker(srv_shard *s, const kp_uuid *topic_id, int32_t partition, int64_t producer_id,
+                          int commit);
+
 /* Whether groups can be served now; when the offsets topic is missing its
  * creation is (re)started and COORDINATOR_NOT_AVAILABLE returned. */
 int16_t srv_groups_ready(srv_shard *s);

@@ -269,6 +269,7 @@ void srv_groups_free(srv_groups *gs)
             g = next;
         }
     }
+    srv_groupi_txn_free(gs);
     free(gs->buckets);
     free(gs);
 }
@@ -401,6 +402,7 @@ typedef struct tomb_walk {
     const char *group;
     int64_t ts;
     int rc, count;
+    const srv_group *g;
 } tomb_walk;
 
 static void add_tomb(void *arg, const srv_goffset *o)
@@ -408,6 +410,16 @@ static void add_tomb(void *arg, const srv_goffset *o)
     tomb_walk *w = arg;
     if (w->rc == 0)
         w->rc = srv_glog_add_offset(w->bb, w->ts, srv_s(w->group), srv_s(o->topic), o->partition, NULL);
+    w->count++;
+}
+
+static void add_txn_tomb(void *arg, const srv_gtxn *e)
+{
+    tomb_walk *w = arg;
+    if (srv_group_offset(w->g, srv_s(e->topic), e->partition))
+        return; /* its tombstone is written already */
+    if (w->rc == 0)
+        w->rc = srv_glog_add_offset(w->bb, w->ts, srv_s(w->group), srv_s(e->topic), e->partition, NULL);
     w->count++;
 }
 
@@ -458,8 +470,12 @@ static void group_delete_now(srv_group *g, int16_t *error, srv_group_done_cb don
 {
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-    tomb_walk tw = {&bb, g->id, now(g->gs), 0, 0};
+    tomb_walk tw = {&bb, g->id, now(g->gs), 0, 0, g};
     srv_group_foreach_offset(g, add_tomb, &tw);
+    /* Pending transactional offsets go too (Kafka's deleteAllOffsets): one
+     * tombstone per partition that has no committed offset. */
+    srv_groupi_txn_foreach(g->gs, srv_s(g->id), add_txn_tomb, &tw);
+    srv_groupi_txn_drop(g->gs, srv_s(g->id), KP_STR_NULL, 0);
     if (tw.rc == 0)
         tw.rc = srv_groupi_add_group_tombstone(&bb, tw.ts, g);
     srv_groupi_offsets_clear(g);

@@ -150,6 +150,10 @@ typedef struct srv_goffset {
     char *metadata;
     int64_t commit_ts;
     int64_t expire_ts; /* -1: by the group's retention rule */
+    /* Log order of the record that set it (0 when put: the next number). A
+     * committed transaction's offset wins only over an older one, as Kafka
+     * compares record offsets (replayEndTransactionMarker). */
+    int64_t seq;
 } srv_goffset;
 
 typedef struct srv_gpending {
@@ -322,5 +326,33 @@ typedef struct srv_offset_del_item {
 /* OffsetDelete: *error (group level) and the items' errors set when done runs. */
 void srv_group_delete_offsets(srv_groups *gs, kp_str group_id, int n, srv_offset_del_item *items,
                               int16_t *error, srv_group_done_cb done, void *ctx);
+
+/* ---- offsets in transactions (TxnOffsetCommit) ------------------------- */
+
+typedef struct srv_txn_commit_req {
+    kp_str group_id;
+    kp_str member_id;   /* "" before v3 */
+    kp_str instance_id; /* len < 0: none */
+    int32_t generation; /* -1 before v3 */
+    int64_t producer_id;
+    int16_t producer_epoch;
+} srv_txn_commit_req;
+
+/* TxnOffsetCommit: the offsets are written to the group's partition in one
+ * transactional batch of the producer and kept pending (not visible to
+ * OffsetFetch) until that producer's marker: every item's error is set when
+ * done runs. */
+void srv_group_txn_commit(srv_groups *gs, int32_t partition, const srv_txn_commit_req *rq, int n,
+                          srv_commit_item *items, srv_group_done_cb done, void *ctx);
+
+/* A COMMIT (commit = 1) or ABORT marker of producer_id became durable on
+ * partition `partition` of __consumer_offsets: that producer's pending offsets
+ * of the groups there become committed (unless a newer commit exists) or are
+ * dropped. */
+void srv_groups_txn_complete(srv_groups *gs, int32_t partition, int64_t producer_id, int commit);
+
+/* 1 when group_id has a pending transactional offset for topic/partition
+ * (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT). */
+int srv_group_txn_pending(const srv_groups *gs, kp_str group_id, kp_str topic, int32_t partition);
 
 #endif

@@ -19,11 +19,25 @@
 /* srv_group.join_phase */
 enum { JOIN_NONE = 0, JOIN_INITIAL = 1, JOIN_DELAYED = 2 };
 
+/* A pending transactional offset (group_txn.c), keyed like Kafka's
+ * pendingTransactionalOffsets by producer, then group, topic, partition. */
+typedef struct srv_gtxn {
+    struct srv_gtxn *next;
+    int64_t pid;
+    int32_t cpart; /* the __consumer_offsets partition its record is in */
+    char *group;
+    char *topic;
+    int32_t partition;
+    srv_goffset v; /* v.seq: log order of its record */
+} srv_gtxn;
+
 struct srv_groups {
     srv_groups_config cfg;
     srv_groups_env env;
     srv_group **buckets;
     size_t nbuckets, count;
+    int64_t seq;   /* last log order handed out (srv_goffset.seq) */
+    srv_gtxn *txn; /* pending transactional offsets, newest first */
 };
 
 /* ---- group.c: the map, lifecycle, timers -------------------------------- */
@@ -87,6 +101,22 @@ void srv_groupi_classic_fire(srv_group *g, int64_t t);
 void srv_groupi_offset_put(srv_group *g, kp_str topic, int32_t p, const srv_goffset *v);
 void srv_groupi_offset_del(srv_group *g, kp_str topic, int32_t p);
 void srv_groupi_offsets_clear(srv_group *g);
+
+/* ---- group_txn.c: pending transactional offsets -------------------------- */
+
+/* Keeps o as producer pid's pending offset (a copy; replaces the producer's
+ * earlier one for the same partition). o->seq 0: the next log order. */
+void srv_groupi_txn_put(srv_groups *gs, int32_t cpart, int64_t pid, kp_str group, kp_str topic, int32_t p,
+                        const srv_goffset *o);
+/* Drops every producer's pending offset of group for topic/p (a tombstone),
+ * or all of the group's when topic.len < 0 (the group is deleted). */
+void srv_groupi_txn_drop(srv_groups *gs, kp_str group, kp_str topic, int32_t p);
+/* 1 when the group has any pending transactional offset. */
+int srv_groupi_txn_any(const srv_groups *gs, kp_str group);
+/* Calls fn for each (topic, partition) the group has pending (may repeat). */
+void srv_groupi_txn_foreach(const srv_groups *gs, kp_str group, void (*fn)(void *arg, const srv_gtxn *e),
+                            void *arg);
+void srv_groupi_txn_free(srv_groups *gs);
 
 /* ---- group_replay.c: loading -------------------------------------------- */
 

@@ -499,7 +499,7 @@ static void replay_consumer(srv_groups *gs, int32_t partition, const kp_record *
     }
 }
 
-static void replay_record(srv_groups *gs, int32_t partition, const kp_record *rec, kp_arena *a)
+static void replay_record(srv_groups *gs, int32_t partition, const kp_record *rec, kp_arena *a, int64_t pid)
 {
     kp_reader r;
     int16_t kver;
@@ -516,7 +516,7 @@ static void replay_record(srv_groups *gs, int32_t partition, const kp_record *re
             return;
         }
         if (rec->value.len < 0) {
-            srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, NULL);
+            srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, NULL, pid);
             return;
         }
         kp_reader vr;
@@ -538,7 +538,7 @@ static void replay_record(srv_groups *gs, int32_t partition, const kp_record *re
         o.expire_ts = vver == 1 ? v.expire_timestamp : -1;
         if (!o.metadata)
             return;
-        srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, &o);
+        srv_groups_load_offset(gs, partition, k.group, k.topic, k.partition, &o, pid);
         srv_sfree(o.metadata);
     } else if (kver == 2) {
         kp_group_metadata_key k;
@@ -575,8 +575,17 @@ static void replay_record(srv_groups *gs, int32_t partition, const kp_record *re
 
 int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b)
 {
-    if (b->h.attributes & KP_ATTR_CONTROL)
+    if (b->h.attributes & KP_ATTR_CONTROL) {
+        /* A transaction marker completes that producer's pending offsets. */
+        int16_t type;
+        int32_t coordinator_epoch;
+        if (kp_txn_marker_parse(b, &type, &coordinator_epoch) == 0)
+            srv_groups_txn_complete(gs, partition, b->h.producer_id, type == KP_CONTROL_COMMIT);
         return 0;
+    }
+    /* Offsets in a producer's transactional batch stay pending until its
+     * marker, as Kafka's replay keys them by the batch's producer id. */
+    int64_t pid = (b->h.attributes & KP_ATTR_TRANSACTIONAL) ? b->h.producer_id : -1;
     if (b->h.attributes & KP_ATTR_CODEC_MASK) {
         /* We never compress this log; a compressed batch is not ours. */
         srv_warn("%s-%d: compressed batch at offset %lld skipped", SRV_OFFSETS_TOPIC, partition,
@@ -590,7 +599,7 @@ int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b)
     kp_record_iter_init(&it, &b->h, b->records, b->records_size);
     int rc;
     while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
-        replay_record(gs, partition, &rec, &a);
+        replay_record(gs, partition, &rec, &a, pid);
         kp_arena_reset(&a);
     }
     kp_arena_reset(&a);

@@ -58,9 +58,10 @@ int16_t srv_glog_write_error(int16_t e);
  * group records go to consumer.c. */
 int srv_glog_replay_batch(srv_groups *gs, int32_t partition, const kp_batch *b);
 
-/* Loading hooks, implemented by group_replay.c. */
+/* Loading hooks, implemented by group_replay.c. pid >= 0: the record is in
+ * that producer's transactional batch (pending until its marker). */
 void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_str topic, int32_t p,
-                            const srv_goffset *o);
+                            const srv_goffset *o, int64_t pid);
 struct kp_group_metadata_value;
 void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group,
                            const struct kp_group_metadata_value *v);

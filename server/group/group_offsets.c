@@ -124,6 +124,7 @@ void srv_groupi_offset_put(srv_group *g, kp_str topic, int32_t p, const srv_goff
     o->leader_epoch = v->leader_epoch;
     o->commit_ts = v->commit_ts;
     o->expire_ts = v->expire_ts;
+    o->seq = v->seq > 0 ? v->seq : ++g->gs->seq;
     if (g->ocount > g->onb * 2)
         offsets_grow(g);
 }
@@ -313,10 +314,14 @@ void srv_group_delete_offsets(srv_groups *gs, kp_str group_id, int n, srv_offset
         }
         if (g->state != SRV_GS_EMPTY && srv_groupi_subscribed_to(g, topic)) {
             it->error = KP_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
-        } else if (srv_group_offset(g, it->topic, it->partition)) {
+        } else if (srv_group_offset(g, it->topic, it->partition) ||
+                   srv_group_txn_pending(gs, srv_s(g->id), it->topic, it->partition)) {
+            /* Kafka writes the tombstone for a pending transactional offset
+             * too, and the tombstone drops it. */
             if (rc == 0)
                 rc = srv_glog_add_offset(&bb, t, srv_s(g->id), srv_s(topic), it->partition, NULL);
             srv_groupi_offset_del(g, it->topic, it->partition);
+            srv_groupi_txn_drop(gs, srv_s(g->id), it->topic, it->partition);
             count++;
         }
         srv_sfree(topic);
@@ -342,6 +347,9 @@ typedef struct expire_walk {
 static int offset_expired(const expire_walk *w, const srv_goffset *o)
 {
     if (w->skip_subscribed && srv_groupi_subscribed_to(w->g, o->topic))
+        return 0;
+    /* Kafka keeps an offset while a transaction holds a pending one for it. */
+    if (srv_group_txn_pending(w->g->gs, srv_s(w->g->id), srv_s(o->topic), o->partition))
         return 0;
     if (o->expire_ts >= 0)
         return w->now >= o->expire_ts;
@@ -400,7 +408,8 @@ void srv_groups_expire_offsets(srv_groups *gs)
                 }
             }
             total += w.count;
-            if (g->state == SRV_GS_EMPTY && g->ocount == 0 && g->pending_commits == 0 && g->refs == 1) {
+            if (g->state == SRV_GS_EMPTY && g->ocount == 0 && g->pending_commits == 0 && g->refs == 1 &&
+                !srv_groupi_txn_any(gs, srv_s(g->id))) {
                 /* Nothing left: the group goes (with a metadata tombstone). */
                 if (w.rc == 0)
                     w.rc = srv_groupi_add_group_tombstone(&bb, t, g);

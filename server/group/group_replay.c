@@ -30,15 +30,20 @@ srv_group *srv_groupi_load_get(srv_groups *gs, int32_t partition, kp_str id)
 }
 
 void srv_groups_load_offset(srv_groups *gs, int32_t partition, kp_str group, kp_str topic, int32_t p,
-                            const srv_goffset *o)
+                            const srv_goffset *o, int64_t pid)
 {
     srv_group *g = srv_groupi_load_get(gs, partition, group);
     if (!g)
         return;
-    if (o)
+    if (o && pid >= 0) {
+        srv_groupi_txn_put(gs, partition, pid, group, topic, p, o);
+    } else if (o) {
         srv_groupi_offset_put(g, topic, p, o);
-    else
+    } else {
+        /* A tombstone drops every transaction's pending offset too. */
         srv_groupi_offset_del(g, topic, p);
+        srv_groupi_txn_drop(gs, group, topic, p);
+    }
 }
 
 void srv_groups_load_group(srv_groups *gs, int32_t partition, kp_str group, const kp_group_metadata_value *v)
@@ -111,7 +116,10 @@ void srv_groups_load_finish(srv_groups *gs)
             srv_group *next = g->next;
             if (g->cg)
                 srv_cgroup_load_finish(g);
-            if (g->nmembers == 0 && g->ocount == 0 && g->generation == 0 && !g->cg)
+            /* Pending transactional offsets keep their group: their
+             * markers are still to come. */
+            if (g->nmembers == 0 && g->ocount == 0 && g->generation == 0 && !g->cg &&
+                !srv_groupi_txn_any(gs, srv_s(g->id)))
                 srv_groupi_remove(g);
             else
                 srv_groupi_rearm(g);

@@ -36,6 +36,9 @@ static const srv_api apis[] = {
     {KP_API_INIT_PRODUCER_ID, 0, 5, srv_h_init_producer_id, 0},
     {KP_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, srv_h_offset_for_leader_epoch, 0},
     {KP_API_WRITE_TXN_MARKERS, 1, 2, srv_h_write_txn_markers, 0},
+    /* Unstable until the transaction coordinator (AddOffsetsToTxn, EndTxn)
+     * serves the rest of the path. */
+    {KP_API_TXN_OFFSET_COMMIT, 0, 4, srv_h_txn_offset_commit, 1},
     {KP_API_SASL_AUTHENTICATE, 0, 2, srv_h_sasl_authenticate, 0},
     {KP_API_DESCRIBE_ACLS, 1, 3, srv_h_describe_acls, 0}, /* v0 removed in Kafka 4 (KIP-896) */
     {KP_API_CREATE_ACLS, 1, 3, srv_h_create_acls, 0},

@@ -51,6 +51,7 @@ void srv_h_describe_log_dirs(srv_req *req);
 void srv_h_offset_for_leader_epoch(srv_req *req);
 void srv_h_describe_producers(srv_req *req);
 void srv_h_write_txn_markers(srv_req *req);
+void srv_h_txn_offset_commit(srv_req *req);
 void srv_h_describe_acls(srv_req *req);
 void srv_h_create_acls(srv_req *req);
 void srv_h_delete_acls(srv_req *req);

@@ -2,8 +2,10 @@
  * offset_fetch.c — OffsetFetch (v0-9): one group (v0-7) or several (v8+),
  * given partitions or all of a group's offsets (null topics, v2+), each
  * group asked of its coordinator shard. A partition without a committed
- * offset answers -1 with no error, as Kafka does. Without transactions no
- * offset is ever pending, so require_stable (v7+) changes nothing. v9 carries
+ * offset answers -1 with no error, as Kafka does. With require_stable (v7+)
+ * a partition holding a transaction's pending offset answers
+ * UNSTABLE_OFFSET_COMMIT and -1 (Kafka's fetchOffsets, per partition in every
+ * version); without it pending offsets are invisible. v9 carries
  * the member id and epoch of a consumer group (KIP-848) member, checked by
  * the coordinator (STALE_MEMBER_EPOCH).
  */
@@ -26,6 +28,7 @@ typedef struct of_part {
     int64_t offset;
     int32_t epoch;
     kp_str metadata;
+    int16_t error; /* UNSTABLE_OFFSET_COMMIT or 0 */
 } of_part;
 
 typedef struct of_result {
@@ -39,12 +42,14 @@ typedef struct of_call {
     kp_str group_id;
     kp_str member_id; /* v9+: a consumer group member's fetch is checked */
     int32_t member_epoch;
+    int require_stable;
     int ntopics; /* -1: every committed offset */
     const of_topic *topics;
     /* results, in the call's arena */
     int16_t error;
     int nres, rcap;
     of_result *res;
+    const srv_groups *gs; /* while run runs on the owner */
 } of_call;
 
 static of_result *result_topic(of_call *o, kp_str name)
@@ -87,6 +92,13 @@ static void add_part(of_call *o, of_result *r, int32_t p, const srv_goffset *off
     x->offset = off ? off->offset : -1;
     x->epoch = off ? off->leader_epoch : -1;
     x->metadata = srv_gcall_str(&o->c, off && off->metadata ? srv_s(off->metadata) : kp_str_c(""));
+    x->error = KP_ERR_NONE;
+    if (o->require_stable && o->gs && srv_group_txn_pending(o->gs, o->group_id, r->name, p)) {
+        x->error = KP_ERR_UNSTABLE_OFFSET_COMMIT;
+        x->offset = -1;
+        x->epoch = -1;
+        x->metadata = kp_str_c("");
+    }
 }
 
 static void add_any(void *arg, const srv_goffset *off)
@@ -98,6 +110,7 @@ static void add_any(void *arg, const srv_goffset *off)
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     of_call *o = (of_call *)c;
+    o->gs = gs;
     srv_group *g = srv_groups_find(gs, o->group_id);
     int16_t err = srv_group_validate_fetch(gs, o->group_id, o->member_id, o->member_epoch);
     if (err) {
@@ -115,6 +128,7 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
                 add_part(o, r, t->parts[k], g ? srv_group_offset(g, t->name, t->parts[k]) : NULL);
         }
     }
+    o->gs = NULL;
     srv_call_reply(owner, &c->call);
 }
 
@@ -179,6 +193,7 @@ static void answer_single(srv_req *req, of_call *o, int16_t err)
                 p->committed_offset = o->res[i].parts[k].offset;
                 p->committed_leader_epoch = o->res[i].parts[k].epoch;
                 p->metadata = o->res[i].parts[k].metadata;
+                p->error_code = o->res[i].parts[k].error;
             }
         }
         t->partitions_count = np;
@@ -229,6 +244,7 @@ static void answer_groups(srv_req *req, of_state *st)
                 p->committed_offset = o->res[i].parts[k].offset;
                 p->committed_leader_epoch = o->res[i].parts[k].epoch;
                 p->metadata = o->res[i].parts[k].metadata;
+                p->error_code = o->res[i].parts[k].error;
                 if (denied) {
                     p->committed_offset = -1;
                     p->committed_leader_epoch = -1;
@@ -317,6 +333,7 @@ void srv_h_offset_fetch(srv_req *req)
         o->group_id = v >= 8 ? rq->groups[i].group_id : rq->group_id;
         o->member_id = v >= 9 ? rq->groups[i].member_id : KP_STR_NULL;
         o->member_epoch = v >= 9 ? rq->groups[i].member_epoch : -1;
+        o->require_stable = v >= 7 && rq->require_stable;
         /* v0-1 have no null topics: an empty list is just empty. */
         int nt = v >= 8 ? topics_of(req, rq->groups[i].topics, rq->groups[i].topics_count, 1, &o->topics)
                         : topics_of(req, rq->topics, v < 2 && rq->topics_count < 0 ? 0 : rq->topics_count, 0,

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "dispatch.h"
 #include "errors.h"
+#include "group/coord.h"
 #include "meta.h"
 #include "partcall.h"
 #include "partition.h"
@@ -73,8 +74,13 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
     op->error = srv_st_to_kafka(rc);
     /* The HW moved over the marker, and with it the LSO: wake fetchers of
      * both isolation levels. */
-    if (rc == 0)
+    if (rc == 0) {
         srv_part_wake(owner, c->part);
+        /* A __consumer_offsets partition: the producer's transactional
+         * offsets there become committed or are dropped, once the marker is
+         * durable (as Kafka's coordinator replays it). */
+        srv_groups_on_marker(owner, &c->part->topic_id, c->part->partition, op->producer_id, op->commit);
+    }
     free(c);
     srv_call_reply(owner, &op->base.call);
 }
