@@ -503,9 +503,12 @@ static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, srv_share_it
     (void)sg;
     for (int k = 0; k < it->nacks; k++) {
         const srv_share_ackb *b = &it->acks[k];
-        int16_t e = srv_sp_ack(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes);
-        if (e && !it->ack_error)
+        const char *why;
+        int16_t e = srv_sp_ack(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes, &why);
+        if (e && !it->ack_error) {
             it->ack_error = e;
+            it->ack_why = why;
+        }
     }
 }
 

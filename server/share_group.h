@@ -102,9 +102,10 @@ typedef struct srv_share_item {
     srv_share_tp tp;
     int nacks;
     const srv_share_ackb *acks;
-    int fetch;         /* in the session's fetch set (ShareFetch) */
-    int16_t ack_error; /* out */
-    int16_t error;     /* out: partition error */
+    int fetch;           /* in the session's fetch set (ShareFetch) */
+    int16_t ack_error;   /* out */
+    const char *ack_why; /* out: Kafka's message of ack_error (static), or NULL */
+    int16_t error;       /* out: partition error */
     /* out of begin: where to read; -1 with fetch: nothing to read now */
     int64_t read_from;
     int probe; /* share-partition not initialised: read only its offsets */

@@ -160,22 +160,37 @@ int srv_sp_acquire(srv_share_part *sp, uint32_t owner, int64_t from, int64_t las
 }
 
 int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t last, const int8_t *types,
-                   int32_t ntypes)
+                   int32_t ntypes, const char **why)
 {
+    *why = NULL;
     if (first > last || ntypes <= 0 || (ntypes != 1 && (int64_t)ntypes != last - first + 1))
         return KP_ERR_INVALID_REQUEST;
     for (int32_t i = 0; i < ntypes; i++)
         if (types[i] < SRV_ACK_GAP || types[i] > SRV_ACK_REJECT)
             return KP_ERR_INVALID_REQUEST;
-    /* Whole batch or nothing: every record must be ours and acquired. */
-    if (first < sp->start || last >= sp->end)
-        return KP_ERR_INVALID_RECORD_STATE;
-    for (int64_t o = first; o <= last; o++) {
-        const srv_sp_rec *r = &sp->recs[o - sp->start];
-        if (r->state != SRV_SP_ACQUIRED || r->owner != owner)
-            return KP_ERR_INVALID_RECORD_STATE;
+    /* Kafka's checks and words (SharePartition): the window's end first,
+     * then every record, whole batch or nothing. */
+    if (first >= sp->end && last >= sp->start) {
+        *why = "Batch record not found. The first offset in request is past acquired records.";
+        return KP_ERR_INVALID_REQUEST;
     }
-    for (int64_t o = first; o <= last; o++) {
+    if (last >= sp->end && last >= sp->start) {
+        *why = "Batch record not found. The last offset in request is past acquired records.";
+        return KP_ERR_INVALID_REQUEST;
+    }
+    int64_t from = first > sp->start ? first : sp->start;
+    for (int64_t o = from; o <= last; o++) {
+        const srv_sp_rec *r = &sp->recs[o - sp->start];
+        if (r->state != SRV_SP_ACQUIRED) {
+            *why = "The offset cannot be acknowledged. The offset is not acquired.";
+            return KP_ERR_INVALID_RECORD_STATE;
+        }
+        if (r->owner != owner) {
+            *why = "Member is not the owner of offset";
+            return KP_ERR_INVALID_RECORD_STATE;
+        }
+    }
+    for (int64_t o = from; o <= last; o++) {
         srv_sp_rec *r = rec(sp, o);
         int8_t t = ntypes == 1 ? types[0] : types[o - first];
         switch (t) {

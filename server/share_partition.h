@@ -72,11 +72,14 @@ int srv_sp_acquire(srv_share_part *sp, uint32_t owner, int64_t from, int64_t las
                    int64_t now_ms, srv_sp_range *out, int nout);
 
 /* Applies one acknowledgement batch of `owner`. types has ntypes entries:
- * one for the whole range, or one per offset. Returns 0, or the Kafka error
- * of the batch (INVALID_RECORD_STATE when a record is not acquired by owner,
- * INVALID_REQUEST for a malformed batch); nothing changes on error. */
+ * one for the whole range, or one per offset. Offsets below start are done
+ * already and skipped, as Kafka does. Returns 0, or the Kafka error of the
+ * batch with Kafka's message in *why (static, may be NULL): INVALID_REQUEST
+ * for a malformed batch or one reaching past the window, INVALID_RECORD_STATE
+ * when a record is not acquired, or acquired by another member. Nothing
+ * changes on error. */
 int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t last, const int8_t *types,
-                   int32_t ntypes);
+                   int32_t ntypes, const char **why);
 
 /* Every record acquired by owner goes back (its session closed, it left). */
 int srv_sp_release_owner(srv_share_part *sp, uint32_t owner);

@@ -652,6 +652,8 @@ static void sf_respond(srv_req *req)
             kp_share_acknowledge_response_partition_data_init(pd);
             pd->partition_index = it->tp.partition;
             pd->error_code = it->error ? it->error : it->ack_error;
+            if (!it->error && it->ack_why)
+                pd->error_message = kp_str_c(it->ack_why);
         }
         srv_req_respond(req, &r);
         return;
@@ -683,6 +685,8 @@ static void sf_respond(srv_req *req)
         pd->partition_index = it->tp.partition;
         pd->error_code = it->error;
         pd->acknowledge_error_code = it->ack_error;
+        if (it->ack_why)
+            pd->acknowledge_error_message = kp_str_c(it->ack_why);
         pd->records = (kp_bytes){(const uint8_t *)"", 0};
         pd->acquired_records_count = 0;
         if (sp->have && sp->len && it->nranges > 0) {
