@@ -8,6 +8,7 @@
  */
 #include "share_group.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ typedef struct smember {
     int32_t idlen;
     uint32_t serial; /* owner of acquired records; never 0 */
     int32_t epoch;
+    int32_t prev_epoch; /* Kafka accepts a heartbeat still carrying it */
     char *client_id, *client_host, *rack;
     int32_t client_id_len, client_host_len, rack_len; /* rack_len -1: none */
     int32_t nsubs;
@@ -58,6 +60,31 @@ struct srv_share_groups {
 static int seq(kp_str a, const char *b, int32_t blen)
 {
     return a.len == blen && (blen <= 0 || memcmp(a.p, b, (size_t)blen) == 0);
+}
+
+/* Appends to a result's message by length: ids are protocol strings (any
+ * byte, NUL included), never formatted with %s. */
+static void msg_add(srv_shb_result *out, const char *p, int32_t n)
+{
+    if (n <= 0)
+        return;
+    int32_t room = (int32_t)sizeof(out->msg) - out->msglen;
+    if (n > room)
+        n = room;
+    memcpy(out->msg + out->msglen, p, (size_t)n);
+    out->msglen += n;
+}
+
+static void msg_txt(srv_shb_result *out, const char *z)
+{
+    msg_add(out, z, (int32_t)strlen(z));
+}
+
+static void msg_int(srv_shb_result *out, int32_t v)
+{
+    char b[16];
+    int n = snprintf(b, sizeof(b), "%d", v);
+    msg_add(out, b, n);
 }
 
 static char *dup_str(kp_str s, int32_t *len)
@@ -326,24 +353,33 @@ void srv_share_heartbeat(srv_share_groups *sg, const srv_shb_req *rq, int64_t no
         expire(g, now_ms);
     int idx = -1;
     smember *m = g ? find_member(g, rq->member_id, &idx) : NULL;
-    if (rq->member_epoch == -1) {
-        if (!m) {
-            out->error = KP_ERR_UNKNOWN_MEMBER_ID;
-            return;
-        }
-        remove_member(g, idx);
-        out->member_epoch = -1;
+    if (rq->member_epoch != 0 && !m) {
+        /* Kafka's words: "Member <id> is not a member of group <id>." */
+        out->error = KP_ERR_UNKNOWN_MEMBER_ID;
+        msg_txt(out, "Member ");
+        msg_add(out, rq->member_id.p, rq->member_id.len);
+        msg_txt(out, " is not a member of group ");
+        msg_add(out, rq->group_id.p, rq->group_id.len);
+        msg_txt(out, ".");
         return;
     }
-    if (rq->member_epoch != 0) {
-        if (!m) {
-            out->error = KP_ERR_UNKNOWN_MEMBER_ID;
-            return;
-        }
-        if (rq->member_epoch != m->epoch) {
-            out->error = KP_ERR_FENCED_MEMBER_EPOCH;
-            return;
-        }
+    if (rq->member_epoch == -1) {
+        remove_member(g, idx);
+        out->member_epoch = -1;
+        out->heartbeat_ms = 0;
+        return;
+    }
+    /* Kafka also takes the epoch the member had before its last move (its
+     * answer may have been lost). */
+    if (rq->member_epoch > 0 && rq->member_epoch != m->epoch && rq->member_epoch != m->prev_epoch) {
+        out->error = KP_ERR_FENCED_MEMBER_EPOCH;
+        msg_txt(out, rq->member_epoch > m->epoch ? "The share group member has a greater member epoch ("
+                                                 : "The share group member has a smaller member epoch (");
+        msg_int(out, rq->member_epoch);
+        msg_txt(out, ") than the one known by the group coordinator (");
+        msg_int(out, m->epoch);
+        msg_txt(out, "). The member must abandon all its partitions and rejoin.");
+        return;
     }
     int joined = 0;
     if (!m) {
@@ -405,6 +441,8 @@ void srv_share_heartbeat(srv_share_groups *sg, const srv_shb_req *rq, int64_t no
     /* Share groups never revoke: a member moves straight to the group's
      * epoch, and learns its assignment whenever its epoch moves. */
     if (changed || rq->member_epoch == 0 || m->epoch != g->epoch) {
+        if (m->epoch != g->epoch)
+            m->prev_epoch = m->epoch;
         m->epoch = g->epoch;
         m->sig = sig;
         out->nassigned = n;

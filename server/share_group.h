@@ -54,7 +54,9 @@ typedef struct srv_shb_req {
 
 typedef struct srv_shb_result {
     int16_t error;
-    const char *message; /* static text or NULL */
+    const char *message; /* static text or NULL; else msg[0, msglen) when msglen > 0 */
+    char msg[512];
+    int32_t msglen;
     int32_t member_epoch;
     int32_t heartbeat_ms;
     int32_t nassigned;      /* -1: no assignment in the answer */

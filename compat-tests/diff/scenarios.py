@@ -21,6 +21,7 @@ DESCRIBE_GROUPS, LIST_GROUPS, API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE
 INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESCRIBE_LOG_DIRS = 22, 23, 32, 33, 35
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
+SHARE_GROUP_HEARTBEAT, SHARE_GROUP_DESCRIBE, SHARE_FETCH, SHARE_ACKNOWLEDGE = 76, 77, 78, 79
 WRITE_TXN_MARKERS = 27
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
@@ -34,7 +35,7 @@ UNKNOWN_ID = "5a1e0c7e-0000-4000-8000-00000000d1ff"
 
 
 class Ref:
-    """A value from an earlier step's response: Ref("create", "Topics", 0, "TopicId")."""
+    """A value from an earlier step's response: Ref("meta", "Topics", 0, "TopicId")."""
 
     def __init__(self, step, *path):
         self.step, self.path = step, path
@@ -176,13 +177,13 @@ SCENARIOS = [
             produce("produce-again", "diff-{R}-{L}-p", [(0, batch(2))]),
             produce("produce-unknown-topic", "diff-{R}-{L}-nope", [(0, batch(1))]),
             produce("produce-too-large", "diff-{R}-{L}-p", [(1, kwire.record_batch([(None, b"x" * 1100000)]))]),
-            fetch("fetch", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
+            fetch("fetch", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
                                         [(0, 0), (1, 0)])]),
-            fetch("fetch-read-committed", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
+            fetch("fetch-read-committed", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
                                                        [(1, 0), (0, 50)])], isolation=1),
-            fetch("fetch-same-partition-twice", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
+            fetch("fetch-same-partition-twice", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
                                                              [(0, 0), (0, 3)])]),
-            fetch("fetch-out-of-range", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
+            fetch("fetch-out-of-range", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
                                                      [(0, 100), (9, 0)])]),
             fetch("fetch-unknown", [fetch_topic("diff-{R}-{L}-nope", UNKNOWN_ID, [(0, 0)])]),
             list_offsets("list-offsets", "diff-{R}-{L}-p", [(0, -2), (1, -1)]),
@@ -194,7 +195,7 @@ SCENARIOS = [
                  {"PartitionIndex": 0, "Offset": 2}, {"PartitionIndex": 1, "Offset": 10},
                  {"PartitionIndex": 4, "Offset": 0}]}]}},
             list_offsets("list-offsets-after-delete", "diff-{R}-{L}-p", [(0, -2), (1, -2)]),
-            fetch("fetch-below-start", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
+            fetch("fetch-below-start", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
                                                     [(0, 0)])]),
             {"id": "epochs", "api": OFFSET_FOR_LEADER_EPOCH, "v": "L",
              "req": {"ReplicaId": -1, "Topics": [{"Topic": "diff-{R}-{L}-p", "Partitions": [
@@ -253,7 +254,7 @@ SCENARIOS = [
                  {"ProducerId": Ref("init", "ProducerId"), "ProducerEpoch": 0, "TransactionResult": False,
                   "CoordinatorEpoch": 2, "TransactionVersion": 0,
                   "Topics": [{"Name": "diff-{R}-{L}-txm", "PartitionIndexes": [0]}]}]}},
-            fetch("fetch-committed", [fetch_topic("diff-{R}-{L}-txm", Ref("create", "Topics", 0, "TopicId"),
+            fetch("fetch-committed", [fetch_topic("diff-{R}-{L}-txm", Ref("meta", "Topics", 0, "TopicId"),
                                                   [(0, 0)])], isolation=1),
         ],
     },
@@ -428,6 +429,53 @@ SCENARIOS = [
              "req": {"GroupId": "diff-{R}-{L}-cgroup", "MemberId": Ref("join", "MemberId"), "MemberEpoch": -1,
                      "InstanceId": None, "RackId": None, "RebalanceTimeoutMs": -1, "SubscribedTopicNames": None,
                      "ServerAssignor": None, "TopicPartitions": None}},
+        ],
+    },
+    {
+        # KIP-932 (kbroker: behind unstable.api.versions.enable). The member id is the client's (v1); the
+        # share-partition is only fetched, never read from: Kafka initialises it asynchronously.
+        "name": "share-group",
+        "steps": [
+            create("create", [topic("diff-{R}-{L}-sh", 1)]),
+            metadata("meta", ["diff-{R}-{L}-sh"], v=12),
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "high", "retry": COORDINATOR_LOADING, "wait": "group",
+             "req": {"KeyType": 0, "CoordinatorKeys": ["diff-{R}-{L}-sgroup"]}},
+            {"id": "join", "api": SHARE_GROUP_HEARTBEAT, "v": 1, "retry": COORDINATOR_LOADING,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "MemberEpoch": 0,
+                     "RackId": None, "SubscribedTopicNames": ["diff-{R}-{L}-sh"]}},
+            {"id": "join-no-topics", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-2", "MemberEpoch": 0,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "heartbeat-bad-epoch", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1",
+                     "MemberEpoch": Fn(lambda c: c["join"]["MemberEpoch"] + 5), "RackId": None,
+                     "SubscribedTopicNames": None}},
+            {"id": "heartbeat-unknown-member", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-nobody", "MemberEpoch": 3,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "describe", "api": SHARE_GROUP_DESCRIBE, "v": 1,
+             "req": {"GroupIds": ["diff-{R}-{L}-sgroup", "diff-{R}-{L}-nogroup"], "IncludeAuthorizedOperations": False}},
+            {"id": "fetch-no-session", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 1,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [{"TopicId": Ref("meta", "Topics", 0, "TopicId"),
+                                 "Partitions": [{"PartitionIndex": 0, "AcknowledgementBatches": []}]}],
+                     "ForgottenTopicsData": []}},
+            {"id": "fetch-acks-on-open", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 0,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [{"TopicId": Ref("meta", "Topics", 0, "TopicId"),
+                                 "Partitions": [{"PartitionIndex": 0, "AcknowledgementBatches": [
+                                     {"FirstOffset": 0, "LastOffset": 0, "AcknowledgeTypes": [1]}]}]}],
+                     "ForgottenTopicsData": []}},
+            {"id": "ack-epoch-0", "api": SHARE_ACKNOWLEDGE, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 0,
+                     "Topics": []}},
+            {"id": "leave", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "MemberEpoch": -1,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "describe-empty", "api": SHARE_GROUP_DESCRIBE, "v": 1,
+             "req": {"GroupIds": ["diff-{R}-{L}-sgroup"], "IncludeAuthorizedOperations": False}},
         ],
     },
     {

@@ -73,10 +73,12 @@ static void shb_fill(shb_call *h, const srv_shb_result *r)
     srv_gcall *c = &h->c;
     kp_share_group_heartbeat_response *o = &h->resp;
     o->error_code = r->error;
-    o->error_message = r->message ? kp_arena_strz(&c->arena, r->message) : KP_STR_NULL;
+    o->error_message = r->message      ? kp_arena_strz(&c->arena, r->message)
+                       : r->msglen > 0 ? kp_arena_str(&c->arena, (kp_str){r->msg, r->msglen})
+                                       : KP_STR_NULL;
     o->member_id = r->error ? KP_STR_NULL : kp_arena_str(&c->arena, h->rq.member_id);
     o->member_epoch = r->member_epoch;
-    o->heartbeat_interval_ms = r->error ? 0 : r->heartbeat_ms;
+    o->heartbeat_interval_ms = r->error ? 0 : r->heartbeat_ms; /* 0 as well when leaving */
     o->assignment = NULL;
     if (r->error || r->nassigned < 0)
         return;
@@ -216,8 +218,18 @@ static void shd_done(srv_shard *s, srv_gcall *c)
     int16_t err = c->error ? c->error : g->error;
     o->error_code = err;
     if (err == KP_ERR_GROUP_ID_NOT_FOUND) {
-        /* Kafka's words for a group that is not a share group or none. */
-        o->error_message = kp_arena_strz(a, "Group is not a share group or does not exist.");
+        /* Kafka's words, and its empty state and assignor. */
+        size_t n = (size_t)(h->group_id.len > 0 ? h->group_id.len : 0);
+        char *m = kp_arena_alloc(a, n + 16);
+        if (m) {
+            memcpy(m, "Group ", 6);
+            if (n)
+                memcpy(m + 6, h->group_id.p, n);
+            memcpy(m + 6 + n, " not found.", 11);
+            o->error_message = (kp_str){m, (int32_t)(n + 17)};
+        }
+        o->group_state = kp_str_c("");
+        o->assignor_name = kp_str_c("");
     }
     if (!err) {
         o->group_state = kp_arena_strz(a, g->state);
@@ -633,7 +645,7 @@ static void sf_respond(srv_req *req)
         kp_share_acknowledge_response r;
         kp_share_acknowledge_response_init(&r);
         r.error_code = st->error;
-        r.acquisition_lock_timeout_ms = lock_ms;
+        r.acquisition_lock_timeout_ms = st->error ? 0 : lock_ms; /* Kafka: 0 with a top-level error */
         r.responses = kp_arena_alloc(a, ((size_t)n + 1) * sizeof(*r.responses));
         r.responses_count = 0;
         kp_share_acknowledge_response_share_acknowledge_topic_response *tr = NULL;
@@ -661,7 +673,7 @@ static void sf_respond(srv_req *req)
     kp_share_fetch_response r;
     kp_share_fetch_response_init(&r);
     r.error_code = st->error;
-    r.acquisition_lock_timeout_ms = lock_ms;
+    r.acquisition_lock_timeout_ms = st->error ? 0 : lock_ms;
     r.responses = kp_arena_alloc(a, ((size_t)n + 1) * sizeof(*r.responses));
     r.responses_count = 0;
     kp_share_fetch_response_share_fetchable_topic_response *tr = NULL;
