@@ -175,6 +175,19 @@ class ShareGroupErrorsTest(BrokerTestCase):
         r = heartbeat(c, group, member, epoch)
         self.assertEqual(r["ErrorCode"], 0, r)
 
+    def test_list_groups_share_type(self):
+        c, topic, tid, group, member, epoch = self.setup_group()
+        r = c.request(16, 5, {"StatesFilter": [], "TypesFilter": ["share"]})
+        self.assertEqual(r["ErrorCode"], 0, r)
+        mine = [g for g in r["Groups"] if g["GroupId"] == group]
+        self.assertEqual(mine, [{"GroupId": group, "ProtocolType": "share", "GroupState": "Stable",
+                                 "GroupType": "share"}], r)
+        r = c.request(16, 5, {"StatesFilter": [], "TypesFilter": ["consumer", "classic"]})
+        self.assertEqual([g for g in r["Groups"] if g["GroupId"] == group], [], r)
+        self.assertEqual(heartbeat(c, group, member, -1)["ErrorCode"], 0)
+        r = c.request(16, 5, {"StatesFilter": ["Empty"], "TypesFilter": []})
+        self.assertEqual([g["GroupState"] for g in r["Groups"] if g["GroupId"] == group], ["Empty"], r)
+
     def test_heartbeat_first_without_topics(self):
         c = self.conn()
         group = uniq("shg")
