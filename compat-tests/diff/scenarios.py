@@ -35,7 +35,7 @@ UNKNOWN_ID = "5a1e0c7e-0000-4000-8000-00000000d1ff"
 
 
 class Ref:
-    """A value from an earlier step's response: Ref("meta", "Topics", 0, "TopicId")."""
+    """A value from an earlier step's response: Ref("create", "Topics", 0, "TopicId")."""
 
     def __init__(self, step, *path):
         self.step, self.path = step, path
@@ -177,13 +177,13 @@ SCENARIOS = [
             produce("produce-again", "diff-{R}-{L}-p", [(0, batch(2))]),
             produce("produce-unknown-topic", "diff-{R}-{L}-nope", [(0, batch(1))]),
             produce("produce-too-large", "diff-{R}-{L}-p", [(1, kwire.record_batch([(None, b"x" * 1100000)]))]),
-            fetch("fetch", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
+            fetch("fetch", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                         [(0, 0), (1, 0)])]),
-            fetch("fetch-read-committed", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
+            fetch("fetch-read-committed", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                                        [(1, 0), (0, 50)])], isolation=1),
-            fetch("fetch-same-partition-twice", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
+            fetch("fetch-same-partition-twice", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                                              [(0, 0), (0, 3)])]),
-            fetch("fetch-out-of-range", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
+            fetch("fetch-out-of-range", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                                      [(0, 100), (9, 0)])]),
             fetch("fetch-unknown", [fetch_topic("diff-{R}-{L}-nope", UNKNOWN_ID, [(0, 0)])]),
             list_offsets("list-offsets", "diff-{R}-{L}-p", [(0, -2), (1, -1)]),
@@ -195,7 +195,7 @@ SCENARIOS = [
                  {"PartitionIndex": 0, "Offset": 2}, {"PartitionIndex": 1, "Offset": 10},
                  {"PartitionIndex": 4, "Offset": 0}]}]}},
             list_offsets("list-offsets-after-delete", "diff-{R}-{L}-p", [(0, -2), (1, -2)]),
-            fetch("fetch-below-start", [fetch_topic("diff-{R}-{L}-p", Ref("meta", "Topics", 0, "TopicId"),
+            fetch("fetch-below-start", [fetch_topic("diff-{R}-{L}-p", Ref("create", "Topics", 0, "TopicId"),
                                                     [(0, 0)])]),
             {"id": "epochs", "api": OFFSET_FOR_LEADER_EPOCH, "v": "L",
              "req": {"ReplicaId": -1, "Topics": [{"Topic": "diff-{R}-{L}-p", "Partitions": [
@@ -254,7 +254,7 @@ SCENARIOS = [
                  {"ProducerId": Ref("init", "ProducerId"), "ProducerEpoch": 0, "TransactionResult": False,
                   "CoordinatorEpoch": 2, "TransactionVersion": 0,
                   "Topics": [{"Name": "diff-{R}-{L}-txm", "PartitionIndexes": [0]}]}]}},
-            fetch("fetch-committed", [fetch_topic("diff-{R}-{L}-txm", Ref("meta", "Topics", 0, "TopicId"),
+            fetch("fetch-committed", [fetch_topic("diff-{R}-{L}-txm", Ref("create", "Topics", 0, "TopicId"),
                                                   [(0, 0)])], isolation=1),
         ],
     },
