@@ -29,7 +29,8 @@
 
 /* Between two empty rounds of a long-polling ShareFetch: records released by
  * others or whose locks expire show up without an append to wake us. */
-#define SHARE_POLL_STEP_MS 100
+#define SHARE_POLL_STEP_MS  100
+#define SHARE_PART_READ_MAX (1 << 20)
 
 static srv_share_groups *store(srv_shard *s)
 {
@@ -530,7 +531,10 @@ static void sf_reads(srv_req *req)
         }
         op->sp = sp;
         op->offset = sp->it.read_from;
-        op->max_bytes = st->max_bytes;
+        /* ShareFetch v1 has no per-partition limit: a read is bounded like a
+         * consumer's default max.partition.fetch.bytes, and MaxRecords
+         * bounds what is acquired of it anyway. */
+        op->max_bytes = st->max_bytes < SHARE_PART_READ_MAX ? st->max_bytes : SHARE_PART_READ_MAX;
         op->probe = sp->it.probe;
         srv_part_op_send(req, &op->base);
     }
