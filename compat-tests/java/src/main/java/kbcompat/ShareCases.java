@@ -4,7 +4,8 @@
  * left unacknowledged by a closed consumer or past its acquisition lock redelivered with a higher delivery count.
  * Must not: rely on share.auto.offset.reset (a group config): share-partitions start at the latest offset, so
  * every case first warms its group up until a record of each partition came through; or wait without a deadline.
- * Expects group.share.record.lock.duration.ms as in kafka_ref.REF_SETTINGS (5 s) on every target.
+ * Expects group.share.record.lock.duration.ms as in kafka_ref.REF_SETTINGS (5 s) and Kafka's default
+ * group.share.delivery.count.limit (5) on every target.
  */
 package kbcompat;
 
@@ -30,6 +31,7 @@ final class ShareCases {
     private ShareCases() {}
 
     static final long LOCK_MS = 5000;
+    static final int DELIVERY_LIMIT = 5;
 
     static void register(Main.Env env) {
         Main.add("share/two-consumers-split", 150000, () -> split(env));
@@ -37,6 +39,7 @@ final class ShareCases {
         Main.add("share/reject-never-again", 120000, () -> reject(env));
         Main.add("share/closed-unacked-redelivered", 120000, () -> closedUnacked(env));
         Main.add("share/lock-timeout-redelivered", 120000, () -> lockTimeout(env));
+        Main.add("share/delivery-limit-archives", 120000, () -> deliveryLimit(env));
     }
 
     static KafkaShareConsumer<String, String> consumer(Main.Env env, String group, String topic) {
@@ -252,6 +255,37 @@ final class ShareCases {
                     "delivery count after the lock timeout: " + again.deliveryCount() + " after "
                             + held.deliveryCount());
             check(waited >= LOCK_MS - 1500, "redelivered after " + waited + " ms, before the lock could expire");
+        }
+    }
+
+    static void deliveryLimit(Main.Env env) throws Exception {
+        String topic = setUp(env, "share-limit", 1), group = env.name("sg-limit");
+        try (KafkaProducer<String, String> p = Util.producer(env);
+                KafkaShareConsumer<String, String> c = consumer(env, group, topic)) {
+            warmUp(p, topic, 1, List.of(c));
+            send(p, topic, 0, "d-1");
+            for (int i = 1; i <= DELIVERY_LIMIT; i++) {
+                ConsumerRecord<String, String> r = await(c, "d-1", AcknowledgeType.RELEASE, 30000);
+                eq((short) i, r.deliveryCount().orElse((short) -1), "delivery count of delivery " + i);
+            }
+            // Released at the limit: archived, never offered again; the next record still comes.
+            send(p, topic, 0, "d-2");
+            boolean gotNext = false;
+            long until = System.currentTimeMillis() + 30000;
+            while (System.currentTimeMillis() < until && !gotNext) {
+                for (ConsumerRecord<String, String> r : poll(c, 300, x -> AcknowledgeType.ACCEPT)) {
+                    check(!r.value().equals("d-1"), "record delivered past the delivery limit: "
+                            + r.deliveryCount());
+                    gotNext |= r.value().equals("d-2");
+                }
+            }
+            check(gotNext, "d-2 not delivered after d-1 was archived");
+            until = System.currentTimeMillis() + 2000;
+            while (System.currentTimeMillis() < until) {
+                for (ConsumerRecord<String, String> r : poll(c, 300, x -> AcknowledgeType.ACCEPT)) {
+                    check(!r.value().equals("d-1"), "record delivered past the delivery limit");
+                }
+            }
         }
     }
 }
