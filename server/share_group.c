@@ -639,10 +639,10 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
         it->probe = 0;
         if (!it->fetch)
             continue;
-        spart *p = get_part(sg, g, &it->tp);
-        if (!p)
-            return KP_ERR_UNKNOWN_SERVER_ERROR;
-        if (!p->initialized) {
+        /* Created by the acquisition step once a read found the partition:
+         * naming partitions that do not exist costs no state. */
+        spart *p = find_part(g, &it->tp);
+        if (!p || !p->initialized) {
             it->probe = 1;
             it->read_from = 0;
         } else {
@@ -668,11 +668,11 @@ int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_
         if (!it->fetch || it->error || !sess_has(m, &it->tp))
             continue;
         spart *p = find_part(g, &it->tp);
-        if (!p)
-            continue;
-        if (!p->initialized) {
+        if (!p || !p->initialized) {
             if (it->log_start < 0 || it->hwm < 0)
-                continue;
+                continue; /* not read: no such partition, or it failed */
+            if (!p && !(p = get_part(sg, g, &it->tp)))
+                return KP_ERR_UNKNOWN_SERVER_ERROR;
             /* share.auto.offset.reset: where a new share-partition starts. */
             int64_t start = sg->cfg.auto_reset_earliest ? it->log_start : it->hwm;
             srv_sp_init(&p->sp, start, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
