@@ -704,6 +704,12 @@ int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_
     return 0;
 }
 
+int srv_share_nparts(srv_share_groups *sg, kp_str group_id)
+{
+    sgroup *g = find_group(sg, group_id);
+    return g ? g->nparts : -1;
+}
+
 const srv_share_part *srv_share_part_of(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp)
 {
     sgroup *g = find_group(sg, group_id);

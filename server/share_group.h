@@ -143,6 +143,10 @@ int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_
 /* Lock duration in force (the answer's AcquisitionLockTimeoutMs). */
 int32_t srv_share_lock_ms(const srv_share_groups *sg);
 
+/* How many share-partitions a group keeps state for, initialised or not
+ * (tests; -1: no such group). */
+int srv_share_nparts(srv_share_groups *sg, kp_str group_id);
+
 /* The share-partition of a group (tests, describe): NULL when none. */
 const srv_share_part *srv_share_part_of(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp);
 

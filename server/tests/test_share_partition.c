@@ -265,6 +265,12 @@ static void test_sessions_and_acquire(void)
     CU_ASSERT_EQUAL(begin(sg, &a, "m1", 0, 1, &items, &n), 0);
     CU_ASSERT_EQUAL(n, 1);
     CU_ASSERT_EQUAL(items[0].probe, 1); /* not initialised: its offsets are read first */
+    /* A read that failed (no such partition: no offsets) creates no state. */
+    items[0].log_start = items[0].hwm = items[0].last = -1;
+    srv_share_sreq rq0 = {.group_id = kp_str_c("g"), .member_id = kp_str_c("m1"), .epoch = 0, .is_fetch = 1};
+    CU_ASSERT_EQUAL(srv_share_acquire(sg, &rq0, 100, 0, &a, items, n), 0);
+    CU_ASSERT_EQUAL(srv_share_nparts(sg, kp_str_c("g")), 0);
+    CU_ASSERT_EQUAL(items[0].probe, 1);
     /* The read found log start 5, high watermark 9: earliest starts at 5, nothing acquired yet. */
     items[0].log_start = 5;
     items[0].hwm = 9;
