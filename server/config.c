@@ -403,6 +403,23 @@ static const keydef BKEYS[] = {
      "Heartbeat interval given to members of consumer-protocol (KIP-848) groups.", NULL},
     {"group.consumer.session.timeout.ms", SRV_TYPE_INT, USE_APPLY, "45000", 1, INT32_MAX, NULL, NULL,
      "Session timeout of members of consumer-protocol (KIP-848) groups.", NULL},
+    /* Share groups (KIP-932), Kafka's names and defaults. */
+    {"group.share.heartbeat.interval.ms", SRV_TYPE_INT, USE_APPLY, "5000", 1, INT32_MAX, NULL, NULL,
+     "Heartbeat interval given to members of share groups.", NULL},
+    {"group.share.session.timeout.ms", SRV_TYPE_INT, USE_APPLY, "45000", 1, INT32_MAX, NULL, NULL,
+     "Session timeout of members of share groups.", NULL},
+    {"group.share.min.record.lock.duration.ms", SRV_TYPE_INT, USE_APPLY, "15000", 1000, 3600000, NULL, NULL,
+     "Smallest record lock duration a share group may be given.", NULL},
+    {"group.share.max.record.lock.duration.ms", SRV_TYPE_INT, USE_APPLY, "60000", 1000, 3600000, NULL, NULL,
+     "Largest record lock duration a share group may be given.", NULL},
+    {"group.share.record.lock.duration.ms", SRV_TYPE_INT, USE_APPLY, "30000", 1000, 3600000, NULL, NULL,
+     "How long a record delivered to a share consumer stays locked to it before it is offered again.", NULL},
+    {"group.share.delivery.count.limit", SRV_TYPE_INT, USE_APPLY, "5", 2, 10, NULL, NULL,
+     "Deliveries of one record to share consumers before it is archived.", NULL},
+    {"group.share.partition.max.record.locks", SRV_TYPE_INT, USE_APPLY, "2000", 100, 10000, NULL, NULL,
+     "Most records in flight (acquired or waiting) per share-partition.", NULL},
+    {"group.share.max.size", SRV_TYPE_INT, USE_APPLY, "200", 1, 1000, NULL, NULL,
+     "Most members in one share group.", NULL},
     {"transactional.id.expiration.ms", SRV_TYPE_INT, USE_APPLY, "604800000", 1, INT32_MAX, NULL, NULL,
      "A transactional id idle this long is forgotten.", NULL},
     {"producer.id.expiration.ms", SRV_TYPE_INT, USE_APPLY, "86400000", 1, INT32_MAX, NULL, NULL,
@@ -1514,6 +1531,22 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->group_consumer_heartbeat_interval_ms = (int32_t)bi64(cfg, "group.consumer.heartbeat.interval.ms");
     cfg->group_consumer_session_timeout_ms = (int32_t)bi64(cfg, "group.consumer.session.timeout.ms");
     cfg->group_max_size = (int32_t)bi64(cfg, "group.max.size");
+    cfg->group_share_heartbeat_interval_ms = (int32_t)bi64(cfg, "group.share.heartbeat.interval.ms");
+    cfg->group_share_session_timeout_ms = (int32_t)bi64(cfg, "group.share.session.timeout.ms");
+    cfg->group_share_record_lock_duration_ms = (int32_t)bi64(cfg, "group.share.record.lock.duration.ms");
+    {
+        /* Kafka refuses to start with a lock duration outside [min, max]; here it is clamped. */
+        int32_t lo = (int32_t)bi64(cfg, "group.share.min.record.lock.duration.ms");
+        int32_t hi = (int32_t)bi64(cfg, "group.share.max.record.lock.duration.ms");
+        if (cfg->group_share_record_lock_duration_ms < lo)
+            cfg->group_share_record_lock_duration_ms = lo;
+        if (cfg->group_share_record_lock_duration_ms > hi)
+            cfg->group_share_record_lock_duration_ms = hi;
+    }
+    cfg->group_share_delivery_count_limit = (int32_t)bi64(cfg, "group.share.delivery.count.limit");
+    cfg->group_share_partition_max_record_locks =
+        (int32_t)bi64(cfg, "group.share.partition.max.record.locks");
+    cfg->group_share_max_size = (int32_t)bi64(cfg, "group.share.max.size");
     cfg->transactional_id_expiration_ms = (int32_t)bi64(cfg, "transactional.id.expiration.ms");
     cfg->producer_id_expiration_ms = (int32_t)bi64(cfg, "producer.id.expiration.ms");
     cfg->transaction_max_timeout_ms = (int32_t)bi64(cfg, "transaction.max.timeout.ms");

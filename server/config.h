@@ -191,6 +191,12 @@ typedef struct srv_config {
     int32_t group_max_size;
     int32_t group_consumer_heartbeat_interval_ms; /* KIP-848 groups */
     int32_t group_consumer_session_timeout_ms;
+    int32_t group_share_heartbeat_interval_ms; /* share groups (KIP-932) */
+    int32_t group_share_session_timeout_ms;
+    int32_t group_share_record_lock_duration_ms;
+    int32_t group_share_delivery_count_limit;
+    int32_t group_share_partition_max_record_locks;
+    int32_t group_share_max_size;
     int32_t transactional_id_expiration_ms;
     int32_t producer_id_expiration_ms;
     int32_t transaction_max_timeout_ms;

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "fetch_session.h"
+#include "share_group.h"
 #include "fetch_wait.h"
 #include "logging.h"
 #include "meta.h"
@@ -137,6 +138,7 @@ void srv_shard_destroy(srv_shard *s)
         srv_offline_set_unref(s->offline[i]);
     free(s->offline);
     srv_fetch_sessions_free(s);
+    srv_share_groups_free(s->share_groups);
     srv_throttle_free(s->throttle);
     if (s->meta)
         srv_meta_unref(s->meta);

@@ -22,6 +22,7 @@ INIT_PRODUCER_ID, OFFSET_FOR_LEADER_EPOCH, DESCRIBE_CONFIGS, ALTER_CONFIGS, DESC
 CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 37, 42, 44, 47, 60
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 27, 28
+SHARE_GROUP_HEARTBEAT, SHARE_GROUP_DESCRIBE, SHARE_FETCH, SHARE_ACKNOWLEDGE = 76, 77, 78, 79
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
 DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
@@ -457,6 +458,69 @@ SCENARIOS = [
              "req": {"GroupId": "diff-{R}-{L}-cgroup", "MemberId": Ref("join", "MemberId"), "MemberEpoch": -1,
                      "InstanceId": None, "RackId": None, "RebalanceTimeoutMs": -1, "SubscribedTopicNames": None,
                      "ServerAssignor": None, "TopicPartitions": None}},
+        ],
+    },
+    {
+        # KIP-932 (kbroker: behind unstable.api.versions.enable). The member id is the client's (v1); the
+        # share-partition is only fetched, never read from: Kafka initialises it asynchronously.
+        "name": "share-group",
+        "steps": [
+            create("create", [topic("diff-{R}-{L}-sh", 1)]),
+            metadata("meta", ["diff-{R}-{L}-sh"], v=12),
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "high", "retry": COORDINATOR_LOADING, "wait": "group",
+             "req": {"KeyType": 0, "CoordinatorKeys": ["diff-{R}-{L}-sgroup"]}},
+            {"id": "join", "api": SHARE_GROUP_HEARTBEAT, "v": 1, "retry": COORDINATOR_LOADING,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "MemberEpoch": 0,
+                     "RackId": None, "SubscribedTopicNames": ["diff-{R}-{L}-sh"]}},
+            {"id": "join-no-topics", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-2", "MemberEpoch": 0,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "heartbeat-bad-epoch", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1",
+                     "MemberEpoch": Fn(lambda c: c["join"]["MemberEpoch"] + 5), "RackId": None,
+                     "SubscribedTopicNames": None}},
+            {"id": "heartbeat-unknown-member", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-nobody", "MemberEpoch": 3,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "describe", "api": SHARE_GROUP_DESCRIBE, "v": 1,
+             "req": {"GroupIds": ["diff-{R}-{L}-sgroup", "diff-{R}-{L}-nogroup"], "IncludeAuthorizedOperations": False}},
+            {"id": "fetch-no-session", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 1,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [{"TopicId": Ref("meta", "Topics", 0, "TopicId"),
+                                 "Partitions": [{"PartitionIndex": 0, "AcknowledgementBatches": []}]}],
+                     "ForgottenTopicsData": []}},
+            {"id": "fetch-acks-on-open", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 0,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [{"TopicId": Ref("meta", "Topics", 0, "TopicId"),
+                                 "Partitions": [{"PartitionIndex": 0, "AcknowledgementBatches": [
+                                     {"FirstOffset": 0, "LastOffset": 0, "AcknowledgeTypes": [1]}]}]}],
+                     "ForgottenTopicsData": []}},
+            {"id": "fetch-unknown-partitions", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 0,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [{"TopicId": UNKNOWN_ID,
+                                 "Partitions": [{"PartitionIndex": 0, "AcknowledgementBatches": []}]},
+                                {"TopicId": Ref("meta", "Topics", 0, "TopicId"),
+                                 "Partitions": [{"PartitionIndex": 7, "AcknowledgementBatches": []}]}],
+                     "ForgottenTopicsData": []}},
+            {"id": "fetch-wrong-epoch", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 5,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [], "ForgottenTopicsData": []}},
+            {"id": "fetch-close", "api": SHARE_FETCH, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": -1,
+                     "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "MaxRecords": 10, "BatchSize": 10,
+                     "Topics": [], "ForgottenTopicsData": []}},
+            {"id": "ack-epoch-0", "api": SHARE_ACKNOWLEDGE, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "ShareSessionEpoch": 0,
+                     "Topics": []}},
+            {"id": "leave", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sgroup", "MemberId": "diff-{R}-{L}-member-1", "MemberEpoch": -1,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "describe-empty", "api": SHARE_GROUP_DESCRIBE, "v": 1,
+             "req": {"GroupIds": ["diff-{R}-{L}-sgroup"], "IncludeAuthorizedOperations": False}},
         ],
     },
     {

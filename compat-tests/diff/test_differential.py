@@ -359,8 +359,9 @@ class DifferentialTest(unittest.TestCase):
         else:
             raise unittest.SkipTest("compares kbroker with Apache Kafka; target is %s" % t)
         cls.shards = [int(s) for s in os.environ.get("KB_DIFF_SHARDS", "1 2").split()]
-        # KB_DIFF_UNSTABLE=1: kbroker also serves the APIs still being built (unstable.api.versions.enable).
-        cls.unstable = os.environ.get("KB_DIFF_UNSTABLE") == "1"
+        # kbroker also serves the APIs still being built (unstable.api.versions.enable), so that their scenarios
+        # are compared too; KB_DIFF_UNSTABLE=0 compares a broker as users start it.
+        cls.unstable = os.environ.get("KB_DIFF_UNSTABLE", "1") == "1"
         sets = dict(REF_SETTINGS, **({"unstable.api.versions.enable": "true"} if cls.unstable else {}))
         cls.run_token = uuid.uuid4().hex[:8]
         cls.brokers = {}

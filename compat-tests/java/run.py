@@ -25,6 +25,9 @@ def main():
         cp = os.path.join(HERE, "target", "classes") + os.pathsep + f.read().strip()
     # kbroker's initial rebalance delay (3 s) differs from the reference run's 0: start it like Kafka runs.
     b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in REF_SETTINGS.items()])
+    if b.target == "kbroker":
+        # Share groups (ShareCases) are advertised only with it (their state is in memory only).
+        b.extra_sets.append("unstable.api.versions.enable=true")
     rc = 1
     try:
         b.start()

@@ -37,6 +37,9 @@ REF_SETTINGS = {
     "group.initial.rebalance.delay.ms": "0",
     "group.min.session.timeout.ms": "1000",
     "offsets.topic.num.partitions": "10",
+    # Share groups (java ShareCases): a lock timeout a test can wait out (Kafka's minimum allows it).
+    "group.share.min.record.lock.duration.ms": "1000",
+    "group.share.record.lock.duration.ms": "5000",
 }
 
 READY = "Kafka Server started"

@@ -59,6 +59,13 @@ static const srv_api apis[] = {
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
     {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat, 0},
     {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe, 0},
+    /* KIP-932 share groups, Kafka 4.4's versions without KIP-1206/1222's v2
+     * (acquire modes, renew): state in memory only, so advertised only with
+     * unstable.api.versions.enable (docs/share-groups.md). */
+    {KP_API_SHARE_GROUP_HEARTBEAT, 1, 1, srv_h_share_group_heartbeat, 1},
+    {KP_API_SHARE_GROUP_DESCRIBE, 1, 1, srv_h_share_group_describe, 1},
+    {KP_API_SHARE_FETCH, 1, 1, srv_h_share_fetch, 1},
+    {KP_API_SHARE_ACKNOWLEDGE, 1, 1, srv_h_share_acknowledge, 1},
 };
 
 const srv_api *srv_api_table(size_t *count)

@@ -68,6 +68,10 @@ void srv_h_offset_fetch(srv_req *req);
 void srv_h_offset_delete(srv_req *req);
 void srv_h_consumer_group_heartbeat(srv_req *req);
 void srv_h_consumer_group_describe(srv_req *req);
+void srv_h_share_group_heartbeat(srv_req *req);
+void srv_h_share_group_describe(srv_req *req);
+void srv_h_share_fetch(srv_req *req);
+void srv_h_share_acknowledge(srv_req *req);
 void srv_h_describe_client_quotas(srv_req *req);
 void srv_h_alter_client_quotas(srv_req *req);
 

@@ -1,7 +1,8 @@
 /*
  * list_groups.c — ListGroups (v0-5): every shard lists the groups it
- * coordinates, filtered there by state (v4+) and type (v5+: "classic", or
- * "consumer" for KIP-848 groups), and the lists are concatenated.
+ * coordinates, filtered there by state (v4+) and type (v5+: "classic",
+ * "consumer" for KIP-848 groups, "share" for KIP-932 ones), and the lists are
+ * concatenated.
  */
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 #include "errors.h"
 #include "group/consumer.h"
 #include "group/coord.h"
+#include "share_group.h"
 #include "sstr.h"
 
 typedef struct lg_call {
@@ -36,12 +38,9 @@ static int in_filter(const kp_str *list, int32_t n, const char *value)
     return 0;
 }
 
-static void add(void *arg, const srv_group *g)
+static void add_one(walk *w, kp_str id, kp_str protocol_type, const char *state, const char *type)
 {
-    walk *w = arg;
     lg_call *l = w->l;
-    const char *state = g->cg ? srv_cgroup_state_name(g->cg) : srv_group_state_name(g->state);
-    const char *type = g->cg ? "consumer" : "classic";
     if (w->version >= 4 && !in_filter(w->rq->states_filter, w->rq->states_filter_count, state))
         return;
     if (w->version >= 5 && !in_filter(w->rq->types_filter, w->rq->types_filter_count, type))
@@ -58,16 +57,32 @@ static void add(void *arg, const srv_group *g)
     }
     kp_list_groups_response_listed_group *o = &l->groups[l->n++];
     kp_list_groups_response_listed_group_init(o);
-    o->group_id = srv_gcall_str(&l->c, srv_s(g->id));
-    o->protocol_type = srv_gcall_str(&l->c, g->protocol_type ? srv_s(g->protocol_type) : kp_str_c(""));
+    o->group_id = srv_gcall_str(&l->c, id);
+    o->protocol_type = srv_gcall_str(&l->c, protocol_type);
     o->group_state = srv_gcall_str(&l->c, kp_str_c(state));
     o->group_type = srv_gcall_str(&l->c, kp_str_c(type));
+}
+
+static void add(void *arg, const srv_group *g)
+{
+    const char *state = g->cg ? srv_cgroup_state_name(g->cg) : srv_group_state_name(g->state);
+    add_one(arg, srv_s(g->id), g->protocol_type ? srv_s(g->protocol_type) : kp_str_c(""), state,
+            g->cg ? "consumer" : "classic");
+}
+
+/* Share groups (share_group.c) live beside the others on the same shard; Kafka
+ * lists them with protocol type and group type "share". */
+static void add_share(void *arg, kp_str id, const char *state)
+{
+    add_one(arg, id, kp_str_c("share"), state, "share");
 }
 
 static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     walk w = {(lg_call *)c, c->call.req->kr.body, c->call.req->kr.hdr.request_api_version};
     srv_groups_foreach(gs, add, &w);
+    if (owner->share_groups)
+        srv_share_foreach(owner->share_groups, add_share, &w);
     srv_call_reply(owner, &c->call);
 }
 

@@ -1,0 +1,718 @@
+/*
+ * share_group.c — share groups of one coordinator shard (KIP-932): members,
+ * epochs, the simple assignment, share sessions and share-partitions.
+ *
+ * Owns what share_group.h says. Must not: read a clock or metadata itself,
+ * touch another shard, or keep pointers into a caller's memory (every string
+ * kept is copied).
+ */
+#include "share_group.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "srv_assert.h"
+
+typedef struct spart {
+    srv_share_tp tp;
+    int initialized;
+    srv_share_part sp;
+} spart;
+
+typedef struct smember {
+    char *id;
+    int32_t idlen;
+    uint32_t serial; /* owner of acquired records; never 0 */
+    int32_t epoch;
+    int32_t prev_epoch; /* Kafka accepts a heartbeat still carrying it */
+    char *client_id, *client_host, *rack;
+    int32_t client_id_len, client_host_len, rack_len; /* rack_len -1: none */
+    int32_t nsubs;
+    char **subs;
+    int32_t *sublens;
+    int64_t deadline;
+    uint64_t sig; /* the assignment it was last given */
+    int has_session;
+    int32_t session_epoch; /* the epoch its next request must carry */
+    int nsess;
+    srv_share_tp *sess; /* the session's fetch set */
+} smember;
+
+typedef struct sgroup {
+    struct sgroup *next;
+    char *id;
+    int32_t idlen;
+    int32_t epoch;
+    uint32_t next_serial;
+    int nmembers;
+    smember **members;
+    int nparts;
+    spart **parts;
+} sgroup;
+
+struct srv_share_groups {
+    srv_share_cfg cfg;
+    sgroup *groups;
+};
+
+static int seq(kp_str a, const char *b, int32_t blen)
+{
+    return a.len == blen && (blen <= 0 || memcmp(a.p, b, (size_t)blen) == 0);
+}
+
+/* Appends to a result's message by length: ids are protocol strings (any
+ * byte, NUL included), never formatted with %s. */
+static void msg_add(srv_shb_result *out, const char *p, int32_t n)
+{
+    if (n <= 0)
+        return;
+    int32_t room = (int32_t)sizeof(out->msg) - out->msglen;
+    if (n > room)
+        n = room;
+    memcpy(out->msg + out->msglen, p, (size_t)n);
+    out->msglen += n;
+}
+
+static void msg_txt(srv_shb_result *out, const char *z)
+{
+    msg_add(out, z, (int32_t)strlen(z));
+}
+
+static void msg_int(srv_shb_result *out, int32_t v)
+{
+    char b[16];
+    int n = snprintf(b, sizeof(b), "%d", v);
+    msg_add(out, b, n);
+}
+
+static char *dup_str(kp_str s, int32_t *len)
+{
+    int32_t n = s.len > 0 ? s.len : 0;
+    char *p = malloc((size_t)n + 1);
+    if (!p)
+        return NULL;
+    if (n)
+        memcpy(p, s.p, (size_t)n);
+    p[n] = 0;
+    *len = s.len < 0 ? -1 : n;
+    return p;
+}
+
+static int tp_eq(const srv_share_tp *a, const srv_share_tp *b)
+{
+    return a->partition == b->partition && memcmp(a->topic.b, b->topic.b, 16) == 0;
+}
+
+srv_share_groups *srv_share_groups_new(const srv_share_cfg *cfg)
+{
+    srv_share_groups *sg = calloc(1, sizeof(*sg));
+    if (sg)
+        sg->cfg = *cfg;
+    return sg;
+}
+
+static void member_free(smember *m)
+{
+    if (!m)
+        return;
+    for (int32_t i = 0; i < m->nsubs; i++)
+        free(m->subs[i]);
+    free(m->subs);
+    free(m->sublens);
+    free(m->id);
+    free(m->client_id);
+    free(m->client_host);
+    free(m->rack);
+    free(m->sess);
+    free(m);
+}
+
+static void group_free(sgroup *g)
+{
+    for (int i = 0; i < g->nmembers; i++)
+        member_free(g->members[i]);
+    for (int i = 0; i < g->nparts; i++) {
+        srv_sp_free(&g->parts[i]->sp);
+        free(g->parts[i]);
+    }
+    free(g->members);
+    free(g->parts);
+    free(g->id);
+    free(g);
+}
+
+void srv_share_groups_free(srv_share_groups *sg)
+{
+    if (!sg)
+        return;
+    while (sg->groups) {
+        sgroup *g = sg->groups;
+        sg->groups = g->next;
+        group_free(g);
+    }
+    free(sg);
+}
+
+int32_t srv_share_lock_ms(const srv_share_groups *sg)
+{
+    return sg->cfg.lock_ms;
+}
+
+static sgroup *find_group(srv_share_groups *sg, kp_str id)
+{
+    for (sgroup *g = sg->groups; g; g = g->next)
+        if (seq(id, g->id, g->idlen))
+            return g;
+    return NULL;
+}
+
+static sgroup *make_group(srv_share_groups *sg, kp_str id)
+{
+    sgroup *g = calloc(1, sizeof(*g));
+    if (!g || !(g->id = dup_str(id, &g->idlen))) {
+        free(g);
+        return NULL;
+    }
+    g->next_serial = 1;
+    g->next = sg->groups;
+    sg->groups = g;
+    return g;
+}
+
+static smember *find_member(sgroup *g, kp_str id, int *idx)
+{
+    for (int i = 0; i < g->nmembers; i++)
+        if (seq(id, g->members[i]->id, g->members[i]->idlen)) {
+            if (idx)
+                *idx = i;
+            return g->members[i];
+        }
+    return NULL;
+}
+
+static spart *find_part(sgroup *g, const srv_share_tp *tp)
+{
+    for (int i = 0; i < g->nparts; i++)
+        if (tp_eq(&g->parts[i]->tp, tp))
+            return g->parts[i];
+    return NULL;
+}
+
+static spart *get_part(srv_share_groups *sg, sgroup *g, const srv_share_tp *tp)
+{
+    spart *p = find_part(g, tp);
+    if (p)
+        return p;
+    spart **np = realloc(g->parts, ((size_t)g->nparts + 1) * sizeof(*np));
+    if (!np)
+        return NULL;
+    g->parts = np;
+    if (!(p = calloc(1, sizeof(*p))))
+        return NULL;
+    p->tp = *tp;
+    srv_sp_init(&p->sp, 0, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+    g->parts[g->nparts++] = p;
+    return p;
+}
+
+/* A member gone (left, session expired): its records go back to the others. */
+static void remove_member(sgroup *g, int idx)
+{
+    smember *m = g->members[idx];
+    for (int i = 0; i < g->nparts; i++)
+        srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+    member_free(m);
+    memmove(&g->members[idx], &g->members[idx + 1], (size_t)(g->nmembers - idx - 1) * sizeof(*g->members));
+    g->nmembers--;
+    g->epoch++;
+}
+
+/* Sessions end lazily: every operation on a group first drops the members
+ * whose session timed out and returns records whose lock expired. */
+static void expire(sgroup *g, int64_t now_ms)
+{
+    for (int i = g->nmembers - 1; i >= 0; i--)
+        if (g->members[i]->deadline <= now_ms)
+            remove_member(g, i);
+    for (int i = 0; i < g->nparts; i++)
+        srv_sp_expire(&g->parts[i]->sp, now_ms);
+}
+
+/* Kafka's simple assignor with homogeneous subscriptions gives every member
+ * the partitions of its topics; here every member gets every partition of
+ * the topics it subscribes to (records still go to one member at a time:
+ * the acquisition locks decide). */
+static int assignment(const smember *m, srv_share_topic_fn topic, void *targ, kp_arena *a, srv_share_tp **out,
+                      uint64_t *sig)
+{
+    int n = 0;
+    uint64_t h = 1469598103934665603ull;
+    srv_share_tp *v = NULL;
+    int total = 0;
+    for (int32_t i = 0; i < m->nsubs; i++) {
+        kp_uuid id;
+        int32_t np;
+        if (topic(targ, (kp_str){m->subs[i], m->sublens[i]}, &id, &np) && np > 0)
+            total += np;
+    }
+    if (a && total) {
+        v = kp_arena_alloc(a, (size_t)total * sizeof(*v));
+        if (!v)
+            return -1;
+    }
+    for (int32_t i = 0; i < m->nsubs; i++) {
+        kp_uuid id;
+        int32_t np;
+        if (!topic(targ, (kp_str){m->subs[i], m->sublens[i]}, &id, &np))
+            continue;
+        for (int32_t p = 0; p < np; p++) {
+            if (v) {
+                v[n].topic = id;
+                v[n].partition = p;
+            }
+            n++;
+            for (int k = 0; k < 16; k++)
+                h = (h ^ id.b[k]) * 1099511628211ull;
+            h = (h ^ (uint64_t)(uint32_t)p) * 1099511628211ull;
+        }
+    }
+    if (out)
+        *out = v;
+    *sig = h;
+    return n;
+}
+
+static int set_subs(smember *m, int32_t n, const kp_str *subs)
+{
+    char **s = calloc((size_t)n + 1, sizeof(*s));
+    int32_t *l = calloc((size_t)n + 1, sizeof(*l));
+    if (!s || !l) {
+        free(s);
+        free(l);
+        return -1;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (!(s[i] = dup_str(subs[i], &l[i]))) {
+            while (i-- > 0)
+                free(s[i]);
+            free(s);
+            free(l);
+            return -1;
+        }
+    for (int32_t i = 0; i < m->nsubs; i++)
+        free(m->subs[i]);
+    free(m->subs);
+    free(m->sublens);
+    m->subs = s;
+    m->sublens = l;
+    m->nsubs = n;
+    return 0;
+}
+
+static int subs_differ(const smember *m, int32_t n, const kp_str *subs)
+{
+    if (n != m->nsubs)
+        return 1;
+    for (int32_t i = 0; i < n; i++)
+        if (!seq(subs[i], m->subs[i], m->sublens[i]))
+            return 1;
+    return 0;
+}
+
+void srv_share_heartbeat(srv_share_groups *sg, const srv_shb_req *rq, int64_t now_ms,
+                         srv_share_topic_fn topic, void *targ, kp_arena *a, srv_shb_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->nassigned = -1;
+    out->heartbeat_ms = sg->cfg.heartbeat_ms;
+    /* Kafka's validation order and messages (GroupMetadataManager). */
+    if (rq->group_id.len <= 0) {
+        out->error = KP_ERR_INVALID_REQUEST;
+        out->message = "GroupId can't be empty.";
+        return;
+    }
+    if (rq->member_id.len <= 0) {
+        out->error = KP_ERR_INVALID_REQUEST;
+        out->message = "MemberId can't be empty.";
+        return;
+    }
+    if (rq->member_epoch < -1) {
+        out->error = KP_ERR_INVALID_REQUEST;
+        out->message = "MemberEpoch is invalid.";
+        return;
+    }
+    if (rq->member_epoch == 0 && rq->nsubs <= 0) {
+        out->error = KP_ERR_INVALID_REQUEST;
+        out->message = "SubscribedTopicNames must be set in first request.";
+        return;
+    }
+    sgroup *g = find_group(sg, rq->group_id);
+    if (g)
+        expire(g, now_ms);
+    int idx = -1;
+    smember *m = g ? find_member(g, rq->member_id, &idx) : NULL;
+    if (rq->member_epoch != 0 && !m) {
+        /* Kafka's words: "Member <id> is not a member of group <id>." */
+        out->error = KP_ERR_UNKNOWN_MEMBER_ID;
+        msg_txt(out, "Member ");
+        msg_add(out, rq->member_id.p, rq->member_id.len);
+        msg_txt(out, " is not a member of group ");
+        msg_add(out, rq->group_id.p, rq->group_id.len);
+        msg_txt(out, ".");
+        return;
+    }
+    if (rq->member_epoch == -1) {
+        remove_member(g, idx);
+        out->member_epoch = -1;
+        out->heartbeat_ms = 0;
+        return;
+    }
+    /* Kafka also takes the epoch the member had before its last move (its
+     * answer may have been lost). */
+    if (rq->member_epoch > 0 && rq->member_epoch != m->epoch && rq->member_epoch != m->prev_epoch) {
+        out->error = KP_ERR_FENCED_MEMBER_EPOCH;
+        msg_txt(out, rq->member_epoch > m->epoch ? "The share group member has a greater member epoch ("
+                                                 : "The share group member has a smaller member epoch (");
+        msg_int(out, rq->member_epoch);
+        msg_txt(out, ") than the one known by the group coordinator (");
+        msg_int(out, m->epoch);
+        msg_txt(out, "). The member must abandon all its partitions and rejoin.");
+        return;
+    }
+    int joined = 0;
+    if (!m) {
+        if (!g && !(g = make_group(sg, rq->group_id))) {
+            out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            return;
+        }
+        if (sg->cfg.max_size > 0 && g->nmembers >= sg->cfg.max_size) {
+            out->error = KP_ERR_GROUP_MAX_SIZE_REACHED;
+            return;
+        }
+        smember **nm = realloc(g->members, ((size_t)g->nmembers + 1) * sizeof(*nm));
+        if (!nm) {
+            out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            return;
+        }
+        g->members = nm;
+        if (!(m = calloc(1, sizeof(*m))) || !(m->id = dup_str(rq->member_id, &m->idlen))) {
+            free(m);
+            out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            return;
+        }
+        m->serial = g->next_serial++;
+        if (!g->next_serial)
+            g->next_serial = 1;
+        g->members[g->nmembers++] = m;
+        joined = 1;
+    }
+    if (rq->client_id.p && !m->client_id)
+        m->client_id = dup_str(rq->client_id, &m->client_id_len);
+    if (rq->client_host.p && !m->client_host)
+        m->client_host = dup_str(rq->client_host, &m->client_host_len);
+    if (rq->rack_id.len >= 0) {
+        free(m->rack);
+        m->rack = dup_str(rq->rack_id, &m->rack_len);
+    } else if (!m->rack) {
+        m->rack_len = -1;
+    }
+    int changed = joined;
+    if (rq->nsubs >= 0 && subs_differ(m, rq->nsubs, rq->subs)) {
+        if (set_subs(m, rq->nsubs, rq->subs) < 0) {
+            out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            return;
+        }
+        changed = 1;
+    }
+    uint64_t sig;
+    srv_share_tp *as;
+    int n = assignment(m, topic, targ, a, &as, &sig);
+    if (n < 0) {
+        out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    if (sig != m->sig)
+        changed = 1;
+    if (changed)
+        g->epoch++;
+    m->deadline = now_ms + sg->cfg.session_ms;
+    /* Share groups never revoke: a member moves straight to the group's
+     * epoch, and learns its assignment whenever its epoch moves. */
+    if (changed || rq->member_epoch == 0 || m->epoch != g->epoch) {
+        if (m->epoch != g->epoch)
+            m->prev_epoch = m->epoch;
+        m->epoch = g->epoch;
+        m->sig = sig;
+        out->nassigned = n;
+        out->assigned = as;
+    }
+    out->member_epoch = m->epoch;
+}
+
+static kp_str arena_copy(kp_arena *a, const char *p, int32_t len)
+{
+    if (len < 0)
+        return KP_STR_NULL;
+    return kp_arena_str(a, (kp_str){p ? p : "", len});
+}
+
+void srv_share_describe(srv_share_groups *sg, kp_str group_id, int64_t now_ms, srv_share_topic_fn topic,
+                        void *targ, kp_arena *a, srv_shd_group *out)
+{
+    memset(out, 0, sizeof(*out));
+    sgroup *g = find_group(sg, group_id);
+    if (!g) {
+        out->error = KP_ERR_GROUP_ID_NOT_FOUND;
+        out->state = "Dead";
+        return;
+    }
+    expire(g, now_ms);
+    out->state = g->nmembers ? "Stable" : "Empty";
+    out->epoch = g->epoch;
+    out->nmembers = g->nmembers;
+    out->members = kp_arena_alloc(a, ((size_t)g->nmembers + 1) * sizeof(*out->members));
+    if (!out->members)
+        return; /* the arena's failed flag refuses the answer */
+    for (int i = 0; i < g->nmembers; i++) {
+        smember *m = g->members[i];
+        srv_shd_member *o = &out->members[i];
+        o->member_id = arena_copy(a, m->id, m->idlen);
+        o->rack_id = arena_copy(a, m->rack, m->rack ? m->rack_len : -1);
+        o->client_id = arena_copy(a, m->client_id, m->client_id ? m->client_id_len : 0);
+        o->client_host = arena_copy(a, m->client_host, m->client_host ? m->client_host_len : 0);
+        o->member_epoch = m->epoch;
+        o->nsubs = m->nsubs;
+        o->subs = kp_arena_alloc(a, ((size_t)m->nsubs + 1) * sizeof(*o->subs));
+        for (int32_t k = 0; o->subs && k < m->nsubs; k++)
+            o->subs[k] = arena_copy(a, m->subs[k], m->sublens[k]);
+        uint64_t sig;
+        o->nassigned = assignment(m, topic, targ, a, &o->assigned, &sig);
+        if (o->nassigned < 0)
+            o->nassigned = 0;
+    }
+}
+
+void srv_share_foreach(srv_share_groups *sg, void (*fn)(void *arg, kp_str id, const char *state), void *arg)
+{
+    for (sgroup *g = sg->groups; g; g = g->next)
+        fn(arg, (kp_str){g->id, g->idlen}, g->nmembers ? "Stable" : "Empty");
+}
+
+static int sess_has(const smember *m, const srv_share_tp *tp)
+{
+    for (int i = 0; i < m->nsess; i++)
+        if (tp_eq(&m->sess[i], tp))
+            return 1;
+    return 0;
+}
+
+static int sess_add(smember *m, const srv_share_tp *tp)
+{
+    if (sess_has(m, tp))
+        return 0;
+    srv_share_tp *v = realloc(m->sess, ((size_t)m->nsess + 1) * sizeof(*v));
+    if (!v)
+        return -1;
+    m->sess = v;
+    m->sess[m->nsess++] = *tp;
+    return 0;
+}
+
+static void sess_remove(smember *m, const srv_share_tp *tp)
+{
+    for (int i = 0; i < m->nsess; i++)
+        if (tp_eq(&m->sess[i], tp)) {
+            m->sess[i] = m->sess[--m->nsess];
+            return;
+        }
+}
+
+static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, srv_share_item *it)
+{
+    if (!it->nacks)
+        return;
+    spart *p = find_part(g, &it->tp);
+    if (!p || !p->initialized) {
+        it->ack_error = KP_ERR_INVALID_RECORD_STATE;
+        return;
+    }
+    (void)sg;
+    for (int k = 0; k < it->nacks; k++) {
+        const srv_share_ackb *b = &it->acks[k];
+        const char *why;
+        int16_t e = srv_sp_ack(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes, &why);
+        if (e && !it->ack_error) {
+            it->ack_error = e;
+            it->ack_why = why;
+        }
+    }
+}
+
+int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t now_ms, kp_arena *a,
+                        srv_share_item **items, int *nitems)
+{
+    sgroup *g = find_group(sg, rq->group_id);
+    if (g)
+        expire(g, now_ms);
+    smember *m = g ? find_member(g, rq->member_id, NULL) : NULL;
+    if (!m)
+        return KP_ERR_UNKNOWN_MEMBER_ID;
+    srv_share_item *in = *items;
+    int nin = *nitems;
+    int has_acks = 0;
+    for (int i = 0; i < nin; i++)
+        has_acks |= in[i].nacks > 0;
+    if (rq->epoch == 0) {
+        /* A new session: acknowledgements need an existing one. */
+        if (!rq->is_fetch)
+            return KP_ERR_INVALID_SHARE_SESSION_EPOCH;
+        if (has_acks)
+            return KP_ERR_INVALID_REQUEST;
+        m->nsess = 0;
+        m->has_session = 1;
+        m->session_epoch = 1;
+    } else {
+        if (!m->has_session)
+            return KP_ERR_SHARE_SESSION_NOT_FOUND;
+        if (rq->epoch != -1 && rq->epoch != m->session_epoch)
+            return KP_ERR_INVALID_SHARE_SESSION_EPOCH;
+        if (rq->epoch != -1)
+            m->session_epoch = m->session_epoch == INT32_MAX ? 1 : m->session_epoch + 1;
+    }
+    for (int i = 0; i < nin; i++)
+        apply_acks(sg, g, m, &in[i]);
+    if (!rq->is_fetch) {
+        if (rq->epoch == -1) {
+            for (int i = 0; i < g->nparts; i++)
+                srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+            m->has_session = 0;
+            m->nsess = 0;
+        }
+        return 0;
+    }
+    if (rq->epoch == -1) {
+        /* Closing: acknowledge, give back what it still holds, fetch nothing. */
+        for (int i = 0; i < g->nparts; i++)
+            srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+        m->has_session = 0;
+        m->nsess = 0;
+        for (int i = 0; i < nin; i++)
+            in[i].read_from = -1, in[i].fetch = 0;
+        return 0;
+    }
+    for (int i = 0; i < rq->nforgotten; i++)
+        sess_remove(m, &rq->forgotten[i]);
+    for (int i = 0; i < nin; i++)
+        if (in[i].fetch && sess_add(m, &in[i].tp) < 0)
+            return KP_ERR_UNKNOWN_SERVER_ERROR;
+    /* The answer: every partition named in the request (their ack results)
+     * plus every partition of the session to fetch from. */
+    int n = nin;
+    for (int i = 0; i < m->nsess; i++) {
+        int named = 0;
+        for (int k = 0; k < nin && !named; k++)
+            named = tp_eq(&in[k].tp, &m->sess[i]);
+        if (!named)
+            n++;
+    }
+    srv_share_item *out = kp_arena_alloc(a, ((size_t)n + 1) * sizeof(*out));
+    if (!out)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    memcpy(out, in, (size_t)nin * sizeof(*out));
+    int k = nin;
+    for (int i = 0; i < m->nsess; i++) {
+        int named = 0;
+        for (int j = 0; j < nin && !named; j++)
+            named = tp_eq(&in[j].tp, &m->sess[i]);
+        if (named)
+            continue;
+        memset(&out[k], 0, sizeof(out[k]));
+        out[k].tp = m->sess[i];
+        k++;
+    }
+    for (int i = 0; i < n; i++) {
+        srv_share_item *it = &out[i];
+        it->fetch = sess_has(m, &it->tp);
+        it->read_from = -1;
+        it->probe = 0;
+        if (!it->fetch)
+            continue;
+        /* Created by the acquisition step once a read found the partition:
+         * naming partitions that do not exist costs no state. */
+        spart *p = find_part(g, &it->tp);
+        if (!p || !p->initialized) {
+            it->probe = 1;
+            it->read_from = 0;
+        } else {
+            it->read_from = srv_sp_read_from(&p->sp);
+        }
+    }
+    *items = out;
+    *nitems = n;
+    return 0;
+}
+
+int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_t max_records, int64_t now_ms,
+                          kp_arena *a, srv_share_item *items, int nitems)
+{
+    sgroup *g = find_group(sg, rq->group_id);
+    smember *m = g ? find_member(g, rq->member_id, NULL) : NULL;
+    if (!m)
+        return KP_ERR_UNKNOWN_MEMBER_ID; /* it left or expired while reading */
+    int32_t left = max_records > 0 ? max_records : INT32_MAX;
+    for (int i = 0; i < nitems; i++) {
+        srv_share_item *it = &items[i];
+        it->nranges = 0;
+        if (!it->fetch || it->error || !sess_has(m, &it->tp))
+            continue;
+        spart *p = find_part(g, &it->tp);
+        if (!p || !p->initialized) {
+            if (it->log_start < 0 || it->hwm < 0)
+                continue; /* not read: no such partition, or it failed */
+            if (!p && !(p = get_part(sg, g, &it->tp)))
+                return KP_ERR_UNKNOWN_SERVER_ERROR;
+            /* share.auto.offset.reset: where a new share-partition starts. */
+            int64_t start = sg->cfg.auto_reset_earliest ? it->log_start : it->hwm;
+            srv_sp_init(&p->sp, start, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+            p->initialized = 1;
+            /* A later round of the same (long-polling) fetch reads from here. */
+            it->probe = 0;
+            it->read_from = start;
+            continue;
+        }
+        if (it->probe)
+            continue;
+        if (it->log_start > p->sp.start)
+            srv_sp_move_start(&p->sp, it->log_start);
+        srv_sp_expire(&p->sp, now_ms);
+        if (it->last < 0 || it->read_from < 0 || left <= 0)
+            continue;
+        int cap = 64;
+        srv_sp_range *r = kp_arena_alloc(a, (size_t)cap * sizeof(*r));
+        if (!r)
+            return KP_ERR_UNKNOWN_SERVER_ERROR;
+        int n = srv_sp_acquire(&p->sp, m->serial, it->read_from, it->last, left, now_ms, r, cap);
+        if (n < 0)
+            return KP_ERR_UNKNOWN_SERVER_ERROR;
+        for (int k = 0; k < n; k++)
+            left -= (int32_t)(r[k].last - r[k].first + 1);
+        it->ranges = r;
+        it->nranges = n;
+    }
+    return 0;
+}
+
+int srv_share_nparts(srv_share_groups *sg, kp_str group_id)
+{
+    sgroup *g = find_group(sg, group_id);
+    return g ? g->nparts : -1;
+}
+
+const srv_share_part *srv_share_part_of(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp)
+{
+    sgroup *g = find_group(sg, group_id);
+    spart *p = g ? find_part(g, tp) : NULL;
+    return p && p->initialized ? &p->sp : NULL;
+}

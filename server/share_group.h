@@ -1,0 +1,153 @@
+/*
+ * share_group.h — share groups (KIP-932) of one coordinator shard: members
+ * and their epochs, the simple assignment, share sessions, and the
+ * share-partitions of every group (share_partition.h).
+ *
+ * A share group lives on the shard that owns its __consumer_offsets
+ * partition, as every group; ShareGroupHeartbeat, ShareGroupDescribe,
+ * ShareFetch and ShareAcknowledge reach it as group calls (group/coord.h)
+ * and read records on the partitions' owners themselves (handlers/).
+ *
+ * Owns the share groups' state, all of it in memory (a restart forgets it:
+ * records not acknowledged before are delivered again, at-least-once).
+ * Must not: read a clock or metadata itself (now_ms and the topic lookup come
+ * in), touch another shard, or keep pointers into a caller's memory.
+ */
+#ifndef SRV_SHARE_GROUP_H
+#define SRV_SHARE_GROUP_H
+
+#include <stdint.h>
+
+#include "share_partition.h"
+#include "wire.h"
+
+typedef struct srv_share_cfg {
+    int32_t heartbeat_ms;    /* group.share.heartbeat.interval.ms */
+    int32_t session_ms;      /* group.share.session.timeout.ms */
+    int32_t lock_ms;         /* group.share.record.lock.duration.ms */
+    int32_t max_delivery;    /* group.share.delivery.count.limit */
+    int32_t max_locks;       /* group.share.partition.max.record.locks */
+    int32_t max_size;        /* group.share.max.size */
+    int auto_reset_earliest; /* share.auto.offset.reset=earliest (default latest) */
+} srv_share_cfg;
+
+/* A topic by name in the coordinator's metadata: 1 with id and partitions. */
+typedef int (*srv_share_topic_fn)(void *arg, kp_str name, kp_uuid *id, int32_t *nparts);
+
+typedef struct srv_share_groups srv_share_groups;
+srv_share_groups *srv_share_groups_new(const srv_share_cfg *cfg);
+void srv_share_groups_free(srv_share_groups *sg);
+
+typedef struct srv_share_tp {
+    kp_uuid topic;
+    int32_t partition;
+} srv_share_tp;
+
+/* ---- ShareGroupHeartbeat ------------------------------------------------ */
+
+typedef struct srv_shb_req {
+    kp_str group_id, member_id, rack_id, client_id, client_host;
+    int32_t member_epoch;
+    int32_t nsubs; /* -1: unchanged */
+    const kp_str *subs;
+} srv_shb_req;
+
+typedef struct srv_shb_result {
+    int16_t error;
+    const char *message; /* static text or NULL; else msg[0, msglen) when msglen > 0 */
+    char msg[512];
+    int32_t msglen;
+    int32_t member_epoch;
+    int32_t heartbeat_ms;
+    int32_t nassigned;      /* -1: no assignment in the answer */
+    srv_share_tp *assigned; /* in the arena given */
+} srv_shb_result;
+
+void srv_share_heartbeat(srv_share_groups *sg, const srv_shb_req *rq, int64_t now_ms,
+                         srv_share_topic_fn topic, void *targ, kp_arena *a, srv_shb_result *out);
+
+/* ---- ShareGroupDescribe -------------------------------------------------- */
+
+typedef struct srv_shd_member {
+    kp_str member_id, rack_id, client_id, client_host;
+    int32_t member_epoch;
+    int32_t nsubs;
+    kp_str *subs;
+    int32_t nassigned;
+    srv_share_tp *assigned;
+} srv_shd_member;
+
+typedef struct srv_shd_group {
+    int16_t error;
+    const char *state; /* "Empty", "Stable", "Dead" */
+    int32_t epoch;
+    int32_t nmembers;
+    srv_shd_member *members;
+} srv_shd_group;
+
+/* Copies into a; error GROUP_ID_NOT_FOUND when there is no such share group. */
+void srv_share_describe(srv_share_groups *sg, kp_str group_id, int64_t now_ms, srv_share_topic_fn topic,
+                        void *targ, kp_arena *a, srv_shd_group *out);
+/* Calls fn for every share group (ListGroups). */
+void srv_share_foreach(srv_share_groups *sg, void (*fn)(void *arg, kp_str id, const char *state), void *arg);
+
+/* ---- ShareFetch / ShareAcknowledge --------------------------------------- */
+
+typedef struct srv_share_ackb {
+    int64_t first, last;
+    const int8_t *types;
+    int32_t ntypes;
+} srv_share_ackb;
+
+/* One partition of a ShareFetch or ShareAcknowledge. */
+typedef struct srv_share_item {
+    srv_share_tp tp;
+    int nacks;
+    const srv_share_ackb *acks;
+    int fetch;           /* in the session's fetch set (ShareFetch) */
+    int16_t ack_error;   /* out */
+    const char *ack_why; /* out: Kafka's message of ack_error (static), or NULL */
+    int16_t error;       /* out: partition error */
+    /* out of begin: where to read; -1 with fetch: nothing to read now */
+    int64_t read_from;
+    int probe; /* share-partition not initialised: read only its offsets */
+    /* in to acquire: what the read found */
+    int64_t last;      /* last offset of the batches read, -1: none */
+    int64_t log_start; /* -1: unknown */
+    int64_t hwm;
+    /* out of acquire */
+    int nranges;
+    srv_sp_range *ranges;
+} srv_share_item;
+
+typedef struct srv_share_sreq {
+    kp_str group_id, member_id;
+    int32_t epoch;
+    int is_fetch;
+    int nforgotten;
+    const srv_share_tp *forgotten;
+} srv_share_sreq;
+
+/* The session and acknowledgement step of a ShareFetch (is_fetch) or a
+ * ShareAcknowledge: validates member and session epoch, applies the
+ * acknowledgements, and for a fetch replaces *items by the session's fetch
+ * set (allocated in a) with where to read each. Returns the top-level error. */
+int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t now_ms, kp_arena *a,
+                        srv_share_item **items, int *nitems);
+
+/* The acquisition step of a ShareFetch after its reads: acquires for the
+ * member what each read returned, max_records in all. */
+int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_t max_records, int64_t now_ms,
+                          kp_arena *a, srv_share_item *items, int nitems);
+
+/* Lock duration in force (the answer's AcquisitionLockTimeoutMs). */
+int32_t srv_share_lock_ms(const srv_share_groups *sg);
+
+/* How many share-partitions a group keeps state for, initialised or not
+ * (tests; -1: no such group). */
+int srv_share_nparts(srv_share_groups *sg, kp_str group_id);
+
+/* The share-partition of a group (tests, describe): NULL when none. */
+const srv_share_part *srv_share_part_of(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp);
+
+#endif
