@@ -901,9 +901,9 @@ static void list_one(srv_txn_meta *m, void *arg)
         if (!hit)
             return;
     }
-    /* KIP-994: only ongoing transactions running longer than the duration. */
-    if (op->min_duration_ms >= 0 && !(m->img.state == SRV_TXN_ONGOING && m->img.start_ms >= 0 &&
-                                      c->now - m->img.start_ms > op->min_duration_ms))
+    /* KIP-994: transactions running longer than the duration (Kafka's test
+     * is on the start time alone, whatever the state). */
+    if (op->min_duration_ms >= 0 && c->now - m->img.start_ms <= op->min_duration_ms)
         return;
     if (desc_add(op, m, &c->cap))
         c->failed = 1;

@@ -54,6 +54,8 @@ static const srv_api apis[] = {
     {KP_API_OFFSET_DELETE, 0, 0, srv_h_offset_delete, 0},
     {KP_API_DESCRIBE_CLUSTER, 0, 1, srv_h_describe_cluster, 0},
     {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers, 0},
+    {KP_API_DESCRIBE_TRANSACTIONS, 0, 0, srv_h_describe_transactions, 1}, /* issue 16: unstable */
+    {KP_API_LIST_TRANSACTIONS, 0, 1, srv_h_list_transactions, 1},
     {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_describe_user_scram_credentials, 0},
     {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_alter_user_scram_credentials, 0},
     {KP_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, srv_h_describe_client_quotas, 0},
