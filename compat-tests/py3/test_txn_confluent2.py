@@ -12,14 +12,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common3 import GROUP_SETS, BrokerTestCase, uniq
+from common3 import GROUP_SETS, BrokerTestCase, is_kbroker, uniq
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
 class TxnConfluent2Test(BrokerTestCase):
-    extra_sets = GROUP_SETS + ("unstable.api.versions.enable=true",)
+    extra_sets = GROUP_SETS + (("unstable.api.versions.enable=true",) if is_kbroker() else ())
 
     def setUp(self):
         self.topic = uniq("txn-c2")
