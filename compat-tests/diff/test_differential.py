@@ -354,7 +354,9 @@ class DifferentialTest(unittest.TestCase):
         cls.run_token = uuid.uuid4().hex[:8]
         cls.brokers = {}
         for n in cls.shards:
-            b = Broker(shards=n, target="kbroker", extra_sets=["%s=%s" % kv for kv in REF_SETTINGS.items()])
+            # unstable.api.versions.enable: the transaction coordinator's APIs are compared too (issue 16).
+            b = Broker(shards=n, target="kbroker", extra_sets=["%s=%s" % kv for kv in REF_SETTINGS.items()]
+                       + ["unstable.api.versions.enable=true"])
             cls.addClassCleanup(cls._stop, b)
             b.start()
             cls.brokers[n] = b

@@ -10,6 +10,7 @@
 #include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
+#include "group/coord.h"
 #include "group/group.h"
 #include "meta.h"
 
@@ -41,10 +42,12 @@ void srv_h_add_offsets_to_txn(srv_req *req)
         answer(req, KP_ERR_GROUP_AUTHORIZATION_FAILED);
         return;
     }
-    /* The group's offsets partition, as the group coordinator routes it. */
+    /* The group's offsets partition, as the group coordinator routes it; a
+     * missing __consumer_offsets is being created (retriable). */
+    int16_t gerr = srv_groups_ready(s);
     const srv_topic *offsets = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_OFFSETS_TOPIC));
-    if (!offsets) {
-        answer(req, KP_ERR_COORDINATOR_NOT_AVAILABLE);
+    if (gerr || !offsets) {
+        answer(req, gerr ? gerr : KP_ERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
     srv_txn_op *op = srv_txn_op_new(SRV_TXN_OP_ADD_OFFSETS, txn_done);
