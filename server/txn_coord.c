@@ -1040,3 +1040,26 @@ int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_
         return KP_ERR_INVALID_PRODUCER_EPOCH;
     return error;
 }
+
+int16_t srv_txn_produce_error(int16_t err, int16_t version, const char **msg)
+{
+    *msg = NULL;
+    switch (err) {
+    case KP_ERR_NONE:
+        return KP_ERR_NONE;
+    case KP_ERR_TRANSACTION_ABORTABLE:
+        if (version >= 11)
+            return KP_ERR_TRANSACTION_ABORTABLE;
+        *msg = "Partition was not added to the transaction";
+        return KP_ERR_INVALID_TXN_STATE;
+    case KP_ERR_PRODUCER_FENCED:
+        return KP_ERR_INVALID_PRODUCER_EPOCH;
+    case KP_ERR_NOT_COORDINATOR:
+    case KP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case KP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case KP_ERR_CONCURRENT_TRANSACTIONS:
+        return KP_ERR_NOT_ENOUGH_REPLICAS;
+    default:
+        return err;
+    }
+}

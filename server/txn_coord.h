@@ -131,4 +131,12 @@ void srv_txn_op_free(srv_txn_op *op);
  * INVALID_PRODUCER_EPOCH below first_fenced_version. */
 int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_version);
 
+/* A Produce's answer for a partition the coordinator refused to verify
+ * (KIP-890 part 1), as Kafka 4.4 answers (run and compared): a partition
+ * outside the transaction INVALID_TXN_STATE with *msg before Produce v11,
+ * TRANSACTION_ABORTABLE from v11; a fence INVALID_PRODUCER_EPOCH; a
+ * coordinator not ready NOT_ENOUGH_REPLICAS (ReplicaManager's mapping: the
+ * producer retries); *msg NULL otherwise. */
+int16_t srv_txn_produce_error(int16_t verify_error, int16_t produce_version, const char **msg);
+
 #endif

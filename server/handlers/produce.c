@@ -380,34 +380,6 @@ static void verify_wait_free(void *arg)
     free(vw);
 }
 
-/* Kafka 4.4's answers (run and compared): a partition outside the
- * transaction INVALID_TXN_STATE with a message before v11, and
- * TRANSACTION_ABORTABLE from v11; the coordinator's fencing
- * INVALID_PRODUCER_EPOCH; its retriable states NOT_ENOUGH_REPLICAS
- * (ReplicaManager's mapping: the producer retries). */
-static int16_t verify_error(int16_t err, int16_t version, const char **msg)
-{
-    *msg = NULL;
-    switch (err) {
-    case KP_ERR_NONE:
-        return KP_ERR_NONE;
-    case KP_ERR_TRANSACTION_ABORTABLE:
-        if (version >= 11)
-            return KP_ERR_TRANSACTION_ABORTABLE;
-        *msg = "Partition was not added to the transaction";
-        return KP_ERR_INVALID_TXN_STATE;
-    case KP_ERR_PRODUCER_FENCED:
-        return KP_ERR_INVALID_PRODUCER_EPOCH;
-    case KP_ERR_NOT_COORDINATOR:
-    case KP_ERR_COORDINATOR_NOT_AVAILABLE:
-    case KP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
-    case KP_ERR_CONCURRENT_TRANSACTIONS:
-        return KP_ERR_NOT_ENOUGH_REPLICAS;
-    default:
-        return err;
-    }
-}
-
 static void verified(srv_shard *s, srv_txn_op *vop)
 {
     (void)s;
@@ -418,7 +390,7 @@ static void verified(srv_shard *s, srv_txn_op *vop)
     for (int32_t i = 0; i < vw->n; i++) {
         produce_op *op = vw->ops[i];
         const char *msg;
-        int16_t err = verify_error(vop->error ? vop->error : vop->per_part[i], version, &msg);
+        int16_t err = srv_txn_produce_error(vop->error ? vop->error : vop->per_part[i], version, &msg);
         if (err) {
             op->out->error_code = err;
             op->out->base_offset = -1;
@@ -487,7 +459,7 @@ static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32
     srv_txn_op_free(vop);
     free(vw);
     const char *msg;
-    err = verify_error(err, req->kr.hdr.request_api_version, &msg);
+    err = srv_txn_produce_error(err, req->kr.hdr.request_api_version, &msg);
     for (int32_t i = 0; i < n; i++) {
         ops[i]->out->error_code = err;
         ops[i]->out->base_offset = -1;
