@@ -49,17 +49,18 @@ def txn_batch(values, pid, epoch, seq, ts):
 class Node:
     """A broker of the test's own: Apache Kafka on the kafka target, else kbroker (shards from the env)."""
 
-    def __init__(self, testcase):
+    def __init__(self, testcase, settings=None):
         self.tc = testcase
+        settings = dict(SETTINGS, **(settings or {}))
         if target() == "kafka":
             from kafka_ref import KafkaRef
-            self.k = KafkaRef(settings=SETTINGS)
+            self.k = KafkaRef(settings=settings)
             testcase.addCleanup(self.k.cleanup)
             testcase.addCleanup(lambda: self.k.running and self.k.stop())
             self.k.start()
             self.b = None
         elif target() == "kbroker":
-            sets = dict(SETTINGS, **KBROKER_ONLY)
+            sets = dict(settings, **KBROKER_ONLY)
             self.b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in sets.items()],
                             target="kbroker")
             testcase.addCleanup(self.b.cleanup)
@@ -451,6 +452,31 @@ class TxnCoordinatorTest(unittest.TestCase):
         # And the producer id: a new instance gets the same one with the next epoch.
         r = w.init(tid)
         self.assertEqual((r["ErrorCode"], r["ProducerId"], r["ProducerEpoch"]), (NONE, pid, e + 1))
+
+
+class TxnIdExpirationTest(unittest.TestCase):
+    """transactional.id.expiration.ms: an idle id is forgotten (its tombstone written); a new InitProducerId then
+    starts it afresh with a new producer id."""
+
+    def test_idle_id_expires(self):
+        n = Node(self, {"transactional.id.expiration.ms": "2000",
+                        "transaction.remove.expired.transaction.cleanup.interval.ms": "500"})
+        w = Wire(n.bootstrap)
+        self.addCleanup(w.close)
+        tid = uniq("txn-exp")
+        r = w.init(tid)
+        self.assertEqual(r["ErrorCode"], NONE, r)
+        pid = r["ProducerId"]
+        r = w.req(DESCRIBE_TXNS, 0, {"TransactionalIds": [tid]})
+        self.assertEqual(r["TransactionStates"][0]["ErrorCode"], NONE)
+        deadline, err = time.time() + 20, NONE
+        while err == NONE and time.time() < deadline:
+            time.sleep(0.2)
+            err = w.req(DESCRIBE_TXNS, 0, {"TransactionalIds": [tid]})["TransactionStates"][0]["ErrorCode"]
+        self.assertEqual(err, TXN_ID_NOT_FOUND)
+        r = w.init(tid)
+        self.assertEqual((r["ErrorCode"], r["ProducerEpoch"]), (NONE, 0))
+        self.assertNotEqual(r["ProducerId"], pid)
 
 
 if __name__ == "__main__":
