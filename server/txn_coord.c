@@ -627,9 +627,13 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         for (size_t k = 0; k < c.n; k++) {
             srv_txn_meta *m = c.v[k];
             srv_txn_marker owed = srv_txn_markers_owed(m);
-            if (owed == SRV_TXN_MARK_NONE || m->pending != SRV_TXN_NO_PENDING)
+            if (owed == SRV_TXN_MARK_NONE)
                 continue;
-            m->pending = owed == SRV_TXN_MARK_COMMIT ? SRV_TXN_COMPLETE_COMMIT : SRV_TXN_COMPLETE_ABORT;
+            /* A load leaves a Prepare state pending its Complete state
+             * (srv_txn_meta_from_image): nothing else can have started. */
+            int complete = owed == SRV_TXN_MARK_COMMIT ? SRV_TXN_COMPLETE_COMMIT : SRV_TXN_COMPLETE_ABORT;
+            SRV_ASSERT(m->pending == complete, "txn %.*s: loaded in %s with %d pending", (int)m->id_len,
+                       m->txn_id, srv_txn_state_name(m->img.state), m->pending);
             srv_info("txn %.*s: loaded in %s, sending its markers again", (int)m->id_len, m->txn_id,
                      srv_txn_state_name(m->img.state));
             start_markers(tx, tp, m);

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(_HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
 import kwire  # noqa: E402
 from broker import Broker, shards_from_env, target  # noqa: E402
-from common import uniq  # noqa: E402
+from common import kbroker_only, uniq  # noqa: E402
 
 NONE, NOT_COORD, COORD_NOT_AVAIL, LOAD_IN_PROGRESS = 0, 16, 15, 14
 INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING, CONCURRENT = 47, 48, 49, 51
@@ -477,6 +477,60 @@ class TxnIdExpirationTest(unittest.TestCase):
         r = w.init(tid)
         self.assertEqual((r["ErrorCode"], r["ProducerEpoch"]), (NONE, 0))
         self.assertNotEqual(r["ProducerId"], pid)
+
+
+@kbroker_only("kills its own kbroker process and reads its log")
+class TxnResumeTest(unittest.TestCase):
+    """A kbroker killed (-9) while a commit's markers are being written: after the restart the id is loaded in
+    PrepareCommit, its markers are sent again and the transaction completes, every partition with its COMMIT
+    marker and the data readable at read_committed. The kill comes right after EndTxn's answer, while markers
+    go to 120 partitions; an attempt whose markers all landed before the kill proves nothing and is repeated."""
+
+    NPARTS = 120
+
+    def test_markers_resume_after_kill(self):
+        b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in KBROKER_ONLY.items()],
+                   target="kbroker")
+        self.addCleanup(b.cleanup)
+        self.addCleanup(lambda: b.running and b.stop())
+        b.start()
+        for attempt in range(5):
+            w = Wire(b.bootstrap)
+            T, tid = uniq("txn-resume"), uniq("txn-resume")
+            w.create(T, self.NPARTS)
+            r = w.init(tid)
+            pid, e = r["ProducerId"], r["ProducerEpoch"]
+            parts = [(T, p) for p in range(self.NPARTS)]
+            self.assertEqual(set(w.add(tid, pid, e, parts).values()), {NONE})
+            self.assertEqual(w.produce(tid, T, 0, txn_batch([b"r"], pid, e, 0, T0)), (NONE, 0))
+            since = len(b.log_text())
+            self.assertEqual(w.end(tid, pid, e, True), NONE)
+            b.kill9()
+            w.close()
+            b.start()
+            w = Wire(b.bootstrap)
+            self.addCleanup(w.close)
+            w.find(tid)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                st = w.req(DESCRIBE_TXNS, 0, {"TransactionalIds": [tid]})["TransactionStates"][0]
+                if st["TransactionState"] == "CompleteCommit":
+                    break
+                time.sleep(0.1)
+            self.assertEqual(st["TransactionState"], "CompleteCommit", st)
+            self.assertEqual(data_values(kwire.read_batches(w.settled(T, 0, 2)["Records"])), [b"r"])
+            # Every partition got its COMMIT: those written before the kill get it again (a marker for a
+            # producer with no open transaction changes nothing, as in Kafka, which re-sends them too).
+            for p in range(self.NPARTS):
+                f = w.settled(T, p, 2 if p == 0 else 1)
+                self.assertEqual(f["LastStableOffset"], f["HighWatermark"], p)
+                got = markers(w.batches(T, p, f["HighWatermark"]))
+                self.assertIn(len(got), (1, 2), p)
+                self.assertEqual(set(got), {(True, pid)}, p)
+            if "loaded in PrepareCommit, sending its markers again" in b.log_text()[since:]:
+                return
+            w.close()
+        self.skipTest("the markers always landed before the kill: the resumption was not exercised")
 
 
 if __name__ == "__main__":
