@@ -422,6 +422,8 @@ static const keydef BKEYS[] = {
      "Replication factor of __transaction_state (Kafka default 3).", "internal topics have one replica"},
     {"transaction.state.log.min.isr", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL,
      "min.insync.replicas of __transaction_state (Kafka default 2).", "internal topics have one replica"},
+    {"transaction.state.log.load.buffer.size", SRV_TYPE_INT, USE_IGNORED, "5242880", 1, INT32_MAX, NULL, NULL,
+     "Read size when __transaction_state is loaded.", "the load reads 1 MiB at a time"},
     /* thread pools of Kafka's architecture */
     {"num.network.threads", SRV_TYPE_INT, USE_IGNORED, "3", 1, INT32_MAX, NULL, NULL,
      "Kafka network threads.", "connections are served by shards (see shards)"},

@@ -38,6 +38,7 @@ typedef struct marker_op {
 /* One marker append on the owner, for WriteTxnMarkers or the coordinator's
  * own markers (txn_coord.c): both go through srv_txn_marker_append. */
 typedef struct marker_ctx {
+    srv_txn_marker_args m; /* what the marker says (producer, result): for durable_cb's users */
     srv_txn_marker_done done;
     void *arg;
     srv_shard *owner;
@@ -130,6 +131,7 @@ void srv_txn_marker_append(srv_shard *owner, srv_part *p, const srv_txn_marker_a
         done(arg, KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
+    c->m = *m;
     c->done = done;
     c->arg = arg;
     c->owner = owner;
