@@ -378,6 +378,34 @@ class TxnCoordinatorTest(unittest.TestCase):
         self.assertEqual((produce(3)["ErrorCode"], produce(3, part=1)["ErrorCode"]), (NONE, INVALID_TXN_STATE))
         self.assertEqual(w.fetch(T, 0, 0, 0)["HighWatermark"], 1)
 
+    def test_batched_verify_only(self):
+        """AddPartitionsToTxn v4+ (the brokers' form, KIP-890): several transactions in one request; verify-only
+        answers per partition whether it is in the transaction, without adding it."""
+        w, T = self.w, uniq("txn-vo")
+        a, b = uniq("txn-vo-a"), uniq("txn-vo-b")
+        w.create(T, 2)
+        ra, rb = w.init(a), w.init(b)
+        self.assertEqual(w.add(a, ra["ProducerId"], ra["ProducerEpoch"], [(T, 0)]), {(T, 0): NONE})
+
+        def txn(tid, r, verify, epoch_delta=0):
+            return {"TransactionalId": tid, "ProducerId": r["ProducerId"],
+                    "ProducerEpoch": r["ProducerEpoch"] + epoch_delta, "VerifyOnly": verify,
+                    "Topics": [{"Name": T, "Partitions": [0, 1]}]}
+
+        def results(r):
+            return {x["TransactionalId"]: {p["PartitionIndex"]: p["PartitionErrorCode"]
+                                           for t in x["TopicResults"] for p in t["ResultsByPartition"]}
+                    for x in r["ResultsByTransaction"]}
+
+        r = w.req(ADD_PARTS, 4, {"Transactions": [txn(a, ra, True), txn(b, rb, True)]})
+        self.assertEqual(r["ErrorCode"], NONE, r)
+        self.assertEqual(results(r), {a: {0: NONE, 1: TRANSACTION_ABORTABLE}, b: {0: TRANSACTION_ABORTABLE,
+                                                                                 1: TRANSACTION_ABORTABLE}})
+        # Nothing was added by the verification; another epoch is fenced.
+        r = w.req(ADD_PARTS, 5, {"Transactions": [txn(a, ra, True), txn(b, rb, True, epoch_delta=1)]})
+        self.assertEqual(results(r), {a: {0: NONE, 1: TRANSACTION_ABORTABLE},
+                                      b: {0: PRODUCER_FENCED, 1: PRODUCER_FENCED}})
+
     def test_describe_and_list(self):
         w, T = self.w, uniq("txn-dl")
         a, b, unknown = uniq("txn-dl-a"), uniq("txn-dl-b"), uniq("txn-dl-none")
