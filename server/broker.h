@@ -79,6 +79,7 @@ struct srv_shard {
     int64_t next_pid;
     struct srv_fetch_wait *waits;              /* long polls parked on this shard (fetch_wait.c) */
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
+    struct srv_txns *txns;                     /* transactional ids this shard coordinates (txn_coord.c) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
     struct srv_share_groups *share_groups;     /* share groups it coordinates (share_group.c) */
     struct srv_throttle *throttle;             /* client quota rates of this shard's clients */

@@ -430,10 +430,17 @@ static const keydef BKEYS[] = {
      "Partitions of __transaction_state.", NULL},
     {"transaction.state.log.segment.bytes", SRV_TYPE_INT, USE_APPLY, "104857600", 1, INT32_MAX, NULL, NULL,
      "Segment size of __transaction_state.", NULL},
+    {"transaction.abort.timed.out.transaction.cleanup.interval.ms", SRV_TYPE_INT, USE_APPLY, "10000", 1,
+     INT32_MAX, NULL, NULL, "How often the transaction coordinator aborts transactions past their timeout.",
+     NULL},
+    {"transaction.remove.expired.transaction.cleanup.interval.ms", SRV_TYPE_INT, USE_APPLY, "3600000", 1,
+     INT32_MAX, NULL, NULL, "How often the transaction coordinator forgets expired transactional ids.", NULL},
     {"transaction.state.log.replication.factor", SRV_TYPE_SHORT, USE_CLUSTER, "1", 1, INT16_MAX, NULL, NULL,
      "Replication factor of __transaction_state (Kafka default 3).", "internal topics have one replica"},
     {"transaction.state.log.min.isr", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL,
      "min.insync.replicas of __transaction_state (Kafka default 2).", "internal topics have one replica"},
+    {"transaction.state.log.load.buffer.size", SRV_TYPE_INT, USE_IGNORED, "5242880", 1, INT32_MAX, NULL, NULL,
+     "Read size when __transaction_state is loaded.", "the load reads 1 MiB at a time"},
     /* thread pools of Kafka's architecture */
     {"num.network.threads", SRV_TYPE_INT, USE_IGNORED, "3", 1, INT32_MAX, NULL, NULL,
      "Kafka network threads.", "connections are served by shards (see shards)"},
@@ -1552,6 +1559,10 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->transaction_max_timeout_ms = (int32_t)bi64(cfg, "transaction.max.timeout.ms");
     cfg->transaction_state_log_num_partitions = (int32_t)bi64(cfg, "transaction.state.log.num.partitions");
     cfg->transaction_state_log_segment_bytes = (int32_t)bi64(cfg, "transaction.state.log.segment.bytes");
+    cfg->txn_abort_interval_ms =
+        (int32_t)bi64(cfg, "transaction.abort.timed.out.transaction.cleanup.interval.ms");
+    cfg->txn_expire_interval_ms =
+        (int32_t)bi64(cfg, "transaction.remove.expired.transaction.cleanup.interval.ms");
     cfg->metrics_port = (int32_t)bi64(cfg, "metrics.port");
     cfg->flush_sync_acks = bbool(cfg, "flush.sync.acks");
     cfg->log_max_open_files = (int32_t)bi64(cfg, "log.max.open.files");

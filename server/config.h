@@ -202,9 +202,11 @@ typedef struct srv_config {
     int32_t transaction_max_timeout_ms;
     int32_t transaction_state_log_num_partitions;
     int32_t transaction_state_log_segment_bytes;
-    int32_t shards;       /* resolved: "shards" or --shards, 0 = online CPUs */
-    int32_t metrics_port; /* 0 = no metrics endpoint */
-    int flush_sync_acks;  /* sync before acks=all answers (storage sync_acks) */
+    int32_t txn_abort_interval_ms;  /* transaction.abort.timed.out.transaction.cleanup.interval.ms */
+    int32_t txn_expire_interval_ms; /* transaction.remove.expired.transaction.cleanup.interval.ms */
+    int32_t shards;                 /* resolved: "shards" or --shards, 0 = online CPUs */
+    int32_t metrics_port;           /* 0 = no metrics endpoint */
+    int flush_sync_acks;            /* sync before acks=all answers (storage sync_acks) */
 
     int32_t log_max_open_files; /* 0 = derived from RLIMIT_NOFILE at start */
 

@@ -514,6 +514,10 @@ int main(int argc, char **argv)
         srv_error("cannot load the consumer groups: %s; exiting", st_strerror(rc));
         return 1;
     }
+    if ((rc = srv_txns_start(b, srv_txn_marker_append)) != 0) {
+        srv_error("cannot load the transactional ids: %s; exiting", st_strerror(rc));
+        return 1;
+    }
     if (bind_listeners(b) != 0) {
         srv_error("cannot listen on the configured listeners; exiting");
         return 1;
@@ -562,6 +566,7 @@ int main(int argc, char **argv)
     srv_tls_watch_stop(tls_watch);
     srv_metrics_stop(b);
     srv_groups_stop(b);
+    srv_txns_stop(b);
     srv_controller_close(b);
     for (int i = 0; i < b->nshards; i++)
         srv_shard_destroy(&b->shards[i]);

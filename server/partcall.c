@@ -55,6 +55,12 @@ void srv_part_op_send(srv_req *req, srv_part_op *op)
     srv_call_send(s, req, &op->call, srv_partition_owner(s->b->nshards, &op->topic_id, op->partition));
 }
 
+void srv_part_op_send_from(srv_shard *s, srv_part_op *op)
+{
+    srv_call_init(&op->call, op_run, op_done, op_drop);
+    srv_call_send(s, NULL, &op->call, srv_partition_owner(s->b->nshards, &op->topic_id, op->partition));
+}
+
 int16_t srv_st_to_kafka(int rc)
 {
     switch (rc) {

@@ -41,6 +41,9 @@ void *srv_part_op_new(const struct srv_topic *t, int32_t p, size_t op_size, srv_
 /* Sends op to the owner of (topic_id, partition) as a call of req; run and
  * done must be set. Freed with free() if req is answered while it is out. */
 void srv_part_op_send(srv_req *req, srv_part_op *op);
+/* Sends op from shard s for no request (the transaction coordinator's
+ * markers): done always runs back on s, which frees op. */
+void srv_part_op_send_from(srv_shard *s, srv_part_op *op);
 
 /* Storage error (st_log.h) as the Kafka error code a client expects. */
 int16_t srv_st_to_kafka(int rc);

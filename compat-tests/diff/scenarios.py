@@ -23,6 +23,8 @@ CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESC
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 27, 28
 SHARE_GROUP_HEARTBEAT, SHARE_GROUP_DESCRIBE, SHARE_FETCH, SHARE_ACKNOWLEDGE = 76, 77, 78, 79
+ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN, DESCRIBE_TRANSACTIONS, LIST_TRANSACTIONS = 24, 25, 26, 65, 66
+CONCURRENT_TRANSACTIONS = 51
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
 DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
@@ -285,6 +287,62 @@ SCENARIOS = [
              "req": {"Groups": [{"GroupId": "diff-{R}-{L}-txo", "MemberId": None, "MemberEpoch": -1,
                                  "Topics": [{"Name": "diff-{R}-{L}-to", "PartitionIndexes": [0]}]}],
                      "RequireStable": True}},
+        ],
+    },
+    {
+        # The transaction coordinator (issue 16): a transactional id's lookup, producer id, partitions and
+        # commit, the errors around them. No data: the markers go to the partitions all the same.
+        "name": "txn-coordinator",
+        "steps": [
+            create("create", [topic("diff-{R}-{L}-txc", 2)], v=7),
+            {"id": "find", "api": FIND_COORDINATOR, "v": 4, "retry": COORDINATOR_LOADING,
+             "req": {"KeyType": 1, "CoordinatorKeys": ["diff-{R}-{L}-tx", "diff-{R}-{L}-tx2"]}},
+            {"id": "find-v1", "api": FIND_COORDINATOR, "v": 1, "req": {"Key": "diff-{R}-{L}-tx", "KeyType": 1}},
+            {"id": "init", "api": INIT_PRODUCER_ID, "v": "L", "retry": COORDINATOR_LOADING,
+             "req": {"TransactionalId": "diff-{R}-{L}-tx", "TransactionTimeoutMs": 60000, "ProducerId": -1,
+                     "ProducerEpoch": -1}},
+            {"id": "init-bad-timeout", "api": INIT_PRODUCER_ID, "v": "L",
+             "req": {"TransactionalId": "diff-{R}-{L}-tx2", "TransactionTimeoutMs": 0, "ProducerId": -1,
+                     "ProducerEpoch": -1}},
+            {"id": "describe-empty", "api": DESCRIBE_TRANSACTIONS, "v": "L",
+             "req": {"TransactionalIds": ["diff-{R}-{L}-tx", "diff-{R}-{L}-none"]}},
+            {"id": "add-unknown", "api": ADD_PARTITIONS_TO_TXN, "v": 3,
+             "req": {"V3AndBelowTransactionalId": "diff-{R}-{L}-tx", "V3AndBelowProducerId": Ref("init", "ProducerId"),
+                     "V3AndBelowProducerEpoch": Ref("init", "ProducerEpoch"),
+                     "V3AndBelowTopics": [{"Name": "diff-{R}-{L}-txc", "Partitions": [0]},
+                                          {"Name": "diff-{R}-{L}-nope", "Partitions": [0]}]}},
+            {"id": "add", "api": ADD_PARTITIONS_TO_TXN, "v": "L",
+             "req": {"V3AndBelowTransactionalId": "diff-{R}-{L}-tx", "V3AndBelowProducerId": Ref("init", "ProducerId"),
+                     "V3AndBelowProducerEpoch": Ref("init", "ProducerEpoch"),
+                     "V3AndBelowTopics": [{"Name": "diff-{R}-{L}-txc", "Partitions": [0, 1]}],
+                     "Transactions": [{"TransactionalId": "diff-{R}-{L}-tx", "ProducerId": Ref("init", "ProducerId"),
+                                       "ProducerEpoch": Ref("init", "ProducerEpoch"), "VerifyOnly": False,
+                                       "Topics": [{"Name": "diff-{R}-{L}-txc", "Partitions": [0, 1]}]}]}},
+            {"id": "add-offsets", "api": ADD_OFFSETS_TO_TXN, "v": "L", "retry": COORDINATOR_LOADING,
+             "req": {"TransactionalId": "diff-{R}-{L}-tx", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Ref("init", "ProducerEpoch"), "GroupId": "diff-{R}-{L}-txg"}},
+            {"id": "end-fenced", "api": END_TXN, "v": "L",
+             "req": {"TransactionalId": "diff-{R}-{L}-tx", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Fn(lambda c: c["init"]["ProducerEpoch"] + 1), "Committed": True}},
+            {"id": "end-unknown", "api": END_TXN, "v": "L",
+             "req": {"TransactionalId": "diff-{R}-{L}-none", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Ref("init", "ProducerEpoch"), "Committed": True}},
+            {"id": "commit", "api": END_TXN, "v": "L",
+             "req": {"TransactionalId": "diff-{R}-{L}-tx", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Ref("init", "ProducerEpoch"), "Committed": True}},
+            # Once the markers are written: an abort of the committed transaction.
+            {"id": "abort-after", "api": END_TXN, "v": 3, "retry": (CONCURRENT_TRANSACTIONS,),
+             "req": {"TransactionalId": "diff-{R}-{L}-tx", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Ref("init", "ProducerEpoch"), "Committed": False}},
+            # A new instance waits (CONCURRENT_TRANSACTIONS) until the commit is complete: then the state
+            # listed is the same on both brokers.
+            {"id": "init-again", "api": INIT_PRODUCER_ID, "v": "L",
+             "retry": COORDINATOR_LOADING + (CONCURRENT_TRANSACTIONS,),
+             "req": {"TransactionalId": "diff-{R}-{L}-tx", "TransactionTimeoutMs": 60000, "ProducerId": -1,
+                     "ProducerEpoch": -1}},
+            {"id": "list", "api": LIST_TRANSACTIONS, "v": "L",
+             "req": {"StateFilters": ["Empty", "Bogus"], "ProducerIdFilters": [Ref("init", "ProducerId")],
+                     "DurationFilter": -1}},
         ],
     },
     {

@@ -6,6 +6,7 @@
 #define SRV_DISPATCH_H
 
 #include "broker.h"
+#include "txn_coord.h"
 
 typedef void (*srv_handler_fn)(srv_req *req);
 
@@ -52,6 +53,15 @@ void srv_h_offset_for_leader_epoch(srv_req *req);
 void srv_h_describe_producers(srv_req *req);
 void srv_h_write_txn_markers(srv_req *req);
 void srv_h_txn_offset_commit(srv_req *req);
+/* The marker append both WriteTxnMarkers and the transaction coordinator use
+ * (a srv_txn_marker_fn, handed to txn_coord.c by main.c). */
+void srv_txn_marker_append(srv_shard *owner, srv_part *p, const srv_txn_marker_args *m,
+                           srv_txn_marker_done done, void *arg);
+void srv_h_add_partitions_to_txn(srv_req *req);
+void srv_h_add_offsets_to_txn(srv_req *req);
+void srv_h_end_txn(srv_req *req);
+void srv_h_describe_transactions(srv_req *req);
+void srv_h_list_transactions(srv_req *req);
 void srv_h_describe_acls(srv_req *req);
 void srv_h_create_acls(srv_req *req);
 void srv_h_delete_acls(srv_req *req);

@@ -1,22 +1,22 @@
 /*
  * find_coordinator.c — FindCoordinator (v0-6, batched keys v4+). Every group
- * is coordinated by this node (the shard that owns the group's
- * __consumer_offsets partition is an internal detail: requests are routed
- * there by group/coord.c). While __consumer_offsets does not exist yet its
- * creation is started and COORDINATOR_NOT_AVAILABLE answered, as Kafka does.
- *
- * Transactions are not supported (see docs/design.md): a transaction
- * coordinator lookup is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
- * the same refusal InitProducerId gives a transactional id, so clients fail
- * at once instead of retrying COORDINATOR_NOT_AVAILABLE until they time out.
+ * and every transactional id is coordinated by this node (the shard that
+ * owns the key's __consumer_offsets or __transaction_state partition is an
+ * internal detail: requests are routed there by group/coord.c and
+ * txn_coord.c). While the topic does not exist yet its creation is started
+ * and COORDINATOR_NOT_AVAILABLE answered, as Kafka does (it creates
+ * __transaction_state on the first lookup of a transactional id).
  *
  * A found coordinator's error message is Kafka's too: "NONE" (the error's
  * name) in v1-3, "" per key in v4+.
+ *
+ * Owns the lookup answer. Must not: route or hold coordinator state.
  */
 #include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "txn_coord.h"
 
 #define KEY_GROUP       0
 #define KEY_TRANSACTION 1
@@ -36,8 +36,14 @@ static int16_t lookup(srv_req *req, int8_t type, kp_str key, kp_str *msg)
         return err;
     }
     if (type == KEY_TRANSACTION) {
-        *msg = kp_str_c("Transactions are not supported by this broker.");
-        return KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        if (!srv_authorize(req, SRV_OP_DESCRIBE, SRV_RES_TRANSACTIONAL_ID, key)) {
+            *msg = kp_str_c("Transactional Id authorization failed.");
+            return KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        }
+        int16_t err = srv_txns_ready(req->shard);
+        if (err)
+            *msg = kp_str_c("The coordinator is not available.");
+        return err;
     }
     *msg = kp_str_c("Unknown coordinator key type.");
     return KP_ERR_INVALID_REQUEST;

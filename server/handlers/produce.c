@@ -6,7 +6,15 @@
  * (its flush policy); acks=1 once the append is accepted; acks=0 never.
  * Idempotent producers: the storage engine's producer state answers
  * duplicates with the original offset and gaps with OUT_OF_ORDER_SEQUENCE.
- * Must not: touch a partition from the request's shard.
+ *
+ * Transactional batches with transaction.partition.verification.enable=true
+ * (KIP-890 part 1): before they go to their partitions, one verify-only op
+ * asks the id's coordinator (txn_coord.c) whether each partition is in the
+ * producer's ongoing transaction; those that are not are answered with
+ * Kafka's errors and never appended. With false, they go as they come.
+ *
+ * Must not: touch a partition from the request's shard, or wait for the
+ * coordinator any other way than its srv_call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +26,7 @@
 #include "legacy.h"
 #include "authz_req.h"
 #include "dispatch.h"
+#include "group/group.h"
 #include "errors.h"
 #include "logging.h"
 #include "meta.h"
@@ -36,6 +45,7 @@ typedef struct produce_op {
     int64_t log_append_time;
     int64_t log_start_offset;
     kp_produce_response_partition_produce_response *out;
+    kp_str out_topic; /* the topic's name in the request (verification) */
     const char *error_message;
     srv_validate_policy pol; /* the topic's record rules (validate.h) */
     int16_t refused;         /* validated on the request's shard: answer this, with the log start offset */
@@ -355,6 +365,109 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     kp_writer_free(&conv); /* the log keeps its own copy */
 }
 
+/* The transactional ops of a request waiting for the coordinator's answer. */
+typedef struct verify_wait {
+    produce_op **ops;
+    int32_t n;
+} verify_wait;
+
+static void verify_wait_free(void *arg)
+{
+    verify_wait *vw = arg;
+    for (int32_t i = 0; i < vw->n; i++)
+        free(vw->ops[i]);
+    free(vw->ops);
+    free(vw);
+}
+
+static void verified(srv_shard *s, srv_txn_op *vop)
+{
+    (void)s;
+    srv_req *req = vop->call.req;
+    verify_wait *vw = vop->user;
+    vop->drop_user = NULL; /* taken here */
+    int16_t version = req->kr.hdr.request_api_version;
+    for (int32_t i = 0; i < vw->n; i++) {
+        produce_op *op = vw->ops[i];
+        const char *msg;
+        int16_t err = srv_txn_produce_error(vop->error ? vop->error : vop->per_part[i], version, &msg);
+        if (err) {
+            op->out->error_code = err;
+            op->out->base_offset = -1;
+            if (msg)
+                op->out->error_message = kp_str_c(msg);
+            free(op);
+            continue;
+        }
+        srv_part_op_send(req, &op->base);
+    }
+    free(vw->ops);
+    free(vw);
+    srv_txn_op_free(vop);
+}
+
+/* Whether records hold one transactional batch; its producer id and epoch. */
+static int txn_batch_of(kp_bytes records, int64_t *pid, int16_t *epoch)
+{
+    kp_batch_header h;
+    if (records.len <= 0 || kp_batch_header_parse(records.p, (size_t)records.len, &h) != 0)
+        return 0;
+    if (!(h.attributes & KP_ATTR_TRANSACTIONAL) || (h.attributes & KP_ATTR_CONTROL))
+        return 0;
+    *pid = h.producer_id;
+    *epoch = h.producer_epoch;
+    return 1;
+}
+
+/* Sends the verify op for the transactional ops; on failure answers them. */
+static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32_t n, int64_t pid,
+                            int16_t epoch)
+{
+    srv_txn_op *vop = srv_txn_op_new(SRV_TXN_OP_VERIFY, verified);
+    verify_wait *vw = calloc(1, sizeof(*vw));
+    srv_txn_tp *parts = calloc((size_t)n + 1, sizeof(*parts));
+    int16_t *per = calloc((size_t)n + 1, sizeof(*per));
+    int16_t err = KP_ERR_UNKNOWN_SERVER_ERROR;
+    if (vop && vw && parts && per) {
+        for (int32_t i = 0; i < n; i++) {
+            /* Read-only on the coordinator: topics stay in the request. */
+            parts[i].topic = (char *)ops[i]->out_topic.p;
+            parts[i].topic_len = ops[i]->out_topic.len;
+            parts[i].partition = ops[i]->base.partition;
+        }
+        vw->ops = ops;
+        vw->n = n;
+        vop->txn_id = txn_id;
+        vop->producer_id = pid;
+        vop->producer_epoch = epoch;
+        vop->parts = parts;
+        vop->per_part = per;
+        vop->nparts = n;
+        vop->user = vw;
+        vop->drop_user = verify_wait_free;
+        int32_t np = srv_txns_nparts(req->shard);
+        err = srv_txn_op_send(req, vop, np > 0 ? srv_group_partition_for(txn_id, np) : -1);
+        if (!err)
+            return;
+        vop->drop_user = NULL;
+        vop->user = NULL;
+        vw->ops = NULL;
+    } else {
+        free(parts);
+        free(per);
+    }
+    srv_txn_op_free(vop);
+    free(vw);
+    const char *msg;
+    err = srv_txn_produce_error(err, req->kr.hdr.request_api_version, &msg);
+    for (int32_t i = 0; i < n; i++) {
+        ops[i]->out->error_code = err;
+        ops[i]->out->base_offset = -1;
+        free(ops[i]);
+    }
+    free(ops);
+}
+
 void srv_h_produce(srv_req *req)
 {
     /* A client under a producer quota is served one request at a time (as
@@ -378,11 +491,15 @@ void srv_h_produce(srv_req *req)
     st->resp.responses_count = nt;
     /* With transaction.partition.verification.enable=false a partition
      * takes a transactional request's batches without asking a coordinator
-     * (Kafka's KIP-890 part 1 off); with it on nothing here can verify yet,
-     * so such requests keep being refused. */
-    int txn_unverified = rq->transactional_id.len >= 0 && !s->b->cfg.txn_partition_verification;
-    int txn_denied =
-        txn_unverified && !srv_authorize(req, SRV_OP_WRITE, SRV_RES_TRANSACTIONAL_ID, rq->transactional_id);
+     * (Kafka's KIP-890 part 1 off); with true the coordinator is asked first
+     * (verify_and_send). */
+    int txn = rq->transactional_id.len >= 0;
+    int txn_unverified = txn && !s->b->cfg.txn_partition_verification;
+    int txn_denied = txn && !srv_authorize(req, SRV_OP_WRITE, SRV_RES_TRANSACTIONAL_ID, rq->transactional_id);
+    produce_op **wait = NULL; /* transactional ops waiting for the coordinator */
+    int32_t nwait = 0, capwait = 0;
+    int64_t wait_pid = -1;
+    int16_t wait_epoch = -1;
     srv_req_then(req, finish);
     srv_req_hold(req); /* calls answered inline cannot finish the request half-way */
     for (int32_t i = 0; i < nt; i++) {
@@ -399,7 +516,7 @@ void srv_h_produce(srv_req *req)
         srv_validate_policy pol = {0};
         if (t)
             pol = *srv_validate_policy_get(&s->b->cfg, s->meta, t);
-        pol.txn_allowed = txn_unverified;
+        pol.txn_allowed = txn;
         for (int32_t j = 0; j < np; j++) {
             const kp_produce_request_partition_produce_data *pd = &td->partition_data[j];
             kp_produce_response_partition_produce_response *pr = &tr->partition_responses[j];
@@ -410,9 +527,6 @@ void srv_h_produce(srv_req *req)
             pr->log_start_offset = -1;
             if (bad_acks) {
                 pr->error_code = KP_ERR_INVALID_REQUIRED_ACKS;
-            } else if (rq->transactional_id.len >= 0 && !txn_unverified) {
-                pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                pr->error_message = kp_str_c("transactions are not supported by this broker");
             } else if (txn_denied) {
                 pr->error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
             } else if (!may_write) {
@@ -455,9 +569,40 @@ void srv_h_produce(srv_req *req)
                 op->out = pr;
                 op->log_append_time = -1;
                 op->log_start_offset = -1;
+                op->out_topic = td->name;
+                int64_t bpid;
+                int16_t bepoch;
+                if (txn && !txn_unverified && !vr.error && txn_batch_of(pd->records, &bpid, &bepoch)) {
+                    if (nwait > 0 && (bpid != wait_pid || bepoch != wait_epoch)) {
+                        /* One transactional id, one producer: another one's
+                         * batch cannot be in this id's transaction. */
+                        free(op);
+                        pr->error_code = KP_ERR_INVALID_PRODUCER_ID_MAPPING;
+                        continue;
+                    }
+                    if (nwait == capwait) {
+                        int32_t cap = capwait ? capwait * 2 : 8;
+                        produce_op **nw = realloc(wait, (size_t)cap * sizeof(*nw));
+                        if (!nw) {
+                            free(op);
+                            pr->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+                            continue;
+                        }
+                        wait = nw;
+                        capwait = cap;
+                    }
+                    wait_pid = bpid;
+                    wait_epoch = bepoch;
+                    wait[nwait++] = op;
+                    continue;
+                }
                 srv_part_op_send(req, &op->base);
             }
         }
     }
+    if (nwait)
+        verify_and_send(req, rq->transactional_id, wait, nwait, wait_pid, wait_epoch);
+    else
+        free(wait);
     srv_req_release(req);
 }

@@ -5,6 +5,10 @@
  * durable (Kafka appends markers with acks=all); the request's shard builds
  * the answer.
  *
+ * The per-partition append (srv_txn_marker_append) is also the transaction
+ * coordinator's: main.c hands it to txn_coord.c, so both paths write a
+ * marker the same way and share its durable callback.
+ *
  * Owns the marker ops while they are out. Must not: decide transaction
  * outcomes (the coordinator does), or append anywhere but on the owner.
  */
@@ -28,11 +32,16 @@ typedef struct marker_op {
     int32_t coordinator_epoch;
     int8_t txn_version; /* the marker's transaction version (v2+; 0 before) */
     int16_t error;
+    srv_shard *owner; /* set on the owner, for the reply */
     kp_write_txn_markers_response_writable_txn_marker_partition_result *out;
 } marker_op;
 
+/* One marker append on the owner, for WriteTxnMarkers or the coordinator's
+ * own markers (txn_coord.c): both go through srv_txn_marker_append. */
 typedef struct marker_ctx {
-    marker_op *op;
+    srv_txn_marker_args m; /* what the marker says (producer, result): for durable_cb's users */
+    srv_txn_marker_done done;
+    void *arg;
     srv_shard *owner;
     srv_part *part;
 } marker_ctx;
@@ -58,20 +67,19 @@ static void accepted_cb(void *arg, int rc, int64_t base_offset)
     marker_ctx *c = arg;
     if (rc == 0)
         return;
-    marker_op *op = c->op;
-    srv_shard *owner = c->owner;
-    op->error = srv_st_to_kafka(rc);
+    srv_txn_marker_done done = c->done;
+    void *done_arg = c->arg;
     free(c);
-    srv_call_reply(owner, &op->base.call);
+    done(done_arg, srv_st_to_kafka(rc));
 }
 
 static void durable_cb(void *arg, int rc, int64_t base_offset)
 {
     (void)base_offset;
     marker_ctx *c = arg;
-    marker_op *op = c->op;
     srv_shard *owner = c->owner;
-    op->error = srv_st_to_kafka(rc);
+    srv_txn_marker_done done = c->done;
+    void *done_arg = c->arg;
     /* The HW moved over the marker, and with it the LSO: wake fetchers of
      * both isolation levels. */
     if (rc == 0) {
@@ -79,10 +87,10 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
         /* A __consumer_offsets partition: the producer's transactional
          * offsets there become committed or are dropped, once the marker is
          * durable (as Kafka's coordinator replays it). */
-        srv_groups_on_marker(owner, &c->part->topic_id, c->part->partition, op->producer_id, op->commit);
+        srv_groups_on_marker(owner, &c->part->topic_id, c->part->partition, c->m.producer_id, c->m.commit);
     }
     free(c);
-    srv_call_reply(owner, &op->base.call);
+    done(done_arg, srv_st_to_kafka(rc));
 }
 
 /* INVALID_PRODUCER_EPOCH when the producer has a transaction open at this
@@ -106,6 +114,47 @@ static int16_t txn_v2_epoch_check(st_log *log, int64_t pid, int16_t epoch)
     return err;
 }
 
+void srv_txn_marker_append(srv_shard *owner, srv_part *p, const srv_txn_marker_args *m,
+                           srv_txn_marker_done done, void *arg)
+{
+    /* Transactions v2 bump the epoch with every marker (KIP-890): one whose
+     * epoch is not above the open transaction's is from an older round. The
+     * log applies the v0/v1 rule (>=) only: it cannot know a marker's version. */
+    if (m->txn_version >= 2) {
+        int16_t err = txn_v2_epoch_check(p->log, m->producer_id, m->producer_epoch);
+        if (err) {
+            done(arg, err);
+            return;
+        }
+    }
+    kp_writer w;
+    kp_writer_init(&w, 128);
+    marker_ctx *c = malloc(sizeof(*c));
+    if (!c || kp_batch_build_control(&w, 0, m->producer_id, m->producer_epoch, m->commit,
+                                     m->coordinator_epoch, srv_now_ms()) != 0) {
+        free(c);
+        kp_writer_free(&w);
+        done(arg, KP_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    c->m = *m;
+    c->done = done;
+    c->arg = arg;
+    c->owner = owner;
+    c->part = p;
+    /* Ordered, as Produce's appends: a marker never overtakes data batches
+     * that wait for room, and it copies the bytes. */
+    st_log_append_ordered(p->log, w.buf, w.len, accepted_cb, durable_cb, c);
+    kp_writer_free(&w);
+}
+
+static void op_appended(void *arg, int16_t error)
+{
+    marker_op *op = arg;
+    op->error = error;
+    srv_call_reply(op->owner, &op->base.call);
+}
+
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     marker_op *op = (marker_op *)base;
@@ -119,35 +168,10 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_call_reply(owner, &base->call);
         return;
     }
-    /* Transactions v2 bump the epoch with every marker (KIP-890): one whose
-     * epoch is not above the open transaction's is from an older round. The
-     * log applies the v0/v1 rule (>=) only: it cannot know a marker's version. */
-    if (op->txn_version >= 2) {
-        int16_t err = txn_v2_epoch_check(p->log, op->producer_id, op->producer_epoch);
-        if (err) {
-            op->error = err;
-            srv_call_reply(owner, &base->call);
-            return;
-        }
-    }
-    kp_writer w;
-    kp_writer_init(&w, 128);
-    marker_ctx *c = malloc(sizeof(*c));
-    if (!c || kp_batch_build_control(&w, 0, op->producer_id, op->producer_epoch, op->commit,
-                                     op->coordinator_epoch, srv_now_ms()) != 0) {
-        free(c);
-        kp_writer_free(&w);
-        op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
-        srv_call_reply(owner, &base->call);
-        return;
-    }
-    c->op = op;
-    c->owner = owner;
-    c->part = p;
-    /* Ordered, as Produce's appends: a marker never overtakes data batches
-     * that wait for room, and it copies the bytes. */
-    st_log_append_ordered(p->log, w.buf, w.len, accepted_cb, durable_cb, c);
-    kp_writer_free(&w);
+    op->owner = owner;
+    srv_txn_marker_args m = {op->producer_id, op->producer_epoch, op->commit, op->coordinator_epoch,
+                             op->txn_version};
+    srv_txn_marker_append(owner, p, &m, op_appended, op);
 }
 
 void srv_h_write_txn_markers(srv_req *req)

@@ -53,6 +53,7 @@ public final class Main {
         SecurityCases.register(env);
         RegexCases.register(env);
         ShareCases.register(env);
+        TxnCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");
