@@ -84,6 +84,13 @@ typedef struct srv_cmember {
     srv_tps target;             /* its share of the group's target assignment */
     int64_t session_deadline;   /* -1: none */
     int64_t rebalance_deadline; /* revocation due by then, -1: none */
+    /* A classic member of a consumer group (online migration, KIP-848): it
+     * speaks JoinGroup/SyncGroup/Heartbeat. protocols NULL: a member of the
+     * consumer protocol. */
+    int nprotocols;
+    srv_gprotocol *protocols;   /* the JoinGroup's protocols, in its order */
+    int32_t classic_session_ms; /* its JoinGroup session timeout */
+    int64_t classic_deadline;   /* JoinGroup or SyncGroup due by then, -1: none */
 } srv_cmember;
 
 /* A subscribed topic as it was when the target assignment was computed. */
@@ -109,8 +116,9 @@ typedef struct srv_cgroup {
     int ntopics;
     srv_ctopic *topics; /* subscription metadata, sorted by name */
     int nregexes;
-    srv_cregex *regexes;    /* one per distinct regex of the members */
-    uint64_t regex_version; /* metadata version they were resolved against, 0: never */
+    srv_cregex *regexes;     /* one per distinct regex of the members */
+    uint64_t regex_version;  /* metadata version they were resolved against, 0: never */
+    int8_t default_assignor; /* SRV_ASSIGNOR_* of group.consumer.assignors */
 } srv_cgroup;
 
 /* "Empty", "Assigning", "Reconciling", "Stable" (ConsumerGroupState). */
@@ -155,6 +163,18 @@ typedef void (*srv_chb_cb)(void *ctx, const srv_chb_result *r);
 /* Answers once the records of the change are durable (or at once when
  * nothing changed). */
 void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *rq, srv_chb_cb cb, void *ctx);
+
+/* ---- classic members of a consumer group (online migration) ------------- */
+
+/* 1 when m joined with the classic protocol. */
+int srv_cmember_is_classic(const srv_cmember *m);
+/* JoinGroup, SyncGroup, Heartbeat and LeaveGroup of a group that is a
+ * non-empty consumer group (group_classic.c routes them here): its classic
+ * members are driven as Kafka's classicGroup*ToConsumerGroup do. */
+void srv_cgroup_classic_join(srv_group *g, const srv_join_req *rq, srv_join_cb cb, void *ctx);
+void srv_cgroup_classic_sync(srv_group *g, const srv_sync_req *rq, srv_sync_cb cb, void *ctx);
+int16_t srv_cgroup_classic_heartbeat(srv_group *g, int32_t generation, kp_str member_id, kp_str instance_id);
+void srv_cgroup_classic_leave(srv_group *g, int n, srv_leave_member *members);
 
 /* ---- used by the group files --------------------------------------------- */
 

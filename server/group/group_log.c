@@ -248,7 +248,32 @@ int srv_glog_add_cg_member(kp_batch_builder *bb, int64_t ts, const char *group, 
         v.rebalance_timeout_ms = m->rebalance_timeout_ms;
         v.server_assignor = cstr(m->assignor);
         v.classic_member_metadata = NULL;
-        rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
+        kp_consumer_group_member_metadata_value_classic_member_metadata cm;
+        kp_consumer_group_member_metadata_value_classic_protocol *ps = NULL;
+        if (m->protocols) {
+            /* A classic member of the group (online migration): what its
+             * JoinGroup said, so a restart or a downgrade still has it. */
+            ps = calloc((size_t)m->nprotocols + 1, sizeof(*ps));
+            if (!ps) {
+                rc = KP_E_NOMEM;
+            } else {
+                kp_consumer_group_member_metadata_value_classic_member_metadata_init(&cm);
+                for (int i = 0; i < m->nprotocols; i++) {
+                    kp_consumer_group_member_metadata_value_classic_protocol_init(&ps[i]);
+                    ps[i].name = srv_s(m->protocols[i].name);
+                    ps[i].metadata =
+                        (kp_bytes){m->protocols[i].meta ? m->protocols[i].meta : (const uint8_t *)"",
+                                   m->protocols[i].len};
+                }
+                cm.session_timeout_ms = m->classic_session_ms;
+                cm.supported_protocols = ps;
+                cm.supported_protocols_count = m->nprotocols;
+                v.classic_member_metadata = &cm;
+            }
+        }
+        if (rc == 0)
+            rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
+        free(ps);
     }
     free(subs);
     return add_record(bb, ts, &kw, &vw, rc);
