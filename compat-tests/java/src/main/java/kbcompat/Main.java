@@ -52,6 +52,7 @@ public final class Main {
         ToolCases.register(env);
         SecurityCases.register(env);
         RegexCases.register(env);
+        MigrationCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");
