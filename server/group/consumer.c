@@ -1890,19 +1890,28 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
          * at its capacity refuses the newcomer first, as Kafka's checks
          * after the conversion (which it then rolls back) do. */
         int16_t e;
-        if (!upgrade_enabled(gs) || !kp_str_eq(srv_s(g->protocol_type), "consumer") ||
-            g->nmembers > max_size(gs)) {
-            srv_info("group %.*s: not upgraded to a consumer group (%s)", SRV_SP(g->id),
-                     !upgrade_enabled(gs)         ? "the online upgrade is disabled"
-                     : g->nmembers > max_size(gs) ? "it has more members than group.consumer.max.size"
-                                                  : "it does not use the consumer embedded protocol");
-            fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %.*s is not a consumer group.", SRV_SP(g->id));
+        const char *why = !upgrade_enabled(gs) ? "online upgrade is disabled"
+                          : !kp_str_eq(srv_s(g->protocol_type), "consumer")
+                              ? "the group does not use the consumer embedded protocol"
+                          : g->nmembers > max_size(gs)
+                              ? "the group size exceeds the consumer group maximum size"
+                              : NULL;
+        if (why) {
+            srv_info("group %.*s: not upgraded to a consumer group: %s", SRV_SP(g->id), why);
+            fail(w, KP_ERR_GROUP_ID_NOT_FOUND,
+                 "Cannot upgrade classic group %.*s to consumer group because %s.", SRV_SP(g->id), why);
         } else if (g->nmembers >= max_size(gs) &&
                    (rq->member_id.len <= 0 || !srv_groupi_member_get(g, rq->member_id))) {
             fail(w, KP_ERR_GROUP_MAX_SIZE_REACHED,
                  "The consumer group has reached its maximum capacity of %d members.", max_size(gs));
         } else if ((e = upgrade(g, &bb, ts, &nrec, &rc)) != KP_ERR_NONE) {
-            fail(w, e, "Cannot upgrade the classic group %.*s to consumer group.", SRV_SP(g->id));
+            fail(
+                w, e,
+                e == KP_ERR_GROUP_ID_NOT_FOUND
+                    ? "Cannot upgrade the classic group %.*s to consumer group because the embedded consumer "
+                      "protocol is malformed."
+                    : "Cannot upgrade the classic group %.*s to consumer group.",
+                SRV_SP(g->id));
         }
     } else if (!g->cg) {
         /* An empty classic group (or one that only holds offsets) becomes a

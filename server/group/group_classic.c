@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "config.h"
 #include "consumer.h"
 #include "errors.h"
 #include "group_log.h"
@@ -1145,10 +1146,14 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
         }
     }
     if (g->cg && g->cg->nmembers > 0) {
-        /* A non-empty consumer group takes classic members whatever the
-         * migration policy (classicGroupJoinToConsumerGroup). */
+        /* A non-empty consumer group takes classic members unless the
+         * migration is disabled (Kafka 4.4 then answers as for a group of
+         * another type, seen on the wire). */
         srv_sfree(mid);
-        srv_cgroup_classic_join(g, rq, cb, ctx);
+        if (gs->cfg.migration_policy == SRV_GMIG_DISABLED)
+            join_error(cb, ctx, kp_str_c(""), KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+        else
+            srv_cgroup_classic_join(g, rq, cb, ctx);
         return;
     }
     if (g->cg && !unknown) {
@@ -1478,7 +1483,7 @@ int srv_groupi_from_consumer(srv_group *g, srv_gmember **ms, int n, int32_t gene
     /* The members learn of the new generation by rejoining: a rebalance
      * starts at once, as Kafka's convertToClassicGroup does. */
     char reason[300];
-    snprintf(reason, sizeof(reason), "Downgrade group %.*s from consumer to classic.",
+    snprintf(reason, sizeof(reason), "Downgrade group %.*s from consumer to classic for member leaving.",
              srv_slen(g->id) < 200 ? srv_slen(g->id) : 200, g->id);
     prepare_rebalance(g, reason);
     return rc;

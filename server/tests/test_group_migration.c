@@ -438,10 +438,29 @@ static void test_policy(void)
         cons m;
         memset(&m, 0, sizeof(m));
         CU_ASSERT_EQUAL(cons_heartbeat(gs, &m, 0, NULL), KP_ERR_GROUP_ID_NOT_FOUND);
+        if (refused_up[i] == SRV_GMIG_DISABLED)
+            CU_ASSERT_STRING_EQUAL(m.message,
+                                   "Cannot upgrade classic group g to consumer group because online "
+                                   "upgrade is disabled.");
         CU_ASSERT_PTR_NULL(srv_groups_find(gs, kp_str_c("g"))->cg);
         CU_ASSERT_EQUAL(classic_heartbeat(gs, &c[0]), KP_ERR_NONE);
         srv_groups_free(gs);
     }
+    /* Disabled: a consumer group takes no classic member. */
+    reset_env();
+    srv_groups_config dis = base_cfg();
+    dis.migration_policy = SRV_GMIG_DISABLED;
+    srv_groups *gd = new_groups_cfg(&dis);
+    cons d;
+    memset(&d, 0, sizeof(d));
+    CU_ASSERT_EQUAL(cons_heartbeat(gd, &d, 0, NULL), KP_ERR_NONE);
+    classic k;
+    memset(&k, 0, sizeof(k));
+    classic_join(gd, &k);
+    CU_ASSERT_EQUAL(k.joined, 1);
+    CU_ASSERT_EQUAL(k.join_error, KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    srv_tps_free(&d.owned);
+    srv_groups_free(gd);
     /* Upgrade only: the group stays a consumer group when the consumer
      * member leaves; its classic members go on in it. */
     reset_env();
