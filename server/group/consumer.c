@@ -815,7 +815,8 @@ static int resolve_one(srv_groups *gs, const srv_chb_req *rq, srv_cregex *out, c
  * last time or a regex is new, and drops those no member uses any more.
  * Returns 1 when the topics of a regex in use changed (a new subscription:
  * the group epoch is bumped). */
-static int resolve_regexes(srv_group *g, const srv_chb_req *rq)
+static int resolve_regexes(srv_group *g, const srv_chb_req *rq, kp_batch_builder *bb, int64_t ts, int *nrec,
+                           int *rcp)
 {
     srv_cgroup *cg = g->cg;
     const srv_groups_env *env = srv_groupi_env(g->gs);
@@ -863,7 +864,22 @@ static int resolve_regexes(srv_group *g, const srv_chb_req *rq)
             changed = 1;
             srv_info("group %.*s: regex `%.*s` resolves to %d topics", SRV_SP(g->id), SRV_SP(nr[j].regex),
                      nr[j].ntopics);
+            /* Kafka 4.x keeps each resolution as a record of its own. */
+            if (*rcp == 0)
+                *rcp = srv_glog_add_cg_regex(bb, ts, g->id, nr[j].regex, &nr[j], (int64_t)version);
+            (*nrec)++;
         }
+    }
+    /* A regex no member uses any more: its record goes too. */
+    for (int j = 0; j < cg->nregexes; j++) {
+        int kept = 0;
+        for (int i = 0; i < k && !kept; i++)
+            kept = srv_scmp(nr[i].regex, cg->regexes[j].regex) == 0;
+        if (kept)
+            continue;
+        if (*rcp == 0)
+            *rcp = srv_glog_add_cg_regex(bb, ts, g->id, cg->regexes[j].regex, NULL, 0);
+        (*nrec)++;
     }
     free_regexes(cg->regexes, cg->nregexes);
     cg->regexes = nr;
@@ -881,6 +897,22 @@ static void fence(srv_group *g, int idx, kp_batch_builder *bb, int64_t ts, int *
 {
     srv_cgroup *cg = g->cg;
     const char *id = cg->members[idx]->id;
+    const char *regex = cg->members[idx]->regex;
+    int used = regex == NULL;
+    for (int i = 0; !used && i < cg->nmembers; i++)
+        used = i != idx && cg->members[i]->regex && srv_scmp(cg->members[i]->regex, regex) == 0;
+    for (int j = 0; !used && j < cg->nregexes; j++) {
+        if (srv_scmp(cg->regexes[j].regex, regex) != 0)
+            continue;
+        /* Its regex leaves with it: the resolution's record is tombstoned. */
+        if (*rc == 0)
+            *rc = srv_glog_add_cg_regex(bb, ts, g->id, regex, NULL, 0);
+        (*nrec)++;
+        srv_sfree(cg->regexes[j].regex);
+        free_subs(cg->regexes[j].topics, cg->regexes[j].ntopics);
+        cg->regexes[j] = cg->regexes[--cg->nregexes];
+        break;
+    }
     if (*rc == 0)
         *rc = srv_glog_add_cg_current(bb, ts, g->id, id, NULL);
     if (*rc == 0)
@@ -2068,7 +2100,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
 
     /* 2. The group epoch: bumped by a new subscription or new metadata
      * (topics created, deleted or given more partitions). */
-    int resolved = resolve_regexes(g, rq);
+    int resolved = resolve_regexes(g, rq, &bb, ts, &nrec, &rc);
     int bump = refresh_topics(g, &bb, ts, &nrec, &rc) | subs_changed | resolved;
     if (bump) {
         cg->epoch++;
@@ -2427,6 +2459,49 @@ void srv_cgroup_load_current(srv_groups *gs, int32_t partition, kp_str group, kp
     m->state = v->state == SRV_CM_UNREVOKED || v->state == SRV_CM_UNRELEASED ? v->state : SRV_CM_STABLE;
     LOAD_SET(&m->assigned, v->assigned_partitions, v->assigned_partitions_count);
     LOAD_SET(&m->revoking, v->partitions_pending_revocation, v->partitions_pending_revocation_count);
+}
+
+void srv_cgroup_load_regex(srv_groups *gs, int32_t partition, kp_str group, kp_str regex,
+                           const kp_consumer_group_regular_expression_value *v)
+{
+    srv_group *g = v ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (!g || !g->cg)
+        return;
+    srv_cgroup *cg = g->cg;
+    int j = 0;
+    while (j < cg->nregexes && !srv_seq(regex, cg->regexes[j].regex))
+        j++;
+    if (j < cg->nregexes) {
+        srv_sfree(cg->regexes[j].regex);
+        free_subs(cg->regexes[j].topics, cg->regexes[j].ntopics);
+        cg->regexes[j] = cg->regexes[--cg->nregexes];
+    }
+    if (!v)
+        return;
+    int32_t n = v->topics_count > 0 ? v->topics_count : 0;
+    srv_cregex r = {0};
+    r.regex = srv_sdup(regex);
+    r.topics = calloc((size_t)n + 1, sizeof(*r.topics));
+    int ok = r.regex && r.topics;
+    for (int32_t i = 0; ok && i < n; i++) {
+        if (!(r.topics[i] = srv_sdup(v->topics[i])))
+            ok = 0;
+        else
+            r.ntopics++;
+    }
+    srv_cregex *nv = ok ? realloc(cg->regexes, ((size_t)cg->nregexes + 1) * sizeof(*nv)) : NULL;
+    if (!nv) {
+        srv_sfree(r.regex);
+        free_subs(r.topics, r.ntopics);
+        return;
+    }
+    if (r.ntopics > 1)
+        qsort(r.topics, (size_t)r.ntopics, sizeof(*r.topics), cmp_str);
+    cg->regexes = nv;
+    cg->regexes[cg->nregexes++] = r;
+    /* The versions are this process's: the first heartbeat resolves again
+     * and writes only what changed. */
+    cg->regex_version = 0;
 }
 
 void srv_cgroup_load_finish(srv_group *g)

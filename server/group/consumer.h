@@ -100,8 +100,8 @@ typedef struct srv_ctopic {
     int32_t nparts;
 } srv_ctopic;
 
-/* A regex of the group's members and the topics it resolved to: derived
- * state (rebuilt after a restart), not recorded. */
+/* A regex of the group's members and the topics it resolved to, recorded
+ * as a ConsumerGroupRegularExpression (Kafka 4.x) and replayed. */
 typedef struct srv_cregex {
     char *regex;
     int ntopics;
@@ -195,6 +195,7 @@ struct kp_consumer_group_member_metadata_value;
 struct kp_consumer_group_partition_metadata_value;
 struct kp_consumer_group_target_assignment_member_value;
 struct kp_consumer_group_current_member_assignment_value;
+struct kp_consumer_group_regular_expression_value;
 /* value NULL: tombstone. */
 void srv_cgroup_load_epoch(srv_groups *gs, int32_t partition, kp_str group, const int32_t *epoch);
 void srv_cgroup_load_topics(srv_groups *gs, int32_t partition, kp_str group,
@@ -206,5 +207,7 @@ void srv_cgroup_load_target(srv_groups *gs, int32_t partition, kp_str group, kp_
                             const struct kp_consumer_group_target_assignment_member_value *v);
 void srv_cgroup_load_current(srv_groups *gs, int32_t partition, kp_str group, kp_str member,
                              const struct kp_consumer_group_current_member_assignment_value *v);
+void srv_cgroup_load_regex(srv_groups *gs, int32_t partition, kp_str group, kp_str regex,
+                           const struct kp_consumer_group_regular_expression_value *v);
 
 #endif

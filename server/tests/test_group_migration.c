@@ -547,6 +547,80 @@ static void test_assignors(void)
     CU_ASSERT_EQUAL(srv_config_migration_policy("bidirectional"), SRV_GMIG_BIDIRECTIONAL);
 }
 
+/* A member subscribing with a regex only. */
+static int16_t regex_join(srv_groups *gs, cons *m, const char *regex)
+{
+    srv_chb_req rq;
+    memset(&rq, 0, sizeof(rq));
+    rq.group_id = kp_str_c("g");
+    rq.member_id = kp_str_c(m->id);
+    rq.member_epoch = 0;
+    rq.instance_id = KP_STR_NULL;
+    rq.rack_id = KP_STR_NULL;
+    rq.client_id = kp_str_c("consumer");
+    rq.client_host = kp_str_c("/127.0.0.1");
+    rq.regex = kp_str_c(regex);
+    rq.assignor = KP_STR_NULL;
+    rq.rebalance_timeout_ms = 30000;
+    rq.nsubs = -1;
+    rq.principal = kp_str_c("User:ANONYMOUS");
+    rq.host = kp_str_c("127.0.0.1");
+    rq.nowned = 0;
+    m->error = -1;
+    srv_cgroup_heartbeat(gs, 0, &rq, on_hb, m);
+    return m->error;
+}
+
+static const srv_cregex *replayed_regex(const srv_groups_config *cfg, srv_groups **out)
+{
+    *out = new_groups_cfg(cfg);
+    CU_ASSERT(fake_group_env_replay(&g_env, *out) > 0);
+    srv_group *g = srv_groups_find(*out, kp_str_c("g"));
+    if (!g || !g->cg)
+        return NULL;
+    CU_ASSERT(g->cg->nregexes <= 1);
+    return g->cg->nregexes == 1 ? &g->cg->regexes[0] : NULL;
+}
+
+/* ConsumerGroupRegularExpression records: written when a resolution
+ * changes, replayed, tombstoned when no member uses the regex any more. */
+static void test_regex_records(void)
+{
+    reset_env();
+    g_env.version = 1;
+    g_env.ntopics = 2;
+    g_env.topics[1] = (fake_group_topic){"u", {{7, 7, 7, 7, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}, 2};
+    srv_groups_config cfg = base_cfg();
+    srv_groups *gs = new_groups_cfg(&cfg);
+    cons m;
+    memset(&m, 0, sizeof(m));
+    CU_ASSERT_EQUAL_FATAL(regex_join(gs, &m, "t|x"), KP_ERR_NONE);
+    srv_groups *r1;
+    const srv_cregex *r = replayed_regex(&cfg, &r1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_STRING_EQUAL(r->regex, "t|x");
+    CU_ASSERT_EQUAL_FATAL(r->ntopics, 1);
+    CU_ASSERT_STRING_EQUAL(r->topics[0], "t");
+    srv_groups_free(r1);
+
+    /* A matching topic created: the resolution and its record change. */
+    g_env.topics[1].name = "x";
+    g_env.version = 2;
+    CU_ASSERT_EQUAL(cons_heartbeat(gs, &m, m.epoch, NULL), KP_ERR_NONE);
+    r = replayed_regex(&cfg, &r1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(r->ntopics, 2);
+    srv_groups_free(r1);
+
+    /* The only member using it leaves: tombstoned. */
+    CU_ASSERT_EQUAL(cons_heartbeat(gs, &m, -1, NULL), KP_ERR_NONE);
+    r = replayed_regex(&cfg, &r1);
+    CU_ASSERT_PTR_NULL(r);
+    srv_groups_free(r1);
+    srv_tps_free(&m.owned);
+    srv_groups_free(gs);
+}
+
 static void register_suites(void)
 {
     CU_pSuite s = CU_add_suite("group_migration", NULL, NULL);
@@ -555,6 +629,7 @@ static void register_suites(void)
     CU_add_test(s, "group.consumer.migration.policy", test_policy);
     CU_add_test(s, "group.consumer.max.size", test_max_size);
     CU_add_test(s, "group.consumer.assignors", test_assignors);
+    CU_add_test(s, "ConsumerGroupRegularExpression records", test_regex_records);
 }
 
 static void free_log(void)
