@@ -103,6 +103,10 @@ def cghb(conn, group, member, epoch, topic):
                                 "TopicPartitions": [] if epoch == 0 else None})
 
 
+def describe_groups(conn, group):
+    return conn.request(15, 5, {"Groups": [group], "IncludeAuthorizedOperations": False})["Groups"][0]
+
+
 def group_type(conn, group):
     r = conn.request(16, 5, {"StatesFilter": [], "TypesFilter": []})
     for g in r["Groups"]:
@@ -257,6 +261,9 @@ class UpgradeRestartTest(MigrationTarget):
         self.assertEqual(r["ErrorCode"], 0, r)
         epoch = r["MemberEpoch"]
         self.assertEqual(group_type(c, group), "consumer")
+        # DescribeGroups knows classic groups only: a consumer group is Dead there, without error (Kafka 4.4).
+        d = describe_groups(c, group)
+        self.assertEqual((d["ErrorCode"], d["GroupState"], d["ProtocolType"], d["Members"]), (0, "Dead", "", []))
         # The classic member keeps its partitions until it rejoins.
         self.assertEqual(k.heartbeat(), REBALANCE_IN_PROGRESS)
 
@@ -274,6 +281,9 @@ class UpgradeRestartTest(MigrationTarget):
         r = cghb(c, group, mid, -1, topic)
         self.assertEqual(r["ErrorCode"], 0, r)
         self.assertEqual(group_type(c, group), "classic")
+        d = describe_groups(c, group)
+        self.assertEqual((d["ErrorCode"], d["GroupState"], d["ProtocolType"]), (0, "PreparingRebalance", "consumer"))
+        self.assertEqual([m["MemberId"] for m in d["Members"]], [k.id])
         self.assertEqual(k.heartbeat(), ILLEGAL_GENERATION)
 
 
