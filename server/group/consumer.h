@@ -29,7 +29,6 @@
 /* Kafka's defaults of the group.consumer.* broker configs. */
 #define SRV_CGROUP_HEARTBEAT_INTERVAL_MS 5000  /* group.consumer.heartbeat.interval.ms */
 #define SRV_CGROUP_SESSION_TIMEOUT_MS    45000 /* group.consumer.session.timeout.ms */
-#define SRV_CGROUP_DEFAULT_ASSIGNOR      "uniform"
 /* Subscriptions are kept per member: bound them (Kafka bounds the request). */
 #define SRV_CGROUP_MAX_SUBSCRIPTIONS 10000
 
