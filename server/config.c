@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config_keys.h"
@@ -153,6 +154,8 @@ const char *const srv_cfgk_ch_ts_type[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const CH_PROTOCOL[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
 
 static int check_listeners(const char *v, char *why, size_t n);
+static int check_assignors(const char *v, char *why, size_t n);
+static int check_migration_policy(const char *v, char *why, size_t n);
 static int check_protocol_map(const char *v, char *why, size_t n);
 
 static int check_nonempty_list(const char *v, char *why, size_t n)
@@ -200,6 +203,71 @@ int srv_cfgk_check_version(const char *v, char *why, size_t n)
     }
     if (!digits || *p || v[0] == '.')
         return srv_cfgk_fail(why, n, "not a Kafka version such as 3.0 or 3.0-IV1");
+    return 0;
+}
+
+/* The assignor a group.consumer.assignors item names: its short name or
+ * Kafka's class name (-1: none we run). */
+static int assignor_index(const char *item)
+{
+    static const char *const names[][2] = {
+        {"uniform", "org.apache.kafka.coordinator.group.assignor.UniformAssignor"},
+        {"range", "org.apache.kafka.coordinator.group.assignor.RangeAssignor"},
+    };
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+        if (strcmp(item, names[i][0]) == 0 || strcmp(item, names[i][1]) == 0)
+            return i;
+    return -1;
+}
+
+int srv_config_assignors(const char *v, int8_t out[SRV_ASSIGNORS_MAX])
+{
+    char item[SRV_CONFIG_VALUE_MAX];
+    srv_cfgk_list_iter it = {v, !*v};
+    int n = 0;
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
+        int idx = assignor_index(item), dup = 0;
+        for (int k = 0; k < n; k++)
+            dup |= out[k] == idx;
+        if (idx >= 0 && !dup && n < SRV_ASSIGNORS_MAX)
+            out[n++] = (int8_t)idx;
+    }
+    return n;
+}
+
+/* Kafka loads each item as a class: an unknown one stops the broker. */
+static int check_assignors(const char *v, char *why, size_t n)
+{
+    char item[SRV_CONFIG_VALUE_MAX];
+    srv_cfgk_list_iter it = {v, !*v};
+    int count = 0;
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
+        if (assignor_index(item) < 0)
+            return srv_cfgk_fail(why, n, "unknown assignor '%.100s' (supported: uniform, range)", item);
+        count++;
+    }
+    if (count == 0)
+        return srv_cfgk_fail(why, n, "at least one assignor is required");
+    return 0;
+}
+
+int srv_config_migration_policy(const char *v)
+{
+    if (strcasecmp(v, "disabled") == 0)
+        return SRV_GMIG_DISABLED;
+    if (strcasecmp(v, "upgrade") == 0)
+        return SRV_GMIG_UPGRADE;
+    if (strcasecmp(v, "downgrade") == 0)
+        return SRV_GMIG_DOWNGRADE;
+    return SRV_GMIG_BIDIRECTIONAL;
+}
+
+/* Kafka's validator ignores case. */
+static int check_migration_policy(const char *v, char *why, size_t n)
+{
+    if (strcasecmp(v, "disabled") && strcasecmp(v, "upgrade") && strcasecmp(v, "downgrade") &&
+        strcasecmp(v, "bidirectional"))
+        return srv_cfgk_fail(why, n, "must be one of [disabled, upgrade, downgrade, bidirectional]");
     return 0;
 }
 
@@ -420,6 +488,18 @@ static const keydef BKEYS[] = {
      "Most records in flight (acquired or waiting) per share-partition.", NULL},
     {"group.share.max.size", SRV_TYPE_INT, USE_APPLY, "200", 1, 1000, NULL, NULL,
      "Most members in one share group.", NULL},
+    {"group.consumer.max.size", SRV_TYPE_INT, USE_APPLY, "2147483647", 1, INT32_MAX, NULL, NULL,
+     "Most members in one consumer-protocol (KIP-848) group, classic members of it included.", NULL},
+    {"group.consumer.assignors", SRV_TYPE_LIST, USE_APPLY, "uniform,range", 0, 0, NULL, check_assignors,
+     "Server assignors members may ask for (uniform, range, or their Kafka class names); the first is the "
+     "default.",
+     NULL},
+    {"group.consumer.migration.policy", SRV_TYPE_STRING, USE_APPLY, "bidirectional", 0, 0, NULL,
+     check_migration_policy,
+     "Online conversion of non-empty groups between the classic and the consumer protocol: disabled, "
+     "upgrade, "
+     "downgrade or bidirectional.",
+     NULL},
     {"transactional.id.expiration.ms", SRV_TYPE_INT, USE_APPLY, "604800000", 1, INT32_MAX, NULL, NULL,
      "A transactional id idle this long is forgotten.", NULL},
     {"producer.id.expiration.ms", SRV_TYPE_INT, USE_APPLY, "86400000", 1, INT32_MAX, NULL, NULL,
@@ -1554,6 +1634,11 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->group_share_partition_max_record_locks =
         (int32_t)bi64(cfg, "group.share.partition.max.record.locks");
     cfg->group_share_max_size = (int32_t)bi64(cfg, "group.share.max.size");
+    cfg->group_consumer_max_size = (int32_t)bi64(cfg, "group.consumer.max.size");
+    cfg->group_consumer_migration =
+        srv_config_migration_policy(bval_name(cfg, "group.consumer.migration.policy"));
+    cfg->group_consumer_nassignors =
+        srv_config_assignors(bval_name(cfg, "group.consumer.assignors"), cfg->group_consumer_assignors);
     cfg->transactional_id_expiration_ms = (int32_t)bi64(cfg, "transactional.id.expiration.ms");
     cfg->producer_id_expiration_ms = (int32_t)bi64(cfg, "producer.id.expiration.ms");
     cfg->transaction_max_timeout_ms = (int32_t)bi64(cfg, "transaction.max.timeout.ms");

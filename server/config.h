@@ -136,6 +136,19 @@ typedef struct srv_config_value {
     uint8_t source;                 /* SRV_SOURCE_* when set */
 } srv_config_value;
 
+/* group.consumer.migration.policy: which way a non-empty group may change
+ * protocol online (KIP-848); 0 is Kafka's default. */
+enum { SRV_GMIG_BIDIRECTIONAL = 0, SRV_GMIG_UPGRADE = 1, SRV_GMIG_DOWNGRADE = 2, SRV_GMIG_DISABLED = 3 };
+/* The server assignors of group.consumer.assignors. */
+enum { SRV_ASSIGNOR_UNIFORM = 0, SRV_ASSIGNOR_RANGE = 1 };
+#define SRV_ASSIGNORS_MAX 2
+
+/* The SRV_GMIG_* of a valid policy value (any case). */
+int srv_config_migration_policy(const char *v);
+/* The SRV_ASSIGNOR_* of a valid assignors list, in order, without
+ * duplicates; returns how many. */
+int srv_config_assignors(const char *v, int8_t out[SRV_ASSIGNORS_MAX]);
+
 typedef struct srv_config {
     /* Effective typed values, computed by srv_config_finish(). Names follow
      * the Kafka keys; times are milliseconds after precedence rules applied. */
@@ -197,6 +210,10 @@ typedef struct srv_config {
     int32_t group_share_delivery_count_limit;
     int32_t group_share_partition_max_record_locks;
     int32_t group_share_max_size;
+    int32_t group_consumer_max_size;
+    int group_consumer_migration;                       /* SRV_GMIG_* */
+    int group_consumer_nassignors;                      /* group.consumer.assignors, in order */
+    int8_t group_consumer_assignors[SRV_ASSIGNORS_MAX]; /* SRV_ASSIGNOR_* */
     int32_t transactional_id_expiration_ms;
     int32_t producer_id_expiration_ms;
     int32_t transaction_max_timeout_ms;

@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int srv_assignor_known(kp_str name)
-{
-    return kp_str_eq(name, "uniform") || kp_str_eq(name, "range");
-}
-
 static int subscribed(const srv_asg_member *m, const char *topic)
 {
     int lo = 0, hi = m->nsubs - 1;

@@ -21,8 +21,6 @@ typedef struct srv_asg_member {
     srv_tps out;         /* filled; the caller frees it */
 } srv_asg_member;
 
-/* 1 when `name` is an assignor this broker runs. */
-int srv_assignor_known(kp_str name);
 /* Computes the target of every member over topics (sorted by name). Returns
  * 0, or -1 when out of memory (the outputs are then incomplete). */
 int srv_assign(kp_str name, srv_asg_member *ms, int n, const srv_ctopic *topics, int ntopics);

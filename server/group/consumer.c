@@ -21,11 +21,13 @@
 #include <time.h>
 
 #include "assignor.h"
+#include "config.h"
 #include "errors.h"
 #include "group_internal.h"
 #include "group_log.h"
 #include "kp_messages.h"
 #include "logging.h"
+#include "srv_assert.h"
 #include "sstr.h"
 #include "topic_regex.h"
 
@@ -150,10 +152,20 @@ static void free_subs(char **subs, int n)
     free(subs);
 }
 
+static void free_gprotocols(srv_gprotocol *ps, int n)
+{
+    for (int i = 0; ps && i < n; i++) {
+        srv_sfree(ps[i].name);
+        free(ps[i].meta);
+    }
+    free(ps);
+}
+
 static void cmember_free(srv_cmember *m)
 {
     if (!m)
         return;
+    free_gprotocols(m->protocols, m->nprotocols);
     srv_sfree(m->id);
     srv_sfree(m->instance_id);
     srv_sfree(m->rack_id);
@@ -181,6 +193,7 @@ static srv_cmember *cmember_new(kp_str id)
     m->rebalance_timeout_ms = -1;
     m->session_deadline = -1;
     m->rebalance_deadline = -1;
+    m->classic_deadline = -1;
     return m;
 }
 
@@ -296,6 +309,10 @@ typedef struct write_ctx {
     srv_group *g;
     srv_chb_cb cb; /* NULL: nobody waits (timers) */
     void *ctx;
+    /* A classic member's JoinGroup instead (cb NULL): answered with
+     * member_id, r.member_epoch as the generation and protocol_name. */
+    srv_join_cb jcb;
+    char *protocol_name;
     srv_chb_result r;
     char *member_id;
     srv_tps assignment;
@@ -306,12 +323,33 @@ typedef struct write_ctx {
 static void write_ctx_free(write_ctx *w)
 {
     srv_sfree(w->member_id);
+    srv_sfree(w->protocol_name);
     srv_tps_free(&w->assignment);
     free(w);
 }
 
+static void answer_join(write_ctx *w)
+{
+    srv_join_result r = {0};
+    r.error = w->r.error;
+    r.member_id = w->member_id ? srv_s(w->member_id) : kp_str_c("");
+    r.leader = kp_str_c("");
+    r.protocol_type = r.protocol_name = KP_STR_NULL;
+    r.generation = -1;
+    if (!r.error) {
+        r.generation = w->r.member_epoch;
+        r.protocol_type = kp_str_c("consumer");
+        r.protocol_name = srv_s(w->protocol_name);
+    }
+    w->jcb(w->ctx, &r);
+}
+
 static void answer(write_ctx *w)
 {
+    if (w->jcb) {
+        answer_join(w);
+        return;
+    }
     if (!w->cb)
         return;
     if (w->r.error) {
@@ -486,6 +524,49 @@ static int refresh_topics(srv_group *g, kp_batch_builder *bb, int64_t ts, int *n
     return 1;
 }
 
+static const char *const ASSIGNOR_NAMES[SRV_ASSIGNORS_MAX] = {"uniform", "range"};
+
+/* group.consumer.assignors, in order (the first is the default). */
+static int assignors_of(const srv_groups *gs, int8_t out[SRV_ASSIGNORS_MAX])
+{
+    const srv_groups_config *c = srv_groupi_cfg(gs);
+    if (c->nassignors <= 0) {
+        out[0] = SRV_ASSIGNOR_UNIFORM;
+        out[1] = SRV_ASSIGNOR_RANGE;
+        return 2;
+    }
+    int n = c->nassignors < SRV_ASSIGNORS_MAX ? c->nassignors : SRV_ASSIGNORS_MAX;
+    memcpy(out, c->assignors, (size_t)n);
+    return n;
+}
+
+static int assignor_enabled(const srv_groups *gs, kp_str name)
+{
+    int8_t a[SRV_ASSIGNORS_MAX];
+    int n = assignors_of(gs, a);
+    for (int i = 0; i < n; i++)
+        if (kp_str_eq(name, ASSIGNOR_NAMES[a[i]]))
+            return 1;
+    return 0;
+}
+
+static srv_cgroup *cgroup_new(const srv_groups *gs)
+{
+    srv_cgroup *cg = calloc(1, sizeof(*cg));
+    int8_t a[SRV_ASSIGNORS_MAX];
+    if (cg) {
+        assignors_of(gs, a);
+        cg->default_assignor = a[0];
+    }
+    return cg;
+}
+
+static int32_t max_size(const srv_groups *gs)
+{
+    int32_t v = srv_groupi_cfg(gs)->consumer_max_size;
+    return v > 0 ? v : INT32_MAX;
+}
+
 /* ConsumerGroup.computePreferredServerAssignor: the assignor most members
  * asked for, else the default. */
 kp_str srv_cgroup_assignor(const srv_cgroup *cg)
@@ -505,7 +586,11 @@ kp_str srv_cgroup_assignor(const srv_cgroup *cg)
             best_n = c;
         }
     }
-    return best ? srv_s(best) : kp_str_c(SRV_CGROUP_DEFAULT_ASSIGNOR);
+    if (best)
+        return srv_s(best);
+    SRV_ASSERT(cg->default_assignor >= 0 && cg->default_assignor < SRV_ASSIGNORS_MAX,
+               "consumer group default assignor index %d out of range", cg->default_assignor);
+    return kp_str_c(ASSIGNOR_NAMES[cg->default_assignor]);
 }
 
 /* Computes the target assignment of the current epoch and records what
@@ -730,7 +815,8 @@ static int resolve_one(srv_groups *gs, const srv_chb_req *rq, srv_cregex *out, c
  * last time or a regex is new, and drops those no member uses any more.
  * Returns 1 when the topics of a regex in use changed (a new subscription:
  * the group epoch is bumped). */
-static int resolve_regexes(srv_group *g, const srv_chb_req *rq)
+static int resolve_regexes(srv_group *g, const srv_chb_req *rq, kp_batch_builder *bb, int64_t ts, int *nrec,
+                           int *rcp)
 {
     srv_cgroup *cg = g->cg;
     const srv_groups_env *env = srv_groupi_env(g->gs);
@@ -778,7 +864,22 @@ static int resolve_regexes(srv_group *g, const srv_chb_req *rq)
             changed = 1;
             srv_info("group %.*s: regex `%.*s` resolves to %d topics", SRV_SP(g->id), SRV_SP(nr[j].regex),
                      nr[j].ntopics);
+            /* Kafka 4.x keeps each resolution as a record of its own. */
+            if (*rcp == 0)
+                *rcp = srv_glog_add_cg_regex(bb, ts, g->id, nr[j].regex, &nr[j], (int64_t)version);
+            (*nrec)++;
         }
+    }
+    /* A regex no member uses any more: its record goes too. */
+    for (int j = 0; j < cg->nregexes; j++) {
+        int kept = 0;
+        for (int i = 0; i < k && !kept; i++)
+            kept = srv_scmp(nr[i].regex, cg->regexes[j].regex) == 0;
+        if (kept)
+            continue;
+        if (*rcp == 0)
+            *rcp = srv_glog_add_cg_regex(bb, ts, g->id, cg->regexes[j].regex, NULL, 0);
+        (*nrec)++;
     }
     free_regexes(cg->regexes, cg->nregexes);
     cg->regexes = nr;
@@ -796,6 +897,22 @@ static void fence(srv_group *g, int idx, kp_batch_builder *bb, int64_t ts, int *
 {
     srv_cgroup *cg = g->cg;
     const char *id = cg->members[idx]->id;
+    const char *regex = cg->members[idx]->regex;
+    int used = regex == NULL;
+    for (int i = 0; !used && i < cg->nmembers; i++)
+        used = i != idx && cg->members[i]->regex && srv_scmp(cg->members[i]->regex, regex) == 0;
+    for (int j = 0; !used && j < cg->nregexes; j++) {
+        if (srv_scmp(cg->regexes[j].regex, regex) != 0)
+            continue;
+        /* Its regex leaves with it: the resolution's record is tombstoned. */
+        if (*rc == 0)
+            *rc = srv_glog_add_cg_regex(bb, ts, g->id, regex, NULL, 0);
+        (*nrec)++;
+        srv_sfree(cg->regexes[j].regex);
+        free_subs(cg->regexes[j].topics, cg->regexes[j].ntopics);
+        cg->regexes[j] = cg->regexes[--cg->nregexes];
+        break;
+    }
     if (*rc == 0)
         *rc = srv_glog_add_cg_current(bb, ts, g->id, id, NULL);
     if (*rc == 0)
@@ -854,7 +971,7 @@ static int16_t fail(write_ctx *w, int16_t err, const char *fmt, ...)
 }
 
 /* throwIfConsumerGroupHeartbeatRequestIsInvalid and the assignor check. */
-static int16_t validate(const srv_chb_req *rq, write_ctx *w)
+static int16_t validate(const srv_groups *gs, const srv_chb_req *rq, write_ctx *w)
 {
     if (rq->group_id.len <= 0)
         return fail(w, KP_ERR_INVALID_REQUEST, "GroupId can't be empty.");
@@ -885,10 +1002,14 @@ static int16_t validate(const srv_chb_req *rq, write_ctx *w)
     }
     if (rq->nsubs > SRV_CGROUP_MAX_SUBSCRIPTIONS)
         return fail(w, KP_ERR_INVALID_REQUEST, "Too many subscribed topics.");
-    if (rq->assignor.len >= 0 && !srv_assignor_known(rq->assignor))
+    if (rq->assignor.len >= 0 && !assignor_enabled(gs, rq->assignor)) {
+        int8_t a[SRV_ASSIGNORS_MAX];
+        int n = assignors_of(gs, a);
         return fail(w, KP_ERR_UNSUPPORTED_ASSIGNOR,
-                    "ServerAssignor %.*s is not supported. Supported assignors: uniform, range.",
-                    rq->assignor.len > 64 ? 64 : rq->assignor.len, rq->assignor.p);
+                    "ServerAssignor %.*s is not supported. Supported assignors: %s%s%s.",
+                    rq->assignor.len > 64 ? 64 : rq->assignor.len, rq->assignor.p, ASSIGNOR_NAMES[a[0]],
+                    n > 1 ? ", " : "", n > 1 ? ASSIGNOR_NAMES[a[1]] : "");
+    }
     for (int i = 0; i < rq->nsubs; i++)
         if (rq->subs[i].len < 0)
             return fail(w, KP_ERR_INVALID_REQUEST, "SubscribedTopicNames can't contain null.");
@@ -995,6 +1116,717 @@ static int32_t interval_ms(const srv_groups *gs)
                                                  : SRV_CGROUP_HEARTBEAT_INTERVAL_MS;
 }
 
+/* ---- online migration (KIP-848 upgrade and downgrade) --------------------- */
+
+int srv_cmember_is_classic(const srv_cmember *m)
+{
+    return m->protocols != NULL;
+}
+
+static int upgrade_enabled(const srv_groups *gs)
+{
+    int p = srv_groupi_cfg(gs)->migration_policy;
+    return p == SRV_GMIG_BIDIRECTIONAL || p == SRV_GMIG_UPGRADE;
+}
+
+static int downgrade_enabled(const srv_groups *gs)
+{
+    int p = srv_groupi_cfg(gs)->migration_policy;
+    return p == SRV_GMIG_BIDIRECTIONAL || p == SRV_GMIG_DOWNGRADE;
+}
+
+/* Deep copy of n protocols (name, metadata); 0 or -1 (memory). */
+static int copy_gprotocols(const srv_gprotocol *src, int n, srv_gprotocol **out)
+{
+    srv_gprotocol *ps = calloc((size_t)n + 1, sizeof(*ps));
+    if (!ps)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        ps[i].name = srv_sdupc(src[i].name);
+        ps[i].meta = malloc(src[i].len > 0 ? (size_t)src[i].len : 1);
+        ps[i].len = src[i].len > 0 ? src[i].len : 0;
+        if (!ps[i].name || !ps[i].meta) {
+            free_gprotocols(ps, i + 1);
+            return -1;
+        }
+        if (ps[i].len)
+            memcpy(ps[i].meta, src[i].meta, (size_t)ps[i].len);
+    }
+    *out = ps;
+    return 0;
+}
+
+/* The member's protocols become the JoinGroup's; 1 when they changed. */
+static int set_join_protocols(srv_cmember *m, const srv_join_req *rq)
+{
+    int same = m->protocols && m->nprotocols == rq->nprotocols;
+    for (int i = 0; same && i < rq->nprotocols; i++) {
+        int32_t ml = rq->protocols[i].metadata.len > 0 ? rq->protocols[i].metadata.len : 0;
+        same = srv_seq(rq->protocols[i].name, m->protocols[i].name) && ml == m->protocols[i].len &&
+               (ml == 0 || memcmp(rq->protocols[i].metadata.p, m->protocols[i].meta, (size_t)ml) == 0);
+    }
+    if (same)
+        return 0;
+    srv_gprotocol *ps = calloc((size_t)rq->nprotocols + 1, sizeof(*ps));
+    if (!ps)
+        return 0; /* out of memory: keep the old ones */
+    for (int i = 0; i < rq->nprotocols; i++) {
+        int32_t ml = rq->protocols[i].metadata.len > 0 ? rq->protocols[i].metadata.len : 0;
+        ps[i].name = srv_sdup(rq->protocols[i].name.len >= 0 ? rq->protocols[i].name : kp_str_c(""));
+        ps[i].meta = malloc(ml ? (size_t)ml : 1);
+        ps[i].len = ml;
+        if (!ps[i].name || !ps[i].meta) {
+            free_gprotocols(ps, i + 1);
+            return 0;
+        }
+        if (ml)
+            memcpy(ps[i].meta, rq->protocols[i].metadata.p, (size_t)ml);
+    }
+    free_gprotocols(m->protocols, m->nprotocols);
+    m->protocols = ps;
+    m->nprotocols = rq->nprotocols;
+    return 1;
+}
+
+/* The ConsumerProtocolSubscription of classic metadata (newer versions are
+ * read as the newest we know, as Kafka does). 0, or -1 when malformed. */
+static int decode_subscription(kp_bytes md, kp_arena *a, kp_consumer_protocol_subscription *sub)
+{
+    kp_reader r;
+    int16_t ver;
+    kp_consumer_protocol_subscription_init(sub);
+    kp_reader_init(&r, md.p, md.len > 0 ? (size_t)md.len : 0);
+    if (kp_read_i16(&r, &ver) || ver < 0)
+        return -1;
+    if (ver > 3)
+        ver = 3;
+    if (kp_consumer_protocol_subscription_decode(&r, a, ver, sub))
+        return -1;
+    for (int32_t i = 0; i < sub->topics_count; i++)
+        if (sub->topics[i].len < 0)
+            return -1;
+    return 0;
+}
+
+/* The version of the embedded protocol of the member's first protocol: its
+ * assignments are answered in it (prepareAssignment). */
+static int16_t protocol_version(const srv_cmember *m)
+{
+    kp_reader r;
+    int16_t ver = 0;
+    if (m->nprotocols <= 0)
+        return 0;
+    kp_reader_init(&r, m->protocols[0].meta, (size_t)m->protocols[0].len);
+    if (kp_read_i16(&r, &ver) || ver < 0)
+        return 0;
+    return ver > 3 ? 3 : ver;
+}
+
+static const srv_ctopic *topic_by_id(const srv_cgroup *cg, const kp_uuid *id)
+{
+    for (int i = 0; i < cg->ntopics; i++)
+        if (memcmp(cg->topics[i].id.b, id->b, 16) == 0)
+            return &cg->topics[i];
+    return NULL;
+}
+
+/* Partitions named by topic (a classic member's assignment or owned
+ * partitions) as a set of ids; topics or partitions that do not exist are
+ * left out. 0 or -1 (memory). */
+static int tps_from_names(srv_groups *gs, srv_tps *out, const kp_str *topics, int32_t *const *parts,
+                          const int32_t *counts, int32_t n)
+{
+    const srv_groups_env *env = srv_groupi_env(gs);
+    for (int32_t i = 0; i < n; i++) {
+        kp_uuid id;
+        int32_t np;
+        if (topics[i].len < 0 || !env->topic || !env->topic(env->arg, topics[i], &id, &np))
+            continue;
+        for (int32_t j = 0; j < counts[i]; j++)
+            if (parts[i][j] >= 0 && parts[i][j] < np && srv_tps_add(out, id, parts[i][j]))
+                return -1;
+    }
+    return 0;
+}
+
+/* The ConsumerProtocolAssignment bytes of set for classic member m (its
+ * SyncGroup answer, or its assignment in a GroupMetadata record), in w.
+ * 0 or an encoding error. */
+static int assignment_bytes(const srv_cgroup *cg, const srv_cmember *m, const srv_tps *set, kp_writer *w)
+{
+    int16_t ver = protocol_version(m);
+    kp_writer_init(w, 64);
+    srv_tpgroup *runs = malloc(((size_t)set->n + 1) * sizeof(*runs));
+    int32_t *parts = malloc(((size_t)set->n + 1) * sizeof(*parts));
+    kp_consumer_protocol_assignment_topic_partition *tp = calloc((size_t)set->n + 1, sizeof(*tp));
+    int rc = runs && parts && tp ? 0 : KP_E_NOMEM;
+    if (rc == 0) {
+        int nr = srv_tps_groups(set, runs, parts), k = 0;
+        for (int i = 0; i < nr; i++) {
+            const srv_ctopic *t = topic_by_id(cg, &runs[i].topic);
+            if (!t)
+                continue; /* deleted since: nothing to consume */
+            kp_consumer_protocol_assignment_topic_partition_init(&tp[k]);
+            tp[k].topic = srv_s(t->name);
+            tp[k].partitions = (int32_t *)runs[i].parts;
+            tp[k].partitions_count = runs[i].n;
+            k++;
+        }
+        kp_consumer_protocol_assignment a;
+        memset(&a, 0, sizeof(a));
+        a.assigned_partitions = tp;
+        a.assigned_partitions_count = k;
+        a.user_data = KP_BYTES_NULL;
+        kp_write_i16(w, ver);
+        rc = kp_consumer_protocol_assignment_encode(w, ver, &a);
+        if (rc == 0)
+            rc = w->err;
+    }
+    free(runs);
+    free(parts);
+    free(tp);
+    return rc;
+}
+
+/* ConsumerGroup.fromClassicGroup and its records (convertToConsumerGroup):
+ * the classic members keep their assignment, at an epoch equal to the
+ * generation; the group epoch and the target assignment are that
+ * generation too. Returns 0, or the error to answer (g unchanged). */
+static int16_t upgrade(srv_group *g, kp_batch_builder *bb, int64_t ts, int *nrec, int *rc)
+{
+    srv_groups *gs = g->gs;
+    srv_cgroup *cg = cgroup_new(gs);
+    if (!cg)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    int bad = 0, oom = 0;
+    for (int i = 0; i < g->nmembers && !bad && !oom; i++) {
+        const srv_gmember *gm = g->members[i];
+        srv_cmember *m = cmember_new(srv_s(gm->id));
+        if (!m || add_member(cg, m)) {
+            cmember_free(m);
+            oom = 1;
+            break;
+        }
+        kp_consumer_protocol_subscription sub;
+        if (decode_subscription(srv_gmember_metadata(g, gm), &a, &sub)) {
+            bad = 1;
+            break;
+        }
+        set_str(&m->instance_id, srv_s(gm->instance_id));
+        set_str(&m->rack_id, sub.rack_id.len > 0 ? sub.rack_id : KP_STR_NULL);
+        set_str(&m->client_id, srv_s(gm->client_id));
+        set_str(&m->client_host, srv_s(gm->client_host));
+        m->rebalance_timeout_ms = gm->rebalance_timeout_ms;
+        m->classic_session_ms = gm->session_timeout_ms;
+        set_subs(m, sub.topics, sub.topics_count > 0 ? sub.topics_count : 0);
+        if (copy_gprotocols(gm->protocols, gm->nprotocols, &m->protocols)) {
+            oom = 1;
+            break;
+        }
+        m->nprotocols = gm->nprotocols;
+        if (gm->assignment_len > 0) {
+            kp_reader r;
+            int16_t ver;
+            kp_consumer_protocol_assignment asg;
+            memset(&asg, 0, sizeof(asg));
+            kp_reader_init(&r, gm->assignment, (size_t)gm->assignment_len);
+            if (kp_read_i16(&r, &ver) || ver < 0 ||
+                kp_consumer_protocol_assignment_decode(&r, &a, ver > 3 ? 3 : ver, &asg)) {
+                bad = 1;
+                break;
+            }
+            int32_t n = asg.assigned_partitions_count > 0 ? asg.assigned_partitions_count : 0;
+            kp_str *names = calloc((size_t)n + 1, sizeof(*names));
+            int32_t **ps = calloc((size_t)n + 1, sizeof(*ps));
+            int32_t *cs = calloc((size_t)n + 1, sizeof(*cs));
+            if (names && ps && cs) {
+                for (int32_t k = 0; k < n; k++) {
+                    names[k] = asg.assigned_partitions[k].topic;
+                    ps[k] = asg.assigned_partitions[k].partitions;
+                    cs[k] = asg.assigned_partitions[k].partitions_count > 0
+                                ? asg.assigned_partitions[k].partitions_count
+                                : 0;
+                }
+                oom = tps_from_names(gs, &m->assigned, names, ps, cs, n) != 0;
+            } else {
+                oom = 1;
+            }
+            free(names);
+            free(ps);
+            free(cs);
+        }
+        if (!oom && tps_copy(&m->target, &m->assigned))
+            oom = 1;
+        m->epoch = m->prev_epoch = g->generation;
+        m->state = SRV_CM_STABLE;
+        m->session_deadline = ts + m->classic_session_ms;
+    }
+    kp_arena_reset(&a);
+    if (!oom && compute_topics(gs, cg, &cg->topics, &cg->ntopics))
+        oom = 1;
+    if (bad || oom) {
+        srv_cgroup_free(cg);
+        if (bad)
+            srv_warn("group %.*s: cannot be upgraded to a consumer group: its embedded consumer protocol is "
+                     "malformed",
+                     SRV_SP(g->id));
+        return bad ? KP_ERR_GROUP_ID_NOT_FOUND : KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    cg->epoch = cg->assignment_epoch = g->generation;
+    /* The records in Kafka's order: the classic group goes, then the
+     * members, the epoch, the subscription metadata, the target assignment
+     * and each member's current assignment. */
+    if (*rc == 0)
+        *rc = srv_glog_add_group(bb, ts, g, NULL, 1);
+    for (int i = 0; i < cg->nmembers && *rc == 0; i++)
+        *rc = srv_glog_add_cg_member(bb, ts, g->id, cg->members[i]->id, cg->members[i]);
+    if (*rc == 0)
+        *rc = srv_glog_add_cg_epoch(bb, ts, g->id, &cg->epoch);
+    if (*rc == 0)
+        *rc = srv_glog_add_cg_topics(bb, ts, g->id, cg);
+    for (int i = 0; i < cg->nmembers && *rc == 0; i++)
+        *rc = srv_glog_add_cg_target(bb, ts, g->id, cg->members[i]->id, &cg->members[i]->target);
+    if (*rc == 0)
+        *rc = srv_glog_add_cg_target_epoch(bb, ts, g->id, &cg->assignment_epoch);
+    for (int i = 0; i < cg->nmembers && *rc == 0; i++)
+        *rc = srv_glog_add_cg_current(bb, ts, g->id, cg->members[i]->id, cg->members[i]);
+    *nrec += 4 + 3 * cg->nmembers;
+    srv_info("group %.*s: classic group of generation %d with %d members converted to a consumer group",
+             SRV_SP(g->id), g->generation, cg->nmembers);
+    /* A rebalance in progress is over: its members rejoin the new group. */
+    srv_groupi_abort_parked(g, KP_ERR_REBALANCE_IN_PROGRESS);
+    g->cg = cg;
+    srv_groupi_clear_classic(g);
+    srv_groupi_sync_consumer(g);
+    return KP_ERR_NONE;
+}
+
+/* validateOnlineDowngradeWithFencedMember: member idx leaves and every other
+ * member speaks the classic protocol. */
+static int downgrade_ok(const srv_group *g, int idx)
+{
+    const srv_cgroup *cg = g->cg;
+    if (cg->nmembers <= 1)
+        return 0;
+    for (int i = 0; i < cg->nmembers; i++)
+        if (i != idx && !cg->members[i]->protocols)
+            return 0;
+    if (!downgrade_enabled(g->gs)) {
+        srv_info("group %.*s: not downgraded to a classic group: the online downgrade is disabled",
+                 SRV_SP(g->id));
+        return 0;
+    }
+    if (cg->nmembers - 1 > srv_groupi_cfg(g->gs)->max_size) {
+        srv_info("group %.*s: not downgraded to a classic group: it has more members than group.max.size",
+                 SRV_SP(g->id));
+        return 0;
+    }
+    return 1;
+}
+
+/* convertToClassicGroup: every consumer record of the group is tombstoned,
+ * its classic members (all but idx) become a classic group at the group
+ * epoch, written as a GroupMetadata record, and a rebalance starts. */
+static void downgrade(srv_group *g, int idx, kp_batch_builder *bb, int64_t ts, int *nrec, int *rc)
+{
+    srv_cgroup *cg = g->cg;
+    if (*rc == 0)
+        *rc = srv_glog_add_cg_tombstones(bb, ts, g);
+    (*nrec)++;
+    srv_gmember **ms = calloc((size_t)cg->nmembers + 1, sizeof(*ms));
+    int n = 0;
+    for (int i = 0; ms && i < cg->nmembers; i++) {
+        const srv_cmember *cm = cg->members[i];
+        if (i == idx)
+            continue;
+        srv_join_protocol *jp = calloc((size_t)cm->nprotocols + 1, sizeof(*jp));
+        if (!jp) {
+            *rc = KP_E_NOMEM;
+            continue;
+        }
+        for (int k = 0; k < cm->nprotocols; k++) {
+            jp[k].name = srv_s(cm->protocols[k].name);
+            jp[k].metadata = (kp_bytes){cm->protocols[k].meta, cm->protocols[k].len};
+        }
+        srv_join_req jr;
+        memset(&jr, 0, sizeof(jr));
+        jr.instance_id = srv_s(cm->instance_id);
+        jr.client_id = srv_s(cm->client_id);
+        jr.client_host = srv_s(cm->client_host);
+        jr.protocol_type = kp_str_c("consumer");
+        jr.session_timeout_ms = cm->classic_session_ms;
+        jr.rebalance_timeout_ms = cm->rebalance_timeout_ms;
+        jr.nprotocols = cm->nprotocols;
+        jr.protocols = jp;
+        srv_gmember *gm = srv_groupi_member_new(&jr, cm->id);
+        free(jp);
+        kp_writer w;
+        int arc = assignment_bytes(cg, cm, &cm->assigned, &w);
+        if (gm && arc == 0 && (gm->assignment = malloc(w.len ? w.len : 1))) {
+            memcpy(gm->assignment, w.buf, w.len);
+            gm->assignment_len = (int32_t)w.len;
+        }
+        kp_writer_free(&w);
+        if (!gm) {
+            *rc = KP_E_NOMEM;
+            continue;
+        }
+        ms[n++] = gm;
+    }
+    if (!ms)
+        *rc = KP_E_NOMEM;
+    int32_t generation = cg->epoch;
+    srv_info(
+        "group %.*s: the last member of the consumer protocol left; %d classic members make it a classic "
+        "group again",
+        SRV_SP(g->id), n);
+    g->cg = NULL;
+    srv_cgroup_free(cg);
+    int rc2 = srv_groupi_from_consumer(g, ms ? ms : NULL, n, generation, bb, ts);
+    if (*rc == 0)
+        *rc = rc2;
+    (*nrec)++;
+    free(ms);
+}
+
+/* Member idx leaves: the group is downgraded when that is due, else the
+ * member is fenced. Returns 1 when the group is no longer a consumer group. */
+static int fence_or_downgrade(srv_group *g, int idx, kp_batch_builder *bb, int64_t ts, int *nrec, int *rc)
+{
+    if (downgrade_ok(g, idx)) {
+        downgrade(g, idx, bb, ts, nrec, rc);
+        return 1;
+    }
+    fence(g, idx, bb, ts, nrec, rc);
+    return 0;
+}
+
+/* validateConsumerGroupMember and throwIfMemberDoesNotUseClassicProtocol. */
+static srv_cmember *classic_member(const srv_cgroup *cg, kp_str member_id, kp_str instance_id, int16_t *err)
+{
+    srv_cmember *m;
+    *err = KP_ERR_NONE;
+    if (instance_id.len < 0) {
+        m = srv_cgroup_member(cg, member_id);
+    } else {
+        m = static_member(cg, instance_id);
+        if (m && member_id.len > 0 && !srv_seq(member_id, m->id)) {
+            *err = KP_ERR_FENCED_INSTANCE_ID;
+            return NULL;
+        }
+    }
+    if (!m || !m->protocols) {
+        *err = KP_ERR_UNKNOWN_MEMBER_ID;
+        return NULL;
+    }
+    return m;
+}
+
+static void join_fail_now(srv_join_cb cb, void *ctx, kp_str member_id, int16_t err)
+{
+    srv_join_result r = {0};
+    r.error = err;
+    r.generation = -1;
+    r.member_id = member_id.len >= 0 ? member_id : kp_str_c("");
+    r.leader = kp_str_c("");
+    r.protocol_type = r.protocol_name = KP_STR_NULL;
+    cb(ctx, &r);
+}
+
+void srv_cgroup_classic_join(srv_group *g, const srv_join_req *rq, srv_join_cb cb, void *ctx)
+{
+    srv_groups *gs = g->gs;
+    srv_cgroup *cg = g->cg;
+    write_ctx *w = calloc(1, sizeof(*w));
+    if (!w) {
+        join_fail_now(cb, ctx, rq->member_id, KP_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    w->jcb = cb;
+    w->ctx = ctx;
+    w->member_id = srv_sdup(rq->member_id.len >= 0 ? rq->member_id : kp_str_c(""));
+    char idbuf[32];
+    int unknown = rq->member_id.len <= 0;
+    kp_str mid = rq->member_id;
+    if (unknown) {
+        new_member_id(idbuf, sizeof(idbuf));
+        mid = kp_str_c(idbuf);
+    }
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int nrec = 0, rc = 0;
+    int64_t ts = srv_groupi_now(gs);
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_consumer_protocol_subscription sub;
+    srv_cmember *m = NULL, *replaced = NULL;
+    int is_new = 0;
+    srv_groupi_ref(g);
+    if (!srv_cgroup_member(cg, mid) && cg->nmembers >= max_size(gs)) {
+        fail(w, KP_ERR_GROUP_MAX_SIZE_REACHED,
+             "The consumer group has reached its maximum capacity of %d members.", max_size(gs));
+    } else if (!kp_str_eq(rq->protocol_type, "consumer") || rq->nprotocols <= 0) {
+        fail(w, KP_ERR_INCONSISTENT_GROUP_PROTOCOL, "Not the consumer embedded protocol.");
+    } else if (unknown && rq->require_known_member_id) {
+        /* Rejoin with the id handed out (KIP-394). */
+        fail(w, KP_ERR_MEMBER_ID_REQUIRED, "Member id required.");
+        srv_sfree(w->member_id);
+        w->member_id = srv_sdup(mid);
+    } else if (decode_subscription(rq->protocols[0].metadata, &a, &sub)) {
+        fail(w, KP_ERR_INCONSISTENT_GROUP_PROTOCOL, "Malformed consumer protocol subscription.");
+    } else if (rq->instance_id.len < 0) {
+        m = srv_cgroup_member(cg, mid);
+        is_new = m == NULL;
+    } else {
+        srv_cmember *old = static_member(cg, rq->instance_id);
+        if (!old) {
+            m = srv_cgroup_member(cg, mid);
+            is_new = m == NULL;
+        } else if (srv_seq(mid, old->id)) {
+            m = old;
+        } else if (unknown) {
+            replaced = old;
+            is_new = 1;
+        } else {
+            fail(w, KP_ERR_FENCED_INSTANCE_ID, "Static member is fenced.");
+        }
+    }
+    if (!w->r.error && m && !m->protocols)
+        fail(w, KP_ERR_INCONSISTENT_GROUP_PROTOCOL, "The member uses the consumer protocol.");
+    if (!w->r.error && is_new) {
+        m = cmember_new(mid);
+        if (!m || add_member(cg, m)) {
+            cmember_free(m);
+            m = NULL;
+            fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+        }
+    }
+    if (w->r.error) {
+        kp_arena_reset(&a);
+        commit(g, &bb, 0, 0, w);
+        srv_groupi_unref(g);
+        return;
+    }
+    if (replaced) {
+        srv_info("group %.*s: static member %.*s replaces %.*s (instance id %.*s)", SRV_SP(g->id),
+                 SRV_SP(m->id), SRV_SP(replaced->id), SRV_SP(replaced->instance_id));
+        if (tps_copy(&m->assigned, &replaced->assigned) || tps_copy(&m->target, &replaced->target))
+            rc = KP_E_NOMEM;
+        m->epoch = replaced->epoch;
+        m->prev_epoch = replaced->prev_epoch;
+        if (rc == 0)
+            rc = srv_glog_add_cg_current(&bb, ts, g->id, replaced->id, NULL);
+        if (rc == 0)
+            rc = srv_glog_add_cg_target(&bb, ts, g->id, replaced->id, NULL);
+        if (rc == 0)
+            rc = srv_glog_add_cg_member(&bb, ts, g->id, replaced->id, NULL);
+        nrec += 3;
+        remove_member_at(cg, member_index(cg, replaced));
+    } else if (is_new) {
+        srv_info("group %.*s: classic member %.*s joins the consumer group", SRV_SP(g->id), SRV_SP(m->id));
+    }
+
+    /* 1. The member (its classic metadata is part of it). */
+    int meta_changed = is_new, subs_changed;
+    if (is_new)
+        set_str(&m->instance_id, rq->instance_id);
+    if (sub.rack_id.len > 0)
+        meta_changed |= set_str(&m->rack_id, sub.rack_id);
+    if (rq->rebalance_timeout_ms != m->rebalance_timeout_ms) {
+        m->rebalance_timeout_ms = rq->rebalance_timeout_ms;
+        meta_changed = 1;
+    }
+    subs_changed = set_subs(m, sub.topics, sub.topics_count > 0 ? sub.topics_count : 0);
+    meta_changed |= subs_changed;
+    meta_changed |= set_str(&m->client_id, rq->client_id.len >= 0 ? rq->client_id : kp_str_c(""));
+    meta_changed |= set_str(&m->client_host, rq->client_host.len >= 0 ? rq->client_host : kp_str_c(""));
+    meta_changed |= set_join_protocols(m, rq);
+    if (m->classic_session_ms != rq->session_timeout_ms) {
+        m->classic_session_ms = rq->session_timeout_ms;
+        meta_changed = 1;
+    }
+    if (meta_changed) {
+        if (rc == 0)
+            rc = srv_glog_add_cg_member(&bb, ts, g->id, m->id, m);
+        nrec++;
+    }
+    srv_groupi_sync_consumer(g);
+
+    /* 2. The group epoch. */
+    int bump = refresh_topics(g, &bb, ts, &nrec, &rc) | subs_changed;
+    if (bump) {
+        cg->epoch++;
+        if (rc == 0)
+            rc = srv_glog_add_cg_epoch(&bb, ts, g->id, &cg->epoch);
+        nrec++;
+        srv_info("group %.*s: epoch bumped to %d", SRV_SP(g->id), cg->epoch);
+    }
+
+    /* 3. The target assignment. */
+    if (cg->epoch > cg->assignment_epoch || replaced)
+        update_target(g, &bb, ts, &nrec, &rc);
+
+    /* 4. Reconciliation against what its subscription says it owns. */
+    srv_tps owned = {0};
+    int32_t no = sub.owned_partitions_count > 0 ? sub.owned_partitions_count : 0;
+    kp_str *names = calloc((size_t)no + 1, sizeof(*names));
+    int32_t **ps = calloc((size_t)no + 1, sizeof(*ps));
+    int32_t *cs = calloc((size_t)no + 1, sizeof(*cs));
+    if (names && ps && cs) {
+        for (int32_t k = 0; k < no; k++) {
+            names[k] = sub.owned_partitions[k].topic;
+            ps[k] = sub.owned_partitions[k].partitions;
+            cs[k] =
+                sub.owned_partitions[k].partitions_count > 0 ? sub.owned_partitions[k].partitions_count : 0;
+        }
+        if (tps_from_names(gs, &owned, names, ps, cs, no))
+            rc = KP_E_NOMEM;
+    } else {
+        rc = KP_E_NOMEM;
+    }
+    free(names);
+    free(ps);
+    free(cs);
+    kp_arena_reset(&a);
+    if (reconcile(cg, m, &owned)) {
+        if (rc == 0)
+            rc = srv_glog_add_cg_current(&bb, ts, g->id, m->id, m);
+        nrec++;
+        srv_info(
+            "group %.*s: classic member %.*s is at epoch %d, %d partitions assigned, %d pending revocation",
+            SRV_SP(g->id), SRV_SP(m->id), m->epoch, m->assigned.n, m->revoking.n);
+    }
+    srv_tps_free(&owned);
+    /* Its session runs on its own timeout; SyncGroup is due within its
+     * rebalance timeout. */
+    m->rebalance_deadline = -1;
+    m->session_deadline = ts + m->classic_session_ms;
+    m->classic_deadline =
+        ts + (m->rebalance_timeout_ms > 0 ? m->rebalance_timeout_ms : m->classic_session_ms);
+    srv_sfree(w->member_id);
+    w->member_id = srv_sdupc(m->id);
+    w->protocol_name = srv_sdupc(m->protocols[0].name);
+    w->r.member_epoch = m->epoch;
+    if (!w->member_id || !w->protocol_name)
+        fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+    commit(g, &bb, nrec, rc, w);
+    srv_groupi_rearm(g);
+    srv_groupi_unref(g);
+}
+
+void srv_cgroup_classic_sync(srv_group *g, const srv_sync_req *rq, srv_sync_cb cb, void *ctx)
+{
+    srv_cgroup *cg = g->cg;
+    int16_t err;
+    srv_cmember *m = classic_member(cg, rq->member_id, rq->instance_id, &err);
+    if (!err && rq->generation != m->epoch)
+        err = KP_ERR_ILLEGAL_GENERATION;
+    if (!err && rq->protocol_type.len >= 0 && !kp_str_eq(rq->protocol_type, "consumer"))
+        err = KP_ERR_INCONSISTENT_GROUP_PROTOCOL;
+    if (!err && rq->protocol_name.len >= 0 && !srv_seq(rq->protocol_name, m->protocols[0].name))
+        err = KP_ERR_INCONSISTENT_GROUP_PROTOCOL;
+    int64_t now = srv_groupi_now(g->gs);
+    /* A new rebalance began since its join: it must rejoin, unless it
+     * already did and still has partitions to revoke. */
+    if (!err && cg->epoch > m->epoch && m->state != SRV_CM_UNREVOKED) {
+        if (m->classic_deadline < 0)
+            m->classic_deadline = now + m->rebalance_timeout_ms;
+        err = KP_ERR_REBALANCE_IN_PROGRESS;
+    }
+    kp_writer w = {0};
+    if (!err && assignment_bytes(cg, m, &m->assigned, &w) != 0)
+        err = KP_ERR_UNKNOWN_SERVER_ERROR;
+    srv_sync_result r;
+    memset(&r, 0, sizeof(r));
+    r.error = err;
+    r.protocol_type = r.protocol_name = KP_STR_NULL;
+    r.assignment = (kp_bytes){(const uint8_t *)"", 0};
+    if (!err) {
+        r.protocol_type = rq->protocol_type;
+        r.protocol_name = rq->protocol_name;
+        r.assignment = (kp_bytes){w.buf, (int32_t)w.len};
+        m->classic_deadline = -1;
+        m->session_deadline = now + m->classic_session_ms;
+        srv_groupi_rearm(g);
+    }
+    cb(ctx, &r);
+    kp_writer_free(&w);
+}
+
+/* ConsumerGroup.waitingOnUnreleasedPartition: a partition of its target is
+ * still owned by another member. */
+static int waiting_on_unreleased(const srv_cgroup *cg, const srv_cmember *m)
+{
+    for (int i = 0; i < m->target.n; i++) {
+        const srv_tp *tp = &m->target.v[i];
+        if (!srv_tps_has(&m->assigned, tp->topic, tp->partition) && partition_epoch(cg, m, tp) != -1)
+            return 1;
+    }
+    return 0;
+}
+
+int16_t srv_cgroup_classic_heartbeat(srv_group *g, int32_t generation, kp_str member_id, kp_str instance_id)
+{
+    srv_cgroup *cg = g->cg;
+    int16_t err;
+    srv_cmember *m = classic_member(cg, member_id, instance_id, &err);
+    if (err)
+        return err;
+    if (generation != m->epoch)
+        return KP_ERR_ILLEGAL_GENERATION;
+    int64_t now = srv_groupi_now(g->gs);
+    m->session_deadline = now + m->classic_session_ms;
+    /* It rejoins to catch up with a new group epoch, to revoke, or to take
+     * partitions that were released meanwhile. */
+    if (m->epoch < cg->epoch || m->state == SRV_CM_UNREVOKED ||
+        (m->state == SRV_CM_UNRELEASED && !waiting_on_unreleased(cg, m))) {
+        if (m->classic_deadline < 0)
+            m->classic_deadline = now + m->rebalance_timeout_ms;
+        err = KP_ERR_REBALANCE_IN_PROGRESS;
+    }
+    srv_groupi_rearm(g);
+    return err;
+}
+
+void srv_cgroup_classic_leave(srv_group *g, int n, srv_leave_member *lm)
+{
+    srv_cgroup *cg = g->cg;
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    int nrec = 0, rc = 0, last = -1;
+    int64_t ts = srv_groupi_now(g->gs);
+    srv_groupi_ref(g);
+    for (int i = 0; i < n; i++) {
+        srv_cmember *m = classic_member(cg, lm[i].member_id, lm[i].instance_id, &lm[i].error);
+        if (m)
+            last = i;
+    }
+    for (int i = 0; i <= last && g->cg; i++) {
+        if (lm[i].error)
+            continue;
+        int16_t e;
+        srv_cmember *m = classic_member(cg, lm[i].member_id, lm[i].instance_id, &e);
+        if (!m) {
+            lm[i].error = e; /* the same member named twice */
+            continue;
+        }
+        srv_info("group %.*s: classic member %.*s left", SRV_SP(g->id), SRV_SP(m->id));
+        int idx = member_index(cg, m);
+        if (i == last)
+            fence_or_downgrade(g, idx, &bb, ts, &nrec, &rc);
+        else
+            fence(g, idx, &bb, ts, &nrec, &rc);
+    }
+    if (nrec > 0)
+        srv_groupi_append_tombs(g, &bb, rc, NULL, NULL, NULL);
+    else
+        kp_batch_builder_free(&bb);
+    srv_groupi_rearm(g);
+    srv_groupi_unref(g);
+}
+
 static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx *w)
 {
     kp_batch_builder bb;
@@ -1039,7 +1871,7 @@ static void leave(srv_groups *gs, srv_group *g, const srv_chb_req *rq, write_ctx
         nrec++;
     } else if (m) {
         srv_info("group %.*s: member %.*s left", SRV_SP(g->id), SRV_SP(m->id));
-        fence(g, member_index(cg, m), &bb, ts, &nrec, &rc);
+        fence_or_downgrade(g, member_index(cg, m), &bb, ts, &nrec, &rc);
     }
     commit(g, &bb, nrec, rc, w);
 }
@@ -1065,7 +1897,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         }
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-    srv_group *g = w->r.error || validate(rq, w) ? NULL : srv_groups_find(gs, rq->group_id);
+    srv_group *g = w->r.error || validate(gs, rq, w) ? NULL : srv_groups_find(gs, rq->group_id);
     if (w->r.error) {
         commit(NULL, &bb, 0, 0, w);
         srv_tps_free(&owned);
@@ -1084,12 +1916,42 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
              rq->group_id.p);
     } else if (!g && !(g = srv_groupi_create(gs, rq->group_id, partition))) {
         fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
+    } else if (!g->cg && create && (g->nmembers > 0 || g->state != SRV_GS_EMPTY)) {
+        /* A non-empty classic group of the consumer protocol is converted
+         * online when the policy allows it (validateOnlineUpgrade); a group
+         * at its capacity refuses the newcomer first, as Kafka's checks
+         * after the conversion (which it then rolls back) do. */
+        int16_t e;
+        const char *why = !upgrade_enabled(gs) ? "online upgrade is disabled"
+                          : !kp_str_eq(srv_s(g->protocol_type), "consumer")
+                              ? "the group does not use the consumer embedded protocol"
+                          : g->nmembers > max_size(gs)
+                              ? "the group size exceeds the consumer group maximum size"
+                              : NULL;
+        if (why) {
+            srv_info("group %.*s: not upgraded to a consumer group: %s", SRV_SP(g->id), why);
+            fail(w, KP_ERR_GROUP_ID_NOT_FOUND,
+                 "Cannot upgrade classic group %.*s to consumer group because %s.", SRV_SP(g->id), why);
+        } else if (g->nmembers >= max_size(gs) &&
+                   (rq->member_id.len <= 0 || !srv_groupi_member_get(g, rq->member_id))) {
+            fail(w, KP_ERR_GROUP_MAX_SIZE_REACHED,
+                 "The consumer group has reached its maximum capacity of %d members.", max_size(gs));
+        } else if ((e = upgrade(g, &bb, ts, &nrec, &rc)) != KP_ERR_NONE) {
+            fail(
+                w, e,
+                e == KP_ERR_GROUP_ID_NOT_FOUND
+                    ? "Cannot upgrade the classic group %.*s to consumer group because the embedded consumer "
+                      "protocol is malformed."
+                    : "Cannot upgrade the classic group %.*s to consumer group.",
+                SRV_SP(g->id));
+        }
     } else if (!g->cg) {
         /* An empty classic group (or one that only holds offsets) becomes a
-         * consumer group; its offsets stay (maybeDeleteEmptyClassicGroup). */
-        if (!create || g->nmembers > 0 || g->state != SRV_GS_EMPTY) {
+         * consumer group whatever the policy; its offsets stay
+         * (maybeDeleteEmptyClassicGroup). */
+        if (!create) {
             fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Group %.*s is not a consumer group.", SRV_SP(g->id));
-        } else if (!(g->cg = calloc(1, sizeof(*g->cg)))) {
+        } else if (!(g->cg = cgroup_new(gs))) {
             fail(w, KP_ERR_UNKNOWN_SERVER_ERROR, "Out of memory.");
         } else {
             if (g->protocol_type || g->generation > 0) {
@@ -1109,6 +1971,17 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     srv_groupi_ref(g);
     srv_cgroup *cg = g->cg;
     const srv_tps *ownedp = have_owned ? &owned : NULL;
+    /* throwIfConsumerGroupIsFull: only members already in the group get in. */
+    if (cg->nmembers >= max_size(gs) && (rq->member_id.len <= 0 || !srv_cgroup_member(cg, rq->member_id))) {
+        fail(w, KP_ERR_GROUP_MAX_SIZE_REACHED,
+             "The consumer group has reached its maximum capacity of %d members.", max_size(gs));
+        kp_batch_builder_free(&bb);
+        kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+        commit(g, &bb, 0, 0, w);
+        srv_tps_free(&owned);
+        srv_groupi_unref(g);
+        return;
+    }
 
     /* The member: existing, new, or a static member replacing its old self. */
     char idbuf[32];
@@ -1227,7 +2100,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
 
     /* 2. The group epoch: bumped by a new subscription or new metadata
      * (topics created, deleted or given more partitions). */
-    int resolved = resolve_regexes(g, rq);
+    int resolved = resolve_regexes(g, rq, &bb, ts, &nrec, &rc);
     int bump = refresh_topics(g, &bb, ts, &nrec, &rc) | subs_changed | resolved;
     if (bump) {
         cg->epoch++;
@@ -1292,6 +2165,9 @@ int16_t srv_cgroup_validate_commit(const srv_group *g, kp_str member_id, int32_t
     const srv_cmember *m = srv_cgroup_member(cg, member_id);
     if (!m)
         return KP_ERR_UNKNOWN_MEMBER_ID;
+    /* A classic member commits with its generation, which is its epoch. */
+    if (m->protocols)
+        return member_epoch != m->epoch ? KP_ERR_ILLEGAL_GENERATION : KP_ERR_NONE;
     if (api_version < 9)
         return KP_ERR_UNSUPPORTED_VERSION; /* members of the new protocol commit with v9+ */
     if (member_epoch != m->epoch)
@@ -1307,7 +2183,7 @@ int16_t srv_cgroup_validate_fetch(const srv_group *g, kp_str member_id, int32_t 
     if (!m)
         return KP_ERR_UNKNOWN_MEMBER_ID;
     if (member_epoch != m->epoch)
-        return KP_ERR_STALE_MEMBER_EPOCH;
+        return m->protocols ? KP_ERR_ILLEGAL_GENERATION : KP_ERR_STALE_MEMBER_EPOCH;
     return KP_ERR_NONE;
 }
 
@@ -1322,6 +2198,8 @@ int64_t srv_cgroup_next_deadline(const srv_group *g)
         int64_t v = m->session_deadline;
         if (m->rebalance_deadline >= 0 && (v < 0 || m->rebalance_deadline < v))
             v = m->rebalance_deadline;
+        if (m->classic_deadline >= 0 && (v < 0 || m->classic_deadline < v))
+            v = m->classic_deadline;
         if (v >= 0 && (d < 0 || v < d))
             d = v;
     }
@@ -1340,15 +2218,24 @@ void srv_cgroup_fire(srv_group *g, int64_t now)
         srv_cmember *m = cg->members[i];
         if (m->session_deadline >= 0 && m->session_deadline <= now) {
             srv_info("group %.*s: member %.*s has failed (session timeout %d ms), fencing it", SRV_SP(g->id),
-                     SRV_SP(m->id), session_ms(g->gs));
-            fence(g, i, &bb, now, &nrec, &rc);
+                     SRV_SP(m->id), m->protocols ? m->classic_session_ms : session_ms(g->gs));
+            if (fence_or_downgrade(g, i, &bb, now, &nrec, &rc))
+                break;
+        } else if (m->protocols && m->classic_deadline >= 0 && m->classic_deadline <= now) {
+            srv_info("group %.*s: classic member %.*s did not rejoin or sync within its rebalance timeout "
+                     "(%d ms), "
+                     "fencing it",
+                     SRV_SP(g->id), SRV_SP(m->id), m->rebalance_timeout_ms);
+            if (fence_or_downgrade(g, i, &bb, now, &nrec, &rc))
+                break;
         } else if (m->state == SRV_CM_UNREVOKED && m->rebalance_deadline >= 0 &&
                    m->rebalance_deadline <= now) {
             srv_info(
                 "group %.*s: member %.*s did not revoke its partitions within its rebalance timeout (%d ms), "
                 "fencing it",
                 SRV_SP(g->id), SRV_SP(m->id), m->rebalance_timeout_ms);
-            fence(g, i, &bb, now, &nrec, &rc);
+            if (fence_or_downgrade(g, i, &bb, now, &nrec, &rc))
+                break;
         } else {
             i++;
         }
@@ -1370,7 +2257,7 @@ static srv_group *load_cgroup(srv_groups *gs, int32_t partition, kp_str id)
     if (!g)
         return NULL;
     if (!g->cg) {
-        srv_cgroup *cg = calloc(1, sizeof(*cg));
+        srv_cgroup *cg = cgroup_new(gs);
         if (!cg)
             return NULL;
         srv_groupi_clear_classic(g);
@@ -1469,6 +2356,33 @@ void srv_cgroup_load_member(srv_groups *gs, int32_t partition, kp_str group, kp_
     if (ok)
         set_subs(m, v->subscribed_topic_names, ns);
     set_str(&m->regex, v->subscribed_topic_regex.len > 0 ? v->subscribed_topic_regex : KP_STR_NULL);
+    free_gprotocols(m->protocols, m->nprotocols);
+    m->protocols = NULL;
+    m->nprotocols = 0;
+    const kp_consumer_group_member_metadata_value_classic_member_metadata *cm = v->classic_member_metadata;
+    if (cm) {
+        int32_t np = cm->supported_protocols_count > 0 ? cm->supported_protocols_count : 0;
+        srv_gprotocol *ps = calloc((size_t)np + 1, sizeof(*ps));
+        int ok = ps != NULL;
+        for (int32_t i = 0; ok && i < np; i++) {
+            kp_bytes md = cm->supported_protocols[i].metadata;
+            int32_t ml = md.len > 0 ? md.len : 0;
+            ps[i].name = srv_sdup(cm->supported_protocols[i].name.len >= 0 ? cm->supported_protocols[i].name
+                                                                           : kp_str_c(""));
+            ps[i].meta = malloc(ml ? (size_t)ml : 1);
+            ps[i].len = ml;
+            ok = ps[i].name && ps[i].meta;
+            if (ok && ml)
+                memcpy(ps[i].meta, md.p, (size_t)ml);
+        }
+        if (ok && np > 0) {
+            m->protocols = ps;
+            m->nprotocols = np;
+            m->classic_session_ms = cm->session_timeout_ms;
+        } else {
+            free_gprotocols(ps, np);
+        }
+    }
 }
 
 void srv_cgroup_load_target_epoch(srv_groups *gs, int32_t partition, kp_str group, const int32_t *epoch)
@@ -1547,6 +2461,49 @@ void srv_cgroup_load_current(srv_groups *gs, int32_t partition, kp_str group, kp
     LOAD_SET(&m->revoking, v->partitions_pending_revocation, v->partitions_pending_revocation_count);
 }
 
+void srv_cgroup_load_regex(srv_groups *gs, int32_t partition, kp_str group, kp_str regex,
+                           const kp_consumer_group_regular_expression_value *v)
+{
+    srv_group *g = v ? load_cgroup(gs, partition, group) : srv_groups_find(gs, group);
+    if (!g || !g->cg)
+        return;
+    srv_cgroup *cg = g->cg;
+    int j = 0;
+    while (j < cg->nregexes && !srv_seq(regex, cg->regexes[j].regex))
+        j++;
+    if (j < cg->nregexes) {
+        srv_sfree(cg->regexes[j].regex);
+        free_subs(cg->regexes[j].topics, cg->regexes[j].ntopics);
+        cg->regexes[j] = cg->regexes[--cg->nregexes];
+    }
+    if (!v)
+        return;
+    int32_t n = v->topics_count > 0 ? v->topics_count : 0;
+    srv_cregex r = {0};
+    r.regex = srv_sdup(regex);
+    r.topics = calloc((size_t)n + 1, sizeof(*r.topics));
+    int ok = r.regex && r.topics;
+    for (int32_t i = 0; ok && i < n; i++) {
+        if (!(r.topics[i] = srv_sdup(v->topics[i])))
+            ok = 0;
+        else
+            r.ntopics++;
+    }
+    srv_cregex *nv = ok ? realloc(cg->regexes, ((size_t)cg->nregexes + 1) * sizeof(*nv)) : NULL;
+    if (!nv) {
+        srv_sfree(r.regex);
+        free_subs(r.topics, r.ntopics);
+        return;
+    }
+    if (r.ntopics > 1)
+        qsort(r.topics, (size_t)r.ntopics, sizeof(*r.topics), cmp_str);
+    cg->regexes = nv;
+    cg->regexes[cg->nregexes++] = r;
+    /* The versions are this process's: the first heartbeat resolves again
+     * and writes only what changed. */
+    cg->regex_version = 0;
+}
+
 void srv_cgroup_load_finish(srv_group *g)
 {
     srv_cgroup *cg = g->cg;
@@ -1562,7 +2519,7 @@ void srv_cgroup_load_finish(srv_group *g)
             continue;
         }
         /* Every member must heartbeat within a session, as after any restart. */
-        m->session_deadline = t + session_ms(g->gs);
+        m->session_deadline = t + (m->protocols ? m->classic_session_ms : session_ms(g->gs));
         m->rebalance_deadline =
             m->state == SRV_CM_UNREVOKED && m->rebalance_timeout_ms > 0 ? t + m->rebalance_timeout_ms : -1;
         i++;

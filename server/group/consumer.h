@@ -29,7 +29,6 @@
 /* Kafka's defaults of the group.consumer.* broker configs. */
 #define SRV_CGROUP_HEARTBEAT_INTERVAL_MS 5000  /* group.consumer.heartbeat.interval.ms */
 #define SRV_CGROUP_SESSION_TIMEOUT_MS    45000 /* group.consumer.session.timeout.ms */
-#define SRV_CGROUP_DEFAULT_ASSIGNOR      "uniform"
 /* Subscriptions are kept per member: bound them (Kafka bounds the request). */
 #define SRV_CGROUP_MAX_SUBSCRIPTIONS 10000
 
@@ -84,6 +83,13 @@ typedef struct srv_cmember {
     srv_tps target;             /* its share of the group's target assignment */
     int64_t session_deadline;   /* -1: none */
     int64_t rebalance_deadline; /* revocation due by then, -1: none */
+    /* A classic member of a consumer group (online migration, KIP-848): it
+     * speaks JoinGroup/SyncGroup/Heartbeat. protocols NULL: a member of the
+     * consumer protocol. */
+    int nprotocols;
+    srv_gprotocol *protocols;   /* the JoinGroup's protocols, in its order */
+    int32_t classic_session_ms; /* its JoinGroup session timeout */
+    int64_t classic_deadline;   /* JoinGroup or SyncGroup due by then, -1: none */
 } srv_cmember;
 
 /* A subscribed topic as it was when the target assignment was computed. */
@@ -93,8 +99,8 @@ typedef struct srv_ctopic {
     int32_t nparts;
 } srv_ctopic;
 
-/* A regex of the group's members and the topics it resolved to: derived
- * state (rebuilt after a restart), not recorded. */
+/* A regex of the group's members and the topics it resolved to, recorded
+ * as a ConsumerGroupRegularExpression (Kafka 4.x) and replayed. */
 typedef struct srv_cregex {
     char *regex;
     int ntopics;
@@ -109,8 +115,9 @@ typedef struct srv_cgroup {
     int ntopics;
     srv_ctopic *topics; /* subscription metadata, sorted by name */
     int nregexes;
-    srv_cregex *regexes;    /* one per distinct regex of the members */
-    uint64_t regex_version; /* metadata version they were resolved against, 0: never */
+    srv_cregex *regexes;     /* one per distinct regex of the members */
+    uint64_t regex_version;  /* metadata version they were resolved against, 0: never */
+    int8_t default_assignor; /* SRV_ASSIGNOR_* of group.consumer.assignors */
 } srv_cgroup;
 
 /* "Empty", "Assigning", "Reconciling", "Stable" (ConsumerGroupState). */
@@ -156,6 +163,18 @@ typedef void (*srv_chb_cb)(void *ctx, const srv_chb_result *r);
  * nothing changed). */
 void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *rq, srv_chb_cb cb, void *ctx);
 
+/* ---- classic members of a consumer group (online migration) ------------- */
+
+/* 1 when m joined with the classic protocol. */
+int srv_cmember_is_classic(const srv_cmember *m);
+/* JoinGroup, SyncGroup, Heartbeat and LeaveGroup of a group that is a
+ * non-empty consumer group (group_classic.c routes them here): its classic
+ * members are driven as Kafka's classicGroup*ToConsumerGroup do. */
+void srv_cgroup_classic_join(srv_group *g, const srv_join_req *rq, srv_join_cb cb, void *ctx);
+void srv_cgroup_classic_sync(srv_group *g, const srv_sync_req *rq, srv_sync_cb cb, void *ctx);
+int16_t srv_cgroup_classic_heartbeat(srv_group *g, int32_t generation, kp_str member_id, kp_str instance_id);
+void srv_cgroup_classic_leave(srv_group *g, int n, srv_leave_member *members);
+
 /* ---- used by the group files --------------------------------------------- */
 
 /* OffsetCommit / OffsetFetch of a consumer group (ConsumerGroup.validateOffsetCommit/Fetch). */
@@ -175,6 +194,7 @@ struct kp_consumer_group_member_metadata_value;
 struct kp_consumer_group_partition_metadata_value;
 struct kp_consumer_group_target_assignment_member_value;
 struct kp_consumer_group_current_member_assignment_value;
+struct kp_consumer_group_regular_expression_value;
 /* value NULL: tombstone. */
 void srv_cgroup_load_epoch(srv_groups *gs, int32_t partition, kp_str group, const int32_t *epoch);
 void srv_cgroup_load_topics(srv_groups *gs, int32_t partition, kp_str group,
@@ -186,5 +206,7 @@ void srv_cgroup_load_target(srv_groups *gs, int32_t partition, kp_str group, kp_
                             const struct kp_consumer_group_target_assignment_member_value *v);
 void srv_cgroup_load_current(srv_groups *gs, int32_t partition, kp_str group, kp_str member,
                              const struct kp_consumer_group_current_member_assignment_value *v);
+void srv_cgroup_load_regex(srv_groups *gs, int32_t partition, kp_str group, kp_str regex,
+                           const struct kp_consumer_group_regular_expression_value *v);
 
 #endif

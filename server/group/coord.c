@@ -310,6 +310,12 @@ int srv_groups_start(srv_broker *b)
     gc.offsets_retention_ms = (int64_t)cfg->offsets_retention_minutes * 60000;
     gc.consumer_heartbeat_interval_ms = cfg->group_consumer_heartbeat_interval_ms;
     gc.consumer_session_timeout_ms = cfg->group_consumer_session_timeout_ms;
+    gc.consumer_max_size = cfg->group_consumer_max_size;
+    gc.migration_policy = cfg->group_consumer_migration;
+    gc.nassignors = cfg->group_consumer_nassignors;
+    _Static_assert(sizeof(gc.assignors) == SRV_ASSIGNORS_MAX,
+                   "group.consumer.assignors: one slot per assignor");
+    memcpy(gc.assignors, cfg->group_consumer_assignors, sizeof(gc.assignors));
     for (int i = 0; i < b->nshards; i++) {
         srv_shard *s = &b->shards[i];
         coord_shard *cs = calloc(1, sizeof(*cs));

@@ -92,6 +92,10 @@ typedef struct srv_groups_config {
     /* group.consumer.* (KIP-848); 0: Kafka's default. */
     int32_t consumer_heartbeat_interval_ms;
     int32_t consumer_session_timeout_ms;
+    int32_t consumer_max_size; /* group.consumer.max.size; 0: unbounded */
+    int migration_policy;      /* group.consumer.migration.policy: SRV_GMIG_* (config.h) */
+    int nassignors;            /* group.consumer.assignors; 0: uniform, range */
+    int8_t assignors[2];       /* SRV_ASSIGNOR_* (config.h), the first is the default */
 } srv_groups_config;
 
 srv_groups *srv_groups_new(const srv_groups_config *cfg, const srv_groups_env *env);

@@ -18,11 +18,13 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "config.h"
 #include "consumer.h"
 #include "errors.h"
 #include "group_log.h"
 #include "kp_messages.h"
 #include "logging.h"
+#include "srv_assert.h"
 
 /* ---- members ------------------------------------------------------------ */
 
@@ -1143,15 +1145,20 @@ void srv_group_join(srv_groups *gs, int32_t partition, const srv_join_req *rq, s
             return;
         }
     }
-    if (g->cg && (g->cg->nmembers > 0 || !unknown)) {
-        /* A consumer group (KIP-848) with members takes no classic member
-         * (no mixed groups here): Kafka refuses another protocol type as
-         * inconsistent and answers GROUP_ID_NOT_FOUND otherwise ("not a
-         * classic group"). */
-        int16_t e = g->cg->nmembers > 0 && !kp_str_eq(rq->protocol_type, "consumer")
-                        ? KP_ERR_INCONSISTENT_GROUP_PROTOCOL
-                        : KP_ERR_GROUP_ID_NOT_FOUND;
-        join_error(cb, ctx, echo, e);
+    if (g->cg && g->cg->nmembers > 0) {
+        /* A non-empty consumer group takes classic members unless the
+         * migration is disabled (Kafka 4.4 then answers as for a group of
+         * another type, seen on the wire). */
+        srv_sfree(mid);
+        if (gs->cfg.migration_policy == SRV_GMIG_DISABLED)
+            join_error(cb, ctx, kp_str_c(""), KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+        else
+            srv_cgroup_classic_join(g, rq, cb, ctx);
+        return;
+    }
+    if (g->cg && !unknown) {
+        /* An empty consumer group has no member to rejoin. */
+        join_error(cb, ctx, echo, KP_ERR_GROUP_ID_NOT_FOUND);
         srv_sfree(mid);
         return;
     }
@@ -1273,6 +1280,10 @@ void srv_group_sync(srv_groups *gs, const srv_sync_req *rq, srv_sync_cb cb, void
         sync_error(cb, ctx, KP_ERR_UNKNOWN_MEMBER_ID);
         return;
     }
+    if (g->cg) {
+        srv_cgroup_classic_sync(g, rq, cb, ctx);
+        return;
+    }
     int16_t err = srv_groupi_validate_member(g, rq->member_id, rq->instance_id);
     if (!err && rq->generation != g->generation)
         err = KP_ERR_ILLEGAL_GENERATION;
@@ -1322,6 +1333,8 @@ int16_t srv_group_heartbeat(srv_groups *gs, kp_str group_id, int32_t generation,
     srv_group *g = srv_groups_find(gs, group_id);
     if (!g)
         return KP_ERR_UNKNOWN_MEMBER_ID;
+    if (g->cg)
+        return srv_cgroup_classic_heartbeat(g, generation, member_id, instance_id);
     int16_t err = srv_groupi_validate_member(g, member_id, instance_id);
     if (err)
         return err;
@@ -1350,6 +1363,10 @@ int16_t srv_group_leave(srv_groups *gs, kp_str group_id, int n, srv_leave_member
     if (!g) {
         for (int i = 0; i < n; i++)
             lm[i].error = KP_ERR_UNKNOWN_MEMBER_ID;
+        return KP_ERR_NONE;
+    }
+    if (g->cg) {
+        srv_cgroup_classic_leave(g, n, lm);
         return KP_ERR_NONE;
     }
     g->refs++;
@@ -1415,4 +1432,59 @@ void srv_groupi_clear_classic(srv_group *g)
             g->protocol_type = c;
         }
     }
+}
+
+/* ---- online migration (consumer.c converts, this file runs the result) --- */
+
+void srv_groupi_abort_parked(srv_group *g, int16_t err)
+{
+    for (int i = 0; i < g->nmembers; i++) {
+        srv_gmember *m = g->members[i];
+        join_error_member(g, m, m->id, err);
+        if (m->sync_cb)
+            sync_error((srv_sync_cb)m->sync_cb, m->sync_ctx, err);
+        m->sync_cb = NULL;
+        m->sync_ctx = NULL;
+    }
+}
+
+int srv_groupi_from_consumer(srv_group *g, srv_gmember **ms, int n, int32_t generation, kp_batch_builder *bb,
+                             int64_t ts)
+{
+    SRV_ASSERT(!g->cg && g->nmembers == 0,
+               "group %.*s: classic members built over %d others (consumer state %p)", SRV_SP(g->id),
+               g->nmembers, (void *)g->cg);
+    srv_groupi_clear_classic(g);
+    if (n > g->mcap) {
+        srv_gmember **nm = realloc(g->members, (size_t)n * sizeof(*nm));
+        if (!nm) {
+            for (int i = 0; i < n; i++)
+                srv_groupi_member_free(ms[i]);
+            return KP_E_NOMEM;
+        }
+        g->members = nm;
+        g->mcap = n;
+    }
+    for (int i = 0; i < n; i++) {
+        srv_groupi_heartbeat_ok(g, ms[i]);
+        g->members[g->nmembers++] = ms[i];
+    }
+    g->generation = generation;
+    char *type = srv_sdupz("consumer");
+    if (type) {
+        srv_sfree(g->protocol_type);
+        g->protocol_type = type;
+    }
+    srv_groupi_set_str(&g->protocol_name, select_protocol(g));
+    srv_groupi_set_str(&g->leader, n > 0 ? g->members[0]->id : NULL);
+    srv_groupi_compute_subscribed(g);
+    srv_groupi_transition(g, SRV_GS_STABLE);
+    int rc = srv_glog_add_group(bb, ts, g, NULL, 0);
+    /* The members learn of the new generation by rejoining: a rebalance
+     * starts at once, as Kafka's convertToClassicGroup does. */
+    char reason[300];
+    snprintf(reason, sizeof(reason), "Downgrade group %.*s from consumer to classic for member leaving.",
+             srv_slen(g->id) < 200 ? srv_slen(g->id) : 200, g->id);
+    prepare_rebalance(g, reason);
+    return rc;
 }

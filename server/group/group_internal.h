@@ -95,6 +95,14 @@ void srv_groupi_clear_membership(srv_group *g);
 void srv_groupi_clear_classic(srv_group *g);
 /* The classic deadlines due at t (srv_group_fire). */
 void srv_groupi_classic_fire(srv_group *g, int64_t t);
+/* Online upgrade: every parked JoinGroup and SyncGroup is answered with err. */
+void srv_groupi_abort_parked(srv_group *g, int16_t err);
+/* Online downgrade: g (no longer a consumer group, no classic member) takes
+ * the n members ms (owned from now on) at generation, Stable, adds its
+ * GroupMetadata record to bb and starts a rebalance. Returns the record's
+ * encoding error (0: added). */
+int srv_groupi_from_consumer(srv_group *g, srv_gmember **ms, int n, int32_t generation, kp_batch_builder *bb,
+                             int64_t ts);
 
 /* ---- group_offsets.c: committed offsets --------------------------------- */
 

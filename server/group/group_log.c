@@ -33,6 +33,7 @@
 #define KEY_CG_TARGET_EPOCH   6
 #define KEY_CG_TARGET_MEMBER  7
 #define KEY_CG_CURRENT_MEMBER 8
+#define KEY_CG_REGEX          16
 
 int srv_glog_add_offset(kp_batch_builder *bb, int64_t ts, kp_str group, kp_str topic, int32_t partition,
                         const srv_goffset *o)
@@ -248,7 +249,32 @@ int srv_glog_add_cg_member(kp_batch_builder *bb, int64_t ts, const char *group, 
         v.rebalance_timeout_ms = m->rebalance_timeout_ms;
         v.server_assignor = cstr(m->assignor);
         v.classic_member_metadata = NULL;
-        rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
+        kp_consumer_group_member_metadata_value_classic_member_metadata cm;
+        kp_consumer_group_member_metadata_value_classic_protocol *ps = NULL;
+        if (m->protocols) {
+            /* A classic member of the group (online migration): what its
+             * JoinGroup said, so a restart or a downgrade still has it. */
+            ps = calloc((size_t)m->nprotocols + 1, sizeof(*ps));
+            if (!ps) {
+                rc = KP_E_NOMEM;
+            } else {
+                kp_consumer_group_member_metadata_value_classic_member_metadata_init(&cm);
+                for (int i = 0; i < m->nprotocols; i++) {
+                    kp_consumer_group_member_metadata_value_classic_protocol_init(&ps[i]);
+                    ps[i].name = srv_s(m->protocols[i].name);
+                    ps[i].metadata =
+                        (kp_bytes){m->protocols[i].meta ? m->protocols[i].meta : (const uint8_t *)"",
+                                   m->protocols[i].len};
+                }
+                cm.session_timeout_ms = m->classic_session_ms;
+                cm.supported_protocols = ps;
+                cm.supported_protocols_count = m->nprotocols;
+                v.classic_member_metadata = &cm;
+            }
+        }
+        if (rc == 0)
+            rc = kp_consumer_group_member_metadata_value_encode(&vw, 0, &v);
+        free(ps);
     }
     free(subs);
     return add_record(bb, ts, &kw, &vw, rc);
@@ -375,6 +401,8 @@ int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group
         if (rc == 0)
             rc = srv_glog_add_cg_member(bb, ts, g->id, id, NULL);
     }
+    for (int i = 0; cg && rc == 0 && i < cg->nregexes; i++)
+        rc = srv_glog_add_cg_regex(bb, ts, g->id, cg->regexes[i].regex, NULL, 0);
     if (rc == 0)
         rc = srv_glog_add_cg_target_epoch(bb, ts, g->id, NULL);
     if (rc == 0)
@@ -382,6 +410,39 @@ int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group
     if (rc == 0)
         rc = srv_glog_add_cg_epoch(bb, ts, g->id, NULL);
     return rc;
+}
+
+int srv_glog_add_cg_regex(kp_batch_builder *bb, int64_t ts, const char *group, const char *regex,
+                          const srv_cregex *r, int64_t version)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw, 64);
+    kp_write_i16(&kw, KEY_CG_REGEX);
+    kp_consumer_group_regular_expression_key k;
+    kp_consumer_group_regular_expression_key_init(&k);
+    k.group_id = srv_s(group);
+    k.regular_expression = srv_s(regex);
+    int rc = kp_consumer_group_regular_expression_key_encode(&kw, KEY_CG_REGEX, &k);
+    if (!r)
+        return add_record(bb, ts, &kw, NULL, rc);
+    kp_writer_init(&vw, 64);
+    kp_write_i16(&vw, 0);
+    kp_str *names = calloc((size_t)r->ntopics + 1, sizeof(*names));
+    if (!names && rc == 0)
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        for (int i = 0; i < r->ntopics; i++)
+            names[i] = srv_s(r->topics[i]);
+        kp_consumer_group_regular_expression_value v;
+        kp_consumer_group_regular_expression_value_init(&v);
+        v.topics = names;
+        v.topics_count = r->ntopics;
+        v.version = version;
+        v.timestamp = ts;
+        rc = kp_consumer_group_regular_expression_value_encode(&vw, 0, &v);
+    }
+    free(names);
+    return add_record(bb, ts, &kw, &vw, rc);
 }
 
 int srv_glog_add_cg_epoch(kp_batch_builder *bb, int64_t ts, const char *group, const int32_t *epoch)
@@ -499,6 +560,32 @@ static void replay_consumer(srv_groups *gs, int32_t partition, const kp_record *
     }
 }
 
+/* ConsumerGroupRegularExpression (key version 16). */
+static void replay_regex(srv_groups *gs, int32_t partition, const kp_record *rec, kp_reader *r, kp_arena *a)
+{
+    kp_consumer_group_regular_expression_key k;
+    kp_consumer_group_regular_expression_key_init(&k);
+    if (kp_consumer_group_regular_expression_key_decode(r, a, KEY_CG_REGEX, &k) || k.group_id.len < 0 ||
+        k.regular_expression.len < 0) {
+        undecodable(partition, rec, "consumer group regular expression key");
+        return;
+    }
+    kp_reader vr;
+    int hv = consumer_value(rec, &vr);
+    kp_consumer_group_regular_expression_value v;
+    kp_consumer_group_regular_expression_value_init(&v);
+    if (hv < 0 || (hv && kp_consumer_group_regular_expression_value_decode(&vr, a, 0, &v))) {
+        undecodable(partition, rec, "consumer group regular expression");
+        return;
+    }
+    for (int32_t i = 0; hv && i < v.topics_count; i++)
+        if (v.topics[i].len < 0) {
+            undecodable(partition, rec, "consumer group regular expression");
+            return;
+        }
+    srv_cgroup_load_regex(gs, partition, k.group_id, k.regular_expression, hv ? &v : NULL);
+}
+
 static void replay_record(srv_groups *gs, int32_t partition, const kp_record *rec, kp_arena *a, int64_t pid)
 {
     kp_reader r;
@@ -569,6 +656,8 @@ static void replay_record(srv_groups *gs, int32_t partition, const kp_record *re
         srv_groups_load_group(gs, partition, k.group, &v);
     } else if (kver >= 3 && kver <= 8) {
         replay_consumer(gs, partition, rec, kver, &r, a);
+    } else if (kver == KEY_CG_REGEX) {
+        replay_regex(gs, partition, rec, &r, a);
     }
     /* Other versions are share group records and future kinds: not ours. */
 }

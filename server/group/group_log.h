@@ -40,6 +40,12 @@ int srv_glog_add_cg_target(kp_batch_builder *bb, int64_t ts, const char *group, 
                            const struct srv_tps *t);
 int srv_glog_add_cg_current(kp_batch_builder *bb, int64_t ts, const char *group, const char *id,
                             const struct srv_cmember *m);
+/* The resolution of a regex subscription (ConsumerGroupRegularExpression):
+ * r NULL is its tombstone; version is the metadata version it was resolved
+ * against. */
+struct srv_cregex;
+int srv_glog_add_cg_regex(kp_batch_builder *bb, int64_t ts, const char *group, const char *regex,
+                          const struct srv_cregex *r, int64_t version);
 /* The tombstones of every consumer record of g (deletion, conversion). */
 int srv_glog_add_cg_tombstones(kp_batch_builder *bb, int64_t ts, const srv_group *g);
 

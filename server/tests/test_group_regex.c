@@ -43,7 +43,7 @@ static void reset_env(void)
 
 static srv_groups *new_groups(void)
 {
-    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 3000, 45000};
+    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 3000, 45000, 0, 0, 0, {0}};
     return fake_group_env_groups(&g_env, &cfg);
 }
 

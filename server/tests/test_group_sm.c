@@ -59,7 +59,7 @@ static void on_sync(void *ctx, const srv_sync_result *r)
 
 static srv_groups *new_groups(void)
 {
-    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 0, 0};
+    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 0, 0, 0, 0, 0, {0}};
     return fake_group_env_groups(&g_env, &cfg);
 }
 

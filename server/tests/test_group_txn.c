@@ -24,7 +24,7 @@ static fake_group_env g_env = {.now_ms = 1000000};
 
 static srv_groups *new_groups(void)
 {
-    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 0, 0};
+    srv_groups_config cfg = {6000, 300000, 0, 1000, 7LL * 24 * 3600 * 1000, 0, 0, 0, 0, 0, {0}};
     return fake_group_env_groups(&g_env, &cfg);
 }
 
