@@ -54,6 +54,7 @@ public final class Main {
         RegexCases.register(env);
         ShareCases.register(env);
         TxnCases.register(env);
+        EosCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");
