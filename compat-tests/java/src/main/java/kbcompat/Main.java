@@ -55,6 +55,7 @@ public final class Main {
         ShareCases.register(env);
         TxnCases.register(env);
         EosCases.register(env);
+        StreamsEosCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");
