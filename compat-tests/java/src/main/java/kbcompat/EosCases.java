@@ -110,29 +110,10 @@ final class EosCases {
             }
             eq(end, committed(c, inTps), "the group's offsets at the end of the input");
         }
-        List<String> got = new ArrayList<>();
-        for (ConsumerRecord<String, String> r : readOut(env, out, "read_committed", N)) {
-            got.add(r.value());
-        }
-        Collections.sort(got);
         Collections.sort(expected);
-        eq(expected, got, "read_committed output: one transformed copy of each input");
-        eq(N + abortedRecords, readOut(env, out, "read_uncommitted", N + abortedRecords).size(),
+        eq(expected, TxnCases.read(env, out, "read_committed", N),
+                "read_committed output: one transformed copy of each input");
+        eq(N + abortedRecords, TxnCases.read(env, out, "read_uncommitted", N + abortedRecords).size(),
                 "read_uncommitted output: the aborted copies too");
-    }
-
-    static List<ConsumerRecord<String, String>> readOut(Main.Env env, String topic, String isolation, int expected) {
-        List<ConsumerRecord<String, String>> out = new ArrayList<>();
-        try (KafkaConsumer<String, String> c = Util.consumer(env, "isolation.level", isolation)) {
-            List<TopicPartition> tps = List.of(new TopicPartition(topic, 0), new TopicPartition(topic, 1));
-            c.assign(tps);
-            c.seekToBeginning(tps);
-            long deadline = System.currentTimeMillis() + 30000;
-            while (out.size() < expected && System.currentTimeMillis() < deadline) {
-                c.poll(Duration.ofMillis(200)).forEach(out::add);
-            }
-            c.poll(Duration.ofMillis(500)).forEach(out::add);
-        }
-        return out;
     }
 }

@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,14 +24,9 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.LongDeserializer;
-import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.KafkaStreams;
-import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
-import org.apache.kafka.streams.kstream.Grouped;
-import org.apache.kafka.streams.kstream.Materialized;
-import org.apache.kafka.streams.kstream.Produced;
 
 final class StreamsEosCases {
     private StreamsEosCases() {}
@@ -60,35 +54,12 @@ final class StreamsEosCases {
         }
     }
 
-    /** Runs the app until the output read with read_committed has every count of `expected`; returns it. */
+    /** Runs the app until the updates read with read_committed (added to `updates`) reach `expected`. */
     static void runUntil(Main.Env env, String in, String out, String app, Path stateDir,
             Map<String, List<Long>> updates, Map<String, Long> expected, KafkaConsumer<String, Long> reader) {
-        StreamsBuilder b = new StreamsBuilder();
-        b.<String, String>stream(in)
-                .flatMapValues(v -> Arrays.asList(v.split(" ")))
-                .groupBy((k, w) -> w, Grouped.with("by-word", Serdes.String(), Serdes.String()))
-                .count(Materialized.as("counts"))
-                .toStream()
-                .to(out, Produced.with(Serdes.String(), Serdes.Long()));
-        Properties sp = Util.props(env);
-        sp.put(StreamsConfig.APPLICATION_ID_CONFIG, app);
-        sp.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        sp.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        sp.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.String().getClass().getName());
-        sp.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.String().getClass().getName());
-        sp.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, "200");
-        sp.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, "0");
-        sp.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, "1");
-        sp.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
-        KafkaStreams ks = new KafkaStreams(b.build(), sp);
         List<Throwable> uncaught = new ArrayList<>();
-        ks.setUncaughtExceptionHandler(e -> {
-            synchronized (uncaught) {
-                uncaught.add(e);
-            }
-            return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse
-                    .SHUTDOWN_CLIENT;
-        });
+        KafkaStreams ks = StreamsCases.wordCountApp(env, in, out, app, stateDir, StreamsConfig.EXACTLY_ONCE_V2,
+                uncaught);
         try {
             ks.start();
             Map<String, Long> latest = new HashMap<>();
