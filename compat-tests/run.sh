@@ -168,7 +168,7 @@ run_go() { # go/: franz-go, sarama, kafka-go; the test binary is built once per 
         return
     fi
     go_bin="$(cat "$bin.go")"
-    (cd "$HERE/go" && timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/with_broker.py" -- \
+    (cd "$HERE/go" && timeout -k 10 "$FILE_TIMEOUT" "$PY" "$HERE/lib/with_broker.py" --unstable -- \
         "$go_bin" tool test2json -p go "$bin" -test.v -test.parallel 4 -test.skip '^TestSecurity') >"$log.json" 2>&1
     rc=$?
     ELAPSED=$(( $(date +%s) - t ))

@@ -1038,6 +1038,43 @@ void srv_txn_op_send_shard(srv_req *req, srv_txn_op *op, int shard)
     srv_call_send(req->shard, req, &op->call, shard);
 }
 
+int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int64_t producer_id,
+                            int16_t producer_epoch, srv_txn_tp *parts, int32_t nparts,
+                            srv_txn_op_done_fn done, void *user, void (*drop_user)(void *user))
+{
+    srv_txn_op *op = srv_txn_op_new(SRV_TXN_OP_VERIFY, done);
+    int16_t *per = calloc((size_t)nparts + 1, sizeof(*per));
+    if (!op || !per) {
+        free(op);
+        free(per);
+        free(parts);
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    op->txn_id = txn_id;
+    op->producer_id = producer_id;
+    op->producer_epoch = producer_epoch;
+    op->parts = parts;
+    op->per_part = per;
+    op->nparts = nparts;
+    /* op_drop frees user if the request goes while the op is out. */
+    op->user = user;
+    op->drop_user = drop_user;
+    int16_t err = srv_txn_op_send(req, op, partition);
+    if (err) {
+        op->user = NULL; /* not sent: the caller keeps it */
+        op->drop_user = NULL;
+        srv_txn_op_free(op);
+    }
+    return err;
+}
+
+int16_t srv_txn_verify_result(const srv_txn_op *op, int32_t i)
+{
+    SRV_ASSERT(op->kind == SRV_TXN_OP_VERIFY && i >= 0 && i < op->nparts,
+               "verify result %d of a kind %d op of %d parts", i, (int)op->kind, op->nparts);
+    return op->error ? op->error : op->per_part[i];
+}
+
 int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_version)
 {
     if (error == KP_ERR_PRODUCER_FENCED && version < first_fenced_version)
@@ -1063,6 +1100,22 @@ int16_t srv_txn_produce_error(int16_t err, int16_t version, const char **msg)
     case KP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
     case KP_ERR_CONCURRENT_TRANSACTIONS:
         return KP_ERR_NOT_ENOUGH_REPLICAS;
+    default:
+        return err;
+    }
+}
+
+int16_t srv_txn_offset_commit_error(int16_t err, int16_t version)
+{
+    switch (err) {
+    case KP_ERR_TRANSACTION_ABORTABLE:
+        return version >= 4 ? KP_ERR_TRANSACTION_ABORTABLE : KP_ERR_INVALID_TXN_STATE;
+    case KP_ERR_PRODUCER_FENCED:
+        return KP_ERR_INVALID_PRODUCER_EPOCH;
+    case KP_ERR_NOT_COORDINATOR:
+    case KP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case KP_ERR_CONCURRENT_TRANSACTIONS:
+        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
     default:
         return err;
     }

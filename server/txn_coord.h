@@ -127,6 +127,19 @@ int16_t srv_txn_op_send(srv_req *req, srv_txn_op *op, int32_t partition);
 void srv_txn_op_send_shard(srv_req *req, srv_txn_op *op, int shard);
 void srv_txn_op_free(srv_txn_op *op);
 
+/* KIP-890 part 1, shared by Produce and TxnOffsetCommit: asks the
+ * coordinator of txn_id (its __transaction_state partition, from the
+ * handler's srv_group_partition_for) whether each of parts (heap, taken in
+ * every case) is in the producer's ongoing transaction. Returns 0 when sent:
+ * done(op) runs later on the request's shard and reads each part's answer
+ * with srv_txn_verify_result. Else the error to answer: nothing was sent and
+ * user is still the caller's. */
+int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int64_t producer_id,
+                            int16_t producer_epoch, srv_txn_tp *parts, int32_t nparts,
+                            srv_txn_op_done_fn done, void *user, void (*drop_user)(void *user));
+/* The coordinator's answer for part i of a verify op: the op's error, else the part's. */
+int16_t srv_txn_verify_result(const srv_txn_op *op, int32_t i);
+
 /* Kafka's error for an old request version (KafkaApis): PRODUCER_FENCED is
  * INVALID_PRODUCER_EPOCH below first_fenced_version. */
 int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_version);
@@ -138,5 +151,13 @@ int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_
  * coordinator not ready NOT_ENOUGH_REPLICAS (ReplicaManager's mapping: the
  * producer retries); *msg NULL otherwise. */
 int16_t srv_txn_produce_error(int16_t verify_error, int16_t produce_version, const char **msg);
+
+/* A TxnOffsetCommit's answer when the coordinator refused to verify the
+ * group's __consumer_offsets partition, as Kafka 4.4 answers (run and
+ * compared): outside the transaction INVALID_TXN_STATE before v4,
+ * TRANSACTION_ABORTABLE from v4; a fence INVALID_PRODUCER_EPOCH; a
+ * coordinator not ready COORDINATOR_NOT_AVAILABLE (the group coordinator's
+ * mapping of ReplicaManager's NOT_ENOUGH_REPLICAS: the producer retries). */
+int16_t srv_txn_offset_commit_error(int16_t verify_error, int16_t version);
 
 #endif

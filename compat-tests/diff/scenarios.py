@@ -114,6 +114,24 @@ def resource(name, keys, rtype=2):
     return {"ResourceType": rtype, "ResourceName": name, "ConfigurationKeys": keys}
 
 
+UNSTABLE_OFFSET = 88
+
+
+def txn_offset_commit(step_id, txn_id, epoch_delta=0):
+    """A TxnOffsetCommit of scenario txn-offset-commit: a known partition and an unknown topic."""
+    return {"id": step_id, "api": TXN_OFFSET_COMMIT, "v": "L",
+            "req": {"TransactionalId": txn_id, "GroupId": "diff-{R}-{L}-txo",
+                    "ProducerId": Ref("init", "ProducerId"),
+                    "ProducerEpoch": Fn(lambda c: c["init"]["ProducerEpoch"] + epoch_delta), "GenerationId": -1,
+                    "MemberId": "", "GroupInstanceId": None,
+                    "Topics": [{"Name": "diff-{R}-{L}-to", "Partitions": [
+                        {"PartitionIndex": 0, "CommittedOffset": 5, "CommittedLeaderEpoch": -1,
+                         "CommittedMetadata": "m"}]},
+                               {"Name": "diff-{R}-{L}-nope", "Partitions": [
+                        {"PartitionIndex": 0, "CommittedOffset": 5, "CommittedLeaderEpoch": -1,
+                         "CommittedMetadata": None}]}]}}
+
+
 SCENARIOS = [
     {
         "name": "api-versions",
@@ -263,27 +281,38 @@ SCENARIOS = [
     {
         # TxnOffsetCommit. kbroker serves it only with unstable.api.versions.enable=true (KB_DIFF_UNSTABLE=1 starts
         # it so; otherwise the steps are skipped, as for any API kbroker does not advertise). The run's brokers
-        # verify transactions (transaction.partition.verification.enable=true, the default) and no coordinator
-        # knows the made-up transactional id: a known topic is refused with COORDINATOR_NOT_AVAILABLE after the
-        # topic checks (an unknown topic UNKNOWN_TOPIC_OR_PARTITION), and nothing is pending after it.
+        # verify transactions (transaction.partition.verification.enable=true, the default): the transaction
+        # coordinator must vouch that the group's __consumer_offsets partition is in the producer's transaction.
+        # Before AddOffsetsToTxn INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v4), an unknown transactional id
+        # INVALID_PRODUCER_ID_MAPPING, another epoch INVALID_PRODUCER_EPOCH (after the topic checks: an unknown
+        # topic UNKNOWN_TOPIC_OR_PARTITION); after it NONE, pending (UNSTABLE_OFFSET_COMMIT) until EndTxn's
+        # markers, then committed.
         "name": "txn-offset-commit",
         "steps": [
             create("create", [topic("diff-{R}-{L}-to", 1)]),
             {"id": "coordinator", "api": FIND_COORDINATOR, "v": 3, "retry": COORDINATOR_LOADING, "wait": "group",
              "req": {"Key": "diff-{R}-{L}-txo", "KeyType": 0}},
-            {"id": "init", "api": INIT_PRODUCER_ID, "v": 0, "retry": COORDINATOR_LOADING,
-             "req": {"TransactionalId": None, "TransactionTimeoutMs": 60000}},
-            {"id": "txn-commit", "api": TXN_OFFSET_COMMIT, "v": "L",
-             "req": {"TransactionalId": "diff-{R}-{L}-tid", "GroupId": "diff-{R}-{L}-txo",
-                     "ProducerId": Ref("init", "ProducerId"), "ProducerEpoch": 0, "GenerationId": -1,
-                     "MemberId": "", "GroupInstanceId": None,
-                     "Topics": [{"Name": "diff-{R}-{L}-to", "Partitions": [
-                         {"PartitionIndex": 0, "CommittedOffset": 5, "CommittedLeaderEpoch": -1,
-                          "CommittedMetadata": "m"}]},
-                                {"Name": "diff-{R}-{L}-nope", "Partitions": [
-                         {"PartitionIndex": 0, "CommittedOffset": 5, "CommittedLeaderEpoch": -1,
-                          "CommittedMetadata": None}]}]}},
+            {"id": "find-txn", "api": FIND_COORDINATOR, "v": 3, "retry": COORDINATOR_LOADING,
+             "req": {"Key": "diff-{R}-{L}-tid", "KeyType": 1}},
+            {"id": "init", "api": INIT_PRODUCER_ID, "v": "L", "retry": COORDINATOR_LOADING,
+             "req": {"TransactionalId": "diff-{R}-{L}-tid", "TransactionTimeoutMs": 60000, "ProducerId": -1,
+                     "ProducerEpoch": -1}},
+            txn_offset_commit("txn-commit-not-added", "diff-{R}-{L}-tid"),
+            txn_offset_commit("txn-commit-unknown-id", "diff-{R}-{L}-none"),
+            {"id": "add-offsets", "api": ADD_OFFSETS_TO_TXN, "v": "L", "retry": COORDINATOR_LOADING,
+             "req": {"TransactionalId": "diff-{R}-{L}-tid", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Ref("init", "ProducerEpoch"), "GroupId": "diff-{R}-{L}-txo"}},
+            txn_offset_commit("txn-commit-old-epoch", "diff-{R}-{L}-tid", epoch_delta=-1),
+            txn_offset_commit("txn-commit", "diff-{R}-{L}-tid"),
             {"id": "fetch-stable", "api": OFFSET_FETCH, "v": 8, "retry": COORDINATOR_LOADING,
+             "req": {"Groups": [{"GroupId": "diff-{R}-{L}-txo", "MemberId": None, "MemberEpoch": -1,
+                                 "Topics": [{"Name": "diff-{R}-{L}-to", "PartitionIndexes": [0]}]}],
+                     "RequireStable": True}},
+            {"id": "commit", "api": END_TXN, "v": "L",
+             "req": {"TransactionalId": "diff-{R}-{L}-tid", "ProducerId": Ref("init", "ProducerId"),
+                     "ProducerEpoch": Ref("init", "ProducerEpoch"), "Committed": True}},
+            # Once the markers are written (pending until then on both brokers): committed.
+            {"id": "fetch-committed", "api": OFFSET_FETCH, "v": 8, "retry": COORDINATOR_LOADING + (UNSTABLE_OFFSET,),
              "req": {"Groups": [{"GroupId": "diff-{R}-{L}-txo", "MemberId": None, "MemberEpoch": -1,
                                  "Topics": [{"Name": "diff-{R}-{L}-to", "PartitionIndexes": [0]}]}],
                      "RequireStable": True}},

@@ -1,6 +1,8 @@
 """Run a command against a fresh kbroker: KB_BOOTSTRAP=127.0.0.1:<port> in its environment.
 
-Usage: with_broker.py [--shards N] -- cmd args...
+Usage: with_broker.py [--shards N] [--unstable] -- cmd args...
+--unstable: kbroker also serves the APIs still being built (unstable.api.versions.enable=true), as Apache Kafka
+serves them anyway (the transaction coordinator's, for the Go clients' transactions).
 Exit code: the command's, or 1 if the broker did not stop cleanly (exit 0 after SIGTERM).
 The broker log tail is printed when anything failed.
 """
@@ -10,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker import Broker, shards_from_env  # noqa: E402
+from broker import Broker, shards_from_env, target  # noqa: E402
 
 
 def main():
@@ -19,9 +21,13 @@ def main():
     if argv[:1] == ["--shards"]:
         shards = int(argv[1])
         argv = argv[2:]
+    sets = []
+    if argv[:1] == ["--unstable"]:
+        argv = argv[1:]
+        sets = ["unstable.api.versions.enable=true"] if target() == "kbroker" else []
     if argv[:1] == ["--"]:
         argv = argv[1:]
-    b = Broker(shards=shards)
+    b = Broker(shards=shards, extra_sets=sets)
     rc = 1
     try:
         b.start()

@@ -20,6 +20,7 @@ import unittest
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
+sys.path.insert(0, _HERE)
 import kwire  # noqa: E402
 from broker import Broker, shards_from_env, skip_unless_kbroker, target  # noqa: E402
 from common import uniq  # noqa: E402
@@ -303,10 +304,15 @@ class TxnOffsetsTest(unittest.TestCase):
 
 class TxnOffsetsVerificationTest(unittest.TestCase):
     def test_verification_on(self):
-        """With transaction.partition.verification.enable=true (the default) the group coordinator must have
-        the transaction coordinator verify the producer's transaction: for a transactional id no coordinator
-        knows, Kafka 4.4 answers COORDINATOR_NOT_AVAILABLE (seen for 30 s, every version), kbroker (no
-        coordinator yet) the same. Unknown topics are still refused first."""
+        """With transaction.partition.verification.enable=true (the default) the group coordinator has the
+        transaction coordinator verify that the group's __consumer_offsets partition is in the producer's
+        transaction (added by AddOffsetsToTxn) before it writes, as Kafka 4.4 does (answers seen on Kafka, the
+        same asked of kbroker): before __transaction_state exists COORDINATOR_NOT_AVAILABLE; not added
+        INVALID_TXN_STATE for v0-3 and TRANSACTION_ABORTABLE for v4; an unknown id or another producer id
+        INVALID_PRODUCER_ID_MAPPING; another epoch (older, newer, or fenced by a new InitProducerId)
+        INVALID_PRODUCER_EPOCH; once added NONE, invisible until EndTxn's commit. Unknown topics are refused
+        first."""
+        from test_txn_coordinator import Wire
         if target() == "kafka":
             from kafka_ref import KafkaRef
             b = KafkaRef(settings={"transaction.partition.verification.enable": "true"})
@@ -320,22 +326,51 @@ class TxnOffsetsVerificationTest(unittest.TestCase):
             raise unittest.SkipTest("needs a broker of the test's own")
         b.start()
         w = Txo(self, b.bootstrap)
-        T, g = uniq("txo-v"), uniq("txo-v")
+        T, g, g2, tid = uniq("txo-v"), uniq("txo-v"), uniq("txo-v2"), uniq("txo-v-tx")
         w.create(T, 1)
         w.coordinator(g)
         pid, ep = w.init_pid()
-        for v in (0, 3):
+
+        def toc(v, txn_id=tid, p=pid, e=ep, group=g, unknown_topic=False):
+            topics = [{"Name": T, "Partitions": [{"PartitionIndex": 0, "CommittedOffset": 7,
+                                                  "CommittedLeaderEpoch": -1, "CommittedMetadata": "m"}]}]
+            if unknown_topic:
+                topics.append({"Name": T + "-none", "Partitions": [{"PartitionIndex": 0, "CommittedOffset": 1,
+                                                                    "CommittedLeaderEpoch": -1,
+                                                                    "CommittedMetadata": ""}]})
             r = w.c.request(TXN_OFFSET_COMMIT, v, {
-                "TransactionalId": "made-up-txn-id", "GroupId": g, "ProducerId": pid, "ProducerEpoch": ep,
-                "GenerationId": -1, "MemberId": "", "GroupInstanceId": None,
-                "Topics": [{"Name": T, "Partitions": [{"PartitionIndex": 0, "CommittedOffset": 1,
-                                                       "CommittedLeaderEpoch": -1, "CommittedMetadata": ""}]},
-                           {"Name": T + "-none", "Partitions": [{"PartitionIndex": 0, "CommittedOffset": 1,
-                                                                 "CommittedLeaderEpoch": -1,
-                                                                 "CommittedMetadata": ""}]}]})
-            got = {t["Name"]: t["Partitions"][0]["ErrorCode"] for t in r["Topics"]}
-            self.assertEqual(got, {T: 15, T + "-none": UNKNOWN_TOPIC}, v)
-        self.assertEqual(w.fetched(g, [(T, [0])], stable=True), {(T, 0): (NONE, -1, "")})
+                "TransactionalId": txn_id, "GroupId": group, "ProducerId": p, "ProducerEpoch": e,
+                "GenerationId": -1, "MemberId": "", "GroupInstanceId": None, "Topics": topics})
+            return {t["Name"]: t["Partitions"][0]["ErrorCode"] for t in r["Topics"]}
+
+        # No __transaction_state yet: no coordinator to verify with.
+        for v in (0, 3):
+            self.assertEqual(toc(v, txn_id="made-up-txn-id", unknown_topic=True), {T: 15, T + "-none": UNKNOWN_TOPIC}, v)
+        tx = Wire(b.bootstrap)
+        self.addCleanup(tx.close)
+        r = tx.init(tid)
+        self.assertEqual(r["ErrorCode"], NONE, r)
+        tpid, tep = r["ProducerId"], r["ProducerEpoch"]
+        NOT_ADDED = {0: 48, 1: 48, 2: 48, 3: 48, 4: 120}
+        self.assertEqual({v: toc(v, p=tpid, e=tep)[T] for v in range(5)}, NOT_ADDED)
+        self.assertEqual([toc(v, txn_id=tid + "-unknown", p=tpid, e=tep)[T] for v in (0, 3, 4)], [49] * 3)
+        self.assertEqual(toc(3, p=tpid + 1000, e=tep)[T], 49)
+        r = tx.req(25, 3, {"TransactionalId": tid, "ProducerId": tpid, "ProducerEpoch": tep, "GroupId": g})
+        self.assertEqual(r["ErrorCode"], NONE, r)
+        self.assertEqual([toc(v, p=tpid, e=e)[T] for v in (0, 3, 4) for e in (tep - 1, tep + 1)], [47] * 6)
+        self.assertEqual({v: toc(v, p=tpid, e=tep, group=g2)[T] for v in range(5)}, NOT_ADDED)  # not its group
+        self.assertEqual(toc(3, p=tpid, e=tep, unknown_topic=True), {T: NONE, T + "-none": UNKNOWN_TOPIC})
+        self.assertEqual(w.fetched(g, [(T, [0])]), {(T, 0): (NONE, -1, "")})
+        self.assertEqual(tx.end(tid, tpid, tep, True), NONE)
+        deadline = time.time() + 30
+        while w.fetched(g, [(T, [0])]) != {(T, 0): (NONE, 7, "m")} and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(w.fetched(g, [(T, [0])], stable=True), {(T, 0): (NONE, 7, "m")})
+        # A new instance fences the old one: its epoch is refused.
+        r = tx.init(tid)
+        self.assertEqual(r["ErrorCode"], NONE, r)
+        self.assertEqual([toc(v, p=tpid, e=tep)[T] for v in (0, 3, 4)], [47] * 3)
+        self.assertEqual({v: toc(v, p=r["ProducerId"], e=r["ProducerEpoch"])[T] for v in range(5)}, NOT_ADDED)
 
 
 class TxnOffsetsGateTest(unittest.TestCase):

@@ -91,20 +91,14 @@ class TxnConfluent2Test(BrokerTestCase):
         self.assertEqual(self.read("read_committed", 1), [b"fresh"])
 
     def test_offsets_in_transaction(self):
+        """The offsets sent with the transaction are the group's once it commits (TxnOffsetCommit verified
+        with the transaction coordinator, transaction.partition.verification.enable=true by default)."""
         group = uniq("txn-group")
         p = self.producer(uniq("txn-offsets"))
         p.begin_transaction()
         p.produce(self.topic, value=b"with-offsets", partition=0)
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False})
-        try:
-            p.send_offsets_to_transaction([TopicPartition(self.topic, 1, 42)], c.consumer_group_metadata(), 30)
-        except KafkaException as e:
-            # TxnOffsetCommit is another part of issue 16: kbroker does not serve it on this branch.
-            c.close()
-            p.abort_transaction(30)
-            if "TxnOffsetCommit" in str(e) or e.args[0].code() in (KafkaError._UNSUPPORTED_FEATURE,):
-                raise unittest.SkipTest("TxnOffsetCommit not served: %s" % e)
-            raise
+        p.send_offsets_to_transaction([TopicPartition(self.topic, 1, 42)], c.consumer_group_metadata(), 30)
         p.commit_transaction(30)
         got = c.committed([TopicPartition(self.topic, 1)], 30)
         c.close()

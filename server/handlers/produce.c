@@ -390,7 +390,7 @@ static void verified(srv_shard *s, srv_txn_op *vop)
     for (int32_t i = 0; i < vw->n; i++) {
         produce_op *op = vw->ops[i];
         const char *msg;
-        int16_t err = srv_txn_produce_error(vop->error ? vop->error : vop->per_part[i], version, &msg);
+        int16_t err = srv_txn_produce_error(srv_txn_verify_result(vop, i), version, &msg);
         if (err) {
             op->out->error_code = err;
             op->out->base_offset = -1;
@@ -423,12 +423,10 @@ static int txn_batch_of(kp_bytes records, int64_t *pid, int16_t *epoch)
 static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32_t n, int64_t pid,
                             int16_t epoch)
 {
-    srv_txn_op *vop = srv_txn_op_new(SRV_TXN_OP_VERIFY, verified);
     verify_wait *vw = calloc(1, sizeof(*vw));
     srv_txn_tp *parts = calloc((size_t)n + 1, sizeof(*parts));
-    int16_t *per = calloc((size_t)n + 1, sizeof(*per));
     int16_t err = KP_ERR_UNKNOWN_SERVER_ERROR;
-    if (vop && vw && parts && per) {
+    if (vw && parts) {
         for (int32_t i = 0; i < n; i++) {
             /* Read-only on the coordinator: topics stay in the request. */
             parts[i].topic = (char *)ops[i]->out_topic.p;
@@ -437,26 +435,14 @@ static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32
         }
         vw->ops = ops;
         vw->n = n;
-        vop->txn_id = txn_id;
-        vop->producer_id = pid;
-        vop->producer_epoch = epoch;
-        vop->parts = parts;
-        vop->per_part = per;
-        vop->nparts = n;
-        vop->user = vw;
-        vop->drop_user = verify_wait_free;
         int32_t np = srv_txns_nparts(req->shard);
-        err = srv_txn_op_send(req, vop, np > 0 ? srv_group_partition_for(txn_id, np) : -1);
+        err = srv_txn_verify_send(req, np > 0 ? srv_group_partition_for(txn_id, np) : -1, txn_id, pid, epoch,
+                                  parts, n, verified, vw, verify_wait_free);
         if (!err)
             return;
-        vop->drop_user = NULL;
-        vop->user = NULL;
-        vw->ops = NULL;
     } else {
         free(parts);
-        free(per);
     }
-    srv_txn_op_free(vop);
     free(vw);
     const char *msg;
     err = srv_txn_produce_error(err, req->kr.hdr.request_api_version, &msg);

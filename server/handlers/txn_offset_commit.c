@@ -4,17 +4,23 @@
  * Kafka's KafkaApis), written by the group's coordinator shard as a
  * transactional batch of the producer and kept pending there until the
  * producer's marker reaches that __consumer_offsets partition
- * (write_txn_markers.c); answered once the batch is durable. Served only
- * with transaction.partition.verification.enable=false: with verification on
- * a coordinator would have to vouch for the transaction first.
+ * (write_txn_markers.c); answered once the batch is durable. With
+ * transaction.partition.verification.enable=true (the default) the
+ * transaction coordinator first vouches that the group's __consumer_offsets
+ * partition is in the producer's transaction (KIP-890 part 1, the verify op
+ * Produce uses too): nothing is written otherwise.
  *
- * Owns the request's items while the call is out. Must not: make the
- * offsets visible (the marker does), or decide a transaction's fate.
+ * Owns the request's items while the calls are out. Must not: make the
+ * offsets visible (the marker does), decide a transaction's fate, or wait
+ * for the coordinator any other way than its srv_call.
  */
+#include <stdlib.h>
+
 #include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "group/group.h"
 #include "meta.h"
 
 typedef struct toc_call {
@@ -67,6 +73,53 @@ static void done(srv_shard *s, srv_gcall *c)
     if (c->error)
         fail_all(req->state, c->error);
     srv_gcall_free(c);
+    answer(req);
+}
+
+static void commit(srv_req *req);
+
+static void verified(srv_shard *s, srv_txn_op *vop)
+{
+    (void)s;
+    srv_req *req = vop->call.req;
+    int16_t err = srv_txn_offset_commit_error(srv_txn_verify_result(vop, 0), req->kr.hdr.request_api_version);
+    srv_txn_op_free(vop);
+    if (err) {
+        fail_all(req->state, err);
+        answer(req);
+        return;
+    }
+    commit(req);
+}
+
+/* Kafka's GroupCoordinatorService.commitTransactionalOffsets with
+ * verification: the one partition verified is the group's
+ * __consumer_offsets partition, which AddOffsetsToTxn added. */
+static void verify_then_commit(srv_req *req)
+{
+    const kp_txn_offset_commit_request *rq = req->kr.body;
+    srv_shard *s = req->shard;
+    int16_t err = srv_groups_ready(s);
+    const srv_topic *offsets = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_OFFSETS_TOPIC));
+    if (!err && !offsets)
+        err = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (!err) {
+        srv_txn_tp *part = calloc(1, sizeof(*part));
+        if (!part) {
+            err = KP_ERR_UNKNOWN_SERVER_ERROR;
+        } else {
+            part->topic = (char *)SRV_TXN_OFFSETS_TOPIC; /* read-only on the coordinator */
+            part->topic_len = (int32_t)(sizeof(SRV_TXN_OFFSETS_TOPIC) - 1);
+            part->partition = srv_group_partition_for(rq->group_id, offsets->nparts);
+            int32_t np = srv_txns_nparts(s);
+            err = srv_txn_verify_send(req, np > 0 ? srv_group_partition_for(rq->transactional_id, np) : -1,
+                                      rq->transactional_id, rq->producer_id, rq->producer_epoch, part, 1,
+                                      verified, NULL, NULL);
+            if (!err)
+                return;
+        }
+    }
+    fail_all(req->state, srv_txn_offset_commit_error(err, req->kr.hdr.request_api_version));
     answer(req);
 }
 
@@ -143,15 +196,25 @@ void srv_h_txn_offset_commit(srv_req *req)
         answer(req);
         return;
     }
-    if (s->b->cfg.txn_partition_verification) {
-        /* KIP-890 verification asks the transaction coordinator first, and
-         * there is none here yet: answered as Kafka 4.4 answers when it
-         * cannot reach one (seen: COORDINATOR_NOT_AVAILABLE, for every
-         * version). */
-        fail_all(st, KP_ERR_COORDINATOR_NOT_AVAILABLE);
+    /* As Kafka's group coordinator: an invalid group id before anything else. */
+    if (rq->group_id.len <= 0) {
+        fail_all(st, KP_ERR_INVALID_GROUP_ID);
         answer(req);
         return;
     }
+    if (s->b->cfg.txn_partition_verification) {
+        verify_then_commit(req);
+        return;
+    }
+    commit(req);
+}
+
+/* Sends the valid items to the group's coordinator shard. */
+static void commit(srv_req *req)
+{
+    const kp_txn_offset_commit_request *rq = req->kr.body;
+    int16_t v = req->kr.hdr.request_api_version;
+    toc_state *st = req->state;
     toc_call *o = srv_gcall_new(sizeof(*o), run, done);
     if (!o) {
         srv_req_fail_close(req, "out of memory");
@@ -165,7 +228,7 @@ void srv_h_txn_offset_commit(srv_req *req)
     o->rq.instance_id = v >= 3 ? rq->group_instance_id : KP_STR_NULL;
     o->rq.producer_id = rq->producer_id;
     o->rq.producer_epoch = rq->producer_epoch;
-    int16_t err = rq->group_id.len <= 0 ? KP_ERR_INVALID_GROUP_ID : srv_gcall_send(req, &o->c, rq->group_id);
+    int16_t err = srv_gcall_send(req, &o->c, rq->group_id);
     if (err) {
         srv_gcall_free(&o->c);
         fail_all(st, err);

@@ -55,6 +55,8 @@ public final class Main {
         ShareCases.register(env);
         TxnCases.register(env);
         MigrationCases.register(env);
+        EosCases.register(env);
+        StreamsEosCases.register(env);
 
         String only = System.getenv().getOrDefault("KB_JAVA_ONLY", "");
         String skip = System.getenv().getOrDefault("KB_JAVA_SKIP", "");

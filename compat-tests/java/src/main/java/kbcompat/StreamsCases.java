@@ -44,6 +44,40 @@ final class StreamsCases {
         Main.add("streams/word-count", 120000, () -> wordCount(env));
     }
 
+    /**
+     * The word count application (not started): counts per word of the lines of `in`, every update to `out`
+     * (no cache), commits every 200 ms; a dying stream thread is added to `uncaught` and stops the client.
+     */
+    static KafkaStreams wordCountApp(Main.Env env, String in, String out, String app, Path stateDir,
+            String guarantee, List<Throwable> uncaught) {
+        StreamsBuilder b = new StreamsBuilder();
+        b.<String, String>stream(in)
+                .flatMapValues(v -> Arrays.asList(v.split(" ")))
+                .groupBy((k, w) -> w, Grouped.with("by-word", Serdes.String(), Serdes.String()))
+                .count(Materialized.as("counts"))
+                .toStream()
+                .to(out, Produced.with(Serdes.String(), Serdes.Long()));
+        Properties sp = Util.props(env);
+        sp.put(StreamsConfig.APPLICATION_ID_CONFIG, app);
+        sp.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        sp.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
+        sp.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.String().getClass().getName());
+        sp.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.String().getClass().getName());
+        sp.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, "200");
+        sp.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, "0");
+        sp.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, "1");
+        sp.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+        KafkaStreams ks = new KafkaStreams(b.build(), sp);
+        ks.setUncaughtExceptionHandler(e -> {
+            synchronized (uncaught) {
+                uncaught.add(e);
+            }
+            return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse
+                    .SHUTDOWN_CLIENT;
+        });
+        return ks;
+    }
+
     static void wordCount(Main.Env env) throws Exception {
         String in = env.name("wc-in"), out = env.name("wc-out"), app = env.name("wc-app");
         List<String> lines = new ArrayList<>();
@@ -68,34 +102,10 @@ final class StreamsCases {
                 p.flush();
             }
 
-            StreamsBuilder b = new StreamsBuilder();
-            b.<String, String>stream(in)
-                    .flatMapValues(v -> Arrays.asList(v.split(" ")))
-                    .groupBy((k, w) -> w, Grouped.with("by-word", Serdes.String(), Serdes.String()))
-                    .count(Materialized.as("counts"))
-                    .toStream()
-                    .to(out, Produced.with(Serdes.String(), Serdes.Long()));
             Path stateDir = Files.createDirectories(env.tmp().resolve("streams-state"));
-            Properties sp = Util.props(env);
-            sp.put(StreamsConfig.APPLICATION_ID_CONFIG, app);
-            sp.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-            sp.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
-            sp.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.String().getClass().getName());
-            sp.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.String().getClass().getName());
-            sp.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, "200");
-            sp.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, "0");
-            sp.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, "1");
-            sp.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
             Map<String, Long> latest = new HashMap<>();
-            KafkaStreams ks = new KafkaStreams(b.build(), sp);
             List<Throwable> uncaught = new ArrayList<>();
-            ks.setUncaughtExceptionHandler(e -> {
-                synchronized (uncaught) {
-                    uncaught.add(e);
-                }
-                return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse
-                        .SHUTDOWN_CLIENT;
-            });
+            KafkaStreams ks = wordCountApp(env, in, out, app, stateDir, StreamsConfig.AT_LEAST_ONCE, uncaught);
             try {
                 ks.start();
                 Properties cp = Util.props(env);
