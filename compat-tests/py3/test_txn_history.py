@@ -5,12 +5,14 @@ and port. At the end every partition is read again (read_committed and read_unco
 lib/txn_history.py checks: no aborted read, no torn transaction, no lost commit, no duplicate, offsets
 increasing, run-time reads a prefix of the final committed log. One HISTORY line gives the counts.
 
-On Apache Kafka (--target kafka) the run's shared Kafka is attached to, and it is not ours to kill: the history
-runs without kills there (the same checks). CheckerTest feeds the checker doctored histories, one per kind of
+On Apache Kafka (--target kafka) the run's shared Kafka is not ours to kill: the test starts a Kafka of its own
+(lib/kafka_ref.py, fixed port) and kills and restarts that one the same way (KB_HIST_KAFKA_OWN=0: attach to the
+run's Kafka and run without kills). CheckerTest feeds the checker doctored histories, one per kind of
 violation, to show each is reported.
 
 Knobs (env): KB_HIST_SECONDS (run time, default 45), KB_HIST_PRODUCERS (4), KB_HIST_CONSUMERS (2),
-KB_HIST_KILLS (3), KB_HIST_SEED (random), KB_HIST_TIMEOUT (hard limit of the whole run, default 200 s).
+KB_HIST_KILLS (3), KB_HIST_SEED (random), KB_HIST_TIMEOUT (hard limit of the whole run, default 200 s),
+KB_HIST_BREAK=read_uncommitted (self-check: the "committed" reads are made read_uncommitted, the test must fail).
 
 Owns: the history workload and its broker. Must not: depend on another test's topics, leave a broker running.
 """
@@ -49,6 +51,55 @@ class FixedPortBroker(Broker):
         a = super().argv()
         return [x if not x.startswith("listeners=") else "listeners=PLAINTEXT://127.0.0.1:%d" % self.fixed_port
                 for x in a]
+
+
+class KillableKafka:
+    """An Apache Kafka of the test's own (lib/kafka_ref.py) on a fixed port, so that it can be killed with SIGKILL
+    and restarted on its data dir like kbroker: the same history with kills runs against the reference."""
+
+    shards = 1
+
+    def __init__(self):
+        from kafka_ref import KafkaRef
+
+        port = free_port()
+
+        class Fixed(KafkaRef):
+            def _properties(self):
+                return super()._properties().replace("PLAINTEXT://%s:0" % self.host,
+                                                     "PLAINTEXT://%s:%d" % (self.host, port))
+
+        self.ref = Fixed()
+
+    @property
+    def bootstrap(self):
+        return self.ref.bootstrap
+
+    @property
+    def running(self):
+        return self.ref.running
+
+    def start(self):
+        from kafka_ref import restart_same_dir
+
+        if self.ref.controller_port is None:
+            self.ref.start()
+        else:
+            restart_same_dir(self.ref)
+
+    def kill9(self):
+        p = self.ref.proc
+        if p is not None:
+            p.kill()
+            p.wait()
+        # stop() on a dead process only forgets it (and drops it from kafka_ref's atexit list).
+        self.ref.stop()
+
+    def stop(self):
+        self.ref.stop()
+
+    def cleanup(self):
+        self.ref.cleanup()
 
 
 class CheckerTest(unittest.TestCase):
@@ -121,6 +172,11 @@ class CheckerTest(unittest.TestCase):
         observed["c0"] = [("c", 0, 3, v[(1, 1)][0])]  # skipped offset 1, committed
         self.only(th.check(txns, observed, rc, ru), "prefix")
 
+    def test_read_committed_not_in_uncommitted(self):
+        txns, observed, rc, ru, v = self.clean()
+        ru = [row for row in ru if row[3] != v[(0, 0)][1]]
+        self.only(th.check(txns, observed, rc, ru), "uncommitted_missing")
+
     def test_phantom(self):
         txns, observed, rc, ru, v = self.clean()
         rc = rc + [("c", 0, 9, b"p7|t0|r0|n1|k1")]
@@ -145,6 +201,10 @@ class History:
         self.observed = {}
         self.kills = 0
         self.recreated = 0
+        # KB_HIST_BREAK=read_uncommitted makes the "committed" reads uncommitted: a self-check of the whole
+        # pipeline, which must then report aborted reads.
+        self.isolation = "read_uncommitted" if os.environ.get("KB_HIST_BREAK") == "read_uncommitted" \
+            else "read_committed"
         self.errors = []  # unexpected exceptions of the threads
         self.told = collections.Counter()  # (step, error name) -> how often a producer was told it
 
@@ -211,6 +271,12 @@ class History:
                     p.commit_transaction(15)
                     txn.outcome = th.COMMITTED
                 else:
+                    # abort_transaction drops what is still queued: flush most aborted transactions first so
+                    # that their records are in the log and read_committed has something to filter out.
+                    if rng.random() < 0.8:
+                        step = "flush"
+                        if p.flush(15) != 0:
+                            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "flush before abort"))
                     step = "abort"
                     p.abort_transaction(15)
                 dirty = False
@@ -244,7 +310,7 @@ class History:
     def consumer_loop(self, name):
         rows = self.observed.setdefault(name, [])
         c = Consumer(self.conf(**{"group.id": uniq("hist-c"), "enable.auto.commit": False,
-                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                                  "isolation.level": self.isolation, "auto.offset.reset": "earliest",
                                   "fetch.wait.max.ms": 100}))
         try:
             c.assign([TopicPartition(t, p, 0) for t, p in self.tps])
@@ -330,7 +396,7 @@ class History:
             raise AssertionError("threads still running at the hard deadline: %s" % self.errors)
         if not self.b.running:
             self.b.start()
-        rc = self.read_all("read_committed", hard_deadline)
+        rc = self.read_all(self.isolation, hard_deadline)
         ru = self.read_all("read_uncommitted", hard_deadline)
         return rc, ru
 
@@ -339,22 +405,29 @@ class TxnHistoryTest(unittest.TestCase):
     def test_history(self):
         seconds = env_int("KB_HIST_SECONDS", 45)
         seed = env_int("KB_HIST_SEED", random.randrange(1 << 30))
-        kills = env_int("KB_HIST_KILLS", 3) if is_kbroker() else 0
+        kills = env_int("KB_HIST_KILLS", 3)
         hard = time.monotonic() + env_int("KB_HIST_TIMEOUT", 200)
-        sets = GROUP_SETS + (("unstable.api.versions.enable=true",) if is_kbroker() else ())
-        b = FixedPortBroker(extra_sets=sets)
+        if is_kbroker():
+            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))
+            where = "kbroker shards=%d" % b.shards
+        elif os.environ.get("KB_TARGET") == "kafka" and os.environ.get("KB_HIST_KAFKA_OWN", "1") == "1":
+            # The run's shared Kafka is not ours to kill: a second one of our own is.
+            b = KillableKafka()
+            where = "Apache Kafka %s (own, killed)" % b.ref.version
+        else:
+            b = FixedPortBroker(extra_sets=GROUP_SETS)
+            where = "target %s (attached, not killed)" % os.environ.get("KB_TARGET_BOOTSTRAP", "?")
+            kills = 0
         try:
             b.start()
             h = History(b, seed, seconds, env_int("KB_HIST_PRODUCERS", 4), env_int("KB_HIST_CONSUMERS", 2), kills)
             rc, ru = h.execute(hard)
             rep = th.check(h.txns, h.observed, rc, ru)
             c, a, u = th.counts(h.txns)
-            where = "kbroker shards=%d" % b.shards if is_kbroker() else "target %s (not killed: not ours)" % \
-                os.environ.get("KB_TARGET", "?")
             line = ("HISTORY %s seed=%d seconds=%d producers=%d consumers=%d txns committed=%d aborted=%d "
-                    "unknown=%d records=%d read_committed=%d consumed=%d kills=%d recreated=%d violations %s"
+                    "unknown=%d records=%d read_committed=%d read_uncommitted=%d consumed=%d kills=%d recreated=%d violations %s"
                     % (where, seed, seconds, h.nprod, h.ncons, c, a, u, sum(len(t.records) for t in h.txns.values()),
-                       len(rc), sum(len(v) for v in h.observed.values()), h.kills, h.recreated, rep.summary()))
+                       len(rc), len(ru), sum(len(v) for v in h.observed.values()), h.kills, h.recreated, rep.summary()))
             print(line, flush=True)
             print("HISTORY errors told to producers (step, error): %s" % sorted(h.told.items()), flush=True)
             self.assertEqual(h.errors, [])
