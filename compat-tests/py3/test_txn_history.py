@@ -32,8 +32,9 @@ from broker import Broker  # noqa: E402
 from ports import free_port  # noqa: E402
 import txn_history as th  # noqa: E402
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import (Consumer, IsolationLevel, KafkaError, KafkaException, Producer,  # noqa: E402
+                             TopicPartition)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
 
 
 def env_int(name, default):
@@ -58,6 +59,7 @@ class KillableKafka:
     and restarted on its data dir like kbroker: the same history with kills runs against the reference."""
 
     shards = 1
+    starts = 0
 
     def __init__(self):
         from kafka_ref import KafkaRef
@@ -82,6 +84,7 @@ class KillableKafka:
     def start(self):
         from kafka_ref import restart_same_dir
 
+        self.starts += 1
         if self.ref.controller_port is None:
             self.ref.start()
         else:
@@ -335,6 +338,30 @@ class History:
             self.b.start()
 
     # --- the final read ----------------------------------------------------------------------
+    def offsets(self, admin, isolation):
+        fs = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in self.tps},
+                                isolation_level=isolation, request_timeout=10)
+        return {(tp.topic, tp.partition): f.result(15).offset for tp, f in fs.items()}
+
+    def wait_stable(self, deadline):
+        """Markers are written after EndTxn is answered (and resent after a restart): until they are, the last
+        stable offset hides a committed transaction. Wait until it reaches the high watermark everywhere; one
+        that never does is a hanging transaction, itself a violation."""
+        admin = AdminClient(self.conf())
+        while True:
+            try:
+                high = self.offsets(admin, IsolationLevel.READ_UNCOMMITTED)
+                stable = self.offsets(admin, IsolationLevel.READ_COMMITTED)
+                behind = {tp: (stable[tp], high[tp]) for tp in high if stable[tp] != high[tp]}
+            except KafkaException as e:
+                behind = {"error": str(e)}
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("last stable offset still behind the high watermark (hanging transaction?): "
+                                     "%s" % behind)
+            time.sleep(0.5)
+
     def read_all(self, isolation, deadline):
         c = Consumer(self.conf(**{"group.id": uniq("hist-final"), "enable.auto.commit": False,
                                   "isolation.level": isolation, "enable.partition.eof": True,
@@ -396,6 +423,7 @@ class History:
             raise AssertionError("threads still running at the hard deadline: %s" % self.errors)
         if not self.b.running:
             self.b.start()
+        self.wait_stable(hard_deadline)
         rc = self.read_all(self.isolation, hard_deadline)
         ru = self.read_all("read_uncommitted", hard_deadline)
         return rc, ru
@@ -433,6 +461,7 @@ class TxnHistoryTest(unittest.TestCase):
             self.assertEqual(h.errors, [])
             self.assertGreater(c, 0, "no transaction committed")
             self.assertEqual(h.kills, kills)
+            self.assertEqual(b.starts, 1 + kills, "every kill restarts the broker process")
             self.assertEqual(rep.total(), 0, rep.examples())
         finally:
             try:
