@@ -453,7 +453,8 @@ class TxnHistoryTest(unittest.TestCase):
             rep = th.check(h.txns, h.observed, rc, ru)
             c, a, u = th.counts(h.txns)
             line = ("HISTORY %s seed=%d seconds=%d producers=%d consumers=%d txns committed=%d aborted=%d "
-                    "unknown=%d records=%d read_committed=%d read_uncommitted=%d consumed=%d kills=%d recreated=%d violations %s"
+                    "unknown=%d records=%d read_committed=%d read_uncommitted=%d consumed=%d kills=%d recreated=%d "
+                    "violations %s"
                     % (where, seed, seconds, h.nprod, h.ncons, c, a, u, sum(len(t.records) for t in h.txns.values()),
                        len(rc), len(ru), sum(len(v) for v in h.observed.values()), h.kills, h.recreated, rep.summary()))
             print(line, flush=True)
