@@ -417,13 +417,19 @@ class History:
         while time.monotonic() - t0 < self.seconds and time.monotonic() < hard_deadline:
             time.sleep(0.2)
         self.stop.set()
+        # Keep time for the final reads: a history with a hanging transaction is still read and checked.
+        reads_from = hard_deadline - min(60, (hard_deadline - time.monotonic()) / 3)
         for t in threads:
-            t.join(max(1.0, hard_deadline - time.monotonic()))
+            t.join(max(1.0, reads_from - time.monotonic()))
         if any(t.is_alive() for t in threads):
-            raise AssertionError("threads still running at the hard deadline: %s" % self.errors)
+            self.errors.append("threads still running (daemons, left behind) %.0f s before the hard deadline"
+                               % (hard_deadline - time.monotonic()))
         if not self.b.running:
             self.b.start()
-        self.wait_stable(hard_deadline)
+        try:
+            self.wait_stable(reads_from + (hard_deadline - reads_from) / 3)
+        except AssertionError as e:
+            self.errors.append(str(e))
         rc = self.read_all(self.isolation, hard_deadline)
         ru = self.read_all("read_uncommitted", hard_deadline)
         return rc, ru
@@ -459,11 +465,10 @@ class TxnHistoryTest(unittest.TestCase):
                        len(rc), len(ru), sum(len(v) for v in h.observed.values()), h.kills, h.recreated, rep.summary()))
             print(line, flush=True)
             print("HISTORY errors told to producers (step, error): %s" % sorted(h.told.items()), flush=True)
-            self.assertEqual(h.errors, [])
+            self.assertEqual(h.errors + (["violations " + rep.examples()] if rep.total() else []), [])
             self.assertGreater(c, 0, "no transaction committed")
             self.assertEqual(h.kills, kills)
             self.assertEqual(b.starts, 1 + kills, "every kill restarts the broker process")
-            self.assertEqual(rep.total(), 0, rep.examples())
         finally:
             try:
                 if b.running:
