@@ -12,7 +12,7 @@ violation, to show each is reported.
 
 Knobs (env): KB_HIST_SECONDS (run time, default 45), KB_HIST_PRODUCERS (4), KB_HIST_CONSUMERS (2),
 KB_HIST_KILLS (3), KB_HIST_SEED (random), KB_HIST_TIMEOUT (hard limit of the whole run, default 200 s),
-KB_HIST_BREAK=read_uncommitted (self-check: the "committed" reads are made read_uncommitted, the test must fail).
+KB_HIST_KEEP_LOG=DIR (copy the broker's log there at the end), KB_HIST_BREAK=read_uncommitted (self-check: the "committed" reads are made read_uncommitted, the test must fail).
 
 Owns: the history workload and its broker. Must not: depend on another test's topics, leave a broker running.
 """
@@ -474,6 +474,11 @@ class TxnHistoryTest(unittest.TestCase):
                 if b.running:
                     b.stop()
             finally:
+                keep = os.environ.get("KB_HIST_KEEP_LOG")
+                if keep and getattr(b, "log_path", None) or keep and getattr(b, "ref", None):
+                    import shutil
+                    src = b.ref.log_path if hasattr(b, "ref") else b.log_path
+                    shutil.copy(src, os.path.join(keep, "broker-%d.log" % seed))
                 b.cleanup()
 
 
