@@ -5,9 +5,10 @@ and port. At the end every partition is read again (read_committed and read_unco
 lib/txn_history.py checks: no aborted read, no torn transaction, no lost commit, no duplicate, offsets
 increasing, run-time reads a prefix of the final committed log. One HISTORY line gives the counts.
 
-On Apache Kafka (--target kafka) the run's shared Kafka is not ours to kill: the test starts a Kafka of its own
-(lib/kafka_ref.py, fixed port) and kills and restarts that one the same way (KB_HIST_KAFKA_OWN=0: attach to the
-run's Kafka and run without kills). CheckerTest feeds the checker doctored histories, one per kind of
+On Apache Kafka (--target kafka) the run's shared Kafka is not ours to kill: by default the history runs against it
+without kills. KB_HIST_KAFKA_OWN=1 starts a Kafka of the test's own (lib/kafka_ref.py, fixed port) and kills and
+restarts it like kbroker; Kafka 4.4.0 then leaves a committed transaction without markers in about one run of
+three (docs/transactions.md, "History checker"), so that is not the default of make test. CheckerTest feeds the checker doctored histories, one per kind of
 violation, to show each is reported.
 
 Knobs (env): KB_HIST_SECONDS (run time, default 45), KB_HIST_PRODUCERS (4), KB_HIST_CONSUMERS (2),
@@ -444,7 +445,7 @@ class TxnHistoryTest(unittest.TestCase):
         if is_kbroker():
             b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))
             where = "kbroker shards=%d" % b.shards
-        elif os.environ.get("KB_TARGET") == "kafka" and os.environ.get("KB_HIST_KAFKA_OWN", "1") == "1":
+        elif os.environ.get("KB_TARGET") == "kafka" and os.environ.get("KB_HIST_KAFKA_OWN", "0") == "1":
             # The run's shared Kafka is not ours to kill: a second one of our own is.
             b = KillableKafka()
             where = "Apache Kafka %s (own, killed)" % b.ref.version
