@@ -49,7 +49,8 @@ struct srv_txns {
     int32_t nparts;
     struct event *abort_ev, *expire_ev, *resume_ev;
     int creating;
-    mark_job *jobs; /* marker jobs in flight (freed at stop) */
+    mark_job *jobs;                 /* marker jobs in flight (freed at stop) */
+    struct retry_complete *retries; /* Complete records waiting to be written again (freed at stop) */
 };
 
 /* Set once before the shards run; read-only afterwards. */
@@ -204,7 +205,19 @@ typedef struct retry_complete {
     txn_part *tp;
     srv_txn_meta *m;
     struct event *ev;
+    struct retry_complete *prev, *next; /* in tx->retries */
 } retry_complete;
+
+static void retry_unlink(retry_complete *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->tx->retries = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
 
 static void run_step(srv_txns *tx, txn_part *tp, srv_txn_meta *m, srv_txn_step *step, srv_txn_op *op);
 
@@ -228,6 +241,7 @@ static void on_retry_complete(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     retry_complete *r = arg;
+    retry_unlink(r);
     event_free(r->ev);
     srv_txns *tx = r->tx;
     txn_part *tp = r->tp;
@@ -257,10 +271,15 @@ static void written(txn_write *w, int16_t err)
                 r->tx = tx, r->tp = w->tp, r->m = m;
                 r->ev = evtimer_new(s->base, on_retry_complete, r);
                 struct timeval tv = {TXN_COMPLETE_RETRY_MS / 1000, (TXN_COMPLETE_RETRY_MS % 1000) * 1000};
-                if (r->ev)
+                if (r->ev) {
+                    r->next = tx->retries;
+                    if (r->next)
+                        r->next->prev = r;
+                    tx->retries = r;
                     evtimer_add(r->ev, &tv);
-                else
+                } else {
                     free(r);
+                }
             }
         }
         srv_txn_step_clear(&w->step);
@@ -786,6 +805,14 @@ void srv_txns_stop(srv_broker *b)
             mark_job *j = tx->jobs;
             job_unlink(j);
             job_free(j);
+        }
+        /* Their ids stay in a Complete-pending state on disk (the Prepare
+         * record), which the next start resumes. */
+        while (tx->retries) {
+            retry_complete *r = tx->retries;
+            retry_unlink(r);
+            event_free(r->ev);
+            free(r);
         }
         for (int32_t p = 0; p < tx->nparts && tx->parts; p++) {
             if (!tx->parts[p])
