@@ -244,18 +244,29 @@ static void expire(sgroup *g, int64_t now_ms)
  * the partitions of its topics; here every member gets every partition of
  * the topics it subscribes to (records still go to one member at a time:
  * the acquisition locks decide). */
+/* Most partitions one member may be assigned (the sum over its subscribed
+ * topics, duplicates included). */
+#define SHARE_MAX_ASSIGNED (1 << 20)
+/* Most partitions in one member's share session, and named in one ShareFetch. */
+#define SHARE_MAX_SESSION_PARTS 10000
+
 static int assignment(const smember *m, srv_share_topic_fn topic, void *targ, kp_arena *a, srv_share_tp **out,
                       uint64_t *sig)
 {
     int n = 0;
     uint64_t h = 1469598103934665603ull;
     srv_share_tp *v = NULL;
-    int total = 0;
+    /* Subscriptions come from the client unchecked (one topic may be named
+     * many times): count wide and refuse an absurd assignment rather than
+     * overflow. */
+    int64_t total = 0;
     for (int32_t i = 0; i < m->nsubs; i++) {
         kp_uuid id;
         int32_t np;
         if (topic(targ, (kp_str){m->subs[i], m->sublens[i]}, &id, &np) && np > 0)
             total += np;
+        if (total > SHARE_MAX_ASSIGNED)
+            return -1;
     }
     if (a && total) {
         v = kp_arena_alloc(a, (size_t)total * sizeof(*v));
@@ -604,9 +615,17 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
     }
     for (int i = 0; i < rq->nforgotten; i++)
         sess_remove(m, &rq->forgotten[i]);
-    for (int i = 0; i < nin; i++)
+    /* The session's partitions come from the client and are scanned
+     * linearly on the coordinator's loop: bounded (Kafka has no such bound;
+     * no client comes near it). */
+    if (nin > SHARE_MAX_SESSION_PARTS)
+        return KP_ERR_INVALID_REQUEST;
+    for (int i = 0; i < nin; i++) {
+        if (in[i].fetch && !sess_has(m, &in[i].tp) && m->nsess >= SHARE_MAX_SESSION_PARTS)
+            return KP_ERR_INVALID_REQUEST;
         if (in[i].fetch && sess_add(m, &in[i].tp) < 0)
             return KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
     /* The answer: every partition named in the request (their ack results)
      * plus every partition of the session to fetch from. */
     int n = nin;

@@ -163,7 +163,10 @@ int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t la
                    int32_t ntypes, const char **why)
 {
     *why = NULL;
-    if (first > last || ntypes <= 0 || (ntypes != 1 && (int64_t)ntypes != last - first + 1))
+    /* Offsets are the client's: no negative ones, and the span counted
+     * unsigned so that no pair of them can overflow. */
+    if (first < 0 || first > last || ntypes <= 0 ||
+        (ntypes != 1 && (uint64_t)ntypes != (uint64_t)last - (uint64_t)first + 1))
         return KP_ERR_INVALID_REQUEST;
     for (int32_t i = 0; i < ntypes; i++)
         if (types[i] < SRV_ACK_GAP || types[i] > SRV_ACK_REJECT)

@@ -484,6 +484,17 @@ static void mark_done(srv_shard *s, srv_part_op *base)
     j->outstanding--;
     if (op->error == KP_ERR_NONE || op->error == KP_ERR_UNKNOWN_TOPIC_OR_PARTITION) {
         j->done[op->idx] = 1;
+    } else if (op->error == KP_ERR_INVALID_PRODUCER_EPOCH ||
+               op->error == KP_ERR_TRANSACTION_COORDINATOR_FENCED ||
+               op->error == KP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT) {
+        /* The partition will never take this marker (a newer epoch or
+         * coordinator wrote there, as only an outside WriteTxnMarkers can
+         * here): Kafka's marker channel gives up on such errors too rather
+         * than retry forever. The transaction completes without it. */
+        srv_error("txn %.*s: marker to %s-%d refused for good (error %d), not retried", (int)j->m->id_len,
+                  j->m->txn_id, j->m->img.parts[op->idx].topic, j->m->img.parts[op->idx].partition,
+                  op->error);
+        j->done[op->idx] = 1;
     } else {
         /* Kafka's marker channel retries until the partition takes it. */
         srv_warn("txn %.*s: marker to %s-%d failed (error %d), retrying", (int)j->m->id_len, j->m->txn_id,

@@ -561,5 +561,41 @@ class TxnResumeTest(unittest.TestCase):
         self.skipTest("the markers always landed before the kill: the resumption was not exercised")
 
 
+@kbroker_only("an outside WriteTxnMarkers with a newer coordinator epoch; Kafka leaves such an id pending")
+class TxnRefusedMarkerTest(unittest.TestCase):
+    """A partition that will never take the coordinator's marker (an outside WriteTxnMarkers, from a principal
+    with CLUSTER_ACTION, ended the producer's transaction there with a newer coordinator epoch): the marker is
+    not retried forever with the id stuck in PrepareCommit; the transaction completes without it."""
+
+    def test_refused_marker_completes(self):
+        b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in KBROKER_ONLY.items()],
+                   target="kbroker")
+        self.addCleanup(b.cleanup)
+        self.addCleanup(lambda: b.running and b.stop())
+        b.start()
+        w = Wire(b.bootstrap)
+        self.addCleanup(w.close)
+        T, tid = uniq("txn-refused"), uniq("txn-refused")
+        w.create(T, 1)
+        r = w.init(tid)
+        pid, e = r["ProducerId"], r["ProducerEpoch"]
+        self.assertEqual(w.add(tid, pid, e, [(T, 0)]), {(T, 0): NONE})
+        self.assertEqual(w.produce(tid, T, 0, txn_batch([b"v"], pid, e, 0, T0)), (NONE, 0))
+        m = w.req(27, 1, {"Markers": [{"ProducerId": pid, "ProducerEpoch": e, "TransactionResult": False,
+                                       "Topics": [{"Name": T, "PartitionIndexes": [0]}], "CoordinatorEpoch": 5}]})
+        self.assertEqual(m["Markers"][0]["Topics"][0]["Partitions"][0]["ErrorCode"], NONE)
+        self.assertEqual(w.end(tid, pid, e, True), NONE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st = w.req(DESCRIBE_TXNS, 0, {"TransactionalIds": [tid]})["TransactionStates"][0]
+            if st["TransactionState"] == "CompleteCommit":
+                break
+            time.sleep(0.1)
+        self.assertEqual(st["TransactionState"], "CompleteCommit", st)
+        self.assertIn("refused for good", b.log_text())
+        r = w.init(tid)
+        self.assertEqual((r["ErrorCode"], r["ProducerId"], r["ProducerEpoch"]), (NONE, pid, e + 1))
+
+
 if __name__ == "__main__":
     unittest.main()

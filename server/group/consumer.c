@@ -1909,7 +1909,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         srv_tps_free(&owned);
         return;
     }
-    int nrec = 0, rc = 0, create = rq->member_epoch == 0;
+    int nrec = 0, rc = 0, create = rq->member_epoch == 0, upgraded = 0;
     int64_t ts = srv_groupi_now(gs);
     if (!g && !create) {
         fail(w, KP_ERR_GROUP_ID_NOT_FOUND, "Consumer group %.*s not found.", rq->group_id.len,
@@ -1936,7 +1936,9 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
                    (rq->member_id.len <= 0 || !srv_groupi_member_get(g, rq->member_id))) {
             fail(w, KP_ERR_GROUP_MAX_SIZE_REACHED,
                  "The consumer group has reached its maximum capacity of %d members.", max_size(gs));
-        } else if ((e = upgrade(g, &bb, ts, &nrec, &rc)) != KP_ERR_NONE) {
+        } else if ((e = upgrade(g, &bb, ts, &nrec, &rc)) == KP_ERR_NONE) {
+            upgraded = 1;
+        } else {
             fail(
                 w, e,
                 e == KP_ERR_GROUP_ID_NOT_FOUND
@@ -1959,6 +1961,7 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
                 nrec++;
             }
             srv_groupi_clear_classic(g);
+            upgraded = 1;
         }
     }
     if (w->r.error) {
@@ -1975,9 +1978,13 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
     if (cg->nmembers >= max_size(gs) && (rq->member_id.len <= 0 || !srv_cgroup_member(cg, rq->member_id))) {
         fail(w, KP_ERR_GROUP_MAX_SIZE_REACHED,
              "The consumer group has reached its maximum capacity of %d members.", max_size(gs));
-        kp_batch_builder_free(&bb);
-        kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-        commit(g, &bb, 0, 0, w);
+        if (!upgraded) {
+            kp_batch_builder_free(&bb);
+            kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+            nrec = 0;
+            rc = 0;
+        }
+        commit(g, &bb, nrec, rc, w);
         srv_tps_free(&owned);
         srv_groupi_unref(g);
         return;
@@ -2037,9 +2044,17 @@ void srv_cgroup_heartbeat(srv_groups *gs, int32_t partition, const srv_chb_req *
         }
     }
     if (w->r.error) {
-        kp_batch_builder_free(&bb);
-        kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-        commit(g, &bb, 0, 0, w);
+        /* The group was converted in memory before this member was refused:
+         * its conversion records still go to the log, so that a replay
+         * builds the group memory has (Kafka would roll the conversion back;
+         * the next heartbeat sees the same group either way). */
+        if (!upgraded) {
+            kp_batch_builder_free(&bb);
+            kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+            nrec = 0;
+            rc = 0;
+        }
+        commit(g, &bb, nrec, rc, w);
         srv_tps_free(&owned);
         srv_groupi_unref(g);
         return;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "authz_req.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "fetch_wait.h"
@@ -221,7 +222,7 @@ static void shd_done(srv_shard *s, srv_gcall *c)
     if (err == KP_ERR_GROUP_ID_NOT_FOUND) {
         /* Kafka's words, and its empty state and assignor. */
         size_t n = (size_t)(h->group_id.len > 0 ? h->group_id.len : 0);
-        char *m = kp_arena_alloc(a, n + 16);
+        char *m = kp_arena_alloc(a, n + 17);
         if (m) {
             memcpy(m, "Group ", 6);
             if (n)
@@ -513,13 +514,19 @@ static void sf_reads(srv_req *req)
     srv_shard *s = req->shard;
     srv_req_then(req, sf_reads_then);
     srv_req_hold(req);
-    for (int i = 0; i < st->nitems; i++) {
+    /* MaxBytes bounds the whole answer: each read takes its share of what is
+     * left, from a partition that changes with the clock so that a busy first
+     * partition cannot starve the others. */
+    int64_t left = st->max_bytes;
+    int start = st->nitems > 0 ? (int)((uint64_t)srv_now_ms() % (uint64_t)st->nitems) : 0;
+    for (int j = 0; j < st->nitems; j++) {
+        int i = (start + j) % st->nitems;
         sf_part *sp = &st->parts[i];
         sp->it = st->items[i];
         sp->it.last = -1;
         sp->it.hwm = -1;
         sp->it.log_start = -1;
-        if (!sp->it.fetch || sp->it.read_from < 0 || sp->it.error)
+        if (!sp->it.fetch || sp->it.read_from < 0 || sp->it.error || left <= 0)
             continue;
         const srv_topic *t = srv_meta_topic_by_id(s->meta, &sp->it.tp.topic);
         int16_t err = 0;
@@ -534,7 +541,8 @@ static void sf_reads(srv_req *req)
         /* ShareFetch v1 has no per-partition limit: a read is bounded like a
          * consumer's default max.partition.fetch.bytes, and MaxRecords
          * bounds what is acquired of it anyway. */
-        op->max_bytes = st->max_bytes < SHARE_PART_READ_MAX ? st->max_bytes : SHARE_PART_READ_MAX;
+        op->max_bytes = left < SHARE_PART_READ_MAX ? (int32_t)left : SHARE_PART_READ_MAX;
+        left -= op->max_bytes;
         op->probe = sp->it.probe;
         srv_part_op_send(req, &op->base);
     }
@@ -681,7 +689,6 @@ static void sf_respond(srv_req *req)
     r.responses = kp_arena_alloc(a, ((size_t)n + 1) * sizeof(*r.responses));
     r.responses_count = 0;
     kp_share_fetch_response_share_fetchable_topic_response *tr = NULL;
-    int64_t total = 0;
     for (int i = 0; !st->error && r.responses && st->parts && i < n; i++) {
         sf_part *sp = &st->parts[i];
         const srv_share_item *it = &sp->it;
@@ -706,7 +713,6 @@ static void sf_respond(srv_req *req)
         pd->records = (kp_bytes){(const uint8_t *)"", 0};
         pd->acquired_records_count = 0;
         if (sp->have && sp->len && it->nranges > 0) {
-            total += (int64_t)sp->len;
             pd->records = (kp_bytes){sp->data, (int32_t)sp->len};
             pd->acquired_records = kp_arena_alloc(a, (size_t)it->nranges * sizeof(*pd->acquired_records));
             for (int k = 0; pd->acquired_records && k < it->nranges; k++) {
@@ -717,7 +723,6 @@ static void sf_respond(srv_req *req)
             pd->acquired_records_count = it->nranges;
         }
     }
-    (void)total;
     r.node_endpoints_count = 0;
     srv_req_respond(req, &r);
 }

@@ -425,6 +425,34 @@ static void test_upgrade_and_downgrade(void)
     srv_groups_free(gs);
 }
 
+/* A join that converts the group and is then refused itself (here a
+ * consumer-protocol join at epoch 0 under a classic member's id): the
+ * conversion stays in memory, so its records must reach the log too. */
+static void test_upgrade_then_refused(void)
+{
+    reset_env();
+    srv_groups_config cfg = base_cfg();
+    srv_groups *gs = new_groups_cfg(&cfg);
+    classic c[2];
+    stable_classic_group(gs, c);
+    cons m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.id, sizeof(m.id), "%s", c[0].id);
+    CU_ASSERT_NOT_EQUAL(cons_heartbeat(gs, &m, 0, NULL), KP_ERR_NONE);
+    srv_group *g = srv_groups_find(gs, kp_str_c("g"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    srv_groups *gs2 = new_groups_cfg(&cfg);
+    CU_ASSERT(fake_group_env_replay(&g_env, gs2) > 0);
+    srv_group *g2 = srv_groups_find(gs2, kp_str_c("g"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g2);
+    CU_ASSERT_EQUAL(g2->cg != NULL, g->cg != NULL);
+    if (g->cg && g2->cg)
+        CU_ASSERT_EQUAL(g2->cg->nmembers, g->cg->nmembers);
+    srv_groups_free(gs2);
+    srv_tps_free(&m.owned);
+    srv_groups_free(gs);
+}
+
 static void test_policy(void)
 {
     static const int refused_up[] = {SRV_GMIG_DISABLED, SRV_GMIG_DOWNGRADE};
@@ -626,6 +654,7 @@ static void register_suites(void)
     CU_pSuite s = CU_add_suite("group_migration", NULL, NULL);
     CU_add_test(s, "upgrade, classic members in a consumer group, downgrade, replay",
                 test_upgrade_and_downgrade);
+    CU_add_test(s, "a join refused after it converted the group", test_upgrade_then_refused);
     CU_add_test(s, "group.consumer.migration.policy", test_policy);
     CU_add_test(s, "group.consumer.max.size", test_max_size);
     CU_add_test(s, "group.consumer.assignors", test_assignors);

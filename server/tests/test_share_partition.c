@@ -80,6 +80,11 @@ static void test_ack_not_acquired(void)
     CU_ASSERT_EQUAL(srv_sp_ack(&sp, 1, 2, 4, two, 2, &why), KP_ERR_INVALID_REQUEST);
     CU_ASSERT_EQUAL(srv_sp_ack(&sp, 1, 2, 2, bad, 1, &why), KP_ERR_INVALID_REQUEST);
     CU_ASSERT_EQUAL(srv_sp_ack(&sp, 1, 3, 2, ACCEPT, 1, &why), KP_ERR_INVALID_REQUEST);
+    /* Client offsets whose span does not fit an int64 (UBSan saw the
+     * subtraction overflow before), and a negative first offset. */
+    CU_ASSERT_EQUAL(srv_sp_ack(&sp, 1, INT64_MIN, 5, two, 2, &why), KP_ERR_INVALID_REQUEST);
+    CU_ASSERT_EQUAL(srv_sp_ack(&sp, 1, 0, INT64_MAX, two, 2, &why), KP_ERR_INVALID_REQUEST);
+    CU_ASSERT_EQUAL(srv_sp_ack(&sp, 1, -1, 0, ACCEPT, 1, &why), KP_ERR_INVALID_REQUEST);
     srv_sp_free(&sp);
 }
 
