@@ -1056,10 +1056,15 @@ static void op_run(srv_shard *owner, srv_call *call)
 int16_t srv_txn_op_send(srv_req *req, srv_txn_op *op, int32_t partition)
 {
     srv_shard *s = req->shard;
-    int16_t err = srv_txns_ready(s);
+    /* Only InitProducerId (and FindCoordinator) create __transaction_state,
+     * as in Kafka: a verification, a describe or an EndTxn of an id nobody
+     * initialised finds no coordinator and must not create one. */
+    const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_TOPIC));
+    int16_t err = op->kind == SRV_TXN_OP_INIT ? srv_txns_ready(s)
+                  : !s->txns || !t            ? KP_ERR_COORDINATOR_NOT_AVAILABLE
+                                              : KP_ERR_NONE;
     if (err)
         return err;
-    const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_TOPIC));
     if (partition < 0 || partition >= t->nparts)
         return KP_ERR_NOT_COORDINATOR;
     op->topic_id = t->id;

@@ -253,7 +253,17 @@ class ConfluentTest(BrokerTestCase):
                              "re-created topic still has the deleted topic's records")
         finally:
             c.close()
-        p.produce(t, value=b"new", partition=0)
+        # The producer saw the topic deleted: librdkafka refuses at once (_UNKNOWN_TOPIC) until its metadata
+        # shows the new topic, which a loaded Kafka may take a moment to serve.
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                p.produce(t, value=b"new", partition=0)
+                break
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError._UNKNOWN_TOPIC or time.monotonic() > deadline:
+                    raise
+                p.poll(0.2)
         self.assertEqual(p.flush(10), 0)
         got, errs = consume_assigned(self.bootstrap, t, [0], 1, timeout=10)
         self.assertEqual([(m[0], m[2]) for m in got[0]], [(0, b"new")])
