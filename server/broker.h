@@ -114,6 +114,7 @@ struct srv_broker {
     } adv[SRV_MAX_LISTENERS];
     int64_t pid_base;                /* producer ids: base + k * nshards + shard */
     int stopping;                    /* atomic */
+    int draining;                    /* main only, after the shard threads ended: callbacks publish nothing */
     int ready_count;                 /* atomic: shards that finished start-up */
     struct srv_controller *ctl;      /* metadata owner, lives on shard 0 */
     struct srv_metrics_srv *metrics; /* the HTTP scrape thread, if metrics.port is set */

@@ -672,6 +672,17 @@ out:
     return ret;
 }
 
+void srv_controller_drain(srv_broker *b)
+{
+    srv_controller *c = b->ctl;
+    SRV_ASSERT(b->draining, "metadata log drained while the broker still publishes");
+    if (c && c->log) {
+        int rc = st_log_drain(c->log);
+        if (rc)
+            srv_error("draining the metadata log: %s", st_strerror(rc));
+    }
+}
+
 void srv_controller_close(srv_broker *b)
 {
     srv_controller *c = b->ctl;
@@ -1318,6 +1329,13 @@ static void env_publish(void *arg, srv_controller *c, srv_ctl_op *op, srv_meta *
 {
     srv_controller *bc = arg;
     srv_shard *s0 = &bc->b->shards[0];
+    if (bc->b->draining) {
+        /* The loops have stopped and the shards' partitions are being
+         * drained: reconciling them now would open and free partitions under
+         * the drain. The record is durable; the next start replays it. */
+        srv_ctl_published(c, op);
+        return;
+    }
     op->acks_pending = s0->b->nshards;
     for (int i = 0; i < s0->b->nshards; i++) {
         publish_msg *pm = calloc(1, sizeof(*pm));

@@ -150,6 +150,9 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out);
 /* Blocking, at start-up, before the shards run: opens the metadata log on
  * shard 0's I/O engine and replays it. */
 int srv_controller_open(srv_broker *b);
+/* Shutdown, loops stopped and b->draining set: finishes the metadata log's
+ * appends in flight (their callbacks publish nothing). */
+void srv_controller_drain(srv_broker *b);
 void srv_controller_close(srv_broker *b);
 srv_meta *srv_controller_current(srv_broker *b); /* start-up only: a new ref */
 

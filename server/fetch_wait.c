@@ -115,6 +115,8 @@ void srv_fetch_wait_notify(srv_shard *from, int shard, uint64_t id)
 {
     SRV_ASSERT(shard >= 0 && shard < from->b->nshards, "wake for wait %llu targets shard %d of %d",
                (unsigned long long)id, shard, from->b->nshards);
+    if (from->b->draining)
+        return; /* shutdown ended every wait (srv_fetch_wait_shutdown) and no loop runs */
     wake_msg *m = malloc(sizeof(*m));
     if (!m)
         return; /* the fetch still answers at its max wait */

@@ -28,6 +28,7 @@
 #include "logging.h"
 #include "metrics_http.h"
 #include "controller.h"
+#include "crash.h"
 #include "dyncfg.h"
 #include "partition.h"
 #include "oauth.h"
@@ -438,6 +439,7 @@ int main(int argc, char **argv)
     static srv_broker broker;
     srv_broker *b = &broker;
     char err[512];
+    srv_crash_report_install();
     srv_config_init(&b->cfg, srv_log_line);
     int rc = srv_config_parse_args(argc, argv, &b->cfg, err, sizeof(err));
     if (rc == SRV_CONFIG_HELP) {
@@ -563,6 +565,13 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < b->nshards; i++)
         srv_shard_join(&b->shards[i]);
+    /* Every callback of work in flight runs now, while what it touches
+     * (partitions, groups, transaction and share state) still exists; only
+     * then is that state freed. */
+    b->draining = 1;
+    srv_controller_drain(b);
+    for (int i = 0; i < b->nshards; i++)
+        srv_partmap_drain(b->shards[i].parts);
     srv_tls_watch_stop(tls_watch);
     srv_metrics_stop(b);
     srv_groups_stop(b);

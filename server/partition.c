@@ -310,6 +310,23 @@ void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out)
         }
 }
 
+void srv_partmap_drain(srv_partmap *pm)
+{
+    if (!pm)
+        return;
+    /* The controller publishes nothing while the broker drains, so no
+     * callback changes this map while it is walked. A callback may append to
+     * another log: one already drained refuses at once, another is drained
+     * in its turn. */
+    for (size_t i = 0; i < pm->nbuckets; i++)
+        for (srv_part *x = pm->buckets[i]; x; x = x->next)
+            if (x->log) {
+                int rc = st_log_drain(x->log);
+                if (rc)
+                    srv_error("draining %s-%d: %s", x->topic, (int)x->partition, st_strerror(rc));
+            }
+}
+
 void srv_partmap_free(srv_partmap *pm)
 {
     if (!pm)

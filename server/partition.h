@@ -53,6 +53,10 @@ void srv_offline_set_unref(srv_offline_set *o);
 int srv_part_reported_offline(const srv_shard *s, const kp_uuid *topic_id, int32_t partition);
 
 srv_partmap *srv_partmap_new(srv_shard *s);
+/* Shutdown, after the loops stopped: finishes every log's work in flight and
+ * runs its callbacks while partitions, groups and coordinators still exist
+ * (blocking). srv_partmap_free then closes and frees. */
+void srv_partmap_drain(srv_partmap *pm);
 void srv_partmap_free(srv_partmap *pm); /* closes every log (blocking: shutdown) */
 srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *topic_id, int32_t partition);
 /* Opens the partitions of `m` this shard owns and lacks; closes and deletes

@@ -1151,6 +1151,12 @@ static int close_drain(st_log *log)
     return rc;
 }
 
+int st_log_drain(st_log *log)
+{
+    int rc = close_drain(log);
+    return rc < 0 ? rc : 0;
+}
+
 /* The files of a drained log (no st_io use: may run on any thread). */
 static int close_files(st_log *log, int durable)
 {

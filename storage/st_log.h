@@ -88,6 +88,14 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
  * Blocking (drives st_io_wait itself); callbacks of pending appends run. */
 int st_log_close(st_log *log);
 
+/* The first half of a close: refuses new appends (ST_E_CLOSED), finishes
+ * every write, sync and read in flight and runs their callbacks, but keeps
+ * the log. Shutdown drains every log while the state its callbacks touch
+ * (partitions, groups, coordinators) still exists, then frees that state,
+ * then closes. Blocking; may be called again (a no-op) and st_log_close /
+ * st_log_close_all still follow. Returns 0 or a negative code. */
+int st_log_drain(st_log *log);
+
 /* st_log_close for many logs at once (shutdown): the same files, made
  * durable with two syncfs() calls instead of fsyncs per log. Frees every
  * log; returns 0 or the first error. */
