@@ -44,6 +44,9 @@
 #include "quorum_store.h"
 #include "srv_assert.h"
 
+/* The first bytes of every entry the quorum proposes. */
+#define ENTRY_MAGIC "KBM1"
+
 /* Hand-over items, both directions, under q->mu. */
 enum { QM_PROPOSE = 1, QM_PUBLISH, QM_DONE, QM_LEADER };
 typedef struct qmsg {
@@ -203,7 +206,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
     srv_quorum *q = fsm->data;
     *result = NULL;
-    int rc = srv_qstore_apply(&q->store, buf->base, buf->len);
+    const uint8_t *p = buf->base;
+    size_t n = buf->len >= 8 ? (size_t)p[4] << 24 | (size_t)p[5] << 16 | (size_t)p[6] << 8 | p[7] : 0;
+    SRV_ASSERT(buf->len >= 8 && memcmp(p, ENTRY_MAGIC, 4) == 0 && n <= buf->len - 8,
+               "metadata quorum: a committed entry of %zu bytes is not a metadata entry", buf->len);
+    int rc = srv_qstore_apply(&q->store, p + 8, n);
     /* Entries are checked before they are proposed: one that does not apply
      * here is a bug or a corruption, and skipping it would diverge. */
     SRV_ASSERT(rc == 0, "metadata quorum: committed entry of %zu bytes does not apply (%d)", buf->len, rc);
@@ -221,20 +228,24 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
         kp_writer_free(&w);
         return RAFT_NOMEM;
     }
-    /* 8 bytes of applied count, then the compacted log. */
+    /* 8 bytes of applied count, 8 of length, the compacted log, padding to
+     * 8 bytes as the entries have. */
+    size_t total = (16 + w.len + 7) & ~(size_t)7;
     struct raft_buffer *b = raft_malloc(sizeof(*b));
-    uint8_t *data = raft_malloc(w.len + 8);
+    uint8_t *data = raft_calloc(1, total);
     if (!b || !data) {
         raft_free(b);
         raft_free(data);
         kp_writer_free(&w);
         return RAFT_NOMEM;
     }
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 8; i++) {
         data[i] = (uint8_t)(q->applied >> (56 - 8 * i));
-    memcpy(data + 8, w.buf, w.len);
+        data[8 + i] = (uint8_t)((uint64_t)w.len >> (56 - 8 * i));
+    }
+    memcpy(data + 16, w.buf, w.len);
     b->base = data;
-    b->len = w.len + 8;
+    b->len = total;
     kp_writer_free(&w);
     *bufs = b;
     *n_bufs = 1;
@@ -244,11 +255,16 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     srv_quorum *q = fsm->data;
-    if (buf->len < 8)
+    if (buf->len < 16)
         return RAFT_MALFORMED;
     const uint8_t *p = buf->base;
+    uint64_t n = 0;
+    for (int i = 8; i < 16; i++)
+        n = n << 8 | p[i];
+    if (n > buf->len - 16)
+        return RAFT_MALFORMED;
     srv_qstore fresh = {0};
-    int rc = srv_qstore_apply(&fresh, p + 8, buf->len - 8);
+    int rc = srv_qstore_apply(&fresh, p + 16, (size_t)n);
     if (rc) {
         srv_qstore_free(&fresh);
         return RAFT_MALFORMED;
@@ -309,10 +325,20 @@ static void propose_now(srv_quorum *q, qmsg *m)
 void srv_quorum_propose(srv_quorum *q, const uint8_t *batch, size_t len, st_append_cb done, void *ctx)
 {
     qmsg *m = qmsg_new(QM_PROPOSE);
-    m->batch = raft_malloc(len ? len : 1);
+    /* Framed (magic, length) and padded to 8 bytes: raft's libuv store
+     * requires entries of a multiple of 8 bytes without checking it (its
+     * uv_segment.c TODO, canonical/raft#189); others come back shifted
+     * after a restart, which we saw. */
+    size_t total = (8 + len + 7) & ~(size_t)7;
+    m->batch = raft_calloc(1, total);
     SRV_ASSERT(m->batch != NULL, "out of memory proposing %zu bytes of metadata", len);
-    memcpy(m->batch, batch, len);
-    m->len = len;
+    memcpy(m->batch, ENTRY_MAGIC, 4);
+    m->batch[4] = (uint8_t)(len >> 24);
+    m->batch[5] = (uint8_t)(len >> 16);
+    m->batch[6] = (uint8_t)(len >> 8);
+    m->batch[7] = (uint8_t)len;
+    memcpy(m->batch + 8, batch, len);
+    m->len = total;
     m->done = done;
     m->ctx = ctx;
     pthread_mutex_lock(&q->mu);
@@ -935,8 +961,16 @@ static void on_handover(evutil_socket_t fd, short ev, void *arg)
     while (m) {
         qmsg *next = m->next;
         if (m->kind == QM_PUBLISH) {
-            srv_ctl_adopt(q->b->ctl, srv_meta_ref(m->meta));
-            srv_ctl_publish_all(q->b, m->meta); /* the reference moves on */
+            /* Versions only move forward: start-up took the latest one
+             * already, and the ones applied before it are still queued
+             * here; publishing them would make the shards delete the
+             * partitions of every topic created since. */
+            if (m->meta->version > srv_ctl_current(q->b->ctl)->version) {
+                srv_ctl_adopt(q->b->ctl, srv_meta_ref(m->meta));
+                srv_ctl_publish_all(q->b, m->meta); /* the reference moves on */
+            } else {
+                srv_meta_unref(m->meta);
+            }
         } else if (m->kind == QM_DONE) {
             m->done(m->ctx, m->rc, 0);
         } else if (m->kind == QM_LEADER) {
