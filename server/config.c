@@ -1334,6 +1334,22 @@ static int is_controller_listener(const srv_config *cfg, const char *name)
     return 0;
 }
 
+/* How many voters controller.quorum.voters lists: a quorum needs two or
+ * more; one (Kafka's single-node sample, the docker images) keeps the
+ * single-node broker and its local metadata log, as before quorums. */
+static int quorum_voters(const srv_config *cfg)
+{
+    const char *voters = bval_name(cfg, "controller.quorum.voters");
+    if (!voters || !*voters)
+        return 0;
+    char item[SRV_CONFIG_VALUE_MAX];
+    srv_cfgk_list_iter it = {voters, 0};
+    int n = 0;
+    while (srv_cfgk_list_next(&it, item, sizeof(item)))
+        n++;
+    return n;
+}
+
 static int is_wildcard(const char *host)
 {
     return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
@@ -1453,6 +1469,9 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
     cfg->n_listeners = 0;
     for (int i = 0; i < n_all; i++) {
         if (is_controller_listener(cfg, all[i].name)) {
+            if (quorum_voters(cfg) < 2)
+                logf_(cfg, SRV_LOG_INFO, "listener %s is a KRaft controller listener: not opened",
+                      all[i].name);
             if (!cfg->ctl_port) { /* the first is raft's transport (quorum.c) */
                 snprintf(cfg->ctl_host, sizeof(cfg->ctl_host), "%s", all[i].host);
                 cfg->ctl_port = all[i].port;
@@ -1572,11 +1591,17 @@ static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
     const char *voters = bval_name(cfg, "controller.quorum.voters");
     const char *roles = bval_name(cfg, "process.roles");
     char item[SRV_CONFIG_VALUE_MAX];
-    if (!voters || !*voters) {
-        if (roles && *roles)
-            return srv_cfgk_fail(err, errlen,
-                                 "process.roles is set but controller.quorum.voters is empty: a KRaft node "
-                                 "needs its quorum");
+    if (quorum_voters(cfg) < 2) {
+        /* The single-node broker: these keys say what it already is. */
+        static const char *const keys[][2] = {
+            {"process.roles", "the node is always a combined single-node broker"},
+            {"controller.quorum.voters", "a metadata quorum needs two or more voters"},
+            {"controller.listener.names", "there is no controller quorum"},
+            {"broker.rack", "there is one broker"}};
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            if (bset(cfg, keys[i][0]))
+                logf_(cfg, SRV_LOG_INFO, "config '%s' does not apply to a single-node broker (%s): ignored",
+                      keys[i][0], keys[i][1]);
         return 0;
     }
     int broker = 0, controller = 0;
