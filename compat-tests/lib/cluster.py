@@ -171,12 +171,19 @@ class Cluster:
         return ",".join(x.bootstrap for x in self.nodes if x.running)
 
     def stop(self):
+        """Stops every running node (SIGTERM) and removes the temp dir: {node id: exit code} of those that ran
+        (None: had to be killed)."""
+        rcs = {}
         for x in self.nodes:
+            if not x.running:
+                continue
             try:
-                x.stop()
+                rcs[x.node_id] = x.stop()
             except Exception:
                 x.kill9()
+                rcs[x.node_id] = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return rcs
 
     def logs(self):
         return "\n".join("==== node %d\n%s" % (x.node_id, x.log_tail()) for x in self.nodes)

@@ -8,6 +8,8 @@ harness is one node.
 """
 
 import os
+import socket
+import struct
 import sys
 import time
 import unittest
@@ -17,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from broker import shards_from_env  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from common import kbroker_only, uniq  # noqa: E402
+from wire import kstr, read_frame, request  # noqa: E402
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
@@ -51,6 +54,40 @@ def create(node, topic, partitions, rf=1):
     return a.create_topics([NewTopic(topic, partitions, rf)], operation_timeout=20)[topic].result(30)
 
 
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for x in data:
+        crc ^= x
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def one_record_batch(value):
+    """A v2 record batch of one record (key null), as a client would send it."""
+    rec = bytes([0, 0, 0, 1]) + bytes([len(value) * 2]) + value + bytes([0])  # attrs, ts/offset deltas, key -1
+    rec = bytes([len(rec) * 2]) + rec
+    after_crc = struct.pack(">hiqqqhii", 0, 0, 0, 0, -1, -1, -1, 1) + rec
+    body = struct.pack(">ib", -1, 2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+def raw_produce_error(node, topic, partition):
+    """Produce v3 (acks 1) of one record straight to node: the partition's error code."""
+    batch = one_record_batch(b"x")
+    body = (struct.pack(">hhi", -1, 1, 10000) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">i", 1)
+            + struct.pack(">ii", partition, len(batch)) + batch)
+    with socket.create_connection((node.host, node.port), timeout=10) as s:
+        s.sendall(request(0, 3, 7, body))
+        r = read_frame(s)
+    off = 4  # correlation id
+    off += 4  # topics count (1)
+    n = struct.unpack(">h", r[off:off + 2])[0]
+    off += 2 + n + 4  # name, partitions count (1)
+    _, err = struct.unpack(">ih", r[off:off + 6])
+    return err
+
+
 @kbroker_only("a cluster of kbroker processes of the test's own")
 class ClusterQuorumTest(unittest.TestCase):
     @classmethod
@@ -58,12 +95,18 @@ class ClusterQuorumTest(unittest.TestCase):
         cls.cluster = Cluster(3, shards=shards_from_env(),
                               extra_sets=["broker.session.timeout.ms=%d" % SESSION_MS,
                                           "broker.heartbeat.interval.ms=500"])
-        cls.addClassCleanup(cls.cluster.stop)
+        cls.addClassCleanup(cls._stop)
         cls.cluster.start()
         # Every node registered and the offsets topic made by the active controller.
         wait_for("all brokers registered everywhere",
                  lambda: all(sorted(metadata(n).brokers) == [1, 2, 3] for n in cls.cluster.nodes),
                  logs=cls.cluster.logs)
+
+    @classmethod
+    def _stop(cls):
+        rcs = cls.cluster.stop()
+        if any(rc != 0 for rc in rcs.values()):
+            raise AssertionError("nodes did not exit 0 on SIGTERM: %r" % rcs)
 
     def logs(self):
         return self.cluster.logs()
@@ -147,6 +190,18 @@ class ClusterQuorumTest(unittest.TestCase):
             mine = {p for p in md.partitions if md.partitions[p].leader == n.node_id}
             dirs = {int(d.rsplit("-", 1)[1]) for d in os.listdir(n.data_dir) if d.startswith(topic + "-")}
             self.assertEqual(dirs, mine, "node %d" % n.node_id)
+
+    def test_partition_of_another_node_answers_not_leader(self):
+        topic = uniq("lead")
+        create(self.cluster.node(1), topic, 3)
+        md = wait_for("topic on all", lambda: (
+            metadata(self.cluster.node(1)) if all(topic in metadata(n).topics for n in self.cluster.nodes)
+            else None))
+        leaders = {p: md.topics[topic].partitions[p].leader for p in range(3)}
+        for p, lid in leaders.items():
+            for n in self.cluster.nodes:
+                want = 0 if n.node_id == lid else 6  # NOT_LEADER_OR_FOLLOWER: the client refreshes and moves on
+                self.assertEqual(raw_produce_error(n, topic, p), want, "partition %d on node %d" % (p, n.node_id))
 
     def test_consumer_group_commits_offsets(self):
         topic = uniq("grp")
