@@ -632,7 +632,10 @@ static void cl_tick(srv_quorum *q)
             cl_close(q);
         return;
     }
-    if (now - cl->sent_at >= q->b->cfg.broker_heartbeat_interval_ms || !cl->registered)
+    /* Unregistered (refused by a node that just lost the lead, or fenced):
+     * again soon, but not on every tick. */
+    int64_t every = cl->registered ? q->b->cfg.broker_heartbeat_interval_ms : 250;
+    if (now - cl->sent_at >= every)
         cl_send(q);
 }
 
