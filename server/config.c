@@ -555,6 +555,10 @@ static const keydef BKEYS[] = {
      "KRaft metadata log directory.", "metadata lives in the first log directory"},
     {"broker.rack", SRV_TYPE_STRING, USE_APPLY, NULL, 0, 0, NULL, NULL,
      "Rack of this broker, registered with the metadata quorum.", NULL},
+    {"metadata.log.max.record.bytes.between.snapshots", SRV_TYPE_LONG, USE_APPLY, "20971520", 1, INT64_MAX,
+     NULL, NULL,
+     "With a metadata quorum: bytes of committed metadata records after which a node snapshots its state.",
+     NULL},
     {"broker.session.timeout.ms", SRV_TYPE_INT, USE_APPLY, "9000", 1, INT32_MAX, NULL, NULL,
      "A registered broker not heard from for this long is fenced by the active controller.", NULL},
     {"broker.heartbeat.interval.ms", SRV_TYPE_INT, USE_APPLY, "2000", 1, INT32_MAX, NULL, NULL,
@@ -1588,6 +1592,7 @@ static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
     snprintf(cfg->broker_rack, sizeof(cfg->broker_rack), "%s", rack ? rack : "");
     cfg->broker_session_timeout_ms = bi64(cfg, "broker.session.timeout.ms");
     cfg->broker_heartbeat_interval_ms = bi64(cfg, "broker.heartbeat.interval.ms");
+    cfg->metadata_snapshot_bytes = bi64(cfg, "metadata.log.max.record.bytes.between.snapshots");
     const char *voters = bval_name(cfg, "controller.quorum.voters");
     const char *roles = bval_name(cfg, "process.roles");
     char item[SRV_CONFIG_VALUE_MAX];

@@ -175,6 +175,7 @@ typedef struct srv_config {
     char broker_rack[64]; /* "" = none */
     int64_t broker_session_timeout_ms;
     int64_t broker_heartbeat_interval_ms;
+    int64_t metadata_snapshot_bytes; /* metadata.log.max.record.bytes.between.snapshots */
     int32_t num_partitions;
     int16_t default_replication_factor;
     int auto_create_topics_enable;

@@ -44,6 +44,9 @@
 #include "quorum_store.h"
 #include "srv_assert.h"
 
+/* Raft's own snapshot trigger, in entries, beside Kafka's in bytes. */
+#define SNAPSHOT_ENTRIES 1024
+
 /* The first bytes of every entry the quorum proposes. */
 #define ENTRY_MAGIC "KBM1"
 
@@ -102,6 +105,8 @@ struct srv_quorum {
     /* the state machine (raft thread) */
     srv_qstore store;
     uint64_t applied;
+    uint64_t bytes_since_snapshot; /* metadata.log.max.record.bytes.between.snapshots */
+    unsigned entries_since_snapshot;
     srv_meta *latest; /* the version of the store; under mu for main's start-up read */
     int caught_up;    /* under mu */
     qclient cl;
@@ -215,12 +220,22 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
      * here is a bug or a corruption, and skipping it would diverge. */
     SRV_ASSERT(rc == 0, "metadata quorum: committed entry of %zu bytes does not apply (%d)", buf->len, rc);
     q->applied++;
+    /* Kafka snapshots by bytes of records: once enough are applied, lower
+     * raft's entry threshold to what is applied since the last snapshot,
+     * which makes raft take one now (fsm_snapshot raises it again). */
+    q->bytes_since_snapshot += n;
+    q->entries_since_snapshot++;
+    if (q->bytes_since_snapshot >= (uint64_t)q->b->cfg.metadata_snapshot_bytes)
+        raft_set_snapshot_threshold(&q->raft, q->entries_since_snapshot);
     return publish_store(q);
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     srv_quorum *q = fsm->data;
+    q->bytes_since_snapshot = 0;
+    q->entries_since_snapshot = 0;
+    raft_set_snapshot_threshold(&q->raft, SNAPSHOT_ENTRIES);
     kp_writer w;
     kp_writer_init(&w, 4096);
     int rc = srv_qstore_encode(&q->store, &w);
@@ -275,6 +290,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     for (int i = 0; i < 8; i++)
         q->applied = q->applied << 8 | p[i];
     raft_free(buf->base); /* restore owns the snapshot's buffer */
+    srv_info("metadata quorum: restored a snapshot of %d records (%llu entries applied)", q->store.n,
+             (unsigned long long)q->applied);
     return publish_store(q);
 }
 
@@ -747,7 +764,7 @@ static int raft_setup(srv_quorum *q)
      * raft's heartbeats stand for those fetches. */
     raft_set_election_timeout(&q->raft, 1000);
     raft_set_heartbeat_timeout(&q->raft, 100);
-    raft_set_snapshot_threshold(&q->raft, 1024);
+    raft_set_snapshot_threshold(&q->raft, SNAPSHOT_ENTRIES);
     raft_set_snapshot_trailing(&q->raft, 128);
     raft_set_pre_vote(&q->raft, true);
     rc = raft_start(&q->raft);

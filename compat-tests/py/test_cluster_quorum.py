@@ -1,7 +1,8 @@
 """A three-node kbroker cluster on one metadata quorum (canonical raft), driven by librdkafka (confluent-kafka):
 every node sees every broker and every topic; partitions are spread over the nodes and produced to and consumed
 from through their leaders; a consumer group commits; kill -9 of the raft leader elects another within a bound,
-fences the dead broker, and metadata changes still commit; the killed node restarts and catches up.
+fences the dead broker, and metadata changes still commit; the killed node restarts from its raft snapshot and
+catches up.
 
 kbroker only: the cluster is kbroker processes of the test's own (lib/cluster.py); the reference Kafka of the
 harness is one node.
@@ -94,7 +95,9 @@ class ClusterQuorumTest(unittest.TestCase):
     def setUpClass(cls):
         cls.cluster = Cluster(3, shards=shards_from_env(),
                               extra_sets=["broker.session.timeout.ms=%d" % SESSION_MS,
-                                          "broker.heartbeat.interval.ms=500"])
+                                          "broker.heartbeat.interval.ms=500",
+                                          # Snapshots every few entries, so a restart restores one.
+                                          "metadata.log.max.record.bytes.between.snapshots=400"])
         cls.addClassCleanup(cls._stop)
         cls.cluster.start()
         # Every node registered and the offsets topic made by the active controller.
@@ -260,8 +263,11 @@ class ClusterQuorumTest(unittest.TestCase):
             {p.leader for p in metadata(survivors[0]).topics[topic2].partitions.values()}
             if topic2 in metadata(survivors[0]).topics else None))
         self.assertEqual(leaders, {x.node_id for x in survivors})
-        # The killed node restarts, replays the quorum's log and is registered (unfenced) again.
+        # The killed node restarts from its snapshot and the quorum's log, and is registered (unfenced) again.
+        snaps = [f for f in os.listdir(os.path.join(victim.data_dir, "__raft_metadata")) if f.startswith("snapshot-")]
+        self.assertTrue(snaps, "no raft snapshot was taken")
         victim.start()
+        self.assertIn("metadata quorum: restored a snapshot", victim.log_text().split("---- start:")[-1])
         wait_for("restarted node catches up", lambda: (
             topic in metadata(victim).topics and topic2 in metadata(victim).topics
             and sorted(metadata(victim).brokers) == [1, 2, 3]), logs=self.logs)
