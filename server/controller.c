@@ -156,6 +156,7 @@ struct srv_controller {
     int (*is_leader)(void *arg);
     void *leader_arg;
     void (*heard)(void *arg, int32_t id);
+    void (*forward)(void *arg, srv_ctl_op *op);
 };
 
 /* Replay applies records to a mutable table and builds one version at the
@@ -917,6 +918,11 @@ void srv_ctl_set_heard(srv_controller *c, void (*heard)(void *arg, int32_t id))
     c->heard = heard;
 }
 
+void srv_ctl_set_forward(srv_controller *c, void (*forward)(void *arg, srv_ctl_op *op))
+{
+    c->forward = forward;
+}
+
 void srv_ctl_adopt(srv_controller *c, srv_meta *m)
 {
     srv_meta_unref(c->cur);
@@ -1048,6 +1054,50 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     c->cur = ax->next;
     free(ax);
     c->env.publish(c->env.arg, c, op, c->cur);
+}
+
+void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, size_t len, int16_t version)
+{
+    SRV_ASSERT(c->busy, "a forwarded operation came back to an idle controller");
+    kp_arena a;
+    kp_arena_init(&a, 1u << 20);
+    kp_reader r;
+    kp_reader_init(&r, body, len);
+    kp_create_topics_response resp;
+    int ok = body && kp_create_topics_response_decode(&r, &a, version, &resp) == 0;
+    if (!ok) {
+        /* No answer (the controller went away) or none we can read: the
+         * outcome is unknown here, the client's retry settles it. */
+        op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
+    } else {
+        for (int i = 0; i < op->nspecs; i++) {
+            srv_topic_spec *sp = &op->specs[i];
+            if (sp->skip || sp->error)
+                continue;
+            const kp_create_topics_response_creatable_topic_result *res = NULL;
+            for (int32_t j = 0; j < resp.topics_count && !res; j++)
+                if (resp.topics[j].name.len == sp->name.len &&
+                    memcmp(resp.topics[j].name.p, sp->name.p, (size_t)sp->name.len) == 0)
+                    res = &resp.topics[j];
+            if (!res) {
+                spec_error(sp, KP_ERR_UNKNOWN_SERVER_ERROR,
+                           "the active controller did not answer for the topic");
+                continue;
+            }
+            sp->error = res->error_code;
+            size_t n = res->error_message.len > 0 ? (size_t)res->error_message.len : 0;
+            if (n >= sizeof(sp->message))
+                n = sizeof(sp->message) - 1;
+            memcpy(sp->message, res->error_message.p, n);
+            sp->message[n] = 0;
+            if (!res->error_code) {
+                sp->id = res->topic_id;
+                sp->result_nparts = res->num_partitions;
+            }
+        }
+    }
+    kp_arena_reset(&a);
+    ctl_finish(c, op);
 }
 
 /* A refusal comes through the completion path with the same error. */
@@ -1645,6 +1695,13 @@ static void ctl_next(srv_controller *c)
         c->tail = NULL;
     c->busy = 1;
     if (c->is_leader && !c->is_leader(c->leader_arg)) {
+        /* Creations go to the active controller, as Kafka's brokers forward
+         * them (auto-creation and the offsets topic included); the other
+         * changes are refused and clients send them to the controller. */
+        if (op->kind == SRV_CTL_CREATE && c->forward) {
+            c->forward(c->leader_arg, op); /* back through srv_ctl_forwarded */
+            return;
+        }
         op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
         ctl_finish(c, op);
         return;

@@ -165,6 +165,11 @@ void srv_ctl_set_quorum(srv_controller *c, int (*is_leader)(void *arg), void *ar
 /* The active controller heard from broker id (a heartbeat's op), with the
  * argument of srv_ctl_set_quorum. */
 void srv_ctl_set_heard(srv_controller *c, void (*heard)(void *arg, int32_t id));
+/* A creation on a node that is not the active controller goes to
+ * forward(arg, op), which sends it to the active controller as CreateTopics
+ * and calls srv_ctl_forwarded with the response's body (NULL: none came). */
+void srv_ctl_set_forward(srv_controller *c, void (*forward)(void *arg, srv_ctl_op *op));
+void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, size_t len, int16_t version);
 /* Publishes m (a reference moved in) to every shard, for no operation. */
 void srv_ctl_publish_all(srv_broker *b, srv_meta *m);
 /* m (a reference moved in) is the version the committed log replays to. */

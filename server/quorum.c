@@ -51,7 +51,19 @@
 #define ENTRY_MAGIC "KBM1"
 
 /* Hand-over items, both directions, under q->mu. */
-enum { QM_PROPOSE = 1, QM_PUBLISH, QM_DONE, QM_LEADER };
+enum { QM_PROPOSE = 1, QM_PUBLISH, QM_DONE, QM_LEADER, QM_FORWARD, QM_FORWARDED };
+
+/* A creation forwarded to the active controller as CreateTopics (raft
+ * thread); `op` goes back to shard 0's controller with the answer. */
+#define FWD_VERSION 7
+typedef struct qfwd {
+    struct qfwd *next;
+    srv_ctl_op *op;
+    uint8_t *frame; /* the whole request, its correlation id set when sent */
+    size_t len;
+    int32_t corr;
+    int64_t since;
+} qfwd;
 typedef struct qmsg {
     struct qmsg *next;
     int kind;
@@ -84,6 +96,9 @@ typedef struct qclient {
     uint8_t *rbuf;
     size_t rlen, rcap;
     int64_t epoch;
+    qfwd *fwd_wait; /* not sent yet: no connection to the leader */
+    qfwd *fwd_out;  /* sent, answered by correlation id */
+    int32_t fwd_corr;
 } qclient;
 
 struct srv_quorum {
@@ -411,6 +426,32 @@ static void watch_leadership(srv_quorum *q)
 
 /* ---- registration and heartbeats of a follower (raft thread) --------------------- */
 
+/* Raft thread: f's answer (NULL: none) goes back to shard 0's controller. */
+static void fwd_finish(srv_quorum *q, qfwd *f, const uint8_t *body, size_t len)
+{
+    qmsg *m = qmsg_new(QM_FORWARDED);
+    m->ctx = f->op;
+    if (body) {
+        m->batch = malloc(len ? len : 1);
+        if (m->batch) {
+            memcpy(m->batch, body, len);
+            m->len = len;
+        }
+    }
+    to_shard0(q, m);
+    free(f->frame);
+    free(f);
+}
+
+static void fwd_fail_all(srv_quorum *q, qfwd **list)
+{
+    while (*list) {
+        qfwd *f = *list;
+        *list = f->next;
+        fwd_finish(q, f, NULL, 0);
+    }
+}
+
 static void cl_close_cb(uv_handle_t *h)
 {
     qclient *cl = h->data;
@@ -427,6 +468,9 @@ static void cl_close(srv_quorum *q)
     cl->in_flight = 0;
     cl->rlen = 0;
     cl->registered = 0;
+    /* Sent but unanswered: whether the controller made them is unknown
+     * here; the clients' retries settle it (NOT_CONTROLLER). */
+    fwd_fail_all(q, &cl->fwd_out);
 }
 
 static void cl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -450,6 +494,26 @@ static void cl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void cl_response(srv_quorum *q, const uint8_t *p, size_t n)
 {
     qclient *cl = &q->cl;
+    int32_t corr =
+        n >= 4 ? (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]) : 0;
+    for (qfwd **fp = &cl->fwd_out; *fp; fp = &(*fp)->next) {
+        if ((*fp)->corr != corr)
+            continue;
+        qfwd *f = *fp;
+        *fp = f->next;
+        kp_reader fr;
+        kp_reader_init(&fr, p, n);
+        kp_arena fa;
+        kp_arena_init(&fa, 1024);
+        kp_response_header fh;
+        int hv = kp_response_header_version(KP_API_CREATE_TOPICS, FWD_VERSION);
+        if (kp_response_header_decode(&fr, &fa, (int16_t)hv, &fh) == 0)
+            fwd_finish(q, f, p + (n - kp_reader_left(&fr)), kp_reader_left(&fr));
+        else
+            fwd_finish(q, f, NULL, 0);
+        kp_arena_reset(&fa);
+        return;
+    }
     kp_reader r;
     kp_reader_init(&r, p, n);
     kp_arena a;
@@ -587,6 +651,32 @@ static void cl_send(srv_quorum *q)
     cl->sent_at = srv_now_ms();
 }
 
+static void fwd_send_waiting(srv_quorum *q)
+{
+    qclient *cl = &q->cl;
+    while (cl->fwd_wait && cl->state == 2) {
+        qfwd *f = cl->fwd_wait;
+        cl->fwd_wait = f->next;
+        f->corr = ++cl->fwd_corr;
+        f->frame[8] = (uint8_t)((uint32_t)f->corr >> 24);
+        f->frame[9] = (uint8_t)((uint32_t)f->corr >> 16);
+        f->frame[10] = (uint8_t)((uint32_t)f->corr >> 8);
+        f->frame[11] = (uint8_t)f->corr;
+        uv_write_t *req = malloc(sizeof(*req));
+        uv_buf_t ub = uv_buf_init((char *)f->frame, (unsigned)f->len);
+        if (req) {
+            req->data = NULL; /* the frame stays with f until answered */
+            if (uv_write(req, (uv_stream_t *)&cl->tcp, &ub, 1, cl_written) == 0) {
+                f->next = cl->fwd_out;
+                cl->fwd_out = f;
+                continue;
+            }
+            free(req);
+        }
+        fwd_finish(q, f, NULL, 0);
+    }
+}
+
 static void cl_connected(uv_connect_t *c, int status)
 {
     qclient *cl = c->data;
@@ -600,6 +690,7 @@ static void cl_connected(uv_connect_t *c, int status)
     cl->state = 2;
     uv_read_start((uv_stream_t *)&cl->tcp, cl_alloc, cl_read);
     cl_send(q);
+    fwd_send_waiting(q);
 }
 
 /* Each tick: a follower keeps registered with, and heartbeating to, the
@@ -608,6 +699,19 @@ static void cl_tick(srv_quorum *q)
 {
     qclient *cl = &q->cl;
     int32_t lid = srv_quorum_leader_id(q);
+    int64_t tnow = srv_now_ms();
+    /* Waiting without a leader to send to: refused after a while (the
+     * client retries); this node leading now: refused at once, the retry
+     * comes to this node's controller. */
+    for (qfwd **fp = &cl->fwd_wait; *fp;) {
+        qfwd *f = *fp;
+        if (lid == q->b->cfg.node_id || tnow - f->since > 15000) {
+            *fp = f->next;
+            fwd_finish(q, f, NULL, 0);
+        } else {
+            fp = &f->next;
+        }
+    }
     if (lid < 0 || lid == q->b->cfg.node_id ||
         __atomic_load_n(&q->b->ready_count, __ATOMIC_ACQUIRE) < q->b->nshards) {
         cl_close(q);
@@ -641,6 +745,7 @@ static void cl_tick(srv_quorum *q)
     }
     if (cl->state != 2)
         return;
+    fwd_send_waiting(q);
     int64_t now = srv_now_ms();
     if (cl->in_flight) {
         /* An answer that never comes: the session timeout would fence us,
@@ -666,7 +771,21 @@ static void drain_in(srv_quorum *q)
     pthread_mutex_unlock(&q->mu);
     while (m) {
         qmsg *next = m->next;
-        propose_now(q, m);
+        if (m->kind == QM_FORWARD) {
+            qfwd *f = calloc(1, sizeof(*f));
+            SRV_ASSERT(f != NULL, "out of memory forwarding a topic creation");
+            f->op = m->ctx;
+            f->frame = m->batch;
+            f->len = m->len;
+            f->since = srv_now_ms();
+            qfwd **tail = &q->cl.fwd_wait;
+            while (*tail)
+                tail = &(*tail)->next;
+            *tail = f; /* in order */
+            free(m);
+        } else {
+            propose_now(q, m);
+        }
         m = next;
     }
 }
@@ -951,6 +1070,72 @@ static void on_fence_tick(evutil_socket_t fd, short ev, void *arg)
     }
 }
 
+/* Shard 0: a creation made on a follower, encoded as CreateTopics for the
+ * active controller and handed to the raft thread, which holds the
+ * connection to it. */
+static void forward_op(void *arg, srv_ctl_op *op)
+{
+    srv_quorum *q = arg;
+    kp_arena a;
+    kp_arena_init(&a, 1u << 20);
+    kp_create_topics_request rq;
+    kp_create_topics_request_init(&rq);
+    rq.timeout_ms = 30000;
+    rq.validate_only = (uint8_t)(op->validate_only != 0);
+    rq.topics = kp_arena_alloc(&a, sizeof(*rq.topics) * (size_t)(op->nspecs + 1));
+    rq.topics_count = 0;
+    for (int i = 0; rq.topics && i < op->nspecs; i++) {
+        const srv_topic_spec *sp = &op->specs[i];
+        if (sp->skip)
+            continue;
+        kp_create_topics_request_creatable_topic *t = &rq.topics[rq.topics_count++];
+        kp_create_topics_request_creatable_topic_init(t);
+        t->name = sp->name;
+        t->num_partitions = sp->nparts;
+        t->replication_factor = sp->replication;
+        t->assignments_count = 0;
+        t->configs = kp_arena_alloc(&a, sizeof(*t->configs) * (size_t)(sp->ncfg + 1));
+        t->configs_count = 0;
+        for (int k = 0; t->configs && k < sp->ncfg; k++) {
+            kp_create_topics_request_creatable_topic_config_init(&t->configs[k]);
+            t->configs[k].name = kp_str_c(sp->cfg[k].key);
+            t->configs[k].value = kp_str_c(sp->cfg[k].value);
+            t->configs_count++;
+        }
+    }
+    kp_writer w;
+    kp_writer_init(&w, 512);
+    kp_write_i32(&w, 0);
+    kp_request_header h;
+    kp_request_header_init(&h);
+    h.request_api_key = KP_API_CREATE_TOPICS;
+    h.request_api_version = FWD_VERSION;
+    h.correlation_id = 0; /* set by the raft thread when sent */
+    h.client_id = kp_str_c("kbroker-forward");
+    kp_request_header_encode(&w, (int16_t)kp_request_header_version(KP_API_CREATE_TOPICS, FWD_VERSION), &h);
+    kp_create_topics_request_encode(&w, FWD_VERSION, &rq);
+    int bad = w.err || kp_arena_failed(&a) || !rq.topics;
+    kp_arena_reset(&a);
+    if (bad) {
+        kp_writer_free(&w);
+        srv_ctl_forwarded(q->b->ctl, op, NULL, 0, FWD_VERSION);
+        return;
+    }
+    uint32_t n = (uint32_t)(w.len - 4);
+    w.buf[0] = (uint8_t)(n >> 24);
+    w.buf[1] = (uint8_t)(n >> 16);
+    w.buf[2] = (uint8_t)(n >> 8);
+    w.buf[3] = (uint8_t)n;
+    qmsg *m = qmsg_new(QM_FORWARD);
+    m->batch = w.buf; /* the writer's buffer moves on */
+    m->len = w.len;
+    m->ctx = op;
+    pthread_mutex_lock(&q->mu);
+    push(&q->in_head, &q->in_tail, m);
+    pthread_mutex_unlock(&q->mu);
+    uv_async_send(&q->wake);
+}
+
 /* This node's own registration, made by its own controller when it leads. */
 static void register_self(srv_quorum *q)
 {
@@ -993,6 +1178,9 @@ static void on_handover(evutil_socket_t fd, short ev, void *arg)
             }
         } else if (m->kind == QM_DONE) {
             m->done(m->ctx, m->rc, 0);
+        } else if (m->kind == QM_FORWARDED) {
+            srv_ctl_forwarded(q->b->ctl, m->ctx, m->batch, m->len, FWD_VERSION);
+            free(m->batch);
         } else if (m->kind == QM_LEADER) {
             /* Everyone gets a full session from the new controller. */
             q->nheard = 0;
@@ -1041,6 +1229,7 @@ int srv_quorum_start(srv_broker *b, srv_meta **initial)
     b->quorum = q;
     srv_ctl_set_quorum(b->ctl, srv_quorum_is_leader, q);
     srv_ctl_set_heard(b->ctl, heard_cb);
+    srv_ctl_set_forward(b->ctl, forward_op);
     if (pthread_create(&q->thread, NULL, quorum_main, q) != 0)
         return -EAGAIN;
     q->thread_started = 1;
@@ -1089,8 +1278,18 @@ void srv_quorum_stop(srv_broker *b)
         qmsg *next = m->next;
         if (m->meta)
             srv_meta_unref(m->meta);
+        if (m->kind == QM_FORWARDED)
+            free(m->batch);
         free(m);
         m = next;
+    }
+    /* Forwards never answered (the shards are gone): their memory only. */
+    for (qfwd *lists[2] = {q->cl.fwd_wait, q->cl.fwd_out}, *f = NULL; lists[0] || lists[1];) {
+        qfwd **l = lists[0] ? &lists[0] : &lists[1];
+        f = *l;
+        *l = f->next;
+        free(f->frame);
+        free(f);
     }
     if (q->latest)
         srv_meta_unref(q->latest);

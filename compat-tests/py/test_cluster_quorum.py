@@ -89,6 +89,21 @@ def raw_produce_error(node, topic, partition):
     return err
 
 
+def raw_create_topic(node, topic, partitions):
+    """CreateTopics v4 of one topic straight to node (no client routing): (error code, message)."""
+    body = (struct.pack(">i", 1) + kstr(topic) + struct.pack(">ihii", partitions, 1, 0, 0)
+            + struct.pack(">ib", 30000, 0))
+    with socket.create_connection((node.host, node.port), timeout=40) as s:
+        s.sendall(request(19, 4, 9, body))
+        r = read_frame(s)
+    off = 4 + 4 + 4  # correlation id, throttle, topics count (1)
+    n = struct.unpack(">h", r[off:off + 2])[0]
+    off += 2 + n
+    err, mlen = struct.unpack(">hh", r[off:off + 4])
+    msg = r[off + 4:off + 4 + mlen].decode() if mlen > 0 else None
+    return err, msg
+
+
 @kbroker_only("a cluster of kbroker processes of the test's own")
 class ClusterQuorumTest(unittest.TestCase):
     @classmethod
@@ -142,6 +157,19 @@ class ClusterQuorumTest(unittest.TestCase):
         self.assertEqual(leaders[0], leaders[2])
         # Round-robin: six partitions, two on each broker.
         self.assertEqual(sorted(leaders[0].values()), [1, 1, 2, 2, 3, 3])
+
+    def test_creation_on_a_follower_is_forwarded_to_the_controller(self):
+        ctl = metadata(self.cluster.node(1)).controller_id
+        for n in self.cluster.nodes:
+            topic = uniq("fwd%d" % n.node_id)
+            # On the controller itself as on the followers, which forward it: clients never see NOT_CONTROLLER.
+            self.assertEqual(raw_create_topic(n, topic, 3), (0, None), "via node %d (controller %d)\n%s"
+                             % (n.node_id, ctl, self.logs()))
+            wait_for("%s on all nodes" % topic, lambda: all(topic in metadata(x).topics for x in self.cluster.nodes))
+            # The controller's answer comes back through the follower, errors included.
+            err, msg = raw_create_topic(n, topic, 3)
+            self.assertEqual(err, 36, msg)  # TOPIC_ALREADY_EXISTS
+            self.assertIn("already exists", msg)
 
     def test_replication_factor_above_one_refused(self):
         with self.assertRaises(KafkaException) as cm:
