@@ -1088,7 +1088,8 @@ void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, s
             size_t n = res->error_message.len > 0 ? (size_t)res->error_message.len : 0;
             if (n >= sizeof(sp->message))
                 n = sizeof(sp->message) - 1;
-            memcpy(sp->message, res->error_message.p, n);
+            if (n)
+                memcpy(sp->message, res->error_message.p, n);
             sp->message[n] = 0;
             if (!res->error_code) {
                 sp->id = res->topic_id;
@@ -1696,9 +1697,14 @@ static void ctl_next(srv_controller *c)
     c->busy = 1;
     if (c->is_leader && !c->is_leader(c->leader_arg)) {
         /* Creations go to the active controller, as Kafka's brokers forward
-         * them (auto-creation and the offsets topic included); the other
-         * changes are refused and clients send them to the controller. */
-        if (op->kind == SRV_CTL_CREATE && c->forward) {
+         * them (auto-creation included); the other changes are refused and
+         * clients send them to the controller. Internal topics are the
+         * active controller's to create (quorum.c waits for the brokers to
+         * register before placing the offsets topic). */
+        int internal = 0;
+        for (int i = 0; i < op->nspecs; i++)
+            internal |= srv_topic_is_internal(op->specs[i].name);
+        if (op->kind == SRV_CTL_CREATE && c->forward && !internal) {
             c->forward(c->leader_arg, op); /* back through srv_ctl_forwarded */
             return;
         }

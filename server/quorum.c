@@ -1202,6 +1202,7 @@ int srv_quorum_start(srv_broker *b, srv_meta **initial)
     q->b = b;
     q->leader = -1;
     q->cl.leader = -1;
+    q->cl.fwd_corr = 1 << 30; /* apart from the heartbeats' correlation ids */
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
     snprintf(q->dir, sizeof(q->dir), "%s/__raft_metadata", b->cfg.log_dirs[0]);

@@ -139,6 +139,14 @@ class ClusterQuorumTest(unittest.TestCase):
             controllers.add(md.controller_id)
         self.assertEqual(len(controllers), 1, "nodes disagree on the active controller: %r" % controllers)
         self.assertIn(controllers.pop(), [1, 2, 3])
+        # The active controller made the offsets topic once every broker had registered: spread over all.
+        md = wait_for("__consumer_offsets", lambda: (
+            metadata(self.cluster.node(1)) if "__consumer_offsets" in metadata(self.cluster.node(1)).topics else None))
+        per = {}
+        for p in md.topics["__consumer_offsets"].partitions.values():
+            per[p.leader] = per.get(p.leader, 0) + 1
+        self.assertEqual(sorted(per), [1, 2, 3])
+        self.assertTrue(all(16 <= v <= 17 for v in per.values()), per)
 
     def test_topic_created_on_one_node_is_seen_by_all(self):
         topic = uniq("spread")
