@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,7 +87,8 @@ typedef struct qprop {
 typedef struct qclient {
     uv_tcp_t tcp;
     uv_connect_t conn;
-    int state; /* 0 closed, 1 connecting, 2 up, 3 closing */
+    uv_getaddrinfo_t resolve;
+    int state; /* 0 closed, 1 connecting, 2 up, 3 closing, 4 resolving, 5 resolution cancelled */
     int32_t leader;
     int registered; /* the leader answered our registration */
     int in_flight;  /* a request is out: one at a time */
@@ -464,6 +466,9 @@ static void cl_close(srv_quorum *q)
     if (cl->state == 1 || cl->state == 2) {
         cl->state = 3;
         uv_close((uv_handle_t *)&cl->tcp, cl_close_cb);
+    } else if (cl->state == 4) {
+        cl->state = 5; /* its callback comes (cancelled or not) and ends it */
+        uv_cancel((uv_req_t *)&cl->resolve);
     }
     cl->in_flight = 0;
     cl->rlen = 0;
@@ -520,7 +525,7 @@ static void cl_response(srv_quorum *q, const uint8_t *p, size_t n)
     kp_arena_init(&a, 1024);
     kp_response_header h;
     int16_t err = KP_ERR_UNKNOWN_SERVER_ERROR;
-    int16_t ver = cl->in_api == KP_API_BROKER_REGISTRATION ? 0 : 0;
+    const int16_t ver = 0; /* both APIs are sent at v0 (cl_send) */
     if (kp_response_header_decode(&r, &a, (int16_t)kp_response_header_version(cl->in_api, ver), &h) == 0 &&
         h.correlation_id == cl->corr) {
         if (cl->in_api == KP_API_BROKER_REGISTRATION) {
@@ -677,6 +682,28 @@ static void fwd_send_waiting(srv_quorum *q)
     }
 }
 
+static void cl_connected(uv_connect_t *c, int status);
+
+static void cl_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    qclient *cl = req->data;
+    srv_quorum *q = (srv_quorum *)((char *)cl - offsetof(srv_quorum, cl));
+    if (status != 0 || !res || cl->state != 4 || __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
+        if (status != 0 && status != UV_ECANCELED)
+            srv_warn("metadata quorum: cannot resolve the leader's endpoint: %s", uv_strerror(status));
+        cl->state = 0; /* tried again on a later tick */
+        uv_freeaddrinfo(res);
+        return;
+    }
+    uv_tcp_init(&q->loop, &cl->tcp);
+    cl->tcp.data = cl;
+    cl->conn.data = cl;
+    cl->state = 1;
+    if (uv_tcp_connect(&cl->conn, &cl->tcp, res->ai_addr, cl_connected) != 0)
+        cl_close(q);
+    uv_freeaddrinfo(res);
+}
+
 static void cl_connected(uv_connect_t *c, int status)
 {
     qclient *cl = c->data;
@@ -727,20 +754,17 @@ static void cl_tick(srv_quorum *q)
         const srv_broker_reg *r = q->latest ? srv_meta_broker(q->latest, lid) : NULL;
         if (!r)
             return; /* the leader has not registered itself yet */
-        struct sockaddr_storage ss;
+        /* Resolved off the loop (an advertised name such as localhost). */
         char port[8];
         snprintf(port, sizeof(port), "%u", (unsigned)r->port);
-        if (uv_ip4_addr(r->host, r->port, (struct sockaddr_in *)&ss) != 0 &&
-            uv_ip6_addr(r->host, r->port, (struct sockaddr_in6 *)&ss) != 0) {
-            srv_warn("metadata quorum: the leader's endpoint %s is not a numeric address", r->host);
-            return;
-        }
-        uv_tcp_init(&q->loop, &cl->tcp);
-        cl->tcp.data = cl;
-        cl->conn.data = cl;
-        cl->state = 1;
-        if (uv_tcp_connect(&cl->conn, &cl->tcp, (struct sockaddr *)&ss, cl_connected) != 0)
-            cl_close(q);
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        cl->resolve.data = cl;
+        cl->state = 4;
+        if (uv_getaddrinfo(&q->loop, &cl->resolve, cl_resolved, r->host, port, &hints) != 0)
+            cl->state = 0;
         return;
     }
     if (cl->state != 2)
@@ -807,7 +831,7 @@ static void close_handle(uv_handle_t *h)
 static void on_wake(uv_async_t *a)
 {
     srv_quorum *q = a->data;
-    if (q->stop) {
+    if (__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
         cl_close(q);
         uv_timer_stop(&q->timer);
         close_handle((uv_handle_t *)&q->timer);
@@ -825,7 +849,7 @@ static void on_wake(uv_async_t *a)
 static void on_timer(uv_timer_t *t)
 {
     srv_quorum *q = t->data;
-    if (!q->raft_up || q->stop)
+    if (!q->raft_up || __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
         return;
     watch_leadership(q);
     cl_tick(q);
@@ -1264,7 +1288,6 @@ void srv_quorum_stop(srv_broker *b)
     if (!q)
         return;
     if (q->thread_started) {
-        q->stop = 1;
         __atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
         uv_async_send(&q->wake);
         pthread_join(q->thread, NULL);
