@@ -14,7 +14,8 @@
  * every other node sends Kafka's BrokerRegistration, then BrokerHeartbeat
  * every broker.heartbeat.interval.ms, to the leader's first listener from
  * this thread. The leader's shard 0 fences a broker it has not heard from
- * for broker.session.timeout.ms.
+ * for broker.session.timeout.ms. Topic creations made on a follower are
+ * forwarded on the same connection as CreateTopics (controller.h).
  *
  * Owns `<log.dir>/__raft_metadata/`, the raft thread and its loop, and on
  * shard 0 the hand-over event and the fencing timer. Must not: call raft

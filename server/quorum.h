@@ -1,8 +1,9 @@
 /*
  * quorum.h — the metadata quorum: this node's canonical-raft server (on its
  * own thread and libuv loop) whose replicated log is the metadata log, the
- * hand-over of committed versions to shard 0, and broker registration and
- * heartbeats to the active controller (the raft leader).
+ * hand-over of committed versions to shard 0, broker registration and
+ * heartbeats to the active controller (the raft leader), and the forwarding
+ * of topic creations to it.
  *
  * Owns `<log.dir>/__raft_metadata/` and the raft thread. Must not: run on a
  * shard's loop, or reach shard state except through shard 0's hand-over
