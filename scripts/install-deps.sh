@@ -6,7 +6,8 @@ set -euo pipefail
 # libpcre2-dev: the Java-like regular expressions of ssl.principal.mapping.rules.
 pkgs=(build-essential cmake pkg-config python3 clang-format
       libevent-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
-      libcunit1-dev liburing-dev librdkafka-dev libpcre2-dev)
+      libcunit1-dev liburing-dev librdkafka-dev libpcre2-dev
+      libraft-dev libuv1-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(clang libclang-rt-14-dev kcat python3-confluent-kafka python3-kafka
          openjdk-17-jdk-headless maven python3-venv openssl)

@@ -117,6 +117,7 @@ struct srv_broker {
     int draining;                    /* main only, after the shard threads ended: callbacks publish nothing */
     int ready_count;                 /* atomic: shards that finished start-up */
     struct srv_controller *ctl;      /* metadata owner, lives on shard 0 */
+    struct srv_quorum *quorum;       /* the metadata quorum (quorum.h); NULL on a single node */
     struct srv_metrics_srv *metrics; /* the HTTP scrape thread, if metrics.port is set */
 
     /* Connections a shard accepts at most: max.connections and what

@@ -539,22 +539,30 @@ static const keydef BKEYS[] = {
      "ZooKeeper timeout.", "there is no ZooKeeper"},
     {"zookeeper.session.timeout.ms", SRV_TYPE_INT, USE_CLUSTER, "18000", 0, 0, NULL, NULL,
      "ZooKeeper session timeout.", "there is no ZooKeeper"},
-    {"process.roles", SRV_TYPE_LIST, USE_CLUSTER, "", 0, 0, NULL, NULL, "KRaft roles of this node.",
-     "the node is always a combined single-node broker"},
-    {"controller.quorum.voters", SRV_TYPE_LIST, USE_CLUSTER, "", 0, 0, NULL, NULL, "KRaft controller voters.",
-     "there is no controller quorum"},
+    {"process.roles", SRV_TYPE_LIST, USE_APPLY, "", 0, 0, NULL, NULL,
+     "KRaft roles of this node: broker,controller (combined) with a quorum, else nothing.", NULL},
+    {"controller.quorum.voters", SRV_TYPE_LIST, USE_APPLY, "", 0, 0, NULL, NULL,
+     "The metadata quorum's voters, id@host:port,...: empty keeps the single-node broker.", NULL},
     {"controller.quorum.bootstrap.servers", SRV_TYPE_LIST, USE_CLUSTER, "", 0, 0, NULL, NULL,
      "KRaft controller bootstrap servers.", "there is no controller quorum"},
-    {"controller.listener.names", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL,
-     "Listeners used by KRaft controllers; they are not opened here.", "there is no controller quorum"},
+    {"controller.listener.names", SRV_TYPE_STRING, USE_APPLY, NULL, 0, 0, NULL, NULL,
+     "Listeners used by KRaft controllers: the quorum's raft transport listens on the first.", NULL},
     {"inter.broker.listener.name", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL,
      "Listener for broker-to-broker traffic.", "there are no other brokers"},
     {"security.inter.broker.protocol", SRV_TYPE_STRING, USE_CLUSTER, "PLAINTEXT", 0, 0, CH_PROTOCOL, NULL,
      "Protocol for broker-to-broker traffic.", "there are no other brokers"},
     {"metadata.log.dir", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL,
      "KRaft metadata log directory.", "metadata lives in the first log directory"},
-    {"broker.rack", SRV_TYPE_STRING, USE_CLUSTER, NULL, 0, 0, NULL, NULL, "Rack of this broker.",
-     "there is one broker"},
+    {"broker.rack", SRV_TYPE_STRING, USE_APPLY, NULL, 0, 0, NULL, NULL,
+     "Rack of this broker, registered with the metadata quorum.", NULL},
+    {"metadata.log.max.record.bytes.between.snapshots", SRV_TYPE_LONG, USE_APPLY, "20971520", 1, INT64_MAX,
+     NULL, NULL,
+     "With a metadata quorum: bytes of committed metadata records after which a node snapshots its state.",
+     NULL},
+    {"broker.session.timeout.ms", SRV_TYPE_INT, USE_APPLY, "9000", 1, INT32_MAX, NULL, NULL,
+     "A registered broker not heard from for this long is fenced by the active controller.", NULL},
+    {"broker.heartbeat.interval.ms", SRV_TYPE_INT, USE_APPLY, "2000", 1, INT32_MAX, NULL, NULL,
+     "How often a broker heartbeats to the active controller.", NULL},
     {"num.replica.fetchers", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL,
      "Replica fetcher threads.", "there are no followers"},
     {"replica.lag.time.max.ms", SRV_TYPE_LONG, USE_CLUSTER, "30000", 0, 0, NULL, NULL,
@@ -1330,6 +1338,22 @@ static int is_controller_listener(const srv_config *cfg, const char *name)
     return 0;
 }
 
+/* How many voters controller.quorum.voters lists: a quorum needs two or
+ * more; one (Kafka's single-node sample, the docker images) keeps the
+ * single-node broker and its local metadata log, as before quorums. */
+static int quorum_voters(const srv_config *cfg)
+{
+    const char *voters = bval_name(cfg, "controller.quorum.voters");
+    if (!voters || !*voters)
+        return 0;
+    char item[SRV_CONFIG_VALUE_MAX];
+    srv_cfgk_list_iter it = {voters, 0};
+    int n = 0;
+    while (srv_cfgk_list_next(&it, item, sizeof(item)))
+        n++;
+    return n;
+}
+
 static int is_wildcard(const char *host)
 {
     return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
@@ -1449,7 +1473,13 @@ static int finish_listeners(srv_config *cfg, char *err, size_t errlen)
     cfg->n_listeners = 0;
     for (int i = 0; i < n_all; i++) {
         if (is_controller_listener(cfg, all[i].name)) {
-            logf_(cfg, SRV_LOG_INFO, "listener %s is a KRaft controller listener: not opened", all[i].name);
+            if (quorum_voters(cfg) < 2)
+                logf_(cfg, SRV_LOG_INFO, "listener %s is a KRaft controller listener: not opened",
+                      all[i].name);
+            if (!cfg->ctl_port) { /* the first is raft's transport (quorum.c) */
+                snprintf(cfg->ctl_host, sizeof(cfg->ctl_host), "%s", all[i].host);
+                cfg->ctl_port = all[i].port;
+            }
             continue;
         }
         char proto[64];
@@ -1549,6 +1579,93 @@ static int64_t retention_ms(const srv_config *cfg)
     return v < 0 ? -1 : v;
 }
 
+/* controller.quorum.voters and the settings a quorum member needs; without
+ * voters nothing changes (the single-node broker). Kafka's own checks, in
+ * its words where it has them. */
+static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
+{
+    cfg->nvoters = 0;
+    const char *rack = bval_name(cfg, "broker.rack");
+    if (rack && strlen(rack) >= sizeof(cfg->broker_rack))
+        return srv_cfgk_fail(err, errlen, "broker.rack is longer than %d characters",
+                             (int)sizeof(cfg->broker_rack) - 1);
+    snprintf(cfg->broker_rack, sizeof(cfg->broker_rack), "%s", rack ? rack : "");
+    cfg->broker_session_timeout_ms = bi64(cfg, "broker.session.timeout.ms");
+    cfg->broker_heartbeat_interval_ms = bi64(cfg, "broker.heartbeat.interval.ms");
+    cfg->metadata_snapshot_bytes = bi64(cfg, "metadata.log.max.record.bytes.between.snapshots");
+    const char *voters = bval_name(cfg, "controller.quorum.voters");
+    const char *roles = bval_name(cfg, "process.roles");
+    char item[SRV_CONFIG_VALUE_MAX];
+    if (quorum_voters(cfg) < 2) {
+        /* The single-node broker: these keys say what it already is. */
+        static const char *const keys[][2] = {
+            {"process.roles", "the node is always a combined single-node broker"},
+            {"controller.quorum.voters", "a metadata quorum needs two or more voters"},
+            {"controller.listener.names", "there is no controller quorum"},
+            {"broker.rack", "there is one broker"}};
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            if (bset(cfg, keys[i][0]))
+                logf_(cfg, SRV_LOG_INFO, "config '%s' does not apply to a single-node broker (%s): ignored",
+                      keys[i][0], keys[i][1]);
+        return 0;
+    }
+    int broker = 0, controller = 0;
+    srv_cfgk_list_iter rit = {roles ? roles : "", !roles || !*roles};
+    while (srv_cfgk_list_next(&rit, item, sizeof(item))) {
+        if (strcmp(item, "broker") == 0)
+            broker = 1;
+        else if (strcmp(item, "controller") == 0)
+            controller = 1;
+        else
+            return srv_cfgk_fail(err, errlen, "Unknown process role '%.40s' (must be broker or controller)",
+                                 item);
+    }
+    if (!broker || !controller)
+        return srv_cfgk_fail(err, errlen,
+                             "process.roles must be broker,controller: only combined nodes are supported "
+                             "(dedicated controllers are a later step)");
+    if (!bset(cfg, "node.id") && !bset(cfg, "broker.id"))
+        return srv_cfgk_fail(err, errlen,
+                             "Missing configuration `node.id` which is required when "
+                             "`process.roles` is defined");
+    if (!cfg->ctl_port)
+        return srv_cfgk_fail(err, errlen,
+                             "controller.listener.names must name a listener of `listeners` with a port: the "
+                             "quorum listens there");
+    srv_cfgk_list_iter it = {voters, 0};
+    int self = 0;
+    while (srv_cfgk_list_next(&it, item, sizeof(item))) {
+        if (cfg->nvoters == SRV_MAX_VOTERS)
+            return srv_cfgk_fail(err, errlen, "controller.quorum.voters: at most %d voters", SRV_MAX_VOTERS);
+        srv_voter *v = &cfg->voters[cfg->nvoters];
+        char *at = strchr(item, '@');
+        char *colon = strrchr(item, ':');
+        char *end = NULL;
+        long id = at ? strtol(item, &end, 10) : -1;
+        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+        if (!at || end != at || id < 0 || id > INT32_MAX || !colon || colon < at || port <= 0 ||
+            port > 65535 || (size_t)(colon - at - 1) >= sizeof(v->host) || colon == at + 1)
+            return srv_cfgk_fail(err, errlen,
+                                 "Invalid value '%.100s' in controller.quorum.voters: expected id@host:port",
+                                 item);
+        v->id = (int32_t)id;
+        memcpy(v->host, at + 1, (size_t)(colon - at - 1));
+        v->host[colon - at - 1] = 0;
+        v->port = (uint16_t)port;
+        for (int i = 0; i < cfg->nvoters; i++)
+            if (cfg->voters[i].id == v->id)
+                return srv_cfgk_fail(err, errlen, "controller.quorum.voters names voter %d twice", (int)id);
+        self |= v->id == cfg->node_id;
+        cfg->nvoters++;
+    }
+    if (!self)
+        return srv_cfgk_fail(err, errlen,
+                             "node.id %d is not one of controller.quorum.voters: a combined node must be a "
+                             "voter",
+                             (int)cfg->node_id);
+    return 0;
+}
+
 int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
 {
     /* node.id and broker.id name the same thing; disagreeing is an error. */
@@ -1559,7 +1676,8 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     int64_t id = bset(cfg, "node.id") ? node : broker;
     cfg->node_id = id < 0 ? 1 : (int32_t)id;
 
-    if (finish_listeners(cfg, err, errlen) != 0 || finish_log_dirs(cfg, err, errlen) != 0)
+    if (finish_listeners(cfg, err, errlen) != 0 || finish_log_dirs(cfg, err, errlen) != 0 ||
+        finish_quorum(cfg, err, errlen) != 0)
         return -1;
     cfg->sasl_server_max_receive_size = (int32_t)bi64(cfg, "sasl.server.max.receive.size");
     cfg->connection_failed_authentication_delay_ms =

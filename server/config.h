@@ -149,6 +149,14 @@ int srv_config_migration_policy(const char *v);
  * duplicates; returns how many. */
 int srv_config_assignors(const char *v, int8_t out[SRV_ASSIGNORS_MAX]);
 
+/* One of controller.quorum.voters: id@host:port. */
+#define SRV_MAX_VOTERS 9
+typedef struct srv_voter {
+    int32_t id;
+    char host[256];
+    uint16_t port;
+} srv_voter;
+
 typedef struct srv_config {
     /* Effective typed values, computed by srv_config_finish(). Names follow
      * the Kafka keys; times are milliseconds after precedence rules applied. */
@@ -159,6 +167,15 @@ typedef struct srv_config {
     char log_dirs[SRV_MAX_LOG_DIRS][SRV_CONFIG_VALUE_MAX]; /* log.dirs, else log.dir */
     int n_log_dirs;
     int32_t node_id;
+    /* The metadata quorum (quorum.h): nvoters 0 keeps the single-node broker. */
+    int nvoters;
+    srv_voter voters[SRV_MAX_VOTERS];
+    char ctl_host[256]; /* this node's controller listener: raft's transport */
+    uint16_t ctl_port;
+    char broker_rack[64]; /* "" = none */
+    int64_t broker_session_timeout_ms;
+    int64_t broker_heartbeat_interval_ms;
+    int64_t metadata_snapshot_bytes; /* metadata.log.max.record.bytes.between.snapshots */
     int32_t num_partitions;
     int16_t default_replication_factor;
     int auto_create_topics_enable;

@@ -32,6 +32,7 @@
 #include "errors.h"
 #include "logging.h"
 #include "partition.h"
+#include "quorum.h"
 #include "quota.h"
 #include "scram_store.h"
 #include "srv_assert.h"
@@ -88,6 +89,56 @@ static int decode_topic(const uint8_t *p, size_t n, srv_topic *t)
     return 0;
 }
 
+/* A placement ('P' + topic id): the leader of each partition. */
+static int encode_place(kp_writer *w, const int32_t *leaders, int32_t n)
+{
+    kp_write_i8(w, META_RECORD_VERSION);
+    kp_write_i32(w, n);
+    for (int32_t i = 0; i < n; i++)
+        kp_write_i32(w, leaders[i]);
+    return w->err;
+}
+
+int srv_ctl_encode_broker(kp_writer *w, const srv_broker_reg *r)
+{
+    kp_write_i8(w, META_RECORD_VERSION);
+    kp_write_i32(w, r->id);
+    kp_write_string(w, kp_str_c(r->host));
+    kp_write_i32(w, r->port);
+    kp_write_string(w, kp_str_c(r->rack));
+    kp_write_i8(w, (int8_t)(r->fenced ? 1 : 0));
+    return w->err;
+}
+
+static int decode_broker(const uint8_t *p, size_t n, srv_broker_reg *r)
+{
+    kp_reader rd;
+    kp_reader_init(&rd, p, n);
+    int8_t ver = 0, fenced = 0;
+    int32_t port = 0;
+    kp_str host = KP_STR_NULL, rack = KP_STR_NULL;
+    memset(r, 0, sizeof(*r));
+    if (kp_read_i8(&rd, &ver) || ver != META_RECORD_VERSION || kp_read_i32(&rd, &r->id) ||
+        kp_read_string(&rd, &host) || kp_read_i32(&rd, &port) || kp_read_string(&rd, &rack) ||
+        kp_read_i8(&rd, &fenced) || host.len <= 0 || (size_t)host.len >= sizeof(r->host) || port <= 0 ||
+        port > 65535 || rack.len < 0 || (size_t)rack.len >= sizeof(r->rack))
+        return KP_E_INVALID;
+    memcpy(r->host, host.p, (size_t)host.len);
+    memcpy(r->rack, rack.p, (size_t)rack.len);
+    r->port = (uint16_t)port;
+    r->fenced = fenced != 0;
+    return 0;
+}
+
+void srv_ctl_broker_key(int32_t id, uint8_t key[5])
+{
+    key[0] = SRV_BROKER_RECORD_KEY;
+    key[1] = (uint8_t)((uint32_t)id >> 24);
+    key[2] = (uint8_t)((uint32_t)id >> 16);
+    key[3] = (uint8_t)((uint32_t)id >> 8);
+    key[4] = (uint8_t)id;
+}
+
 /* ---- the controller ---------------------------------------------------- */
 
 struct srv_controller {
@@ -99,6 +150,13 @@ struct srv_controller {
     /* The broker's environment (NULL in unit tests). */
     srv_broker *b;
     st_log *log;
+    /* With a metadata quorum (srv_ctl_set_quorum): whether this node is the
+     * active controller; versions then come from the committed log
+     * (srv_ctl_adopt), never from this controller's own scratch versions. */
+    int (*is_leader)(void *arg);
+    void *leader_arg;
+    void (*heard)(void *arg, int32_t id);
+    void (*forward)(void *arg, srv_ctl_op *op);
 };
 
 /* Replay applies records to a mutable table and builds one version at the
@@ -121,6 +179,12 @@ typedef struct acl_rec {
     int tomb;
 } acl_rec;
 
+typedef struct replay_place {
+    kp_uuid id;
+    int32_t n;
+    int32_t *leaders;
+} replay_place;
+
 typedef struct replay_state {
     srv_meta *m;
     int64_t next;
@@ -132,10 +196,17 @@ typedef struct replay_state {
     acl_rec *aclr;         /* 'A' records in log order: the last of a key wins */
     int naclr, capaclr;
     srv_dyncfg *dyncfg; /* 'B' records so far (NULL: none) */
+    /* The quorum's records (quorum.h): 'P' placements, 'N' registrations;
+     * the last of a key wins. */
+    replay_place *place;
+    int nplace, capplace;
+    srv_broker_reg *brokers;
+    int nbrokers, capbrokers;
 } replay_state;
 
 static int acl_finish(replay_state *st, srv_acl_set **out);
 static void acl_recs_free(replay_state *st);
+static int quorum_finish(replay_state *st, srv_meta *m);
 
 static size_t id_hash(const kp_uuid *id)
 {
@@ -236,6 +307,8 @@ static int table_finish(replay_state *st)
     m->dyncfg = st->dyncfg;
     st->dyncfg = NULL;
     int rc = acl_finish(st, &m->acls);
+    if (rc == 0)
+        rc = quorum_finish(st, m);
     if (rc) {
         srv_meta_unref(m);
         return rc;
@@ -364,6 +437,121 @@ static void table_free(replay_table *tb)
     memset(tb, 0, sizeof(*tb));
 }
 
+/* A 'P' record: the last placement of a topic id wins. */
+static int replay_place_rec(replay_state *st, const kp_record *rec)
+{
+    kp_uuid id;
+    memcpy(id.b, rec->key.p + 1, 16);
+    replay_place *pl = NULL;
+    for (int i = 0; i < st->nplace && !pl; i++)
+        if (memcmp(st->place[i].id.b, id.b, 16) == 0)
+            pl = &st->place[i];
+    if (!pl) {
+        if (st->nplace == st->capplace) {
+            int cap = st->capplace ? st->capplace * 2 : 16;
+            replay_place *np = realloc(st->place, sizeof(*np) * (size_t)cap);
+            if (!np)
+                return KP_E_NOMEM;
+            st->place = np;
+            st->capplace = cap;
+        }
+        pl = &st->place[st->nplace++];
+        memset(pl, 0, sizeof(*pl));
+        pl->id = id;
+    }
+    free(pl->leaders);
+    pl->leaders = NULL;
+    pl->n = 0;
+    if (rec->value.len < 0)
+        return 0;
+    kp_reader r;
+    kp_reader_init(&r, rec->value.p, (size_t)rec->value.len);
+    int8_t ver = 0;
+    int32_t n = 0;
+    if (kp_read_i8(&r, &ver) || ver != META_RECORD_VERSION || kp_read_i32(&r, &n) || n < 0 ||
+        (size_t)n > kp_reader_left(&r) / 4) {
+        srv_warn("metadata log: undecodable placement record at offset %lld skipped", (long long)rec->offset);
+        return 0;
+    }
+    pl->leaders = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    if (!pl->leaders)
+        return KP_E_NOMEM;
+    for (int32_t i = 0; i < n; i++)
+        kp_read_i32(&r, &pl->leaders[i]);
+    pl->n = n;
+    return 0;
+}
+
+/* An 'N' record: a broker's registration, the last of an id wins. */
+static int replay_broker(replay_state *st, const kp_record *rec)
+{
+    srv_broker_reg reg;
+    if (rec->value.len < 0 || decode_broker(rec->value.p, (size_t)rec->value.len, &reg) != 0) {
+        srv_warn("metadata log: undecodable broker registration at offset %lld skipped",
+                 (long long)rec->offset);
+        return 0;
+    }
+    for (int i = 0; i < st->nbrokers; i++)
+        if (st->brokers[i].id == reg.id) {
+            st->brokers[i] = reg;
+            return 0;
+        }
+    if (st->nbrokers == st->capbrokers) {
+        int cap = st->capbrokers ? st->capbrokers * 2 : 8;
+        srv_broker_reg *nb = realloc(st->brokers, sizeof(*nb) * (size_t)cap);
+        if (!nb)
+            return KP_E_NOMEM;
+        st->brokers = nb;
+        st->capbrokers = cap;
+    }
+    st->brokers[st->nbrokers++] = reg;
+    return 0;
+}
+
+static int broker_cmp(const void *a, const void *b)
+{
+    int32_t x = ((const srv_broker_reg *)a)->id, y = ((const srv_broker_reg *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Placements onto the live topics, registrations into m (sorted by id). */
+static int quorum_finish(replay_state *st, srv_meta *m)
+{
+    for (int i = 0; i < st->nplace; i++) {
+        const srv_topic *ct = srv_meta_topic_by_id(m, &st->place[i].id);
+        if (!ct || !st->place[i].leaders)
+            continue;
+        srv_topic *t = (srv_topic *)ct; /* m is still being built: nobody reads it yet */
+        t->leaders = malloc(sizeof(int32_t) * (size_t)t->nparts);
+        if (!t->leaders)
+            return KP_E_NOMEM;
+        /* Partitions without a placement have no leader (LEADER_NOT_AVAILABLE)
+         * rather than one guessed. */
+        for (int32_t p = 0; p < t->nparts; p++)
+            t->leaders[p] = p < st->place[i].n ? st->place[i].leaders[p] : -1;
+    }
+    if (st->nbrokers) {
+        qsort(st->brokers, (size_t)st->nbrokers, sizeof(*st->brokers), broker_cmp);
+        m->brokers = st->brokers;
+        m->nbrokers = st->nbrokers;
+        st->brokers = NULL;
+        st->nbrokers = st->capbrokers = 0;
+    }
+    return 0;
+}
+
+static void quorum_recs_free(replay_state *st)
+{
+    for (int i = 0; i < st->nplace; i++)
+        free(st->place[i].leaders);
+    free(st->place);
+    st->place = NULL;
+    st->nplace = st->capplace = 0;
+    free(st->brokers);
+    st->brokers = NULL;
+    st->nbrokers = st->capbrokers = 0;
+}
+
 static void replay_apply_batch(replay_state *st, const kp_batch *b)
 {
     if (b->h.attributes & KP_ATTR_CODEC_MASK) {
@@ -402,6 +590,16 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
         }
         if (rec.key.len >= 1 && rec.key.p[0] == SRV_SCRAM_RECORD_KEY) {
             if ((st->rc = replay_scram(st, &rec)) != 0)
+                return;
+            continue;
+        }
+        if (rec.key.len == 17 && rec.key.p[0] == SRV_PLACE_RECORD_KEY) {
+            if ((st->rc = replay_place_rec(st, &rec)) != 0)
+                return;
+            continue;
+        }
+        if (rec.key.len == 5 && rec.key.p[0] == SRV_BROKER_RECORD_KEY) {
+            if ((st->rc = replay_broker(st, &rec)) != 0)
                 return;
             continue;
         }
@@ -450,7 +648,7 @@ static void replay_cb(void *arg, const st_read_result *res)
 
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
 {
-    replay_state st = {srv_meta_new_empty(), 0, 0, 0, {0}, NULL, NULL, NULL, 0, 0, NULL};
+    replay_state st = {.m = srv_meta_new_empty()};
     if (!st.m)
         return KP_E_NOMEM;
     kp_batch_iter it;
@@ -465,6 +663,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     srv_quota_set_unref(st.quotas);
     srv_dyncfg_unref(st.dyncfg);
     acl_recs_free(&st);
+    quorum_recs_free(&st);
     if (st.rc) {
         srv_meta_unref(st.m);
         return st.rc;
@@ -522,8 +721,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
         return rc;
     }
     *logp = log;
-    replay_state st = {
-        srv_meta_new_empty(), st_log_start_offset(log), 0, 0, {0}, NULL, NULL, NULL, 0, 0, NULL};
+    replay_state st = {.m = srv_meta_new_empty(), .next = st_log_start_offset(log)};
     if (!st.m)
         return -ENOMEM;
     while (st.rc == 0 && st.next < st_log_high_watermark(log)) {
@@ -548,6 +746,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
     srv_quota_set_unref(st.quotas);
     srv_dyncfg_unref(st.dyncfg);
     acl_recs_free(&st);
+    quorum_recs_free(&st);
     if (st.rc) {
         srv_error("cannot replay metadata log %s: %s", dir, st_strerror(st.rc));
         srv_meta_unref(st.m);
@@ -565,6 +764,8 @@ int srv_controller_open(srv_broker *b)
     c->env.arg = c;
     c->b = b;
     b->ctl = c;
+    if (b->cfg.nvoters)
+        return 0; /* the quorum's log is the metadata log (quorum.h) */
     char dir[4096];
     srv_meta *m = NULL;
     int rc = open_and_replay(b->shards[0].io, b->cfg.log_dirs[0], &c->log, &m, dir, sizeof(dir));
@@ -717,6 +918,38 @@ void srv_ctl_published(srv_controller *c, srv_ctl_op *op)
     ctl_finish(c, op);
 }
 
+void srv_ctl_set_quorum(srv_controller *c, int (*is_leader)(void *arg), void *arg)
+{
+    c->is_leader = is_leader;
+    c->leader_arg = arg;
+}
+
+void srv_ctl_set_heard(srv_controller *c, void (*heard)(void *arg, int32_t id))
+{
+    c->heard = heard;
+}
+
+void srv_ctl_set_forward(srv_controller *c, void (*forward)(void *arg, srv_ctl_op *op))
+{
+    c->forward = forward;
+}
+
+void srv_ctl_adopt(srv_controller *c, srv_meta *m)
+{
+    srv_meta_unref(c->cur);
+    c->cur = m;
+}
+
+static void spec_error(srv_topic_spec *sp, int16_t err, const char *msg)
+{
+    sp->error = err;
+    size_t n = strlen(msg);
+    if (n >= sizeof(sp->message))
+        n = sizeof(sp->message) - 1;
+    memcpy(sp->message, msg, n);
+    sp->message[n] = 0;
+}
+
 typedef struct append_ctx {
     srv_controller *c;
     srv_ctl_op *op;
@@ -761,7 +994,42 @@ static void op_storage_failed(srv_ctl_op *op, int rc)
     for (int i = 0; i < op->ndyn; i++)
         if (op->dyn[i].error == 0)
             op->dyn[i].error = KP_ERR_KAFKA_STORAGE_ERROR;
+    if (op->reg && op->reg_error == 0)
+        op->reg_error = KP_ERR_KAFKA_STORAGE_ERROR;
 }
+
+/* Nothing of op is applied: every part not refused already fails with err. */
+static void op_failed(srv_ctl_op *op, int16_t err, const char *msg)
+{
+    for (int i = 0; i < op->nspecs; i++)
+        if (op->specs[i].error == 0 && !op->specs[i].skip)
+            spec_error(&op->specs[i], err, msg);
+    for (int i = 0; i < op->nscram; i++)
+        if (op->scram[i].error == 0) {
+            op->scram[i].error = err;
+            op->scram[i].message = msg;
+        }
+    for (int i = 0; i < op->nquotas; i++)
+        if (op->quotas[i].error == 0 && !op->quotas[i].skip) {
+            op->quotas[i].error = err;
+            snprintf(op->quotas[i].message, sizeof(op->quotas[i].message), "%s", msg);
+        }
+    if (op->acls) {
+        for (int i = 0; i < op->acls->ncreate; i++)
+            if (!op->acls->create_error[i])
+                op->acls->create_error[i] = err;
+        for (int i = 0; i < op->acls->nfilter; i++)
+            if (!op->acls->filter_error[i])
+                op->acls->filter_error[i] = err;
+    }
+    for (int i = 0; i < op->ndyn; i++)
+        if (op->dyn[i].error == 0)
+            op->dyn[i].error = err;
+    if (op->reg && op->reg_error == 0)
+        op->reg_error = err;
+}
+
+static const char not_controller_msg[] = "This node is not the active controller of the metadata quorum.";
 
 static void ctl_appended(void *arg, int rc, int64_t base_offset)
 {
@@ -769,6 +1037,22 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     append_ctx *ax = arg;
     srv_controller *c = ax->c;
     srv_ctl_op *op = ax->op;
+    if (rc == SRV_CTL_E_NOT_CONTROLLER) {
+        /* Leadership moved before the change committed: whether it did is
+         * unknown here, and the client's retry against the new controller
+         * settles it (as Kafka's NOT_CONTROLLER does). */
+        op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
+        srv_meta_unref(ax->next);
+        free(ax);
+        ctl_finish(c, op);
+        return;
+    }
+    if (c->is_leader && (rc == 0 || rc == ST_E_DUPLICATE)) {
+        /* Committed: the quorum's apply has adopted the version the log
+         * replays to, ahead of this completion; publish that one. */
+        srv_meta_unref(ax->next);
+        ax->next = srv_meta_ref(c->cur);
+    }
     if (rc && rc != ST_E_DUPLICATE) {
         srv_error("metadata log append failed: %s", st_strerror(rc));
         op_storage_failed(op, rc);
@@ -783,6 +1067,51 @@ static void ctl_appended(void *arg, int rc, int64_t base_offset)
     c->env.publish(c->env.arg, c, op, c->cur);
 }
 
+void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, size_t len, int16_t version)
+{
+    SRV_ASSERT(c->busy, "a forwarded operation came back to an idle controller");
+    kp_arena a;
+    kp_arena_init(&a, 1u << 20);
+    kp_reader r;
+    kp_reader_init(&r, body, len);
+    kp_create_topics_response resp;
+    int ok = body && kp_create_topics_response_decode(&r, &a, version, &resp) == 0;
+    if (!ok) {
+        /* No answer (the controller went away) or none we can read: the
+         * outcome is unknown here, the client's retry settles it. */
+        op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
+    } else {
+        for (int i = 0; i < op->nspecs; i++) {
+            srv_topic_spec *sp = &op->specs[i];
+            if (sp->skip || sp->error)
+                continue;
+            const kp_create_topics_response_creatable_topic_result *res = NULL;
+            for (int32_t j = 0; j < resp.topics_count && !res; j++)
+                if (resp.topics[j].name.len == sp->name.len &&
+                    memcmp(resp.topics[j].name.p, sp->name.p, (size_t)sp->name.len) == 0)
+                    res = &resp.topics[j];
+            if (!res) {
+                spec_error(sp, KP_ERR_UNKNOWN_SERVER_ERROR,
+                           "the active controller did not answer for the topic");
+                continue;
+            }
+            sp->error = res->error_code;
+            size_t n = res->error_message.len > 0 ? (size_t)res->error_message.len : 0;
+            if (n >= sizeof(sp->message))
+                n = sizeof(sp->message) - 1;
+            if (n)
+                memcpy(sp->message, res->error_message.p, n);
+            sp->message[n] = 0;
+            if (!res->error_code) {
+                sp->id = res->topic_id;
+                sp->result_nparts = res->num_partitions;
+            }
+        }
+    }
+    kp_arena_reset(&a);
+    ctl_finish(c, op);
+}
+
 /* A refusal comes through the completion path with the same error. */
 static void ctl_accepted(void *arg, int rc, int64_t base_offset)
 {
@@ -790,14 +1119,56 @@ static void ctl_accepted(void *arg, int rc, int64_t base_offset)
         ctl_appended(arg, rc, base_offset);
 }
 
-static void spec_error(srv_topic_spec *sp, int16_t err, const char *msg)
+int srv_ctl_place(const srv_meta *m, uint32_t start, int32_t from, int32_t nparts, int32_t *leaders)
 {
-    sp->error = err;
-    size_t n = strlen(msg);
-    if (n >= sizeof(sp->message))
-        n = sizeof(sp->message) - 1;
-    memcpy(sp->message, msg, n);
-    sp->message[n] = 0;
+    int n = 0;
+    for (int i = 0; i < m->nbrokers; i++)
+        n += !m->brokers[i].fenced;
+    if (n == 0 || !leaders)
+        return n;
+    for (int32_t p = from; p < nparts; p++) {
+        /* The (start + p)-th unfenced broker in id order: consecutive
+         * partitions land on consecutive brokers. */
+        int k = (int)((start + (uint32_t)p) % (uint32_t)n);
+        for (int i = 0; i < m->nbrokers; i++) {
+            if (m->brokers[i].fenced)
+                continue;
+            if (k-- == 0) {
+                leaders[p] = m->brokers[i].id;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+/* With a quorum: t's partitions from `from` on get leaders; the topic's id
+ * picks where the round starts so that topics do not all start on the
+ * same broker. 0, or -1 (spec refused). */
+static int place_topic(srv_controller *c, srv_topic_spec *sp, srv_topic *t, const srv_topic *existing,
+                       int32_t from)
+{
+    if (!c->is_leader)
+        return 0;
+    int32_t *l = malloc(sizeof(int32_t) * (size_t)t->nparts);
+    if (!l) {
+        spec_error(sp, KP_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        return -1;
+    }
+    for (int32_t p = 0; p < from; p++)
+        l[p] = srv_topic_leader(existing, p, -1);
+    uint32_t start = (uint32_t)t->id.b[0] << 8 | t->id.b[1];
+    if (srv_ctl_place(c->cur, start, from, t->nparts, l) == 0) {
+        free(l);
+        spec_error(
+            sp, KP_ERR_INVALID_REPLICATION_FACTOR,
+            "Unable to replicate the partition 1 time(s): The target replication factor of 1 cannot be "
+            "reached because only 0 broker(s) are registered.");
+        return -1;
+    }
+    free(t->leaders);
+    t->leaders = l;
+    return 0;
 }
 
 /* Checks one creation against the current version; fills the topic. */
@@ -821,7 +1192,17 @@ static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
     }
     if (sp->replication != -1 && sp->replication != 1) {
         spec_error(sp, KP_ERR_INVALID_REPLICATION_FACTOR,
-                   "Replication factor must be 1: this is a single-node broker.");
+                   c->is_leader
+                       ? "Replication factor must be 1: the cluster does not replicate partition data "
+                         "yet (only its metadata)."
+                       : "Replication factor must be 1: this is a single-node broker.");
+        return -1;
+    }
+    if (c->is_leader && srv_ctl_place(c->cur, 0, 0, 1, NULL) == 0) {
+        spec_error(
+            sp, KP_ERR_INVALID_REPLICATION_FACTOR,
+            "Unable to replicate the partition 1 time(s): The target replication factor of 1 cannot be "
+            "reached because only 0 broker(s) are registered.");
         return -1;
     }
     for (int i = 0; i < sp->ncfg; i++) {
@@ -1119,8 +1500,53 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
 }
 
 /* Applies op to a scratch version, collecting the records to persist. */
+/* A registration (or a fencing): one 'N' record with the broker's whole
+ * state; the version is the one the quorum's apply makes of it. */
+static void ctl_run_register(srv_controller *c, srv_ctl_op *op)
+{
+    if (!c->is_leader) {
+        op->reg_error = KP_ERR_UNSUPPORTED_VERSION; /* no quorum: nothing to register with */
+        ctl_finish(c, op);
+        return;
+    }
+    if (op->kind == SRV_CTL_HEARTBEAT) {
+        const srv_broker_reg *r = srv_meta_broker(c->cur, op->reg->id);
+        if (!r) {
+            op->reg_error = KP_ERR_BROKER_ID_NOT_REGISTERED;
+        } else {
+            op->reg->fenced = r->fenced;
+            if (c->heard)
+                c->heard(c->leader_arg, op->reg->id);
+        }
+        ctl_finish(c, op);
+        return;
+    }
+    const srv_broker_reg *cur = srv_meta_broker(c->cur, op->reg->id);
+    if (cur && memcmp(cur, op->reg, sizeof(*cur)) == 0) {
+        ctl_finish(c, op); /* already so: nothing to write */
+        return;
+    }
+    if (c->heard && !op->reg->fenced)
+        c->heard(c->leader_arg, op->reg->id);
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    uint8_t key[5];
+    srv_ctl_broker_key(op->reg->id, key);
+    kp_writer vw;
+    kp_writer_init(&vw, 128);
+    srv_ctl_encode_broker(&vw, op->reg);
+    kp_batch_builder_add(&bb, c->env.now(c->env.arg), (kp_bytes){key, 5}, (kp_bytes){vw.buf, (int32_t)vw.len},
+                         NULL, 0);
+    kp_writer_free(&vw);
+    ctl_append(c, op, &bb, srv_meta_ref(c->cur));
+}
+
 static void ctl_run(srv_controller *c, srv_ctl_op *op)
 {
+    if (op->kind == SRV_CTL_REGISTER || op->kind == SRV_CTL_HEARTBEAT) {
+        ctl_run_register(c, op);
+        return;
+    }
     if (op->kind == SRV_CTL_ALTER_BROKER) {
         ctl_run_broker(c, op);
         return;
@@ -1155,6 +1581,10 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         int ok = -1;
         if (op->kind == SRV_CTL_CREATE) {
             ok = prepare_create(c, sp, &t);
+            if (ok == 0 && place_topic(c, sp, &t, NULL, 0) != 0) {
+                srv_topic_free(&t);
+                ok = -1;
+            }
         } else if (!existing) {
             spec_error(sp, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
                        "This server does not host this topic-partition.");
@@ -1175,6 +1605,12 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
                 t.nparts = sp->nparts;
                 sp->id = t.id;
                 ok = 0;
+                free(t.leaders); /* sized for the old count */
+                t.leaders = NULL;
+                if (place_topic(c, sp, &t, existing, existing->nparts) != 0) {
+                    srv_topic_free(&t);
+                    ok = -1;
+                }
             }
         }
         c->cur = saved;
@@ -1191,6 +1627,10 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         if (op->kind == SRV_CTL_DELETE) {
             memcpy(key + 1, sp->id.b, 16);
             kp_batch_builder_add(&bb, now, (kp_bytes){key, 17}, KP_BYTES_NULL, NULL, 0);
+            if (c->is_leader) {
+                key[0] = SRV_PLACE_RECORD_KEY;
+                kp_batch_builder_add(&bb, now, (kp_bytes){key, 17}, KP_BYTES_NULL, NULL, 0);
+            }
             derived = srv_meta_derive(next, NULL, &sp->id);
         } else {
             memcpy(key + 1, t.id.b, 16);
@@ -1199,6 +1639,15 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
             encode_topic(&vw, &t);
             kp_batch_builder_add(&bb, now, (kp_bytes){key, 17}, (kp_bytes){vw.buf, (int32_t)vw.len}, NULL, 0);
             kp_writer_free(&vw);
+            if (t.leaders && op->kind != SRV_CTL_ALTER_CONFIGS) {
+                kp_writer pw;
+                kp_writer_init(&pw, 64);
+                encode_place(&pw, t.leaders, t.nparts);
+                key[0] = SRV_PLACE_RECORD_KEY;
+                kp_batch_builder_add(&bb, now, (kp_bytes){key, 17}, (kp_bytes){pw.buf, (int32_t)pw.len}, NULL,
+                                     0);
+                kp_writer_free(&pw);
+            }
             derived = srv_meta_derive(next, &t, NULL);
             srv_topic_free(&t);
         }
@@ -1257,6 +1706,23 @@ static void ctl_next(srv_controller *c)
     if (!c->head)
         c->tail = NULL;
     c->busy = 1;
+    if (c->is_leader && !c->is_leader(c->leader_arg)) {
+        /* Creations go to the active controller, as Kafka's brokers forward
+         * them (auto-creation included); the other changes are refused and
+         * clients send them to the controller. Internal topics are the
+         * active controller's to create (quorum.c waits for the brokers to
+         * register before placing the offsets topic). */
+        int internal = 0;
+        for (int i = 0; i < op->nspecs; i++)
+            internal |= srv_topic_is_internal(op->specs[i].name);
+        if (op->kind == SRV_CTL_CREATE && c->forward && !internal) {
+            c->forward(c->leader_arg, op); /* back through srv_ctl_forwarded */
+            return;
+        }
+        op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
+        ctl_finish(c, op);
+        return;
+    }
     ctl_run(c, op);
 }
 
@@ -1289,6 +1755,11 @@ static void env_append(void *arg, const uint8_t *batch, size_t len, st_accept_cb
                        void *ctx)
 {
     srv_controller *c = arg;
+    if (c->b->quorum) {
+        (void)accepted; /* a refusal comes through done, like the rest */
+        srv_quorum_propose(c->b->quorum, batch, len, done, ctx);
+        return;
+    }
     st_log_append_ordered(c->log, batch, len, accepted, done, ctx);
 }
 
@@ -1306,6 +1777,8 @@ static void publish_ack(srv_shard *s0, srv_call *call)
     srv_controller *c = pm->c;
     srv_ctl_op *op = pm->op;
     free(pm);
+    if (!op)
+        return; /* a version the quorum committed, for no operation here */
     SRV_ASSERT(op->acks_pending > 0, "metadata publication acknowledged %d times too often",
                1 - op->acks_pending);
     if (--op->acks_pending == 0)
@@ -1347,6 +1820,20 @@ static void env_publish(void *arg, srv_controller *c, srv_ctl_op *op, srv_meta *
         pm->op = op;
         srv_call_send(s0, NULL, &pm->call, i);
     }
+}
+
+void srv_ctl_publish_all(srv_broker *b, srv_meta *m)
+{
+    srv_shard *s0 = &b->shards[0];
+    for (int i = 0; i < b->nshards; i++) {
+        publish_msg *pm = calloc(1, sizeof(*pm));
+        SRV_ASSERT(pm != NULL, "out of memory publishing metadata");
+        srv_call_init(&pm->call, publish_apply, publish_ack, NULL);
+        pm->meta = srv_meta_ref(m);
+        pm->c = b->ctl;
+        srv_call_send(s0, NULL, &pm->call, i);
+    }
+    srv_meta_unref(m);
 }
 
 static void env_finish(void *arg, srv_ctl_op *op)

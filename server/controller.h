@@ -91,6 +91,8 @@ enum {
     SRV_CTL_ALTER_QUOTAS = 6, /* nquotas / quotas instead of specs */
     SRV_CTL_ACLS = 7,         /* op->acls */
     SRV_CTL_ALTER_BROKER = 8, /* ndyn / dyn: dynamic broker configs */
+    SRV_CTL_REGISTER = 9,     /* op->reg: a broker's registration (or fencing) through the quorum */
+    SRV_CTL_HEARTBEAT = 10,   /* op->reg->id: the active controller heard from that broker */
 };
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */
@@ -105,6 +107,8 @@ struct srv_ctl_op {
     srv_acl_change *acls;    /* SRV_CTL_ACLS */
     int ndyn;
     srv_dyncfg_change *dyn; /* SRV_CTL_ALTER_BROKER, owned by the sender */
+    srv_broker_reg *reg;    /* SRV_CTL_REGISTER / HEARTBEAT, owned by the sender */
+    int16_t reg_error;      /* result; HEARTBEAT also sets reg->fenced from the current version */
     srv_ctl_done_fn done;   /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
@@ -144,6 +148,40 @@ void srv_ctl_published(srv_controller *c, srv_ctl_op *op);
 const srv_meta *srv_ctl_current(const srv_controller *c);
 /* The version that metadata log batches (as read from the log) replay to. */
 int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out);
+
+/* ---- with a metadata quorum (quorum.h) -------------------------------------- */
+
+/* Record keys the quorum adds to the metadata log: 'P' + topic id, the
+ * leader of each partition; 'N' + big-endian node id, a registration. */
+#define SRV_PLACE_RECORD_KEY  'P'
+#define SRV_BROKER_RECORD_KEY 'N'
+/* The append failed because this node is not (or no longer) the leader. */
+#define SRV_CTL_E_NOT_CONTROLLER (-4101)
+
+/* From then on changes are made only while is_leader(arg) says this node is
+ * the active controller (others are refused NOT_CONTROLLER) and partitions
+ * are placed on the registered brokers. */
+void srv_ctl_set_quorum(srv_controller *c, int (*is_leader)(void *arg), void *arg);
+/* The active controller heard from broker id (a heartbeat's op), with the
+ * argument of srv_ctl_set_quorum. */
+void srv_ctl_set_heard(srv_controller *c, void (*heard)(void *arg, int32_t id));
+/* A creation on a node that is not the active controller goes to
+ * forward(arg, op), which sends it to the active controller as CreateTopics
+ * and calls srv_ctl_forwarded with the response's body (NULL: none came). */
+void srv_ctl_set_forward(srv_controller *c, void (*forward)(void *arg, srv_ctl_op *op));
+void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, size_t len, int16_t version);
+/* Publishes m (a reference moved in) to every shard, for no operation. */
+void srv_ctl_publish_all(srv_broker *b, srv_meta *m);
+/* m (a reference moved in) is the version the committed log replays to. */
+void srv_ctl_adopt(srv_controller *c, srv_meta *m);
+/* Leaders for partitions from..nparts-1, round-robin over m's unfenced
+ * brokers in id order starting at the start-th; returns how many brokers
+ * there are to place on (0: none, nothing written; leaders may be NULL to
+ * count only). */
+int srv_ctl_place(const srv_meta *m, uint32_t start, int32_t from, int32_t nparts, int32_t *leaders);
+/* The value and key of a registration record. */
+int srv_ctl_encode_broker(kp_writer *w, const srv_broker_reg *r);
+void srv_ctl_broker_key(int32_t id, uint8_t key[5]);
 
 /* ---- the broker's controller ------------------------------------------------ */
 

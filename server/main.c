@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "broker.h"
 #include "group/coord.h"
 #include "handlers/dispatch.h"
@@ -29,6 +31,7 @@
 #include "metrics_http.h"
 #include "controller.h"
 #include "crash.h"
+#include "quorum.h"
 #include "dyncfg.h"
 #include "partition.h"
 #include "oauth.h"
@@ -108,8 +111,21 @@ static int load_cluster_id(srv_broker *b)
     }
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t r[16];
-    if (getrandom(r, sizeof(r), 0) != sizeof(r))
+    if (b->cfg.nvoters) {
+        /* The members of a quorum are started from the same voters list
+         * and must report one cluster id: derived from that list (Kafka
+         * has `kafka-storage format --cluster-id` give every node one). */
+        uint8_t h[SHA256_DIGEST_LENGTH];
+        char v[SRV_MAX_VOTERS * 300] = "kbroker-quorum";
+        size_t off = strlen(v);
+        for (int i = 0; i < b->cfg.nvoters && off < sizeof(v); i++)
+            off += (size_t)snprintf(v + off, sizeof(v) - off, ",%d@%s:%u", (int)b->cfg.voters[i].id,
+                                    b->cfg.voters[i].host, (unsigned)b->cfg.voters[i].port);
+        SHA256((const unsigned char *)v, off < sizeof(v) ? off : sizeof(v) - 1, h);
+        memcpy(r, h, sizeof(r));
+    } else if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
         return -EIO;
+    }
     /* Kafka's form: 16 random bytes in URL-safe base64 without padding. */
     uint32_t acc = 0;
     int nbits = 0, o = 0;
@@ -489,6 +505,16 @@ int main(int argc, char **argv)
         srv_error("cannot load the metadata log from %s: %s; exiting", b->cfg.log_dirs[0], st_strerror(rc));
         return 1;
     }
+    if (b->cfg.nvoters) {
+        /* The metadata log is the quorum's: the shards start from what it
+         * replays to (bounded wait, quorum.c). */
+        srv_meta *qm = NULL;
+        if ((rc = srv_quorum_start(b, &qm)) != 0) {
+            srv_error("cannot start the metadata quorum: %s; exiting", strerror(-rc));
+            return 1;
+        }
+        srv_ctl_adopt(b->ctl, qm);
+    }
     {
         srv_meta *m = srv_controller_current(b);
         apply_dynamic_tls(b, m);
@@ -576,6 +602,7 @@ int main(int argc, char **argv)
     srv_metrics_stop(b);
     srv_groups_stop(b);
     srv_txns_stop(b);
+    srv_quorum_stop(b);
     srv_controller_close(b);
     for (int i = 0; i < b->nshards; i++)
         srv_shard_destroy(&b->shards[i]);

@@ -43,6 +43,8 @@ void srv_topic_free(srv_topic *t)
         free(t->cfg[i].value);
     }
     free(t->cfg);
+    free(t->leaders);
+    t->leaders = NULL;
 }
 
 void srv_meta_unref(srv_meta *m)
@@ -59,7 +61,21 @@ void srv_meta_unref(srv_meta *m)
     srv_quota_set_unref(m->quotas);
     srv_acl_set_unref(m->acls);
     srv_dyncfg_unref(m->dyncfg);
+    free(m->brokers);
     free(m);
+}
+
+int32_t srv_topic_leader(const srv_topic *t, int32_t p, int32_t self)
+{
+    return t->leaders && p >= 0 && p < t->nparts ? t->leaders[p] : self;
+}
+
+const srv_broker_reg *srv_meta_broker(const srv_meta *m, int32_t id)
+{
+    for (int i = 0; i < m->nbrokers; i++)
+        if (m->brokers[i].id == id)
+            return &m->brokers[i];
+    return NULL;
 }
 
 static int name_cmp(kp_str a, const char *b)
@@ -182,6 +198,12 @@ int srv_topic_copy(srv_topic *dst, const srv_topic *src)
     dst->cfg = src->ncfg ? calloc((size_t)src->ncfg, sizeof(*dst->cfg)) : NULL;
     if (!dst->name || (src->ncfg && !dst->cfg))
         return -ENOMEM;
+    if (src->leaders) {
+        dst->leaders = malloc(sizeof(int32_t) * (size_t)src->nparts);
+        if (!dst->leaders)
+            return -ENOMEM;
+        memcpy(dst->leaders, src->leaders, sizeof(int32_t) * (size_t)src->nparts);
+    }
     for (int i = 0; i < src->ncfg; i++) {
         dst->cfg[i].key = strdup(src->cfg[i].key);
         dst->cfg[i].value = strdup(src->cfg[i].value);
@@ -228,6 +250,13 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
     m->scram = srv_scram_set_ref(base->scram);
     m->acls = base->acls ? srv_acl_set_ref(base->acls) : NULL;
     m->dyncfg = srv_dyncfg_ref(base->dyncfg);
+    if (base->nbrokers) {
+        m->brokers = malloc(sizeof(*m->brokers) * (size_t)base->nbrokers);
+        if (!m->brokers)
+            goto fail;
+        memcpy(m->brokers, base->brokers, sizeof(*m->brokers) * (size_t)base->nbrokers);
+        m->nbrokers = base->nbrokers;
+    }
     return m;
 fail:
     srv_meta_unref(m);

@@ -26,7 +26,20 @@ typedef struct srv_topic {
     int32_t nparts;
     int ncfg;
     srv_topic_cfg_kv *cfg; /* explicit overrides only */
+    /* With a metadata quorum: the node leading each partition (nparts
+     * entries, placed by the active controller); NULL on a single node,
+     * where this node leads every partition. */
+    int32_t *leaders;
 } srv_topic;
+
+/* A broker registered with the metadata quorum (quorum.h). */
+typedef struct srv_broker_reg {
+    int32_t id;
+    char host[256];
+    uint16_t port;
+    char rack[64]; /* "" = none */
+    int fenced;    /* stopped heartbeating: not listed, leads nothing new */
+} srv_broker_reg;
 
 struct srv_meta {
     int refs; /* atomic */
@@ -42,6 +55,10 @@ struct srv_meta {
     srv_acl_set *acls; /* the ACLs (authz.h), one reference held; NULL: none */
     /* Dynamic broker configs (dyncfg.h), one reference held; NULL: none. */
     struct srv_dyncfg *dyncfg;
+    /* With a metadata quorum: the registered brokers, sorted by id (a copy
+     * per version: they are few); 0 on a single node. */
+    int nbrokers;
+    srv_broker_reg *brokers;
 };
 
 srv_meta *srv_meta_new_empty(void);
@@ -50,6 +67,10 @@ void srv_meta_unref(srv_meta *m);
 const srv_topic *srv_meta_topic(const srv_meta *m, kp_str name);
 const srv_topic *srv_meta_topic_by_id(const srv_meta *m, const kp_uuid *id);
 const char *srv_topic_cfg_get(const srv_topic *t, const char *key); /* NULL when not overridden */
+
+/* The node leading partition p of t: `self` on a single node. */
+int32_t srv_topic_leader(const srv_topic *t, int32_t p, int32_t self);
+const srv_broker_reg *srv_meta_broker(const srv_meta *m, int32_t id);
 
 /* A stable owner for a partition: spreads a topic's partitions over shards. */
 int srv_partition_owner(int nshards, const kp_uuid *topic_id, int32_t partition);

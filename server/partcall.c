@@ -48,6 +48,15 @@ void *srv_part_op_new(const srv_topic *t, int32_t p, size_t op_size, srv_part_ru
     return op;
 }
 
+int16_t srv_part_missing_error(const srv_shard *owner, const kp_uuid *topic_id, int32_t partition)
+{
+    const srv_topic *t = srv_meta_topic_by_id(owner->meta, topic_id);
+    if (t && partition >= 0 && partition < t->nparts &&
+        srv_topic_leader(t, partition, owner->b->cfg.node_id) != owner->b->cfg.node_id)
+        return KP_ERR_NOT_LEADER_OR_FOLLOWER;
+    return KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+}
+
 void srv_part_op_send(srv_req *req, srv_part_op *op)
 {
     srv_shard *s = req->shard;

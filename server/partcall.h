@@ -21,6 +21,10 @@ typedef void (*srv_part_run_fn)(srv_shard *owner, srv_part_op *op, srv_part *p);
 /* Back on the request's shard. */
 typedef void (*srv_part_done_fn)(srv_shard *s, srv_part_op *op);
 
+/* The error for a partition the owner has not opened: NOT_LEADER_OR_FOLLOWER
+ * when another node of the quorum leads it, else UNKNOWN_TOPIC_OR_PARTITION. */
+int16_t srv_part_missing_error(const srv_shard *owner, const kp_uuid *topic_id, int32_t partition);
+
 struct srv_part_op {
     srv_call call; /* call.req: the request the op works for */
     kp_uuid topic_id;

@@ -247,6 +247,10 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
         for (int32_t p = 0; p < t->nparts; p++) {
             if (srv_partition_owner(s->b->nshards, &t->id, p) != s->id)
                 continue;
+            /* With a quorum, only what this node leads (replicas are the
+             * next slice). */
+            if (srv_topic_leader(t, p, s->b->cfg.node_id) != s->b->cfg.node_id)
+                continue;
             srv_part *x = srv_partmap_get(pm, &t->id, p);
             if (!x)
                 open_part(pm, t, p);

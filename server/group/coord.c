@@ -191,7 +191,9 @@ static void created(srv_shard *s, srv_ctl_op *op)
     c->cs->creating = 0;
     if (c->spec.error == KP_ERR_NONE)
         srv_info("created %s with %d partitions", SRV_OFFSETS_TOPIC, c->spec.result_nparts);
-    else if (c->spec.error != KP_ERR_TOPIC_ALREADY_EXISTS)
+    /* NOT_CONTROLLER: a member of a metadata quorum that does not lead it;
+     * the active controller creates the topic (quorum.c). */
+    else if (c->spec.error != KP_ERR_TOPIC_ALREADY_EXISTS && c->spec.error != KP_ERR_NOT_CONTROLLER)
         srv_error("cannot create %s: %s (error %d)", SRV_OFFSETS_TOPIC, c->spec.message, c->spec.error);
     free(c);
 }

@@ -18,7 +18,7 @@ void srv_h_api_versions(srv_req *req)
     }
     int32_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!srv_api_served(req->shard->b, &t[i]))
+        if (!srv_api_served(req->shard->b, &t[i]) || t[i].unstable == SRV_API_QUORUM)
             continue;
         resp.api_keys[k].api_key = t[i].key;
         resp.api_keys[k].min_version = t[i].min_version;

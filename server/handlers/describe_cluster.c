@@ -1,11 +1,14 @@
 /*
  * describe_cluster.c — DescribeCluster (v0-1): this broker is the whole
- * cluster and its controller. Only broker endpoints exist here (endpoint
+ * cluster and its controller, or with a metadata quorum the registered
+ * brokers and the active controller. Only broker endpoints exist here (endpoint
  * type 1); asking for controller endpoints is refused as Kafka does.
  */
 #include "authz_req.h"
 #include "dispatch.h"
 #include "errors.h"
+#include "meta.h"
+#include "quorum.h"
 
 void srv_h_describe_cluster(srv_req *req)
 {
@@ -29,7 +32,9 @@ void srv_h_describe_cluster(srv_req *req)
         srv_req_respond(req, &resp);
         return;
     }
-    kp_describe_cluster_response_describe_cluster_broker *br = kp_arena_alloc(&req->arena, sizeof(*br));
+    const srv_meta *m = req->shard->meta;
+    kp_describe_cluster_response_describe_cluster_broker *br =
+        kp_arena_alloc(&req->arena, sizeof(*br) * (size_t)(m->nbrokers + 1));
     if (!br) {
         srv_req_fail_close(req, "out of memory");
         return;
@@ -38,8 +43,25 @@ void srv_h_describe_cluster(srv_req *req)
     br->broker_id = b->cfg.node_id;
     br->host = kp_str_c(srv_req_endpoint(req)->host);
     br->port = srv_req_endpoint(req)->port;
-    br->rack = KP_STR_NULL;
+    br->rack = b->cfg.broker_rack[0] ? kp_str_c(b->cfg.broker_rack) : KP_STR_NULL;
     resp.brokers = br;
     resp.brokers_count = 1;
+    /* With a metadata quorum: the other registered, unfenced brokers, and
+     * the active controller (as Metadata). */
+    for (int i = 0; i < m->nbrokers; i++) {
+        const srv_broker_reg *r = &m->brokers[i];
+        if (r->fenced || r->id == b->cfg.node_id)
+            continue;
+        kp_describe_cluster_response_describe_cluster_broker *o = &br[resp.brokers_count++];
+        kp_describe_cluster_response_describe_cluster_broker_init(o);
+        o->broker_id = r->id;
+        o->host = kp_str_c(r->host);
+        o->port = r->port;
+        o->rack = r->rack[0] ? kp_str_c(r->rack) : KP_STR_NULL;
+    }
+    if (b->quorum) {
+        int32_t lid = srv_quorum_leader_id(b->quorum);
+        resp.controller_id = lid >= 0 && srv_meta_broker(m, lid) ? lid : -1;
+    }
     srv_req_respond(req, &resp);
 }

@@ -73,6 +73,9 @@ static const srv_api apis[] = {
     {KP_API_SHARE_GROUP_DESCRIBE, 1, 1, srv_h_share_group_describe, 1},
     {KP_API_SHARE_FETCH, 1, 1, srv_h_share_fetch, 1},
     {KP_API_SHARE_ACKNOWLEDGE, 1, 1, srv_h_share_acknowledge, 1},
+    /* Registration and heartbeats of the metadata quorum's members (quorum.c). */
+    {KP_API_BROKER_REGISTRATION, 0, 0, srv_h_broker_registration, SRV_API_QUORUM},
+    {KP_API_BROKER_HEARTBEAT, 0, 0, srv_h_broker_heartbeat, SRV_API_QUORUM},
 };
 
 const srv_api *srv_api_table(size_t *count)
@@ -83,6 +86,8 @@ const srv_api *srv_api_table(size_t *count)
 
 int srv_api_served(const srv_broker *b, const srv_api *api)
 {
+    if (api->unstable == SRV_API_QUORUM)
+        return b->cfg.nvoters > 0;
     return !api->unstable || b->cfg.unstable_api_versions;
 }
 

@@ -10,12 +10,15 @@
 
 typedef void (*srv_handler_fn)(srv_req *req);
 
+#define SRV_API_QUORUM 2
 typedef struct srv_api {
     int16_t key;
     int16_t min_version, max_version;
     srv_handler_fn fn;
     /* 1: part of a feature still being built; served and advertised only
-     * with unstable.api.versions.enable=true (srv_api_served). */
+     * with unstable.api.versions.enable=true (srv_api_served).
+     * SRV_API_QUORUM: between members of the metadata quorum, served only
+     * with one and never advertised. */
     int unstable;
 } srv_api;
 
@@ -84,5 +87,7 @@ void srv_h_share_fetch(srv_req *req);
 void srv_h_share_acknowledge(srv_req *req);
 void srv_h_describe_client_quotas(srv_req *req);
 void srv_h_alter_client_quotas(srv_req *req);
+void srv_h_broker_registration(srv_req *req);
+void srv_h_broker_heartbeat(srv_req *req);
 
 #endif

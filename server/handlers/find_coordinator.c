@@ -16,6 +16,8 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "group/group.h"
+#include "meta.h"
 #include "txn_coord.h"
 
 #define KEY_GROUP       0
@@ -49,20 +51,51 @@ static int16_t lookup(srv_req *req, int8_t type, kp_str key, kp_str *msg)
     return KP_ERR_INVALID_REQUEST;
 }
 
+/* Who coordinates a found key: this node on its own; with a quorum, the
+ * leader of the group's offsets partition (a transactional id's stays
+ * here: transactions are not spread over the cluster yet). */
+static int16_t coordinator(srv_req *req, int8_t type, kp_str key, int32_t *node, kp_str *host, int32_t *port)
+{
+    srv_broker *b = req->shard->b;
+    *node = (int32_t)b->cfg.node_id;
+    *host = kp_str_c(srv_req_endpoint(req)->host);
+    *port = srv_req_endpoint(req)->port;
+    const srv_meta *m = req->shard->meta;
+    const srv_topic *t = type == KEY_GROUP ? srv_meta_topic(m, kp_str_c(SRV_OFFSETS_TOPIC)) : NULL;
+    if (!t || !t->leaders)
+        return KP_ERR_NONE;
+    int32_t lid = t->leaders[srv_group_partition_for(key, t->nparts)];
+    if (lid == *node)
+        return KP_ERR_NONE;
+    const srv_broker_reg *r = srv_meta_broker(m, lid);
+    if (!r || r->fenced)
+        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    *node = lid;
+    *host = kp_str_c(r->host);
+    *port = r->port;
+    return KP_ERR_NONE;
+}
+
 void srv_h_find_coordinator(srv_req *req)
 {
     const kp_find_coordinator_request *rq = req->kr.body;
     int16_t v = req->kr.hdr.request_api_version;
-    srv_broker *b = req->shard->b;
     kp_find_coordinator_response resp;
     kp_find_coordinator_response_init(&resp);
     if (v < 4) {
         kp_str msg;
-        resp.error_code = lookup(req, v >= 1 ? rq->key_type : KEY_GROUP, rq->key, &msg);
+        int8_t type = v >= 1 ? rq->key_type : KEY_GROUP;
+        resp.error_code = lookup(req, type, rq->key, &msg);
+        if (!resp.error_code) {
+            resp.error_code = coordinator(req, type, rq->key, &resp.node_id, &resp.host, &resp.port);
+            msg = kp_str_c("The coordinator is not available.");
+        }
         resp.error_message = resp.error_code ? msg : kp_str_c("NONE");
-        resp.node_id = resp.error_code ? -1 : (int32_t)b->cfg.node_id;
-        resp.host = kp_str_c(resp.error_code ? "" : srv_req_endpoint(req)->host);
-        resp.port = resp.error_code ? -1 : srv_req_endpoint(req)->port;
+        if (resp.error_code) {
+            resp.node_id = -1;
+            resp.host = kp_str_c("");
+            resp.port = -1;
+        }
         srv_req_respond(req, &resp);
         return;
     }
@@ -78,10 +111,16 @@ void srv_h_find_coordinator(srv_req *req)
         kp_str msg;
         c->key = rq->coordinator_keys[i];
         c->error_code = lookup(req, rq->key_type, rq->coordinator_keys[i], &msg);
+        if (!c->error_code) {
+            c->error_code = coordinator(req, rq->key_type, c->key, &c->node_id, &c->host, &c->port);
+            msg = kp_str_c("The coordinator is not available.");
+        }
         c->error_message = c->error_code ? msg : kp_str_c("");
-        c->node_id = c->error_code ? -1 : (int32_t)b->cfg.node_id;
-        c->host = kp_str_c(c->error_code ? "" : srv_req_endpoint(req)->host);
-        c->port = c->error_code ? -1 : srv_req_endpoint(req)->port;
+        if (c->error_code) {
+            c->node_id = -1;
+            c->host = kp_str_c("");
+            c->port = -1;
+        }
     }
     resp.coordinators_count = n;
     srv_req_respond(req, &resp);

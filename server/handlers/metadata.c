@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "controller.h"
 #include "partition.h"
+#include "quorum.h"
 
 typedef struct md_state {
     srv_ctl_op op;
@@ -30,8 +31,11 @@ static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response
                             const srv_topic *t)
 {
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
+    const srv_meta *m = req->shard->meta;
     tr->partitions = kp_arena_alloc(&req->arena, (size_t)t->nparts * sizeof(*tr->partitions));
-    int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t));
+    /* One replica list per partition with a quorum (leaders differ), else
+     * one shared by all. */
+    int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)(t->leaders ? t->nparts : 1));
     if (!tr->partitions || !nodes)
         return; /* the arena's failed flag refuses the whole answer */
     nodes[0] = node;
@@ -40,6 +44,27 @@ static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response
         kp_metadata_response_metadata_response_partition *pr = &tr->partitions[p];
         kp_metadata_response_metadata_response_partition_init(pr);
         pr->partition_index = p;
+        if (t->leaders) {
+            int32_t *one = &nodes[p];
+            *one = t->leaders[p];
+            const srv_broker_reg *r = srv_meta_broker(m, *one);
+            /* RF 1: a fenced or unknown leader leaves the partition without
+             * one, as Kafka shows an offline partition (leader -1). */
+            pr->leader_id = r && !r->fenced ? *one : -1;
+            pr->error_code = r && !r->fenced ? KP_ERR_NONE : KP_ERR_LEADER_NOT_AVAILABLE;
+            pr->leader_epoch = 0;
+            pr->replica_nodes = one;
+            pr->replica_nodes_count = 1;
+            pr->isr_nodes = one;
+            pr->isr_nodes_count = r && !r->fenced ? 1 : 0;
+            pr->offline_replicas_count = 0;
+            if (*one == node && srv_part_reported_offline(req->shard, &t->id, p)) {
+                pr->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
+                pr->offline_replicas = one;
+                pr->offline_replicas_count = 1;
+            }
+            continue;
+        }
         pr->leader_id = node;
         pr->leader_epoch = 0;
         pr->replica_nodes = nodes;
@@ -90,7 +115,7 @@ static void respond(srv_req *req, const uint8_t *no_create)
     const srv_meta *m = s->meta;
     kp_metadata_response resp;
     kp_metadata_response_init(&resp);
-    resp.brokers = kp_arena_alloc(&req->arena, sizeof(*resp.brokers));
+    resp.brokers = kp_arena_alloc(&req->arena, sizeof(*resp.brokers) * (size_t)(m->nbrokers + 1));
     if (!resp.brokers) {
         srv_req_fail_close(req, "out of memory");
         return;
@@ -99,10 +124,29 @@ static void respond(srv_req *req, const uint8_t *no_create)
     resp.brokers[0].node_id = (int32_t)b->cfg.node_id;
     resp.brokers[0].host = kp_str_c(srv_req_endpoint(req)->host);
     resp.brokers[0].port = srv_req_endpoint(req)->port;
-    resp.brokers[0].rack = KP_STR_NULL;
+    resp.brokers[0].rack = b->cfg.broker_rack[0] ? kp_str_c(b->cfg.broker_rack) : KP_STR_NULL;
     resp.brokers_count = 1;
+    /* With a quorum: every other registered, unfenced broker too (this
+     * node is listed as the listener the client came through). */
+    for (int i = 0; i < m->nbrokers; i++) {
+        const srv_broker_reg *r = &m->brokers[i];
+        if (r->fenced || r->id == (int32_t)b->cfg.node_id)
+            continue;
+        kp_metadata_response_metadata_response_broker *br = &resp.brokers[resp.brokers_count++];
+        kp_metadata_response_metadata_response_broker_init(br);
+        br->node_id = r->id;
+        br->host = kp_str_c(r->host);
+        br->port = r->port;
+        br->rack = r->rack[0] ? kp_str_c(r->rack) : KP_STR_NULL;
+    }
     resp.cluster_id = kp_str_c(b->cluster_id);
     resp.controller_id = (int32_t)b->cfg.node_id;
+    if (b->quorum) {
+        /* Clients send CreateTopics and the like to the controller they see
+         * here: the active one. */
+        int32_t lid = srv_quorum_leader_id(b->quorum);
+        resp.controller_id = lid >= 0 && srv_meta_broker(m, lid) ? lid : -1;
+    }
     resp.cluster_authorized_operations =
         v >= 8 && v <= 10 && rq->include_cluster_authorized_operations
             ? srv_authorized_ops(req, SRV_RES_CLUSTER, kp_str_c(SRV_CLUSTER_RESOURCE))

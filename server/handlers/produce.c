@@ -256,7 +256,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     produce_op *op = (produce_op *)base;
     if (!p) {
-        op->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        op->error = srv_part_missing_error(owner, &base->topic_id, base->partition);
         srv_call_reply(owner, &base->call);
         return;
     }
