@@ -16,7 +16,8 @@ kills by default; KB_HIST_KAFKA_OWN=1 kills and restarts a Kafka of the test's o
 Knobs (env), shared with test_txn_history.py where the name is: KB_HIST_SECONDS (feeding and processing time,
 default 30 here), KB_HIST_WORKERS (3), KB_HIST_CONSUMERS (1), KB_HIST_KILLS (3), KB_HIST_RATE (input records per
 second, 150), KB_HIST_SEED (random), KB_HIST_TIMEOUT (hard limit of the whole run, 150 s), KB_HIST_KEEP_LOG=DIR,
-KB_HIST_BREAK=no_rewind (self-check: after an abort the worker does not rewind, the run must report lost input).
+KB_HIST_BREAK=no_rewind (self-check: after an abort the worker does not rewind, the run must report lost input),
+KB_HIST_DEBUG=eos,protocol (librdkafka debug contexts of the workers' producers).
 
 Owns: the consume-transform-produce workload and its broker. Must not: depend on another test's topics or groups,
 leave a broker running.
@@ -184,8 +185,15 @@ class CtpHistory(History):
         """A producer of tid with its transactions initialised (fencing any older one), retried through an
         outage until the workers stop (they outlive the run's time: they drain the input)."""
         while not self.workers_stop.is_set():
+            # metadata.recovery.strategy=none: with librdkafka's default (rebootstrap, KIP-899) a broker killed and
+            # restarted makes the client decommission the group coordinator it had cached, and
+            # send_offsets_to_transaction then never sends TxnOffsetCommit and ignores its timeout (librdkafka
+            # issues 5511 and 5456, seen here with 2.16: two workers stuck 90 s with no request to the broker).
             p = Producer(self.conf(**{"transactional.id": tid, "linger.ms": 5, "transaction.timeout.ms": 10000,
-                                      "message.timeout.ms": 9000, "enable.idempotence": True}))
+                                      "message.timeout.ms": 9000, "enable.idempotence": True,
+                                      "metadata.recovery.strategy": "none",
+                                      **({"debug": os.environ["KB_HIST_DEBUG"]} if os.environ.get("KB_HIST_DEBUG")
+                                         else {})}))
             try:
                 p.init_transactions(15)
                 return p
@@ -423,6 +431,10 @@ class TxnCtpHistoryTest(unittest.TestCase):
             self.assertGreater(len(inp), 0, "no input")
             self.assertEqual(h.kills, kills)
             self.assertEqual(b.starts, 1 + kills, "every kill restarts the broker process")
+        except BaseException:
+            if getattr(b, "log_tail", None) is not None and b.target == "kbroker":
+                print("---- kbroker log tail ----\n%s\n----" % b.log_tail(40), flush=True)
+            raise
         finally:
             try:
                 if b.running:
