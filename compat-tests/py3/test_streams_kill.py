@@ -71,7 +71,8 @@ class App:
         since = self.text().count("STREAMS-KILL-APP state RUNNING")
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError("the Streams app exited with %s:\n%s" % (self.proc.returncode, self.text()[-3000:]))
+                raise AssertionError("the Streams app exited with %s:\n%s"
+                                     % (self.proc.returncode, self.text()[-3000:]))
             if self.text().count("STREAMS-KILL-APP state RUNNING") > since:
                 return
             time.sleep(0.1)
