@@ -17,7 +17,8 @@ Knobs (env), shared with test_txn_history.py where the name is: KB_HIST_SECONDS 
 default 30 here), KB_HIST_WORKERS (3), KB_HIST_CONSUMERS (1), KB_HIST_KILLS (3), KB_HIST_RATE (input records per
 second, 150), KB_HIST_SEED (random), KB_HIST_TIMEOUT (hard limit of the whole run, 150 s), KB_HIST_KEEP_LOG=DIR,
 KB_HIST_BREAK=no_rewind (self-check: after an abort the worker does not rewind, the run must report lost input),
-KB_HIST_DEBUG=eos,protocol (librdkafka debug contexts of the workers' producers).
+KB_HIST_DEBUG=eos,protocol (librdkafka debug contexts of the workers' producers), KB_HIST_CHURN (times each
+worker's consumer leaves the group and a new one joins during the run, 1).
 
 Owns: the consume-transform-produce workload and its broker. Must not: depend on another test's topics or groups,
 leave a broker running.
@@ -125,6 +126,8 @@ class CtpHistory(History):
         self.fed = 0
         self.feed_errors = collections.Counter()
         self.rewinds = 0
+        self.churn = env_int("KB_HIST_CHURN", 1)
+        self.churned = 0
         self.deliberate_aborts = 0
         self.no_rewind = os.environ.get("KB_HIST_BREAK") == "no_rewind"
         self.drained = threading.Event()
@@ -228,15 +231,29 @@ class CtpHistory(History):
 
     def worker_loop(self, wn, rng):
         tid = "%s-tx-%d" % (self.run, wn)
-        c = Consumer(self.conf(**{"group.id": self.group, "enable.auto.commit": False,
-                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "fetch.wait.max.ms": 100, "session.timeout.ms": 10000,
-                                  "heartbeat.interval.ms": 1000}))
-        c.subscribe([self.input])
+
+        def consumer():
+            c = Consumer(self.conf(**{"group.id": self.group, "enable.auto.commit": False,
+                                      "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                                      "fetch.wait.max.ms": 100, "session.timeout.ms": 10000,
+                                      "heartbeat.interval.ms": 1000}))
+            c.subscribe([self.input])
+            return c
+
+        c = consumer()
+        # Churn: the worker's consumer leaves the group and a new one joins, at random moments of the run, so that
+        # partitions change hands between the workers while transactions carry their offsets (KIP-447).
+        t0 = time.monotonic()
+        churn = sorted(rng.uniform(0.1, 0.7) * self.seconds for _ in range(self.churn))
         p = self.new_producer(tid)
         seq = 0
         try:
             while p is not None and not self.workers_stop.is_set():
+                if churn and time.monotonic() - t0 > churn[0]:
+                    churn.pop(0)
+                    c.close()
+                    c = consumer()
+                    self.churned += 1
                 msgs = [m for m in c.consume(50, 0.3) if not m.error()]
                 if not msgs:
                     continue
@@ -419,11 +436,11 @@ class TxnCtpHistoryTest(unittest.TestCase):
             c, a, u = th.counts(h.txns)
             line = ("HISTORY-CTP %s seed=%d seconds=%d workers=%d consumers=%d input=%d fed=%d txns committed=%d "
                     "aborted=%d (deliberate %d) unknown=%d output_records=%d read_committed=%d read_uncommitted=%d "
-                    "consumed=%d committed_offsets_seen=%d rewinds=%d kills=%d recreated=%d violations %s"
+                    "consumed=%d committed_offsets_seen=%d rewinds=%d churned=%d kills=%d recreated=%d violations %s"
                     % (where, seed, seconds, h.nprod, h.ncons, len(inp), h.fed, c, a, h.deliberate_aborts, u,
                        sum(len(t.records) for t in h.txns.values()), len(rc), len(ru),
                        sum(len(v) for v in h.observed.values()), sum(len(v) for v in h.committed_seen.values()),
-                       h.rewinds, h.kills, h.recreated, rep.summary()))
+                       h.rewinds, h.churned, h.kills, h.recreated, rep.summary()))
             print(line, flush=True)
             print("HISTORY-CTP errors told to producers (step, error): %s; input feed errors: %s"
                   % (sorted(h.told.items()), sorted(h.feed_errors.items())), flush=True)
