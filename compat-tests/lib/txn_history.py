@@ -1,7 +1,8 @@
 """The history checker of issue 16 (Jepsen-style): what transactional producers were told and what
 read_committed consumers saw, checked against the final logs.
 
-Owns: the record tag format and the checks over a recorded history (pure functions, no client, no broker).
+Owns: the record tag format and the checks over a recorded history (pure functions, no client, no broker),
+for both workloads: transactional producers (check) and consume-transform-produce (check_ctp).
 Must not: talk to a broker or decide outcomes itself: compat-tests/py3/test_txn_history.py records them.
 
 A history:
@@ -45,9 +46,15 @@ class Txn:
         self.outcome = outcome
 
 
+# Consume-transform-produce: the output side is checked by check() (its records are tagged transactions); these are
+# about the input: each input record transformed into exactly one committed output record, with its own value, and
+# the group's committed input offsets never going back and ending at the end of the input.
+CTP_KINDS = ("input_lost", "input_duplicate", "lineage", "offsets_backwards", "offsets_final")
+
+
 class Report:
-    def __init__(self):
-        self.violations = collections.OrderedDict((k, []) for k in KINDS)
+    def __init__(self, kinds=KINDS):
+        self.violations = collections.OrderedDict((k, []) for k in kinds)
 
     def add(self, kind, what):
         self.violations[kind].append(what)
@@ -153,3 +160,56 @@ def check(txns, observed, final_rc, final_ru):
 def counts(txns):
     c = collections.Counter(t.outcome for t in txns.values())
     return c[COMMITTED], c[ABORTED], c[UNKNOWN]
+
+
+def check_ctp(txns, lineage, observed, final_rc, final_ru, input_log, committed_seen, committed_final):
+    """Consume-transform-produce: workers read an input topic with read_committed group consumers and write one
+    output record per input record in a transaction that also commits their input offsets.
+
+    txns, observed, final_rc, final_ru: as check(), over the output topic (each output record is a tag).
+    lineage        {(producer, seq, rec): (input partition, input offset, input value)} what each output record was
+                   made from.
+    input_log      [(partition, offset, value)] the whole input topic, read at the end.
+    committed_seen {partition: [offset, ...]} the group's committed input offsets in the order they were observed
+                   during the run (read with require_stable, so only committed transactions' offsets).
+    committed_final {partition: offset} the group's committed offsets at the end.
+    """
+    r = Report(KINDS + CTP_KINDS)
+    base = check(txns, observed, final_rc, final_ru)
+    for k, v in base.violations.items():
+        r.violations[k].extend(v)
+
+    inputs = {(p, off): value for p, off, value in input_log}
+    made = collections.defaultdict(list)  # input (partition, offset) -> output (producer, seq, rec) visible
+    for topic, part, off, value in final_rc:
+        t = parse(value)
+        if t is None:
+            continue  # a phantom, counted by check()
+        src = lineage.get(t[:3])
+        if src is None:
+            r.add("lineage", ("output record with no recorded input", topic, part, off, value))
+            continue
+        ip, ioff, ivalue = src
+        if inputs.get((ip, ioff)) != ivalue:
+            r.add("lineage", ("output made from a record that is not the input's", (ip, ioff), ivalue,
+                              inputs.get((ip, ioff))))
+            continue
+        made[(ip, ioff)].append((t[:3], topic, part, off))
+    for key in sorted(inputs):
+        n = len(made.get(key, ()))
+        if n == 0:
+            r.add("input_lost", (key, inputs[key]))
+        elif n > 1:
+            r.add("input_duplicate", (key, inputs[key], made[key][:3]))
+
+    for p, seq in sorted(committed_seen.items()):
+        for a, b in zip(seq, seq[1:]):
+            if b < a:
+                r.add("offsets_backwards", (p, a, b))
+    ends = collections.Counter()
+    for p, off, _ in input_log:
+        ends[p] = max(ends[p], off + 1)
+    for p, end in sorted(ends.items()):
+        if committed_final.get(p) != end:
+            r.add("offsets_final", (p, "committed %s, input ends at %d" % (committed_final.get(p), end)))
+    return r
