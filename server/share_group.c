@@ -19,6 +19,7 @@
 typedef struct spart {
     srv_share_tp tp;
     int initialized;
+    int reset; /* start set to -1 by AlterShareGroupOffsets: listed, no state */
     srv_share_part sp;
 } spart;
 
@@ -976,6 +977,7 @@ int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_
                         (int32_t)gval(sg, rq->group_id, SRV_SGK_DELIVERY_LIMIT),
                         (int32_t)gval(sg, rq->group_id, SRV_SGK_MAX_LOCKS));
             p->initialized = 1;
+            p->reset = 0;
             /* A later round of the same (long-polling) fetch reads from here. */
             it->probe = 0;
             it->read_from = start;
@@ -1051,7 +1053,7 @@ int srv_share_offsets_all(srv_share_groups *sg, kp_str group_id, int64_t now_ms,
         return -1;
     int n = 0;
     for (int i = 0; i < g->nparts; i++) {
-        if (!g->parts[i]->initialized)
+        if (!g->parts[i]->initialized && !g->parts[i]->reset)
             continue;
         v[n].tp = g->parts[i]->tp;
         fill_off(g->parts[i], &v[n]);
@@ -1087,20 +1089,24 @@ static void drop_part(sgroup *g, int i)
 int16_t srv_share_alter_offset(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp, int64_t start)
 {
     sgroup *g = find_group(sg, group_id);
-    if (!g && !(g = make_group(sg, group_id)))
-        return KP_ERR_UNKNOWN_SERVER_ERROR;
-    SRV_ASSERT(g->nmembers == 0, "share offsets altered in a group with %d members", g->nmembers);
-    if (start < 0) {
-        for (int i = 0; i < g->nparts; i++)
-            if (tp_eq(&g->parts[i]->tp, tp)) {
-                drop_part(g, i);
-                break;
-            }
-        return 0;
+    if (!g) {
+        if (!(g = make_group(sg, group_id)))
+            return KP_ERR_UNKNOWN_SERVER_ERROR;
+        g->epoch = 1; /* as Kafka: a group made by its offsets is at epoch 1 */
     }
+    SRV_ASSERT(g->nmembers == 0, "share offsets altered in a group with %d members", g->nmembers);
     spart *p = get_part(sg, g, tp);
     if (!p)
         return KP_ERR_UNKNOWN_SERVER_ERROR;
+    if (start < 0) {
+        /* Kafka keeps the partition, without a start: the next fetch
+         * initialises it from share.auto.offset.reset. */
+        srv_sp_free(&p->sp);
+        p->initialized = 0;
+        p->reset = 1;
+        return 0;
+    }
+    p->reset = 0;
     /* A new start with nothing in flight: no member holds anything (the
      * group is empty), so no acquisition is lost. */
     srv_sp_free(&p->sp);
