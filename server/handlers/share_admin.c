@@ -166,7 +166,8 @@ static void dso_done(srv_shard *s, srv_gcall *c)
             }
             dso_part *p = &cur->partitions[cur->partitions_count++];
             dso_part_fill(p, f);
-            ask_lag(req, f, p);
+            if (f->start >= 0)
+                ask_lag(req, f, p);
         }
     } else if (!c->error) {
         for (int i = 0; i < h->nitems; i++) {
