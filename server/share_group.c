@@ -437,7 +437,7 @@ static int rebalance(sgroup *g, srv_share_topic_fn topic, void *targ)
         return -1;
     int nm = g->nmembers, rc = -1;
     int32_t total = nt ? t[nt - 1].base + t[nt - 1].np : 0;
-    uint8_t *sub = calloc((size_t)nm * (size_t)(nt ? nt : 1), 1); /* sub[m * nt + ti] */
+    uint8_t *sub = calloc((size_t)nm * (size_t)nt + 1, 1); /* sub[m * nt + ti] */
     int32_t *cap = calloc((size_t)nm + 1, sizeof(*cap));
     ivec *got = calloc((size_t)nm + 1, sizeof(*got));
     int32_t *nheld = calloc((size_t)total + 1, sizeof(*nheld));
