@@ -760,7 +760,10 @@ void srv_share_describe(srv_share_groups *sg, kp_str group_id, int64_t now_ms, s
         return;
     }
     expire(g, now_ms);
-    (void)maybe_rebalance(g, topic, targ); /* on failure: the last assignment */
+    /* A change seen here moves the epoch as in a heartbeat, so that members
+     * learn their new assignment (on failure: the last assignment stays). */
+    if (maybe_rebalance(g, topic, targ) > 0)
+        g->epoch++;
     out->state = g->nmembers ? "Stable" : "Empty";
     out->epoch = g->epoch;
     out->nmembers = g->nmembers;

@@ -173,8 +173,13 @@ static void test_heterogeneous_and_growth(void)
     CU_ASSERT_EQUAL(holders(sg, names, 2, &T1, 0), 1);
     CU_ASSERT_EQUAL(holders(sg, names, 2, &T1, 1), 1);
     CU_ASSERT_EQUAL(count_of(sg, "m1"), 2); /* the least loaded takes a's partitions */
-    /* a grows to 4 partitions: the next heartbeat assigns the new ones. */
+    /* a grows to 4 partitions, first seen by a describe: the group epoch
+     * moves, so m1's next heartbeat carries its new assignment. */
     t1_parts = 4;
+    srv_shd_group d;
+    srv_share_describe(sg, kp_str_c("g"), 2, fake_topic, NULL, &A, &d);
+    CU_ASSERT_EQUAL(d.error, 0);
+    CU_ASSERT_EQUAL(d.epoch, 3);
     srv_shb_result r = hb(sg, "m1", 1, NULL, 2);
     CU_ASSERT_EQUAL(r.error, 0);
     CU_ASSERT_TRUE(r.nassigned >= 2);
