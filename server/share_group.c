@@ -1,6 +1,7 @@
 /*
  * share_group.c — share groups of one coordinator shard (KIP-932): members,
- * epochs, the simple assignment, share sessions and share-partitions.
+ * epochs, the simple assignor, share sessions, share-partitions, the admin
+ * operations on them and the groups' dynamic configs.
  *
  * Owns what share_group.h says. Must not: read a clock or metadata itself,
  * touch another shard, or keep pointers into a caller's memory (every string
@@ -18,6 +19,7 @@
 typedef struct spart {
     srv_share_tp tp;
     int initialized;
+    int reset; /* start set to -1 by AlterShareGroupOffsets: listed, no state */
     srv_share_part sp;
 } spart;
 
@@ -33,7 +35,8 @@ typedef struct smember {
     char **subs;
     int32_t *sublens;
     int64_t deadline;
-    uint64_t sig; /* the assignment it was last given */
+    int nasg;
+    srv_share_tp *asg; /* its target assignment (the simple assignor's) */
     int has_session;
     int32_t session_epoch; /* the epoch its next request must carry */
     int nsess;
@@ -50,11 +53,23 @@ typedef struct sgroup {
     smember **members;
     int nparts;
     spart **parts;
+    int dirty;         /* members or subscriptions changed: assign again */
+    uint64_t meta_sig; /* the subscribed topics' ids and sizes last assigned */
 } sgroup;
+
+/* Dynamic configs of one group id, kept whether or not the group exists (as
+ * Kafka keeps group configs in its metadata, apart from the group). */
+typedef struct gconf {
+    struct gconf *next;
+    char *id;
+    int32_t idlen;
+    srv_share_gconf c;
+} gconf;
 
 struct srv_share_groups {
     srv_share_cfg cfg;
     sgroup *groups;
+    gconf *confs;
 };
 
 static int seq(kp_str a, const char *b, int32_t blen)
@@ -126,6 +141,7 @@ static void member_free(smember *m)
     free(m->client_host);
     free(m->rack);
     free(m->sess);
+    free(m->asg);
     free(m);
 }
 
@@ -152,12 +168,13 @@ void srv_share_groups_free(srv_share_groups *sg)
         sg->groups = g->next;
         group_free(g);
     }
+    while (sg->confs) {
+        gconf *c = sg->confs;
+        sg->confs = c->next;
+        free(c->id);
+        free(c);
+    }
     free(sg);
-}
-
-int32_t srv_share_lock_ms(const srv_share_groups *sg)
-{
-    return sg->cfg.lock_ms;
 }
 
 static sgroup *find_group(srv_share_groups *sg, kp_str id)
@@ -166,6 +183,50 @@ static sgroup *find_group(srv_share_groups *sg, kp_str id)
         if (seq(id, g->id, g->idlen))
             return g;
     return NULL;
+}
+
+static gconf *find_conf(srv_share_groups *sg, kp_str id)
+{
+    for (gconf *c = sg->confs; c; c = c->next)
+        if (seq(id, c->id, c->idlen))
+            return c;
+    return NULL;
+}
+
+/* A group's setting: its override, else the broker's. */
+static int64_t gval(srv_share_groups *sg, kp_str id, enum srv_share_gkey k)
+{
+    gconf *c = find_conf(sg, id);
+    if (c && c->c.set[k])
+        return c->c.val[k];
+    switch (k) {
+    case SRV_SGK_AUTO_RESET:
+        return sg->cfg.auto_reset_earliest;
+    case SRV_SGK_LOCK_MS:
+        return sg->cfg.lock_ms;
+    case SRV_SGK_SESSION_MS:
+        return sg->cfg.session_ms;
+    case SRV_SGK_HEARTBEAT_MS:
+        return sg->cfg.heartbeat_ms;
+    case SRV_SGK_DELIVERY_LIMIT:
+        return sg->cfg.max_delivery;
+    case SRV_SGK_MAX_LOCKS:
+        return sg->cfg.max_locks;
+    default:
+        break;
+    }
+    SRV_ASSERT(0, "share group config key %d has no broker default", (int)k);
+    return 0;
+}
+
+static kp_str gid(const sgroup *g)
+{
+    return (kp_str){g->id, g->idlen};
+}
+
+int32_t srv_share_lock_ms(srv_share_groups *sg, kp_str group_id)
+{
+    return (int32_t)gval(sg, group_id, SRV_SGK_LOCK_MS);
 }
 
 static sgroup *make_group(srv_share_groups *sg, kp_str id)
@@ -212,7 +273,9 @@ static spart *get_part(srv_share_groups *sg, sgroup *g, const srv_share_tp *tp)
     if (!(p = calloc(1, sizeof(*p))))
         return NULL;
     p->tp = *tp;
-    srv_sp_init(&p->sp, 0, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+    srv_sp_init(&p->sp, 0, (int32_t)gval(sg, gid(g), SRV_SGK_LOCK_MS),
+                (int32_t)gval(sg, gid(g), SRV_SGK_DELIVERY_LIMIT),
+                (int32_t)gval(sg, gid(g), SRV_SGK_MAX_LOCKS));
     g->parts[g->nparts++] = p;
     return p;
 }
@@ -227,6 +290,7 @@ static void remove_member(sgroup *g, int idx)
     memmove(&g->members[idx], &g->members[idx + 1], (size_t)(g->nmembers - idx - 1) * sizeof(*g->members));
     g->nmembers--;
     g->epoch++;
+    g->dirty = 1;
 }
 
 /* Sessions end lazily: every operation on a group first drops the members
@@ -240,59 +304,275 @@ static void expire(sgroup *g, int64_t now_ms)
         srv_sp_expire(&g->parts[i]->sp, now_ms);
 }
 
-/* Kafka's simple assignor with homogeneous subscriptions gives every member
- * the partitions of its topics; here every member gets every partition of
- * the topics it subscribes to (records still go to one member at a time:
- * the acquisition locks decide). */
 /* Most partitions one member may be assigned (the sum over its subscribed
  * topics, duplicates included). */
 #define SHARE_MAX_ASSIGNED (1 << 20)
 /* Most partitions in one member's share session, and named in one ShareFetch. */
 #define SHARE_MAX_SESSION_PARTS 10000
 
-static int assignment(const smember *m, srv_share_topic_fn topic, void *targ, kp_arena *a, srv_share_tp **out,
-                      uint64_t *sig)
+/* ---- The simple assignor -------------------------------------------------
+ *
+ * KIP-932's rules as Kafka 4.4's SimpleAssignor applies them: every
+ * partition of a subscribed topic goes to at least one member; when members
+ * outnumber partitions, partitions are shared so that each has about as many
+ * members (at most one apart); the members' assignment sizes differ by at
+ * most one (balance before stickiness); a member keeps what it had as far as
+ * the balance allows. With different subscriptions (heterogeneous) a topic's
+ * partitions are shared among its subscribers only and each partition goes
+ * to the least loaded subscriber. Which member gets which partition is not
+ * Kafka's (its choice follows Java hash-map iteration); the shape is. */
+
+typedef struct atopic {
+    kp_uuid id;
+    int32_t np;
+    int32_t base;  /* index of its partition 0 among all target partitions */
+    int32_t nsubs; /* members subscribed to it */
+    int32_t share; /* members wanted per partition */
+} atopic;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
-    int n = 0;
-    uint64_t h = 1469598103934665603ull;
-    srv_share_tp *v = NULL;
-    /* Subscriptions come from the client unchecked (one topic may be named
-     * many times): count wide and refuse an absurd assignment rather than
-     * overflow. */
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static int topic_index(const atopic *t, int nt, const kp_uuid *id)
+{
+    for (int i = 0; i < nt; i++)
+        if (memcmp(t[i].id.b, id->b, 16) == 0)
+            return i;
+    return -1;
+}
+
+/* The distinct topics the members subscribe to that exist (in the order
+ * first named), and their signature. Returns how many, -1 on failure or
+ * when they are more partitions than SHARE_MAX_ASSIGNED. */
+static int group_topics(const sgroup *g, srv_share_topic_fn topic, void *targ, atopic **out, uint64_t *sig)
+{
+    int nt = 0, cap = 0;
+    atopic *t = NULL;
     int64_t total = 0;
-    for (int32_t i = 0; i < m->nsubs; i++) {
-        kp_uuid id;
-        int32_t np;
-        if (topic(targ, (kp_str){m->subs[i], m->sublens[i]}, &id, &np) && np > 0)
-            total += np;
-        if (total > SHARE_MAX_ASSIGNED)
-            return -1;
-    }
-    if (a && total) {
-        v = kp_arena_alloc(a, (size_t)total * sizeof(*v));
-        if (!v)
-            return -1;
-    }
-    for (int32_t i = 0; i < m->nsubs; i++) {
-        kp_uuid id;
-        int32_t np;
-        if (!topic(targ, (kp_str){m->subs[i], m->sublens[i]}, &id, &np))
-            continue;
-        for (int32_t p = 0; p < np; p++) {
-            if (v) {
-                v[n].topic = id;
-                v[n].partition = p;
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < g->nmembers; i++) {
+        const smember *m = g->members[i];
+        for (int32_t k = 0; k < m->nsubs; k++) {
+            kp_uuid id;
+            int32_t np;
+            if (!topic(targ, (kp_str){m->subs[k], m->sublens[k]}, &id, &np) || np <= 0)
+                continue;
+            if (topic_index(t, nt, &id) >= 0)
+                continue;
+            if (nt == cap) {
+                cap = cap ? cap * 2 : 8;
+                atopic *nv = realloc(t, (size_t)cap * sizeof(*nv));
+                if (!nv) {
+                    free(t);
+                    return -1;
+                }
+                t = nv;
             }
-            n++;
-            for (int k = 0; k < 16; k++)
-                h = (h ^ id.b[k]) * 1099511628211ull;
-            h = (h ^ (uint64_t)(uint32_t)p) * 1099511628211ull;
+            t[nt] = (atopic){.id = id, .np = np, .base = (int32_t)total};
+            total += np;
+            if (total > SHARE_MAX_ASSIGNED) {
+                free(t);
+                return -1;
+            }
+            h = fnv(h, id.b, 16);
+            h = fnv(h, &np, sizeof(np));
+            nt++;
         }
     }
-    if (out)
-        *out = v;
+    *out = t;
     *sig = h;
-    return n;
+    return nt;
+}
+
+/* Whether member m subscribes to topic index ti (by name: resolved again). */
+static int subscribed(const smember *m, const atopic *t, srv_share_topic_fn topic, void *targ)
+{
+    for (int32_t k = 0; k < m->nsubs; k++) {
+        kp_uuid id;
+        int32_t np;
+        if (topic(targ, (kp_str){m->subs[k], m->sublens[k]}, &id, &np) && memcmp(id.b, t->id.b, 16) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct ivec {
+    int32_t n, cap;
+    int32_t *v;
+} ivec;
+
+static int ivec_push(ivec *x, int32_t v)
+{
+    if (x->n == x->cap) {
+        int32_t cap = x->cap ? x->cap * 2 : 8;
+        int32_t *nv = realloc(x->v, (size_t)cap * sizeof(*nv));
+        if (!nv)
+            return -1;
+        x->v = nv;
+        x->cap = cap;
+    }
+    x->v[x->n++] = v;
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Assigns the group again. Returns 1 when some member's assignment changed,
+ * 0 when none did, -1 on failure (nothing changed then). */
+static int rebalance(sgroup *g, srv_share_topic_fn topic, void *targ)
+{
+    atopic *t = NULL;
+    uint64_t sig;
+    int nt = group_topics(g, topic, targ, &t, &sig);
+    if (nt < 0)
+        return -1;
+    int nm = g->nmembers, rc = -1;
+    int32_t total = nt ? t[nt - 1].base + t[nt - 1].np : 0;
+    uint8_t *sub = calloc((size_t)nm * (size_t)nt + 1, 1); /* sub[m * nt + ti] */
+    int32_t *cap = calloc((size_t)nm + 1, sizeof(*cap));
+    ivec *got = calloc((size_t)nm + 1, sizeof(*got));
+    int32_t *nheld = calloc((size_t)total + 1, sizeof(*nheld));
+    int32_t *slot = calloc((size_t)total + 1, sizeof(*slot)); /* first holder slot of each partition */
+    int32_t *holder = NULL;
+    if (!sub || !cap || !got || !nheld || !slot)
+        goto out;
+    for (int i = 0; i < nm; i++)
+        for (int ti = 0; ti < nt; ti++)
+            if (subscribed(g->members[i], &t[ti], topic, targ)) {
+                sub[(size_t)i * nt + ti] = 1;
+                t[ti].nsubs++;
+            }
+    int homogeneous = 1;
+    for (int i = 1; i < nm && homogeneous; i++)
+        homogeneous = memcmp(&sub[(size_t)i * nt], sub, (size_t)nt) == 0;
+    /* Members wanted per partition: ceil(members / partitions), over the
+     * whole subscription when homogeneous, per topic otherwise. */
+    int64_t nslots = 0;
+    for (int ti = 0; ti < nt; ti++) {
+        int32_t members = homogeneous ? nm : t[ti].nsubs, parts = homogeneous ? total : t[ti].np;
+        t[ti].share = members ? (members + parts - 1) / parts : 0;
+        for (int32_t p = 0; p < t[ti].np; p++) {
+            slot[t[ti].base + p] = (int32_t)nslots;
+            nslots += t[ti].share;
+        }
+    }
+    if (!(holder = calloc((size_t)nslots + 1, sizeof(*holder))))
+        goto out;
+    /* Homogeneous: member i may hold ceil(S*(i+1)) - ceil(S*i) of the S =
+     * share * partitions / members slots each, so sizes differ by at most
+     * one. Heterogeneous: unbounded, the least loaded takes the next. */
+    int64_t all = homogeneous && nt ? (int64_t)t[0].share * total : 0;
+    for (int i = 0; i < nm; i++)
+        cap[i] = homogeneous ? (int32_t)((all * (i + 1) + nm - 1) / nm - (all * i + nm - 1) / nm) : INT32_MAX;
+    /* Stickiness: each member keeps its partitions that are still wanted,
+     * within its share and the partition's. */
+    for (int i = 0; i < nm; i++) {
+        const smember *m = g->members[i];
+        for (int k = 0; k < m->nasg && got[i].n < cap[i]; k++) {
+            int ti = topic_index(t, nt, &m->asg[k].topic);
+            if (ti < 0 || !sub[(size_t)i * nt + ti] || m->asg[k].partition >= t[ti].np)
+                continue;
+            int32_t pi = t[ti].base + m->asg[k].partition;
+            if (nheld[pi] >= t[ti].share)
+                continue;
+            holder[slot[pi] + nheld[pi]++] = i;
+            if (ivec_push(&got[i], pi) < 0)
+                goto out;
+        }
+    }
+    /* Every partition short of members goes to the least loaded eligible
+     * member that does not hold it yet and has room. */
+    for (int ti = 0; ti < nt; ti++)
+        for (int32_t p = 0; p < t[ti].np; p++) {
+            int32_t pi = t[ti].base + p;
+            while (nheld[pi] < t[ti].share) {
+                int best = -1;
+                for (int i = 0; i < nm; i++) {
+                    if (!sub[(size_t)i * nt + ti] || got[i].n >= cap[i])
+                        continue;
+                    int holds = 0;
+                    for (int32_t h = 0; h < nheld[pi] && !holds; h++)
+                        holds = holder[slot[pi] + h] == i;
+                    if (!holds && (best < 0 || got[i].n < got[best].n))
+                        best = i;
+                }
+                if (best < 0)
+                    break; /* as Kafka: a slight imbalance rather than a reshuffle */
+                holder[slot[pi] + nheld[pi]++] = best;
+                if (ivec_push(&got[best], pi) < 0)
+                    goto out;
+            }
+        }
+    /* Each member's new assignment, in topic then partition order. */
+    int changed = 0;
+    for (int i = 0; i < nm; i++) {
+        smember *m = g->members[i];
+        qsort(got[i].v, (size_t)got[i].n, sizeof(int32_t), cmp_i32);
+        srv_share_tp *v = calloc((size_t)got[i].n + 1, sizeof(*v));
+        if (!v)
+            goto out;
+        int ti = 0;
+        for (int32_t k = 0; k < got[i].n; k++) {
+            while (got[i].v[k] >= t[ti].base + t[ti].np)
+                ti++;
+            v[k].topic = t[ti].id;
+            v[k].partition = got[i].v[k] - t[ti].base;
+        }
+        int same = got[i].n == m->nasg;
+        for (int32_t k = 0; same && k < got[i].n; k++)
+            same = tp_eq(&v[k], &m->asg[k]);
+        changed |= !same;
+        free(m->asg);
+        m->asg = v;
+        m->nasg = got[i].n;
+    }
+    g->meta_sig = sig;
+    g->dirty = 0;
+    rc = changed;
+out:
+    for (int i = 0; got && i < nm; i++)
+        free(got[i].v);
+    free(got);
+    free(sub);
+    free(cap);
+    free(nheld);
+    free(slot);
+    free(holder);
+    free(t);
+    return rc;
+}
+
+/* Assigns again when members or what they subscribe to changed (topics
+ * created, deleted or grown count too). Returns as rebalance(). */
+static int maybe_rebalance(sgroup *g, srv_share_topic_fn topic, void *targ)
+{
+    if (!g->dirty) {
+        atopic *t = NULL;
+        uint64_t sig;
+        if (group_topics(g, topic, targ, &t, &sig) < 0)
+            return -1;
+        free(t);
+        if (sig == g->meta_sig)
+            return 0;
+    }
+    return rebalance(g, topic, targ);
+}
+
+static srv_share_tp *copy_asg(const smember *m, kp_arena *a)
+{
+    srv_share_tp *v = kp_arena_alloc(a, ((size_t)m->nasg + 1) * sizeof(*v));
+    if (v && m->nasg)
+        memcpy(v, m->asg, (size_t)m->nasg * sizeof(*v));
+    return v;
 }
 
 static int set_subs(smember *m, int32_t n, const kp_str *subs)
@@ -437,27 +717,27 @@ void srv_share_heartbeat(srv_share_groups *sg, const srv_shb_req *rq, int64_t no
         }
         changed = 1;
     }
-    uint64_t sig;
-    srv_share_tp *as;
-    int n = assignment(m, topic, targ, a, &as, &sig);
-    if (n < 0) {
+    if (changed)
+        g->dirty = 1;
+    int moved = maybe_rebalance(g, topic, targ);
+    if (moved < 0) {
         out->error = KP_ERR_UNKNOWN_SERVER_ERROR;
         return;
     }
-    if (sig != m->sig)
-        changed = 1;
-    if (changed)
+    /* The group epoch moves with its membership and its assignment; the
+     * members whose assignment changed learn it at their next heartbeat. */
+    if (changed || moved)
         g->epoch++;
-    m->deadline = now_ms + sg->cfg.session_ms;
+    m->deadline = now_ms + gval(sg, rq->group_id, SRV_SGK_SESSION_MS);
+    out->heartbeat_ms = (int32_t)gval(sg, rq->group_id, SRV_SGK_HEARTBEAT_MS);
     /* Share groups never revoke: a member moves straight to the group's
      * epoch, and learns its assignment whenever its epoch moves. */
     if (changed || rq->member_epoch == 0 || m->epoch != g->epoch) {
         if (m->epoch != g->epoch)
             m->prev_epoch = m->epoch;
         m->epoch = g->epoch;
-        m->sig = sig;
-        out->nassigned = n;
-        out->assigned = as;
+        out->assigned = copy_asg(m, a);
+        out->nassigned = out->assigned ? m->nasg : -1;
     }
     out->member_epoch = m->epoch;
 }
@@ -480,6 +760,10 @@ void srv_share_describe(srv_share_groups *sg, kp_str group_id, int64_t now_ms, s
         return;
     }
     expire(g, now_ms);
+    /* A change seen here moves the epoch as in a heartbeat, so that members
+     * learn their new assignment (on failure: the last assignment stays). */
+    if (maybe_rebalance(g, topic, targ) > 0)
+        g->epoch++;
     out->state = g->nmembers ? "Stable" : "Empty";
     out->epoch = g->epoch;
     out->nmembers = g->nmembers;
@@ -498,10 +782,8 @@ void srv_share_describe(srv_share_groups *sg, kp_str group_id, int64_t now_ms, s
         o->subs = kp_arena_alloc(a, ((size_t)m->nsubs + 1) * sizeof(*o->subs));
         for (int32_t k = 0; o->subs && k < m->nsubs; k++)
             o->subs[k] = arena_copy(a, m->subs[k], m->sublens[k]);
-        uint64_t sig;
-        o->nassigned = assignment(m, topic, targ, a, &o->assigned, &sig);
-        if (o->nassigned < 0)
-            o->nassigned = 0;
+        o->assigned = copy_asg(m, a);
+        o->nassigned = o->assigned ? m->nasg : 0;
     }
 }
 
@@ -693,9 +975,12 @@ int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_
             if (!p && !(p = get_part(sg, g, &it->tp)))
                 return KP_ERR_UNKNOWN_SERVER_ERROR;
             /* share.auto.offset.reset: where a new share-partition starts. */
-            int64_t start = sg->cfg.auto_reset_earliest ? it->log_start : it->hwm;
-            srv_sp_init(&p->sp, start, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+            int64_t start = gval(sg, rq->group_id, SRV_SGK_AUTO_RESET) ? it->log_start : it->hwm;
+            srv_sp_init(&p->sp, start, (int32_t)gval(sg, rq->group_id, SRV_SGK_LOCK_MS),
+                        (int32_t)gval(sg, rq->group_id, SRV_SGK_DELIVERY_LIMIT),
+                        (int32_t)gval(sg, rq->group_id, SRV_SGK_MAX_LOCKS));
             p->initialized = 1;
+            p->reset = 0;
             /* A later round of the same (long-polling) fetch reads from here. */
             it->probe = 0;
             it->read_from = start;
@@ -734,4 +1019,177 @@ const srv_share_part *srv_share_part_of(srv_share_groups *sg, kp_str group_id, c
     sgroup *g = find_group(sg, group_id);
     spart *p = g ? find_part(g, tp) : NULL;
     return p && p->initialized ? &p->sp : NULL;
+}
+
+/* ---- Admin ---------------------------------------------------------------- */
+
+static int tp_cmp(const void *x, const void *y)
+{
+    const srv_share_off *a = x, *b = y;
+    int c = memcmp(a->tp.topic.b, b->tp.topic.b, 16);
+    if (c)
+        return c;
+    return (a->tp.partition > b->tp.partition) - (a->tp.partition < b->tp.partition);
+}
+
+static void fill_off(const spart *p, srv_share_off *o)
+{
+    if (!p || !p->initialized) {
+        o->start = -1;
+        o->done = 0;
+        return;
+    }
+    o->start = p->sp.start;
+    o->done = (p->sp.end - p->sp.start) - srv_sp_in_flight(&p->sp);
+}
+
+int srv_share_offsets_all(srv_share_groups *sg, kp_str group_id, int64_t now_ms, kp_arena *a,
+                          srv_share_off **out)
+{
+    sgroup *g = find_group(sg, group_id);
+    *out = NULL;
+    if (!g)
+        return 0;
+    expire(g, now_ms);
+    srv_share_off *v = kp_arena_alloc(a, ((size_t)g->nparts + 1) * sizeof(*v));
+    if (!v)
+        return -1;
+    int n = 0;
+    for (int i = 0; i < g->nparts; i++) {
+        if (!g->parts[i]->initialized && !g->parts[i]->reset)
+            continue;
+        v[n].tp = g->parts[i]->tp;
+        fill_off(g->parts[i], &v[n]);
+        n++;
+    }
+    qsort(v, (size_t)n, sizeof(*v), tp_cmp);
+    *out = v;
+    return n;
+}
+
+void srv_share_offset_of(srv_share_groups *sg, kp_str group_id, srv_share_off *o)
+{
+    sgroup *g = find_group(sg, group_id);
+    fill_off(g ? find_part(g, &o->tp) : NULL, o);
+}
+
+int16_t srv_share_check_empty(srv_share_groups *sg, kp_str group_id, int64_t now_ms)
+{
+    sgroup *g = find_group(sg, group_id);
+    if (!g)
+        return KP_ERR_GROUP_ID_NOT_FOUND;
+    expire(g, now_ms);
+    return g->nmembers ? KP_ERR_NON_EMPTY_GROUP : 0;
+}
+
+static void drop_part(sgroup *g, int i)
+{
+    srv_sp_free(&g->parts[i]->sp);
+    free(g->parts[i]);
+    g->parts[i] = g->parts[--g->nparts];
+}
+
+int16_t srv_share_alter_offset(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp, int64_t start)
+{
+    sgroup *g = find_group(sg, group_id);
+    if (!g) {
+        if (!(g = make_group(sg, group_id)))
+            return KP_ERR_UNKNOWN_SERVER_ERROR;
+        g->epoch = 1; /* as Kafka: a group made by its offsets is at epoch 1 */
+    }
+    SRV_ASSERT(g->nmembers == 0, "share offsets altered in a group with %d members", g->nmembers);
+    spart *p = get_part(sg, g, tp);
+    if (!p)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    if (start < 0) {
+        /* Kafka keeps the partition, without a start: the next fetch
+         * initialises it from share.auto.offset.reset. */
+        srv_sp_free(&p->sp);
+        p->initialized = 0;
+        p->reset = 1;
+        return 0;
+    }
+    p->reset = 0;
+    /* A new start with nothing in flight: no member holds anything (the
+     * group is empty), so no acquisition is lost. */
+    srv_sp_free(&p->sp);
+    srv_sp_init(&p->sp, start, (int32_t)gval(sg, group_id, SRV_SGK_LOCK_MS),
+                (int32_t)gval(sg, group_id, SRV_SGK_DELIVERY_LIMIT),
+                (int32_t)gval(sg, group_id, SRV_SGK_MAX_LOCKS));
+    p->initialized = 1;
+    return 0;
+}
+
+void srv_share_delete_topic(srv_share_groups *sg, kp_str group_id, const kp_uuid *topic)
+{
+    sgroup *g = find_group(sg, group_id);
+    if (!g)
+        return;
+    for (int i = g->nparts - 1; i >= 0; i--)
+        if (memcmp(g->parts[i]->tp.topic.b, topic->b, 16) == 0)
+            drop_part(g, i);
+}
+
+int16_t srv_share_delete_group(srv_share_groups *sg, kp_str group_id, int64_t now_ms)
+{
+    int16_t err = srv_share_check_empty(sg, group_id, now_ms);
+    if (err)
+        return err;
+    for (sgroup **pp = &sg->groups; *pp; pp = &(*pp)->next)
+        if (seq(group_id, (*pp)->id, (*pp)->idlen)) {
+            sgroup *g = *pp;
+            *pp = g->next;
+            group_free(g);
+            break;
+        }
+    return 0;
+}
+
+int srv_share_exists(srv_share_groups *sg, kp_str group_id)
+{
+    return find_group(sg, group_id) != NULL;
+}
+
+/* ---- Group configs ---------------------------------------------------------- */
+
+void srv_share_gconf_get(srv_share_groups *sg, kp_str group_id, srv_share_gconf *out)
+{
+    gconf *c = find_conf(sg, group_id);
+    if (c)
+        *out = c->c;
+    else
+        memset(out, 0, sizeof(*out));
+}
+
+int srv_share_gconf_put(srv_share_groups *sg, kp_str group_id, const srv_share_gconf *in)
+{
+    gconf *c = find_conf(sg, group_id);
+    if (!c) {
+        if (!(c = calloc(1, sizeof(*c))) || !(c->id = dup_str(group_id, &c->idlen))) {
+            free(c);
+            return -1;
+        }
+        c->next = sg->confs;
+        sg->confs = c;
+    }
+    c->c = *in;
+    /* In force at once: the locks and limits of what is acquired from now
+     * on (records already acquired keep their deadline), the members'
+     * session timeouts from their next heartbeat. */
+    sgroup *g = find_group(sg, group_id);
+    for (int i = 0; g && i < g->nparts; i++) {
+        srv_share_part *sp = &g->parts[i]->sp;
+        sp->lock_ms = (int32_t)gval(sg, group_id, SRV_SGK_LOCK_MS);
+        sp->max_delivery = (int32_t)gval(sg, group_id, SRV_SGK_DELIVERY_LIMIT);
+        sp->max_in_flight = (int32_t)gval(sg, group_id, SRV_SGK_MAX_LOCKS);
+    }
+    return 0;
+}
+
+const srv_share_tp *srv_share_assigned(srv_share_groups *sg, kp_str group_id, kp_str member_id, int *n)
+{
+    sgroup *g = find_group(sg, group_id);
+    smember *m = g ? find_member(g, member_id, NULL) : NULL;
+    *n = m ? m->nasg : -1;
+    return m ? m->asg : NULL;
 }

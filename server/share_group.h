@@ -1,7 +1,8 @@
 /*
  * share_group.h — share groups (KIP-932) of one coordinator shard: members
- * and their epochs, the simple assignment, share sessions, and the
- * share-partitions of every group (share_partition.h).
+ * and their epochs, the simple assignment, share sessions, the
+ * share-partitions of every group (share_partition.h), the admin operations
+ * on them (offsets, deletion) and the groups' dynamic configs.
  *
  * A share group lives on the shard that owns its __consumer_offsets
  * partition, as every group; ShareGroupHeartbeat, ShareGroupDescribe,
@@ -140,8 +141,70 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
 int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_t max_records, int64_t now_ms,
                           kp_arena *a, srv_share_item *items, int nitems);
 
-/* Lock duration in force (the answer's AcquisitionLockTimeoutMs). */
-int32_t srv_share_lock_ms(const srv_share_groups *sg);
+/* Lock duration in force for a group (the answer's AcquisitionLockTimeoutMs):
+ * its share.record.lock.duration.ms, else the broker's. */
+int32_t srv_share_lock_ms(srv_share_groups *sg, kp_str group_id);
+
+/* ---- Admin: offsets and deletion ------------------------------------------ */
+
+/* One share-partition as DescribeShareGroupOffsets shows it. */
+typedef struct srv_share_off {
+    srv_share_tp tp;
+    int64_t start; /* -1: no state (never fetched, or reset) */
+    int64_t done;  /* Acknowledged or Archived records in flight (for the lag) */
+} srv_share_off;
+
+/* Every share-partition with state of a group, sorted by topic then
+ * partition, copied into a (DescribeShareGroupOffsets without topics).
+ * Returns how many; 0 when the group is unknown; -1 out of memory. */
+int srv_share_offsets_all(srv_share_groups *sg, kp_str group_id, int64_t now_ms, kp_arena *a,
+                          srv_share_off **out);
+/* Fills start/done of one share-partition (-1 / 0 when it has no state). */
+void srv_share_offset_of(srv_share_groups *sg, kp_str group_id, srv_share_off *o);
+
+/* Alter/DeleteShareGroupOffsets and DeleteGroups need an empty group:
+ * returns 0, GROUP_ID_NOT_FOUND (no such share group) or NON_EMPTY_GROUP. */
+int16_t srv_share_check_empty(srv_share_groups *sg, kp_str group_id, int64_t now_ms);
+/* AlterShareGroupOffsets of one partition of an empty group (created when
+ * unknown, as Kafka does): the share-partition starts at `start` with
+ * nothing in flight; a negative start forgets its state (the next fetch
+ * initialises it from share.auto.offset.reset). 0 or an error. */
+int16_t srv_share_alter_offset(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp, int64_t start);
+/* DeleteShareGroupOffsets of one topic: every share-partition of it goes. */
+void srv_share_delete_topic(srv_share_groups *sg, kp_str group_id, const kp_uuid *topic);
+/* DeleteGroups of a share group: 0, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP. */
+int16_t srv_share_delete_group(srv_share_groups *sg, kp_str group_id, int64_t now_ms);
+/* Whether a share group of this id exists (deleting a group of another kind). */
+int srv_share_exists(srv_share_groups *sg, kp_str group_id);
+
+/* ---- Group configs (IncrementalAlterConfigs on GROUP resources) ----------- */
+
+enum srv_share_gkey {
+    SRV_SGK_AUTO_RESET,     /* share.auto.offset.reset: 0 latest, 1 earliest */
+    SRV_SGK_LOCK_MS,        /* share.record.lock.duration.ms */
+    SRV_SGK_SESSION_MS,     /* share.session.timeout.ms */
+    SRV_SGK_HEARTBEAT_MS,   /* share.heartbeat.interval.ms */
+    SRV_SGK_DELIVERY_LIMIT, /* share.delivery.count.limit */
+    SRV_SGK_MAX_LOCKS,      /* share.partition.max.record.locks */
+    SRV_SGK_COUNT
+};
+
+/* A group's overrides: set[k] says whether key k is set, val[k] its value. */
+typedef struct srv_share_gconf {
+    int set[SRV_SGK_COUNT];
+    int64_t val[SRV_SGK_COUNT];
+} srv_share_gconf;
+
+/* The group's overrides (all unset when none). */
+void srv_share_gconf_get(srv_share_groups *sg, kp_str group_id, srv_share_gconf *out);
+/* Replaces the group's overrides (validated by the caller) and applies them
+ * to its share-partitions and members. 0, or -1 out of memory. */
+int srv_share_gconf_put(srv_share_groups *sg, kp_str group_id, const srv_share_gconf *in);
+
+/* ---- The simple assignor (exposed for tests) ------------------------------ */
+
+/* The member's current assignment (tests): NULL with *n = -1 when unknown. */
+const srv_share_tp *srv_share_assigned(srv_share_groups *sg, kp_str group_id, kp_str member_id, int *n);
 
 /* How many share-partitions a group keeps state for, initialised or not
  * (tests; -1: no such group). */

@@ -23,6 +23,7 @@ CREATE_PARTITIONS, DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESC
 DESCRIBE_PRODUCERS, CONSUMER_GROUP_HEARTBEAT, CONSUMER_GROUP_DESCRIBE = 61, 68, 69
 WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 27, 28
 SHARE_GROUP_HEARTBEAT, SHARE_GROUP_DESCRIBE, SHARE_FETCH, SHARE_ACKNOWLEDGE = 76, 77, 78, 79
+DESCRIBE_SHARE_GROUP_OFFSETS, ALTER_SHARE_GROUP_OFFSETS, DELETE_SHARE_GROUP_OFFSETS = 90, 91, 92
 ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN, DESCRIBE_TRANSACTIONS, LIST_TRANSACTIONS = 24, 25, 26, 65, 66
 CONCURRENT_TRANSACTIONS = 51
 DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
@@ -613,6 +614,73 @@ SCENARIOS = [
                      "RackId": None, "SubscribedTopicNames": None}},
             {"id": "describe-empty", "api": SHARE_GROUP_DESCRIBE, "v": 1,
              "req": {"GroupIds": ["diff-{R}-{L}-sgroup"], "IncludeAuthorizedOperations": False}},
+        ],
+    },
+    {
+        # KIP-932 admin (kbroker: behind unstable.api.versions.enable): the share-group offset APIs, DeleteGroups
+        # of a share group and share.* group configs. One unknown thing per request (Kafka orders a response's
+        # topics by its own map); configs are described only where never set (Kafka publishes a change later).
+        "name": "share-admin",
+        "steps": [
+            create("create", [topic("diff-{R}-{L}-sa", 2)]),
+            produce("produce", "diff-{R}-{L}-sa", [(0, batch(3))]),
+            {"id": "coordinator", "api": FIND_COORDINATOR, "v": "high", "retry": COORDINATOR_LOADING, "wait": "group",
+             "req": {"KeyType": 0, "CoordinatorKeys": ["diff-{R}-{L}-sagroup"]}},
+            {"id": "describe-unknown", "api": DESCRIBE_SHARE_GROUP_OFFSETS, "v": "L", "retry": COORDINATOR_LOADING,
+             "req": {"Groups": [{"GroupId": "diff-{R}-{L}-sagroup", "Topics": None}]}},
+            {"id": "describe-unknown-named", "api": DESCRIBE_SHARE_GROUP_OFFSETS, "v": "L",
+             "req": {"Groups": [{"GroupId": "diff-{R}-{L}-sagroup",
+                                 "Topics": [{"TopicName": "diff-{R}-{L}-sa", "Partitions": [0, 1]}]}]}},
+            {"id": "delete-offsets-unknown", "api": DELETE_SHARE_GROUP_OFFSETS, "v": 0, "retry": COORDINATOR_LOADING,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [{"TopicName": "diff-{R}-{L}-sa"}]}},
+            {"id": "delete-group-unknown", "api": DELETE_GROUPS, "v": "L",
+             "req": {"GroupsNames": ["diff-{R}-{L}-sagroup"]}},
+            {"id": "alter-new-group", "api": ALTER_SHARE_GROUP_OFFSETS, "v": 0, "retry": COORDINATOR_LOADING,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [
+                 {"TopicName": "diff-{R}-{L}-sa", "Partitions": [{"PartitionIndex": 0, "StartOffset": 1}]}]}},
+            {"id": "alter-unknown-partition", "api": ALTER_SHARE_GROUP_OFFSETS, "v": 0,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [
+                 {"TopicName": "diff-{R}-{L}-sa", "Partitions": [{"PartitionIndex": 9, "StartOffset": 0}]}]}},
+            {"id": "alter-unknown-topic", "api": ALTER_SHARE_GROUP_OFFSETS, "v": 0,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [
+                 {"TopicName": "diff-{R}-{L}-nope", "Partitions": [{"PartitionIndex": 0, "StartOffset": 0}]}]}},
+            {"id": "describe-altered", "api": DESCRIBE_SHARE_GROUP_OFFSETS, "v": "L",
+             "req": {"Groups": [{"GroupId": "diff-{R}-{L}-sagroup", "Topics": None}]}},
+            {"id": "join", "api": SHARE_GROUP_HEARTBEAT, "v": 1, "retry": COORDINATOR_LOADING,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "MemberId": "diff-{R}-{L}-member-1", "MemberEpoch": 0,
+                     "RackId": None, "SubscribedTopicNames": ["diff-{R}-{L}-sa"]}},
+            {"id": "alter-member-present", "api": ALTER_SHARE_GROUP_OFFSETS, "v": 0,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [
+                 {"TopicName": "diff-{R}-{L}-sa", "Partitions": [{"PartitionIndex": 0, "StartOffset": 0}]}]}},
+            {"id": "delete-offsets-member-present", "api": DELETE_SHARE_GROUP_OFFSETS, "v": 0,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [{"TopicName": "diff-{R}-{L}-sa"}]}},
+            {"id": "delete-group-member-present", "api": DELETE_GROUPS, "v": "L",
+             "req": {"GroupsNames": ["diff-{R}-{L}-sagroup"]}},
+            {"id": "leave", "api": SHARE_GROUP_HEARTBEAT, "v": 1,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "MemberId": "diff-{R}-{L}-member-1", "MemberEpoch": -1,
+                     "RackId": None, "SubscribedTopicNames": None}},
+            {"id": "delete-offsets-unknown-topic", "api": DELETE_SHARE_GROUP_OFFSETS, "v": 0,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [{"TopicName": "diff-{R}-{L}-nope"}]}},
+            {"id": "delete-offsets", "api": DELETE_SHARE_GROUP_OFFSETS, "v": 0,
+             "req": {"GroupId": "diff-{R}-{L}-sagroup", "Topics": [{"TopicName": "diff-{R}-{L}-sa"}]}},
+            {"id": "describe-deleted-offsets", "api": DESCRIBE_SHARE_GROUP_OFFSETS, "v": "L",
+             "req": {"Groups": [{"GroupId": "diff-{R}-{L}-sagroup", "Topics": None}]}},
+            {"id": "delete-group", "api": DELETE_GROUPS, "v": "L", "req": {"GroupsNames": ["diff-{R}-{L}-sagroup"]}},
+            {"id": "config-set", "api": INCREMENTAL_ALTER_CONFIGS, "v": "L",
+             "req": {"Resources": [{"ResourceType": 32, "ResourceName": "diff-{R}-{L}-sacfg", "Configs": [
+                 {"Name": "share.auto.offset.reset", "ConfigOperation": 0, "Value": "earliest"}]}],
+                 "ValidateOnly": False}},
+            {"id": "config-bad-value", "api": INCREMENTAL_ALTER_CONFIGS, "v": "L",
+             "req": {"Resources": [{"ResourceType": 32, "ResourceName": "diff-{R}-{L}-sacfg", "Configs": [
+                 {"Name": "share.record.lock.duration.ms", "ConfigOperation": 0, "Value": "999"}]}],
+                 "ValidateOnly": False}},
+            {"id": "config-unknown-name", "api": INCREMENTAL_ALTER_CONFIGS, "v": "L",
+             "req": {"Resources": [{"ResourceType": 32, "ResourceName": "diff-{R}-{L}-sacfg", "Configs": [
+                 {"Name": "share.nosuch", "ConfigOperation": 0, "Value": "1"}]}], "ValidateOnly": False}},
+            {"id": "config-describe-unset", "api": DESCRIBE_CONFIGS, "v": "L",
+             "req": {"Resources": [resource("diff-{R}-{L}-sanever", ["share.auto.offset.reset",
+                                                                   "share.delivery.count.limit"], rtype=32)],
+                     "IncludeSynonyms": False, "IncludeDocumentation": False}},
         ],
     },
     {

@@ -9,7 +9,8 @@
  * loop, made durable in the metadata log, then loaded for new connections
  * (tls.h) before the answer; AlterConfigs replaces the resource's dynamic
  * values with the ones it lists, as Kafka does. Any other broker change is
- * refused with INVALID_CONFIG and says why.
+ * refused with INVALID_CONFIG and says why. Requests naming only GROUP
+ * resources go to share_config.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,10 @@ static void overlay_dynamic(srv_config_entry *e, const srv_dyncfg *d, const char
 
 void srv_h_describe_configs(srv_req *req)
 {
+    if (srv_group_configs_only(req)) {
+        srv_h_group_configs(req); /* share-group configs (share_config.c) */
+        return;
+    }
     const kp_describe_configs_request *rq = req->kr.body;
     srv_shard *s = req->shard;
     const srv_config *cfg = &s->b->cfg;
@@ -820,5 +825,9 @@ void srv_h_alter_configs(srv_req *req)
 }
 void srv_h_incremental_alter_configs(srv_req *req)
 {
+    if (srv_group_configs_only(req)) {
+        srv_h_group_configs(req); /* share-group configs (share_config.c) */
+        return;
+    }
     alter(req, 1);
 }

@@ -2,11 +2,15 @@
  * delete_groups.c — DeleteGroups (v0-2): an Empty group's offsets and
  * metadata are tombstoned in __consumer_offsets and the group is gone; a
  * group with members is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
+ * Share groups (KIP-932) are deleted by the same rules from the coordinator
+ * shard's share-group store (share_group.h).
  */
 #include "authz_req.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "share_group.h"
 
 typedef struct dg_call {
     srv_gcall c;
@@ -26,6 +30,13 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     dg_call *d = (dg_call *)c;
     d->owner = owner;
+    /* A share group (share_group.c) is deleted where it lives, in memory:
+     * only when Empty, as Kafka (NON_EMPTY_GROUP otherwise). */
+    if (owner->share_groups && srv_share_exists(owner->share_groups, d->group_id)) {
+        d->error = srv_share_delete_group(owner->share_groups, d->group_id, srv_mono_ms());
+        srv_call_reply(owner, &d->c.call);
+        return;
+    }
     srv_group_delete(gs, d->group_id, &d->error, deleted, d);
 }
 

@@ -73,6 +73,9 @@ static const srv_api apis[] = {
     {KP_API_SHARE_GROUP_DESCRIBE, 1, 1, srv_h_share_group_describe, 1},
     {KP_API_SHARE_FETCH, 1, 1, srv_h_share_fetch, 1},
     {KP_API_SHARE_ACKNOWLEDGE, 1, 1, srv_h_share_acknowledge, 1},
+    {KP_API_DESCRIBE_SHARE_GROUP_OFFSETS, 0, 1, srv_h_describe_share_group_offsets, 1},
+    {KP_API_ALTER_SHARE_GROUP_OFFSETS, 0, 0, srv_h_alter_share_group_offsets, 1},
+    {KP_API_DELETE_SHARE_GROUP_OFFSETS, 0, 0, srv_h_delete_share_group_offsets, 1},
     /* Registration and heartbeats of the metadata quorum's members (quorum.c). */
     {KP_API_BROKER_REGISTRATION, 0, 0, srv_h_broker_registration, SRV_API_QUORUM},
     {KP_API_BROKER_HEARTBEAT, 0, 0, srv_h_broker_heartbeat, SRV_API_QUORUM},

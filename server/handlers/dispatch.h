@@ -85,6 +85,15 @@ void srv_h_share_group_heartbeat(srv_req *req);
 void srv_h_share_group_describe(srv_req *req);
 void srv_h_share_fetch(srv_req *req);
 void srv_h_share_acknowledge(srv_req *req);
+void srv_h_describe_share_group_offsets(srv_req *req);
+void srv_h_alter_share_group_offsets(srv_req *req);
+void srv_h_delete_share_group_offsets(srv_req *req);
+/* DescribeConfigs / IncrementalAlterConfigs naming only GROUP resources are
+ * served by share_config.c (srv_h_group_configs). */
+int srv_group_configs_only(const srv_req *req);
+void srv_h_group_configs(srv_req *req);
+/* The shard's share groups (share.c), made on first use; NULL out of memory. */
+struct srv_share_groups *srv_share_store(srv_shard *s);
 void srv_h_describe_client_quotas(srv_req *req);
 void srv_h_alter_client_quotas(srv_req *req);
 void srv_h_broker_registration(srv_req *req);

@@ -33,7 +33,7 @@
 #define SHARE_POLL_STEP_MS  100
 #define SHARE_PART_READ_MAX (1 << 20)
 
-static srv_share_groups *store(srv_shard *s)
+srv_share_groups *srv_share_store(srv_shard *s)
 {
     if (!s->share_groups) {
         const srv_config *c = &s->b->cfg;
@@ -44,7 +44,7 @@ static srv_share_groups *store(srv_shard *s)
             .max_delivery = c->group_share_delivery_count_limit,
             .max_locks = c->group_share_partition_max_record_locks,
             .max_size = c->group_share_max_size,
-            .auto_reset_earliest = 0,
+            .auto_reset_earliest = 0, /* Kafka's default; a group's share.auto.offset.reset overrides */
         };
         s->share_groups = srv_share_groups_new(&sc);
     }
@@ -113,7 +113,7 @@ static void shb_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     (void)gs;
     shb_call *h = (shb_call *)c;
-    srv_share_groups *sg = store(owner);
+    srv_share_groups *sg = srv_share_store(owner);
     srv_shb_result r;
     if (!sg) {
         memset(&r, 0, sizeof(r));
@@ -199,7 +199,7 @@ static void shd_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     (void)gs;
     shd_call *h = (shd_call *)c;
-    srv_share_groups *sg = store(owner);
+    srv_share_groups *sg = srv_share_store(owner);
     if (!sg) {
         memset(&h->g, 0, sizeof(h->g));
         h->g.error = KP_ERR_UNKNOWN_SERVER_ERROR;
@@ -351,6 +351,7 @@ typedef struct sf_state {
     int16_t error;
     int reads_pending;
     int responded;
+    int32_t lock_ms; /* the group's share.record.lock.duration.ms */
 } sf_state;
 
 typedef struct sf_call {
@@ -391,7 +392,7 @@ static void sf_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     (void)gs;
     sf_call *h = (sf_call *)c;
     sf_state *st = h->st;
-    srv_share_groups *sg = store(owner);
+    srv_share_groups *sg = srv_share_store(owner);
     if (!sg) {
         h->error = KP_ERR_UNKNOWN_SERVER_ERROR;
     } else if (h->step == 0) {
@@ -404,6 +405,8 @@ static void sf_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
         } else {
             memcpy(copy, items, (size_t)n * sizeof(*copy));
             h->error = srv_share_begin(sg, &st->sreq, srv_mono_ms(), &c->arena, &copy, &n);
+            /* The request's shard waits for this call: its state is ours until the reply. */
+            st->lock_ms = srv_share_lock_ms(sg, st->sreq.group_id);
             h->items = copy;
             h->nitems = n;
         }
@@ -652,7 +655,7 @@ static void sf_respond(srv_req *req)
     st->responded = 1;
     kp_arena *a = &req->arena;
     int n = st->nitems;
-    int32_t lock_ms = req->shard->b->cfg.group_share_record_lock_duration_ms;
+    int32_t lock_ms = st->lock_ms;
     if (st->ack_only) {
         kp_share_acknowledge_response r;
         kp_share_acknowledge_response_init(&r);
@@ -818,6 +821,7 @@ void srv_h_share_fetch(srv_req *req)
         return;
     }
     memset(st, 0, sizeof(*st));
+    st->lock_ms = req->shard->b->cfg.group_share_record_lock_duration_ms;
     st->sreq.group_id = rq->group_id;
     st->sreq.member_id = rq->member_id;
     st->sreq.epoch = rq->share_session_epoch;
@@ -858,6 +862,7 @@ void srv_h_share_acknowledge(srv_req *req)
         return;
     }
     memset(st, 0, sizeof(*st));
+    st->lock_ms = req->shard->b->cfg.group_share_record_lock_duration_ms;
     st->ack_only = 1;
     st->sreq.group_id = rq->group_id;
     st->sreq.member_id = rq->member_id;
