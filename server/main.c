@@ -24,6 +24,7 @@
 
 #include "broker.h"
 #include "group/coord.h"
+#include "group/group.h"
 #include "handlers/dispatch.h"
 #include "logging.h"
 #include "metrics_http.h"
@@ -33,6 +34,7 @@
 #include "oauth.h"
 #include "sasl.h"
 #include "shard.h"
+#include "share_coord.h"
 #include "srv_assert.h"
 #include "tls.h"
 
@@ -433,6 +435,16 @@ static void resolve_advertised(srv_broker *b)
     }
 }
 
+/* A share group's coordinator shard, as srv_gcall_send routes its calls: the
+ * owner of its __consumer_offsets partition. */
+static int share_route(srv_broker *b, kp_str group_id)
+{
+    const srv_topic *t = srv_meta_topic(b->shards[0].meta, kp_str_c(SRV_OFFSETS_TOPIC));
+    if (!t)
+        return -1;
+    return srv_partition_owner(b->nshards, &t->id, srv_group_partition_for(group_id, t->nparts));
+}
+
 int main(int argc, char **argv)
 {
     static srv_broker broker;
@@ -516,6 +528,10 @@ int main(int argc, char **argv)
     }
     if ((rc = srv_txns_start(b, srv_txn_marker_append)) != 0) {
         srv_error("cannot load the transactional ids: %s; exiting", st_strerror(rc));
+        return 1;
+    }
+    if ((rc = srv_share_state_start(b, share_route)) != 0) {
+        srv_error("cannot load the share-group state: %s; exiting", st_strerror(rc));
         return 1;
     }
     if (bind_listeners(b) != 0) {
