@@ -53,7 +53,7 @@ srv_share_groups *srv_share_store(srv_shard *s)
 typedef struct create_op {
     srv_ctl_op op;
     srv_topic_spec spec;
-    srv_topic_cfg_kv cfg[3];
+    srv_topic_cfg_kv cfg[4];
     char segment[24];
 } create_op;
 
@@ -80,15 +80,17 @@ int16_t srv_share_state_ready(srv_shard *s)
         return KP_ERR_COORDINATOR_NOT_AVAILABLE;
     const srv_config *cfg = &s->b->cfg;
     snprintf(c->segment, sizeof(c->segment), "%d", (int)cfg->share_state_segment_bytes);
-    /* Kafka's ShareCoordinator topic configs: compacted, never compressed,
-     * its own segment size. */
-    c->cfg[0] = (srv_topic_cfg_kv){.key = "cleanup.policy", .value = "compact"};
-    c->cfg[1] = (srv_topic_cfg_kv){.key = "compression.type", .value = "uncompressed"};
+    /* Kafka 4.4's configs of this topic (seen with DescribeConfigs): deleted,
+     * never by age (its coordinator prunes below the oldest snapshot still
+     * needed), compression as the writer chose, its own segment size. */
+    c->cfg[0] = (srv_topic_cfg_kv){.key = "cleanup.policy", .value = "delete"};
+    c->cfg[1] = (srv_topic_cfg_kv){.key = "compression.type", .value = "producer"};
     c->cfg[2] = (srv_topic_cfg_kv){.key = "segment.bytes", .value = c->segment};
+    c->cfg[3] = (srv_topic_cfg_kv){.key = "retention.ms", .value = "-1"};
     c->spec.name = kp_str_c(SRV_SHARE_STATE_TOPIC);
     c->spec.nparts = cfg->share_state_num_partitions;
     c->spec.replication = -1;
-    c->spec.ncfg = 3;
+    c->spec.ncfg = 4;
     c->spec.cfg = c->cfg;
     c->op.kind = SRV_CTL_CREATE;
     c->op.nspecs = 1;
@@ -358,6 +360,10 @@ static void restore_one(srv_ss_entry *e, void *arg)
 {
     restore_ctx *c = arg;
     kp_str g = {e->group, e->group_len};
+    if (e->img.start < 0) {
+        c->skipped++; /* initialised with no start offset yet (Kafka's -1) */
+        return;
+    }
     int shard = c->route(c->b, g);
     srv_share_groups *sg = shard >= 0 && shard < c->b->nshards ? srv_share_store(&c->b->shards[shard]) : NULL;
     if (!sg) {

@@ -26,7 +26,7 @@
 srv_share_groups *srv_share_store(srv_shard *s);
 
 /* 0 when __share_group_state exists; else asks the controller to create it
- * (Kafka's configs: compacted, uncompressed) and returns
+ * (Kafka 4.4's configs: delete, retention.ms=-1) and returns
  * COORDINATOR_NOT_AVAILABLE. */
 int16_t srv_share_state_ready(srv_shard *s);
 

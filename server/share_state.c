@@ -231,7 +231,9 @@ static int decode_value(int type, kp_reader *vr, kp_arena *a, srv_ss_image *img)
         img->delivery_complete = v.delivery_complete_count;
         img->create_ts = v.create_timestamp;
         img->write_ts = v.write_timestamp;
-        if (v.start_offset < 0)
+        /* Kafka's InitializeShareGroupState snapshot carries -1: not yet
+         * initialised (restore skips it). */
+        if (v.start_offset < -1)
             return SRV_SS_E_MALFORMED;
         return copy_batches(img, v.state_batches_count, v.state_batches, sizeof(*v.state_batches));
     }
