@@ -53,6 +53,7 @@ public final class Main {
         SecurityCases.register(env);
         RegexCases.register(env);
         ShareCases.register(env);
+        ShareDurableCases.register(env);
         TxnCases.register(env);
         MigrationCases.register(env);
         EosCases.register(env);
