@@ -490,8 +490,6 @@ static const keydef BKEYS[] = {
      "Most members in one share group.", NULL},
     {"share.coordinator.state.topic.num.partitions", SRV_TYPE_INT, USE_APPLY, "50", 1, INT32_MAX, NULL, NULL,
      "Partitions of __share_group_state.", NULL},
-    {"share.coordinator.state.topic.segment.bytes", SRV_TYPE_INT, USE_APPLY, "104857600", 1, INT32_MAX, NULL,
-     NULL, "Segment size of __share_group_state.", NULL},
     {"share.coordinator.snapshot.update.records.per.snapshot", SRV_TYPE_INT, USE_APPLY, "500", 0, 500, NULL,
      NULL, "ShareUpdate records of one share-partition between two of its ShareSnapshot records.", NULL},
     {"group.consumer.max.size", SRV_TYPE_INT, USE_APPLY, "2147483647", 1, INT32_MAX, NULL, NULL,
@@ -1641,7 +1639,6 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
         (int32_t)bi64(cfg, "group.share.partition.max.record.locks");
     cfg->group_share_max_size = (int32_t)bi64(cfg, "group.share.max.size");
     cfg->share_state_num_partitions = (int32_t)bi64(cfg, "share.coordinator.state.topic.num.partitions");
-    cfg->share_state_segment_bytes = (int32_t)bi64(cfg, "share.coordinator.state.topic.segment.bytes");
     cfg->share_state_updates_per_snapshot =
         (int32_t)bi64(cfg, "share.coordinator.snapshot.update.records.per.snapshot");
     cfg->group_consumer_max_size = (int32_t)bi64(cfg, "group.consumer.max.size");

@@ -79,7 +79,9 @@ int16_t srv_share_state_ready(srv_shard *s)
     if (!c)
         return KP_ERR_COORDINATOR_NOT_AVAILABLE;
     const srv_config *cfg = &s->b->cfg;
-    snprintf(c->segment, sizeof(c->segment), "%d", (int)cfg->share_state_segment_bytes);
+    /* Kafka's share.coordinator.state.topic.segment.bytes is an internal
+     * config (not listed, not meant to be set): its default. */
+    snprintf(c->segment, sizeof(c->segment), "%d", 104857600);
     /* Kafka 4.4's configs of this topic (seen with DescribeConfigs): deleted,
      * never by age (its coordinator prunes below the oldest snapshot still
      * needed), compression as the writer chose, its own segment size. */
