@@ -583,6 +583,7 @@ int main(int argc, char **argv)
     srv_metrics_stop(b);
     srv_groups_stop(b);
     srv_txns_stop(b);
+    srv_share_state_stop(b);
     srv_controller_close(b);
     for (int i = 0; i < b->nshards; i++)
         srv_shard_destroy(&b->shards[i]);

@@ -103,6 +103,78 @@ int16_t srv_share_state_ready(srv_shard *s)
     return KP_ERR_COORDINATOR_NOT_AVAILABLE;
 }
 
+/* ---- pruning ---------------------------------------------------------------- */
+
+typedef struct srv_share_trackers {
+    int32_t nparts;
+    srv_ss_map **maps; /* by state partition; NULL: nothing written or loaded yet */
+} srv_share_trackers;
+
+/* The tracker of a state partition the shard owns; NULL when out of memory. */
+static srv_ss_map *tracker(srv_shard *s, int32_t partition, int32_t nparts)
+{
+    srv_share_trackers *tr = s->share_state;
+    if (!tr) {
+        if (!(tr = calloc(1, sizeof(*tr))))
+            return NULL;
+        s->share_state = tr;
+    }
+    if (partition >= tr->nparts) {
+        int32_t n = nparts > partition ? nparts : partition + 1;
+        srv_ss_map **m = realloc(tr->maps, (size_t)n * sizeof(*m));
+        if (!m)
+            return NULL;
+        memset(m + tr->nparts, 0, (size_t)(n - tr->nparts) * sizeof(*m));
+        tr->maps = m;
+        tr->nparts = n;
+    }
+    if (!tr->maps[partition]) {
+        srv_ss_map *m = calloc(1, sizeof(*m));
+        if (!m)
+            return NULL;
+        srv_ss_map_init(m);
+        tr->maps[partition] = m;
+    }
+    return tr->maps[partition];
+}
+
+static void pruned(void *arg, int rc, int64_t offset)
+{
+    (void)arg;
+    if (rc)
+        srv_warn("%s: pruning below %lld failed: %s", SRV_SHARE_STATE_TOPIC, (long long)offset,
+                 st_strerror(rc));
+}
+
+/* Deletes what no share-partition of the state partition needs: everything
+ * below the oldest of their latest snapshots. */
+static void prune(srv_part *p, const srv_ss_map *m)
+{
+    int64_t point = srv_ss_prune_point(m);
+    if (point <= st_log_start_offset(p->log) || point > st_log_high_watermark(p->log))
+        return;
+    int rc = st_log_delete_records(p->log, point, pruned, NULL);
+    if (rc < 0)
+        srv_warn("%s: cannot prune below %lld: %s", SRV_SHARE_STATE_TOPIC, (long long)point, st_strerror(rc));
+}
+
+void srv_share_state_stop(srv_broker *b)
+{
+    for (int i = 0; i < b->nshards; i++) {
+        srv_share_trackers *tr = b->shards[i].share_state;
+        if (!tr)
+            continue;
+        for (int32_t p = 0; p < tr->nparts; p++) {
+            if (tr->maps[p])
+                srv_ss_map_free(tr->maps[p]);
+            free(tr->maps[p]);
+        }
+        free(tr->maps);
+        free(tr);
+        b->shards[i].share_state = NULL;
+    }
+}
+
 /* ---- writing -------------------------------------------------------------- */
 
 typedef struct persist_job {
@@ -119,6 +191,13 @@ typedef struct persist_op {
     uint8_t *batch;
     size_t len;
     int16_t error;
+    /* the record's key, for the owner's prune tracker */
+    int type;
+    char *group; /* heap */
+    int32_t group_len;
+    srv_share_tp tp;
+    int32_t nparts;
+    srv_ss_map *tracker; /* owner side */
 } persist_op;
 
 static void job_step(srv_shard *s, persist_job *j)
@@ -133,9 +212,11 @@ static void job_step(srv_shard *s, persist_job *j)
 
 static void append_durable(void *arg, int rc, int64_t base)
 {
-    (void)base;
     persist_op *op = arg;
     op->error = srv_st_to_kafka(rc);
+    if (rc == 0 && op->tracker)
+        srv_ss_track(op->tracker, (kp_str){op->group, op->group_len}, &op->tp.topic, op->tp.partition,
+                     op->type, base);
     srv_call_reply(op->owner, &op->base.call);
 }
 
@@ -156,6 +237,9 @@ static void persist_run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_call_reply(owner, &base->call);
         return;
     }
+    op->tracker = tracker(owner, base->partition, op->nparts);
+    if (op->tracker && op->type == SRV_SS_SNAPSHOT)
+        prune(p, op->tracker); /* as of the records durable so far */
     /* Ordered behind earlier appends, as group records: a coordinator write
      * is never refused for a purely local backpressure. */
     st_log_append_ordered(p->log, op->batch, op->len, append_accepted, append_durable, op);
@@ -177,12 +261,14 @@ static void persist_done(srv_shard *s, srv_part_op *base)
     *op->err = e;
     persist_job *j = op->job;
     free(op->batch);
+    free(op->group);
     free(op);
     job_step(s, j);
 }
 
 /* The record of one share-partition in a finished batch; 0 or a KP_E_ code. */
-static int build(srv_shard *s, kp_str group, const srv_share_tp *tp, srv_share_part *sp, kp_writer *bw)
+static int build(srv_shard *s, kp_str group, const srv_share_tp *tp, srv_share_part *sp, kp_writer *bw,
+                 int *typep)
 {
     int nruns = srv_sp_runs(sp, NULL, 0);
     srv_sp_run *runs = calloc((size_t)(nruns ? nruns : 1), sizeof(*runs));
@@ -236,6 +322,7 @@ static int build(srv_shard *s, kp_str group, const srv_share_tp *tp, srv_share_p
     free(b);
     if (!rc)
         sp->updates = type == SRV_SS_SNAPSHOT ? 1 : sp->updates + 1;
+    *typep = type;
     return rc;
 }
 
@@ -273,12 +360,21 @@ void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int 
         }
         kp_writer bw;
         kp_writer_init(&bw, 512);
-        if (build(s, group, &tps[i], sp, &bw)) {
+        int32_t glen = group.len > 0 ? group.len : 0;
+        op->group = malloc((size_t)glen + 1);
+        if (!op->group || build(s, group, &tps[i], sp, &bw, &op->type)) {
             kp_writer_free(&bw);
+            free(op->group);
             free(op);
             errs[i] = KP_ERR_UNKNOWN_SERVER_ERROR;
             continue;
         }
+        if (glen)
+            memcpy(op->group, group.p, (size_t)glen);
+        op->group[glen] = 0;
+        op->group_len = glen;
+        op->tp = tps[i];
+        op->nparts = t->nparts;
         op->batch = bw.buf; /* the writer's buffer is the op's now */
         op->len = bw.len;
         op->job = j;
@@ -320,8 +416,8 @@ static void load_cb(void *arg, const st_read_result *res)
         kp_record rec;
         kp_record_iter_init(&ri, &b.h, b.records, b.records_size);
         while (kp_record_iter_next(&ri, &rec) == 1) {
-            int rc = srv_ss_replay(st->map, rec.key.p, rec.key.len, rec.value.len < 0 ? NULL : rec.value.p,
-                                   rec.value.len);
+            int rc = srv_ss_replay(st->map, rec.offset, rec.key.p, rec.key.len,
+                                   rec.value.len < 0 ? NULL : rec.value.p, rec.value.len);
             if (rc != SRV_SS_OK && rc != SRV_SS_E_TYPE) {
                 st->bad++;
                 srv_warn("%s-%d: record at offset %lld not loaded (code %d)", SRV_SHARE_STATE_TOPIC,
@@ -388,37 +484,47 @@ static void restore_one(srv_ss_entry *e, void *arg)
     free(runs);
 }
 
+static void drop_image(srv_ss_entry *e, void *arg)
+{
+    (void)arg;
+    srv_ss_image_clear(&e->img); /* the tracker needs the keys and snapshot offsets only */
+}
+
 int srv_share_state_start(srv_broker *b, srv_share_route_fn route)
 {
-    srv_ss_map map;
-    srv_ss_map_init(&map);
     int loaded = 0, rc = 0;
+    restore_ctx c = {b, route, 0, 0, 0};
     for (int i = 0; i < b->nshards && rc == 0; i++) {
         srv_shard *s = &b->shards[i];
         const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_SHARE_STATE_TOPIC));
-        for (int32_t p = 0; t && p < t->nparts; p++) {
+        for (int32_t p = 0; t && p < t->nparts && rc == 0; p++) {
             if (srv_partition_owner(b->nshards, &t->id, p) != s->id)
                 continue;
             srv_part *part = srv_partmap_get(s->parts, &t->id, p);
             if (!part || srv_part_offline(part))
                 continue;
-            rc = load_partition(s, part, p, &map);
+            /* Each partition's replay becomes its prune tracker. */
+            srv_ss_map *map = tracker(s, p, t->nparts);
+            if (!map) {
+                rc = -ENOMEM;
+                break;
+            }
+            rc = load_partition(s, part, p, map);
             if (rc) {
                 srv_error("cannot load %s-%d: %s", SRV_SHARE_STATE_TOPIC, p, st_strerror(rc));
                 break;
             }
+            srv_ss_map_each(map, restore_one, &c);
+            srv_ss_map_each(map, drop_image, NULL);
             loaded++;
         }
     }
-    if (rc == 0 && map.count) {
-        restore_ctx c = {b, route, 0, 0, 0};
-        srv_ss_map_each(&map, restore_one, &c);
+    if (rc == 0 && (c.restored || c.skipped || c.failed))
         srv_info(
-            "%d share-partition states of %d %s partitions restored (%d without a coordinator, %d failed)",
+            "%d share-partition states of %d %s partitions restored (%d without a coordinator or a start, "
+            "%d failed)",
             c.restored, loaded, SRV_SHARE_STATE_TOPIC, c.skipped, c.failed);
-        if (c.failed)
-            rc = -ENOMEM;
-    }
-    srv_ss_map_free(&map);
+    if (rc == 0 && c.failed)
+        rc = -ENOMEM;
     return rc < 0 ? rc : (rc ? -EIO : 0);
 }

@@ -11,7 +11,12 @@
  * shard: a partition op (partcall.h) from the coordinator shard, so that the
  * records of one share-partition are appended in the order they were made.
  *
- * Owns the per-shard share-group store creation and the persist jobs. Must
+ * A state partition is pruned as Kafka's share coordinator does it: below the
+ * oldest latest-snapshot of the share-partitions written to it nothing is
+ * needed any more (its owner shard tracks where each one's latest snapshot is).
+ *
+ * Owns the per-shard share-group store creation, the persist jobs and the
+ * prune trackers. Must
  * not: decide share-partition states (share_partition.c), parse or build
  * record bytes itself (share_state.c), or block a loop (the only blocking
  * reads are the start-up load, before the loops run).
@@ -48,5 +53,7 @@ typedef int (*srv_share_route_fn)(srv_broker *b, kp_str group_id);
  * and restores each share-partition's state on its group's coordinator
  * shard. 0 or a negative errno / storage code. */
 int srv_share_state_start(srv_broker *b, srv_share_route_fn route);
+/* After the loops stopped: frees what the start and the writes kept. */
+void srv_share_state_stop(srv_broker *b);
 
 #endif

@@ -451,7 +451,8 @@ static int grow(srv_ss_map *m)
     return 0;
 }
 
-int srv_ss_replay(srv_ss_map *m, const uint8_t *key, int32_t klen, const uint8_t *value, int32_t vlen)
+int srv_ss_replay(srv_ss_map *m, int64_t offset, const uint8_t *key, int32_t klen, const uint8_t *value,
+                  int32_t vlen)
 {
     srv_ss_rec r;
     int rc = srv_ss_decode(key, klen, value, vlen, &r);
@@ -487,6 +488,7 @@ int srv_ss_replay(srv_ss_map *m, const uint8_t *key, int32_t klen, const uint8_t
         e->topic = r.topic;
         e->partition = r.partition;
         e->img.delivery_complete = -1;
+        e->snap_offset = offset; /* an update without its snapshot pins itself */
         *pp = e;
         m->count++;
     }
@@ -495,6 +497,7 @@ int srv_ss_replay(srv_ss_map *m, const uint8_t *key, int32_t klen, const uint8_t
         e->img = r.img;
         memset(&r.img, 0, sizeof(r.img));
         e->updates = 0;
+        e->snap_offset = offset;
     } else {
         if (srv_ss_merge(&e->img, &r.img) < 0) {
             srv_ss_rec_clear(&r);
@@ -504,4 +507,49 @@ int srv_ss_replay(srv_ss_map *m, const uint8_t *key, int32_t klen, const uint8_t
     }
     srv_ss_rec_clear(&r);
     return SRV_SS_OK;
+}
+
+int srv_ss_track(srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t partition, int type,
+                 int64_t offset)
+{
+    if (m->count >= m->nbuckets && grow(m) < 0) {
+        m->failed = 1;
+        return -1;
+    }
+    srv_ss_entry **pp = slot(m, group, topic, partition);
+    srv_ss_entry *e = *pp;
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        int32_t n = group.len > 0 ? group.len : 0;
+        if (!e || !(e->group = malloc((size_t)n + 1))) {
+            free(e);
+            m->failed = 1;
+            return -1;
+        }
+        if (n)
+            memcpy(e->group, group.p, (size_t)n);
+        e->group[n] = 0;
+        e->group_len = n;
+        e->topic = *topic;
+        e->partition = partition;
+        e->img.delivery_complete = -1;
+        e->snap_offset = offset;
+        *pp = e;
+        m->count++;
+    }
+    if (type == SRV_SS_SNAPSHOT && offset > e->snap_offset)
+        e->snap_offset = offset;
+    return 0;
+}
+
+int64_t srv_ss_prune_point(const srv_ss_map *m)
+{
+    if (m->failed)
+        return -1;
+    int64_t low = -1;
+    for (size_t b = 0; b < m->nbuckets; b++)
+        for (const srv_ss_entry *e = m->buckets[b]; e; e = e->next)
+            if (low < 0 || e->snap_offset < low)
+                low = e->snap_offset;
+    return low;
 }

@@ -97,13 +97,15 @@ typedef struct srv_ss_entry {
     int32_t group_len;
     kp_uuid topic;
     int32_t partition;
-    int32_t updates; /* updates since the last snapshot */
+    int32_t updates;     /* updates since the last snapshot */
+    int64_t snap_offset; /* offset of its latest snapshot (-1: none seen) */
     srv_ss_image img;
 } srv_ss_entry;
 
 typedef struct srv_ss_map {
     srv_ss_entry **buckets;
     size_t nbuckets, count;
+    int failed; /* srv_ss_track ran out of memory: never prune */
 } srv_ss_map;
 
 void srv_ss_map_init(srv_ss_map *m);
@@ -111,10 +113,22 @@ void srv_ss_map_free(srv_ss_map *m);
 srv_ss_entry *srv_ss_map_get(const srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t partition);
 void srv_ss_map_each(const srv_ss_map *m, void (*fn)(srv_ss_entry *e, void *arg), void *arg);
 
-/* Applies one record in log order: a snapshot replaces the entry, an update
- * is merged into it (an update before any snapshot starts from an empty
- * state), a tombstone removes it. A SRV_SS_* code; a bad record changes
- * nothing. */
-int srv_ss_replay(srv_ss_map *m, const uint8_t *key, int32_t klen, const uint8_t *value, int32_t vlen);
+/* Applies the record at offset, in log order: a snapshot replaces the entry
+ * (and is where its state starts now), an update is merged into it (an
+ * update before any snapshot starts from an empty state), a tombstone
+ * removes it. A SRV_SS_* code; a bad record changes nothing. */
+int srv_ss_replay(srv_ss_map *m, int64_t offset, const uint8_t *key, int32_t klen, const uint8_t *value,
+                  int32_t vlen);
+
+/* The pruning of one state partition: a map whose entries only say where
+ * each share-partition's latest snapshot is (images unused). */
+/* Notes a record written at offset: a snapshot moves its share-partition's
+ * snapshot offset (an update of one not seen yet pins offset). 0, or -1 when
+ * memory ran out (then nothing may be pruned: srv_ss_prune_point says -1). */
+int srv_ss_track(srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t partition, int type,
+                 int64_t offset);
+/* The offset below which no share-partition of m needs a record any more:
+ * the smallest of their latest-snapshot offsets; -1 when there is none. */
+int64_t srv_ss_prune_point(const srv_ss_map *m);
 
 #endif

@@ -10,7 +10,9 @@ snapshot, and replaying them (snapshot, then updates merged over it) gives the s
 the accepted and rejected records done (below the start offset, or in Acknowledged / Archived batches: Kafka
 leaves its start offset on them, kbroker moves it past), the released ones Available with delivery count 1.
 kbroker also writes a record at acquisition (so a restart keeps delivery counts), Kafka only at
-acknowledgement; the replayed state is compared, not the count of records."""
+acknowledgement; the replayed state is compared, not the count of records. kbroker prunes a state partition
+below the oldest latest-snapshot of its share-partitions, as Kafka's share coordinator does; the pruned-restart
+case checks that a restart from a pruned partition keeps the state too."""
 
 import base64
 import os
@@ -261,39 +263,68 @@ class ShareStateRecordsTest(BrokerTestCase):
         self.assertEqual(got, {"cleanup.policy": "delete", "compression.type": "producer", "retention.ms": "-1"}, r)
 
 
+def earliest(conn, topic, partition):
+    r = conn.request(2, 7, {"ReplicaId": -1, "IsolationLevel": 0, "Topics": [
+        {"Name": topic, "Partitions": [{"PartitionIndex": partition, "CurrentLeaderEpoch": -1, "Timestamp": -2}]}]})
+    p = r["Topics"][0]["Partitions"][0]
+    assert p["ErrorCode"] == 0, r
+    return p["Offset"]
+
+
+def kill9_keeps_state(test, pruned):
+    """Acknowledged, acquired and new records across a kill -9; with pruned, the share-partition's state
+    partition no longer starts at 0 before the kill (the replay starts past what snapshots made useless)."""
+    c = kwire.Conn(test.bootstrap, client_id="share-state-test")
+    topic, group = uniq("shr"), uniq("shrg")
+    tid = tsg.create_topic(c, topic, 1)
+    member, mepoch = tsg.join(c, group, topic)
+    epoch, mepoch, offs = acquire_some(test, c, topic, tid, group, member, mepoch)
+    a = tsg.share_ack(c, group, member, epoch, tid, acks_for(offs))
+    test.assertEqual(tsg.part_errors(a), [(0, 0)], a)
+    # Fetch the released ones again (delivery count 2), leave them acquired, and produce one more record.
+    r = tsg.share_fetch(c, group, member, epoch + 1, tid, wait_ms=2000)
+    test.assertEqual(tsg.acquired(r), [(offs[2], offs[-1], 2)], r)
+    tid_b = uuid.UUID(tid).bytes if isinstance(tid, str) else tid
+    sp = java_partition_for(group, tid_b, 0, 50)
+    if pruned:
+        test.assertGreater(earliest(c, STATE_TOPIC, sp), 0)
+    else:
+        test.assertEqual(earliest(c, STATE_TOPIC, sp), 0)
+    c.close()
+    test.broker.kill9()
+    test.broker.start()
+    c = kwire.Conn(test.bootstrap, client_id="share-state-test")
+    test.addCleanup(c.close)
+    tsg.produce(c, topic, [b"after"])
+    member2, _ = tsg.join(c, group, topic)
+    got = []
+    deadline = time.monotonic() + 30
+    epoch = 0
+    while time.monotonic() < deadline and sum(last - f + 1 for f, last, _ in got) < len(offs) - 2 + 1:
+        r = tsg.share_fetch(c, group, member2, epoch, tid, wait_ms=500)
+        test.assertEqual(r["ErrorCode"], 0, r)
+        epoch += 1
+        got += tsg.acquired(r)
+    # The accepted and rejected records never again; the ones acquired at the kill with their third
+    # delivery; the record produced after the restart (past the kept start offset) with its first.
+    test.assertEqual(got, [(offs[2], offs[-1], 3), (offs[-1] + 1, offs[-1] + 1, 1)], got)
+
+
 @kbroker_only("kills and restarts the broker process")
 class ShareStateRestartTest(BrokerTestCase):
     extra_sets = ("unstable.api.versions.enable=true",)
 
     def test_kill9_keeps_share_partition_state(self):
-        c = kwire.Conn(self.bootstrap, client_id="share-state-test")
-        topic, group = uniq("shr"), uniq("shrg")
-        tid = tsg.create_topic(c, topic, 1)
-        member, mepoch = tsg.join(c, group, topic)
-        epoch, mepoch, offs = acquire_some(self, c, topic, tid, group, member, mepoch)
-        a = tsg.share_ack(c, group, member, epoch, tid, acks_for(offs))
-        self.assertEqual(tsg.part_errors(a), [(0, 0)], a)
-        # Fetch the released ones again (delivery count 2), leave them acquired, and produce one more record.
-        r = tsg.share_fetch(c, group, member, epoch + 1, tid, wait_ms=2000)
-        self.assertEqual(tsg.acquired(r), [(offs[2], offs[-1], 2)], r)
-        c.close()
-        self.broker.kill9()
-        self.broker.start()
-        c = kwire.Conn(self.bootstrap, client_id="share-state-test")
-        self.addCleanup(c.close)
-        tsg.produce(c, topic, [b"after"])
-        member2, _ = tsg.join(c, group, topic)
-        got = []
-        deadline = time.monotonic() + 30
-        epoch = 0
-        while time.monotonic() < deadline and sum(l - f + 1 for f, l, _ in got) < len(offs) - 2 + 1:
-            r = tsg.share_fetch(c, group, member2, epoch, tid, wait_ms=500)
-            self.assertEqual(r["ErrorCode"], 0, r)
-            epoch += 1
-            got += tsg.acquired(r)
-        # The accepted and rejected records never again; the ones acquired at the kill with their third
-        # delivery; the record produced after the restart (past the kept start offset) with its first.
-        self.assertEqual(got, [(offs[2], offs[-1], 3), (offs[-1] + 1, offs[-1] + 1, 1)], got)
+        kill9_keeps_state(self, pruned=False)
+
+
+@kbroker_only("kills and restarts the broker process")
+class ShareStatePrunedRestartTest(BrokerTestCase):
+    # Every record a snapshot: each write prunes below the previous one.
+    extra_sets = ("unstable.api.versions.enable=true", "share.coordinator.snapshot.update.records.per.snapshot=0")
+
+    def test_kill9_after_pruning(self):
+        kill9_keeps_state(self, pruned=True)
 
 
 if __name__ == "__main__":

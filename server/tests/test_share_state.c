@@ -34,7 +34,7 @@ static void rec_make(rec *r, int type, const char *group, int32_t partition, con
 
 static int rec_replay(srv_ss_map *m, rec *r, int tombstone)
 {
-    return srv_ss_replay(m, r->k.buf, (int32_t)r->k.len, tombstone ? NULL : r->v.buf,
+    return srv_ss_replay(m, 0, r->k.buf, (int32_t)r->k.len, tombstone ? NULL : r->v.buf,
                          tombstone ? -1 : (int32_t)r->v.len);
 }
 
@@ -116,16 +116,16 @@ static void test_malformed_refused(void)
     uint8_t *buf = malloc(r.v.len + 1);
     memcpy(buf, r.v.buf, r.v.len);
     buf[r.v.len] = 0;
-    CU_ASSERT_EQUAL(srv_ss_replay(&m, r.k.buf, (int32_t)r.k.len, buf, (int32_t)r.v.len + 1),
+    CU_ASSERT_EQUAL(srv_ss_replay(&m, 0, r.k.buf, (int32_t)r.k.len, buf, (int32_t)r.v.len + 1),
                     SRV_SS_E_MALFORMED);
-    CU_ASSERT_EQUAL(srv_ss_replay(&m, r.k.buf, (int32_t)r.k.len, buf, (int32_t)r.v.len - 3),
+    CU_ASSERT_EQUAL(srv_ss_replay(&m, 0, r.k.buf, (int32_t)r.k.len, buf, (int32_t)r.v.len - 3),
                     SRV_SS_E_MALFORMED);
     buf[1] = 1;
-    CU_ASSERT_EQUAL(srv_ss_replay(&m, r.k.buf, (int32_t)r.k.len, buf, (int32_t)r.v.len), SRV_SS_E_VERSION);
+    CU_ASSERT_EQUAL(srv_ss_replay(&m, 0, r.k.buf, (int32_t)r.k.len, buf, (int32_t)r.v.len), SRV_SS_E_VERSION);
     uint8_t key2[64];
     memcpy(key2, r.k.buf, r.k.len);
     key2[1] = 3; /* ShareGroupMetadata's type, another coordinator's */
-    CU_ASSERT_EQUAL(srv_ss_replay(&m, key2, (int32_t)r.k.len, r.v.buf, (int32_t)r.v.len), SRV_SS_E_TYPE);
+    CU_ASSERT_EQUAL(srv_ss_replay(&m, 0, key2, (int32_t)r.k.len, r.v.buf, (int32_t)r.v.len), SRV_SS_E_TYPE);
     CU_ASSERT_EQUAL(m.count, 0);
     free(buf);
     rec_free(&r);
@@ -299,6 +299,43 @@ static void test_restore_at_delivery_limit(void)
     srv_sp_free(&sp);
 }
 
+static void test_prune_point(void)
+{
+    static const kp_uuid T2 = {{9}};
+    srv_ss_map m;
+    srv_ss_map_init(&m);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), -1);
+    /* Where each share-partition's latest snapshot is: below the oldest of
+     * them, no record is needed. */
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("a"), &TOPIC, 0, SRV_SS_SNAPSHOT, 0), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("b"), &TOPIC, 0, SRV_SS_SNAPSHOT, 1), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("a"), &TOPIC, 0, SRV_SS_UPDATE, 2), 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("a"), &TOPIC, 0, SRV_SS_SNAPSHOT, 3), 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 1);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("b"), &TOPIC, 0, SRV_SS_SNAPSHOT, 4), 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 3);
+    /* An update of a share-partition whose snapshot was never seen pins itself. */
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("a"), &T2, 0, SRV_SS_UPDATE, 5), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("a"), &TOPIC, 0, SRV_SS_SNAPSHOT, 6), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("b"), &TOPIC, 0, SRV_SS_SNAPSHOT, 7), 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 5);
+    srv_ss_map_free(&m);
+
+    /* The replay notes the snapshot offsets of what it reads. */
+    srv_ss_map_init(&m);
+    srv_ss_image snap = {.start = 0, .delivery_complete = -1};
+    rec r;
+    rec_make(&r, SRV_SS_SNAPSHOT, "g", 0, &snap);
+    CU_ASSERT_EQUAL(srv_ss_replay(&m, 40, r.k.buf, (int32_t)r.k.len, r.v.buf, (int32_t)r.v.len), SRV_SS_OK);
+    rec_free(&r);
+    rec_make(&r, SRV_SS_UPDATE, "g", 0, &(srv_ss_image){.start = -1, .delivery_complete = -1});
+    CU_ASSERT_EQUAL(srv_ss_replay(&m, 41, r.k.buf, (int32_t)r.k.len, r.v.buf, (int32_t)r.v.len), SRV_SS_OK);
+    rec_free(&r);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 40);
+    srv_ss_map_free(&m);
+}
+
 static void register_suites(void)
 {
     CU_pSuite s = CU_add_suite("share_state", NULL, NULL);
@@ -308,6 +345,7 @@ static void register_suites(void)
     CU_add_test(s, "state partition of a key", test_partition_for);
     CU_add_test(s, "share-partition round trip", test_share_partition_round_trip);
     CU_add_test(s, "restore at the delivery limit", test_restore_at_delivery_limit);
+    CU_add_test(s, "prune point of a state partition", test_prune_point);
 }
 
 const struct kb_test_program kb_test_program = {.register_suites = register_suites};
