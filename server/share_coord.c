@@ -1,12 +1,13 @@
 /*
  * share_coord.c — the share coordinator wired into the shards (share_coord.h):
  * the __share_group_state topic, the state records written before an answer,
- * and the start-up replay.
+ * the pruning of each state partition, and the start-up replay.
  *
- * Owns the persist jobs (heap, freed when their last record is back) and the
- * start-up replay map. Must not: touch a share group from any thread but its
- * coordinator shard's (the start-up restore runs before the loops), decide
- * a state, or block a loop.
+ * Owns the persist jobs (heap, freed when their last record is back) and each
+ * shard's prune trackers (the start-up replay's maps, kept). Must not: touch a
+ * share group or a tracker from any thread but its shard's (the start-up
+ * restore runs before the loops), decide a state, prune below a snapshot that
+ * is not durable, or block a loop.
  */
 #include "share_coord.h"
 
