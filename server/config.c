@@ -488,6 +488,10 @@ static const keydef BKEYS[] = {
      "Most records in flight (acquired or waiting) per share-partition.", NULL},
     {"group.share.max.size", SRV_TYPE_INT, USE_APPLY, "200", 1, 1000, NULL, NULL,
      "Most members in one share group.", NULL},
+    {"share.coordinator.state.topic.num.partitions", SRV_TYPE_INT, USE_APPLY, "50", 1, INT32_MAX, NULL, NULL,
+     "Partitions of __share_group_state.", NULL},
+    {"share.coordinator.snapshot.update.records.per.snapshot", SRV_TYPE_INT, USE_APPLY, "500", 0, 500, NULL,
+     NULL, "ShareUpdate records of one share-partition between two of its ShareSnapshot records.", NULL},
     {"group.consumer.max.size", SRV_TYPE_INT, USE_APPLY, "2147483647", 1, INT32_MAX, NULL, NULL,
      "Most members in one consumer-protocol (KIP-848) group, classic members of it included.", NULL},
     {"group.consumer.assignors", SRV_TYPE_LIST, USE_APPLY, "uniform,range", 0, 0, NULL, check_assignors,
@@ -1752,6 +1756,9 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->group_share_partition_max_record_locks =
         (int32_t)bi64(cfg, "group.share.partition.max.record.locks");
     cfg->group_share_max_size = (int32_t)bi64(cfg, "group.share.max.size");
+    cfg->share_state_num_partitions = (int32_t)bi64(cfg, "share.coordinator.state.topic.num.partitions");
+    cfg->share_state_updates_per_snapshot =
+        (int32_t)bi64(cfg, "share.coordinator.snapshot.update.records.per.snapshot");
     cfg->group_consumer_max_size = (int32_t)bi64(cfg, "group.consumer.max.size");
     cfg->group_consumer_migration =
         srv_config_migration_policy(bval_name(cfg, "group.consumer.migration.policy"));

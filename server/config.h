@@ -227,6 +227,8 @@ typedef struct srv_config {
     int32_t group_share_delivery_count_limit;
     int32_t group_share_partition_max_record_locks;
     int32_t group_share_max_size;
+    int32_t share_state_num_partitions;       /* share.coordinator.state.topic.* */
+    int32_t share_state_updates_per_snapshot; /* share.coordinator.snapshot.update.records.per.snapshot */
     int32_t group_consumer_max_size;
     int group_consumer_migration;                       /* SRV_GMIG_* */
     int group_consumer_nassignors;                      /* group.consumer.assignors, in order */

@@ -26,6 +26,7 @@
 
 #include "broker.h"
 #include "group/coord.h"
+#include "group/group.h"
 #include "handlers/dispatch.h"
 #include "logging.h"
 #include "metrics_http.h"
@@ -37,6 +38,7 @@
 #include "oauth.h"
 #include "sasl.h"
 #include "shard.h"
+#include "share_coord.h"
 #include "srv_assert.h"
 #include "tls.h"
 
@@ -450,6 +452,16 @@ static void resolve_advertised(srv_broker *b)
     }
 }
 
+/* A share group's coordinator shard, as srv_gcall_send routes its calls: the
+ * owner of its __consumer_offsets partition. */
+static int share_route(srv_broker *b, kp_str group_id)
+{
+    const srv_topic *t = srv_meta_topic(b->shards[0].meta, kp_str_c(SRV_OFFSETS_TOPIC));
+    if (!t)
+        return -1;
+    return srv_partition_owner(b->nshards, &t->id, srv_group_partition_for(group_id, t->nparts));
+}
+
 int main(int argc, char **argv)
 {
     static srv_broker broker;
@@ -546,6 +558,10 @@ int main(int argc, char **argv)
         srv_error("cannot load the transactional ids: %s; exiting", st_strerror(rc));
         return 1;
     }
+    if ((rc = srv_share_state_start(b, share_route)) != 0) {
+        srv_error("cannot load the share-group state: %s; exiting", st_strerror(rc));
+        return 1;
+    }
     if (bind_listeners(b) != 0) {
         srv_error("cannot listen on the configured listeners; exiting");
         return 1;
@@ -602,6 +618,7 @@ int main(int argc, char **argv)
     srv_metrics_stop(b);
     srv_groups_stop(b);
     srv_txns_stop(b);
+    srv_share_state_stop(b);
     srv_quorum_stop(b);
     srv_controller_close(b);
     for (int i = 0; i < b->nshards; i++)

@@ -171,7 +171,8 @@ int srv_partition_owner(int nshards, const kp_uuid *id, int32_t partition)
 
 int srv_topic_is_internal(kp_str name)
 {
-    return kp_str_eq(name, "__consumer_offsets") || kp_str_eq(name, "__transaction_state");
+    return kp_str_eq(name, "__consumer_offsets") || kp_str_eq(name, "__transaction_state") ||
+           kp_str_eq(name, "__share_group_state");
 }
 
 int srv_topic_name_valid(kp_str name)

@@ -1193,3 +1193,27 @@ const srv_share_tp *srv_share_assigned(srv_share_groups *sg, kp_str group_id, kp
     *n = m ? m->nasg : -1;
     return m ? m->asg : NULL;
 }
+
+srv_share_part *srv_share_part_mut(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp)
+{
+    sgroup *g = find_group(sg, group_id);
+    spart *p = g ? find_part(g, tp) : NULL;
+    return p && p->initialized ? &p->sp : NULL;
+}
+
+int srv_share_restore(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp, int64_t start,
+                      const srv_sp_run *runs, int nruns)
+{
+    sgroup *g = find_group(sg, group_id);
+    if (!g && !(g = make_group(sg, group_id)))
+        return -1;
+    spart *p = get_part(sg, g, tp);
+    if (!p)
+        return -1;
+    srv_sp_free(&p->sp);
+    srv_sp_init(&p->sp, start, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+    if (srv_sp_restore(&p->sp, start, runs, nruns) < 0)
+        return -1;
+    p->initialized = 1;
+    return 0;
+}

@@ -9,8 +9,9 @@
  * ShareFetch and ShareAcknowledge reach it as group calls (group/coord.h)
  * and read records on the partitions' owners themselves (handlers/).
  *
- * Owns the share groups' state, all of it in memory (a restart forgets it:
- * records not acknowledged before are delivered again, at-least-once).
+ * Owns the share groups' state in memory; what survives a restart is each
+ * share-partition's state, written by share_coord.c and put back through
+ * srv_share_restore (members and sessions are not kept: consumers rejoin).
  * Must not: read a clock or metadata itself (now_ms and the topic lookup come
  * in), touch another shard, or keep pointers into a caller's memory.
  */
@@ -212,5 +213,13 @@ int srv_share_nparts(srv_share_groups *sg, kp_str group_id);
 
 /* The share-partition of a group (tests, describe): NULL when none. */
 const srv_share_part *srv_share_part_of(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp);
+/* The same, to count the state records written for it (share_coord.c). */
+srv_share_part *srv_share_part_mut(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp);
+
+/* Puts back a share-partition's persisted state (the start-up replay of
+ * __share_group_state): the group is created empty if needed, the
+ * share-partition initialised at start with runs. 0, or -1 when memory ran out. */
+int srv_share_restore(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp, int64_t start,
+                      const srv_sp_run *runs, int nruns);
 
 #endif

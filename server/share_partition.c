@@ -267,3 +267,57 @@ int64_t srv_sp_in_flight(const srv_share_part *sp)
     }
     return n;
 }
+
+int srv_sp_runs(const srv_share_part *sp, srv_sp_run *out, int nout)
+{
+    int n = 0;
+    srv_sp_run cur = {0, -1, 0, 0};
+    for (int64_t o = sp->start; o < sp->end; o++) {
+        const srv_sp_rec *r = &sp->recs[o - sp->start];
+        int8_t st = r->state == SRV_SP_ACQUIRED ? SRV_SP_AVAILABLE : (int8_t)r->state;
+        int16_t d = (int16_t)r->delivery;
+        if (n > 0 && cur.last + 1 == o && cur.state == st && cur.delivery == d) {
+            cur.last = o;
+        } else {
+            cur = (srv_sp_run){o, o, st, d};
+            n++;
+        }
+        if (n <= nout)
+            out[n - 1] = cur;
+    }
+    return n;
+}
+
+int srv_sp_restore(srv_share_part *sp, int64_t start, const srv_sp_run *runs, int nruns)
+{
+    sp->start = sp->end = start;
+    int64_t end = start;
+    for (int i = 0; i < nruns; i++) {
+        SRV_ASSERT(runs[i].first <= runs[i].last && (i == 0 || runs[i].first > runs[i - 1].last),
+                   "share partition: restored runs not sorted and disjoint at %d", i);
+        if (runs[i].last + 1 > end)
+            end = runs[i].last + 1;
+    }
+    if (end - start > INT32_MAX)
+        return -1;
+    if (grow(sp, (size_t)(end - start)) < 0)
+        return -1;
+    for (int64_t o = start; o < end; o++)
+        sp->recs[o - start] = (srv_sp_rec){SRV_SP_AVAILABLE, 0, 0, 0};
+    sp->end = end;
+    for (int i = 0; i < nruns; i++) {
+        for (int64_t o = runs[i].first < start ? start : runs[i].first; o <= runs[i].last; o++) {
+            srv_sp_rec *r = rec(sp, o);
+            r->state = (uint8_t)runs[i].state;
+            r->delivery = runs[i].delivery > 0 ? (uint16_t)runs[i].delivery : 0;
+            if (r->state == SRV_SP_AVAILABLE && r->delivery >= sp->max_delivery)
+                r->state = SRV_SP_ARCHIVED;
+        }
+    }
+    /* Trailing Available records never delivered need no window. */
+    while (sp->end > sp->start && sp->recs[sp->end - 1 - sp->start].state == SRV_SP_AVAILABLE &&
+           sp->recs[sp->end - 1 - sp->start].delivery == 0)
+        sp->end--;
+    advance(sp);
+    return 0;
+}

@@ -43,7 +43,16 @@ typedef struct srv_share_part {
     int32_t lock_ms;       /* group.share.record.lock.duration.ms */
     int32_t max_delivery;  /* group.share.delivery.count.limit */
     int32_t max_in_flight; /* group.share.partition.max.record.locks */
+    int32_t updates;       /* state records written since the last snapshot (share_coord.c) */
 } srv_share_part;
+
+/* One run of offsets with the same persisted state (share_state.h's
+ * delivery states: Acquired is persisted as Available). */
+typedef struct srv_sp_run {
+    int64_t first, last;
+    int8_t state;
+    int16_t delivery;
+} srv_sp_run;
 
 typedef struct srv_sp_range {
     int64_t first, last;
@@ -86,6 +95,20 @@ int srv_sp_release_owner(srv_share_part *sp, uint32_t owner);
 
 /* The log start moved past start (retention, DeleteRecords). */
 void srv_sp_move_start(srv_share_part *sp, int64_t log_start);
+
+/* The window as persisted: runs of [start, end) with the same state and
+ * delivery count, an acquired record written as Available (its lock does not
+ * survive a restart, its delivery count does). Writes at most nout runs into
+ * out and returns how many there are in all (call again with more room when
+ * larger than nout). */
+int srv_sp_runs(const srv_share_part *sp, srv_sp_run *out, int nout);
+
+/* Replaces the state by a persisted one: start offset and runs (sorted,
+ * disjoint, at or past start; offsets between runs are Available with no
+ * delivery). A record delivered max_delivery times already is archived, as
+ * a lock expiry would have done. 0, or -1 when memory ran out (sp is then
+ * empty at start). */
+int srv_sp_restore(srv_share_part *sp, int64_t start, const srv_sp_run *runs, int nruns);
 
 /* State of one offset (tests, describe): ACKNOWLEDGED below start, -1 past end. */
 int srv_sp_state_of(const srv_share_part *sp, int64_t offset, int *delivery);

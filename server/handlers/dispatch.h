@@ -92,8 +92,6 @@ void srv_h_delete_share_group_offsets(srv_req *req);
  * served by share_config.c (srv_h_group_configs). */
 int srv_group_configs_only(const srv_req *req);
 void srv_h_group_configs(srv_req *req);
-/* The shard's share groups (share.c), made on first use; NULL out of memory. */
-struct srv_share_groups *srv_share_store(srv_shard *s);
 void srv_h_describe_client_quotas(srv_req *req);
 void srv_h_alter_client_quotas(srv_req *req);
 void srv_h_broker_registration(srv_req *req);

@@ -24,6 +24,7 @@
 #include "group/coord.h"
 #include "meta.h"
 #include "partcall.h"
+#include "share_coord.h"
 #include "share_group.h"
 #include "srv_assert.h"
 #include "txn_part.h"
@@ -32,24 +33,6 @@
  * others or whose locks expire show up without an append to wake us. */
 #define SHARE_POLL_STEP_MS  100
 #define SHARE_PART_READ_MAX (1 << 20)
-
-srv_share_groups *srv_share_store(srv_shard *s)
-{
-    if (!s->share_groups) {
-        const srv_config *c = &s->b->cfg;
-        srv_share_cfg sc = {
-            .heartbeat_ms = c->group_share_heartbeat_interval_ms,
-            .session_ms = c->group_share_session_timeout_ms,
-            .lock_ms = c->group_share_record_lock_duration_ms,
-            .max_delivery = c->group_share_delivery_count_limit,
-            .max_locks = c->group_share_partition_max_record_locks,
-            .max_size = c->group_share_max_size,
-            .auto_reset_earliest = 0, /* Kafka's default; a group's share.auto.offset.reset overrides */
-        };
-        s->share_groups = srv_share_groups_new(&sc);
-    }
-    return s->share_groups;
-}
 
 static int topic_fn(void *arg, kp_str name, kp_uuid *id, int32_t *nparts)
 {
@@ -114,6 +97,9 @@ static void shb_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     (void)gs;
     shb_call *h = (shb_call *)c;
     srv_share_groups *sg = srv_share_store(owner);
+    /* As Kafka's group coordinator initialises share state when a group is
+     * first used: the state topic exists by the first acknowledgement. */
+    srv_share_state_ready(owner);
     srv_shb_result r;
     if (!sg) {
         memset(&r, 0, sizeof(r));
@@ -361,6 +347,11 @@ typedef struct sf_call {
     int16_t error;
     srv_share_item *items; /* begin's answer, in the call's arena */
     int nitems;
+    /* State records written before the reply (share_coord.h), in the call's arena */
+    int npersist;
+    srv_share_tp *ptps;
+    srv_share_item **pitems;
+    int16_t *perrs;
 } sf_call;
 
 typedef struct sf_read {
@@ -387,12 +378,55 @@ static void sf_cleanup(srv_req *req)
         free(st->parts[i].data);
 }
 
+/* Every share-partition state this step changed is durable: the answer
+ * that depends on it may go. A failed write fails what depended on it. */
+static void sf_persisted(srv_shard *owner, void *arg)
+{
+    sf_call *h = arg;
+    for (int i = 0; i < h->npersist; i++) {
+        srv_share_item *it = h->pitems[i];
+        if (!h->perrs[i])
+            continue;
+        if (h->step == 0) {
+            if (!it->ack_error) {
+                it->ack_error = h->perrs[i];
+                it->ack_why = NULL;
+            }
+        } else {
+            /* Not handed out: they stay acquired in memory until their lock
+             * expires, and nothing durable says they were delivered. */
+            it->error = h->perrs[i];
+            it->nranges = 0;
+            it->ranges = NULL;
+        }
+    }
+    srv_call_reply(owner, &h->c.call);
+}
+
+static void sf_persist_add(sf_call *h, srv_share_item *it)
+{
+    h->ptps[h->npersist] = it->tp;
+    h->pitems[h->npersist] = it;
+    h->npersist++;
+}
+
+static int sf_persist_alloc(sf_call *h, int n)
+{
+    srv_gcall *c = &h->c;
+    h->npersist = 0;
+    h->ptps = kp_arena_alloc(&c->arena, ((size_t)n + 1) * sizeof(*h->ptps));
+    h->pitems = kp_arena_alloc(&c->arena, ((size_t)n + 1) * sizeof(*h->pitems));
+    h->perrs = kp_arena_alloc(&c->arena, ((size_t)n + 1) * sizeof(*h->perrs));
+    return h->ptps && h->pitems && h->perrs ? 0 : -1;
+}
+
 static void sf_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     (void)gs;
     sf_call *h = (sf_call *)c;
     sf_state *st = h->st;
     srv_share_groups *sg = srv_share_store(owner);
+    h->npersist = 0;
     if (!sg) {
         h->error = KP_ERR_UNKNOWN_SERVER_ERROR;
     } else if (h->step == 0) {
@@ -409,12 +443,41 @@ static void sf_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
             st->lock_ms = srv_share_lock_ms(sg, st->sreq.group_id);
             h->items = copy;
             h->nitems = n;
+            if (!h->error && sf_persist_alloc(h, n) < 0)
+                h->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            for (int i = 0; !h->error && i < n; i++)
+                if (copy[i].nacks > 0)
+                    sf_persist_add(h, &copy[i]);
         }
+    } else if (srv_share_state_ready(owner) != KP_ERR_NONE) {
+        /* No state topic yet (being created): acquire nothing, so that
+         * nothing is handed out that could not be written; the fetch polls. */
+        for (int i = 0; i < st->nitems; i++)
+            st->items[i].nranges = 0;
+        h->error = KP_ERR_NONE;
     } else {
-        h->error = srv_share_acquire(sg, &st->sreq, st->max_records, srv_mono_ms(), &c->arena, st->items,
-                                     st->nitems);
+        /* Share-partitions initialised by this step are written too (Kafka's
+         * InitializeShareGroupState): their start offset must survive. */
+        uint8_t *was = kp_arena_alloc(&c->arena, (size_t)st->nitems + 1);
+        if (!was || sf_persist_alloc(h, st->nitems) < 0) {
+            h->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        } else {
+            for (int i = 0; i < st->nitems; i++)
+                was[i] = srv_share_part_of(sg, st->sreq.group_id, &st->items[i].tp) != NULL;
+            h->error = srv_share_acquire(sg, &st->sreq, st->max_records, srv_mono_ms(), &c->arena, st->items,
+                                         st->nitems);
+            for (int i = 0; !h->error && i < st->nitems; i++) {
+                srv_share_item *it = &st->items[i];
+                if (it->nranges > 0 || (!was[i] && srv_share_part_of(sg, st->sreq.group_id, &it->tp)))
+                    sf_persist_add(h, it);
+            }
+        }
     }
-    srv_call_reply(owner, &c->call);
+    if (h->error || !h->npersist) {
+        srv_call_reply(owner, &c->call);
+        return;
+    }
+    srv_share_persist(owner, st->sreq.group_id, h->ptps, h->npersist, h->perrs, sf_persisted, h);
 }
 
 static void sf_read_run(srv_shard *owner, srv_part_op *base, srv_part *p);

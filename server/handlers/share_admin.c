@@ -21,6 +21,7 @@
 #include "group/coord.h"
 #include "meta.h"
 #include "partcall.h"
+#include "share_coord.h"
 #include "share_group.h"
 
 typedef kp_describe_share_group_offsets_request_describe_share_group_offsets_request_group dso_req_group;

@@ -21,6 +21,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "share_coord.h"
 #include "share_group.h"
 
 #define RES_GROUP 32

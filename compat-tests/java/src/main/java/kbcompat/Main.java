@@ -54,6 +54,7 @@ public final class Main {
         RegexCases.register(env);
         ShareCases.register(env);
         ShareAdminCases.register(env);
+        ShareDurableCases.register(env);
         TxnCases.register(env);
         MigrationCases.register(env);
         EosCases.register(env);
