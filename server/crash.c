@@ -14,6 +14,9 @@
 
 #include "logging.h"
 
+/* Under a sanitizer its own reports are kept (srv_crash_report_install). */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+
 static void put(const char *s, size_t n)
 {
     while (n > 0) {
@@ -58,11 +61,11 @@ static void on_fatal(int sig)
     raise(sig);
 }
 
+#endif
+
 void srv_crash_report_install(void)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return;
-#else
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     /* backtrace() loads libgcc on its first call, which allocates: done
      * here, not first in a handler. */
     void *warm[2];
