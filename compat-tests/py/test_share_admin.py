@@ -96,8 +96,17 @@ class ShareAdminTest(BrokerTestCase):
         coordinator_ready(c, group)
         g = self.describe_offsets(c, group)
         self.assertEqual((g["ErrorCode"], g["Topics"]), (0, []), g)
-        g = self.describe_offsets(c, group, [{"TopicName": topic, "Partitions": [0]},
-                                             {"TopicName": uniq("nosuch"), "Partitions": [0]}])
+        missing = uniq("nosuch")
+        # Kafka answers the zero topic id for a topic its broker has not seen yet (CreateTopics answers before
+        # that under load): ask until the new topic's id is known, within a bound.
+        deadline = time.time() + 30
+        while True:
+            g = self.describe_offsets(c, group, [{"TopicName": topic, "Partitions": [0]},
+                                                 {"TopicName": missing, "Partitions": [0]}])
+            known = [t for t in g["Topics"] if t["TopicName"] == topic and str(t["TopicId"]) != ZERO_ID]
+            if known or time.time() > deadline:
+                break
+            time.sleep(0.2)
         self.assertEqual(g["ErrorCode"], 0, g)
         got = [(str(t["TopicId"]), p["PartitionIndex"], p["StartOffset"], p["Lag"], p["ErrorCode"])
                for t in g["Topics"] for p in t["Partitions"]]
