@@ -1589,11 +1589,7 @@ static int64_t retention_ms(const srv_config *cfg)
 static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
 {
     cfg->nvoters = 0;
-    const char *rack = bval_name(cfg, "broker.rack");
-    if (rack && strlen(rack) >= sizeof(cfg->broker_rack))
-        return srv_cfgk_fail(err, errlen, "broker.rack is longer than %d characters",
-                             (int)sizeof(cfg->broker_rack) - 1);
-    snprintf(cfg->broker_rack, sizeof(cfg->broker_rack), "%s", rack ? rack : "");
+    cfg->broker_rack[0] = 0; /* a single node answers no rack, as before the quorum */
     cfg->broker_session_timeout_ms = bi64(cfg, "broker.session.timeout.ms");
     cfg->broker_heartbeat_interval_ms = bi64(cfg, "broker.heartbeat.interval.ms");
     cfg->metadata_snapshot_bytes = bi64(cfg, "metadata.log.max.record.bytes.between.snapshots");
@@ -1613,6 +1609,11 @@ static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
                       keys[i][0], keys[i][1]);
         return 0;
     }
+    const char *rack = bval_name(cfg, "broker.rack");
+    if (rack && strlen(rack) >= sizeof(cfg->broker_rack))
+        return srv_cfgk_fail(err, errlen, "broker.rack is longer than %d characters",
+                             (int)sizeof(cfg->broker_rack) - 1);
+    snprintf(cfg->broker_rack, sizeof(cfg->broker_rack), "%s", rack ? rack : "");
     int broker = 0, controller = 0;
     srv_cfgk_list_iter rit = {roles ? roles : "", !roles || !*roles};
     while (srv_cfgk_list_next(&rit, item, sizeof(item))) {

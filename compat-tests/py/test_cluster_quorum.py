@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from broker import shards_from_env  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from common import kbroker_only, uniq  # noqa: E402
-from wire import kstr, read_frame, request  # noqa: E402
+from wire import carray, cstr, flex_request, kstr, read_frame, request  # noqa: E402
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
@@ -104,6 +104,26 @@ def raw_create_topic(node, topic, partitions):
     return err, msg
 
 
+def raw_registration(node, broker_id, cluster_id):
+    """BrokerRegistration v0 (flexible) straight to node: its error code."""
+    listener = cstr("PLAINTEXT") + cstr("fake.example") + struct.pack(">Hh", 9999, 0) + b"\0"
+    body = (struct.pack(">i", broker_id) + cstr(cluster_id) + b"\x11" * 16 + carray([listener]) + carray([])
+            + cstr(None) + b"\0")
+    with socket.create_connection((node.host, node.port), timeout=20) as s:
+        s.sendall(flex_request(62, 0, 11, body))
+        r = read_frame(s)
+    return struct.unpack(">h", r[4 + 1 + 4:4 + 1 + 4 + 2])[0]  # correlation id, header tags, throttle
+
+
+def raw_heartbeat(node, broker_id):
+    """BrokerHeartbeat v0 (flexible) straight to node: its error code."""
+    body = struct.pack(">iqq??", broker_id, 1, 0, False, False) + b"\0"
+    with socket.create_connection((node.host, node.port), timeout=20) as s:
+        s.sendall(flex_request(63, 0, 12, body))
+        r = read_frame(s)
+    return struct.unpack(">h", r[4 + 1 + 4:4 + 1 + 4 + 2])[0]
+
+
 @kbroker_only("a cluster of kbroker processes of the test's own")
 class ClusterQuorumTest(unittest.TestCase):
     @classmethod
@@ -128,6 +148,16 @@ class ClusterQuorumTest(unittest.TestCase):
 
     def logs(self):
         return self.cluster.logs()
+
+    def test_registration_of_a_stranger_refused(self):
+        """Only the configured voters register: a client cannot add a broker, nor heartbeat for one, nor join
+        from another cluster."""
+        for node in self.cluster.nodes:
+            self.assertEqual(raw_heartbeat(node, 99), 102)  # BROKER_ID_NOT_REGISTERED
+            self.assertEqual(raw_registration(node, 99, "whatever"), 42)  # INVALID_REQUEST: not a voter
+            self.assertEqual(raw_registration(node, -1, "whatever"), 42)
+            self.assertEqual(raw_registration(node, 2, "another-cluster"), 104)  # INCONSISTENT_CLUSTER_ID
+        self.assertTrue(all(sorted(metadata(n).brokers) == [1, 2, 3] for n in self.cluster.nodes))
 
     def test_all_nodes_see_all_brokers(self):
         controllers = set()

@@ -57,6 +57,18 @@ static reg_state *new_state(srv_req *req, int kind, srv_ctl_done_fn done)
     return st;
 }
 
+/* Only the configured voters are members (every member is a voter in
+ * combined mode): any other id from the wire is refused, so a client cannot
+ * add brokers or grow the registered set without bound. */
+static int is_voter(const srv_req *req, int32_t id)
+{
+    const srv_config *cfg = &req->shard->b->cfg;
+    for (int i = 0; i < cfg->nvoters; i++)
+        if (cfg->voters[i].id == id)
+            return 1;
+    return 0;
+}
+
 void srv_h_broker_registration(srv_req *req)
 {
     const kp_broker_registration_request *rq = req->kr.body;
@@ -74,9 +86,16 @@ void srv_h_broker_registration(srv_req *req)
      * registration without one cannot be listed in Metadata. */
     int bad = rq->listeners_count < 1 || rq->listeners[0].host.len <= 0 ||
               (size_t)rq->listeners[0].host.len >= sizeof(st->reg.host) || rq->listeners[0].port == 0 ||
-              (rq->rack.len > 0 && (size_t)rq->rack.len >= sizeof(st->reg.rack));
+              (rq->rack.len > 0 && (size_t)rq->rack.len >= sizeof(st->reg.rack)) ||
+              !is_voter(req, rq->broker_id);
     if (bad) {
         st->op.reg_error = KP_ERR_INVALID_REQUEST;
+        reg_done(req->shard, &st->op);
+        return;
+    }
+    const char *cid = req->shard->b->cluster_id;
+    if (rq->cluster_id.len != (int32_t)strlen(cid) || memcmp(rq->cluster_id.p, cid, strlen(cid)) != 0) {
+        st->op.reg_error = KP_ERR_INCONSISTENT_CLUSTER_ID; /* Kafka's answer to a member of another cluster */
         reg_done(req->shard, &st->op);
         return;
     }
@@ -101,6 +120,11 @@ void srv_h_broker_heartbeat(srv_req *req)
     reg_state *st = new_state(req, SRV_CTL_HEARTBEAT, hb_done);
     if (!st)
         return;
+    if (!is_voter(req, rq->broker_id)) {
+        st->op.reg_error = KP_ERR_BROKER_ID_NOT_REGISTERED;
+        hb_done(req->shard, &st->op);
+        return;
+    }
     st->reg.id = rq->broker_id;
     srv_ctl_submit(req->shard, req, &st->op);
 }
