@@ -1013,6 +1013,17 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
             op->error = KP_ERR_INVALID_PRODUCER_ID_MAPPING;
             break;
         }
+        if (op->client_tv >= 2) {
+            /* KIP-890 part 2: the partition leader adds the partitions
+             * itself (Kafka's AddPartitionsToTxnManager sends a
+             * non-verify-only AddPartitionsToTxn with the client's
+             * version), so the decision is AddPartitionsToTxn's and one
+             * error answers every partition. */
+            srv_txn_decide_add_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
+                                          op->client_tv, now, &step);
+            run_step(tx, tp, m, &step, op);
+            return;
+        }
         op->error = srv_txn_verify_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
                                               op->per_part);
         break;
@@ -1082,7 +1093,7 @@ void srv_txn_op_send_shard(srv_req *req, srv_txn_op *op, int shard)
 }
 
 int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int64_t producer_id,
-                            int16_t producer_epoch, srv_txn_tp *parts, int32_t nparts,
+                            int16_t producer_epoch, int16_t client_tv, srv_txn_tp *parts, int32_t nparts,
                             srv_txn_op_done_fn done, void *user, void (*drop_user)(void *user))
 {
     srv_txn_op *op = srv_txn_op_new(SRV_TXN_OP_VERIFY, done);
@@ -1096,6 +1107,7 @@ int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int6
     op->txn_id = txn_id;
     op->producer_id = producer_id;
     op->producer_epoch = producer_epoch;
+    op->client_tv = client_tv;
     op->parts = parts;
     op->per_part = per;
     op->nparts = nparts;
@@ -1116,6 +1128,20 @@ int16_t srv_txn_verify_result(const srv_txn_op *op, int32_t i)
     SRV_ASSERT(op->kind == SRV_TXN_OP_VERIFY && i >= 0 && i < op->nparts,
                "verify result %d of a kind %d op of %d parts", i, (int)op->kind, op->nparts);
     return op->error ? op->error : op->per_part[i];
+}
+
+int16_t srv_txn_client_tv(int16_t api_key, int16_t version)
+{
+    switch (api_key) {
+    case KP_API_PRODUCE:
+        return version >= 12 ? 2 : 0;
+    case KP_API_TXN_OFFSET_COMMIT:
+    case KP_API_ADD_PARTITIONS_TO_TXN:
+    case KP_API_END_TXN:
+        return version >= 5 ? 2 : 0;
+    default:
+        return 0;
+    }
 }
 
 int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_version)
