@@ -54,6 +54,7 @@ public final class Main {
         RegexCases.register(env);
         ShareCases.register(env);
         TxnCases.register(env);
+        Txn2Cases.register(env);
         MigrationCases.register(env);
         EosCases.register(env);
         StreamsEosCases.register(env);
