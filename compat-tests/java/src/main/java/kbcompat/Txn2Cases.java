@@ -193,17 +193,19 @@ final class Txn2Cases {
     static void zombie(Main.Env env) throws Exception {
         String topic = env.name("txn2-z");
         String id = env.name("txn2-z-id");
-        try (Admin admin = Util.admin(env)) {
-            Util.createTopic(admin, topic, 2, null);
-        }
+        Admin admin = Util.admin(env);
+        Util.createTopic(admin, topic, 2, null);
         KafkaProducer<String, String> old = TxnCases.txnProducer(env, id);
         try {
             old.beginTransaction();
             old.send(new ProducerRecord<>(topic, 0, null, "zombie")).get();
             try (KafkaProducer<String, String> fresh = TxnCases.txnProducer(env, id)) {
+                // The new instance is on v2 too: its commit bumps the epoch its InitProducerId got.
+                int e = epoch(admin, id);
                 fresh.beginTransaction();
                 fresh.send(new ProducerRecord<>(topic, 1, null, "fresh"));
                 fresh.commitTransaction();
+                eq(e + 1, epoch(admin, id), "the new instance's epoch after its commit");
             }
             Throwable seen = null;
             try {
@@ -216,6 +218,7 @@ final class Txn2Cases {
                     "the zombie must be fenced, got " + seen);
         } finally {
             old.close(Duration.ofSeconds(5));
+            admin.close();
         }
         eq(List.of("fresh"), TxnCases.read(env, topic, "read_committed", 1), "read_committed after the fence");
     }
