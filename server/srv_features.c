@@ -21,7 +21,12 @@ int srv_features(bool txn_served, srv_feature *out)
      * while the transaction APIs are served: a producer told level 2 would
      * otherwise skip AddPartitionsToTxn against a broker that refuses
      * EndTxn. */
-    if (txn_served)
-        out[n++] = (srv_feature){LIT("transaction.version"), 0, 2, 2};
+    if (srv_features_txn_version(txn_served) > 0)
+        out[n++] = (srv_feature){LIT("transaction.version"), 0, 2, srv_features_txn_version(txn_served)};
     return n;
+}
+
+int16_t srv_features_txn_version(bool txn_served)
+{
+    return txn_served ? 2 : 0;
 }

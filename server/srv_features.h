@@ -33,4 +33,9 @@ typedef struct srv_feature {
  * dispatch.c's table and unstable.api.versions.enable). Returns how many. */
 int srv_features(bool txn_served, srv_feature *out);
 
+/* The finalized transaction.version: 2 while the transaction APIs are
+ * served, else 0 (not advertised). The coordinator writes its records and
+ * starts its own aborts at this level, as Kafka's does at its finalized one. */
+int16_t srv_features_txn_version(bool txn_served);
+
 #endif

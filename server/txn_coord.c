@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "controller.h"
 #include "errors.h"
+#include "srv_features.h"
 #include "logging.h"
 #include "meta.h"
 #include "partcall.h"
@@ -764,7 +765,9 @@ int srv_txns_start(srv_broker *b, srv_txn_marker_fn marker)
         tx->s = s;
         tx->cfg.max_timeout_ms = cfg->transaction_max_timeout_ms;
         tx->cfg.id_expiration_ms = cfg->transactional_id_expiration_ms;
-        tx->cfg.tv_level = 0; /* transaction.version 2 is not advertised (docs/transactions.md) */
+        /* The level ApiVersions finalizes: the transaction APIs are served
+         * exactly with unstable.api.versions.enable (dispatch.c's gate). */
+        tx->cfg.tv_level = srv_features_txn_version(cfg->unstable_api_versions != 0);
         const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_TOPIC));
         tx->nparts = cfg->transaction_state_log_num_partitions;
         if (t && t->nparts > tx->nparts)
