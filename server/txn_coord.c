@@ -1016,7 +1016,7 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
             op->error = KP_ERR_INVALID_PRODUCER_ID_MAPPING;
             break;
         }
-        if (op->client_tv >= 2) {
+        if (op->implicit_add) {
             /* KIP-890 part 2: the partition leader adds the partitions
              * itself (Kafka's AddPartitionsToTxnManager sends a
              * non-verify-only AddPartitionsToTxn with the client's
@@ -1111,6 +1111,9 @@ int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int6
     op->producer_id = producer_id;
     op->producer_epoch = producer_epoch;
     op->client_tv = client_tv;
+    /* AddPartitionsToTxn v5's verify-only form stays a verification:
+     * only the partition leader's own request adds. */
+    op->implicit_add = client_tv >= 2;
     op->parts = parts;
     op->per_part = per;
     op->nparts = nparts;

@@ -99,6 +99,7 @@ struct srv_txn_op {
     bool has_expected;  /* INIT: KIP-360 producer id and epoch given */
     bool commit;        /* END */
     int16_t client_tv;  /* ADD_PARTS, ADD_OFFSETS, END, VERIFY: 2 for KIP-890 versions */
+    bool implicit_add;  /* VERIFY from Produce v12+ / TxnOffsetCommit v5+: add, do not just verify */
     srv_txn_tp *parts;  /* ADD_PARTS, VERIFY: heap, freed with the op (topics point into the request) */
     int32_t nparts;
     int32_t offsets_partition; /* ADD_OFFSETS */
