@@ -35,6 +35,12 @@
 #define TXN_COORD_EPOCH       0
 #define TXN_MARKER_RETRY_MS   500
 #define TXN_COMPLETE_RETRY_MS 1000
+/* An implicit add (transactions v2) that meets another write of its id in
+ * flight waits for it on the coordinator instead of failing the produce, as
+ * Kafka's ReplicaManager retries CONCURRENT_TRANSACTIONS (its
+ * add.partitions.to.txn.retry.backoff.ms and .max.ms defaults). */
+#define TXN_ADD_RETRY_MS     20
+#define TXN_ADD_RETRY_MAX_MS 100
 
 typedef struct mark_job mark_job;
 
@@ -52,12 +58,24 @@ struct srv_txns {
     int creating;
     mark_job *jobs;                 /* marker jobs in flight (freed at stop) */
     struct retry_complete *retries; /* Complete records waiting to be written again (freed at stop) */
+    /* Implicit adds waiting out another write of their id, in arrival
+     * order (a producer's batches must reach their partitions in the order
+     * it sent them), retried by add_ev; freed at stop. */
+    struct add_wait *add_head, *add_tail;
+    struct event *add_ev;
 };
+
+typedef struct add_wait {
+    srv_txn_op *op;
+    struct add_wait *next;
+} add_wait;
 
 /* Set once before the shards run; read-only afterwards. */
 static srv_txn_marker_fn marker_fn;
 
 static void start_markers(srv_txns *tx, txn_part *tp, srv_txn_meta *m);
+static void add_kick(srv_txns *tx, int delay_ms);
+static void on_add_retry(evutil_socket_t fd, short what, void *arg);
 
 /* ---- the topic ------------------------------------------------------------ */
 
@@ -263,6 +281,7 @@ static void written(txn_write *w, int16_t err)
         srv_warn("txn %.*s: %s record not written (error %d)", (int)m->id_len, m->txn_id,
                  w->step.tombstone ? "tombstone" : srv_txn_state_name(w->step.next.state), err);
         srv_txn_write_failed(m, &w->step);
+        add_kick(tx, 0);
         if (op)
             op->error = write_error(err);
         if (complete && !w->step.tombstone) {
@@ -296,6 +315,7 @@ static void written(txn_write *w, int16_t err)
         return;
     }
     srv_txn_marker markers = w->step.markers;
+    add_kick(tx, 0); /* a waiting implicit add may pass now */
     if (op) {
         op->error = w->step.error;
         op->out_pid = w->step.answer_pid;
@@ -776,6 +796,7 @@ int srv_txns_start(srv_broker *b, srv_txn_marker_fn marker)
         tx->abort_ev = event_new(s->base, -1, EV_PERSIST, on_abort_scan, tx);
         tx->expire_ev = event_new(s->base, -1, EV_PERSIST, on_expire_scan, tx);
         tx->resume_ev = event_new(s->base, -1, 0, on_resume, tx);
+        tx->add_ev = evtimer_new(s->base, on_add_retry, tx);
         if (!tx->parts || !tx->abort_ev || !tx->expire_ev || !tx->resume_ev)
             return -ENOMEM;
         arm_every(tx->abort_ev, cfg->txn_abort_interval_ms);
@@ -828,6 +849,15 @@ void srv_txns_stop(srv_broker *b)
             event_free(r->ev);
             free(r);
         }
+        /* The loops are gone: nobody will take these ops' answers. */
+        while (tx->add_head) {
+            add_wait *a = tx->add_head;
+            tx->add_head = a->next;
+            srv_txn_op_free(a->op);
+            free(a);
+        }
+        if (tx->add_ev)
+            event_free(tx->add_ev);
         for (int32_t p = 0; p < tx->nparts && tx->parts; p++) {
             if (!tx->parts[p])
                 continue;
@@ -954,6 +984,70 @@ static void list_one(srv_txn_meta *m, void *arg)
         c->failed = 1;
 }
 
+static void op_run_kind(srv_shard *s, srv_txn_op *op);
+
+static void add_kick(srv_txns *tx, int delay_ms)
+{
+    struct timeval tv = {0, delay_ms * 1000};
+    if (tx->add_head && tx->add_ev)
+        evtimer_add(tx->add_ev, &tv);
+}
+
+static bool add_enqueue(srv_txns *tx, srv_txn_op *op)
+{
+    add_wait *a = calloc(1, sizeof(*a));
+    if (!a)
+        return false;
+    a->op = op;
+    if (tx->add_tail)
+        tx->add_tail->next = a;
+    else
+        tx->add_head = a;
+    tx->add_tail = a;
+    add_kick(tx, TXN_ADD_RETRY_MS);
+    return true;
+}
+
+/* Whether an implicit add of the same id waits: a later one queues behind. */
+static bool add_waiting(const srv_txns *tx, const srv_txn_op *op)
+{
+    for (const add_wait *a = tx->add_head; a; a = a->next)
+        if (a->op->txn_id.len == op->txn_id.len &&
+            memcmp(a->op->txn_id.p, op->txn_id.p, (size_t)op->txn_id.len) == 0)
+            return true;
+    return false;
+}
+
+/* Parks an implicit add that got CONCURRENT_TRANSACTIONS for another try;
+ * false once it has waited TXN_ADD_RETRY_MAX_MS (the producer retries then). */
+static bool park_add(srv_txns *tx, srv_txn_op *op)
+{
+    int64_t now = srv_mono_ms();
+    if (op->add_first_ms == 0)
+        op->add_first_ms = now;
+    if (now - op->add_first_ms >= TXN_ADD_RETRY_MAX_MS)
+        return false;
+    return add_enqueue(tx, op);
+}
+
+static void on_add_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_txns *tx = arg;
+    /* One pass in arrival order; what waits again queues anew, and the
+     * later adds of its id queue behind it (add_waiting). */
+    add_wait *a = tx->add_head;
+    tx->add_head = tx->add_tail = NULL;
+    while (a) {
+        add_wait *next = a->next;
+        srv_txn_op *op = a->op;
+        free(a);
+        op_run_kind(tx->s, op);
+        a = next;
+    }
+}
+
 static void op_run_kind(srv_shard *s, srv_txn_op *op)
 {
     srv_txns *tx = s->txns;
@@ -1017,6 +1111,8 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
             break;
         }
         if (op->implicit_add) {
+            if (add_waiting(tx, op) && add_enqueue(tx, op))
+                return;
             /* KIP-890 part 2: the partition leader adds the partitions
              * itself (Kafka's AddPartitionsToTxnManager sends a
              * non-verify-only AddPartitionsToTxn with the client's
@@ -1024,6 +1120,10 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
              * error answers every partition. */
             srv_txn_decide_add_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
                                           op->client_tv, now, &step);
+            if (step.error == KP_ERR_CONCURRENT_TRANSACTIONS && !step.write && park_add(tx, op)) {
+                srv_txn_step_clear(&step);
+                return;
+            }
             run_step(tx, tp, m, &step, op);
             return;
         }

@@ -95,12 +95,13 @@ struct srv_txn_op {
     kp_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
-    int32_t timeout_ms; /* INIT */
-    bool has_expected;  /* INIT: KIP-360 producer id and epoch given */
-    bool commit;        /* END */
-    int16_t client_tv;  /* ADD_PARTS, ADD_OFFSETS, END, VERIFY: 2 for KIP-890 versions */
-    bool implicit_add;  /* VERIFY from Produce v12+ / TxnOffsetCommit v5+: add, do not just verify */
-    srv_txn_tp *parts;  /* ADD_PARTS, VERIFY: heap, freed with the op (topics point into the request) */
+    int32_t timeout_ms;   /* INIT */
+    bool has_expected;    /* INIT: KIP-360 producer id and epoch given */
+    bool commit;          /* END */
+    int16_t client_tv;    /* ADD_PARTS, ADD_OFFSETS, END, VERIFY: 2 for KIP-890 versions */
+    bool implicit_add;    /* VERIFY from Produce v12+ / TxnOffsetCommit v5+: add, do not just verify */
+    int64_t add_first_ms; /* implicit add: srv_mono_ms() of its first CONCURRENT_TRANSACTIONS, 0: none */
+    srv_txn_tp *parts;    /* ADD_PARTS, VERIFY: heap, freed with the op (topics point into the request) */
     int32_t nparts;
     int32_t offsets_partition; /* ADD_OFFSETS */
     /* LIST filters (count -1: none) */

@@ -158,6 +158,34 @@ class TxnV2Test(unittest.TestCase):
         self.assertEqual(markers(b), [(True, pid), (True, pid)])
         self.assertEqual([x["base_offset"] for x in b if not x["attributes"] & 0x20], [0, 2, 4])
 
+    def test_pipelined_first_batches(self):
+        """A producer's first batches of a transaction, pipelined on one connection to 4 partitions (3 each, in
+        sequence): every one is appended in order, none refused while the first add's record is being written
+        (Kafka serves one request of a connection at a time; kbroker queues the adds of an id behind a write in
+        flight, in arrival order)."""
+        w, T, tid = self.w, uniq("tv2-pl"), uniq("tv2-pl")
+        w.create(T, 4)
+        r = w.init(tid, version=5)
+        self.assertEqual(r["ErrorCode"], NONE, r)
+        pid, e = r["ProducerId"], r["ProducerEpoch"]
+        # Both partitions' leaders are known before the burst (a first produce can meet a leader not yet ready).
+        for p in range(4):
+            w.settled(T, p, 0)
+        seq, reqs = [0] * 4, []
+        for i in range(12):
+            p = i % 4
+            reqs.append((PRODUCE, 12, {"TransactionalId": tid, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
+                {"Name": T, "PartitionData": [{"Index": p, "Records": txn_batch([b"v%d" % i], pid, e, seq[p],
+                                                                                    T0)}]}]}))
+            seq[p] += 1
+        errs = [a["Responses"][0]["PartitionResponses"][0]["ErrorCode"] for a in w.pipelined(reqs)]
+        self.assertEqual(errs, [NONE] * 12)
+        self.assertEqual(w.describe(tid), ("Ongoing", e, [(T, p) for p in range(4)]))
+        self.assertEqual(w.end5(tid, pid, e, True), (NONE, e + 1))
+        for p in range(4):
+            self.assertEqual(w.settled(T, p, 4)["LastStableOffset"], 4)
+            self.assertEqual(markers(w.batches(T, p, 4)), [(True, pid)])
+
     def test_txn_offset_commit_implicit_add(self):
         w, T, tid, g = self.w, uniq("tv2-o"), uniq("tv2-o"), uniq("tv2-o")
         w.create(T, 1)

@@ -3,7 +3,8 @@
  * transaction.version 2 (Admin.describeFeatures and kafka-features.sh describe show it), so the producer adds
  * partitions and offsets implicitly through Produce v12 / TxnOffsetCommit v5 and every EndTxn bumps its epoch
  * (seen through DescribeTransactions); commit and abort, read_committed sees exactly the committed records,
- * sendOffsetsToTransaction in a consume-transform-produce loop, and a zombie fenced.
+ * sendOffsetsToTransaction in a consume-transform-produce loop, a zombie fenced, and transactions of many
+ * pipelined batches.
  * Must not: depend on another case's topics, groups or ids, or wait without a deadline.
  */
 package kbcompat;
@@ -40,6 +41,66 @@ final class Txn2Cases {
         Main.add("txn2/commit-abort-epoch-bump", 120000, () -> commitAbort(env));
         Main.add("txn2/consume-transform-produce", 180000, () -> consumeTransformProduce(env));
         Main.add("txn2/zombie-fenced", 120000, () -> zombie(env));
+        Main.add("txn2/many-in-flight", 180000, () -> manyInFlight(env));
+    }
+
+    /**
+     * ProducerPerformance's transactional shape (100-byte records as fast as they go, a commit every 100 ms,
+     * default batching, several requests in flight): every implicit add meets the previous one's record still
+     * being written. Before the coordinator queued those adds, the producer never got to EndTxn on kbroker.
+     */
+    static void manyInFlight(Main.Env env) throws Exception {
+        final int total = 60000, parts = 4;
+        String topic = env.name("txn2-mif");
+        String id = env.name("txn2-mif-id");
+        String pad = Util.repeat("x", 90);
+        int txns = 0;
+        try (Admin admin = Util.admin(env)) {
+            Util.createTopic(admin, topic, parts, null);
+            try (KafkaProducer<String, String> p = Util.producer(env, "transactional.id", id, "acks", "all")) {
+                p.initTransactions();
+                int e0 = epoch(admin, id);
+                long begun = System.currentTimeMillis();
+                p.beginTransaction();
+                for (int i = 0; i < total; i++) {
+                    p.send(new ProducerRecord<>(topic, i % parts, null, String.format("%08d", i) + pad));
+                    if (System.currentTimeMillis() - begun >= 100 || i == total - 1) {
+                        p.commitTransaction();
+                        txns++;
+                        if (i < total - 1) {
+                            begun = System.currentTimeMillis();
+                            p.beginTransaction();
+                        }
+                    }
+                }
+                eq(e0 + txns, epoch(admin, id), "the producer epoch after the transactions");
+            }
+        }
+        final int txnsDone = txns;
+        check(txnsDone >= 2, "several transactions (" + txnsDone + ")");
+        Set<String> seen = new java.util.HashSet<>();
+        int n = 0;
+        try (KafkaConsumer<String, String> c = Util.consumer(env, "isolation.level", "read_committed")) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int i = 0; i < parts; i++) {
+                tps.add(new TopicPartition(topic, i));
+            }
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            long deadline = System.currentTimeMillis() + 60000;
+            while (n < total && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    seen.add(r.value());
+                    n++;
+                }
+            }
+            for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(300))) {
+                seen.add(r.value());
+                n++;
+            }
+        }
+        eq(total, n, "read_committed records");
+        eq(total, seen.size(), "distinct read_committed values");
     }
 
     /** The epoch the coordinator holds for id (DescribeTransactions). */
