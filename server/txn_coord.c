@@ -797,7 +797,7 @@ int srv_txns_start(srv_broker *b, srv_txn_marker_fn marker)
         tx->expire_ev = event_new(s->base, -1, EV_PERSIST, on_expire_scan, tx);
         tx->resume_ev = event_new(s->base, -1, 0, on_resume, tx);
         tx->add_ev = evtimer_new(s->base, on_add_retry, tx);
-        if (!tx->parts || !tx->abort_ev || !tx->expire_ev || !tx->resume_ev)
+        if (!tx->parts || !tx->abort_ev || !tx->expire_ev || !tx->resume_ev || !tx->add_ev)
             return -ENOMEM;
         arm_every(tx->abort_ev, cfg->txn_abort_interval_ms);
         arm_every(tx->expire_ev, cfg->txn_expire_interval_ms);
@@ -989,8 +989,13 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op);
 static void add_kick(srv_txns *tx, int delay_ms)
 {
     struct timeval tv = {0, delay_ms * 1000};
-    if (tx->add_head && tx->add_ev)
-        evtimer_add(tx->add_ev, &tv);
+    if (!tx->add_head || !tx->add_ev)
+        return;
+    /* Never later than already due: a stream of new arrivals must not keep
+     * pushing the retry of the queue's head away. */
+    if (delay_ms > 0 && evtimer_pending(tx->add_ev, NULL))
+        return;
+    evtimer_add(tx->add_ev, &tv);
 }
 
 static bool add_enqueue(srv_txns *tx, srv_txn_op *op)
