@@ -114,6 +114,7 @@ struct srv_broker {
         int port;
     } adv[SRV_MAX_LISTENERS];
     int64_t pid_base;                /* producer ids: base + k * nshards + shard */
+    int64_t features_epoch;          /* ApiVersions' FinalizedFeaturesEpoch (srv_features.h): the start time */
     int stopping;                    /* atomic */
     int draining;                    /* main only, after the shard threads ended: callbacks publish nothing */
     int ready_count;                 /* atomic: shards that finished start-up */

@@ -499,6 +499,7 @@ int main(int argc, char **argv)
         return 1;
     }
     b->pid_base = srv_now_ms() * 1024;
+    b->features_epoch = srv_now_ms();
     b->dispatch = srv_dispatch;
     st_set_log_line(srv_log_line);
 

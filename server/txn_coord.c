@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "controller.h"
 #include "errors.h"
+#include "srv_features.h"
 #include "logging.h"
 #include "meta.h"
 #include "partcall.h"
@@ -34,6 +35,12 @@
 #define TXN_COORD_EPOCH       0
 #define TXN_MARKER_RETRY_MS   500
 #define TXN_COMPLETE_RETRY_MS 1000
+/* An implicit add (transactions v2) that meets another write of its id in
+ * flight waits for it on the coordinator instead of failing the produce, as
+ * Kafka's ReplicaManager retries CONCURRENT_TRANSACTIONS (its
+ * add.partitions.to.txn.retry.backoff.ms and .max.ms defaults). */
+#define TXN_ADD_RETRY_MS     20
+#define TXN_ADD_RETRY_MAX_MS 100
 
 typedef struct mark_job mark_job;
 
@@ -51,12 +58,24 @@ struct srv_txns {
     int creating;
     mark_job *jobs;                 /* marker jobs in flight (freed at stop) */
     struct retry_complete *retries; /* Complete records waiting to be written again (freed at stop) */
+    /* Implicit adds waiting out another write of their id, in arrival
+     * order (a producer's batches must reach their partitions in the order
+     * it sent them), retried by add_ev; freed at stop. */
+    struct add_wait *add_head, *add_tail;
+    struct event *add_ev;
 };
+
+typedef struct add_wait {
+    srv_txn_op *op;
+    struct add_wait *next;
+} add_wait;
 
 /* Set once before the shards run; read-only afterwards. */
 static srv_txn_marker_fn marker_fn;
 
 static void start_markers(srv_txns *tx, txn_part *tp, srv_txn_meta *m);
+static void add_kick(srv_txns *tx, int delay_ms);
+static void on_add_retry(evutil_socket_t fd, short what, void *arg);
 
 /* ---- the topic ------------------------------------------------------------ */
 
@@ -262,6 +281,7 @@ static void written(txn_write *w, int16_t err)
         srv_warn("txn %.*s: %s record not written (error %d)", (int)m->id_len, m->txn_id,
                  w->step.tombstone ? "tombstone" : srv_txn_state_name(w->step.next.state), err);
         srv_txn_write_failed(m, &w->step);
+        add_kick(tx, 0);
         if (op)
             op->error = write_error(err);
         if (complete && !w->step.tombstone) {
@@ -295,6 +315,7 @@ static void written(txn_write *w, int16_t err)
         return;
     }
     srv_txn_marker markers = w->step.markers;
+    add_kick(tx, 0); /* a waiting implicit add may pass now */
     if (op) {
         op->error = w->step.error;
         op->out_pid = w->step.answer_pid;
@@ -764,7 +785,9 @@ int srv_txns_start(srv_broker *b, srv_txn_marker_fn marker)
         tx->s = s;
         tx->cfg.max_timeout_ms = cfg->transaction_max_timeout_ms;
         tx->cfg.id_expiration_ms = cfg->transactional_id_expiration_ms;
-        tx->cfg.tv_level = 0; /* transaction.version 2 is not advertised (docs/transactions.md) */
+        /* The level ApiVersions finalizes: the transaction APIs are served
+         * exactly with unstable.api.versions.enable (dispatch.c's gate). */
+        tx->cfg.tv_level = srv_features_txn_version(cfg->unstable_api_versions != 0);
         const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_TOPIC));
         tx->nparts = cfg->transaction_state_log_num_partitions;
         if (t && t->nparts > tx->nparts)
@@ -773,7 +796,8 @@ int srv_txns_start(srv_broker *b, srv_txn_marker_fn marker)
         tx->abort_ev = event_new(s->base, -1, EV_PERSIST, on_abort_scan, tx);
         tx->expire_ev = event_new(s->base, -1, EV_PERSIST, on_expire_scan, tx);
         tx->resume_ev = event_new(s->base, -1, 0, on_resume, tx);
-        if (!tx->parts || !tx->abort_ev || !tx->expire_ev || !tx->resume_ev)
+        tx->add_ev = evtimer_new(s->base, on_add_retry, tx);
+        if (!tx->parts || !tx->abort_ev || !tx->expire_ev || !tx->resume_ev || !tx->add_ev)
             return -ENOMEM;
         arm_every(tx->abort_ev, cfg->txn_abort_interval_ms);
         arm_every(tx->expire_ev, cfg->txn_expire_interval_ms);
@@ -825,6 +849,15 @@ void srv_txns_stop(srv_broker *b)
             event_free(r->ev);
             free(r);
         }
+        /* The loops are gone: nobody will take these ops' answers. */
+        while (tx->add_head) {
+            add_wait *a = tx->add_head;
+            tx->add_head = a->next;
+            srv_txn_op_free(a->op);
+            free(a);
+        }
+        if (tx->add_ev)
+            event_free(tx->add_ev);
         for (int32_t p = 0; p < tx->nparts && tx->parts; p++) {
             if (!tx->parts[p])
                 continue;
@@ -951,6 +984,75 @@ static void list_one(srv_txn_meta *m, void *arg)
         c->failed = 1;
 }
 
+static void op_run_kind(srv_shard *s, srv_txn_op *op);
+
+static void add_kick(srv_txns *tx, int delay_ms)
+{
+    struct timeval tv = {0, delay_ms * 1000};
+    if (!tx->add_head || !tx->add_ev)
+        return;
+    /* Never later than already due: a stream of new arrivals must not keep
+     * pushing the retry of the queue's head away. */
+    if (delay_ms > 0 && evtimer_pending(tx->add_ev, NULL))
+        return;
+    evtimer_add(tx->add_ev, &tv);
+}
+
+static bool add_enqueue(srv_txns *tx, srv_txn_op *op)
+{
+    add_wait *a = calloc(1, sizeof(*a));
+    if (!a)
+        return false;
+    a->op = op;
+    if (tx->add_tail)
+        tx->add_tail->next = a;
+    else
+        tx->add_head = a;
+    tx->add_tail = a;
+    add_kick(tx, TXN_ADD_RETRY_MS);
+    return true;
+}
+
+/* Whether an implicit add of the same id waits: a later one queues behind. */
+static bool add_waiting(const srv_txns *tx, const srv_txn_op *op)
+{
+    for (const add_wait *a = tx->add_head; a; a = a->next)
+        if (a->op->txn_id.len == op->txn_id.len &&
+            memcmp(a->op->txn_id.p, op->txn_id.p, (size_t)op->txn_id.len) == 0)
+            return true;
+    return false;
+}
+
+/* Parks an implicit add that got CONCURRENT_TRANSACTIONS for another try;
+ * false once it has waited TXN_ADD_RETRY_MAX_MS (the producer retries then). */
+static bool park_add(srv_txns *tx, srv_txn_op *op)
+{
+    int64_t now = srv_mono_ms();
+    if (op->add_first_ms == 0)
+        op->add_first_ms = now;
+    if (now - op->add_first_ms >= TXN_ADD_RETRY_MAX_MS)
+        return false;
+    return add_enqueue(tx, op);
+}
+
+static void on_add_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_txns *tx = arg;
+    /* One pass in arrival order; what waits again queues anew, and the
+     * later adds of its id queue behind it (add_waiting). */
+    add_wait *a = tx->add_head;
+    tx->add_head = tx->add_tail = NULL;
+    while (a) {
+        add_wait *next = a->next;
+        srv_txn_op *op = a->op;
+        free(a);
+        op_run_kind(tx->s, op);
+        a = next;
+    }
+}
+
 static void op_run_kind(srv_shard *s, srv_txn_op *op)
 {
     srv_txns *tx = s->txns;
@@ -1012,6 +1114,23 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
         if (!m) {
             op->error = KP_ERR_INVALID_PRODUCER_ID_MAPPING;
             break;
+        }
+        if (op->implicit_add) {
+            if (add_waiting(tx, op) && add_enqueue(tx, op))
+                return;
+            /* KIP-890 part 2: the partition leader adds the partitions
+             * itself (Kafka's AddPartitionsToTxnManager sends a
+             * non-verify-only AddPartitionsToTxn with the client's
+             * version), so the decision is AddPartitionsToTxn's and one
+             * error answers every partition. */
+            srv_txn_decide_add_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
+                                          op->client_tv, now, &step);
+            if (step.error == KP_ERR_CONCURRENT_TRANSACTIONS && !step.write && park_add(tx, op)) {
+                srv_txn_step_clear(&step);
+                return;
+            }
+            run_step(tx, tp, m, &step, op);
+            return;
         }
         op->error = srv_txn_verify_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
                                               op->per_part);
@@ -1082,7 +1201,7 @@ void srv_txn_op_send_shard(srv_req *req, srv_txn_op *op, int shard)
 }
 
 int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int64_t producer_id,
-                            int16_t producer_epoch, srv_txn_tp *parts, int32_t nparts,
+                            int16_t producer_epoch, int16_t client_tv, srv_txn_tp *parts, int32_t nparts,
                             srv_txn_op_done_fn done, void *user, void (*drop_user)(void *user))
 {
     srv_txn_op *op = srv_txn_op_new(SRV_TXN_OP_VERIFY, done);
@@ -1096,6 +1215,10 @@ int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int6
     op->txn_id = txn_id;
     op->producer_id = producer_id;
     op->producer_epoch = producer_epoch;
+    op->client_tv = client_tv;
+    /* AddPartitionsToTxn v5's verify-only form stays a verification:
+     * only the partition leader's own request adds. */
+    op->implicit_add = client_tv >= 2;
     op->parts = parts;
     op->per_part = per;
     op->nparts = nparts;
@@ -1116,6 +1239,20 @@ int16_t srv_txn_verify_result(const srv_txn_op *op, int32_t i)
     SRV_ASSERT(op->kind == SRV_TXN_OP_VERIFY && i >= 0 && i < op->nparts,
                "verify result %d of a kind %d op of %d parts", i, (int)op->kind, op->nparts);
     return op->error ? op->error : op->per_part[i];
+}
+
+int16_t srv_txn_client_tv(int16_t api_key, int16_t version)
+{
+    switch (api_key) {
+    case KP_API_PRODUCE:
+        return version >= 12 ? 2 : 0;
+    case KP_API_TXN_OFFSET_COMMIT:
+    case KP_API_ADD_PARTITIONS_TO_TXN:
+    case KP_API_END_TXN:
+        return version >= 5 ? 2 : 0;
+    default:
+        return 0;
+    }
 }
 
 int16_t srv_txn_map_fenced(int16_t error, int16_t version, int16_t first_fenced_version)

@@ -95,11 +95,13 @@ struct srv_txn_op {
     kp_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
-    int32_t timeout_ms; /* INIT */
-    bool has_expected;  /* INIT: KIP-360 producer id and epoch given */
-    bool commit;        /* END */
-    int16_t client_tv;  /* ADD_PARTS, ADD_OFFSETS, END: 2 for KIP-890 versions */
-    srv_txn_tp *parts;  /* ADD_PARTS, VERIFY: heap, freed with the op (topics point into the request) */
+    int32_t timeout_ms;   /* INIT */
+    bool has_expected;    /* INIT: KIP-360 producer id and epoch given */
+    bool commit;          /* END */
+    int16_t client_tv;    /* ADD_PARTS, ADD_OFFSETS, END, VERIFY: 2 for KIP-890 versions */
+    bool implicit_add;    /* VERIFY from Produce v12+ / TxnOffsetCommit v5+: add, do not just verify */
+    int64_t add_first_ms; /* implicit add: srv_mono_ms() of its first CONCURRENT_TRANSACTIONS, 0: none */
+    srv_txn_tp *parts;    /* ADD_PARTS, VERIFY: heap, freed with the op (topics point into the request) */
     int32_t nparts;
     int32_t offsets_partition; /* ADD_OFFSETS */
     /* LIST filters (count -1: none) */
@@ -130,15 +132,23 @@ void srv_txn_op_free(srv_txn_op *op);
 /* KIP-890 part 1, shared by Produce and TxnOffsetCommit: asks the
  * coordinator of txn_id (its __transaction_state partition, from the
  * handler's srv_group_partition_for) whether each of parts (heap, taken in
- * every case) is in the producer's ongoing transaction. Returns 0 when sent:
- * done(op) runs later on the request's shard and reads each part's answer
- * with srv_txn_verify_result. Else the error to answer: nothing was sent and
- * user is still the caller's. */
+ * every case) is in the producer's ongoing transaction. With client_tv 2
+ * (Produce v12+, TxnOffsetCommit v5+: KIP-890 part 2) the coordinator adds
+ * them instead, as AddPartitionsToTxn would, and one error answers all.
+ * Returns 0 when sent: done(op) runs later on the request's shard and reads
+ * each part's answer with srv_txn_verify_result. Else the error to answer:
+ * nothing was sent and user is still the caller's. */
 int16_t srv_txn_verify_send(srv_req *req, int32_t partition, kp_str txn_id, int64_t producer_id,
-                            int16_t producer_epoch, srv_txn_tp *parts, int32_t nparts,
+                            int16_t producer_epoch, int16_t client_tv, srv_txn_tp *parts, int32_t nparts,
                             srv_txn_op_done_fn done, void *user, void (*drop_user)(void *user));
 /* The coordinator's answer for part i of a verify op: the op's error, else the part's. */
 int16_t srv_txn_verify_result(const srv_txn_op *op, int32_t i);
+
+/* The transaction version a request's version implies (Kafka's
+ * KafkaApis): 2 for Produce v12+, TxnOffsetCommit v5+, AddPartitionsToTxn
+ * v5+ and EndTxn v5+ (KIP-890 part 2, sent only by clients that saw
+ * transaction.version 2 finalized), else 0. */
+int16_t srv_txn_client_tv(int16_t api_key, int16_t version);
 
 /* Kafka's error for an old request version (KafkaApis): PRODUCER_FENCED is
  * INVALID_PRODUCER_EPOCH below first_fenced_version. */

@@ -376,7 +376,7 @@ class TxnOffsetsVerificationTest(unittest.TestCase):
 class TxnOffsetsGateTest(unittest.TestCase):
     def test_unstable_gate(self):
         skip_unless_kbroker("unstable.api.versions.enable is kbroker's gate for TxnOffsetCommit")
-        for settings, want in ((PRODUCE_TXN_SETTINGS, None), (KB_SETTINGS, (0, 4))):
+        for settings, want in ((PRODUCE_TXN_SETTINGS, None), (KB_SETTINGS, (0, 5))):
             b = Broker(shards=shards_from_env(), target="kbroker",
                        extra_sets=["%s=%s" % kv for kv in settings.items()])
             self.addCleanup(b.cleanup)

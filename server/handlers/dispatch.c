@@ -15,7 +15,9 @@
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
 static const srv_api apis[] = {
-    {KP_API_PRODUCE, 0, 11, srv_h_produce, 0},
+    /* v12 is v11 on the wire; with a transactional id it means transactions
+     * v2 (the partitions are added implicitly, produce.c). */
+    {KP_API_PRODUCE, 0, 12, srv_h_produce, 0},
     {KP_API_FETCH, 0, 16, srv_h_fetch, 0},
     {KP_API_LIST_OFFSETS, 0, 9, srv_h_list_offsets, 0},
     {KP_API_METADATA, 0, 12, srv_h_metadata, 0},
@@ -43,7 +45,7 @@ static const srv_api apis[] = {
     {KP_API_WRITE_TXN_MARKERS, 1, 2, srv_h_write_txn_markers, 0},
     /* Unstable until the transaction coordinator (AddOffsetsToTxn, EndTxn)
      * serves the rest of the path. */
-    {KP_API_TXN_OFFSET_COMMIT, 0, 4, srv_h_txn_offset_commit, 1},
+    {KP_API_TXN_OFFSET_COMMIT, 0, 5, srv_h_txn_offset_commit, 1}, /* v5: implicit AddOffsetsToTxn */
     {KP_API_SASL_AUTHENTICATE, 0, 2, srv_h_sasl_authenticate, 0},
     {KP_API_DESCRIBE_ACLS, 1, 3, srv_h_describe_acls, 0}, /* v0 removed in Kafka 4 (KIP-896) */
     {KP_API_CREATE_ACLS, 1, 3, srv_h_create_acls, 0},

@@ -12,6 +12,8 @@
  * asks the id's coordinator (txn_coord.c) whether each partition is in the
  * producer's ongoing transaction; those that are not are answered with
  * Kafka's errors and never appended. With false, they go as they come.
+ * Produce v12+ (KIP-890 part 2, transactions v2) asks the coordinator to
+ * add the partitions instead, with either setting.
  *
  * Must not: touch a partition from the request's shard, or wait for the
  * coordinator any other way than its srv_call.
@@ -436,8 +438,10 @@ static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32
         vw->ops = ops;
         vw->n = n;
         int32_t np = srv_txns_nparts(req->shard);
-        err = srv_txn_verify_send(req, np > 0 ? srv_group_partition_for(txn_id, np) : -1, txn_id, pid, epoch,
-                                  parts, n, verified, vw, verify_wait_free);
+        err = srv_txn_verify_send(
+            req, np > 0 ? srv_group_partition_for(txn_id, np) : -1, txn_id, pid, epoch,
+            srv_txn_client_tv(req->kr.hdr.request_api_key, req->kr.hdr.request_api_version), parts, n,
+            verified, vw, verify_wait_free);
         if (!err)
             return;
     } else {
@@ -480,7 +484,10 @@ void srv_h_produce(srv_req *req)
      * (Kafka's KIP-890 part 1 off); with true the coordinator is asked first
      * (verify_and_send). */
     int txn = rq->transactional_id.len >= 0;
-    int txn_unverified = txn && !s->b->cfg.txn_partition_verification;
+    /* v12+ (transactions v2) sends no AddPartitionsToTxn: the coordinator's
+     * implicit add is the only way in, so it runs whatever the setting. */
+    int txn_unverified = txn && !s->b->cfg.txn_partition_verification &&
+                         srv_txn_client_tv(req->kr.hdr.request_api_key, req->kr.hdr.request_api_version) < 2;
     int txn_denied = txn && !srv_authorize(req, SRV_OP_WRITE, SRV_RES_TRANSACTIONAL_ID, rq->transactional_id);
     produce_op **wait = NULL; /* transactional ops waiting for the coordinator */
     int32_t nwait = 0, capwait = 0;

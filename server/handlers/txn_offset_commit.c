@@ -1,5 +1,5 @@
 /*
- * txn_offset_commit.c — TxnOffsetCommit (v0-4): a transactional producer's
+ * txn_offset_commit.c — TxnOffsetCommit (v0-5): a transactional producer's
  * offsets for a group. Authorized and checked against the topics here (as
  * Kafka's KafkaApis), written by the group's coordinator shard as a
  * transactional batch of the producer and kept pending there until the
@@ -8,7 +8,9 @@
  * transaction.partition.verification.enable=true (the default) the
  * transaction coordinator first vouches that the group's __consumer_offsets
  * partition is in the producer's transaction (KIP-890 part 1, the verify op
- * Produce uses too): nothing is written otherwise.
+ * Produce uses too): nothing is written otherwise. From v5 (KIP-890 part 2)
+ * the coordinator adds that partition to the transaction instead, as
+ * AddOffsetsToTxn did before.
  *
  * Owns the request's items while the calls are out. Must not: make the
  * offsets visible (the marker does), decide a transaction's fate, or wait
@@ -112,9 +114,11 @@ static void verify_then_commit(srv_req *req)
             part->topic_len = (int32_t)(sizeof(SRV_TXN_OFFSETS_TOPIC) - 1);
             part->partition = srv_group_partition_for(rq->group_id, offsets->nparts);
             int32_t np = srv_txns_nparts(s);
-            err = srv_txn_verify_send(req, np > 0 ? srv_group_partition_for(rq->transactional_id, np) : -1,
-                                      rq->transactional_id, rq->producer_id, rq->producer_epoch, part, 1,
-                                      verified, NULL, NULL);
+            err = srv_txn_verify_send(
+                req, np > 0 ? srv_group_partition_for(rq->transactional_id, np) : -1, rq->transactional_id,
+                rq->producer_id, rq->producer_epoch,
+                srv_txn_client_tv(req->kr.hdr.request_api_key, req->kr.hdr.request_api_version), part, 1,
+                verified, NULL, NULL);
             if (!err)
                 return;
         }
@@ -202,7 +206,10 @@ void srv_h_txn_offset_commit(srv_req *req)
         answer(req);
         return;
     }
-    if (s->b->cfg.txn_partition_verification) {
+    /* v5 (transactions v2) has no AddOffsetsToTxn before it: the
+     * coordinator's add is how the offsets get into the transaction, so it
+     * runs whatever the verification setting. */
+    if (s->b->cfg.txn_partition_verification || v >= 5) {
         verify_then_commit(req);
         return;
     }
