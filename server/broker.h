@@ -113,13 +113,13 @@ struct srv_broker {
         char host[256];
         int port;
     } adv[SRV_MAX_LISTENERS];
-    int64_t pid_base;                /* producer ids: base + k * nshards + shard */
-    int64_t features_epoch;          /* ApiVersions' FinalizedFeaturesEpoch (srv_features.h): the start time */
-    int stopping;                    /* atomic */
-    int draining;                    /* main only, after the shard threads ended: callbacks publish nothing */
-    int ready_count;                 /* atomic: shards that finished start-up */
-    struct srv_controller *ctl;      /* metadata owner, lives on shard 0 */
-    struct srv_quorum *quorum;       /* the metadata quorum (quorum.h); NULL on a single node */
+    int64_t pid_base;           /* producer ids: base + k * nshards + shard */
+    int64_t features_epoch;     /* ApiVersions' FinalizedFeaturesEpoch (srv_features.h): the start time */
+    int stopping;               /* atomic */
+    int draining;               /* main only, after the shard threads ended: callbacks publish nothing */
+    int ready_count;            /* atomic: shards that finished start-up */
+    struct srv_controller *ctl; /* metadata owner, lives on shard 0 */
+    struct srv_quorum *quorum;  /* the metadata quorum (quorum.h); NULL on a single node */
     struct srv_metrics_srv *metrics; /* the HTTP scrape thread, if metrics.port is set */
 
     /* Connections a shard accepts at most: max.connections and what
