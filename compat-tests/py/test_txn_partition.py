@@ -303,13 +303,7 @@ class TxnPartitionTest(unittest.TestCase):
         for iso, want in (("read_committed", committed), ("read_uncommitted", everything)):
             self.assertEqual(sorted(self.consume_1_7(T, iso)), want, "confluent-kafka 1.7 " + iso)
             self.assertEqual(sorted(self.consume_venv(T, iso)), want, "confluent-kafka 2.x " + iso)
-            # kcat (librdkafka 2.0.2) once read only p1's later records from Apache Kafka under CI load;
-            # a wrong answer from the broker would repeat, so one that passes within three reads counts.
-            for attempt in range(3):
-                got = sorted(self.consume_kcat(T, iso))
-                if got == want:
-                    break
-            self.assertEqual(got, want, "kcat " + iso)
+            self.assertEqual(sorted(self.consume_kcat(T, iso)), want, "kcat " + iso)
 
     def consume_1_7(self, T, iso):
         c = Consumer({"bootstrap.servers": self.b.bootstrap, "group.id": uniq("g"), "isolation.level": iso,
