@@ -40,6 +40,11 @@ REF_SETTINGS = {
     # Share groups (java ShareCases): a lock timeout a test can wait out (Kafka's minimum allows it).
     "group.share.min.record.lock.duration.ms": "1000",
     "group.share.record.lock.duration.ms": "5000",
+    # Most raw-protocol tests write records stamped 2023-11-14 (kwire's fixed timestamp). Kafka's retention
+    # check, every 5 minutes by default, rolls and deletes any segment older than log.retention.hours (7 days):
+    # it once removed a test's records between its write and its read (OFFSET_OUT_OF_RANGE, missing records).
+    # An hour between checks keeps a suite's data; no test waits for time-based retention on Kafka.
+    "log.retention.check.interval.ms": "3600000",
 }
 
 READY = "Kafka Server started"

@@ -70,7 +70,10 @@ class QuotaShardsTest(unittest.TestCase):
 
     def create_topic(self):
         topic = uniq("quota-shards")
-        r = self.admin.request(19, 5, {"Topics": [{"Name": topic, "NumPartitions": 1, "ReplicationFactor": 1}],
+        # retention.ms=-1: the records carry a 2023 timestamp, and Kafka's retention check (every 5 minutes)
+        # once deleted the segment under the consumers (OFFSET_OUT_OF_RANGE).
+        r = self.admin.request(19, 5, {"Topics": [{"Name": topic, "NumPartitions": 1, "ReplicationFactor": 1,
+                                                   "Configs": [{"Name": "retention.ms", "Value": "-1"}]}],
                                        "TimeoutMs": 30000})
         self.assertEqual(r["Topics"][0]["ErrorCode"], 0, r)
         return topic
