@@ -1139,6 +1139,20 @@ void srv_share_delete_topic(srv_share_groups *sg, kp_str group_id, const kp_uuid
             drop_part(g, i);
 }
 
+int srv_share_tps(srv_share_groups *sg, kp_str group_id, const kp_uuid *topic, srv_share_tp *out, int cap)
+{
+    sgroup *g = find_group(sg, group_id);
+    int n = 0;
+    for (int i = 0; g && i < g->nparts; i++) {
+        if (topic && memcmp(g->parts[i]->tp.topic.b, topic->b, 16) != 0)
+            continue;
+        if (n < cap)
+            out[n] = g->parts[i]->tp;
+        n++;
+    }
+    return n;
+}
+
 int16_t srv_share_delete_group(srv_share_groups *sg, kp_str group_id, int64_t now_ms)
 {
     int16_t err = srv_share_check_empty(sg, group_id, now_ms);
