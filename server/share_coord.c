@@ -275,21 +275,28 @@ static void persist_done(srv_shard *s, srv_part_op *base)
 /* The tombstone of one share-partition in a finished batch: Kafka's share
  * coordinator deletes a state with a null value under the ShareSnapshot key
  * (replay removes the entry whatever the key type). 0 or a KP_E_ code. */
-static int build_tombstone(kp_str group, const srv_share_tp *tp, kp_writer *bw)
+static int build_tombstone(kp_str group, const srv_share_tp *tp, kp_writer *bw, int reset)
 {
-    kp_writer kw;
+    kp_writer kw, vw;
     kp_writer_init(&kw, 64);
+    kp_writer_init(&vw, 64);
+    int64_t now = srv_now_ms();
+    /* A reset is Kafka's snapshot without a start (-1) and without batches. */
+    srv_ss_image img = {.start = -1, .delivery_complete = -1, .create_ts = now, .write_ts = now};
     int rc = srv_ss_key(&kw, SRV_SS_SNAPSHOT, group, &tp->topic, tp->partition);
+    if (!rc && reset)
+        rc = srv_ss_value(&vw, SRV_SS_SNAPSHOT, &img);
     if (!rc) {
         kp_batch_builder bb;
         kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
-        rc = kp_batch_builder_add(&bb, srv_now_ms(), (kp_bytes){kw.buf, (int32_t)kw.len}, KP_BYTES_NULL, NULL,
-                                  0);
+        rc = kp_batch_builder_add(&bb, now, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                  reset ? (kp_bytes){vw.buf, (int32_t)vw.len} : KP_BYTES_NULL, NULL, 0);
         if (!rc)
             rc = kp_batch_builder_finish(&bb, bw);
         kp_batch_builder_free(&bb);
     }
     kp_writer_free(&kw);
+    kp_writer_free(&vw);
     return rc;
 }
 
@@ -392,9 +399,9 @@ static void write_records(srv_shard *s, kp_str group, const srv_share_tp *tps, i
         int32_t glen = group.len > 0 ? group.len : 0;
         op->group = malloc((size_t)glen + 1);
         if (drop)
-            op->type = TOMBSTONE;
-        if (!op->group ||
-            (drop ? build_tombstone(group, &tps[i], &bw) : build(s, group, &tps[i], sp, &bw, &op->type))) {
+            op->type = drop == 2 ? SRV_SS_SNAPSHOT : TOMBSTONE;
+        if (!op->group || (drop ? build_tombstone(group, &tps[i], &bw, drop == 2)
+                                : build(s, group, &tps[i], sp, &bw, &op->type))) {
             kp_writer_free(&bw);
             free(op->group);
             free(op);
@@ -427,6 +434,12 @@ void srv_share_persist_drop(srv_shard *s, kp_str group, const srv_share_tp *tps,
                             void (*done)(srv_shard *s, void *arg), void *arg)
 {
     write_records(s, group, tps, n, errs, done, arg, 1);
+}
+
+void srv_share_persist_reset(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                             void (*done)(srv_shard *s, void *arg), void *arg)
+{
+    write_records(s, group, tps, n, errs, done, arg, 2);
 }
 
 /* ---- start-up ----------------------------------------------------------------- */

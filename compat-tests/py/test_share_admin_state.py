@@ -150,6 +150,31 @@ class AdminStateRecordsTest(BrokerTestCase):
         self.assertIsNone(recs[-1][1], "DeleteGroups ends with a tombstone: %r" % recs)
 
 
+    def test_delete_offsets_writes_tombstone(self):
+        c = kwire.Conn(self.bootstrap, client_id="share-admin-state")
+        self.addCleanup(c.close)
+        topic, tid, group, offs = inflight_group(self, c)
+        alter(self, c, group, topic, offs[0])
+
+        def deleted():
+            r = c.request(92, 0, {"GroupId": group, "Topics": [{"TopicName": topic}]})
+            return r["ErrorCode"] == 0 or r
+
+        tsg.wait_until(deleted, "DeleteShareGroupOffsets of the emptied share group")
+        _, recs = raw_state_records(c, group, tid_bytes(tid))
+        self.assertIsNone(recs[-1][1], "DeleteShareGroupOffsets ends with a tombstone: %r" % recs)
+
+    def test_alter_minus_one_writes_snapshot_without_start(self):
+        c = kwire.Conn(self.bootstrap, client_id="share-admin-state")
+        self.addCleanup(c.close)
+        topic, tid, group, offs = inflight_group(self, c)
+        alter(self, c, group, topic, -1)
+        _, recs = raw_state_records(c, group, tid_bytes(tid))
+        rtype, v = recs[-1]
+        self.assertEqual((rtype, v["StartOffset"], v["StateBatches"]), (0, -1, []), recs)
+        self.assertEqual(starts(c, group), [-1])
+
+
 def kill9_restart(test, c):
     c.close()
     test.broker.kill9()

@@ -334,7 +334,7 @@ static void aso_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
         it->out->error_code = srv_share_alter_offset(sg, h->group_id, &it->tp, it->start);
         if (it->out->error_code || it->start >= 0)
             continue;
-        /* A reset forgets the state: its tombstone, after the new starts. */
+        /* A reset is written as Kafka's snapshot without a start. */
         h->tps[h->nitems - 1 - h->nreset] = it->tp;
         h->which[h->nitems - 1 - h->nreset] = it;
         h->nreset++;
@@ -356,8 +356,8 @@ static void aso_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     memmove(&h->which[h->nset], &h->which[h->nitems - h->nreset], (size_t)h->nreset * sizeof(*h->which));
     h->pending = 2;
     srv_share_persist(owner, h->group_id, h->tps, h->nset, h->errs, aso_persisted, h);
-    srv_share_persist_drop(owner, h->group_id, &h->tps[h->nset], h->nreset, &h->errs[h->nset], aso_persisted,
-                           h);
+    srv_share_persist_reset(owner, h->group_id, &h->tps[h->nset], h->nreset, &h->errs[h->nset], aso_persisted,
+                            h);
 }
 
 static void aso_done(srv_shard *s, srv_gcall *c)
