@@ -3,7 +3,9 @@
  * metadata are tombstoned in __consumer_offsets and the group is gone; a
  * group with members is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
  * Share groups (KIP-932) are deleted by the same rules from the coordinator
- * shard's share-group store (share_group.h).
+ * shard's share-group store (share_group.h), and each share-partition's
+ * state is tombstoned in __share_group_state (share_coord.h) before the
+ * answer, so that the replay after a restart does not bring it back.
  */
 #include "authz_req.h"
 #include "clock.h"
@@ -44,8 +46,8 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     dg_call *d = (dg_call *)c;
     d->owner = owner;
-    /* A share group (share_group.c) is deleted where it lives, in memory:
-     * only when Empty, as Kafka (NON_EMPTY_GROUP otherwise). */
+    /* A share group (share_group.c) is deleted where it lives: only when
+     * Empty, as Kafka (NON_EMPTY_GROUP otherwise). */
     if (owner->share_groups && srv_share_exists(owner->share_groups, d->group_id)) {
         d->ntps = srv_share_tps(owner->share_groups, d->group_id, NULL, NULL, 0);
         d->tps = kp_arena_alloc(&c->arena, ((size_t)d->ntps + 1) * sizeof(*d->tps));
