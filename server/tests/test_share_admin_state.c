@@ -3,7 +3,8 @@
  * on share-partitions that hold records in flight (issue 18 review): an
  * AlterShareGroupOffsets reset (start -1) followed by the operations that
  * walk every share-partition of the group (member join and leave, session
- * expiry, DescribeShareGroupOffsets, DeleteGroups).
+ * expiry, DescribeShareGroupOffsets, DeleteGroups), and the prune tracker
+ * forgetting a share-partition whose tombstone is durable.
  *
  * Owns: the share groups it builds. Must not: start a broker, read a real
  * clock, or touch the network or the disk.
@@ -15,6 +16,7 @@
 #include "kb_test.h"
 #include "share_group.h"
 #include "share_partition.h"
+#include "share_state.h"
 
 static const kp_uuid T1 = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
 
@@ -102,6 +104,25 @@ static void test_reset_then_describe_and_delete(void)
     srv_share_groups_free(sg);
 }
 
+/* A deleted share-partition's tombstone takes it out of the prune tracker:
+ * its old snapshot no longer holds the state partition's pruning back. */
+static void test_tombstone_unpins_prune_point(void)
+{
+    srv_ss_map m;
+    srv_ss_map_init(&m);
+    const kp_uuid t2 = {{2}};
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("a"), &T1, 0, SRV_SS_SNAPSHOT, 5), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("b"), &t2, 0, SRV_SS_SNAPSHOT, 7), 0);
+    CU_ASSERT_EQUAL(srv_ss_track(&m, kp_str_c("b"), &t2, 0, SRV_SS_SNAPSHOT, 20), 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 5);
+    srv_ss_untrack(&m, kp_str_c("a"), &T1, 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), 20);
+    srv_ss_untrack(&m, kp_str_c("a"), &T1, 0); /* twice: nothing left to forget */
+    srv_ss_untrack(&m, kp_str_c("b"), &t2, 0);
+    CU_ASSERT_EQUAL(srv_ss_prune_point(&m), -1);
+    srv_ss_map_free(&m);
+}
+
 static int setup(void)
 {
     kp_arena_init(&A, 1 << 20);
@@ -119,6 +140,7 @@ static void register_suites(void)
     CU_add_test(s, "alter -1, then a member joins and leaves", test_reset_then_member_joins_and_leaves);
     CU_add_test(s, "alter -1, then a session expires", test_reset_then_session_expires);
     CU_add_test(s, "alter -1, then describe and delete", test_reset_then_describe_and_delete);
+    CU_add_test(s, "a tombstone unpins the prune point", test_tombstone_unpins_prune_point);
 }
 
 const struct kb_test_program kb_test_program = {
