@@ -178,6 +178,9 @@ void srv_share_state_stop(srv_broker *b)
 
 /* ---- writing -------------------------------------------------------------- */
 
+/* persist_op.type of a tombstone (a ShareSnapshot key, null value). */
+#define TOMBSTONE (-1)
+
 typedef struct persist_job {
     int outstanding;
     void (*done)(srv_shard *s, void *arg);
@@ -215,7 +218,9 @@ static void append_durable(void *arg, int rc, int64_t base)
 {
     persist_op *op = arg;
     op->error = srv_st_to_kafka(rc);
-    if (rc == 0 && op->tracker)
+    if (rc == 0 && op->tracker && op->type == TOMBSTONE)
+        srv_ss_untrack(op->tracker, (kp_str){op->group, op->group_len}, &op->tp.topic, op->tp.partition);
+    else if (rc == 0 && op->tracker)
         srv_ss_track(op->tracker, (kp_str){op->group, op->group_len}, &op->tp.topic, op->tp.partition,
                      op->type, base);
     srv_call_reply(op->owner, &op->base.call);
@@ -265,6 +270,34 @@ static void persist_done(srv_shard *s, srv_part_op *base)
     free(op->group);
     free(op);
     job_step(s, j);
+}
+
+/* The tombstone of one share-partition in a finished batch: Kafka's share
+ * coordinator deletes a state with a null value under the ShareSnapshot key
+ * (replay removes the entry whatever the key type). 0 or a KP_E_ code. */
+static int build_tombstone(kp_str group, const srv_share_tp *tp, kp_writer *bw, int reset)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw, 64);
+    kp_writer_init(&vw, 64);
+    int64_t now = srv_now_ms();
+    /* A reset is Kafka's snapshot without a start (-1) and without batches. */
+    srv_ss_image img = {.start = -1, .delivery_complete = -1, .create_ts = now, .write_ts = now};
+    int rc = srv_ss_key(&kw, SRV_SS_SNAPSHOT, group, &tp->topic, tp->partition);
+    if (!rc && reset)
+        rc = srv_ss_value(&vw, SRV_SS_SNAPSHOT, &img);
+    if (!rc) {
+        kp_batch_builder bb;
+        kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+        rc = kp_batch_builder_add(&bb, now, (kp_bytes){kw.buf, (int32_t)kw.len},
+                                  reset ? (kp_bytes){vw.buf, (int32_t)vw.len} : KP_BYTES_NULL, NULL, 0);
+        if (!rc)
+            rc = kp_batch_builder_finish(&bb, bw);
+        kp_batch_builder_free(&bb);
+    }
+    kp_writer_free(&kw);
+    kp_writer_free(&vw);
+    return rc;
 }
 
 /* The record of one share-partition in a finished batch; 0 or a KP_E_ code. */
@@ -327,8 +360,8 @@ static int build(srv_shard *s, kp_str group, const srv_share_tp *tp, srv_share_p
     return rc;
 }
 
-void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
-                       void (*done)(srv_shard *s, void *arg), void *arg)
+static void write_records(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                          void (*done)(srv_shard *s, void *arg), void *arg, int drop)
 {
     persist_job *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -344,9 +377,11 @@ void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int 
     srv_share_groups *sg = srv_share_store(s);
     for (int i = 0; i < n; i++) {
         errs[i] = 0;
-        srv_share_part *sp = sg ? srv_share_part_mut(sg, group, &tps[i]) : NULL;
-        if (!sp)
+        srv_share_part *sp = sg && !drop ? srv_share_part_mut(sg, group, &tps[i]) : NULL;
+        if (!sp && !drop)
             continue;
+        if (!t && drop)
+            continue; /* no state topic: nothing durable to delete */
         if (!t) {
             srv_share_state_ready(s);
             errs[i] = KP_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -363,7 +398,10 @@ void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int 
         kp_writer_init(&bw, 512);
         int32_t glen = group.len > 0 ? group.len : 0;
         op->group = malloc((size_t)glen + 1);
-        if (!op->group || build(s, group, &tps[i], sp, &bw, &op->type)) {
+        if (drop)
+            op->type = drop == 2 ? SRV_SS_SNAPSHOT : TOMBSTONE;
+        if (!op->group || (drop ? build_tombstone(group, &tps[i], &bw, drop == 2)
+                                : build(s, group, &tps[i], sp, &bw, &op->type))) {
             kp_writer_free(&bw);
             free(op->group);
             free(op);
@@ -384,6 +422,24 @@ void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int 
         srv_part_op_send_from(s, &op->base);
     }
     job_step(s, j);
+}
+
+void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                       void (*done)(srv_shard *s, void *arg), void *arg)
+{
+    write_records(s, group, tps, n, errs, done, arg, 0);
+}
+
+void srv_share_persist_drop(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                            void (*done)(srv_shard *s, void *arg), void *arg)
+{
+    write_records(s, group, tps, n, errs, done, arg, 1);
+}
+
+void srv_share_persist_reset(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                             void (*done)(srv_shard *s, void *arg), void *arg)
+{
+    write_records(s, group, tps, n, errs, done, arg, 2);
 }
 
 /* ---- start-up ----------------------------------------------------------------- */

@@ -45,6 +45,21 @@ int16_t srv_share_state_ready(srv_shard *s);
 void srv_share_persist(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
                        void (*done)(srv_shard *s, void *arg), void *arg);
 
+/* Writes a tombstone (ShareSnapshot key, null value) for each of tps[0..n)
+ * of group, which DeleteGroups, DeleteShareGroupOffsets or a reset dropped,
+ * and calls done(s, arg) once every one is durable or failed (errs[i] as
+ * srv_share_persist). A durable tombstone also takes the share-partition out
+ * of its state partition's prune tracker. Nothing is written (errs[i] 0)
+ * while __share_group_state does not exist: no state of them is durable. */
+void srv_share_persist_drop(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                            void (*done)(srv_shard *s, void *arg), void *arg);
+
+/* Writes, for each of tps[0..n) reset by AlterShareGroupOffsets -1, Kafka's
+ * record of it: a ShareSnapshot with start offset -1 and no batches (the
+ * replay restores nothing from it). done and errs as srv_share_persist. */
+void srv_share_persist_reset(srv_shard *s, kp_str group, const srv_share_tp *tps, int n, int16_t *errs,
+                             void (*done)(srv_shard *s, void *arg), void *arg);
+
 /* The coordinator shard of a group id (group/coord's routing), -1 when it has
  * none yet (no __consumer_offsets). */
 typedef int (*srv_share_route_fn)(srv_broker *b, kp_str group_id);

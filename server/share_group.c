@@ -285,7 +285,8 @@ static void remove_member(sgroup *g, int idx)
 {
     smember *m = g->members[idx];
     for (int i = 0; i < g->nparts; i++)
-        srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+        if (g->parts[i]->initialized)
+            srv_sp_release_owner(&g->parts[i]->sp, m->serial);
     member_free(m);
     memmove(&g->members[idx], &g->members[idx + 1], (size_t)(g->nmembers - idx - 1) * sizeof(*g->members));
     g->nmembers--;
@@ -301,7 +302,8 @@ static void expire(sgroup *g, int64_t now_ms)
         if (g->members[i]->deadline <= now_ms)
             remove_member(g, i);
     for (int i = 0; i < g->nparts; i++)
-        srv_sp_expire(&g->parts[i]->sp, now_ms);
+        if (g->parts[i]->initialized)
+            srv_sp_expire(&g->parts[i]->sp, now_ms);
 }
 
 /* Most partitions one member may be assigned (the sum over its subscribed
@@ -879,7 +881,8 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
     if (!rq->is_fetch) {
         if (rq->epoch == -1) {
             for (int i = 0; i < g->nparts; i++)
-                srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+                if (g->parts[i]->initialized)
+                    srv_sp_release_owner(&g->parts[i]->sp, m->serial);
             m->has_session = 0;
             m->nsess = 0;
         }
@@ -888,7 +891,8 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
     if (rq->epoch == -1) {
         /* Closing: acknowledge, give back what it still holds, fetch nothing. */
         for (int i = 0; i < g->nparts; i++)
-            srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+            if (g->parts[i]->initialized)
+                srv_sp_release_owner(&g->parts[i]->sp, m->serial);
         m->has_session = 0;
         m->nsess = 0;
         for (int i = 0; i < nin; i++)
@@ -1105,6 +1109,11 @@ int16_t srv_share_alter_offset(srv_share_groups *sg, kp_str group_id, const srv_
         /* Kafka keeps the partition, without a start: the next fetch
          * initialises it from share.auto.offset.reset. */
         srv_sp_free(&p->sp);
+        /* Empty (start == end) rather than freed with its old window: a
+         * loop that reaches it anyway must find nothing in flight. */
+        srv_sp_init(&p->sp, p->sp.start, (int32_t)gval(sg, group_id, SRV_SGK_LOCK_MS),
+                    (int32_t)gval(sg, group_id, SRV_SGK_DELIVERY_LIMIT),
+                    (int32_t)gval(sg, group_id, SRV_SGK_MAX_LOCKS));
         p->initialized = 0;
         p->reset = 1;
         return 0;
@@ -1128,6 +1137,20 @@ void srv_share_delete_topic(srv_share_groups *sg, kp_str group_id, const kp_uuid
     for (int i = g->nparts - 1; i >= 0; i--)
         if (memcmp(g->parts[i]->tp.topic.b, topic->b, 16) == 0)
             drop_part(g, i);
+}
+
+int srv_share_tps(srv_share_groups *sg, kp_str group_id, const kp_uuid *topic, srv_share_tp *out, int cap)
+{
+    sgroup *g = find_group(sg, group_id);
+    int n = 0;
+    for (int i = 0; g && i < g->nparts; i++) {
+        if (topic && memcmp(g->parts[i]->tp.topic.b, topic->b, 16) != 0)
+            continue;
+        if (n < cap)
+            out[n] = g->parts[i]->tp;
+        n++;
+    }
+    return n;
 }
 
 int16_t srv_share_delete_group(srv_share_groups *sg, kp_str group_id, int64_t now_ms)

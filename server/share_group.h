@@ -173,6 +173,11 @@ int16_t srv_share_check_empty(srv_share_groups *sg, kp_str group_id, int64_t now
 int16_t srv_share_alter_offset(srv_share_groups *sg, kp_str group_id, const srv_share_tp *tp, int64_t start);
 /* DeleteShareGroupOffsets of one topic: every share-partition of it goes. */
 void srv_share_delete_topic(srv_share_groups *sg, kp_str group_id, const kp_uuid *topic);
+/* The share-partitions of a group (of one topic unless topic is NULL),
+ * initialised or not, into out[0..cap): how many there are (may exceed cap;
+ * 0 when the group is unknown). What DeleteGroups, DeleteShareGroupOffsets
+ * and a reset must tombstone in __share_group_state. */
+int srv_share_tps(srv_share_groups *sg, kp_str group_id, const kp_uuid *topic, srv_share_tp *out, int cap);
 /* DeleteGroups of a share group: 0, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP. */
 int16_t srv_share_delete_group(srv_share_groups *sg, kp_str group_id, int64_t now_ms);
 /* Whether a share group of this id exists (deleting a group of another kind). */

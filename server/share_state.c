@@ -542,6 +542,19 @@ int srv_ss_track(srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t part
     return 0;
 }
 
+void srv_ss_untrack(srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t partition)
+{
+    if (!m->nbuckets)
+        return;
+    srv_ss_entry **pp = slot(m, group, topic, partition);
+    srv_ss_entry *e = *pp;
+    if (!e)
+        return;
+    *pp = e->next;
+    entry_free(e);
+    m->count--;
+}
+
 int64_t srv_ss_prune_point(const srv_ss_map *m)
 {
     if (m->failed)

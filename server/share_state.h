@@ -127,6 +127,9 @@ int srv_ss_replay(srv_ss_map *m, int64_t offset, const uint8_t *key, int32_t kle
  * memory ran out (then nothing may be pruned: srv_ss_prune_point says -1). */
 int srv_ss_track(srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t partition, int type,
                  int64_t offset);
+/* Forgets a share-partition whose tombstone is durable: it needs no record
+ * any more, so it no longer holds the prune point back. */
+void srv_ss_untrack(srv_ss_map *m, kp_str group, const kp_uuid *topic, int32_t partition);
 /* The offset below which no share-partition of m needs a record any more:
  * the smallest of their latest-snapshot offsets; -1 when there is none. */
 int64_t srv_ss_prune_point(const srv_ss_map *m);

@@ -3,13 +3,16 @@
  * metadata are tombstoned in __consumer_offsets and the group is gone; a
  * group with members is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
  * Share groups (KIP-932) are deleted by the same rules from the coordinator
- * shard's share-group store (share_group.h).
+ * shard's share-group store (share_group.h), and each share-partition's
+ * state is tombstoned in __share_group_state (share_coord.h) before the
+ * answer, so that the replay after a restart does not bring it back.
  */
 #include "authz_req.h"
 #include "clock.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
+#include "share_coord.h"
 #include "share_group.h"
 
 typedef struct dg_call {
@@ -17,8 +20,21 @@ typedef struct dg_call {
     srv_shard *owner;
     kp_str group_id;
     int16_t error;
+    srv_share_tp *tps; /* a deleted share group's share-partitions, in the call's arena */
+    int16_t *errs;
+    int ntps;
     kp_delete_groups_response_deletable_group_result *out;
 } dg_call;
+
+/* A deleted share group's tombstones are durable (or failed): a failed one
+ * fails the deletion, which would not survive a restart. */
+static void share_dropped(srv_shard *owner, void *arg)
+{
+    dg_call *d = arg;
+    for (int i = 0; !d->error && i < d->ntps; i++)
+        d->error = d->errs[i];
+    srv_call_reply(owner, &d->c.call);
+}
 
 static void deleted(void *ctx)
 {
@@ -30,11 +46,24 @@ static void run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
     dg_call *d = (dg_call *)c;
     d->owner = owner;
-    /* A share group (share_group.c) is deleted where it lives, in memory:
-     * only when Empty, as Kafka (NON_EMPTY_GROUP otherwise). */
+    /* A share group (share_group.c) is deleted where it lives: only when
+     * Empty, as Kafka (NON_EMPTY_GROUP otherwise). */
     if (owner->share_groups && srv_share_exists(owner->share_groups, d->group_id)) {
-        d->error = srv_share_delete_group(owner->share_groups, d->group_id, srv_mono_ms());
-        srv_call_reply(owner, &d->c.call);
+        d->ntps = srv_share_tps(owner->share_groups, d->group_id, NULL, NULL, 0);
+        d->tps = kp_arena_alloc(&c->arena, ((size_t)d->ntps + 1) * sizeof(*d->tps));
+        d->errs = kp_arena_alloc(&c->arena, ((size_t)d->ntps + 1) * sizeof(*d->errs));
+        if (!d->tps || !d->errs)
+            d->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+        else
+            srv_share_tps(owner->share_groups, d->group_id, NULL, d->tps, d->ntps);
+        if (!d->error)
+            d->error = srv_share_delete_group(owner->share_groups, d->group_id, srv_mono_ms());
+        if (d->error || !d->ntps) {
+            srv_call_reply(owner, &d->c.call);
+            return;
+        }
+        /* Durable before the answer: else the replay brings the group back. */
+        srv_share_persist_drop(owner, d->group_id, d->tps, d->ntps, d->errs, share_dropped, d);
         return;
     }
     srv_group_delete(gs, d->group_id, &d->error, deleted, d);

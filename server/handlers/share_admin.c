@@ -295,8 +295,27 @@ typedef struct aso_call {
     aso_item *items; /* the valid partitions, in the request's arena */
     int nitems;
     int16_t error;
+    /* The records of the altered share-partitions (the owner's, in the
+     * request's arena sized by nitems): new starts, then resets. */
+    srv_share_tp *tps;
+    aso_item **which;
+    int16_t *errs;
+    int nset, nreset, pending;
     kp_alter_share_group_offsets_response resp;
 } aso_call;
+
+/* One of the two writes is durable (or failed): the answer waits for both,
+ * as Kafka answers an alter once its state is written. */
+static void aso_persisted(srv_shard *owner, void *arg)
+{
+    aso_call *h = arg;
+    if (--h->pending > 0)
+        return;
+    for (int i = 0; i < h->nset + h->nreset; i++)
+        if (h->errs[i])
+            h->which[i]->out->error_code = h->errs[i];
+    srv_call_reply(owner, &h->c.call);
+}
 
 static void aso_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
@@ -306,11 +325,39 @@ static void aso_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     int16_t err = sg ? srv_share_check_empty(sg, h->group_id, srv_mono_ms()) : KP_ERR_UNKNOWN_SERVER_ERROR;
     if (err == KP_ERR_GROUP_ID_NOT_FOUND)
         err = 0; /* Kafka makes the group: offsets can be set before it is used */
+    if (!err && h->nitems && srv_share_state_ready(owner) != KP_ERR_NONE)
+        err = KP_ERR_COORDINATOR_NOT_AVAILABLE; /* nowhere to write the new state yet: retriable */
     h->error = err;
-    for (int i = 0; !err && i < h->nitems; i++)
-        h->items[i].out->error_code =
-            srv_share_alter_offset(sg, h->group_id, &h->items[i].tp, h->items[i].start);
-    srv_call_reply(owner, &c->call);
+    h->nset = h->nreset = 0;
+    for (int i = 0; !err && i < h->nitems; i++) {
+        aso_item *it = &h->items[i];
+        it->out->error_code = srv_share_alter_offset(sg, h->group_id, &it->tp, it->start);
+        if (it->out->error_code || it->start >= 0)
+            continue;
+        /* A reset is written as Kafka's snapshot without a start. */
+        h->tps[h->nitems - 1 - h->nreset] = it->tp;
+        h->which[h->nitems - 1 - h->nreset] = it;
+        h->nreset++;
+    }
+    for (int i = 0; !err && i < h->nitems; i++) {
+        aso_item *it = &h->items[i];
+        if (it->out->error_code || it->start < 0)
+            continue;
+        h->tps[h->nset] = it->tp;
+        h->which[h->nset] = it;
+        h->nset++;
+    }
+    if (err || (!h->nset && !h->nreset)) {
+        srv_call_reply(owner, &c->call);
+        return;
+    }
+    /* The resets were put at the end: move them next to the new starts. */
+    memmove(&h->tps[h->nset], &h->tps[h->nitems - h->nreset], (size_t)h->nreset * sizeof(*h->tps));
+    memmove(&h->which[h->nset], &h->which[h->nitems - h->nreset], (size_t)h->nreset * sizeof(*h->which));
+    h->pending = 2;
+    srv_share_persist(owner, h->group_id, h->tps, h->nset, h->errs, aso_persisted, h);
+    srv_share_persist_reset(owner, h->group_id, &h->tps[h->nset], h->nreset, &h->errs[h->nset], aso_persisted,
+                            h);
 }
 
 static void aso_done(srv_shard *s, srv_gcall *c)
@@ -347,7 +394,10 @@ void srv_h_alter_share_group_offsets(srv_req *req)
     r->responses = kp_arena_alloc(a, ((size_t)nt + 1) * sizeof(*r->responses));
     aso_part *parts = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*parts));
     h->items = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*h->items));
-    if (!r->responses || !parts || !h->items) {
+    h->tps = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*h->tps));
+    h->which = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*h->which));
+    h->errs = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*h->errs));
+    if (!r->responses || !parts || !h->items || !h->tps || !h->which || !h->errs) {
         srv_gcall_free(&h->c);
         srv_req_fail_close(req, "out of memory");
         return;
@@ -417,8 +467,21 @@ typedef struct dlo_call {
     kp_uuid *topics; /* the known topics to delete, in the request's arena */
     int ntopics;
     int16_t error;
+    srv_share_tp *tps; /* the dropped share-partitions, in the call's arena */
+    int16_t *errs;
+    int ntps;
     kp_delete_share_group_offsets_response resp;
 } dlo_call;
+
+/* The tombstones are durable (or failed): a failed one is the request's
+ * error, since the deletion would not survive a restart. */
+static void dlo_dropped(srv_shard *owner, void *arg)
+{
+    dlo_call *h = arg;
+    for (int i = 0; !h->error && i < h->ntps; i++)
+        h->error = h->errs[i];
+    srv_call_reply(owner, &h->c.call);
+}
 
 static void dlo_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
 {
@@ -426,10 +489,29 @@ static void dlo_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     dlo_call *h = (dlo_call *)c;
     srv_share_groups *sg = srv_share_store(owner);
     int16_t err = sg ? srv_share_check_empty(sg, h->group_id, srv_mono_ms()) : KP_ERR_UNKNOWN_SERVER_ERROR;
-    h->error = err;
-    for (int i = 0; !err && i < h->ntopics; i++)
+    h->ntps = 0;
+    for (int i = 0; !err && i < h->ntopics; i++) {
+        int n = srv_share_tps(sg, h->group_id, &h->topics[i], NULL, 0);
+        srv_share_tp *v = kp_arena_alloc(&c->arena, ((size_t)h->ntps + (size_t)n + 1) * sizeof(*v));
+        int16_t *e = kp_arena_alloc(&c->arena, ((size_t)h->ntps + (size_t)n + 1) * sizeof(*e));
+        if (!v || !e) {
+            err = KP_ERR_UNKNOWN_SERVER_ERROR;
+            break;
+        }
+        if (h->ntps)
+            memcpy(v, h->tps, (size_t)h->ntps * sizeof(*v));
+        srv_share_tps(sg, h->group_id, &h->topics[i], &v[h->ntps], n);
+        h->tps = v;
+        h->errs = e;
+        h->ntps += n;
         srv_share_delete_topic(sg, h->group_id, &h->topics[i]);
-    srv_call_reply(owner, &c->call);
+    }
+    h->error = err;
+    if (err || !h->ntps) {
+        srv_call_reply(owner, &c->call);
+        return;
+    }
+    srv_share_persist_drop(owner, h->group_id, h->tps, h->ntps, h->errs, dlo_dropped, h);
 }
 
 static void dlo_done(srv_shard *s, srv_gcall *c)
