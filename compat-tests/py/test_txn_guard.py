@@ -28,7 +28,7 @@ DELAY_MS = 3000
 @kbroker_only("holds verified batches with the test-only kbroker.test.txn.verification.delay.ms")
 class TxnGuardTest(unittest.TestCase):
     def setUp(self):
-        sets = {"unstable.api.versions.enable": "true",  # not needed for the transaction APIs once un-gated
+        sets = {"unstable.api.versions.enable": "true",  # no longer needed for the transaction APIs
                 "kbroker.test.txn.verification.delay.ms": str(DELAY_MS)}
         self.b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in sets.items()],
                         target="kbroker")
