@@ -20,7 +20,7 @@ from broker import Broker, shards_from_env  # noqa: E402
 from common import kbroker_only, uniq  # noqa: E402
 from test_txn_coordinator import PRODUCE, T0, Wire, markers, txn_batch  # noqa: E402
 
-INVALID_TXN_STATE = 48
+INVALID_TXN_STATE, CONCURRENT_TRANSACTIONS = 48, 51
 GUARD_MESSAGE = "Record was not part of an ongoing transaction"
 DELAY_MS = 3000
 
@@ -97,7 +97,14 @@ class TxnGuardTest(unittest.TestCase):
         r = w.init(tid)
         pid, epoch = r["ProducerId"], r["ProducerEpoch"]
         for seq in (0, 1):
-            self.assertEqual(w.add(tid, pid, epoch, [(topic, 0)]), {(topic, 0): 0})
+            # CONCURRENT_TRANSACTIONS until the previous commit's Complete record is written (clients retry it).
+            deadline = time.time() + 30
+            while True:
+                added = w.add(tid, pid, epoch, [(topic, 0)])
+                if added != {(topic, 0): CONCURRENT_TRANSACTIONS} or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(added, {(topic, 0): 0})
             err, _ = w.produce(tid, topic, 0, txn_batch([b"v%d" % seq], pid, epoch, seq, T0))
             self.assertEqual(err, 0)
             self.assertEqual(w.end(tid, pid, epoch, True), 0)
