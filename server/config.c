@@ -365,6 +365,10 @@ static const keydef BKEYS[] = {
      "with no coordinator yet, they are refused. false: partitions take them unverified. Static here "
      "(dynamic in Kafka).",
      NULL},
+    {"kbroker.test.txn.verification.delay.ms", SRV_TYPE_INT, USE_APPLY, "0", 0, 60000, NULL, NULL,
+     "Test-only (compat-tests/py/test_txn_guard.py): verified transactional batches wait this long before "
+     "going to their partitions, so a test can land a transaction's markers in between. 0 in production.",
+     NULL},
     {"log.retention.ms", SRV_TYPE_LONG, USE_APPLY, NULL, 0, 0, NULL, NULL,
      "Time to keep a log segment; wins over log.retention.minutes and .hours; -1 = forever.", NULL},
     {"log.retention.minutes", SRV_TYPE_INT, USE_APPLY, NULL, 0, 0, NULL, NULL,
@@ -1694,6 +1698,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->auto_create_topics_enable = bbool(cfg, "auto.create.topics.enable");
     cfg->delete_topic_enable = bbool(cfg, "delete.topic.enable");
     cfg->txn_partition_verification = bbool(cfg, "transaction.partition.verification.enable");
+    cfg->test_txn_verification_delay_ms = (int32_t)bi64(cfg, "kbroker.test.txn.verification.delay.ms");
     cfg->unstable_api_versions = bbool(cfg, "unstable.api.versions.enable");
     cfg->log_retention_ms = retention_ms(cfg);
     cfg->log_retention_bytes = bi64(cfg, "log.retention.bytes");

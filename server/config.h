@@ -180,9 +180,10 @@ typedef struct srv_config {
     int16_t default_replication_factor;
     int auto_create_topics_enable;
     int delete_topic_enable;
-    int txn_partition_verification; /* transaction.partition.verification.enable */
-    int unstable_api_versions;      /* unstable.api.versions.enable */
-    int64_t log_retention_ms;       /* log.retention.ms > .minutes > .hours; -1 = forever */
+    int txn_partition_verification;         /* transaction.partition.verification.enable */
+    int32_t test_txn_verification_delay_ms; /* kbroker.test.txn.verification.delay.ms (tests only) */
+    int unstable_api_versions;              /* unstable.api.versions.enable */
+    int64_t log_retention_ms;               /* log.retention.ms > .minutes > .hours; -1 = forever */
     int64_t log_retention_bytes;
     int32_t log_segment_bytes;
     int64_t log_roll_ms; /* log.roll.ms > log.roll.hours */

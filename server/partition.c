@@ -99,6 +99,7 @@ static void part_free(srv_part *p)
         p->waiters = w->next;
         free(w);
     }
+    srv_txn_guards_free(&p->guards);
     free(p->topic);
     free(p);
 }

@@ -9,6 +9,7 @@
 
 #include "broker.h"
 #include "st_log.h"
+#include "txn_part.h"
 
 /* A fetch on some shard waiting for data: woken by a message to it. */
 typedef struct srv_part_waiter {
@@ -27,6 +28,7 @@ typedef struct srv_part {
     int open_rc; /* why (a storage code), while offline */
     srv_part_waiter *waiters;
     int64_t last_hwm;
+    srv_txn_guards guards; /* markers' times for the verification guard (txn_part.h) */
 } srv_part;
 
 /* A partition whose log could not be opened stays listed, offline: every

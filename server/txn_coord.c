@@ -786,8 +786,8 @@ int srv_txns_start(srv_broker *b, srv_txn_marker_fn marker)
         tx->cfg.max_timeout_ms = cfg->transaction_max_timeout_ms;
         tx->cfg.id_expiration_ms = cfg->transactional_id_expiration_ms;
         /* The level ApiVersions finalizes: the transaction APIs are served
-         * exactly with unstable.api.versions.enable (dispatch.c's gate). */
-        tx->cfg.tv_level = srv_features_txn_version(cfg->unstable_api_versions != 0);
+         * whatever unstable.api.versions.enable (dispatch.c's table). */
+        tx->cfg.tv_level = srv_features_txn_version(true);
         const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_TXN_TOPIC));
         tx->nparts = cfg->transaction_state_log_num_partitions;
         if (t && t->nparts > tx->nparts)

@@ -2,7 +2,7 @@
 
 Usage: with_broker.py [--shards N] [--unstable] -- cmd args...
 --unstable: kbroker also serves the APIs still being built (unstable.api.versions.enable=true), as Apache Kafka
-serves them anyway (the transaction coordinator's, for the Go clients' transactions).
+serves them anyway (share groups; the transaction coordinator's APIs no longer need it).
 Exit code: the command's, or 1 if the broker did not stop cleanly (exit 0 after SIGTERM).
 The broker log tail is printed when anything failed.
 """

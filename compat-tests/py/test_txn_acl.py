@@ -3,7 +3,8 @@ Apache Kafka 4.4: DESCRIBE on the TRANSACTIONAL_ID for FindCoordinator and Descr
 for InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn, WRITE on each topic added (the others
 OPERATION_NOT_ATTEMPTED), READ on the group of AddOffsetsToTxn, CLUSTER_ACTION for the batched AddPartitionsToTxn
 v4+. Raw requests over SASL_PLAINTEXT (lib/secure.py's SecureTarget; users and ACL helpers of test_acl.py).
-kbroker runs with unstable.api.versions.enable=true (it gates these APIs until issue 16 is complete)."""
+kbroker runs with unstable.api.versions.enable=true, no longer needed for these APIs (served without it since
+issue 16's un-gating)."""
 
 import os
 import shutil

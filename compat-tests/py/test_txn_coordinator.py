@@ -3,8 +3,8 @@ kbroker: FindCoordinator for a transactional id (v1-3 and the batched v4+ form),
 bump, a zombie fenced: PRODUCER_FENCED or INVALID_PRODUCER_EPOCH by request version), AddPartitionsToTxn, EndTxn
 commit and abort with their markers seen by Fetch at both isolation levels, CONCURRENT_TRANSACTIONS while the
 markers of a commit are in flight, INVALID_TXN_STATE, the abort of a transaction older than its timeout, and the
-coordinator's state surviving a restart. kbroker runs with unstable.api.versions.enable=true (it gates the
-advertising of these APIs until issue 16 is complete)."""
+coordinator's state surviving a restart. kbroker runs with unstable.api.versions.enable=true (no longer
+needed: the transaction APIs are served without it)."""
 
 import os
 import struct

@@ -9,8 +9,9 @@ until the COMMIT marker and are dropped by ABORT; require_stable answers UNSTABL
 after the transaction's record wins over it at commit, one written before loses; DeleteGroups and OffsetDelete
 with pending offsets succeed and drop them; the checks of the coordinator (unknown topic, unknown group with a
 generation, an older producer epoch); and a restart between TxnOffsetCommit and the marker (still pending) and
-after it (committed). kbroker serves TxnOffsetCommit only with unstable.api.versions.enable=true (the gate is
-checked too); Kafka runs without it."""
+after it (committed). kbroker serves TxnOffsetCommit and the other transaction APIs without
+unstable.api.versions.enable (checked too: the flag no longer gates them); some tests still pass it.
+Kafka runs without it."""
 
 import os
 import sys
@@ -375,8 +376,13 @@ class TxnOffsetsVerificationTest(unittest.TestCase):
 
 class TxnOffsetsGateTest(unittest.TestCase):
     def test_unstable_gate(self):
-        skip_unless_kbroker("unstable.api.versions.enable is kbroker's gate for TxnOffsetCommit")
-        for settings, want in ((PRODUCE_TXN_SETTINGS, None), (KB_SETTINGS, (0, 5))):
+        """The transaction APIs are served and advertised without unstable.api.versions.enable, with Kafka 4.4's
+        transaction.version 2 finalized; the share-group APIs stay behind the flag."""
+        skip_unless_kbroker("unstable.api.versions.enable is kbroker's gate")
+        txn = {24: (0, 5), 25: (0, 4), 26: (0, 5), TXN_OFFSET_COMMIT: (0, 5), 65: (0, 0), 66: (0, 1)}
+        share = (76, 77, 78, 79, 90, 91, 92)
+        for flag in (False, True):
+            settings = dict(PRODUCE_TXN_SETTINGS, **({"unstable.api.versions.enable": "true"} if flag else {}))
             b = Broker(shards=shards_from_env(), target="kbroker",
                        extra_sets=["%s=%s" % kv for kv in settings.items()])
             self.addCleanup(b.cleanup)
@@ -384,9 +390,15 @@ class TxnOffsetsGateTest(unittest.TestCase):
             try:
                 c = kwire.Conn(b.bootstrap)
                 r = c.request(API_VERSIONS, 3, {"ClientSoftwareName": "t", "ClientSoftwareVersion": "1"})
+                # Served, not only listed: ListTransactions answers.
+                lt = c.request(66, 0, {"StateFilters": [], "ProducerIdFilters": []})
                 c.close()
-                got = [(a["MinVersion"], a["MaxVersion"]) for a in r["ApiKeys"] if a["ApiKey"] == TXN_OFFSET_COMMIT]
-                self.assertEqual(got, [want] if want else [])
+                got = {a["ApiKey"]: (a["MinVersion"], a["MaxVersion"]) for a in r["ApiKeys"]}
+                self.assertEqual({k: got.get(k) for k in txn}, txn, flag)
+                self.assertEqual(lt["ErrorCode"], 0, lt)
+                fin = {f["Name"]: (f["MinVersionLevel"], f["MaxVersionLevel"]) for f in r["FinalizedFeatures"]}
+                self.assertEqual(fin.get("transaction.version"), (2, 2), fin)
+                self.assertEqual([k for k in share if k in got], list(share) if flag else [], flag)
             finally:
                 b.stop()
 

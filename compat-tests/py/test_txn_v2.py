@@ -3,7 +3,8 @@ ApiVersions finalizes transaction.version 2; Produce v12 with a transactional id
 transaction implicitly (no AddPartitionsToTxn) and TxnOffsetCommit v5 the group's offsets partition (no
 AddOffsetsToTxn); and the error paths of that implicit add: a produce at an old epoch, a produce after EndTxn v5
 (which bumped the epoch) at the old epoch and at the new one, Produce v11 / TxnOffsetCommit v4 that still need
-the explicit add. kbroker runs with unstable.api.versions.enable=true (the transaction APIs are gated)."""
+the explicit add. kbroker runs with unstable.api.versions.enable=true (no longer needed for the transaction APIs, served
+without it)."""
 
 import os
 import struct

@@ -102,7 +102,7 @@ class StreamsKillTest(unittest.TestCase):
         guarantee = "at_least_once" if os.environ.get("KB_STREAMS_KILL_BREAK") == "at_least_once" \
             else "exactly_once_v2"
         if is_kbroker():
-            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))
+            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))  # no longer needed for transactions
             where = "kbroker shards=%d" % b.shards
         elif os.environ.get("KB_TARGET") == "kafka" and os.environ.get("KB_HIST_KAFKA_OWN", "0") == "1":
             b = KillableKafka()

@@ -1,8 +1,8 @@
 """confluent-kafka-python 2.x (its bundled librdkafka) as a transactional producer (issue 16): commit and abort
 across 2 partitions, a read_committed consumer sees exactly the committed records and a read_uncommitted one all
 of them, a zombie producer with the same transactional.id is fenced, and send_offsets_to_transaction commits a
-group's offsets with the transaction. kbroker runs with unstable.api.versions.enable=true (the coordinator's
-APIs are advertised only then until issue 16 is complete).
+group's offsets with the transaction. kbroker runs with unstable.api.versions.enable=true (no longer needed:
+the coordinator's APIs are advertised without it).
 
 Owns: the confluent-kafka 2.x transaction checks. Must not: depend on another test's topics or groups."""
 

@@ -418,7 +418,7 @@ class TxnCtpHistoryTest(unittest.TestCase):
         kills = env_int("KB_HIST_KILLS", 3)
         hard = time.monotonic() + env_int("KB_HIST_TIMEOUT", 150)
         if is_kbroker():
-            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))
+            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))  # no longer needed for transactions
             where = "kbroker shards=%d" % b.shards
         elif os.environ.get("KB_TARGET") == "kafka" and os.environ.get("KB_HIST_KAFKA_OWN", "0") == "1":
             b = KillableKafka()

@@ -443,7 +443,7 @@ class TxnHistoryTest(unittest.TestCase):
         kills = env_int("KB_HIST_KILLS", 3)
         hard = time.monotonic() + env_int("KB_HIST_TIMEOUT", 200)
         if is_kbroker():
-            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))
+            b = FixedPortBroker(extra_sets=GROUP_SETS + ("unstable.api.versions.enable=true",))  # no longer needed for transactions
             where = "kbroker shards=%d" % b.shards
         elif os.environ.get("KB_TARGET") == "kafka" and os.environ.get("KB_HIST_KAFKA_OWN", "0") == "1":
             # The run's shared Kafka is not ours to kill: a second one of our own is.

@@ -36,16 +36,14 @@ static const srv_api apis[] = {
     {KP_API_DELETE_TOPICS, 0, 6, srv_h_delete_topics, 0},
     {KP_API_DELETE_RECORDS, 0, 2, srv_h_delete_records, 0},
     {KP_API_INIT_PRODUCER_ID, 0, 5, srv_h_init_producer_id, 0},
-    /* Issue 16, the transaction coordinator: advertised only with
-     * unstable.api.versions.enable=true until the issue is complete. */
-    {KP_API_ADD_PARTITIONS_TO_TXN, 0, 5, srv_h_add_partitions_to_txn, 1},
-    {KP_API_ADD_OFFSETS_TO_TXN, 0, 4, srv_h_add_offsets_to_txn, 1},
-    {KP_API_END_TXN, 0, 5, srv_h_end_txn, 1},
+    /* Issue 16, the transaction coordinator: served and advertised whatever
+     * unstable.api.versions.enable (docs/transactions.md, "Advertising"). */
+    {KP_API_ADD_PARTITIONS_TO_TXN, 0, 5, srv_h_add_partitions_to_txn, 0},
+    {KP_API_ADD_OFFSETS_TO_TXN, 0, 4, srv_h_add_offsets_to_txn, 0},
+    {KP_API_END_TXN, 0, 5, srv_h_end_txn, 0},
     {KP_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, srv_h_offset_for_leader_epoch, 0},
     {KP_API_WRITE_TXN_MARKERS, 1, 2, srv_h_write_txn_markers, 0},
-    /* Unstable until the transaction coordinator (AddOffsetsToTxn, EndTxn)
-     * serves the rest of the path. */
-    {KP_API_TXN_OFFSET_COMMIT, 0, 5, srv_h_txn_offset_commit, 1}, /* v5: implicit AddOffsetsToTxn */
+    {KP_API_TXN_OFFSET_COMMIT, 0, 5, srv_h_txn_offset_commit, 0}, /* v5: implicit AddOffsetsToTxn */
     {KP_API_SASL_AUTHENTICATE, 0, 2, srv_h_sasl_authenticate, 0},
     {KP_API_DESCRIBE_ACLS, 1, 3, srv_h_describe_acls, 0}, /* v0 removed in Kafka 4 (KIP-896) */
     {KP_API_CREATE_ACLS, 1, 3, srv_h_create_acls, 0},
@@ -59,8 +57,8 @@ static const srv_api apis[] = {
     {KP_API_OFFSET_DELETE, 0, 0, srv_h_offset_delete, 0},
     {KP_API_DESCRIBE_CLUSTER, 0, 1, srv_h_describe_cluster, 0},
     {KP_API_DESCRIBE_PRODUCERS, 0, 0, srv_h_describe_producers, 0},
-    {KP_API_DESCRIBE_TRANSACTIONS, 0, 0, srv_h_describe_transactions, 1}, /* issue 16: unstable */
-    {KP_API_LIST_TRANSACTIONS, 0, 1, srv_h_list_transactions, 1},
+    {KP_API_DESCRIBE_TRANSACTIONS, 0, 0, srv_h_describe_transactions, 0},
+    {KP_API_LIST_TRANSACTIONS, 0, 1, srv_h_list_transactions, 0},
     {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_describe_user_scram_credentials, 0},
     {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, srv_h_alter_user_scram_credentials, 0},
     {KP_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, srv_h_describe_client_quotas, 0},

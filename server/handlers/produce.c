@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "srv_assert.h"
 #include "batch.h"
 #include "codec.h"
@@ -51,6 +53,7 @@ typedef struct produce_op {
     const char *error_message;
     srv_validate_policy pol; /* the topic's record rules (validate.h) */
     int16_t refused;         /* validated on the request's shard: answer this, with the log start offset */
+    int64_t verify_ns;       /* when its verification started (the guard, txn_part.h); 0: not verified */
 } produce_op;
 
 typedef struct produce_state {
@@ -346,6 +349,21 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_call_reply(owner, &base->call);
         return;
     }
+    if (op->verify_ns) {
+        /* Kafka's VerificationGuard: a marker since the verification started
+         * ended the transaction it vouched for (UnifiedLog refuses such a
+         * batch with InvalidTxnStateException). */
+        srv_txn_guard_result g =
+            srv_txn_guard_check(&p->guards, b.h.producer_id, op->verify_ns, (int64_t)srv_now_ns());
+        if (g != SRV_TXN_GUARD_OK) {
+            kp_writer_free(&conv);
+            op->error = g == SRV_TXN_GUARD_STALE ? KP_ERR_INVALID_TXN_STATE : KP_ERR_NOT_ENOUGH_REPLICAS;
+            op->error_message = g == SRV_TXN_GUARD_STALE ? "Record was not part of an ongoing transaction"
+                                                         : "the transaction verification took too long";
+            srv_call_reply(owner, &base->call);
+            return;
+        }
+    }
     wait_ctx *w = malloc(sizeof(*w));
     if (!w) {
         kp_writer_free(&conv);
@@ -382,13 +400,37 @@ static void verify_wait_free(void *arg)
     free(vw);
 }
 
+/* kbroker.test.txn.verification.delay.ms (test-only): the verified ops of
+ * a request wait this long before going to their partitions, so a test can
+ * land EndTxn's markers in between and see the guard refuse them. */
+typedef struct delayed_send {
+    srv_req *req;
+    produce_op **ops;
+    int32_t n;
+    struct event *ev;
+} delayed_send;
+
+static void on_delayed_send(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delayed_send *d = arg;
+    srv_req *req = d->req;
+    for (int32_t i = 0; i < d->n; i++)
+        srv_part_op_send(req, &d->ops[i]->base);
+    event_free(d->ev);
+    free(d->ops);
+    free(d);
+    srv_req_release(req);
+}
+
 static void verified(srv_shard *s, srv_txn_op *vop)
 {
-    (void)s;
     srv_req *req = vop->call.req;
     verify_wait *vw = vop->user;
     vop->drop_user = NULL; /* taken here */
     int16_t version = req->kr.hdr.request_api_version;
+    int32_t kept = 0; /* the verified ops, compacted at the front of vw->ops */
     for (int32_t i = 0; i < vw->n; i++) {
         produce_op *op = vw->ops[i];
         const char *msg;
@@ -401,8 +443,25 @@ static void verified(srv_shard *s, srv_txn_op *vop)
             free(op);
             continue;
         }
-        srv_part_op_send(req, &op->base);
+        vw->ops[kept++] = op;
     }
+    (void)s;
+    int32_t delay = req->shard->b->cfg.test_txn_verification_delay_ms;
+    delayed_send *d = delay > 0 && kept ? calloc(1, sizeof(*d)) : NULL;
+    if (d && (d->ev = evtimer_new(req->shard->base, on_delayed_send, d)) != NULL) {
+        d->req = req;
+        d->ops = vw->ops;
+        d->n = kept;
+        srv_req_hold(req); /* released once the ops are sent */
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        evtimer_add(d->ev, &tv);
+        free(vw);
+        srv_txn_op_free(vop);
+        return;
+    }
+    free(d);
+    for (int32_t i = 0; i < kept; i++)
+        srv_part_op_send(req, &vw->ops[i]->base);
     free(vw->ops);
     free(vw);
     srv_txn_op_free(vop);
@@ -435,6 +494,11 @@ static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32
             parts[i].topic_len = ops[i]->out_topic.len;
             parts[i].partition = ops[i]->base.partition;
         }
+        /* The guard: the owner refuses the batch if it wrote a marker for
+         * the producer after this instant. */
+        int64_t start = (int64_t)srv_now_ns();
+        for (int32_t i = 0; i < n; i++)
+            ops[i]->verify_ns = start;
         vw->ops = ops;
         vw->n = n;
         int32_t np = srv_txns_nparts(req->shard);

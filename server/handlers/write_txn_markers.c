@@ -142,6 +142,9 @@ void srv_txn_marker_append(srv_shard *owner, srv_part *p, const srv_txn_marker_a
     c->arg = arg;
     c->owner = owner;
     c->part = p;
+    /* Before the append: a verified batch the owner takes after this point
+     * lands behind the marker, so its verification must count as stale. */
+    srv_txn_guard_marker(&p->guards, m->producer_id, (int64_t)srv_now_ns());
     /* Ordered, as Produce's appends: a marker never overtakes data batches
      * that wait for room, and it copies the bytes. */
     st_log_append_ordered(p->log, w.buf, w.len, accepted_cb, durable_cb, c);
