@@ -365,7 +365,7 @@ static const keydef BKEYS[] = {
      "with no coordinator yet, they are refused. false: partitions take them unverified. Static here "
      "(dynamic in Kafka).",
      NULL},
-    {"kbroker.test.txn.verification.delay.ms", SRV_TYPE_INT, USE_APPLY, "0", 0, 60000, NULL, NULL,
+    {"kbroker.test.txn.verification.delay.ms", SRV_TYPE_INT, USE_APPLY, "0", 0, 10000, NULL, NULL,
      "Test-only (compat-tests/py/test_txn_guard.py): verified transactional batches wait this long before "
      "going to their partitions, so a test can land a transaction's markers in between. 0 in production.",
      NULL},
@@ -1699,6 +1699,11 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     cfg->delete_topic_enable = bbool(cfg, "delete.topic.enable");
     cfg->txn_partition_verification = bbool(cfg, "transaction.partition.verification.enable");
     cfg->test_txn_verification_delay_ms = (int32_t)bi64(cfg, "kbroker.test.txn.verification.delay.ms");
+    if (cfg->test_txn_verification_delay_ms > 0) /* at most 10 s: under the guard's 30 s expiry */
+        logf_(cfg, SRV_LOG_WARN,
+              "kbroker.test.txn.verification.delay.ms=%d is for tests only: every verified transactional "
+              "batch waits that long",
+              (int)cfg->test_txn_verification_delay_ms);
     cfg->unstable_api_versions = bbool(cfg, "unstable.api.versions.enable");
     cfg->log_retention_ms = retention_ms(cfg);
     cfg->log_retention_bytes = bi64(cfg, "log.retention.bytes");

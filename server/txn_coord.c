@@ -1004,6 +1004,11 @@ static bool add_enqueue(srv_txns *tx, srv_txn_op *op)
     if (!a)
         return false;
     a->op = op;
+    /* Its wait starts now even behind another add of its id, so every
+     * queued add is answered within TXN_ADD_RETRY_MAX_MS of its arrival
+     * (park_add), not one after the other. */
+    if (op->add_first_ms == 0)
+        op->add_first_ms = srv_mono_ms();
     if (tx->add_tail)
         tx->add_tail->next = a;
     else
@@ -1123,6 +1128,7 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
              * non-verify-only AddPartitionsToTxn with the client's
              * version), so the decision is AddPartitionsToTxn's and one
              * error answers every partition. */
+            op->decide_ns = (int64_t)srv_now_ns();
             srv_txn_decide_add_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
                                           op->client_tv, now, &step);
             if (step.error == KP_ERR_CONCURRENT_TRANSACTIONS && !step.write && park_add(tx, op)) {
@@ -1132,6 +1138,7 @@ static void op_run_kind(srv_shard *s, srv_txn_op *op)
             run_step(tx, tp, m, &step, op);
             return;
         }
+        op->decide_ns = (int64_t)srv_now_ns();
         op->error = srv_txn_verify_partitions(m, op->producer_id, op->producer_epoch, op->parts, op->nparts,
                                               op->per_part);
         break;

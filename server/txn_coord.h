@@ -100,7 +100,8 @@ struct srv_txn_op {
     bool commit;          /* END */
     int16_t client_tv;    /* ADD_PARTS, ADD_OFFSETS, END, VERIFY: 2 for KIP-890 versions */
     bool implicit_add;    /* VERIFY from Produce v12+ / TxnOffsetCommit v5+: add, do not just verify */
-    int64_t add_first_ms; /* implicit add: srv_mono_ms() of its first CONCURRENT_TRANSACTIONS, 0: none */
+    int64_t add_first_ms; /* implicit add: srv_mono_ms() it first waited, 0: none */
+    int64_t decide_ns;    /* VERIFY: srv_now_ns() of the decision that answered it (the guard's start) */
     srv_txn_tp *parts;    /* ADD_PARTS, VERIFY: heap, freed with the op (topics point into the request) */
     int32_t nparts;
     int32_t offsets_partition; /* ADD_OFFSETS */

@@ -443,6 +443,12 @@ static void verified(srv_shard *s, srv_txn_op *vop)
             free(op);
             continue;
         }
+        /* The guard starts at the coordinator's decision, not when the request
+         * left: a previous transaction's marker may land while this add waits
+         * (CONCURRENT_TRANSACTIONS right after EndTxn), and is durable before
+         * the decision can answer. */
+        if (vop->decide_ns)
+            op->verify_ns = vop->decide_ns;
         vw->ops[kept++] = op;
     }
     (void)s;
@@ -495,7 +501,8 @@ static void verify_and_send(srv_req *req, kp_str txn_id, produce_op **ops, int32
             parts[i].partition = ops[i]->base.partition;
         }
         /* The guard: the owner refuses the batch if it wrote a marker for
-         * the producer after this instant. */
+         * the producer after this instant (moved to the coordinator's
+         * decision in verified()). */
         int64_t start = (int64_t)srv_now_ns();
         for (int32_t i = 0; i < n; i++)
             ops[i]->verify_ns = start;
