@@ -361,9 +361,9 @@ void srv_quorum_propose(srv_quorum *q, const uint8_t *batch, size_t len, st_appe
 {
     qmsg *m = qmsg_new(QM_PROPOSE);
     /* Framed (magic, length) and padded to 8 bytes: raft's libuv store
-     * requires entries of a multiple of 8 bytes without checking it (its
-     * uv_segment.c TODO, canonical/raft#189); others come back shifted
-     * after a restart, which we saw. */
+     * requires entries of a multiple of 8 bytes without checking it
+     * (unaligned entries are an open upstream issue, canonical/raft#189);
+     * others come back shifted after a restart, which we saw. */
     size_t total = (8 + len + 7) & ~(size_t)7;
     m->batch = raft_calloc(1, total);
     SRV_ASSERT(m->batch != NULL, "out of memory proposing %zu bytes of metadata", len);
