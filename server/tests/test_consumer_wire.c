@@ -24,41 +24,12 @@
 #include "frame.h"
 #include "wire_util.h"
 
-static int call(int fd, int16_t key, int16_t v, const void *rq, void *resp, kp_arena *a, uint8_t **frame)
-{
-    static int32_t corr = 100;
-    int32_t c = ++corr, got;
-    *frame = NULL;
-    if (send_request(fd, key, v, c, rq) != 0)
-        return -1;
-    int rc = recv_response(fd, key, v, &got, a, resp, frame);
-    return rc == 0 && got != c ? -1 : rc;
-}
-
 #define NPARTS 6
 static kp_uuid topic_id;
 
 static void create_topic6(int fd, const char *name)
 {
-    kp_create_topics_request rq;
-    kp_create_topics_request_init(&rq);
-    kp_create_topics_request_creatable_topic t;
-    kp_create_topics_request_creatable_topic_init(&t);
-    t.name = kp_str_c(name);
-    t.num_partitions = NPARTS;
-    t.replication_factor = 1;
-    rq.topics = &t;
-    rq.topics_count = 1;
-    rq.timeout_ms = 5000;
-    kp_arena a;
-    kp_arena_init(&a, 0);
-    uint8_t *frame;
-    kp_create_topics_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_CREATE_TOPICS, 7, &rq, &resp, &a, &frame), 0);
-    CU_ASSERT_EQUAL_FATAL(resp.topics[0].error_code, 0);
-    topic_id = resp.topics[0].topic_id;
-    free(frame);
-    kp_arena_reset(&a);
+    CU_ASSERT_EQUAL_FATAL(wire_create_topic(fd, name, NPARTS, &topic_id), 0);
 }
 
 typedef struct member {
@@ -100,7 +71,7 @@ static int16_t heartbeat(int fd, const char *group, member *m, int full)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_consumer_group_heartbeat_response resp;
-    int rc = call(fd, KP_API_CONSUMER_GROUP_HEARTBEAT, hb_version, &rq, &resp, &a, &frame);
+    int rc = wire_call(fd, KP_API_CONSUMER_GROUP_HEARTBEAT, hb_version, &rq, &resp, &a, &frame);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     int16_t err = resp.error_code;
     if (!err) {
@@ -135,7 +106,7 @@ static void describe(int fd, const char *group, const char *state, int nmembers,
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_consumer_group_describe_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_CONSUMER_GROUP_DESCRIBE, 0, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(wire_call(fd, KP_API_CONSUMER_GROUP_DESCRIBE, 0, &rq, &resp, &a, &frame), 0);
     CU_ASSERT_EQUAL_FATAL(resp.groups_count, 2);
     const kp_consumer_group_describe_response_described_group *g = &resp.groups[0];
     CU_ASSERT_EQUAL(g->error_code, 0);
@@ -181,7 +152,7 @@ static int16_t commit(int fd, const char *group, const member *m, int32_t epoch,
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_offset_commit_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_OFFSET_COMMIT, 9, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(wire_call(fd, KP_API_OFFSET_COMMIT, 9, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.topics[0].partitions[0].error_code;
     free(frame);
     kp_arena_reset(&a);
@@ -212,7 +183,7 @@ static int16_t fetch_offset(int fd, const char *group, const member *m, int32_t 
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_offset_fetch_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_OFFSET_FETCH, 9, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(wire_call(fd, KP_API_OFFSET_FETCH, 9, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.groups[0].error_code;
     *off = !err && resp.groups[0].topics_count == 1 ? resp.groups[0].topics[0].partitions[0].committed_offset
                                                     : -2;
@@ -235,7 +206,7 @@ static int listed(int fd, const char *group, const char *type)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_list_groups_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_LIST_GROUPS, 5, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(wire_call(fd, KP_API_LIST_GROUPS, 5, &rq, &resp, &a, &frame), 0);
     int found = 0;
     for (int32_t i = 0; i < resp.groups_count; i++)
         if (kp_str_eq(resp.groups[i].group_id, group)) {
@@ -269,7 +240,7 @@ static int16_t classic_join(int fd, const char *group)
     kp_arena_init(&a, 0);
     uint8_t *frame;
     kp_join_group_response resp;
-    CU_ASSERT_EQUAL_FATAL(call(fd, KP_API_JOIN_GROUP, 9, &rq, &resp, &a, &frame), 0);
+    CU_ASSERT_EQUAL_FATAL(wire_call(fd, KP_API_JOIN_GROUP, 9, &rq, &resp, &a, &frame), 0);
     int16_t err = resp.error_code;
     free(frame);
     kp_arena_reset(&a);

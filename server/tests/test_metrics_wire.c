@@ -80,26 +80,7 @@ static void create_topic(const char *name)
 {
     int fd = connect_broker();
     CU_ASSERT_FATAL(fd >= 0);
-    kp_create_topics_request rq;
-    kp_create_topics_request_init(&rq);
-    kp_create_topics_request_creatable_topic t;
-    kp_create_topics_request_creatable_topic_init(&t);
-    t.name = kp_str_c(name);
-    t.num_partitions = 2;
-    t.replication_factor = 1;
-    rq.topics = &t;
-    rq.topics_count = 1;
-    rq.timeout_ms = 5000;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, 19, 7, 1, &rq), 0);
-    kp_arena a;
-    kp_arena_init(&a, 0);
-    kp_create_topics_response resp;
-    int32_t corr;
-    uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, 19, 7, &corr, &a, &resp, &frame), 0);
-    CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
-    free(frame);
-    kp_arena_reset(&a);
+    CU_ASSERT_EQUAL(wire_create_topic(fd, name, 2, NULL), 0);
     close(fd);
 }
 

@@ -82,26 +82,7 @@ static int send_commit(int fd, int32_t corr, const char *group, int64_t offset)
 
 static void create_topic(int fd)
 {
-    kp_create_topics_request_creatable_topic t;
-    kp_create_topics_request_creatable_topic_init(&t);
-    t.name = kp_str_c(topic);
-    t.num_partitions = NPART;
-    t.replication_factor = 1;
-    kp_create_topics_request rq;
-    kp_create_topics_request_init(&rq);
-    rq.topics = &t;
-    rq.topics_count = 1;
-    rq.timeout_ms = 10000;
-    CU_ASSERT_EQUAL_FATAL(send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &rq), 0);
-    kp_arena a;
-    kp_arena_init(&a, 0);
-    kp_create_topics_response resp;
-    int32_t corr;
-    uint8_t *frame;
-    CU_ASSERT_EQUAL_FATAL(recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &resp, &frame), 0);
-    CU_ASSERT_EQUAL(resp.topics[0].error_code, 0);
-    free(frame);
-    kp_arena_reset(&a);
+    CU_ASSERT_EQUAL_FATAL(wire_create_topic(fd, topic, NPART, NULL), 0);
 }
 
 /* Until the group's coordinator is there (the offsets topic is created by

@@ -189,7 +189,52 @@ static inline int recv_response(int fd, int16_t key, int16_t v, int32_t *corr, k
     return kp_api_lookup(key)->response->decode(&r, a, v, out);
 }
 
+/* CreateTopics v7 of one topic with `nparts` partitions, replication factor 1.
+ * The topic's error code, or -1 when the request could not be sent or its
+ * answer read; *id (may be NULL) gets the topic id. */
+static inline int wire_create_topic(int fd, const char *name, int32_t nparts, kp_uuid *id)
+{
+    kp_create_topics_request rq;
+    kp_create_topics_request_init(&rq);
+    kp_create_topics_request_creatable_topic t;
+    kp_create_topics_request_creatable_topic_init(&t);
+    t.name = kp_str_c(name);
+    t.num_partitions = nparts;
+    t.replication_factor = 1;
+    rq.topics = &t;
+    rq.topics_count = 1;
+    rq.timeout_ms = 10000;
+    if (send_request(fd, KP_API_CREATE_TOPICS, 7, 1, &rq) != 0)
+        return -1;
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_create_topics_response resp;
+    int32_t corr;
+    uint8_t *frame = NULL;
+    int rc = -1;
+    if (recv_response(fd, KP_API_CREATE_TOPICS, 7, &corr, &a, &resp, &frame) == 0 && resp.topics_count == 1) {
+        rc = resp.topics[0].error_code;
+        if (id)
+            *id = resp.topics[0].topic_id;
+    }
+    free(frame);
+    kp_arena_reset(&a);
+    return rc;
+}
+
 /* One request and its decoded response; the decoded strings point into
- * *frame, which the caller frees after use. 0 or -1. */
+ * *frame, which the caller frees after use. 0 or -1 (also when the answer
+ * is not the request's: a mismatched correlation id). */
+static inline int wire_call(int fd, int16_t key, int16_t v, const void *rq, void *resp, kp_arena *a,
+                            uint8_t **frame)
+{
+    static int32_t corr = 100;
+    int32_t c = ++corr, got;
+    *frame = NULL;
+    if (send_request(fd, key, v, c, rq) != 0)
+        return -1;
+    int rc = recv_response(fd, key, v, &got, a, resp, frame);
+    return rc == 0 && got != c ? -1 : rc;
+}
 
 #endif
