@@ -171,7 +171,29 @@ final class ShareHistoryCases {
         }
     }
 
+    /** The checker itself must see what it is for: a record accepted twice, a count going back, one lost. */
+    static void selfCheck(int limit) {
+        History h = new History();
+        Event a = h.add(1, 1, 0, 1, 1);
+        a.ack = AcknowledgeType.ACCEPT;
+        a.ok = true;
+        Event b = h.add(2, 1, 0, 1, 2);
+        b.ack = AcknowledgeType.ACCEPT;
+        b.ok = true;
+        Event c = h.add(1, 2, 0, 2, 2);
+        c.ack = AcknowledgeType.RELEASE;
+        c.ok = true;
+        Event d = h.add(2, 2, 0, 2, 1);
+        d.ack = AcknowledgeType.REJECT;
+        d.ok = true;
+        Map<Integer, long[]> where = Map.of(1, new long[] {0, 1}, 2, new long[] {0, 2}, 3, new long[] {0, 3});
+        List<String> bad = checkHistory(h.snapshot(), where, limit, new HashSet<>(), 4);
+        check(bad.contains("h-1 finished 2 times") && bad.contains("h-2 delivery count 1 after 2")
+                && bad.contains("h-3 never delivered") && bad.size() == 5, "the checker missed violations: " + bad);
+    }
+
     static void history(Main.Env env) throws Exception {
+        selfCheck(ShareCases.DELIVERY_LIMIT);
         String topic = ShareCases.setUp(env, "share-history", PARTITIONS), group = env.name("sg-history");
         int limit = ShareCases.DELIVERY_LIMIT;
         ConfigResource res = new ConfigResource(ConfigResource.Type.GROUP, group);
@@ -224,7 +246,7 @@ final class ShareHistoryCases {
         }
         List<Event> evs = h.snapshot();
         Set<Integer> archivedIds = new HashSet<>();
-        List<String> bad = checkHistory(evs, where, limit, archivedIds);
+        List<String> bad = checkHistory(evs, where, limit, archivedIds, N);
         if (!settled) {
             bad.add(0, "not every record finished within 60 s");
         }
@@ -273,7 +295,8 @@ final class ShareHistoryCases {
     }
 
     /** The history's violations, in words (empty when it is correct). */
-    static List<String> checkHistory(List<Event> evs, Map<Integer, long[]> where, int limit, Set<Integer> archived) {
+    static List<String> checkHistory(List<Event> evs, Map<Integer, long[]> where, int limit, Set<Integer> archived,
+            int n) {
         List<String> bad = new ArrayList<>();
         Map<Integer, List<Event>> by = new HashMap<>();
         for (Event e : evs) {
@@ -286,7 +309,7 @@ final class ShareHistoryCases {
                         + w[1]);
             }
         }
-        for (int id = 0; id < N; id++) {
+        for (int id = 0; id < n; id++) {
             List<Event> l = by.get(id);
             if (l == null) {
                 bad.add("h-" + id + " never delivered");
