@@ -35,6 +35,8 @@ typedef struct srv_shard_metrics {
     uint64_t conns_refused_ip;     /* closed over max.connections.per.ip (accept shard) */
     srv_histogram sync;            /* storage append -> durable (acks=all) */
     char *partitions;              /* partition gauges as text, handed to the reader (see metrics.c) */
+    struct srv_m_hwms *hwms;       /* its partitions' high watermarks, handed over the same way */
+    struct srv_m_share *share;     /* the share groups it coordinates (metrics_http.c) */
 } srv_shard_metrics;
 
 static inline void srv_m_add(uint64_t *p, uint64_t n)

@@ -5,8 +5,11 @@
  * Partition gauges need the storage engine, which only the owning shard may
  * touch: each shard renders them as text once a second and hands the text
  * over with an atomic exchange (whoever holds the pointer owns it), so the
- * reader never waits and the shard never blocks. Must not: write a shard's
- * counters or touch its partitions from the HTTP thread.
+ * reader never waits and the shard never blocks. Share groups' figures are
+ * handed over the same way, as numbers: their lag needs the high watermark of
+ * a partition another shard may own, so each shard also hands over its
+ * partitions' high watermarks and the reader joins the two. Must not: write a
+ * shard's counters or touch its partitions or groups from the HTTP thread.
  */
 #include "metrics_http.h"
 
@@ -22,8 +25,43 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "logging.h"
+#include "meta.h"
 #include "partition.h"
+#include "share_group.h"
+
+/* A shard's partitions' high watermarks, sorted by topic id then partition. */
+typedef struct srv_m_hwm {
+    kp_uuid topic;
+    int32_t partition;
+    int64_t hwm;
+} srv_m_hwm;
+struct srv_m_hwms {
+    size_t n, cap;
+    srv_m_hwm *v;
+};
+
+/* One share group or share-partition; label is an offset into labels (the
+ * Prometheus label set, escaped, NUL-terminated). */
+typedef struct srv_m_sgroup {
+    size_t label;
+    int32_t members;
+} srv_m_sgroup;
+typedef struct srv_m_spart {
+    size_t label;
+    kp_uuid topic;
+    int32_t partition;
+    int64_t start, done, acquired;
+    uint64_t acks[4], redeliveries, archived_at_limit;
+} srv_m_spart;
+struct srv_m_share {
+    size_t ngroups, nparts, capg, capp;
+    srv_m_sgroup *groups;
+    srv_m_spart *parts;
+    struct evbuffer *labels; /* while built; then text */
+    char *text;
+};
 
 typedef struct srv_metrics_srv {
     pthread_t thread;
@@ -31,7 +69,9 @@ typedef struct srv_metrics_srv {
     struct event *stop_ev;
     struct event_base *base;
     struct evhttp *http;
-    char **cached; /* per shard: the last partition text taken */
+    char **cached;              /* per shard: the last partition text taken */
+    struct srv_m_hwms **hwms;   /* per shard: the last high watermarks taken */
+    struct srv_m_share **share; /* per shard: the last share groups taken */
     uint64_t *last_busy;
     uint64_t last_scrape_ns;
     double *busy_ratio;
@@ -67,6 +107,116 @@ static void hist_print(struct evbuffer *out, const char *name, const char *label
     evbuffer_add_printf(out, "%s_sum%s%s%s %.6f\n", name, open, labels, close, (double)h->sum_us / 1e6);
     evbuffer_add_printf(out, "%s_count%s%s%s %llu\n", name, open, labels, close,
                         (unsigned long long)h->count);
+}
+
+static void hwms_free(struct srv_m_hwms *h)
+{
+    if (h)
+        free(h->v);
+    free(h);
+}
+
+static void share_free(struct srv_m_share *sh)
+{
+    if (!sh)
+        return;
+    free(sh->groups);
+    free(sh->parts);
+    if (sh->labels)
+        evbuffer_free(sh->labels);
+    free(sh->text);
+    free(sh);
+}
+
+static int hwm_cmp(const void *x, const void *y)
+{
+    const srv_m_hwm *a = x, *b = y;
+    int c = memcmp(a->topic.b, b->topic.b, 16);
+    return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+/* Takes what each shard handed over since the last scrape (whoever holds a
+ * pointer owns it), keeping the previous one otherwise. */
+static void take_share(srv_broker *b, srv_metrics_srv *ms)
+{
+    for (int s = 0; s < b->nshards; s++) {
+        struct srv_m_hwms *h = __atomic_exchange_n(&b->shards[s].metrics.hwms, NULL, __ATOMIC_ACQ_REL);
+        if (h) {
+            hwms_free(ms->hwms[s]);
+            ms->hwms[s] = h;
+        }
+        struct srv_m_share *sh = __atomic_exchange_n(&b->shards[s].metrics.share, NULL, __ATOMIC_ACQ_REL);
+        if (sh) {
+            share_free(ms->share[s]);
+            ms->share[s] = sh;
+        }
+    }
+}
+
+static void print_share(struct evbuffer *out, srv_broker *b, srv_metrics_srv *ms)
+{
+    take_share(b, ms);
+    evbuffer_add_printf(out, "# HELP kbroker_share_group_members Members of a share group whose session has "
+                             "not timed out.\n# TYPE kbroker_share_group_members gauge\n");
+    for (int s = 0; s < b->nshards; s++) {
+        const struct srv_m_share *sh = ms->share[s];
+        for (size_t i = 0; sh && i < sh->ngroups; i++)
+            evbuffer_add_printf(out, "kbroker_share_group_members{%s} %d\n", sh->text + sh->groups[i].label,
+                                (int)sh->groups[i].members);
+    }
+    evbuffer_add_printf(out,
+                        "# HELP kbroker_share_partition_lag Records from the share-partition start offset "
+                        "to the high watermark not yet acknowledged or archived (DescribeShareGroupOffsets' "
+                        "Lag).\n# TYPE kbroker_share_partition_lag gauge\n");
+    for (int s = 0; s < b->nshards; s++) {
+        const struct srv_m_share *sh = ms->share[s];
+        for (size_t i = 0; sh && i < sh->nparts; i++) {
+            const srv_m_spart *p = &sh->parts[i];
+            const struct srv_m_hwms *h = ms->hwms[srv_partition_owner(b->nshards, &p->topic, p->partition)];
+            srv_m_hwm key = {.topic = p->topic, .partition = p->partition};
+            const srv_m_hwm *f = h ? bsearch(&key, h->v, h->n, sizeof(*h->v), hwm_cmp) : NULL;
+            if (!f)
+                continue; /* not published yet by its owner */
+            /* The two sides are published apart, up to a second apart: a
+             * start ahead of an older high watermark is no lag, not less. */
+            int64_t lag = f->hwm - p->start - p->done;
+            evbuffer_add_printf(out, "kbroker_share_partition_lag{%s} %lld\n", sh->text + p->label,
+                                (long long)(lag > 0 ? lag : 0));
+        }
+    }
+    static const char *const fam[][3] = {
+        {"kbroker_share_partition_start_offset", "gauge",
+         "Share-partition start offset: every record below is done."},
+        {"kbroker_share_partition_records_acquired", "gauge",
+         "Records in flight: acquired under a lock that has not expired."},
+        {"kbroker_share_partition_redeliveries_total", "counter",
+         "Acquisitions of a record delivered before."},
+        {"kbroker_share_partition_archived_at_limit_total", "counter",
+         "Records archived because they reached the delivery count limit."},
+        {"kbroker_share_partition_acknowledgements_total", "counter", "Acknowledgements, by type."},
+    };
+    static const char *const ack_names[4] = {"gap", "accept", "release", "reject"};
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0], fam[f][1]);
+        for (int s = 0; s < b->nshards; s++) {
+            const struct srv_m_share *sh = ms->share[s];
+            for (size_t i = 0; sh && i < sh->nparts; i++) {
+                const srv_m_spart *p = &sh->parts[i];
+                const char *l = sh->text + p->label;
+                if (f == 4) {
+                    for (int t = 0; t < 4; t++)
+                        evbuffer_add_printf(out, "%s{%s,type=\"%s\"} %llu\n", fam[f][0], l, ack_names[t],
+                                            (unsigned long long)p->acks[t]);
+                    continue;
+                }
+                unsigned long long v = f == 0   ? (unsigned long long)p->start
+                                       : f == 1 ? (unsigned long long)p->acquired
+                                       : f == 2 ? p->redeliveries
+                                                : p->archived_at_limit;
+                evbuffer_add_printf(out, "%s{%s} %llu\n", fam[f][0], l, v);
+            }
+        }
+    }
 }
 
 static void on_metrics(struct evhttp_request *req, void *arg)
@@ -194,6 +344,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
         if (ms->cached[s])
             evbuffer_add(out, ms->cached[s], strlen(ms->cached[s]));
     }
+    print_share(out, b, ms);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
     evhttp_send_reply(req, HTTP_OK, "OK", out);
     evbuffer_free(out);
@@ -228,13 +379,15 @@ int srv_metrics_start(srv_broker *b)
         return -ENOMEM;
     b->metrics = ms;
     ms->cached = calloc((size_t)b->nshards, sizeof(char *));
+    ms->hwms = calloc((size_t)b->nshards, sizeof(*ms->hwms));
+    ms->share = calloc((size_t)b->nshards, sizeof(*ms->share));
     ms->last_busy = calloc((size_t)b->nshards, sizeof(uint64_t));
     ms->base = event_base_new();
     ms->http = ms->base ? evhttp_new(ms->base) : NULL;
     ms->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     ms->stop_ev =
         ms->base && ms->stop_fd >= 0 ? event_new(ms->base, ms->stop_fd, EV_READ, on_stop, ms->base) : NULL;
-    if (!ms->cached || !ms->last_busy || !ms->http || !ms->stop_ev)
+    if (!ms->cached || !ms->hwms || !ms->share || !ms->last_busy || !ms->http || !ms->stop_ev)
         return -ENOMEM;
     event_add(ms->stop_ev, NULL);
     const char *host = b->cfg.listeners[0].host[0] ? b->cfg.listeners[0].host : "0.0.0.0";
@@ -271,14 +424,164 @@ void srv_metrics_stop(srv_broker *b)
     }
     for (int s = 0; ms->cached && s < b->nshards; s++)
         free(ms->cached[s]);
-    for (int s = 0; s < b->nshards; s++)
+    for (int s = 0; ms->hwms && s < b->nshards; s++)
+        hwms_free(ms->hwms[s]);
+    for (int s = 0; ms->share && s < b->nshards; s++)
+        share_free(ms->share[s]);
+    for (int s = 0; s < b->nshards; s++) {
         free(__atomic_exchange_n(&b->shards[s].metrics.partitions, NULL, __ATOMIC_ACQ_REL));
+        hwms_free(__atomic_exchange_n(&b->shards[s].metrics.hwms, NULL, __ATOMIC_ACQ_REL));
+        share_free(__atomic_exchange_n(&b->shards[s].metrics.share, NULL, __ATOMIC_ACQ_REL));
+    }
     if (ms->stop_fd >= 0)
         close(ms->stop_fd);
     free(ms->cached);
+    free(ms->hwms);
+    free(ms->share);
     free(ms->last_busy);
     free(ms);
     b->metrics = NULL;
+}
+
+static void add_hwm(void *arg, const srv_part *p)
+{
+    struct srv_m_hwms *h = arg;
+    if (!h->v)
+        return; /* out of memory earlier: nothing published */
+    if (h->n == h->cap) {
+        srv_m_hwm *v = realloc(h->v, (h->cap ? h->cap * 2 : 64) * sizeof(*v));
+        if (!v) {
+            free(h->v);
+            h->v = NULL;
+            return;
+        }
+        h->v = v;
+        h->cap = h->cap ? h->cap * 2 : 64;
+    }
+    h->v[h->n++] = (srv_m_hwm){p->topic_id, p->partition, st_log_high_watermark(p->log)};
+}
+
+static void publish_hwms(srv_shard *s)
+{
+    struct srv_m_hwms *h = calloc(1, sizeof(*h));
+    if (!h || !(h->v = malloc(64 * sizeof(*h->v)))) {
+        free(h);
+        return;
+    }
+    h->cap = 64;
+    srv_partmap_each(s->parts, add_hwm, h);
+    if (!h->v) {
+        free(h);
+        return;
+    }
+    qsort(h->v, h->n, sizeof(*h->v), hwm_cmp);
+    hwms_free(__atomic_exchange_n(&s->metrics.hwms, h, __ATOMIC_ACQ_REL));
+}
+
+typedef struct share_pub {
+    srv_shard *s;
+    struct srv_m_share *sh;
+    int64_t now_ms;
+    int failed;
+} share_pub;
+
+/* A group id is the client's: escaped as Prometheus label values are (a
+ * control byte, which the text format cannot carry, becomes '?'). */
+static void add_group_label(struct evbuffer *e, kp_str id)
+{
+    evbuffer_add(e, "group=\"", 7);
+    for (int32_t i = 0; i < id.len; i++) {
+        unsigned char c = (unsigned char)id.p[i];
+        if (c == '\\' || c == '"')
+            evbuffer_add_printf(e, "\\%c", c);
+        else if (c == '\n')
+            evbuffer_add(e, "\\n", 2);
+        else if (c < 0x20 || c == 0x7f)
+            evbuffer_add(e, "?", 1);
+        else
+            evbuffer_add(e, &id.p[i], 1);
+    }
+    evbuffer_add(e, "\"", 1);
+}
+
+static void pub_group(void *arg, kp_str id, int32_t nmembers)
+{
+    share_pub *pp = arg;
+    struct srv_m_share *sh = pp->sh;
+    if (pp->failed)
+        return;
+    if (sh->ngroups == sh->capg) {
+        size_t cap = sh->capg ? sh->capg * 2 : 16;
+        srv_m_sgroup *g = realloc(sh->groups, cap * sizeof(*g));
+        if (!g) {
+            pp->failed = 1;
+            return;
+        }
+        sh->groups = g;
+        sh->capg = cap;
+    }
+    sh->groups[sh->ngroups++] = (srv_m_sgroup){evbuffer_get_length(sh->labels), nmembers};
+    add_group_label(sh->labels, id);
+    evbuffer_add(sh->labels, "", 1);
+}
+
+static void pub_part(void *arg, kp_str id, const srv_share_tp *tp, const srv_share_part *sp)
+{
+    share_pub *pp = arg;
+    struct srv_m_share *sh = pp->sh;
+    const srv_topic *t = srv_meta_topic_by_id(pp->s->meta, &tp->topic);
+    if (pp->failed || !t)
+        return; /* a deleted topic's share-partition: nothing to show */
+    if (sh->nparts == sh->capp) {
+        size_t cap = sh->capp ? sh->capp * 2 : 16;
+        srv_m_spart *v = realloc(sh->parts, cap * sizeof(*v));
+        if (!v) {
+            pp->failed = 1;
+            return;
+        }
+        sh->parts = v;
+        sh->capp = cap;
+    }
+    srv_m_spart *p = &sh->parts[sh->nparts++];
+    *p = (srv_m_spart){
+        .label = evbuffer_get_length(sh->labels),
+        .topic = tp->topic,
+        .partition = tp->partition,
+        .start = sp->start,
+        .done = (sp->end - sp->start) - srv_sp_in_flight(sp),
+        .acquired = srv_sp_acquired(sp, pp->now_ms),
+        .redeliveries = sp->redeliveries,
+        .archived_at_limit = sp->archived_at_limit,
+    };
+    memcpy(p->acks, sp->acks, sizeof(p->acks));
+    add_group_label(sh->labels, id);
+    evbuffer_add_printf(sh->labels, ",topic=\"%s\",partition=\"%d\"", t->name, (int)tp->partition);
+    evbuffer_add(sh->labels, "", 1);
+}
+
+/* The share groups this shard coordinates, as numbers (see the top). */
+static void publish_share(srv_shard *s)
+{
+    if (!s->share_groups)
+        return;
+    struct srv_m_share *sh = calloc(1, sizeof(*sh));
+    if (!sh || !(sh->labels = evbuffer_new())) {
+        free(sh);
+        return;
+    }
+    share_pub pp = {s, sh, srv_mono_ms(), 0};
+    static const srv_share_stat_fns fns = {pub_group, pub_part};
+    srv_share_stats(s->share_groups, pp.now_ms, &fns, &pp);
+    size_t n = evbuffer_get_length(sh->labels);
+    if (!pp.failed && (sh->text = malloc(n + 1))) {
+        evbuffer_remove(sh->labels, sh->text, n);
+        sh->text[n] = 0;
+        evbuffer_free(sh->labels);
+        sh->labels = NULL;
+        share_free(__atomic_exchange_n(&s->metrics.share, sh, __ATOMIC_ACQ_REL));
+        return;
+    }
+    share_free(sh);
 }
 
 void srv_metrics_publish_partitions(srv_shard *s)
@@ -296,4 +599,6 @@ void srv_metrics_publish_partitions(srv_shard *s)
         free(__atomic_exchange_n(&s->metrics.partitions, text, __ATOMIC_ACQ_REL));
     }
     evbuffer_free(buf);
+    publish_hwms(s);
+    publish_share(s);
 }

@@ -315,6 +315,14 @@ void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out)
         }
 }
 
+void srv_partmap_each(srv_partmap *pm, void (*fn)(void *arg, const srv_part *p), void *arg)
+{
+    for (size_t i = 0; i < pm->nbuckets; i++)
+        for (srv_part *x = pm->buckets[i]; x; x = x->next)
+            if (x->log)
+                fn(arg, x);
+}
+
 void srv_partmap_drain(srv_partmap *pm)
 {
     if (!pm)

@@ -69,6 +69,8 @@ void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
 /* Appends this shard's partition gauges (Prometheus text) to an evbuffer. */
 struct evbuffer;
 void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out);
+/* Calls fn for every partition with an open log (metrics). */
+void srv_partmap_each(srv_partmap *pm, void (*fn)(void *arg, const srv_part *p), void *arg);
 
 /* Parks a waiter; srv_part_wake() wakes every waiter (fetch_wait.h) once the
  * high watermark moves. */

@@ -795,6 +795,22 @@ void srv_share_foreach(srv_share_groups *sg, void (*fn)(void *arg, kp_str id, co
         fn(arg, (kp_str){g->id, g->idlen}, g->nmembers ? "Stable" : "Empty");
 }
 
+void srv_share_stats(srv_share_groups *sg, int64_t now_ms, const srv_share_stat_fns *fns, void *arg)
+{
+    for (sgroup *g = sg->groups; g; g = g->next) {
+        kp_str id = {g->id, g->idlen};
+        /* Read only: a member past its deadline is not counted, but leaving
+         * (and giving its records back) happens when the group is next used. */
+        int32_t live = 0;
+        for (int i = 0; i < g->nmembers; i++)
+            live += g->members[i]->deadline > now_ms;
+        fns->group(arg, id, live);
+        for (int i = 0; i < g->nparts; i++)
+            if (g->parts[i]->initialized)
+                fns->part(arg, id, &g->parts[i]->tp, &g->parts[i]->sp);
+    }
+}
+
 static int sess_has(const smember *m, const srv_share_tp *tp)
 {
     for (int i = 0; i < m->nsess; i++)

@@ -93,6 +93,15 @@ void srv_share_describe(srv_share_groups *sg, kp_str group_id, int64_t now_ms, s
 /* Calls fn for every share group (ListGroups). */
 void srv_share_foreach(srv_share_groups *sg, void (*fn)(void *arg, kp_str id, const char *state), void *arg);
 
+/* What the metrics publish (metrics_http.c), read without changing anything:
+ * every share group with its members whose session has not timed out at
+ * now_ms, then each of its initialised share-partitions. */
+typedef struct srv_share_stat_fns {
+    void (*group)(void *arg, kp_str id, int32_t nmembers);
+    void (*part)(void *arg, kp_str id, const srv_share_tp *tp, const srv_share_part *sp);
+} srv_share_stat_fns;
+void srv_share_stats(srv_share_groups *sg, int64_t now_ms, const srv_share_stat_fns *fns, void *arg);
+
 /* ---- ShareFetch / ShareAcknowledge --------------------------------------- */
 
 typedef struct srv_share_ackb {

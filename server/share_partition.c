@@ -55,6 +55,8 @@ static void give_back(srv_share_part *sp, srv_sp_rec *r)
     /* The delivery count was taken at acquisition: at the limit the record
      * is not offered again (Kafka archives it). */
     r->state = r->delivery >= sp->max_delivery ? SRV_SP_ARCHIVED : SRV_SP_AVAILABLE;
+    if (r->state == SRV_SP_ARCHIVED)
+        sp->archived_at_limit++;
     r->owner = 0;
     r->deadline = 0;
 }
@@ -149,6 +151,8 @@ int srv_sp_acquire(srv_share_part *sp, uint32_t owner, int64_t from, int64_t las
             break;
         n = k;
         r->state = SRV_SP_ACQUIRED;
+        if (r->delivery)
+            sp->redeliveries++;
         r->delivery++;
         r->owner = owner;
         r->deadline = deadline;
@@ -196,6 +200,7 @@ int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t la
     for (int64_t o = from; o <= last; o++) {
         srv_sp_rec *r = rec(sp, o);
         int8_t t = ntypes == 1 ? types[0] : types[o - first];
+        sp->acks[t]++;
         switch (t) {
         case SRV_ACK_ACCEPT:
             r->state = SRV_SP_ACKNOWLEDGED;
@@ -263,6 +268,17 @@ int64_t srv_sp_in_flight(const srv_share_part *sp)
     for (int64_t o = sp->start; o < sp->end; o++) {
         int st = sp->recs[o - sp->start].state;
         if (st == SRV_SP_AVAILABLE || st == SRV_SP_ACQUIRED)
+            n++;
+    }
+    return n;
+}
+
+int64_t srv_sp_acquired(const srv_share_part *sp, int64_t now_ms)
+{
+    int64_t n = 0;
+    for (int64_t o = sp->start; o < sp->end; o++) {
+        const srv_sp_rec *r = &sp->recs[o - sp->start];
+        if (r->state == SRV_SP_ACQUIRED && r->deadline > now_ms)
             n++;
     }
     return n;

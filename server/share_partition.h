@@ -44,6 +44,12 @@ typedef struct srv_share_part {
     int32_t max_delivery;  /* group.share.delivery.count.limit */
     int32_t max_in_flight; /* group.share.partition.max.record.locks */
     int32_t updates;       /* state records written since the last snapshot (share_coord.c) */
+    /* Counted since srv_sp_init, for the metrics (kbroker_share_partition_*):
+     * acknowledgements by wire type, acquisitions of a record delivered
+     * before, and records archived because they reached max_delivery. */
+    uint64_t acks[4];
+    uint64_t redeliveries;
+    uint64_t archived_at_limit;
 } srv_share_part;
 
 /* One run of offsets with the same persisted state (share_state.h's
@@ -114,5 +120,8 @@ int srv_sp_restore(srv_share_part *sp, int64_t start, const srv_sp_run *runs, in
 int srv_sp_state_of(const srv_share_part *sp, int64_t offset, int *delivery);
 /* Records in flight that are not finished (lag within the window). */
 int64_t srv_sp_in_flight(const srv_share_part *sp);
+/* Records acquired under a lock that has not expired at now_ms (a lapsed
+ * lock is given back only when the group is next touched). */
+int64_t srv_sp_acquired(const srv_share_part *sp, int64_t now_ms);
 
 #endif

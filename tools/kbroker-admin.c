@@ -41,6 +41,10 @@ static const char usage_text[] =
     "YYYY-MM-DDTHH:mm:SS[.sss][Z|+hh:mm]\n"
     "         | --shift-by N) [--dry-run (default) | --execute]\n"
     "  group delete GROUP...\n"
+    "Share groups (KIP-932; PLAINTEXT listeners only):\n"
+    "  share-group list [--state]\n"
+    "  share-group describe GROUP [--offsets (default) | --members]   start offset and lag per partition,\n"
+    "        or members and their assignment\n"
     "Records:\n"
     "  produce TOPIC [--key-separator SEP] [--partition P] [--acks all|1|0]   one record per stdin line\n"
     "  consume TOPIC [--from-beginning | --from-end | --offset N] [--partition P] [--count N]\n"
@@ -71,7 +75,8 @@ static const char usage_text[] =
     "Exit status: 0 ok, 1 the operation failed (unknown topic, refused by the broker, ...),\n"
     "2 bad command line, 3 no broker answered within the timeout.\n";
 
-int cmd_group(int argc, char **argv); /* admin_group.c */
+int cmd_group(int argc, char **argv);       /* admin_group.c */
+int cmd_share_group(int argc, char **argv); /* admin_share.c */
 
 /* ---- topic list / describe ----------------------------------------------------- */
 
@@ -1166,6 +1171,8 @@ int main(int argc, char **argv)
         rc = cmd_topic(nrest - 1, rest + 1);
     } else if (strcmp(rest[0], "group") == 0 || strcmp(rest[0], "groups") == 0) {
         rc = cmd_group(nrest - 1, rest + 1);
+    } else if (strcmp(rest[0], "share-group") == 0 || strcmp(rest[0], "share-groups") == 0) {
+        rc = cmd_share_group(nrest - 1, rest + 1);
     } else if (strcmp(rest[0], "produce") == 0) {
         rc = cmd_produce(nrest - 1, rest + 1);
     } else if (strcmp(rest[0], "consume") == 0) {

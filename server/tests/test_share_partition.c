@@ -107,8 +107,18 @@ static void test_release_reject_gap(void)
     CU_ASSERT_EQUAL(r[0].first, 0);
     CU_ASSERT_EQUAL(r[0].last, 0);
     CU_ASSERT_EQUAL(r[0].delivery, 2);
+    CU_ASSERT_EQUAL(srv_sp_acquired(&sp, 5), 1);
     CU_ASSERT_EQUAL(srv_sp_ack(&sp, 2, 0, 0, ACCEPT, 1, &why), 0);
     CU_ASSERT_EQUAL(sp.start, 4);
+    /* The metrics' counters: one acknowledgement per offset and type, one redelivery, nothing at the limit.
+     */
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_ACCEPT], 2);
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_RELEASE], 1);
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_REJECT], 1);
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_GAP], 1);
+    CU_ASSERT_EQUAL(sp.redeliveries, 1);
+    CU_ASSERT_EQUAL(sp.archived_at_limit, 0);
+    CU_ASSERT_EQUAL(srv_sp_acquired(&sp, 5), 0);
     srv_sp_free(&sp);
 }
 
@@ -136,6 +146,10 @@ static void test_lock_expiry_and_limit(void)
     CU_ASSERT_EQUAL(sp.start, 1);
     CU_ASSERT_EQUAL(srv_sp_state_of(&sp, 0, NULL), SRV_SP_ACKNOWLEDGED); /* below start: done */
     CU_ASSERT_EQUAL(srv_sp_next_deadline(&sp), -1);
+    /* Counted for the metrics: LIMIT - 1 redeliveries, one archived at the limit, no acknowledgement. */
+    CU_ASSERT_EQUAL(sp.redeliveries, LIMIT - 1);
+    CU_ASSERT_EQUAL(sp.archived_at_limit, 1);
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_ACCEPT], 0);
     srv_sp_free(&sp);
 }
 

@@ -55,6 +55,7 @@ public final class Main {
         ShareCases.register(env);
         ShareAdminCases.register(env);
         ShareDurableCases.register(env);
+        ShareHistoryCases.register(env);
         TxnCases.register(env);
         Txn2Cases.register(env);
         MigrationCases.register(env);
