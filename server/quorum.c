@@ -55,12 +55,16 @@
 /* Hand-over items, both directions, under q->mu. */
 enum { QM_PROPOSE = 1, QM_PUBLISH, QM_DONE, QM_LEADER, QM_FORWARD, QM_FORWARDED };
 
-/* A creation forwarded to the active controller as CreateTopics (raft
- * thread); `op` goes back to shard 0's controller with the answer. */
+/* A request forwarded to the active controller (raft thread): a creation
+ * as CreateTopics, whose `op` goes back to shard 0's controller with the
+ * answer, or a client's request in an Envelope, whose answer goes to cb. */
 #define FWD_VERSION 7
 typedef struct qfwd {
     struct qfwd *next;
     srv_ctl_op *op;
+    srv_quorum_fwd_cb cb; /* NULL: op's creation */
+    void *ctx;
+    int16_t key, ver;
     uint8_t *frame; /* the whole request, its correlation id set when sent */
     size_t len;
     int32_t corr;
@@ -74,7 +78,9 @@ typedef struct qmsg {
     st_append_cb done;
     void *ctx;
     int rc;
-    srv_meta *meta; /* QM_PUBLISH: one reference */
+    srv_meta *meta;           /* QM_PUBLISH: one reference */
+    srv_quorum_fwd_cb fwd_cb; /* QM_FORWARD(ED) of a request: its answer's receiver */
+    int16_t fwd_key, fwd_ver;
 } qmsg;
 
 typedef struct qprop {
@@ -433,7 +439,8 @@ static void watch_leadership(srv_quorum *q)
 static void fwd_finish(srv_quorum *q, qfwd *f, const uint8_t *body, size_t len)
 {
     qmsg *m = qmsg_new(QM_FORWARDED);
-    m->ctx = f->op;
+    m->ctx = f->cb ? f->ctx : f->op;
+    m->fwd_cb = f->cb;
     if (body) {
         m->batch = malloc(len ? len : 1);
         if (m->batch) {
@@ -512,7 +519,7 @@ static void cl_response(srv_quorum *q, const uint8_t *p, size_t n)
         kp_arena fa;
         kp_arena_init(&fa, 1024);
         kp_response_header fh;
-        int hv = kp_response_header_version(KP_API_CREATE_TOPICS, FWD_VERSION);
+        int hv = kp_response_header_version(f->key, f->ver);
         if (kp_response_header_decode(&fr, &fa, (int16_t)hv, &fh) == 0)
             fwd_finish(q, f, p + (n - kp_reader_left(&fr)), kp_reader_left(&fr));
         else
@@ -798,8 +805,14 @@ static void drain_in(srv_quorum *q)
         qmsg *next = m->next;
         if (m->kind == QM_FORWARD) {
             qfwd *f = calloc(1, sizeof(*f));
-            SRV_ASSERT(f != NULL, "out of memory forwarding a topic creation");
-            f->op = m->ctx;
+            SRV_ASSERT(f != NULL, "out of memory forwarding a request to the active controller");
+            f->cb = m->fwd_cb;
+            if (f->cb)
+                f->ctx = m->ctx;
+            else
+                f->op = m->ctx;
+            f->key = m->fwd_cb ? m->fwd_key : KP_API_CREATE_TOPICS;
+            f->ver = m->fwd_cb ? m->fwd_ver : FWD_VERSION;
             f->frame = m->batch;
             f->len = m->len;
             f->since = srv_now_ms();
@@ -1161,6 +1174,23 @@ static void forward_op(void *arg, srv_ctl_op *op)
     uv_async_send(&q->wake);
 }
 
+void srv_quorum_forward(srv_quorum *q, uint8_t *frame, size_t len, int16_t key, int16_t ver,
+                        srv_quorum_fwd_cb cb, void *ctx)
+{
+    SRV_ASSERT(len >= 12 && cb != NULL, "a forwarded request without a header (%zu bytes) or receiver", len);
+    qmsg *m = qmsg_new(QM_FORWARD);
+    m->batch = frame;
+    m->len = len;
+    m->ctx = ctx;
+    m->fwd_cb = cb;
+    m->fwd_key = key;
+    m->fwd_ver = ver;
+    pthread_mutex_lock(&q->mu);
+    push(&q->in_head, &q->in_tail, m);
+    pthread_mutex_unlock(&q->mu);
+    uv_async_send(&q->wake);
+}
+
 /* This node's own registration, made by its own controller when it leads. */
 static void register_self(srv_quorum *q)
 {
@@ -1203,6 +1233,8 @@ static void on_handover(evutil_socket_t fd, short ev, void *arg)
             }
         } else if (m->kind == QM_DONE) {
             m->done(m->ctx, m->rc, 0);
+        } else if (m->kind == QM_FORWARDED && m->fwd_cb) {
+            m->fwd_cb(m->ctx, m->batch, m->len); /* the answer's memory moves on */
         } else if (m->kind == QM_FORWARDED) {
             srv_ctl_forwarded(q->b->ctl, m->ctx, m->batch, m->len, FWD_VERSION);
             free(m->batch);
