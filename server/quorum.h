@@ -49,6 +49,14 @@ typedef void (*srv_quorum_fwd_cb)(void *ctx, uint8_t *body, size_t len);
 void srv_quorum_forward(srv_quorum *q, uint8_t *frame, size_t len, int16_t key, int16_t ver,
                         srv_quorum_fwd_cb cb, void *ctx);
 
+/* Any thread: w gets an Envelope request frame (size prefix, correlation id
+ * 0) carrying the request frame `inner` (without its size) as principal
+ * ("type:name") from host (an IPv4 or IPv6 address): Kafka's
+ * DefaultKafkaPrincipalBuilder serialization and the address's bytes.
+ * 0, or -1 (an address that is none, or the writer failed). */
+int srv_envelope_encode(kp_writer *w, const uint8_t *inner, size_t len, const char *principal,
+                        const char *host);
+
 /* Shard 0 only (the BrokerHeartbeat handler's controller op): the active
  * controller heard from broker id. */
 void srv_quorum_heard(srv_quorum *q, int32_t id);

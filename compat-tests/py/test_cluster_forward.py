@@ -7,10 +7,13 @@ without the ACL is refused (TOPIC_/CLUSTER_AUTHORIZATION_FAILED), the same user 
 principal without CLUSTER_ACTION on the cluster is refused with CLUSTER_AUTHORIZATION_FAILED, and one naming alice
 is authorized as alice.
 
+Metadata's auto-creation through a follower goes in an Envelope too: a user allowed CREATE gets the topic although
+the nodes' own principal may not create it.
+
 kbroker only: the cluster is kbroker processes of the test's own (lib/cluster.py); Kafka serves Envelope on its
 controller listener only, between its own nodes. Users authenticate with SASL/PLAIN on a second listener; the
-nodes' own connections (registration, forwarding) are PLAINTEXT on the first, whose ANONYMOUS principal is a super
-user (as in test_acl.py, where Kafka's inter-node connections need it too).
+nodes' own connections (registration, forwarding) are PLAINTEXT on the first, whose ANONYMOUS principal gets
+CLUSTER_ACTION on the cluster and nothing else (admin grants it once the controller is known).
 """
 
 import os
@@ -34,7 +37,7 @@ JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required userna
 TOPIC, CLUSTER = 2, 4
 LITERAL, PREFIXED, ANY = 3, 4, 1
 ALLOW = 3
-OP = {"ANY": 1, "CREATE": 5, "DELETE": 6, "ALTER": 7, "CLUSTER_ACTION": 9, "ALTER_CONFIGS": 11}
+OP = {"ANY": 1, "CREATE": 5, "DESCRIBE": 8, "DELETE": 6, "ALTER": 7, "CLUSTER_ACTION": 9, "ALTER_CONFIGS": 11}
 NOT_CONTROLLER, TOPIC_AUTHZ, CLUSTER_AUTHZ = 41, 29, 31
 WAIT = 40.0
 
@@ -163,7 +166,7 @@ class ClusterForwardTest(unittest.TestCase):
     def setUpClass(cls):
         cls.cluster = SaslCluster(n=3, extra_sets=[
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users=User:admin;User:ANONYMOUS",
+            "super.users=User:admin",
             "sasl.enabled.mechanisms=PLAIN",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config=" + JAAS,
             "broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500",
@@ -172,6 +175,22 @@ class ClusterForwardTest(unittest.TestCase):
         cls.addClassCleanup(cls.cluster.stop)
         cls.conns = []
         cls.addClassCleanup(lambda: [c.close() for c in cls.conns])
+
+        def controller_id():
+            c = kwire.Conn(cls.cluster.node(1).bootstrap)
+            try:
+                return c.request(3, 12, {"Topics": [], "AllowAutoTopicCreation": False,
+                                         "IncludeTopicAuthorizedOperations": False})["ControllerId"]
+            finally:
+                c.close()
+        wait_for("an active controller", lambda: controller_id() in (1, 2, 3), logs=cls.cluster.logs)
+        # The nodes' own connections (registration, forwarding) are the first listener's ANONYMOUS: a cluster
+        # member, CLUSTER_ACTION and nothing else, granted by the super user on the controller.
+        admin = Sasl(cls.cluster.node(controller_id()).sasl, "admin")
+        r = admin.request(30, 3, {"Creations": [acl(CLUSTER, "kafka-cluster", LITERAL, "ANONYMOUS",
+                                                    "CLUSTER_ACTION")]})
+        admin.close()
+        assert [x["ErrorCode"] for x in r["Results"]] == [0], r
 
         def settled():
             ids = set()
@@ -271,12 +290,31 @@ class ClusterForwardTest(unittest.TestCase):
         admin = self.conn(self.followers[0], "admin")
         r = admin.request(30, 3, {"Creations": [acl(TOPIC, "alice-", PREFIXED, "alice", "CREATE")]})
         self.assertEqual([x["ErrorCode"] for x in r["Results"]], [0], r)
-        self.everywhere("alice's ACL on every node", lambda x: acls_of(x, "alice"), [("alice-", OP["CREATE"])])
+        self.everywhere("alice's ACL on every node",
+                        lambda x: [a for a in acls_of(x, "alice") if a[0] == "alice-"], [("alice-", OP["CREATE"])])
         self.assertEqual(create_topics(alice, [t]), [0], self.cluster.logs())
         self.everywhere("alice's topic on every node", lambda x: partitions(x, t), 1)
         # Deleting needs DELETE, which alice lacks.
         r = alice.request(20, 6, {"Topics": [{"Name": t, "TopicId": b"\0" * 16}], "TimeoutMs": 30000})
         self.assertEqual(r["Responses"][0]["ErrorCode"], TOPIC_AUTHZ, r)
+
+    def test_auto_creation_on_a_follower_runs_as_the_user(self):
+        f = self.followers[0]
+        admin = self.conn(f, "admin")
+        r = admin.request(30, 3, {"Creations": [acl(TOPIC, "auto-alice-", PREFIXED, "alice", "CREATE"),
+                                                acl(TOPIC, "auto-alice-", PREFIXED, "alice", "DESCRIBE")]})
+        self.assertEqual([x["ErrorCode"] for x in r["Results"]], [0, 0], r)
+        self.everywhere("alice's auto-creation ACLs on every node", lambda x: len(
+            [a for a in acls_of(x, "alice") if a[0] == "auto-alice-"]), 2)
+        t = "auto-alice-" + uniq("t")
+        alice = self.conn(f, "alice")
+
+        def created():
+            r = alice.request(3, 12, {"Topics": [{"Name": t, "TopicId": b"\0" * 16}], "AllowAutoTopicCreation": True,
+                                      "IncludeTopicAuthorizedOperations": False})
+            return True if r["Topics"][0]["ErrorCode"] == 0 else r["Topics"][0]["ErrorCode"]
+        wait_for("alice's auto-created topic", created, logs=self.cluster.logs)
+        self.everywhere("the auto-created topic on every node", lambda x: partitions(x, t), 1)
 
     def envelope(self, conn, principal, inner):
         return conn.request(58, 0, {"RequestData": inner, "RequestPrincipal": principal,

@@ -172,51 +172,14 @@ static void fwd_done(srv_shard *on, srv_call *c)
     srv_req_respond(req, body);
 }
 
-/* Kafka's DefaultKafkaPrincipalBuilder serialization: the int16 version of
- * DefaultPrincipalData, then the data at that version. */
-static int encode_principal(kp_writer *w, kp_str principal)
-{
-    const char *p = principal.p;
-    size_t len = principal.len > 0 ? (size_t)principal.len : 0;
-    const char *colon = len ? memchr(p, ':', len) : NULL;
-    kp_default_principal_data d;
-    kp_default_principal_data_init(&d);
-    d.type = colon ? (kp_str){p, (int32_t)(colon - p)} : kp_str_c("User");
-    d.name = colon ? (kp_str){colon + 1, (int32_t)(len - (size_t)(colon - p) - 1)} : kp_str_c("ANONYMOUS");
-    d.token_authenticated = 0;
-    kp_write_i16(w, 0);
-    return kp_default_principal_data_encode(w, 0, &d) || w->err ? -1 : 0;
-}
-
 void srv_forward(srv_req *req)
 {
-    uint8_t addr[16];
-    size_t alen = 0;
-    kp_str host = srv_req_host(req); /* the address the connection came from */
-    char hz[INET6_ADDRSTRLEN + 1];
-    if (host.len > 0 && (size_t)host.len < sizeof(hz)) {
-        memcpy(hz, host.p, (size_t)host.len);
-        hz[host.len] = 0;
-        if (inet_pton(AF_INET, hz, addr) == 1)
-            alen = 4;
-        else if (inet_pton(AF_INET6, hz, addr) == 1)
-            alen = 16;
-    }
-    kp_writer pw;
-    kp_writer_init(&pw, 64);
-    int bad = encode_principal(&pw, srv_req_principal(req)) != 0 || alen == 0;
-    kp_envelope_request er;
-    kp_envelope_request_init(&er);
-    er.request_data.p = req->frame;
-    er.request_data.len = (int32_t)req->frame_len;
-    er.request_principal.p = pw.buf;
-    er.request_principal.len = (int32_t)pw.len;
-    er.client_host_address.p = addr;
-    er.client_host_address.len = (int32_t)alen;
     kp_writer w;
     kp_writer_init(&w, req->frame_len + 128);
-    bad = bad || kp_request_encode(&w, KP_API_ENVELOPE, 0, 0, kp_str_c("kbroker-forward"), &er) != 0 || w.err;
-    kp_writer_free(&pw);
+    const char *principal = kp_arena_strz(&req->arena, srv_req_principal(req).p).p;
+    const char *host = kp_arena_strz(&req->arena, srv_req_host(req).p).p;
+    int bad =
+        !principal || !host || srv_envelope_encode(&w, req->frame, req->frame_len, principal, host) != 0;
     fwd_call *fc = bad ? NULL : calloc(1, sizeof(*fc));
     if (!fc) {
         kp_writer_free(&w);
