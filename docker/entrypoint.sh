@@ -242,9 +242,24 @@ fi
 DATA_DIR="${VAL[log.dirs]:-${VAL[log.dir]:-}}"
 DATA_DIR="${DATA_DIR%%,*}"
 
-for k in zookeeper.connect process.roles controller.quorum.voters controller.quorum.bootstrap.servers; do
+# Two or more voters make a metadata quorum (docs/design.md); one voter, or
+# none, is the single-node broker, which has no use for the KRaft keys.
+nvoters=0
+if [ -n "${VAL[controller.quorum.voters]:-}" ]; then
+    IFS=',' read -r -a voters <<<"${VAL[controller.quorum.voters]}"
+    nvoters=${#voters[@]}
+fi
+if [ "$nvoters" -ge 2 ]; then
+    log "metadata quorum of $nvoters voters (${VAL[controller.quorum.voters]}): voters' hosts must be IPv4 addresses"
+    quorum_keys="zookeeper.connect controller.quorum.bootstrap.servers"
+    why="a kbroker quorum is formed from controller.quorum.voters only"
+else
+    quorum_keys="zookeeper.connect process.roles controller.quorum.voters controller.quorum.bootstrap.servers"
+    why="kbroker is a single node without them"
+fi
+for k in $quorum_keys; do
     if [ -n "${VAL[$k]:-}" ]; then
-        log "$k is a ZooKeeper/KRaft setting: kbroker is a single node without them (the broker logs it as not applying)"
+        log "$k is a ZooKeeper/KRaft setting: $why (the broker logs it as not applying)"
     fi
 done
 

@@ -182,6 +182,17 @@ struct srv_req {
     int listener;                  /* index of the listener the connection came through */
     uint64_t cpu_ns;               /* this shard's time on it before the current stretch (srv_req_timed) */
     int64_t mute_ms;               /* the longest srv_req_mute asked for it */
+    /* A request a follower forwarded in an Envelope (handlers/envelope.c):
+     * kr is the inner request, authorized as the caller the follower named,
+     * and the answer goes back wrapped in an Envelope response. */
+    int enveloped;
+    int32_t env_corr;
+    const char *as_principal; /* "type:name", in the arena */
+    const char *as_host;      /* "/ip", in the arena */
+    /* A follower's forward that got no usable answer, served here instead:
+     * the controller answers this error (NOT_CONTROLLER when no answer came)
+     * rather than forwarding again. */
+    int16_t forward_error;
 };
 
 /* The address this request's client should use for this broker. */

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1661,6 +1662,15 @@ static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
         memcpy(v->host, at + 1, (size_t)(colon - at - 1));
         v->host[colon - at - 1] = 0;
         v->port = (uint16_t)port;
+        /* Canonical raft's TCP transport takes IPv4 addresses only and
+         * resolves no names: a name here would never form a quorum. */
+        struct in_addr ip4;
+        if (inet_pton(AF_INET, v->host, &ip4) != 1)
+            return srv_cfgk_fail(
+                err, errlen,
+                "controller.quorum.voters: voter %d's host '%.100s' must be an IPv4 address (the "
+                "metadata quorum's transport does not resolve names)",
+                (int)id, v->host);
         for (int i = 0; i < cfg->nvoters; i++)
             if (cfg->voters[i].id == v->id)
                 return srv_cfgk_fail(err, errlen, "controller.quorum.voters names voter %d twice", (int)id);

@@ -240,6 +240,8 @@ static void finish(srv_req *r)
 
 kp_str srv_req_client_host(srv_req *r)
 {
+    if (r->as_host)
+        return kp_str_c(r->as_host);
     return r->conn ? kp_arena_strz(&r->arena, r->conn->client_host) : kp_str_c("");
 }
 
@@ -324,7 +326,7 @@ void srv_req_set_scram(srv_req *r, struct srv_scram_server *x)
 
 kp_str srv_req_user(srv_req *r)
 {
-    const char *p = r->conn ? r->conn->principal : "User:ANONYMOUS";
+    const char *p = r->as_principal ? r->as_principal : r->conn ? r->conn->principal : "User:ANONYMOUS";
     const char *colon = strchr(p, ':');
     return kp_arena_strz(&r->arena, colon ? colon + 1 : p);
 }
@@ -369,11 +371,15 @@ void srv_req_mute(srv_req *r, int64_t ms)
 
 kp_str srv_req_principal(const srv_req *r)
 {
+    if (r->as_principal && r->conn)
+        return kp_str_c(r->as_principal);
     return r->conn ? kp_str_c(r->conn->principal) : kp_str_c("");
 }
 
 kp_str srv_req_host(const srv_req *r)
 {
+    if (r->as_host && r->conn)
+        return kp_str_c(r->as_host + 1);
     return r->conn ? kp_str_c(r->conn->client_host + 1) : kp_str_c(""); /* client_host is "/ip" */
 }
 
@@ -457,6 +463,30 @@ void srv_req_respond_then_close(srv_req *r, const void *body, int delay_ms)
         answer_after(r, delay_ms);
 }
 
+/* The inner answer of an Envelope (handlers/envelope.c): its header and
+ * body at the inner request's version become the Envelope response's data.
+ * Client quotas are the forwarding broker's to apply, on the client's own
+ * connection, so none is applied here. */
+static int encode_enveloped(srv_req *r, const void *body)
+{
+    kp_writer inner;
+    kp_writer_init(&inner, 256);
+    int rc = kp_response_encode(&inner, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
+                                r->kr.hdr.correlation_id, body);
+    if (rc == 0 && (inner.err || inner.len < 4))
+        rc = KP_E_NOMEM;
+    if (rc == 0) {
+        kp_envelope_response er;
+        kp_envelope_response_init(&er);
+        er.response_data.p = inner.buf + 4; /* past the size: the data is header and body */
+        er.response_data.len = (int32_t)(inner.len - 4);
+        er.error_code = 0;
+        rc = kp_response_encode(&r->out, KP_API_ENVELOPE, 0, r->env_corr, &er);
+    }
+    kp_writer_free(&inner);
+    return rc;
+}
+
 void srv_req_respond(srv_req *r, const void *body)
 {
     /* The one check of the request arena's sticky flag: a body built after
@@ -465,6 +495,17 @@ void srv_req_respond(srv_req *r, const void *body)
      * did on each NULL before. */
     if (kp_arena_failed(&r->arena)) {
         srv_req_fail_close(r, "out of memory building the response");
+        return;
+    }
+    if (r->conn && r->enveloped) {
+        int rc = encode_enveloped(r, body);
+        if (rc) {
+            srv_error("cannot encode the Envelope of a %s v%d response: %s",
+                      r->kr.api ? r->kr.api->name : "?", r->kr.hdr.request_api_version, kp_strerror(rc));
+            srv_req_fail_close(r, "response encoding failed");
+            return;
+        }
+        finish(r);
         return;
     }
     if (r->conn)

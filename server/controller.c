@@ -1715,11 +1715,18 @@ static void ctl_next(srv_controller *c)
         int internal = 0;
         for (int i = 0; i < op->nspecs; i++)
             internal |= srv_topic_is_internal(op->specs[i].name);
-        if (op->kind == SRV_CTL_CREATE && c->forward && !internal) {
+        /* A client's request whose Envelope got no usable answer is served
+         * here with that outcome: forwarding it again as this node would
+         * drop the caller's principal. */
+        int16_t ferr = op->call.req ? op->call.req->forward_error : 0;
+        if (op->kind == SRV_CTL_CREATE && c->forward && !internal && !ferr) {
             c->forward(c->leader_arg, op); /* back through srv_ctl_forwarded */
             return;
         }
-        op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
+        if (ferr && ferr != KP_ERR_NOT_CONTROLLER)
+            op_failed(op, ferr, "The active controller did not serve the forwarded request.");
+        else
+            op_failed(op, KP_ERR_NOT_CONTROLLER, not_controller_msg);
         ctl_finish(c, op);
         return;
     }

@@ -109,7 +109,11 @@ struct srv_ctl_op {
     srv_dyncfg_change *dyn; /* SRV_CTL_ALTER_BROKER, owned by the sender */
     srv_broker_reg *reg;    /* SRV_CTL_REGISTER / HEARTBEAT, owned by the sender */
     int16_t reg_error;      /* result; HEARTBEAT also sets reg->fenced from the current version */
-    srv_ctl_done_fn done;   /* runs on the submitting shard */
+    /* A creation a follower forwards (auto-creation): the caller it goes in
+     * an Envelope as, "type:name" and its address without the '/' (the
+     * sender's memory); NULL: as the node itself. */
+    const char *as_principal, *as_host;
+    srv_ctl_done_fn done; /* runs on the submitting shard */
     void *arg;
     /* controller bookkeeping */
     srv_ctl_op *next;
@@ -167,7 +171,10 @@ void srv_ctl_set_quorum(srv_controller *c, int (*is_leader)(void *arg), void *ar
 void srv_ctl_set_heard(srv_controller *c, void (*heard)(void *arg, int32_t id));
 /* A creation on a node that is not the active controller goes to
  * forward(arg, op), which sends it to the active controller as CreateTopics
- * and calls srv_ctl_forwarded with the response's body (NULL: none came). */
+ * (in an Envelope naming op->as_principal when set) and calls
+ * srv_ctl_forwarded with the CreateTopics response's body (NULL: none came).
+ * An op whose request has forward_error set (its Envelope got no usable
+ * answer) is answered that error instead of being forwarded. */
 void srv_ctl_set_forward(srv_controller *c, void (*forward)(void *arg, srv_ctl_op *op));
 void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, size_t len, int16_t version);
 /* Publishes m (a reference moved in) to every shard, for no operation. */

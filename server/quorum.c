@@ -14,8 +14,10 @@
  * every other node sends Kafka's BrokerRegistration, then BrokerHeartbeat
  * every broker.heartbeat.interval.ms, to the leader's first listener from
  * this thread. The leader's shard 0 fences a broker it has not heard from
- * for broker.session.timeout.ms. Topic creations made on a follower are
- * forwarded on the same connection as CreateTopics (controller.h).
+ * for broker.session.timeout.ms. Metadata changes made on a follower are
+ * forwarded on the same connection: clients' requests in Envelopes
+ * (handlers/envelope.c), auto-creations as CreateTopics, in an Envelope
+ * naming the caller (controller.h).
  *
  * Owns `<log.dir>/__raft_metadata/`, the raft thread and its loop, and on
  * shard 0 the hand-over event and the fencing timer. Must not: call raft
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -55,12 +58,16 @@
 /* Hand-over items, both directions, under q->mu. */
 enum { QM_PROPOSE = 1, QM_PUBLISH, QM_DONE, QM_LEADER, QM_FORWARD, QM_FORWARDED };
 
-/* A creation forwarded to the active controller as CreateTopics (raft
- * thread); `op` goes back to shard 0's controller with the answer. */
+/* A request forwarded to the active controller (raft thread): a creation
+ * as CreateTopics, whose `op` goes back to shard 0's controller with the
+ * answer, or a client's request in an Envelope, whose answer goes to cb. */
 #define FWD_VERSION 7
 typedef struct qfwd {
     struct qfwd *next;
     srv_ctl_op *op;
+    srv_quorum_fwd_cb cb; /* NULL: op's creation */
+    void *ctx;
+    int16_t key, ver;
     uint8_t *frame; /* the whole request, its correlation id set when sent */
     size_t len;
     int32_t corr;
@@ -74,7 +81,9 @@ typedef struct qmsg {
     st_append_cb done;
     void *ctx;
     int rc;
-    srv_meta *meta; /* QM_PUBLISH: one reference */
+    srv_meta *meta;           /* QM_PUBLISH: one reference */
+    srv_quorum_fwd_cb fwd_cb; /* QM_FORWARD(ED) of a request: its answer's receiver */
+    int16_t fwd_key, fwd_ver;
 } qmsg;
 
 typedef struct qprop {
@@ -433,7 +442,9 @@ static void watch_leadership(srv_quorum *q)
 static void fwd_finish(srv_quorum *q, qfwd *f, const uint8_t *body, size_t len)
 {
     qmsg *m = qmsg_new(QM_FORWARDED);
-    m->ctx = f->op;
+    m->ctx = f->cb ? f->ctx : f->op;
+    m->fwd_cb = f->cb;
+    m->fwd_key = f->key;
     if (body) {
         m->batch = malloc(len ? len : 1);
         if (m->batch) {
@@ -512,7 +523,7 @@ static void cl_response(srv_quorum *q, const uint8_t *p, size_t n)
         kp_arena fa;
         kp_arena_init(&fa, 1024);
         kp_response_header fh;
-        int hv = kp_response_header_version(KP_API_CREATE_TOPICS, FWD_VERSION);
+        int hv = kp_response_header_version(f->key, f->ver);
         if (kp_response_header_decode(&fr, &fa, (int16_t)hv, &fh) == 0)
             fwd_finish(q, f, p + (n - kp_reader_left(&fr)), kp_reader_left(&fr));
         else
@@ -798,8 +809,14 @@ static void drain_in(srv_quorum *q)
         qmsg *next = m->next;
         if (m->kind == QM_FORWARD) {
             qfwd *f = calloc(1, sizeof(*f));
-            SRV_ASSERT(f != NULL, "out of memory forwarding a topic creation");
-            f->op = m->ctx;
+            SRV_ASSERT(f != NULL, "out of memory forwarding a request to the active controller");
+            f->cb = m->fwd_cb;
+            if (f->cb)
+                f->ctx = m->ctx;
+            else
+                f->op = m->ctx;
+            f->key = m->fwd_key;
+            f->ver = m->fwd_ver;
             f->frame = m->batch;
             f->len = m->len;
             f->since = srv_now_ms();
@@ -1151,10 +1168,75 @@ static void forward_op(void *arg, srv_ctl_op *op)
     w.buf[1] = (uint8_t)(n >> 16);
     w.buf[2] = (uint8_t)(n >> 8);
     w.buf[3] = (uint8_t)n;
+    int16_t key = KP_API_CREATE_TOPICS, ver = FWD_VERSION;
+    if (op->as_principal && op->as_principal[0] && op->as_host) {
+        /* The caller's creation: the controller authorizes it as the caller. */
+        kp_writer ew;
+        kp_writer_init(&ew, w.len + 128);
+        int rc = srv_envelope_encode(&ew, w.buf + 4, w.len - 4, op->as_principal, op->as_host);
+        kp_writer_free(&w);
+        if (rc) {
+            kp_writer_free(&ew);
+            srv_ctl_forwarded(q->b->ctl, op, NULL, 0, FWD_VERSION);
+            return;
+        }
+        w = ew;
+        key = KP_API_ENVELOPE;
+        ver = 0;
+    }
     qmsg *m = qmsg_new(QM_FORWARD);
     m->batch = w.buf; /* the writer's buffer moves on */
     m->len = w.len;
     m->ctx = op;
+    m->fwd_key = key;
+    m->fwd_ver = ver;
+    pthread_mutex_lock(&q->mu);
+    push(&q->in_head, &q->in_tail, m);
+    pthread_mutex_unlock(&q->mu);
+    uv_async_send(&q->wake);
+}
+
+int srv_envelope_encode(kp_writer *w, const uint8_t *inner, size_t len, const char *principal,
+                        const char *host)
+{
+    uint8_t addr[16];
+    int32_t alen = inet_pton(AF_INET, host, addr) == 1 ? 4 : inet_pton(AF_INET6, host, addr) == 1 ? 16 : 0;
+    if (!alen)
+        return -1;
+    const char *colon = strchr(principal, ':');
+    kp_default_principal_data d;
+    kp_default_principal_data_init(&d);
+    d.type = colon ? (kp_str){principal, (int32_t)(colon - principal)} : kp_str_c("User");
+    d.name = colon ? kp_str_c(colon + 1) : kp_str_c("ANONYMOUS");
+    d.token_authenticated = 0;
+    kp_writer pw;
+    kp_writer_init(&pw, 64);
+    kp_write_i16(&pw, 0); /* DefaultPrincipalData's version, then the data */
+    int bad = kp_default_principal_data_encode(&pw, 0, &d) != 0 || pw.err;
+    kp_envelope_request er;
+    kp_envelope_request_init(&er);
+    er.request_data.p = inner;
+    er.request_data.len = (int32_t)len;
+    er.request_principal.p = pw.buf;
+    er.request_principal.len = (int32_t)pw.len;
+    er.client_host_address.p = addr;
+    er.client_host_address.len = alen;
+    bad = bad || kp_request_encode(w, KP_API_ENVELOPE, 0, 0, kp_str_c("kbroker-forward"), &er) != 0 || w->err;
+    kp_writer_free(&pw);
+    return bad ? -1 : 0;
+}
+
+void srv_quorum_forward(srv_quorum *q, uint8_t *frame, size_t len, int16_t key, int16_t ver,
+                        srv_quorum_fwd_cb cb, void *ctx)
+{
+    SRV_ASSERT(len >= 12 && cb != NULL, "a forwarded request without a header (%zu bytes) or receiver", len);
+    qmsg *m = qmsg_new(QM_FORWARD);
+    m->batch = frame;
+    m->len = len;
+    m->ctx = ctx;
+    m->fwd_cb = cb;
+    m->fwd_key = key;
+    m->fwd_ver = ver;
     pthread_mutex_lock(&q->mu);
     push(&q->in_head, &q->in_tail, m);
     pthread_mutex_unlock(&q->mu);
@@ -1175,6 +1257,37 @@ static void register_self(srv_quorum *q)
     if (cur && memcmp(cur, &r, sizeof(r)) == 0)
         return;
     submit_reg(q, &r);
+}
+
+/* Shard 0: the Envelope answer to a forwarded creation; the CreateTopics
+ * response inside it goes to the controller (NULL: none readable). */
+static void forwarded_in_envelope(srv_quorum *q, srv_ctl_op *op, const uint8_t *body, size_t len)
+{
+    kp_arena a;
+    kp_arena_init(&a, 1024);
+    kp_reader r;
+    kp_reader_init(&r, body, body ? len : 0);
+    kp_envelope_response er;
+    kp_envelope_response_init(&er);
+    kp_response_header h;
+    kp_reader ir;
+    int ok = body && kp_envelope_response_decode(&r, &a, 0, &er) == 0 && er.error_code == 0 &&
+             er.response_data.len >= 0;
+    if (body && !ok)
+        srv_warn(
+            "metadata quorum: the active controller refused a forwarded topic creation's Envelope (error %d)",
+            (int)er.error_code);
+    if (ok) {
+        kp_reader_init(&ir, er.response_data.p, (size_t)er.response_data.len);
+        ok = kp_response_header_decode(
+                 &ir, &a, (int16_t)kp_response_header_version(KP_API_CREATE_TOPICS, FWD_VERSION), &h) == 0;
+    }
+    if (ok)
+        srv_ctl_forwarded(q->b->ctl, op, er.response_data.p + (er.response_data.len - kp_reader_left(&ir)),
+                          kp_reader_left(&ir), FWD_VERSION);
+    else
+        srv_ctl_forwarded(q->b->ctl, op, NULL, 0, FWD_VERSION);
+    kp_arena_reset(&a);
 }
 
 static void on_handover(evutil_socket_t fd, short ev, void *arg)
@@ -1203,6 +1316,11 @@ static void on_handover(evutil_socket_t fd, short ev, void *arg)
             }
         } else if (m->kind == QM_DONE) {
             m->done(m->ctx, m->rc, 0);
+        } else if (m->kind == QM_FORWARDED && m->fwd_cb) {
+            m->fwd_cb(m->ctx, m->batch, m->len); /* the answer's memory moves on */
+        } else if (m->kind == QM_FORWARDED && m->fwd_key == KP_API_ENVELOPE) {
+            forwarded_in_envelope(q, m->ctx, m->batch, m->len);
+            free(m->batch);
         } else if (m->kind == QM_FORWARDED) {
             srv_ctl_forwarded(q->b->ctl, m->ctx, m->batch, m->len, FWD_VERSION);
             free(m->batch);

@@ -4,7 +4,11 @@ Dry runs (KB_ENTRYPOINT_DRY_RUN=1) check the mapping for Apache-, Confluent- and
 Bitnami-style compose environments; two real runs start the broker through the
 entrypoint (ephemeral ports, temp data dir) and talk to it with kcat, the second
 with the kafka service environment of docker/docker-compose.yml itself and the
-compose file's own producer/consumer commands. No Docker engine is needed.
+compose file's own producer/consumer commands. The three kafka services of
+docker/docker-compose.cluster.yml go through the entrypoint too (their addresses
+moved to 127.0.0.1-3): one metadata quorum forms, a topic created on one node is
+seen by all, and the compose file's consumer group reads what was produced.
+No Docker engine is needed.
 """
 
 import os
@@ -26,6 +30,7 @@ DOCKER_ONLY = "docker/entrypoint.sh maps Kafka images' environment to kbroker's 
 
 ENTRYPOINT = os.path.join(REPO, "docker", "entrypoint.sh")
 COMPOSE = os.path.join(REPO, "docker", "docker-compose.yml")
+CLUSTER_COMPOSE = os.path.join(REPO, "docker", "docker-compose.cluster.yml")
 DOCKERFILE = os.path.join(REPO, "docker", "Dockerfile")
 BROKER_BIN = os.environ.get("KB_BROKER_BIN") or DEFAULT_BIN
 ADMIN_BIN = os.environ.get("KB_ADMIN_BIN") or os.path.join(REPO, "build", "bin", "kbroker-admin")
@@ -422,6 +427,148 @@ class RealStart(unittest.TestCase):
             self.assertIn("broker 1 at 127.0.0.1:%d" % ports["29092"], meta)
         finally:
             self.stop()
+
+
+@kbroker_only(DOCKER_ONLY)
+class ClusterCompose(unittest.TestCase):
+    """docker/docker-compose.cluster.yml's three kafka services through the entrypoint, outside Docker: each
+    service's environment as the file has it, its fixed network address (172.28.5.1N) and name (kafka-N) moved to
+    127.0.0.N and its ports to free ones, the volume to a temp dir."""
+
+    def setUp(self):
+        if not os.access(BROKER_BIN, os.X_OK):
+            self.skipTest("broker binary %s not built" % BROKER_BIN)
+        try:
+            import yaml
+        except ImportError:
+            self.skipTest("python3-yaml not installed")
+        with open(CLUSTER_COMPOSE) as f:
+            self.doc = yaml.safe_load(f)
+        self.tmp = tempfile.mkdtemp(prefix="kb-entry-cluster-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.procs = {}
+        self.addCleanup(self._kill)
+
+    def _kill(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def services(self):
+        svc = self.doc["services"]
+        self.assertEqual(set(svc), {"kafka-1", "kafka-2", "kafka-3", "producer", "consumer"})
+        return [svc["kafka-%d" % n] for n in (1, 2, 3)]
+
+    def test_services_dry_run_as_one_quorum(self):
+        voters = None
+        for n, svc in enumerate(self.services(), 1):
+            self.assertTrue(svc["image"].startswith("kbroker"))
+            env = {k: str(v) for k, v in svc["environment"].items()}
+            argv, log = dry_run(env)
+            _, s = sets_of(argv)
+            self.assertEqual(s["node.id"], str(n))
+            self.assertEqual(s["process.roles"], "broker,controller")
+            self.assertEqual(s["listeners"], "PLAINTEXT://:9092,CONTROLLER://:9093")
+            self.assertEqual(s["advertised.listeners"], "PLAINTEXT://kafka-%d:9092" % n)
+            self.assertEqual(s["controller.listener.names"], "CONTROLLER")
+            voters = voters or s["controller.quorum.voters"]
+            self.assertEqual(s["controller.quorum.voters"], voters)  # one quorum: the same voters everywhere
+            self.assertIn("%d@%s:9093" % (n, svc["networks"]["kbroker"]["ipv4_address"]), voters.split(","))
+            self.assertIn("metadata quorum of 3 voters", log)
+            self.assertNotIn("process.roles is a ZooKeeper/KRaft setting", log)
+
+    def test_three_nodes_form_a_quorum_and_share_topics(self):
+        ports = {}
+        from ports import free_port as pick
+        for name in ("client", "ctl"):  # one number, free on all three addresses
+            for _ in range(50):
+                p = pick("127.0.0.1")
+                try:
+                    for h in ("127.0.0.2", "127.0.0.3"):
+                        socket.create_server((h, p)).close()
+                except OSError:
+                    continue
+                ports[name] = p
+                break
+        self.assertEqual(len(ports), 2)
+        addr = {}
+        for n, svc in enumerate(self.services(), 1):
+            addr[svc["networks"]["kbroker"]["ipv4_address"]] = "127.0.0.%d" % n
+            addr["kafka-%d" % n] = "127.0.0.%d" % n
+
+        def local(v, n):
+            v = str(v).replace("PLAINTEXT://:9092", "PLAINTEXT://127.0.0.%d:9092" % n)
+            v = v.replace("CONTROLLER://:9093", "CONTROLLER://127.0.0.%d:9093" % n)
+            for a, b in addr.items():
+                v = v.replace(a + ":", b + ":")
+            return v.replace(":9092", ":%d" % ports["client"]).replace(":9093", ":%d" % ports["ctl"])
+
+        logs = {}
+        for n, svc in enumerate(self.services(), 1):
+            env = dict(BASE_ENV, KB_BROKER_BIN=BROKER_BIN, KB_SHARDS=str(shards_from_env()),
+                       KB_HEALTH_FILE=os.path.join(self.tmp, "health-%d" % n))
+            env.update({k: local(v, n) for k, v in svc["environment"].items()})
+            env["KAFKA_LOG_DIRS"] = os.path.join(self.tmp, "kafka-%d-data" % n)
+            logs[n] = os.path.join(self.tmp, "kafka-%d.log" % n)
+            self.procs[n] = subprocess.Popen([ENTRYPOINT], env=env, stdout=open(logs[n], "wb"),
+                                             stderr=subprocess.STDOUT, cwd=self.tmp)
+
+        def text(n):
+            with open(logs[n], "rb") as f:
+                return f.read().decode(errors="replace")
+
+        def all_logs():
+            return "\n".join("==== kafka-%d\n%s" % (n, "\n".join(text(n).splitlines()[-30:])) for n in logs)
+
+        def wait(what, cond, timeout=60):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if cond():
+                    return
+                for n, p in self.procs.items():
+                    if p.poll() is not None:
+                        self.fail("kafka-%d exited %s:\n%s" % (n, p.returncode, all_logs()))
+                time.sleep(0.2)
+            self.fail("%s: not within %ds\n%s" % (what, timeout, all_logs()))
+
+        wait("three nodes ready", lambda: all("kbroker ready" in text(n) for n in logs))
+        for n in logs:
+            self.assertIn("cluster.id=5L6g3nShT-eMCtK--X86sw", text(n))
+
+        def kcat(*args, timeout=30):
+            p = subprocess.run([KCAT] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+            return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+        boot = {n: "127.0.0.%d:%d" % (n, ports["client"]) for n in logs}
+        wait("every node sees three brokers",
+             lambda: all(kcat("-b", boot[n], "-L", "-m", "5")[1].count(" at 127.0.0.") >= 3 for n in logs))
+        # A topic made on node 2 (auto-creation by a producer: forwarded when node 2 does not lead) is on all.
+        topic = uniq("cluster-compose")
+        p = subprocess.run([KCAT, "-b", boot[2], "-P", "-t", topic, "-K:", "-X", "linger.ms=10"],
+                           input=b"".join(b"key%d:message %d\n" % (i, i) for i in range(1, 7)),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode() + all_logs())
+        wait("the topic on every node",
+             lambda: all("topic \"%s\" with 3 partitions" % topic in kcat("-b", boot[n], "-L", "-t", topic)[1]
+                         for n in logs))
+        leaders = set()
+        for line in kcat("-b", boot[1], "-L", "-t", topic)[1].splitlines():
+            if "leader" in line:
+                leaders.add(line.split("leader")[1].split(",")[0].strip())
+        self.assertEqual(len(leaders), 3, "partitions not spread over the nodes: %r" % leaders)
+        # The consumer service's arguments (a consumer group), on the topic, through all three nodes.
+        args = [a.replace("kafka-1:9092,kafka-2:9092,kafka-3:9092", ",".join(boot.values()))
+                for a in self.doc["services"]["consumer"]["command"]]
+        args[-1] = topic
+        rc, out, err = kcat("-c", "6", *args, timeout=60)
+        self.assertEqual(rc, 0, err + all_logs())
+        self.assertEqual(sorted(x.split(" value=")[1] for x in out.strip().splitlines()),
+                         sorted("message %d" % i for i in range(1, 7)))
+        for p in self.procs.values():
+            p.send_signal(signal.SIGTERM)
+        for n, p in self.procs.items():
+            self.assertEqual(p.wait(20), 0, all_logs())
 
 
 @kbroker_only(DOCKER_ONLY)

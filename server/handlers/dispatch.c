@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "logging.h"
 #include "quota.h"
+#include "srv_assert.h"
 #include "throttle_req.h"
 
 /* Versions are those Kafka 3.9 serves to clients, where implemented. */
@@ -79,6 +80,8 @@ static const srv_api apis[] = {
     /* Registration and heartbeats of the metadata quorum's members (quorum.c). */
     {KP_API_BROKER_REGISTRATION, 0, 0, srv_h_broker_registration, SRV_API_QUORUM},
     {KP_API_BROKER_HEARTBEAT, 0, 0, srv_h_broker_heartbeat, SRV_API_QUORUM},
+    /* Metadata changes a follower forwards to the active controller (envelope.c). */
+    {KP_API_ENVELOPE, 0, 0, srv_h_envelope, SRV_API_QUORUM},
 };
 
 const srv_api *srv_api_table(size_t *count)
@@ -94,12 +97,19 @@ int srv_api_served(const srv_broker *b, const srv_api *api)
     return !api->unstable || b->cfg.unstable_api_versions;
 }
 
-static const srv_api *find(const srv_broker *b, int16_t key)
+const srv_api *srv_api_find(const srv_broker *b, int16_t key)
 {
     for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
         if (apis[i].key == key)
             return srv_api_served(b, &apis[i]) ? &apis[i] : NULL;
     return NULL;
+}
+
+void srv_dispatch_handler(srv_req *req)
+{
+    const srv_api *api = srv_api_find(req->shard->b, req->kr.hdr.request_api_key);
+    SRV_ASSERT(api != NULL, "a decoded request of API %d has no handler", req->kr.hdr.request_api_key);
+    api->fn(req);
 }
 
 /* ApiVersions for a version we do not know: error 35 in a v0 body that
@@ -112,7 +122,7 @@ static void api_versions_unsupported(srv_req *req)
     resp.error_code = KP_ERR_UNSUPPORTED_VERSION;
     /* Only ApiVersions' own range, as Kafka answers (KIP-511): the client
      * retries with a version from it and learns the rest from that answer. */
-    const srv_api *self = find(req->shard->b, KP_API_API_VERSIONS);
+    const srv_api *self = srv_api_find(req->shard->b, KP_API_API_VERSIONS);
     resp.api_keys = kp_arena_alloc(&req->arena, sizeof(*resp.api_keys));
     if (!self || !resp.api_keys) {
         srv_req_fail_close(req, "out of memory");
@@ -129,7 +139,7 @@ void srv_dispatch(srv_req *req)
 {
     int rc = kp_request_decode(req->frame, req->frame_len, &req->arena, &req->kr);
     int16_t key = req->kr.hdr.request_api_key, ver = req->kr.hdr.request_api_version;
-    const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : find(req->shard->b, key);
+    const srv_api *api = rc == KP_E_SHORT && req->frame_len < 8 ? NULL : srv_api_find(req->shard->b, key);
     if (key == KP_API_API_VERSIONS &&
         (rc == KP_E_VERSION || (api && (ver < api->min_version || ver > api->max_version)))) {
         api_versions_unsupported(req);
@@ -158,5 +168,9 @@ void srv_dispatch(srv_req *req)
      * back what it pipelined. */
     if (srv_quota_window_max(req, SRV_QK_REQUEST_PERCENTAGE) >= 0)
         srv_req_serialize(req);
+    if (srv_forward_wanted(req)) {
+        srv_forward(req);
+        return;
+    }
     api->fn(req);
 }

@@ -31,6 +31,16 @@ void srv_dispatch(srv_req *req);
 const srv_api *srv_api_table(size_t *count);
 /* Whether this broker serves (and ApiVersions lists) api. */
 int srv_api_served(const srv_broker *b, const srv_api *api);
+/* The served API of that key, or NULL. */
+const srv_api *srv_api_find(const srv_broker *b, int16_t key);
+/* Runs the handler of an already decoded, served request. */
+void srv_dispatch_handler(srv_req *req);
+
+/* Forwarding of metadata changes by a follower of the metadata quorum to
+ * the active controller, in an Envelope (envelope.c). */
+int srv_forward_wanted(srv_req *req);
+void srv_forward(srv_req *req);
+void srv_h_envelope(srv_req *req);
 
 /* Handlers, one file each under handlers/. */
 void srv_h_api_versions(srv_req *req);

@@ -267,6 +267,10 @@ void srv_h_metadata(srv_req *req)
     st->op.kind = SRV_CTL_CREATE;
     st->op.nspecs = missing;
     st->op.specs = specs;
+    /* A follower forwards the creation as the caller, as Kafka's auto-topic
+     * creation does (quorum.c). */
+    st->op.as_principal = kp_arena_strz(&req->arena, srv_req_principal(req).p).p;
+    st->op.as_host = kp_arena_strz(&req->arena, srv_req_host(req).p).p;
     st->op.done = created;
     srv_ctl_submit(s, req, &st->op);
 }
