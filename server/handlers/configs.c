@@ -821,6 +821,10 @@ static void alter(srv_req *req, int incremental)
 
 void srv_h_alter_configs(srv_req *req)
 {
+    if (srv_group_configs_only(req)) {
+        srv_h_group_configs(req); /* share-group configs (share_config.c) */
+        return;
+    }
     alter(req, 0);
 }
 void srv_h_incremental_alter_configs(srv_req *req)

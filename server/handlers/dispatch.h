@@ -88,8 +88,8 @@ void srv_h_share_acknowledge(srv_req *req);
 void srv_h_describe_share_group_offsets(srv_req *req);
 void srv_h_alter_share_group_offsets(srv_req *req);
 void srv_h_delete_share_group_offsets(srv_req *req);
-/* DescribeConfigs / IncrementalAlterConfigs naming only GROUP resources are
- * served by share_config.c (srv_h_group_configs). */
+/* DescribeConfigs / IncrementalAlterConfigs / AlterConfigs naming only
+ * GROUP resources are served by share_config.c (srv_h_group_configs). */
 int srv_group_configs_only(const srv_req *req);
 void srv_h_group_configs(srv_req *req);
 void srv_h_describe_client_quotas(srv_req *req);

@@ -361,6 +361,8 @@ typedef struct sf_read {
     int64_t offset;
     int32_t max_bytes;
     int probe;
+    int64_t reset_ts; /* a probe of share.auto.offset.reset=by_duration: look it up */
+    int64_t ts_offset;
     int16_t error;
     int64_t hwm, log_start;
     uint8_t *data;
@@ -501,9 +503,20 @@ static void sf_read_cb(void *arg, const st_read_result *res)
     srv_call_reply(op->owner, &op->base.call);
 }
 
+static void sf_ts_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
+{
+    (void)timestamp;
+    sf_read *op = arg;
+    op->ts_offset = rc ? -1 : offset;
+    if (rc)
+        op->error = srv_st_to_kafka(rc);
+    srv_call_reply(op->owner, &op->base.call);
+}
+
 static void sf_read_run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     sf_read *op = (sf_read *)base;
+    op->ts_offset = -1;
     if (!p || srv_part_offline(p)) {
         op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
         srv_call_reply(owner, &base->call);
@@ -512,6 +525,15 @@ static void sf_read_run(srv_shard *owner, srv_part_op *base, srv_part *p)
     op->owner = owner;
     op->hwm = st_log_high_watermark(p->log);
     op->log_start = st_log_start_offset(p->log);
+    if (op->probe && op->reset_ts >= 0) {
+        /* ListOffsets' lookup (an index read may wait on the disk). */
+        int r = st_log_offset_for_time(p->log, op->reset_ts, sf_ts_cb, op);
+        if (r < 0) {
+            op->error = srv_st_to_kafka(r);
+            srv_call_reply(owner, &base->call);
+        }
+        return;
+    }
     if (op->probe || op->offset >= op->hwm) {
         srv_call_reply(owner, &base->call);
         return;
@@ -537,6 +559,7 @@ static void sf_read_done(srv_shard *s, srv_part_op *base)
     sp->it.error = op->error;
     sp->it.hwm = op->hwm;
     sp->it.log_start = op->log_start;
+    sp->it.ts_offset = op->ts_offset;
     sp->it.last = -1;
     if (op->len) {
         int64_t end = srv_txn_batches_end(op->data, op->len);
@@ -592,6 +615,7 @@ static void sf_reads(srv_req *req)
         sp->it.last = -1;
         sp->it.hwm = -1;
         sp->it.log_start = -1;
+        sp->it.ts_offset = -1;
         if (!sp->it.fetch || sp->it.read_from < 0 || sp->it.error || left <= 0)
             continue;
         const srv_topic *t = srv_meta_topic_by_id(s->meta, &sp->it.tp.topic);
@@ -610,6 +634,10 @@ static void sf_reads(srv_req *req)
         op->max_bytes = left < SHARE_PART_READ_MAX ? (int32_t)left : SHARE_PART_READ_MAX;
         left -= op->max_bytes;
         op->probe = sp->it.probe;
+        /* by_duration: Kafka's timestamps are wall-clock ones. */
+        op->reset_ts = sp->it.reset_ago_ms >= 0 ? srv_now_ms() - sp->it.reset_ago_ms : -1;
+        if (sp->it.reset_ago_ms >= 0 && op->reset_ts < 0)
+            op->reset_ts = 0;
         srv_part_op_send(req, &op->base);
     }
     srv_req_release(req);
