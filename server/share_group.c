@@ -213,6 +213,8 @@ static int64_t gval(srv_share_groups *sg, kp_str id, enum srv_share_gkey k)
         return sg->cfg.max_delivery;
     case SRV_SGK_MAX_LOCKS:
         return sg->cfg.max_locks;
+    case SRV_SGK_RENEW_ENABLE:
+        return 1; /* Kafka's default; there is no broker key */
     default:
         break;
     }
@@ -825,20 +827,34 @@ static void sess_remove(smember *m, const srv_share_tp *tp)
         }
 }
 
-static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, srv_share_item *it)
+static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, const srv_share_sreq *rq, int64_t now_ms,
+                       srv_share_item *it)
 {
     if (!it->nacks)
         return;
+    /* RENEW: only in a v2 request that says so (IsRenewAck), else the
+     * partition's acknowledgements are refused whole, as Kafka; the group's
+     * share.renew.acknowledge.enable is checked per batch (share_partition). */
+    int renews = 0;
+    for (int k = 0; k < it->nacks; k++)
+        for (int32_t t = 0; t < it->acks[k].ntypes; t++)
+            renews |= it->acks[k].types[t] == SRV_ACK_RENEW;
+    if (renews && !rq->renew) {
+        it->ack_error = KP_ERR_INVALID_REQUEST;
+        return;
+    }
     spart *p = find_part(g, &it->tp);
     if (!p || !p->initialized) {
         it->ack_error = KP_ERR_INVALID_RECORD_STATE;
         return;
     }
-    (void)sg;
     for (int k = 0; k < it->nacks; k++) {
         const srv_share_ackb *b = &it->acks[k];
         const char *why;
-        int16_t e = srv_sp_ack(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes, &why);
+        int64_t at = !rq->renew                                     ? -1
+                     : gval(sg, rq->group_id, SRV_SGK_RENEW_ENABLE) ? now_ms
+                                                                    : SRV_SP_RENEW_DISABLED;
+        int16_t e = srv_sp_ack_at(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes, at, &why);
         if (e && !it->ack_error) {
             it->ack_error = e;
             it->ack_why = why;
@@ -878,7 +894,7 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
             m->session_epoch = m->session_epoch == INT32_MAX ? 1 : m->session_epoch + 1;
     }
     for (int i = 0; i < nin; i++)
-        apply_acks(sg, g, m, &in[i]);
+        apply_acks(sg, g, m, rq, now_ms, &in[i]);
     if (!rq->is_fetch) {
         if (rq->epoch == -1) {
             for (int i = 0; i < g->nparts; i++)
@@ -1195,6 +1211,7 @@ static const char *const GKEY_NAMES[SRV_SGK_COUNT] = {
     [SRV_SGK_HEARTBEAT_MS] = "share.heartbeat.interval.ms",
     [SRV_SGK_DELIVERY_LIMIT] = "share.delivery.count.limit",
     [SRV_SGK_MAX_LOCKS] = "share.partition.max.record.locks",
+    [SRV_SGK_RENEW_ENABLE] = "share.renew.acknowledge.enable",
 };
 
 const char *srv_share_gkey_name(int k)
@@ -1320,6 +1337,10 @@ int srv_share_gconf_set_str(srv_share_gconf *g, const char *key, const char *val
                 return -1;
             g->val[k] = mode;
             g->reset_ms = ms;
+        } else if (k == SRV_SGK_RENEW_ENABLE) {
+            if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+                return -1;
+            g->val[k] = value[0] == 't';
         } else {
             char *end;
             long long v = strtoll(value, &end, 10);

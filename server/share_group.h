@@ -132,6 +132,7 @@ typedef struct srv_share_sreq {
     kp_str group_id, member_id;
     int32_t epoch;
     int is_fetch;
+    int renew; /* v2 with IsRenewAck: RENEW acknowledgements allowed */
     int nforgotten;
     const srv_share_tp *forgotten;
 } srv_share_sreq;
@@ -198,6 +199,7 @@ enum srv_share_gkey {
     SRV_SGK_HEARTBEAT_MS,   /* share.heartbeat.interval.ms */
     SRV_SGK_DELIVERY_LIMIT, /* share.delivery.count.limit */
     SRV_SGK_MAX_LOCKS,      /* share.partition.max.record.locks */
+    SRV_SGK_RENEW_ENABLE,   /* share.renew.acknowledge.enable: 0 or 1 (default 1) */
     SRV_SGK_COUNT
 };
 

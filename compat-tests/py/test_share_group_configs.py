@@ -24,7 +24,6 @@ sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
 sys.path.insert(0, _HERE)
 import kwire  # noqa: E402
 import test_share_groups as tsg  # noqa: E402
-from broker import target  # noqa: E402
 from common import BrokerTestCase, kbroker_only, uniq  # noqa: E402
 
 GROUP = 32
@@ -32,8 +31,6 @@ GROUP_CONFIG, STATIC_BROKER, DEFAULT = 8, 4, 5
 LOCK = "share.record.lock.duration.ms"
 RESET = "share.auto.offset.reset"
 HB = "share.heartbeat.interval.ms"
-# kbroker serves share groups only with unstable.api.versions.enable (for now).
-UNSTABLE = ("unstable.api.versions.enable=true",) if target() == "kbroker" else ()
 
 
 def iac(c, group, *changes):
@@ -74,8 +71,6 @@ def first_fetch(test, c, group, topic, tid):
 
 
 class GroupConfigsTest(BrokerTestCase):
-    extra_sets = UNSTABLE
-
     def test_legacy_alter_configs_replaces_the_set(self):
         c = kwire.Conn(self.bootstrap, client_id="share-gconf")
         self.addCleanup(c.close)
@@ -125,8 +120,6 @@ class GroupConfigsTest(BrokerTestCase):
 
 @kbroker_only("kills and restarts the broker process")
 class GroupConfigsRestartTest(BrokerTestCase):
-    extra_sets = UNSTABLE
-
     def test_configs_survive_kill9(self):
         c = kwire.Conn(self.bootstrap, client_id="share-gconf")
         topic, group = uniq("sgcr"), uniq("sgcr")

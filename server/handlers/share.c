@@ -326,7 +326,8 @@ typedef struct sf_part {
 } sf_part;
 
 typedef struct sf_state {
-    int ack_only; /* ShareAcknowledge */
+    int ack_only;   /* ShareAcknowledge */
+    int renew_only; /* ShareFetch v2 with IsRenewAck: acknowledgements only */
     srv_share_sreq sreq;
     srv_share_item *items; /* in the request's arena */
     int nitems;
@@ -690,7 +691,7 @@ static void sf_call_done(srv_shard *s, srv_gcall *c)
             st->parts[i].it = st->items[i];
         }
         srv_gcall_free(c);
-        if (st->ack_only || st->sreq.epoch == -1) {
+        if (st->ack_only || st->renew_only || st->sreq.epoch == -1) {
             sf_respond(req);
             return;
         }
@@ -917,6 +918,28 @@ void srv_h_share_fetch(srv_req *req)
     st->sreq.member_id = rq->member_id;
     st->sreq.epoch = rq->share_session_epoch;
     st->sreq.is_fetch = 1;
+    if (req->kr.hdr.request_api_version >= 2) {
+        /* KIP-1206: record_limit caps what is acquired at MaxRecords, which
+         * kbroker does in either mode (batch_optimized may go past it to a
+         * batch's end in Kafka, never here). Kafka fails an unknown mode
+         * with an unexpected exception: the same code here. */
+        if (rq->share_acquire_mode != 0 && rq->share_acquire_mode != 1) {
+            st->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            req->state = st;
+            sf_respond(req);
+            return;
+        }
+        /* KIP-1222: a fetch that only renews locks reads nothing, and must
+         * ask for nothing. */
+        st->sreq.renew = rq->is_renew_ack;
+        st->renew_only = rq->is_renew_ack;
+        if (rq->is_renew_ack && (rq->max_bytes || rq->min_bytes || rq->max_records || rq->max_wait_ms)) {
+            st->error = KP_ERR_INVALID_REQUEST;
+            req->state = st;
+            sf_respond(req);
+            return;
+        }
+    }
     st->max_records = rq->max_records;
     st->max_bytes = rq->max_bytes > 0 ? rq->max_bytes : INT32_MAX;
     if (st->max_bytes > (64 << 20))
@@ -955,6 +978,7 @@ void srv_h_share_acknowledge(srv_req *req)
     memset(st, 0, sizeof(*st));
     st->lock_ms = req->shard->b->cfg.group_share_record_lock_duration_ms;
     st->ack_only = 1;
+    st->sreq.renew = req->kr.hdr.request_api_version >= 2 && rq->is_renew_ack;
     st->sreq.group_id = rq->group_id;
     st->sreq.member_id = rq->member_id;
     st->sreq.epoch = rq->share_session_epoch;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "authz_req.h"
 #include "config.h"
@@ -32,7 +33,8 @@
 #define SRC_STATIC_BROKER 4 /* Kafka's ConfigSource values */
 #define SRC_DEFAULT       5
 #define SRC_GROUP         8
-#define TYPE_STRING       2 /* Kafka's ConfigType values */
+#define TYPE_BOOLEAN      1 /* Kafka's ConfigType values */
+#define TYPE_STRING       2
 #define TYPE_INT          3
 
 typedef struct gkey {
@@ -45,6 +47,7 @@ typedef struct gkey {
 /* In the order Kafka's DescribeConfigs lists them. */
 static const gkey KEYS[] = {
     {"share.auto.offset.reset", SRV_SGK_AUTO_RESET, NULL, 0},
+    {"share.renew.acknowledge.enable", SRV_SGK_RENEW_ENABLE, NULL, 0},
     {"share.session.timeout.ms", SRV_SGK_SESSION_MS, "group.share.session.timeout.ms", 1},
     {"share.heartbeat.interval.ms", SRV_SGK_HEARTBEAT_MS, "group.share.heartbeat.interval.ms", 1},
     {"share.delivery.count.limit", SRV_SGK_DELIVERY_LIMIT, "group.share.delivery.count.limit", 2},
@@ -55,21 +58,13 @@ static const gkey KEYS[] = {
 
 /* Kafka 4.4's other group configs: known names, not applied by kbroker. */
 static const char *const UNSUPPORTED[] = {
-    "consumer.session.timeout.ms",
-    "consumer.heartbeat.interval.ms",
-    "consumer.assignment.interval.ms",
-    "share.isolation.level",
-    "share.renew.acknowledge.enable",
-    "share.assignment.interval.ms",
-    "streams.assignor.name",
-    "streams.session.timeout.ms",
-    "streams.heartbeat.interval.ms",
-    "streams.num.standby.replicas",
-    "streams.initial.rebalance.delay.ms",
-    "streams.assignment.interval.ms",
-    "streams.rack.aware.assignment.tags",
-    "errors.deadletterqueue.topic.name",
-    "errors.deadletterqueue.copy.record.enable",
+    "consumer.session.timeout.ms",       "consumer.heartbeat.interval.ms",
+    "consumer.assignment.interval.ms",   "share.isolation.level",
+    "share.assignment.interval.ms",      "streams.assignor.name",
+    "streams.session.timeout.ms",        "streams.heartbeat.interval.ms",
+    "streams.num.standby.replicas",      "streams.initial.rebalance.delay.ms",
+    "streams.assignment.interval.ms",    "streams.rack.aware.assignment.tags",
+    "errors.deadletterqueue.topic.name", "errors.deadletterqueue.copy.record.enable",
 };
 
 int srv_group_configs_only(const srv_req *req)
@@ -261,6 +256,22 @@ static int16_t check_one(const srv_config *cfg, kp_str name, int8_t op, kp_str r
         m_txt(m, "` for configuration share.auto.offset.reset. The value must be either 'earliest', 'latest' "
                  "or of "
                  "the format 'by_duration:<PnDTnHnMn.nS>'.");
+        return KP_ERR_INVALID_CONFIG;
+    }
+    if (k->key == SRV_SGK_RENEW_ENABLE) {
+        /* ConfigDef's BOOLEAN: either word, in any case; kept as the word. */
+        if (value.len == 4 && strncasecmp(value.p, "true", 4) == 0) {
+            out->val = 1;
+            out->sval = kp_str_c("true");
+            return 0;
+        }
+        if (value.len == 5 && strncasecmp(value.p, "false", 5) == 0) {
+            out->val = 0;
+            out->sval = kp_str_c("false");
+            return 0;
+        }
+        m_invalid(m, value, k->name);
+        m_txt(m, "Expected value to be either true or false");
         return KP_ERR_INVALID_CONFIG;
     }
     if (parse_int(value, &out->val) < 0) {
@@ -606,6 +617,8 @@ static const char *broker_value(srv_req *req, const gkey *k, char *buf, size_t c
     switch (k->key) {
     case SRV_SGK_AUTO_RESET:
         return "latest";
+    case SRV_SGK_RENEW_ENABLE:
+        return "true";
     case SRV_SGK_LOCK_MS:
         v = cfg->group_share_record_lock_duration_ms;
         break;
@@ -656,6 +669,8 @@ static void dc_done(srv_shard *s, srv_gcall *c)
                     gv = id ? srv_dyncfg_get(req->shard->meta->groupcfg, id, k->name) : NULL;
                     if (!gv)
                         gv = h->g.val[k->key] == SRV_SHARE_RESET_EARLIEST ? "earliest" : "latest";
+                } else if (k->key == SRV_SGK_RENEW_ENABLE) {
+                    gv = h->g.val[k->key] ? "true" : "false";
                 } else
                     snprintf(gbuf, sizeof(gbuf), "%lld", (long long)h->g.val[k->key]), gv = gbuf;
             }
@@ -665,7 +680,9 @@ static void dc_done(srv_shard *s, srv_gcall *c)
             e->value = kp_arena_strz(a, gv ? gv : bv);
             e->config_source = (int8_t)(gv ? SRC_GROUP : bsrc);
             e->is_default = req->kr.hdr.request_api_version == 0 && !gv && !configured; /* v0 only */
-            e->config_type = k->key == SRV_SGK_AUTO_RESET ? TYPE_STRING : TYPE_INT;
+            e->config_type = k->key == SRV_SGK_AUTO_RESET     ? TYPE_STRING
+                             : k->key == SRV_SGK_RENEW_ENABLE ? TYPE_BOOLEAN
+                                                              : TYPE_INT;
             e->documentation = KP_STR_NULL;
             e->synonyms = kp_arena_alloc(a, 2 * sizeof(*e->synonyms));
             e->synonyms_count = 0;
