@@ -29,10 +29,18 @@ LOCK_MS = 3000
 
 
 def set_configs(c, group, **kv):
+    """Sets the group's configs and waits until they are described (Kafka publishes them a little later)."""
+    names = [k.replace("_", ".") for k in kv]
     r = c.request(44, 1, {"Resources": [{"ResourceType": 32, "ResourceName": group, "Configs": [
-        {"Name": k.replace("_", "."), "ConfigOperation": 0, "Value": v} for k, v in kv.items()]}],
+        {"Name": n, "ConfigOperation": 0, "Value": v} for n, v in zip(names, kv.values())]}],
         "ValidateOnly": False})["Responses"][0]
     assert r["ErrorCode"] == 0, r
+
+    def published():
+        d = c.request(32, 4, {"Resources": [{"ResourceType": 32, "ResourceName": group, "ConfigurationKeys": names}],
+                              "IncludeSynonyms": False, "IncludeDocumentation": False})["Results"][0]["Configs"]
+        return all(e["ConfigSource"] == 8 for e in d) or d
+    tsg.wait_until(published, "configs of %s published" % group, timeout=15.0)
 
 
 def fetch2(c, group, member, epoch, tid, acks=None, renew=False, mode=0, max_records=2, wait_ms=500):
