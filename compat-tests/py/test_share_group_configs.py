@@ -5,6 +5,8 @@ its own kbroker process. Must not: depend on another test's groups or configs.
 
 - AlterConfigs (the legacy, non-incremental API) on a GROUP resource replaces the group's whole set, as Kafka
   4.4 does: a key set before and not listed goes back to the broker's value.
+- Both APIs, and DescribeConfigs, with GROUP and TOPIC resources in one request: each answered (and applied) on
+  its own.
 - DeleteGroups of a share group keeps its configs (Kafka 4.4 keeps group configs apart from the group).
 - share.auto.offset.reset=by_duration:PT1H: DescribeConfigs answers the value as written, and a new
   share-partition starts at the first record stamped in the last hour (older records skipped); a negative
@@ -90,6 +92,46 @@ class GroupConfigsTest(BrokerTestCase):
         d = described(c, group, LOCK, HB)
         self.assertNotEqual(d[LOCK][1], GROUP_CONFIG, "AlterConfigs keeps a key it did not list: %r" % d)
         self.assertNotEqual(d[LOCK][0], "20000", d)
+
+    def test_mixed_with_topic_resources(self):
+        c = kwire.Conn(self.bootstrap, client_id="share-gconf")
+        self.addCleanup(c.close)
+        topic, group = uniq("sgcm"), uniq("sgc")
+        tsg.create_topic(c, topic, 1)
+        r = c.request(44, 1, {"Resources": [
+            {"ResourceType": GROUP, "ResourceName": group, "Configs": [
+                {"Name": LOCK, "ConfigOperation": 0, "Value": "20000"}]},
+            {"ResourceType": 2, "ResourceName": topic, "Configs": [
+                {"Name": "retention.ms", "ConfigOperation": 0, "Value": "86400000"}]},
+            {"ResourceType": 2, "ResourceName": uniq("nosuch"), "Configs": [
+                {"Name": "retention.ms", "ConfigOperation": 0, "Value": "1000"}]}], "ValidateOnly": False})
+        self.assertEqual([x["ErrorCode"] for x in r["Responses"]], [0, 0, 3], r)
+        wait_described(c, group, LOCK, ("20000", GROUP_CONFIG))
+        # The legacy API, a group and a topic in one request: the group's set replaced.
+        r = c.request(33, 2, {"Resources": [
+            {"ResourceType": 2, "ResourceName": topic, "Configs": [{"Name": "retention.ms", "Value": "3600000"}]},
+            {"ResourceType": GROUP, "ResourceName": group, "Configs": [{"Name": HB, "Value": "6000"}]}],
+            "ValidateOnly": False})
+        self.assertEqual([x["ErrorCode"] for x in r["Responses"]], [0, 0], r)
+        wait_described(c, group, HB, ("6000", GROUP_CONFIG))
+        self.assertNotEqual(described(c, group, LOCK)[LOCK][1], GROUP_CONFIG)
+        # DescribeConfigs of both in one request.
+        d = c.request(32, 4, {"Resources": [
+            {"ResourceType": 2, "ResourceName": topic, "ConfigurationKeys": ["retention.ms"]},
+            {"ResourceType": GROUP, "ResourceName": group, "ConfigurationKeys": [HB]}],
+            "IncludeSynonyms": False, "IncludeDocumentation": False})
+        self.assertEqual([(x["ResourceType"], x["ErrorCode"], [(e["Name"], e["Value"]) for e in x["Configs"]])
+                          for x in d["Results"]],
+                         [(2, 0, [("retention.ms", "3600000")]), (GROUP, 0, [(HB, "6000")])], d)
+        # A bad group value refuses that resource only.
+        r = c.request(44, 1, {"Resources": [
+            {"ResourceType": GROUP, "ResourceName": group, "Configs": [
+                {"Name": LOCK, "ConfigOperation": 0, "Value": "x"}]},
+            {"ResourceType": 2, "ResourceName": topic, "Configs": [
+                {"Name": "retention.ms", "ConfigOperation": 0, "Value": "7200000"}]}], "ValidateOnly": False})
+        self.assertEqual([x["ErrorCode"] for x in r["Responses"]], [40, 0], r)
+        self.assertEqual(r["Responses"][0]["ErrorMessage"],
+                         "Invalid value x for configuration %s: Not a number of type INT" % LOCK)
 
     def test_delete_groups_keeps_configs(self):
         c = kwire.Conn(self.bootstrap, client_id="share-gconf")

@@ -1,14 +1,16 @@
 /*
  * share_config.c — share-group configs on GROUP resources (Kafka's
- * GroupConfig, KIP-932's share.* keys): IncrementalAlterConfigs,
- * AlterConfigs and DescribeConfigs requests whose resources are all groups.
+ * GroupConfig, KIP-932's share.* keys): the GROUP resources of
+ * IncrementalAlterConfigs, AlterConfigs and DescribeConfigs (the whole
+ * request when it names only groups; else first, configs.c answering).
  *
  * The values are validated here with Kafka 4.4's rules and messages, made
  * durable in the metadata log (the controller's 'G' records, replayed into
  * the share groups at start by share_coord.c), then applied to the group on
- * its coordinator shard (share_group.h), reached as a group call. Kafka's other group keys (consumer.*,
- * streams.*, and the share.* keys kbroker does not apply) are refused with INVALID_CONFIG rather than
- * accepted and ignored.
+ * its coordinator shard (share_group.h), reached as a group call. Kafka's
+ * other group keys (consumer.*, streams.*, and the share.* keys kbroker
+ * does not apply) are refused with INVALID_CONFIG rather than accepted and
+ * ignored.
  *
  * Owns the translation between the wire and srv_share_gconf. Must not: keep
  * group state, or serve any other resource type (configs.c does).
@@ -305,6 +307,7 @@ static int16_t check_one(const srv_config *cfg, kp_str name, int8_t op, kp_str r
  * group on its coordinator shard. */
 
 typedef struct gres {
+    int other; /* not a GROUP resource (a mixed request): configs.c answers it */
     int16_t error;
     kp_str message;
     kp_str name;
@@ -315,6 +318,7 @@ typedef struct gres {
 typedef struct galter {
     srv_ctl_op op;
     srv_req *req;
+    void (*next)(srv_req *req); /* a mixed request: configs.c's part, then the answer */
     int incremental;
     int nres;
     gres *res;
@@ -412,7 +416,7 @@ static void galter_persisted(srv_shard *s, srv_ctl_op *op)
     }
     for (int i = 0; i < st->nres; i++) {
         gres *r = &st->res[i];
-        if (r->error || !r->ch)
+        if (r->other || r->error || !r->ch)
             continue;
         iac_call *h = srv_gcall_new(sizeof(*h), iac_run, iac_done);
         if (!h) {
@@ -440,15 +444,19 @@ static int galter_check(srv_req *req, galter *st, int i, gres *r)
         const kp_incremental_alter_configs_request_alter_configs_resource *ir =
             &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i];
         r->name = ir->resource_name;
+        r->other = ir->resource_type != RES_GROUP;
         nc = ir->configs_count > 0 ? ir->configs_count : 0;
     } else {
         const kp_alter_configs_request_alter_configs_resource *lr =
             &((const kp_alter_configs_request *)req->kr.body)->resources[i];
         r->name = lr->resource_name;
+        r->other = lr->resource_type != RES_GROUP;
         /* AlterConfigs replaces the whole set: every key not listed goes. */
         nc = NKEYS + (lr->configs_count > 0 ? lr->configs_count : 0);
     }
     r->message = KP_STR_NULL;
+    if (r->other)
+        return 0;
     if (!srv_authorize(req, SRV_OP_ALTER_CONFIGS, SRV_RES_GROUP, r->name)) {
         r->error = KP_ERR_GROUP_AUTHORIZATION_FAILED;
         r->message = kp_str_c("Group authorization failed.");
@@ -497,7 +505,7 @@ static int galter_check(srv_req *req, galter *st, int i, gres *r)
     return 0;
 }
 
-static void alter_groups(srv_req *req)
+static void alter_groups(srv_req *req, void (*next)(srv_req *req))
 {
     kp_arena *a = &req->arena;
     int incremental = req->kr.hdr.request_api_key == KP_API_INCREMENTAL_ALTER_CONFIGS;
@@ -524,6 +532,7 @@ static void alter_groups(srv_req *req)
     memset(res, 0, ((size_t)n + 1) * sizeof(*res));
     st->res = res;
     st->req = req;
+    st->next = next;
     st->incremental = incremental;
     st->nres = n;
     req->state = st;
@@ -533,7 +542,7 @@ static void alter_groups(srv_req *req)
             srv_req_fail_close(req, "out of memory");
             return;
         }
-        total += st->res[i].error ? 0 : st->res[i].nch;
+        total += st->res[i].error || st->res[i].other ? 0 : st->res[i].nch;
     }
     srv_dyncfg_change *dyn = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*dyn));
     st->dyn_res = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(int));
@@ -544,7 +553,7 @@ static void alter_groups(srv_req *req)
     int nd = 0;
     for (int32_t i = 0; i < n; i++) {
         gres *r = &st->res[i];
-        for (int k = 0; !r->error && k < r->nch; k++) {
+        for (int k = 0; !r->error && !r->other && k < r->nch; k++) {
             const gchange *ch = &r->ch[k];
             dyn[nd] = (srv_dyncfg_change){.resource = kp_arena_str(a, r->name).p,
                                           .key = srv_share_gkey_name(ch->key),
@@ -556,16 +565,53 @@ static void alter_groups(srv_req *req)
             st->dyn_res[nd++] = i;
         }
     }
+    void (*then)(srv_req *) = next ? next : galter_respond;
     if (validate_only || nd == 0) {
-        galter_respond(req);
+        then(req);
         return;
     }
     st->op.kind = SRV_CTL_ALTER_GROUP;
     st->op.ndyn = nd;
     st->op.dyn = dyn;
     st->op.done = galter_persisted;
-    srv_req_then(req, galter_respond);
+    srv_req_then(req, then);
     srv_ctl_submit(req->shard, req, &st->op);
+}
+
+int srv_group_configs_any(const srv_req *req)
+{
+    if (req->kr.hdr.request_api_key == KP_API_DESCRIBE_CONFIGS) {
+        const kp_describe_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++)
+            if (rq->resources[i].resource_type == RES_GROUP)
+                return 1;
+    } else if (req->kr.hdr.request_api_key == KP_API_INCREMENTAL_ALTER_CONFIGS) {
+        const kp_incremental_alter_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++)
+            if (rq->resources[i].resource_type == RES_GROUP)
+                return 1;
+    } else if (req->kr.hdr.request_api_key == KP_API_ALTER_CONFIGS) {
+        const kp_alter_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++)
+            if (rq->resources[i].resource_type == RES_GROUP)
+                return 1;
+    }
+    return 0;
+}
+
+void srv_group_configs_alter(srv_req *req, void (*next)(srv_req *req))
+{
+    alter_groups(req, next);
+}
+
+int srv_group_configs_result(const srv_req *req, int32_t i, int16_t *error, const char **message)
+{
+    const galter *st = req->state;
+    if (!st || i < 0 || i >= st->nres || st->res[i].other)
+        return 0;
+    *error = st->res[i].error;
+    *message = st->res[i].message.p; /* arena strings end with a NUL */
+    return 1;
 }
 
 static void respond_state(srv_req *req)
@@ -705,7 +751,7 @@ static void dc_done(srv_shard *s, srv_gcall *c)
     srv_req_release(req);
 }
 
-static void describe_groups_configs(srv_req *req)
+static void describe_groups_configs(srv_req *req, void (*next)(srv_req *req))
 {
     const kp_describe_configs_request *rq = req->kr.body;
     kp_arena *a = &req->arena;
@@ -723,7 +769,7 @@ static void describe_groups_configs(srv_req *req)
     }
     resp->results_count = n;
     req->state = resp;
-    srv_req_then(req, respond_state);
+    srv_req_then(req, next ? next : respond_state);
     srv_req_hold(req);
     for (int32_t i = 0; i < n; i++) {
         const kp_describe_configs_request_describe_configs_resource *r = &rq->resources[i];
@@ -731,6 +777,8 @@ static void describe_groups_configs(srv_req *req)
         kp_describe_configs_response_describe_configs_result_init(o);
         o->resource_type = r->resource_type;
         o->resource_name = r->resource_name;
+        if (r->resource_type != RES_GROUP)
+            continue;                    /* a mixed request: configs.c describes it */
         o->error_message = kp_str_c(""); /* Kafka answers "" rather than null here */
         o->configs = kp_arena_alloc(a, sizeof(*o->configs));
         o->configs_count = 0;
@@ -761,7 +809,21 @@ static void describe_groups_configs(srv_req *req)
 void srv_h_group_configs(srv_req *req)
 {
     if (req->kr.hdr.request_api_key == KP_API_DESCRIBE_CONFIGS)
-        describe_groups_configs(req);
+        describe_groups_configs(req, NULL);
     else
-        alter_groups(req);
+        alter_groups(req, NULL);
+}
+
+void srv_group_configs_describe(srv_req *req, void (*next)(srv_req *req))
+{
+    describe_groups_configs(req, next);
+}
+
+const kp_describe_configs_response_describe_configs_result *srv_group_configs_described(const srv_req *req,
+                                                                                        int32_t i)
+{
+    const kp_describe_configs_response *resp = req->state;
+    if (!resp || i < 0 || i >= resp->results_count || resp->results[i].resource_type != RES_GROUP)
+        return NULL;
+    return &resp->results[i];
 }
