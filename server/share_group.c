@@ -1413,7 +1413,11 @@ int srv_share_restore(srv_share_groups *sg, kp_str group_id, const srv_share_tp 
     if (!p)
         return -1;
     srv_sp_free(&p->sp);
-    srv_sp_init(&p->sp, start, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+    /* The group's configs are back already (srv_share_state_start): its
+     * delivery limit decides what the restore archives. */
+    srv_sp_init(&p->sp, start, (int32_t)gval(sg, group_id, SRV_SGK_LOCK_MS),
+                (int32_t)gval(sg, group_id, SRV_SGK_DELIVERY_LIMIT),
+                (int32_t)gval(sg, group_id, SRV_SGK_MAX_LOCKS));
     if (srv_sp_restore(&p->sp, start, runs, nruns) < 0)
         return -1;
     p->initialized = 1;

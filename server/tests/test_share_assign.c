@@ -257,6 +257,16 @@ static void test_group_configs(void)
     c.val[SRV_SGK_LOCK_MS] = 4000;
     CU_ASSERT_EQUAL(srv_share_gconf_put(sg, g, &c), 0);
     CU_ASSERT_EQUAL(sp->lock_ms, 4000);
+    /* A share-partition restored at start takes the group's configs (put back first). */
+    c.set[SRV_SGK_DELIVERY_LIMIT] = 1, c.val[SRV_SGK_DELIVERY_LIMIT] = 7;
+    CU_ASSERT_EQUAL(srv_share_gconf_put(sg, g, &c), 0);
+    srv_share_tp tp1 = {T1, 1};
+    srv_sp_run run = {5, 6, 0, 2};
+    CU_ASSERT_EQUAL(srv_share_restore(sg, g, &tp1, 5, &run, 1), 0);
+    const srv_share_part *rp = srv_share_part_of(sg, g, &tp1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rp);
+    CU_ASSERT_EQUAL(rp->lock_ms, 4000);
+    CU_ASSERT_EQUAL(rp->max_delivery, 7);
     srv_share_groups_free(sg);
     kp_arena_reset(&A);
 }
