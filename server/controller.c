@@ -9,8 +9,8 @@
  * SCRAM credentials ('S' keys) are encoded and applied by scram_store.c,
  * client quotas ('Q' keys, one record per entity) by quota.c, ACL bindings
  * ('A' + the binding, authz.h; deleted by a tombstone of the same key) by
- * authz.c, dynamic broker configs ('B' + resource + key, dyncfg.h) by
- * dyncfg.c;
+ * authz.c, dynamic broker configs ('B' + resource + key, dyncfg.h) and
+ * dynamic group configs ('G' + group id + key) by dyncfg.c;
  * records with other first key bytes belong to others and are skipped. Compaction
  * keeps exactly the latest state per topic, so the compacted log *is* the
  * snapshot and replay is bounded by the number of topics plus recent changes.
@@ -195,7 +195,8 @@ typedef struct replay_state {
     srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
     acl_rec *aclr;         /* 'A' records in log order: the last of a key wins */
     int naclr, capaclr;
-    srv_dyncfg *dyncfg; /* 'B' records so far (NULL: none) */
+    srv_dyncfg *dyncfg;   /* 'B' records so far (NULL: none) */
+    srv_dyncfg *groupcfg; /* 'G' records so far (NULL: none) */
     /* The quorum's records (quorum.h): 'P' placements, 'N' registrations;
      * the last of a key wins. */
     replay_place *place;
@@ -306,6 +307,8 @@ static int table_finish(replay_state *st)
     st->quotas = NULL;
     m->dyncfg = st->dyncfg;
     st->dyncfg = NULL;
+    m->groupcfg = st->groupcfg;
+    st->groupcfg = NULL;
     int rc = acl_finish(st, &m->acls);
     if (rc == 0)
         rc = quorum_finish(st, m);
@@ -588,6 +591,18 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
             }
             continue;
         }
+        if (rec.key.len >= 1 && rec.key.p[0] == SRV_GROUPCFG_RECORD_KEY) {
+            int rc = srv_dyncfg_record_apply_tag(&st->groupcfg, SRV_GROUPCFG_RECORD_KEY, rec.key.p,
+                                                 (size_t)rec.key.len, rec.value.p, rec.value.len);
+            if (rc == KP_E_INVALID)
+                srv_warn("metadata log: undecodable dynamic group config record at offset %lld skipped",
+                         (long long)rec.offset);
+            else if (rc) {
+                st->rc = rc;
+                return;
+            }
+            continue;
+        }
         if (rec.key.len >= 1 && rec.key.p[0] == SRV_SCRAM_RECORD_KEY) {
             if ((st->rc = replay_scram(st, &rec)) != 0)
                 return;
@@ -662,6 +677,7 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
     srv_dyncfg_unref(st.dyncfg);
+    srv_dyncfg_unref(st.groupcfg);
     acl_recs_free(&st);
     quorum_recs_free(&st);
     if (st.rc) {
@@ -745,6 +761,7 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
     srv_dyncfg_unref(st.dyncfg);
+    srv_dyncfg_unref(st.groupcfg);
     acl_recs_free(&st);
     quorum_recs_free(&st);
     if (st.rc) {
@@ -1460,11 +1477,14 @@ static void ctl_run_acls(srv_controller *c, srv_ctl_op *op)
     ctl_append(c, op, &bb, next);
 }
 
-/* Dynamic broker configs: one record per change, in order (a later change
- * of the same key wins, in the version as in the compacted log). */
+/* Dynamic broker (or group) configs: one record per change, in order (a
+ * later change of the same key wins, in the version as in the compacted
+ * log). */
 static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
 {
-    srv_dyncfg *d = srv_dyncfg_ref(c->cur->dyncfg);
+    int group = op->kind == SRV_CTL_ALTER_GROUP;
+    char tag = group ? SRV_GROUPCFG_RECORD_KEY : SRV_DYNCFG_RECORD_KEY;
+    srv_dyncfg *d = srv_dyncfg_ref(group ? c->cur->groupcfg : c->cur->dyncfg);
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
     int64_t now = c->env.now(c->env.arg);
@@ -1475,7 +1495,7 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
             continue;
         srv_dyncfg *nd = NULL;
         failed = srv_dyncfg_with(d, ch->resource, ch->key, ch->value, &nd) != 0 ||
-                 srv_dyncfg_record_add(&bb, now, ch->resource, ch->key, ch->value) != 0;
+                 srv_dyncfg_record_add_tag(&bb, tag, now, ch->resource, ch->key, ch->value) != 0;
         if (failed) {
             srv_dyncfg_unref(nd);
             break;
@@ -1484,7 +1504,9 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
         d = nd;
         changes++;
     }
-    srv_meta *next = !failed && changes ? srv_meta_with_dyncfg(c->cur, d) : NULL;
+    srv_meta *next = NULL;
+    if (!failed && changes)
+        next = group ? srv_meta_with_groupcfg(c->cur, d) : srv_meta_with_dyncfg(c->cur, d);
     srv_dyncfg_unref(d);
     if (!next) {
         if (failed || changes)
@@ -1495,7 +1517,7 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
         ctl_finish(c, op);
         return;
     }
-    srv_info("metadata: %d dynamic broker config change(s)", changes);
+    srv_info("metadata: %d dynamic %s config change(s)", changes, group ? "group" : "broker");
     ctl_append(c, op, &bb, next);
 }
 
@@ -1547,7 +1569,7 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
         ctl_run_register(c, op);
         return;
     }
-    if (op->kind == SRV_CTL_ALTER_BROKER) {
+    if (op->kind == SRV_CTL_ALTER_BROKER || op->kind == SRV_CTL_ALTER_GROUP) {
         ctl_run_broker(c, op);
         return;
     }

@@ -69,7 +69,8 @@ typedef struct srv_acl_change {
 
 /* SRV_CTL_ALTER_BROKER: one dynamic broker config change, checked by the
  * handler already (dyncfg.h); value NULL removes it. Strings are the
- * sender's. */
+ * sender's. SRV_CTL_ALTER_GROUP: the same for a group config, the resource
+ * being the group id. */
 typedef struct srv_dyncfg_change {
     const char *resource; /* a broker id, or "" for the cluster default */
     const char *key;
@@ -93,6 +94,7 @@ enum {
     SRV_CTL_ALTER_BROKER = 8, /* ndyn / dyn: dynamic broker configs */
     SRV_CTL_REGISTER = 9,     /* op->reg: a broker's registration (or fencing) through the quorum */
     SRV_CTL_HEARTBEAT = 10,   /* op->reg->id: the active controller heard from that broker */
+    SRV_CTL_ALTER_GROUP = 11, /* ndyn / dyn: dynamic group configs (resource: the group id) */
 };
 struct srv_ctl_op {
     srv_call call; /* origin: the submitting shard; call.req: the request, if any */

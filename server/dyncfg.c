@@ -146,10 +146,16 @@ int srv_dyncfg_listener_key(char *out, size_t cap, const char *listener, size_t 
 int srv_dyncfg_record_add(kp_batch_builder *bb, int64_t now, const char *resource, const char *key,
                           const char *value)
 {
+    return srv_dyncfg_record_add_tag(bb, SRV_DYNCFG_RECORD_KEY, now, resource, key, value);
+}
+
+int srv_dyncfg_record_add_tag(kp_batch_builder *bb, char tag, int64_t now, const char *resource,
+                              const char *key, const char *value)
+{
     kp_writer kw, vw;
     kp_writer_init(&kw, 64);
     kp_writer_init(&vw, 64);
-    kp_write_i8(&kw, SRV_DYNCFG_RECORD_KEY);
+    kp_write_i8(&kw, (int8_t)tag);
     kp_write_string(&kw, kp_str_c(resource));
     kp_write_string(&kw, kp_str_c(key));
     if (value) {
@@ -174,11 +180,17 @@ static int plain(kp_str s)
 
 int srv_dyncfg_record_apply(srv_dyncfg **d, const uint8_t *key, size_t klen, const uint8_t *val, int32_t vlen)
 {
+    return srv_dyncfg_record_apply_tag(d, SRV_DYNCFG_RECORD_KEY, key, klen, val, vlen);
+}
+
+int srv_dyncfg_record_apply_tag(srv_dyncfg **d, char tag_want, const uint8_t *key, size_t klen,
+                                const uint8_t *val, int32_t vlen)
+{
     kp_reader r;
     kp_reader_init(&r, key, klen);
     int8_t tag = 0, ver = 0;
     kp_str res = KP_STR_NULL, name = KP_STR_NULL, value = KP_STR_NULL;
-    if (kp_read_i8(&r, &tag) || tag != SRV_DYNCFG_RECORD_KEY || kp_read_string(&r, &res) ||
+    if (kp_read_i8(&r, &tag) || tag != (int8_t)tag_want || kp_read_string(&r, &res) ||
         kp_read_string(&r, &name) || kp_reader_left(&r) != 0 || !plain(res) || !plain(name) || name.len == 0)
         return KP_E_INVALID;
     if (vlen >= 0) {

@@ -21,6 +21,10 @@
 
 /* The first key byte of a dynamic broker config record in the metadata log. */
 #define SRV_DYNCFG_RECORD_KEY 'B'
+/* The same for a dynamic group config (IncrementalAlterConfigs on a GROUP
+ * resource): a set of its own (srv_meta.groupcfg) whose resource is the
+ * group id, so that a group named like a broker id cannot shadow it. */
+#define SRV_GROUPCFG_RECORD_KEY 'G'
 
 typedef struct srv_dyncfg_kv {
     char *resource; /* a broker id in decimal, or "" for the cluster default */
@@ -66,5 +70,10 @@ int srv_dyncfg_record_add(kp_batch_builder *bb, int64_t now, const char *resourc
  * it) or KP_E_NOMEM. */
 int srv_dyncfg_record_apply(srv_dyncfg **d, const uint8_t *key, size_t klen, const uint8_t *val,
                             int32_t vlen);
+/* The same two with another first key byte (SRV_GROUPCFG_RECORD_KEY). */
+int srv_dyncfg_record_add_tag(kp_batch_builder *bb, char tag, int64_t now, const char *resource,
+                              const char *key, const char *value);
+int srv_dyncfg_record_apply_tag(srv_dyncfg **d, char tag, const uint8_t *key, size_t klen, const uint8_t *val,
+                                int32_t vlen);
 
 #endif

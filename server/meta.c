@@ -61,6 +61,7 @@ void srv_meta_unref(srv_meta *m)
     srv_quota_set_unref(m->quotas);
     srv_acl_set_unref(m->acls);
     srv_dyncfg_unref(m->dyncfg);
+    srv_dyncfg_unref(m->groupcfg);
     free(m->brokers);
     free(m);
 }
@@ -251,6 +252,7 @@ srv_meta *srv_meta_derive(const srv_meta *base, const srv_topic *upsert, const k
     m->scram = srv_scram_set_ref(base->scram);
     m->acls = base->acls ? srv_acl_set_ref(base->acls) : NULL;
     m->dyncfg = srv_dyncfg_ref(base->dyncfg);
+    m->groupcfg = srv_dyncfg_ref(base->groupcfg);
     if (base->nbrokers) {
         m->brokers = malloc(sizeof(*m->brokers) * (size_t)base->nbrokers);
         if (!m->brokers)
@@ -303,5 +305,15 @@ srv_meta *srv_meta_with_dyncfg(const srv_meta *base, struct srv_dyncfg *d)
         return NULL;
     srv_dyncfg_unref(m->dyncfg);
     m->dyncfg = srv_dyncfg_ref(d);
+    return m;
+}
+
+srv_meta *srv_meta_with_groupcfg(const srv_meta *base, struct srv_dyncfg *d)
+{
+    srv_meta *m = srv_meta_derive(base, NULL, NULL);
+    if (!m)
+        return NULL;
+    srv_dyncfg_unref(m->groupcfg);
+    m->groupcfg = srv_dyncfg_ref(d);
     return m;
 }

@@ -55,6 +55,9 @@ struct srv_meta {
     srv_acl_set *acls; /* the ACLs (authz.h), one reference held; NULL: none */
     /* Dynamic broker configs (dyncfg.h), one reference held; NULL: none. */
     struct srv_dyncfg *dyncfg;
+    /* Dynamic group configs ('G' records; the resource is the group id),
+     * one reference held; NULL: none. */
+    struct srv_dyncfg *groupcfg;
     /* With a metadata quorum: the registered brokers, sorted by id (a copy
      * per version: they are few); 0 on a single node. */
     int nbrokers;
@@ -99,6 +102,7 @@ srv_meta *srv_meta_derive_acls(const srv_meta *base, srv_acl_set *acls);
 /* A new version: base with its dynamic broker configs replaced by d (a
  * reference is taken; NULL: none). NULL when memory ran out. */
 srv_meta *srv_meta_with_dyncfg(const srv_meta *base, struct srv_dyncfg *d);
+srv_meta *srv_meta_with_groupcfg(const srv_meta *base, struct srv_dyncfg *d);
 /* (Re)builds m's by-id index of m->topics. */
 void srv_meta_index(srv_meta *m);
 /* Deep copy; on failure dst holds what was copied, for srv_topic_free. */

@@ -1,7 +1,8 @@
 /*
  * share_coord.c — the share coordinator wired into the shards (share_coord.h):
  * the __share_group_state topic, the state records written before an answer,
- * the pruning of each state partition, and the start-up replay.
+ * the pruning of each state partition, and the start-up replay (with the
+ * groups' dynamic configs of the metadata log).
  *
  * Owns the persist jobs (heap, freed when their last record is back) and each
  * shard's prune trackers (the start-up replay's maps, kept). Must not: touch a
@@ -19,6 +20,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "controller.h"
+#include "dyncfg.h"
 #include "errors.h"
 #include "logging.h"
 #include "meta.h"
@@ -547,10 +549,44 @@ static void drop_image(srv_ss_entry *e, void *arg)
     srv_ss_image_clear(&e->img); /* the tracker needs the keys and snapshot offsets only */
 }
 
+/* The dynamic group configs of the metadata log, put back into each group's
+ * coordinator shard (the set is sorted by group id: one group's keys are
+ * consecutive). A value this build does not understand is left out with a
+ * log line rather than stop the broker. 0, or -1 when memory ran out. */
+static int restore_group_configs(srv_broker *b, srv_share_route_fn route)
+{
+    const srv_dyncfg *d = b->nshards > 0 ? b->shards[0].meta->groupcfg : NULL;
+    int groups = 0;
+    for (int i = 0; d && i < d->n;) {
+        const char *id = d->kv[i].resource;
+        srv_share_gconf g;
+        memset(&g, 0, sizeof(g));
+        for (; i < d->n && strcmp(d->kv[i].resource, id) == 0; i++)
+            if (srv_share_gconf_set_str(&g, d->kv[i].key, d->kv[i].value) < 0)
+                srv_warn("group config %s=%s of group %s not understood: left out", d->kv[i].key,
+                         d->kv[i].value, id);
+        kp_str gid = kp_str_c(id);
+        int shard = route(b, gid);
+        srv_share_groups *sg = shard >= 0 && shard < b->nshards ? srv_share_store(&b->shards[shard]) : NULL;
+        if (!sg)
+            continue;
+        if (srv_share_gconf_put(sg, gid, &g) < 0)
+            return -1;
+        groups++;
+    }
+    if (groups)
+        srv_info("dynamic configs of %d group(s) restored", groups);
+    return 0;
+}
+
 int srv_share_state_start(srv_broker *b, srv_share_route_fn route)
 {
     int loaded = 0, rc = 0;
     restore_ctx c = {b, route, 0, 0, 0};
+    /* Before the state: a restored share-partition takes its group's lock
+     * duration and limits. */
+    if (restore_group_configs(b, route) < 0)
+        return -ENOMEM;
     for (int i = 0; i < b->nshards && rc == 0; i++) {
         srv_shard *s = &b->shards[i];
         const srv_topic *t = srv_meta_topic(s->meta, kp_str_c(SRV_SHARE_STATE_TOPIC));

@@ -64,9 +64,10 @@ void srv_share_persist_reset(srv_shard *s, kp_str group, const srv_share_tp *tps
  * none yet (no __consumer_offsets). */
 typedef int (*srv_share_route_fn)(srv_broker *b, kp_str group_id);
 
-/* Start-up, before the loops run: reads every __share_group_state partition
- * and restores each share-partition's state on its group's coordinator
- * shard. 0 or a negative errno / storage code. */
+/* Start-up, before the loops run: puts the dynamic group configs of the
+ * metadata log back into the share groups, reads every __share_group_state
+ * partition and restores each share-partition's state on its group's
+ * coordinator shard. 0 or a negative errno / storage code. */
 int srv_share_state_start(srv_broker *b, srv_share_route_fn route);
 /* After the loops stopped: frees what the start and the writes kept. */
 void srv_share_state_stop(srv_broker *b);

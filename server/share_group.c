@@ -9,6 +9,7 @@
  */
 #include "share_group.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,7 +202,7 @@ static int64_t gval(srv_share_groups *sg, kp_str id, enum srv_share_gkey k)
         return c->c.val[k];
     switch (k) {
     case SRV_SGK_AUTO_RESET:
-        return sg->cfg.auto_reset_earliest;
+        return sg->cfg.auto_reset_earliest ? SRV_SHARE_RESET_EARLIEST : SRV_SHARE_RESET_LATEST;
     case SRV_SGK_LOCK_MS:
         return sg->cfg.lock_ms;
     case SRV_SGK_SESSION_MS:
@@ -212,6 +213,8 @@ static int64_t gval(srv_share_groups *sg, kp_str id, enum srv_share_gkey k)
         return sg->cfg.max_delivery;
     case SRV_SGK_MAX_LOCKS:
         return sg->cfg.max_locks;
+    case SRV_SGK_RENEW_ENABLE:
+        return 1; /* Kafka's default; there is no broker key */
     default:
         break;
     }
@@ -840,20 +843,34 @@ static void sess_remove(smember *m, const srv_share_tp *tp)
         }
 }
 
-static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, srv_share_item *it)
+static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, const srv_share_sreq *rq, int64_t now_ms,
+                       srv_share_item *it)
 {
     if (!it->nacks)
         return;
+    /* RENEW: only in a v2 request that says so (IsRenewAck), else the
+     * partition's acknowledgements are refused whole, as Kafka; the group's
+     * share.renew.acknowledge.enable is checked per batch (share_partition). */
+    int renews = 0;
+    for (int k = 0; k < it->nacks; k++)
+        for (int32_t t = 0; t < it->acks[k].ntypes; t++)
+            renews |= it->acks[k].types[t] == SRV_ACK_RENEW;
+    if (renews && !rq->renew) {
+        it->ack_error = KP_ERR_INVALID_REQUEST;
+        return;
+    }
     spart *p = find_part(g, &it->tp);
     if (!p || !p->initialized) {
         it->ack_error = KP_ERR_INVALID_RECORD_STATE;
         return;
     }
-    (void)sg;
     for (int k = 0; k < it->nacks; k++) {
         const srv_share_ackb *b = &it->acks[k];
         const char *why;
-        int16_t e = srv_sp_ack(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes, &why);
+        int64_t at = !rq->renew                                     ? -1
+                     : gval(sg, rq->group_id, SRV_SGK_RENEW_ENABLE) ? now_ms
+                                                                    : SRV_SP_RENEW_DISABLED;
+        int16_t e = srv_sp_ack_at(&p->sp, m->serial, b->first, b->last, b->types, b->ntypes, at, &why);
         if (e && !it->ack_error) {
             it->ack_error = e;
             it->ack_why = why;
@@ -893,7 +910,7 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
             m->session_epoch = m->session_epoch == INT32_MAX ? 1 : m->session_epoch + 1;
     }
     for (int i = 0; i < nin; i++)
-        apply_acks(sg, g, m, &in[i]);
+        apply_acks(sg, g, m, rq, now_ms, &in[i]);
     if (!rq->is_fetch) {
         if (rq->epoch == -1) {
             for (int i = 0; i < g->nparts; i++)
@@ -958,6 +975,8 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
         it->fetch = sess_has(m, &it->tp);
         it->read_from = -1;
         it->probe = 0;
+        it->reset_ago_ms = -1;
+        it->ts_offset = -1;
         if (!it->fetch)
             continue;
         /* Created by the acquisition step once a read found the partition:
@@ -966,6 +985,10 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
         if (!p || !p->initialized) {
             it->probe = 1;
             it->read_from = 0;
+            gconf *c = find_conf(sg, rq->group_id);
+            if (c && c->c.set[SRV_SGK_AUTO_RESET] &&
+                c->c.val[SRV_SGK_AUTO_RESET] == SRV_SHARE_RESET_BY_DURATION)
+                it->reset_ago_ms = c->c.reset_ms;
         } else {
             it->read_from = srv_sp_read_from(&p->sp);
         }
@@ -995,7 +1018,13 @@ int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_
             if (!p && !(p = get_part(sg, g, &it->tp)))
                 return KP_ERR_UNKNOWN_SERVER_ERROR;
             /* share.auto.offset.reset: where a new share-partition starts. */
-            int64_t start = gval(sg, rq->group_id, SRV_SGK_AUTO_RESET) ? it->log_start : it->hwm;
+            int64_t start = it->hwm;
+            int64_t mode = gval(sg, rq->group_id, SRV_SGK_AUTO_RESET);
+            if (mode == SRV_SHARE_RESET_EARLIEST)
+                start = it->log_start;
+            else if (mode == SRV_SHARE_RESET_BY_DURATION && it->ts_offset >= it->log_start &&
+                     it->ts_offset < it->hwm)
+                start = it->ts_offset; /* no record that recent: the end, as Kafka */
             srv_sp_init(&p->sp, start, (int32_t)gval(sg, rq->group_id, SRV_SGK_LOCK_MS),
                         (int32_t)gval(sg, rq->group_id, SRV_SGK_DELIVERY_LIMIT),
                         (int32_t)gval(sg, rq->group_id, SRV_SGK_MAX_LOCKS));
@@ -1191,6 +1220,156 @@ int srv_share_exists(srv_share_groups *sg, kp_str group_id)
 
 /* ---- Group configs ---------------------------------------------------------- */
 
+static const char *const GKEY_NAMES[SRV_SGK_COUNT] = {
+    [SRV_SGK_AUTO_RESET] = "share.auto.offset.reset",
+    [SRV_SGK_LOCK_MS] = "share.record.lock.duration.ms",
+    [SRV_SGK_SESSION_MS] = "share.session.timeout.ms",
+    [SRV_SGK_HEARTBEAT_MS] = "share.heartbeat.interval.ms",
+    [SRV_SGK_DELIVERY_LIMIT] = "share.delivery.count.limit",
+    [SRV_SGK_MAX_LOCKS] = "share.partition.max.record.locks",
+    [SRV_SGK_RENEW_ENABLE] = "share.renew.acknowledge.enable",
+};
+
+const char *srv_share_gkey_name(int k)
+{
+    SRV_ASSERT(k >= 0 && k < SRV_SGK_COUNT, "share group config key %d out of range", k);
+    return GKEY_NAMES[k];
+}
+
+/* One field of a duration: [+-]digits, at most 18 of them. */
+static int dur_num(const char *p, size_t n, size_t *i, int64_t *v, int *negp)
+{
+    int neg = 0;
+    if (*i < n && (p[*i] == '+' || p[*i] == '-'))
+        neg = p[(*i)++] == '-';
+    size_t d0 = *i;
+    int64_t x = 0;
+    while (*i < n && p[*i] >= '0' && p[*i] <= '9') {
+        if (*i - d0 >= 18)
+            return -1;
+        x = x * 10 + (p[(*i)++] - '0');
+    }
+    if (*i == d0)
+        return -1;
+    *v = neg ? -x : x;
+    *negp = neg;
+    return 0;
+}
+
+static int lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* java.time.Duration.parse's grammar, in milliseconds (nanoseconds below a
+ * millisecond dropped, as Kafka's toMillis does). Each field is bounded so
+ * that the sum cannot overflow. */
+static int parse_duration(const char *p, size_t n, int64_t *ms)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        neg = p[i++] == '-';
+    if (i >= n || lower(p[i++]) != 'p')
+        return -1;
+    int64_t total = 0, v;
+    int fields = 0, in_t = 0;
+    char last = 0; /* units must come in order, each once */
+    static const char order[] = "dhms";
+    while (i < n) {
+        if (!in_t && lower(p[i]) == 't') {
+            in_t = 1;
+            i++;
+            if (i >= n)
+                return -1; /* "T" without a time field */
+            continue;
+        }
+        int vneg;
+        if (dur_num(p, n, &i, &v, &vneg) < 0 || i >= n)
+            return -1;
+        int64_t frac_ms = 0;
+        if (p[i] == '.' || p[i] == ',') {
+            if (!in_t)
+                return -1;
+            size_t f0 = ++i;
+            while (i < n && p[i] >= '0' && p[i] <= '9')
+                if (i++ - f0 >= 9)
+                    return -1;
+            for (size_t k = 0; k < 3; k++)
+                frac_ms = frac_ms * 10 + (f0 + k < i ? p[f0 + k] - '0' : 0);
+            if (i >= n || lower(p[i]) != 's')
+                return -1;
+            if (vneg)
+                frac_ms = -frac_ms; /* "-0.5S": the fraction takes the field's sign */
+        }
+        char u = (char)lower(p[i++]);
+        const char *pos = strchr(order, u);
+        if (!u || !pos || (u == 'd') == in_t || (last && pos <= strchr(order, last)))
+            return -1;
+        last = u;
+        int64_t unit = u == 'd' ? 86400000 : u == 'h' ? 3600000 : u == 'm' ? 60000 : 1000;
+        if (v > INT64_MAX / 4 / unit || v < -(INT64_MAX / 4 / unit))
+            return -1;
+        total += v * unit + frac_ms;
+        fields++;
+    }
+    if (!fields)
+        return -1;
+    if (neg)
+        total = -total;
+    if (total < 0)
+        return -1; /* Kafka: a negative duration is refused */
+    *ms = total;
+    return 0;
+}
+
+int srv_share_parse_reset(const char *p, size_t n, int *mode, int64_t *ms)
+{
+    *ms = 0;
+    if (n == 8 && memcmp(p, "earliest", 8) == 0) {
+        *mode = SRV_SHARE_RESET_EARLIEST;
+        return 0;
+    }
+    if (n == 6 && memcmp(p, "latest", 6) == 0) {
+        *mode = SRV_SHARE_RESET_LATEST;
+        return 0;
+    }
+    if (n > 12 && memcmp(p, "by_duration:", 12) == 0 && parse_duration(p + 12, n - 12, ms) == 0) {
+        *mode = SRV_SHARE_RESET_BY_DURATION;
+        return 0;
+    }
+    return -1;
+}
+
+int srv_share_gconf_set_str(srv_share_gconf *g, const char *key, const char *value)
+{
+    for (int k = 0; k < SRV_SGK_COUNT; k++) {
+        if (strcmp(key, GKEY_NAMES[k]) != 0)
+            continue;
+        if (k == SRV_SGK_AUTO_RESET) {
+            int mode;
+            int64_t ms;
+            if (srv_share_parse_reset(value, strlen(value), &mode, &ms) < 0)
+                return -1;
+            g->val[k] = mode;
+            g->reset_ms = ms;
+        } else if (k == SRV_SGK_RENEW_ENABLE) {
+            if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+                return -1;
+            g->val[k] = value[0] == 't';
+        } else {
+            char *end;
+            long long v = strtoll(value, &end, 10);
+            if (!*value || *end || v < INT32_MIN || v > INT32_MAX)
+                return -1;
+            g->val[k] = v;
+        }
+        g->set[k] = 1;
+        return 0;
+    }
+    return -1;
+}
+
 void srv_share_gconf_get(srv_share_groups *sg, kp_str group_id, srv_share_gconf *out)
 {
     gconf *c = find_conf(sg, group_id);
@@ -1250,7 +1429,11 @@ int srv_share_restore(srv_share_groups *sg, kp_str group_id, const srv_share_tp 
     if (!p)
         return -1;
     srv_sp_free(&p->sp);
-    srv_sp_init(&p->sp, start, sg->cfg.lock_ms, sg->cfg.max_delivery, sg->cfg.max_locks);
+    /* The group's configs are back already (srv_share_state_start): its
+     * delivery limit decides what the restore archives. */
+    srv_sp_init(&p->sp, start, (int32_t)gval(sg, group_id, SRV_SGK_LOCK_MS),
+                (int32_t)gval(sg, group_id, SRV_SGK_DELIVERY_LIMIT),
+                (int32_t)gval(sg, group_id, SRV_SGK_MAX_LOCKS));
     if (srv_sp_restore(&p->sp, start, runs, nruns) < 0)
         return -1;
     p->initialized = 1;

@@ -126,6 +126,12 @@ typedef struct srv_share_item {
     int64_t last;      /* last offset of the batches read, -1: none */
     int64_t log_start; /* -1: unknown */
     int64_t hwm;
+    /* share.auto.offset.reset=by_duration: out of begin, its duration for a
+     * probe (-1: none; the reader looks up the wall clock minus it); in to
+     * acquire, the first offset stamped at or after that time (-1: none,
+     * the share-partition starts at the end). */
+    int64_t reset_ago_ms;
+    int64_t ts_offset;
     /* out of acquire */
     int nranges;
     srv_sp_range *ranges;
@@ -135,6 +141,7 @@ typedef struct srv_share_sreq {
     kp_str group_id, member_id;
     int32_t epoch;
     int is_fetch;
+    int renew; /* v2 with IsRenewAck: RENEW acknowledgements allowed */
     int nforgotten;
     const srv_share_tp *forgotten;
 } srv_share_sreq;
@@ -195,20 +202,40 @@ int srv_share_exists(srv_share_groups *sg, kp_str group_id);
 /* ---- Group configs (IncrementalAlterConfigs on GROUP resources) ----------- */
 
 enum srv_share_gkey {
-    SRV_SGK_AUTO_RESET,     /* share.auto.offset.reset: 0 latest, 1 earliest */
+    SRV_SGK_AUTO_RESET,     /* share.auto.offset.reset: enum srv_share_reset */
     SRV_SGK_LOCK_MS,        /* share.record.lock.duration.ms */
     SRV_SGK_SESSION_MS,     /* share.session.timeout.ms */
     SRV_SGK_HEARTBEAT_MS,   /* share.heartbeat.interval.ms */
     SRV_SGK_DELIVERY_LIMIT, /* share.delivery.count.limit */
     SRV_SGK_MAX_LOCKS,      /* share.partition.max.record.locks */
+    SRV_SGK_RENEW_ENABLE,   /* share.renew.acknowledge.enable: 0 or 1 (default 1) */
     SRV_SGK_COUNT
 };
 
-/* A group's overrides: set[k] says whether key k is set, val[k] its value. */
+enum srv_share_reset {
+    SRV_SHARE_RESET_LATEST = 0,
+    SRV_SHARE_RESET_EARLIEST = 1,
+    SRV_SHARE_RESET_BY_DURATION = 2, /* the first record stamped at or after now - reset_ms */
+};
+
+/* A group's overrides: set[k] says whether key k is set, val[k] its value;
+ * reset_ms is the duration of SRV_SHARE_RESET_BY_DURATION. */
 typedef struct srv_share_gconf {
     int set[SRV_SGK_COUNT];
     int64_t val[SRV_SGK_COUNT];
+    int64_t reset_ms;
 } srv_share_gconf;
+
+/* Kafka's name of key k (share.auto.offset.reset, ...). */
+const char *srv_share_gkey_name(int k);
+/* share.auto.offset.reset's value (p, n) as Kafka's GroupConfig takes it:
+ * "earliest", "latest" or "by_duration:" and an ISO-8601 duration as
+ * java.time.Duration parses it (PnDTnHnMn.nS, signs per field, not negative
+ * in all). 0 with *mode (enum srv_share_reset) and *ms, or -1. */
+int srv_share_parse_reset(const char *p, size_t n, int *mode, int64_t *ms);
+/* Sets key (a Kafka name) to value, both as the metadata log keeps them
+ * (validated when they were set): 0, or -1 when either is not understood. */
+int srv_share_gconf_set_str(srv_share_gconf *g, const char *key, const char *value);
 
 /* The group's overrides (all unset when none). */
 void srv_share_gconf_get(srv_share_groups *sg, kp_str group_id, srv_share_gconf *out);

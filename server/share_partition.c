@@ -166,15 +166,25 @@ int srv_sp_acquire(srv_share_part *sp, uint32_t owner, int64_t from, int64_t las
 int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t last, const int8_t *types,
                    int32_t ntypes, const char **why)
 {
+    return srv_sp_ack_at(sp, owner, first, last, types, ntypes, -1, why);
+}
+
+int16_t srv_sp_ack_at(srv_share_part *sp, uint32_t owner, int64_t first, int64_t last, const int8_t *types,
+                      int32_t ntypes, int64_t now_ms, const char **why)
+{
     *why = NULL;
+    int8_t top = now_ms >= 0 || now_ms == SRV_SP_RENEW_DISABLED ? SRV_ACK_RENEW : SRV_ACK_REJECT;
+    int renews = 0;
     /* Offsets are the client's: no negative ones, and the span counted
      * unsigned so that no pair of them can overflow. */
     if (first < 0 || first > last || ntypes <= 0 ||
         (ntypes != 1 && (uint64_t)ntypes != (uint64_t)last - (uint64_t)first + 1))
         return KP_ERR_INVALID_REQUEST;
-    for (int32_t i = 0; i < ntypes; i++)
-        if (types[i] < SRV_ACK_GAP || types[i] > SRV_ACK_REJECT)
+    for (int32_t i = 0; i < ntypes; i++) {
+        if (types[i] < SRV_ACK_GAP || types[i] > top)
             return KP_ERR_INVALID_REQUEST;
+        renews |= types[i] == SRV_ACK_RENEW;
+    }
     /* Kafka's checks and words (SharePartition): the window's end first,
      * then every record, whole batch or nothing. */
     if (first >= sp->end && last >= sp->start) {
@@ -197,6 +207,10 @@ int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t la
             return KP_ERR_INVALID_RECORD_STATE;
         }
     }
+    if (renews && now_ms < 0) {
+        *why = "Renewing acquisition locks is not enabled for the group.";
+        return KP_ERR_INVALID_RECORD_STATE;
+    }
     for (int64_t o = from; o <= last; o++) {
         srv_sp_rec *r = rec(sp, o);
         int8_t t = ntypes == 1 ? types[0] : types[o - first];
@@ -207,6 +221,9 @@ int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t la
             break;
         case SRV_ACK_RELEASE:
             give_back(sp, r);
+            continue;
+        case SRV_ACK_RENEW:
+            r->deadline = now_ms + sp->lock_ms;
             continue;
         default: /* REJECT, and GAP (an offset with no record) */
             r->state = SRV_SP_ARCHIVED;

@@ -26,7 +26,15 @@ enum srv_sp_state {
 };
 
 /* Acknowledge types as on the wire (ShareFetch / ShareAcknowledge). */
-enum srv_sp_ack { SRV_ACK_GAP = 0, SRV_ACK_ACCEPT = 1, SRV_ACK_RELEASE = 2, SRV_ACK_REJECT = 3 };
+/* RENEW (KIP-1222, ShareFetch/ShareAcknowledge v2): the record stays
+ * acquired by its member with a fresh lock. */
+enum srv_sp_ack {
+    SRV_ACK_GAP = 0,
+    SRV_ACK_ACCEPT = 1,
+    SRV_ACK_RELEASE = 2,
+    SRV_ACK_REJECT = 3,
+    SRV_ACK_RENEW = 4
+};
 
 typedef struct srv_sp_rec {
     uint8_t state;
@@ -95,6 +103,14 @@ int srv_sp_acquire(srv_share_part *sp, uint32_t owner, int64_t from, int64_t las
  * changes on error. */
 int16_t srv_sp_ack(srv_share_part *sp, uint32_t owner, int64_t first, int64_t last, const int8_t *types,
                    int32_t ntypes, const char **why);
+/* The same, RENEW allowed: a renewed record's lock runs lock_ms from now_ms
+ * (its delivery count unchanged). now_ms -1: RENEW is INVALID_REQUEST, as
+ * in srv_sp_ack; SRV_SP_RENEW_DISABLED (the group's
+ * share.renew.acknowledge.enable=false): a batch with a RENEW is checked as
+ * any, then refused INVALID_RECORD_STATE, as Kafka orders it. */
+#define SRV_SP_RENEW_DISABLED (-2)
+int16_t srv_sp_ack_at(srv_share_part *sp, uint32_t owner, int64_t first, int64_t last, const int8_t *types,
+                      int32_t ntypes, int64_t now_ms, const char **why);
 
 /* Every record acquired by owner goes back (its session closed, it left). */
 int srv_sp_release_owner(srv_share_part *sp, uint32_t owner);

@@ -21,6 +21,10 @@ int srv_features(bool txn_served, srv_feature *out)
      * while the transaction APIs are served: a producer told level 2 would
      * otherwise skip AddPartitionsToTxn against a broker that refuses
      * EndTxn. */
+    /* Level 1 is KIP-932 share groups (ShareVersion.SV_1); level 2, which
+     * Kafka 4.4 finalizes, adds the share-group dead-letter queue
+     * (errors.deadletterqueue.*), which kbroker does not have. */
+    out[n++] = (srv_feature){LIT("share.version"), 0, 1, 1};
     if (srv_features_txn_version(txn_served) > 0)
         out[n++] = (srv_feature){LIT("transaction.version"), 0, 2, srv_features_txn_version(txn_served)};
     return n;

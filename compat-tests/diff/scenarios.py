@@ -549,7 +549,7 @@ SCENARIOS = [
         ],
     },
     {
-        # KIP-932 (kbroker: behind unstable.api.versions.enable). The member id is the client's (v1); the
+        # KIP-932 (served by both whatever the flag). The member id is the client's (v1); the
         # share-partition is only fetched, never read from: Kafka initialises it asynchronously.
         "name": "share-group",
         "steps": [
@@ -617,7 +617,7 @@ SCENARIOS = [
         ],
     },
     {
-        # KIP-932 admin (kbroker: behind unstable.api.versions.enable): the share-group offset APIs, DeleteGroups
+        # KIP-932 admin: the share-group offset APIs, DeleteGroups
         # of a share group and share.* group configs. One unknown thing per request (Kafka orders a response's
         # topics by its own map); configs are described only where never set (Kafka publishes a change later).
         "name": "share-admin",

@@ -16,7 +16,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from broker import Broker, shards_from_env, target  # noqa: E402
+from broker import Broker, shards_from_env  # noqa: E402
 from kafka_ref import REF_SETTINGS  # noqa: E402
 
 
@@ -24,10 +24,8 @@ def main():
     with open(os.path.join(HERE, "target", "classpath.txt")) as f:
         cp = os.path.join(HERE, "target", "classes") + os.pathsep + f.read().strip()
     # kbroker's initial rebalance delay (3 s) differs from the reference run's 0: start it like Kafka runs.
-    # unstable.api.versions.enable: share groups (ShareCases) are advertised only with it until issue 18 is
-    # complete (the transaction coordinator's APIs no longer need it); Apache Kafka serves them anyway.
-    unstable = ["unstable.api.versions.enable=true"] if target() == "kbroker" else []
-    b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in REF_SETTINGS.items()] + unstable)
+    # Share groups (ShareCases) and transactions are served without unstable.api.versions.enable, as Kafka does.
+    b = Broker(shards=shards_from_env(), extra_sets=["%s=%s" % kv for kv in REF_SETTINGS.items()])
     rc = 1
     try:
         b.start()

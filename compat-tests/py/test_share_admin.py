@@ -5,9 +5,8 @@ and messages Apache Kafka 4.4 answers (seen on the wire), the same on kbroker an
 An unknown group describes as no topics (named partitions: start -1, lag -1); deleting its offsets is
 GROUP_ID_NOT_FOUND "Group <id> not found."; altering, deleting offsets or deleting a group that has a member is
 NON_EMPTY_GROUP "The group is not empty."; an unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION with
-Kafka's message; group configs are checked with Kafka's rules and messages. kbroker advertises these APIs only
-with unstable.api.versions.enable=true, like the other share-group APIs (the differential test's run without the
-flag checks that they are not advertised then)."""
+Kafka's message; group configs are checked with Kafka's rules and messages. Both brokers serve these APIs by
+default."""
 
 import os
 import sys
@@ -19,7 +18,6 @@ sys.path.insert(0, os.path.join(_HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
 sys.path.insert(0, _HERE)
 import kwire  # noqa: E402
-from broker import target  # noqa: E402
 from common import BrokerTestCase, uniq  # noqa: E402
 from test_share_groups import create_topic, heartbeat, join, coordinator_ready, wait_until  # noqa: E402
 
@@ -58,7 +56,6 @@ def until_served(send, what):
 
 
 class ShareAdminTest(BrokerTestCase):
-    extra_sets = ("unstable.api.versions.enable=true",) if target() == "kbroker" else ()
 
     def conn(self):
         c = kwire.Conn(self.bootstrap, client_id="share-admin-test")

@@ -23,11 +23,10 @@ sys.path.insert(0, _HERE)
 import kwire  # noqa: E402
 import test_share_groups as tsg  # noqa: E402
 import test_share_state as tss  # noqa: E402
-from broker import is_kbroker, target  # noqa: E402
+from broker import is_kbroker  # noqa: E402
 from common import BrokerTestCase, kbroker_only, uniq  # noqa: E402
 
 ACCEPT, RELEASE = 1, 2
-UNSTABLE = ("unstable.api.versions.enable=true",) if target() == "kbroker" else ()
 
 
 def tid_bytes(tid):
@@ -111,8 +110,6 @@ def raw_state_records(conn, group, topic_id):
 
 
 class AlterResetThenWalkTest(BrokerTestCase):
-    extra_sets = UNSTABLE
-
     def test_alter_minus_one_then_heartbeat_describe_delete(self):
         c = kwire.Conn(self.bootstrap, client_id="share-admin-state")
         self.addCleanup(c.close)
@@ -131,8 +128,6 @@ class AlterResetThenWalkTest(BrokerTestCase):
 
 
 class AdminStateRecordsTest(BrokerTestCase):
-    extra_sets = UNSTABLE
-
     def test_alter_writes_snapshot_delete_writes_tombstone(self):
         c = kwire.Conn(self.bootstrap, client_id="share-admin-state")
         self.addCleanup(c.close)
@@ -186,8 +181,6 @@ def kill9_restart(test, c):
 
 @kbroker_only("kills and restarts the broker process")
 class AdminStateRestartTest(BrokerTestCase):
-    extra_sets = UNSTABLE
-
     def test_deleted_group_stays_deleted(self):
         c = kwire.Conn(self.bootstrap, client_id="share-admin-state")
         topic, tid, group, offs = inflight_group(self, c)
@@ -220,8 +213,6 @@ class AdminStateRestartTest(BrokerTestCase):
 
 @kbroker_only("kbroker's pruning of a state partition (Kafka prunes on its own schedule)")
 class TombstoneUnpinsPruningTest(BrokerTestCase):
-    extra_sets = UNSTABLE
-
     def test_deleted_share_partition_no_longer_pins_pruning(self):
         c = kwire.Conn(self.bootstrap, client_id="share-admin-state")
         self.addCleanup(c.close)

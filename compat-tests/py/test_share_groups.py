@@ -5,7 +5,7 @@ A heartbeat of a member the group does not know is UNKNOWN_MEMBER_ID, one with a
 FENCED_MEMBER_EPOCH; a ShareFetch continuing a session that was never opened is SHARE_SESSION_NOT_FOUND, one with
 the wrong session epoch INVALID_SHARE_SESSION_EPOCH; acknowledging a record this member has not acquired is
 INVALID_RECORD_STATE for its partition, and a record acquired by one member cannot be acknowledged by another.
-kbroker advertises the share APIs only with unstable.api.versions.enable=true (their state is in memory only)."""
+Both brokers serve the share APIs by default."""
 
 import os
 import sys
@@ -17,7 +17,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
 import kwire  # noqa: E402
-from broker import target  # noqa: E402
 from common import BrokerTestCase, uniq  # noqa: E402
 
 UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, INVALID_REQUEST = 25, 110, 42
@@ -123,7 +122,6 @@ def part_errors(resp):
 
 
 class ShareGroupErrorsTest(BrokerTestCase):
-    extra_sets = ("unstable.api.versions.enable=true",) if target() == "kbroker" else ()
 
     def conn(self):
         c = kwire.Conn(self.bootstrap, client_id="share-test")

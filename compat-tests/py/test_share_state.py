@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(_HERE, "..", "diff"))
 sys.path.insert(0, _HERE)
 import kwire  # noqa: E402
 import test_share_groups as tsg  # noqa: E402
-from broker import is_kbroker, target  # noqa: E402
+from broker import is_kbroker  # noqa: E402
 from common import BrokerTestCase, kbroker_only, uniq  # noqa: E402
 
 STATE_TOPIC = "__share_group_state"
@@ -206,7 +206,6 @@ def acks_for(offs):
 
 
 class ShareStateRecordsTest(BrokerTestCase):
-    extra_sets = ("unstable.api.versions.enable=true",) if target() == "kbroker" else ()
 
     def conn(self):
         c = kwire.Conn(self.bootstrap, client_id="share-state-test")
@@ -312,7 +311,6 @@ def kill9_keeps_state(test, pruned):
 
 @kbroker_only("kills and restarts the broker process")
 class ShareStateRestartTest(BrokerTestCase):
-    extra_sets = ("unstable.api.versions.enable=true",)
 
     def test_kill9_keeps_share_partition_state(self):
         kill9_keeps_state(self, pruned=False)
@@ -321,7 +319,7 @@ class ShareStateRestartTest(BrokerTestCase):
 @kbroker_only("kills and restarts the broker process")
 class ShareStatePrunedRestartTest(BrokerTestCase):
     # Every record a snapshot: each write prunes below the previous one.
-    extra_sets = ("unstable.api.versions.enable=true", "share.coordinator.snapshot.update.records.per.snapshot=0")
+    extra_sets = ("share.coordinator.snapshot.update.records.per.snapshot=0",)
 
     def test_kill9_after_pruning(self):
         kill9_keeps_state(self, pruned=True)

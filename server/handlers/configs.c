@@ -27,6 +27,7 @@
 #define RES_TOPIC         2
 #define RES_BROKER        4
 #define RES_BROKER_LOGGER 8
+#define RES_GROUP         32
 
 /* ---- DescribeConfigs ------------------------------------------------- */
 
@@ -107,12 +108,23 @@ static void overlay_dynamic(srv_config_entry *e, const srv_dyncfg *d, const char
     }
 }
 
+static void describe(srv_req *req);
+
 void srv_h_describe_configs(srv_req *req)
 {
     if (srv_group_configs_only(req)) {
         srv_h_group_configs(req); /* share-group configs (share_config.c) */
         return;
     }
+    if (srv_group_configs_any(req)) {
+        srv_group_configs_describe(req, describe); /* the GROUP resources first */
+        return;
+    }
+    describe(req);
+}
+
+static void describe(srv_req *req)
+{
     const kp_describe_configs_request *rq = req->kr.body;
     srv_shard *s = req->shard;
     const srv_config *cfg = &s->b->cfg;
@@ -136,6 +148,12 @@ void srv_h_describe_configs(srv_req *req)
         kp_describe_configs_response_describe_configs_result_init(o);
         o->resource_type = r->resource_type;
         o->resource_name = r->resource_name;
+        const kp_describe_configs_response_describe_configs_result *g =
+            r->resource_type == RES_GROUP ? srv_group_configs_described(req, i) : NULL;
+        if (g) {
+            *o = *g; /* share_config.c's, a mixed request */
+            continue;
+        }
         const srv_topic *t = NULL;
         size_t count = 0;
         int cluster_default = 0;
@@ -747,6 +765,13 @@ static void alter(srv_req *req, int incremental)
                 "Broker configs are static in this version: edit server.properties and restart.";
             continue;
         }
+        int16_t gerr;
+        const char *gmsg;
+        if (type == RES_GROUP && srv_group_configs_result(req, i, &gerr, &gmsg)) {
+            st->errors[i] = gerr; /* done by share_config.c first (a mixed request) */
+            st->messages[i] = (char *)gmsg;
+            continue;
+        }
         if (type != RES_TOPIC) {
             st->errors[i] = KP_ERR_INVALID_REQUEST;
             st->messages[i] = "Unsupported resource type.";
@@ -819,14 +844,36 @@ static void alter(srv_req *req, int incremental)
     srv_ctl_submit(s, req, &st->op);
 }
 
+static void alter_legacy(srv_req *req)
+{
+    alter(req, 0);
+}
+
+static void alter_incremental(srv_req *req)
+{
+    alter(req, 1);
+}
+
 void srv_h_alter_configs(srv_req *req)
 {
+    if (srv_group_configs_only(req)) {
+        srv_h_group_configs(req); /* share-group configs (share_config.c) */
+        return;
+    }
+    if (srv_group_configs_any(req)) {
+        srv_group_configs_alter(req, alter_legacy); /* the GROUP resources first */
+        return;
+    }
     alter(req, 0);
 }
 void srv_h_incremental_alter_configs(srv_req *req)
 {
     if (srv_group_configs_only(req)) {
         srv_h_group_configs(req); /* share-group configs (share_config.c) */
+        return;
+    }
+    if (srv_group_configs_any(req)) {
+        srv_group_configs_alter(req, alter_incremental); /* the GROUP resources first */
         return;
     }
     alter(req, 1);

@@ -67,16 +67,15 @@ static const srv_api apis[] = {
     /* KIP-848: v0 as Kafka 3.9 (v1, with regular expressions, is Kafka 4.0). */
     {KP_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, srv_h_consumer_group_heartbeat, 0},
     {KP_API_CONSUMER_GROUP_DESCRIBE, 0, 0, srv_h_consumer_group_describe, 0},
-    /* KIP-932 share groups, Kafka 4.4's versions without KIP-1206/1222's v2
-     * (acquire modes, renew): state in memory only, so advertised only with
-     * unstable.api.versions.enable (docs/share-groups.md). */
-    {KP_API_SHARE_GROUP_HEARTBEAT, 1, 1, srv_h_share_group_heartbeat, 1},
-    {KP_API_SHARE_GROUP_DESCRIBE, 1, 1, srv_h_share_group_describe, 1},
-    {KP_API_SHARE_FETCH, 1, 1, srv_h_share_fetch, 1},
-    {KP_API_SHARE_ACKNOWLEDGE, 1, 1, srv_h_share_acknowledge, 1},
-    {KP_API_DESCRIBE_SHARE_GROUP_OFFSETS, 0, 1, srv_h_describe_share_group_offsets, 1},
-    {KP_API_ALTER_SHARE_GROUP_OFFSETS, 0, 0, srv_h_alter_share_group_offsets, 1},
-    {KP_API_DELETE_SHARE_GROUP_OFFSETS, 0, 0, srv_h_delete_share_group_offsets, 1},
+    /* KIP-932 share groups, served by default as Kafka 4.4 does (state and
+     * group configs durable, docs/share-groups.md); Kafka 4.4's versions. */
+    {KP_API_SHARE_GROUP_HEARTBEAT, 1, 1, srv_h_share_group_heartbeat, 0},
+    {KP_API_SHARE_GROUP_DESCRIBE, 1, 1, srv_h_share_group_describe, 0},
+    {KP_API_SHARE_FETCH, 1, 2, srv_h_share_fetch, 0},
+    {KP_API_SHARE_ACKNOWLEDGE, 1, 2, srv_h_share_acknowledge, 0},
+    {KP_API_DESCRIBE_SHARE_GROUP_OFFSETS, 0, 1, srv_h_describe_share_group_offsets, 0},
+    {KP_API_ALTER_SHARE_GROUP_OFFSETS, 0, 0, srv_h_alter_share_group_offsets, 0},
+    {KP_API_DELETE_SHARE_GROUP_OFFSETS, 0, 0, srv_h_delete_share_group_offsets, 0},
     /* Registration and heartbeats of the metadata quorum's members (quorum.c). */
     {KP_API_BROKER_REGISTRATION, 0, 0, srv_h_broker_registration, SRV_API_QUORUM},
     {KP_API_BROKER_HEARTBEAT, 0, 0, srv_h_broker_heartbeat, SRV_API_QUORUM},

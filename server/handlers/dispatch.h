@@ -98,10 +98,25 @@ void srv_h_share_acknowledge(srv_req *req);
 void srv_h_describe_share_group_offsets(srv_req *req);
 void srv_h_alter_share_group_offsets(srv_req *req);
 void srv_h_delete_share_group_offsets(srv_req *req);
-/* DescribeConfigs / IncrementalAlterConfigs naming only GROUP resources are
- * served by share_config.c (srv_h_group_configs). */
+/* DescribeConfigs / IncrementalAlterConfigs / AlterConfigs naming only
+ * GROUP resources are served by share_config.c (srv_h_group_configs). */
 int srv_group_configs_only(const srv_req *req);
 void srv_h_group_configs(srv_req *req);
+/* A DescribeConfigs or (Incremental)AlterConfigs mixing GROUP with other
+ * resources (srv_group_configs_any). (Incremental)AlterConfigs: the GROUP
+ * ones are validated, written and applied first, then next(req) (configs.c)
+ * answers the request, taking each GROUP resource's outcome from
+ * srv_group_configs_result (1 for a GROUP resource, with its error and
+ * message, a C string or NULL; valid until next replaces req->state). */
+int srv_group_configs_any(const srv_req *req);
+void srv_group_configs_alter(srv_req *req, void (*next)(srv_req *req));
+int srv_group_configs_result(const srv_req *req, int32_t i, int16_t *error, const char **message);
+/* The same for DescribeConfigs: the GROUP resources are described first,
+ * then next(req); srv_group_configs_described gives resource i's result
+ * (NULL when it is not a GROUP resource), in the request's arena. */
+void srv_group_configs_describe(srv_req *req, void (*next)(srv_req *req));
+const kp_describe_configs_response_describe_configs_result *srv_group_configs_described(const srv_req *req,
+                                                                                        int32_t i);
 void srv_h_describe_client_quotas(srv_req *req);
 void srv_h_alter_client_quotas(srv_req *req);
 void srv_h_broker_registration(srv_req *req);

@@ -326,7 +326,8 @@ typedef struct sf_part {
 } sf_part;
 
 typedef struct sf_state {
-    int ack_only; /* ShareAcknowledge */
+    int ack_only;   /* ShareAcknowledge */
+    int renew_only; /* ShareFetch v2 with IsRenewAck: acknowledgements only */
     srv_share_sreq sreq;
     srv_share_item *items; /* in the request's arena */
     int nitems;
@@ -361,6 +362,8 @@ typedef struct sf_read {
     int64_t offset;
     int32_t max_bytes;
     int probe;
+    int64_t reset_ts; /* a probe of share.auto.offset.reset=by_duration: look it up */
+    int64_t ts_offset;
     int16_t error;
     int64_t hwm, log_start;
     uint8_t *data;
@@ -501,9 +504,20 @@ static void sf_read_cb(void *arg, const st_read_result *res)
     srv_call_reply(op->owner, &op->base.call);
 }
 
+static void sf_ts_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
+{
+    (void)timestamp;
+    sf_read *op = arg;
+    op->ts_offset = rc ? -1 : offset;
+    if (rc)
+        op->error = srv_st_to_kafka(rc);
+    srv_call_reply(op->owner, &op->base.call);
+}
+
 static void sf_read_run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     sf_read *op = (sf_read *)base;
+    op->ts_offset = -1;
     if (!p || srv_part_offline(p)) {
         op->error = p ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_NOT_LEADER_OR_FOLLOWER;
         srv_call_reply(owner, &base->call);
@@ -512,6 +526,15 @@ static void sf_read_run(srv_shard *owner, srv_part_op *base, srv_part *p)
     op->owner = owner;
     op->hwm = st_log_high_watermark(p->log);
     op->log_start = st_log_start_offset(p->log);
+    if (op->probe && op->reset_ts >= 0) {
+        /* ListOffsets' lookup (an index read may wait on the disk). */
+        int r = st_log_offset_for_time(p->log, op->reset_ts, sf_ts_cb, op);
+        if (r < 0) {
+            op->error = srv_st_to_kafka(r);
+            srv_call_reply(owner, &base->call);
+        }
+        return;
+    }
     if (op->probe || op->offset >= op->hwm) {
         srv_call_reply(owner, &base->call);
         return;
@@ -537,6 +560,7 @@ static void sf_read_done(srv_shard *s, srv_part_op *base)
     sp->it.error = op->error;
     sp->it.hwm = op->hwm;
     sp->it.log_start = op->log_start;
+    sp->it.ts_offset = op->ts_offset;
     sp->it.last = -1;
     if (op->len) {
         int64_t end = srv_txn_batches_end(op->data, op->len);
@@ -592,6 +616,7 @@ static void sf_reads(srv_req *req)
         sp->it.last = -1;
         sp->it.hwm = -1;
         sp->it.log_start = -1;
+        sp->it.ts_offset = -1;
         if (!sp->it.fetch || sp->it.read_from < 0 || sp->it.error || left <= 0)
             continue;
         const srv_topic *t = srv_meta_topic_by_id(s->meta, &sp->it.tp.topic);
@@ -610,6 +635,10 @@ static void sf_reads(srv_req *req)
         op->max_bytes = left < SHARE_PART_READ_MAX ? (int32_t)left : SHARE_PART_READ_MAX;
         left -= op->max_bytes;
         op->probe = sp->it.probe;
+        /* by_duration: Kafka's timestamps are wall-clock ones. */
+        op->reset_ts = sp->it.reset_ago_ms >= 0 ? srv_now_ms() - sp->it.reset_ago_ms : -1;
+        if (sp->it.reset_ago_ms >= 0 && op->reset_ts < 0)
+            op->reset_ts = 0;
         srv_part_op_send(req, &op->base);
     }
     srv_req_release(req);
@@ -662,7 +691,7 @@ static void sf_call_done(srv_shard *s, srv_gcall *c)
             st->parts[i].it = st->items[i];
         }
         srv_gcall_free(c);
-        if (st->ack_only || st->sreq.epoch == -1) {
+        if (st->ack_only || st->renew_only || st->sreq.epoch == -1) {
             sf_respond(req);
             return;
         }
@@ -889,6 +918,28 @@ void srv_h_share_fetch(srv_req *req)
     st->sreq.member_id = rq->member_id;
     st->sreq.epoch = rq->share_session_epoch;
     st->sreq.is_fetch = 1;
+    if (req->kr.hdr.request_api_version >= 2) {
+        /* KIP-1206: record_limit caps what is acquired at MaxRecords, which
+         * kbroker does in either mode (batch_optimized may go past it to a
+         * batch's end in Kafka, never here). Kafka fails an unknown mode
+         * with an unexpected exception: the same code here. */
+        if (rq->share_acquire_mode != 0 && rq->share_acquire_mode != 1) {
+            st->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            req->state = st;
+            sf_respond(req);
+            return;
+        }
+        /* KIP-1222: a fetch that only renews locks reads nothing, and must
+         * ask for nothing. */
+        st->sreq.renew = rq->is_renew_ack;
+        st->renew_only = rq->is_renew_ack;
+        if (rq->is_renew_ack && (rq->max_bytes || rq->min_bytes || rq->max_records || rq->max_wait_ms)) {
+            st->error = KP_ERR_INVALID_REQUEST;
+            req->state = st;
+            sf_respond(req);
+            return;
+        }
+    }
     st->max_records = rq->max_records;
     st->max_bytes = rq->max_bytes > 0 ? rq->max_bytes : INT32_MAX;
     if (st->max_bytes > (64 << 20))
@@ -927,6 +978,7 @@ void srv_h_share_acknowledge(srv_req *req)
     memset(st, 0, sizeof(*st));
     st->lock_ms = req->shard->b->cfg.group_share_record_lock_duration_ms;
     st->ack_only = 1;
+    st->sreq.renew = req->kr.hdr.request_api_version >= 2 && rq->is_renew_ack;
     st->sreq.group_id = rq->group_id;
     st->sreq.member_id = rq->member_id;
     st->sreq.epoch = rq->share_session_epoch;

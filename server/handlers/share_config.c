@@ -1,13 +1,16 @@
 /*
  * share_config.c — share-group configs on GROUP resources (Kafka's
- * GroupConfig, KIP-932's share.* keys): IncrementalAlterConfigs and
- * DescribeConfigs requests whose resources are all groups.
+ * GroupConfig, KIP-932's share.* keys): the GROUP resources of
+ * IncrementalAlterConfigs, AlterConfigs and DescribeConfigs (the whole
+ * request when it names only groups; else first, configs.c answering).
  *
- * The values live with the group on its coordinator shard (share_group.h),
- * reached as group calls; they are validated here first with Kafka 4.4's
- * rules and messages. Kafka's other group keys (consumer.*, streams.*, and
- * the share.* keys kbroker does not apply) are refused with INVALID_CONFIG
- * rather than accepted and ignored.
+ * The values are validated here with Kafka 4.4's rules and messages, made
+ * durable in the metadata log (the controller's 'G' records, replayed into
+ * the share groups at start by share_coord.c), then applied to the group on
+ * its coordinator shard (share_group.h), reached as a group call. Kafka's
+ * other group keys (consumer.*, streams.*, and the share.* keys kbroker
+ * does not apply) are refused with INVALID_CONFIG rather than accepted and
+ * ignored.
  *
  * Owns the translation between the wire and srv_share_gconf. Must not: keep
  * group state, or serve any other resource type (configs.c does).
@@ -15,9 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "authz_req.h"
 #include "config.h"
+#include "controller.h"
+#include "dyncfg.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "group/coord.h"
@@ -29,7 +35,8 @@
 #define SRC_STATIC_BROKER 4 /* Kafka's ConfigSource values */
 #define SRC_DEFAULT       5
 #define SRC_GROUP         8
-#define TYPE_STRING       2 /* Kafka's ConfigType values */
+#define TYPE_BOOLEAN      1 /* Kafka's ConfigType values */
+#define TYPE_STRING       2
 #define TYPE_INT          3
 
 typedef struct gkey {
@@ -42,6 +49,7 @@ typedef struct gkey {
 /* In the order Kafka's DescribeConfigs lists them. */
 static const gkey KEYS[] = {
     {"share.auto.offset.reset", SRV_SGK_AUTO_RESET, NULL, 0},
+    {"share.renew.acknowledge.enable", SRV_SGK_RENEW_ENABLE, NULL, 0},
     {"share.session.timeout.ms", SRV_SGK_SESSION_MS, "group.share.session.timeout.ms", 1},
     {"share.heartbeat.interval.ms", SRV_SGK_HEARTBEAT_MS, "group.share.heartbeat.interval.ms", 1},
     {"share.delivery.count.limit", SRV_SGK_DELIVERY_LIMIT, "group.share.delivery.count.limit", 2},
@@ -52,21 +60,13 @@ static const gkey KEYS[] = {
 
 /* Kafka 4.4's other group configs: known names, not applied by kbroker. */
 static const char *const UNSUPPORTED[] = {
-    "consumer.session.timeout.ms",
-    "consumer.heartbeat.interval.ms",
-    "consumer.assignment.interval.ms",
-    "share.isolation.level",
-    "share.renew.acknowledge.enable",
-    "share.assignment.interval.ms",
-    "streams.assignor.name",
-    "streams.session.timeout.ms",
-    "streams.heartbeat.interval.ms",
-    "streams.num.standby.replicas",
-    "streams.initial.rebalance.delay.ms",
-    "streams.assignment.interval.ms",
-    "streams.rack.aware.assignment.tags",
-    "errors.deadletterqueue.topic.name",
-    "errors.deadletterqueue.copy.record.enable",
+    "consumer.session.timeout.ms",       "consumer.heartbeat.interval.ms",
+    "consumer.assignment.interval.ms",   "share.isolation.level",
+    "share.assignment.interval.ms",      "streams.assignor.name",
+    "streams.session.timeout.ms",        "streams.heartbeat.interval.ms",
+    "streams.num.standby.replicas",      "streams.initial.rebalance.delay.ms",
+    "streams.assignment.interval.ms",    "streams.rack.aware.assignment.tags",
+    "errors.deadletterqueue.topic.name", "errors.deadletterqueue.copy.record.enable",
 };
 
 int srv_group_configs_only(const srv_req *req)
@@ -79,6 +79,11 @@ int srv_group_configs_only(const srv_req *req)
                 return 0;
     } else if (req->kr.hdr.request_api_key == KP_API_INCREMENTAL_ALTER_CONFIGS) {
         const kp_incremental_alter_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++, n++)
+            if (rq->resources[i].resource_type != RES_GROUP)
+                return 0;
+    } else if (req->kr.hdr.request_api_key == KP_API_ALTER_CONFIGS) {
+        const kp_alter_configs_request *rq = req->kr.body;
         for (int32_t i = 0; i < rq->resources_count; i++, n++)
             if (rq->resources[i].resource_type != RES_GROUP)
                 return 0;
@@ -181,72 +186,110 @@ static const gkey *find_key(kp_str name)
     return NULL;
 }
 
-/* Validates one alteration; 0, or the error with Kafka's message in m. */
-static int16_t check_one(const srv_config *cfg,
-                         const kp_incremental_alter_configs_request_alterable_config *c, const gkey **kout,
-                         int64_t *val, mbuf *m)
+/* One validated change of a group's config. */
+typedef struct gchange {
+    int key;
+    int del;
+    int64_t val;
+    int64_t reset_ms; /* by_duration's duration */
+    kp_str sval;      /* the value as the metadata log keeps it (trimmed) */
+} gchange;
+
+/* Java's String.trim, which Kafka's ConfigDef applies to every value. */
+static kp_str jtrim(kp_str v)
 {
-    const gkey *k = find_key(c->name);
+    if (v.len <= 0)
+        return v;
+    while (v.len > 0 && (unsigned char)v.p[0] <= ' ')
+        v.p++, v.len--;
+    while (v.len > 0 && (unsigned char)v.p[v.len - 1] <= ' ')
+        v.len--;
+    return v;
+}
+
+/* Validates one alteration (op: Kafka's ConfigOperation, 0 SET, 1 DELETE);
+ * 0 with *out, or the error with Kafka's message in m. */
+static int16_t check_one(const srv_config *cfg, kp_str name, int8_t op, kp_str raw, gchange *out, mbuf *m)
+{
+    const gkey *k = find_key(name);
     if (!k) {
         for (size_t i = 0; i < sizeof(UNSUPPORTED) / sizeof(UNSUPPORTED[0]); i++)
-            if (kp_str_eq(c->name, UNSUPPORTED[i])) {
+            if (kp_str_eq(name, UNSUPPORTED[i])) {
                 m_txt(m, "Group config ");
-                m_str(m, c->name);
+                m_str(m, name);
                 m_txt(m, " is not supported by kbroker.");
                 return KP_ERR_INVALID_CONFIG;
             }
         m_txt(m, "Unknown group config name: ");
-        m_str(m, c->name);
+        m_str(m, name);
         return KP_ERR_INVALID_CONFIG;
     }
-    *kout = k;
-    if (c->config_operation == 1)
+    *out = (gchange){.key = k->key, .del = op == 1, .sval = KP_STR_NULL};
+    if (op == 1)
         return 0; /* DELETE: back to the broker's value */
-    if (c->config_operation == 2 || c->config_operation == 3) {
+    if (op == 2 || op == 3) {
         m_txt(m, "Can't ");
-        m_txt(m, c->config_operation == 2 ? "APPEND" : "SUBTRACT");
+        m_txt(m, op == 2 ? "APPEND" : "SUBTRACT");
         m_txt(m, " to key ");
         m_txt(m, k->name);
         m_txt(m, " because its type is not LIST.");
         return KP_ERR_INVALID_CONFIG;
     }
-    if (c->config_operation != 0) {
+    if (op != 0) {
         m_txt(m, "Unknown config operation.");
         return KP_ERR_INVALID_REQUEST;
     }
+    kp_str value = jtrim(raw);
+    out->sval = value;
+    if (value.len > 0 && memchr(value.p, 0, (size_t)value.len)) {
+        m_invalid(m, value, k->name);
+        m_txt(m, "contains a NUL byte");
+        return KP_ERR_INVALID_CONFIG;
+    }
     if (k->key == SRV_SGK_AUTO_RESET) {
-        if (kp_str_eq(c->value, "earliest") || kp_str_eq(c->value, "latest")) {
-            *val = kp_str_eq(c->value, "earliest");
+        int mode;
+        if (value.len > 0 && srv_share_parse_reset(value.p, (size_t)value.len, &mode, &out->reset_ms) == 0) {
+            out->val = mode;
             return 0;
         }
-        if (c->value.len >= 12 && memcmp(c->value.p, "by_duration:", 12) == 0) {
-            /* Kafka takes it; kbroker cannot yet look a share-partition's
-             * start up by timestamp, so it refuses rather than ignore it. */
-            m_txt(m, "share.auto.offset.reset=by_duration is not supported by kbroker.");
-            return KP_ERR_INVALID_CONFIG;
-        }
-        m_invalid(m, c->value, k->name);
+        m_invalid(m, value, k->name);
         m_txt(m, "Invalid value `");
-        m_str(m, c->value);
+        m_str(m, value);
         m_txt(m, "` for configuration share.auto.offset.reset. The value must be either 'earliest', 'latest' "
                  "or of "
                  "the format 'by_duration:<PnDTnHnMn.nS>'.");
         return KP_ERR_INVALID_CONFIG;
     }
-    if (parse_int(c->value, val) < 0) {
-        m_invalid(m, c->value, k->name);
+    if (k->key == SRV_SGK_RENEW_ENABLE) {
+        /* ConfigDef's BOOLEAN: either word, in any case; kept as the word. */
+        if (value.len == 4 && strncasecmp(value.p, "true", 4) == 0) {
+            out->val = 1;
+            out->sval = kp_str_c("true");
+            return 0;
+        }
+        if (value.len == 5 && strncasecmp(value.p, "false", 5) == 0) {
+            out->val = 0;
+            out->sval = kp_str_c("false");
+            return 0;
+        }
+        m_invalid(m, value, k->name);
+        m_txt(m, "Expected value to be either true or false");
+        return KP_ERR_INVALID_CONFIG;
+    }
+    if (parse_int(value, &out->val) < 0) {
+        m_invalid(m, value, k->name);
         m_txt(m, "Not a number of type INT");
         return KP_ERR_INVALID_CONFIG;
     }
-    if (*val < k->at_least) {
-        m_invalid(m, c->value, k->name);
+    if (out->val < k->at_least) {
+        m_invalid(m, value, k->name);
         m_txt(m, "Value must be at least ");
         m_i64(m, k->at_least);
         return KP_ERR_INVALID_CONFIG;
     }
     int64_t lo, hi;
     range_of(cfg, k->key, &lo, &hi);
-    if (*val < lo || *val > hi) {
+    if (out->val < lo || out->val > hi) {
         m_txt(m, k->name);
         m_txt(m, " must be in the range ");
         m_i64(m, lo);
@@ -258,21 +301,33 @@ static int16_t check_one(const srv_config *cfg,
     return 0;
 }
 
-/* ---- IncrementalAlterConfigs ------------------------------------------------ */
+/* ---- IncrementalAlterConfigs and AlterConfigs -------------------------------
+ * Validated, then written to the metadata log ('G' records, the controller's
+ * SRV_CTL_ALTER_GROUP) so that a restart keeps them, then applied to the
+ * group on its coordinator shard. */
 
-typedef struct gchange {
-    int key;
-    int del;
-    int64_t val;
-} gchange;
+typedef struct gres {
+    int other; /* not a GROUP resource (a mixed request): configs.c answers it */
+    int16_t error;
+    kp_str message;
+    kp_str name;
+    gchange *ch; /* in the request's arena */
+    int nch;
+} gres;
+
+typedef struct galter {
+    srv_ctl_op op;
+    srv_req *req;
+    void (*next)(srv_req *req); /* a mixed request: configs.c's part, then the answer */
+    int incremental;
+    int nres;
+    gres *res;
+    int *dyn_res; /* the resource of each op.dyn[] */
+} galter;
 
 typedef struct iac_call {
     srv_gcall c;
-    kp_str group_id;
-    gchange *ch; /* in the request's arena */
-    int nch;
-    int validate_only;
-    kp_incremental_alter_configs_response_alter_configs_resource_response *out;
+    gres *r;
 } iac_call;
 
 static void iac_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
@@ -282,14 +337,17 @@ static void iac_run(srv_shard *owner, srv_gcall *c, srv_groups *gs)
     srv_share_groups *sg = srv_share_store(owner);
     if (!sg) {
         c->error = KP_ERR_UNKNOWN_SERVER_ERROR;
-    } else if (!h->validate_only) {
+    } else {
         srv_share_gconf g;
-        srv_share_gconf_get(sg, h->group_id, &g);
-        for (int i = 0; i < h->nch; i++) {
-            g.set[h->ch[i].key] = !h->ch[i].del;
-            g.val[h->ch[i].key] = h->ch[i].val;
+        srv_share_gconf_get(sg, h->r->name, &g);
+        for (int i = 0; i < h->r->nch; i++) {
+            const gchange *ch = &h->r->ch[i];
+            g.set[ch->key] = !ch->del;
+            g.val[ch->key] = ch->val;
+            if (ch->key == SRV_SGK_AUTO_RESET)
+                g.reset_ms = ch->reset_ms;
         }
-        if (srv_share_gconf_put(sg, h->group_id, &g) < 0)
+        if (srv_share_gconf_put(sg, h->r->name, &g) < 0)
             c->error = KP_ERR_UNKNOWN_SERVER_ERROR;
     }
     srv_call_reply(owner, &c->call);
@@ -300,93 +358,265 @@ static void iac_done(srv_shard *s, srv_gcall *c)
     (void)s;
     iac_call *h = (iac_call *)c;
     srv_req *req = c->call.req;
-    h->out->error_code = c->error;
+    if (c->error && !h->r->error)
+        h->r->error = c->error;
     srv_gcall_free(c);
     srv_req_release(req);
+}
+
+static void galter_respond(srv_req *req)
+{
+    galter *st = req->state;
+    kp_arena *a = &req->arena;
+    if (st->incremental) {
+        kp_incremental_alter_configs_response resp;
+        kp_incremental_alter_configs_response_init(&resp);
+        resp.responses = kp_arena_alloc(a, ((size_t)st->nres + 1) * sizeof(*resp.responses));
+        resp.responses_count = resp.responses ? st->nres : 0;
+        const kp_incremental_alter_configs_request *rq = req->kr.body;
+        for (int i = 0; i < resp.responses_count; i++) {
+            kp_incremental_alter_configs_response_alter_configs_resource_response *o = &resp.responses[i];
+            kp_incremental_alter_configs_response_alter_configs_resource_response_init(o);
+            o->resource_type = rq->resources[i].resource_type;
+            o->resource_name = rq->resources[i].resource_name;
+            o->error_code = st->res[i].error;
+            o->error_message = st->res[i].message;
+        }
+        srv_req_respond(req, &resp);
+    } else {
+        kp_alter_configs_response resp;
+        kp_alter_configs_response_init(&resp);
+        resp.responses = kp_arena_alloc(a, ((size_t)st->nres + 1) * sizeof(*resp.responses));
+        resp.responses_count = resp.responses ? st->nres : 0;
+        const kp_alter_configs_request *rq = req->kr.body;
+        for (int i = 0; i < resp.responses_count; i++) {
+            kp_alter_configs_response_alter_configs_resource_response *o = &resp.responses[i];
+            kp_alter_configs_response_alter_configs_resource_response_init(o);
+            o->resource_type = rq->resources[i].resource_type;
+            o->resource_name = rq->resources[i].resource_name;
+            o->error_code = st->res[i].error;
+            o->error_message = st->res[i].message;
+        }
+        srv_req_respond(req, &resp);
+    }
+}
+
+/* Durable (or refused): each resource written whole goes to its group. */
+static void galter_persisted(srv_shard *s, srv_ctl_op *op)
+{
+    (void)s;
+    galter *st = (galter *)op;
+    srv_req *req = st->req;
+    for (int k = 0; k < st->op.ndyn; k++) {
+        gres *r = &st->res[st->dyn_res[k]];
+        if (st->op.dyn[k].error && !r->error) {
+            r->error = st->op.dyn[k].error;
+            r->message = kp_str_c("The change could not be written to the metadata log.");
+        }
+    }
+    for (int i = 0; i < st->nres; i++) {
+        gres *r = &st->res[i];
+        if (r->other || r->error || !r->ch)
+            continue;
+        iac_call *h = srv_gcall_new(sizeof(*h), iac_run, iac_done);
+        if (!h) {
+            r->error = KP_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        h->r = r;
+        srv_req_hold(req); /* released by iac_done */
+        int16_t err = srv_gcall_send(req, &h->c, r->name);
+        if (err) {
+            r->error = err;
+            srv_gcall_free(&h->c);
+            srv_req_release(req);
+        }
+    }
+}
+
+/* Validates resource i into r: 0, or -1 out of memory. */
+static int galter_check(srv_req *req, galter *st, int i, gres *r)
+{
+    kp_arena *a = &req->arena;
+    const srv_config *cfg = &req->shard->b->cfg;
+    int32_t nc;
+    if (st->incremental) {
+        const kp_incremental_alter_configs_request_alter_configs_resource *ir =
+            &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i];
+        r->name = ir->resource_name;
+        r->other = ir->resource_type != RES_GROUP;
+        nc = ir->configs_count > 0 ? ir->configs_count : 0;
+    } else {
+        const kp_alter_configs_request_alter_configs_resource *lr =
+            &((const kp_alter_configs_request *)req->kr.body)->resources[i];
+        r->name = lr->resource_name;
+        r->other = lr->resource_type != RES_GROUP;
+        /* AlterConfigs replaces the whole set: every key not listed goes. */
+        nc = NKEYS + (lr->configs_count > 0 ? lr->configs_count : 0);
+    }
+    r->message = KP_STR_NULL;
+    if (r->other)
+        return 0;
+    if (!srv_authorize(req, SRV_OP_ALTER_CONFIGS, SRV_RES_GROUP, r->name)) {
+        r->error = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+        r->message = kp_str_c("Group authorization failed.");
+        return 0;
+    }
+    if (r->name.len <= 0) {
+        r->error = KP_ERR_INVALID_REQUEST;
+        r->message = kp_str_c("Default group resources are not allowed.");
+        return 0;
+    }
+    if (memchr(r->name.p, 0, (size_t)r->name.len)) {
+        /* The metadata log keeps group ids as C strings. */
+        r->error = KP_ERR_INVALID_REQUEST;
+        r->message = kp_str_c("kbroker keeps no configs for a group id containing a NUL byte.");
+        return 0;
+    }
+    if (!(r->ch = kp_arena_alloc(a, ((size_t)nc + 1) * sizeof(*r->ch))))
+        return -1;
+    mbuf m = {.n = 0};
+    if (st->incremental) {
+        const kp_incremental_alter_configs_request_alter_configs_resource *ir =
+            &((const kp_incremental_alter_configs_request *)req->kr.body)->resources[i];
+        /* As Kafka: the whole resource is refused at its first bad entry. */
+        for (int32_t k = 0; !r->error && k < nc; k++)
+            r->error = check_one(cfg, ir->configs[k].name, ir->configs[k].config_operation,
+                                 ir->configs[k].value, &r->ch[r->nch++], &m);
+    } else {
+        const kp_alter_configs_request_alter_configs_resource *lr =
+            &((const kp_alter_configs_request *)req->kr.body)->resources[i];
+        int32_t listed = lr->configs_count > 0 ? lr->configs_count : 0;
+        for (int32_t k = 0; !r->error && k < listed; k++)
+            r->error = check_one(cfg, lr->configs[k].name, 0, lr->configs[k].value, &r->ch[r->nch++], &m);
+        for (int k = 0; !r->error && k < NKEYS; k++) {
+            int named = 0;
+            for (int32_t j = 0; j < listed && !named; j++)
+                named = kp_str_eq(lr->configs[j].name, KEYS[k].name);
+            if (!named)
+                r->ch[r->nch++] = (gchange){.key = KEYS[k].key, .del = 1, .sval = KP_STR_NULL};
+        }
+    }
+    if (r->error) {
+        r->message = kp_arena_str(a, (kp_str){m.b, m.n});
+        r->ch = NULL;
+        r->nch = 0;
+    }
+    return 0;
+}
+
+static void alter_groups(srv_req *req, void (*next)(srv_req *req))
+{
+    kp_arena *a = &req->arena;
+    int incremental = req->kr.hdr.request_api_key == KP_API_INCREMENTAL_ALTER_CONFIGS;
+    int32_t n;
+    int validate_only;
+    if (incremental) {
+        const kp_incremental_alter_configs_request *rq = req->kr.body;
+        n = rq->resources_count;
+        validate_only = rq->validate_only;
+    } else {
+        const kp_alter_configs_request *rq = req->kr.body;
+        n = rq->resources_count;
+        validate_only = rq->validate_only;
+    }
+    if (n < 0)
+        n = 0;
+    galter *st = kp_arena_alloc(a, sizeof(*st));
+    if (!st || !(st->res = kp_arena_alloc(a, ((size_t)n + 1) * sizeof(*st->res)))) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    gres *res = st->res;
+    memset(st, 0, sizeof(*st));
+    memset(res, 0, ((size_t)n + 1) * sizeof(*res));
+    st->res = res;
+    st->req = req;
+    st->next = next;
+    st->incremental = incremental;
+    st->nres = n;
+    req->state = st;
+    int total = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (galter_check(req, st, i, &st->res[i]) < 0) {
+            srv_req_fail_close(req, "out of memory");
+            return;
+        }
+        total += st->res[i].error || st->res[i].other ? 0 : st->res[i].nch;
+    }
+    srv_dyncfg_change *dyn = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(*dyn));
+    st->dyn_res = kp_arena_alloc(a, ((size_t)total + 1) * sizeof(int));
+    if (!dyn || !st->dyn_res) {
+        srv_req_fail_close(req, "out of memory");
+        return;
+    }
+    int nd = 0;
+    for (int32_t i = 0; i < n; i++) {
+        gres *r = &st->res[i];
+        for (int k = 0; !r->error && !r->other && k < r->nch; k++) {
+            const gchange *ch = &r->ch[k];
+            dyn[nd] = (srv_dyncfg_change){.resource = kp_arena_str(a, r->name).p,
+                                          .key = srv_share_gkey_name(ch->key),
+                                          .value = ch->del ? NULL : kp_arena_str(a, ch->sval).p};
+            if (!dyn[nd].resource || (!ch->del && !dyn[nd].value)) {
+                srv_req_fail_close(req, "out of memory");
+                return;
+            }
+            st->dyn_res[nd++] = i;
+        }
+    }
+    void (*then)(srv_req *) = next ? next : galter_respond;
+    if (validate_only || nd == 0) {
+        then(req);
+        return;
+    }
+    st->op.kind = SRV_CTL_ALTER_GROUP;
+    st->op.ndyn = nd;
+    st->op.dyn = dyn;
+    st->op.done = galter_persisted;
+    srv_req_then(req, then);
+    srv_ctl_submit(req->shard, req, &st->op);
+}
+
+int srv_group_configs_any(const srv_req *req)
+{
+    if (req->kr.hdr.request_api_key == KP_API_DESCRIBE_CONFIGS) {
+        const kp_describe_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++)
+            if (rq->resources[i].resource_type == RES_GROUP)
+                return 1;
+    } else if (req->kr.hdr.request_api_key == KP_API_INCREMENTAL_ALTER_CONFIGS) {
+        const kp_incremental_alter_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++)
+            if (rq->resources[i].resource_type == RES_GROUP)
+                return 1;
+    } else if (req->kr.hdr.request_api_key == KP_API_ALTER_CONFIGS) {
+        const kp_alter_configs_request *rq = req->kr.body;
+        for (int32_t i = 0; i < rq->resources_count; i++)
+            if (rq->resources[i].resource_type == RES_GROUP)
+                return 1;
+    }
+    return 0;
+}
+
+void srv_group_configs_alter(srv_req *req, void (*next)(srv_req *req))
+{
+    alter_groups(req, next);
+}
+
+int srv_group_configs_result(const srv_req *req, int32_t i, int16_t *error, const char **message)
+{
+    const galter *st = req->state;
+    if (!st || i < 0 || i >= st->nres || st->res[i].other)
+        return 0;
+    *error = st->res[i].error;
+    *message = st->res[i].message.p; /* arena strings end with a NUL */
+    return 1;
 }
 
 static void respond_state(srv_req *req)
 {
     srv_req_respond(req, req->state);
-}
-
-static void alter_groups(srv_req *req)
-{
-    const kp_incremental_alter_configs_request *rq = req->kr.body;
-    kp_arena *a = &req->arena;
-    const srv_config *cfg = &req->shard->b->cfg;
-    kp_incremental_alter_configs_response *resp = kp_arena_alloc(a, sizeof(*resp));
-    if (!resp) {
-        srv_req_fail_close(req, "out of memory");
-        return;
-    }
-    kp_incremental_alter_configs_response_init(resp);
-    int32_t n = rq->resources_count;
-    resp->responses = kp_arena_alloc(a, ((size_t)n + 1) * sizeof(*resp->responses));
-    if (!resp->responses) {
-        srv_req_fail_close(req, "out of memory");
-        return;
-    }
-    resp->responses_count = n;
-    req->state = resp;
-    srv_req_then(req, respond_state);
-    srv_req_hold(req);
-    for (int32_t i = 0; i < n; i++) {
-        const kp_incremental_alter_configs_request_alter_configs_resource *r = &rq->resources[i];
-        kp_incremental_alter_configs_response_alter_configs_resource_response *o = &resp->responses[i];
-        kp_incremental_alter_configs_response_alter_configs_resource_response_init(o);
-        o->resource_type = r->resource_type;
-        o->resource_name = r->resource_name;
-        o->error_message = KP_STR_NULL;
-        if (!srv_authorize(req, SRV_OP_ALTER_CONFIGS, SRV_RES_GROUP, r->resource_name)) {
-            o->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
-            o->error_message = kp_str_c("Group authorization failed.");
-            continue;
-        }
-        if (r->resource_name.len <= 0) {
-            o->error_code = KP_ERR_INVALID_REQUEST;
-            o->error_message = kp_str_c("Default group resources are not allowed.");
-            continue;
-        }
-        int32_t nc = r->configs_count > 0 ? r->configs_count : 0;
-        gchange *ch = kp_arena_alloc(a, ((size_t)nc + 1) * sizeof(*ch));
-        iac_call *h = ch ? srv_gcall_new(sizeof(*h), iac_run, iac_done) : NULL;
-        if (!h) {
-            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-            continue;
-        }
-        /* As Kafka: the whole resource is refused at its first bad entry. */
-        int16_t err = 0;
-        for (int32_t k = 0; !err && k < nc; k++) {
-            mbuf m = {.n = 0};
-            const gkey *key = NULL;
-            int64_t val = 0;
-            err = check_one(cfg, &r->configs[k], &key, &val, &m);
-            if (err) {
-                o->error_code = err;
-                o->error_message = kp_arena_str(a, (kp_str){m.b, m.n});
-                break;
-            }
-            ch[k] = (gchange){.key = key->key, .del = r->configs[k].config_operation == 1, .val = val};
-        }
-        if (err) {
-            srv_gcall_free(&h->c);
-            continue;
-        }
-        h->group_id = r->resource_name;
-        h->ch = ch;
-        h->nch = nc;
-        h->validate_only = rq->validate_only;
-        h->out = o;
-        srv_req_hold(req); /* released by iac_done */
-        err = srv_gcall_send(req, &h->c, r->resource_name);
-        if (err) {
-            o->error_code = err;
-            srv_gcall_free(&h->c);
-            srv_req_release(req);
-        }
-    }
-    srv_req_release(req);
 }
 
 /* ---- DescribeConfigs ---------------------------------------------------------- */
@@ -433,6 +663,8 @@ static const char *broker_value(srv_req *req, const gkey *k, char *buf, size_t c
     switch (k->key) {
     case SRV_SGK_AUTO_RESET:
         return "latest";
+    case SRV_SGK_RENEW_ENABLE:
+        return "true";
     case SRV_SGK_LOCK_MS:
         v = cfg->group_share_record_lock_duration_ms;
         break;
@@ -477,9 +709,15 @@ static void dc_done(srv_shard *s, srv_gcall *c)
             int bsrc = configured ? SRC_STATIC_BROKER : SRC_DEFAULT;
             const char *gv = NULL;
             if (h->g.set[k->key]) {
-                if (k->key == SRV_SGK_AUTO_RESET)
-                    gv = h->g.val[k->key] ? "earliest" : "latest";
-                else
+                if (k->key == SRV_SGK_AUTO_RESET) {
+                    /* by_duration as it was set: the metadata's copy. */
+                    const char *id = kp_arena_str(a, h->group_id).p;
+                    gv = id ? srv_dyncfg_get(req->shard->meta->groupcfg, id, k->name) : NULL;
+                    if (!gv)
+                        gv = h->g.val[k->key] == SRV_SHARE_RESET_EARLIEST ? "earliest" : "latest";
+                } else if (k->key == SRV_SGK_RENEW_ENABLE) {
+                    gv = h->g.val[k->key] ? "true" : "false";
+                } else
                     snprintf(gbuf, sizeof(gbuf), "%lld", (long long)h->g.val[k->key]), gv = gbuf;
             }
             dc_entry *e = &o->configs[o->configs_count++];
@@ -488,7 +726,9 @@ static void dc_done(srv_shard *s, srv_gcall *c)
             e->value = kp_arena_strz(a, gv ? gv : bv);
             e->config_source = (int8_t)(gv ? SRC_GROUP : bsrc);
             e->is_default = req->kr.hdr.request_api_version == 0 && !gv && !configured; /* v0 only */
-            e->config_type = k->key == SRV_SGK_AUTO_RESET ? TYPE_STRING : TYPE_INT;
+            e->config_type = k->key == SRV_SGK_AUTO_RESET     ? TYPE_STRING
+                             : k->key == SRV_SGK_RENEW_ENABLE ? TYPE_BOOLEAN
+                                                              : TYPE_INT;
             e->documentation = KP_STR_NULL;
             e->synonyms = kp_arena_alloc(a, 2 * sizeof(*e->synonyms));
             e->synonyms_count = 0;
@@ -511,7 +751,7 @@ static void dc_done(srv_shard *s, srv_gcall *c)
     srv_req_release(req);
 }
 
-static void describe_groups_configs(srv_req *req)
+static void describe_groups_configs(srv_req *req, void (*next)(srv_req *req))
 {
     const kp_describe_configs_request *rq = req->kr.body;
     kp_arena *a = &req->arena;
@@ -529,7 +769,7 @@ static void describe_groups_configs(srv_req *req)
     }
     resp->results_count = n;
     req->state = resp;
-    srv_req_then(req, respond_state);
+    srv_req_then(req, next ? next : respond_state);
     srv_req_hold(req);
     for (int32_t i = 0; i < n; i++) {
         const kp_describe_configs_request_describe_configs_resource *r = &rq->resources[i];
@@ -537,6 +777,8 @@ static void describe_groups_configs(srv_req *req)
         kp_describe_configs_response_describe_configs_result_init(o);
         o->resource_type = r->resource_type;
         o->resource_name = r->resource_name;
+        if (r->resource_type != RES_GROUP)
+            continue;                    /* a mixed request: configs.c describes it */
         o->error_message = kp_str_c(""); /* Kafka answers "" rather than null here */
         o->configs = kp_arena_alloc(a, sizeof(*o->configs));
         o->configs_count = 0;
@@ -567,7 +809,21 @@ static void describe_groups_configs(srv_req *req)
 void srv_h_group_configs(srv_req *req)
 {
     if (req->kr.hdr.request_api_key == KP_API_DESCRIBE_CONFIGS)
-        describe_groups_configs(req);
+        describe_groups_configs(req, NULL);
     else
-        alter_groups(req);
+        alter_groups(req, NULL);
+}
+
+void srv_group_configs_describe(srv_req *req, void (*next)(srv_req *req))
+{
+    describe_groups_configs(req, next);
+}
+
+const kp_describe_configs_response_describe_configs_result *srv_group_configs_described(const srv_req *req,
+                                                                                        int32_t i)
+{
+    const kp_describe_configs_response *resp = req->state;
+    if (!resp || i < 0 || i >= resp->results_count || resp->results[i].resource_type != RES_GROUP)
+        return NULL;
+    return &resp->results[i];
 }

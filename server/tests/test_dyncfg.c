@@ -1,7 +1,8 @@
 /*
  * test_dyncfg.c — unit tests of dynamic broker configs: the set and Kafka's
  * per-broker over cluster-default precedence (server/dyncfg.c), the 'B'
- * records the controller writes for SRV_CTL_ALTER_BROKER and their replay
+ * records the controller writes for SRV_CTL_ALTER_BROKER (and the 'G' ones of
+ * SRV_CTL_ALTER_GROUP) and their replay
  * (server/controller.c), through the controller's injected environment: an
  * in-memory metadata log and immediate publication.
  *
@@ -79,17 +80,22 @@ static srv_controller *start(void)
     return c;
 }
 
-static void alter(srv_controller *c, srv_dyncfg_change *ch, int n, int validate_only)
+static void alter_kind(srv_controller *c, int kind, srv_dyncfg_change *ch, int n, int validate_only)
 {
     srv_ctl_op op;
     memset(&op, 0, sizeof(op));
-    op.kind = SRV_CTL_ALTER_BROKER;
+    op.kind = kind;
     op.validate_only = validate_only;
     op.ndyn = n;
     op.dyn = ch;
     int before = g_finished;
     srv_ctl_enqueue(c, &op);
     CU_ASSERT_EQUAL(g_finished, before + 1);
+}
+
+static void alter(srv_controller *c, srv_dyncfg_change *ch, int n, int validate_only)
+{
+    alter_kind(c, SRV_CTL_ALTER_BROKER, ch, n, validate_only);
 }
 
 #define KS "listener.name.ssl.ssl.keystore.location"
@@ -182,6 +188,51 @@ static void test_records_replay(void)
     srv_ctl_free(c);
 }
 
+/* Group configs ('G' records) are a set of their own: a group named like a
+ * broker id does not shadow the broker's configs, and both replay. */
+static void test_group_records_replay(void)
+{
+    srv_controller *c = start();
+    srv_dyncfg_change b[1] = {{"1", KS, "/a.pem", 0}};
+    alter(c, b, 1, 0);
+    srv_dyncfg_change g[3] = {{"1", "share.record.lock.duration.ms", "20000", 0},
+                              {"orders", "share.auto.offset.reset", "by_duration:PT1H", 0},
+                              {"orders", "share.delivery.count.limit", "3", 0}};
+    alter_kind(c, SRV_CTL_ALTER_GROUP, g, 3, 0);
+    CU_ASSERT_EQUAL(g[0].error, 0);
+    CU_ASSERT_EQUAL(g_appends, 2);
+    const srv_meta *cur = srv_ctl_current(c);
+    CU_ASSERT_FATAL(cur->groupcfg != NULL && cur->dyncfg != NULL);
+    CU_ASSERT_EQUAL(cur->dyncfg->n, 1);
+    CU_ASSERT_EQUAL(cur->groupcfg->n, 3);
+    CU_ASSERT_PTR_NULL(srv_dyncfg_get(cur->dyncfg, "1", "share.record.lock.duration.ms"));
+    /* validate_only writes nothing; a DELETE is a tombstone. */
+    srv_dyncfg_change v[1] = {{"orders", "share.delivery.count.limit", "4", 0}};
+    alter_kind(c, SRV_CTL_ALTER_GROUP, v, 1, 1);
+    CU_ASSERT_EQUAL(g_appends, 2);
+    srv_dyncfg_change d[1] = {{"orders", "share.delivery.count.limit", NULL, 0}};
+    alter_kind(c, SRV_CTL_ALTER_GROUP, d, 1, 0);
+    srv_meta *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(srv_ctl_replay(g_log, g_log_len, &r), 0);
+    CU_ASSERT_FATAL(r->groupcfg != NULL && r->dyncfg != NULL);
+    CU_ASSERT_EQUAL(r->groupcfg->n, 2);
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(r->groupcfg, "1", "share.record.lock.duration.ms"), "20000");
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(r->groupcfg, "orders", "share.auto.offset.reset"),
+                           "by_duration:PT1H");
+    CU_ASSERT_PTR_NULL(srv_dyncfg_get(r->groupcfg, "orders", "share.delivery.count.limit"));
+    CU_ASSERT_EQUAL(r->dyncfg->n, 1);
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(r->dyncfg, "1", KS), "/a.pem");
+    srv_meta_unref(r);
+    /* A broker config record is not a group's, and the reverse. */
+    srv_dyncfg *x = NULL;
+    static const uint8_t gkey[] = {'G', 0, 1, 'g', 0, 1, 'k'};
+    CU_ASSERT_EQUAL(srv_dyncfg_record_apply(&x, gkey, sizeof(gkey), NULL, -1), KP_E_INVALID);
+    CU_ASSERT_EQUAL(srv_dyncfg_record_apply_tag(&x, SRV_GROUPCFG_RECORD_KEY, gkey, sizeof(gkey), NULL, -1),
+                    0);
+    srv_dyncfg_unref(x);
+    srv_ctl_free(c);
+}
+
 /* validate_only and a refused change write nothing; a failed append
  * answers KAFKA_STORAGE_ERROR and leaves the version as it was. */
 static void test_nothing_written(void)
@@ -257,6 +308,7 @@ static void register_suites(void)
     CU_add_test(s, "set, replace, remove; per-broker over cluster default", test_set_and_precedence);
     CU_add_test(s, "controller: 'B' records replay to the published set", test_records_replay);
     CU_add_test(s, "validate_only, refused and failed changes write nothing", test_nothing_written);
+    CU_add_test(s, "controller: 'G' group config records, a set of their own", test_group_records_replay);
     CU_add_test(s, "undecodable records are skipped at replay", test_undecodable_record);
 }
 

@@ -2,7 +2,7 @@
  * test_share_assign.c — unit tests of share_group.c's simple assignor
  * (KIP-932's rules as Kafka 4.4 applies them), of the share-group admin
  * operations (offsets altered and deleted, groups deleted, only when empty)
- * and of the groups' dynamic configs, with a fake clock and fake topics.
+ * and of the groups' dynamic configs (by_duration included), with a fake clock and fake topics.
  *
  * Owns: the share groups it builds. Must not: start a broker, read a real
  * clock, or touch the network or the disk.
@@ -257,6 +257,124 @@ static void test_group_configs(void)
     c.val[SRV_SGK_LOCK_MS] = 4000;
     CU_ASSERT_EQUAL(srv_share_gconf_put(sg, g, &c), 0);
     CU_ASSERT_EQUAL(sp->lock_ms, 4000);
+    /* A share-partition restored at start takes the group's configs (put back first). */
+    c.set[SRV_SGK_DELIVERY_LIMIT] = 1, c.val[SRV_SGK_DELIVERY_LIMIT] = 7;
+    CU_ASSERT_EQUAL(srv_share_gconf_put(sg, g, &c), 0);
+    srv_share_tp tp1 = {T1, 1};
+    srv_sp_run run = {5, 6, 0, 2};
+    CU_ASSERT_EQUAL(srv_share_restore(sg, g, &tp1, 5, &run, 1), 0);
+    const srv_share_part *rp = srv_share_part_of(sg, g, &tp1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rp);
+    CU_ASSERT_EQUAL(rp->lock_ms, 4000);
+    CU_ASSERT_EQUAL(rp->max_delivery, 7);
+    srv_share_groups_free(sg);
+    kp_arena_reset(&A);
+}
+
+/* share.auto.offset.reset's values as Kafka's GroupConfig takes them. */
+static void test_reset_values(void)
+{
+    static const struct {
+        const char *v;
+        int ok, mode;
+        int64_t ms;
+    } cases[] = {
+        {"earliest", 1, SRV_SHARE_RESET_EARLIEST, 0},
+        {"latest", 1, SRV_SHARE_RESET_LATEST, 0},
+        {"by_duration:P1D", 1, SRV_SHARE_RESET_BY_DURATION, 86400000},
+        {"by_duration:PT1H30M", 1, SRV_SHARE_RESET_BY_DURATION, 5400000},
+        {"by_duration:pt0.5s", 1, SRV_SHARE_RESET_BY_DURATION, 500},
+        {"by_duration:P1DT2H3M4.005S", 1, SRV_SHARE_RESET_BY_DURATION, 93784005},
+        {"by_duration:+PT1M", 1, SRV_SHARE_RESET_BY_DURATION, 60000},
+        {"by_duration:PT1H-30M", 1, SRV_SHARE_RESET_BY_DURATION, 1800000},
+        {"by_duration:P0D", 1, SRV_SHARE_RESET_BY_DURATION, 0},
+        {"by_duration:-P1D", 0, 0, 0}, /* negative: refused, as Kafka */
+        {"by_duration:P-1D", 0, 0, 0},
+        {"by_duration:PT-1S", 0, 0, 0},
+        {"by_duration:PT-0.5S", 0, 0, 0},
+        {"by_duration:xx", 0, 0, 0},
+        {"by_duration:", 0, 0, 0},
+        {"by_duration:P", 0, 0, 0},
+        {"by_duration:PT", 0, 0, 0},
+        {"by_duration:P1DT", 0, 0, 0},
+        {"by_duration:P1H", 0, 0, 0},
+        {"by_duration:PT1D", 0, 0, 0},
+        {"by_duration:PT1M1H", 0, 0, 0},
+        {"by_duration:P1.5D", 0, 0, 0},
+        {"by_duration:PT1.1234567890S", 0, 0, 0},
+        {"by_duration:PT9999999999999999999S", 0, 0, 0},
+        {"BY_DURATION:P1D", 0, 0, 0},
+        {"Earliest", 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int mode = -1;
+        int64_t ms = -1;
+        int rc = srv_share_parse_reset(cases[i].v, strlen(cases[i].v), &mode, &ms);
+        if (rc != (cases[i].ok ? 0 : -1) || (cases[i].ok && (mode != cases[i].mode || ms != cases[i].ms)))
+            fprintf(stderr, "reset value %s: rc %d mode %d ms %lld\n", cases[i].v, rc, mode, (long long)ms);
+        CU_ASSERT_EQUAL(rc, cases[i].ok ? 0 : -1);
+        if (cases[i].ok) {
+            CU_ASSERT_EQUAL(mode, cases[i].mode);
+            CU_ASSERT_EQUAL(ms, cases[i].ms);
+        }
+    }
+    /* As the metadata log keeps them (restored at start). */
+    srv_share_gconf g;
+    memset(&g, 0, sizeof(g));
+    CU_ASSERT_EQUAL(srv_share_gconf_set_str(&g, "share.record.lock.duration.ms", "20000"), 0);
+    CU_ASSERT_EQUAL(srv_share_gconf_set_str(&g, "share.auto.offset.reset", "by_duration:PT1H"), 0);
+    CU_ASSERT(g.set[SRV_SGK_LOCK_MS] && g.val[SRV_SGK_LOCK_MS] == 20000);
+    CU_ASSERT(g.set[SRV_SGK_AUTO_RESET] && g.val[SRV_SGK_AUTO_RESET] == SRV_SHARE_RESET_BY_DURATION);
+    CU_ASSERT_EQUAL(g.reset_ms, 3600000);
+    CU_ASSERT_EQUAL(srv_share_gconf_set_str(&g, "share.isolation.level", "read_committed"), -1);
+    CU_ASSERT_EQUAL(srv_share_gconf_set_str(&g, "share.delivery.count.limit", "3x"), -1);
+    CU_ASSERT_FALSE(g.set[SRV_SGK_DELIVERY_LIMIT]);
+    for (int k = 0; k < SRV_SGK_COUNT; k++)
+        CU_ASSERT_PTR_NOT_NULL(srv_share_gkey_name(k));
+}
+
+/* by_duration: a new share-partition's first fetch looks up now - duration
+ * and starts at the offset found; none that recent: at the end. */
+static void test_reset_by_duration(void)
+{
+    t1_parts = 2;
+    srv_share_groups *sg = srv_share_groups_new(&CFG);
+    kp_str g = kp_str_c("g");
+    srv_share_gconf c;
+    memset(&c, 0, sizeof(c));
+    CU_ASSERT_EQUAL(srv_share_gconf_set_str(&c, "share.auto.offset.reset", "by_duration:PT1H"), 0);
+    CU_ASSERT_EQUAL(srv_share_gconf_put(sg, g, &c), 0);
+    int64_t now = 10000000;
+    CU_ASSERT_EQUAL(hb(sg, "m1", 0, "a", now).error, 0);
+    srv_share_item two[2] = {{.tp = {T1, 0}, .fetch = 1}, {.tp = {T1, 1}, .fetch = 1}};
+    srv_share_item *items = two;
+    int n = 2;
+    srv_share_sreq rq = {.group_id = g, .member_id = kp_str_c("m1"), .epoch = 0, .is_fetch = 1};
+    CU_ASSERT_EQUAL_FATAL(srv_share_begin(sg, &rq, now, &A, &items, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    for (int i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL(items[i].probe, 1);
+        CU_ASSERT_EQUAL(items[i].reset_ago_ms, 3600000);
+        items[i].log_start = 5;
+        items[i].hwm = 9;
+        items[i].last = -1;
+    }
+    items[0].ts_offset = 7;  /* the lookup found offset 7 */
+    items[1].ts_offset = -1; /* nothing stamped that recently */
+    CU_ASSERT_EQUAL(srv_share_acquire(sg, &rq, 100, now, &A, items, n), 0);
+    for (int i = 0; i < n; i++) {
+        const srv_share_part *sp = srv_share_part_of(sg, g, &items[i].tp);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sp);
+        CU_ASSERT_EQUAL(sp->start, items[i].tp.partition == 0 ? 7 : 9);
+    }
+    /* Initialised: the next fetch looks nothing up. */
+    srv_share_item none = {0};
+    items = &none;
+    n = 0;
+    rq.epoch = 1;
+    CU_ASSERT_EQUAL_FATAL(srv_share_begin(sg, &rq, now, &A, &items, &n), 0);
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(items[i].reset_ago_ms, -1);
     srv_share_groups_free(sg);
     kp_arena_reset(&A);
 }
@@ -281,6 +399,8 @@ static void register_suites(void)
     CU_pSuite a = CU_add_suite("share_admin", NULL, NULL);
     CU_add_test(a, "offsets altered and deleted, group deleted", test_admin_offsets_and_delete);
     CU_add_test(a, "group configs", test_group_configs);
+    CU_add_test(a, "share.auto.offset.reset values", test_reset_values);
+    CU_add_test(a, "share.auto.offset.reset=by_duration", test_reset_by_duration);
 }
 
 const struct kb_test_program kb_test_program = {

@@ -33,7 +33,7 @@ static void test_features(void)
 {
     srv_feature f[SRV_FEATURES_MAX];
     int n = srv_features(false, f);
-    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(n, 2);
     const srv_feature *g = find(f, n, "group.version");
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     CU_ASSERT_EQUAL(g->min_supported, 0);
@@ -43,8 +43,14 @@ static void test_features(void)
     CU_ASSERT_PTR_NULL(find(f, n, "transaction.version"));
     CU_ASSERT_EQUAL(srv_features_txn_version(false), 0);
 
+    /* Share groups are served: KIP-932's level, not 4.4's dead-letter queue. */
+    const srv_feature *sv = find(f, n, "share.version");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sv);
+    CU_ASSERT_EQUAL(sv->max_supported, 1);
+    CU_ASSERT_EQUAL(sv->finalized, 1);
+
     n = srv_features(true, f);
-    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(n, 3);
     const srv_feature *t = find(f, n, "transaction.version");
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     CU_ASSERT_EQUAL(t->min_supported, 0);
@@ -52,7 +58,7 @@ static void test_features(void)
     CU_ASSERT_EQUAL(t->finalized, 2);
     CU_ASSERT_EQUAL(srv_features_txn_version(true), 2);
     /* Features whose semantics kbroker does not have are never listed. */
-    const char *absent[] = {"metadata.version", "kraft.version", "share.version", "streams.version",
+    const char *absent[] = {"metadata.version", "kraft.version", "streams.version",
                             "eligible.leader.replicas.version"};
     for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
         CU_ASSERT_PTR_NULL(find(f, n, absent[i]));

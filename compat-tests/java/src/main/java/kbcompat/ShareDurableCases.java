@@ -56,7 +56,7 @@ final class ShareDurableCases {
             List<String> argv = new ArrayList<>(List.of(bin, "--set", "listeners=PLAINTEXT://127.0.0.1:0",
                     "--set", "log.dirs=" + data, "--set",
                     "shards=" + System.getenv().getOrDefault("KB_SHARDS", "1"), "--set",
-                    "unstable.api.versions.enable=true", "--set", "group.initial.rebalance.delay.ms=0", "--set",
+                    "group.initial.rebalance.delay.ms=0", "--set",
                     "group.min.session.timeout.ms=1000", "--set", "offsets.topic.num.partitions=10", "--set",
                     "group.share.min.record.lock.duration.ms=1000", "--set",
                     "group.share.record.lock.duration.ms=5000"));
