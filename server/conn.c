@@ -57,6 +57,7 @@
 
 /* A slow reader stops being served once this much output is waiting. */
 #define OUTPUT_HIGH_WATER (32u << 20)
+#define MAX_SINGLE_WRITE  (1u << 20)
 
 /* Frames at least this large that are not yet fully buffered are read
  * directly into their own allocation. */
@@ -1102,6 +1103,11 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     } else {
         c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        /* libevent writes at most 16 KiB per loop turn by default: a 16 MiB
+         * fetch answer then took a thousand writev calls and as many epoll
+         * turns. The socket's send buffer bounds a write anyway. */
+        if (c->bev)
+            bufferevent_set_max_single_write(c->bev, MAX_SINGLE_WRITE);
     }
     if (!c->bev) {
         evutil_closesocket(fd);
