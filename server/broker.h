@@ -193,7 +193,7 @@ struct srv_req {
      * the controller answers this error (NOT_CONTROLLER when no answer came)
      * rather than forwarding again. */
     int16_t forward_error;
-    void **out_mem;                /* blocks the response refers to (srv_req_give_mem) */
+    void **out_mem; /* blocks the response refers to (srv_req_give_mem) */
     size_t n_out_mem, out_mem_cap;
 };
 
