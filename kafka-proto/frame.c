@@ -32,11 +32,11 @@ int kp_request_decode(const uint8_t *buf, size_t len, kp_arena *a, kp_request *r
     return req->api->request->decode(&r, a, v, req->body);
 }
 
-static int finish_frame(kp_writer *w, size_t start)
+static int finish_frame(kp_writer *w, size_t start, size_t start_refs)
 {
     if (w->err)
         return w->err;
-    size_t n = w->len - start - 4;
+    size_t n = w->len - start - 4 + (w->ref_bytes - start_refs);
     if (n > INT32_MAX)
         return w->err = KP_E_TOO_LARGE;
     if (!w->counting)
@@ -50,7 +50,7 @@ int kp_request_encode(kp_writer *w, int16_t key, int16_t version, int32_t correl
     const kp_api_desc *api = kp_api_lookup(key);
     if (!api)
         return w->err = KP_E_VERSION;
-    size_t start = w->len;
+    size_t start = w->len, start_refs = w->ref_bytes;
     kp_write_i32(w, 0);
     kp_request_header h;
     kp_request_header_init(&h);
@@ -61,7 +61,7 @@ int kp_request_encode(kp_writer *w, int16_t key, int16_t version, int32_t correl
     int hv = kp_request_header_version(key, version);
     if (kp_request_header_encode(w, (int16_t)hv, &h) || api->request->encode(w, version, body))
         return w->err;
-    return finish_frame(w, start);
+    return finish_frame(w, start, start_refs);
 }
 
 int kp_response_encode(kp_writer *w, int16_t key, int16_t version, int32_t correlation_id, const void *body)
@@ -69,7 +69,7 @@ int kp_response_encode(kp_writer *w, int16_t key, int16_t version, int32_t corre
     const kp_api_desc *api = kp_api_lookup(key);
     if (!api)
         return w->err = KP_E_VERSION;
-    size_t start = w->len;
+    size_t start = w->len, start_refs = w->ref_bytes;
     kp_write_i32(w, 0);
     kp_response_header h;
     kp_response_header_init(&h);
@@ -77,5 +77,5 @@ int kp_response_encode(kp_writer *w, int16_t key, int16_t version, int32_t corre
     int hv = kp_response_header_version(key, version);
     if (kp_response_header_encode(w, (int16_t)hv, &h) || api->response->encode(w, version, body))
         return w->err;
-    return finish_frame(w, start);
+    return finish_frame(w, start, start_refs);
 }

@@ -397,6 +397,10 @@ int kp_skip_tagged_fields(kp_reader *r)
 
 void kp_writer_init(kp_writer *w, size_t initial_cap)
 {
+    w->ref_min = 0;
+    w->refs = NULL;
+    w->nrefs = w->refs_cap = 0;
+    w->ref_bytes = 0;
     w->buf = NULL;
     w->len = 0;
     w->cap = 0;
@@ -409,6 +413,10 @@ void kp_writer_init(kp_writer *w, size_t initial_cap)
 
 void kp_writer_init_fixed(kp_writer *w, void *buf, size_t cap)
 {
+    w->ref_min = 0;
+    w->refs = NULL;
+    w->nrefs = w->refs_cap = 0;
+    w->ref_bytes = 0;
     w->buf = buf;
     w->len = 0;
     w->cap = cap;
@@ -429,6 +437,46 @@ void kp_writer_free(kp_writer *w)
         free(w->buf);
     w->buf = NULL;
     w->len = w->cap = 0;
+    free(w->refs);
+    w->refs = NULL;
+    w->nrefs = w->refs_cap = 0;
+    w->ref_bytes = 0;
+}
+
+void kp_writer_refs_enable(kp_writer *w, size_t min_len)
+{
+    if (!w->fixed && !w->counting)
+        w->ref_min = min_len ? min_len : 1;
+}
+
+size_t kp_writer_total(const kp_writer *w)
+{
+    return w->len + w->ref_bytes;
+}
+
+/* Lists b instead of copying it (the caller checked ref_min). */
+static int write_ref(kp_writer *w, const uint8_t *p, size_t n)
+{
+    if (w->err)
+        return w->err;
+    if (w->nrefs == w->refs_cap) {
+        size_t cap = w->refs_cap ? w->refs_cap * 2 : 16;
+        kp_wref *nr = realloc(w->refs, cap * sizeof(*nr));
+        if (!nr)
+            return w->err = KP_E_NOMEM;
+        w->refs = nr;
+        w->refs_cap = cap;
+    }
+    w->refs[w->nrefs++] = (kp_wref){w->len, p, n};
+    w->ref_bytes += n;
+    return 0;
+}
+
+static int write_value(kp_writer *w, const uint8_t *p, size_t n)
+{
+    if (w->ref_min && n >= w->ref_min)
+        return write_ref(w, p, n);
+    return kp_write_raw(w, p, n);
 }
 
 int kp_writer_reserve(kp_writer *w, size_t n)
@@ -565,7 +613,7 @@ int kp_write_bytes(kp_writer *w, kp_bytes b)
         return kp_write_i32(w, -1);
     if (kp_write_i32(w, b.len))
         return w->err;
-    return kp_write_raw(w, b.p, (size_t)b.len);
+    return write_value(w, b.p, (size_t)b.len);
 }
 
 int kp_write_compact_bytes(kp_writer *w, kp_bytes b)
@@ -574,7 +622,7 @@ int kp_write_compact_bytes(kp_writer *w, kp_bytes b)
         return kp_write_uvarint(w, 0);
     if (kp_write_uvarint(w, (uint32_t)b.len + 1))
         return w->err;
-    return kp_write_raw(w, b.p, (size_t)b.len);
+    return write_value(w, b.p, (size_t)b.len);
 }
 
 int kp_write_array_len(kp_writer *w, int compact, int32_t n)

@@ -196,6 +196,14 @@ int kp_skip_tagged_fields(kp_reader *r);
 
 /* ---- writer ----------------------------------------------------------- */
 
+/* A bytes/records field the writer left out of buf (kp_writer_refs_enable):
+ * its len bytes at p belong in the encoding right before buf[at]. */
+typedef struct kp_wref {
+    size_t at;
+    const uint8_t *p;
+    size_t len;
+} kp_wref;
+
 /* A writer over a growable heap buffer (fixed == 0) or a fixed caller buffer.
  * Like the reader it latches the first error. */
 typedef struct kp_writer {
@@ -205,6 +213,13 @@ typedef struct kp_writer {
     int fixed;
     int counting; /* only counts bytes: how size functions share the encoder */
     int err;
+    /* By-reference bytes fields: none unless enabled (all zero). The
+     * encoding is buf with each ref's bytes inserted at its position;
+     * ref_bytes is their sum, which frame lengths include. */
+    size_t ref_min;
+    kp_wref *refs;
+    size_t nrefs, refs_cap;
+    size_t ref_bytes;
 } kp_writer;
 
 void kp_writer_init(kp_writer *w, size_t initial_cap); /* growable */
@@ -212,6 +227,13 @@ void kp_writer_init_fixed(kp_writer *w, void *buf, size_t cap);
 void kp_writer_init_counting(kp_writer *w);
 void kp_writer_free(kp_writer *w);
 int kp_writer_reserve(kp_writer *w, size_t n);
+/* From now on, a bytes or records value of at least min_len bytes is not
+ * copied but listed in w->refs (its memory must outlive the encoding's use);
+ * a writer that is growable only. For large fetch answers, which go to the
+ * socket by reference. */
+void kp_writer_refs_enable(kp_writer *w, size_t min_len);
+/* The encoded length: buf plus the referenced bytes. */
+size_t kp_writer_total(const kp_writer *w);
 
 int kp_write_i8(kp_writer *w, int8_t v);
 int kp_write_i16(kp_writer *w, int16_t v);

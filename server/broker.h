@@ -193,6 +193,8 @@ struct srv_req {
      * the controller answers this error (NOT_CONTROLLER when no answer came)
      * rather than forwarding again. */
     int16_t forward_error;
+    void **out_mem; /* blocks the response refers to (srv_req_give_mem) */
+    size_t n_out_mem, out_mem_cap;
 };
 
 /* The address this request's client should use for this broker. */
@@ -280,6 +282,14 @@ uint64_t srv_req_cpu_ns(const srv_req *req);
 /* Encodes body as the response to req (version of the request) and marks
  * the request done; responses leave the connection in request order. */
 void srv_req_respond(srv_req *req, const void *body);
+/* Hands the request a malloc'd block that the coming response body points
+ * into (a fetch's records). Once a block is given, srv_req_respond sends
+ * every bytes field of at least SRV_REF_MIN bytes by reference instead of
+ * copying it into the frame, so each such field must lie in a given block;
+ * the blocks are freed once the socket has taken them, or with the request.
+ * 0, or -1 when out of memory (the block stays the caller's). */
+#define SRV_REF_MIN (4u << 10)
+int srv_req_give_mem(srv_req *req, void *mem);
 void srv_req_respond_none(srv_req *req);
 /* No answer, and the connection closes once the answers before this one are
  * written; nothing more is read from it (an acks=0 produce that failed:

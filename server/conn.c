@@ -57,6 +57,7 @@
 
 /* A slow reader stops being served once this much output is waiting. */
 #define OUTPUT_HIGH_WATER (32u << 20)
+#define MAX_SINGLE_WRITE  (1u << 20)
 
 /* Frames at least this large that are not yet fully buffered are read
  * directly into their own allocation. */
@@ -135,8 +136,99 @@ void srv_req_free(srv_req *r)
         r->cleanup(r);
     kp_arena_reset(&r->arena);
     kp_writer_free(&r->out);
+    for (size_t i = 0; i < r->n_out_mem; i++)
+        free(r->out_mem[i]);
+    free(r->out_mem);
     free(r->frame);
     free(r);
+}
+
+int srv_req_give_mem(srv_req *r, void *mem)
+{
+    if (r->n_out_mem == r->out_mem_cap) {
+        size_t cap = r->out_mem_cap ? r->out_mem_cap * 2 : 16;
+        void **n = realloc(r->out_mem, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        r->out_mem = n;
+        r->out_mem_cap = cap;
+    }
+    r->out_mem[r->n_out_mem++] = mem;
+    return 0;
+}
+
+/* A response sent in pieces by reference: its frame buffer and the given
+ * blocks, freed when libevent has released the last piece. */
+typedef struct out_hold {
+    size_t pieces;
+    uint8_t *buf;
+    void **mem;
+    size_t nmem;
+} out_hold;
+
+static void hold_release(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    out_hold *h = arg;
+    if (--h->pieces > 0)
+        return;
+    free(h->buf);
+    for (size_t i = 0; i < h->nmem; i++)
+        free(h->mem[i]);
+    free(h->mem);
+    free(h);
+}
+
+static int add_piece(struct evbuffer *b, out_hold *h, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    h->pieces++;
+    if (evbuffer_add_reference(b, p, n, hold_release, h) == 0)
+        return 0;
+    h->pieces--;
+    return -1;
+}
+
+/* Queues r's frame: the encoded buffer interleaved with the referenced
+ * fields, no byte copied. All or nothing: the pieces gather in a buffer of
+ * their own first. */
+static int flush_by_reference(struct evbuffer *out, srv_req *r)
+{
+    out_hold *h = calloc(1, sizeof(*h));
+    struct evbuffer *tmp = evbuffer_new();
+    if (!h || !tmp) {
+        free(h);
+        if (tmp)
+            evbuffer_free(tmp);
+        return -1;
+    }
+    h->pieces = 1; /* ours, until the pieces are queued */
+    h->buf = r->out.buf;
+    h->mem = r->out_mem;
+    h->nmem = r->n_out_mem;
+    size_t len = r->out.len;
+    r->out.buf = NULL;
+    r->out.len = r->out.cap = 0;
+    r->out_mem = NULL;
+    r->n_out_mem = r->out_mem_cap = 0;
+    size_t at = 0;
+    int rc = 0;
+    for (size_t i = 0; i < r->out.nrefs && rc == 0; i++) {
+        const kp_wref *ref = &r->out.refs[i];
+        rc = add_piece(tmp, h, h->buf + at, ref->at - at);
+        if (rc == 0)
+            rc = add_piece(tmp, h, ref->p, ref->len);
+        at = ref->at;
+    }
+    if (rc == 0)
+        rc = add_piece(tmp, h, h->buf + at, len - at);
+    if (rc == 0)
+        rc = evbuffer_add_buffer(out, tmp);
+    evbuffer_free(tmp); /* releases the pieces when they could not move */
+    hold_release(NULL, 0, h);
+    return rc;
 }
 
 /* Detaches every request; unfinished ones finish later as orphans. */
@@ -188,7 +280,12 @@ static void conn_flush(srv_conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     while (c->head && c->head->done) {
         srv_req *r = c->head;
-        if (!r->no_response && r->out.len) {
+        if (!r->no_response && r->out.nrefs) {
+            if (flush_by_reference(out, r) != 0) {
+                srv_error("connection from %s: out of memory queueing a response; closing", c->peer);
+                c->close_after_flush = 1;
+            }
+        } else if (!r->no_response && r->out.len) {
             /* The encoded response goes to the socket buffer by reference: no
              * copy of what may be megabytes of fetched records. */
             uint8_t *buf = r->out.buf;
@@ -233,7 +330,7 @@ static void finish(srv_req *r)
     srv_shard_metrics *m = &r->shard->metrics;
     if (r->kr.api && r->start_ns)
         srv_hist_record(&m->api[r->kr.hdr.request_api_key], (srv_now_ns() - r->start_ns) / 1000);
-    srv_m_add(&m->bytes_out, r->out.len);
+    srv_m_add(&m->bytes_out, kp_writer_total(&r->out));
     if (c->head == r)
         conn_flush(c);
 }
@@ -515,9 +612,14 @@ void srv_req_respond(srv_req *r, const void *body)
          * allocated once instead of doubling its way up. */
         kp_writer cw;
         kp_writer_init_counting(&cw);
-        if (kp_response_encode(&cw, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
-                               r->kr.hdr.correlation_id, body) == 0)
+        if (r->n_out_mem) {
+            /* The large fields stay where they are: only the rest is
+             * encoded, so the counted size would overshoot. */
+            kp_writer_refs_enable(&r->out, SRV_REF_MIN);
+        } else if (kp_response_encode(&cw, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
+                                      r->kr.hdr.correlation_id, body) == 0) {
             kp_writer_reserve(&r->out, cw.len);
+        }
         int rc = kp_response_encode(&r->out, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
                                     r->kr.hdr.correlation_id, body);
         if (rc) {
@@ -1001,6 +1103,11 @@ static void conn_adopt(srv_shard *s, evutil_socket_t fd, const struct sockaddr *
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     } else {
         c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        /* libevent writes at most 16 KiB per loop turn by default: a 16 MiB
+         * fetch answer then took a thousand writev calls and as many epoll
+         * turns. The socket's send buffer bounds a write anyway. */
+        if (c->bev)
+            bufferevent_set_max_single_write(c->bev, MAX_SINGLE_WRITE);
     }
     if (!c->bev) {
         evutil_closesocket(fd);

@@ -29,15 +29,23 @@ typedef struct read_req {
     st_segment *seg; /* referenced */
     uint64_t pos;
     st_op op;
-    uint8_t *buf;
+    void *buf; /* posix_memalign, ST_BLOCK-aligned; may be handed to the callback (keep) */
     uint64_t buf_off;
     uint64_t limit; /* file bytes usable by this read */
     int committed;  /* read_committed: stop at the last stable offset */
 } read_req;
 
+static void deliver_kept(read_req *r, int rc, const uint8_t *data, size_t len, void **keep)
+{
+    st_read_result res = {rc,  data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log),
+                          keep};
+    r->cb(r->arg, &res);
+}
+
 static void deliver(read_req *r, int rc, const uint8_t *data, size_t len)
 {
-    st_read_result res = {rc, data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log)};
+    st_read_result res = {rc,  data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log),
+                          NULL};
     r->cb(r->arg, &res);
 }
 
@@ -112,8 +120,9 @@ static void read_memory(read_req *r, st_wbuf *w)
         return;
     }
     st_chunks_read(&w->ch, pos, out, total);
-    deliver(r, 0, out, total);
-    free(out);
+    void *keep = out;
+    deliver_kept(r, 0, out, total, &keep);
+    free(keep);
 }
 
 static void disk_done(st_op *op);
@@ -235,7 +244,7 @@ static void disk_done(st_op *op)
             }
             goto out;
         }
-        const uint8_t *h = r->buf + (pos - r->buf_off);
+        const uint8_t *h = (const uint8_t *)r->buf + (pos - r->buf_off);
         uint32_t blen = kp_be32(h + 8);
         if (!sane_len(blen)) {
             deliver(r, ST_E_CORRUPT, NULL, 0);
@@ -252,7 +261,7 @@ static void disk_done(st_op *op)
         uint64_t p = pos;
         size_t total = 0, cap = read_cap(r);
         while (p + PEEK <= end) {
-            const uint8_t *h = r->buf + (p - r->buf_off);
+            const uint8_t *h = (const uint8_t *)r->buf + (p - r->buf_off);
             uint32_t blen = kp_be32(h + 8);
             size_t size = 12u + blen;
             if (!sane_len(blen) || (int64_t)kp_be64(h) >= end_off || p + size > end ||
@@ -262,7 +271,7 @@ static void disk_done(st_op *op)
             p += size;
         }
         if (total == 0) {
-            const uint8_t *h = r->buf + (pos - r->buf_off);
+            const uint8_t *h = (const uint8_t *)r->buf + (pos - r->buf_off);
             uint32_t blen = kp_be32(h + 8);
             if ((int64_t)kp_be64(h) >= end_off || !sane_len(blen) || pos + 12 + blen > r->limit) {
                 /* Past the high watermark (or LSO), or not a whole batch on disk. */
@@ -278,7 +287,7 @@ static void disk_done(st_op *op)
             rc = submit_disk(r, 12u + blen);
             goto out;
         }
-        deliver(r, 0, r->buf + (pos - r->buf_off), total);
+        deliver_kept(r, 0, (const uint8_t *)r->buf + (pos - r->buf_off), total, &r->buf);
     }
 out:
     if (rc == 1)
@@ -294,7 +303,7 @@ static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committe
         return ST_E_OUT_OF_RANGE;
     int64_t lso = st_log_last_stable_offset(log);
     if (offset == log->hw || (committed && offset >= lso)) {
-        st_read_result res = {0, NULL, 0, log->hw, log->log_start, lso};
+        st_read_result res = {0, NULL, 0, log->hw, log->log_start, lso, NULL};
         cb(arg, &res);
         return 0;
     }

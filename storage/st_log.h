@@ -159,6 +159,10 @@ typedef struct st_read_result {
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t last_stable_offset; /* at delivery time */
+    /* Non-NULL when data lies inside a heap block the callback may keep
+     * instead of copying: *keep is that block; setting *keep = NULL makes it
+     * the callback's, to free() once done with data. */
+    void **keep;
 } st_read_result;
 
 typedef void (*st_read_cb)(void *arg, const st_read_result *res);

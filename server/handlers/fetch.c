@@ -8,7 +8,13 @@
  * with records or a changed high watermark, log start or error.
  *
  * Must not: keep a read result past its callback on the owner (data is
- * copied into the op), or let a parked fetch outlive its wait.
+ * copied into the op, or the read's own buffer taken over when the storage
+ * offers it), or let a parked fetch outlive its wait.
+ *
+ * Records travel without a copy in user space when they are large: the read
+ * buffer (O_DIRECT, or the tail cache's copy) becomes the op's, then the
+ * request's (srv_req_give_mem), and the response frame refers to it, so the
+ * socket is the only consumer of those bytes after the disk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +44,9 @@ typedef struct fetch_part {
     int known; /* topic and partition exist in metadata */
     int16_t error;
     int64_t hwm, lso, log_start;
-    uint8_t *data; /* last read, owned by this request */
+    uint8_t *data; /* last read, inside mem */
     size_t len;
+    void *mem;               /* the block holding data, owned by this request */
     st_aborted_txn *aborted; /* read_committed: of the last read, owned by this request */
     size_t naborted;
 } fetch_part;
@@ -78,6 +85,7 @@ typedef struct read_op {
     int64_t hwm, lso, log_start;
     uint8_t *data;
     size_t len;
+    void *mem; /* holds data */
     st_aborted_txn *aborted;
     size_t naborted;
 } read_op;
@@ -123,11 +131,19 @@ static void read_cb(void *arg, const st_read_result *res)
     op->log_start = res->log_start_offset;
     if (res->rc) {
         op->error = srv_st_to_kafka(res->rc);
+    } else if (res->len >= SRV_REF_MIN && res->keep && *res->keep) {
+        /* Take the read's buffer rather than copy it: small answers are
+         * copied instead, so a few bytes never pin a whole read buffer. */
+        op->mem = *res->keep;
+        *res->keep = NULL;
+        op->data = (uint8_t *)res->data;
+        op->len = res->len;
     } else if (res->len) {
         op->data = malloc(res->len);
         if (op->data) {
             memcpy(op->data, res->data, res->len);
             op->len = res->len;
+            op->mem = op->data;
         } else {
             op->error = KP_ERR_UNKNOWN_SERVER_ERROR;
         }
@@ -217,8 +233,9 @@ static void respond(srv_req *req)
                 kp_writer_free(&w);
                 w.buf = NULL;
             }
-            free(fp->data);
+            free(fp->mem);
             fp->data = w.buf;
+            fp->mem = w.buf;
             fp->len = w.len;
         }
     srv_fetch_session *fs = srv_fetch_session_find(req->shard, st->session_id);
@@ -327,6 +344,15 @@ static void respond(srv_req *req)
             pd->aborted_transactions_count = (int32_t)fp->naborted;
         }
         pd->records = records;
+        /* The frame refers to the records: the request holds them until the
+         * socket has taken them. */
+        if (records.len > 0 && fp->mem) {
+            if (srv_req_give_mem(req, fp->mem) != 0) {
+                srv_req_fail_close(req, "out of memory");
+                return;
+            }
+            fp->mem = NULL;
+        }
     }
     srv_req_respond(req, &st->resp); /* may free req: see cleanup() */
 }
@@ -336,7 +362,7 @@ static void cleanup(srv_req *req)
 {
     fetch_state *st = req->state;
     for (int i = 0; i < st->nparts; i++) {
-        free(st->parts[i].data);
+        free(st->parts[i].mem);
         free(st->parts[i].aborted);
     }
 }
@@ -453,7 +479,8 @@ static void read_done(srv_shard *s, srv_part_op *base)
     fp->hwm = op->hwm;
     fp->lso = op->lso;
     fp->log_start = op->log_start;
-    free(fp->data);
+    free(fp->mem);
+    fp->mem = op->mem;
     fp->data = op->data;
     fp->len = op->len;
     free(fp->aborted);

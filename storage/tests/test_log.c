@@ -167,6 +167,76 @@ static void test_append_read(void)
     teardown();
 }
 
+/* A reader that keeps the read's buffer (st_read_result.keep) instead of
+ * copying: its data stays valid after the callback, through later reads. */
+typedef struct kept_rd {
+    int fired, rc, offered;
+    const uint8_t *data;
+    size_t len;
+    void *mem;
+} kept_rd;
+
+static void kept_cb(void *arg, const st_read_result *res)
+{
+    kept_rd *k = arg;
+    k->fired = 1;
+    k->rc = res->rc;
+    k->len = res->len;
+    k->data = res->data;
+    k->offered = res->keep != NULL && *res->keep != NULL;
+    if (k->offered) {
+        CU_ASSERT(res->data >= (const uint8_t *)*res->keep);
+        k->mem = *res->keep;
+        *res->keep = NULL;
+    }
+}
+
+static void test_read_keep(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    enum { N = 120 };
+    uint8_t *b[N];
+    size_t len[N];
+    int64_t off[N];
+    for (int i = 0; i < N; i++) {
+        len[i] = tu_batch(&b[i], 2, 1000 + i, (uint32_t)i, 300 + (size_t)(i * 53) % 700, -1, 0, 0, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b[i], len[i], &off[i]), 0);
+    }
+    /* From disk (the first batches are long past the 16 KiB tail cache) and
+     * from memory (the last one); each result kept, checked after all reads. */
+    int64_t at[3] = {off[0], off[5], off[N - 1]};
+    int first[3] = {0, 5, N - 1};
+    kept_rd k[3];
+    int disk = 0;
+    for (int j = 0; j < 3; j++) {
+        memset(&k[j], 0, sizeof(k[j]));
+        int rc = st_log_read(log, at[j], 8 << 10, kept_cb, &k[j]);
+        CU_ASSERT(rc == 0 || rc == 1);
+        disk += rc == 1;
+        tu_wait(g_io, &k[j].fired);
+        CU_ASSERT_EQUAL(k[j].rc, 0);
+        CU_ASSERT(k[j].offered);
+    }
+    CU_ASSERT(disk >= 1);
+    for (int j = 0; j < 3; j++) {
+        size_t pos = 0;
+        int i = first[j];
+        while (pos < k[j].len && i < N) {
+            CU_ASSERT_FATAL(pos + len[i] <= k[j].len);
+            CU_ASSERT(same_batch(k[j].data + pos, b[i], len[i], off[i]));
+            pos += len[i++];
+        }
+        CU_ASSERT(pos == k[j].len && pos > 0);
+        free(k[j].mem);
+    }
+    for (int i = 0; i < N; i++)
+        free(b[i]);
+    st_log_close(log);
+    teardown();
+}
+
 static void test_invalid_input(void)
 {
     setup();
@@ -711,6 +781,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "backend", check_backend);
     CU_add_test(s, "append_read_roll_index", test_append_read);
     CU_add_test(s, "invalid_input", test_invalid_input);
+    CU_add_test(s, "read_keep", test_read_keep);
     CU_add_test(s, "timestamps", test_timestamps);
     CU_add_test(s, "producer_state", test_producer_state);
     CU_add_test(s, "retention", test_retention);

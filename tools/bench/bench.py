@@ -15,7 +15,9 @@ defaults beyond the settings named in the plan.
 Environment: BENCH_QUICK=1 (a reduced plan with short runs, to check the harness in ~5 min), BENCH_SECONDS
 (measured seconds per run), BENCH_SOAK_SECONDS, BENCH_DIR (parent of the data dirs, default /var/tmp),
 BENCH_OUT (default BUILD_DIR/bench), BENCH_PARTS (comma list of limits,main,tls,pinned,partitions,soak; default
-all), BENCH_SETTINGS (comma list of kb,kbns,kf1,kf; default all).
+all), BENCH_SETTINGS (comma list of kb,kbns,kf1,kf; default all), BENCH_WORKLOADS (comma list of
+produce,consume,e2e,roundtrip: the kinds of workload the main, tls and pinned passes run; default all), e.g.
+BENCH_PARTS=main BENCH_SETTINGS=kb,kf1 BENCH_WORKLOADS=consume for the consume rows only.
 
 The tls part runs the main pass's produce and consume workloads (same sizes, kbench only) against an SSL
 listener of each broker (a throwaway PKI made with openssl, PEM key store) and reports, beside each figure,
@@ -82,6 +84,10 @@ class Config:
         self.out = os.path.abspath(env.get("BENCH_OUT") or os.path.join(self.build, "bench"))
         self.parts = (env.get("BENCH_PARTS") or "limits,main,tls,pinned,partitions,soak").split(",")
         self.settings = (env.get("BENCH_SETTINGS") or "kb,kbns,kf1,kf").split(",")
+        self.workloads = (env.get("BENCH_WORKLOADS") or "produce,consume,e2e,roundtrip").split(",")
+        for w in self.workloads:
+            if w not in ("produce", "consume", "e2e", "roundtrip"):
+                sys.exit("bench: unknown workload %r in BENCH_WORKLOADS (known: produce,consume,e2e,roundtrip)" % w)
         for s in self.settings:
             if s not in SETTINGS:
                 sys.exit("bench: unknown setting %r in BENCH_SETTINGS (known: %s)" % (s, ",".join(SETTINGS)))
@@ -101,6 +107,14 @@ class Config:
                 (100, 16, 8), (1024, 16, 8)]
             self.consumes, self.rates, self.many = [100, 1024], [10000, 50000, 100000], 10000
             self.pinned_produces, self.roundtrip = [(1024, 16, 1)], True
+        if "produce" not in self.workloads:
+            self.produces, self.pinned_produces = [], []
+        if "consume" not in self.workloads:
+            self.consumes = []
+        if "e2e" not in self.workloads:
+            self.rates = []
+        if "roundtrip" not in self.workloads:
+            self.roundtrip = False
         self.soak_interval = 2.0 if self.quick else 10.0
 
 
@@ -698,7 +712,8 @@ class Bench:
                 self.consume(b, key, sec, size)
             for rate in cfg.rates:
                 self.e2e(b, key, sec, rate)
-            self.java_e2e(b, key, sec)
+            if "e2e" in cfg.workloads:
+                self.java_e2e(b, key, sec)
             if cfg.roundtrip:
                 self.roundtrip(b, key, sec)
             m = memory(b.pid)
@@ -751,8 +766,10 @@ class Bench:
         try:
             for size, parts, prods in self.cfg.pinned_produces:
                 self.produce(b, key, sec, size, parts, prods)
-            self.consume(b, key, sec, 1024)
-            self.e2e(b, key, sec, 50000, java=False)
+            if "consume" in self.cfg.workloads:
+                self.consume(b, key, sec, 1024)
+            if "e2e" in self.cfg.workloads:
+                self.e2e(b, key, sec, 50000, java=False)
         finally:
             self.c.pin = None
             b.stop()
