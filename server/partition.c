@@ -62,13 +62,19 @@ srv_partmap *srv_partmap_new(srv_shard *s)
     return pm;
 }
 
-srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *id, int32_t p)
+srv_part *srv_partmap_get_replica(srv_partmap *pm, const kp_uuid *id, int32_t p)
 {
     SRV_ON_SHARD(pm->s->id); /* a partition's log is its owner's alone */
     for (srv_part *x = pm->buckets[hash(id, p) & (pm->nbuckets - 1)]; x; x = x->next)
         if (x->partition == p && memcmp(x->topic_id.b, id->b, 16) == 0)
             return x;
     return NULL;
+}
+
+srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *id, int32_t p)
+{
+    srv_part *x = srv_partmap_get_replica(pm, id, p);
+    return x && x->leader ? x : NULL;
 }
 
 static void grow(srv_partmap *pm)
@@ -114,7 +120,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
-static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
+static srv_part *open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
 {
     srv_broker *b = pm->s->b;
     char dir[4096];
@@ -124,7 +130,7 @@ static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
     if (!x || !(x->topic = strdup(t->name))) {
         free(x);
         srv_error("out of memory opening %s-%d", t->name, p);
-        return;
+        return NULL;
     }
     int rc = st_partition_dir(dir, sizeof(dir), b->cfg.log_dirs[0], t->name, p);
     if (rc == 0)
@@ -148,6 +154,7 @@ static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
     x->next = pm->buckets[h];
     pm->buckets[h] = x;
     pm->count++;
+    return x;
 }
 
 void srv_offline_set_unref(srv_offline_set *o)
@@ -248,15 +255,16 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
         for (int32_t p = 0; p < t->nparts; p++) {
             if (srv_partition_owner(s->b->nshards, &t->id, p) != s->id)
                 continue;
-            /* With a quorum, only what this node leads (replicas are the
-             * next slice). */
-            if (srv_topic_leader(t, p, s->b->cfg.node_id) != s->b->cfg.node_id)
+            int32_t self = s->b->cfg.node_id;
+            if (!srv_topic_is_replica(t, p, self))
                 continue;
-            srv_part *x = srv_partmap_get(pm, &t->id, p);
+            srv_part *x = srv_partmap_get_replica(pm, &t->id, p);
             if (!x)
-                open_part(pm, t, p);
+                x = open_part(pm, t, p);
             else if (x->log)
                 st_log_set_config(x->log, &lc); /* configs may have changed */
+            if (x)
+                x->leader = srv_topic_leader(t, p, self) == self;
         }
     }
     if (pm->offline_changed)

@@ -29,6 +29,10 @@ typedef struct srv_part {
     srv_part_waiter *waiters;
     int64_t last_hwm;
     srv_txn_guards guards; /* markers' times for the verification guard (txn_part.h) */
+    /* With a quorum, a shard holds the partitions this node is a replica of
+     * and leads some of them; clients are served only those (set from each
+     * version by srv_partmap_reconcile). Always 1 on a single node. */
+    int leader;
 } srv_part;
 
 /* A partition whose log could not be opened stays listed, offline: every
@@ -60,9 +64,13 @@ srv_partmap *srv_partmap_new(srv_shard *s);
  * (blocking). srv_partmap_free then closes and frees. */
 void srv_partmap_drain(srv_partmap *pm);
 void srv_partmap_free(srv_partmap *pm); /* closes every log (blocking: shutdown) */
+/* The partition if this node leads it (what clients and coordinators may
+ * use), else NULL. */
 srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *topic_id, int32_t partition);
-/* Opens the partitions of `m` this shard owns and lacks; closes and deletes
- * those whose topic is gone. */
+/* The partition if this node holds a replica of it, led or followed. */
+srv_part *srv_partmap_get_replica(srv_partmap *pm, const kp_uuid *topic_id, int32_t partition);
+/* Opens the partitions of `m` this shard owns, this node is a replica of
+ * and it lacks; closes and deletes those whose topic is gone. */
 void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m);
 void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
 
