@@ -81,6 +81,7 @@ struct srv_shard {
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
     struct srv_txns *txns;                     /* transactional ids this shard coordinates (txn_coord.c) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
+    struct srv_replicas *replicas;             /* follower fetchers, with a quorum (replica.c) */
     struct srv_share_groups *share_groups;     /* share groups it coordinates (share_group.c) */
     struct srv_share_trackers *share_state;    /* __share_group_state pruning (share_coord.c) */
     struct srv_throttle *throttle;             /* client quota rates of this shard's clients */

@@ -271,6 +271,31 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
         publish_offline(pm);
 }
 
+void srv_partmap_each(srv_partmap *pm, void (*fn)(srv_part *p, void *arg), void *arg)
+{
+    for (size_t i = 0; i < pm->nbuckets; i++)
+        for (srv_part *x = pm->buckets[i]; x; x = x->next)
+            fn(x, arg);
+}
+
+void srv_part_follower_fetched(srv_part *p, int32_t replica, int64_t offset, int64_t now_ms)
+{
+    srv_follower *f = NULL;
+    for (int i = 0; i < p->nfollowers && !f; i++)
+        if (p->followers[i].id == replica)
+            f = &p->followers[i];
+    if (!f) {
+        if (p->nfollowers == SRV_RF_MAX)
+            return; /* not a replica: placement holds at most SRV_RF_MAX */
+        f = &p->followers[p->nfollowers++];
+        f->id = replica;
+        f->caught_up_ms = 0;
+    }
+    f->leo = offset;
+    if (p->log && offset >= st_log_end_offset(p->log))
+        f->caught_up_ms = now_ms;
+}
+
 void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
 {
     size_t from = 0, to = pm->nbuckets;

@@ -8,6 +8,7 @@
 #define SRV_PARTITION_H
 
 #include "broker.h"
+#include "meta.h"
 #include "st_log.h"
 #include "txn_part.h"
 
@@ -18,6 +19,15 @@ typedef struct srv_part_waiter {
     uint64_t wait_id;
     int64_t expire_ms; /* dropped after this even if never woken */
 } srv_part_waiter;
+
+/* What a leader knows of one follower of a partition: where its log ends
+ * (the offset of its last fetch) and when it last fetched up to the
+ * leader's end. */
+typedef struct srv_follower {
+    int32_t id;
+    int64_t leo;
+    int64_t caught_up_ms;
+} srv_follower;
 
 typedef struct srv_part {
     struct srv_part *next; /* hash chain */
@@ -33,6 +43,12 @@ typedef struct srv_part {
      * and leads some of them; clients are served only those (set from each
      * version by srv_partmap_reconcile). Always 1 on a single node. */
     int leader;
+    /* Leader: its followers, as their fetches tell (replica.h). */
+    int nfollowers;
+    srv_follower followers[SRV_RF_MAX];
+    /* Follower: the leader's high watermark, capped at this log's end. */
+    int64_t follower_hw;
+    int16_t fetch_error; /* follower: the last error its leader answered (logged once) */
 } srv_part;
 
 /* A partition whose log could not be opened stays listed, offline: every
@@ -73,6 +89,12 @@ srv_part *srv_partmap_get_replica(srv_partmap *pm, const kp_uuid *topic_id, int3
  * and it lacks; closes and deletes those whose topic is gone. */
 void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m);
 void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
+/* Calls fn for every partition the shard holds (led or followed). fn must
+ * not open or close partitions. */
+void srv_partmap_each(srv_partmap *pm, void (*fn)(srv_part *p, void *arg), void *arg);
+/* A leader's note of a follower's fetch at `offset`: its log end; caught up
+ * when that is the leader's end. */
+void srv_part_follower_fetched(srv_part *p, int32_t replica, int64_t offset, int64_t now_ms);
 
 /* Appends this shard's partition gauges (Prometheus text) to an evbuffer. */
 struct evbuffer;

@@ -139,6 +139,13 @@ typedef void (*st_accept_cb)(void *arg, int rc, int64_t base_offset);
 void st_log_append_ordered(st_log *log, const uint8_t *batch, size_t len, st_accept_cb accepted,
                            st_append_cb done, void *arg);
 
+/* A follower's append (replication): the batch keeps the offsets its leader
+ * gave it, so its base offset must be the log end offset (else
+ * ST_E_OUT_OF_RANGE, nothing appended); producer state is updated from it,
+ * not checked (its leader checked). Otherwise as st_log_append: cb fires
+ * once when durable, ST_E_BUSY means retry after completions. */
+int st_log_append_replica(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg);
+
 /* Forces an fdatasync of everything appended so far; cb(arg, rc, end offset). */
 int st_log_flush(st_log *log, st_append_cb cb, void *arg);
 
