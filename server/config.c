@@ -439,7 +439,9 @@ static const keydef BKEYS[] = {
     {"compression.zstd.level", SRV_TYPE_INT, USE_APPLY, "3", -131072, 22, NULL, NULL,
      "zstd level when the broker recompresses.", NULL},
     {"min.insync.replicas", SRV_TYPE_INT, USE_APPLY, "1", 1, INT32_MAX, NULL, NULL,
-     "acks=all needs this many in-sync replicas; above 1 such produces fail here (one node).", NULL},
+     "acks=all on a replicated partition needs this many in-sync replicas (else NOT_ENOUGH_REPLICAS); "
+     "a single node and replication factor 1 do not check it.",
+     NULL},
     {"unclean.leader.election.enable", SRV_TYPE_BOOLEAN, USE_CLUSTER, "false", 0, 0, NULL, NULL,
      "Allow out-of-sync replicas to become leader.", "there is no other replica"},
     /* groups, offsets, transactions */

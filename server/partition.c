@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "fetch_wait.h"
 #include "logging.h"
 #include "meta.h"
@@ -119,6 +120,9 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
         srv_warn("cannot remove %s: %s", path, strerror(errno));
     return 0;
 }
+
+static void hw_answer(srv_shard *s, srv_part *p, int16_t error, int64_t now_ms);
+static void lead_change(srv_shard *s, srv_part *x, int leader);
 
 static srv_part *open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
 {
@@ -239,6 +243,7 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
             char dir[4096];
             st_partition_dir(dir, sizeof(dir), s->b->cfg.log_dirs[0], x->topic, x->partition);
             srv_part_wake(s, x); /* waiting fetches re-check and see the topic gone */
+            hw_answer(s, x, KP_ERR_NOT_LEADER_OR_FOLLOWER, s->now_ms);
             if (x->log)
                 st_log_close(x->log);
             else
@@ -264,7 +269,7 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
             else if (x->log)
                 st_log_set_config(x->log, &lc); /* configs may have changed */
             if (x)
-                x->leader = srv_topic_leader(t, p, self) == self;
+                lead_change(s, x, srv_topic_leader(t, p, self) == self);
         }
     }
     if (pm->offline_changed)
@@ -278,7 +283,99 @@ void srv_partmap_each(srv_partmap *pm, void (*fn)(srv_part *p, void *arg), void 
             fn(x, arg);
 }
 
-void srv_part_follower_fetched(srv_part *p, int32_t replica, int64_t offset, int64_t now_ms)
+const srv_part_repl *srv_part_replicated(const srv_shard *s, const srv_part *p)
+{
+    if (!p->leader || !p->log)
+        return NULL;
+    const srv_topic *t = srv_meta_topic_by_id(s->meta, &p->topic_id);
+    const srv_part_repl *r = t ? srv_topic_repl(t, p->partition) : NULL;
+    return r && r->nreplicas > 1 ? r : NULL;
+}
+
+static int64_t compute_hw(srv_shard *s, srv_part *p, const srv_part_repl *r)
+{
+    int64_t hw = st_log_high_watermark(p->log);
+    for (int i = 0; i < r->nisr; i++) {
+        if (r->isr[i] == s->b->cfg.node_id)
+            continue;
+        int64_t leo = 0; /* not heard from since this node leads: holds the HW */
+        for (int k = 0; k < p->nfollowers; k++)
+            if (p->followers[k].id == r->isr[i])
+                leo = p->followers[k].leo;
+        if (leo < hw)
+            hw = leo;
+    }
+    return hw > p->hw ? hw : p->hw;
+}
+
+static void hw_answer(srv_shard *s, srv_part *p, int16_t error, int64_t now_ms)
+{
+    srv_hw_wait **wp = &p->hw_waits;
+    while (*wp) {
+        srv_hw_wait *w = *wp;
+        int16_t e = error                      ? error
+                    : w->end <= p->hw          ? 0
+                    : now_ms >= w->deadline_ms ? KP_ERR_REQUEST_TIMED_OUT
+                                               : -1;
+        if (e < 0) {
+            wp = &w->next;
+            continue;
+        }
+        *wp = w->next;
+        w->done(s, w, e);
+    }
+}
+
+/* A new leader starts from the high watermark it knew as a follower and
+ * learns its followers from their fetches; one that stops leading answers
+ * the produces that waited on it. */
+static void lead_change(srv_shard *s, srv_part *x, int leader)
+{
+    if (leader && !x->leader) {
+        x->hw = x->follower_hw;
+        x->nfollowers = 0;
+    } else if (!leader && x->leader) {
+        hw_answer(s, x, KP_ERR_NOT_LEADER_OR_FOLLOWER, s->now_ms);
+    }
+    x->leader = leader;
+}
+
+void srv_part_hw_advance(srv_shard *s, srv_part *p)
+{
+    const srv_part_repl *r = srv_part_replicated(s, p);
+    if (!r)
+        return;
+    int64_t hw = compute_hw(s, p, r);
+    if (hw == p->hw)
+        return;
+    p->hw = hw;
+    hw_answer(s, p, 0, s->now_ms);
+    if (p->waiters)
+        srv_part_wake(s, p);
+}
+
+void srv_part_hw_wait(srv_shard *s, srv_part *p, srv_hw_wait *w)
+{
+    w->next = p->hw_waits;
+    p->hw_waits = w;
+    if (!srv_part_replicated(s, p)) {
+        hw_answer(s, p, KP_ERR_NOT_LEADER_OR_FOLLOWER, s->now_ms);
+        return;
+    }
+    p->hw = compute_hw(s, p, srv_part_replicated(s, p));
+    hw_answer(s, p, 0, s->now_ms);
+}
+
+int64_t srv_part_consumer_hw(srv_shard *s, srv_part *p)
+{
+    const srv_part_repl *r = srv_part_replicated(s, p);
+    if (!r)
+        return -1;
+    p->hw = compute_hw(s, p, r);
+    return p->hw;
+}
+
+void srv_part_follower_fetched(srv_shard *s, srv_part *p, int32_t replica, int64_t offset)
 {
     srv_follower *f = NULL;
     for (int i = 0; i < p->nfollowers && !f; i++)
@@ -293,7 +390,8 @@ void srv_part_follower_fetched(srv_part *p, int32_t replica, int64_t offset, int
     }
     f->leo = offset;
     if (p->log && offset >= st_log_end_offset(p->log))
-        f->caught_up_ms = now_ms;
+        f->caught_up_ms = s->now_ms;
+    srv_part_hw_advance(s, p);
 }
 
 void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
@@ -310,6 +408,10 @@ void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
             if (!x->log)
                 continue;
             st_log_tick(x->log, now_ms);
+            if (x->leader && (x->hw_waits || x->nfollowers)) {
+                srv_part_hw_advance(pm->s, x);
+                hw_answer(pm->s, x, 0, now_ms); /* timeouts */
+            }
             int64_t hwm = st_log_high_watermark(x->log);
             if (hwm != x->last_hwm && x->waiters)
                 srv_part_wake(pm->s, x);
@@ -362,6 +464,7 @@ void srv_partmap_drain(srv_partmap *pm)
                 int rc = st_log_drain(x->log);
                 if (rc)
                     srv_error("draining %s-%d: %s", x->topic, (int)x->partition, st_strerror(rc));
+                hw_answer(pm->s, x, KP_ERR_NOT_LEADER_OR_FOLLOWER, pm->s->now_ms);
             }
 }
 

@@ -29,6 +29,17 @@ typedef struct srv_follower {
     int64_t caught_up_ms;
 } srv_follower;
 
+/* An acks=all produce waiting for the high watermark of a replicated
+ * partition to reach `end` (the offset after its batch): done runs on the
+ * owner once it does (error 0), at `deadline_ms` (REQUEST_TIMED_OUT), or
+ * when the partition stops being led here (NOT_LEADER_OR_FOLLOWER). */
+typedef struct srv_hw_wait {
+    struct srv_hw_wait *next;
+    int64_t end;
+    int64_t deadline_ms;
+    void (*done)(srv_shard *owner, struct srv_hw_wait *w, int16_t error);
+} srv_hw_wait;
+
 typedef struct srv_part {
     struct srv_part *next; /* hash chain */
     kp_uuid topic_id;
@@ -46,6 +57,11 @@ typedef struct srv_part {
     /* Leader: its followers, as their fetches tell (replica.h). */
     int nfollowers;
     srv_follower followers[SRV_RF_MAX];
+    /* Leader of a replicated partition: min over the ISR of their log ends
+     * (its own: its durable end), never moving back while it leads; the
+     * produces waiting for it. */
+    int64_t hw;
+    srv_hw_wait *hw_waits;
     /* Follower: the leader's high watermark, capped at this log's end. */
     int64_t follower_hw;
     int16_t fetch_error; /* follower: the last error its leader answered (logged once) */
@@ -94,7 +110,20 @@ void srv_partmap_tick(srv_partmap *pm, int64_t now_ms);
 void srv_partmap_each(srv_partmap *pm, void (*fn)(srv_part *p, void *arg), void *arg);
 /* A leader's note of a follower's fetch at `offset`: its log end; caught up
  * when that is the leader's end. */
-void srv_part_follower_fetched(srv_part *p, int32_t replica, int64_t offset, int64_t now_ms);
+void srv_part_follower_fetched(srv_shard *s, srv_part *p, int32_t replica, int64_t offset);
+/* The placement of p when it is replicated (more than one replica) and led
+ * here, else NULL: a single node or RF 1 keeps the storage engine's
+ * high watermark. */
+const srv_part_repl *srv_part_replicated(const srv_shard *s, const srv_part *p);
+/* What consumers may read of p: its high watermark (recomputed), or -1
+ * when p is not replicated (the log's own high watermark applies). */
+int64_t srv_part_consumer_hw(srv_shard *s, srv_part *p);
+/* Recomputes p's high watermark; when it moved, answers the produces it
+ * satisfies and wakes parked fetches. */
+void srv_part_hw_advance(srv_shard *s, srv_part *p);
+/* Parks w until the high watermark reaches w->end (done may run before
+ * this returns). */
+void srv_part_hw_wait(srv_shard *s, srv_part *p, srv_hw_wait *w);
 
 /* Appends this shard's partition gauges (Prometheus text) to an evbuffer. */
 struct evbuffer;

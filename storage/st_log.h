@@ -184,6 +184,14 @@ int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, vo
  * Kafka answers it. */
 int st_log_read_committed(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg);
 
+/* st_log_read (committed 0) or st_log_read_committed (1) that also never
+ * returns a batch starting at or past `upto`, which must be a batch
+ * boundary at or below the high watermark (a replicated partition's high
+ * watermark, which its followers' log ends bound); an offset from `upto` to
+ * the log's high watermark gives an empty result. */
+int st_log_read_upto(st_log *log, int64_t offset, size_t max_bytes, int committed, int64_t upto,
+                     st_read_cb cb, void *arg);
+
 /* ---- transactions --------------------------------------------------------- */
 
 /* Transactional batches (attribute bit 4) open a transaction for their

@@ -1,7 +1,8 @@
 """Data replication in a three-node kbroker cluster (issue 17), driven by librdkafka (confluent-kafka): a topic of
 replication factor 3 written by an idempotent acks=all producer ends up, batch for batch (same offsets, same
 CRCs), in every replica's log on disk, as the followers fetch from the leader (Fetch with ReplicaState); a
-follower killed with -9 while records keep coming catches up from its own log end when it restarts.
+follower killed with -9 while records keep coming catches up from its own log end when it restarts; the high
+watermark waits for the in-sync replicas (consumers and acks=all alike).
 
 kbroker only: the cluster is kbroker processes of the test's own (lib/cluster.py); the reference Kafka of the
 harness is one node.
@@ -144,9 +145,11 @@ class ClusterReplicationTest(unittest.TestCase):
         victim.kill9()
         survivors = [n for n in self.cluster.nodes if n is not victim]
         led_by_victim = [p for p in range(PARTS) if md.partitions[p].leader == victim.node_id]
-        # Partitions the victim led wait for it (leader election is not built yet): write the others only.
-        p = Producer({"bootstrap.servers": ",".join(n.bootstrap for n in survivors), "acks": "all",
-                      "enable.idempotence": True, "linger.ms": 5})
+        # Partitions the victim led wait for it (leader election is not built yet): write the others only, with
+        # acks=1: the victim stays in their ISR (ISR shrinking is not built yet either), so acks=all would wait
+        # for it.
+        p = Producer({"bootstrap.servers": ",".join(n.bootstrap for n in survivors), "acks": "1",
+                      "linger.ms": 5})
         errors = []
         for i in range(200, 300):
             for part in range(PARTS):
@@ -161,6 +164,66 @@ class ClusterReplicationTest(unittest.TestCase):
             if part not in led_by_victim:
                 self.assertEqual(victim.partition_batches(topic, part)[-1][1], 299,
                                  "partition %d on the restarted node" % part)
+
+    def test_z_high_watermark_waits_for_the_in_sync_replicas(self):
+        """With both followers of a partition down (its ISR unchanged: ISR shrinking is not built yet) the leader
+        still appends (acks=1) but its high watermark stays: consumers do not see the record and acks=all is not
+        answered; once the followers are back they copy it, the high watermark passes it and it is read."""
+        topic = uniq("hw")
+        self.create_rf3(topic)
+        self.produce(topic, 0, 10)
+        md = metadata(self.cluster.node(1)).topics[topic]
+        leader = self.cluster.node(md.partitions[0].leader)
+        followers = [n for n in self.cluster.nodes if n is not leader]
+        c = Consumer({"bootstrap.servers": leader.bootstrap, "group.id": uniq("wm")})
+        try:
+            wait_for("high watermark 10", lambda: c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1] == 10)
+            for n in followers:
+                n.kill9()
+            p1 = Producer({"bootstrap.servers": leader.bootstrap, "acks": "1"})
+            done = []
+            p1.produce(topic, value=b"0-10", partition=0, on_delivery=lambda err, msg: done.append((err, msg)))
+            self.assertEqual(p1.flush(20), 0)
+            self.assertIsNone(done[0][0])
+            self.assertEqual(done[0][1].offset(), 10)  # in the leader's log
+            pall = Producer({"bootstrap.servers": leader.bootstrap, "acks": "all", "message.timeout.ms": 3000,
+                             "request.timeout.ms": 1000, "retries": 0})
+            lost = []
+            pall.produce(topic, value=b"0-11", partition=0, on_delivery=lambda err, msg: lost.append(err))
+            pall.flush(20)
+            self.assertEqual(len(lost), 1)
+            self.assertIsNotNone(lost[0], "acks=all answered without the in-sync replicas")
+            # The high watermark has not moved: consumers see the ten records the ISR has.
+            self.assertEqual(c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1], 10)
+            self.assertEqual(self.read_partition(leader, topic, 0), [b"0-%d" % i for i in range(10)])
+            for n in followers:
+                n.start()
+            wait_for("high watermark past the acks=1 record",
+                     lambda: c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1] >= 11, logs=self.logs)
+        finally:
+            c.close()
+        self.assertEqual(self.read_partition(leader, topic, 0)[:11], [b"0-%d" % i for i in range(11)])
+        self.assert_replicas_identical(topic, self.cluster.nodes)
+
+    def read_partition(self, node, topic, part):
+        c = Consumer({"bootstrap.servers": node.bootstrap, "group.id": uniq("one"), "enable.auto.commit": False,
+                      "enable.partition.eof": True, "fetch.wait.max.ms": 100})
+        out = []
+        try:
+            c.assign([TopicPartition(topic, part, OFFSET_BEGINNING)])
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is None:
+                    continue
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        break
+                    continue
+                out.append(m.value())
+        finally:
+            c.close()
+        return out
 
 
 if __name__ == "__main__":

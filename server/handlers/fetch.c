@@ -96,6 +96,8 @@ typedef struct read_ctx {
     read_op *op;
     srv_shard *owner;
     st_log *log;
+    int64_t chw; /* a consumer's bound (srv_part_consumer_hw), -1: none */
+    int64_t phw; /* the high watermark answered, -1: the log's */
 } read_ctx;
 
 /* Kafka's collectAbortedTransactions for a read_committed read: from the
@@ -123,8 +125,8 @@ static void read_cb(void *arg, const st_read_result *res)
 {
     read_ctx *rc = arg;
     read_op *op = rc->op;
-    op->hwm = res->high_watermark;
-    op->lso = res->last_stable_offset;
+    op->hwm = rc->phw >= 0 ? rc->phw : res->high_watermark;
+    op->lso = rc->chw >= 0 && res->last_stable_offset > rc->chw ? rc->chw : res->last_stable_offset;
     op->log_start = res->log_start_offset;
     if (res->rc) {
         op->error = srv_st_to_kafka(res->rc);
@@ -163,11 +165,16 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
         return;
     }
     if (op->replica_id >= 0 && !op->watch)
-        srv_part_follower_fetched(p, op->replica_id, op->offset, owner->now_ms);
+        srv_part_follower_fetched(owner, p, op->replica_id, op->offset);
+    /* Consumers of a replicated partition read up to its high watermark
+     * (what the ISR has); followers up to the leader's durable end. */
+    int64_t phw = srv_part_consumer_hw(owner, p), chw = op->replica_id < 0 ? phw : -1;
     if (op->watch) {
         /* Data may have arrived since our read: then the reply says so. */
-        op->hwm = st_log_high_watermark(p->log);
+        op->hwm = chw >= 0 ? chw : st_log_high_watermark(p->log);
         op->lso = st_log_last_stable_offset(p->log);
+        if (chw >= 0 && op->lso > chw)
+            op->lso = chw;
         /* The LSO moves only when the HW does (a marker counts once acked),
          * so HW wakes cover read_committed waiters too. */
         if ((op->committed ? op->lso : op->hwm) <= op->offset)
@@ -184,12 +191,15 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
     rc->op = op;
     rc->owner = owner;
     rc->log = p->log;
-    op->hwm = st_log_high_watermark(p->log);
+    rc->chw = chw;
+    rc->phw = phw;
+    op->hwm = phw >= 0 ? phw : st_log_high_watermark(p->log);
     op->lso = st_log_last_stable_offset(p->log);
     op->log_start = st_log_start_offset(p->log);
     size_t max = (size_t)(op->max_bytes > 0 ? op->max_bytes : 0);
-    int r = op->committed ? st_log_read_committed(p->log, op->offset, max, read_cb, rc)
-                          : st_log_read(p->log, op->offset, max, read_cb, rc);
+    int r = chw >= 0        ? st_log_read_upto(p->log, op->offset, max, op->committed, chw, read_cb, rc)
+            : op->committed ? st_log_read_committed(p->log, op->offset, max, read_cb, rc)
+                            : st_log_read(p->log, op->offset, max, read_cb, rc);
     if (r < 0) {
         free(rc);
         op->error = srv_st_to_kafka(r);

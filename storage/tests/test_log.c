@@ -374,6 +374,44 @@ static void test_append_replica(void)
     teardown();
 }
 
+/* A replicated partition's consumers read below its high watermark: no
+ * batch at or past `upto`, and an empty answer (not out of range) between
+ * it and the log's end. */
+static void test_read_upto(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    int64_t off;
+    for (int i = 0; i < 4; i++) { /* batches at 0, 2, 4, 6 */
+        size_t len = tu_batch(&b, 2, 1000, (uint32_t)i, 100, -1, 0, 0, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        free(b);
+    }
+    tu_rd r;
+    memset(&r, 0, sizeof(r));
+    int rc = st_log_read_upto(log, 0, 1 << 20, 0, 4, tu_read_cb, &r);
+    CU_ASSERT(rc == 0 || rc == 1);
+    tu_wait(g_io, &r.fired);
+    kp_batch_iter it;
+    kp_batch kb;
+    kp_batch_iter_init(&it, r.data, r.len, 0);
+    int64_t last = -1;
+    while (kp_batch_iter_next(&it, &kb) == 1)
+        last = kb.h.base_offset;
+    CU_ASSERT_EQUAL(last, 2);
+    free(r.data);
+    memset(&r, 0, sizeof(r));
+    CU_ASSERT_EQUAL(st_log_read_upto(log, 6, 1 << 20, 0, 4, tu_read_cb, &r), 0);
+    CU_ASSERT(r.fired && r.rc == 0 && r.len == 0);
+    free(r.data);
+    memset(&r, 0, sizeof(r));
+    CU_ASSERT_EQUAL(st_log_read_upto(log, 9, 1 << 20, 0, 4, tu_read_cb, &r), ST_E_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
 static int64_t fill(st_log *log, int n, int64_t ts0, int64_t ts_step)
 {
     int64_t off = -1;
@@ -784,6 +822,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "timestamps", test_timestamps);
     CU_add_test(s, "producer_state", test_producer_state);
     CU_add_test(s, "append_replica keeps the leader's offsets", test_append_replica);
+    CU_add_test(s, "read_upto stops below the bound", test_read_upto);
     CU_add_test(s, "retention", test_retention);
     CU_add_test(s, "delete_records", test_delete_records);
     CU_add_test(s, "compaction", test_compaction);
