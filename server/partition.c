@@ -1,6 +1,8 @@
 /*
  * partition.c — a shard's partitions: hash map, open/close as metadata
- * changes, periodic storage work, fetch waiters.
+ * changes, periodic storage work, fetch waiters; with a quorum, which of
+ * them this node leads, and for those replicated the followers' log ends,
+ * the high watermark over the ISR and the acks=all produces waiting for it.
  *
  * Opening a log at run time (topic creation) happens on the shard thread and
  * may touch the disk (mkdir, open): creations are rare and the storage

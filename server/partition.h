@@ -1,6 +1,8 @@
 /*
  * partition.h — the partitions one shard owns: their logs, and the fetch
- * requests (of any shard) waiting for new data in them.
+ * requests (of any shard) waiting for new data in them; with a quorum the
+ * replicas this node follows too, and for the replicated ones it leads the
+ * high watermark over the ISR.
  *
  * Must not: be touched by any thread but the owning shard's.
  */

@@ -7,6 +7,11 @@
  * changed partitions, and its incremental answers carry only partitions
  * with records or a changed high watermark, log start or error.
  *
+ * A follower's fetch (ReplicaState / ReplicaId, with a quorum) reads up to
+ * the leader's durable end and reports the follower's log end
+ * (partition.h); a consumer of a replicated partition reads below its high
+ * watermark. current_leader_epoch is checked against the placement.
+ *
  * Must not: keep a read result past its callback on the owner (data is
  * copied into the op), or let a parked fetch outlive its wait.
  */

@@ -3,7 +3,9 @@
  * the partition's owner shard.
  *
  * acks=all is answered once the storage engine says the batch is durable
- * (its flush policy); acks=1 once the append is accepted; acks=0 never.
+ * (its flush policy) and, on a replicated partition, once its high
+ * watermark passed the batch (partition.h; min.insync.replicas is checked
+ * before appending); acks=1 once the append is accepted; acks=0 never.
  * Idempotent producers: the storage engine's producer state answers
  * duplicates with the original offset and gaps with OUT_OF_ORDER_SEQUENCE.
  *
