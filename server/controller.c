@@ -1691,6 +1691,71 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
 /* Applies op to a scratch version, collecting the records to persist. */
 /* A registration (or a fencing): one 'N' record with the broker's whole
  * state; the version is the one the quorum's apply makes of it. */
+static int isr_has(const srv_part_repl *r, int32_t id)
+{
+    for (int i = 0; i < r->nisr; i++)
+        if (r->isr[i] == id)
+            return 1;
+    return 0;
+}
+
+/* The ISRs a broker's fencing or return changes, as placement records in
+ * the same batch as its registration. Fenced: it leaves the ISR of every
+ * partition it follows (never the last member; a partition it leads keeps
+ * its ISR, as no leader is elected yet). Back: it rejoins the ISR of every
+ * partition it is a replica of and whose leader is live; Kafka waits for it
+ * to catch up (AlterPartition, not built), here the high watermark waits for
+ * it instead. Each change bumps the partition epoch. */
+static void isr_follow_registration(srv_controller *c, kp_batch_builder *bb, int32_t id, int fenced)
+{
+    const srv_meta *m = c->cur;
+    for (int i = 0; i < m->ntopics; i++) {
+        const srv_topic *t = &m->topics[i];
+        if (!t->repl)
+            continue;
+        srv_part_repl *copy = NULL;
+        for (int32_t p = 0; p < t->nparts; p++) {
+            const srv_part_repl *r = &t->repl[p];
+            int in_isr = isr_has(r, id), replica = srv_topic_is_replica(t, p, id);
+            const srv_broker_reg *lb = srv_meta_broker(m, t->leaders[p]);
+            int change = fenced ? in_isr && r->nisr > 1 && t->leaders[p] != id
+                                : replica && !in_isr && lb && !lb->fenced && r->nisr < r->nreplicas;
+            if (!change)
+                continue;
+            if (!copy) {
+                copy = malloc(sizeof(*copy) * (size_t)t->nparts);
+                SRV_ASSERT(copy != NULL, "ISR change of %d partitions: out of memory", t->nparts);
+                memcpy(copy, t->repl, sizeof(*copy) * (size_t)t->nparts);
+            }
+            srv_part_repl *w = &copy[p];
+            if (fenced) {
+                int k = 0;
+                for (int j = 0; j < w->nisr; j++)
+                    if (w->isr[j] != id)
+                        w->isr[k++] = w->isr[j];
+                w->nisr = (int16_t)k;
+            } else {
+                w->isr[w->nisr++] = id;
+            }
+            w->part_epoch++;
+        }
+        if (!copy)
+            continue;
+        srv_topic tmp = *t;
+        tmp.repl = copy;
+        kp_writer pw;
+        kp_writer_init(&pw, 64);
+        encode_place(&pw, &tmp);
+        uint8_t key[17];
+        key[0] = SRV_PLACE_RECORD_KEY;
+        memcpy(key + 1, t->id.b, 16);
+        kp_batch_builder_add(bb, c->env.now(c->env.arg), (kp_bytes){key, 17},
+                             (kp_bytes){pw.buf, (int32_t)pw.len}, NULL, 0);
+        kp_writer_free(&pw);
+        free(copy);
+    }
+}
+
 static void ctl_run_register(srv_controller *c, srv_ctl_op *op)
 {
     if (!c->is_leader) {
@@ -1727,6 +1792,7 @@ static void ctl_run_register(srv_controller *c, srv_ctl_op *op)
     kp_batch_builder_add(&bb, c->env.now(c->env.arg), (kp_bytes){key, 5}, (kp_bytes){vw.buf, (int32_t)vw.len},
                          NULL, 0);
     kp_writer_free(&vw);
+    isr_follow_registration(c, &bb, op->reg->id, op->reg->fenced);
     ctl_append(c, op, &bb, srv_meta_ref(c->cur));
 }
 

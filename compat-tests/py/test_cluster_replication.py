@@ -1,8 +1,8 @@
 """Data replication in a three-node kbroker cluster (issue 17), driven by librdkafka (confluent-kafka): a topic of
 replication factor 3 written by an idempotent acks=all producer ends up, batch for batch (same offsets, same
 CRCs), in every replica's log on disk, as the followers fetch from the leader (Fetch with ReplicaState); a
-follower killed with -9 while records keep coming catches up from its own log end when it restarts; the high
-watermark waits for the in-sync replicas (consumers and acks=all alike).
+follower killed with -9 leaves the ISR once fenced, so acks=all goes on, and catches up from its own log end when
+it restarts; the high watermark waits for the in-sync replicas (consumers and acks=all alike).
 
 kbroker only: the cluster is kbroker processes of the test's own (lib/cluster.py); the reference Kafka of the
 harness is one node.
@@ -145,11 +145,14 @@ class ClusterReplicationTest(unittest.TestCase):
         victim.kill9()
         survivors = [n for n in self.cluster.nodes if n is not victim]
         led_by_victim = [p for p in range(PARTS) if md.partitions[p].leader == victim.node_id]
-        # Partitions the victim led wait for it (leader election is not built yet): write the others only, with
-        # acks=1: the victim stays in their ISR (ISR shrinking is not built yet either), so acks=all would wait
-        # for it.
-        p = Producer({"bootstrap.servers": ",".join(n.bootstrap for n in survivors), "acks": "1",
-                      "linger.ms": 5})
+        # Once fenced it leaves the ISR of the partitions it follows, so acks=all goes on there (min.insync 2).
+        # Partitions the victim led wait for it (leader election is not built yet): write the others only.
+        others = [p for p in range(PARTS) if p not in led_by_victim]
+        wait_for("node %d out of the ISRs" % victim.node_id, lambda: all(
+            victim.node_id not in metadata(survivors[0]).topics[topic].partitions[p].isrs for p in others),
+            logs=self.logs)
+        p = Producer({"bootstrap.servers": ",".join(n.bootstrap for n in survivors), "acks": "all",
+                      "enable.idempotence": True, "linger.ms": 5})
         errors = []
         for i in range(200, 300):
             for part in range(PARTS):
@@ -159,6 +162,9 @@ class ClusterReplicationTest(unittest.TestCase):
         self.assertEqual(p.flush(40), 0, "records not delivered\n" + self.logs())
         self.assertEqual(errors, [])
         victim.start()
+        wait_for("node %d back in the ISRs" % victim.node_id, lambda: all(
+            sorted(pm.isrs) == [1, 2, 3] for pm in metadata(victim).topics[topic].partitions.values()),
+            logs=self.logs)
         self.assert_replicas_identical(topic, self.cluster.nodes)
         for part in range(PARTS):
             if part not in led_by_victim:
@@ -166,7 +172,7 @@ class ClusterReplicationTest(unittest.TestCase):
                                  "partition %d on the restarted node" % part)
 
     def test_z_high_watermark_waits_for_the_in_sync_replicas(self):
-        """With both followers of a partition down (its ISR unchanged: ISR shrinking is not built yet) the leader
+        """With both followers of a partition down (its ISR unchanged: without a raft majority nobody is fenced) the leader
         still appends (acks=1) but its high watermark stays: consumers do not see the record and acks=all is not
         answered; once the followers are back they copy it, the high watermark passes it and it is read."""
         topic = uniq("hw")

@@ -485,6 +485,55 @@ static void test_controller_replicates(void)
     quorum_stop();
 }
 
+static void set_fenced(int32_t id, int fenced)
+{
+    srv_broker_reg r;
+    memset(&r, 0, sizeof(r));
+    r.id = id;
+    snprintf(r.host, sizeof(r.host), "127.0.0.%d", id);
+    r.port = 9092;
+    r.fenced = fenced;
+    srv_ctl_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = SRV_CTL_REGISTER;
+    op.reg = &r;
+    srv_ctl_enqueue(g_ctl, &op);
+    CU_ASSERT_EQUAL(op.reg_error, 0);
+}
+
+/* Fencing a broker drops it from the ISR of the partitions it follows (not
+ * of those it leads: no election yet); its return puts it back. */
+static void test_fencing_shrinks_and_return_expands_the_isr(void)
+{
+    quorum_start(3);
+    srv_topic_spec sp;
+    CU_ASSERT_EQUAL(run_create("f", 3, 3, &sp), 0);
+    set_fenced(2, 1);
+    const srv_topic *t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("f"));
+    CU_ASSERT_FATAL(t != NULL && t->repl != NULL);
+    for (int32_t p = 0; p < 3; p++) {
+        const srv_part_repl *r = srv_topic_repl(t, p);
+        int has2 = 0;
+        for (int i = 0; i < r->nisr; i++)
+            has2 |= r->isr[i] == 2;
+        if (t->leaders[p] == 2) {
+            CU_ASSERT(r->nisr == 3 && has2 && r->part_epoch == 0);
+        } else {
+            CU_ASSERT(r->nisr == 2 && !has2 && r->part_epoch == 1);
+            CU_ASSERT_EQUAL(r->nreplicas, 3); /* still a replica */
+        }
+        CU_ASSERT_EQUAL(r->leader_epoch, 0);
+    }
+    set_fenced(2, 0);
+    t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("f"));
+    for (int32_t p = 0; p < 3; p++) {
+        const srv_part_repl *r = srv_topic_repl(t, p);
+        CU_ASSERT_EQUAL(r->nisr, 3);
+        CU_ASSERT_EQUAL(r->part_epoch, t->leaders[p] == 2 ? 0 : 2);
+    }
+    quorum_stop();
+}
+
 static int16_t run_manual(const char *name, int32_t nparts, int16_t rf, const int32_t *ids,
                           srv_topic_spec *sp)
 {
@@ -602,6 +651,8 @@ static void register_suites(void)
     CU_add_test(s, "controller places RF 3, added partitions and defaults", test_controller_replicates);
     CU_add_test(s, "controller takes manual assignments as Kafka checks them",
                 test_controller_manual_assignment);
+    CU_add_test(s, "fencing shrinks the ISR, the return expands it",
+                test_fencing_shrinks_and_return_expands_the_isr);
     CU_add_test(s, "controller.quorum.voters", test_config_voters);
 }
 
