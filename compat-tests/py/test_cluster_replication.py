@@ -9,6 +9,8 @@ harness is one node.
 """
 
 import os
+import socket
+import struct
 import sys
 import time
 import unittest
@@ -18,6 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from broker import shards_from_env  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from common import kbroker_only, uniq  # noqa: E402
+from wire import read_frame, request  # noqa: E402
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
@@ -28,6 +31,15 @@ PARTS = 3
 
 def metadata(node, timeout=10):
     return AdminClient({"bootstrap.servers": node.bootstrap}).list_topics(timeout=timeout)
+
+
+def raw_init_producer_id(node):
+    """InitProducerId v0 (idempotent: no transactional id) straight to node: (error code, producer id)."""
+    with socket.create_connection((node.host, node.port), timeout=20) as s:
+        s.sendall(request(22, 0, 5, struct.pack(">hi", -1, 30000)))
+        r = read_frame(s)
+    _, err, pid, _ = struct.unpack(">ihqh", r[4:4 + 16])  # after the correlation id
+    return err, pid
 
 
 def wait_for(what, cond, timeout=WAIT, logs=None):
@@ -170,6 +182,19 @@ class ClusterReplicationTest(unittest.TestCase):
             if part not in led_by_victim:
                 self.assertEqual(victim.partition_batches(topic, part)[-1][1], 299,
                                  "partition %d on the restarted node" % part)
+
+    def test_producer_ids_never_repeat_across_nodes(self):
+        """Each node hands out producer ids of its own residue modulo the voters: two producers that got their
+        ids from two nodes started in the same millisecond would otherwise share one, and the second would be
+        refused (OUT_OF_ORDER_SEQUENCE_NUMBER) by every partition the first wrote to."""
+        seen = set()
+        for n in self.cluster.nodes:
+            for _ in range(3):
+                err, pid = raw_init_producer_id(n)
+                self.assertEqual(err, 0)
+                self.assertEqual(pid % 3, n.node_id - 1, "node %d" % n.node_id)
+                self.assertNotIn(pid, seen)
+                seen.add(pid)
 
     def test_z_high_watermark_waits_for_the_in_sync_replicas(self):
         """With both followers of a partition down (its ISR unchanged: without a raft majority nobody is fenced) the leader
