@@ -81,6 +81,7 @@ struct srv_shard {
     struct srv_groups *groups;                 /* consumer groups this shard coordinates (group/) */
     struct srv_txns *txns;                     /* transactional ids this shard coordinates (txn_coord.c) */
     struct srv_fetch_sessions *fetch_sessions; /* KIP-227 cache (fetch_session.c) */
+    struct srv_replicas *replicas;             /* follower fetchers, with a quorum (replica.c) */
     struct srv_share_groups *share_groups;     /* share groups it coordinates (share_group.c) */
     struct srv_share_trackers *share_state;    /* __share_group_state pruning (share_coord.c) */
     struct srv_throttle *throttle;             /* client quota rates of this shard's clients */
@@ -113,7 +114,11 @@ struct srv_broker {
         char host[256];
         int port;
     } adv[SRV_MAX_LISTENERS];
-    int64_t pid_base;           /* producer ids: base + k * nshards + shard */
+    int64_t pid_base; /* producer ids: srv_pid_at */
+    /* With a quorum, ids are striped by node too (stride = the voters, slot =
+     * this node's place among them): nodes started in the same millisecond
+     * would hand out the same ids otherwise. 1 (or 0) and 0 on a single node. */
+    int pid_stride, pid_slot;
     int64_t features_epoch;     /* ApiVersions' FinalizedFeaturesEpoch (srv_features.h): the start time */
     int stopping;               /* atomic */
     int draining;               /* main only, after the shard threads ended: callbacks publish nothing */
@@ -300,5 +305,14 @@ void srv_req_fail_close(srv_req *req, const char *why);
 /* Frees a finished request now, or as soon as its last call is back
  * (srv_req_release). */
 void srv_req_free(srv_req *req);
+
+/* The k-th producer id of a shard: base + k * nshards + shard on a single
+ * node; with a quorum that times the voters plus this node's slot, so that
+ * no two nodes ever hand out the same id. */
+static inline int64_t srv_pid_at(const srv_broker *b, int64_t k, int shard)
+{
+    int64_t stride = b->pid_stride > 0 ? b->pid_stride : 1; /* brokers built without main.c: tests */
+    return (b->pid_base + k * b->nshards + shard) * stride + b->pid_slot;
+}
 
 #endif

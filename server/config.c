@@ -169,16 +169,6 @@ static int check_nonempty_list(const char *v, char *why, size_t n)
     return 0;
 }
 
-static int check_rf1(const char *v, char *why, size_t n)
-{
-    int64_t x = 0;
-    srv_cfgk_parse_i64(v, &x);
-    if (x != 1)
-        return srv_cfgk_fail(why, n,
-                             "this broker is single-node, only a replication factor of 1 is possible");
-    return 0;
-}
-
 int srv_cfgk_check_gzip_level(const char *v, char *why, size_t n)
 {
     int64_t x = 0;
@@ -351,8 +341,8 @@ static const keydef BKEYS[] = {
      "Data directory used when log.dirs is not set (Kafka's default is /tmp/kafka-logs).", NULL},
     {"num.partitions", SRV_TYPE_INT, USE_APPLY, "1", 1, INT32_MAX, NULL, NULL,
      "Partitions of auto-created topics and of CreateTopics without a count.", NULL},
-    {"default.replication.factor", SRV_TYPE_INT, USE_APPLY, "1", 0, 0, NULL, check_rf1,
-     "Replication factor of auto-created topics; must be 1 on this single-node broker.", NULL},
+    {"default.replication.factor", SRV_TYPE_INT, USE_APPLY, "1", 1, INT16_MAX, NULL, NULL,
+     "Replication factor of topics created without one; must be 1 on a single-node broker.", NULL},
     {"auto.create.topics.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL,
      "Create a topic when a client asks Metadata or produces to one that does not exist.", NULL},
     {"delete.topic.enable", SRV_TYPE_BOOLEAN, USE_APPLY, "true", 0, 0, NULL, NULL, "Allow DeleteTopics.",
@@ -450,7 +440,9 @@ static const keydef BKEYS[] = {
     {"compression.zstd.level", SRV_TYPE_INT, USE_APPLY, "3", -131072, 22, NULL, NULL,
      "zstd level when the broker recompresses.", NULL},
     {"min.insync.replicas", SRV_TYPE_INT, USE_APPLY, "1", 1, INT32_MAX, NULL, NULL,
-     "acks=all needs this many in-sync replicas; above 1 such produces fail here (one node).", NULL},
+     "acks=all on a replicated partition needs this many in-sync replicas (else NOT_ENOUGH_REPLICAS); "
+     "a single node and replication factor 1 do not check it.",
+     NULL},
     {"unclean.leader.election.enable", SRV_TYPE_BOOLEAN, USE_CLUSTER, "false", 0, 0, NULL, NULL,
      "Allow out-of-sync replicas to become leader.", "there is no other replica"},
     /* groups, offsets, transactions */
@@ -462,8 +454,10 @@ static const keydef BKEYS[] = {
      "Partitions of __consumer_offsets (fixed once created).", NULL},
     {"offsets.topic.segment.bytes", SRV_TYPE_INT, USE_APPLY, "104857600", 1, INT32_MAX, NULL, NULL,
      "Segment size of __consumer_offsets.", NULL},
-    {"offsets.topic.replication.factor", SRV_TYPE_SHORT, USE_CLUSTER, "1", 1, INT16_MAX, NULL, NULL,
-     "Replication factor of __consumer_offsets (Kafka default 3).", "internal topics have one replica"},
+    {"offsets.topic.replication.factor", SRV_TYPE_SHORT, USE_APPLY, "1", 1, INT16_MAX, NULL, NULL,
+     "Replication factor of __consumer_offsets with a metadata quorum (Kafka default 3; kbroker 1, so that "
+     "a single node or a two-node quorum needs no setting).",
+     NULL},
     {"group.initial.rebalance.delay.ms", SRV_TYPE_INT, USE_APPLY, "3000", 0, INT32_MAX, NULL, NULL,
      "Wait for more members before the first rebalance of an empty group.", NULL},
     {"group.min.session.timeout.ms", SRV_TYPE_INT, USE_APPLY, "6000", 0, INT32_MAX, NULL, NULL,
@@ -524,8 +518,8 @@ static const keydef BKEYS[] = {
      NULL},
     {"transaction.remove.expired.transaction.cleanup.interval.ms", SRV_TYPE_INT, USE_APPLY, "3600000", 1,
      INT32_MAX, NULL, NULL, "How often the transaction coordinator forgets expired transactional ids.", NULL},
-    {"transaction.state.log.replication.factor", SRV_TYPE_SHORT, USE_CLUSTER, "1", 1, INT16_MAX, NULL, NULL,
-     "Replication factor of __transaction_state (Kafka default 3).", "internal topics have one replica"},
+    {"transaction.state.log.replication.factor", SRV_TYPE_SHORT, USE_APPLY, "1", 1, INT16_MAX, NULL, NULL,
+     "Replication factor of __transaction_state with a metadata quorum (Kafka default 3; kbroker 1).", NULL},
     {"transaction.state.log.min.isr", SRV_TYPE_INT, USE_CLUSTER, "1", 1, INT32_MAX, NULL, NULL,
      "min.insync.replicas of __transaction_state (Kafka default 2).", "internal topics have one replica"},
     {"transaction.state.log.load.buffer.size", SRV_TYPE_INT, USE_IGNORED, "5242880", 1, INT32_MAX, NULL, NULL,
@@ -1612,6 +1606,10 @@ static int finish_quorum(srv_config *cfg, char *err, size_t errlen)
             if (bset(cfg, keys[i][0]))
                 logf_(cfg, SRV_LOG_INFO, "config '%s' does not apply to a single-node broker (%s): ignored",
                       keys[i][0], keys[i][1]);
+        if (bi64(cfg, "default.replication.factor") != 1)
+            return srv_cfgk_fail(err, errlen,
+                                 "default.replication.factor: a single-node broker holds one replica; only a "
+                                 "metadata quorum (controller.quorum.voters) replicates");
         return 0;
     }
     const char *rack = bval_name(cfg, "broker.rack");
@@ -1705,6 +1703,9 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
 
     cfg->num_partitions = (int32_t)bi64(cfg, "num.partitions");
     cfg->default_replication_factor = (int16_t)bi64(cfg, "default.replication.factor");
+    cfg->offsets_topic_replication_factor = (int16_t)bi64(cfg, "offsets.topic.replication.factor");
+    cfg->transaction_state_log_replication_factor =
+        (int16_t)bi64(cfg, "transaction.state.log.replication.factor");
     cfg->auto_create_topics_enable = bbool(cfg, "auto.create.topics.enable");
     cfg->delete_topic_enable = bbool(cfg, "delete.topic.enable");
     cfg->txn_partition_verification = bbool(cfg, "transaction.partition.verification.enable");

@@ -22,8 +22,8 @@
  *     so that a fresh broker is not reachable from the network by accident;
  *   - log.dir defaults to ./data (Kafka: /tmp/kafka-logs);
  *   - node.id / broker.id default to 1 (Kafka: -1, i.e. required / generated);
- *   - replication-factor keys default to 1 and default.replication.factor
- *     accepts only 1: this is a single-node broker;
+ *   - replication-factor keys default to 1; default.replication.factor
+ *     accepts only 1 without a metadata quorum (a single node);
  *   - security: PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL listeners, SASL
  *     mechanism PLAIN only; keystores PEM or PKCS12 (JKS is refused).
  */
@@ -178,6 +178,8 @@ typedef struct srv_config {
     int64_t metadata_snapshot_bytes; /* metadata.log.max.record.bytes.between.snapshots */
     int32_t num_partitions;
     int16_t default_replication_factor;
+    int16_t offsets_topic_replication_factor;         /* applied with a metadata quorum */
+    int16_t transaction_state_log_replication_factor; /* applied with a metadata quorum */
     int auto_create_topics_enable;
     int delete_topic_enable;
     int txn_partition_verification;         /* transaction.partition.verification.enable */

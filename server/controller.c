@@ -89,13 +89,27 @@ static int decode_topic(const uint8_t *p, size_t n, srv_topic *t)
     return 0;
 }
 
-/* A placement ('P' + topic id): the leader of each partition. */
-static int encode_place(kp_writer *w, const int32_t *leaders, int32_t n)
+/* A placement ('P' + topic id). Version 0 held each partition's leader
+ * alone (replication factor 1); version 1 holds, per partition, the leader,
+ * its epoch, the partition epoch, the replicas and the ISR. */
+#define PLACE_RECORD_VERSION 1
+
+static int encode_place(kp_writer *w, const srv_topic *t)
 {
-    kp_write_i8(w, META_RECORD_VERSION);
-    kp_write_i32(w, n);
-    for (int32_t i = 0; i < n; i++)
-        kp_write_i32(w, leaders[i]);
+    kp_write_i8(w, PLACE_RECORD_VERSION);
+    kp_write_i32(w, t->nparts);
+    for (int32_t i = 0; i < t->nparts; i++) {
+        const srv_part_repl *r = &t->repl[i];
+        kp_write_i32(w, t->leaders[i]);
+        kp_write_i32(w, r->leader_epoch);
+        kp_write_i32(w, r->part_epoch);
+        kp_write_i16(w, r->nreplicas);
+        for (int k = 0; k < r->nreplicas; k++)
+            kp_write_i32(w, r->replicas[k]);
+        kp_write_i16(w, r->nisr);
+        for (int k = 0; k < r->nisr; k++)
+            kp_write_i32(w, r->isr[k]);
+    }
     return w->err;
 }
 
@@ -144,6 +158,9 @@ void srv_ctl_broker_key(int32_t id, uint8_t key[5])
 struct srv_controller {
     srv_ctl_env env;
     int32_t num_partitions; /* num.partitions: a creation's default */
+    /* With a quorum: default.replication.factor, offsets.topic.replication.factor
+     * and transaction.state.log.replication.factor (srv_ctl_set_replication). */
+    int16_t default_rf, offsets_rf, txn_rf;
     srv_meta *cur;
     srv_ctl_op *head, *tail; /* queued operations, applied one at a time */
     int busy;
@@ -183,6 +200,7 @@ typedef struct replay_place {
     kp_uuid id;
     int32_t n;
     int32_t *leaders;
+    srv_part_repl *repl;
 } replay_place;
 
 typedef struct replay_state {
@@ -464,6 +482,8 @@ static int replay_place_rec(replay_state *st, const kp_record *rec)
     }
     free(pl->leaders);
     pl->leaders = NULL;
+    free(pl->repl);
+    pl->repl = NULL;
     pl->n = 0;
     if (rec->value.len < 0)
         return 0;
@@ -471,16 +491,41 @@ static int replay_place_rec(replay_state *st, const kp_record *rec)
     kp_reader_init(&r, rec->value.p, (size_t)rec->value.len);
     int8_t ver = 0;
     int32_t n = 0;
-    if (kp_read_i8(&r, &ver) || ver != META_RECORD_VERSION || kp_read_i32(&r, &n) || n < 0 ||
+    if (kp_read_i8(&r, &ver) || (ver != 0 && ver != PLACE_RECORD_VERSION) || kp_read_i32(&r, &n) || n < 0 ||
         (size_t)n > kp_reader_left(&r) / 4) {
         srv_warn("metadata log: undecodable placement record at offset %lld skipped", (long long)rec->offset);
         return 0;
     }
     pl->leaders = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-    if (!pl->leaders)
+    pl->repl = calloc((size_t)(n ? n : 1), sizeof(*pl->repl));
+    if (!pl->leaders || !pl->repl)
         return KP_E_NOMEM;
-    for (int32_t i = 0; i < n; i++)
-        kp_read_i32(&r, &pl->leaders[i]);
+    int bad = 0;
+    for (int32_t i = 0; i < n && !bad; i++) {
+        srv_part_repl *x = &pl->repl[i];
+        bad |= kp_read_i32(&r, &pl->leaders[i]) != 0;
+        if (ver == 0) {
+            /* Replication factor 1: the leader is the one replica, in sync. */
+            x->nreplicas = x->nisr = 1;
+            x->replicas[0] = x->isr[0] = pl->leaders[i];
+            continue;
+        }
+        bad |= kp_read_i32(&r, &x->leader_epoch) || kp_read_i32(&r, &x->part_epoch) ||
+               kp_read_i16(&r, &x->nreplicas) || x->nreplicas < 0 || x->nreplicas > SRV_RF_MAX;
+        for (int k = 0; k < x->nreplicas && !bad; k++)
+            bad |= kp_read_i32(&r, &x->replicas[k]) != 0;
+        bad |= bad || kp_read_i16(&r, &x->nisr) || x->nisr < 0 || x->nisr > x->nreplicas;
+        for (int k = 0; k < x->nisr && !bad; k++)
+            bad |= kp_read_i32(&r, &x->isr[k]) != 0;
+    }
+    if (bad) {
+        srv_warn("metadata log: undecodable placement record at offset %lld skipped", (long long)rec->offset);
+        free(pl->leaders);
+        free(pl->repl);
+        pl->leaders = NULL;
+        pl->repl = NULL;
+        return 0;
+    }
     pl->n = n;
     return 0;
 }
@@ -526,12 +571,16 @@ static int quorum_finish(replay_state *st, srv_meta *m)
             continue;
         srv_topic *t = (srv_topic *)ct; /* m is still being built: nobody reads it yet */
         t->leaders = malloc(sizeof(int32_t) * (size_t)t->nparts);
-        if (!t->leaders)
+        t->repl = calloc((size_t)t->nparts, sizeof(*t->repl));
+        if (!t->leaders || !t->repl)
             return KP_E_NOMEM;
         /* Partitions without a placement have no leader (LEADER_NOT_AVAILABLE)
-         * rather than one guessed. */
-        for (int32_t p = 0; p < t->nparts; p++)
+         * and no replicas rather than ones guessed. */
+        for (int32_t p = 0; p < t->nparts; p++) {
             t->leaders[p] = p < st->place[i].n ? st->place[i].leaders[p] : -1;
+            if (p < st->place[i].n)
+                t->repl[p] = st->place[i].repl[p];
+        }
     }
     if (st->nbrokers) {
         qsort(st->brokers, (size_t)st->nbrokers, sizeof(*st->brokers), broker_cmp);
@@ -545,8 +594,10 @@ static int quorum_finish(replay_state *st, srv_meta *m)
 
 static void quorum_recs_free(replay_state *st)
 {
-    for (int i = 0; i < st->nplace; i++)
+    for (int i = 0; i < st->nplace; i++) {
         free(st->place[i].leaders);
+        free(st->place[i].repl);
+    }
     free(st->place);
     st->place = NULL;
     st->nplace = st->capplace = 0;
@@ -695,6 +746,7 @@ srv_controller *srv_ctl_new(const srv_ctl_env *env, int32_t num_partitions)
         return NULL;
     c->env = *env;
     c->num_partitions = num_partitions;
+    c->default_rf = c->offsets_rf = c->txn_rf = 1;
     c->cur = srv_meta_new_empty();
     if (!c->cur) {
         free(c);
@@ -935,6 +987,13 @@ void srv_ctl_published(srv_controller *c, srv_ctl_op *op)
     ctl_finish(c, op);
 }
 
+void srv_ctl_set_replication(srv_controller *c, int16_t default_rf, int16_t offsets_rf, int16_t txn_rf)
+{
+    c->default_rf = default_rf;
+    c->offsets_rf = offsets_rf;
+    c->txn_rf = txn_rf;
+}
+
 void srv_ctl_set_quorum(srv_controller *c, int (*is_leader)(void *arg), void *arg)
 {
     c->is_leader = is_leader;
@@ -1122,6 +1181,7 @@ void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, s
             if (!res->error_code) {
                 sp->id = res->topic_id;
                 sp->result_nparts = res->num_partitions;
+                sp->result_rf = res->replication_factor;
             }
         }
     }
@@ -1136,55 +1196,189 @@ static void ctl_accepted(void *arg, int rc, int64_t base_offset)
         ctl_appended(arg, rc, base_offset);
 }
 
-int srv_ctl_place(const srv_meta *m, uint32_t start, int32_t from, int32_t nparts, int32_t *leaders)
+/* The unfenced brokers in placement order: id order, or with racks the
+ * first broker of each rack (racks by name), then the second of each, and
+ * so on, so that consecutive entries sit on different racks (roughly what
+ * Kafka's StripedReplicaPlacer achieves). Returns how many. */
+static int place_order(const srv_meta *m, int32_t *order)
 {
-    int n = 0;
+    int n = 0, racked = 0;
     for (int i = 0; i < m->nbrokers; i++)
-        n += !m->brokers[i].fenced;
-    if (n == 0 || !leaders)
+        if (!m->brokers[i].fenced) {
+            racked |= m->brokers[i].rack[0] != 0;
+            if (order)
+                order[n] = m->brokers[i].id;
+            n++;
+        }
+    if (!racked || !order)
         return n;
-    for (int32_t p = from; p < nparts; p++) {
-        /* The (start + p)-th unfenced broker in id order: consecutive
-         * partitions land on consecutive brokers. */
-        int k = (int)((start + (uint32_t)p) % (uint32_t)n);
-        for (int i = 0; i < m->nbrokers; i++) {
-            if (m->brokers[i].fenced)
-                continue;
-            if (k-- == 0) {
-                leaders[p] = m->brokers[i].id;
-                break;
+    int k = 0;
+    for (int round = 0; k < n; round++) {
+        const char *prev = NULL; /* racks in name order: the next above prev */
+        for (;;) {
+            const char *rack = NULL;
+            for (int i = 0; i < m->nbrokers; i++) {
+                const char *r = m->brokers[i].rack;
+                if (!m->brokers[i].fenced && (!prev || strcmp(r, prev) > 0) && (!rack || strcmp(r, rack) < 0))
+                    rack = r;
             }
+            if (!rack)
+                break;
+            int seen = 0;
+            for (int i = 0; i < m->nbrokers; i++)
+                if (!m->brokers[i].fenced && strcmp(m->brokers[i].rack, rack) == 0 && seen++ == round) {
+                    order[k++] = m->brokers[i].id;
+                    break;
+                }
+            prev = rack;
         }
     }
     return n;
 }
 
-/* With a quorum: t's partitions from `from` on get leaders; the topic's id
- * picks where the round starts so that topics do not all start on the
- * same broker. 0, or -1 (spec refused). */
+int srv_ctl_place(const srv_meta *m, uint32_t start, int32_t from, int32_t nparts, int16_t rf,
+                  int32_t *leaders, srv_part_repl *repl)
+{
+    int n = place_order(m, NULL);
+    if (n == 0 || !leaders || rf < 1 || rf > n || rf > SRV_RF_MAX)
+        return n;
+    int32_t *order = malloc(sizeof(int32_t) * (size_t)n);
+    SRV_ASSERT(order != NULL, "placement order of %d brokers: out of memory", n);
+    place_order(m, order);
+    for (int32_t p = from; p < nparts; p++) {
+        /* Consecutive partitions lead on consecutive brokers; the followers
+         * are the brokers after the leader in placement order. */
+        int first = (int)((start + (uint32_t)p) % (uint32_t)n);
+        srv_part_repl *r = &repl[p];
+        memset(r, 0, sizeof(*r));
+        r->nreplicas = r->nisr = rf;
+        for (int j = 0; j < rf; j++)
+            r->replicas[j] = r->isr[j] = order[(first + j) % n];
+        leaders[p] = r->replicas[0];
+    }
+    free(order);
+    return n;
+}
+
+/* Kafka's refusal of a replication factor the registered brokers cannot hold. */
+static void rf_unreachable(srv_topic_spec *sp, int rf, int n)
+{
+    char msg[sizeof(sp->message)];
+    snprintf(msg, sizeof(msg),
+             "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be "
+             "reached because only %d broker(s) are registered.",
+             rf, rf, n);
+    spec_error(sp, KP_ERR_INVALID_REPLICATION_FACTOR, msg);
+}
+
+/* A manual assignment's partition p (of the spec's assign array) onto r:
+ * checked against the registered brokers as Kafka's controller does; the
+ * ISR is the unfenced replicas and the leader the first of them. 0, or -1
+ * (spec refused). */
+static int place_manual(const srv_meta *m, srv_topic_spec *sp, int32_t p, int32_t from, int32_t *leader,
+                        srv_part_repl *r)
+{
+    char msg[sizeof(sp->message)];
+    const int32_t *ids = &sp->assign[(size_t)(p - from) * (size_t)sp->assign_rf];
+    memset(r, 0, sizeof(*r));
+    for (int j = 0; j < sp->assign_rf; j++) {
+        const srv_broker_reg *b = srv_meta_broker(m, ids[j]);
+        if (!b) {
+            snprintf(msg, sizeof(msg),
+                     "The manual partition assignment includes broker %d, but no such broker is registered.",
+                     (int)ids[j]);
+            spec_error(sp, KP_ERR_INVALID_REPLICA_ASSIGNMENT, msg);
+            return -1;
+        }
+        r->replicas[r->nreplicas++] = ids[j];
+        if (!b->fenced)
+            r->isr[r->nisr++] = ids[j];
+    }
+    if (r->nisr == 0) {
+        snprintf(msg, sizeof(msg),
+                 "All brokers specified in the manual partition assignment for partition %d are fenced or in "
+                 "controlled shutdown.",
+                 (int)p);
+        spec_error(sp, KP_ERR_INVALID_REPLICA_ASSIGNMENT, msg);
+        return -1;
+    }
+    *leader = r->isr[0];
+    return 0;
+}
+
+/* The replication factor a creation asks for: its own, or the default of
+ * its kind (Kafka's offsets.topic / transaction.state.log keys for the
+ * internal topics). */
+static int16_t spec_rf(const srv_controller *c, const srv_topic_spec *sp)
+{
+    if (sp->replication != -1)
+        return sp->replication;
+    if (kp_str_eq(sp->name, "__consumer_offsets"))
+        return c->offsets_rf;
+    if (kp_str_eq(sp->name, "__transaction_state"))
+        return c->txn_rf;
+    return c->default_rf;
+}
+
+/* With a quorum: t's partitions from `from` on get replicas and leaders,
+ * from the spec's manual assignment or placed; the topic's id picks where
+ * the round starts so that topics do not all start on the same broker.
+ * Added partitions take the replication factor of the topic's first. 0, or
+ * -1 (spec refused). */
 static int place_topic(srv_controller *c, srv_topic_spec *sp, srv_topic *t, const srv_topic *existing,
                        int32_t from)
 {
     if (!c->is_leader)
         return 0;
     int32_t *l = malloc(sizeof(int32_t) * (size_t)t->nparts);
-    if (!l) {
+    srv_part_repl *rp = calloc((size_t)t->nparts, sizeof(*rp));
+    if (!l || !rp) {
+        free(l);
+        free(rp);
         spec_error(sp, KP_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
         return -1;
     }
-    for (int32_t p = 0; p < from; p++)
+    for (int32_t p = 0; p < from; p++) {
         l[p] = srv_topic_leader(existing, p, -1);
-    uint32_t start = (uint32_t)t->id.b[0] << 8 | t->id.b[1];
-    if (srv_ctl_place(c->cur, start, from, t->nparts, l) == 0) {
+        const srv_part_repl *er = srv_topic_repl(existing, p);
+        if (er)
+            rp[p] = *er;
+    }
+    int rc = 0;
+    if (sp->assign && sp->assign_n != t->nparts - from) {
+        char msg[sizeof(sp->message)];
+        snprintf(msg, sizeof(msg), "Increasing the number of partitions by %d but %d assignments provided.",
+                 (int)(t->nparts - from), (int)sp->assign_n);
+        spec_error(sp, KP_ERR_INVALID_REPLICA_ASSIGNMENT, msg);
+        rc = -1;
+    } else if (sp->assign) {
+        for (int32_t p = from; p < t->nparts && rc == 0; p++)
+            rc = place_manual(c->cur, sp, p, from, &l[p], &rp[p]);
+    } else {
+        const srv_part_repl *first = existing ? srv_topic_repl(existing, 0) : NULL;
+        int16_t rf = first && first->nreplicas > 0 ? first->nreplicas : spec_rf(c, sp);
+        uint32_t start = (uint32_t)t->id.b[0] << 8 | t->id.b[1];
+        int n = srv_ctl_place(c->cur, start, from, t->nparts, rf, l, rp);
+        if (rf > SRV_RF_MAX) {
+            char msg[sizeof(sp->message)];
+            snprintf(msg, sizeof(msg), "Replication factor %d is above kbroker's limit of %d replicas.",
+                     (int)rf, SRV_RF_MAX);
+            spec_error(sp, KP_ERR_INVALID_REPLICATION_FACTOR, msg);
+            rc = -1;
+        } else if (n == 0 || rf > n) {
+            rf_unreachable(sp, rf, n);
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
         free(l);
-        spec_error(
-            sp, KP_ERR_INVALID_REPLICATION_FACTOR,
-            "Unable to replicate the partition 1 time(s): The target replication factor of 1 cannot be "
-            "reached because only 0 broker(s) are registered.");
+        free(rp);
         return -1;
     }
     free(t->leaders);
+    free(t->repl);
     t->leaders = l;
+    t->repl = rp;
     return 0;
 }
 
@@ -1207,19 +1401,14 @@ static int prepare_create(srv_controller *c, srv_topic_spec *sp, srv_topic *t)
         spec_error(sp, KP_ERR_INVALID_PARTITIONS, "Number of partitions must be between 1 and 100000.");
         return -1;
     }
-    if (sp->replication != -1 && sp->replication != 1) {
+    if (sp->replication == 0 || sp->replication < -1) {
         spec_error(sp, KP_ERR_INVALID_REPLICATION_FACTOR,
-                   c->is_leader
-                       ? "Replication factor must be 1: the cluster does not replicate partition data "
-                         "yet (only its metadata)."
-                       : "Replication factor must be 1: this is a single-node broker.");
+                   "Replication factor must be larger than 0, or -1 to use the default value.");
         return -1;
     }
-    if (c->is_leader && srv_ctl_place(c->cur, 0, 0, 1, NULL) == 0) {
-        spec_error(
-            sp, KP_ERR_INVALID_REPLICATION_FACTOR,
-            "Unable to replicate the partition 1 time(s): The target replication factor of 1 cannot be "
-            "reached because only 0 broker(s) are registered.");
+    if (!c->is_leader && sp->replication != -1 && sp->replication != 1) {
+        spec_error(sp, KP_ERR_INVALID_REPLICATION_FACTOR,
+                   "Replication factor must be 1: this is a single-node broker.");
         return -1;
     }
     for (int i = 0; i < sp->ncfg; i++) {
@@ -1524,6 +1713,71 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
 /* Applies op to a scratch version, collecting the records to persist. */
 /* A registration (or a fencing): one 'N' record with the broker's whole
  * state; the version is the one the quorum's apply makes of it. */
+static int isr_has(const srv_part_repl *r, int32_t id)
+{
+    for (int i = 0; i < r->nisr; i++)
+        if (r->isr[i] == id)
+            return 1;
+    return 0;
+}
+
+/* The ISRs a broker's fencing or return changes, as placement records in
+ * the same batch as its registration. Fenced: it leaves the ISR of every
+ * partition it follows (never the last member; a partition it leads keeps
+ * its ISR, as no leader is elected yet). Back: it rejoins the ISR of every
+ * partition it is a replica of and whose leader is live; Kafka waits for it
+ * to catch up (AlterPartition, not built), here the high watermark waits for
+ * it instead. Each change bumps the partition epoch. */
+static void isr_follow_registration(srv_controller *c, kp_batch_builder *bb, int32_t id, int fenced)
+{
+    const srv_meta *m = c->cur;
+    for (int i = 0; i < m->ntopics; i++) {
+        const srv_topic *t = &m->topics[i];
+        if (!t->repl)
+            continue;
+        srv_part_repl *copy = NULL;
+        for (int32_t p = 0; p < t->nparts; p++) {
+            const srv_part_repl *r = &t->repl[p];
+            int in_isr = isr_has(r, id), replica = srv_topic_is_replica(t, p, id);
+            const srv_broker_reg *lb = srv_meta_broker(m, t->leaders[p]);
+            int change = fenced ? in_isr && r->nisr > 1 && t->leaders[p] != id
+                                : replica && !in_isr && lb && !lb->fenced && r->nisr < r->nreplicas;
+            if (!change)
+                continue;
+            if (!copy) {
+                copy = malloc(sizeof(*copy) * (size_t)t->nparts);
+                SRV_ASSERT(copy != NULL, "ISR change of %d partitions: out of memory", t->nparts);
+                memcpy(copy, t->repl, sizeof(*copy) * (size_t)t->nparts);
+            }
+            srv_part_repl *w = &copy[p];
+            if (fenced) {
+                int k = 0;
+                for (int j = 0; j < w->nisr; j++)
+                    if (w->isr[j] != id)
+                        w->isr[k++] = w->isr[j];
+                w->nisr = (int16_t)k;
+            } else {
+                w->isr[w->nisr++] = id;
+            }
+            w->part_epoch++;
+        }
+        if (!copy)
+            continue;
+        srv_topic tmp = *t;
+        tmp.repl = copy;
+        kp_writer pw;
+        kp_writer_init(&pw, 64);
+        encode_place(&pw, &tmp);
+        uint8_t key[17];
+        key[0] = SRV_PLACE_RECORD_KEY;
+        memcpy(key + 1, t->id.b, 16);
+        kp_batch_builder_add(bb, c->env.now(c->env.arg), (kp_bytes){key, 17},
+                             (kp_bytes){pw.buf, (int32_t)pw.len}, NULL, 0);
+        kp_writer_free(&pw);
+        free(copy);
+    }
+}
+
 static void ctl_run_register(srv_controller *c, srv_ctl_op *op)
 {
     if (!c->is_leader) {
@@ -1560,6 +1814,7 @@ static void ctl_run_register(srv_controller *c, srv_ctl_op *op)
     kp_batch_builder_add(&bb, c->env.now(c->env.arg), (kp_bytes){key, 5}, (kp_bytes){vw.buf, (int32_t)vw.len},
                          NULL, 0);
     kp_writer_free(&vw);
+    isr_follow_registration(c, &bb, op->reg->id, op->reg->fenced);
     ctl_append(c, op, &bb, srv_meta_ref(c->cur));
 }
 
@@ -1607,6 +1862,8 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
                 srv_topic_free(&t);
                 ok = -1;
             }
+            if (ok == 0)
+                sp->result_rf = t.repl ? t.repl[0].nreplicas : 1;
         } else if (!existing) {
             spec_error(sp, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
                        "This server does not host this topic-partition.");
@@ -1629,6 +1886,8 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
                 ok = 0;
                 free(t.leaders); /* sized for the old count */
                 t.leaders = NULL;
+                free(t.repl);
+                t.repl = NULL;
                 if (place_topic(c, sp, &t, existing, existing->nparts) != 0) {
                     srv_topic_free(&t);
                     ok = -1;
@@ -1664,7 +1923,7 @@ static void ctl_run(srv_controller *c, srv_ctl_op *op)
             if (t.leaders && op->kind != SRV_CTL_ALTER_CONFIGS) {
                 kp_writer pw;
                 kp_writer_init(&pw, 64);
-                encode_place(&pw, t.leaders, t.nparts);
+                encode_place(&pw, &t);
                 key[0] = SRV_PLACE_RECORD_KEY;
                 kp_batch_builder_add(&bb, now, (kp_bytes){key, 17}, (kp_bytes){pw.buf, (int32_t)pw.len}, NULL,
                                      0);

@@ -26,6 +26,13 @@ typedef struct srv_topic_spec {
     kp_str name;
     int32_t nparts;      /* -1: num.partitions */
     int16_t replication; /* -1: default.replication.factor */
+    /* A manual assignment (with a quorum): assign_rf broker ids for each of
+     * assign_n partitions (the new ones, for CreatePartitions), in the
+     * sender's memory, checked for shape by the handler; NULL: the
+     * controller places the replicas. */
+    const int32_t *assign;
+    int16_t assign_rf;
+    int32_t assign_n;
     int ncfg;
     srv_topic_cfg_kv *cfg;
     int skip;   /* refused by the handler already: the controller leaves it */
@@ -37,6 +44,7 @@ typedef struct srv_topic_spec {
     char message[160];
     kp_uuid id;
     int32_t result_nparts;
+    int16_t result_rf; /* a creation's replication factor (0: 1, a single node's) */
 } srv_topic_spec;
 
 /* One entry of AlterClientQuotas (SRV_CTL_ALTER_QUOTAS); names and keys
@@ -183,11 +191,16 @@ void srv_ctl_forwarded(srv_controller *c, srv_ctl_op *op, const uint8_t *body, s
 void srv_ctl_publish_all(srv_broker *b, srv_meta *m);
 /* m (a reference moved in) is the version the committed log replays to. */
 void srv_ctl_adopt(srv_controller *c, srv_meta *m);
-/* Leaders for partitions from..nparts-1, round-robin over m's unfenced
- * brokers in id order starting at the start-th; returns how many brokers
- * there are to place on (0: none, nothing written; leaders may be NULL to
- * count only). */
-int srv_ctl_place(const srv_meta *m, uint32_t start, int32_t from, int32_t nparts, int32_t *leaders);
+/* Replicas of partitions from..nparts-1 with replication factor rf: the
+ * leaders round-robin over m's unfenced brokers in placement order (id
+ * order; with racks, alternating over the racks) starting at the start-th,
+ * each followed by the next rf-1 brokers of that order; ISR = replicas,
+ * epochs 0. Returns how many brokers there are to place on; nothing is
+ * written when leaders is NULL or rf is not in 1..min(that, SRV_RF_MAX). */
+int srv_ctl_place(const srv_meta *m, uint32_t start, int32_t from, int32_t nparts, int16_t rf,
+                  int32_t *leaders, srv_part_repl *repl);
+/* With a quorum: the replication factors of creations that ask for the default. */
+void srv_ctl_set_replication(srv_controller *c, int16_t default_rf, int16_t offsets_rf, int16_t txn_rf);
 /* The value and key of a registration record. */
 int srv_ctl_encode_broker(kp_writer *w, const srv_broker_reg *r);
 void srv_ctl_broker_key(int32_t id, uint8_t key[5]);

@@ -508,6 +508,13 @@ int main(int argc, char **argv)
         return 1;
     }
     b->pid_base = srv_now_ms() * 1024;
+    b->pid_stride = 1;
+    b->pid_slot = 0;
+    for (int i = 0; b->cfg.nvoters >= 2 && i < b->cfg.nvoters; i++)
+        if (b->cfg.voters[i].id == b->cfg.node_id) {
+            b->pid_stride = b->cfg.nvoters;
+            b->pid_slot = i;
+        }
     b->features_epoch = srv_now_ms();
     b->dispatch = srv_dispatch;
     st_set_log_line(srv_log_line);

@@ -45,6 +45,8 @@ void srv_topic_free(srv_topic *t)
     free(t->cfg);
     free(t->leaders);
     t->leaders = NULL;
+    free(t->repl);
+    t->repl = NULL;
 }
 
 void srv_meta_unref(srv_meta *m)
@@ -69,6 +71,22 @@ void srv_meta_unref(srv_meta *m)
 int32_t srv_topic_leader(const srv_topic *t, int32_t p, int32_t self)
 {
     return t->leaders && p >= 0 && p < t->nparts ? t->leaders[p] : self;
+}
+
+int srv_topic_is_replica(const srv_topic *t, int32_t p, int32_t node)
+{
+    const srv_part_repl *r = srv_topic_repl(t, p);
+    if (!r)
+        return !t->leaders || (p >= 0 && p < t->nparts && t->leaders[p] == node);
+    for (int i = 0; i < r->nreplicas; i++)
+        if (r->replicas[i] == node)
+            return 1;
+    return 0;
+}
+
+const srv_part_repl *srv_topic_repl(const srv_topic *t, int32_t p)
+{
+    return t->repl && p >= 0 && p < t->nparts ? &t->repl[p] : NULL;
 }
 
 const srv_broker_reg *srv_meta_broker(const srv_meta *m, int32_t id)
@@ -205,6 +223,12 @@ int srv_topic_copy(srv_topic *dst, const srv_topic *src)
         if (!dst->leaders)
             return -ENOMEM;
         memcpy(dst->leaders, src->leaders, sizeof(int32_t) * (size_t)src->nparts);
+    }
+    if (src->repl) {
+        dst->repl = malloc(sizeof(*dst->repl) * (size_t)src->nparts);
+        if (!dst->repl)
+            return -ENOMEM;
+        memcpy(dst->repl, src->repl, sizeof(*dst->repl) * (size_t)src->nparts);
     }
     for (int i = 0; i < src->ncfg; i++) {
         dst->cfg[i].key = strdup(src->cfg[i].key);

@@ -20,6 +20,23 @@ typedef struct srv_topic_cfg_kv {
     char *value;
 } srv_topic_cfg_kv;
 
+/* Kafka caps a replication factor only by the broker count; kbroker keeps
+ * a partition's replica set inline and refuses more than this many. */
+#define SRV_RF_MAX 16
+
+/* One partition's replication state, as the active controller placed it:
+ * the replicas (preferred leader first), the in-sync replicas, the leader's
+ * epoch (+1 at each leader change) and the partition epoch (+1 at every
+ * change of the partition's record). */
+typedef struct srv_part_repl {
+    int32_t leader_epoch;
+    int32_t part_epoch;
+    int16_t nreplicas;
+    int16_t nisr;
+    int32_t replicas[SRV_RF_MAX];
+    int32_t isr[SRV_RF_MAX];
+} srv_part_repl;
+
 typedef struct srv_topic {
     char *name;
     kp_uuid id;
@@ -30,6 +47,8 @@ typedef struct srv_topic {
      * entries, placed by the active controller); NULL on a single node,
      * where this node leads every partition. */
     int32_t *leaders;
+    /* Set exactly when leaders is: each partition's replicas, ISR, epochs. */
+    srv_part_repl *repl;
 } srv_topic;
 
 /* A broker registered with the metadata quorum (quorum.h). */
@@ -74,6 +93,10 @@ const char *srv_topic_cfg_get(const srv_topic *t, const char *key); /* NULL when
 /* The node leading partition p of t: `self` on a single node. */
 int32_t srv_topic_leader(const srv_topic *t, int32_t p, int32_t self);
 const srv_broker_reg *srv_meta_broker(const srv_meta *m, int32_t id);
+/* 1 when node is one of partition p's replicas (always on a single node). */
+int srv_topic_is_replica(const srv_topic *t, int32_t p, int32_t node);
+/* Partition p's replication state; NULL on a single node. */
+const srv_part_repl *srv_topic_repl(const srv_topic *t, int32_t p);
 
 /* A stable owner for a partition: spreads a topic's partitions over shards. */
 int srv_partition_owner(int nshards, const kp_uuid *topic_id, int32_t partition);

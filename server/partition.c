@@ -1,6 +1,8 @@
 /*
  * partition.c — a shard's partitions: hash map, open/close as metadata
- * changes, periodic storage work, fetch waiters.
+ * changes, periodic storage work, fetch waiters; with a quorum, which of
+ * them this node leads, and for those replicated the followers' log ends,
+ * the high watermark over the ISR and the acks=all produces waiting for it.
  *
  * Opening a log at run time (topic creation) happens on the shard thread and
  * may touch the disk (mkdir, open): creations are rare and the storage
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "fetch_wait.h"
 #include "logging.h"
 #include "meta.h"
@@ -62,13 +65,19 @@ srv_partmap *srv_partmap_new(srv_shard *s)
     return pm;
 }
 
-srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *id, int32_t p)
+srv_part *srv_partmap_get_replica(srv_partmap *pm, const kp_uuid *id, int32_t p)
 {
     SRV_ON_SHARD(pm->s->id); /* a partition's log is its owner's alone */
     for (srv_part *x = pm->buckets[hash(id, p) & (pm->nbuckets - 1)]; x; x = x->next)
         if (x->partition == p && memcmp(x->topic_id.b, id->b, 16) == 0)
             return x;
     return NULL;
+}
+
+srv_part *srv_partmap_get(srv_partmap *pm, const kp_uuid *id, int32_t p)
+{
+    srv_part *x = srv_partmap_get_replica(pm, id, p);
+    return x && x->leader ? x : NULL;
 }
 
 static void grow(srv_partmap *pm)
@@ -114,7 +123,10 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
-static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
+static void hw_answer(srv_shard *s, srv_part *p, int16_t error, int64_t now_ms);
+static void lead_change(srv_shard *s, srv_part *x, int leader);
+
+static srv_part *open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
 {
     srv_broker *b = pm->s->b;
     char dir[4096];
@@ -124,7 +136,7 @@ static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
     if (!x || !(x->topic = strdup(t->name))) {
         free(x);
         srv_error("out of memory opening %s-%d", t->name, p);
-        return;
+        return NULL;
     }
     int rc = st_partition_dir(dir, sizeof(dir), b->cfg.log_dirs[0], t->name, p);
     if (rc == 0)
@@ -148,6 +160,7 @@ static void open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
     x->next = pm->buckets[h];
     pm->buckets[h] = x;
     pm->count++;
+    return x;
 }
 
 void srv_offline_set_unref(srv_offline_set *o)
@@ -232,6 +245,7 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
             char dir[4096];
             st_partition_dir(dir, sizeof(dir), s->b->cfg.log_dirs[0], x->topic, x->partition);
             srv_part_wake(s, x); /* waiting fetches re-check and see the topic gone */
+            hw_answer(s, x, KP_ERR_NOT_LEADER_OR_FOLLOWER, s->now_ms);
             if (x->log)
                 st_log_close(x->log);
             else
@@ -248,19 +262,138 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
         for (int32_t p = 0; p < t->nparts; p++) {
             if (srv_partition_owner(s->b->nshards, &t->id, p) != s->id)
                 continue;
-            /* With a quorum, only what this node leads (replicas are the
-             * next slice). */
-            if (srv_topic_leader(t, p, s->b->cfg.node_id) != s->b->cfg.node_id)
+            int32_t self = s->b->cfg.node_id;
+            if (!srv_topic_is_replica(t, p, self))
                 continue;
-            srv_part *x = srv_partmap_get(pm, &t->id, p);
+            srv_part *x = srv_partmap_get_replica(pm, &t->id, p);
             if (!x)
-                open_part(pm, t, p);
+                x = open_part(pm, t, p);
             else if (x->log)
                 st_log_set_config(x->log, &lc); /* configs may have changed */
+            if (x)
+                lead_change(s, x, srv_topic_leader(t, p, self) == self);
         }
     }
     if (pm->offline_changed)
         publish_offline(pm);
+}
+
+void srv_partmap_each(srv_partmap *pm, void (*fn)(srv_part *p, void *arg), void *arg)
+{
+    for (size_t i = 0; i < pm->nbuckets; i++)
+        for (srv_part *x = pm->buckets[i]; x; x = x->next)
+            fn(x, arg);
+}
+
+const srv_part_repl *srv_part_replicated(const srv_shard *s, const srv_part *p)
+{
+    if (!p->leader || !p->log)
+        return NULL;
+    const srv_topic *t = srv_meta_topic_by_id(s->meta, &p->topic_id);
+    const srv_part_repl *r = t ? srv_topic_repl(t, p->partition) : NULL;
+    return r && r->nreplicas > 1 ? r : NULL;
+}
+
+static int64_t compute_hw(srv_shard *s, srv_part *p, const srv_part_repl *r)
+{
+    int64_t hw = st_log_high_watermark(p->log);
+    for (int i = 0; i < r->nisr; i++) {
+        if (r->isr[i] == s->b->cfg.node_id)
+            continue;
+        int64_t leo = 0; /* not heard from since this node leads: holds the HW */
+        for (int k = 0; k < p->nfollowers; k++)
+            if (p->followers[k].id == r->isr[i])
+                leo = p->followers[k].leo;
+        if (leo < hw)
+            hw = leo;
+    }
+    return hw > p->hw ? hw : p->hw;
+}
+
+static void hw_answer(srv_shard *s, srv_part *p, int16_t error, int64_t now_ms)
+{
+    srv_hw_wait **wp = &p->hw_waits;
+    while (*wp) {
+        srv_hw_wait *w = *wp;
+        int16_t e = error                      ? error
+                    : w->end <= p->hw          ? 0
+                    : now_ms >= w->deadline_ms ? KP_ERR_REQUEST_TIMED_OUT
+                                               : -1;
+        if (e < 0) {
+            wp = &w->next;
+            continue;
+        }
+        *wp = w->next;
+        w->done(s, w, e);
+    }
+}
+
+/* A new leader starts from the high watermark it knew as a follower and
+ * learns its followers from their fetches; one that stops leading answers
+ * the produces that waited on it. */
+static void lead_change(srv_shard *s, srv_part *x, int leader)
+{
+    if (leader && !x->leader) {
+        x->hw = x->follower_hw;
+        x->nfollowers = 0;
+    } else if (!leader && x->leader) {
+        hw_answer(s, x, KP_ERR_NOT_LEADER_OR_FOLLOWER, s->now_ms);
+    }
+    x->leader = leader;
+}
+
+void srv_part_hw_advance(srv_shard *s, srv_part *p)
+{
+    const srv_part_repl *r = srv_part_replicated(s, p);
+    if (!r)
+        return;
+    int64_t hw = compute_hw(s, p, r);
+    if (hw == p->hw)
+        return;
+    p->hw = hw;
+    hw_answer(s, p, 0, s->now_ms);
+    if (p->waiters)
+        srv_part_wake(s, p);
+}
+
+void srv_part_hw_wait(srv_shard *s, srv_part *p, srv_hw_wait *w)
+{
+    w->next = p->hw_waits;
+    p->hw_waits = w;
+    if (!srv_part_replicated(s, p)) {
+        hw_answer(s, p, KP_ERR_NOT_LEADER_OR_FOLLOWER, s->now_ms);
+        return;
+    }
+    p->hw = compute_hw(s, p, srv_part_replicated(s, p));
+    hw_answer(s, p, 0, s->now_ms);
+}
+
+int64_t srv_part_consumer_hw(srv_shard *s, srv_part *p)
+{
+    const srv_part_repl *r = srv_part_replicated(s, p);
+    if (!r)
+        return -1;
+    p->hw = compute_hw(s, p, r);
+    return p->hw;
+}
+
+void srv_part_follower_fetched(srv_shard *s, srv_part *p, int32_t replica, int64_t offset)
+{
+    srv_follower *f = NULL;
+    for (int i = 0; i < p->nfollowers && !f; i++)
+        if (p->followers[i].id == replica)
+            f = &p->followers[i];
+    if (!f) {
+        if (p->nfollowers == SRV_RF_MAX)
+            return; /* not a replica: placement holds at most SRV_RF_MAX */
+        f = &p->followers[p->nfollowers++];
+        f->id = replica;
+        f->caught_up_ms = 0;
+    }
+    f->leo = offset;
+    if (p->log && offset >= st_log_end_offset(p->log))
+        f->caught_up_ms = s->now_ms;
+    srv_part_hw_advance(s, p);
 }
 
 void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
@@ -277,6 +410,10 @@ void srv_partmap_tick(srv_partmap *pm, int64_t now_ms)
             if (!x->log)
                 continue;
             st_log_tick(x->log, now_ms);
+            if (x->leader && (x->hw_waits || x->nfollowers)) {
+                srv_part_hw_advance(pm->s, x);
+                hw_answer(pm->s, x, 0, now_ms); /* timeouts */
+            }
             int64_t hwm = st_log_high_watermark(x->log);
             if (hwm != x->last_hwm && x->waiters)
                 srv_part_wake(pm->s, x);
@@ -337,6 +474,7 @@ void srv_partmap_drain(srv_partmap *pm)
                 int rc = st_log_drain(x->log);
                 if (rc)
                     srv_error("draining %s-%d: %s", x->topic, (int)x->partition, st_strerror(rc));
+                hw_answer(pm->s, x, KP_ERR_NOT_LEADER_OR_FOLLOWER, pm->s->now_ms);
             }
 }
 

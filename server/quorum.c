@@ -1136,6 +1136,20 @@ static void forward_op(void *arg, srv_ctl_op *op)
         t->num_partitions = sp->nparts;
         t->replication_factor = sp->replication;
         t->assignments_count = 0;
+        if (sp->assign) {
+            /* As the client sent it: the counts stand for the assignment. */
+            t->num_partitions = -1;
+            t->replication_factor = -1;
+            t->assignments = kp_arena_alloc(&a, sizeof(*t->assignments) * (size_t)(sp->assign_n + 1));
+            for (int32_t p = 0; t->assignments && p < sp->assign_n; p++) {
+                kp_create_topics_request_creatable_replica_assignment *ra = &t->assignments[p];
+                kp_create_topics_request_creatable_replica_assignment_init(ra);
+                ra->partition_index = p;
+                ra->broker_ids = (int32_t *)&sp->assign[(size_t)p * (size_t)sp->assign_rf];
+                ra->broker_ids_count = sp->assign_rf;
+                t->assignments_count++;
+            }
+        }
         t->configs = kp_arena_alloc(&a, sizeof(*t->configs) * (size_t)(sp->ncfg + 1));
         t->configs_count = 0;
         for (int k = 0; t->configs && k < sp->ncfg; k++) {
@@ -1372,6 +1386,9 @@ int srv_quorum_start(srv_broker *b, srv_meta **initial)
         return -ENOMEM;
     b->quorum = q;
     srv_ctl_set_quorum(b->ctl, srv_quorum_is_leader, q);
+    srv_ctl_set_replication(b->ctl, b->cfg.default_replication_factor,
+                            b->cfg.offsets_topic_replication_factor,
+                            b->cfg.transaction_state_log_replication_factor);
     srv_ctl_set_heard(b->ctl, heard_cb);
     srv_ctl_set_forward(b->ctl, forward_op);
     if (pthread_create(&q->thread, NULL, quorum_main, q) != 0)

@@ -23,6 +23,7 @@
 #include "metrics_http.h"
 #include "msg.h"
 #include "partition.h"
+#include "replica.h"
 #include "throttle.h"
 #include "throttle_share.h"
 
@@ -47,6 +48,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     SRV_BUSY_BEGIN();
     s->now_ms = srv_now_ms();
     srv_partmap_tick(s->parts, s->now_ms);
+    srv_replicas_tick(s);
     srv_conns_tick(s);
     if (srv_throttle_count(s->throttle)) {
         int64_t mono = srv_mono_ms();
@@ -115,6 +117,7 @@ static void *shard_main(void *arg)
     }
     __atomic_add_fetch(&s->b->ready_count, 1, __ATOMIC_ACQ_REL);
     event_base_dispatch(s->base);
+    srv_replicas_stop(s);
     srv_conns_close_all(s);
     srv_fetch_wait_shutdown(s);
     return NULL;

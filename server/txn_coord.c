@@ -170,10 +170,10 @@ static txn_part *part_get(srv_txns *tx, const kp_uuid *topic_id, int32_t partiti
 
 /* ---- producer ids ----------------------------------------------------------- */
 
-/* The broker's allocator (init_producer_id.c): base + k * nshards + shard. */
+/* The broker's allocator (init_producer_id.c, srv_pid_at). */
 static int64_t pid_offer(srv_shard *s)
 {
-    return s->b->pid_base + s->next_pid * s->b->nshards + s->id;
+    return srv_pid_at(s->b, s->next_pid, s->id);
 }
 
 static int64_t pid_take(srv_shard *s)

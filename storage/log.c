@@ -758,8 +758,8 @@ static int roll(st_log *log, int64_t now)
 /* Validates and appends one batch; no callback runs and no flush starts here
  * (the callers do both once they have told their own caller), so an
  * "accepted" report always precedes the completion of the same batch. */
-int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
-                      int64_t *base_offset)
+static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                      int64_t *base_offset, int replica)
 {
     if (log->closing)
         return ST_E_CLOSED;
@@ -782,8 +782,13 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         m = &mk;
     }
 
+    /* A follower keeps its leader's offsets, so its log continues exactly
+     * where the batch starts; the leader checked the producer's sequence
+     * (the follower's state follows it through st_pstate_update below). */
+    if (replica && h.base_offset != log->next_offset)
+        return ST_E_OUT_OF_RANGE;
     int64_t dup = -1;
-    rc = st_pstate_check(&log->ps, &h, m, &dup);
+    rc = replica ? 0 : st_pstate_check(&log->ps, &h, m, &dup);
     if (rc == ST_E_DUPLICATE) {
         st_pending e = {dup + h.last_offset_delta + 1, dup, ST_E_DUPLICATE, 0, cb, arg};
         if (pend_push(log, e) != 0)
@@ -888,6 +893,25 @@ int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
     log->stats.appends++;
     *base_offset = base;
     return 0;
+}
+
+int st_log_append_one(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg,
+                      int64_t *base_offset)
+{
+    return append_one(log, batch, len, cb, arg, base_offset, 0);
+}
+
+int st_log_append_replica(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg)
+{
+    if (log->closing)
+        return ST_E_CLOSED;
+    if (log->wait_head)
+        return ST_E_BUSY;
+    int64_t base = -1;
+    int rc = append_one(log, batch, len, cb, arg, &base, 1);
+    if (rc == 0)
+        st_log_after_append(log);
+    return rc;
 }
 
 void st_log_after_append(st_log *log)

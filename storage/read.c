@@ -33,6 +33,7 @@ typedef struct read_req {
     uint64_t buf_off;
     uint64_t limit; /* file bytes usable by this read */
     int committed;  /* read_committed: stop at the last stable offset */
+    int64_t upto;   /* and never at or past this offset (st_log_read_upto) */
 } read_req;
 
 static void deliver_kept(read_req *r, int rc, const uint8_t *data, size_t len, void **keep)
@@ -54,7 +55,8 @@ static void deliver(read_req *r, int rc, const uint8_t *data, size_t len)
  * transaction's first batch. */
 static int64_t read_end(const read_req *r)
 {
-    return r->committed ? st_log_last_stable_offset(r->log) : r->log->hw;
+    int64_t end = r->committed ? st_log_last_stable_offset(r->log) : r->log->hw;
+    return end < r->upto ? end : r->upto;
 }
 
 static int sane_len(uint32_t blen)
@@ -297,12 +299,13 @@ out:
     finish(r);
 }
 
-static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committed, st_read_cb cb, void *arg)
+static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committed, int64_t upto,
+                     st_read_cb cb, void *arg)
 {
     if (offset < log->log_start || offset > log->hw)
         return ST_E_OUT_OF_RANGE;
     int64_t lso = st_log_last_stable_offset(log);
-    if (offset == log->hw || (committed && offset >= lso)) {
+    if (offset == log->hw || (committed && offset >= lso) || offset >= upto) {
         st_read_result res = {0, NULL, 0, log->hw, log->log_start, lso, NULL};
         cb(arg, &res);
         return 0;
@@ -318,6 +321,7 @@ static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committe
     r->arg = arg;
     r->offset = offset;
     r->committed = committed;
+    r->upto = upto;
     r->max_bytes = max_bytes ? max_bytes : 1;
     r->seg = log->segs[i];
     r->seg->refs++;
@@ -330,12 +334,18 @@ static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committe
 
 int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg)
 {
-    return read_from(log, offset, max_bytes, 0, cb, arg);
+    return read_from(log, offset, max_bytes, 0, INT64_MAX, cb, arg);
 }
 
 int st_log_read_committed(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg)
 {
-    return read_from(log, offset, max_bytes, 1, cb, arg);
+    return read_from(log, offset, max_bytes, 1, INT64_MAX, cb, arg);
+}
+
+int st_log_read_upto(st_log *log, int64_t offset, size_t max_bytes, int committed, int64_t upto,
+                     st_read_cb cb, void *arg)
+{
+    return read_from(log, offset, max_bytes, committed, upto, cb, arg);
 }
 
 /* ---- by timestamp -------------------------------------------------------- */

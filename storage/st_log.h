@@ -139,6 +139,13 @@ typedef void (*st_accept_cb)(void *arg, int rc, int64_t base_offset);
 void st_log_append_ordered(st_log *log, const uint8_t *batch, size_t len, st_accept_cb accepted,
                            st_append_cb done, void *arg);
 
+/* A follower's append (replication): the batch keeps the offsets its leader
+ * gave it, so its base offset must be the log end offset (else
+ * ST_E_OUT_OF_RANGE, nothing appended); producer state is updated from it,
+ * not checked (its leader checked). Otherwise as st_log_append: cb fires
+ * once when durable, ST_E_BUSY means retry after completions. */
+int st_log_append_replica(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg);
+
 /* Forces an fdatasync of everything appended so far; cb(arg, rc, end offset). */
 int st_log_flush(st_log *log, st_append_cb cb, void *arg);
 
@@ -180,6 +187,14 @@ int st_log_read(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, vo
  * the high watermark gives an empty result (not OFFSET_OUT_OF_RANGE), as
  * Kafka answers it. */
 int st_log_read_committed(st_log *log, int64_t offset, size_t max_bytes, st_read_cb cb, void *arg);
+
+/* st_log_read (committed 0) or st_log_read_committed (1) that also never
+ * returns a batch starting at or past `upto`, which must be a batch
+ * boundary at or below the high watermark (a replicated partition's high
+ * watermark, which its followers' log ends bound); an offset from `upto` to
+ * the log's high watermark gives an empty result. */
+int st_log_read_upto(st_log *log, int64_t offset, size_t max_bytes, int committed, int64_t upto,
+                     st_read_cb cb, void *arg);
 
 /* ---- transactions --------------------------------------------------------- */
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -135,6 +136,28 @@ class Node:
 
     def log_tail(self, n=60):
         return "\n".join(self.log_text().splitlines()[-n:])
+
+    def partition_batches(self, topic, partition):
+        """The record batches of this node's replica of topic-partition, read from its segment files (what
+        reached the disk): [(base offset, last offset, CRC)], in offset order. Direct I/O leaves the tail of a
+        segment zero-padded until it is sealed: parsing stops at the first batch that is not one."""
+        d = os.path.join(self.data_dir, "%s-%d" % (topic, partition))
+        out = []
+        try:
+            names = sorted(n for n in os.listdir(d) if n.endswith(".log"))
+        except FileNotFoundError:
+            return out
+        for name in names:
+            with open(os.path.join(d, name), "rb") as f:
+                data = f.read()
+            off = 0
+            while off + 61 <= len(data):
+                base, length, _epoch, magic, crc, _attrs, last_delta = struct.unpack_from(">qiibIhi", data, off)
+                if length < 49 or magic != 2 or off + 12 + length > len(data):
+                    break
+                out.append((base, base + last_delta, crc))
+                off += 12 + length
+        return out
 
 
 class Cluster:

@@ -1,6 +1,6 @@
 """A three-node kbroker cluster on one metadata quorum (canonical raft), driven by librdkafka (confluent-kafka):
 every node sees every broker and every topic; partitions are spread over the nodes and produced to and consumed
-from through their leaders; a consumer group commits; kill -9 of the raft leader elects another within a bound,
+from through their leaders; replication factor 3 and manual assignments are placed and every replica opened; a consumer group commits; kill -9 of the raft leader elects another within a bound,
 fences the dead broker, and metadata changes still commit; the killed node restarts from its raft snapshot and
 catches up.
 
@@ -209,12 +209,45 @@ class ClusterQuorumTest(unittest.TestCase):
             self.assertEqual(err, 36, msg)  # TOPIC_ALREADY_EXISTS
             self.assertIn("already exists", msg)
 
-    def test_replication_factor_above_one_refused(self):
+    def test_replication_factor_three_placed_on_every_node(self):
+        topic = uniq("rf3")
+        ctl = metadata(self.cluster.node(1)).controller_id
+        create(self.cluster.node(1 if ctl != 1 else 2), topic, 3, rf=3)  # through a follower: forwarded
+        for n in self.cluster.nodes:
+            md = wait_for("%s on node %d" % (topic, n.node_id), lambda: (
+                metadata(n) if topic in metadata(n).topics else None), logs=self.logs)
+            parts = md.topics[topic].partitions
+            self.assertEqual(sorted(p.leader for p in parts.values()), [1, 2, 3])
+            for p in parts.values():
+                self.assertEqual(sorted(p.replicas), [1, 2, 3], "partition %d" % p.id)
+                self.assertEqual(sorted(p.isrs), [1, 2, 3], "partition %d" % p.id)
+                self.assertEqual(p.replicas[0], p.leader)  # the preferred leader leads
+        # Every node is a replica of every partition: each opened all three on its disk.
+        for n in self.cluster.nodes:
+            wait_for("node %d holds the three replicas" % n.node_id, lambda: {
+                int(d.rsplit("-", 1)[1]) for d in os.listdir(n.data_dir) if d.startswith(topic + "-")} == {0, 1, 2})
+        # Manual assignments name registered brokers, the first live one leads.
+        a = AdminClient({"bootstrap.servers": self.cluster.node(ctl).bootstrap})
+        manual = uniq("manual")
+        a.create_topics([NewTopic(manual, 2, replica_assignment=[[3, 1], [2, 3]])])[manual].result(30)
+        parts = wait_for("manual topic", lambda: (
+            metadata(self.cluster.node(ctl)).topics[manual].partitions
+            if manual in metadata(self.cluster.node(ctl)).topics else None))
+        self.assertEqual((parts[0].leader, parts[0].replicas), (3, [3, 1]))
+        self.assertEqual((parts[1].leader, parts[1].replicas), (2, [2, 3]))
+        bad = uniq("bad")
         with self.assertRaises(KafkaException) as cm:
-            create(self.cluster.node(2), uniq("rf3"), 3, rf=3)
+            a.create_topics([NewTopic(bad, 1, replica_assignment=[[1, 7]])])[bad].result(30)
+        self.assertEqual(cm.exception.args[0].code(), KafkaError.INVALID_REPLICA_ASSIGNMENT)
+        self.assertIn("broker 7, but no such broker is registered", cm.exception.args[0].str())
+
+    def test_replication_factor_above_the_brokers_refused(self):
+        with self.assertRaises(KafkaException) as cm:
+            create(self.cluster.node(2), uniq("rf4"), 3, rf=4)
         err = cm.exception.args[0]
         self.assertEqual(err.code(), KafkaError.INVALID_REPLICATION_FACTOR, err)
-        self.assertIn("does not replicate partition data", err.str())
+        self.assertIn("The target replication factor of 4 cannot be reached because only 3 broker(s) are "
+                      "registered", err.str())
 
     def produce_all(self, topic, nparts, per_part):
         p = Producer({"bootstrap.servers": self.cluster.bootstrap, "acks": "all", "linger.ms": 5})

@@ -1,9 +1,12 @@
 /*
  * create_partitions.c — CreatePartitions (v0-3): grow a topic's partition
  * count through the controller; new partitions open on their owner shards
- * before the answer. Manual assignments may only name this broker. A topic
+ * before the answer. Manual assignments may only name this broker on a
+ * single node; with a quorum they name registered brokers, the same count
+ * for each new partition (the controller checks the brokers). A topic
  * named twice is refused as a whole and answered once, as Kafka does.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "authz_req.h"
@@ -41,6 +44,50 @@ static void done(srv_shard *s, srv_ctl_op *op)
     st->resp.throttle_time_ms = srv_quota_mutation_ms(st->req);
     srv_req_mute(st->req, st->resp.throttle_time_ms);
     srv_req_respond(st->req, &st->resp);
+}
+
+/* With a quorum: the new partitions' replicas, each list non-empty,
+ * without repeats and as long as the first. 0, or -1 with r's error set. */
+static int manual_assignment(srv_req *req, const kp_create_partitions_request_create_partitions_topic *t,
+                             kp_create_partitions_response_create_partitions_topic_result *r,
+                             srv_topic_spec *sp)
+{
+    int32_t n = t->assignments_count, rf = t->assignments[0].broker_ids_count;
+    char *msg = kp_arena_alloc(&req->arena, 200);
+    int32_t *ids = kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)n * (size_t)(rf > 0 ? rf : 1));
+    if (!msg || !ids)
+        return -1; /* the arena's failed flag refuses the whole answer */
+    msg[0] = 0;
+    for (int32_t j = 0; j < n && !msg[0]; j++) {
+        const kp_create_partitions_request_create_partitions_assignment *a = &t->assignments[j];
+        if (a->broker_ids_count <= 0)
+            snprintf(msg, 200, "The manual partition assignment includes an empty replica list.");
+        else if (a->broker_ids_count != rf)
+            snprintf(msg, 200,
+                     "Inconsistent replication factor between partitions, partition 0 has %d while "
+                     "partitions [%d] have replication factors [%d], respectively.",
+                     (int)rf, (int)j, (int)a->broker_ids_count);
+        for (int32_t k = 0; k < a->broker_ids_count && !msg[0]; k++) {
+            for (int32_t q = 0; q < k; q++)
+                if (a->broker_ids[q] == a->broker_ids[k] && !msg[0])
+                    snprintf(msg, 200,
+                             "The manual partition assignment includes the broker %d more than once.",
+                             (int)a->broker_ids[k]);
+            ids[(size_t)j * (size_t)rf + (size_t)k] = a->broker_ids[k];
+        }
+    }
+    if (!msg[0] && rf > SRV_RF_MAX)
+        snprintf(msg, 200, "Replication factor %d is above kbroker's limit of %d replicas.", (int)rf,
+                 SRV_RF_MAX);
+    if (msg[0]) {
+        r->error_code = KP_ERR_INVALID_REPLICA_ASSIGNMENT;
+        r->error_message = kp_str_c(msg);
+        return -1;
+    }
+    sp->assign = ids;
+    sp->assign_rf = (int16_t)rf;
+    sp->assign_n = n;
+    return 0;
 }
 
 void srv_h_create_partitions(srv_req *req)
@@ -90,6 +137,11 @@ void srv_h_create_partitions(srv_req *req)
             r->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
             r->error_message = kp_str_c("Authorization failed.");
             sp->skip = 1;
+            continue;
+        }
+        if (req->shard->b->quorum && t->assignments_count > 0) {
+            if (manual_assignment(req, t, r, sp) != 0)
+                sp->skip = 1;
             continue;
         }
         for (int32_t j = 0; j < t->assignments_count; j++) {

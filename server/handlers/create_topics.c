@@ -74,7 +74,7 @@ static void done(srv_shard *s, srv_ctl_op *op)
         if (!sp->error) {
             r->topic_id = sp->id;
             r->num_partitions = sp->result_nparts;
-            r->replication_factor = 1;
+            r->replication_factor = sp->result_rf > 0 ? sp->result_rf : 1;
             /* As Kafka: configs only for who may DESCRIBE_CONFIGS the topic. */
             if (req->kr.hdr.request_api_version >= 5 &&
                 !srv_authorize(req, SRV_OP_DESCRIBE_CONFIGS, SRV_RES_TOPIC, sp->name))
@@ -96,6 +96,53 @@ static void done(srv_shard *s, srv_ctl_op *op)
     st->resp.throttle_time_ms = srv_quota_mutation_ms(req);
     srv_req_mute(req, st->resp.throttle_time_ms);
     srv_req_respond(req, &st->resp);
+}
+
+/* A manual assignment for a quorum, checked for shape as Kafka's controller
+ * does (the brokers are the controller's to check): partitions 0..n-1 in
+ * order, each with the same number of distinct replicas. */
+static void manual_assignment(srv_req *req, const kp_create_topics_request_creatable_topic *t,
+                              kp_create_topics_response_creatable_topic_result *r, srv_topic_spec *sp)
+{
+    int32_t n = t->assignments_count, rf = t->assignments[0].broker_ids_count;
+    char *msg = kp_arena_alloc(&req->arena, 200);
+    int32_t *ids = kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)n * (size_t)(rf > 0 ? rf : 1));
+    if (!msg || !ids)
+        return; /* the arena's failed flag refuses the whole answer */
+    msg[0] = 0;
+    for (int32_t j = 0; j < n && !msg[0]; j++) {
+        const kp_create_topics_request_creatable_replica_assignment *a = &t->assignments[j];
+        if (a->partition_index != j)
+            snprintf(msg, 200, "partitions should be a consecutive 0-based integer sequence");
+        else if (a->broker_ids_count <= 0)
+            snprintf(msg, 200, "The manual partition assignment includes an empty replica list.");
+        else if (a->broker_ids_count != rf)
+            snprintf(
+                msg, 200,
+                "The manual partition assignment includes a partition with %d replica(s), but this is not "
+                "consistent with previous partitions, which have %d replica(s).",
+                (int)a->broker_ids_count, (int)rf);
+        for (int32_t k = 0; k < a->broker_ids_count && !msg[0]; k++) {
+            for (int32_t q = 0; q < k; q++)
+                if (a->broker_ids[q] == a->broker_ids[k] && !msg[0])
+                    snprintf(msg, 200,
+                             "The manual partition assignment includes the broker %d more than once.",
+                             (int)a->broker_ids[k]);
+            ids[(size_t)j * (size_t)rf + (size_t)k] = a->broker_ids[k];
+        }
+    }
+    if (!msg[0] && rf > SRV_RF_MAX)
+        snprintf(msg, 200, "Replication factor %d is above kbroker's limit of %d replicas.", (int)rf,
+                 SRV_RF_MAX);
+    if (msg[0]) {
+        r->error_code =
+            rf > SRV_RF_MAX ? KP_ERR_INVALID_REPLICATION_FACTOR : KP_ERR_INVALID_REPLICA_ASSIGNMENT;
+        r->error_message = kp_str_c(msg);
+        return;
+    }
+    sp->assign = ids;
+    sp->assign_rf = (int16_t)rf;
+    sp->assign_n = n;
 }
 
 void srv_h_create_topics(srv_req *req)
@@ -126,6 +173,7 @@ void srv_h_create_topics(srv_req *req)
         names[i] = (srv_str_idx){rq->topics[i].name, i};
     srv_str_mark_dups(names, n, st->dup);
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
+    int quorum = req->shard->b->quorum != NULL;
     int cluster_create = srv_authorize_cluster(req, SRV_OP_CREATE);
     for (int32_t i = 0; i < n; i++) {
         const kp_create_topics_request_creatable_topic *t = &rq->topics[i];
@@ -153,13 +201,15 @@ void srv_h_create_topics(srv_req *req)
             continue;
         }
         if (t->assignments_count > 0) {
-            /* Manual assignment: every replica must be this node, one each. */
             if (t->num_partitions != -1 || t->replication_factor != -1) {
                 r->error_code = KP_ERR_INVALID_REQUEST;
                 r->error_message =
                     kp_str_c("Both numPartitions or replicationFactor and replicasAssignments were set.");
+            } else if (quorum) {
+                manual_assignment(req, t, r, sp);
             }
-            for (int32_t j = 0; j < t->assignments_count && !r->error_code; j++) {
+            /* A single node: every replica must be this node, one each. */
+            for (int32_t j = 0; j < t->assignments_count && !r->error_code && !quorum; j++) {
                 const kp_create_topics_request_creatable_replica_assignment *a = &t->assignments[j];
                 if (a->partition_index != j || a->broker_ids_count != 1 || a->broker_ids[0] != node) {
                     r->error_code = KP_ERR_INVALID_REPLICA_ASSIGNMENT;
@@ -168,7 +218,7 @@ void srv_h_create_topics(srv_req *req)
                 }
             }
             sp->nparts = t->assignments_count;
-            sp->replication = 1;
+            sp->replication = quorum ? -1 : 1;
         }
         int32_t nc = t->configs_count > 0 ? t->configs_count : 0;
         sp->cfg = kp_arena_alloc(&req->arena, (size_t)nc * sizeof(*sp->cfg) + 1);

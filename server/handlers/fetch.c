@@ -7,6 +7,11 @@
  * changed partitions, and its incremental answers carry only partitions
  * with records or a changed high watermark, log start or error.
  *
+ * A follower's fetch (ReplicaState / ReplicaId, with a quorum) reads up to
+ * the leader's durable end and reports the follower's log end
+ * (partition.h); a consumer of a replicated partition reads below its high
+ * watermark. current_leader_epoch is checked against the placement.
+ *
  * Must not: keep a read result past its callback on the owner (data is
  * copied into the op, or the read's own buffer taken over when the storage
  * offers it), or let a parked fetch outlive its wait.
@@ -41,7 +46,8 @@ typedef struct fetch_part {
     int32_t partition;
     int64_t offset;
     int32_t max_bytes;
-    int known; /* topic and partition exist in metadata */
+    int32_t leader_epoch; /* the client's current_leader_epoch (-1: none) */
+    int known;            /* topic and partition exist in metadata */
     int16_t error;
     int64_t hwm, lso, log_start;
     uint8_t *data; /* last read, inside mem */
@@ -69,6 +75,8 @@ typedef struct fetch_state {
     int8_t isolation_level; /* 1: read_committed */
     int16_t session_error;
     int32_t session_id; /* 0: sessionless */
+    int32_t replica_id; /* a follower's node id (replica.h), -1 for consumers */
+    int cluster_action; /* a follower's fetch: ClusterAction on the cluster granted */
     int full;           /* answer every partition (else only those with news) */
 } fetch_state;
 
@@ -77,8 +85,10 @@ typedef struct read_op {
     fetch_part *fp;
     int64_t offset;
     int32_t max_bytes;
-    int watch;     /* park a waiter instead of reading */
-    int committed; /* read_committed: read below the LSO, list aborted transactions */
+    int32_t leader_epoch; /* -1: not checked */
+    int32_t replica_id;   /* -1: a consumer */
+    int watch;            /* park a waiter instead of reading */
+    int committed;        /* read_committed: read below the LSO, list aborted transactions */
     uint64_t wait_id;
     int64_t expire_ms;
     int16_t error;
@@ -99,6 +109,8 @@ typedef struct read_ctx {
     read_op *op;
     srv_shard *owner;
     st_log *log;
+    int64_t chw; /* a consumer's bound (srv_part_consumer_hw), -1: none */
+    int64_t phw; /* the high watermark answered, -1: the log's */
 } read_ctx;
 
 /* Kafka's collectAbortedTransactions for a read_committed read: from the
@@ -126,8 +138,8 @@ static void read_cb(void *arg, const st_read_result *res)
 {
     read_ctx *rc = arg;
     read_op *op = rc->op;
-    op->hwm = res->high_watermark;
-    op->lso = res->last_stable_offset;
+    op->hwm = rc->phw >= 0 ? rc->phw : res->high_watermark;
+    op->lso = rc->chw >= 0 && res->last_stable_offset > rc->chw ? rc->chw : res->last_stable_offset;
     op->log_start = res->log_start_offset;
     if (res->rc) {
         op->error = srv_st_to_kafka(res->rc);
@@ -163,10 +175,27 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_call_reply(owner, &base->call);
         return;
     }
+    /* As Kafka: an older epoch than the leader's is fenced, a newer one is
+     * not known yet here (the client or follower has fresher metadata). */
+    const srv_topic *t = op->leader_epoch >= 0 ? srv_meta_topic_by_id(owner->meta, &p->topic_id) : NULL;
+    const srv_part_repl *pr = t ? srv_topic_repl(t, p->partition) : NULL;
+    if (pr && op->leader_epoch != pr->leader_epoch) {
+        op->error =
+            op->leader_epoch < pr->leader_epoch ? KP_ERR_FENCED_LEADER_EPOCH : KP_ERR_UNKNOWN_LEADER_EPOCH;
+        srv_call_reply(owner, &base->call);
+        return;
+    }
+    if (op->replica_id >= 0 && !op->watch)
+        srv_part_follower_fetched(owner, p, op->replica_id, op->offset);
+    /* Consumers of a replicated partition read up to its high watermark
+     * (what the ISR has); followers up to the leader's durable end. */
+    int64_t phw = srv_part_consumer_hw(owner, p), chw = op->replica_id < 0 ? phw : -1;
     if (op->watch) {
         /* Data may have arrived since our read: then the reply says so. */
-        op->hwm = st_log_high_watermark(p->log);
+        op->hwm = chw >= 0 ? chw : st_log_high_watermark(p->log);
         op->lso = st_log_last_stable_offset(p->log);
+        if (chw >= 0 && op->lso > chw)
+            op->lso = chw;
         /* The LSO moves only when the HW does (a marker counts once acked),
          * so HW wakes cover read_committed waiters too. */
         if ((op->committed ? op->lso : op->hwm) <= op->offset)
@@ -183,12 +212,15 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
     rc->op = op;
     rc->owner = owner;
     rc->log = p->log;
-    op->hwm = st_log_high_watermark(p->log);
+    rc->chw = chw;
+    rc->phw = phw;
+    op->hwm = phw >= 0 ? phw : st_log_high_watermark(p->log);
     op->lso = st_log_last_stable_offset(p->log);
     op->log_start = st_log_start_offset(p->log);
     size_t max = (size_t)(op->max_bytes > 0 ? op->max_bytes : 0);
-    int r = op->committed ? st_log_read_committed(p->log, op->offset, max, read_cb, rc)
-                          : st_log_read(p->log, op->offset, max, read_cb, rc);
+    int r = chw >= 0        ? st_log_read_upto(p->log, op->offset, max, op->committed, chw, read_cb, rc)
+            : op->committed ? st_log_read_committed(p->log, op->offset, max, read_cb, rc)
+                            : st_log_read(p->log, op->offset, max, read_cb, rc);
     if (r < 0) {
         free(rc);
         op->error = srv_st_to_kafka(r);
@@ -417,6 +449,8 @@ static void park(srv_req *req)
         op->offset = seen > fp->offset ? seen : fp->offset;
         op->watch = 1;
         op->committed = st->isolation_level == 1;
+        op->leader_epoch = fp->leader_epoch;
+        op->replica_id = st->replica_id;
         op->wait_id = st->wait_id;
         op->expire_ms = s->now_ms + left + 1000;
         srv_part_op_send(req, &op->base);
@@ -514,6 +548,8 @@ static void round_start(srv_req *req)
         op->offset = fp->offset;
         op->max_bytes = fp->max_bytes;
         op->committed = st->isolation_level == 1;
+        op->leader_epoch = fp->leader_epoch;
+        op->replica_id = st->replica_id;
         st->reads_pending++;
         srv_part_op_send(req, &op->base);
     }
@@ -522,7 +558,7 @@ static void round_start(srv_req *req)
 }
 
 static void add_part(srv_req *req, fetch_state *st, kp_str topic, const kp_uuid *req_topic_id,
-                     int32_t partition, int64_t offset, int32_t max_bytes)
+                     int32_t partition, int64_t offset, int32_t max_bytes, int32_t leader_epoch)
 {
     srv_shard *s = req->shard;
     int16_t v = st->version;
@@ -533,6 +569,7 @@ static void add_part(srv_req *req, fetch_state *st, kp_str topic, const kp_uuid 
     fp->partition = partition;
     fp->offset = offset;
     fp->max_bytes = max_bytes;
+    fp->leader_epoch = leader_epoch;
     fp->hwm = -1;
     fp->lso = -1;
     fp->log_start = -1;
@@ -542,8 +579,11 @@ static void add_part(srv_req *req, fetch_state *st, kp_str topic, const kp_uuid 
      * that does not exist), then the partition. */
     if (!t && v >= 13)
         fp->error = KP_ERR_UNKNOWN_TOPIC_ID;
-    else if (!srv_authorize(req, SRV_OP_READ, SRV_RES_TOPIC, t ? kp_str_c(t->name) : topic))
-        fp->error = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    else if (st->replica_id >= 0
+                 ? !st->cluster_action
+                 : !srv_authorize(req, SRV_OP_READ, SRV_RES_TOPIC, t ? kp_str_c(t->name) : topic))
+        fp->error =
+            KP_ERR_TOPIC_AUTHORIZATION_FAILED; /* a follower's fetch needs ClusterAction, as Kafka's */
     else if (!t)
         fp->error = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     else if (partition < 0 || partition >= t->nparts)
@@ -568,6 +608,13 @@ void srv_h_fetch(srv_req *req)
     req->cleanup = cleanup;
     st->version = v;
     st->isolation_level = rq->isolation_level;
+    /* A follower names itself in ReplicaState from v15, in ReplicaId before;
+     * only a quorum's brokers replicate (elsewhere it reads as a consumer). */
+    st->replica_id = v >= 15 ? (rq->replica_state ? rq->replica_state->replica_id : -1) : rq->replica_id;
+    if (!s->b->quorum || st->replica_id < 0)
+        st->replica_id = -1;
+    else
+        st->cluster_action = srv_authorize_cluster(req, SRV_OP_CLUSTER_ACTION);
     kp_fetch_response_init(&st->resp);
     st->min_bytes = rq->min_bytes;
     st->max_bytes = rq->max_bytes > 0 ? rq->max_bytes : INT32_MAX;
@@ -603,7 +650,7 @@ void srv_h_fetch(srv_req *req)
             kp_uuid rid = v >= 13 ? sp->topic_id : (kp_uuid){{0}};
             /* v13+ names topics by id only; the name field stays empty. */
             add_part(req, st, v >= 13 ? (kp_str){"", 0} : (kp_str){name, (int32_t)n}, &rid, sp->partition,
-                     sp->fetch_offset, sp->max_bytes);
+                     sp->fetch_offset, sp->max_bytes, -1);
         }
     } else {
         int total = 0;
@@ -618,7 +665,8 @@ void srv_h_fetch(srv_req *req)
             const kp_fetch_request_fetch_topic *ft = &rq->topics[i];
             for (int32_t j = 0; j < ft->partitions_count; j++)
                 add_part(req, st, ft->topic, &ft->topic_id, ft->partitions[j].partition,
-                         ft->partitions[j].fetch_offset, ft->partitions[j].partition_max_bytes);
+                         ft->partitions[j].fetch_offset, ft->partitions[j].partition_max_bytes,
+                         ft->partitions[j].current_leader_epoch);
         }
     }
     round_start(req);

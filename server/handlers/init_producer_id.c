@@ -88,7 +88,7 @@ void srv_h_init_producer_id(srv_req *req)
     }
     /* KIP-360: a producer asking to bump its epoch after an error gets a new
      * id instead, which resets its sequence state just the same. */
-    resp.producer_id = s->b->pid_base + s->next_pid * s->b->nshards + s->id;
+    resp.producer_id = srv_pid_at(s->b, s->next_pid, s->id);
     s->next_pid++;
     resp.producer_epoch = 0;
     srv_req_respond(req, &resp);

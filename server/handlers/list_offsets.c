@@ -57,6 +57,7 @@ typedef struct lo_ctx {
     lo_op *op;
     srv_shard *owner;
     st_log *log;
+    int64_t chw; /* a replicated partition's high watermark (srv_part_consumer_hw), -1: none */
 } lo_ctx;
 
 static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
@@ -67,9 +68,11 @@ static void offset_cb(void *arg, int rc, int64_t offset, int64_t timestamp)
     c->op->ts = timestamp;
     /* As Kafka: LATEST is the last fetchable offset; a search (timestamp or
      * max timestamp) finds nothing at or past it; EARLIEST is not bounded. */
-    if (!rc && c->op->committed)
-        srv_txn_bound_list_offset(c->op->timestamp, st_log_last_stable_offset(c->log), &c->op->offset,
-                                  &c->op->ts);
+    int64_t bound = c->op->committed ? st_log_last_stable_offset(c->log) : -1;
+    if (c->chw >= 0 && (bound < 0 || c->chw < bound))
+        bound = c->chw; /* a replicated partition: what its ISR has */
+    if (!rc && bound >= 0)
+        srv_txn_bound_list_offset(c->op->timestamp, bound, &c->op->offset, &c->op->ts);
     srv_shard *owner = c->owner;
     lo_op *op = c->op;
     free(c);
@@ -93,6 +96,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     c->op = op;
     c->owner = owner;
     c->log = p->log;
+    c->chw = srv_part_consumer_hw(owner, p);
     int rc = st_log_offset_for_time(p->log, op->timestamp, offset_cb, c);
     if (rc < 0) {
         free(c);

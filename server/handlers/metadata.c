@@ -27,15 +27,50 @@ typedef struct md_state {
     uint8_t *no_create; /* per requested topic: missing, and CREATE was denied */
 } md_state;
 
+/* With a quorum: the partition as the active controller placed it. A
+ * fenced or unknown leader leaves it without one (leader -1,
+ * LEADER_NOT_AVAILABLE), as Kafka shows an offline partition; the replicas
+ * on fenced brokers are listed as offline, as Kafka lists replicas on
+ * brokers it does not see alive. */
+static void quorum_partition(srv_req *req, const srv_topic *t, int32_t p,
+                             kp_metadata_response_metadata_response_partition *pr)
+{
+    int32_t node = (int32_t)req->shard->b->cfg.node_id;
+    const srv_meta *m = req->shard->meta;
+    const srv_part_repl *rp = srv_topic_repl(t, p);
+    int32_t leader = t->leaders[p];
+    const srv_broker_reg *r = srv_meta_broker(m, leader);
+    int live = r && !r->fenced;
+    pr->leader_id = live ? leader : -1;
+    pr->error_code = live ? KP_ERR_NONE : KP_ERR_LEADER_NOT_AVAILABLE;
+    pr->leader_epoch = rp ? rp->leader_epoch : 0;
+    pr->replica_nodes = (int32_t *)(rp ? rp->replicas : &t->leaders[p]);
+    pr->replica_nodes_count = rp ? rp->nreplicas : 1;
+    pr->isr_nodes = (int32_t *)(rp ? rp->isr : &t->leaders[p]);
+    pr->isr_nodes_count = rp ? rp->nisr : live;
+    pr->offline_replicas_count = 0;
+    int32_t *off = kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)(pr->replica_nodes_count + 1));
+    if (!off)
+        return; /* the arena's failed flag refuses the whole answer */
+    pr->offline_replicas = off;
+    for (int i = 0; i < pr->replica_nodes_count; i++) {
+        int32_t id = pr->replica_nodes[i];
+        const srv_broker_reg *b = srv_meta_broker(m, id);
+        if (!b || b->fenced || (id == node && srv_part_reported_offline(req->shard, &t->id, p)))
+            off[pr->offline_replicas_count++] = id;
+    }
+    if (leader == node && srv_part_reported_offline(req->shard, &t->id, p))
+        pr->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
+}
+
 static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response_topic *tr,
                             const srv_topic *t)
 {
     int32_t node = (int32_t)req->shard->b->cfg.node_id;
-    const srv_meta *m = req->shard->meta;
     tr->partitions = kp_arena_alloc(&req->arena, (size_t)t->nparts * sizeof(*tr->partitions));
-    /* One replica list per partition with a quorum (leaders differ), else
-     * one shared by all. */
-    int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)(t->leaders ? t->nparts : 1));
+    /* A single node: one replica list shared by all partitions (a quorum's
+     * lists are the version's own). */
+    int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t));
     if (!tr->partitions || !nodes)
         return; /* the arena's failed flag refuses the whole answer */
     nodes[0] = node;
@@ -45,24 +80,7 @@ static void fill_partitions(srv_req *req, kp_metadata_response_metadata_response
         kp_metadata_response_metadata_response_partition_init(pr);
         pr->partition_index = p;
         if (t->leaders) {
-            int32_t *one = &nodes[p];
-            *one = t->leaders[p];
-            const srv_broker_reg *r = srv_meta_broker(m, *one);
-            /* RF 1: a fenced or unknown leader leaves the partition without
-             * one, as Kafka shows an offline partition (leader -1). */
-            pr->leader_id = r && !r->fenced ? *one : -1;
-            pr->error_code = r && !r->fenced ? KP_ERR_NONE : KP_ERR_LEADER_NOT_AVAILABLE;
-            pr->leader_epoch = 0;
-            pr->replica_nodes = one;
-            pr->replica_nodes_count = 1;
-            pr->isr_nodes = one;
-            pr->isr_nodes_count = r && !r->fenced ? 1 : 0;
-            pr->offline_replicas_count = 0;
-            if (*one == node && srv_part_reported_offline(req->shard, &t->id, p)) {
-                pr->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
-                pr->offline_replicas = one;
-                pr->offline_replicas_count = 1;
-            }
+            quorum_partition(req, t, p, pr);
             continue;
         }
         pr->leader_id = node;

@@ -3,7 +3,9 @@
  * the partition's owner shard.
  *
  * acks=all is answered once the storage engine says the batch is durable
- * (its flush policy); acks=1 once the append is accepted; acks=0 never.
+ * (its flush policy) and, on a replicated partition, once its high
+ * watermark passed the batch (partition.h; min.insync.replicas is checked
+ * before appending); acks=1 once the append is accepted; acks=0 never.
  * Idempotent producers: the storage engine's producer state answers
  * duplicates with the original offset and gaps with OUT_OF_ORDER_SEQUENCE.
  *
@@ -18,6 +20,7 @@
  * Must not: touch a partition from the request's shard, or wait for the
  * coordinator any other way than its srv_call.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +46,8 @@ typedef struct produce_op {
     srv_part_op base;
     kp_bytes records;
     int16_t acks;
-    int legacy_ok; /* Produce v0-2: magic 0/1 message sets, converted here */
+    int32_t timeout_ms; /* acks=all on a replicated partition: how long the ISR may take */
+    int legacy_ok;      /* Produce v0-2: magic 0/1 message sets, converted here */
     int16_t error;
     int64_t base_offset;
     int64_t log_append_time;
@@ -110,7 +114,9 @@ typedef struct wait_ctx {
     srv_shard *owner;
     srv_part *part;
     int16_t acks;
-    uint64_t t0_ns; /* append accepted: the start of append -> durable */
+    uint64_t t0_ns;     /* append accepted: the start of append -> durable */
+    int32_t last_delta; /* the batch's last offset delta */
+    srv_hw_wait hw;     /* acks=all on a replicated partition: waiting for the ISR */
 } wait_ctx;
 
 /* Kafka answers a refusal by the producer's state (sequence, epoch) without
@@ -143,6 +149,21 @@ static void accepted_cb(void *arg, int rc, int64_t base_offset)
     }
 }
 
+/* The ISR has the batch (or the wait ended): the acks=all answer. */
+static void hw_done(srv_shard *owner, srv_hw_wait *hw, int16_t error)
+{
+    wait_ctx *w = (wait_ctx *)((char *)hw - offsetof(wait_ctx, hw));
+    produce_op *op = w->op;
+    op->error = error;
+    if (error)
+        op->error_message =
+            error == KP_ERR_REQUEST_TIMED_OUT
+                ? "the in-sync replicas did not copy the batch within the request's timeout"
+                : "the partition's leadership moved before the in-sync replicas had the batch";
+    free(w);
+    srv_call_reply(owner, &op->base.call);
+}
+
 static void durable_cb(void *arg, int rc, int64_t base_offset)
 {
     wait_ctx *w = arg;
@@ -163,6 +184,14 @@ static void durable_cb(void *arg, int rc, int64_t base_offset)
         op->base_offset = base_offset;
         srv_hist_record(&owner->metrics.sync, (srv_now_ns() - w->t0_ns) / 1000);
         srv_part_wake(owner, w->part);
+        if (srv_part_replicated(owner, w->part)) {
+            /* Durable here; answered once the high watermark passes it. */
+            w->hw.end = base_offset + w->last_delta + 1;
+            w->hw.deadline_ms = owner->now_ms + (op->timeout_ms > 0 ? op->timeout_ms : 0);
+            w->hw.done = hw_done;
+            srv_part_hw_wait(owner, w->part, &w->hw);
+            return;
+        }
     }
     free(w);
     srv_call_reply(owner, &op->base.call);
@@ -257,6 +286,24 @@ static int stamp_timestamp_type(produce_op *op, kp_writer *conv, const uint8_t *
     return 0;
 }
 
+/* min.insync.replicas (the topic's, else the broker's) of a replicated
+ * partition against its ISR, before appending, as Kafka checks acks=all. */
+static int not_enough_replicas(srv_shard *owner, srv_part *p, produce_op *op)
+{
+    const srv_part_repl *r = srv_part_replicated(owner, p);
+    if (!r)
+        return 0;
+    const srv_topic *t = srv_meta_topic_by_id(owner->meta, &p->topic_id);
+    const char *v = t ? srv_topic_cfg_get(t, "min.insync.replicas") : NULL;
+    long min = v ? strtol(v, NULL, 10) : owner->b->cfg.min_insync_replicas;
+    if (r->nisr >= min)
+        return 0;
+    op->error = KP_ERR_NOT_ENOUGH_REPLICAS;
+    op->error_message = "The size of the current ISR is insufficient to satisfy the min.isr requirement";
+    srv_call_reply(owner, &op->base.call);
+    return 1;
+}
+
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     produce_op *op = (produce_op *)base;
@@ -277,6 +324,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_call_reply(owner, &base->call);
         return;
     }
+    if (op->acks == -1 && not_enough_replicas(owner, p, op))
+        return;
     const uint8_t *data = op->records.p;
     size_t len = op->records.len > 0 ? (size_t)op->records.len : 0;
     kp_writer conv;
@@ -376,6 +425,7 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
     w->part = p;
     w->acks = op->acks;
     w->t0_ns = srv_now_ns();
+    w->last_delta = b.h.last_offset_delta;
     /* Never a retriable refusal for the log's own backpressure: the batch
      * waits in order behind earlier ones (a client retrying a refused request
      * would put it after requests it pipelined later). The connection stops
@@ -629,6 +679,7 @@ void srv_h_produce(srv_req *req)
                 op->base.done = op_done;
                 op->records = pd->records;
                 op->acks = rq->acks;
+                op->timeout_ms = rq->timeout_ms;
                 op->legacy_ok = req->kr.hdr.request_api_version <= 2;
                 op->out = pr;
                 op->log_append_time = -1;

@@ -5,8 +5,9 @@
  * records into versions, round-robin placement over unfenced brokers, and
  * the controller in quorum mode driven through a fake quorum (an append is
  * committed into a store whose version the controller adopts, as quorum.c
- * does): placement of created topics and added partitions, RF > 1 and
- * no-broker refusals, NOT_CONTROLLER on a follower. Also the configuration
+ * does): placement of created topics and added partitions with their
+ * replicas (rack-aware, defaults, manual assignments), the placement
+ * record's versions, refusals, NOT_CONTROLLER on a follower. Also the configuration
  * of a quorum (controller.quorum.voters and its checks).
  *
  * Owns: nothing outside the process. Must not: depend on shards, raft or
@@ -40,11 +41,13 @@ static void apply_bb(srv_qstore *s, kp_batch_builder *bb)
     kp_writer_free(&w);
 }
 
-static void add_broker(kp_batch_builder *bb, int32_t id, const char *host, int port, int fenced)
+static void add_broker_rack(kp_batch_builder *bb, int32_t id, const char *host, int port, int fenced,
+                            const char *rack)
 {
     srv_broker_reg r;
     memset(&r, 0, sizeof(r));
     r.id = id;
+    snprintf(r.rack, sizeof(r.rack), "%s", rack);
     snprintf(r.host, sizeof(r.host), "%s", host);
     r.port = (uint16_t)port;
     r.fenced = fenced;
@@ -55,6 +58,11 @@ static void add_broker(kp_batch_builder *bb, int32_t id, const char *host, int p
     CU_ASSERT_EQUAL_FATAL(srv_ctl_encode_broker(&w, &r), 0);
     add_rec(bb, key, 5, w.buf, (int32_t)w.len);
     kp_writer_free(&w);
+}
+
+static void add_broker(kp_batch_builder *bb, int32_t id, const char *host, int port, int fenced)
+{
+    add_broker_rack(bb, id, host, port, fenced, "");
 }
 
 /* ---- the store -------------------------------------------------------------- */
@@ -134,18 +142,108 @@ static void test_round_robin_skips_fenced(void)
     srv_meta *m = NULL;
     CU_ASSERT_EQUAL_FATAL(srv_qstore_meta(&s, 1, &m), 0);
     int32_t l[7];
+    srv_part_repl r[7];
     memset(l, 0xff, sizeof(l));
-    CU_ASSERT_EQUAL(srv_ctl_place(m, 1, 0, 7, l), 3);
+    CU_ASSERT_EQUAL(srv_ctl_place(m, 1, 0, 7, 1, l, r), 3);
     int32_t want[7] = {2, 5, 1, 2, 5, 1, 2}; /* ids 1,2,5 from the second on; 3 is fenced */
     CU_ASSERT_EQUAL(memcmp(l, want, sizeof(l)), 0);
+    for (int p = 0; p < 7; p++)
+        CU_ASSERT(r[p].nreplicas == 1 && r[p].nisr == 1 && r[p].replicas[0] == l[p] && r[p].isr[0] == l[p]);
     /* Only from `from` on: earlier partitions keep their leaders. */
     int32_t l2[4] = {9, 9, -1, -1};
-    CU_ASSERT_EQUAL(srv_ctl_place(m, 0, 2, 4, l2), 3);
+    CU_ASSERT_EQUAL(srv_ctl_place(m, 0, 2, 4, 1, l2, r), 3);
     CU_ASSERT(l2[0] == 9 && l2[1] == 9 && l2[2] == 5 && l2[3] == 1);
+    /* RF 3 over three live brokers: every partition on all three, the
+     * leader first and the followers after it in id order. */
+    CU_ASSERT_EQUAL(srv_ctl_place(m, 0, 0, 3, 3, l, r), 3);
+    CU_ASSERT(r[0].replicas[0] == 1 && r[0].replicas[1] == 2 && r[0].replicas[2] == 5);
+    CU_ASSERT(r[1].replicas[0] == 2 && r[1].replicas[1] == 5 && r[1].replicas[2] == 1);
+    CU_ASSERT(l[2] == 5 && r[2].nisr == 3 && r[2].isr[1] == 1);
+    /* More than the live brokers: counted, nothing written. */
+    memset(l, 0xff, sizeof(l));
+    CU_ASSERT_EQUAL(srv_ctl_place(m, 0, 0, 3, 4, l, r), 3);
+    CU_ASSERT_EQUAL(l[0], -1);
     srv_meta_unref(m);
     srv_meta *empty = srv_meta_new_empty();
-    CU_ASSERT_EQUAL(srv_ctl_place(empty, 0, 0, 3, l), 0);
+    CU_ASSERT_EQUAL(srv_ctl_place(empty, 0, 0, 3, 1, l, r), 0);
     srv_meta_unref(empty);
+    srv_qstore_free(&s);
+}
+
+static void test_rack_aware_placement(void)
+{
+    srv_qstore s = {0};
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    /* Racks by id: a a a b b c; placement order a1 b4 c6 a2 b5 a3. */
+    add_broker_rack(&bb, 1, "h", 1, 0, "a");
+    add_broker_rack(&bb, 2, "h", 1, 0, "a");
+    add_broker_rack(&bb, 3, "h", 1, 0, "a");
+    add_broker_rack(&bb, 4, "h", 1, 0, "b");
+    add_broker_rack(&bb, 5, "h", 1, 0, "b");
+    add_broker_rack(&bb, 6, "h", 1, 0, "c");
+    apply_bb(&s, &bb);
+    srv_meta *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(srv_qstore_meta(&s, 1, &m), 0);
+    int32_t l[6];
+    srv_part_repl r[6];
+    CU_ASSERT_EQUAL(srv_ctl_place(m, 0, 0, 6, 3, l, r), 6);
+    int32_t order[6] = {1, 4, 6, 2, 5, 3};
+    for (int p = 0; p < 6; p++) {
+        CU_ASSERT_EQUAL(l[p], order[p]); /* every broker leads one */
+        CU_ASSERT_EQUAL(r[p].replicas[1], order[(p + 1) % 6]);
+    }
+    /* The first three partitions span three racks (later ones cannot: rack a
+     * has half the brokers). */
+    const char *rack_of = "?aaabbc";
+    for (int p = 0; p < 3; p++) {
+        char a = rack_of[r[p].replicas[0]], b = rack_of[r[p].replicas[1]], c = rack_of[r[p].replicas[2]];
+        CU_ASSERT(a != b && b != c && a != c);
+    }
+    srv_meta_unref(m);
+    srv_qstore_free(&s);
+}
+
+/* A version-0 placement (written before replication) replays as one
+ * replica, in sync, epoch 0. */
+static void test_placement_v0_replays(void)
+{
+    srv_qstore s = {0};
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    kp_uuid id;
+    memset(id.b, 7, 16);
+    kp_writer w;
+    kp_writer_init(&w, 64);
+    kp_write_i8(&w, 0);
+    kp_write_string(&w, kp_str_c("old"));
+    kp_write_uuid(&w, &id);
+    kp_write_i32(&w, 2);
+    kp_write_i32(&w, 0);
+    uint8_t key[17];
+    key[0] = 'T';
+    memcpy(key + 1, id.b, 16);
+    add_rec(&bb, key, 17, w.buf, (int32_t)w.len);
+    kp_writer_free(&w);
+    kp_writer_init(&w, 64);
+    kp_write_i8(&w, 0);
+    kp_write_i32(&w, 2);
+    kp_write_i32(&w, 3);
+    kp_write_i32(&w, 1);
+    key[0] = SRV_PLACE_RECORD_KEY;
+    add_rec(&bb, key, 17, w.buf, (int32_t)w.len);
+    kp_writer_free(&w);
+    apply_bb(&s, &bb);
+    srv_meta *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(srv_qstore_meta(&s, 1, &m), 0);
+    const srv_topic *t = srv_meta_topic(m, kp_str_c("old"));
+    CU_ASSERT_FATAL(t != NULL && t->leaders != NULL && t->repl != NULL);
+    CU_ASSERT(t->leaders[0] == 3 && t->leaders[1] == 1);
+    const srv_part_repl *r = srv_topic_repl(t, 1);
+    CU_ASSERT(r->nreplicas == 1 && r->replicas[0] == 1 && r->nisr == 1 && r->isr[0] == 1 &&
+              r->leader_epoch == 0);
+    CU_ASSERT(srv_topic_is_replica(t, 0, 3) && !srv_topic_is_replica(t, 0, 1));
+    srv_meta_unref(m);
     srv_qstore_free(&s);
 }
 
@@ -323,11 +421,174 @@ static void test_controller_refusals(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(sp.message, "only 0 broker(s) are registered"));
     quorum_stop();
     quorum_start(3);
-    CU_ASSERT_EQUAL(run_create("rf3", 1, 3, &sp), KP_ERR_INVALID_REPLICATION_FACTOR);
-    CU_ASSERT_PTR_NOT_NULL(strstr(sp.message, "does not replicate partition data"));
+    CU_ASSERT_EQUAL(run_create("rf4", 1, 4, &sp), KP_ERR_INVALID_REPLICATION_FACTOR);
+    CU_ASSERT_STRING_EQUAL(sp.message,
+                           "Unable to replicate the partition 4 time(s): The target replication "
+                           "factor of 4 cannot be reached because only 3 broker(s) are registered.");
+    CU_ASSERT_EQUAL(run_create("rf0", 1, 0, &sp), KP_ERR_INVALID_REPLICATION_FACTOR);
+    CU_ASSERT_PTR_NULL(srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("rf4")));
     g_leader = 0;
     CU_ASSERT_EQUAL(run_create("follower", 1, -1, &sp), KP_ERR_NOT_CONTROLLER);
     CU_ASSERT_PTR_NULL(srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("follower")));
+    quorum_stop();
+}
+
+static void test_controller_replicates(void)
+{
+    quorum_start(3);
+    srv_topic_spec sp;
+    CU_ASSERT_EQUAL(run_create("r3", 6, 3, &sp), 0);
+    CU_ASSERT_EQUAL(sp.result_rf, 3);
+    /* The version is the store's replay: the placement record round-trips. */
+    const srv_topic *t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("r3"));
+    CU_ASSERT_FATAL(t != NULL && t->repl != NULL);
+    int per[4] = {0};
+    for (int p = 0; p < 6; p++) {
+        const srv_part_repl *r = srv_topic_repl(t, p);
+        CU_ASSERT(r->nreplicas == 3 && r->nisr == 3 && r->leader_epoch == 0 && r->part_epoch == 0);
+        CU_ASSERT_EQUAL(r->replicas[0], t->leaders[p]);
+        CU_ASSERT(r->replicas[0] != r->replicas[1] && r->replicas[1] != r->replicas[2] &&
+                  r->replicas[0] != r->replicas[2]);
+        CU_ASSERT_EQUAL(memcmp(r->isr, r->replicas, sizeof(int32_t) * 3), 0);
+        for (int32_t b = 1; b <= 3; b++)
+            CU_ASSERT(srv_topic_is_replica(t, p, b));
+        per[t->leaders[p]]++;
+    }
+    CU_ASSERT(per[1] == 2 && per[2] == 2 && per[3] == 2);
+    /* Added partitions keep the topic's replication factor. */
+    srv_topic_spec add;
+    memset(&add, 0, sizeof(add));
+    add.name = kp_str_c("r3");
+    add.nparts = 7;
+    srv_ctl_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = SRV_CTL_ADD_PARTITIONS;
+    op.nspecs = 1;
+    op.specs = &add;
+    srv_ctl_enqueue(g_ctl, &op);
+    CU_ASSERT_EQUAL(add.error, 0);
+    t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("r3"));
+    CU_ASSERT_FATAL(t != NULL && t->nparts == 7);
+    CU_ASSERT_EQUAL(srv_topic_repl(t, 6)->nreplicas, 3);
+    /* The default: default.replication.factor, and the internal topics' own. */
+    srv_ctl_set_replication(g_ctl, 2, 3, 1);
+    CU_ASSERT_EQUAL(run_create("d2", 1, -1, &sp), 0);
+    CU_ASSERT_EQUAL(srv_topic_repl(srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("d2")), 0)->nreplicas, 2);
+    CU_ASSERT_EQUAL(run_create("__consumer_offsets", 2, -1, &sp), 0);
+    CU_ASSERT_EQUAL(
+        srv_topic_repl(srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("__consumer_offsets")), 1)->nreplicas,
+        3);
+    CU_ASSERT_EQUAL(run_create("__transaction_state", 2, -1, &sp), 0);
+    CU_ASSERT_EQUAL(
+        srv_topic_repl(srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("__transaction_state")), 1)->nreplicas,
+        1);
+    quorum_stop();
+}
+
+static void set_fenced(int32_t id, int fenced)
+{
+    srv_broker_reg r;
+    memset(&r, 0, sizeof(r));
+    r.id = id;
+    snprintf(r.host, sizeof(r.host), "127.0.0.%d", id);
+    r.port = 9092;
+    r.fenced = fenced;
+    srv_ctl_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = SRV_CTL_REGISTER;
+    op.reg = &r;
+    srv_ctl_enqueue(g_ctl, &op);
+    CU_ASSERT_EQUAL(op.reg_error, 0);
+}
+
+/* Fencing a broker drops it from the ISR of the partitions it follows (not
+ * of those it leads: no election yet); its return puts it back. */
+static void test_fencing_shrinks_and_return_expands_the_isr(void)
+{
+    quorum_start(3);
+    srv_topic_spec sp;
+    CU_ASSERT_EQUAL(run_create("f", 3, 3, &sp), 0);
+    set_fenced(2, 1);
+    const srv_topic *t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("f"));
+    CU_ASSERT_FATAL(t != NULL && t->repl != NULL);
+    for (int32_t p = 0; p < 3; p++) {
+        const srv_part_repl *r = srv_topic_repl(t, p);
+        int has2 = 0;
+        for (int i = 0; i < r->nisr; i++)
+            has2 |= r->isr[i] == 2;
+        if (t->leaders[p] == 2) {
+            CU_ASSERT(r->nisr == 3 && has2 && r->part_epoch == 0);
+        } else {
+            CU_ASSERT(r->nisr == 2 && !has2 && r->part_epoch == 1);
+            CU_ASSERT_EQUAL(r->nreplicas, 3); /* still a replica */
+        }
+        CU_ASSERT_EQUAL(r->leader_epoch, 0);
+    }
+    set_fenced(2, 0);
+    t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("f"));
+    for (int32_t p = 0; p < 3; p++) {
+        const srv_part_repl *r = srv_topic_repl(t, p);
+        CU_ASSERT_EQUAL(r->nisr, 3);
+        CU_ASSERT_EQUAL(r->part_epoch, t->leaders[p] == 2 ? 0 : 2);
+    }
+    quorum_stop();
+}
+
+static int16_t run_manual(const char *name, int32_t nparts, int16_t rf, const int32_t *ids,
+                          srv_topic_spec *sp)
+{
+    memset(sp, 0, sizeof(*sp));
+    sp->name = kp_str_c(name);
+    sp->nparts = nparts;
+    sp->replication = -1;
+    sp->assign = ids;
+    sp->assign_rf = rf;
+    sp->assign_n = nparts;
+    srv_ctl_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = SRV_CTL_CREATE;
+    op.nspecs = 1;
+    op.specs = sp;
+    srv_ctl_enqueue(g_ctl, &op);
+    return sp->error;
+}
+
+static void test_controller_manual_assignment(void)
+{
+    quorum_start(3);
+    srv_topic_spec sp;
+    int32_t ids[] = {3, 1, 2, 3};
+    CU_ASSERT_EQUAL(run_manual("m", 2, 2, ids, &sp), 0);
+    const srv_topic *t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("m"));
+    CU_ASSERT_FATAL(t != NULL && t->repl != NULL);
+    CU_ASSERT(t->leaders[0] == 3 && t->leaders[1] == 2);
+    CU_ASSERT(t->repl[0].replicas[1] == 1 && t->repl[1].replicas[1] == 3 && t->repl[1].nisr == 2);
+    CU_ASSERT(!srv_topic_is_replica(t, 0, 2) && srv_topic_is_replica(t, 1, 2));
+    int32_t bad[] = {1, 9};
+    CU_ASSERT_EQUAL(run_manual("m9", 1, 2, bad, &sp), KP_ERR_INVALID_REPLICA_ASSIGNMENT);
+    CU_ASSERT_STRING_EQUAL(
+        sp.message, "The manual partition assignment includes broker 9, but no such broker is registered.");
+    /* A fenced broker is a replica but not in sync, nor the leader. */
+    srv_broker_reg r;
+    memset(&r, 0, sizeof(r));
+    r.id = 1;
+    snprintf(r.host, sizeof(r.host), "127.0.0.1");
+    r.port = 9092;
+    r.fenced = 1;
+    srv_ctl_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = SRV_CTL_REGISTER;
+    op.reg = &r;
+    srv_ctl_enqueue(g_ctl, &op);
+    int32_t f[] = {1, 2};
+    CU_ASSERT_EQUAL(run_manual("mf", 1, 2, f, &sp), 0);
+    t = srv_meta_topic(srv_ctl_current(g_ctl), kp_str_c("mf"));
+    CU_ASSERT_FATAL(t != NULL && t->repl != NULL);
+    CU_ASSERT(t->leaders[0] == 2 && t->repl[0].nreplicas == 2 && t->repl[0].nisr == 1 &&
+              t->repl[0].isr[0] == 2);
+    int32_t only[] = {1};
+    CU_ASSERT_EQUAL(run_manual("m1", 1, 1, only, &sp), KP_ERR_INVALID_REPLICA_ASSIGNMENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sp.message, "are fenced or in controlled shutdown"));
     quorum_stop();
 }
 
@@ -388,7 +649,15 @@ static void register_suites(void)
     CU_add_test(s, "round-robin placement skips fenced brokers", test_round_robin_skips_fenced);
     CU_add_test(s, "controller places partitions on registered brokers",
                 test_controller_places_on_registered_brokers);
-    CU_add_test(s, "controller refusals: no broker, RF > 1, not the leader", test_controller_refusals);
+    CU_add_test(s, "controller refusals: no broker, RF above the brokers, not the leader",
+                test_controller_refusals);
+    CU_add_test(s, "rack-aware placement alternates racks", test_rack_aware_placement);
+    CU_add_test(s, "a version-0 placement replays as one replica", test_placement_v0_replays);
+    CU_add_test(s, "controller places RF 3, added partitions and defaults", test_controller_replicates);
+    CU_add_test(s, "controller takes manual assignments as Kafka checks them",
+                test_controller_manual_assignment);
+    CU_add_test(s, "fencing shrinks the ISR, the return expands it",
+                test_fencing_shrinks_and_return_expands_the_isr);
     CU_add_test(s, "controller.quorum.voters", test_config_voters);
 }
 

@@ -374,6 +374,114 @@ static void test_producer_state(void)
     teardown();
 }
 
+/* A follower copies its leader's batches with their offsets: the same bytes
+ * at the same offsets, the producer state learnt from them (a retried
+ * batch after a failover is a duplicate), and a batch that does not continue
+ * the log refused. */
+static void test_append_replica(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *leader = open_log(&c);
+    char *fdir = tu_mkdtemp();
+    st_log *follower = NULL;
+    CU_ASSERT_EQUAL_FATAL(st_log_open(g_io, fdir, &c, &follower), 0);
+    uint8_t *b;
+    size_t len;
+    int64_t off;
+    for (int i = 0; i < 6; i++) {
+        len = tu_batch(&b, 3, 1000 + i, (uint32_t)i, 300, 42, 0, 3 * i, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, leader, b, len, &off), 0);
+        free(b);
+    }
+    tu_rd r;
+    CU_ASSERT_EQUAL_FATAL(tu_read(g_io, leader, 0, 1 << 20, &r, NULL), 0);
+    kp_batch_iter it;
+    kp_batch kb;
+    kp_batch_iter_init(&it, r.data, r.len, 0);
+    int n = 0;
+    while (kp_batch_iter_next(&it, &kb) == 1) {
+        /* Out of place (one past the end) first: refused, nothing written. */
+        uint8_t *shifted = malloc(kb.size);
+        memcpy(shifted, kb.data, kb.size);
+        kp_put_be64(shifted, (uint64_t)(kb.h.base_offset + 1));
+        tu_done d = {0, 0, -1};
+        CU_ASSERT_EQUAL(st_log_append_replica(follower, shifted, kb.size, tu_append_cb, &d),
+                        ST_E_OUT_OF_RANGE);
+        free(shifted);
+        int rc;
+        while ((rc = st_log_append_replica(follower, kb.data, kb.size, tu_append_cb, &d)) == ST_E_BUSY)
+            st_io_wait(g_io, 10);
+        CU_ASSERT_EQUAL(rc, 0);
+        tu_wait(g_io, &d.fired);
+        CU_ASSERT_EQUAL(d.rc, 0);
+        CU_ASSERT_EQUAL(d.offset, kb.h.base_offset);
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, 6);
+    CU_ASSERT_EQUAL(st_log_end_offset(follower), st_log_end_offset(leader));
+    tu_rd fr;
+    CU_ASSERT_EQUAL_FATAL(tu_read(g_io, follower, 0, 1 << 20, &fr, NULL), 0);
+    CU_ASSERT_EQUAL(fr.len, r.len);
+    CU_ASSERT(fr.len == r.len && memcmp(fr.data, r.data, r.len) == 0);
+    free(fr.data);
+    free(r.data);
+    /* The producer's last batch, retried against the follower (now leader). */
+    int64_t end = st_log_end_offset(follower);
+    len = tu_batch(&b, 3, 1005, 5, 300, 42, 0, 15, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, follower, b, len, &off), ST_E_DUPLICATE);
+    CU_ASSERT_EQUAL(off, 15);
+    CU_ASSERT_EQUAL(st_log_end_offset(follower), end);
+    free(b);
+    len = tu_batch(&b, 1, 1006, 6, 300, 42, 0, 18, 0);
+    CU_ASSERT_EQUAL(tu_append(g_io, follower, b, len, &off), 0);
+    CU_ASSERT_EQUAL(off, end);
+    free(b);
+    CU_ASSERT_EQUAL(st_log_close(follower), 0);
+    CU_ASSERT_EQUAL(st_log_close(leader), 0);
+    tu_rmrf(fdir);
+    free(fdir);
+    teardown();
+}
+
+/* A replicated partition's consumers read below its high watermark: no
+ * batch at or past `upto`, and an empty answer (not out of range) between
+ * it and the log's end. */
+static void test_read_upto(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    int64_t off;
+    for (int i = 0; i < 4; i++) { /* batches at 0, 2, 4, 6 */
+        size_t len = tu_batch(&b, 2, 1000, (uint32_t)i, 100, -1, 0, 0, 0);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        free(b);
+    }
+    tu_rd r;
+    memset(&r, 0, sizeof(r));
+    int rc = st_log_read_upto(log, 0, 1 << 20, 0, 4, tu_read_cb, &r);
+    CU_ASSERT(rc == 0 || rc == 1);
+    tu_wait(g_io, &r.fired);
+    kp_batch_iter it;
+    kp_batch kb;
+    kp_batch_iter_init(&it, r.data, r.len, 0);
+    int64_t last = -1;
+    while (kp_batch_iter_next(&it, &kb) == 1)
+        last = kb.h.base_offset;
+    CU_ASSERT_EQUAL(last, 2);
+    free(r.data);
+    memset(&r, 0, sizeof(r));
+    CU_ASSERT_EQUAL(st_log_read_upto(log, 6, 1 << 20, 0, 4, tu_read_cb, &r), 0);
+    CU_ASSERT(r.fired && r.rc == 0 && r.len == 0);
+    free(r.data);
+    memset(&r, 0, sizeof(r));
+    CU_ASSERT_EQUAL(st_log_read_upto(log, 9, 1 << 20, 0, 4, tu_read_cb, &r), ST_E_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
 static int64_t fill(st_log *log, int n, int64_t ts0, int64_t ts_step)
 {
     int64_t off = -1;
@@ -784,6 +892,8 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "read_keep", test_read_keep);
     CU_add_test(s, "timestamps", test_timestamps);
     CU_add_test(s, "producer_state", test_producer_state);
+    CU_add_test(s, "append_replica keeps the leader's offsets", test_append_replica);
+    CU_add_test(s, "read_upto stops below the bound", test_read_upto);
     CU_add_test(s, "retention", test_retention);
     CU_add_test(s, "delete_records", test_delete_records);
     CU_add_test(s, "compaction", test_compaction);
