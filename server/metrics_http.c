@@ -469,7 +469,7 @@ static void publish_hwms(srv_shard *s)
         return;
     }
     h->cap = 64;
-    srv_partmap_each(s->parts, add_hwm, h);
+    srv_partmap_each_open(s->parts, add_hwm, h);
     if (!h->v) {
         free(h);
         return;

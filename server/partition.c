@@ -452,7 +452,7 @@ void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out)
         }
 }
 
-void srv_partmap_each(srv_partmap *pm, void (*fn)(void *arg, const srv_part *p), void *arg)
+void srv_partmap_each_open(srv_partmap *pm, void (*fn)(void *arg, const srv_part *p), void *arg)
 {
     for (size_t i = 0; i < pm->nbuckets; i++)
         for (srv_part *x = pm->buckets[i]; x; x = x->next)

@@ -131,7 +131,7 @@ void srv_part_hw_wait(srv_shard *s, srv_part *p, srv_hw_wait *w);
 struct evbuffer;
 void srv_partmap_print_metrics(srv_partmap *pm, struct evbuffer *out);
 /* Calls fn for every partition with an open log (metrics). */
-void srv_partmap_each(srv_partmap *pm, void (*fn)(void *arg, const srv_part *p), void *arg);
+void srv_partmap_each_open(srv_partmap *pm, void (*fn)(void *arg, const srv_part *p), void *arg);
 
 /* Parks a waiter; srv_part_wake() wakes every waiter (fetch_wait.h) once the
  * high watermark moves. */
