@@ -53,7 +53,7 @@ typedef struct srv_m_spart {
     kp_uuid topic;
     int32_t partition;
     int64_t start, done, acquired;
-    uint64_t acks[4], redeliveries, archived_at_limit;
+    uint64_t acks[SRV_ACK_RENEW + 1], redeliveries, archived_at_limit;
 } srv_m_spart;
 struct srv_m_share {
     size_t ngroups, nparts, capg, capp;
@@ -195,7 +195,7 @@ static void print_share(struct evbuffer *out, srv_broker *b, srv_metrics_srv *ms
          "Records archived because they reached the delivery count limit."},
         {"kbroker_share_partition_acknowledgements_total", "counter", "Acknowledgements, by type."},
     };
-    static const char *const ack_names[4] = {"gap", "accept", "release", "reject"};
+    static const char *const ack_names[SRV_ACK_RENEW + 1] = {"gap", "accept", "release", "reject", "renew"};
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0], fam[f][1]);
         for (int s = 0; s < b->nshards; s++) {
@@ -204,7 +204,7 @@ static void print_share(struct evbuffer *out, srv_broker *b, srv_metrics_srv *ms
                 const srv_m_spart *p = &sh->parts[i];
                 const char *l = sh->text + p->label;
                 if (f == 4) {
-                    for (int t = 0; t < 4; t++)
+                    for (int t = 0; t <= SRV_ACK_RENEW; t++)
                         evbuffer_add_printf(out, "%s{%s,type=\"%s\"} %llu\n", fam[f][0], l, ack_names[t],
                                             (unsigned long long)p->acks[t]);
                     continue;

@@ -214,6 +214,7 @@ int16_t srv_sp_ack_at(srv_share_part *sp, uint32_t owner, int64_t first, int64_t
     for (int64_t o = from; o <= last; o++) {
         srv_sp_rec *r = rec(sp, o);
         int8_t t = ntypes == 1 ? types[0] : types[o - first];
+        SRV_ASSERT(t >= SRV_ACK_GAP && t <= SRV_ACK_RENEW, "acknowledge type %d passed validation", t);
         sp->acks[t]++;
         switch (t) {
         case SRV_ACK_ACCEPT:

@@ -53,9 +53,10 @@ typedef struct srv_share_part {
     int32_t max_in_flight; /* group.share.partition.max.record.locks */
     int32_t updates;       /* state records written since the last snapshot (share_coord.c) */
     /* Counted since srv_sp_init, for the metrics (kbroker_share_partition_*):
-     * acknowledgements by wire type, acquisitions of a record delivered
-     * before, and records archived because they reached max_delivery. */
-    uint64_t acks[4];
+     * acknowledgements by wire type (indexed by SRV_ACK_*, RENEW included),
+     * acquisitions of a record delivered before, and records archived because
+     * they reached max_delivery. */
+    uint64_t acks[SRV_ACK_RENEW + 1];
     uint64_t redeliveries;
     uint64_t archived_at_limit;
 } srv_share_part;

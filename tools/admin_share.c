@@ -129,6 +129,10 @@ static int sconn_call(sconn *c, int16_t key, int16_t version, const void *body, 
 /* A connection to the first bootstrap address. */
 static int connect_bootstrap(sconn *c)
 {
+    /* The callers close c on every path, also when it was never opened. */
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    kp_arena_init(&c->arena, 4096);
     if (adm_secured())
         return adm_err(EX_USAGE,
                        "share-group speaks the protocol itself and supports PLAINTEXT listeners only");

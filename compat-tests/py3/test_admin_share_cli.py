@@ -23,8 +23,6 @@ ADMIN = os.environ.get("KB_ADMIN_BIN") or os.path.join(REPO, "build", "bin", "kb
 
 
 class AdminShareCliTest(BrokerTestCase):
-    extra_sets = ("unstable.api.versions.enable=true",) if is_kbroker() else ()
-
     @classmethod
     def setUpClass(cls):
         if not os.access(ADMIN, os.X_OK):
@@ -130,6 +128,15 @@ class AdminShareCliTest(BrokerTestCase):
         p = self.run_admin("share-group", "describe", uniq("nosuch"), "--members", rc=1)
         self.assertIn("GROUP_ID_NOT_FOUND", p.stderr.decode())
         self.run_admin("share-group", "frobnicate", rc=2)
+
+    def test_bad_bootstrap(self):
+        # A usage error before any connection: exit 2 with the reason, not a crash.
+        for args in (["share-group", "describe", "g"], ["share-group", "describe", "g", "--members"],
+                     ["share-group", "list"]):
+            p = subprocess.run([ADMIN, "--bootstrap", "nohost"] + args, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(p.returncode, 2, "%s: %s" % (args, p.stderr.decode(errors="replace")))
+            self.assertIn("is not HOST:PORT", p.stderr.decode(errors="replace"))
 
 
 if __name__ == "__main__":

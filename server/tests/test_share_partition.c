@@ -188,6 +188,10 @@ static void test_renew(void)
     /* A record not acquired cannot be renewed. */
     CU_ASSERT_EQUAL(srv_sp_ack_at(&sp, 7, 2, 2, ACCEPT, 1, 2500, &why), 0);
     CU_ASSERT_EQUAL(srv_sp_ack_at(&sp, 7, 2, 2, RENEW, 1, 2500, &why), 0); /* below start: skipped */
+    /* The metrics' counters: record 1 renewed twice, only record 2 redelivered. */
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_RENEW], 2);
+    CU_ASSERT_EQUAL(sp.acks[SRV_ACK_ACCEPT], 3);
+    CU_ASSERT_EQUAL(sp.redeliveries, 1);
     srv_sp_free(&sp);
 }
 
