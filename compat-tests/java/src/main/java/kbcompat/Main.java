@@ -56,6 +56,7 @@ public final class Main {
         ShareAdminCases.register(env);
         ShareDurableCases.register(env);
         ShareHistoryCases.register(env);
+        ShareKillCases.register(env);
         TxnCases.register(env);
         Txn2Cases.register(env);
         MigrationCases.register(env);
