@@ -444,5 +444,50 @@ class ClusterForwardTest(unittest.TestCase):
         self.assertNotIn(58, keys)
 
 
+@kbroker_only("a cluster of kbroker processes; Kafka serves Envelope only between its own nodes")
+class ClusterForwardBigAnswerTest(unittest.TestCase):
+    """A forwarded answer above a MiB comes back to the client. A cluster of its own without an authorizer, whose
+    session timeout outlasts the controller's seconds of validating a few hundred topics (its follower's link
+    waits for that answer before its next heartbeat's)."""
+
+    def test_an_answer_above_a_mib_comes_back_through_a_follower(self):
+        cluster = Cluster(n=3, extra_sets=["broker.session.timeout.ms=30000", "broker.heartbeat.interval.ms=500",
+                                           "offsets.topic.num.partitions=3"])
+        cluster.start()
+        self.addCleanup(cluster.stop)
+
+        def controller():
+            ids = set()
+            for n in cluster.nodes:
+                c = kwire.Conn(n.bootstrap)
+                try:
+                    md = c.request(3, 12, {"Topics": [], "AllowAutoTopicCreation": False,
+                                           "IncludeTopicAuthorizedOperations": False})
+                finally:
+                    c.close()
+                if len(md["Brokers"]) != 3:
+                    return None
+                ids.add(md["ControllerId"])
+            return ids.pop() if len(ids) == 1 and -1 not in ids else None
+        wait_for("three registered brokers and one controller", lambda: controller() is not None or None,
+                 logs=cluster.logs)
+        f = next(n for n in cluster.nodes if n.node_id != controller())
+        c = kwire.Conn(f.bootstrap, timeout=60.0)
+        self.addCleanup(c.close)
+        # Validated only: each topic's answer lists its 36 configs, two of them about 1 KB long, and its 249-byte
+        # name: about 1.2 MB in all.
+        v = ",".join("%d:1" % i for i in range(250))[:1017]
+        v = v[:v.rindex(",")]
+        names = [("big%d-" % i).ljust(249, "y") for i in range(340)]
+        r = c.request(19, 7, {"Topics": [{"Name": n, "NumPartitions": 1, "ReplicationFactor": 1, "Assignments": [],
+                                          "Configs": [{"Name": "leader.replication.throttled.replicas", "Value": v},
+                                                      {"Name": "follower.replication.throttled.replicas",
+                                                       "Value": v}]} for n in names],
+                              "TimeoutMs": 30000, "ValidateOnly": True})
+        self.assertEqual({t["ErrorCode"] for t in r["Topics"]}, {0}, cluster.logs())
+        self.assertEqual(sorted(t["Name"] for t in r["Topics"]), sorted(names))
+        self.assertGreater(len(kwire.Message("CreateTopicsResponse").encode(7, r)), 1 << 20)
+
+
 if __name__ == "__main__":
     unittest.main()
