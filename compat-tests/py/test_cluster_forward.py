@@ -393,6 +393,17 @@ class ClusterForwardTest(unittest.TestCase):
         self.assertEqual(create_topics(self.conn(f, "admin"), ["fwd-" + uniq("t")]), [0])
         self.assertNotRegex(ctl.log_text(), r"closing connection from \S+: CreateAcls creation with an UNKNOWN")
 
+    def test_envelope_to_a_follower_answers_not_controller(self):
+        # An Envelope reaching a node that is not the controller is never forwarded again (which would run it as
+        # that node): its inner request answers NOT_CONTROLLER and the sender retries against the controller.
+        f = self.followers[0]
+        member = kwire.Conn(f.bootstrap)
+        self.conns.append(member)
+        t = "env-" + uniq("t")
+        r = self.envelope(member, principal_data("User", "admin"), inner_create_topics(t))
+        self.assertEqual((r["ErrorCode"], inner_error(r["ResponseData"])), (0, NOT_CONTROLLER))
+        self.assertEqual(partitions(self.conn(self.cluster.node(self.controller), "admin"), t), -3)
+
     def test_envelope_from_a_non_voter_address_refused(self):
         ctl = self.cluster.node(self.controller)
         t = "env-" + uniq("t")
