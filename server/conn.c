@@ -647,14 +647,15 @@ void srv_req_respond_none(srv_req *r)
 /* A request that came in an Envelope and would close its connection
  * answers the Envelope with an error instead: the connection is the
  * follower's link to this controller, carrying other clients' forwards.
- * A malformed inner request is INVALID_REQUEST, as Kafka's controller
- * answers an inner request it cannot parse; our own failure (the arena
- * out of memory) UNKNOWN_SERVER_ERROR. 0 when answered. */
+ * A malformed inner request is UNSUPPORTED_VERSION, as Kafka 4.4's
+ * controller answers an inner request it cannot parse (EnvelopeUtils turns
+ * the parse failure into UnsupportedVersionException); our own failure
+ * (the arena out of memory) UNKNOWN_SERVER_ERROR. 0 when answered. */
 static int envelope_instead_of_close(srv_req *r, const char *why)
 {
     if (!r->conn || !r->enveloped || r->conn->dead)
         return -1;
-    int16_t err = kp_arena_failed(&r->arena) ? KP_ERR_UNKNOWN_SERVER_ERROR : KP_ERR_INVALID_REQUEST;
+    int16_t err = kp_arena_failed(&r->arena) ? KP_ERR_UNKNOWN_SERVER_ERROR : KP_ERR_UNSUPPORTED_VERSION;
     kp_envelope_response er;
     kp_envelope_response_init(&er);
     er.response_data.p = NULL;

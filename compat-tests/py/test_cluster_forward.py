@@ -6,7 +6,7 @@ takes effect on every node. With StandardAuthorizer on, the controller authorize
 without the ACL is refused (TOPIC_/CLUSTER_AUTHORIZATION_FAILED), the same user with it is served; an Envelope from a
 principal without CLUSTER_ACTION on the cluster is refused with CLUSTER_AUTHORIZATION_FAILED, and one naming alice
 is authorized as alice. An Envelope from an address that is no voter's is refused (CLUSTER_AUTHORIZATION_FAILED) even
-from the nodes' own principal; a malformed inner request (an ACL code 0) answers the Envelope INVALID_REQUEST and
+from the nodes' own principal; a malformed inner request (an ACL code 0) answers the Envelope UNSUPPORTED_VERSION and
 keeps the connection, the follower's link; a controller_mutation_rate throttle mutes the throttled client on the
 follower, not the follower's link.
 
@@ -42,7 +42,7 @@ TOPIC, CLUSTER = 2, 4
 LITERAL, PREFIXED, ANY = 3, 4, 1
 ALLOW = 3
 OP = {"ANY": 1, "CREATE": 5, "DESCRIBE": 8, "DELETE": 6, "ALTER": 7, "CLUSTER_ACTION": 9, "ALTER_CONFIGS": 11}
-NOT_CONTROLLER, TOPIC_AUTHZ, CLUSTER_AUTHZ, INVALID_REQUEST = 41, 29, 31, 42
+NOT_CONTROLLER, TOPIC_AUTHZ, CLUSTER_AUTHZ, UNSUPPORTED_VERSION = 41, 29, 31, 35
 WAIT = 40.0
 
 
@@ -370,8 +370,8 @@ class ClusterForwardTest(unittest.TestCase):
         member = kwire.Conn(ctl.bootstrap)
         self.conns.append(member)
         # An ACL binding with an UNKNOWN (0) operation, and a filter with an UNKNOWN pattern type: requests Kafka
-        # cannot parse. In an Envelope the controller answers INVALID_REQUEST and keeps the connection, which is a
-        # follower's link carrying other clients' forwards.
+        # cannot parse. In an Envelope the controller answers UNSUPPORTED_VERSION, as Kafka 4.4's controller answers
+        # an inner request it cannot parse, and keeps the connection, a follower's link carrying other forwards.
         bad_create = inner_request(30, 3, "CreateAclsRequest", {"Creations": [
             {"ResourceType": TOPIC, "ResourceName": "x", "ResourcePatternType": LITERAL, "Principal": "User:x",
              "Host": "*", "Operation": 0, "PermissionType": ALLOW}]})
@@ -380,7 +380,7 @@ class ClusterForwardTest(unittest.TestCase):
              "PrincipalFilter": None, "HostFilter": None, "Operation": 1, "PermissionType": 1}]})
         for inner in (bad_create, bad_delete):
             r = self.envelope(member, principal_data("User", "admin"), inner)
-            self.assertEqual((r["ErrorCode"], r["ResponseData"]), (INVALID_REQUEST, None))
+            self.assertEqual((r["ErrorCode"], r["ResponseData"]), (UNSUPPORTED_VERSION, None))
         t = "env-" + uniq("t")
         r = self.envelope(member, principal_data("User", "admin"), inner_create_topics(t))
         self.assertEqual((r["ErrorCode"], inner_error(r["ResponseData"])), (0, 0))
