@@ -11,12 +11,14 @@
  * controller answers NOT_CONTROLLER, or UNKNOWN_SERVER_ERROR as Kafka's
  * forwarding manager does for an Envelope error).
  * Controller: an Envelope from one of the voters' addresses, and from a
- * principal allowed CLUSTER_ACTION on the cluster, runs its inner request through that request's own handler,
- * authorized as the forwarded principal and address; conn.c wraps the
- * answer.
+ * principal allowed CLUSTER_ACTION on the cluster, runs its inner request
+ * through that request's own handler, authorized as the forwarded
+ * principal and address; conn.c wraps the answer, and answers the
+ * Envelope with an error where the handler would close the connection.
  *
- * Owns which APIs are forwarded and the Envelope's encoding of the caller
- * (DefaultPrincipalData with its version prefix, the address's bytes).
+ * Owns which APIs are forwarded, which peers may send an Envelope, and the
+ * Envelope's encoding of the caller (DefaultPrincipalData with its version
+ * prefix, the address's bytes).
  * Must not: hold the connection to the controller (quorum.c does) or decide
  * a change (the inner request's handler does).
  */
