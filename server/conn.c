@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "logging.h"
 #include "auth_limit.h"
 #include "meta.h"
@@ -450,7 +451,11 @@ static void on_unmute(evutil_socket_t fd, short what, void *arg)
 void srv_req_mute(srv_req *r, int64_t ms)
 {
     srv_conn *c = r->conn;
-    if (!c || c->dead || ms <= 0)
+    /* An Envelope's connection is a follower's link to this controller,
+     * shared by all its forwards: the throttle travels back in the inner
+     * answer and the follower mutes its own client, as Kafka's forwarding
+     * broker does. */
+    if (!c || c->dead || ms <= 0 || r->enveloped)
         return;
     if (ms > r->mute_ms)
         r->mute_ms = ms;
@@ -639,9 +644,41 @@ void srv_req_respond_none(srv_req *r)
     finish(r);
 }
 
+/* A request that came in an Envelope and would close its connection
+ * answers the Envelope with an error instead: the connection is the
+ * follower's link to this controller, carrying other clients' forwards.
+ * A malformed inner request is UNSUPPORTED_VERSION, as Kafka 4.4's
+ * controller answers an inner request it cannot parse (EnvelopeUtils turns
+ * the parse failure into UnsupportedVersionException); our own failure
+ * (the arena out of memory) UNKNOWN_SERVER_ERROR. 0 when answered. */
+static int envelope_instead_of_close(srv_req *r, const char *why)
+{
+    if (!r->conn || !r->enveloped || r->conn->dead)
+        return -1;
+    int16_t err = kp_arena_failed(&r->arena) ? KP_ERR_UNKNOWN_SERVER_ERROR : KP_ERR_UNSUPPORTED_VERSION;
+    kp_envelope_response er;
+    kp_envelope_response_init(&er);
+    er.response_data.p = NULL;
+    er.response_data.len = -1;
+    er.error_code = err;
+    if (r->out.len != 0) /* a half-written answer: only closing can end it */
+        return -1;
+    if (kp_response_encode(&r->out, KP_API_ENVELOPE, 0, r->env_corr, &er) != 0 || r->out.err)
+        return -1;
+    srv_warn("Envelope from %s answered %d instead of closing the link: %s (inner api %d v%d, correlation id "
+             "%d)",
+             r->conn->peer, (int)err, why, r->kr.hdr.request_api_key, r->kr.hdr.request_api_version,
+             r->kr.hdr.correlation_id);
+    r->no_response = 0;
+    finish(r);
+    return 0;
+}
+
 void srv_req_respond_none_then_close(srv_req *r, const char *why)
 {
     srv_conn *c = r->conn;
+    if (envelope_instead_of_close(r, why) == 0)
+        return;
     if (c) {
         srv_info(
             "closing connection from %s once earlier answers are out: %s (api %d v%d, correlation id %d)",
@@ -657,6 +694,8 @@ void srv_req_fail_close(srv_req *r, const char *why)
     srv_conn *c = r->conn;
     int16_t key = r->kr.hdr.request_api_key;
     srv_m_add(&r->shard->metrics.api_errors[key >= 0 && key <= KP_API_KEY_MAX ? key : KP_API_KEY_MAX + 1], 1);
+    if (envelope_instead_of_close(r, why) == 0)
+        return;
     if (c) {
         srv_warn("closing connection from %s: %s (api %d v%d, correlation id %d)", c->peer, why,
                  r->kr.hdr.request_api_key, r->kr.hdr.request_api_version, r->kr.hdr.correlation_id);

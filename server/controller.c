@@ -2000,7 +2000,11 @@ static void ctl_next(srv_controller *c)
          * here with that outcome: forwarding it again as this node would
          * drop the caller's principal. */
         int16_t ferr = op->call.req ? op->call.req->forward_error : 0;
-        if (op->kind == SRV_CTL_CREATE && c->forward && !internal && !ferr) {
+        /* An Envelope's request is a follower's forward: it retries against
+         * the new controller on NOT_CONTROLLER, as Kafka's controller
+         * answers one it no longer leads for. */
+        int env = op->call.req && op->call.req->enveloped;
+        if (op->kind == SRV_CTL_CREATE && c->forward && !internal && !ferr && !env) {
             c->forward(c->leader_arg, op); /* back through srv_ctl_forwarded */
             return;
         }

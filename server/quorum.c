@@ -584,7 +584,9 @@ static void cl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     while (cl->rlen >= 4) {
         uint32_t len = (uint32_t)cl->rbuf[0] << 24 | (uint32_t)cl->rbuf[1] << 16 |
                        (uint32_t)cl->rbuf[2] << 8 | cl->rbuf[3];
-        if (len > (1u << 20)) {
+        /* Answers are bounded as requests are: a CreateTopics of a thousand
+         * topics answers well above a MiB. */
+        if (len > (uint32_t)q->b->cfg.socket_request_max_bytes) {
             cl_close(q);
             return;
         }

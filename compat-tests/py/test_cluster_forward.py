@@ -5,7 +5,10 @@ AlterClientQuotas, AlterUserScramCredentials, DeleteTopics) sent to a follower a
 takes effect on every node. With StandardAuthorizer on, the controller authorizes the forwarded principal: a user
 without the ACL is refused (TOPIC_/CLUSTER_AUTHORIZATION_FAILED), the same user with it is served; an Envelope from a
 principal without CLUSTER_ACTION on the cluster is refused with CLUSTER_AUTHORIZATION_FAILED, and one naming alice
-is authorized as alice.
+is authorized as alice. An Envelope from an address that is no voter's is refused (CLUSTER_AUTHORIZATION_FAILED) even
+from the nodes' own principal; a malformed inner request (an ACL code 0) answers the Envelope UNSUPPORTED_VERSION and
+keeps the connection, the follower's link; a controller_mutation_rate throttle mutes the throttled client on the
+follower, not the follower's link.
 
 Metadata's auto-creation through a follower goes in an Envelope too: a user allowed CREATE gets the topic although
 the nodes' own principal may not create it.
@@ -17,6 +20,7 @@ CLUSTER_ACTION on the cluster and nothing else (admin grants it once the control
 """
 
 import os
+import socket
 import struct
 import sys
 import time
@@ -38,7 +42,7 @@ TOPIC, CLUSTER = 2, 4
 LITERAL, PREFIXED, ANY = 3, 4, 1
 ALLOW = 3
 OP = {"ANY": 1, "CREATE": 5, "DESCRIBE": 8, "DELETE": 6, "ALTER": 7, "CLUSTER_ACTION": 9, "ALTER_CONFIGS": 11}
-NOT_CONTROLLER, TOPIC_AUTHZ, CLUSTER_AUTHZ = 41, 29, 31
+NOT_CONTROLLER, TOPIC_AUTHZ, CLUSTER_AUTHZ, UNSUPPORTED_VERSION = 41, 29, 31, 35
 WAIT = 40.0
 
 
@@ -70,8 +74,8 @@ class SaslCluster(Cluster):
 
 
 class Sasl(kwire.Conn):
-    def __init__(self, addr, user):
-        super().__init__(addr, client_id="fwd-" + user)
+    def __init__(self, addr, user, client_id=None):
+        super().__init__(addr, client_id=client_id or "fwd-" + user)
         err, _ = handshake(self.s, "PLAIN", corr=1001)
         assert err == 0, err
         err, msg = authenticate(self.s, plain_token(user, PASSWORDS[user]), corr=1002)
@@ -135,6 +139,23 @@ def inner_create_topics(name, corr=77):
         "TimeoutMs": 30000, "ValidateOnly": False})
     cid = b"envelope-test"
     return struct.pack(">hhih", 19, 7, corr, len(cid)) + cid + b"\0" + body
+
+
+def inner_request(key, ver, name, values, corr=77):
+    """A whole request of a flexible version (header v2 and body), as an Envelope carries it."""
+    body = kwire.Message(name).encode(ver, values)
+    cid = b"envelope-test"
+    return struct.pack(">hhih", key, ver, corr, len(cid)) + cid + b"\0" + body
+
+
+def bound_conn(addr, source):
+    """A PLAINTEXT connection whose socket is bound to the address source first."""
+    c = kwire.Conn.__new__(kwire.Conn)
+    host, _, port = addr.rpartition(":")
+    c.s = socket.create_connection((host, int(port)), timeout=15.0, source_address=(source, 0))
+    c.corr = 0
+    c.client_id = b"non-voter"
+    return c
 
 
 def inner_error(data, corr=77):
@@ -344,12 +365,139 @@ class ClusterForwardTest(unittest.TestCase):
                           struct.pack(">hhih", 18, 0, 5, 1) + b"x")
         self.assertEqual(r["ErrorCode"], 42)
 
+    def test_a_malformed_inner_request_keeps_the_followers_link(self):
+        ctl = self.cluster.node(self.controller)
+        member = kwire.Conn(ctl.bootstrap)
+        self.conns.append(member)
+        # An ACL binding with an UNKNOWN (0) operation, and a filter with an UNKNOWN pattern type: requests Kafka
+        # cannot parse. In an Envelope the controller answers UNSUPPORTED_VERSION, as Kafka 4.4's controller answers
+        # an inner request it cannot parse, and keeps the connection, a follower's link carrying other forwards.
+        bad_create = inner_request(30, 3, "CreateAclsRequest", {"Creations": [
+            {"ResourceType": TOPIC, "ResourceName": "x", "ResourcePatternType": LITERAL, "Principal": "User:x",
+             "Host": "*", "Operation": 0, "PermissionType": ALLOW}]})
+        bad_delete = inner_request(31, 3, "DeleteAclsRequest", {"Filters": [
+            {"ResourceTypeFilter": TOPIC, "ResourceNameFilter": "x", "PatternTypeFilter": 0,
+             "PrincipalFilter": None, "HostFilter": None, "Operation": 1, "PermissionType": 1}]})
+        for inner in (bad_create, bad_delete):
+            r = self.envelope(member, principal_data("User", "admin"), inner)
+            self.assertEqual((r["ErrorCode"], r["ResponseData"]), (UNSUPPORTED_VERSION, None))
+        t = "env-" + uniq("t")
+        r = self.envelope(member, principal_data("User", "admin"), inner_create_topics(t))
+        self.assertEqual((r["ErrorCode"], inner_error(r["ResponseData"])), (0, 0))
+        # Through a follower the request is not forwarded: the follower closes its client, as Kafka's broker
+        # does with a request it cannot parse, and its link serves the next client.
+        f = self.followers[0]
+        bad = self.conn(f, "admin")
+        with self.assertRaises((kwire.WireError, OSError)):
+            bad.request(30, 3, {"Creations": [dict(acl(TOPIC, "x", LITERAL, "x", "ALTER"), Operation=0)]})
+        self.assertEqual(create_topics(self.conn(f, "admin"), ["fwd-" + uniq("t")]), [0])
+        self.assertNotRegex(ctl.log_text(), r"closing connection from \S+: CreateAcls creation with an UNKNOWN")
+
+    def test_envelope_to_a_follower_answers_not_controller(self):
+        # An Envelope reaching a node that is not the controller is never forwarded again (which would run it as
+        # that node): its inner request answers NOT_CONTROLLER and the sender retries against the controller.
+        f = self.followers[0]
+        member = kwire.Conn(f.bootstrap)
+        self.conns.append(member)
+        t = "env-" + uniq("t")
+        r = self.envelope(member, principal_data("User", "admin"), inner_create_topics(t))
+        self.assertEqual((r["ErrorCode"], inner_error(r["ResponseData"])), (0, NOT_CONTROLLER))
+        self.assertEqual(partitions(self.conn(self.cluster.node(self.controller), "admin"), t), -3)
+
+    def test_envelope_from_a_non_voter_address_refused(self):
+        ctl = self.cluster.node(self.controller)
+        t = "env-" + uniq("t")
+        # The nodes' own principal (CLUSTER_ACTION), but from 127.0.0.50, which is no voter's address.
+        c = bound_conn(ctl.bootstrap, "127.0.0.50")
+        self.conns.append(c)
+        r = self.envelope(c, principal_data("User", "admin"), inner_create_topics(t))
+        self.assertEqual((r["ErrorCode"], r["ResponseData"]), (CLUSTER_AUTHZ, None))
+        admin = self.conn(ctl, "admin")
+        self.assertEqual(partitions(admin, t), -3)
+        self.assertIn("not the address of one of controller.quorum.voters", ctl.log_text())
+
+    def test_mutation_throttle_mutes_the_client_not_the_followers_link(self):
+        f = self.followers[0]
+        admin = self.conn(f, "admin")
+        slow_id = uniq("slow")
+        r = admin.request(49, 1, {"Entries": [{"Entity": [{"EntityType": "client-id", "EntityName": slow_id}],
+                                               "Ops": [{"Key": "controller_mutation_rate", "Value": 1.0,
+                                                        "Remove": False}]}], "ValidateOnly": False})
+        self.assertEqual(r["Entries"][0]["ErrorCode"], 0, r)
+        ctl_admin = self.conn(self.cluster.node(self.controller), "admin")
+
+        def quota_on_controller():
+            r = ctl_admin.request(48, 1, {"Components": [{"EntityType": "client-id", "MatchType": 0,
+                                                          "Match": slow_id}], "Strict": False})
+            return True if r["Entries"] else r
+        wait_for("the mutation quota on the controller", quota_on_controller, logs=self.cluster.logs)
+        slow = Sasl(f.sasl, "admin", client_id=slow_id)
+        self.conns.append(slow)
+        r = slow.request(19, 7, {"Topics": [{"Name": "slow-" + uniq("t"), "NumPartitions": 40,
+                                             "ReplicationFactor": 1, "Assignments": [], "Configs": []}],
+                                 "TimeoutMs": 30000, "ValidateOnly": False})
+        self.assertEqual(r["Topics"][0]["ErrorCode"], 0, r)
+        self.assertGreater(r["ThrottleTimeMs"], 2000, r)
+        # Another client's change through the same follower is not held back by the throttle ...
+        t0 = time.monotonic()
+        self.assertEqual(create_topics(admin, ["fast-" + uniq("t")]), [0])
+        self.assertLess(time.monotonic() - t0, 2.0)
+        # ... while the throttled client is muted by the follower.
+        slow.s.settimeout(1.0)
+        with self.assertRaises(socket.timeout):
+            slow.request(18, 3, {"ClientSoftwareName": "t", "ClientSoftwareVersion": "1"})
+
     def test_envelope_not_advertised(self):
         c = kwire.Conn(self.followers[0].bootstrap)
         self.conns.append(c)
         keys = [k["ApiKey"] for k in c.request(18, 3, {"ClientSoftwareName": "t",
                                                          "ClientSoftwareVersion": "1"})["ApiKeys"]]
         self.assertNotIn(58, keys)
+
+
+@kbroker_only("a cluster of kbroker processes; Kafka serves Envelope only between its own nodes")
+class ClusterForwardBigAnswerTest(unittest.TestCase):
+    """A forwarded answer above a MiB comes back to the client. A cluster of its own without an authorizer, whose
+    session timeout outlasts the controller's seconds of validating a few hundred topics (its follower's link
+    waits for that answer before its next heartbeat's)."""
+
+    def test_an_answer_above_a_mib_comes_back_through_a_follower(self):
+        cluster = Cluster(n=3, extra_sets=["broker.session.timeout.ms=30000", "broker.heartbeat.interval.ms=500",
+                                           "offsets.topic.num.partitions=3"])
+        cluster.start()
+        self.addCleanup(cluster.stop)
+
+        def controller():
+            ids = set()
+            for n in cluster.nodes:
+                c = kwire.Conn(n.bootstrap)
+                try:
+                    md = c.request(3, 12, {"Topics": [], "AllowAutoTopicCreation": False,
+                                           "IncludeTopicAuthorizedOperations": False})
+                finally:
+                    c.close()
+                if len(md["Brokers"]) != 3:
+                    return None
+                ids.add(md["ControllerId"])
+            return ids.pop() if len(ids) == 1 and -1 not in ids else None
+        wait_for("three registered brokers and one controller", lambda: controller() is not None or None,
+                 logs=cluster.logs)
+        f = next(n for n in cluster.nodes if n.node_id != controller())
+        c = kwire.Conn(f.bootstrap, timeout=60.0)
+        self.addCleanup(c.close)
+        # Validated only: each topic's answer lists its 36 configs, two of them about 1 KB long, and its 249-byte
+        # name: about 1.2 MB in all.
+        v = ",".join("%d:1" % i for i in range(250))[:1017]
+        v = v[:v.rindex(",")]
+        names = [("big%d-" % i).ljust(249, "y") for i in range(340)]
+        r = c.request(19, 7, {"Topics": [{"Name": n, "NumPartitions": 1, "ReplicationFactor": 1, "Assignments": [],
+                                          "Configs": [{"Name": "leader.replication.throttled.replicas", "Value": v},
+                                                      {"Name": "follower.replication.throttled.replicas",
+                                                       "Value": v}]} for n in names],
+                              "TimeoutMs": 30000, "ValidateOnly": True})
+        self.assertEqual({t["ErrorCode"] for t in r["Topics"]}, {0}, cluster.logs())
+        self.assertEqual(sorted(t["Name"] for t in r["Topics"]), sorted(names))
+        self.assertGreater(len(kwire.Message("CreateTopicsResponse").encode(7, r)), 1 << 20)
 
 
 if __name__ == "__main__":

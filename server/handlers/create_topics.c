@@ -260,6 +260,11 @@ void srv_h_create_topics(srv_req *req)
     st->op.validate_only = rq->validate_only;
     st->op.nspecs = n;
     st->op.specs = specs;
+    /* When this node is no longer the controller by the time the op runs,
+     * the controller forwards it (controller.c): as the caller, never as
+     * this node. */
+    st->op.as_principal = kp_arena_strz(&req->arena, srv_req_principal(req).p).p;
+    st->op.as_host = kp_arena_strz(&req->arena, srv_req_host(req).p).p;
     st->op.done = done;
     srv_ctl_submit(req->shard, req, &st->op);
 }

@@ -10,13 +10,15 @@
  * and the request runs here instead with that outcome (forward_error: the
  * controller answers NOT_CONTROLLER, or UNKNOWN_SERVER_ERROR as Kafka's
  * forwarding manager does for an Envelope error).
- * Controller: an Envelope from a principal allowed CLUSTER_ACTION on the
- * cluster runs its inner request through that request's own handler,
- * authorized as the forwarded principal and address; conn.c wraps the
- * answer.
+ * Controller: an Envelope from one of the voters' addresses, and from a
+ * principal allowed CLUSTER_ACTION on the cluster, runs its inner request
+ * through that request's own handler, authorized as the forwarded
+ * principal and address; conn.c wraps the answer, and answers the
+ * Envelope with an error where the handler would close the connection.
  *
- * Owns which APIs are forwarded and the Envelope's encoding of the caller
- * (DefaultPrincipalData with its version prefix, the address's bytes).
+ * Owns which APIs are forwarded, which peers may send an Envelope, and the
+ * Envelope's encoding of the caller (DefaultPrincipalData with its version
+ * prefix, the address's bytes).
  * Must not: hold the connection to the controller (quorum.c does) or decide
  * a change (the inner request's handler does).
  */
@@ -74,11 +76,48 @@ static int topics_only(const srv_req *req)
     return 1;
 }
 
+/* An ACL binding or filter with a code 0 is a request Kafka cannot parse:
+ * its broker closes the client's connection before forwarding anything, so
+ * such a request stays here, where its handler does the same. */
+static int acls_parse(const srv_req *req)
+{
+    int16_t key = req->kr.hdr.request_api_key;
+    int lit = req->kr.hdr.request_api_version < 1; /* v0: every binding LITERAL */
+    if (key == KP_API_CREATE_ACLS) {
+        const kp_create_acls_request *r = req->kr.body;
+        for (int32_t i = 0; i < r->creations_count; i++) {
+            const kp_create_acls_request_acl_creation *c = &r->creations[i];
+            srv_acl a = {c->resource_type, lit ? SRV_PAT_LITERAL : c->resource_pattern_type,
+                         c->operation,     c->permission_type,
+                         c->resource_name, c->principal,
+                         c->host};
+            if (srv_acl_has_unknown(&a))
+                return 0;
+        }
+    } else if (key == KP_API_DELETE_ACLS) {
+        const kp_delete_acls_request *r = req->kr.body;
+        for (int32_t i = 0; i < r->filters_count; i++) {
+            const kp_delete_acls_request_delete_acls_filter *q = &r->filters[i];
+            srv_acl_filter f = {q->resource_type_filter,
+                                lit ? SRV_PAT_LITERAL : q->pattern_type_filter,
+                                q->operation,
+                                q->permission_type,
+                                q->resource_name_filter,
+                                q->principal_filter,
+                                q->host_filter};
+            if (srv_acl_has_unknown(&f))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 int srv_forward_wanted(srv_req *req)
 {
     srv_broker *b = req->shard->b;
     return b->quorum && req->conn && !req->enveloped && !req->forward_error &&
-           forwardable(req->kr.hdr.request_api_key) && topics_only(req) && !srv_quorum_is_leader(b->quorum);
+           forwardable(req->kr.hdr.request_api_key) && topics_only(req) && acls_parse(req) &&
+           !srv_quorum_is_leader(b->quorum);
 }
 
 /* ---- the follower's side ------------------------------------------------------ */
@@ -148,10 +187,14 @@ static void fwd_done(srv_shard *on, srv_call *c)
     kp_reader r;
     kp_reader_init(&r, copy, n);
     kp_envelope_response er;
-    if (kp_envelope_response_decode(&r, &req->arena, 0, &er) != 0 || er.error_code != KP_ERR_NONE ||
-        er.response_data.len < 0) {
-        srv_warn("the active controller refused a forwarded %s request (Envelope error %d)",
-                 req->kr.api->name, (int)(er.error_code ? er.error_code : -1));
+    int drc = kp_envelope_response_decode(&r, &req->arena, 0, &er);
+    if (drc != 0 || er.error_code != KP_ERR_NONE || er.response_data.len < 0) {
+        if (drc != 0)
+            srv_warn("the active controller's Envelope answer to a forwarded %s request is unreadable: %s",
+                     req->kr.api->name, kp_strerror(drc));
+        else
+            srv_warn("the active controller refused a forwarded %s request (Envelope error %d)",
+                     req->kr.api->name, (int)er.error_code);
         serve_here(req, KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
@@ -169,6 +212,11 @@ static void fwd_done(srv_shard *on, srv_call *c)
         serve_here(req, KP_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
+    /* The controller's controller_mutation_rate throttle is this client's
+     * to wait out (KIP-599): muted here, as Kafka's forwarding broker does. */
+    const int32_t *throttle = kp_response_throttle_field(key, ver, body);
+    if (throttle)
+        srv_req_mute(req, *throttle);
     srv_req_respond(req, body);
 }
 
@@ -204,9 +252,42 @@ static void envelope_error(srv_req *req, int16_t err)
     srv_req_respond(req, &resp);
 }
 
+/* 1 when the connection's peer address is one of controller.quorum.voters'
+ * hosts (IPv4 addresses, config.c checks; an IPv4-mapped IPv6 peer counts
+ * as its IPv4 address): only the quorum's nodes send Envelopes. */
+static int from_voter(srv_req *req)
+{
+    kp_str h = srv_req_host(req);
+    char ip[INET6_ADDRSTRLEN];
+    if (h.len <= 0 || (size_t)h.len >= sizeof(ip))
+        return 0;
+    memcpy(ip, h.p, (size_t)h.len);
+    ip[h.len] = 0;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, ip, &a4) != 1) {
+        if (inet_pton(AF_INET6, ip, &a6) != 1 || !IN6_IS_ADDR_V4MAPPED(&a6))
+            return 0;
+        memcpy(&a4, &a6.s6_addr[12], 4);
+    }
+    const srv_config *cfg = &req->shard->b->cfg;
+    for (int i = 0; i < cfg->nvoters; i++) {
+        struct in_addr v;
+        if (inet_pton(AF_INET, cfg->voters[i].host, &v) == 1 && v.s_addr == a4.s_addr)
+            return 1;
+    }
+    return 0;
+}
+
 void srv_h_envelope(srv_req *req)
 {
     const kp_envelope_request *er = req->kr.body;
+    if (!from_voter(req)) {
+        srv_info("Envelope from %s refused: not the address of one of controller.quorum.voters",
+                 srv_req_peer(req));
+        envelope_error(req, KP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+        return;
+    }
     if (!srv_authorize_cluster(req, SRV_OP_CLUSTER_ACTION)) {
         srv_info("Envelope from %s refused: %.*s may not CLUSTER_ACTION on the cluster", srv_req_peer(req),
                  (int)srv_req_principal(req).len, srv_req_principal(req).p);
