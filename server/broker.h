@@ -89,6 +89,11 @@ struct srv_shard {
     struct srv_connlimit *connlimit;           /* SRV_ACCEPT_SHARD: connection counts (throttle_conn.h) */
     int64_t now_ms;                            /* cached at each tick and event */
     unsigned ticks;
+    /* shard.c's trim_when_idle: ticks, busy_ns at the last second, idle
+     * seconds in a row */
+    unsigned trim_ticks;
+    uint64_t trim_busy_ns;
+    int trim_idle_s;
     srv_shard_metrics metrics;
 
     /* [owner shard]: that shard's offline partitions, as it published them */

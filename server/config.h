@@ -40,7 +40,7 @@
 #define SRV_MAX_LISTENERS       8
 #define SRV_MAX_LOG_DIRS        8
 #define SRV_MAX_UNKNOWN_KEYS    64 /* distinct unknown keys remembered */
-#define SRV_BROKER_KEYS_MAX     128
+#define SRV_BROKER_KEYS_MAX     160
 #define SRV_CONFIG_MAX_SYNONYMS 6
 #define SRV_TOPIC_KEYS_MAX      48
 #define SRV_TOPIC_CONFIG_BUF    2048 /* total bytes of one topic's override values */

@@ -213,8 +213,8 @@ typedef struct replay_state {
     srv_quota_set *quotas; /* 'Q' records so far (NULL: none) */
     acl_rec *aclr;         /* 'A' records in log order: the last of a key wins */
     int naclr, capaclr;
-    srv_dyncfg *dyncfg;   /* 'B' records so far (NULL: none) */
-    srv_dyncfg *groupcfg; /* 'G' records so far (NULL: none) */
+    srv_dyncfg_edit *dyncfg;   /* 'B' records so far (NULL: none) */
+    srv_dyncfg_edit *groupcfg; /* 'G' records so far (NULL: none) */
     /* The quorum's records (quorum.h): 'P' placements, 'N' registrations;
      * the last of a key wins. */
     replay_place *place;
@@ -323,11 +323,14 @@ static int table_finish(replay_state *st)
     }
     m->quotas = st->quotas; /* the replay's reference moves in */
     st->quotas = NULL;
-    m->dyncfg = st->dyncfg;
-    st->dyncfg = NULL;
-    m->groupcfg = st->groupcfg;
-    st->groupcfg = NULL;
-    int rc = acl_finish(st, &m->acls);
+    srv_dyncfg_edit *de = st->dyncfg, *ge = st->groupcfg;
+    st->dyncfg = st->groupcfg = NULL;
+    int rc = srv_dyncfg_edit_finish(de, &m->dyncfg);
+    int grc = srv_dyncfg_edit_finish(ge, &m->groupcfg);
+    if (rc == 0)
+        rc = grc;
+    if (rc == 0)
+        rc = acl_finish(st, &m->acls);
     if (rc == 0)
         rc = quorum_finish(st, m);
     if (rc) {
@@ -631,8 +634,8 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
             continue;
         }
         if (rec.key.len >= 1 && rec.key.p[0] == SRV_DYNCFG_RECORD_KEY) {
-            int rc = srv_dyncfg_record_apply(&st->dyncfg, rec.key.p, (size_t)rec.key.len, rec.value.p,
-                                             rec.value.len);
+            int rc = srv_dyncfg_edit_apply_tag(&st->dyncfg, SRV_DYNCFG_RECORD_KEY, rec.key.p,
+                                               (size_t)rec.key.len, rec.value.p, rec.value.len);
             if (rc == KP_E_INVALID)
                 srv_warn("metadata log: undecodable dynamic broker config record at offset %lld skipped",
                          (long long)rec.offset);
@@ -643,8 +646,8 @@ static void replay_apply_batch(replay_state *st, const kp_batch *b)
             continue;
         }
         if (rec.key.len >= 1 && rec.key.p[0] == SRV_GROUPCFG_RECORD_KEY) {
-            int rc = srv_dyncfg_record_apply_tag(&st->groupcfg, SRV_GROUPCFG_RECORD_KEY, rec.key.p,
-                                                 (size_t)rec.key.len, rec.value.p, rec.value.len);
+            int rc = srv_dyncfg_edit_apply_tag(&st->groupcfg, SRV_GROUPCFG_RECORD_KEY, rec.key.p,
+                                               (size_t)rec.key.len, rec.value.p, rec.value.len);
             if (rc == KP_E_INVALID)
                 srv_warn("metadata log: undecodable dynamic group config record at offset %lld skipped",
                          (long long)rec.offset);
@@ -727,8 +730,8 @@ int srv_ctl_replay(const uint8_t *batches, size_t len, srv_meta **out)
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
-    srv_dyncfg_unref(st.dyncfg);
-    srv_dyncfg_unref(st.groupcfg);
+    srv_dyncfg_edit_free(st.dyncfg);
+    srv_dyncfg_edit_free(st.groupcfg);
     acl_recs_free(&st);
     quorum_recs_free(&st);
     if (st.rc) {
@@ -812,8 +815,8 @@ static int open_and_replay(st_io *io, const char *log_dir, st_log **logp, srv_me
     table_free(&st.tab);
     srv_scram_edit_free(st.scram);
     srv_quota_set_unref(st.quotas);
-    srv_dyncfg_unref(st.dyncfg);
-    srv_dyncfg_unref(st.groupcfg);
+    srv_dyncfg_edit_free(st.dyncfg);
+    srv_dyncfg_edit_free(st.groupcfg);
     acl_recs_free(&st);
     quorum_recs_free(&st);
     if (st.rc) {
@@ -1682,6 +1685,14 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
         srv_dyncfg_change *ch = &op->dyn[i];
         if (ch->error || op->validate_only)
             continue;
+        if (group && ch->value && d && d->n >= SRV_GROUPCFG_MAX_ENTRIES &&
+            !srv_dyncfg_get(d, ch->resource, ch->key)) {
+            srv_warn("group config %s of a group refused: the cluster holds the most group configs it keeps "
+                     "(%d)",
+                     ch->key, SRV_GROUPCFG_MAX_ENTRIES);
+            ch->error = KP_ERR_POLICY_VIOLATION;
+            continue;
+        }
         srv_dyncfg *nd = NULL;
         failed = srv_dyncfg_with(d, ch->resource, ch->key, ch->value, &nd) != 0 ||
                  srv_dyncfg_record_add_tag(&bb, tag, now, ch->resource, ch->key, ch->value) != 0;

@@ -7,12 +7,16 @@
  * know which keys are dynamic (configs.c decides, main.c applies them at
  * start).
  *
- * A set is a small sorted array copied on every change: a broker has a
- * handful of dynamic keys, changed by an operator now and then.
+ * A set is a sorted array of pointers to shared, reference-counted entries:
+ * a change copies the array (O(n) pointer copies, no string copies), a
+ * lookup is a binary search, and the replay of the metadata log collects
+ * records in an edit and sorts them once (group configs can be many: up to
+ * SRV_GROUPCFG_MAX_ENTRIES).
  */
 #include "dyncfg.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,69 @@
 #include "sstr.h"
 
 #define DYNCFG_RECORD_VERSION 0
+
+/* The strings of one (resource, key, value) in one block, shared by every
+ * set that holds it: a change copies the array of pointers, not the
+ * strings. */
+typedef struct dyncfg_entry {
+    int refs; /* atomic */
+    char s[];
+} dyncfg_entry;
+
+static long g_entries_made, g_sets_made; /* atomic; srv_dyncfg_made */
+
+void srv_dyncfg_made(long *entries, long *sets)
+{
+    *entries = __atomic_load_n(&g_entries_made, __ATOMIC_RELAXED);
+    *sets = __atomic_load_n(&g_sets_made, __ATOMIC_RELAXED);
+}
+
+static dyncfg_entry *entry_of(const srv_dyncfg_kv *kv)
+{
+    return (dyncfg_entry *)(void *)(kv->resource - offsetof(dyncfg_entry, s));
+}
+
+/* A new entry (value NULL: a tombstone, only inside an edit). */
+static int entry_new(srv_dyncfg_kv *kv, const char *r, size_t rl, const char *k, size_t kl, const char *v,
+                     size_t vl)
+{
+    dyncfg_entry *e = malloc(sizeof(*e) + rl + 1 + kl + 1 + (v ? vl + 1 : 0));
+    if (!e)
+        return KP_E_NOMEM;
+    e->refs = 1;
+    char *p = e->s;
+    memcpy(p, r, rl);
+    p[rl] = 0;
+    kv->resource = p;
+    p += rl + 1;
+    memcpy(p, k, kl);
+    p[kl] = 0;
+    kv->key = p;
+    p += kl + 1;
+    kv->value = NULL;
+    if (v) {
+        memcpy(p, v, vl);
+        p[vl] = 0;
+        kv->value = p;
+    }
+    __atomic_add_fetch(&g_entries_made, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void entry_ref(const srv_dyncfg_kv *kv)
+{
+    __atomic_add_fetch(&entry_of(kv)->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void entry_unref(const srv_dyncfg_kv *kv)
+{
+    dyncfg_entry *e = entry_of(kv);
+    int r = __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL);
+    SRV_ASSERT(r >= 0, "dynamic config entry %s/%s unreferenced once too often (refs now %d)", kv->resource,
+               kv->key, r);
+    if (r == 0)
+        free(e);
+}
 
 srv_dyncfg *srv_dyncfg_ref(srv_dyncfg *d)
 {
@@ -36,11 +103,8 @@ srv_dyncfg *srv_dyncfg_ref(srv_dyncfg *d)
 
 static void dyncfg_free(srv_dyncfg *d)
 {
-    for (int i = 0; i < d->n; i++) {
-        free(d->kv[i].resource);
-        free(d->kv[i].key);
-        free(d->kv[i].value);
-    }
+    for (int i = 0; i < d->n; i++)
+        entry_unref(&d->kv[i]);
     free(d->kv);
     free(d);
 }
@@ -61,12 +125,32 @@ static int kv_cmp(const char *ra, const char *ka, const char *rb, const char *kb
     return c ? c : strcmp(ka, kb);
 }
 
+/* The index of (resource, key) in d, or of where it would go; *found
+ * says which. */
+static int kv_find(const srv_dyncfg *d, const char *resource, const char *key, int *found)
+{
+    int lo = 0, hi = d ? d->n : 0;
+    *found = 0;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = kv_cmp(d->kv[mid].resource, d->kv[mid].key, resource, key);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 const char *srv_dyncfg_get(const srv_dyncfg *d, const char *resource, const char *key)
 {
-    for (int i = 0; d && i < d->n; i++)
-        if (kv_cmp(d->kv[i].resource, d->kv[i].key, resource, key) == 0)
-            return d->kv[i].value;
-    return NULL;
+    int found;
+    int i = kv_find(d, resource, key, &found);
+    return found ? d->kv[i].value : NULL;
 }
 
 const char *srv_dyncfg_effective(const srv_dyncfg *d, int32_t node_id, const char *key, int *source)
@@ -88,43 +172,37 @@ int srv_dyncfg_with(const srv_dyncfg *d, const char *resource, const char *key, 
                     srv_dyncfg **out)
 {
     *out = NULL;
-    int n = d ? d->n : 0;
+    int n = d ? d->n : 0, found;
+    int at = kv_find(d, resource, key, &found);
+    int nn = n + (value && !found) - (!value && found);
+    if (nn == 0)
+        return 0;
     srv_dyncfg *nd = calloc(1, sizeof(*nd));
-    if (!nd || !(nd->kv = calloc((size_t)n + 1, sizeof(*nd->kv)))) {
+    if (!nd || !(nd->kv = malloc((size_t)nn * sizeof(*nd->kv)))) {
+        free(nd);
+        return KP_E_NOMEM;
+    }
+    srv_dyncfg_kv fresh;
+    if (value && entry_new(&fresh, resource, strlen(resource), key, strlen(key), value, strlen(value))) {
+        free(nd->kv);
         free(nd);
         return KP_E_NOMEM;
     }
     nd->refs = 1;
-    int placed = value == NULL;
-    for (int i = 0; i <= n; i++) {
-        const srv_dyncfg_kv *o = i < n ? &d->kv[i] : NULL;
-        int c = o ? kv_cmp(o->resource, o->key, resource, key) : 1;
-        if (!placed && c >= 0) {
-            srv_dyncfg_kv *k = &nd->kv[nd->n++];
-            k->resource = strdup(resource);
-            k->key = strdup(key);
-            k->value = strdup(value);
-            placed = 1;
-            if (!k->resource || !k->key || !k->value) {
-                dyncfg_free(nd);
-                return KP_E_NOMEM;
-            }
-        }
-        if (!o || c == 0)
-            continue; /* replaced or removed */
-        srv_dyncfg_kv *k = &nd->kv[nd->n++];
-        k->resource = strdup(o->resource);
-        k->key = strdup(o->key);
-        k->value = strdup(o->value);
-        if (!k->resource || !k->key || !k->value) {
-            dyncfg_free(nd);
-            return KP_E_NOMEM;
-        }
-    }
-    if (nd->n == 0) {
-        dyncfg_free(nd);
-        return 0;
-    }
+    __atomic_add_fetch(&g_sets_made, 1, __ATOMIC_RELAXED);
+    int tail = at + found; /* the first old entry after the changed one */
+    if (at > 0)
+        memcpy(nd->kv, d->kv, (size_t)at * sizeof(*nd->kv));
+    nd->n = at;
+    if (value)
+        nd->kv[nd->n++] = fresh;
+    if (n > tail)
+        memcpy(nd->kv + nd->n, d->kv + tail, (size_t)(n - tail) * sizeof(*nd->kv));
+    nd->n += n - tail;
+    SRV_ASSERT(nd->n == nn, "dynamic config set of %d entries built with %d", nn, nd->n);
+    for (int i = 0; i < nd->n; i++)
+        if (!value || i != at)
+            entry_ref(&nd->kv[i]);
     *out = nd;
     return 0;
 }
@@ -183,22 +261,34 @@ int srv_dyncfg_record_apply(srv_dyncfg **d, const uint8_t *key, size_t klen, con
     return srv_dyncfg_record_apply_tag(d, SRV_DYNCFG_RECORD_KEY, key, klen, val, vlen);
 }
 
-int srv_dyncfg_record_apply_tag(srv_dyncfg **d, char tag_want, const uint8_t *key, size_t klen,
-                                const uint8_t *val, int32_t vlen)
+/* The strings of a record with first key byte tag_want; *value is
+ * KP_STR_NULL for a tombstone. 0 or KP_E_INVALID. */
+static int record_decode(char tag_want, const uint8_t *key, size_t klen, const uint8_t *val, int32_t vlen,
+                         kp_str *res, kp_str *name, kp_str *value)
 {
     kp_reader r;
     kp_reader_init(&r, key, klen);
     int8_t tag = 0, ver = 0;
-    kp_str res = KP_STR_NULL, name = KP_STR_NULL, value = KP_STR_NULL;
-    if (kp_read_i8(&r, &tag) || tag != (int8_t)tag_want || kp_read_string(&r, &res) ||
-        kp_read_string(&r, &name) || kp_reader_left(&r) != 0 || !plain(res) || !plain(name) || name.len == 0)
+    *res = *name = *value = KP_STR_NULL;
+    if (kp_read_i8(&r, &tag) || tag != (int8_t)tag_want || kp_read_string(&r, res) ||
+        kp_read_string(&r, name) || kp_reader_left(&r) != 0 || !plain(*res) || !plain(*name) ||
+        name->len == 0)
         return KP_E_INVALID;
     if (vlen >= 0) {
         kp_reader_init(&r, val, (size_t)vlen);
-        if (kp_read_i8(&r, &ver) || ver != DYNCFG_RECORD_VERSION || kp_read_string(&r, &value) ||
-            kp_reader_left(&r) != 0 || !plain(value))
+        if (kp_read_i8(&r, &ver) || ver != DYNCFG_RECORD_VERSION || kp_read_string(&r, value) ||
+            kp_reader_left(&r) != 0 || !plain(*value))
             return KP_E_INVALID;
     }
+    return 0;
+}
+
+int srv_dyncfg_record_apply_tag(srv_dyncfg **d, char tag_want, const uint8_t *key, size_t klen,
+                                const uint8_t *val, int32_t vlen)
+{
+    kp_str res, name, value;
+    if (record_decode(tag_want, key, klen, val, vlen, &res, &name, &value))
+        return KP_E_INVALID;
     char *rs = srv_cdup(res), *ks = srv_cdup(name), *vs = vlen >= 0 ? srv_cdup(value) : NULL;
     int rc = KP_E_NOMEM;
     srv_dyncfg *nd = NULL;
@@ -211,5 +301,104 @@ int srv_dyncfg_record_apply_tag(srv_dyncfg **d, char tag_want, const uint8_t *ke
         return rc;
     srv_dyncfg_unref(*d);
     *d = nd;
+    return 0;
+}
+
+/* ---- replay: records in log order, one set at the end ---------------------------- */
+
+struct srv_dyncfg_edit {
+    srv_dyncfg_kv *kv; /* in log order; value NULL: a tombstone */
+    int n, cap;
+};
+
+void srv_dyncfg_edit_free(srv_dyncfg_edit *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < e->n; i++)
+        entry_unref(&e->kv[i]);
+    free(e->kv);
+    free(e);
+}
+
+int srv_dyncfg_edit_apply_tag(srv_dyncfg_edit **ep, char tag_want, const uint8_t *key, size_t klen,
+                              const uint8_t *val, int32_t vlen)
+{
+    kp_str res, name, value;
+    if (record_decode(tag_want, key, klen, val, vlen, &res, &name, &value))
+        return KP_E_INVALID;
+    srv_dyncfg_edit *e = *ep;
+    if (!e && !(e = *ep = calloc(1, sizeof(*e))))
+        return KP_E_NOMEM;
+    if (e->n == e->cap) {
+        int cap = e->cap ? e->cap * 2 : 64;
+        srv_dyncfg_kv *kv = realloc(e->kv, (size_t)cap * sizeof(*kv));
+        if (!kv)
+            return KP_E_NOMEM;
+        e->kv = kv;
+        e->cap = cap;
+    }
+    if (entry_new(&e->kv[e->n], (const char *)res.p, (size_t)res.len, (const char *)name.p, (size_t)name.len,
+                  vlen >= 0 ? (value.len > 0 ? (const char *)value.p : "") : NULL,
+                  vlen >= 0 ? (size_t)value.len : 0))
+        return KP_E_NOMEM;
+    e->n++;
+    return 0;
+}
+
+/* An edit's entry and its place in the log: qsort is not stable, and the
+ * last record of a pair wins. */
+typedef struct edit_pos {
+    srv_dyncfg_kv kv;
+    int pos;
+} edit_pos;
+
+static int edit_cmp(const void *a, const void *b)
+{
+    const edit_pos *x = a, *y = b;
+    int c = kv_cmp(x->kv.resource, x->kv.key, y->kv.resource, y->kv.key);
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+int srv_dyncfg_edit_finish(srv_dyncfg_edit *e, srv_dyncfg **out)
+{
+    *out = NULL;
+    if (!e)
+        return 0;
+    edit_pos *p = malloc((size_t)(e->n ? e->n : 1) * sizeof(*p));
+    if (!p) {
+        srv_dyncfg_edit_free(e);
+        return KP_E_NOMEM;
+    }
+    for (int i = 0; i < e->n; i++)
+        p[i] = (edit_pos){e->kv[i], i};
+    qsort(p, (size_t)e->n, sizeof(*p), edit_cmp);
+    int kept = 0;
+    for (int i = 0; i < e->n; i++) {
+        int last = i + 1 == e->n ||
+                   kv_cmp(p[i].kv.resource, p[i].kv.key, p[i + 1].kv.resource, p[i + 1].kv.key) != 0;
+        if (last && p[i].kv.value)
+            e->kv[kept++] = p[i].kv; /* the edit's reference moves to the set */
+        else
+            entry_unref(&p[i].kv);
+    }
+    free(p);
+    if (kept > 0) {
+        srv_dyncfg *d = calloc(1, sizeof(*d));
+        if (!d) {
+            e->n = kept;
+            srv_dyncfg_edit_free(e);
+            return KP_E_NOMEM;
+        }
+        d->refs = 1;
+        __atomic_add_fetch(&g_sets_made, 1, __ATOMIC_RELAXED);
+        d->n = kept;
+        d->kv = e->kv; /* sorted, and exactly what the set holds */
+        e->kv = NULL;
+        *out = d;
+    } else {
+        free(e->kv);
+    }
+    free(e);
     return 0;
 }

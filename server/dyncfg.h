@@ -25,7 +25,13 @@
  * resource): a set of its own (srv_meta.groupcfg) whose resource is the
  * group id, so that a group named like a broker id cannot shadow it. */
 #define SRV_GROUPCFG_RECORD_KEY 'G'
+/* The most (group, key) pairs the cluster holds: each is in every metadata
+ * version and replayed at every start; the controller refuses a new pair
+ * beyond it with POLICY_VIOLATION. */
+#define SRV_GROUPCFG_MAX_ENTRIES 100000
 
+/* The three strings of an entry are one shared block (dyncfg.c): never
+ * free or change them. */
 typedef struct srv_dyncfg_kv {
     char *resource; /* a broker id in decimal, or "" for the cluster default */
     char *key;
@@ -48,7 +54,8 @@ const char *srv_dyncfg_get(const srv_dyncfg *d, const char *resource, const char
  * SRV_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG. NULL when neither is set. */
 const char *srv_dyncfg_effective(const srv_dyncfg *d, int32_t node_id, const char *key, int *source);
 /* A new set: d with (resource, key) set to value, or removed when value is
- * NULL. *out is NULL when the result is empty. 0, or KP_E_NOMEM. */
+ * NULL. *out is NULL when the result is empty. 0, or KP_E_NOMEM. It shares
+ * d's entries: O(n) pointer copies, one new entry. */
 int srv_dyncfg_with(const srv_dyncfg *d, const char *resource, const char *key, const char *value,
                     srv_dyncfg **out);
 
@@ -75,5 +82,21 @@ int srv_dyncfg_record_add_tag(kp_batch_builder *bb, char tag, int64_t now, const
                               const char *key, const char *value);
 int srv_dyncfg_record_apply_tag(srv_dyncfg **d, char tag, const uint8_t *key, size_t klen, const uint8_t *val,
                                 int32_t vlen);
+
+/* Replay: the records of a metadata log applied in order into a mutable
+ * edit (created on the first record), made into one set at the end, so a
+ * replay of n records is O(n log n), not n copies of the set. */
+typedef struct srv_dyncfg_edit srv_dyncfg_edit;
+/* 0, KP_E_INVALID (undecodable: the caller skips it) or KP_E_NOMEM. */
+int srv_dyncfg_edit_apply_tag(srv_dyncfg_edit **e, char tag, const uint8_t *key, size_t klen,
+                              const uint8_t *val, int32_t vlen);
+/* The set of e's latest values (NULL when empty); frees e. 0 or
+ * KP_E_NOMEM. */
+int srv_dyncfg_edit_finish(srv_dyncfg_edit *e, srv_dyncfg **out);
+void srv_dyncfg_edit_free(srv_dyncfg_edit *e);
+/* How many entries (string copies, one block each) and sets were ever
+ * made: what tests count to show that a change or a replay does not copy
+ * sets or strings per record. */
+void srv_dyncfg_made(long *entries, long *sets);
 
 #endif

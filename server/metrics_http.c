@@ -485,13 +485,58 @@ typedef struct share_pub {
     int failed;
 } share_pub;
 
-/* A group id is the client's: escaped as Prometheus label values are (a
- * control byte, which the text format cannot carry, becomes '?'). */
-static void add_group_label(struct evbuffer *e, kp_str id)
+/* The length of the valid UTF-8 sequence at p[0..n), or 0 (overlong
+ * forms, surrogates and code points past U+10FFFF are not valid). */
+static int utf8_seq(const unsigned char *p, int32_t n)
 {
-    evbuffer_add(e, "group=\"", 7);
-    for (int32_t i = 0; i < id.len; i++) {
-        unsigned char c = (unsigned char)id.p[i];
+    unsigned char c = p[0];
+    int len;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (int i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* name="value" for a value that is the client's (a group id, a topic
+ * name): Prometheus rejects the whole scrape for a label value that is not
+ * UTF-8, so each byte that does not start a valid sequence becomes U+FFFD;
+ * backslash, double quote and newline are escaped as the text format
+ * requires, and another control byte becomes '?' (a line-based reader
+ * would split on a carriage return). */
+static void add_label(struct evbuffer *e, const char *name, kp_str v)
+{
+    evbuffer_add_printf(e, "%s=\"", name);
+    const unsigned char *p = (const unsigned char *)v.p;
+    for (int32_t i = 0; i < v.len;) {
+        unsigned char c = p[i];
+        int n = utf8_seq(p + i, v.len - i);
+        if (n == 0) {
+            evbuffer_add(e, "\xEF\xBF\xBD", 3);
+            i++;
+            continue;
+        }
         if (c == '\\' || c == '"')
             evbuffer_add_printf(e, "\\%c", c);
         else if (c == '\n')
@@ -499,7 +544,8 @@ static void add_group_label(struct evbuffer *e, kp_str id)
         else if (c < 0x20 || c == 0x7f)
             evbuffer_add(e, "?", 1);
         else
-            evbuffer_add(e, &id.p[i], 1);
+            evbuffer_add(e, p + i, (size_t)n);
+        i += n;
     }
     evbuffer_add(e, "\"", 1);
 }
@@ -521,7 +567,7 @@ static void pub_group(void *arg, kp_str id, int32_t nmembers)
         sh->capg = cap;
     }
     sh->groups[sh->ngroups++] = (srv_m_sgroup){evbuffer_get_length(sh->labels), nmembers};
-    add_group_label(sh->labels, id);
+    add_label(sh->labels, "group", id);
     evbuffer_add(sh->labels, "", 1);
 }
 
@@ -554,8 +600,10 @@ static void pub_part(void *arg, kp_str id, const srv_share_tp *tp, const srv_sha
         .archived_at_limit = sp->archived_at_limit,
     };
     memcpy(p->acks, sp->acks, sizeof(p->acks));
-    add_group_label(sh->labels, id);
-    evbuffer_add_printf(sh->labels, ",topic=\"%s\",partition=\"%d\"", t->name, (int)tp->partition);
+    add_label(sh->labels, "group", id);
+    evbuffer_add(sh->labels, ",", 1);
+    add_label(sh->labels, "topic", kp_str_c(t->name));
+    evbuffer_add_printf(sh->labels, ",partition=\"%d\"", (int)tp->partition);
     evbuffer_add(sh->labels, "", 1);
 }
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <event2/listener.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,27 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     SRV_BUSY_END(s);
 }
 
+/* main.c's mallopt keeps freed blocks in the heap for reuse (no mmap or
+ * trim per fetch buffer), so a burst's peak stays resident. A shard that
+ * was busy under TRIM_IDLE_BUSY_NS per second for TRIM_IDLE_S seconds in a
+ * row gives the free memory back once, with the loop idle; malloc_trim
+ * walks every arena, so whichever shard gets idle first returns them all. */
+#define TRIM_IDLE_S       10
+#define TRIM_IDLE_BUSY_NS (10u * 1000 * 1000)
+
+static void trim_when_idle(srv_shard *s)
+{
+    if (++s->trim_ticks % (1000 / TICK_MS) != 0)
+        return;
+    uint64_t busy = __atomic_load_n(&s->metrics.busy_ns, __ATOMIC_RELAXED);
+    int idle = busy - s->trim_busy_ns < TRIM_IDLE_BUSY_NS;
+    s->trim_busy_ns = busy;
+    if (!idle)
+        s->trim_idle_s = 0;
+    else if (++s->trim_idle_s == TRIM_IDLE_S)
+        malloc_trim(0);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -59,6 +81,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
      * started, unsynchronised with them (a data race, found by TSan). */
     if (s->b->cfg.metrics_port > 0 && ++s->ticks % (1000 / TICK_MS) == 0)
         srv_metrics_publish_partitions(s);
+    trim_when_idle(s);
     SRV_BUSY_END(s);
     if (__atomic_load_n(&s->b->stopping, __ATOMIC_ACQUIRE))
         event_base_loopbreak(s->base);

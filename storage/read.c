@@ -31,22 +31,23 @@ typedef struct read_req {
     st_op op;
     void *buf; /* posix_memalign, ST_BLOCK-aligned; may be handed to the callback (keep) */
     uint64_t buf_off;
+    size_t buf_len;
     uint64_t limit; /* file bytes usable by this read */
     int committed;  /* read_committed: stop at the last stable offset */
     int64_t upto;   /* and never at or past this offset (st_log_read_upto) */
 } read_req;
 
-static void deliver_kept(read_req *r, int rc, const uint8_t *data, size_t len, void **keep)
+static void deliver_kept(read_req *r, int rc, const uint8_t *data, size_t len, void **keep, size_t keep_size)
 {
-    st_read_result res = {rc,  data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log),
-                          keep};
+    st_read_result res = {
+        rc, data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log), keep, keep_size};
     r->cb(r->arg, &res);
 }
 
 static void deliver(read_req *r, int rc, const uint8_t *data, size_t len)
 {
-    st_read_result res = {rc,  data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log),
-                          NULL};
+    st_read_result res = {rc,   data, len, r->log->hw, r->log->log_start, st_log_last_stable_offset(r->log),
+                          NULL, 0};
     r->cb(r->arg, &res);
 }
 
@@ -123,7 +124,7 @@ static void read_memory(read_req *r, st_wbuf *w)
     }
     st_chunks_read(&w->ch, pos, out, total);
     void *keep = out;
-    deliver_kept(r, 0, out, total, &keep);
+    deliver_kept(r, 0, out, total, &keep, total);
     free(keep);
 }
 
@@ -164,6 +165,7 @@ static int submit_disk(read_req *r, size_t want)
     if (posix_memalign(&buf, ST_BLOCK, len) != 0)
         return -ENOMEM;
     r->buf = buf;
+    r->buf_len = len;
     r->buf_off = off;
     memset(&r->op, 0, sizeof(r->op));
     r->op.kind = ST_OP_READ;
@@ -289,7 +291,7 @@ static void disk_done(st_op *op)
             rc = submit_disk(r, 12u + blen);
             goto out;
         }
-        deliver_kept(r, 0, (const uint8_t *)r->buf + (pos - r->buf_off), total, &r->buf);
+        deliver_kept(r, 0, (const uint8_t *)r->buf + (pos - r->buf_off), total, &r->buf, r->buf_len);
     }
 out:
     if (rc == 1)
@@ -306,7 +308,7 @@ static int read_from(st_log *log, int64_t offset, size_t max_bytes, int committe
         return ST_E_OUT_OF_RANGE;
     int64_t lso = st_log_last_stable_offset(log);
     if (offset == log->hw || (committed && offset >= lso) || offset >= upto) {
-        st_read_result res = {0, NULL, 0, log->hw, log->log_start, lso, NULL};
+        st_read_result res = {0, NULL, 0, log->hw, log->log_start, lso, NULL, 0};
         cb(arg, &res);
         return 0;
     }

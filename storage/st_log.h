@@ -170,7 +170,16 @@ typedef struct st_read_result {
      * instead of copying: *keep is that block; setting *keep = NULL makes it
      * the callback's, to free() once done with data. */
     void **keep;
+    size_t keep_size; /* the bytes of *keep's block (0 when keep is NULL) */
 } st_read_result;
+
+/* Whether keeping res's block is worth it rather than copying data: only
+ * when data is at least half of the block, so that a reader holding many
+ * small results does not pin a whole disk read buffer for each. */
+static inline int st_read_keep_worth(const st_read_result *res)
+{
+    return res->keep && *res->keep && res->len >= res->keep_size / 2;
+}
 
 typedef void (*st_read_cb)(void *arg, const st_read_result *res);
 

@@ -35,6 +35,10 @@ typedef struct {
     size_t nframes;
 } sconn;
 
+static void sconn_close(sconn *c);
+
+/* On failure c is left closed (nothing to free), so a caller that drops
+ * a connection it could not open leaks nothing. */
 static int sconn_open(sconn *c, const char *host, const char *port)
 {
     memset(c, 0, sizeof(*c));
@@ -42,8 +46,10 @@ static int sconn_open(sconn *c, const char *host, const char *port)
     kp_arena_init(&c->arena, 4096);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0)
+    if (rc != 0) {
+        sconn_close(c);
         return adm_err(EX_UNREACHABLE, "%s:%s: %s", host, port, gai_strerror(rc));
+    }
     struct timeval tv = {g_opts.timeout_ms / 1000, (g_opts.timeout_ms % 1000) * 1000};
     for (struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -57,8 +63,11 @@ static int sconn_open(sconn *c, const char *host, const char *port)
             close(fd);
     }
     freeaddrinfo(res);
-    if (c->fd < 0)
-        return adm_err(EX_UNREACHABLE, "%s:%s: cannot connect: %s", host, port, strerror(errno));
+    if (c->fd < 0) {
+        int e = errno;
+        sconn_close(c);
+        return adm_err(EX_UNREACHABLE, "%s:%s: cannot connect: %s", host, port, strerror(e));
+    }
     return EX_OK;
 }
 
@@ -69,6 +78,8 @@ static void sconn_close(sconn *c)
     for (size_t i = 0; i < c->nframes; i++)
         free(c->frames[i]);
     free(c->frames);
+    c->frames = NULL;
+    c->nframes = 0;
     kp_arena_reset(&c->arena);
     c->fd = -1;
 }
@@ -301,6 +312,20 @@ static int describe_members(sconn *c, const char *group)
                        g->error_message.len > 0 ? ": " : "",
                        (int)(g->error_message.len > 0 ? g->error_message.len : 0), g->error_message.p);
     int32_t n = g->members_count > 0 ? g->members_count : 0;
+    /* Every member's assignment text before the first byte is written, so
+     * that running out of memory leaves no half-written JSON or table. */
+    char **as = calloc((size_t)n + 1, sizeof(*as));
+    int *np = calloc((size_t)n + 1, sizeof(*np));
+    int oom = !as || !np;
+    for (int32_t i = 0; !oom && i < n; i++)
+        oom = !(as[i] = assignment_text(&g->members[i].assignment, &np[i]));
+    if (oom) {
+        for (int32_t i = 0; as && i < n; i++)
+            free(as[i]);
+        free(as);
+        free(np);
+        return adm_err(EX_FAIL, "out of memory");
+    }
     static const char *const hdr[] = {"GROUP",     "CONSUMER-ID", "HOST",
                                       "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT"};
     tbl t;
@@ -319,10 +344,6 @@ static int describe_members(sconn *c, const char *group)
     }
     for (int32_t i = 0; i < n; i++) {
         const kp_share_group_describe_response_member *m = &g->members[i];
-        int np;
-        char *as = assignment_text(&m->assignment, &np);
-        if (!as)
-            return adm_err(EX_FAIL, "out of memory");
         if (g_opts.json) {
             jw_obj();
             jw_key("member_id");
@@ -354,11 +375,13 @@ static int describe_members(sconn *c, const char *group)
             tbl_cell(&t, "%.*s", (int)(m->member_id.len > 0 ? m->member_id.len : 0), m->member_id.p);
             tbl_cell(&t, "%.*s", (int)(m->client_host.len > 0 ? m->client_host.len : 0), m->client_host.p);
             tbl_cell(&t, "%.*s", (int)(m->client_id.len > 0 ? m->client_id.len : 0), m->client_id.p);
-            tbl_cell(&t, "%d", np);
-            tbl_cell(&t, "%s", as[0] ? as : "-");
+            tbl_cell(&t, "%d", np[i]);
+            tbl_cell(&t, "%s", as[i][0] ? as[i] : "-");
         }
-        free(as);
+        free(as[i]);
     }
+    free(as);
+    free(np);
     if (g_opts.json) {
         jw_arr_end();
         jw_obj_end();

@@ -136,6 +136,30 @@ class ShareMetricsTest(unittest.TestCase):
     def test_one_shard(self):
         self.run_shards(1)
 
+    def test_label_not_utf8(self):
+        """A group id that is not UTF-8 (and holds a quote, a backslash and a newline) leaves the scrape valid:
+        each bad byte is U+FFFD, the rest escaped as the text format requires (scrape() decodes strictly)."""
+        mport = free_port()
+        b = Broker(shards=1, extra_sets=["metrics.port=%d" % mport, "unstable.api.versions.enable=true"])
+        self.addCleanup(b.cleanup)
+        b.start()
+        c = kwire.Conn(b.bootstrap, client_id="share-metrics")
+        self.addCleanup(c.close)
+        topic = uniq("shmu")
+        tid = create_topic(c, topic, 1)
+        tail = uniq("u").encode()
+        group = b'g\xff\xc3("q\\b\nz\xed\xa0\x80' + tail
+        member, _ = join(c, group, topic)
+        sepoch = 0
+        while not self.started(c, group):
+            self.assertEqual(share_fetch(c, group, member, sepoch, tid, wait_ms=100)["ErrorCode"], 0)
+            sepoch += 1
+            self.assertLess(sepoch, 50, "share-partition never initialised")
+        gl = 'group="g\ufffd\ufffd(\\"q\\\\b\\nz\ufffd\ufffd\ufffd%s"' % tail.decode()
+        self.wait_for(mport, {("kbroker_share_group_members", gl): 1,
+                              ("kbroker_share_partition_start_offset", '%s,topic="%s",partition="0"' % (gl, topic)): 0})
+        b.stop(check=True)
+
     def test_two_shards(self):
         self.run_shards(2)
 

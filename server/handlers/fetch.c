@@ -143,9 +143,11 @@ static void read_cb(void *arg, const st_read_result *res)
     op->log_start = res->log_start_offset;
     if (res->rc) {
         op->error = srv_st_to_kafka(res->rc);
-    } else if (res->len >= SRV_REF_MIN && res->keep && *res->keep) {
-        /* Take the read's buffer rather than copy it: small answers are
-         * copied instead, so a few bytes never pin a whole read buffer. */
+    } else if (res->len >= SRV_REF_MIN && st_read_keep_worth(res)) {
+        /* Take the read's buffer rather than copy it when the answer fills
+         * at least half of it: otherwise a consumer with a small
+         * max.partition.fetch.bytes that stops reading would pin a whole
+         * disk read buffer (>= 64 KiB) per answer of a few KiB. */
         op->mem = *res->keep;
         *res->keep = NULL;
         op->data = (uint8_t *)res->data;

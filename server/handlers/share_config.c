@@ -91,28 +91,37 @@ int srv_group_configs_only(const srv_req *req)
     return n > 0;
 }
 
-/* The range Kafka checks a group's value against: the broker's bounds. */
+/* A broker setting, or Kafka's default when it is not set. */
+static int64_t broker_int(const srv_config *cfg, const char *key, int64_t dflt)
+{
+    const char *v = srv_config_get_raw(cfg, key);
+    return v ? atoll(v) : dflt;
+}
+
+/* The range Kafka checks a group's value against: the broker's
+ * group.share.min/max.* settings for every key. */
 static void range_of(const srv_config *cfg, int key, int64_t *lo, int64_t *hi)
 {
-    const char *l = NULL, *h = NULL;
     switch (key) {
     case SRV_SGK_LOCK_MS:
-        l = srv_config_get_raw(cfg, "group.share.min.record.lock.duration.ms");
-        h = srv_config_get_raw(cfg, "group.share.max.record.lock.duration.ms");
-        *lo = l ? atoll(l) : 15000;
-        *hi = h ? atoll(h) : 60000;
+        *lo = broker_int(cfg, "group.share.min.record.lock.duration.ms", 15000);
+        *hi = broker_int(cfg, "group.share.max.record.lock.duration.ms", 60000);
         return;
-    case SRV_SGK_SESSION_MS: /* Kafka's group.share.min/max.session.timeout.ms */
-        *lo = 45000, *hi = 60000;
+    case SRV_SGK_SESSION_MS:
+        *lo = broker_int(cfg, "group.share.min.session.timeout.ms", 45000);
+        *hi = broker_int(cfg, "group.share.max.session.timeout.ms", 60000);
         return;
-    case SRV_SGK_HEARTBEAT_MS: /* group.share.min/max.heartbeat.interval.ms */
-        *lo = 5000, *hi = 15000;
+    case SRV_SGK_HEARTBEAT_MS:
+        *lo = broker_int(cfg, "group.share.min.heartbeat.interval.ms", 5000);
+        *hi = broker_int(cfg, "group.share.max.heartbeat.interval.ms", 15000);
         return;
-    case SRV_SGK_DELIVERY_LIMIT: /* group.share.min/max.delivery.count.limit */
-        *lo = 2, *hi = 10;
+    case SRV_SGK_DELIVERY_LIMIT:
+        *lo = broker_int(cfg, "group.share.min.delivery.count.limit", 2);
+        *hi = broker_int(cfg, "group.share.max.delivery.count.limit", 10);
         return;
-    case SRV_SGK_MAX_LOCKS: /* group.share.min/max.partition.max.record.locks */
-        *lo = 100, *hi = 4000;
+    case SRV_SGK_MAX_LOCKS:
+        *lo = broker_int(cfg, "group.share.min.partition.max.record.locks", 100);
+        *hi = broker_int(cfg, "group.share.max.partition.max.record.locks", 4000);
         return;
     default:
         *lo = 0, *hi = 1;
@@ -402,6 +411,8 @@ static void galter_respond(srv_req *req)
 }
 
 /* Durable (or refused): each resource written whole goes to its group. */
+_Static_assert(SRV_GROUPCFG_MAX_ENTRIES == 100000, "galter_persisted's message names the limit");
+
 static void galter_persisted(srv_shard *s, srv_ctl_op *op)
 {
     (void)s;
@@ -411,7 +422,11 @@ static void galter_persisted(srv_shard *s, srv_ctl_op *op)
         gres *r = &st->res[st->dyn_res[k]];
         if (st->op.dyn[k].error && !r->error) {
             r->error = st->op.dyn[k].error;
-            r->message = kp_str_c("The change could not be written to the metadata log.");
+            r->message = r->error == KP_ERR_POLICY_VIOLATION
+                             ? kp_str_c("The cluster already holds the most group configs it keeps "
+                                        "(100000 group and key pairs): "
+                                        "delete some first.")
+                             : kp_str_c("The change could not be written to the metadata log.");
         }
     }
     for (int i = 0; i < st->nres; i++) {

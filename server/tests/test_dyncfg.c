@@ -8,6 +8,7 @@
  *
  * Owns: nothing outside the process. Must not: depend on shards or disk.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,106 @@ static void test_undecodable_record(void)
     kp_batch_builder_free(&bb);
 }
 
+/* A log of n 'G' records: group g<i>, one key each; with rewrites, every
+ * tenth pair is then set again and every hundredth deleted. */
+static void group_log(kp_writer *w, int n, int rewrites)
+{
+    kp_batch_builder bb;
+    kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
+    char g[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(g, sizeof(g), "g%06d", i);
+        CU_ASSERT_EQUAL_FATAL(
+            srv_dyncfg_record_add_tag(&bb, SRV_GROUPCFG_RECORD_KEY, 1, g, "share.delivery.count.limit", "3"),
+            0);
+    }
+    for (int i = 0; rewrites && i < n; i += 10) {
+        snprintf(g, sizeof(g), "g%06d", i);
+        CU_ASSERT_EQUAL_FATAL(srv_dyncfg_record_add_tag(&bb, SRV_GROUPCFG_RECORD_KEY, 1, g,
+                                                        "share.delivery.count.limit",
+                                                        i % 100 == 0 ? NULL : "4"),
+                              0);
+    }
+    kp_writer_init(w, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(kp_batch_builder_finish(&bb, w), 0);
+    kp_batch_builder_free(&bb);
+}
+
+/* Replay applies records into an edit and builds the set once: 20,000
+ * records (and 2,000 more) make one set and one entry per record, not a
+ * copy of the set per record; a live change makes one set and one entry. */
+static void test_group_replay_linear(void)
+{
+    enum { N = 20000 };
+    kp_writer w;
+    group_log(&w, N, 1);
+    long e0, s0, e1, s1;
+    srv_dyncfg_made(&e0, &s0);
+    srv_meta *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(srv_ctl_replay(w.buf, w.len, &r), 0);
+    srv_dyncfg_made(&e1, &s1);
+    CU_ASSERT_EQUAL(s1 - s0, 1);
+    CU_ASSERT_EQUAL(e1 - e0, N + N / 10);
+    CU_ASSERT_FATAL(r->groupcfg != NULL);
+    CU_ASSERT_EQUAL(r->groupcfg->n, N - N / 100);
+    CU_ASSERT_PTR_NULL(srv_dyncfg_get(r->groupcfg, "g000100", "share.delivery.count.limit"));
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(r->groupcfg, "g000110", "share.delivery.count.limit"), "4");
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(r->groupcfg, "g019999", "share.delivery.count.limit"), "3");
+    srv_dyncfg *nd = NULL;
+    CU_ASSERT_EQUAL_FATAL(srv_dyncfg_with(r->groupcfg, "g000100", "share.delivery.count.limit", "5", &nd), 0);
+    srv_dyncfg_made(&e0, &s0);
+    CU_ASSERT_EQUAL(s0 - s1, 1);
+    CU_ASSERT_EQUAL(e0 - e1, 1);
+    CU_ASSERT_EQUAL(nd->n, r->groupcfg->n + 1);
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(nd, "g000100", "share.delivery.count.limit"), "5");
+    /* The old set is unchanged, and shares the other entries. */
+    CU_ASSERT_PTR_NULL(srv_dyncfg_get(r->groupcfg, "g000100", "share.delivery.count.limit"));
+    CU_ASSERT_PTR_EQUAL(srv_dyncfg_get(nd, "g000110", "share.delivery.count.limit"),
+                        srv_dyncfg_get(r->groupcfg, "g000110", "share.delivery.count.limit"));
+    srv_meta_unref(r);
+    CU_ASSERT_STRING_EQUAL(srv_dyncfg_get(nd, "g000110", "share.delivery.count.limit"), "4");
+    srv_dyncfg_unref(nd);
+    kp_writer_free(&w);
+}
+
+/* Beyond SRV_GROUPCFG_MAX_ENTRIES pairs a new pair is refused with
+ * POLICY_VIOLATION and nothing is written; changing or deleting a pair
+ * the cluster holds still works, and frees room. */
+static void test_group_limit(void)
+{
+    kp_writer w;
+    group_log(&w, SRV_GROUPCFG_MAX_ENTRIES - 1, 0);
+    srv_meta *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(srv_ctl_replay(w.buf, w.len, &r), 0);
+    kp_writer_free(&w);
+    srv_controller *c = start();
+    srv_ctl_adopt(c, r);
+    srv_dyncfg_change last[1] = {{"h", "share.delivery.count.limit", "3", 0}};
+    alter_kind(c, SRV_CTL_ALTER_GROUP, last, 1, 0);
+    CU_ASSERT_EQUAL(last[0].error, 0);
+    CU_ASSERT_EQUAL(srv_ctl_current(c)->groupcfg->n, SRV_GROUPCFG_MAX_ENTRIES);
+    int appends = g_appends;
+    srv_dyncfg_change ch[2] = {{"new-group", "share.delivery.count.limit", "3", 0},
+                               {"g000001", "share.record.lock.duration.ms", "20000", 0}};
+    alter_kind(c, SRV_CTL_ALTER_GROUP, ch, 2, 0);
+    CU_ASSERT_EQUAL(ch[0].error, KP_ERR_POLICY_VIOLATION);
+    CU_ASSERT_EQUAL(ch[1].error, KP_ERR_POLICY_VIOLATION);
+    CU_ASSERT_EQUAL(g_appends, appends);
+    CU_ASSERT_PTR_NULL(
+        srv_dyncfg_get(srv_ctl_current(c)->groupcfg, "new-group", "share.delivery.count.limit"));
+    srv_dyncfg_change upd[2] = {{"g000001", "share.delivery.count.limit", "5", 0},
+                                {"g000002", "share.delivery.count.limit", NULL, 0}};
+    alter_kind(c, SRV_CTL_ALTER_GROUP, upd, 2, 0);
+    CU_ASSERT_EQUAL(upd[0].error, 0);
+    CU_ASSERT_EQUAL(upd[1].error, 0);
+    ch[0].error = 0;
+    alter_kind(c, SRV_CTL_ALTER_GROUP, ch, 1, 0);
+    CU_ASSERT_EQUAL(ch[0].error, 0);
+    CU_ASSERT_STRING_EQUAL(
+        srv_dyncfg_get(srv_ctl_current(c)->groupcfg, "new-group", "share.delivery.count.limit"), "3");
+    srv_ctl_free(c);
+}
+
 static void cleanup(void)
 {
     free(g_log);
@@ -310,6 +411,8 @@ static void register_suites(void)
     CU_add_test(s, "validate_only, refused and failed changes write nothing", test_nothing_written);
     CU_add_test(s, "controller: 'G' group config records, a set of their own", test_group_records_replay);
     CU_add_test(s, "undecodable records are skipped at replay", test_undecodable_record);
+    CU_add_test(s, "group configs: replay builds one set, a change shares entries", test_group_replay_linear);
+    CU_add_test(s, "group configs: a new pair beyond the limit is refused", test_group_limit);
 }
 
 const struct kb_test_program kb_test_program = {.register_suites = register_suites, .teardown = cleanup};

@@ -170,9 +170,9 @@ static void test_append_read(void)
 /* A reader that keeps the read's buffer (st_read_result.keep) instead of
  * copying: its data stays valid after the callback, through later reads. */
 typedef struct kept_rd {
-    int fired, rc, offered;
+    int fired, rc, offered, worth;
     const uint8_t *data;
-    size_t len;
+    size_t len, keep_size;
     void *mem;
 } kept_rd;
 
@@ -184,8 +184,11 @@ static void kept_cb(void *arg, const st_read_result *res)
     k->len = res->len;
     k->data = res->data;
     k->offered = res->keep != NULL && *res->keep != NULL;
+    k->keep_size = res->keep_size;
+    k->worth = st_read_keep_worth(res);
     if (k->offered) {
         CU_ASSERT(res->data >= (const uint8_t *)*res->keep);
+        CU_ASSERT(res->data + res->len <= (const uint8_t *)*res->keep + res->keep_size);
         k->mem = *res->keep;
         *res->keep = NULL;
     }
@@ -218,6 +221,16 @@ static void test_read_keep(void)
         tu_wait(g_io, &k[j].fired);
         CU_ASSERT_EQUAL(k[j].rc, 0);
         CU_ASSERT(k[j].offered);
+        /* Kept only when the answer fills at least half of the block: an
+         * answer of at most 8 KiB from a disk read of most of a 64 KiB
+         * segment is copied; one from memory is its own block. */
+        CU_ASSERT_EQUAL(k[j].worth, k[j].len >= k[j].keep_size / 2);
+        if (rc == 1) {
+            CU_ASSERT(k[j].keep_size > 2 * k[j].len);
+            CU_ASSERT_FALSE(k[j].worth);
+        } else {
+            CU_ASSERT(k[j].worth);
+        }
     }
     CU_ASSERT(disk >= 1);
     for (int j = 0; j < 3; j++) {
