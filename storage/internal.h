@@ -389,6 +389,7 @@ struct st_log {
     st_wbuf old;
     int flushing;
     int truncating; /* cutting a failed write's bytes off; flushes wait */
+    int cutting;    /* st_log_truncate's job runs: appends, retention and compaction wait */
     int64_t msgs_since_sync;
     int64_t last_sync_ms;
     int64_t sync_req_end; /* st_log_flush asked for a sync up to here */

@@ -763,6 +763,8 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
 {
     if (log->closing)
         return ST_E_CLOSED;
+    if (log->cutting)
+        return ST_E_BUSY; /* ordered appends wait for the truncation, others retry */
     if (len > log->cfg.max_batch_bytes)
         return ST_E_TOO_LARGE;
     kp_batch b;

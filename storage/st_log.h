@@ -146,6 +146,21 @@ void st_log_append_ordered(st_log *log, const uint8_t *batch, size_t len, st_acc
  * once when durable, ST_E_BUSY means retry after completions. */
 int st_log_append_replica(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg);
 
+/* A follower's truncation (Kafka's truncateTo): drops every batch that holds
+ * `offset` or a later one (later segments, the cut segment's tail, their
+ * index entries, the tail cache), so the log end becomes `offset` (or the
+ * base of the batch holding it), high watermark and durable end with it, and
+ * producer state is what it was there. Refused with ST_E_BUSY while anything
+ * is in flight (appends not yet acked, a flush, a roll, background work,
+ * reads from the disk): retry after completions. Below the log start:
+ * ST_E_OUT_OF_RANGE. Returns 0 and cb(arg, rc, new end) runs once the cut is
+ * durable (from st_io_poll; before this returns when there is nothing to
+ * cut); meanwhile appends answer ST_E_BUSY (ordered ones wait), retention,
+ * DeleteRecords and compaction wait, and reads see nothing at or past
+ * `offset`. A crash before cb leaves a prefix of the old log (truncate
+ * again); once cb reported 0, recovery finds exactly the cut log. */
+int st_log_truncate(st_log *log, int64_t offset, st_append_cb cb, void *arg);
+
 /* Forces an fdatasync of everything appended so far; cb(arg, rc, end offset). */
 int st_log_flush(st_log *log, st_append_cb cb, void *arg);
 
