@@ -172,6 +172,20 @@ int64_t st_log_high_watermark(const st_log *log); /* end of completed (acked) ap
 int64_t st_log_size_bytes(const st_log *log);
 unsigned st_log_segment_count(const st_log *log);
 
+/* ---- leader epochs ----------------------------------------------------- */
+
+/* From now on every append (not st_log_append_replica, whose batches carry
+ * their leader's stamp) gets `epoch` as its partitionLeaderEpoch (not
+ * covered by the CRC); -1 (the default) leaves the producer's value. */
+void st_log_set_leader_epoch(st_log *log, int32_t epoch);
+/* The latest epoch a batch of the log carries, -1 when none. */
+int32_t st_log_latest_epoch(const st_log *log);
+/* Kafka's endOffsetFor: for `epoch`, the largest epoch <= it that the log
+ * knows and the start of the first epoch after it, or the log end for the
+ * latest epoch; (-1, -1) for an epoch above the latest (or -1, or an empty
+ * cache); (epoch, start of the first epoch) for one below every known. */
+void st_log_epoch_end(const st_log *log, int32_t epoch, int32_t *out_epoch, int64_t *out_end);
+
 /* ---- reads --------------------------------------------------------------- */
 
 typedef struct st_read_result {

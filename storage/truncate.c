@@ -6,7 +6,8 @@
  * background job that changes the files (later segments unlinked, the cut
  * segment shortened, its stale index files and the clean-shutdown marker
  * removed, a producer snapshot past the cut removed, producer state
- * replayed up to the cut), and adopting the result on the log's thread.
+ * replayed up to the cut), and adopting the result on the log's thread
+ * (segments, write buffer, offsets, the leader-epoch cache).
  *
  * Must not: touch the files on the log's thread, or leave on disk anything
  * a crash right after could bring back: every destructive step is synced
@@ -300,6 +301,7 @@ static void cut_done(st_log *log, void *arg, long res)
             s->max_ts_offset = -1;
         }
         st_segment_truncate_txn(s, j->new_end);
+        st_epochs_truncate(log, j->new_end);
         log->act.written = log->act.synced = j->cut_pos;
         log->act.idx_chunk = (int64_t)(j->cut_pos / log->cfg.chunk_bytes);
         uint64_t blk = ST_ALIGN_DOWN(j->cut_pos);

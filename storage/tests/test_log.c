@@ -526,6 +526,64 @@ static void test_truncate(void)
     teardown();
 }
 
+static void check_epoch_end(st_log *log, int32_t epoch, int32_t want_epoch, int64_t want_end)
+{
+    int32_t e = -9;
+    int64_t end = -9;
+    st_log_epoch_end(log, epoch, &e, &end);
+    CU_ASSERT_EQUAL(e, want_epoch);
+    CU_ASSERT_EQUAL(end, want_end);
+}
+
+/* Leader epochs: stamped into appends, the cache answers Kafka's
+ * endOffsetFor, rebuilt at open, cut by truncation. */
+static void test_leader_epochs(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len;
+    int64_t off, end;
+    int32_t stamps[] = {-1, -1, 3, 3, 3, 5, 5};
+    for (int i = 0; i < 7; i++) {
+        st_log_set_leader_epoch(log, stamps[i]);
+        len = trunc_batch(&b, i);
+        kp_batch_set_leader_epoch(b, -1);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        free(b);
+    }
+    for (int round = 0; round < 2; round++) {
+        CU_ASSERT_EQUAL(st_log_latest_epoch(log), 5);
+        check_epoch_end(log, 0, 0, 6);  /* below every epoch: the first one's start */
+        check_epoch_end(log, 3, 3, 15); /* epoch 5 starts at batch 5 */
+        check_epoch_end(log, 4, 3, 15);
+        check_epoch_end(log, 5, 5, 21); /* the latest: the log end */
+        check_epoch_end(log, 6, -1, -1);
+        check_epoch_end(log, -1, -1, -1);
+        tu_rd r;
+        CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, 0, 1 << 22, &r, NULL), 0);
+        kp_batch_iter it;
+        kp_batch kb;
+        kp_batch_iter_init(&it, r.data, r.len, 1); /* CRCs still hold */
+        int i = 0;
+        while (kp_batch_iter_next(&it, &kb) == 1) {
+            CU_ASSERT_EQUAL(kb.h.partition_leader_epoch, stamps[i]);
+            i++;
+        }
+        CU_ASSERT_EQUAL(i, 7);
+        free(r.data);
+        CU_ASSERT_EQUAL(st_log_close(log), 0);
+        log = open_log(&c); /* rebuilt from the batches */
+    }
+    CU_ASSERT_EQUAL(truncate_sync(log, 15, &end), 0);
+    CU_ASSERT_EQUAL(st_log_latest_epoch(log), 3);
+    check_epoch_end(log, 3, 3, 15);
+    check_epoch_end(log, 5, -1, -1);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
 static void test_append_replica(void)
 {
     setup();
@@ -1043,6 +1101,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "append_replica keeps the leader's offsets", test_append_replica);
     CU_add_test(s, "read_upto stops below the bound", test_read_upto);
     CU_add_test(s, "truncate: cut, producer state, crash right after", test_truncate);
+    CU_add_test(s, "leader epochs: stamped, cached, rebuilt, truncated", test_leader_epochs);
     CU_add_test(s, "retention", test_retention);
     CU_add_test(s, "delete_records", test_delete_records);
     CU_add_test(s, "compaction", test_compaction);
