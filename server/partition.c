@@ -270,8 +270,14 @@ void srv_partmap_reconcile(srv_partmap *pm, const srv_meta *m)
                 x = open_part(pm, t, p);
             else if (x->log)
                 st_log_set_config(x->log, &lc); /* configs may have changed */
-            if (x)
-                lead_change(s, x, srv_topic_leader(t, p, self) == self);
+            if (!x)
+                continue;
+            lead_change(s, x, srv_topic_leader(t, p, self) == self);
+            /* A placed partition's leader stamps its epoch into what it
+             * appends (followers keep the stamps they fetch). */
+            const srv_part_repl *r = srv_topic_repl(t, p);
+            if (x->log)
+                st_log_set_leader_epoch(x->log, x->leader && r ? r->leader_epoch : -1);
         }
     }
     if (pm->offline_changed)

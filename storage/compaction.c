@@ -778,7 +778,7 @@ static int capture_txn_state(st_log *log, cjob *j, int64_t upper)
 
 int st_compaction_start(st_log *log, st_append_cb cb, void *arg)
 {
-    if (log->compacting)
+    if (log->compacting || log->cutting)
         return ST_E_BUSY;
     /* Kafka's first uncleanable offset: nothing at or past the last stable
      * offset (an undecided transaction) is cleaned; whole segments only. */

@@ -340,6 +340,11 @@ size_t st_pstate_memory(const st_pstate *ps);
 
 /* ---- log.c --------------------------------------------------------------- */
 
+typedef struct st_epoch_start {
+    int32_t epoch;
+    int64_t start;
+} st_epoch_start;
+
 typedef struct st_wbuf {
     st_segment *seg;
     st_chunks ch;
@@ -389,6 +394,7 @@ struct st_log {
     st_wbuf old;
     int flushing;
     int truncating; /* cutting a failed write's bytes off; flushes wait */
+    int cutting;    /* st_log_truncate's job runs: appends, retention and compaction wait */
     int64_t msgs_since_sync;
     int64_t last_sync_ms;
     int64_t sync_req_end; /* st_log_flush asked for a sync up to here */
@@ -431,8 +437,18 @@ struct st_log {
     int64_t last_append_ms;
     int compacting;
     int64_t last_compact_ms;
+    /* Kafka's leader-epoch cache: where each leader epoch starts, ascending
+     * in both; rebuilt at open from the batches' partitionLeaderEpoch. */
+    st_epoch_start *epochs;
+    size_t nepochs, epochcap;
+    int32_t stamp_epoch; /* stamped into every (non-replica) append; -1: batches keep theirs */
     st_log_stats stats;
 };
+
+/* The epoch cache (log.c): a batch of a later epoch than the last starts
+ * it; truncation drops the epochs starting at or past the new end. */
+int st_epochs_note(st_log *log, int32_t epoch, int64_t base);
+void st_epochs_truncate(st_log *log, int64_t end);
 
 int st_log_segment_index_of(const st_log *log, int64_t offset); /* -1 when below */
 /* Frees the write buffer, bounce block and completion queue of a log idle

@@ -570,6 +570,7 @@ static void rollback(st_log *log, int err)
     log->sync_req_end = 0;
     st_pstate_truncate(&log->ps, log->next_offset);
     st_segment_truncate_txn(s, log->next_offset);
+    st_epochs_truncate(log, log->next_offset);
     /* Part of the failed write may have reached the file: cut it off before
      * the next write, or a crash could resurrect batches that were reported
      * as failed. Flushes wait for this. */
@@ -763,6 +764,8 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
 {
     if (log->closing)
         return ST_E_CLOSED;
+    if (log->cutting)
+        return ST_E_BUSY; /* ordered appends wait for the truncation, others retry */
     if (len > log->cfg.max_batch_bytes)
         return ST_E_TOO_LARGE;
     kp_batch b;
@@ -868,6 +871,16 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
     if (rc < 0)
         return rc;
 
+    if (!replica && log->stamp_epoch >= 0 && h.partition_leader_epoch != log->stamp_epoch) {
+        uint8_t ep[4];
+        kp_put_be32(ep, (uint32_t)log->stamp_epoch);
+        rc = st_chunks_write(&log->act.ch, pos + 12, ep, 4); /* not covered by the CRC */
+        if (rc < 0)
+            return rc;
+        h.partition_leader_epoch = log->stamp_epoch;
+    }
+    if (st_epochs_note(log, h.partition_leader_epoch, base) < 0)
+        return -ENOMEM;
     if (s->size == 0)
         s->created_ms = now;
     h.base_offset = base;
@@ -983,6 +996,56 @@ void st_log_release_idle(st_log *log, int64_t now_ms, int64_t idle_ms)
     free(log->pend);
     log->pend = NULL;
     log->pend_cap = log->pend_head = 0;
+}
+
+/* ---- leader epochs ------------------------------------------------------ */
+
+int st_epochs_note(st_log *log, int32_t epoch, int64_t base)
+{
+    if (epoch < 0 || (log->nepochs && epoch <= log->epochs[log->nepochs - 1].epoch))
+        return 0; /* an older epoch after a newer one is ignored, as Kafka's cache does */
+    void *p = log->epochs;
+    if (st_grow(&p, &log->epochcap, log->nepochs + 1, sizeof(st_epoch_start), 4) != 0)
+        return -ENOMEM;
+    log->epochs = p;
+    log->epochs[log->nepochs++] = (st_epoch_start){epoch, base};
+    return 0;
+}
+
+void st_epochs_truncate(st_log *log, int64_t end)
+{
+    while (log->nepochs && log->epochs[log->nepochs - 1].start >= end)
+        log->nepochs--;
+}
+
+void st_log_set_leader_epoch(st_log *log, int32_t epoch)
+{
+    log->stamp_epoch = epoch;
+}
+
+int32_t st_log_latest_epoch(const st_log *log)
+{
+    return log->nepochs ? log->epochs[log->nepochs - 1].epoch : -1;
+}
+
+void st_log_epoch_end(const st_log *log, int32_t epoch, int32_t *out_epoch, int64_t *out_end)
+{
+    *out_epoch = -1;
+    *out_end = -1;
+    if (epoch < 0 || log->nepochs == 0)
+        return;
+    if (epoch == log->epochs[log->nepochs - 1].epoch) {
+        *out_epoch = epoch;
+        *out_end = log->next_offset;
+        return;
+    }
+    size_t hi = 0; /* the first epoch above the requested one */
+    while (hi < log->nepochs && log->epochs[hi].epoch <= epoch)
+        hi++;
+    if (hi == log->nepochs)
+        return;
+    *out_epoch = hi > 0 ? log->epochs[hi - 1].epoch : epoch;
+    *out_end = log->epochs[hi].start;
 }
 
 /* ---- getters ------------------------------------------------------------- */
@@ -1104,6 +1167,7 @@ static void free_log(st_log *log)
     free(log->iov);
     free(log->bounce);
     free(log->tail_blk);
+    free(log->epochs);
     free(log->dir);
     free(log);
 }
@@ -1127,6 +1191,7 @@ int st_log_open(st_io *io, const char *dir, const st_log_config *cfg, st_log **o
     log->max_ts = -1;
     log->max_ts_offset = -1;
     log->snap_offset = -1;
+    log->stamp_epoch = -1;
     st_chunks_init(&log->act.ch, log->cfg.chunk_bytes);
     st_chunks_init(&log->old.ch, log->cfg.chunk_bytes);
     log->act.idx_chunk = -1;

@@ -6,7 +6,7 @@
  * index rebuilds, the clean-shutdown marker, the log start offset file,
  * producer-state replay and the aborted-transaction indexes (.txnindex
  * loaded below the producer snapshot's offset, rebuilt by the replay above
- * it).
+ * it), the leader-epoch cache (from the batch headers).
  *
  * Must not: run anywhere but st_log_open() (it blocks on the disk) or trust
  * any byte it reads: a segment is believed only up to the end of its last
@@ -469,6 +469,40 @@ static int load_tail_block(st_log *log)
     return rc;
 }
 
+/* The leader-epoch cache from the batch headers (Kafka keeps it in a
+ * checkpoint file; here the headers are the only record): one header read
+ * per batch, hopping by the batch lengths recovery already checked. */
+static int load_epochs(st_log *log)
+{
+    for (size_t i = 0; i < log->nsegs; i++) {
+        st_segment *s = log->segs[i];
+        int fd = s->size ? open_scan_fd(s) : -1;
+        if (s->size && fd < 0)
+            return -errno;
+        uint64_t pos = 0;
+        int rc = 0;
+        while (pos + KP_BATCH_LOG_OVERHEAD + 8 <= s->size) {
+            uint8_t h[KP_BATCH_LOG_OVERHEAD + 8]; /* base offset, length, partitionLeaderEpoch, magic... */
+            ssize_t r;
+            do {
+                r = pread(fd, h, sizeof(h), (off_t)pos);
+            } while (r < 0 && errno == EINTR);
+            if (r != (ssize_t)sizeof(h)) {
+                rc = r < 0 ? -errno : ST_E_STORAGE;
+                break;
+            }
+            if ((rc = st_epochs_note(log, (int32_t)kp_be32(h + 12), (int64_t)kp_be64(h))) < 0)
+                break;
+            pos += (uint64_t)kp_be32(h + 8) + KP_BATCH_LOG_OVERHEAD;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int st_recover(st_log *log)
 {
     int rc = mkdirs(log->dir);
@@ -586,5 +620,7 @@ int st_recover(st_log *log)
     if ((rc = load_tail_block(log)) < 0)
         return rc;
     load_log_start(log);
+    if ((rc = load_epochs(log)) < 0)
+        return rc;
     return load_producer_state(log);
 }

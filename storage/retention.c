@@ -27,7 +27,7 @@ static int deletable(const st_log *log, const st_segment *s)
 
 void st_retention_run(st_log *log, int64_t now_ms)
 {
-    if (log->compacting)
+    if (log->compacting || log->cutting)
         return; /* compaction swaps segments by base offset; wait for it */
     int64_t total = st_log_size_bytes(log);
     while (log->nsegs > 1) {
@@ -74,6 +74,8 @@ static void start_done(st_log *log, void *arg, long res)
 
 int st_log_delete_records(st_log *log, int64_t offset, st_append_cb cb, void *arg)
 {
+    if (log->cutting)
+        return ST_E_BUSY; /* st_log_truncate replaces the segment list when it ends */
     if (offset == -1)
         offset = log->hw;
     if (offset < 0 || offset > log->hw)

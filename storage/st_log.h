@@ -146,6 +146,21 @@ void st_log_append_ordered(st_log *log, const uint8_t *batch, size_t len, st_acc
  * once when durable, ST_E_BUSY means retry after completions. */
 int st_log_append_replica(st_log *log, const uint8_t *batch, size_t len, st_append_cb cb, void *arg);
 
+/* A follower's truncation (Kafka's truncateTo): drops every batch that holds
+ * `offset` or a later one (later segments, the cut segment's tail, their
+ * index entries, the tail cache), so the log end becomes `offset` (or the
+ * base of the batch holding it), high watermark and durable end with it, and
+ * producer state is what it was there. Refused with ST_E_BUSY while anything
+ * is in flight (appends not yet acked, a flush, a roll, background work,
+ * reads from the disk): retry after completions. Below the log start:
+ * ST_E_OUT_OF_RANGE. Returns 0 and cb(arg, rc, new end) runs once the cut is
+ * durable (from st_io_poll; before this returns when there is nothing to
+ * cut); meanwhile appends answer ST_E_BUSY (ordered ones wait), retention,
+ * DeleteRecords and compaction wait, and reads see nothing at or past
+ * `offset`. A crash before cb leaves a prefix of the old log (truncate
+ * again); once cb reported 0, recovery finds exactly the cut log. */
+int st_log_truncate(st_log *log, int64_t offset, st_append_cb cb, void *arg);
+
 /* Forces an fdatasync of everything appended so far; cb(arg, rc, end offset). */
 int st_log_flush(st_log *log, st_append_cb cb, void *arg);
 
@@ -156,6 +171,20 @@ int64_t st_log_end_offset(const st_log *log);     /* next offset to assign (LEO)
 int64_t st_log_high_watermark(const st_log *log); /* end of completed (acked) appends */
 int64_t st_log_size_bytes(const st_log *log);
 unsigned st_log_segment_count(const st_log *log);
+
+/* ---- leader epochs ----------------------------------------------------- */
+
+/* From now on every append (not st_log_append_replica, whose batches carry
+ * their leader's stamp) gets `epoch` as its partitionLeaderEpoch (not
+ * covered by the CRC); -1 (the default) leaves the producer's value. */
+void st_log_set_leader_epoch(st_log *log, int32_t epoch);
+/* The latest epoch a batch of the log carries, -1 when none. */
+int32_t st_log_latest_epoch(const st_log *log);
+/* Kafka's endOffsetFor: for `epoch`, the largest epoch <= it that the log
+ * knows and the start of the first epoch after it, or the log end for the
+ * latest epoch; (-1, -1) for an epoch above the latest (or -1, or an empty
+ * cache); (epoch, start of the first epoch) for one below every known. */
+void st_log_epoch_end(const st_log *log, int32_t epoch, int32_t *out_epoch, int64_t *out_end);
 
 /* ---- reads --------------------------------------------------------------- */
 

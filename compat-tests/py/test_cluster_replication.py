@@ -22,6 +22,9 @@ from cluster import Cluster  # noqa: E402
 from common import kbroker_only, uniq  # noqa: E402
 from wire import read_frame, request  # noqa: E402
 
+sys.path.insert(0, HERE)
+from test_cluster_quorum import raw_produce_error  # noqa: E402  (a batch whose partitionLeaderEpoch is -1)
+
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
@@ -55,6 +58,39 @@ def wait_for(what, cond, timeout=WAIT, logs=None):
         time.sleep(0.2)
     raise AssertionError("%s: not within %.0fs (last: %r)%s" % (what, timeout, last,
                                                               "\n" + logs() if logs else ""))
+
+
+def raw_offset_for_leader_epoch(node, topic, partition, epoch, current_epoch=-1):
+    """OffsetForLeaderEpoch v3 (as a consumer: replica id -1) straight to node: (error, leader epoch, end offset)."""
+    t = topic.encode()
+    body = struct.pack(">ii", -1, 1) + struct.pack(">h", len(t)) + t + struct.pack(">iiii", 1, partition,
+                                                                                     current_epoch, epoch)
+    with socket.create_connection((node.host, node.port), timeout=20) as s:
+        s.sendall(request(23, 3, 7, body))
+        r = read_frame(s)
+    # correlation id, throttle, topics (1), name, partitions (1), then the entry
+    off = 4 + 4 + 4
+    (nl,) = struct.unpack_from(">h", r, off)
+    off += 2 + nl + 4
+    err, _part, e, end = struct.unpack_from(">hiiq", r, off)
+    return err, e, end
+
+
+def batch_epochs(node, topic, partition):
+    """The partitionLeaderEpoch of every batch of node's replica, in offset order, from its segment files."""
+    d = os.path.join(node.data_dir, "%s-%d" % (topic, partition))
+    out = []
+    for name in sorted(n for n in os.listdir(d) if n.endswith(".log")):
+        with open(os.path.join(d, name), "rb") as f:
+            data = f.read()
+        off = 0
+        while off + 61 <= len(data):
+            _base, length, epoch, magic = struct.unpack_from(">qiib", data, off)
+            if length < 49 or magic != 2 or off + 12 + length > len(data):
+                break
+            out.append(epoch)
+            off += 12 + length
+    return out
 
 
 @kbroker_only("a cluster of kbroker processes of the test's own")
@@ -182,6 +218,28 @@ class ClusterReplicationTest(unittest.TestCase):
             if part not in led_by_victim:
                 self.assertEqual(victim.partition_batches(topic, part)[-1][1], 299,
                                  "partition %d on the restarted node" % part)
+
+    def test_leaders_stamp_their_epoch_and_answer_offset_for_leader_epoch(self):
+        topic = uniq("epoch")
+        self.create_rf3(topic)
+        self.produce(topic, 0, 40)
+        md = metadata(self.cluster.nodes[0]).topics[topic]
+        for part in range(PARTS):
+            # A batch stamped -1 by its producer (the Java client's NO_PARTITION_LEADER_EPOCH): the leader
+            # overwrites it with its own epoch, as Kafka does.
+            self.assertEqual(raw_produce_error(self.cluster.node(md.partitions[part].leader), topic, part), 0)
+        self.assert_replicas_identical(topic, self.cluster.nodes)
+        for part in range(PARTS):
+            leader = self.cluster.node(md.partitions[part].leader)
+            end = leader.partition_batches(topic, part)[-1][1] + 1
+            for n in self.cluster.nodes:
+                epochs = batch_epochs(n, topic, part)
+                self.assertTrue(epochs and set(epochs) == {0}, "node %d: %r" % (n.node_id, epochs))
+            # Kafka's endOffsetFor: the current epoch ends at the log end, a later one is unknown.
+            self.assertEqual(raw_offset_for_leader_epoch(leader, topic, part, 0), (0, 0, end))
+            self.assertEqual(raw_offset_for_leader_epoch(leader, topic, part, 1), (0, -1, -1))
+            self.assertEqual(raw_offset_for_leader_epoch(leader, topic, part, 0, current_epoch=1)[0], 75,
+                             "a newer current_leader_epoch: UNKNOWN_LEADER_EPOCH")
 
     def test_producer_ids_never_repeat_across_nodes(self):
         """Each node hands out producer ids of its own residue modulo the voters: two producers that got their

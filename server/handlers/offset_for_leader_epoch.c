@@ -1,11 +1,14 @@
 /*
  * offset_for_leader_epoch.c — OffsetForLeaderEpoch (v2-4, as consumers use
- * it to validate positions after a leader change). Every partition here has
- * had one leader epoch, 0, since it was created: a request for epoch 0
- * ends at the high watermark, one for a later epoch gets no epoch and no
- * offset (-1, -1: Kafka's epoch cache knows no end for an epoch above its
- * latest); a current_leader_epoch other than 0 is fenced (older) or unknown
- * (newer), as Kafka answers.
+ * it to validate positions after a leader change, and followers to find
+ * where to truncate). On a single node every partition has had one leader
+ * epoch, 0, since it was created: a request for epoch 0 ends at the high
+ * watermark, one for a later epoch gets no epoch and no offset (-1, -1:
+ * Kafka's epoch cache knows no end for an epoch above its latest); a
+ * current_leader_epoch other than 0 is fenced (older) or unknown (newer), as
+ * Kafka answers. A placed partition (a quorum) answers from its log's epoch
+ * cache and the placement's leader epoch, which Kafka's leader holds in its
+ * cache from the moment it leads (starting at its log end).
  */
 #include <stdlib.h>
 
@@ -40,6 +43,36 @@ static void op_done(srv_shard *s, srv_part_op *base)
     free(op);
 }
 
+/* A partition with a placement: 1 with the answer in op, 0 for the
+ * single-node answer. */
+static int placed_end(srv_shard *owner, ofle_op *op, srv_part *p)
+{
+    const srv_topic *t = srv_meta_topic_by_id(owner->meta, &p->topic_id);
+    const srv_part_repl *pr = t ? srv_topic_repl(t, p->partition) : NULL;
+    if (!pr)
+        return 0;
+    int32_t cur = pr->leader_epoch;
+    if (op->current_epoch >= 0 && op->current_epoch != cur) {
+        op->error = op->current_epoch < cur ? KP_ERR_FENCED_LEADER_EPOCH : KP_ERR_UNKNOWN_LEADER_EPOCH;
+        return 1;
+    }
+    int32_t latest = st_log_latest_epoch(p->log);
+    int64_t leo = st_log_end_offset(p->log);
+    if (op->epoch < 0 || op->epoch > cur)
+        return 1; /* (-1, -1) */
+    if (op->epoch == cur) {
+        op->result_epoch = cur;
+        op->end_offset = leo;
+    } else if (op->epoch >= latest) {
+        /* The current epoch, no batch of it yet, starts at the log end. */
+        op->result_epoch = latest >= 0 ? latest : op->epoch;
+        op->end_offset = leo;
+    } else {
+        st_log_epoch_end(p->log, op->epoch, &op->result_epoch, &op->end_offset);
+    }
+    return 1;
+}
+
 static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
 {
     ofle_op *op = (ofle_op *)base;
@@ -49,6 +82,8 @@ static void run(srv_shard *owner, srv_part_op *base, srv_part *p)
         op->error = KP_ERR_NOT_LEADER_OR_FOLLOWER;
     } else if (srv_part_offline(p)) {
         op->error = KP_ERR_KAFKA_STORAGE_ERROR;
+    } else if (placed_end(owner, op, p)) {
+        /* answered from the epoch cache */
     } else if (op->current_epoch > 0) {
         op->error = KP_ERR_UNKNOWN_LEADER_EPOCH;
     } else if (op->current_epoch < -1) {

@@ -7,6 +7,7 @@
 #include "kb_test.h"
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "st_io.h"
 #include "st_test_util.h"
@@ -391,6 +392,211 @@ static void test_producer_state(void)
  * at the same offsets, the producer state learnt from them (a retried
  * batch after a failover is a duplicate), and a batch that does not continue
  * the log refused. */
+static int truncate_sync(st_log *log, int64_t offset, int64_t *end)
+{
+    tu_done d = {0, 0, -1};
+    int rc;
+    while ((rc = st_log_truncate(log, offset, tu_append_cb, &d)) == ST_E_BUSY)
+        st_io_wait(g_io, 10);
+    if (rc < 0)
+        return rc;
+    tu_wait(g_io, &d.fired);
+    *end = d.offset;
+    return d.rc;
+}
+
+/* Idempotent batch i of producer 42: 3 records, sequence 3 * i. */
+static size_t trunc_batch(uint8_t **b, int i)
+{
+    return tu_batch(b, 3, 1000 + i, (uint32_t)i, 1000, 42, 0, 3 * i, 0);
+}
+
+static void check_prefix(st_log *log, const tu_rd *orig, int64_t end)
+{
+    tu_rd r;
+    CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, 0, 1 << 22, &r, NULL), 0);
+    kp_batch_iter it;
+    kp_batch kb;
+    kp_batch_iter_init(&it, orig->data, orig->len, 0);
+    size_t want = 0;
+    while (kp_batch_iter_next(&it, &kb) == 1 && kb.h.base_offset < end)
+        want += kb.size;
+    CU_ASSERT_EQUAL(r.len, want);
+    CU_ASSERT(r.len == want && memcmp(r.data, orig->data, want) == 0);
+    CU_ASSERT_EQUAL(r.hw, end);
+    free(r.data);
+}
+
+static void test_truncate(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len;
+    int64_t off, end;
+    for (int i = 0; i < 60; i++) {
+        len = trunc_batch(&b, i);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        CU_ASSERT_EQUAL(off, 3 * i);
+        free(b);
+    }
+    unsigned segs = st_log_segment_count(log);
+    CU_ASSERT_FATAL(segs >= 3);
+    tu_rd orig;
+    CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, 0, 1 << 22, &orig, NULL), 0);
+
+    /* An append not yet durable: the cut must wait for it. */
+    len = trunc_batch(&b, 60);
+    tu_done d = {0, 0, -1};
+    int64_t base = -1;
+    CU_ASSERT_EQUAL(st_log_append(log, b, len, tu_append_cb, &d, &base), 0);
+    CU_ASSERT_EQUAL(st_log_truncate(log, 30, NULL, NULL), ST_E_BUSY);
+    tu_wait(g_io, &d.fired);
+    free(b);
+    CU_ASSERT_EQUAL(truncate_sync(log, 1000, &end), 0); /* past the end: nothing to cut */
+    CU_ASSERT_EQUAL(end, 183);
+
+    /* Mid-batch (batch 50 holds 150..152): the whole batch goes. */
+    CU_ASSERT_EQUAL(truncate_sync(log, 151, &end), 0);
+    CU_ASSERT_EQUAL(end, 150);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 150);
+    CU_ASSERT_EQUAL(st_log_high_watermark(log), 150);
+    check_prefix(log, &orig, 150);
+    /* Producer state is the one at 150: batch 49 is still a duplicate (its
+     * window is rebuilt, not emptied), batch 50 is new again. */
+    len = trunc_batch(&b, 49);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), ST_E_DUPLICATE);
+    CU_ASSERT_EQUAL(off, 147);
+    free(b);
+    len = trunc_batch(&b, 50);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+    CU_ASSERT_EQUAL(off, 150);
+    free(b);
+
+    /* Into the first segment: the later ones go, appends go on from there. */
+    CU_ASSERT_EQUAL(truncate_sync(log, 12, &end), 0);
+    CU_ASSERT_EQUAL(end, 12);
+    CU_ASSERT_EQUAL(st_log_segment_count(log), 1);
+    check_prefix(log, &orig, 12);
+    for (int i = 4; i < 30; i++) {
+        len = trunc_batch(&b, i);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        CU_ASSERT_EQUAL(off, 3 * i);
+        free(b);
+    }
+    check_prefix(log, &orig, 90);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 90);
+    check_prefix(log, &orig, 90);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+
+    /* A crash right after the cut: recovery finds exactly the cut log. */
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        st_io *io = tu_io(g_force_thread);
+        st_log *l = NULL;
+        if (st_log_open(io, g_dir, &c, &l) != 0)
+            _exit(2);
+        tu_done cd = {0, 0, -1};
+        if (st_log_truncate(l, 30, tu_append_cb, &cd) != 0)
+            _exit(3);
+        tu_wait(io, &cd.fired);
+        if (cd.rc != 0 || cd.offset != 30)
+            _exit(4);
+        /* Past the producer snapshot's offset (45, the roll's): were it
+         * still there, recovery would take producer 42 from it. */
+        for (int k = 0; k < 20; k++) {
+            uint8_t *ob;
+            size_t ol = tu_batch(&ob, 3, 2000 + k, (uint32_t)k, 100, 43, 0, 3 * k, 0);
+            if (tu_append(io, l, ob, ol, NULL) != 0)
+                _exit(5);
+            free(ob);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_FATAL(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 90);
+    tu_rd r;
+    CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, 0, 1 << 22, &r, NULL), 0);
+    CU_ASSERT(r.len >= orig.len / 6 && memcmp(r.data, orig.data, orig.len / 6) == 0);
+    free(r.data);
+    len = trunc_batch(&b, 9);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), ST_E_DUPLICATE);
+    free(b);
+    len = trunc_batch(&b, 10);
+    CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+    CU_ASSERT_EQUAL(off, 90);
+    free(b);
+    CU_ASSERT_EQUAL(st_log_truncate(log, -1, NULL, NULL), ST_E_OUT_OF_RANGE);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    free(orig.data);
+    teardown();
+}
+
+static void check_epoch_end(st_log *log, int32_t epoch, int32_t want_epoch, int64_t want_end)
+{
+    int32_t e = -9;
+    int64_t end = -9;
+    st_log_epoch_end(log, epoch, &e, &end);
+    CU_ASSERT_EQUAL(e, want_epoch);
+    CU_ASSERT_EQUAL(end, want_end);
+}
+
+/* Leader epochs: stamped into appends, the cache answers Kafka's
+ * endOffsetFor, rebuilt at open, cut by truncation. */
+static void test_leader_epochs(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len;
+    int64_t off, end;
+    int32_t stamps[] = {-1, -1, 3, 3, 3, 5, 5};
+    for (int i = 0; i < 7; i++) {
+        st_log_set_leader_epoch(log, stamps[i]);
+        len = trunc_batch(&b, i);
+        kp_batch_set_leader_epoch(b, -1);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        free(b);
+    }
+    for (int round = 0; round < 2; round++) {
+        CU_ASSERT_EQUAL(st_log_latest_epoch(log), 5);
+        check_epoch_end(log, 0, 0, 6);  /* below every epoch: the first one's start */
+        check_epoch_end(log, 3, 3, 15); /* epoch 5 starts at batch 5 */
+        check_epoch_end(log, 4, 3, 15);
+        check_epoch_end(log, 5, 5, 21); /* the latest: the log end */
+        check_epoch_end(log, 6, -1, -1);
+        check_epoch_end(log, -1, -1, -1);
+        tu_rd r;
+        CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, 0, 1 << 22, &r, NULL), 0);
+        kp_batch_iter it;
+        kp_batch kb;
+        kp_batch_iter_init(&it, r.data, r.len, 1); /* CRCs still hold */
+        int i = 0;
+        while (kp_batch_iter_next(&it, &kb) == 1) {
+            CU_ASSERT_EQUAL(kb.h.partition_leader_epoch, stamps[i]);
+            i++;
+        }
+        CU_ASSERT_EQUAL(i, 7);
+        free(r.data);
+        CU_ASSERT_EQUAL(st_log_close(log), 0);
+        log = open_log(&c); /* rebuilt from the batches */
+    }
+    CU_ASSERT_EQUAL(truncate_sync(log, 15, &end), 0);
+    CU_ASSERT_EQUAL(st_log_latest_epoch(log), 3);
+    check_epoch_end(log, 3, 3, 15);
+    check_epoch_end(log, 5, -1, -1);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    teardown();
+}
+
 static void test_append_replica(void)
 {
     setup();
@@ -907,6 +1113,8 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "producer_state", test_producer_state);
     CU_add_test(s, "append_replica keeps the leader's offsets", test_append_replica);
     CU_add_test(s, "read_upto stops below the bound", test_read_upto);
+    CU_add_test(s, "truncate: cut, producer state, crash right after", test_truncate);
+    CU_add_test(s, "leader epochs: stamped, cached, rebuilt, truncated", test_leader_epochs);
     CU_add_test(s, "retention", test_retention);
     CU_add_test(s, "delete_records", test_delete_records);
     CU_add_test(s, "compaction", test_compaction);
