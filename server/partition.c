@@ -132,6 +132,7 @@ static srv_part *open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
     char dir[4096];
     st_log_config lc;
     srv_topic_st_config(&b->cfg, t, &lc);
+    lc.leader_epochs = b->quorum != NULL;
     srv_part *x = calloc(1, sizeof(*x));
     if (!x || !(x->topic = strdup(t->name))) {
         free(x);

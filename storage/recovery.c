@@ -620,7 +620,7 @@ int st_recover(st_log *log)
     if ((rc = load_tail_block(log)) < 0)
         return rc;
     load_log_start(log);
-    if ((rc = load_epochs(log)) < 0)
+    if (log->cfg.leader_epochs && (rc = load_epochs(log)) < 0)
         return rc;
     return load_producer_state(log);
 }

@@ -70,6 +70,10 @@ typedef struct st_log_config {
     int log_append_time;         /* message.timestamp.type = LogAppendTime */
     int compact;                 /* cleanup.policy = compact (else delete) */
     int64_t delete_retention_ms; /* delete.retention.ms (1 day) */
+    /* Keep the leader-epoch cache (st_log_epoch_end): rebuilt at open from the
+     * header of every batch of every segment, a read per batch, so only the
+     * replicated partitions of a cluster ask for it (0 by default). */
+    int leader_epochs;
 } st_log_config;
 
 void st_log_config_default(st_log_config *cfg);

@@ -554,6 +554,7 @@ static void test_leader_epochs(void)
 {
     setup();
     st_log_config c = small_cfg();
+    c.leader_epochs = 1;
     st_log *log = open_log(&c);
     uint8_t *b;
     size_t len;
@@ -593,6 +594,12 @@ static void test_leader_epochs(void)
     CU_ASSERT_EQUAL(st_log_latest_epoch(log), 3);
     check_epoch_end(log, 3, 3, 15);
     check_epoch_end(log, 5, -1, -1);
+    CU_ASSERT_EQUAL(st_log_close(log), 0);
+    /* A log that does not keep the cache (every single-node partition) does
+     * not read its batch headers at open. */
+    c.leader_epochs = 0;
+    log = open_log(&c);
+    CU_ASSERT_EQUAL(st_log_latest_epoch(log), -1);
     CU_ASSERT_EQUAL(st_log_close(log), 0);
     teardown();
 }
