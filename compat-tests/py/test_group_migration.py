@@ -70,7 +70,14 @@ class Classic:
         body = {"GroupId": self.group, "SessionTimeoutMs": 30000, "RebalanceTimeoutMs": 30000, "MemberId": self.id,
                 "GroupInstanceId": None, "ProtocolType": "consumer",
                 "Protocols": [{"Name": "range", "Metadata": subscription([self.topic])}], "Reason": None}
-        r = self.conn.request(11, 9, body)
+        # A coordinator still loading (Kafka, right after __consumer_offsets was created on a loaded
+        # machine) is retried, as every client does.
+        deadline = time.monotonic() + 15
+        while True:
+            r = self.conn.request(11, 9, body)
+            if r["ErrorCode"] not in (14, 15, 16) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         if r["ErrorCode"] == MEMBER_ID_REQUIRED:
             self.id = r["MemberId"]
             body["MemberId"] = self.id
