@@ -132,7 +132,10 @@ static srv_part *open_part(srv_partmap *pm, const srv_topic *t, int32_t p)
     char dir[4096];
     st_log_config lc;
     srv_topic_st_config(&b->cfg, t, &lc);
-    lc.leader_epochs = b->quorum != NULL;
+    /* The epoch cache costs a read per batch at open: only replicated
+     * partitions of a cluster need it (OffsetForLeaderEpoch, truncation). */
+    const srv_part_repl *repl = b->quorum ? srv_topic_repl(t, p) : NULL;
+    lc.leader_epochs = repl && repl->nreplicas > 1;
     srv_part *x = calloc(1, sizeof(*x));
     if (!x || !(x->topic = strdup(t->name))) {
         free(x);

@@ -879,7 +879,10 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
             return rc;
         h.partition_leader_epoch = log->stamp_epoch;
     }
-    if (st_epochs_note(log, h.partition_leader_epoch, base) < 0)
+    /* Only epochs this log's leader stamped (or a replica copied from its
+     * leader) enter the cache: a client's own partitionLeaderEpoch on an
+     * unstamped log would grow it without bound. */
+    if ((replica || log->stamp_epoch >= 0) && st_epochs_note(log, h.partition_leader_epoch, base) < 0)
         return -ENOMEM;
     if (s->size == 0)
         s->created_ms = now;
@@ -1147,9 +1150,11 @@ void st_log_get_stats(const st_log *log, st_log_stats *out)
 void st_log_set_config(st_log *log, const st_log_config *cfg)
 {
     size_t chunk = log->cfg.chunk_bytes;
+    int epochs = log->cfg.leader_epochs;
     log->cfg = *cfg;
     sanitize_config(&log->cfg);
-    log->cfg.chunk_bytes = chunk; /* live buffers keep their geometry */
+    log->cfg.chunk_bytes = chunk;    /* live buffers keep their geometry */
+    log->cfg.leader_epochs = epochs; /* decided at open, where the cache is built */
 }
 
 /* ---- open / close -------------------------------------------------------- */

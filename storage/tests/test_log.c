@@ -600,6 +600,14 @@ static void test_leader_epochs(void)
     c.leader_epochs = 0;
     log = open_log(&c);
     CU_ASSERT_EQUAL(st_log_latest_epoch(log), -1);
+    /* Nor does an unstamped log take a client's epochs into the cache. */
+    for (int i = 0; i < 3; i++) {
+        len = trunc_batch(&b, 5 + i); /* the producer goes on after the cut */
+        kp_batch_set_leader_epoch(b, 100 + i);
+        CU_ASSERT_EQUAL(tu_append(g_io, log, b, len, &off), 0);
+        free(b);
+    }
+    CU_ASSERT_EQUAL(st_log_latest_epoch(log), -1);
     CU_ASSERT_EQUAL(st_log_close(log), 0);
     teardown();
 }
