@@ -1669,6 +1669,35 @@ static void ctl_run_acls(srv_controller *c, srv_ctl_op *op)
     ctl_append(c, op, &bb, next);
 }
 
+/* A (group, key) pair the set does not hold yet: it counts against the cap. */
+static int adds_pair(const srv_dyncfg *d, const srv_dyncfg_change *ch)
+{
+    return !ch->error && ch->value && !(d && srv_dyncfg_get(d, ch->resource, ch->key));
+}
+
+/* SRV_GROUPCFG_MAX_ENTRIES, whole groups at a time: when the op's new pairs do
+ * not fit, every change of each group that adds one is refused, so no group is
+ * left half-altered; validate_only gets the same answer as the real run.
+ * Pairs set twice in one op count twice (refusing early, never late). */
+static void refuse_past_group_cap(const srv_dyncfg *d, srv_ctl_op *op)
+{
+    int64_t adding = 0;
+    for (int i = 0; i < op->ndyn; i++)
+        adding += adds_pair(d, &op->dyn[i]);
+    if (adding == 0 || (d ? d->n : 0) + adding <= SRV_GROUPCFG_MAX_ENTRIES)
+        return;
+    for (int i = 0; i < op->ndyn; i++) {
+        if (!adds_pair(d, &op->dyn[i]))
+            continue;
+        const char *group = op->dyn[i].resource;
+        srv_warn("configs of group %s refused: the cluster holds the most group configs it keeps (%d)", group,
+                 SRV_GROUPCFG_MAX_ENTRIES);
+        for (int j = 0; j < op->ndyn; j++)
+            if (!op->dyn[j].error && strcmp(op->dyn[j].resource, group) == 0)
+                op->dyn[j].error = KP_ERR_POLICY_VIOLATION;
+    }
+}
+
 /* Dynamic broker (or group) configs: one record per change, in order (a
  * later change of the same key wins, in the version as in the compacted
  * log). */
@@ -1680,19 +1709,13 @@ static void ctl_run_broker(srv_controller *c, srv_ctl_op *op)
     kp_batch_builder bb;
     kp_batch_builder_init(&bb, 0, KP_CODEC_NONE);
     int64_t now = c->env.now(c->env.arg);
+    if (group)
+        refuse_past_group_cap(d, op);
     int failed = 0, changes = 0;
     for (int i = 0; i < op->ndyn && !failed; i++) {
         srv_dyncfg_change *ch = &op->dyn[i];
         if (ch->error || op->validate_only)
             continue;
-        if (group && ch->value && d && d->n >= SRV_GROUPCFG_MAX_ENTRIES &&
-            !srv_dyncfg_get(d, ch->resource, ch->key)) {
-            srv_warn("group config %s of a group refused: the cluster holds the most group configs it keeps "
-                     "(%d)",
-                     ch->key, SRV_GROUPCFG_MAX_ENTRIES);
-            ch->error = KP_ERR_POLICY_VIOLATION;
-            continue;
-        }
         srv_dyncfg *nd = NULL;
         failed = srv_dyncfg_with(d, ch->resource, ch->key, ch->value, &nd) != 0 ||
                  srv_dyncfg_record_add_tag(&bb, tag, now, ch->resource, ch->key, ch->value) != 0;

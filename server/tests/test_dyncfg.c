@@ -389,6 +389,17 @@ static void test_group_limit(void)
     alter_kind(c, SRV_CTL_ALTER_GROUP, upd, 2, 0);
     CU_ASSERT_EQUAL(upd[0].error, 0);
     CU_ASSERT_EQUAL(upd[1].error, 0);
+    /* Room for one pair: a group adding two is refused whole, also when only
+     * validated (no group is left half-altered). */
+    for (int validate = 1; validate >= 0; validate--) {
+        srv_dyncfg_change two[2] = {{"two-keys", "share.delivery.count.limit", "3", 0},
+                                    {"two-keys", "share.record.lock.duration.ms", "20000", 0}};
+        alter_kind(c, SRV_CTL_ALTER_GROUP, two, 2, validate);
+        CU_ASSERT_EQUAL(two[0].error, KP_ERR_POLICY_VIOLATION);
+        CU_ASSERT_EQUAL(two[1].error, KP_ERR_POLICY_VIOLATION);
+    }
+    CU_ASSERT_PTR_NULL(
+        srv_dyncfg_get(srv_ctl_current(c)->groupcfg, "two-keys", "share.delivery.count.limit"));
     ch[0].error = 0;
     alter_kind(c, SRV_CTL_ALTER_GROUP, ch, 1, 0);
     CU_ASSERT_EQUAL(ch[0].error, 0);
