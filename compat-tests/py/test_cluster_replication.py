@@ -45,6 +45,26 @@ def raw_init_producer_id(node):
     return err, pid
 
 
+def raw_replica_fetch(node, replica_id, topic, part, offset):
+    """Fetch v11 naming replica_id (a follower's fetch before ReplicaState) of one partition at offset, no wait:
+    the partition's error code."""
+    body = struct.pack(">iiiibii", replica_id, 0, 1, 1 << 20, 0, 0, -1)
+    body += struct.pack(">i", 1) + struct.pack(">h", len(topic)) + topic.encode()
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", part, -1, offset, -1, 1 << 20)
+    body += struct.pack(">i", 0) + struct.pack(">h", 0)  # no forgotten topics, rack ""
+    with socket.create_connection((node.host, node.port), timeout=20) as s:
+        s.sendall(request(1, 11, 7, body))
+        r = read_frame(s)
+    off = 4 + 4 + 2 + 4  # correlation id, throttle, error, session id
+    (ntopics,) = struct.unpack_from(">i", r, off)
+    assert ntopics == 1, ntopics
+    (tlen,) = struct.unpack_from(">h", r, off + 4)
+    off += 4 + 2 + tlen + 4  # the topic, its partition count
+    pidx, err = struct.unpack_from(">ih", r, off)
+    assert pidx == part, pidx
+    return err
+
+
 def wait_for(what, cond, timeout=WAIT, logs=None):
     deadline = time.monotonic() + timeout
     last = None
@@ -283,6 +303,12 @@ class ClusterReplicationTest(unittest.TestCase):
             self.assertEqual(len(lost), 1)
             self.assertIsNotNone(lost[0], "acks=all answered without the in-sync replicas")
             # The high watermark has not moved: consumers see the ten records the ISR has.
+            self.assertEqual(c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1], 10)
+            # A follower's fetch past the leader's end is refused, as Kafka does, and is no copy: the high
+            # watermark stays (it moved past the acks=1 record with no follower having it).
+            for n in followers:
+                self.assertEqual(raw_replica_fetch(leader, n.node_id, topic, 0, 1000), 1)  # OFFSET_OUT_OF_RANGE
+            time.sleep(0.5)
             self.assertEqual(c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1], 10)
             self.assertEqual(self.read_partition(leader, topic, 0), [b"0-%d" % i for i in range(10)])
             for n in followers:
