@@ -9,6 +9,7 @@ harness is one node.
 """
 
 import os
+import signal
 import socket
 import struct
 import sys
@@ -118,7 +119,8 @@ class ClusterReplicationTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cluster = Cluster(3, shards=shards_from_env(),
-                              extra_sets=["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500"])
+                              extra_sets=["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500",
+                                          "replica.socket.timeout.ms=1000"])
         cls.addClassCleanup(cls._stop)
         cls.cluster.start()
         wait_for("all brokers registered everywhere",
@@ -273,6 +275,29 @@ class ClusterReplicationTest(unittest.TestCase):
                 self.assertEqual(pid % 3, n.node_id - 1, "node %d" % n.node_id)
                 self.assertNotIn(pid, seen)
                 seen.add(pid)
+
+    def test_stopped_leader_times_out_the_followers_fetch(self):
+        """A leader that keeps its connections but never answers (SIGSTOP: as a half-open connection) does not leave
+        its followers' fetch out forever: after replica.socket.timeout.ms (1 s here) plus the long poll they give
+        up on the connection, before the controller fences the leader (3 s), and fetch again once it is back."""
+        topic = uniq("stall")
+        self.create_rf3(topic)
+        self.produce(topic, 0, 5)
+        leader = self.cluster.node(metadata(self.cluster.node(1)).topics[topic].partitions[0].leader)
+        followers = [n for n in self.cluster.nodes if n is not leader]
+        line = "leader %d at %s:%d: no answer within replica.socket.timeout.ms" % (
+            leader.node_id, leader.host, leader.port)
+        before = [n.log_text().count(line) for n in followers]
+        leader.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for("a follower's fetch timed out", lambda: any(
+                n.log_text().count(line) > b for n, b in zip(followers, before)), timeout=15, logs=self.logs)
+        finally:
+            leader.proc.send_signal(signal.SIGCONT)
+        wait_for("all brokers registered and unfenced again",
+                 lambda: all(sorted(metadata(n).brokers) == [1, 2, 3] for n in self.cluster.nodes), logs=self.logs)
+        self.produce(topic, 5, 5)
+        self.assert_replicas_identical(topic, self.cluster.nodes)
 
     def test_z_high_watermark_waits_for_the_in_sync_replicas(self):
         """With both followers of a partition down (its ISR unchanged: without a raft majority nobody is fenced) the leader
