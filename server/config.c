@@ -586,6 +586,8 @@ static const keydef BKEYS[] = {
      "Replica fetcher threads.", "there are no followers"},
     {"replica.lag.time.max.ms", SRV_TYPE_LONG, USE_CLUSTER, "30000", 0, 0, NULL, NULL,
      "Follower lag before it leaves the ISR.", "there are no followers"},
+    {"replica.socket.timeout.ms", SRV_TYPE_INT, USE_APPLY, "30000", 1, INT32_MAX, NULL, NULL,
+     "A follower's fetch not answered this long after the leader's long poll closes its connection.", NULL},
     {"auto.leader.rebalance.enable", SRV_TYPE_BOOLEAN, USE_CLUSTER, "true", 0, 0, NULL, NULL,
      "Move leadership back to preferred replicas.", "this node leads every partition"},
 };
@@ -1755,6 +1757,7 @@ int srv_config_finish(srv_config *cfg, char *err, size_t errlen)
     snprintf(cfg->compression_type, sizeof(cfg->compression_type), "%s", bval_name(cfg, "compression.type"));
     cfg->message_max_bytes = (int32_t)bi64(cfg, "message.max.bytes");
     cfg->min_insync_replicas = (int32_t)bi64(cfg, "min.insync.replicas");
+    cfg->replica_socket_timeout_ms = (int32_t)bi64(cfg, "replica.socket.timeout.ms");
     cfg->socket_request_max_bytes = (int32_t)bi64(cfg, "socket.request.max.bytes");
     cfg->socket_send_buffer_bytes = (int32_t)bi64(cfg, "socket.send.buffer.bytes");
     cfg->socket_receive_buffer_bytes = (int32_t)bi64(cfg, "socket.receive.buffer.bytes");

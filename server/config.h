@@ -202,6 +202,7 @@ typedef struct srv_config {
     char compression_type[16]; /* producer, uncompressed, gzip, snappy, lz4, zstd */
     int32_t message_max_bytes;
     int32_t min_insync_replicas;
+    int32_t replica_socket_timeout_ms;
     int32_t socket_request_max_bytes;
     int32_t socket_send_buffer_bytes;    /* -1 = OS default */
     int32_t socket_receive_buffer_bytes; /* -1 = OS default */

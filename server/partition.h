@@ -66,7 +66,8 @@ typedef struct srv_part {
     srv_hw_wait *hw_waits;
     /* Follower: the leader's high watermark, capped at this log's end. */
     int64_t follower_hw;
-    int16_t fetch_error; /* follower: the last error its leader answered (logged once) */
+    int16_t fetch_error;    /* follower: the last error its leader answered (logged once) */
+    int64_t fetch_retry_ms; /* follower: left out of its leader's fetches until then */
 } srv_part;
 
 /* A partition whose log could not be opened stays listed, offline: every

@@ -32,6 +32,7 @@
 #define FETCH_PART_MAX_BYTES (1 << 20)
 #define FETCH_MAX_BYTES      (8 << 20)
 #define RETRY_MS             500
+#define BUSY_RETRY_MS        50
 #define RESPONSE_MAX_BYTES   (64 << 20)
 
 typedef struct fetcher {
@@ -40,7 +41,7 @@ typedef struct fetcher {
     int32_t leader;
     char addr[300]; /* host:port of the leader's first listener */
     struct bufferevent *bev;
-    int inflight; /* a Fetch is out: one at a time */
+    int inflight; /* a Fetch is out: one at a time, read timeout armed */
     int32_t corr;
     int64_t retry_at_ms;
     int wanted; /* still leads a partition this shard follows (this tick) */
@@ -50,6 +51,13 @@ struct srv_replicas {
     fetcher *head;
     int32_t next_corr;
 };
+
+/* Kafka's replica.socket.timeout.ms, beyond the leader's long poll. */
+static int64_t socket_timeout_ms(const fetcher *f)
+{
+    int64_t t = f->s->b->cfg.replica_socket_timeout_ms;
+    return (t > 0 ? t : 30000) + FETCH_MAX_WAIT_MS;
+}
 
 static void fetcher_close(fetcher *f)
 {
@@ -98,6 +106,8 @@ static void add_part(srv_part *x, void *arg)
     const srv_topic *t = NULL;
     if (followed_leader(bc->f->s, x, &t) != bc->f->leader)
         return;
+    if (bc->f->s->now_ms < x->fetch_retry_ms)
+        return; /* backing off after its own error: the others go on */
     kp_fetch_request *rq = bc->rq;
     kp_fetch_request_fetch_topic *ft = NULL;
     for (int32_t i = 0; i < rq->topics_count && !ft; i++)
@@ -218,6 +228,10 @@ static void fetcher_send(fetcher *f)
         fetcher_fail(f, "cannot queue a Fetch");
         return;
     }
+    /* A half-open connection would leave this Fetch out forever. */
+    int64_t to = socket_timeout_ms(f);
+    struct timeval tv = {(time_t)(to / 1000), (suseconds_t)(to % 1000) * 1000};
+    bufferevent_set_timeouts(f->bev, &tv, NULL);
     f->inflight = 1;
 }
 
@@ -238,11 +252,16 @@ static void apply_partition(fetcher *f, const kp_uuid *topic_id, const kp_fetch_
     if (!x || followed_leader(s, x, NULL) != f->leader)
         return; /* led here now, or no longer this leader's: the answer is stale */
     if (pd->error_code) {
-        if (pd->error_code != x->fetch_error)
+        if (pd->error_code == KP_ERR_OFFSET_OUT_OF_RANGE && pd->error_code != x->fetch_error)
+            srv_error("replica fetcher: %s-%d: log end %lld is outside leader %d's log (below its log start, "
+                      "or past its end after a leader change): this replica needs truncation, which is not "
+                      "served yet, and stays behind until then",
+                      x->topic, (int)x->partition, (long long)st_log_end_offset(x->log), (int)f->leader);
+        else if (pd->error_code != x->fetch_error)
             srv_warn("replica fetcher: %s-%d from leader %d: error %d (%s)", x->topic, (int)x->partition,
                      (int)f->leader, (int)pd->error_code, kp_error_name(pd->error_code));
         x->fetch_error = pd->error_code;
-        f->retry_at_ms = s->now_ms + RETRY_MS;
+        x->fetch_retry_ms = s->now_ms + RETRY_MS;
         return;
     }
     x->fetch_error = 0;
@@ -255,13 +274,17 @@ static void apply_partition(fetcher *f, const kp_uuid *topic_id, const kp_fetch_
             if (b.h.base_offset + b.h.last_offset_delta < leo)
                 continue; /* the read began at the batch holding our end */
             int rc = st_log_append_replica(x->log, b.data, b.size, append_done, NULL);
-            if (rc == ST_E_BUSY)
-                break; /* the log is full of unflushed bytes: the next fetch resumes here */
+            if (rc == ST_E_BUSY) {
+                /* Full of unflushed bytes: the next fetch resumes here once
+                 * the flush made room, not at once (that spun). */
+                x->fetch_retry_ms = s->now_ms + BUSY_RETRY_MS;
+                break;
+            }
             if (rc != 0) {
                 srv_warn(
                     "replica fetcher: %s-%d: cannot append the leader's batch at %lld (log end %lld): %s",
                     x->topic, (int)x->partition, (long long)b.h.base_offset, (long long)leo, st_strerror(rc));
-                f->retry_at_ms = s->now_ms + RETRY_MS;
+                x->fetch_retry_ms = s->now_ms + RETRY_MS;
                 break;
             }
         }
@@ -286,6 +309,7 @@ static void on_response(fetcher *f, const uint8_t *p, size_t n)
         return;
     }
     f->inflight = 0;
+    bufferevent_set_timeouts(f->bev, NULL, NULL);
     if (resp.error_code) {
         f->retry_at_ms = f->s->now_ms + RETRY_MS;
     } else {
@@ -335,7 +359,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         srv_info("replica fetcher: connected to leader %d at %s", (int)f->leader, f->addr);
         return;
     }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
+    if (what & BEV_EVENT_TIMEOUT)
+        fetcher_fail(f, "no answer within replica.socket.timeout.ms");
+    else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
         fetcher_fail(f, what & BEV_EVENT_EOF ? "connection closed" : "connection failed");
 }
 

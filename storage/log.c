@@ -766,7 +766,9 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         return ST_E_CLOSED;
     if (log->cutting)
         return ST_E_BUSY; /* ordered appends wait for the truncation, others retry */
-    if (len > log->cfg.max_batch_bytes)
+    /* max.message.bytes is the leader's check: a follower keeps whatever
+     * its leader accepted (Kafka's followers do not apply it either). */
+    if (!replica && len > log->cfg.max_batch_bytes)
         return ST_E_TOO_LARGE;
     kp_batch b;
     int rc = kp_batch_validate(batch, len, &b);
@@ -785,10 +787,12 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         m = &mk;
     }
 
-    /* A follower keeps its leader's offsets, so its log continues exactly
-     * where the batch starts; the leader checked the producer's sequence
-     * (the follower's state follows it through st_pstate_update below). */
-    if (replica && h.base_offset != log->next_offset)
+    /* A follower keeps its leader's offsets, so its log continues where the
+     * batch starts: at its end, or past it where compaction on the leader
+     * left a gap (segments and recovery allow gaps, as compaction output
+     * has them); the leader checked the producer's sequence (the follower's
+     * state follows it through st_pstate_update below). */
+    if (replica && h.base_offset < log->next_offset)
         return ST_E_OUT_OF_RANGE;
     int64_t dup = -1;
     rc = replica ? 0 : st_pstate_check(&log->ps, &h, m, &dup);
@@ -822,13 +826,18 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
 
     int64_t now = st_now_ms();
     st_segment *s = log->act.seg;
-    int64_t rel_end = log->next_offset + h.last_offset_delta - s->base;
+    int64_t first = replica ? h.base_offset : log->next_offset;
+    int64_t rel_end = first + h.last_offset_delta - s->base;
     if (s->size > 0 &&
         (s->size + len > log->cfg.segment_bytes ||
          (log->cfg.segment_ms > 0 && now - s->created_ms >= log->cfg.segment_ms) || rel_end >= INT32_MAX)) {
+        int64_t end = log->next_offset;
+        log->next_offset = first; /* a gap: the new segment starts at the batch */
         rc = roll(log, now);
-        if (rc < 0)
+        if (rc < 0) {
+            log->next_offset = end;
             return rc;
+        }
         s = log->act.seg;
     }
     if (m && m->type == KP_CONTROL_ABORT && st_segment_reserve_txn(s) != 0)
@@ -846,7 +855,7 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         log->tail_seg = NULL;
     }
     log->last_append_ms = now;
-    int64_t base = log->next_offset;
+    int64_t base = first;
     uint64_t pos = s->size;
     uint8_t head[8];
     kp_put_be64(head, (uint64_t)base);
@@ -856,7 +865,7 @@ static int append_one(st_log *log, const uint8_t *batch, size_t len, st_append_c
         return rc;
     /* A batch already stamped LogAppendTime was stamped by the broker just
      * before (it answers with that time); a producer's is refused earlier. */
-    if (log->cfg.log_append_time && !(h.attributes & KP_ATTR_LOG_APPEND_TIME)) {
+    if (!replica && log->cfg.log_append_time && !(h.attributes & KP_ATTR_LOG_APPEND_TIME)) {
         uint8_t *tmp = malloc(len);
         if (!tmp)
             return -ENOMEM;

@@ -9,6 +9,7 @@ harness is one node.
 """
 
 import os
+import signal
 import socket
 import struct
 import sys
@@ -43,6 +44,26 @@ def raw_init_producer_id(node):
         r = read_frame(s)
     _, err, pid, _ = struct.unpack(">ihqh", r[4:4 + 16])  # after the correlation id
     return err, pid
+
+
+def raw_replica_fetch(node, replica_id, topic, part, offset):
+    """Fetch v11 naming replica_id (a follower's fetch before ReplicaState) of one partition at offset, no wait:
+    the partition's error code."""
+    body = struct.pack(">iiiibii", replica_id, 0, 1, 1 << 20, 0, 0, -1)
+    body += struct.pack(">i", 1) + struct.pack(">h", len(topic)) + topic.encode()
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", part, -1, offset, -1, 1 << 20)
+    body += struct.pack(">i", 0) + struct.pack(">h", 0)  # no forgotten topics, rack ""
+    with socket.create_connection((node.host, node.port), timeout=20) as s:
+        s.sendall(request(1, 11, 7, body))
+        r = read_frame(s)
+    off = 4 + 4 + 2 + 4  # correlation id, throttle, error, session id
+    (ntopics,) = struct.unpack_from(">i", r, off)
+    assert ntopics == 1, ntopics
+    (tlen,) = struct.unpack_from(">h", r, off + 4)
+    off += 4 + 2 + tlen + 4  # the topic, its partition count
+    pidx, err = struct.unpack_from(">ih", r, off)
+    assert pidx == part, pidx
+    return err
 
 
 def wait_for(what, cond, timeout=WAIT, logs=None):
@@ -98,7 +119,8 @@ class ClusterReplicationTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cluster = Cluster(3, shards=shards_from_env(),
-                              extra_sets=["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500"])
+                              extra_sets=["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500",
+                                          "replica.socket.timeout.ms=1000"])
         cls.addClassCleanup(cls._stop)
         cls.cluster.start()
         wait_for("all brokers registered everywhere",
@@ -254,6 +276,29 @@ class ClusterReplicationTest(unittest.TestCase):
                 self.assertNotIn(pid, seen)
                 seen.add(pid)
 
+    def test_stopped_leader_times_out_the_followers_fetch(self):
+        """A leader that keeps its connections but never answers (SIGSTOP: as a half-open connection) does not leave
+        its followers' fetch out forever: after replica.socket.timeout.ms (1 s here) plus the long poll they give
+        up on the connection, before the controller fences the leader (3 s), and fetch again once it is back."""
+        topic = uniq("stall")
+        self.create_rf3(topic)
+        self.produce(topic, 0, 5)
+        leader = self.cluster.node(metadata(self.cluster.node(1)).topics[topic].partitions[0].leader)
+        followers = [n for n in self.cluster.nodes if n is not leader]
+        line = "leader %d at %s:%d: no answer within replica.socket.timeout.ms" % (
+            leader.node_id, leader.host, leader.port)
+        before = [n.log_text().count(line) for n in followers]
+        leader.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for("a follower's fetch timed out", lambda: any(
+                n.log_text().count(line) > b for n, b in zip(followers, before)), timeout=15, logs=self.logs)
+        finally:
+            leader.proc.send_signal(signal.SIGCONT)
+        wait_for("all brokers registered and unfenced again",
+                 lambda: all(sorted(metadata(n).brokers) == [1, 2, 3] for n in self.cluster.nodes), logs=self.logs)
+        self.produce(topic, 5, 5)
+        self.assert_replicas_identical(topic, self.cluster.nodes)
+
     def test_z_high_watermark_waits_for_the_in_sync_replicas(self):
         """With both followers of a partition down (its ISR unchanged: without a raft majority nobody is fenced) the leader
         still appends (acks=1) but its high watermark stays: consumers do not see the record and acks=all is not
@@ -283,6 +328,12 @@ class ClusterReplicationTest(unittest.TestCase):
             self.assertEqual(len(lost), 1)
             self.assertIsNotNone(lost[0], "acks=all answered without the in-sync replicas")
             # The high watermark has not moved: consumers see the ten records the ISR has.
+            self.assertEqual(c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1], 10)
+            # A follower's fetch past the leader's end is refused, as Kafka does, and is no copy: the high
+            # watermark stays (it moved past the acks=1 record with no follower having it).
+            for n in followers:
+                self.assertEqual(raw_replica_fetch(leader, n.node_id, topic, 0, 1000), 1)  # OFFSET_OUT_OF_RANGE
+            time.sleep(0.5)
             self.assertEqual(c.get_watermark_offsets(TopicPartition(topic, 0), 5)[1], 10)
             self.assertEqual(self.read_partition(leader, topic, 0), [b"0-%d" % i for i in range(10)])
             for n in followers:

@@ -106,8 +106,12 @@ static void manual_assignment(srv_req *req, const kp_create_topics_request_creat
 {
     int32_t n = t->assignments_count, rf = t->assignments[0].broker_ids_count;
     char *msg = kp_arena_alloc(&req->arena, 200);
-    int32_t *ids = kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)n * (size_t)(rf > 0 ? rf : 1));
-    if (!msg || !ids)
+    /* Above the limit it is refused: no room for partitions x replicas,
+     * which a request may make as large as it likes. */
+    int32_t *ids = rf > SRV_RF_MAX
+                       ? NULL
+                       : kp_arena_alloc(&req->arena, sizeof(int32_t) * (size_t)n * (size_t)(rf > 0 ? rf : 1));
+    if (!msg || (!ids && rf <= SRV_RF_MAX))
         return; /* the arena's failed flag refuses the whole answer */
     msg[0] = 0;
     for (int32_t j = 0; j < n && !msg[0]; j++) {
@@ -128,7 +132,8 @@ static void manual_assignment(srv_req *req, const kp_create_topics_request_creat
                     snprintf(msg, 200,
                              "The manual partition assignment includes the broker %d more than once.",
                              (int)a->broker_ids[k]);
-            ids[(size_t)j * (size_t)rf + (size_t)k] = a->broker_ids[k];
+            if (ids)
+                ids[(size_t)j * (size_t)rf + (size_t)k] = a->broker_ids[k];
         }
     }
     if (!msg[0] && rf > SRV_RF_MAX)

@@ -187,8 +187,17 @@ static void run_read(srv_shard *owner, srv_part_op *base, srv_part *p)
         srv_call_reply(owner, &base->call);
         return;
     }
-    if (op->replica_id >= 0 && !op->watch)
+    if (op->replica_id >= 0 && !op->watch) {
+        /* As Kafka: a follower's offset outside this log is refused and
+         * says nothing of its copy (past our end it would have moved the
+         * high watermark over data no follower has). */
+        if (op->offset > st_log_end_offset(p->log) || op->offset < st_log_start_offset(p->log)) {
+            op->error = KP_ERR_OFFSET_OUT_OF_RANGE;
+            srv_call_reply(owner, &base->call);
+            return;
+        }
         srv_part_follower_fetched(owner, p, op->replica_id, op->offset);
+    }
     /* Consumers of a replicated partition read up to its high watermark
      * (what the ISR has); followers up to the leader's durable end. */
     int64_t phw = srv_part_consumer_hw(owner, p), chw = op->replica_id < 0 ? phw : -1;

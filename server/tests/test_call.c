@@ -247,6 +247,39 @@ static void test_answered_while_out(void)
     fake_free(&f);
 }
 
+/* While the broker drains at shutdown no loop reads the rings: a reply
+ * reaches its origin at once, and a request whose connection went is freed. */
+static void test_reply_while_draining(void)
+{
+    fake f;
+    fake_init(&f);
+    reset_counters();
+    srv_req *req = new_req(&f);
+    srv_req *gone = new_req(&f);
+    tcall t, u;
+    new_call(&t);
+    new_call(&u);
+    t.replies = u.replies = 0; /* parked on shard 1, as an acks=all produce */
+    srv_call_send(&f.sh[0], req, &t.call, 1);
+    srv_call_send(&f.sh[0], gone, &u.call, 1);
+    CU_ASSERT_EQUAL(pump(&f), 2);
+    srv_req_free(gone); /* its connection closed when the loop stopped */
+    f.b.draining = 1;
+    srv_log_shard = -1; /* main */
+    srv_call_reply(&f.sh[1], &t.call);
+    srv_call_reply(&f.sh[1], &u.call);
+    CU_ASSERT_EQUAL(t.dones, 1);
+    CU_ASSERT_EQUAL(t.done_on, 0);
+    CU_ASSERT_EQUAL(req->pending, 0);
+    CU_ASSERT_EQUAL(u.dones, 0);
+    CU_ASSERT_EQUAL(g_drops, 1);
+    CU_ASSERT_EQUAL(g_freed, 1);
+    srv_log_shard = 0;
+    CU_ASSERT_EQUAL(pump(&f), 0); /* nothing left in a ring */
+    srv_req_free(req);
+    fake_free(&f);
+}
+
 /* ---- the rules that abort -------------------------------------------------- */
 
 enum {
@@ -327,6 +360,7 @@ static void register_suites(void)
     CU_add_test(s, "round trip: run on the target, done on the origin", test_round_trip);
     CU_add_test(s, "continuation after the last reply and the hold", test_then_after_last_reply);
     CU_add_test(s, "request answered while its call is out", test_answered_while_out);
+    CU_add_test(s, "reply while the broker drains", test_reply_while_draining);
     CU_add_test(s, "broken rules abort", test_rules_abort);
 }
 

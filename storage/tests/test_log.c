@@ -635,10 +635,10 @@ static void test_append_replica(void)
     kp_batch_iter_init(&it, r.data, r.len, 0);
     int n = 0;
     while (kp_batch_iter_next(&it, &kb) == 1) {
-        /* Out of place (one past the end) first: refused, nothing written. */
+        /* Out of place (one before the end) first: refused, nothing written. */
         uint8_t *shifted = malloc(kb.size);
         memcpy(shifted, kb.data, kb.size);
-        kp_put_be64(shifted, (uint64_t)(kb.h.base_offset + 1));
+        kp_put_be64(shifted, (uint64_t)(kb.h.base_offset - 1));
         tu_done d = {0, 0, -1};
         CU_ASSERT_EQUAL(st_log_append_replica(follower, shifted, kb.size, tu_append_cb, &d),
                         ST_E_OUT_OF_RANGE);
@@ -675,6 +675,63 @@ static void test_append_replica(void)
     CU_ASSERT_EQUAL(st_log_close(leader), 0);
     tu_rmrf(fdir);
     free(fdir);
+    teardown();
+}
+
+static int append_replica_wait(st_log *log, const uint8_t *b, size_t len)
+{
+    tu_done d = {0, 0, -1};
+    int rc;
+    while ((rc = st_log_append_replica(log, b, len, tu_append_cb, &d)) == ST_E_BUSY)
+        st_io_wait(g_io, 10);
+    if (rc == 0) {
+        tu_wait(g_io, &d.fired);
+        rc = d.rc;
+    }
+    return rc;
+}
+
+/* A follower takes what its leader took, as Kafka's: a batch past its end
+ * (compaction on the leader left a gap), one above its own
+ * max.message.bytes, and the leader's timestamps unchanged where its topic
+ * stamps LogAppendTime; the gap survives a restart. */
+static void test_append_replica_leader_bytes(void)
+{
+    setup();
+    st_log_config c = small_cfg();
+    c.max_batch_bytes = 512;
+    c.log_append_time = 1;
+    st_log *log = open_log(&c);
+    uint8_t *b;
+    size_t len = tu_batch(&b, 4, 1234, 1, 300, -1, -1, -1, 0);
+    CU_ASSERT_FATAL(len > c.max_batch_bytes);
+    int64_t off;
+    CU_ASSERT_EQUAL(st_log_append(log, b, len, tu_append_cb, NULL, &off), ST_E_TOO_LARGE);
+    kp_put_be64(b, 100);
+    CU_ASSERT_EQUAL(append_replica_wait(log, b, len), 0);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 104);
+    uint8_t *b2;
+    size_t len2 = tu_batch(&b2, 1, 1300, 2, 10, -1, -1, -1, 0);
+    kp_put_be64(b2, 103); /* below the end: refused */
+    CU_ASSERT_EQUAL(st_log_append_replica(log, b2, len2, tu_append_cb, NULL), ST_E_OUT_OF_RANGE);
+    kp_put_be64(b2, 110);
+    CU_ASSERT_EQUAL(append_replica_wait(log, b2, len2), 0);
+    CU_ASSERT_EQUAL(st_log_end_offset(log), 111);
+    for (int pass = 0; pass < 2; pass++) {
+        /* An offset in the gap reads from the next batch, as in a
+         * compacted log; the bytes are the leader's. */
+        tu_rd r;
+        CU_ASSERT_EQUAL_FATAL(tu_read(g_io, log, 50, 1 << 20, &r, NULL), 0);
+        CU_ASSERT_EQUAL(r.len, len + len2);
+        CU_ASSERT(r.len == len + len2 && memcmp(r.data, b, len) == 0 && memcmp(r.data + len, b2, len2) == 0);
+        free(r.data);
+        CU_ASSERT_EQUAL(st_log_end_offset(log), 111);
+        CU_ASSERT_EQUAL(st_log_close(log), 0);
+        if (pass == 0)
+            log = open_log(&c);
+    }
+    free(b);
+    free(b2);
     teardown();
 }
 
@@ -1127,6 +1184,7 @@ static void add_tests(CU_pSuite s)
     CU_add_test(s, "timestamps", test_timestamps);
     CU_add_test(s, "producer_state", test_producer_state);
     CU_add_test(s, "append_replica keeps the leader's offsets", test_append_replica);
+    CU_add_test(s, "append_replica takes what the leader took", test_append_replica_leader_bytes);
     CU_add_test(s, "read_upto stops below the bound", test_read_upto);
     CU_add_test(s, "truncate: cut, producer state, crash right after", test_truncate);
     CU_add_test(s, "leader epochs: stamped, cached, rebuilt, truncated", test_leader_epochs);
