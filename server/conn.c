@@ -11,7 +11,8 @@
  * session expires starts a re-authentication, and any other request after
  * the expiry closes the connection, as Kafka's SocketServer does; and the
  * failed-login answers held for the delay auth_limit.c gives (listed per
- * shard, freed at shutdown).
+ * shard, freed at shutdown). It keeps one opaque slot for the handler layer
+ * (srv_req_conn_ext) and hands it to srv_broker.conn_closed on close.
  *
  * Must not: interpret request bodies (dispatch.c does), or trust a frame
  * length: a frame above socket.request.max.bytes closes the connection

@@ -886,8 +886,8 @@ int srv_share_conn_closed(srv_share_groups *sg, kp_str group_id, kp_str member_i
     if (g)
         expire(g, now_ms);
     smember *m = g ? find_member(g, member_id, NULL) : NULL;
-    /* A session opened again since (epoch 0, over another connection or
-     * this one) is not this connection's any more: its records stay. */
+    /* A session opened again since over another connection (epoch 0
+     * there) belongs to that connection now: its records stay. */
     if (!m || !m->has_session || conn == 0 || m->sess_conn != conn)
         return -1;
     int moved = 0;
