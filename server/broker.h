@@ -160,6 +160,10 @@ struct srv_broker {
      * the one way a connection reaches the handler layer, so core code never
      * names a handler. */
     void (*dispatch)(srv_req *req);
+    /* A connection whose srv_req_conn_ext slot is set closed, on its shard
+     * (set by main.c with dispatch): the handler layer ends what it tied to
+     * the connection (share sessions) and frees ext. */
+    void (*conn_closed)(srv_shard *s, void *ext);
 };
 
 /* Sends m to shard `to` (runs inline when to == from->id). Never blocks: a
@@ -229,6 +233,10 @@ enum srv_auth_state {
     SRV_AUTH_GONE = -1,         /* the connection closed */
 };
 int srv_req_auth_state(const srv_req *req);
+/* The handler layer's slot on the request's connection, NULL once it is gone:
+ * what it sets there is handed to srv_broker.conn_closed when the connection
+ * closes (the connection neither reads nor frees it). */
+void **srv_req_conn_ext(srv_req *req);
 
 /* A connection's SASL session (conn.c keeps it; the SASL handlers and the
  * bare-token path fill it). */

@@ -11,7 +11,8 @@
  * session expires starts a re-authentication, and any other request after
  * the expiry closes the connection, as Kafka's SocketServer does; and the
  * failed-login answers held for the delay auth_limit.c gives (listed per
- * shard, freed at shutdown).
+ * shard, freed at shutdown). It keeps one opaque slot for the handler layer
+ * (srv_req_conn_ext) and hands it to srv_broker.conn_closed on close.
  *
  * Must not: interpret request bodies (dispatch.c does), or trust a frame
  * length: a frame above socket.request.max.bytes closes the connection
@@ -89,6 +90,7 @@ struct srv_conn {
     uint8_t *rx_frame; /* a large frame being read directly, or NULL */
     size_t rx_size, rx_got;
     int64_t last_active_ms;
+    void *ext; /* what handlers keep about the connection (srv_req_conn_ext) */
 };
 
 static size_t max_queued(const srv_conn *c)
@@ -260,6 +262,10 @@ static void conn_close(srv_conn *c)
     if (c->dead)
         return;
     c->dead = 1;
+    if (c->ext && c->s->b->conn_closed) {
+        c->s->b->conn_closed(c->s, c->ext);
+        c->ext = NULL;
+    }
     srv_req *r = c->head;
     while (r) {
         srv_req *next = r->next;
@@ -341,6 +347,11 @@ kp_str srv_req_client_host(srv_req *r)
     if (r->as_host)
         return kp_str_c(r->as_host);
     return r->conn ? kp_arena_strz(&r->arena, r->conn->client_host) : kp_str_c("");
+}
+
+void **srv_req_conn_ext(srv_req *r)
+{
+    return r->conn && !r->conn->dead ? &r->conn->ext : NULL;
 }
 
 int srv_req_auth_state(const srv_req *r)

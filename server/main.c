@@ -517,6 +517,7 @@ int main(int argc, char **argv)
         }
     b->features_epoch = srv_now_ms();
     b->dispatch = srv_dispatch;
+    b->conn_closed = srv_conn_closed;
     st_set_log_line(srv_log_line);
 
     b->shards = calloc((size_t)b->nshards, sizeof(srv_shard));

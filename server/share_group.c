@@ -40,6 +40,7 @@ typedef struct smember {
     srv_share_tp *asg; /* its target assignment (the simple assignor's) */
     int has_session;
     int32_t session_epoch; /* the epoch its next request must carry */
+    uint64_t sess_conn;    /* the connection that opened the session (0: none known) */
     int nsess;
     srv_share_tp *sess; /* the session's fetch set */
 } smember;
@@ -878,6 +879,27 @@ static void apply_acks(srv_share_groups *sg, sgroup *g, smember *m, const srv_sh
     }
 }
 
+int srv_share_conn_closed(srv_share_groups *sg, kp_str group_id, kp_str member_id, uint64_t conn,
+                          int64_t now_ms)
+{
+    sgroup *g = find_group(sg, group_id);
+    if (g)
+        expire(g, now_ms);
+    smember *m = g ? find_member(g, member_id, NULL) : NULL;
+    /* A session opened again since over another connection (epoch 0
+     * there) belongs to that connection now: its records stay. */
+    if (!m || !m->has_session || conn == 0 || m->sess_conn != conn)
+        return -1;
+    int moved = 0;
+    for (int i = 0; i < g->nparts; i++)
+        if (g->parts[i]->initialized)
+            moved += srv_sp_release_owner(&g->parts[i]->sp, m->serial);
+    m->has_session = 0;
+    m->nsess = 0;
+    m->sess_conn = 0;
+    return moved;
+}
+
 int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t now_ms, kp_arena *a,
                         srv_share_item **items, int *nitems)
 {
@@ -901,6 +923,7 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
         m->nsess = 0;
         m->has_session = 1;
         m->session_epoch = 1;
+        m->sess_conn = rq->conn;
     } else {
         if (!m->has_session)
             return KP_ERR_SHARE_SESSION_NOT_FOUND;

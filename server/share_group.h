@@ -144,6 +144,9 @@ typedef struct srv_share_sreq {
     int renew; /* v2 with IsRenewAck: RENEW acknowledgements allowed */
     int nforgotten;
     const srv_share_tp *forgotten;
+    /* The connection the request came over (a token unique in the broker's
+     * life, 0: unknown): a session opened by it ends when it closes. */
+    uint64_t conn;
 } srv_share_sreq;
 
 /* The session and acknowledgement step of a ShareFetch (is_fetch) or a
@@ -157,6 +160,15 @@ int16_t srv_share_begin(srv_share_groups *sg, const srv_share_sreq *rq, int64_t 
  * member what each read returned, max_records in all. */
 int16_t srv_share_acquire(srv_share_groups *sg, const srv_share_sreq *rq, int32_t max_records, int64_t now_ms,
                           kp_arena *a, srv_share_item *items, int nitems);
+
+/* The connection `conn` closed (never 0): as Kafka drops a share session
+ * with the connection that opened it, the member's session ends and every
+ * record it holds acquired becomes Available again, its delivery count kept
+ * (the member stays until its heartbeats stop). Nothing when the session was
+ * opened again since over another connection, or closed already. Returns how many records went
+ * back, or -1 when conn's session of that member is not there. */
+int srv_share_conn_closed(srv_share_groups *sg, kp_str group_id, kp_str member_id, uint64_t conn,
+                          int64_t now_ms);
 
 /* Lock duration in force for a group (the answer's AcquisitionLockTimeoutMs):
  * its share.record.lock.duration.ms, else the broker's. */

@@ -94,6 +94,8 @@ void srv_h_consumer_group_describe(srv_req *req);
 void srv_h_share_group_heartbeat(srv_req *req);
 void srv_h_share_group_describe(srv_req *req);
 void srv_h_share_fetch(srv_req *req);
+/* srv_broker.conn_closed: a connection's share sessions end with it (share.c). */
+void srv_conn_closed(srv_shard *s, void *ext);
 void srv_h_share_acknowledge(srv_req *req);
 void srv_h_describe_share_group_offsets(srv_req *req);
 void srv_h_alter_share_group_offsets(srv_req *req);

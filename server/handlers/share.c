@@ -10,7 +10,8 @@
  * read. Records another member acquired between A and C are simply not
  * acquired again (the answer lists only this member's acquired ranges).
  *
- * Owns the translation between the wire and share_group.h. Must not: hold
+ * Owns the translation between the wire and share_group.h, and the share
+ * sessions each connection opened (ended when it closes). Must not: hold
  * group state, block, or keep a read buffer past the answer.
  */
 #include <stdlib.h>
@@ -370,6 +371,144 @@ typedef struct sf_read {
     size_t len;
 } sf_read;
 
+/* ---- Share sessions end with their connection ----------------------------
+ *
+ * Kafka drops a share session when the connection that opened it closes,
+ * and gives back the member's acquired records then: a consumer killed -9
+ * sees its records redelivered at once, not when their locks expire. The
+ * connection keeps the sessions opened over it (group, member, coordinator
+ * shard) under a token of its own; at close each becomes a call to the
+ * coordinator, which leaves alone a session opened since over another
+ * connection (srv_share_conn_closed). */
+
+/* Sessions one connection remembers: past it the oldest is forgotten, and
+ * its records wait for their locks instead (docs/share-groups.md). */
+#define SHARE_CONN_MAX_SESSIONS 64
+
+typedef struct conn_sess {
+    char *group, *member;
+    int32_t glen, mlen;
+    int target; /* the group's coordinator shard */
+} conn_sess;
+
+typedef struct share_conn {
+    uint64_t token;
+    int n;
+    conn_sess s[SHARE_CONN_MAX_SESSIONS];
+} share_conn;
+
+/* Each shard numbers its own connections: no counter is shared. */
+static _Thread_local uint64_t conn_serial;
+
+/* The request's connection token (its srv_req_conn_ext slot, made on first
+ * use), 0 when the connection is gone or memory ran out: such a session then
+ * ends at its records' lock expiry only. */
+static uint64_t conn_token(srv_req *req)
+{
+    void **slot = srv_req_conn_ext(req);
+    if (!slot)
+        return 0;
+    if (!*slot) {
+        share_conn *sc = calloc(1, sizeof(*sc));
+        if (!sc)
+            return 0;
+        sc->token = ((uint64_t)(req->shard->id + 1) << 48) | ++conn_serial;
+        *slot = sc;
+    }
+    return ((share_conn *)*slot)->token;
+}
+
+static void conn_sess_free(conn_sess *e)
+{
+    free(e->group);
+    free(e->member);
+}
+
+static char *copy_str(kp_str v, int32_t *len)
+{
+    *len = v.len > 0 ? v.len : 0;
+    char *p = malloc((size_t)*len + 1);
+    if (p && *len)
+        memcpy(p, v.p, (size_t)*len);
+    return p;
+}
+
+/* A session this connection opened (epoch 0 accepted by the coordinator). */
+static void conn_remember(srv_req *req, kp_str group, kp_str member, int target)
+{
+    void **slot = srv_req_conn_ext(req);
+    share_conn *sc = slot ? *slot : NULL;
+    if (!sc)
+        return;
+    for (int i = 0; i < sc->n; i++) {
+        conn_sess *e = &sc->s[i];
+        if (e->glen == group.len && e->mlen == member.len &&
+            memcmp(e->group, group.p, (size_t)e->glen) == 0 &&
+            memcmp(e->member, member.p, (size_t)e->mlen) == 0) {
+            e->target = target;
+            return;
+        }
+    }
+    if (sc->n == SHARE_CONN_MAX_SESSIONS) {
+        conn_sess_free(&sc->s[0]);
+        memmove(&sc->s[0], &sc->s[1], (size_t)(sc->n - 1) * sizeof(sc->s[0]));
+        sc->n--;
+    }
+    conn_sess *e = &sc->s[sc->n];
+    e->group = copy_str(group, &e->glen);
+    e->member = copy_str(member, &e->mlen);
+    e->target = target;
+    if (!e->group || !e->member) {
+        conn_sess_free(e);
+        return;
+    }
+    sc->n++;
+}
+
+typedef struct sclose_call {
+    srv_call call;
+    uint64_t token;
+    conn_sess e; /* owned */
+} sclose_call;
+
+static void sclose_run(srv_shard *owner, srv_call *call)
+{
+    sclose_call *x = (sclose_call *)call;
+    srv_share_groups *sg = srv_share_store(owner);
+    if (sg)
+        srv_share_conn_closed(sg, (kp_str){x->e.group, x->e.glen}, (kp_str){x->e.member, x->e.mlen}, x->token,
+                              srv_mono_ms());
+    srv_call_reply(owner, call);
+}
+
+static void sclose_done(srv_shard *s, srv_call *call)
+{
+    (void)s;
+    sclose_call *x = (sclose_call *)call;
+    conn_sess_free(&x->e);
+    free(x);
+}
+
+void srv_conn_closed(srv_shard *s, void *ext)
+{
+    share_conn *sc = ext;
+    int stopping = __atomic_load_n(&s->b->stopping, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < sc->n; i++) {
+        sclose_call *x = stopping ? NULL : calloc(1, sizeof(*x));
+        if (!x) {
+            /* Shutting down (the coordinator's loop may be gone), or out of
+             * memory: the records come back when their locks expire. */
+            conn_sess_free(&sc->s[i]);
+            continue;
+        }
+        x->token = sc->token;
+        x->e = sc->s[i];
+        srv_call_init(&x->call, sclose_run, sclose_done, NULL);
+        srv_call_send(s, NULL, &x->call, x->e.target);
+    }
+    free(sc);
+}
+
 static void sf_round(srv_req *req);
 static void sf_respond(srv_req *req);
 static void sf_call_done(srv_shard *s, srv_gcall *c);
@@ -690,6 +829,8 @@ static void sf_call_done(srv_shard *s, srv_gcall *c)
             st->items[i].nacks = st->items[i].nacks ? -1 : 0;
             st->parts[i].it = st->items[i];
         }
+        if (st->sreq.epoch == 0 && st->sreq.conn)
+            conn_remember(req, st->sreq.group_id, st->sreq.member_id, c->call.target);
         srv_gcall_free(c);
         if (st->ack_only || st->renew_only || st->sreq.epoch == -1) {
             sf_respond(req);
@@ -918,6 +1059,8 @@ void srv_h_share_fetch(srv_req *req)
     st->sreq.member_id = rq->member_id;
     st->sreq.epoch = rq->share_session_epoch;
     st->sreq.is_fetch = 1;
+    if (st->sreq.epoch == 0)
+        st->sreq.conn = conn_token(req);
     if (req->kr.hdr.request_api_version >= 2) {
         /* KIP-1206: record_limit caps what is acquired at MaxRecords, which
          * kbroker does in either mode (batch_optimized may go past it to a
