@@ -51,7 +51,7 @@ def scrape(port):
 class ShareMetricsTest(unittest.TestCase):
     def run_shards(self, shards):
         mport = free_port()
-        b = Broker(shards=shards, extra_sets=["metrics.port=%d" % mport, "unstable.api.versions.enable=true",
+        b = Broker(shards=shards, extra_sets=["metrics.port=%d" % mport,
                                               "group.share.delivery.count.limit=2"])
         self.addCleanup(b.cleanup)
         b.start()
@@ -140,7 +140,7 @@ class ShareMetricsTest(unittest.TestCase):
         """A group id that is not UTF-8 (and holds a quote, a backslash and a newline) leaves the scrape valid:
         each bad byte is U+FFFD, the rest escaped as the text format requires (scrape() decodes strictly)."""
         mport = free_port()
-        b = Broker(shards=1, extra_sets=["metrics.port=%d" % mport, "unstable.api.versions.enable=true"])
+        b = Broker(shards=1, extra_sets=["metrics.port=%d" % mport])
         self.addCleanup(b.cleanup)
         b.start()
         c = kwire.Conn(b.bootstrap, client_id="share-metrics")

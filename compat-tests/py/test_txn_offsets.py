@@ -377,7 +377,7 @@ class TxnOffsetsVerificationTest(unittest.TestCase):
 class TxnOffsetsGateTest(unittest.TestCase):
     def test_unstable_gate(self):
         """The transaction APIs are served and advertised without unstable.api.versions.enable, with Kafka 4.4's
-        transaction.version 2 finalized; the share-group APIs stay behind the flag."""
+        transaction.version 2 finalized; so are the share-group APIs (Kafka 4.4 serves them by default)."""
         skip_unless_kbroker("unstable.api.versions.enable is kbroker's gate")
         txn = {24: (0, 5), 25: (0, 4), 26: (0, 5), TXN_OFFSET_COMMIT: (0, 5), 65: (0, 0), 66: (0, 1)}
         share = (76, 77, 78, 79, 90, 91, 92)
@@ -398,7 +398,7 @@ class TxnOffsetsGateTest(unittest.TestCase):
                 self.assertEqual(lt["ErrorCode"], 0, lt)
                 fin = {f["Name"]: (f["MinVersionLevel"], f["MaxVersionLevel"]) for f in r["FinalizedFeatures"]}
                 self.assertEqual(fin.get("transaction.version"), (2, 2), fin)
-                self.assertEqual([k for k in share if k in got], list(share) if flag else [], flag)
+                self.assertEqual([k for k in share if k in got], list(share), flag)
             finally:
                 b.stop()
 

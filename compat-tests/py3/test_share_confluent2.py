@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common3 import BrokerTestCase, is_kbroker, uniq  # noqa: E402
+from common3 import BrokerTestCase, uniq  # noqa: E402
 
 from confluent_kafka import AcknowledgeType, Producer, ShareConsumer  # noqa: E402
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,  # noqa: E402
@@ -23,7 +23,6 @@ ACCEPT, RELEASE, REJECT = AcknowledgeType.ACCEPT, AcknowledgeType.RELEASE, Ackno
 
 class ShareConfluentTest(BrokerTestCase):
     # kbroker advertises the share APIs with this until issue 18 is complete; Kafka 4.4 serves them anyway.
-    extra_sets = ("unstable.api.versions.enable=true",) if is_kbroker() else ()
 
     def setup_topic(self, parts):
         topic, group = uniq("shc"), uniq("shcg")
